@@ -1,0 +1,3 @@
+module github.com/fulcrumlb/fulcrum
+
+go 1.26
