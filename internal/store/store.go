@@ -92,20 +92,35 @@ type Table[T any] interface {
 	// DeleteWhere removes every object matching the filters (at least one
 	// filter is required) and returns how many went.
 	DeleteWhere(ctx context.Context, filters ...Filter) (int, error)
+	// Refs returns, for each of values, the ids of the objects whose field
+	// equals it, in creation order (values with no objects are absent). It
+	// is how a list response renders child id lists without one query per
+	// object, e.g. Listeners().Refs(ctx, "loadbalancer_id", lbIDs).
+	Refs(ctx context.Context, field string, values []string) (map[string][]string, error)
 }
 
 // Filter is an exact-match condition on one field. Field is the API name of
 // an attribute (snake_case, e.g. "loadbalancer_id", "admin_state_up"); Value
 // is its string form, parsed by the backend as the field's type (booleans
 // accept true/false/1/0/yes/no/on/off/t/f/y/n, case-insensitively). An empty
-// Value on a nullable field matches NULL.
+// Value on a nullable field matches NULL. When Values is non-nil the filter
+// matches any of them instead (an empty non-nil Values matches nothing).
 type Filter struct {
-	Field string
-	Value string
+	Field  string
+	Value  string
+	Values []string
 }
 
-// F builds a Filter.
+// F builds an exact-match Filter.
 func F(field, value string) Filter { return Filter{Field: field, Value: value} }
+
+// In builds a Filter matching any of values.
+func In(field string, values ...string) Filter {
+	if values == nil {
+		values = []string{}
+	}
+	return Filter{Field: field, Values: values}
+}
 
 // Sort is one ordering key.
 type Sort struct {
