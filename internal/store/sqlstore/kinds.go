@@ -66,6 +66,9 @@ type kinds struct {
 	healthMonitors *kind[lb.HealthMonitor]
 	l7Policies     *kind[lb.L7Policy]
 	l7Rules        *kind[lb.L7Rule]
+	quotas         *kind[lb.Quota]
+	identity       identityKinds
+	network        networkKinds
 }
 
 func newKinds() *kinds {
@@ -77,6 +80,9 @@ func newKinds() *kinds {
 	type Pol = lb.L7Policy
 	type R = lb.L7Rule
 	return &kinds{
+		quotas:   newQuotaKind(),
+		identity: newIdentityKinds(),
+		network:  newNetworkKinds(),
 		loadBalancers: newKind("load_balancers", cat(
 			[]column[LB]{
 				text("id", func(v *LB) *string { return &v.ID }),
