@@ -1090,4 +1090,3 @@ func (s *Service) listRegions(w http.ResponseWriter, r *http.Request) error {
 		"parent_region_id": nil, "links": s.selfURL(r, "regions", s.opts.Region)}}, "links": s.links(r)})
 	return nil
 }
-

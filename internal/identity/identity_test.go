@@ -430,7 +430,9 @@ func TestDemoUserLifecycle(t *testing.T) {
 			if r := e.do("PATCH", "/identity/v3/users/"+alice, admin, map[string]any{"user": map[string]any{"enabled": false}}); r.code != 200 {
 				t.Fatalf("disable: %d %s", r.code, r.raw)
 			}
-		}, func() { e.do("PATCH", "/identity/v3/users/"+alice, admin, map[string]any{"user": map[string]any{"enabled": true}}) }},
+		}, func() {
+			e.do("PATCH", "/identity/v3/users/"+alice, admin, map[string]any{"user": map[string]any{"enabled": true}})
+		}},
 		{"project deleted", func() {
 			if r := e.do("DELETE", "/identity/v3/projects/"+demo, admin, nil); r.code != http.StatusNoContent {
 				t.Fatalf("delete project: %d %s", r.code, r.raw)
