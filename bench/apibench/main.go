@@ -205,4 +205,3 @@ func pct(v []float64, p float64) float64 {
 	i := int(float64(len(s)-1) * p / 100)
 	return s[i]
 }
-

@@ -18,9 +18,9 @@ import (
 // scripted is a provider whose answers a test controls.
 type scripted struct {
 	mu      sync.Mutex
-	hold    bool              // answer Done=false
-	refuse  string            // refuse with this reason
-	applied map[string]int64  // last generation seen per LB
+	hold    bool             // answer Done=false
+	refuse  string           // refuse with this reason
+	applied map[string]int64 // last generation seen per LB
 	removed map[string]bool
 	calls   int
 }

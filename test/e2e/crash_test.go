@@ -14,9 +14,9 @@ import (
 type expectation int
 
 const (
-	mustExist expectation = iota // created, not deleted
-	mustBeGone                   // delete answered 2xx
-	unknown                      // the server died mid-request: either is fine
+	mustExist  expectation = iota // created, not deleted
+	mustBeGone                    // delete answered 2xx
+	unknown                       // the server died mid-request: either is fine
 )
 
 type object struct {
