@@ -253,37 +253,6 @@ func (c *Controller) retryLater(id string) {
 	})
 }
 
-// LoadGraph reads a load balancer and all its children.
-func LoadGraph(ctx context.Context, tx store.Tx, id string) (*lb.Graph, error) {
-	l, err := tx.LoadBalancers().Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	g := &lb.Graph{LoadBalancer: l}
-	q := store.Query{Filters: []store.Filter{store.F("loadbalancer_id", id)}}
-	if g.Listeners, err = tx.Listeners().List(ctx, q); err != nil {
-		return nil, err
-	}
-	if g.Pools, err = tx.Pools().List(ctx, q); err != nil {
-		return nil, err
-	}
-	if g.Members, err = tx.Members().List(ctx, q); err != nil {
-		return nil, err
-	}
-	if g.HealthMonitors, err = tx.HealthMonitors().List(ctx, q); err != nil {
-		return nil, err
-	}
-	pq := q
-	pq.Sort = []store.Sort{{Field: "listener_id"}, {Field: "position"}}
-	if g.L7Policies, err = tx.L7Policies().List(ctx, pq); err != nil {
-		return nil, err
-	}
-	if g.L7Rules, err = tx.L7Rules().List(ctx, q); err != nil {
-		return nil, err
-	}
-	return g, nil
-}
-
 // live returns g without the objects being deleted and their descendants.
 func live(g *lb.Graph) *lb.Graph {
 	gone := map[string]bool{}
@@ -344,7 +313,7 @@ func (c *Controller) reconcile(ctx context.Context, id string) (retry bool, err 
 	var g *lb.Graph
 	err = c.opts.Store.View(ctx, func(tx store.Tx) error {
 		var err error
-		g, err = LoadGraph(ctx, tx, id)
+		g, err = store.LoadGraph(ctx, tx, id)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -491,7 +460,7 @@ func (c *Controller) complete(ctx context.Context, id string, gen int64, operati
 		if err != nil {
 			return err
 		}
-		g, err := LoadGraph(ctx, tx, id)
+		g, err := store.LoadGraph(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -546,7 +515,7 @@ func (c *Controller) refuse(ctx context.Context, id string, gen int64, reason st
 		if err != nil {
 			return err
 		}
-		g, err := LoadGraph(ctx, tx, id)
+		g, err := store.LoadGraph(ctx, tx, id)
 		if err != nil {
 			return err
 		}

@@ -150,7 +150,7 @@ func (e *env) createLB(provider string) string {
 func (e *env) get(id string) (g *lb.Graph, err error) {
 	ctx := context.Background()
 	err = e.s.View(ctx, func(tx store.Tx) error {
-		g, err = controller.LoadGraph(ctx, tx, id)
+		g, err = store.LoadGraph(ctx, tx, id)
 		return err
 	})
 	return g, err

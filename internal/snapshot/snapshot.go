@@ -247,9 +247,10 @@ func (c *Cache) Watch(ctx context.Context, agentID string, have uint64, wait tim
 }
 
 // Ack records what agent agentID reports: the version it runs and the load
-// balancers it refused. Load balancers whose state changed are passed to
-// the notify callback.
-func (c *Cache) Ack(agentID string, applied uint64, refused []dataplane.Refusal) {
+// balancers it refused. Load balancers whose state changed (or whose
+// removal became acknowledged) are passed to the notify callback and
+// returned.
+func (c *Cache) Ack(agentID string, applied uint64, refused []dataplane.Refusal) []string {
 	c.mu.Lock()
 	n := c.node(agentID)
 	n.lastSeen = c.now()
@@ -281,10 +282,11 @@ func (c *Cache) Ack(agentID string, applied uint64, refused []dataplane.Refusal)
 		}
 	}
 	c.mu.Unlock()
+	sort.Strings(changed)
 	if len(changed) > 0 && c.notify != nil {
-		sort.Strings(changed)
 		c.notify(changed)
 	}
+	return changed
 }
 
 func (n *node) stateLocked(lbID string) State {
