@@ -87,6 +87,10 @@ type Controller struct {
 	timer map[string]*time.Timer
 	wg    sync.WaitGroup
 	stop  chan struct{}
+	// initial holds the load balancers queued at start that have not been
+	// reconciled yet; synced is closed when it empties.
+	initial map[string]bool
+	synced  chan struct{}
 }
 
 // New returns a controller; it does nothing until Run.
@@ -109,6 +113,26 @@ func New(opts Options) *Controller {
 	return &Controller{
 		opts: opts, log: opts.Logger.With("component", "controller"), q: newQueue(),
 		fails: map[string]int{}, timer: map[string]*time.Timer{}, stop: make(chan struct{}),
+		synced: make(chan struct{}),
+	}
+}
+
+// Synced is closed once every load balancer that existed when Run started
+// has been reconciled once: from then on, providers hold the complete
+// desired state (the agent API waits for it before serving configs, so a
+// restarted server never hands agents a partial configuration).
+func (c *Controller) Synced() <-chan struct{} { return c.synced }
+
+func (c *Controller) markReconciled(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.initial == nil {
+		return
+	}
+	delete(c.initial, id)
+	if len(c.initial) == 0 {
+		c.initial = nil
+		close(c.synced)
 	}
 }
 
@@ -117,9 +141,20 @@ func (c *Controller) Enqueue(id string) { c.q.add(id) }
 
 // Run reconciles until ctx ends, then waits for in-flight reconciles.
 func (c *Controller) Run(ctx context.Context) error {
-	if err := c.enqueueAll(ctx, false); err != nil {
+	ids, err := c.enqueueAll(ctx, false)
+	if err != nil {
 		return fmt.Errorf("controller start: %w", err)
 	}
+	c.mu.Lock()
+	c.initial = map[string]bool{}
+	for _, id := range ids {
+		c.initial[id] = true
+	}
+	if len(c.initial) == 0 {
+		c.initial = nil
+		close(c.synced)
+	}
+	c.mu.Unlock()
 	for i := 0; i < c.opts.Workers; i++ {
 		c.wg.Add(1)
 		go func() {
@@ -142,7 +177,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.wg.Wait()
 			return nil
 		case <-tick.C:
-			if err := c.enqueueAll(ctx, true); err != nil && ctx.Err() == nil {
+			if _, err := c.enqueueAll(ctx, true); err != nil && ctx.Err() == nil {
 				c.log.Warn("resync failed", "err", err)
 			}
 		}
@@ -151,7 +186,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // enqueueAll queues every load balancer, or with unsettledOnly those whose
 // desired generation is not yet applied or whose status is not final.
-func (c *Controller) enqueueAll(ctx context.Context, unsettledOnly bool) error {
+func (c *Controller) enqueueAll(ctx context.Context, unsettledOnly bool) ([]string, error) {
 	var ids []string
 	err := c.opts.Store.View(ctx, func(tx store.Tx) error {
 		all, err := tx.LoadBalancers().List(ctx, store.Query{})
@@ -168,7 +203,7 @@ func (c *Controller) enqueueAll(ctx context.Context, unsettledOnly bool) error {
 	for _, id := range ids {
 		c.q.add(id)
 	}
-	return err
+	return ids, err
 }
 
 func (c *Controller) work(ctx context.Context) {
@@ -179,6 +214,7 @@ func (c *Controller) work(ctx context.Context) {
 		}
 		retry, err := c.reconcile(ctx, id)
 		c.q.done(id)
+		c.markReconciled(id)
 		if err != nil && ctx.Err() == nil {
 			c.log.Warn("reconcile failed", "loadbalancer_id", id, "err", err)
 		}
@@ -215,37 +251,6 @@ func (c *Controller) retryLater(id string) {
 			c.q.add(id)
 		}
 	})
-}
-
-// LoadGraph reads a load balancer and all its children.
-func LoadGraph(ctx context.Context, tx store.Tx, id string) (*lb.Graph, error) {
-	l, err := tx.LoadBalancers().Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	g := &lb.Graph{LoadBalancer: l}
-	q := store.Query{Filters: []store.Filter{store.F("loadbalancer_id", id)}}
-	if g.Listeners, err = tx.Listeners().List(ctx, q); err != nil {
-		return nil, err
-	}
-	if g.Pools, err = tx.Pools().List(ctx, q); err != nil {
-		return nil, err
-	}
-	if g.Members, err = tx.Members().List(ctx, q); err != nil {
-		return nil, err
-	}
-	if g.HealthMonitors, err = tx.HealthMonitors().List(ctx, q); err != nil {
-		return nil, err
-	}
-	pq := q
-	pq.Sort = []store.Sort{{Field: "listener_id"}, {Field: "position"}}
-	if g.L7Policies, err = tx.L7Policies().List(ctx, pq); err != nil {
-		return nil, err
-	}
-	if g.L7Rules, err = tx.L7Rules().List(ctx, q); err != nil {
-		return nil, err
-	}
-	return g, nil
 }
 
 // live returns g without the objects being deleted and their descendants.
@@ -308,7 +313,7 @@ func (c *Controller) reconcile(ctx context.Context, id string) (retry bool, err 
 	var g *lb.Graph
 	err = c.opts.Store.View(ctx, func(tx store.Tx) error {
 		var err error
-		g, err = LoadGraph(ctx, tx, id)
+		g, err = store.LoadGraph(ctx, tx, id)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -455,7 +460,7 @@ func (c *Controller) complete(ctx context.Context, id string, gen int64, operati
 		if err != nil {
 			return err
 		}
-		g, err := LoadGraph(ctx, tx, id)
+		g, err := store.LoadGraph(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -510,7 +515,7 @@ func (c *Controller) refuse(ctx context.Context, id string, gen int64, reason st
 		if err != nil {
 			return err
 		}
-		g, err := LoadGraph(ctx, tx, id)
+		g, err := store.LoadGraph(ctx, tx, id)
 		if err != nil {
 			return err
 		}

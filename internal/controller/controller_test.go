@@ -18,9 +18,9 @@ import (
 // scripted is a provider whose answers a test controls.
 type scripted struct {
 	mu      sync.Mutex
-	hold    bool              // answer Done=false
-	refuse  string            // refuse with this reason
-	applied map[string]int64  // last generation seen per LB
+	hold    bool             // answer Done=false
+	refuse  string           // refuse with this reason
+	applied map[string]int64 // last generation seen per LB
 	removed map[string]bool
 	calls   int
 }
@@ -150,7 +150,7 @@ func (e *env) createLB(provider string) string {
 func (e *env) get(id string) (g *lb.Graph, err error) {
 	ctx := context.Background()
 	err = e.s.View(ctx, func(tx store.Tx) error {
-		g, err = controller.LoadGraph(ctx, tx, id)
+		g, err = store.LoadGraph(ctx, tx, id)
 		return err
 	})
 	return g, err

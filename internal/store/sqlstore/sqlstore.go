@@ -264,6 +264,14 @@ func (t *txn) FloatingIPs() store.Table[neutron.FloatingIP] {
 func (t *txn) QoSPolicies() store.Table[neutron.QoSPolicy] {
 	return &table[neutron.QoSPolicy]{tx: t, k: t.s.kinds.network.qosPolicies}
 }
+func (t *txn) Agents() store.Table[lb.Agent] { return &table[lb.Agent]{tx: t, k: t.s.kinds.agents} }
+func (t *txn) JoinTokens() store.Table[lb.JoinToken] {
+	return &table[lb.JoinToken]{tx: t, k: t.s.kinds.joinTokens}
+}
+func (t *txn) Amphorae() store.Table[lb.Amphora] {
+	return &table[lb.Amphora]{tx: t, k: t.s.kinds.amphorae}
+}
+func (t *txn) ListenerStats() store.StatsTable { return &statsTable{tx: t} }
 
 // translate maps driver errors onto the store's sentinel errors, keeping the
 // driver's text for the logs.

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdentityConstraints", testIdentityConstraints},
 		{"NetworkRoundTripAndConstraints", testNetworkRoundTripAndConstraints},
 		{"Quotas", testQuotas},
+		{"AgentsAndPlacements", testAgentsAndPlacements},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
