@@ -1,0 +1,162 @@
+// Package policy is fulcrum's RBAC: Octavia's policy rules (names such as
+// os_load-balancer_api:loadbalancer:post) as data, written in oslo.policy's
+// check language, evaluated against the caller's roles and project and the
+// target object's project.
+//
+// By default the rules are Octavia's new defaults (enforce_new_defaults =
+// True: admin, member and reader, project-scoped) with the legacy
+// load-balancer_* roles also accepted, OR-ed in the way Octavia's deprecated
+// rules are; Options.StrictNewDefaults drops the legacy roles.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/fulcrumlb/fulcrum/internal/keystone"
+)
+
+// Caller is who makes a request: from a validated token, or, under noauth,
+// from request headers with IsAdmin set.
+type Caller struct {
+	UserID    string
+	ProjectID string
+	// Roles are the caller's role names, implied roles included or not
+	// (Authorize expands admin ⇒ member ⇒ reader itself).
+	Roles []string
+	// IsAdmin is true for every caller under noauth (Octavia's behaviour).
+	IsAdmin bool
+	// NoAuth marks a caller of a server running without authentication:
+	// quotas are not enforced for it.
+	NoAuth bool
+}
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying c.
+func NewContext(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, ctxKey{}, c)
+}
+
+// FromContext returns the caller stored in ctx, or nil.
+func FromContext(ctx context.Context) *Caller {
+	c, _ := ctx.Value(ctxKey{}).(*Caller)
+	return c
+}
+
+// ErrForbidden is returned by Authorize when the policy denies the request;
+// the API answers 403 with ForbiddenMessage.
+var ErrForbidden = errors.New("forbidden by policy")
+
+// ForbiddenMessage is Octavia's faultstring for a policy denial.
+const ForbiddenMessage = "Policy does not allow this request to be performed."
+
+// Options configure New.
+type Options struct {
+	// StrictNewDefaults accepts only admin, member and reader (plus service),
+	// as Octavia with [oslo_policy] enforce_new_defaults = True; the legacy
+	// load-balancer_* roles stop working.
+	StrictNewDefaults bool
+	// Overrides replace rules by name (operator policy), in the same
+	// language.
+	Overrides map[string]string
+}
+
+// Enforcer evaluates rules. It is immutable and safe for concurrent use.
+type Enforcer struct {
+	rules map[string]node
+}
+
+// New parses the rule table (defaults, legacy alternatives, overrides) and
+// checks that every rule it references exists.
+func New(opts Options) (*Enforcer, error) {
+	src := map[string]string{}
+	for name, r := range baseRules {
+		src[name] = r.check
+		if r.legacy != "" && !opts.StrictNewDefaults {
+			src[name] = "(" + r.check + ") or (" + r.legacy + ")"
+		}
+	}
+	for name, check := range OperationRules() {
+		src[name] = check
+	}
+	for name, check := range opts.Overrides {
+		src[name] = check
+	}
+	e := &Enforcer{rules: make(map[string]node, len(src))}
+	for name, s := range src {
+		n, err := parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("policy rule %q: %w", name, err)
+		}
+		e.rules[name] = n
+	}
+	for name, n := range e.rules {
+		if missing := n.missingRules(e.rules); missing != "" {
+			return nil, fmt.Errorf("policy rule %q refers to unknown rule %q", name, missing)
+		}
+	}
+	return e, nil
+}
+
+// Authorize checks rule for caller against an object owned by ownerProject
+// ("" for objects without an owner). It returns ErrForbidden when denied,
+// and an error naming the rule when the rule does not exist (a bug).
+func (e *Enforcer) Authorize(c *Caller, rule, ownerProject string) error {
+	n, ok := e.rules[rule]
+	if !ok {
+		return fmt.Errorf("authorize: unknown policy rule %q", rule)
+	}
+	if c == nil {
+		return ErrForbidden
+	}
+	ev := &evaluation{e: e, c: c, roles: keystone.ExpandRoles(c.Roles), target: ownerProject}
+	if n.eval(ev, 0) {
+		return nil
+	}
+	return ErrForbidden
+}
+
+// Allowed is Authorize as a boolean (unknown rules are denied).
+func (e *Enforcer) Allowed(c *Caller, rule, ownerProject string) bool {
+	return e.Authorize(c, rule, ownerProject) == nil
+}
+
+// Rules returns the names of every rule, sorted.
+func (e *Enforcer) Rules() []string {
+	out := make([]string, 0, len(e.rules))
+	for name := range e.rules {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+type evaluation struct {
+	e      *Enforcer
+	c      *Caller
+	roles  []string
+	target string
+}
+
+func (ev *evaluation) hasRole(r string) bool {
+	for _, have := range ev.roles {
+		if strings.EqualFold(have, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// isAdmin is Octavia's context.is_admin: noauth callers, or callers that
+// pass context_is_admin.
+func (ev *evaluation) isAdmin(depth int) bool {
+	if ev.c.IsAdmin {
+		return true
+	}
+	n, ok := ev.e.rules["context_is_admin"]
+	return ok && n.eval(ev, depth+1)
+}
