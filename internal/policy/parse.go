@@ -40,7 +40,7 @@ func (o orNode) eval(ev *evaluation, d int) bool {
 }
 
 func (n notNode) eval(ev *evaluation, d int) bool { return !n.n.eval(ev, d) }
-func (c constNode) eval(*evaluation, int) bool   { return bool(c) }
+func (c constNode) eval(*evaluation, int) bool    { return bool(c) }
 
 func (c check) eval(ev *evaluation, d int) bool {
 	if d > maxDepth {
