@@ -48,7 +48,7 @@ func Middleware(next http.Handler, opts MiddlewareOptions) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if opts.Validator == nil {
-			c := &policy.Caller{IsAdmin: true, NoAuth: true, UserID: r.Header.Get("X-User-Id")}
+			c := policy.Caller{IsAdmin: true, NoAuth: true, UserID: r.Header.Get("X-User-Id")}
 			for _, h := range []string{"X-Project-Id", "X-Tenant-Id", "X-Tenant"} {
 				if v := r.Header.Get(h); v != "" {
 					c.ProjectID = v
@@ -60,7 +60,7 @@ func Middleware(next http.Handler, opts MiddlewareOptions) http.Handler {
 					c.Roles = append(c.Roles, role)
 				}
 			}
-			next.ServeHTTP(w, r.WithContext(policy.NewContext(r.Context(), c)))
+			next.ServeHTTP(w, r.WithContext(policy.WithCaller(r.Context(), c)))
 			return
 		}
 		if Public(r.URL.Path) {
@@ -85,8 +85,8 @@ func Middleware(next http.Handler, opts MiddlewareOptions) http.Handler {
 		}
 		// IsAdmin stays false: the policy engine derives Octavia's is_admin
 		// from context_is_admin (the admin role) itself.
-		c := &policy.Caller{UserID: p.UserID, ProjectID: p.ProjectID, Roles: p.Roles}
-		next.ServeHTTP(w, r.WithContext(policy.NewContext(r.Context(), c)))
+		c := policy.Caller{UserID: p.UserID, ProjectID: p.ProjectID, Roles: p.Roles}
+		next.ServeHTTP(w, r.WithContext(policy.WithCaller(r.Context(), c)))
 	})
 }
 

@@ -14,7 +14,11 @@ func TestMiddleware(t *testing.T) {
 	e := newEnv(t, fastHash)
 	token := e.login("admin", e.password, "admin")
 	var seen *policy.Caller
-	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = policy.FromContext(r.Context()) })
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := policy.CallerFrom(r.Context()); ok {
+			seen = &c
+		}
+	})
 	keystone := identity.Middleware(next, identity.MiddlewareOptions{Validator: e.svc})
 	noauth := identity.Middleware(next, identity.MiddlewareOptions{})
 	tests := []struct {

@@ -32,7 +32,7 @@ func floatingIPJSON(f *neutron.FloatingIP) map[string]any {
 	}
 }
 
-func (s *Service) fipVisible(ctx context.Context, tx store.Tx, c *policy.Caller, id string) (*neutron.FloatingIP, error) {
+func (s *Service) fipVisible(ctx context.Context, tx store.Tx, c policy.Caller, id string) (*neutron.FloatingIP, error) {
 	f, err := tx.FloatingIPs().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !owns(c, f.ProjectID)) {
 		return nil, notFound("Floating IP", "FloatingIPNotFound", id)
@@ -40,7 +40,7 @@ func (s *Service) fipVisible(ctx context.Context, tx store.Tx, c *policy.Caller,
 	return f, err
 }
 
-func (s *Service) listFloatingIPs(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) listFloatingIPs(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	f, _ := filters(r, map[string]string{"id": "id", "floating_network_id": "floating_network_id", "port_id": "port_id",
 		"floating_ip_address": "floating_ip_address", "fixed_ip_address": "fixed_ip_address", "project_id": "project_id",
 		"tenant_id": "project_id", "status": "status"})
@@ -64,7 +64,7 @@ func (s *Service) listFloatingIPs(w http.ResponseWriter, r *http.Request, c *pol
 	return nil
 }
 
-func (s *Service) getFloatingIP(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) getFloatingIP(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var out map[string]any
 	err := s.view(r.Context(), func(tx store.Tx) error {
 		f, err := s.fipVisible(r.Context(), tx, c, r.PathValue("id"))
@@ -82,7 +82,7 @@ func (s *Service) getFloatingIP(w http.ResponseWriter, r *http.Request, c *polic
 
 // createFloatingIP allocates an address of an external network (held by a
 // port owned by network:floatingip) and optionally associates it.
-func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b floatingIPBody
 	if err := decode(r, "floatingip", &b); err != nil {
 		return err
@@ -146,7 +146,7 @@ func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c *po
 
 // associate points fip at one fixed IP of portID (the first IPv4 one unless
 // fixedIP says which) and saves it.
-func (s *Service) associate(ctx context.Context, tx store.Tx, c *policy.Caller, fip *neutron.FloatingIP, portID, fixedIP string) error {
+func (s *Service) associate(ctx context.Context, tx store.Tx, c policy.Caller, fip *neutron.FloatingIP, portID, fixedIP string) error {
 	port, err := s.portVisible(ctx, tx, c, portID)
 	if err != nil {
 		return err
@@ -182,7 +182,7 @@ func (s *Service) associate(ctx context.Context, tx store.Tx, c *policy.Caller, 
 	return tx.FloatingIPs().Update(ctx, fip)
 }
 
-func (s *Service) updateFloatingIP(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) updateFloatingIP(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b floatingIPBody
 	if err := decode(r, "floatingip", &b); err != nil {
 		return err
@@ -212,7 +212,7 @@ func (s *Service) updateFloatingIP(w http.ResponseWriter, r *http.Request, c *po
 	return nil
 }
 
-func (s *Service) deleteFloatingIP(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) deleteFloatingIP(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	ctx := r.Context()
 	err := s.update(ctx, func(tx store.Tx) error {
 		fip, err := s.fipVisible(ctx, tx, c, r.PathValue("id"))
@@ -264,7 +264,7 @@ func qosJSON(q *neutron.QoSPolicy) map[string]any {
 		"created_at": neutronTime(q.CreatedAt), "updated_at": neutronTime(q.UpdatedAt)}
 }
 
-func (s *Service) qosVisible(ctx context.Context, tx store.Tx, c *policy.Caller, id string) (*neutron.QoSPolicy, error) {
+func (s *Service) qosVisible(ctx context.Context, tx store.Tx, c policy.Caller, id string) (*neutron.QoSPolicy, error) {
 	q, err := tx.QoSPolicies().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !visible(c, q.ProjectID, q.Shared)) {
 		return nil, notFound("QoS policy", "QosPolicyNotFound", id)
@@ -272,7 +272,7 @@ func (s *Service) qosVisible(ctx context.Context, tx store.Tx, c *policy.Caller,
 	return q, err
 }
 
-func (s *Service) listQoSPolicies(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) listQoSPolicies(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	f, _ := filters(r, map[string]string{"id": "id", "name": "name", "project_id": "project_id", "tenant_id": "project_id", "shared": "shared"})
 	out := []map[string]any{}
 	err := s.view(r.Context(), func(tx store.Tx) error {
@@ -294,7 +294,7 @@ func (s *Service) listQoSPolicies(w http.ResponseWriter, r *http.Request, c *pol
 	return nil
 }
 
-func (s *Service) getQoSPolicy(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) getQoSPolicy(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var out map[string]any
 	err := s.view(r.Context(), func(tx store.Tx) error {
 		q, err := s.qosVisible(r.Context(), tx, c, r.PathValue("id"))
@@ -310,7 +310,7 @@ func (s *Service) getQoSPolicy(w http.ResponseWriter, r *http.Request, c *policy
 	return nil
 }
 
-func (s *Service) createQoSPolicy(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) createQoSPolicy(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b qosBody
 	if err := decode(r, "policy", &b); err != nil {
 		return err
@@ -333,7 +333,7 @@ func (s *Service) createQoSPolicy(w http.ResponseWriter, r *http.Request, c *pol
 	return nil
 }
 
-func (s *Service) updateQoSPolicy(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) updateQoSPolicy(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b qosBody
 	if err := decode(r, "policy", &b); err != nil {
 		return err
@@ -376,7 +376,7 @@ func (s *Service) updateQoSPolicy(w http.ResponseWriter, r *http.Request, c *pol
 	return nil
 }
 
-func (s *Service) deleteQoSPolicy(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) deleteQoSPolicy(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	err := s.update(ctx, func(tx store.Tx) error {

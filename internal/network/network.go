@@ -37,7 +37,7 @@ type Options struct {
 // Service is the Neutron subset, an http.Handler for /networking/... and
 // for /v2.0/{networks,subnets,ports,floatingips,qos,extensions} (clients
 // given a single endpoint send network calls there). The caller comes from
-// policy.FromContext, set by the authentication middleware.
+// policy.CallerFrom, set by the authentication middleware.
 type Service struct {
 	opts Options
 	log  *slog.Logger
@@ -74,12 +74,12 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-type handler func(w http.ResponseWriter, r *http.Request, c *policy.Caller) error
+type handler func(w http.ResponseWriter, r *http.Request, c policy.Caller) error
 
 func (s *Service) handle(pattern string, h handler) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		c := policy.FromContext(r.Context())
-		if c == nil {
+		c, ok := policy.CallerFrom(r.Context())
+		if !ok {
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
 				"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})
 			return
@@ -151,7 +151,7 @@ func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
 	}}})
 }
 
-func (s *Service) resources(w http.ResponseWriter, r *http.Request, _ *policy.Caller) error {
+func (s *Service) resources(w http.ResponseWriter, r *http.Request, _ policy.Caller) error {
 	var out []any
 	for _, res := range []struct{ name, coll string }{{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"}, {"floatingip", "floatingips"}} {
 		out = append(out, map[string]any{"name": res.name, "collection": res.coll,
@@ -161,7 +161,7 @@ func (s *Service) resources(w http.ResponseWriter, r *http.Request, _ *policy.Ca
 	return nil
 }
 
-func (s *Service) extensions(w http.ResponseWriter, r *http.Request, _ *policy.Caller) error {
+func (s *Service) extensions(w http.ResponseWriter, r *http.Request, _ policy.Caller) error {
 	var out []any
 	for _, e := range [][2]string{{"external-net", "Neutron external network"}, {"qos", "Quality of Service"},
 		{"standard-attr-tag", "Tag support for resources with standard attribute"}, {"standard-attr-description", "standard-attr-description"},
@@ -253,7 +253,7 @@ func newMAC() string {
 }
 
 // isAdmin: Neutron's context_is_admin.
-func isAdmin(c *policy.Caller) bool {
+func isAdmin(c policy.Caller) bool {
 	if c.IsAdmin {
 		return true
 	}
@@ -266,7 +266,7 @@ func isAdmin(c *policy.Caller) bool {
 }
 
 // owns reports whether c may change an object of project.
-func owns(c *policy.Caller, project string) bool {
+func owns(c policy.Caller, project string) bool {
 	return isAdmin(c) || (c.ProjectID != "" && c.ProjectID == project)
 }
 

@@ -38,11 +38,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { st.Close() })
 	svc := network.NewService(network.Options{Store: st})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &policy.Caller{ProjectID: r.Header.Get("X-Project-Id"), UserID: "u"}
+		c := policy.Caller{ProjectID: r.Header.Get("X-Project-Id"), UserID: "u"}
 		if roles := r.Header.Get("X-Roles"); roles != "" {
 			c.Roles = strings.Split(roles, ",")
 		}
-		svc.ServeHTTP(w, r.WithContext(policy.NewContext(r.Context(), c)))
+		svc.ServeHTTP(w, r.WithContext(policy.WithCaller(r.Context(), c)))
 	}))
 	t.Cleanup(srv.Close)
 	return &env{t: t, st: st, srv: srv}

@@ -35,7 +35,7 @@ func filters(r *http.Request, fields map[string]string) ([]store.Filter, error) 
 
 // visible reports whether c may see an object of project; shared objects
 // (shared or external networks and what they hold) are visible to all.
-func visible(c *policy.Caller, project string, shared bool) bool {
+func visible(c policy.Caller, project string, shared bool) bool {
 	return shared || owns(c, project)
 }
 
@@ -55,7 +55,7 @@ func nullable(s string) any {
 
 // projectFor is the project a new object belongs to: the body's
 // project_id/tenant_id (admins only) or the caller's.
-func projectFor(c *policy.Caller, projectID, tenantID *string, resource string) (string, error) {
+func projectFor(c policy.Caller, projectID, tenantID *string, resource string) (string, error) {
 	want := ""
 	if projectID != nil {
 		want = *projectID
@@ -108,7 +108,7 @@ func (s *Service) networkJSON(ctx context.Context, tx store.Tx, n *neutron.Netwo
 	}, nil
 }
 
-func (s *Service) listNetworks(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) listNetworks(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	f, _ := filters(r, map[string]string{"id": "id", "name": "name", "project_id": "project_id", "tenant_id": "project_id",
 		"router:external": "external", "shared": "shared", "admin_state_up": "admin_state_up"})
 	out := []map[string]any{}
@@ -143,7 +143,7 @@ func badQuery(err error) error {
 	return err
 }
 
-func (s *Service) getNetworkVisible(ctx context.Context, tx store.Tx, c *policy.Caller, id string) (*neutron.Network, error) {
+func (s *Service) getNetworkVisible(ctx context.Context, tx store.Tx, c policy.Caller, id string) (*neutron.Network, error) {
 	n, err := tx.Networks().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !visible(c, n.ProjectID, n.Shared || n.External)) {
 		return nil, notFound("Network", "NetworkNotFound", id)
@@ -151,7 +151,7 @@ func (s *Service) getNetworkVisible(ctx context.Context, tx store.Tx, c *policy.
 	return n, err
 }
 
-func (s *Service) getNetwork(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) getNetwork(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var out map[string]any
 	err := s.view(r.Context(), func(tx store.Tx) error {
 		n, err := s.getNetworkVisible(r.Context(), tx, c, r.PathValue("id"))
@@ -168,7 +168,7 @@ func (s *Service) getNetwork(w http.ResponseWriter, r *http.Request, c *policy.C
 	return nil
 }
 
-func (s *Service) createNetwork(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) createNetwork(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b networkBody
 	if err := decode(r, "network", &b); err != nil {
 		return err
@@ -225,7 +225,7 @@ func qosNotFoundOr(err error, id string) error {
 	return err
 }
 
-func (s *Service) updateNetwork(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) updateNetwork(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b networkBody
 	if err := decode(r, "network", &b); err != nil {
 		return err
@@ -284,7 +284,7 @@ func (s *Service) updateNetwork(w http.ResponseWriter, r *http.Request, c *polic
 
 // deleteNetwork removes a network and its subnets; ports other than the
 // network's own keep it: 409 NetworkInUse.
-func (s *Service) deleteNetwork(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) deleteNetwork(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	err := s.update(ctx, func(tx store.Tx) error {
@@ -376,7 +376,7 @@ func subnetJSON(sub *neutron.Subnet) map[string]any {
 
 // subnetVisible loads a subnet the caller may see (its own, or one on a
 // shared or external network).
-func (s *Service) subnetVisible(ctx context.Context, tx store.Tx, c *policy.Caller, id string) (*neutron.Subnet, *neutron.Network, error) {
+func (s *Service) subnetVisible(ctx context.Context, tx store.Tx, c policy.Caller, id string) (*neutron.Subnet, *neutron.Network, error) {
 	sub, err := tx.Subnets().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, notFound("Subnet", "SubnetNotFound", id)
@@ -394,7 +394,7 @@ func (s *Service) subnetVisible(ctx context.Context, tx store.Tx, c *policy.Call
 	return sub, n, nil
 }
 
-func (s *Service) listSubnets(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) listSubnets(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	f, _ := filters(r, map[string]string{"id": "id", "name": "name", "network_id": "network_id", "project_id": "project_id",
 		"tenant_id": "project_id", "ip_version": "ip_version", "cidr": "cidr", "gateway_ip": "gateway_ip", "enable_dhcp": "enable_dhcp"})
 	out := []map[string]any{}
@@ -427,7 +427,7 @@ func (s *Service) listSubnets(w http.ResponseWriter, r *http.Request, c *policy.
 	return nil
 }
 
-func (s *Service) getSubnet(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) getSubnet(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var out map[string]any
 	err := s.view(r.Context(), func(tx store.Tx) error {
 		sub, _, err := s.subnetVisible(r.Context(), tx, c, r.PathValue("id"))
@@ -443,7 +443,7 @@ func (s *Service) getSubnet(w http.ResponseWriter, r *http.Request, c *policy.Ca
 	return nil
 }
 
-func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b subnetBody
 	if err := decode(r, "subnet", &b); err != nil {
 		return err
@@ -518,7 +518,7 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request, c *policy
 	return nil
 }
 
-func (s *Service) updateSubnet(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) updateSubnet(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b subnetBody
 	if err := decode(r, "subnet", &b); err != nil {
 		return err
@@ -574,7 +574,7 @@ func (s *Service) updateSubnet(w http.ResponseWriter, r *http.Request, c *policy
 	return nil
 }
 
-func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	err := s.update(ctx, func(tx store.Tx) error {
@@ -643,7 +643,7 @@ func portJSON(p *neutron.Port) map[string]any {
 	}
 }
 
-func (s *Service) portVisible(ctx context.Context, tx store.Tx, c *policy.Caller, id string) (*neutron.Port, error) {
+func (s *Service) portVisible(ctx context.Context, tx store.Tx, c policy.Caller, id string) (*neutron.Port, error) {
 	p, err := tx.Ports().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !owns(c, p.ProjectID)) {
 		return nil, notFound("Port", "PortNotFound", id)
@@ -651,7 +651,7 @@ func (s *Service) portVisible(ctx context.Context, tx store.Tx, c *policy.Caller
 	return p, err
 }
 
-func (s *Service) listPorts(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) listPorts(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	f, _ := filters(r, map[string]string{"id": "id", "name": "name", "network_id": "network_id", "project_id": "project_id",
 		"tenant_id": "project_id", "device_id": "device_id", "device_owner": "device_owner", "mac_address": "mac_address", "status": "status"})
 	var subnetFilter, ipFilter string
@@ -722,7 +722,7 @@ func splitAny(s, seps string) []string {
 	return append(out, s[start:])
 }
 
-func (s *Service) getPort(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) getPort(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var out map[string]any
 	err := s.view(r.Context(), func(tx store.Tx) error {
 		p, err := s.portVisible(r.Context(), tx, c, r.PathValue("id"))
@@ -738,7 +738,7 @@ func (s *Service) getPort(w http.ResponseWriter, r *http.Request, c *policy.Call
 	return nil
 }
 
-func (s *Service) createPort(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) createPort(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b portBody
 	if err := decode(r, "port", &b); err != nil {
 		return err
@@ -808,7 +808,7 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request, c *policy.C
 	return nil
 }
 
-func (s *Service) updatePort(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) updatePort(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	var b portBody
 	if err := decode(r, "port", &b); err != nil {
 		return err
@@ -881,7 +881,7 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request, c *policy.C
 	return nil
 }
 
-func (s *Service) deletePort(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (s *Service) deletePort(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	err := s.update(ctx, func(tx store.Tx) error {

@@ -30,7 +30,7 @@ func vipPortName(lbID string) string { return "octavia-lb-" + lbID }
 // VIPs allocates load balancer VIPs from the Neutron subset's IPAM. Its
 // methods run inside the caller's store transaction, so a VIP is allocated
 // exactly when the load balancer is created and released exactly when it
-// is removed. The caller (policy.FromContext) decides which subnets are
+// is removed. The caller (policy.CallerFrom) decides which subnets are
 // usable: its own project's, shared or external ones, or any for admins.
 type VIPs struct {
 	now func() time.Time
@@ -51,8 +51,8 @@ func subresourceNotFound(kind, id string) error {
 // usable reports whether the caller in ctx may put a VIP or member on an
 // object of project on network n.
 func usable(ctx context.Context, n *neutron.Network, project string) bool {
-	c := policy.FromContext(ctx)
-	return c == nil || isAdmin(c) || n.Shared || n.External || project == c.ProjectID
+	c, ok := policy.CallerFrom(ctx)
+	return !ok || isAdmin(c) || n.Shared || n.External || project == c.ProjectID
 }
 
 func (v *VIPs) subnet(ctx context.Context, tx store.Tx, id string) (*neutron.Subnet, *neutron.Network, error) {
@@ -326,7 +326,7 @@ func (v *VIPs) CheckQoSPolicy(ctx context.Context, tx store.Tx, id string) error
 	if err != nil {
 		return err
 	}
-	if c := policy.FromContext(ctx); c != nil && !isAdmin(c) && !q.Shared && q.ProjectID != c.ProjectID {
+	if c, ok := policy.CallerFrom(ctx); ok && !isAdmin(c) && !q.Shared && q.ProjectID != c.ProjectID {
 		return subresourceNotFound("qos_policy", id)
 	}
 	return nil

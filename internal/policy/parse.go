@@ -9,7 +9,7 @@ import (
 type node interface {
 	eval(ev *evaluation, depth int) bool
 	// missingRules returns the first rule:NAME reference not in rules.
-	missingRules(rules map[string]node) string
+	missingRules(rules map[Rule]node) string
 }
 
 // maxDepth stops rule:… cycles.
@@ -50,7 +50,7 @@ func (c check) eval(ev *evaluation, d int) bool {
 	case "role":
 		return ev.hasRole(c.match)
 	case "rule":
-		n, ok := ev.e.rules[c.match]
+		n, ok := ev.e.rules[Rule(c.match)]
 		return ok && n.eval(ev, d+1)
 	case "is_admin":
 		return strings.EqualFold(c.match, "true") == ev.isAdmin(d)
@@ -66,18 +66,18 @@ func (c check) eval(ev *evaluation, d int) bool {
 	return false
 }
 
-func (a andNode) missingRules(r map[string]node) string { return firstMissing(a, r) }
-func (o orNode) missingRules(r map[string]node) string  { return firstMissing(o, r) }
-func (n notNode) missingRules(r map[string]node) string { return n.n.missingRules(r) }
-func (constNode) missingRules(map[string]node) string   { return "" }
-func (c check) missingRules(r map[string]node) string {
-	if _, ok := r[c.match]; c.kind == "rule" && !ok {
+func (a andNode) missingRules(r map[Rule]node) string { return firstMissing(a, r) }
+func (o orNode) missingRules(r map[Rule]node) string  { return firstMissing(o, r) }
+func (n notNode) missingRules(r map[Rule]node) string { return n.n.missingRules(r) }
+func (constNode) missingRules(map[Rule]node) string   { return "" }
+func (c check) missingRules(r map[Rule]node) string {
+	if _, ok := r[Rule(c.match)]; c.kind == "rule" && !ok {
 		return c.match
 	}
 	return ""
 }
 
-func firstMissing(ns []node, r map[string]node) string {
+func firstMissing(ns []node, r map[Rule]node) string {
 	for _, n := range ns {
 		if m := n.missingRules(r); m != "" {
 			return m

@@ -22,37 +22,44 @@ import (
 // Caller is who makes a request: from a validated token, or, under noauth,
 // from request headers with IsAdmin set.
 type Caller struct {
-	UserID    string
 	ProjectID string
+	UserID    string
 	// Roles are the caller's role names, implied roles included or not
 	// (Authorize expands admin ⇒ member ⇒ reader itself).
 	Roles []string
-	// IsAdmin is true for every caller under noauth (Octavia's behaviour).
+	// IsAdmin grants every rule (Octavia's context is_admin); every caller
+	// is admin under noauth.
 	IsAdmin bool
 	// NoAuth marks a caller of a server running without authentication:
 	// quotas are not enforced for it.
 	NoAuth bool
 }
 
-type ctxKey struct{}
-
-// NewContext returns ctx carrying c.
-func NewContext(ctx context.Context, c *Caller) context.Context {
-	return context.WithValue(ctx, ctxKey{}, c)
+// HasRole reports whether the caller holds role directly or by implication
+// (admin ⇒ member ⇒ reader).
+func (c Caller) HasRole(role string) bool {
+	return slices.Contains(keystone.ExpandRoles(c.Roles), role)
 }
 
-// FromContext returns the caller stored in ctx, or nil.
-func FromContext(ctx context.Context) *Caller {
-	c, _ := ctx.Value(ctxKey{}).(*Caller)
-	return c
+type callerKey struct{}
+
+// WithCaller returns a context carrying c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
 }
 
-// ErrForbidden is returned by Authorize when the policy denies the request;
-// the API answers 403 with ForbiddenMessage.
-var ErrForbidden = errors.New("forbidden by policy")
+// CallerFrom returns the caller stored in ctx by WithCaller.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
 
-// ForbiddenMessage is Octavia's faultstring for a policy denial.
-const ForbiddenMessage = "Policy does not allow this request to be performed."
+// ErrDenied is returned by Authorize when the rule does not allow the call;
+// the API answers 403 with DeniedMessage.
+var ErrDenied = errors.New("policy does not allow this request to be performed")
+
+// DeniedMessage is Octavia's faultstring for a policy denial.
+const DeniedMessage = "Policy does not allow this request to be performed."
 
 // Options configure New.
 type Options struct {
@@ -62,18 +69,18 @@ type Options struct {
 	StrictNewDefaults bool
 	// Overrides replace rules by name (operator policy), in the same
 	// language.
-	Overrides map[string]string
+	Overrides map[string]string // rule name → check string
 }
 
 // Enforcer evaluates rules. It is immutable and safe for concurrent use.
 type Enforcer struct {
-	rules map[string]node
+	rules map[Rule]node
 }
 
 // New parses the rule table (defaults, legacy alternatives, overrides) and
 // checks that every rule it references exists.
 func New(opts Options) (*Enforcer, error) {
-	src := map[string]string{}
+	src := map[Rule]string{}
 	for name, r := range baseRules {
 		src[name] = r.check
 		if r.legacy != "" && !opts.StrictNewDefaults {
@@ -84,9 +91,9 @@ func New(opts Options) (*Enforcer, error) {
 		src[name] = check
 	}
 	for name, check := range opts.Overrides {
-		src[name] = check
+		src[Rule(name)] = check
 	}
-	e := &Enforcer{rules: make(map[string]node, len(src))}
+	e := &Enforcer{rules: make(map[Rule]node, len(src))}
 	for name, s := range src {
 		n, err := parse(s)
 		if err != nil {
@@ -103,31 +110,28 @@ func New(opts Options) (*Enforcer, error) {
 }
 
 // Authorize checks rule for caller against an object owned by ownerProject
-// ("" for objects without an owner). It returns ErrForbidden when denied,
-// and an error naming the rule when the rule does not exist (a bug).
-func (e *Enforcer) Authorize(c *Caller, rule, ownerProject string) error {
+// ("" for objects without an owner). It returns ErrDenied when denied, and
+// an error naming the rule when the rule does not exist (a bug).
+func (e *Enforcer) Authorize(c Caller, rule Rule, ownerProject string) error {
 	n, ok := e.rules[rule]
 	if !ok {
 		return fmt.Errorf("authorize: unknown policy rule %q", rule)
 	}
-	if c == nil {
-		return ErrForbidden
-	}
-	ev := &evaluation{e: e, c: c, roles: keystone.ExpandRoles(c.Roles), target: ownerProject}
+	ev := &evaluation{e: e, c: &c, roles: keystone.ExpandRoles(c.Roles), target: ownerProject}
 	if n.eval(ev, 0) {
 		return nil
 	}
-	return ErrForbidden
+	return ErrDenied
 }
 
 // Allowed is Authorize as a boolean (unknown rules are denied).
-func (e *Enforcer) Allowed(c *Caller, rule, ownerProject string) bool {
+func (e *Enforcer) Allowed(c Caller, rule Rule, ownerProject string) bool {
 	return e.Authorize(c, rule, ownerProject) == nil
 }
 
 // Rules returns the names of every rule, sorted.
-func (e *Enforcer) Rules() []string {
-	out := make([]string, 0, len(e.rules))
+func (e *Enforcer) Rules() []Rule {
+	out := make([]Rule, 0, len(e.rules))
 	for name := range e.rules {
 		out = append(out, name)
 	}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -8,7 +9,7 @@ import (
 
 const own, other = "p-own", "p-other"
 
-func caller(roles ...string) *Caller { return &Caller{UserID: "u", ProjectID: own, Roles: roles} }
+func caller(roles ...string) Caller { return Caller{UserID: "u", ProjectID: own, Roles: roles} }
 
 // TestCapabilities checks §7.3's role → capability table, per role, for an
 // object of the caller's own project and of another project.
@@ -24,14 +25,14 @@ func TestCapabilities(t *testing.T) {
 	type caps struct{ readOwn, writeOwn, readOther, writeOther, listGlobal, quotaReadOwn, quotaWrite, quotaReadOther, admin bool }
 	tests := []struct {
 		name   string
-		c      *Caller
+		c      Caller
 		want   caps
 		strict *caps // when it differs under StrictNewDefaults
 	}{
 		{"reader", caller("reader"), caps{readOwn: true, quotaReadOwn: true}, nil},
 		{"member", caller("member"), caps{readOwn: true, writeOwn: true, quotaReadOwn: true}, nil},
 		{"admin", caller("admin"), caps{true, true, true, true, true, true, true, true, true}, nil},
-		{"noauth", &Caller{IsAdmin: true}, caps{true, true, true, true, true, true, true, true, true}, nil},
+		{"noauth", Caller{IsAdmin: true}, caps{true, true, true, true, true, true, true, true, true}, nil},
 		{"no roles", caller(), caps{}, nil},
 		{"service", caller("service"), caps{}, nil},
 		{"legacy observer", caller("load-balancer_observer"), caps{readOwn: true, quotaReadOwn: true}, &caps{}},
@@ -41,17 +42,17 @@ func TestCapabilities(t *testing.T) {
 		{"legacy quota admin", caller("load-balancer_quota_admin"), caps{quotaReadOwn: true, quotaWrite: true, quotaReadOther: true}, &caps{}},
 		{"legacy admin", caller("load-balancer_admin"), caps{true, true, true, true, true, true, true, true, true}, &caps{}},
 	}
-	got := func(e *Enforcer, c *Caller) caps {
+	got := func(e *Enforcer, c Caller) caps {
 		return caps{
-			readOwn:        e.Allowed(c, Name("loadbalancer", "get_one"), own),
-			writeOwn:       e.Allowed(c, Name("pool", "post"), own),
-			readOther:      e.Allowed(c, Name("listener", "get_one"), other),
-			writeOther:     e.Allowed(c, Name("member", "delete"), other),
-			listGlobal:     e.Allowed(c, Name("loadbalancer", "get_all-global"), ""),
-			quotaReadOwn:   e.Allowed(c, Name("quota", "get_one"), own),
-			quotaWrite:     e.Allowed(c, Name("quota", "put"), other),
-			quotaReadOther: e.Allowed(c, Name("quota", "get_one"), other),
-			admin:          e.Allowed(c, Name("flavor", "post"), own),
+			readOwn:        e.Allowed(c, RuleFor(LoadBalancer, GetOne), own),
+			writeOwn:       e.Allowed(c, RuleFor(Pool, Post), own),
+			readOther:      e.Allowed(c, RuleFor(Listener, GetOne), other),
+			writeOther:     e.Allowed(c, RuleFor(Member, Delete), other),
+			listGlobal:     e.Allowed(c, RuleFor(LoadBalancer, GetAllGlobal), ""),
+			quotaReadOwn:   e.Allowed(c, RuleFor(Quota, GetOne), own),
+			quotaWrite:     e.Allowed(c, RuleFor(Quota, Put), other),
+			quotaReadOther: e.Allowed(c, RuleFor(Quota, GetOne), other),
+			admin:          e.Allowed(c, RuleFor(Flavor, Post), own),
 		}
 	}
 	for _, tc := range tests {
@@ -72,21 +73,21 @@ func TestCapabilities(t *testing.T) {
 
 func TestServiceMayListMembers(t *testing.T) {
 	e, _ := New(Options{})
-	if !e.Allowed(caller("service"), Name("member", "get_all"), other) || e.Allowed(caller("service"), Name("pool", "get_all"), other) {
+	if !e.Allowed(caller("service"), RuleFor(Member, GetAll), other) || e.Allowed(caller("service"), RuleFor(Pool, GetAll), other) {
 		t.Error("service role: want member get_all only")
 	}
 }
 
 func TestUnknownRuleAndNilCaller(t *testing.T) {
 	e, _ := New(Options{})
-	if err := e.Authorize(caller("admin"), "nope", own); err == nil || errors.Is(err, ErrForbidden) {
-		t.Errorf("unknown rule: got %v, want a non-forbidden error", err)
+	if err := e.Authorize(caller("admin"), "nope", own); err == nil || errors.Is(err, ErrDenied) {
+		t.Errorf("unknown rule: got %v, want a non-denial error", err)
 	}
-	if err := e.Authorize(nil, Name("loadbalancer", "get_one"), own); !errors.Is(err, ErrForbidden) {
-		t.Errorf("nil caller: got %v", err)
+	if err := e.Authorize(Caller{}, RuleFor(LoadBalancer, GetOne), own); !errors.Is(err, ErrDenied) {
+		t.Errorf("empty caller: got %v", err)
 	}
 	// A caller without a project never matches an owner check.
-	if e.Allowed(&Caller{Roles: []string{"member"}}, Name("loadbalancer", "get_one"), "") {
+	if e.Allowed(Caller{Roles: []string{"member"}}, RuleFor(LoadBalancer, GetOne), "") {
 		t.Error("projectless member allowed on an ownerless target")
 	}
 }
@@ -97,9 +98,20 @@ func TestEveryOperationRuleResolves(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name := range OperationRules() {
-		if err := e.Authorize(&Caller{IsAdmin: true}, name, own); err != nil {
+		if err := e.Authorize(Caller{IsAdmin: true}, name, own); err != nil {
 			t.Errorf("%s: admin denied: %v", name, err)
 		}
+	}
+}
+
+func TestCallerContext(t *testing.T) {
+	if _, ok := CallerFrom(context.Background()); ok {
+		t.Fatal("empty context has a caller")
+	}
+	c := Caller{ProjectID: "p", UserID: "u", Roles: []string{"admin"}}
+	got, ok := CallerFrom(WithCaller(context.Background(), c))
+	if !ok || got.ProjectID != "p" || !got.HasRole("admin") || !got.HasRole("reader") {
+		t.Fatalf("CallerFrom = %+v, %v", got, ok)
 	}
 }
 
@@ -143,7 +155,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := parse(s)
 		if err == nil {
-			ev := &evaluation{e: &Enforcer{rules: map[string]node{}}, c: &Caller{}, target: ""}
+			ev := &evaluation{e: &Enforcer{rules: map[Rule]node{}}, c: &Caller{}, target: ""}
 			_ = n.eval(ev, 0)
 		}
 	})

@@ -8,7 +8,7 @@ type baseRule struct {
 }
 
 // baseRules are octavia/policies/base.py.
-var baseRules = map[string]baseRule{
+var baseRules = map[Rule]baseRule{
 	"context_is_admin":                 {"role:admin", "role:load-balancer_admin"},
 	"load-balancer:owner":              {"project_id:%(project_id)s", ""},
 	"project-member":                   {"role:member and project_id:%(project_id)s", ""},
@@ -29,77 +29,121 @@ var baseRules = map[string]baseRule{
 	"load-balancer:write-quota":       {"rule:load-balancer:quota-admin or rule:load-balancer:admin", ""},
 }
 
-// Rule name prefix of every operation.
-const prefix = "os_load-balancer_api:"
+// Rule is a policy name: a base rule ("load-balancer:read") or an
+// operation ("os_load-balancer_api:loadbalancer:post").
+type Rule string
 
-// Name returns the policy name of an operation: Name("loadbalancer",
-// "post") is "os_load-balancer_api:loadbalancer:post".
-func Name(object, action string) string { return prefix + object + ":" + action }
+// Object is the <object> part of an Octavia policy name.
+type Object string
+
+// Policy objects.
+const (
+	LoadBalancer            Object = "loadbalancer"
+	Listener                Object = "listener"
+	Pool                    Object = "pool"
+	Member                  Object = "member"
+	HealthMonitor           Object = "healthmonitor"
+	L7Policy                Object = "l7policy"
+	L7Rule                  Object = "l7rule"
+	Quota                   Object = "quota"
+	Provider                Object = "provider"
+	ProviderFlavor          Object = "provider-flavor"
+	ProviderAZ              Object = "provider-availability-zone"
+	Flavor                  Object = "flavor"
+	FlavorProfile           Object = "flavor-profile"
+	AvailabilityZone        Object = "availability-zone"
+	AvailabilityZoneProfile Object = "availability-zone-profile"
+	Amphora                 Object = "amphora"
+)
+
+// Action is the <action> part of an Octavia policy name.
+type Action string
+
+// Policy actions.
+const (
+	GetAll       Action = "get_all"
+	GetAllGlobal Action = "get_all-global"
+	GetOne       Action = "get_one"
+	Post         Action = "post"
+	Put          Action = "put"
+	Delete       Action = "delete"
+	GetStats     Action = "get_stats"
+	GetStatus    Action = "get_status"
+	PutFailover  Action = "put_failover"
+	PutConfig    Action = "put_config"
+	GetDefaults  Action = "get_defaults"
+	PostVIPSGIDs Action = "post:vip_sg_ids"
+	PutVIPSGIDs  Action = "put:vip_sg_ids"
+)
+
+// RuleFor returns the policy name os_load-balancer_api:<object>:<action>.
+func RuleFor(o Object, a Action) Rule {
+	return Rule("os_load-balancer_api:" + string(o) + ":" + string(a))
+}
 
 // OperationRules returns Octavia's per-operation rules
 // (octavia/policies/*.py), by policy name.
-func OperationRules() map[string]string {
+func OperationRules() map[Rule]string {
 	const (
-		read           = "rule:load-balancer:read"
-		readGlobal     = "rule:load-balancer:read-global"
-		write          = "rule:load-balancer:write"
-		admin          = "rule:load-balancer:admin"
-		readQuota      = "rule:load-balancer:read-quota"
-		readQuotaGlob  = "rule:load-balancer:read-quota-global"
-		writeQuota     = "rule:load-balancer:write-quota"
-		readOrService  = "rule:load-balancer:read or rule:service"
-		standardGetAll = "get_all"
+		read          = "rule:load-balancer:read"
+		readGlobal    = "rule:load-balancer:read-global"
+		write         = "rule:load-balancer:write"
+		admin         = "rule:load-balancer:admin"
+		readQuota     = "rule:load-balancer:read-quota"
+		readQuotaGlob = "rule:load-balancer:read-quota-global"
+		writeQuota    = "rule:load-balancer:write-quota"
+		readOrService = "rule:load-balancer:read or rule:service"
 	)
-	out := map[string]string{}
-	crud := func(object string, global bool) {
-		out[Name(object, standardGetAll)] = read
+	out := map[Rule]string{}
+	crud := func(object Object, global bool) {
+		out[RuleFor(object, GetAll)] = read
 		if global {
-			out[Name(object, "get_all-global")] = readGlobal
+			out[RuleFor(object, GetAllGlobal)] = readGlobal
 		}
-		out[Name(object, "get_one")] = read
-		out[Name(object, "post")] = write
-		out[Name(object, "put")] = write
-		out[Name(object, "delete")] = write
+		out[RuleFor(object, GetOne)] = read
+		out[RuleFor(object, Post)] = write
+		out[RuleFor(object, Put)] = write
+		out[RuleFor(object, Delete)] = write
 	}
-	crud("loadbalancer", true)
-	out[Name("loadbalancer", "get_stats")] = read
-	out[Name("loadbalancer", "get_status")] = read
-	out[Name("loadbalancer", "put_failover")] = admin
-	out[Name("loadbalancer", "post:vip_sg_ids")] = write
-	out[Name("loadbalancer", "put:vip_sg_ids")] = write
-	crud("listener", true)
-	out[Name("listener", "get_stats")] = read
-	crud("pool", true)
-	crud("member", false)
-	out[Name("member", "get_all")] = readOrService
-	crud("healthmonitor", true)
-	crud("l7policy", true)
-	crud("l7rule", false)
+	crud(LoadBalancer, true)
+	out[RuleFor(LoadBalancer, GetStats)] = read
+	out[RuleFor(LoadBalancer, GetStatus)] = read
+	out[RuleFor(LoadBalancer, PutFailover)] = admin
+	out[RuleFor(LoadBalancer, PostVIPSGIDs)] = write
+	out[RuleFor(LoadBalancer, PutVIPSGIDs)] = write
+	crud(Listener, true)
+	out[RuleFor(Listener, GetStats)] = read
+	crud(Pool, true)
+	crud(Member, false)
+	out[RuleFor(Member, GetAll)] = readOrService
+	crud(HealthMonitor, true)
+	crud(L7Policy, true)
+	crud(L7Rule, false)
 
-	out[Name("quota", "get_all")] = readQuota
-	out[Name("quota", "get_all-global")] = readQuotaGlob
-	out[Name("quota", "get_one")] = readQuota
-	out[Name("quota", "put")] = writeQuota
-	out[Name("quota", "delete")] = writeQuota
-	out[Name("quota", "get_defaults")] = readQuota
+	out[RuleFor(Quota, GetAll)] = readQuota
+	out[RuleFor(Quota, GetAllGlobal)] = readQuotaGlob
+	out[RuleFor(Quota, GetOne)] = readQuota
+	out[RuleFor(Quota, Put)] = writeQuota
+	out[RuleFor(Quota, Delete)] = writeQuota
+	out[RuleFor(Quota, GetDefaults)] = readQuota
 
-	out[Name("provider", "get_all")] = read
-	out[Name("provider-flavor", "get_all")] = admin
-	out[Name("provider-availability-zone", "get_all")] = admin
-	for _, object := range []string{"flavor", "availability-zone"} {
-		out[Name(object, "get_all")] = read
-		out[Name(object, "get_one")] = read
-		out[Name(object, "post")] = admin
-		out[Name(object, "put")] = admin
-		out[Name(object, "delete")] = admin
+	out[RuleFor(Provider, GetAll)] = read
+	out[RuleFor(ProviderFlavor, GetAll)] = admin
+	out[RuleFor(ProviderAZ, GetAll)] = admin
+	for _, object := range []Object{Flavor, AvailabilityZone} {
+		out[RuleFor(object, GetAll)] = read
+		out[RuleFor(object, GetOne)] = read
+		out[RuleFor(object, Post)] = admin
+		out[RuleFor(object, Put)] = admin
+		out[RuleFor(object, Delete)] = admin
 	}
-	for _, object := range []string{"flavor-profile", "availability-zone-profile"} {
-		for _, action := range []string{"get_all", "get_one", "post", "put", "delete"} {
-			out[Name(object, action)] = admin
+	for _, object := range []Object{FlavorProfile, AvailabilityZoneProfile} {
+		for _, action := range []Action{GetAll, GetOne, Post, Put, Delete} {
+			out[RuleFor(object, action)] = admin
 		}
 	}
-	for _, action := range []string{"get_all", "get_one", "delete", "put_config", "put_failover", "get_stats"} {
-		out[Name("amphora", action)] = admin
+	for _, action := range []Action{GetAll, GetOne, Delete, PutConfig, PutFailover, GetStats} {
+		out[RuleFor(Amphora, action)] = admin
 	}
 	return out
 }

@@ -18,11 +18,11 @@ import (
 
 // Authorizer is the policy check the quota API needs.
 type Authorizer interface {
-	Authorize(c *policy.Caller, rule, ownerProject string) error
+	Authorize(c policy.Caller, rule policy.Rule, ownerProject string) error
 }
 
 // API serves /v2/lbaas/quotas, /v2.0/lbaas/quotas, /v2/quotas and
-// /v2.0/quotas (Octavia §5.8). The caller comes from policy.FromContext.
+// /v2.0/quotas (Octavia §5.8). The caller comes from policy.CallerFrom.
 type API struct {
 	store store.Store
 	e     *Enforcer
@@ -66,11 +66,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	}
 }
 
-var errForbidden = &fault{http.StatusForbidden, policy.ForbiddenMessage}
+var errForbidden = &fault{http.StatusForbidden, policy.DeniedMessage}
 
-func (a *API) authorize(c *policy.Caller, action, owner string) error {
-	err := a.authz.Authorize(c, policy.Name("quota", action), owner)
-	if errors.Is(err, policy.ErrForbidden) {
+func (a *API) authorize(c policy.Caller, action policy.Action, owner string) error {
+	err := a.authz.Authorize(c, policy.RuleFor(policy.Quota, action), owner)
+	if errors.Is(err, policy.ErrDenied) {
 		return errForbidden
 	}
 	return err
@@ -86,8 +86,8 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rest = strings.TrimSuffix(rest, ".json")
-	c := policy.FromContext(r.Context())
-	if c == nil {
+	c, ok := policy.CallerFrom(r.Context())
+	if !ok {
 		writeFault(w, &fault{http.StatusUnauthorized, "Authentication required"})
 		return
 	}
@@ -105,7 +105,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 1 && r.Method == http.MethodDelete:
 		err = a.reset(w, r, c, parts[0])
 	case len(parts) == 2 && parts[1] == "default" && r.Method == http.MethodGet:
-		if err = a.authorize(c, "get_defaults", parts[0]); err == nil {
+		if err = a.authorize(c, policy.GetDefaults, parts[0]); err == nil {
 			err = a.writeQuota(w, http.StatusOK, parts[0], a.e.defaults)
 		}
 	case len(parts) <= 2:
@@ -159,13 +159,13 @@ func (a *API) writeQuota(w http.ResponseWriter, code int, project string, limits
 	return nil
 }
 
-func (a *API) list(w http.ResponseWriter, r *http.Request, c *policy.Caller) error {
+func (a *API) list(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	project := r.URL.Query().Get("project_id")
 	if project == "" {
 		project = r.URL.Query().Get("tenant_id")
 	}
 	var filters []store.Filter
-	if a.authz.Authorize(c, policy.Name("quota", "get_all-global"), "") == nil {
+	if a.authz.Authorize(c, policy.RuleFor(policy.Quota, policy.GetAllGlobal), "") == nil {
 		if project != "" {
 			filters = append(filters, store.F("id", project))
 		}
@@ -176,7 +176,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *policy.Caller) err
 		if project == "" {
 			return errForbidden
 		}
-		if err := a.authorize(c, "get_all", project); err != nil {
+		if err := a.authorize(c, policy.GetAll, project); err != nil {
 			return err
 		}
 		filters = append(filters, store.F("id", project))
@@ -196,8 +196,8 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c *policy.Caller) err
 	return nil
 }
 
-func (a *API) get(w http.ResponseWriter, r *http.Request, c *policy.Caller, project string) error {
-	if err := a.authorize(c, "get_one", project); err != nil {
+func (a *API) get(w http.ResponseWriter, r *http.Request, c policy.Caller, project string) error {
+	if err := a.authorize(c, policy.GetOne, project); err != nil {
 		return err
 	}
 	var q *lb.Quota
@@ -216,8 +216,8 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, c *policy.Caller, proj
 }
 
 // put is PUT /quotas/{project}: 202 with the effective quota.
-func (a *API) put(w http.ResponseWriter, r *http.Request, c *policy.Caller, project string) error {
-	if err := a.authorize(c, "put", project); err != nil {
+func (a *API) put(w http.ResponseWriter, r *http.Request, c policy.Caller, project string) error {
+	if err := a.authorize(c, policy.Put, project); err != nil {
 		return err
 	}
 	set, err := decodeQuota(r)
@@ -242,8 +242,8 @@ func (a *API) put(w http.ResponseWriter, r *http.Request, c *policy.Caller, proj
 }
 
 // reset is DELETE /quotas/{project}: every limit back to the default.
-func (a *API) reset(w http.ResponseWriter, r *http.Request, c *policy.Caller, project string) error {
-	if err := a.authorize(c, "delete", project); err != nil {
+func (a *API) reset(w http.ResponseWriter, r *http.Request, c policy.Caller, project string) error {
+	if err := a.authorize(c, policy.Delete, project); err != nil {
 		return err
 	}
 	err := a.store.Update(r.Context(), func(tx store.Tx) error {

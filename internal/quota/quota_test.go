@@ -47,7 +47,7 @@ func TestConcurrentCreatesNeverOvershoot(t *testing.T) {
 	defaults := lb.UnlimitedQuotas()
 	defaults[lb.QuotaLoadBalancer] = 7
 	e := quota.New(defaults)
-	ctx := policy.NewContext(context.Background(), &policy.Caller{ProjectID: "p", Roles: []string{"member"}})
+	ctx := policy.WithCaller(context.Background(), policy.Caller{ProjectID: "p", Roles: []string{"member"}})
 	const attempts = 40
 	var ok, refused atomic.Int32
 	var wg sync.WaitGroup
@@ -95,8 +95,8 @@ func TestConcurrentCreatesNeverOvershoot(t *testing.T) {
 func TestReserveRules(t *testing.T) {
 	st := openStore(t)
 	e := quota.New(lb.UnlimitedQuotas())
-	member := policy.NewContext(context.Background(), &policy.Caller{ProjectID: "p"})
-	noauth := policy.NewContext(context.Background(), &policy.Caller{IsAdmin: true, NoAuth: true})
+	member := policy.WithCaller(context.Background(), policy.Caller{ProjectID: "p"})
+	noauth := policy.WithCaller(context.Background(), policy.Caller{IsAdmin: true, NoAuth: true})
 	zero := 0
 	two := 2
 	mustUpdate := func(ctx context.Context, fn func(tx store.Tx) error) error { return st.Update(ctx, fn) }
@@ -155,8 +155,8 @@ func newAPI(t *testing.T) *apiEnv {
 	}
 	api := quota.NewAPI(st, quota.New(defaults), enf)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &policy.Caller{ProjectID: r.Header.Get("X-Project-Id"), Roles: strings.Split(r.Header.Get("X-Roles"), ",")}
-		api.ServeHTTP(w, r.WithContext(policy.NewContext(r.Context(), c)))
+		c := policy.Caller{ProjectID: r.Header.Get("X-Project-Id"), Roles: strings.Split(r.Header.Get("X-Roles"), ",")}
+		api.ServeHTTP(w, r.WithContext(policy.WithCaller(r.Context(), c)))
 	}))
 	t.Cleanup(srv.Close)
 	return &apiEnv{t: t, srv: srv}
