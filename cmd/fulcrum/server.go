@@ -181,7 +181,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		serveErr <- srv.Serve(ln)
 	}()
 	ready.Store(true)
-	printBanner(stdout, cfg, ln.Addr().String())
+	printBanner(stdout, cfg, ln.Addr().String(), cp.url)
 	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "agent_api", cp.url, "data_dir", cfg.DataDir, "auth", cfg.Auth, "provider", cfg.Provider)
 
 	select {
@@ -206,9 +206,10 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func printBanner(w io.Writer, cfg *serverConfig, addr string) {
+func printBanner(w io.Writer, cfg *serverConfig, addr, agentURL string) {
 	base := "http://" + addr
 	fmt.Fprintf(w, "fulcrum server: Octavia v2 API on %s (auth %s, default provider %s, data in %s)\n", base, cfg.Auth, cfg.Provider, cfg.DataDir)
+	fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --data-dir %s\n", agentURL, cfg.DataDir)
 	if cfg.Auth == "noauth" {
 		fmt.Fprintf(w, "try:  curl -s -H 'X-Project-Id: demo' %s/v2/lbaas/loadbalancers\n", base)
 		fmt.Fprintf(w, "      openstack --os-auth-type none --os-endpoint %s loadbalancer list\n", strings.TrimSuffix(base, "/"))
