@@ -158,6 +158,7 @@ func TestAgentFailover(t *testing.T) {
 	// Find the serving agent: kill the first; if traffic still flows the
 	// second one serves, so bring the first back and kill the second.
 	host := 0
+	killedAt := time.Now()
 	agents[0].Kill()
 	time.Sleep(300 * time.Millisecond)
 	if _, err := fetch(g.url()); err == nil {
@@ -166,8 +167,8 @@ func TestAgentFailover(t *testing.T) {
 			"--name", "node-1", "--log-level", "warn")
 		time.Sleep(2 * time.Second) // heartbeats mark it up again
 	}
-	killedAt := time.Now()
 	if host == 1 {
+		killedAt = time.Now()
 		agents[1].Kill()
 	}
 	waitTraffic(t, g.url(), 30*time.Second)
