@@ -28,7 +28,8 @@ func DefaultSettings() Settings {
 }
 
 // CheckMemberAddress refuses a member address listed in reserved (compared
-// as IP addresses): "<ip> is not a valid option for member address".
+// as IP addresses): "<ip> is not a valid option for member address", the
+// address shown as Octavia shows it (IPv6 expanded, upper case).
 func CheckMemberAddress(address string, reserved []string) error {
 	a, err := netip.ParseAddr(address)
 	if err != nil {
@@ -36,7 +37,11 @@ func CheckMemberAddress(address string, reserved []string) error {
 	}
 	for _, r := range reserved {
 		if b, err := netip.ParseAddr(r); err == nil && a.Unmap() == b.Unmap() {
-			return InvalidOption(address, "member address")
+			shown := a.String()
+			if a.Is6() {
+				shown = strings.ToUpper(a.StringExpanded())
+			}
+			return InvalidOption(shown, "member address")
 		}
 	}
 	return nil

@@ -5,13 +5,15 @@
 // Handlers call Authorize for every operation with the rule and the project
 // that owns the target; the decision lives here so that RBAC (Octavia's
 // reader/member/admin roles) can be added without touching handlers. In this
-// version only admin-only rules are enforced; every other rule passes.
+// version only the admin-only rules (failover, cross-project lists) are
+// enforced; every other rule passes.
 package policy
 
 import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 )
 
 // Caller is who is making an API request.
@@ -83,9 +85,6 @@ func RuleFor(o Object, a Action) Rule {
 	return Rule("os_load-balancer_api:" + string(o) + ":" + string(a))
 }
 
-// adminOnly lists the rules only administrators pass.
-var adminOnly = []Rule{RuleFor(LoadBalancer, PutFailover)}
-
 // Authorize decides whether c may perform rule on an object owned by
 // ownerProject ("" when the target has no owner, e.g. a global list). It
 // returns nil or ErrDenied.
@@ -93,8 +92,14 @@ func Authorize(c Caller, rule Rule, ownerProject string) error {
 	if c.IsAdmin {
 		return nil
 	}
-	if slices.Contains(adminOnly, rule) {
+	if adminOnly(rule) {
 		return ErrDenied
 	}
 	return nil
+}
+
+// adminOnly reports whether only administrators pass rule: failover and the
+// cross-project (get_all-global) lists, as in Octavia's defaults.
+func adminOnly(rule Rule) bool {
+	return rule == RuleFor(LoadBalancer, PutFailover) || strings.HasSuffix(string(rule), ":"+string(GetAllGlobal))
 }

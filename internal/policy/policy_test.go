@@ -23,6 +23,8 @@ func TestAuthorize(t *testing.T) {
 		{"member may not fail over", Caller{ProjectID: "p", Roles: []string{"member"}}, RuleFor(LoadBalancer, PutFailover), ErrDenied},
 		{"member may read", Caller{ProjectID: "p", Roles: []string{"member"}}, RuleFor(Pool, GetOne), nil},
 		{"anyone may write for now", Caller{}, RuleFor(Listener, Post), nil},
+		{"member may not list globally", Caller{ProjectID: "p"}, RuleFor(Pool, GetAllGlobal), ErrDenied},
+		{"admin may list globally", Caller{IsAdmin: true}, RuleFor(Pool, GetAllGlobal), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
