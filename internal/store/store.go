@@ -67,6 +67,23 @@ type Tx interface {
 	HealthMonitors() Table[lb.HealthMonitor]
 	L7Policies() Table[lb.L7Policy]
 	L7Rules() Table[lb.L7Rule]
+
+	Agents() Table[lb.Agent]
+	JoinTokens() Table[lb.JoinToken]
+	Amphorae() Table[lb.Amphora]
+	ListenerStats() StatsTable
+}
+
+// StatsTable stores listener counters per (listener, agent).
+type StatsTable interface {
+	// Put inserts or replaces the rows, keyed by (ListenerID, AgentID).
+	Put(ctx context.Context, rows []*lb.ListenerStats) error
+	// List returns the rows of the given listeners, or of every listener of
+	// the given load balancer when listenerIDs is empty.
+	List(ctx context.Context, loadBalancerID string, listenerIDs ...string) ([]*lb.ListenerStats, error)
+	// Delete removes the rows of the given listeners, or of every listener of
+	// the given load balancer when listenerIDs is empty.
+	Delete(ctx context.Context, loadBalancerID string, listenerIDs ...string) error
 }
 
 // Table is the storage of one object kind, keyed by id. Returned objects are

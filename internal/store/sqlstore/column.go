@@ -87,6 +87,12 @@ func integer64[T any](name string, f func(*T) *int64) column[T] {
 		set: func(v *T, src any) error { n, err := asInt(src); *f(v) = n; return err }}
 }
 
+func uinteger64[T any](name string, f func(*T) *uint64) column[T] {
+	return column[T]{name: name, typ: tInt,
+		get: func(v *T) any { return int64(*f(v)) },
+		set: func(v *T, src any) error { n, err := asInt(src); *f(v) = uint64(n); return err }}
+}
+
 // pint: a *int field, nil ⇔ NULL.
 func pint[T any](name string, f func(*T) **int) column[T] {
 	return column[T]{name: name, typ: tInt, null: true,

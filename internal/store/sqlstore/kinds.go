@@ -66,6 +66,9 @@ type kinds struct {
 	healthMonitors *kind[lb.HealthMonitor]
 	l7Policies     *kind[lb.L7Policy]
 	l7Rules        *kind[lb.L7Rule]
+	agents         *kind[lb.Agent]
+	joinTokens     *kind[lb.JoinToken]
+	amphorae       *kind[lb.Amphora]
 }
 
 func newKinds() *kinds {
@@ -76,7 +79,61 @@ func newKinds() *kinds {
 	type H = lb.HealthMonitor
 	type Pol = lb.L7Policy
 	type R = lb.L7Rule
+	type A = lb.Agent
+	type J = lb.JoinToken
+	type Am = lb.Amphora
 	return &kinds{
+		agents: newKind("agents", cat(
+			[]column[A]{
+				text("id", func(v *A) *string { return &v.ID }),
+				text("name", func(v *A) *string { return &v.Name }),
+				text("address", func(v *A) *string { return &v.Address }),
+				text("availability_zone", func(v *A) *string { return &v.AvailabilityZone }),
+				text("agent_group", func(v *A) *string { return &v.Group }),
+				text("cert_serial", func(v *A) *string { return &v.CertSerial }),
+				boolean("revoked", func(v *A) *bool { return &v.Revoked }),
+				text("status", func(v *A) *string { return &v.Status }),
+				uinteger64("applied_version", func(v *A) *uint64 { return &v.AppliedVersion }),
+				uinteger64("refused_version", func(v *A) *uint64 { return &v.RefusedVersion }),
+				text("refused_reason", func(v *A) *string { return &v.RefusedReason }),
+				ptimestamp("last_heartbeat", func(v *A) **time.Time { return &v.LastHeartbeat }),
+			},
+			timeCols(func(v *A) *lb.Times { return &v.Times }),
+		)...),
+		joinTokens: newKind("join_tokens", cat(
+			[]column[J]{
+				text("id", func(v *J) *string { return &v.ID }),
+				text("secret_hash", func(v *J) *string { return &v.SecretHash }),
+				text("agent_name", func(v *J) *string { return &v.AgentName }),
+				timestamp("expires_at", func(v *J) *time.Time { return &v.ExpiresAt }),
+				ptimestamp("used_at", func(v *J) **time.Time { return &v.UsedAt }),
+			},
+			timeCols(func(v *J) *lb.Times { return &v.Times }),
+		)...),
+		amphorae: newKind("amphorae", cat(
+			[]column[Am]{
+				text("id", func(v *Am) *string { return &v.ID }),
+				text("loadbalancer_id", func(v *Am) *string { return &v.LoadBalancerID }),
+				ref("agent_id", func(v *Am) *string { return &v.AgentID }),
+				ref("role", func(v *Am) *string { return &v.Role }),
+				text("status", func(v *Am) *string { return &v.Status }),
+				ref("compute_id", func(v *Am) *string { return &v.ComputeID }),
+				ref("lb_network_ip", func(v *Am) *string { return &v.LBNetworkIP }),
+				ref("vrrp_ip", func(v *Am) *string { return &v.VRRPIP }),
+				ref("ha_ip", func(v *Am) *string { return &v.HAIP }),
+				ref("vrrp_port_id", func(v *Am) *string { return &v.VRRPPortID }),
+				ref("ha_port_id", func(v *Am) *string { return &v.HAPortID }),
+				ref("vrrp_interface", func(v *Am) *string { return &v.VRRPInterface }),
+				pint("vrrp_id", func(v *Am) **int { return &v.VRRPID }),
+				pint("vrrp_priority", func(v *Am) **int { return &v.VRRPPriority }),
+				ref("cached_zone", func(v *Am) *string { return &v.CachedZone }),
+				ref("image_id", func(v *Am) *string { return &v.ImageID }),
+				ref("compute_flavor", func(v *Am) *string { return &v.ComputeFlavor }),
+				ptimestamp("cert_expiration", func(v *Am) **time.Time { return &v.CertExpiration }),
+				boolean("cert_busy", func(v *Am) *bool { return &v.CertBusy }),
+			},
+			timeCols(func(v *Am) *lb.Times { return &v.Times }),
+		)...),
 		loadBalancers: newKind("load_balancers", cat(
 			[]column[LB]{
 				text("id", func(v *LB) *string { return &v.ID }),

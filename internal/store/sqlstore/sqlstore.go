@@ -224,6 +224,15 @@ func (t *txn) L7Rules() store.Table[lb.L7Rule] {
 	return &table[lb.L7Rule]{tx: t, k: t.s.kinds.l7Rules}
 }
 
+func (t *txn) Agents() store.Table[lb.Agent] { return &table[lb.Agent]{tx: t, k: t.s.kinds.agents} }
+func (t *txn) JoinTokens() store.Table[lb.JoinToken] {
+	return &table[lb.JoinToken]{tx: t, k: t.s.kinds.joinTokens}
+}
+func (t *txn) Amphorae() store.Table[lb.Amphora] {
+	return &table[lb.Amphora]{tx: t, k: t.s.kinds.amphorae}
+}
+func (t *txn) ListenerStats() store.StatsTable { return &statsTable{tx: t} }
+
 // translate maps driver errors onto the store's sentinel errors, keeping the
 // driver's text for the logs.
 func (s *Store) translate(err error) error {

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"CascadeOnLoadBalancerDelete", testCascade},
 		{"Rollback", testRollback},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"AgentsAndPlacements", testAgentsAndPlacements},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
