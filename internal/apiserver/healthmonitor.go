@@ -60,7 +60,7 @@ func (s *Server) createHealthMonitor(q *request) error {
 		return err
 	}
 	h := healthMonitorFromBody(o)
-	h.ID = newUUID()
+	h.ID = s.newID()
 	h.PoolID, _ = o.str("pool_id")
 	var w *healthMonitorWire
 	err = s.store.Update(q.ctx, func(tx store.Tx) error {

@@ -224,7 +224,7 @@ func (s *Server) createListener(q *request) error {
 		return err
 	}
 	l := listenerFromBody(o)
-	l.ID = newUUID()
+	l.ID = s.newID()
 	l.LoadBalancerID, _ = o.str("loadbalancer_id")
 	var w *listenerWire
 	err = s.store.Update(q.ctx, func(tx store.Tx) error {

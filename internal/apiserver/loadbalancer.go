@@ -80,7 +80,7 @@ func (s *Server) createLoadBalancer(q *request) error {
 	}
 
 	l := &lb.LoadBalancer{
-		ID:           newUUID(),
+		ID:           s.newID(),
 		ProjectID:    project,
 		AdminStateUp: true,
 		Status:       lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline},

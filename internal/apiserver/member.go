@@ -110,7 +110,7 @@ func (s *Server) createMember(q *request) error {
 		return err
 	}
 	m := memberFromBody(o)
-	m.ID = newUUID()
+	m.ID = s.newID()
 	var w *memberWire
 	err = s.store.Update(q.ctx, func(tx store.Tx) error {
 		p, err := memberPool(q, tx)
@@ -436,7 +436,7 @@ func (s *Server) batchUpdateMembers(q *request) error {
 			k := key{m.Address, m.ProtocolPort}
 			old := existing[k]
 			if old == nil {
-				m.ID = newUUID()
+				m.ID = s.newID()
 				m.PoolID, m.LoadBalancerID, m.ProjectID = p.ID, parent.ID, parent.ProjectID
 				m.Status = lb.Status{Provisioning: lb.PendingCreate, Operating: lb.NoMonitor, Gen: c.gen}
 				if monitored {

@@ -189,7 +189,7 @@ func (s *Server) createPool(q *request) error {
 		return err
 	}
 	p := poolFromBody(o)
-	p.ID = newUUID()
+	p.ID = s.newID()
 	lbID, _ := o.str("loadbalancer_id")
 	listenerID, _ := o.str("listener_id")
 	if lbID == "" && listenerID == "" {

@@ -97,6 +97,9 @@ type Options struct {
 	BaseURL string
 	// MaxBodyBytes limits request bodies: 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// NewID returns the id of a new object; nil means random UUIDs (tests
+	// inject a sequence for stable golden files).
+	NewID func() string
 }
 
 // Server is the API. It is safe for concurrent use.
@@ -114,6 +117,7 @@ type Server struct {
 	maxLimit  int // 0 = no cap
 	baseURL   string
 	maxBody   int64
+	newID     func() string
 	schemas   *schemas
 }
 
@@ -131,7 +135,11 @@ func New(opts Options) *Server {
 		provider:  opts.DefaultProvider,
 		baseURL:   strings.TrimRight(opts.BaseURL, "/"),
 		maxBody:   opts.MaxBodyBytes,
+		newID:     opts.NewID,
 		schemas:   newSchemas(),
+	}
+	if s.newID == nil {
+		s.newID = newUUID
 	}
 	if s.stats == nil {
 		s.stats = zeroStats{}

@@ -5,8 +5,9 @@
 // Handlers call Authorize for every operation with the rule and the project
 // that owns the target; the decision lives here so that RBAC (Octavia's
 // reader/member/admin roles) can be added without touching handlers. In this
-// version only the admin-only rules (failover, cross-project lists) are
-// enforced; every other rule passes.
+// version administrators pass every rule; other callers pass every rule on
+// their own project's objects except the admin-only ones (failover,
+// cross-project lists). Role-based rules arrive with Keystone.
 package policy
 
 import (
@@ -93,6 +94,11 @@ func Authorize(c Caller, rule Rule, ownerProject string) error {
 		return nil
 	}
 	if adminOnly(rule) {
+		return ErrDenied
+	}
+	// Every project-scoped rule requires the target to be the caller's
+	// project (Octavia's load-balancer:owner).
+	if ownerProject != "" && ownerProject != c.ProjectID {
 		return ErrDenied
 	}
 	return nil

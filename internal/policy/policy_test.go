@@ -22,9 +22,10 @@ func TestAuthorize(t *testing.T) {
 		{"admin may fail over", Caller{IsAdmin: true}, RuleFor(LoadBalancer, PutFailover), nil},
 		{"member may not fail over", Caller{ProjectID: "p", Roles: []string{"member"}}, RuleFor(LoadBalancer, PutFailover), ErrDenied},
 		{"member may read", Caller{ProjectID: "p", Roles: []string{"member"}}, RuleFor(Pool, GetOne), nil},
-		{"anyone may write for now", Caller{}, RuleFor(Listener, Post), nil},
+		{"project member may write for now", Caller{ProjectID: "p"}, RuleFor(Listener, Post), nil},
 		{"member may not list globally", Caller{ProjectID: "p"}, RuleFor(Pool, GetAllGlobal), ErrDenied},
 		{"admin may list globally", Caller{IsAdmin: true}, RuleFor(Pool, GetAllGlobal), nil},
+		{"member may not read another project", Caller{ProjectID: "other"}, RuleFor(Pool, GetOne), ErrDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
