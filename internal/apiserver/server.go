@@ -47,8 +47,8 @@ type VIPAllocator interface {
 	ReleaseVIP(ctx context.Context, loadBalancerID string, vip lb.VIP) error
 }
 
-// StatsSource reports traffic counters. Until a data plane reports them the
-// API uses zeros.
+// StatsSource reports traffic counters (zeros until a data plane reports
+// them).
 type StatsSource interface {
 	LoadBalancerStats(ctx context.Context, loadBalancerID string) (lb.Stats, error)
 	ListenerStats(ctx context.Context, listenerID string) (lb.Stats, error)
@@ -74,7 +74,8 @@ type Options struct {
 	Store    store.Store
 	Notifier Notifier
 	VIPs     VIPAllocator
-	// Stats reports traffic counters; nil reports zeros.
+	// Stats reports traffic counters; nil reads the per-agent listener
+	// counters the health manager keeps in the store.
 	Stats StatsSource
 	// Auth authenticates every call except the version document; nil
 	// means NoAuth.
@@ -142,7 +143,7 @@ func New(opts Options) *Server {
 		s.newID = newUUID
 	}
 	if s.stats == nil {
-		s.stats = zeroStats{}
+		s.stats = storeStats{st: opts.Store}
 	}
 	if s.auth == nil {
 		s.auth = NoAuth{}
@@ -175,11 +176,6 @@ func New(opts Options) *Server {
 
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
-
-type zeroStats struct{}
-
-func (zeroStats) LoadBalancerStats(context.Context, string) (lb.Stats, error) { return lb.Stats{}, nil }
-func (zeroStats) ListenerStats(context.Context, string) (lb.Stats, error)     { return lb.Stats{}, nil }
 
 // request is one API call being served.
 type request struct {
