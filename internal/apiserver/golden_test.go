@@ -122,4 +122,24 @@ func TestGoldenResponses(t *testing.T) {
 	step("loadbalancer_status", 200, "GET", "/v2.0/lbaas/loadbalancers/"+lbID+"/status", nil)
 	step("loadbalancer_stats", 200, "GET", "/v2.0/lbaas/loadbalancers/"+lbID+"/stats", nil)
 	step("listener_stats", 200, "GET", "/v2.0/lbaas/listeners/"+lsID+"/stats", nil)
+	step("loadbalancer_create_graph", 201, "POST", "/v2.0/lbaas/loadbalancers", graphBody)
 }
+
+// graphBody is a fully populated load balancer: an HTTP listener whose
+// default pool is defined inline with a monitor and two members, an L7
+// policy redirecting to a second pool referenced by name.
+var graphBody = map[string]any{"loadbalancer": map[string]any{
+	"name": "graph", "vip_subnet_id": uuidA, "vip_address": "192.0.2.50",
+	"listeners": []any{map[string]any{
+		"name": "http", "protocol": "HTTP", "protocol_port": 80,
+		"default_pool": map[string]any{"name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+			"healthmonitor": map[string]any{"type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 3},
+			"members": []any{
+				map[string]any{"address": "192.0.2.10", "protocol_port": 8080},
+				map[string]any{"address": "192.0.2.11", "protocol_port": 8080, "weight": 2}}},
+		"l7policies": []any{map[string]any{"name": "api", "action": "REDIRECT_TO_POOL", "redirect_pool": map[string]any{"name": "api"},
+			"rules": []any{map[string]any{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api"}}}},
+	}},
+	"pools": []any{map[string]any{"name": "api", "protocol": "HTTP", "lb_algorithm": "LEAST_CONNECTIONS",
+		"members": []any{map[string]any{"address": "192.0.2.20", "protocol_port": 9000}}}},
+}}

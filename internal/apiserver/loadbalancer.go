@@ -72,13 +72,6 @@ func (s *Server) createLoadBalancer(q *request) error {
 	if !slices.Contains(s.providers, provider) {
 		return badRequest("Provider '%s' is not enabled.", provider)
 	}
-	if ls, _ := o.objs("listeners"); len(ls) > 0 {
-		return s.notImplemented(provider, "fully populated load balancer create")
-	}
-	if ps, _ := o.objs("pools"); len(ps) > 0 {
-		return s.notImplemented(provider, "fully populated load balancer create")
-	}
-
 	l := &lb.LoadBalancer{
 		ID:           s.newID(),
 		ProjectID:    project,
@@ -100,7 +93,15 @@ func (s *Server) createLoadBalancer(q *request) error {
 	}
 	l.VIP, l.AdditionalVIPs = vip, additional
 	l.NextGeneration()
-	err = s.store.Update(q.ctx, func(tx store.Tx) error { return tx.LoadBalancers().Create(q.ctx, l) })
+	var g *graph
+	ls, _ := o.objs("listeners")
+	ps, _ := o.objs("pools")
+	if len(ls)+len(ps) > 0 {
+		g, err = s.buildGraph(l, o, l.CreatedAt)
+	}
+	if err == nil {
+		err = s.store.Update(q.ctx, func(tx store.Tx) error { return storeLoadBalancer(q, tx, l, g) })
+	}
 	if err != nil {
 		if rerr := s.vips.ReleaseVIP(q.ctx, l.ID, vip); rerr != nil {
 			q.log.Error("release vip after failed create", "loadbalancer_id", l.ID, "err", rerr)
@@ -108,18 +109,18 @@ func (s *Server) createLoadBalancer(q *request) error {
 		if errors.Is(err, store.ErrConflict) {
 			return conflict("Already an entity with that specified id.")
 		}
+		var ae *apiError
+		var ve *lb.ValidationError
+		if errors.As(err, &ae) || errors.As(err, &ve) {
+			return err
+		}
 		return fmt.Errorf("create load balancer %s: %w", l.ID, err)
 	}
 	s.notify(l.ID)
 	q.log.Info("load balancer created", "loadbalancer_id", l.ID, "generation", l.Generation)
-	writeJSON(q.w, http.StatusCreated, map[string]any{"loadbalancer": toLoadBalancerWire(l, []any{}, []any{})})
+	listeners, pools := g.wire()
+	writeJSON(q.w, http.StatusCreated, map[string]any{"loadbalancer": toLoadBalancerWire(l, listeners, pools)})
 	return nil
-}
-
-// notImplemented is the 501 Octavia answers when a provider does not
-// support an action.
-func (s *Server) notImplemented(provider, what string) error {
-	return &apiError{status: http.StatusNotImplemented, msg: fmt.Sprintf("Provider '%s' does not support a requested action: %s is not implemented yet.", provider, what)}
 }
 
 // lbChildren returns the listener and pool ids of the given load balancers.

@@ -61,3 +61,35 @@ func TestSeedFlow(t *testing.T) {
 	h.waitGone(lbPath)
 	h.must(404, "GET", "/v2.0/lbaas/pools/"+poolID, nil)
 }
+
+// TestScenarioFullyPopulatedLoadBalancer creates a whole graph in one call,
+// waits for it to converge and deletes it with cascade.
+func TestScenarioFullyPopulatedLoadBalancer(t *testing.T) {
+	h := newHarness(t, harnessOpts{controller: true})
+	l := h.must(201, "POST", "/v2/lbaas/loadbalancers", graphBody).obj("loadbalancer")
+	id := l["id"].(string)
+	if len(l["listeners"].([]any)) != 1 || len(l["pools"].([]any)) != 2 {
+		t.Fatalf("create response %v", l)
+	}
+	h.waitStatus("/v2/lbaas/loadbalancers/"+id, "loadbalancer", "ACTIVE")
+	shown := h.must(200, "GET", "/v2/lbaas/loadbalancers/"+id, nil).obj("loadbalancer")
+	if len(shown["listeners"].([]any)) != 1 || len(shown["pools"].([]any)) != 2 {
+		t.Fatalf("show %v", shown)
+	}
+	for _, p := range h.must(200, "GET", "/v2/lbaas/pools?loadbalancer_id="+id, nil).list("pools") {
+		pm := p.(map[string]any)
+		if pm["provisioning_status"] != "ACTIVE" || len(pm["listeners"].([]any)) != 1 {
+			t.Errorf("pool %v", pm)
+		}
+	}
+	tree := h.must(200, "GET", "/v2/lbaas/loadbalancers/"+id+"/status", nil).obj("statuses")["loadbalancer"].(map[string]any)
+	pools := tree["listeners"].([]any)[0].(map[string]any)["pools"].([]any)
+	if len(pools) != 2 {
+		t.Fatalf("status tree shows %d pools under the listener, want the default and the redirect pool", len(pools))
+	}
+	h.must(204, "DELETE", "/v2/lbaas/loadbalancers/"+id+"?cascade=true", nil)
+	h.waitGone("/v2/lbaas/loadbalancers/" + id)
+	if n := len(h.must(200, "GET", "/v2/lbaas/pools", nil).list("pools")); n != 0 {
+		t.Errorf("%d pools left", n)
+	}
+}

@@ -133,7 +133,7 @@ type listenerWire struct {
 	SNIContainerRefs        []string              `json:"sni_container_refs"`
 	ProjectID               string                `json:"project_id"`
 	DefaultPoolID           *string               `json:"default_pool_id"`
-	L7Policies              []idRef               `json:"l7policies"`
+	L7Policies              any                   `json:"l7policies"`
 	InsertHeaders           map[string]string     `json:"insert_headers"`
 	CreatedAt               string                `json:"created_at"`
 	UpdatedAt               *string               `json:"updated_at"`
@@ -164,6 +164,7 @@ func toListenerWire(l *lb.Listener, policies []string) *listenerWire {
 		ConnectionLimit: l.ConnectionLimit, DefaultTLSContainerRef: l.DefaultTLSContainerRef,
 		SNIContainerRefs: nonNil(l.SNIContainerRefs), ProjectID: l.ProjectID, TenantID: l.ProjectID,
 		DefaultPoolID: optional(l.DefaultPoolID), L7Policies: idRefs(policies),
+
 		InsertHeaders: l.InsertHeaders, CreatedAt: wireTime(l.CreatedAt), UpdatedAt: wireTimePtr(l.UpdatedAt),
 		LoadBalancers:     []idRef{{ID: l.LoadBalancerID}},
 		TimeoutClientData: l.TimeoutClientData, TimeoutMemberConnect: l.TimeoutMemberConnect,
@@ -203,12 +204,12 @@ type poolWire struct {
 	LBAlgorithm        string                  `json:"lb_algorithm"`
 	SessionPersistence *sessionPersistenceWire `json:"session_persistence"`
 	ProjectID          string                  `json:"project_id"`
-	LoadBalancers      []idRef                 `json:"loadbalancers"`
+	LoadBalancers      []idRef                 `json:"loadbalancers,omitempty"`
 	Listeners          []idRef                 `json:"listeners"`
 	CreatedAt          string                  `json:"created_at"`
 	UpdatedAt          *string                 `json:"updated_at"`
 	HealthMonitorID    string                  `json:"healthmonitor_id,omitempty"`
-	Members            []idRef                 `json:"members"`
+	Members            any                     `json:"members"`
 	Tags               []string                `json:"tags"`
 	TLSContainerRef    *string                 `json:"tls_container_ref"`
 	CATLSContainerRef  *string                 `json:"ca_tls_container_ref"`
@@ -407,4 +408,67 @@ func selectFields(v any, fields []string) (any, error) {
 		}
 	}
 	return out, nil
+}
+
+type l7RuleWire struct {
+	ID                 string                `json:"id"`
+	Type               string                `json:"type"`
+	CompareType        string                `json:"compare_type"`
+	Key                *string               `json:"key"`
+	Value              string                `json:"value"`
+	Invert             bool                  `json:"invert"`
+	ProvisioningStatus lb.ProvisioningStatus `json:"provisioning_status"`
+	OperatingStatus    lb.OperatingStatus    `json:"operating_status"`
+	CreatedAt          string                `json:"created_at"`
+	UpdatedAt          *string               `json:"updated_at"`
+	ProjectID          string                `json:"project_id"`
+	AdminStateUp       bool                  `json:"admin_state_up"`
+	Tags               []string              `json:"tags"`
+	TenantID           string                `json:"tenant_id"`
+}
+
+func toL7RuleWire(r *lb.L7Rule) *l7RuleWire {
+	return &l7RuleWire{ID: r.ID, Type: r.Type, CompareType: r.CompareType, Key: r.Key, Value: r.Value, Invert: r.Invert,
+		ProvisioningStatus: r.Status.Provisioning, OperatingStatus: r.Status.Operating,
+		CreatedAt: wireTime(r.CreatedAt), UpdatedAt: wireTimePtr(r.UpdatedAt), ProjectID: r.ProjectID, TenantID: r.ProjectID,
+		AdminStateUp: r.AdminStateUp, Tags: nonNil(r.Tags)}
+}
+
+type l7PolicyWire struct {
+	ID                 string                `json:"id"`
+	Name               string                `json:"name"`
+	Description        string                `json:"description"`
+	ProvisioningStatus lb.ProvisioningStatus `json:"provisioning_status"`
+	OperatingStatus    lb.OperatingStatus    `json:"operating_status"`
+	AdminStateUp       bool                  `json:"admin_state_up"`
+	ProjectID          string                `json:"project_id"`
+	Action             string                `json:"action"`
+	ListenerID         string                `json:"listener_id"`
+	RedirectPoolID     *string               `json:"redirect_pool_id"`
+	RedirectURL        *string               `json:"redirect_url"`
+	RedirectPrefix     *string               `json:"redirect_prefix"`
+	Position           int                   `json:"position"`
+	Rules              any                   `json:"rules"`
+	CreatedAt          string                `json:"created_at"`
+	UpdatedAt          *string               `json:"updated_at"`
+	Tags               []string              `json:"tags"`
+	RedirectHTTPCode   *int                  `json:"redirect_http_code"`
+	TenantID           string                `json:"tenant_id"`
+}
+
+// toL7PolicyWire renders p; rules are id references or full rule objects.
+func toL7PolicyWire(p *lb.L7Policy, rules any) *l7PolicyWire {
+	return &l7PolicyWire{ID: p.ID, Name: p.Name, Description: p.Description,
+		ProvisioningStatus: p.Status.Provisioning, OperatingStatus: p.Status.Operating, AdminStateUp: p.AdminStateUp,
+		ProjectID: p.ProjectID, TenantID: p.ProjectID, Action: p.Action, ListenerID: p.ListenerID,
+		RedirectPoolID: optional(p.RedirectPoolID), RedirectURL: p.RedirectURL, RedirectPrefix: p.RedirectPrefix,
+		Position: p.Position, Rules: rules, CreatedAt: wireTime(p.CreatedAt), UpdatedAt: wireTimePtr(p.UpdatedAt),
+		Tags: nonNil(p.Tags), RedirectHTTPCode: p.RedirectHTTPCode}
+}
+
+// poolFullWire is a pool inside a fully populated load balancer response:
+// full members and health monitor (null when none), no back references.
+type poolFullWire struct {
+	*poolWire
+	HealthMonitor *healthMonitorWire `json:"healthmonitor"`
 }
