@@ -21,7 +21,7 @@ type panickyStore struct{}
 
 func (panickyStore) Update(context.Context, func(store.Tx) error) error { panic("boom") }
 func (panickyStore) View(context.Context, func(store.Tx) error) error   { panic("boom") }
-func (panickyStore) Close() error                                        { return nil }
+func (panickyStore) Close() error                                       { return nil }
 
 type syncBuffer struct {
 	mu sync.Mutex
