@@ -132,7 +132,7 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 		if ho, ok := d.o.obj("healthmonitor"); ok {
 			h := healthMonitorFromBody(ho)
 			if !lb.IsHTTPMonitor(h.Type) {
-				for _, f := range httpOnlyFields {
+				for _, f := range httpOnlyFields() {
 					if v, ok := ho.str(f); ok && v != "" {
 						return nil, lb.InvalidOption(f, "health monitors of type "+h.Type)
 					}

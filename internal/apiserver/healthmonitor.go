@@ -12,8 +12,9 @@ import (
 
 const kindHealthMonitor = "healthmonitor"
 
-// httpOnlyFields are the health monitor attributes of HTTP and HTTPS types.
-var httpOnlyFields = [...]string{"http_method", "url_path", "expected_codes"}
+// httpOnlyFields returns the health monitor attributes of HTTP and HTTPS
+// types.
+func httpOnlyFields() [3]string { return [...]string{"http_method", "url_path", "expected_codes"} }
 
 func healthMonitorFromBody(o *object) *lb.HealthMonitor {
 	h := &lb.HealthMonitor{AdminStateUp: true, MaxRetriesDown: lb.DefaultRetriesDown}
@@ -76,7 +77,7 @@ func (s *Server) createHealthMonitor(q *request) error {
 			return err
 		}
 		if !lb.IsHTTPMonitor(h.Type) {
-			for _, f := range httpOnlyFields {
+			for _, f := range httpOnlyFields() {
 				if v, ok := o.str(f); ok && v != "" {
 					return lb.InvalidOption(f, "health monitors of type "+h.Type)
 				}
@@ -176,7 +177,7 @@ func (s *Server) listHealthMonitors(q *request) error {
 func applyHealthMonitorUpdate(h *lb.HealthMonitor, o *object) error {
 	if !lb.IsHTTPMonitor(h.Type) {
 		// Octavia refuses these keys on other types even when null.
-		for _, f := range httpOnlyFields {
+		for _, f := range httpOnlyFields() {
 			if o.has(f) {
 				return lb.InvalidOption(f, "health monitors of type "+h.Type)
 			}

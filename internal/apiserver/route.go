@@ -94,12 +94,9 @@ func (s *Server) resourceRoute(rest []string, method string, params *[]string) (
 	return nil, "", false
 }
 
-// methodOrder is the order methods are listed in Allow headers.
-var methodOrder = [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete}
-
 func pick(method string, m map[string]handler) (handler, string, []string) {
 	var allowed []string
-	for _, name := range methodOrder {
+	for _, name := range [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		if _, ok := m[name]; ok {
 			allowed = append(allowed, name)
 		}
@@ -114,16 +111,18 @@ func (s *Server) versionRoot(q *request) error {
 	return nil
 }
 
-// versionDates are the v2.N release dates of Octavia's version document.
-var versionDates = [...]string{
-	"2016-12-11T00:00:00Z", "2018-04-20T00:00:00Z", "2018-07-31T00:00:00Z", "2018-12-18T00:00:00Z",
-	"2018-12-19T00:00:00Z", "2019-01-21T00:00:00Z", "2019-01-25T00:00:00Z", "2018-01-25T12:00:00Z",
-	"2019-02-12T00:00:00Z", "2019-03-04T00:00:00Z", "2019-03-05T00:00:00Z", "2019-06-24T00:00:00Z",
-	"2019-09-11T00:00:00Z", "2019-09-13T00:00:00Z", "2019-11-10T00:00:00Z", "2020-03-10T00:00:00Z",
-	"2020-03-15T00:00:00Z", "2020-04-29T00:00:00Z", "2020-04-29T01:00:00Z", "2020-05-12T00:00:00Z",
-	"2020-08-02T00:00:00Z", "2020-09-03T00:00:00Z", "2020-09-04T00:00:00Z", "2020-09-07T00:00:00Z",
-	"2020-10-15T00:00:00Z", "2021-10-02T00:00:00Z", "2022-08-29T00:00:00Z", "2023-05-05T00:00:00Z",
-	"2023-11-08T00:00:00Z", "2024-10-15T00:00:00Z", "2025-02-26T00:00:00Z",
+// versionDates returns the v2.N release dates of Octavia's version document.
+func versionDates() [31]string {
+	return [...]string{
+		"2016-12-11T00:00:00Z", "2018-04-20T00:00:00Z", "2018-07-31T00:00:00Z", "2018-12-18T00:00:00Z",
+		"2018-12-19T00:00:00Z", "2019-01-21T00:00:00Z", "2019-01-25T00:00:00Z", "2018-01-25T12:00:00Z",
+		"2019-02-12T00:00:00Z", "2019-03-04T00:00:00Z", "2019-03-05T00:00:00Z", "2019-06-24T00:00:00Z",
+		"2019-09-11T00:00:00Z", "2019-09-13T00:00:00Z", "2019-11-10T00:00:00Z", "2020-03-10T00:00:00Z",
+		"2020-03-15T00:00:00Z", "2020-04-29T00:00:00Z", "2020-04-29T01:00:00Z", "2020-05-12T00:00:00Z",
+		"2020-08-02T00:00:00Z", "2020-09-03T00:00:00Z", "2020-09-04T00:00:00Z", "2020-09-07T00:00:00Z",
+		"2020-10-15T00:00:00Z", "2021-10-02T00:00:00Z", "2022-08-29T00:00:00Z", "2023-05-05T00:00:00Z",
+		"2023-11-08T00:00:00Z", "2024-10-15T00:00:00Z", "2025-02-26T00:00:00Z",
+	}
 }
 
 type versionLink struct {
@@ -142,10 +141,11 @@ type version struct {
 // CURRENT, every link pointing at <request URL of />v2.
 func (s *Server) versions(r *http.Request) map[string][]version {
 	href := requestBase(r) + "/v2"
-	out := make([]version, len(versionDates))
-	for i, d := range versionDates {
+	dates := versionDates()
+	out := make([]version, len(dates))
+	for i, d := range dates {
 		status := "SUPPORTED"
-		if i == len(versionDates)-1 {
+		if i == len(dates)-1 {
 			status = "CURRENT"
 		}
 		out[i] = version{ID: "v2." + itoa(i), Status: status, Updated: d, Links: []versionLink{{Href: href, Rel: "self"}}}
