@@ -17,6 +17,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/provider"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
@@ -31,6 +32,12 @@ type serverConfig struct {
 	Workers         int
 	Resync          time.Duration
 	ShutdownTimeout time.Duration
+
+	AgentListen       string
+	EmbeddedAgent     bool
+	EmbeddedAgentName string
+	AgentHeartbeat    time.Duration
+	AgentDeadAfter    time.Duration
 }
 
 func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
@@ -39,12 +46,17 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.Listen, "listen", "127.0.0.1:9876", "address of the HTTP API")
 	s.String(&c.DataDir, "data-dir", "./fulcrum-data", "directory for the database and keys (created if missing)")
 	s.String(&c.Auth, "auth", "noauth", "authentication: noauth (project from X-Project-Id, everyone admin)")
-	s.String(&c.Provider, "provider", "noop", "default provider for new load balancers: noop")
+	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (native data plane) or noop (API only)")
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", "text", "text or json")
 	s.Int(&c.Workers, "workers", 4, "parallel reconciles")
 	s.Duration(&c.Resync, "resync", 10*time.Second, "period of the controller's resync of unsettled load balancers")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
+	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one)")
+	s.String(&c.EmbeddedAgentName, "embedded-agent-name", "embedded", "name of the embedded agent")
+	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
+	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
 	}
@@ -53,8 +65,8 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	default:
 		return nil, fmt.Errorf("--auth %q: want noauth", c.Auth)
 	}
-	if c.Provider != "noop" {
-		return nil, fmt.Errorf("--provider %q: want noop", c.Provider)
+	if c.Provider != "noop" && c.Provider != "fulcrum" {
+		return nil, fmt.Errorf("--provider %q: want fulcrum or noop", c.Provider)
 	}
 	return &c, nil
 }
@@ -92,13 +104,28 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 
-	ctrl := controller.New(controller.Options{
+	var ctrl *controller.Controller
+	enqueue := func(id string) { ctrl.Enqueue(id) }
+	synced := make(chan struct{})
+	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, ready: synced})
+	if err != nil {
+		return err
+	}
+	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log})
+	ctrl = controller.New(controller.Options{
 		Store:     st,
-		Providers: map[string]controller.Provider{"noop": controller.Noop{}},
+		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
 		Logger:    log,
 		Workers:   cfg.Workers,
 		Resync:    cfg.Resync,
 	})
+	go func() {
+		select {
+		case <-ctrl.Synced():
+			close(synced)
+		case <-ctx.Done():
+		}
+	}()
 
 	api, err := newAPI(apiDeps{cfg: cfg, store: st, ctrl: ctrl, log: log})
 	if err != nil {
@@ -139,6 +166,14 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			log.Error("controller stopped", "err", err)
 		}
 	}()
+	cp.run(ctrlCtx, &wg, log)
+	if cfg.EmbeddedAgent {
+		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, st, cp, log); err != nil {
+			stopCtrl()
+			wg.Wait()
+			return err
+		}
+	}
 	serveErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
@@ -146,8 +181,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		serveErr <- srv.Serve(ln)
 	}()
 	ready.Store(true)
-	printBanner(stdout, cfg, ln.Addr().String())
-	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "auth", cfg.Auth, "provider", cfg.Provider)
+	printBanner(stdout, cfg, ln.Addr().String(), cp.url)
+	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "agent_api", cp.url, "data_dir", cfg.DataDir, "auth", cfg.Auth, "provider", cfg.Provider)
 
 	select {
 	case <-ctx.Done():
@@ -171,9 +206,10 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func printBanner(w io.Writer, cfg *serverConfig, addr string) {
+func printBanner(w io.Writer, cfg *serverConfig, addr, agentURL string) {
 	base := "http://" + addr
 	fmt.Fprintf(w, "fulcrum server: Octavia v2 API on %s (auth %s, default provider %s, data in %s)\n", base, cfg.Auth, cfg.Provider, cfg.DataDir)
+	fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --data-dir %s\n", agentURL, cfg.DataDir)
 	if cfg.Auth == "noauth" {
 		fmt.Fprintf(w, "try:  curl -s -H 'X-Project-Id: demo' %s/v2/lbaas/loadbalancers\n", base)
 		fmt.Fprintf(w, "      openstack --os-auth-type none --os-endpoint %s loadbalancer list\n", strings.TrimSuffix(base, "/"))

@@ -84,10 +84,20 @@ func (p MemberAddressPolicy) Allowed(addr string) bool {
 // data plane probes too) fails the policy.
 func (p MemberAddressPolicy) Check(m *Member) error {
 	if !p.Allowed(m.Address) {
-		return InvalidOption(m.Address, "member address")
+		return InvalidOption(shownAddress(m.Address), "member address")
 	}
 	if m.MonitorAddress != "" && !p.Allowed(m.MonitorAddress) {
-		return InvalidOption(m.MonitorAddress, "member monitor_address")
+		return InvalidOption(shownAddress(m.MonitorAddress), "member monitor_address")
 	}
 	return nil
+}
+
+// shownAddress renders an address as Octavia does in this message: IPv6
+// expanded and upper case.
+func shownAddress(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return s
+	}
+	return strings.ToUpper(a.StringExpanded())
 }

@@ -1,283 +1,111 @@
-// Package network serves fulcrum's Neutron v2 subset (networks, subnets,
-// ports with fixed IPs, floating IPs, QoS policies) at /networking/v2.0 and
-// implements load-balancer VIP allocation on top of its IPAM: a VIP port
-// and address are allocated in the load balancer's create transaction and
-// released in the transaction that removes it.
+// Package network realises the network side of load balancers. It serves
+// fulcrum's Neutron v2 subset (networks, subnets, ports with fixed IPs,
+// floating IPs, QoS policies) at /networking/v2.0 with its IPAM, and
+// allocates load-balancer VIPs from it (VIPs): a VIP port and address are
+// allocated in the load balancer's create transaction and released in the
+// transaction that removes it.
 //
-// It also offers the noop network mode (NoopVIPs): any well-formed id is
-// accepted and VIP addresses are invented, as Octavia's noop network driver.
+// Noop is the noop network mode, the equivalent of Octavia's noop network
+// driver: every well-formed id is accepted and addresses are invented, so
+// the API and the controller can run without any network.
 package network
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"strings"
-	"time"
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
+	"hash/fnv"
+	"net/netip"
 
-	"github.com/fulcrumlb/fulcrum/internal/policy"
-	"github.com/fulcrumlb/fulcrum/internal/store"
+	"github.com/fulcrumlb/fulcrum/internal/lb"
 )
 
-// Options configure NewService.
-type Options struct {
-	Store  store.Store
-	Logger *slog.Logger
-	Now    func() time.Time
-	// ExternalURL is scheme://host[:port] as clients see it; "" derives it
-	// from each request.
-	ExternalURL string
-}
+// Noop allocates VIPs without touching any network. It is safe for
+// concurrent use and keeps no state: the same request always yields the same
+// VIP.
+type Noop struct{}
 
-// Service is the Neutron subset, an http.Handler for /networking/... and
-// for /v2.0/{networks,subnets,ports,floatingips,qos,extensions} (clients
-// given a single endpoint send network calls there). The caller comes from
-// policy.CallerFrom, set by the authentication middleware.
-type Service struct {
-	opts Options
-	log  *slog.Logger
-	mux  *http.ServeMux
-}
+// NewNoop returns the noop driver.
+func NewNoop() *Noop { return &Noop{} }
 
-// NewService returns the service.
-func NewService(opts Options) *Service {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+// AllocateVIP invents the VIP of req: the requested address, or one picked
+// deterministically from 127.0.0.0/8 (never 127.0.0.1) by hashing the load
+// balancer id; port, subnet and network ids not given are derived from the
+// ids that were, so they are stable across calls.
+func (n *Noop) AllocateVIP(ctx context.Context, req lb.VIPRequest) (lb.VIP, []lb.AdditionalVIP, error) {
+	v := lb.VIP{
+		Address:     req.Address,
+		PortID:      req.PortID,
+		SubnetID:    req.SubnetID,
+		NetworkID:   req.NetworkID,
+		QoSPolicyID: req.QoSPolicyID,
+		SGIDs:       append([]string(nil), req.SGIDs...),
+		VNICType:    lb.VNICNormal,
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if v.Address == "" {
+		v.Address = loopbackFor(req.LoadBalancerID)
 	}
-	opts.ExternalURL = strings.TrimSuffix(opts.ExternalURL, "/")
-	s := &Service{opts: opts, log: opts.Logger.With("component", "network")}
-	s.routes()
-	return s
-}
-
-// Paths lists the path prefixes the service answers, for mounting on a mux.
-var Paths = []string{"/networking", "/networking/", "/v2.0/networks", "/v2.0/networks/", "/v2.0/subnets", "/v2.0/subnets/",
-	"/v2.0/ports", "/v2.0/ports/", "/v2.0/floatingips", "/v2.0/floatingips/", "/v2.0/qos/", "/v2.0/extensions", "/v2.0/extensions/"}
-
-// ServeHTTP serves the Neutron subset.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if rest, ok := strings.CutPrefix(r.URL.Path, "/networking"); ok && rest != "" && rest != "/" {
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = rest
-		r2.URL.RawPath = ""
-		r = r2
+	switch {
+	case v.SubnetID == "" && v.NetworkID != "":
+		v.SubnetID = derivedID("subnet", v.NetworkID)
+	case v.SubnetID == "" && v.PortID != "":
+		v.SubnetID = derivedID("subnet", v.PortID)
 	}
-	r.URL.Path = strings.TrimSuffix(r.URL.Path, ".json")
-	s.mux.ServeHTTP(w, r)
-}
-
-type handler func(w http.ResponseWriter, r *http.Request, c policy.Caller) error
-
-func (s *Service) handle(pattern string, h handler) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		c, ok := policy.CallerFrom(r.Context())
-		if !ok {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
-				"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})
-			return
+	if v.NetworkID == "" {
+		v.NetworkID = derivedID("network", v.SubnetID)
+	}
+	if v.PortID == "" {
+		v.PortID = derivedID("port", req.LoadBalancerID)
+	}
+	var extra []lb.AdditionalVIP
+	for i, a := range req.Additional {
+		x := lb.AdditionalVIP{SubnetID: a.SubnetID, NetworkID: v.NetworkID, IPAddress: a.IPAddress, PortID: a.PortID}
+		if x.IPAddress == "" {
+			x.IPAddress = loopbackFor(req.LoadBalancerID + "/" + a.SubnetID)
 		}
-		if err := h(w, r, c); err != nil {
-			s.writeError(w, r, err)
+		if x.PortID == "" {
+			x.PortID = derivedID("port", req.LoadBalancerID+"/"+string(rune('0'+i))+a.SubnetID)
 		}
-	})
-}
-
-func (s *Service) routes() {
-	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /networking", s.versions)
-	s.mux.HandleFunc("GET /networking/{$}", s.versions)
-	s.handle("GET /v2.0/{$}", s.resources)
-	s.handle("GET /v2.0", s.resources)
-	s.handle("GET /v2.0/extensions", s.extensions)
-
-	s.handle("GET /v2.0/networks", s.listNetworks)
-	s.handle("POST /v2.0/networks", s.createNetwork)
-	s.handle("GET /v2.0/networks/{id}", s.getNetwork)
-	s.handle("PUT /v2.0/networks/{id}", s.updateNetwork)
-	s.handle("DELETE /v2.0/networks/{id}", s.deleteNetwork)
-
-	s.handle("GET /v2.0/subnets", s.listSubnets)
-	s.handle("POST /v2.0/subnets", s.createSubnet)
-	s.handle("GET /v2.0/subnets/{id}", s.getSubnet)
-	s.handle("PUT /v2.0/subnets/{id}", s.updateSubnet)
-	s.handle("DELETE /v2.0/subnets/{id}", s.deleteSubnet)
-
-	s.handle("GET /v2.0/ports", s.listPorts)
-	s.handle("POST /v2.0/ports", s.createPort)
-	s.handle("GET /v2.0/ports/{id}", s.getPort)
-	s.handle("PUT /v2.0/ports/{id}", s.updatePort)
-	s.handle("DELETE /v2.0/ports/{id}", s.deletePort)
-
-	s.handle("GET /v2.0/floatingips", s.listFloatingIPs)
-	s.handle("POST /v2.0/floatingips", s.createFloatingIP)
-	s.handle("GET /v2.0/floatingips/{id}", s.getFloatingIP)
-	s.handle("PUT /v2.0/floatingips/{id}", s.updateFloatingIP)
-	s.handle("DELETE /v2.0/floatingips/{id}", s.deleteFloatingIP)
-
-	s.handle("GET /v2.0/qos/policies", s.listQoSPolicies)
-	s.handle("POST /v2.0/qos/policies", s.createQoSPolicy)
-	s.handle("GET /v2.0/qos/policies/{id}", s.getQoSPolicy)
-	s.handle("PUT /v2.0/qos/policies/{id}", s.updateQoSPolicy)
-	s.handle("DELETE /v2.0/qos/policies/{id}", s.deleteQoSPolicy)
-
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, &Error{Code: http.StatusNotFound, Type: "HTTPNotFound", Message: "The resource could not be found."})
-	})
-}
-
-func (s *Service) baseURL(r *http.Request) string {
-	if s.opts.ExternalURL != "" {
-		return s.opts.ExternalURL
+		extra = append(extra, x)
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+	return v, extra, nil
 }
 
-func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"versions": []any{map[string]any{
-		"id": "v2.0", "status": "CURRENT",
-		"links": []any{map[string]any{"rel": "self", "href": s.baseURL(r) + "/networking/v2.0/"}},
-	}}})
-}
-
-func (s *Service) resources(w http.ResponseWriter, r *http.Request, _ policy.Caller) error {
-	var out []any
-	for _, res := range []struct{ name, coll string }{{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"}, {"floatingip", "floatingips"}} {
-		out = append(out, map[string]any{"name": res.name, "collection": res.coll,
-			"links": []any{map[string]any{"rel": "self", "href": s.baseURL(r) + "/networking/v2.0/" + res.coll}}})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"resources": out})
+// ReleaseVIP releases nothing: the noop driver holds no resources.
+func (n *Noop) ReleaseVIP(ctx context.Context, loadBalancerID string, vip lb.VIP) error {
 	return nil
 }
 
-func (s *Service) extensions(w http.ResponseWriter, r *http.Request, _ policy.Caller) error {
-	var out []any
-	for _, e := range [][2]string{{"external-net", "Neutron external network"}, {"qos", "Quality of Service"},
-		{"standard-attr-tag", "Tag support for resources with standard attribute"}, {"standard-attr-description", "standard-attr-description"},
-		{"router", "Neutron L3 Router"}, {"quotas", "Quota management support"}} {
-		out = append(out, map[string]any{"alias": e[0], "name": e[1], "description": e[1], "updated": "2016-01-01T00:00:00-00:00", "links": []any{}})
+// loopbackFor hashes key onto an address of 127.0.0.0/8 other than the
+// network address, 127.0.0.1 and the broadcast address.
+func loopbackFor(key string) string {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	n := h.Sum32() & 0x00ffffff
+	if n <= 1 || n == 0x00ffffff {
+		n = 2
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"extensions": out})
-	return nil
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], 0x7f000000|n)
+	return netip.AddrFrom4(b).String()
 }
 
-// Error is a Neutron fault: {"NeutronError": {"type", "message", "detail"}}.
-type Error struct {
-	Code    int
-	Type    string
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-func notFound(kind, typ, id string) *Error {
-	return &Error{Code: http.StatusNotFound, Type: typ, Message: fmt.Sprintf("%s %s could not be found.", kind, id)}
-}
-
-func badRequest(resource, msg string) *Error {
-	return &Error{Code: http.StatusBadRequest, Type: "HTTPBadRequest", Message: fmt.Sprintf("Bad %s request: %s.", resource, strings.TrimSuffix(msg, "."))}
-}
-
-func invalidInput(msg string) *Error {
-	return &Error{Code: http.StatusBadRequest, Type: "InvalidInput", Message: "Invalid input for operation: " + msg}
-}
-
-func forbidden(action string) *Error {
-	return &Error{Code: http.StatusForbidden, Type: "HTTPForbidden", Message: "(rule:" + action + ") is disallowed by policy"}
-}
-
-func conflict(typ, msg string) *Error {
-	return &Error{Code: http.StatusConflict, Type: typ, Message: msg}
-}
-
-func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		s.log.Error("network request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		e = &Error{Code: http.StatusInternalServerError, Type: "HTTPInternalServerError", Message: "Request Failed: internal server error while processing your request."}
-	}
-	writeJSON(w, e.Code, map[string]any{"NeutronError": map[string]any{"type": e.Type, "message": e.Message, "detail": ""}})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	if v != nil {
-		_ = json.NewEncoder(w).Encode(v)
-	}
-}
-
-// decode reads {"<wrapper>": {...}} into v.
-func decode(r *http.Request, wrapper string, v any) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		return badRequest(wrapper, "could not read the body")
-	}
-	var outer map[string]json.RawMessage
-	if err := json.Unmarshal(body, &outer); err != nil {
-		return badRequest(wrapper, "Malformed request body")
-	}
-	inner, ok := outer[wrapper]
-	if !ok {
-		return badRequest(wrapper, "Resource body required")
-	}
-	if err := json.Unmarshal(inner, v); err != nil {
-		return badRequest(wrapper, "Invalid input: "+err.Error())
-	}
-	return nil
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func newMAC() string {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
-}
-
-// isAdmin: Neutron's context_is_admin.
-func isAdmin(c policy.Caller) bool {
-	if c.IsAdmin {
-		return true
-	}
-	for _, r := range c.Roles {
-		if r == "admin" {
-			return true
-		}
-	}
-	return false
-}
-
-// owns reports whether c may change an object of project.
-func owns(c policy.Caller, project string) bool {
-	return isAdmin(c) || (c.ProjectID != "" && c.ProjectID == project)
-}
-
-func (s *Service) now() time.Time { return s.opts.Now().UTC() }
-
-func neutronTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
-
-func (s *Service) view(ctx context.Context, fn func(store.Tx) error) error {
-	return s.opts.Store.View(ctx, fn)
-}
-
-func (s *Service) update(ctx context.Context, fn func(store.Tx) error) error {
-	return s.opts.Store.Update(ctx, fn)
+// derivedID returns a name-based (version 5 style) UUID for kind and key.
+func derivedID(kind, key string) string {
+	sum := sha1.Sum([]byte("fulcrum-noop-network/" + kind + "/" + key))
+	u := sum[:16]
+	u[6] = (u[6] & 0x0f) | 0x50
+	u[8] = (u[8] & 0x3f) | 0x80
+	var buf [36]byte
+	hex.Encode(buf[0:8], u[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], u[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], u[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], u[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:], u[10:16])
+	return string(buf[:])
 }

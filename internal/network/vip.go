@@ -2,11 +2,8 @@ package network
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/netip"
-	"regexp"
 	"slices"
 	"time"
 
@@ -15,12 +12,6 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
-
-// VIPConflictError is a requested VIP address already in use; the API
-// answers 409 with its message.
-type VIPConflictError struct{ Msg string }
-
-func (e *VIPConflictError) Error() string { return e.Msg }
 
 // vipPortName marks the ports fulcrum created for a load balancer (and so
 // deletes with it); a port the user handed in as vip_port_id is only
@@ -33,15 +24,49 @@ func vipPortName(lbID string) string { return "octavia-lb-" + lbID }
 // is removed. The caller (policy.CallerFrom) decides which subnets are
 // usable: its own project's, shared or external ones, or any for admins.
 type VIPs struct {
-	now func() time.Time
+	store store.Store
+	now   func() time.Time
 }
 
-// NewVIPs returns the allocator; now may be nil.
-func NewVIPs(now func() time.Time) *VIPs {
+// NewVIPs returns the allocator on st; now may be nil.
+func NewVIPs(st store.Store, now func() time.Time) *VIPs {
 	if now == nil {
 		now = time.Now
 	}
-	return &VIPs{now: now}
+	return &VIPs{store: st, now: now}
+}
+
+// AllocateVIPTx allocates the VIP described by req inside tx (the load
+// balancer's create transaction) and returns it with the additional VIPs.
+func (v *VIPs) AllocateVIPTx(ctx context.Context, tx store.Tx, req lb.VIPRequest) (lb.VIP, []lb.AdditionalVIP, error) {
+	l := &lb.LoadBalancer{ID: req.LoadBalancerID, ProjectID: req.ProjectID, AdditionalVIPs: slices.Clone(req.Additional),
+		VIP: lb.VIP{PortID: req.PortID, NetworkID: req.NetworkID, SubnetID: req.SubnetID, Address: req.Address,
+			QoSPolicyID: req.QoSPolicyID, SGIDs: slices.Clone(req.SGIDs), VNICType: lb.VNICNormal}}
+	if l.VIP.SGIDs == nil {
+		l.VIP.SGIDs = []string{}
+	}
+	if err := v.Allocate(ctx, tx, l); err != nil {
+		return lb.VIP{}, nil, err
+	}
+	return l.VIP, l.AdditionalVIPs, nil
+}
+
+// AllocateVIP is AllocateVIPTx in a transaction of its own, for callers that
+// cannot share theirs; ReleaseVIP undoes it.
+func (v *VIPs) AllocateVIP(ctx context.Context, req lb.VIPRequest) (vip lb.VIP, extra []lb.AdditionalVIP, err error) {
+	err = v.store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		vip, extra, err = v.AllocateVIPTx(ctx, tx, req)
+		return err
+	})
+	return vip, extra, err
+}
+
+// ReleaseVIP releases the VIP of a load balancer that could not be stored.
+func (v *VIPs) ReleaseVIP(ctx context.Context, loadBalancerID string, vip lb.VIP) error {
+	return v.store.Update(ctx, func(tx store.Tx) error {
+		return v.Release(ctx, tx, &lb.LoadBalancer{ID: loadBalancerID, VIP: vip})
+	})
 }
 
 func subresourceNotFound(kind, id string) error {
@@ -76,7 +101,7 @@ func (v *VIPs) subnet(ctx context.Context, tx store.Tx, id string) (*neutron.Sub
 // Allocate fills l.VIP (address, port, subnet, network) and the additional
 // VIPs from the request's vip_port_id, vip_subnet_id, vip_network_id and
 // vip_address, creating the VIP port with its fixed IPs. A requested
-// address already in use is a *VIPConflictError; a missing or unusable
+// address already in use is an *lb.ConflictError; a missing or unusable
 // subnet, network, port or QoS policy is an *lb.ValidationError.
 func (v *VIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error {
 	vip := &l.VIP
@@ -174,9 +199,9 @@ func vipErr(err error) error {
 	}
 	switch e.Type {
 	case "IpAddressAlreadyAllocated":
-		return &VIPConflictError{Msg: "The VIP IP address is already in use: " + e.Message}
+		return &lb.ConflictError{Msg: "The VIP IP address is already in use: " + e.Message}
 	case "IpAddressGenerationFailure":
-		return &VIPConflictError{Msg: "No free VIP address: " + e.Message}
+		return &lb.ConflictError{Msg: "No free VIP address: " + e.Message}
 	}
 	return &lb.ValidationError{Msg: "Validation failure: " + e.Message}
 }
@@ -337,104 +362,4 @@ func (v *VIPs) CheckQoSPolicy(ctx context.Context, tx store.Tx, id string) error
 func (v *VIPs) CheckSubnet(ctx context.Context, tx store.Tx, id string) error {
 	_, _, err := v.subnet(ctx, tx, id)
 	return err
-}
-
-// NoopVIPs is the noop network mode: any well-formed id is accepted, VIP
-// ports are invented, and VIP addresses are the requested one or one
-// derived from the load balancer id inside 127.254.0.0/16. Nothing is
-// stored, so nothing needs releasing.
-type NoopVIPs struct{}
-
-var uuidish = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
-
-func checkID(field, id string) error {
-	if !uuidish.MatchString(id) {
-		return lb.InvalidField(field, id, "Value should be UUID format")
-	}
-	return nil
-}
-
-// Allocate invents the VIP of l.
-func (NoopVIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error {
-	vip := &l.VIP
-	for field, id := range map[string]string{"vip_port_id": vip.PortID, "vip_subnet_id": vip.SubnetID, "vip_network_id": vip.NetworkID, "vip_qos_policy_id": vip.QoSPolicyID} {
-		if id != "" {
-			if err := checkID(field, id); err != nil {
-				return err
-			}
-		}
-	}
-	if vip.PortID == "" && vip.SubnetID == "" && vip.NetworkID == "" {
-		return lb.Invalid("VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.")
-	}
-	if vip.Address != "" {
-		a, err := netip.ParseAddr(vip.Address)
-		if err != nil {
-			return lb.InvalidField("vip_address", vip.Address, "Value should be IPv4 or IPv6 format")
-		}
-		vip.Address = a.String()
-	} else {
-		vip.Address = inventAddress(l.ID, 0)
-	}
-	if vip.SubnetID == "" {
-		vip.SubnetID = derivedUUID("subnet", vip.NetworkID+vip.PortID)
-	}
-	if vip.NetworkID == "" {
-		vip.NetworkID = derivedUUID("network", vip.SubnetID)
-	}
-	if vip.PortID == "" {
-		vip.PortID = derivedUUID("port", l.ID)
-	}
-	for i := range l.AdditionalVIPs {
-		av := &l.AdditionalVIPs[i]
-		if err := checkID("subnet_id", av.SubnetID); err != nil {
-			return err
-		}
-		if av.IPAddress == "" {
-			av.IPAddress = inventAddress(l.ID, i+1)
-		}
-		av.PortID, av.NetworkID = vip.PortID, vip.NetworkID
-	}
-	return nil
-}
-
-// Release does nothing: noop VIPs hold no state.
-func (NoopVIPs) Release(context.Context, store.Tx, *lb.LoadBalancer) error { return nil }
-
-// LoadBalancerDeleted does nothing.
-func (NoopVIPs) LoadBalancerDeleted(context.Context, store.Tx, *lb.LoadBalancer) error { return nil }
-
-// UpdateQoS checks the id's form only.
-func (NoopVIPs) UpdateQoS(_ context.Context, _ store.Tx, l *lb.LoadBalancer) error {
-	if l.VIP.QoSPolicyID == "" {
-		return nil
-	}
-	return checkID("vip_qos_policy_id", l.VIP.QoSPolicyID)
-}
-
-// CheckQoSPolicy checks the id's form only.
-func (NoopVIPs) CheckQoSPolicy(_ context.Context, _ store.Tx, id string) error {
-	return checkID("vip_qos_policy_id", id)
-}
-
-// CheckSubnet checks the id's form only.
-func (NoopVIPs) CheckSubnet(_ context.Context, _ store.Tx, id string) error {
-	return checkID("subnet_id", id)
-}
-
-func inventAddress(lbID string, n int) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", lbID, n)))
-	b3, b4 := sum[0], sum[1]
-	if b4 == 0 || b4 == 255 {
-		b4 = 1
-	}
-	return fmt.Sprintf("127.254.%d.%d", b3, b4)
-}
-
-func derivedUUID(kind, seed string) string {
-	sum := sha256.Sum256([]byte(kind + "/" + seed))
-	b := sum[:16]
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

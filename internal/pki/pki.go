@@ -152,7 +152,9 @@ func (c *CA) ServerCertificate(dir string, hosts []string, now time.Time) (tls.C
 	if err := WriteKey(keyPath, key); err != nil {
 		return tls.Certificate{}, fmt.Errorf("issue server certificate: %w", err)
 	}
-	if err := writeFile(certPath, pemCert(der), 0o644); err != nil {
+	// The chain carries the CA so that enrolling agents can pin it by
+	// fingerprint during the handshake.
+	if err := writeFile(certPath, append(pemCert(der), c.pem...), 0o644); err != nil {
 		return tls.Certificate{}, fmt.Errorf("issue server certificate: %w", err)
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)

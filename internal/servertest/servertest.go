@@ -50,9 +50,11 @@ type Server struct {
 	bin     string
 	args    []string
 	DataDir string
-	// Addr is host:port of the API; URL is http://Addr.
-	Addr string
-	URL  string
+	// Addr is host:port of the API; URL is http://Addr. AgentURL is the
+	// agent API (https).
+	Addr     string
+	URL      string
+	AgentURL string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -60,7 +62,10 @@ type Server struct {
 	logs bytes.Buffer
 }
 
-var bannerRE = regexp.MustCompile(`on http://([0-9.:\[\]a-f]+)`)
+var (
+	bannerRE = regexp.MustCompile(`on http://([0-9.:\[\]a-f]+)`)
+	agentRE  = regexp.MustCompile(`agent API \(mutual TLS\) on (https://[0-9.:\[\]a-f]+)`)
+)
 
 // Start runs `bin server --listen 127.0.0.1:0 --data-dir dataDir extra...`
 // (dataDir "" = a new temporary directory) and waits for its banner. The
@@ -71,7 +76,7 @@ func Start(t testing.TB, bin, dataDir string, extra ...string) *Server {
 		dataDir = t.TempDir()
 	}
 	s := &Server{t: t, bin: bin, DataDir: dataDir,
-		args: append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, extra...)}
+		args: append([]string{"server", "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--data-dir", dataDir}, extra...)}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -90,17 +95,21 @@ func (s *Server) start() {
 	}
 	s.cmd = cmd
 	s.done = make(chan struct{})
-	addr := make(chan string, 1)
+	addr := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sent := false
+		var api string
 		for sc.Scan() {
 			line := sc.Text()
 			s.mu.Lock()
 			s.logs.WriteString(line + "\n")
 			s.mu.Unlock()
-			if m := bannerRE.FindStringSubmatch(line); m != nil && !sent {
-				addr <- m[1]
+			if m := bannerRE.FindStringSubmatch(line); m != nil && api == "" {
+				api = m[1]
+			}
+			if m := agentRE.FindStringSubmatch(line); m != nil && !sent {
+				addr <- [2]string{api, m[1]}
 				sent = true
 			}
 		}
@@ -112,8 +121,9 @@ func (s *Server) start() {
 	}()
 	select {
 	case a := <-addr:
-		s.Addr = a
-		s.URL = "http://" + a
+		s.Addr = a[0]
+		s.URL = "http://" + a[0]
+		s.AgentURL = a[1]
 	case <-s.done:
 		s.t.Fatalf("fulcrum server exited before it was ready:\n%s", s.Logs())
 	case <-time.After(60 * time.Second):
@@ -173,6 +183,61 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// Process is a running helper process (an agent).
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+	logs bytes.Buffer
+}
+
+// StartProcess runs bin with args; it is killed when the test ends.
+func StartProcess(t testing.TB, bin string, args ...string) *Process {
+	t.Helper()
+	p := &Process{done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	w := &lockedWriter{mu: &p.mu, w: &p.logs}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// Kill sends SIGKILL and waits for the exit.
+func (p *Process) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// Logs returns what the process wrote so far.
+func (p *Process) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// Run runs bin with args to completion and returns its standard output.
+func Run(bin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s %v: %v\n%s", bin, args, err, errb.String())
+	}
+	return out.String(), nil
 }
 
 // TempDir is os.MkdirTemp for TestMain, which has no testing.T.

@@ -26,10 +26,10 @@ type State int
 
 // States.
 const (
-	Pending  State = iota // published, not yet acknowledged
-	Applied               // the agent runs a version containing it
-	Refused               // the agent refused it; Reason says why
-	Absent                // not published on this agent
+	Pending State = iota // published, not yet acknowledged
+	Applied              // the agent runs a version containing it
+	Refused              // the agent refused it; Reason says why
+	Absent               // not published on this agent
 )
 
 func (s State) String() string {

@@ -1,0 +1,653 @@
+// Package engine is fulcrum's native data plane: it turns a dataplane.Config into listening
+// sockets, member pools and health checkers, carries TCP, HTTP and UDP traffic, and
+// reconfigures without dropping connections.
+//
+// Apply validates a config, builds the new state beside the old one and swaps it in
+// atomically: sockets whose (transport, address, port) survive keep listening, removed ones
+// stop accepting and drain, connections in flight finish on the config they started with,
+// an identical config is a no-op and an invalid one is refused whole while the old one
+// keeps serving.
+//
+// The engine knows only the dataplane contract: it must not import internal/lb,
+// internal/store or any SQL driver.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine/balance"
+	"github.com/fulcrumlb/fulcrum/internal/engine/clock"
+	"github.com/fulcrumlb/fulcrum/internal/engine/healthcheck"
+	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
+)
+
+// Errors returned by Apply, matched with errors.Is.
+var (
+	// ErrStale: the config's version is older than the one applied.
+	ErrStale = errors.New("stale config version")
+	// ErrClosed: the engine was closed.
+	ErrClosed = errors.New("engine closed")
+)
+
+// Options configure an Engine. The zero value works.
+type Options struct {
+	// Logger receives listener and health-transition logs. Default discards.
+	Logger *slog.Logger
+	// Clock drives health-check schedules and expiry of persistence entries and UDP
+	// flows. Default the real clock.
+	Clock clock.Clock
+	// OnHealthEvent, when set, is called for every member health transition, from a
+	// health-check goroutine: it must not block.
+	OnHealthEvent func(dataplane.HealthEvent)
+	// Proxy holds the proxies' limits (header sizes, header timeout, body limit, idle
+	// member connections, connect attempts); zero fields take their defaults.
+	Proxy proxy.Options
+	// FreeBind sets IP_FREEBIND on listening sockets so a listener may bind a VIP that is
+	// not (yet) configured on this host.
+	FreeBind bool
+}
+
+// Engine runs listeners for one node. Its methods are safe for concurrent use.
+type Engine struct {
+	log    *slog.Logger
+	clk    clock.Clock
+	popts  *proxy.Options
+	onEvt  func(dataplane.HealthEvent)
+	freeBd bool
+
+	mu       sync.Mutex
+	closed   bool
+	cfg      *dataplane.Config
+	cfgJSON  []byte
+	sockets  map[sockKey]*socket
+	draining map[*socket]struct{}
+	counters map[string]*proxy.Counters
+	members  map[memberKey]*balance.MemberState
+	sessions map[string]*poolSessions
+	checkers map[checkKey]*healthcheck.Checker
+	stopped  []*healthcheck.Checker
+	wg       sync.WaitGroup // socket accept loops and drain waiters
+
+	pools   atomic.Pointer[map[string]*balance.Pool]
+	version atomic.Uint64
+}
+
+type sockKey struct {
+	transport string
+	addr      netip.AddrPort
+}
+
+type memberKey struct {
+	pool, member string
+	addr         netip.AddrPort
+}
+
+type checkKey struct {
+	pool, member string
+	spec         string
+	target       netip.AddrPort
+}
+
+type poolSessions struct {
+	key    string
+	src    *balance.Sessions[netip.Addr]
+	cookie *balance.Sessions[string]
+}
+
+// New returns an engine with no listeners. Call Apply to configure it and Close to stop it.
+func New(opts Options) *Engine {
+	e := &Engine{
+		log: opts.Logger, clk: opts.Clock, onEvt: opts.OnHealthEvent, freeBd: opts.FreeBind,
+		sockets: map[sockKey]*socket{}, draining: map[*socket]struct{}{}, counters: map[string]*proxy.Counters{},
+		members: map[memberKey]*balance.MemberState{}, sessions: map[string]*poolSessions{},
+		checkers: map[checkKey]*healthcheck.Checker{},
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.clk == nil {
+		e.clk = clock.Real()
+	}
+	po := opts.Proxy
+	po.Clock, po.Logger = e.clk, e.log
+	e.popts = po.WithDefaults()
+	empty := map[string]*balance.Pool{}
+	e.pools.Store(&empty)
+	return e
+}
+
+// Version returns the version of the config in force (0 before the first Apply).
+func (e *Engine) Version() uint64 { return e.version.Load() }
+
+// Apply makes cfg the engine's configuration. See the package documentation for the
+// semantics. cfg is copied; the caller may reuse it. The error names the field or socket at
+// fault; on error nothing changed.
+func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
+	if cfg == nil {
+		return fmt.Errorf("apply config: %w", &dataplane.FieldError{Path: "config", Msg: "missing"})
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("apply config version %d: %w", cfg.Version, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("apply config version %d: %w", cfg.Version, err)
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("apply config version %d: %w", cfg.Version, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return fmt.Errorf("apply config version %d: %w", cfg.Version, ErrClosed)
+	}
+	if e.cfg != nil {
+		switch {
+		case bytes.Equal(raw, e.cfgJSON):
+			return nil
+		case cfg.Version < e.cfg.Version:
+			return fmt.Errorf("apply config version %d: %w: version %d is in force", cfg.Version, ErrStale, e.cfg.Version)
+		case cfg.Version == e.cfg.Version:
+			return fmt.Errorf("apply config version %d: %w: version %d is in force with different content", cfg.Version, ErrStale, e.cfg.Version)
+		}
+	}
+	cfg = cfg.Clone()
+	now := e.clk.Now()
+
+	// Members and pools, reusing the state of members that did not change identity.
+	members := map[memberKey]*balance.MemberState{}
+	pools := map[string]*balance.Pool{}
+	sessions := map[string]*poolSessions{}
+	type wantCheck struct {
+		spec   healthcheck.Spec
+		target healthcheck.Target
+		state  *balance.MemberState
+	}
+	checks := map[checkKey]wantCheck{}
+	for i := range cfg.Pools {
+		pc := &cfg.Pools[i]
+		rt := make([]*balance.Member, 0, len(pc.Members))
+		hm := pc.HealthMonitor
+		monitored := hm != nil && hm.AdminStateUp
+		var spec healthcheck.Spec
+		if monitored {
+			spec = healthcheck.SpecFrom(hm)
+		}
+		for j := range pc.Members {
+			mc := &pc.Members[j]
+			ip, _ := netip.ParseAddr(mc.Address)
+			ap := netip.AddrPortFrom(ip.Unmap(), uint16(mc.ProtocolPort))
+			k := memberKey{pc.ID, mc.ID, ap}
+			st := e.members[k]
+			if st == nil {
+				st = balance.NewMemberState(now)
+			}
+			members[k] = st
+			rt = append(rt, balance.NewMember(pc.ID, mc, st))
+			if monitored && mc.AdminStateUp {
+				target := ap
+				if mc.MonitorAddress != "" {
+					mip, _ := netip.ParseAddr(mc.MonitorAddress)
+					target = netip.AddrPortFrom(mip.Unmap(), target.Port())
+				}
+				if mc.MonitorPort != 0 {
+					target = netip.AddrPortFrom(target.Addr(), uint16(mc.MonitorPort))
+				}
+				checks[checkKey{pc.ID, mc.ID, spec.Key(), target}] = wantCheck{spec, healthcheck.Target{PoolID: pc.ID, MemberID: mc.ID, Addr: target}, st}
+			}
+		}
+		ps := e.poolSessions(pc)
+		if ps != nil {
+			sessions[pc.ID] = ps
+		}
+		var src *balance.Sessions[netip.Addr]
+		var cookie *balance.Sessions[string]
+		if ps != nil {
+			src, cookie = ps.src, ps.cookie
+		}
+		pools[pc.ID] = balance.NewPool(pc, rt, src, cookie)
+	}
+
+	// Frontends and sockets. New sockets are bound now; a failure undoes them.
+	counters := map[string]*proxy.Counters{}
+	frontends := map[sockKey]*proxy.Frontend{}
+	var fresh []*socket
+	undo := func() {
+		for _, s := range fresh {
+			s.closeListener()
+		}
+	}
+	for i := range cfg.Listeners {
+		lc := &cfg.Listeners[i]
+		ctr := e.counters[lc.ID]
+		if ctr == nil {
+			ctr = &proxy.Counters{}
+		}
+		counters[lc.ID] = ctr
+		var pool *balance.Pool
+		if lc.DefaultPoolID != "" {
+			pool = pools[lc.DefaultPoolID]
+		}
+		fe := proxy.NewFrontend(lc, pool, ctr, e.popts)
+		for j, a := range lc.Addresses {
+			ip, _ := netip.ParseAddr(a)
+			k := sockKey{lc.Protocol.Transport(), netip.AddrPortFrom(ip.Unmap(), uint16(lc.ProtocolPort))}
+			frontends[k] = fe
+			if e.sockets[k] != nil {
+				continue
+			}
+			s, err := e.listen(k)
+			if err != nil {
+				undo()
+				return fmt.Errorf("apply config version %d: listeners[%d].addresses[%d]: %w", cfg.Version, i, j, err)
+			}
+			fresh = append(fresh, s)
+		}
+	}
+
+	// Commit: from here nothing fails.
+	newSockets := map[sockKey]*socket{}
+	for _, s := range fresh {
+		newSockets[s.key] = s
+	}
+	for k, s := range e.sockets {
+		if _, keep := frontends[k]; keep {
+			newSockets[k] = s
+		}
+	}
+	e.pools.Store(&pools)
+	for k, s := range newSockets {
+		s.fe.Store(frontends[k])
+	}
+	for _, s := range fresh {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			s.serve()
+		}()
+		e.log.Info("listening", "transport", s.key.transport, "addr", s.key.addr.String(), "listener", frontends[s.key].ListenerID, "protocol", string(frontends[s.key].Protocol))
+	}
+	for k, s := range e.sockets {
+		if _, keep := newSockets[k]; keep {
+			continue
+		}
+		e.log.Info("listener removed, draining", "transport", k.transport, "addr", k.addr.String())
+		s.fe.Store(nil)
+		s.closeListener()
+		e.draining[s] = struct{}{}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			s.wait()
+			e.mu.Lock()
+			delete(e.draining, s)
+			e.mu.Unlock()
+		}()
+	}
+	e.sockets = newSockets
+
+	// Health checkers: keep unchanged ones, stop removed ones, start new ones.
+	live := e.stopped[:0]
+	for _, c := range e.stopped {
+		if !c.Done() {
+			live = append(live, c)
+		}
+	}
+	e.stopped = live
+	for k, c := range e.checkers {
+		if _, keep := checks[k]; !keep {
+			c.Stop()
+			e.stopped = append(e.stopped, c)
+			delete(e.checkers, k)
+		}
+	}
+	for k, w := range checks {
+		if e.checkers[k] != nil {
+			continue
+		}
+		c := healthcheck.New(w.spec, w.target, w.state, healthcheck.Options{Clock: e.clk, Logger: e.log, OnTransition: e.transition})
+		e.checkers[k] = c
+		w.state.SetMonitored(true, now)
+		c.Start()
+	}
+	for k, st := range members {
+		monitored := false
+		for ck := range checks {
+			if ck.pool == k.pool && ck.member == k.member {
+				monitored = true
+				break
+			}
+		}
+		if !monitored {
+			st.SetMonitored(false, now)
+		}
+	}
+	for k, st := range e.members {
+		if _, keep := members[k]; !keep {
+			st.Retire()
+		}
+	}
+	e.members = members
+	e.sessions = sessions
+	e.counters = counters
+	e.cfg, e.cfgJSON = cfg, raw
+	// Health may have moved while we built: settle every pool on the current health.
+	for _, p := range pools {
+		p.Refresh()
+	}
+	e.version.Store(cfg.Version)
+	return nil
+}
+
+// poolSessions returns the persistence tables for pc, reusing the old ones when the
+// persistence settings did not change.
+func (e *Engine) poolSessions(pc *dataplane.Pool) *poolSessions {
+	sp := pc.SessionPersistence
+	if sp == nil || sp.Type == dataplane.PersistHTTPCookie {
+		return nil
+	}
+	key := fmt.Sprintf("%s|%s|%d|%s", sp.Type, sp.CookieName, sp.PersistenceTimeout, sp.PersistenceGranularity)
+	if old := e.sessions[pc.ID]; old != nil && old.key == key {
+		return old
+	}
+	timeout := time.Duration(sp.PersistenceTimeout) * time.Second
+	ps := &poolSessions{key: key}
+	if sp.Type == dataplane.PersistSourceIP {
+		ps.src = balance.NewSessions[netip.Addr](e.clk, timeout)
+	} else {
+		ps.cookie = balance.NewSessions[string](e.clk, timeout)
+	}
+	return ps
+}
+
+// transition is the health checkers' callback.
+func (e *Engine) transition(t healthcheck.Transition) {
+	if p := (*e.pools.Load())[t.Target.PoolID]; p != nil {
+		p.Refresh()
+	}
+	from, to := dataplane.StatusUp, dataplane.StatusDown
+	if t.Up {
+		from, to = to, from
+	}
+	ev := dataplane.HealthEvent{Time: t.Time, PoolID: t.Target.PoolID, MemberID: t.Target.MemberID,
+		Address: t.Target.Addr.String(), From: from, To: to, Detail: t.Detail}
+	e.log.Info("member health transition", "pool", ev.PoolID, "member", ev.MemberID, "addr", ev.Address,
+		"from", string(from), "to", string(to), "detail", ev.Detail)
+	if e.onEvt != nil {
+		e.onEvt(ev)
+	}
+}
+
+// Stats returns a snapshot of all listener and member counters of the config in force.
+func (e *Engine) Stats() dataplane.Stats {
+	e.mu.Lock()
+	cfg := e.cfg
+	counters := e.counters
+	e.mu.Unlock()
+	out := dataplane.Stats{Version: e.version.Load(), Time: e.clk.Now(), Listeners: []dataplane.ListenerStats{}, Members: []dataplane.MemberStats{}}
+	if cfg == nil {
+		return out
+	}
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		c := counters[l.ID]
+		out.Listeners = append(out.Listeners, dataplane.ListenerStats{
+			ListenerID: l.ID, LoadBalancerID: l.LoadBalancerID,
+			ActiveConnections: c.Active.Load(), TotalConnections: c.Total.Load(),
+			BytesIn: c.BytesIn.Load(), BytesOut: c.BytesOut.Load(), RequestErrors: c.Errors.Load(),
+		})
+	}
+	for _, p := range e.sortedPools() {
+		for _, m := range p.Members {
+			out.Members = append(out.Members, dataplane.MemberStats{PoolID: p.ID, MemberID: m.ID,
+				ActiveConnections: m.State.Active.Load(), TotalConnections: m.State.Total.Load(), ConnectErrors: m.State.ConnectErrors.Load()})
+		}
+	}
+	return out
+}
+
+func (e *Engine) sortedPools() []*balance.Pool {
+	m := *e.pools.Load()
+	out := make([]*balance.Pool, 0, len(m))
+	for _, p := range m {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Health returns the health of every member of the config in force.
+func (e *Engine) Health() dataplane.Health {
+	out := dataplane.Health{Version: e.version.Load(), Time: e.clk.Now(), Members: []dataplane.MemberHealth{}}
+	for _, p := range e.sortedPools() {
+		for _, m := range p.Members {
+			_, _, since, last, detail, ok := m.State.HealthSnapshot()
+			out.Members = append(out.Members, dataplane.MemberHealth{PoolID: p.ID, MemberID: m.ID, Status: m.Status(),
+				Since: since, LastCheck: last, LastCheckDetail: detail, LastCheckOK: ok})
+		}
+	}
+	return out
+}
+
+// Addrs returns the addresses the engine listens on, as "transport/ip:port", sorted.
+// Ports chosen by the kernel (port 0 is not valid in a config) never occur.
+func (e *Engine) Addrs() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for k := range e.sockets {
+		out = append(out, k.transport+"/"+k.addr.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Close stops listening, closes every connection, stops health checks and waits for all
+// goroutines. The engine cannot be used afterwards.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	var all []*socket
+	for _, s := range e.sockets {
+		all = append(all, s)
+	}
+	for s := range e.draining {
+		all = append(all, s)
+	}
+	for _, s := range all {
+		s.fe.Store(nil)
+		s.closeListener()
+		s.closeConns()
+	}
+	var checkers []*healthcheck.Checker
+	for _, c := range e.checkers {
+		c.Stop()
+		checkers = append(checkers, c)
+	}
+	checkers = append(checkers, e.stopped...)
+	for _, st := range e.members {
+		st.Retire()
+	}
+	e.mu.Unlock()
+	for _, c := range checkers {
+		c.Wait()
+	}
+	for _, s := range all {
+		s.wait()
+	}
+	e.wg.Wait()
+	return nil
+}
+
+// socket is one listening socket and the connections it accepted.
+type socket struct {
+	key  sockKey
+	e    *Engine
+	ln   *net.TCPListener
+	pc   *net.UDPConn
+	udp  *proxy.UDPServer
+	fe   atomic.Pointer[proxy.Frontend]
+	http func() *proxy.Frontend
+
+	mu       sync.Mutex
+	conns    map[*net.TCPConn]struct{}
+	done     bool
+	wg       sync.WaitGroup // accepted connections
+	loopDone chan struct{}  // closed when serve returns
+}
+
+func (e *Engine) listen(k sockKey) (*socket, error) {
+	s := &socket{key: k, e: e, conns: map[*net.TCPConn]struct{}{}, loopDone: make(chan struct{})}
+	s.http = func() *proxy.Frontend {
+		fe := s.fe.Load()
+		if fe == nil || fe.Protocol != dataplane.ProtocolHTTP {
+			return nil
+		}
+		return fe
+	}
+	lc := net.ListenConfig{}
+	if e.freeBd {
+		lc.Control = func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_FREEBIND, 1)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	switch k.transport {
+	case "udp":
+		pc, err := lc.ListenPacket(context.Background(), "udp", k.addr.String())
+		if err != nil {
+			return nil, fmt.Errorf("listen udp %s: %w", k.addr, err)
+		}
+		s.pc = pc.(*net.UDPConn)
+		s.udp = proxy.NewUDPServer(s.pc, s.fe.Load, e.popts)
+	default:
+		ln, err := lc.Listen(context.Background(), "tcp", k.addr.String())
+		if err != nil {
+			return nil, fmt.Errorf("listen tcp %s: %w", k.addr, err)
+		}
+		s.ln = ln.(*net.TCPListener)
+	}
+	return s, nil
+}
+
+// serve runs the accept (or datagram) loop until the socket is closed.
+func (s *socket) serve() {
+	defer close(s.loopDone)
+	if s.udp != nil {
+		s.udp.Serve()
+		return
+	}
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := s.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors or similar: back off instead of spinning.
+			s.e.log.Warn("accept failed", "addr", s.key.addr.String(), "err", err)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		fe := s.fe.Load()
+		if fe == nil {
+			c.Close()
+			continue
+		}
+		if !fe.Admit(c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()) {
+			c.SetLinger(0)
+			c.Close()
+			continue
+		}
+		if !s.track(c) {
+			fe.Release()
+			c.Close()
+			continue
+		}
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			defer fe.Release()
+			if fe.Protocol == dataplane.ProtocolHTTP {
+				proxy.ServeHTTP(c, s.http, s.e.popts)
+			} else {
+				fe.ServeTCP(c)
+			}
+		}()
+	}
+}
+
+func (s *socket) track(c *net.TCPConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *socket) untrack(c *net.TCPConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// closeListener stops accepting; accepted connections go on.
+func (s *socket) closeListener() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.pc != nil {
+		s.pc.Close()
+	}
+}
+
+// closeConns closes every accepted connection (UDP: every flow).
+func (s *socket) closeConns() {
+	s.mu.Lock()
+	s.done = true
+	for c := range s.conns {
+		c.SetLinger(0)
+		c.Close()
+	}
+	s.mu.Unlock()
+	if s.udp != nil {
+		s.udp.Close()
+	}
+}
+
+// wait blocks until every connection accepted by a closed socket has ended.
+func (s *socket) wait() {
+	<-s.loopDone
+	s.wg.Wait()
+	if s.udp != nil {
+		s.udp.Close() // a removed UDP listener's flows end with it
+	}
+}

@@ -1,0 +1,285 @@
+// Package proxy moves the bytes: the TCP (and HTTPS pass-through) splice proxy, the UDP flow
+// proxy and the lean HTTP/1.1 forwarder, each driven by a Frontend built from one listener
+// of a dataplane.Config. It knows nothing of sockets' lifecycle or reconfiguration; the
+// engine package owns those and hands connections in.
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine/balance"
+	"github.com/fulcrumlb/fulcrum/internal/engine/clock"
+)
+
+// Counters are one listener's statistics. They outlive config versions of the same
+// listener id. All fields are updated atomically; no lock is taken on the hot path.
+type Counters struct {
+	Active   atomic.Int64
+	Total    atomic.Int64
+	BytesIn  atomic.Int64
+	BytesOut atomic.Int64
+	Errors   atomic.Int64
+}
+
+// Options are engine-wide limits of the proxies. The zero value of a field picks the
+// default documented on it.
+type Options struct {
+	// MaxHeaderBytes bounds an HTTP request or response head (request line and headers).
+	// A larger request head gets 431. Default 16 KiB.
+	MaxHeaderBytes int
+	// MaxHeaders bounds the number of header fields of an HTTP request (431 beyond).
+	// Default 100.
+	MaxHeaders int
+	// HeaderTimeout bounds the time from the first byte of an HTTP request to the end of
+	// its head (slowloris): 408 when it expires. Default 10 s.
+	HeaderTimeout time.Duration
+	// MaxBodyBytes bounds HTTP request bodies: 413 beyond. 0 means unlimited.
+	MaxBodyBytes int64
+	// MaxIdlePerMember bounds the idle keep-alive connections kept per member. Default 128.
+	MaxIdlePerMember int
+	// MemberIdleTimeout is how long an idle member connection may be reused. Default 30 s.
+	MemberIdleTimeout time.Duration
+	// ConnectAttempts bounds how many members one client connection or request tries
+	// when connecting fails. Default 3.
+	ConnectAttempts int
+	// Clock drives persistence expiry and UDP flow expiry. Default the real clock.
+	Clock clock.Clock
+	// Logger receives debug logs of connection failures. Default discards.
+	Logger *slog.Logger
+
+	connPool *sync.Pool // httpConn reuse; set by WithDefaults
+}
+
+// WithDefaults returns a copy of o with zero fields set to their defaults.
+func (o *Options) WithDefaults() *Options {
+	out := &Options{}
+	if o != nil {
+		out.MaxHeaderBytes, out.MaxHeaders, out.HeaderTimeout, out.MaxBodyBytes = o.MaxHeaderBytes, o.MaxHeaders, o.HeaderTimeout, o.MaxBodyBytes
+		out.MaxIdlePerMember, out.MemberIdleTimeout, out.ConnectAttempts = o.MaxIdlePerMember, o.MemberIdleTimeout, o.ConnectAttempts
+		out.Clock, out.Logger = o.Clock, o.Logger
+	}
+	if out.MaxHeaderBytes <= 0 {
+		out.MaxHeaderBytes = 16 << 10
+	}
+	if out.MaxHeaders <= 0 {
+		out.MaxHeaders = 100
+	}
+	if out.HeaderTimeout <= 0 {
+		out.HeaderTimeout = 10 * time.Second
+	}
+	if out.MaxIdlePerMember <= 0 {
+		out.MaxIdlePerMember = 128
+	}
+	if out.MemberIdleTimeout <= 0 {
+		out.MemberIdleTimeout = 30 * time.Second
+	}
+	if out.ConnectAttempts <= 0 {
+		out.ConnectAttempts = 3
+	}
+	if out.Clock == nil {
+		out.Clock = clock.Real()
+	}
+	out.connPool = &sync.Pool{}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return out
+}
+
+// Frontend is one listener of one config version, ready to serve connections. It is
+// immutable once built.
+type Frontend struct {
+	ListenerID     string
+	LoadBalancerID string
+	Protocol       dataplane.Protocol
+	Port           int
+	// Pool is the default pool; nil when the listener has none.
+	Pool     *balance.Pool
+	Counters *Counters
+	// Limit caps concurrent connections; ≤0 means unlimited.
+	Limit          int64
+	ClientTimeout  time.Duration
+	ConnectTimeout time.Duration
+	MemberTimeout  time.Duration
+	Allowed        []netip.Prefix
+	Opts           *Options
+
+	xff, xfPort, xfProto, realIP, clientIP bool
+	portHeader                             []byte // "X-Forwarded-Port: 80\r\n" or nil
+	cookieMode                             dataplane.PersistenceType
+	cookieName                             string
+	dialer                                 net.Dialer
+}
+
+// NewFrontend builds the frontend of listener l. pool may be nil; counters must not be.
+func NewFrontend(l *dataplane.Listener, pool *balance.Pool, counters *Counters, opts *Options) *Frontend {
+	f := &Frontend{
+		ListenerID: l.ID, LoadBalancerID: l.LoadBalancerID, Protocol: l.Protocol, Port: l.ProtocolPort,
+		Pool: pool, Counters: counters, Limit: int64(l.ConnectionLimit),
+		ClientTimeout:  time.Duration(l.TimeoutClientData) * time.Millisecond,
+		ConnectTimeout: time.Duration(l.TimeoutMemberConnect) * time.Millisecond,
+		MemberTimeout:  time.Duration(l.TimeoutMemberData) * time.Millisecond,
+		Opts:           opts,
+	}
+	f.dialer.Timeout = f.ConnectTimeout
+	for _, s := range l.AllowedCIDRs {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			f.Allowed = append(f.Allowed, p.Masked())
+		}
+	}
+	on := func(k string) bool { return strings.EqualFold(l.InsertHeaders[k], "true") }
+	f.xff, f.xfPort, f.xfProto, f.realIP, f.clientIP = on("X-Forwarded-For"), on("X-Forwarded-Port"), on("X-Forwarded-Proto"), on("X-Real-IP"), on("X-Client-IP")
+	if f.xfPort {
+		f.portHeader = []byte("X-Forwarded-Port: " + strconv.Itoa(l.ProtocolPort) + "\r\n")
+	}
+	if pool != nil && pool.Persistence != nil {
+		f.cookieMode = pool.Persistence.Type
+		f.cookieName = pool.Persistence.CookieName
+		if f.cookieMode == dataplane.PersistHTTPCookie {
+			f.cookieName = HTTPCookieName
+		}
+	}
+	return f
+}
+
+// HTTPCookieName is the cookie HTTP_COOKIE persistence inserts (as HAProxy does for Octavia);
+// its value is the member id.
+const HTTPCookieName = "SRV"
+
+// Admit reports whether a client at addr may connect: allowed_cidrs, then connection_limit.
+// When it returns true the caller must call Release when the connection ends.
+func (f *Frontend) Admit(addr netip.Addr) bool {
+	if len(f.Allowed) > 0 {
+		addr = addr.Unmap()
+		ok := false
+		for _, p := range f.Allowed {
+			if p.Contains(addr) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			f.Counters.Errors.Add(1)
+			return false
+		}
+	}
+	n := f.Counters.Active.Add(1)
+	if f.Limit > 0 && n > f.Limit {
+		f.Counters.Active.Add(-1)
+		f.Counters.Errors.Add(1)
+		return false
+	}
+	f.Counters.Total.Add(1)
+	return true
+}
+
+// Release ends a connection admitted by Admit.
+func (f *Frontend) Release() { f.Counters.Active.Add(-1) }
+
+// AllowedAddr reports whether addr passes allowed_cidrs (without counting a connection).
+func (f *Frontend) AllowedAddr(addr netip.Addr) bool {
+	if len(f.Allowed) == 0 {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, p := range f.Allowed {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// dialTCP connects to a member for client, trying up to Opts.ConnectAttempts members
+// (persistence first, then the algorithm, never the same member twice). It returns the
+// member and connection, or nil when every attempt failed or no member is eligible.
+func (f *Frontend) dialTCP(client netip.AddrPort, first *balance.Member) (*balance.Member, *net.TCPConn) {
+	if f.Pool == nil {
+		return nil, nil
+	}
+	var triedBuf [8]*balance.Member
+	tried := triedBuf[:0]
+	for attempt := 0; attempt < f.Opts.ConnectAttempts; attempt++ {
+		m := first
+		first = nil
+		if m == nil || contains(tried, m) {
+			m = f.Pool.Choose(client, tried)
+		}
+		if m == nil {
+			return nil, nil
+		}
+		c, err := f.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, m.AddrPort)
+		if err == nil {
+			return m, c
+		}
+		m.State.ConnectErrors.Add(1)
+		f.Opts.Logger.Debug("connect to member failed", "listener", f.ListenerID, "pool", m.PoolID, "member", m.ID, "addr", m.Addr, "err", err)
+		tried = append(tried, m)
+	}
+	return nil, nil
+}
+
+func contains(ms []*balance.Member, m *balance.Member) bool {
+	for _, x := range ms {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// deadline sets read deadlines lazily: a deadline is moved only when it would expire
+// within the timeout, and then set to timeout plus 25% slack. Timeouts thus fire between
+// 1× and 1.25× their value while most requests touch no timer at all.
+type deadline struct {
+	at int64 // unix nanoseconds of the deadline set; 0 = none
+}
+
+func (d *deadline) read(c net.Conn, timeout time.Duration) {
+	if timeout <= 0 {
+		if d.at != 0 {
+			c.SetReadDeadline(time.Time{})
+			d.at = 0
+		}
+		return
+	}
+	now := time.Now()
+	want := now.UnixNano() + int64(timeout)
+	if d.at >= want {
+		return
+	}
+	d.at = want + int64(timeout/4)
+	c.SetReadDeadline(time.Unix(0, d.at))
+}
+
+// write is read for write deadlines.
+func (d *deadline) write(c net.Conn, timeout time.Duration) {
+	if timeout <= 0 {
+		if d.at != 0 {
+			c.SetWriteDeadline(time.Time{})
+			d.at = 0
+		}
+		return
+	}
+	want := time.Now().UnixNano() + int64(timeout)
+	if d.at >= want {
+		return
+	}
+	d.at = want + int64(timeout/4)
+	c.SetWriteDeadline(time.Unix(0, d.at))
+}
+
+// exact sets the read deadline to t precisely.
+func (d *deadline) exact(c net.Conn, t time.Time) {
+	d.at = t.UnixNano()
+	c.SetReadDeadline(t)
+}

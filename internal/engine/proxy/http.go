@@ -1,0 +1,704 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine/balance"
+)
+
+// maxCoalesce bounds how many body bytes ride along with a head in one write.
+const maxCoalesce = 64 << 10
+
+// memberConn is a keep-alive connection to a member with its own read buffer. Idle ones
+// live in the member's balance.MemberState.
+type memberConn struct {
+	c   *net.TCPConn
+	br  reader
+	dl  deadline
+	wdl deadline
+}
+
+// Close closes the connection.
+func (mc *memberConn) Close() error { return mc.c.Close() }
+
+// httpConn is the state of one client connection, reused for each of its requests.
+type httpConn struct {
+	opts   *Options
+	c      *net.TCPConn
+	br     reader
+	dl     deadline
+	wdl    deadline
+	out    []byte
+	req    message
+	res    message
+	cs     chunkScanner
+	client netip.AddrPort
+	ipText []byte
+	tried  [8]*balance.Member
+	in     int64 // bytes read from the client for the current request
+	// bodyWithheld is set when an Expect: 100-continue body was never asked for.
+	bodyWithheld bool
+}
+
+type bodyMode uint8
+
+const (
+	bodyNone bodyMode = iota
+	bodyLength
+	bodyChunked
+	bodyEOF
+)
+
+// ServeHTTP serves one admitted client connection as an HTTP/1.1 reverse proxy until the
+// client closes it, an error ends it, or current returns nil (the listener went away or is
+// no longer HTTP). current is called before each request, so a keep-alive connection moves
+// to a new config version at the next request boundary; a request in flight finishes on the
+// frontend it started with. ServeHTTP closes c.
+func ServeHTTP(c *net.TCPConn, current func() *Frontend, opts *Options) {
+	h, _ := opts.connPool.Get().(*httpConn)
+	if h == nil {
+		h = &httpConn{
+			br:  reader{buf: make([]byte, 4<<10)},
+			out: make([]byte, 0, 4<<10),
+		}
+	}
+	h.opts = opts
+	h.c = c
+	h.br.c = c
+	h.br.max = opts.MaxHeaderBytes
+	h.br.r, h.br.w = 0, 0
+	h.dl, h.wdl = deadline{}, deadline{}
+	h.client = clientAddr(c)
+	h.ipText = h.client.Addr().Unmap().AppendTo(h.ipText[:0])
+	h.serve(current)
+	c.Close()
+	h.c, h.br.c = nil, nil
+	if cap(h.out) > 64<<10 {
+		h.out = make([]byte, 0, 4<<10)
+	}
+	if len(h.br.buf) > 4<<10 {
+		h.br.buf = make([]byte, 4<<10)
+	}
+	clear(h.tried[:])
+	opts.connPool.Put(h)
+}
+
+func (h *httpConn) serve(current func() *Frontend) {
+	for {
+		fe := current()
+		if fe == nil {
+			return
+		}
+		n, err := h.readHead(fe)
+		if err != nil {
+			h.readFailed(fe, err)
+			return
+		}
+		if !h.handle(fe, n) {
+			return
+		}
+	}
+}
+
+// readHead waits for a complete request head and returns its length.
+func (h *httpConn) readHead(fe *Frontend) (int, error) {
+	b := &h.br
+	b.scan = 0
+	started := false
+	for {
+		if b.buffered() > 0 {
+			if n := headEnd(b.buf[b.r:b.w], &b.scan); n >= 0 {
+				if n > h.opts.MaxHeaderBytes {
+					return 0, errHeadTooLarge
+				}
+				return n, nil
+			}
+			if b.buffered() >= h.opts.MaxHeaderBytes {
+				return 0, errHeadTooLarge
+			}
+			if !started {
+				// The rest of the head must arrive within HeaderTimeout (slowloris).
+				started = true
+				h.dl.exact(h.c, time.Now().Add(h.opts.HeaderTimeout))
+			}
+		} else {
+			h.dl.read(h.c, fe.ClientTimeout)
+		}
+		got, err := b.fill()
+		if err != nil {
+			if errors.Is(err, errBufferFull) {
+				return 0, errHeadTooLarge
+			}
+			if got > 0 {
+				continue // look at what arrived; the error repeats on the next read
+			}
+			return 0, err
+		}
+	}
+}
+
+func (h *httpConn) readFailed(fe *Frontend, err error) {
+	switch {
+	case errors.Is(err, errHeadTooLarge):
+		h.fail(fe, 431)
+	case isTimeout(err) && h.br.buffered() > 0:
+		h.fail(fe, 408)
+	case h.br.buffered() > 0 && errors.Is(err, io.EOF):
+		fe.Counters.Errors.Add(1) // truncated request: nobody left to answer
+	}
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// fail answers with an error status and closes the write side, letting the client read
+// the answer before the connection goes.
+func (h *httpConn) fail(fe *Frontend, code int) {
+	fe.Counters.Errors.Add(1)
+	resp := errorResponse(code)
+	h.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if n, err := h.c.Write(resp); err == nil {
+		fe.Counters.BytesOut.Add(int64(n))
+	}
+	h.c.CloseWrite()
+	// Drain what the client still sends so that closing does not reset the connection
+	// before the answer is read. Bounded in bytes and time.
+	h.c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.CopyN(io.Discard, h.c, 256<<10)
+}
+
+// handle forwards one request whose head is the first n buffered bytes. It reports
+// whether the client connection may carry another request.
+func (h *httpConn) handle(fe *Frontend, n int) bool {
+	b := &h.br
+	req := &h.req
+	switch err := req.parseRequest(b.buf[b.r:b.r+n], h.opts.MaxHeaders); {
+	case errors.Is(err, errTooManyFields):
+		h.fail(fe, 431)
+		return false
+	case err != nil:
+		h.fail(fe, 400)
+		return false
+	}
+	method := req.first[0].of(req.head)
+	if string(method) == "CONNECT" {
+		h.fail(fe, 405)
+		return false
+	}
+	if h.opts.MaxBodyBytes > 0 && req.contentLength > h.opts.MaxBodyBytes {
+		h.fail(fe, 413)
+		return false
+	}
+	pool := fe.Pool
+	if pool == nil {
+		h.fail(fe, 503)
+		return false
+	}
+	isHead := string(method) == "HEAD"
+	clientKeep := req.keepAlive()
+	upgrade := req.connUpgrade && req.upgrade >= 0
+	client10 := req.http10
+
+	// Persistence: a cookie naming a member (HTTP_COOKIE) or a learned application cookie.
+	var m *balance.Member
+	cookieHit := false
+	switch fe.cookieMode {
+	case dataplane.PersistHTTPCookie:
+		if v := req.cookie(HTTPCookieName); v != nil {
+			if x := pool.Member(string(v)); x != nil && x.Sticky() {
+				m, cookieHit = x, true
+			}
+		}
+	case dataplane.PersistAppCookie:
+		if v := req.cookie(fe.cookieName); v != nil && pool.CookieSessions != nil {
+			if id, ok := pool.CookieSessions.Get(string(v)); ok {
+				if x := pool.Member(id); x != nil && x.Sticky() {
+					m = x
+				}
+			}
+		}
+	}
+
+	// The forwarded head, plus the body bytes already here when they fit.
+	h.out = h.buildRequest(fe, h.out[:0])
+	b.r += n
+	h.in = int64(n)
+	mode, remaining := bodyNone, int64(0)
+	switch {
+	case req.chunked:
+		mode = bodyChunked
+		h.cs.reset(h.opts.MaxHeaderBytes)
+	case req.contentLength > 0:
+		mode, remaining = bodyLength, req.contentLength
+	}
+	sent, err := h.coalesce(&h.out, b, mode, &remaining, h.opts.MaxBodyBytes)
+	if err != nil {
+		h.fail(fe, 400)
+		return false
+	}
+	h.in += sent
+	replayable := mode == bodyNone || (mode == bodyLength && remaining == 0) || (mode == bodyChunked && h.cs.state == csDone)
+	waitContinue := req.expect100 && !replayable && !client10
+
+	// Connect (with retries on other members), send, and read the response head.
+	tried := h.tried[:0]
+	var mc *memberConn
+	var resLen int
+	for attempt := 0; ; attempt++ {
+		if m == nil || contains(tried, m) {
+			m = pool.Choose(h.client, tried)
+		}
+		if m == nil {
+			h.fail(fe, 503)
+			return false
+		}
+		var reused bool
+		mc, reused = h.memberConn(fe, m)
+		if mc == nil {
+			tried = append(tried, m)
+			if len(tried) >= h.opts.ConnectAttempts || len(tried) == cap(h.tried) {
+				h.fail(fe, 503)
+				return false
+			}
+			continue
+		}
+		m.State.Active.Add(1)
+		m.State.Total.Add(1)
+		status, retry := h.exchange(fe, mc, mode, remaining, waitContinue, &resLen)
+		if status == 0 {
+			break
+		}
+		m.State.Active.Add(-1)
+		mc.c.SetLinger(0)
+		mc.Close()
+		if retry && reused && replayable && attempt < 2 {
+			continue // a stale keep-alive connection: the same member, a fresh one
+		}
+		if status > 0 {
+			h.fail(fe, status)
+		}
+		return false
+	}
+	defer m.State.Active.Add(-1)
+	fe.Counters.BytesIn.Add(h.in)
+
+	res := &h.res
+	if res.status == 101 {
+		if !upgrade {
+			mc.Close()
+			h.fail(fe, 502)
+			return false
+		}
+		h.tunnel(fe, mc, resLen)
+		return false
+	}
+	if h.bodyWithheld {
+		clientKeep = false // the body was never requested; we cannot tell what follows
+	}
+
+	// Response framing.
+	rmode, rremain := bodyEOF, int64(0)
+	switch {
+	case isHead || res.status == 204 || res.status == 304:
+		rmode = bodyNone
+	case res.chunked:
+		rmode = bodyChunked
+		h.cs.reset(64 << 10)
+	case res.contentLength >= 0:
+		rmode, rremain = bodyLength, res.contentLength
+		if rremain == 0 {
+			rmode = bodyNone
+		}
+	}
+	memberKeep := res.keepAlive() && rmode != bodyEOF && !h.bodyWithheld
+	if rmode == bodyEOF || (client10 && rmode == bodyChunked) {
+		clientKeep = false
+	}
+	if fe.cookieMode == dataplane.PersistAppCookie && pool.CookieSessions != nil {
+		if v := res.setCookie(fe.cookieName); len(v) > 0 {
+			pool.CookieSessions.Put(string(v), m.ID)
+		}
+	}
+
+	h.out = h.buildResponse(h.out[:0], m, fe.cookieMode == dataplane.PersistHTTPCookie && !cookieHit, clientKeep, client10)
+	mb := &mc.br
+	mb.r += resLen
+	if _, err := h.coalesce(&h.out, mb, rmode, &rremain, 0); err != nil {
+		mc.Close()
+		h.fail(fe, 502)
+		return false
+	}
+	done := rmode == bodyNone || (rmode == bodyLength && rremain == 0) || (rmode == bodyChunked && h.cs.state == csDone)
+	h.wdl.write(h.c, fe.ClientTimeout)
+	wn, err := h.c.Write(h.out)
+	fe.Counters.BytesOut.Add(int64(wn))
+	if err != nil {
+		mc.Close()
+		return false
+	}
+	if !done {
+		sn, err, srcFailed := h.stream(h.c, mb, &mc.dl, fe.MemberTimeout, rmode, rremain, 0)
+		fe.Counters.BytesOut.Add(sn)
+		if err != nil {
+			mc.c.SetLinger(0)
+			mc.Close()
+			if srcFailed {
+				h.c.SetLinger(0) // a truncated response must not look complete
+			}
+			return false
+		}
+	}
+	if memberKeep && mb.buffered() == 0 {
+		if !m.State.PutIdle(mc, time.Now(), h.opts.MaxIdlePerMember) {
+			mc.Close()
+		}
+	} else {
+		mc.Close()
+	}
+	return clientKeep
+}
+
+// coalesce moves body bytes already buffered in src into out (for one write together with
+// the head), as far as they belong to the body and out stays small. It returns how many.
+func (h *httpConn) coalesce(out *[]byte, src *reader, mode bodyMode, remaining *int64, limit int64) (int64, error) {
+	p := src.buf[src.r:src.w]
+	room := maxCoalesce - len(*out)
+	if room <= 0 || len(p) == 0 {
+		return 0, nil
+	}
+	switch mode {
+	case bodyLength:
+		p = p[:min(int64(len(p)), *remaining)]
+		if len(p) > room {
+			p = p[:room]
+		}
+		*remaining -= int64(len(p))
+	case bodyChunked:
+		if len(p) > room {
+			p = p[:room]
+		}
+		k, done, err := h.cs.scan(p)
+		if err != nil {
+			return 0, err
+		}
+		p = p[:k]
+		if done {
+			h.cs.state = csDone
+		}
+	case bodyEOF:
+		if len(p) > room {
+			p = p[:room]
+		}
+	default:
+		return 0, nil
+	}
+	if limit > 0 && int64(len(p)) > limit {
+		return 0, errBadRequest
+	}
+	*out = append(*out, p...)
+	src.r += len(p)
+	return int64(len(p)), nil
+}
+
+// stream forwards the rest of a body from src to dst. srcFailed tells whether the error
+// (if any) came from the source side.
+func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.Duration, mode bodyMode, remaining int64, limit int64) (total int64, err error, srcFailed bool) {
+	for {
+		if mode == bodyLength && remaining == 0 {
+			return total, nil, false
+		}
+		if src.buffered() == 0 {
+			dl.read(src.c, timeout)
+			_, rerr := src.fill()
+			if src.buffered() == 0 {
+				if rerr == nil {
+					continue
+				}
+				if mode == bodyEOF && errors.Is(rerr, io.EOF) {
+					return total, nil, false
+				}
+				return total, rerr, true
+			}
+		}
+		p := src.buf[src.r:src.w]
+		done := false
+		switch mode {
+		case bodyLength:
+			p = p[:min(int64(len(p)), remaining)]
+			remaining -= int64(len(p))
+		case bodyChunked:
+			k, fin, cerr := h.cs.scan(p)
+			if cerr != nil {
+				return total, cerr, true
+			}
+			p, done = p[:k], fin
+			if fin {
+				h.cs.state = csDone
+			}
+		}
+		if limit > 0 && total+int64(len(p)) > limit {
+			return total, errBadRequest, true
+		}
+		n, werr := dst.Write(p)
+		src.r += n
+		total += int64(n)
+		if werr != nil {
+			return total, werr, false
+		}
+		if done {
+			return total, nil, false
+		}
+	}
+}
+
+// exchange sends the request (head already in h.out, rest of the body streamed from the
+// client) and reads the response head into mc's buffer, answering interim 1xx responses.
+// status 0 means success; a positive status is the error to answer; -1 means the client
+// side failed (nothing to answer). retry reports a failure before any response byte, which
+// a stale keep-alive connection explains.
+func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaining int64, waitContinue bool, resLen *int) (status int, retry bool) {
+	mc.wdl.write(mc.c, fe.MemberTimeout)
+	if _, err := mc.c.Write(h.out); err != nil {
+		return 502, true
+	}
+	bodyPending := mode != bodyNone && !(mode == bodyLength && remaining == 0) && !(mode == bodyChunked && h.cs.state == csDone)
+	sendBody := func() int {
+		n, err, srcFailed := h.stream(mc.c, &h.br, &h.dl, fe.ClientTimeout, mode, remaining, h.opts.MaxBodyBytes)
+		h.in += n
+		if err != nil {
+			switch {
+			case errors.Is(err, errBadChunk), errors.Is(err, errBadRequest) && srcFailed:
+				if h.opts.MaxBodyBytes > 0 && errors.Is(err, errBadRequest) {
+					return 413
+				}
+				return 400
+			case srcFailed && isTimeout(err):
+				return 408
+			case srcFailed:
+				return -1
+			}
+			return 502
+		}
+		return 0
+	}
+	h.bodyWithheld = bodyPending && waitContinue
+	if bodyPending && !waitContinue {
+		if st := sendBody(); st != 0 {
+			return st, false
+		}
+		bodyPending = false
+	}
+	mb := &mc.br
+	first := true
+	for {
+		mb.scan = 0
+		n := -1
+		for {
+			if mb.buffered() > 0 {
+				if n = headEnd(mb.buf[mb.r:mb.w], &mb.scan); n >= 0 {
+					break
+				}
+			}
+			mc.dl.read(mc.c, fe.MemberTimeout)
+			got, err := mb.fill()
+			if err == nil || got > 0 {
+				continue
+			}
+			switch {
+			case errors.Is(err, errBufferFull):
+				return 502, false
+			case isTimeout(err):
+				return 504, false
+			}
+			return 502, first && mb.buffered() == 0
+		}
+		first = false
+		if err := h.res.parseResponse(mb.buf[mb.r : mb.r+n]); err != nil {
+			return 502, false
+		}
+		st := h.res.status
+		if st >= 200 || st == 101 {
+			*resLen = n
+			return 0, false
+		}
+		// Interim response: pass it on (HTTP/1.1 clients only) and keep reading.
+		if !h.req.http10 {
+			wn, err := h.c.Write(mb.buf[mb.r : mb.r+n])
+			fe.Counters.BytesOut.Add(int64(wn))
+			if err != nil {
+				return -1, false
+			}
+		}
+		mb.r += n
+		if st == 100 && bodyPending {
+			if s := sendBody(); s != 0 {
+				return s, false
+			}
+			bodyPending = false
+			h.bodyWithheld = false
+		}
+	}
+}
+
+// memberConn returns an idle connection to m or dials one; nil when dialing failed.
+func (h *httpConn) memberConn(fe *Frontend, m *balance.Member) (*memberConn, bool) {
+	if ic := m.State.GetIdle(time.Now(), h.opts.MemberIdleTimeout); ic != nil {
+		return ic.(*memberConn), true
+	}
+	c, err := fe.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, m.AddrPort)
+	if err != nil {
+		m.State.ConnectErrors.Add(1)
+		h.opts.Logger.Debug("connect to member failed", "listener", fe.ListenerID, "pool", m.PoolID, "member", m.ID, "addr", m.Addr, "err", err)
+		return nil, false
+	}
+	return &memberConn{c: c, br: reader{c: c, buf: make([]byte, 16<<10), max: 64 << 10}}, false
+}
+
+// buildRequest writes the head sent to the member: the request line, the client's fields
+// minus hop-by-hop ones, the upgrade or keep-alive tokens we keep, and inserted headers.
+func (h *httpConn) buildRequest(fe *Frontend, out []byte) []byte {
+	req := &h.req
+	hd := req.head
+	out = append(out, req.first[0].of(hd)...)
+	out = append(out, ' ')
+	out = append(out, req.first[1].of(hd)...)
+	out = append(out, ' ')
+	out = append(out, req.first[2].of(hd)...)
+	out = append(out, "\r\n"...)
+	for i := range req.fields {
+		f := &req.fields[i]
+		if f.drop {
+			continue
+		}
+		out = append(out, f.line.of(hd)...)
+		out = append(out, "\r\n"...)
+	}
+	switch {
+	case req.connUpgrade && req.upgrade >= 0:
+		out = append(out, "Connection: Upgrade\r\nUpgrade: "...)
+		out = append(out, req.fields[req.upgrade].value.of(hd)...)
+		out = append(out, "\r\n"...)
+	case req.http10:
+		out = append(out, "Connection: keep-alive\r\n"...)
+	}
+	if fe.xff {
+		out = append(out, "X-Forwarded-For: "...)
+		out = append(out, h.ipText...)
+		out = append(out, "\r\n"...)
+	}
+	if fe.portHeader != nil {
+		out = append(out, fe.portHeader...)
+	}
+	if fe.xfProto {
+		out = append(out, "X-Forwarded-Proto: http\r\n"...)
+	}
+	if fe.realIP {
+		out = append(out, "X-Real-IP: "...)
+		out = append(out, h.ipText...)
+		out = append(out, "\r\n"...)
+	}
+	if fe.clientIP {
+		out = append(out, "X-Client-IP: "...)
+		out = append(out, h.ipText...)
+		out = append(out, "\r\n"...)
+	}
+	return append(out, "\r\n"...)
+}
+
+// buildResponse writes the head sent to the client.
+func (h *httpConn) buildResponse(out []byte, m *balance.Member, insertCookie, keep, client10 bool) []byte {
+	res := &h.res
+	hd := res.head
+	out = append(out, "HTTP/1.1 "...)
+	out = append(out, hd[9:res.first[2][1]]...)
+	out = append(out, "\r\n"...)
+	for i := range res.fields {
+		f := &res.fields[i]
+		if f.drop {
+			continue
+		}
+		out = append(out, f.line.of(hd)...)
+		out = append(out, "\r\n"...)
+	}
+	if insertCookie {
+		out = append(out, "Set-Cookie: "+HTTPCookieName+"="...)
+		out = append(out, m.ID...)
+		out = append(out, "; path=/\r\n"...)
+	}
+	switch {
+	case !keep:
+		out = append(out, "Connection: close\r\n"...)
+	case client10:
+		out = append(out, "Connection: keep-alive\r\n"...)
+	}
+	return append(out, "\r\n"...)
+}
+
+// tunnel passes bytes both ways after a 101 Switching Protocols.
+func (h *httpConn) tunnel(fe *Frontend, mc *memberConn, resLen int) {
+	defer mc.Close()
+	hd := h.res.head
+	out := h.buildResponse(h.out[:0], nil, false, true, false)
+	_ = hd
+	// buildResponse adds no Connection header for keep=true; an upgrade needs it back.
+	out = out[:len(out)-2]
+	out = append(out, "Connection: Upgrade\r\n"...)
+	if h.res.upgrade >= 0 {
+		out = append(out, "Upgrade: "...)
+		out = append(out, h.res.fields[h.res.upgrade].value.of(hd)...)
+		out = append(out, "\r\n"...)
+	}
+	out = append(out, "\r\n"...)
+	mb := &mc.br
+	mb.r += resLen
+	out = append(out, mb.buf[mb.r:mb.w]...)
+	mb.r = mb.w
+	h.out = out
+	if n, err := h.c.Write(out); err != nil {
+		return
+	} else {
+		fe.Counters.BytesOut.Add(int64(n))
+	}
+	if h.br.buffered() > 0 {
+		n, err := mc.c.Write(h.br.buf[h.br.r:h.br.w])
+		fe.Counters.BytesIn.Add(int64(n))
+		h.br.r = h.br.w
+		if err != nil {
+			return
+		}
+	}
+	h.c.SetDeadline(time.Time{})
+	mc.c.SetDeadline(time.Time{})
+	Pipe(h.c, mc.c, fe.ClientTimeout, fe.MemberTimeout, &fe.Counters.BytesIn, &fe.Counters.BytesOut)
+}
+
+// errorResponse is the complete answer for an error status the engine generates.
+func errorResponse(code int) []byte {
+	text := "Bad Request"
+	switch code {
+	case 405:
+		text = "Method Not Allowed"
+	case 408:
+		text = "Request Timeout"
+	case 413:
+		text = "Content Too Large"
+	case 431:
+		text = "Request Header Fields Too Large"
+	case 502:
+		text = "Bad Gateway"
+	case 503:
+		text = "Service Unavailable"
+	case 504:
+		text = "Gateway Timeout"
+	}
+	body := strconv.Itoa(code) + " " + text + "\n"
+	return []byte("HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\nContent-Type: text/plain\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n" + body)
+}

@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// copyChunk is how much one splice round moves before activity is recorded.
+const copyChunk = 1 << 20
+
+// ServeTCP proxies one admitted client connection to a member of the default pool with
+// byte-exact, half-close-correct copying on the kernel splice path. It returns when both
+// directions are done and closes c.
+func (f *Frontend) ServeTCP(c *net.TCPConn) {
+	defer c.Close()
+	client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	m, mc := f.dialTCP(client, nil)
+	if mc == nil {
+		f.Counters.Errors.Add(1)
+		return
+	}
+	defer mc.Close()
+	m.State.Active.Add(1)
+	m.State.Total.Add(1)
+	defer m.State.Active.Add(-1)
+	Pipe(c, mc, f.ClientTimeout, f.MemberTimeout, &f.Counters.BytesIn, &f.Counters.BytesOut)
+}
+
+// Pipe copies a→b and b→a until both directions end: EOF on one side is passed on as a
+// half-close (CloseWrite) to the other; an error, or no traffic in either direction for
+// the direction's timeout (aTimeout when waiting on a, bTimeout on b; 0 = none), aborts both.
+// Bytes read from a are added to in, bytes read from b to out. It does not close a or b.
+func Pipe(a, b *net.TCPConn, aTimeout, bTimeout time.Duration, in, out *atomic.Int64) {
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	abort := func() {
+		// A past deadline wakes both copiers, blocked reading or writing; the owner
+		// closes the sockets.
+		a.SetDeadline(time.Unix(1, 0))
+		b.SetDeadline(time.Unix(1, 0))
+		a.SetLinger(0)
+		b.SetLinger(0)
+	}
+	var aborted atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		copyDir(a, b, bTimeout, out, &last, &aborted, abort)
+	}()
+	copyDir(b, a, aTimeout, in, &last, &aborted, abort)
+	<-done
+}
+
+func copyDir(dst, src *net.TCPConn, timeout time.Duration, count *atomic.Int64, last *atomic.Int64, aborted *atomic.Bool, abort func()) {
+	var dl deadline
+	for {
+		if aborted.Load() {
+			return
+		}
+		dl.read(src, timeout)
+		if aborted.Load() { // abort may have run before the deadline above was set
+			return
+		}
+		n, err := io.CopyN(dst, src, copyChunk)
+		if n > 0 {
+			count.Add(n)
+			last.Store(time.Now().UnixNano())
+		}
+		switch {
+		case err == nil:
+			continue
+		case err == io.EOF:
+			dst.CloseWrite()
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded) && !aborted.Load():
+			idle := time.Duration(time.Now().UnixNano() - last.Load())
+			if timeout > 0 && idle < timeout {
+				dl.at = 0 // expired: force a new deadline
+				continue
+			}
+		}
+		if aborted.CompareAndSwap(false, true) {
+			abort()
+		}
+		return
+	}
+}
+
+// clientAddr returns the remote address of c as an AddrPort.
+func clientAddr(c net.Conn) netip.AddrPort {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	return ap
+}
