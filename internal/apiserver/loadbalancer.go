@@ -241,6 +241,11 @@ func (s *Server) updateLoadBalancer(q *request) error {
 		}
 		if o.has("vip_qos_policy_id") {
 			l.VIP.QoSPolicyID, _ = o.str("vip_qos_policy_id")
+			if u, ok := s.vips.(VIPQoSUpdater); ok {
+				if err := u.UpdateQoS(q.ctx, tx, l); err != nil {
+					return err
+				}
+			}
 		}
 		if v, set := o.flag("admin_state_up"); set {
 			l.AdminStateUp = v

@@ -54,6 +54,13 @@ type TxVIPAllocator interface {
 	AllocateVIPTx(ctx context.Context, tx store.Tx, req lb.VIPRequest) (lb.VIP, []lb.AdditionalVIP, error)
 }
 
+// VIPQoSUpdater is a VIPAllocator that validates a changed
+// vip_qos_policy_id (an *lb.ValidationError "qos_policy <id> not found.")
+// and applies it to the VIP port, inside the update transaction.
+type VIPQoSUpdater interface {
+	UpdateQoS(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
+}
+
 // SubnetChecker validates a member's subnet_id: an *lb.ValidationError
 // ("Subnet <id> not found.") when it does not exist for the caller.
 type SubnetChecker interface {

@@ -26,3 +26,12 @@ func (n *Noop) CheckSubnet(_ context.Context, _ store.Tx, id string) error {
 func (n *Noop) CheckQoSPolicy(_ context.Context, _ store.Tx, id string) error {
 	return checkID("vip_qos_policy_id", id)
 }
+
+// UpdateQoS checks the form of a changed vip_qos_policy_id (noop network
+// mode).
+func (n *Noop) UpdateQoS(_ context.Context, _ store.Tx, l *lb.LoadBalancer) error {
+	if l.VIP.QoSPolicyID == "" {
+		return nil
+	}
+	return checkID("vip_qos_policy_id", l.VIP.QoSPolicyID)
+}

@@ -28,6 +28,12 @@ func TestOpenstackCLIPasswordMode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("osc-smoke failed: %v", err)
 	}
+	// The cascade delete (--wait returned once it is gone) released the
+	// VIP port in the same transaction.
+	ports, err := run(t, s.cloudEnv(), "openstack", "port", "list", "--device-owner", "Octavia", "-f", "value", "-c", "ID")
+	if err != nil || strings.TrimSpace(ports) != "" {
+		t.Errorf("VIP ports left after the load balancer was deleted: %q %v", ports, err)
+	}
 }
 
 // TestOpenstackCLINoAuthMode runs the CLI smoke without Keystone: every
