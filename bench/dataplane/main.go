@@ -6,6 +6,7 @@
 //	dataplane run    -fulcrum PATH [-runs 3] [-dur 6s]   the whole benchmark
 //	dataplane apply  [-n 1000]                           apply time and idle memory (one process)
 //	dataplane serve  -http A,B -sink C                   backends only (for manual runs)
+//	dataplane bulk   -addr A [-dur 3s]                   TCP bulk throughput to A
 package main
 
 import (
@@ -37,6 +38,15 @@ func main() {
 		err = runApply(ctx, os.Args[2:])
 	case "serve":
 		err = runServe(ctx, os.Args[2:])
+	case "bulk":
+		fs := flag.NewFlagSet("bulk", flag.ExitOnError)
+		addr := fs.String("addr", "127.0.0.1:18091", "address to send to")
+		d := fs.Duration("dur", 3*time.Second, "duration")
+		fs.Parse(os.Args[2:])
+		var g float64
+		if g, err = bulk(*addr, *d, 200<<30); err == nil {
+			fmt.Printf("%.2f GB/s\n", g)
+		}
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
