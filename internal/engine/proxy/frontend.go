@@ -252,9 +252,8 @@ func (d *deadline) read(c net.Conn, timeout time.Duration) {
 		}
 		return
 	}
-	now := time.Now()
-	want := now.UnixNano() + int64(timeout)
-	if d.at >= want {
+	want := time.Now().UnixNano() + int64(timeout)
+	if d.at >= want && d.at <= want+int64(timeout/4) {
 		return
 	}
 	d.at = want + int64(timeout/4)
@@ -271,7 +270,7 @@ func (d *deadline) write(c net.Conn, timeout time.Duration) {
 		return
 	}
 	want := time.Now().UnixNano() + int64(timeout)
-	if d.at >= want {
+	if d.at >= want && d.at <= want+int64(timeout/4) {
 		return
 	}
 	d.at = want + int64(timeout/4)

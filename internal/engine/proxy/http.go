@@ -31,19 +31,20 @@ func (mc *memberConn) Close() error { return mc.c.Close() }
 
 // httpConn is the state of one client connection, reused for each of its requests.
 type httpConn struct {
-	opts   *Options
-	c      *net.TCPConn
-	br     reader
-	dl     deadline
-	wdl    deadline
-	out    []byte
-	req    message
-	res    message
-	cs     chunkScanner
-	client netip.AddrPort
-	ipText []byte
-	tried  [8]*balance.Member
-	in     int64 // bytes read from the client for the current request
+	opts    *Options
+	c       *net.TCPConn
+	br      reader
+	dl      deadline
+	wdl     deadline
+	out     []byte
+	req     message
+	res     message
+	cs      chunkScanner
+	client  netip.AddrPort
+	ipText  []byte
+	tried   [8]*balance.Member
+	in      int64 // bytes read from the client for the current request
+	current func() *Frontend
 	// bodyWithheld is set when an Expect: 100-continue body was never asked for.
 	bodyWithheld bool
 }
@@ -78,7 +79,9 @@ func ServeHTTP(c *net.TCPConn, current func() *Frontend, opts *Options) {
 	h.dl, h.wdl = deadline{}, deadline{}
 	h.client = clientAddr(c)
 	h.ipText = h.client.Addr().Unmap().AppendTo(h.ipText[:0])
+	h.current = current
 	h.serve(current)
+	h.current = nil
 	c.Close()
 	h.c, h.br.c = nil, nil
 	if cap(h.out) > 64<<10 {
@@ -240,7 +243,11 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	}
 	sent, err := h.coalesce(&h.out, b, mode, &remaining, h.opts.MaxBodyBytes)
 	if err != nil {
-		h.fail(fe, 400)
+		if errors.Is(err, errBodyTooLarge) {
+			h.fail(fe, 413)
+		} else {
+			h.fail(fe, 400)
+		}
 		return false
 	}
 	h.in += sent
@@ -298,6 +305,9 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 		h.tunnel(fe, mc, resLen)
 		return false
+	}
+	if h.current() == nil {
+		clientKeep = false // the listener went away: this is its last response
 	}
 	if h.bodyWithheld {
 		clientKeep = false // the body was never requested; we cannot tell what follows
@@ -400,7 +410,7 @@ func (h *httpConn) coalesce(out *[]byte, src *reader, mode bodyMode, remaining *
 		return 0, nil
 	}
 	if limit > 0 && int64(len(p)) > limit {
-		return 0, errBadRequest
+		return 0, errBodyTooLarge
 	}
 	*out = append(*out, p...)
 	src.r += len(p)
@@ -444,7 +454,7 @@ func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.
 			}
 		}
 		if limit > 0 && total+int64(len(p)) > limit {
-			return total, errBadRequest, true
+			return total, errBodyTooLarge, true
 		}
 		n, werr := dst.Write(p)
 		src.r += n
@@ -474,10 +484,9 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 		h.in += n
 		if err != nil {
 			switch {
-			case errors.Is(err, errBadChunk), errors.Is(err, errBadRequest) && srcFailed:
-				if h.opts.MaxBodyBytes > 0 && errors.Is(err, errBadRequest) {
-					return 413
-				}
+			case errors.Is(err, errBodyTooLarge):
+				return 413
+			case errors.Is(err, errBadChunk):
 				return 400
 			case srcFailed && isTimeout(err):
 				return 408

@@ -13,6 +13,7 @@ var (
 	errTooManyFields = errors.New("too many header fields")
 	errBadChunk      = errors.New("malformed chunked body")
 	errBufferFull    = errors.New("read buffer full")
+	errBodyTooLarge  = errors.New("request body too large")
 )
 
 // reader is a growable read buffer over a connection. buf[r:w] holds unread bytes.
@@ -279,6 +280,9 @@ func (m *message) parseFields(i, maxFields int, request bool) error {
 		m.fields = append(m.fields, f)
 	}
 	if m.chunked {
+		if request && m.contentLength >= 0 {
+			return errBadRequest // both framings: refuse rather than guess (smuggling)
+		}
 		m.contentLength = -1
 	}
 	if len(m.connTokens) > 0 {
