@@ -490,6 +490,9 @@ func (c *chunkScanner) reset(maxTrailer int) {
 // scan consumes a prefix of p that belongs to the body. It returns how many bytes that is
 // and whether the body is complete.
 func (c *chunkScanner) scan(p []byte) (int, bool, error) {
+	if c.state == csDone {
+		return 0, true, nil
+	}
 	i := 0
 	for i < len(p) {
 		b := p[i]
@@ -558,6 +561,7 @@ func (c *chunkScanner) scan(p []byte) (int, bool, error) {
 			case '\r':
 				c.state = csEndLF
 			case '\n':
+				c.state = csDone
 				return i + 1, true, nil
 			default:
 				c.state = csTrailer
@@ -574,6 +578,7 @@ func (c *chunkScanner) scan(p []byte) (int, bool, error) {
 			if b != '\n' {
 				return i, false, errBadChunk
 			}
+			c.state = csDone
 			return i + 1, true, nil
 		}
 		i++
