@@ -245,6 +245,11 @@ type deadline struct {
 }
 
 func (d *deadline) read(c net.Conn, timeout time.Duration) {
+	d.readAt(c, timeout, time.Now().UnixNano())
+}
+
+// readAt is read with the current time (unix nanoseconds) supplied by the caller.
+func (d *deadline) readAt(c net.Conn, timeout time.Duration, now int64) {
 	if timeout <= 0 {
 		if d.at != 0 {
 			c.SetReadDeadline(time.Time{})
@@ -252,7 +257,7 @@ func (d *deadline) read(c net.Conn, timeout time.Duration) {
 		}
 		return
 	}
-	want := time.Now().UnixNano() + int64(timeout)
+	want := now + int64(timeout)
 	if d.at >= want && d.at <= want+int64(timeout/4) {
 		return
 	}
@@ -260,8 +265,8 @@ func (d *deadline) read(c net.Conn, timeout time.Duration) {
 	c.SetReadDeadline(time.Unix(0, d.at))
 }
 
-// write is read for write deadlines.
-func (d *deadline) write(c net.Conn, timeout time.Duration) {
+// writeAt is readAt for write deadlines.
+func (d *deadline) writeAt(c net.Conn, timeout time.Duration, now int64) {
 	if timeout <= 0 {
 		if d.at != 0 {
 			c.SetWriteDeadline(time.Time{})
@@ -269,7 +274,7 @@ func (d *deadline) write(c net.Conn, timeout time.Duration) {
 		}
 		return
 	}
-	want := time.Now().UnixNano() + int64(timeout)
+	want := now + int64(timeout)
 	if d.at >= want && d.at <= want+int64(timeout/4) {
 		return
 	}

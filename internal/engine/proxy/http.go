@@ -45,6 +45,9 @@ type httpConn struct {
 	tried   [8]*balance.Member
 	in      int64 // bytes read from the client for the current request
 	current func() *Frontend
+	// now is the time the current request's head was complete: one clock read serves
+	// the request's deadlines and idle-pool bookkeeping.
+	now time.Time
 	// bodyWithheld is set when an Expect: 100-continue body was never asked for.
 	bodyWithheld bool
 }
@@ -133,7 +136,7 @@ func (h *httpConn) readHead(fe *Frontend) (int, error) {
 				h.dl.exact(h.c, time.Now().Add(h.opts.HeaderTimeout))
 			}
 		} else {
-			h.dl.read(h.c, fe.ClientTimeout)
+			h.dl.read(h.c, fe.ClientTimeout) // the keep-alive wait starts now
 		}
 		got, err := b.fill()
 		if err != nil {
@@ -180,6 +183,7 @@ func (h *httpConn) fail(fe *Frontend, code int) {
 // handle forwards one request whose head is the first n buffered bytes. It reports
 // whether the client connection may carry another request.
 func (h *httpConn) handle(fe *Frontend, n int) bool {
+	h.now = time.Now()
 	b := &h.br
 	req := &h.req
 	switch err := req.parseRequest(b.buf[b.r:b.r+n], h.opts.MaxHeaders); {
@@ -346,7 +350,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		return false
 	}
 	done := rmode == bodyNone || (rmode == bodyLength && rremain == 0) || (rmode == bodyChunked && h.cs.state == csDone)
-	h.wdl.write(h.c, fe.ClientTimeout)
+	h.wdl.writeAt(h.c, fe.ClientTimeout, h.now.UnixNano())
 	wn, err := h.c.Write(h.out)
 	fe.Counters.BytesOut.Add(int64(wn))
 	if err != nil {
@@ -366,7 +370,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 	}
 	if memberKeep && mb.buffered() == 0 {
-		if !m.State.PutIdle(mc, time.Now(), h.opts.MaxIdlePerMember) {
+		if !m.State.PutIdle(mc, h.now, h.opts.MaxIdlePerMember) {
 			mc.Close()
 		}
 	} else {
@@ -474,7 +478,7 @@ func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.
 // side failed (nothing to answer). retry reports a failure before any response byte, which
 // a stale keep-alive connection explains.
 func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaining int64, waitContinue bool, resLen *int) (status int, retry bool) {
-	mc.wdl.write(mc.c, fe.MemberTimeout)
+	mc.wdl.writeAt(mc.c, fe.MemberTimeout, h.now.UnixNano())
 	if _, err := mc.c.Write(h.out); err != nil {
 		return 502, true
 	}
@@ -515,7 +519,11 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 					break
 				}
 			}
-			mc.dl.read(mc.c, fe.MemberTimeout)
+			if first {
+				mc.dl.readAt(mc.c, fe.MemberTimeout, h.now.UnixNano())
+			} else {
+				mc.dl.read(mc.c, fe.MemberTimeout)
+			}
 			got, err := mb.fill()
 			if err == nil || got > 0 {
 				continue
@@ -558,7 +566,7 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 
 // memberConn returns an idle connection to m or dials one; nil when dialing failed.
 func (h *httpConn) memberConn(fe *Frontend, m *balance.Member) (*memberConn, bool) {
-	if ic := m.State.GetIdle(time.Now(), h.opts.MemberIdleTimeout); ic != nil {
+	if ic := m.State.GetIdle(h.now, h.opts.MemberIdleTimeout); ic != nil {
 		return ic.(*memberConn), true
 	}
 	c, err := fe.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, m.AddrPort)
