@@ -28,6 +28,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"server", "run the control plane (API, controller) with an embedded agent", runServer},
+		{"agent", "run a data-plane node that takes its config from a server", runAgent},
+		{"agent-token", "issue a join token for a new agent", runAgentToken},
+		{"agent-revoke", "revoke an agent's certificate", runAgentRevoke},
 		{"engine", "run the native proxy engine from a data-plane config file", runEngine},
 	}
 }
@@ -74,7 +77,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: fulcrum <command> [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'fulcrum <command> -h' for the flags of a command.")

@@ -3,9 +3,215 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/provider"
+	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
+// serverConfig is everything `fulcrum server` can be told.
+type serverConfig struct {
+	Listen          string
+	DataDir         string
+	Auth            string
+	Provider        string
+	LogLevel        string
+	LogFormat       string
+	Workers         int
+	Resync          time.Duration
+	ShutdownTimeout time.Duration
+
+	AgentListen       string
+	EmbeddedAgent     bool
+	EmbeddedAgentName string
+	AgentHeartbeat    time.Duration
+	AgentDeadAfter    time.Duration
+}
+
+func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
+	var c serverConfig
+	s := config.New("server")
+	s.String(&c.Listen, "listen", "127.0.0.1:9876", "address of the HTTP API")
+	s.String(&c.DataDir, "data-dir", "./fulcrum-data", "directory for the database and keys (created if missing)")
+	s.String(&c.Auth, "auth", "noauth", "authentication: noauth (project from X-Project-Id, everyone admin)")
+	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (native data plane) or noop (API only)")
+	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	s.String(&c.LogFormat, "log-format", "text", "text or json")
+	s.Int(&c.Workers, "workers", 4, "parallel reconciles")
+	s.Duration(&c.Resync, "resync", 10*time.Second, "period of the controller's resync of unsettled load balancers")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
+	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one)")
+	s.String(&c.EmbeddedAgentName, "embedded-agent-name", "embedded", "name of the embedded agent")
+	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
+	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
+	if err := s.Load(args, os.Getenv, stderr); err != nil {
+		return nil, err
+	}
+	switch c.Auth {
+	case "noauth":
+	default:
+		return nil, fmt.Errorf("--auth %q: want noauth", c.Auth)
+	}
+	if c.Provider != "noop" && c.Provider != "fulcrum" {
+		return nil, fmt.Errorf("--provider %q: want fulcrum or noop", c.Provider)
+	}
+	return &c, nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("server: not built yet")
+	cfg, err := loadServerConfig(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(cfg.DataDir, "fulcrum.db"), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var ctrl *controller.Controller
+	enqueue := func(id string) { ctrl.Enqueue(id) }
+	synced := make(chan struct{})
+	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, ready: synced})
+	if err != nil {
+		return err
+	}
+	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log})
+	ctrl = controller.New(controller.Options{
+		Store:     st,
+		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
+		Logger:    log,
+		Workers:   cfg.Workers,
+		Resync:    cfg.Resync,
+	})
+	go func() {
+		select {
+		case <-ctrl.Synced():
+			close(synced)
+		case <-ctx.Done():
+		}
+	}()
+
+	api, err := newAPI(apiDeps{cfg: cfg, store: st, ctrl: ctrl, log: log})
+	if err != nil {
+		return err
+	}
+
+	var ready atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthcheck", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "starting or stopping\n")
+			return
+		}
+		io.WriteString(w, "OK\n")
+	})
+	mux.Handle("/", api)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	var wg sync.WaitGroup
+	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCtrl()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := ctrl.Run(ctrlCtx); err != nil {
+			log.Error("controller stopped", "err", err)
+		}
+	}()
+	cp.run(ctrlCtx, &wg, log)
+	if cfg.EmbeddedAgent {
+		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, st, cp, log); err != nil {
+			stopCtrl()
+			wg.Wait()
+			return err
+		}
+	}
+	serveErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		serveErr <- srv.Serve(ln)
+	}()
+	ready.Store(true)
+	printBanner(stdout, cfg, ln.Addr().String(), cp.url)
+	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "agent_api", cp.url, "data_dir", cfg.DataDir, "auth", cfg.Auth, "provider", cfg.Provider)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			stopCtrl()
+			wg.Wait()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	ready.Store(false)
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout)
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("shutdown did not drain in time", "err", err)
+	}
+	stopCtrl()
+	wg.Wait()
+	log.Info("stopped")
+	return nil
+}
+
+func printBanner(w io.Writer, cfg *serverConfig, addr, agentURL string) {
+	base := "http://" + addr
+	fmt.Fprintf(w, "fulcrum server: Octavia v2 API on %s (auth %s, default provider %s, data in %s)\n", base, cfg.Auth, cfg.Provider, cfg.DataDir)
+	fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --data-dir %s\n", agentURL, cfg.DataDir)
+	if cfg.Auth == "noauth" {
+		fmt.Fprintf(w, "try:  curl -s -H 'X-Project-Id: demo' %s/v2/lbaas/loadbalancers\n", base)
+		fmt.Fprintf(w, "      openstack --os-auth-type none --os-endpoint %s loadbalancer list\n", strings.TrimSuffix(base, "/"))
+	}
 }

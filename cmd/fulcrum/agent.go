@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/agent"
+	"github.com/fulcrumlb/fulcrum/internal/agentapi"
+	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine"
+	"github.com/fulcrumlb/fulcrum/internal/pki"
+	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
+)
+
+// runAgent is `fulcrum agent`: a data-plane node.
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var server, token, dataDir, name, address, zone, group, logLevel, logFormat string
+	var freeBind bool
+	host, _ := os.Hostname()
+	s := config.New("agent")
+	s.String(&server, "server", "https://127.0.0.1:9443", "the server's agent API")
+	s.String(&token, "join-token", "", "join token from `fulcrum agent-token` (first start only)")
+	s.String(&dataDir, "data-dir", "./fulcrum-agent", "identity and config cache (created if missing)")
+	s.String(&name, "name", host, "unique agent name")
+	s.String(&address, "address", "", "address where this node is reachable (informational)")
+	s.String(&zone, "availability-zone", "", "availability zone of this node")
+	s.String(&group, "group", "", "agent group (flavors can pick one)")
+	s.Bool(&freeBind, "freebind", false, "bind VIPs not configured on this host (IP_FREEBIND)")
+	s.String(&logLevel, "log-level", "info", "debug, info, warn or error")
+	s.String(&logFormat, "log-format", "text", "text or json")
+	if err := s.Load(args, os.Getenv, stderr); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, logLevel, logFormat)
+	if err != nil {
+		return err
+	}
+	events := make(chan dataplane.HealthEvent, 1024)
+	eng := engine.New(engine.Options{Logger: log.With("component", "engine"), FreeBind: freeBind,
+		OnHealthEvent: func(ev dataplane.HealthEvent) {
+			select {
+			case events <- ev:
+			default: // the agent is behind; the next heartbeat's health snapshot still has the state
+			}
+		}})
+	defer eng.Close()
+	a, err := agent.New(agent.Options{ServerURL: server, DataDir: dataDir, Name: name, JoinToken: token,
+		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Logger: log, Events: events})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "fulcrum agent %s: data plane for %s (data in %s)\n", name, server, dataDir)
+	return a.Run(ctx)
+}
+
+// runAgentToken is `fulcrum agent-token`: issue a join token from the
+// server's data directory (the server may be running).
+func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var dataDir, name, server string
+	var ttl time.Duration
+	s := config.New("agent-token")
+	s.String(&dataDir, "data-dir", "./fulcrum-data", "the server's data directory")
+	s.String(&name, "name", "", "restrict the token to this agent name (default: any)")
+	s.Duration(&ttl, "ttl", 24*time.Hour, "how long the token may be used")
+	s.String(&server, "server", "https://127.0.0.1:9443", "agent API URL to print in the example command")
+	if err := s.Load(args, os.Getenv, stderr); err != nil {
+		return err
+	}
+	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ca, err := pki.LoadOrCreateCA(filepath.Join(dataDir, "pki"), time.Now())
+	if err != nil {
+		return err
+	}
+	tok, err := agentapi.IssueJoinToken(ctx, st, ca, name, ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok.String())
+	fmt.Fprintf(stderr, "start an agent with:\n  fulcrum agent --server %s --join-token %s --data-dir ./fulcrum-agent\n", server, tok.String())
+	return nil
+}
+
+// runAgentRevoke is `fulcrum agent-revoke NAME`.
+func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var dataDir, name string
+	s := config.New("agent-revoke")
+	s.String(&dataDir, "data-dir", "./fulcrum-data", "the server's data directory")
+	s.String(&name, "name", "", "agent to revoke")
+	if err := s.Load(args, os.Getenv, stderr); err != nil {
+		return err
+	}
+	if name == "" {
+		return fmt.Errorf("%w: agent-revoke needs --name", errUsage)
+	}
+	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := agentapi.Revoke(ctx, st, name, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "agent %s revoked: its certificate is refused from now on\n", name)
+	return nil
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/agent"
+	"github.com/fulcrumlb/fulcrum/internal/agentapi"
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine"
+	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
+	"github.com/fulcrumlb/fulcrum/internal/pki"
+	"github.com/fulcrumlb/fulcrum/internal/snapshot"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+)
+
+// controlPlane is the server side of the data plane: the snapshot cache,
+// the health manager and the agent API listener.
+type controlPlane struct {
+	cache *snapshot.Cache
+	hm    *healthmgr.Manager
+	api   *agentapi.Server
+	ca    *pki.CA
+	url   string // agent API URL
+
+	ln  net.Listener
+	srv *http.Server
+}
+
+type controlPlaneDeps struct {
+	cfg     *serverConfig
+	store   store.Store
+	log     *slog.Logger
+	enqueue func(lbID string)
+	ready   <-chan struct{}
+}
+
+func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
+	cfg := d.cfg
+	pkiDir := filepath.Join(cfg.DataDir, "pki")
+	ca, err := pki.LoadOrCreateCA(pkiDir, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.AgentListen)
+	if err != nil {
+		return nil, fmt.Errorf("agent API listen: %w", err)
+	}
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	hosts := []string{host, "localhost"}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	cert, err := ca.ServerCertificate(pkiDir, hosts, time.Now())
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	cp := &controlPlane{ca: ca, ln: ln, url: "https://" + ln.Addr().String()}
+	cp.cache = snapshot.New(time.Now, func(ids []string) {
+		for _, id := range ids {
+			d.enqueue(id)
+		}
+	})
+	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: cp.cache, Enqueue: d.enqueue, Logger: d.log, DeadAfter: cfg.AgentDeadAfter})
+	cp.api = agentapi.New(agentapi.Options{Store: d.store, CA: ca, Watcher: cp.cache, Heartbeats: cp.hm, Logger: d.log,
+		Ready: d.ready, HeartbeatInterval: cfg.AgentHeartbeat})
+	cp.srv = &http.Server{Handler: cp.api.Handler(), TLSConfig: cp.api.TLSConfig(cert), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(&slogWriter{d.log}, "", 0)}
+	return cp, nil
+}
+
+// run serves the agent API and watches agent liveness until ctx ends.
+func (cp *controlPlane) run(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger) {
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := cp.srv.ServeTLS(cp.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("agent API stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		cp.hm.Run(ctx)
+	}()
+	go func() {
+		<-ctx.Done()
+		cp.srv.Close()
+	}()
+}
+
+// runEmbeddedAgent runs the all-in-one's own data-plane node, enrolling it
+// over the real protocol on first start.
+func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig, st store.Store, cp *controlPlane, log *slog.Logger) error {
+	dir := filepath.Join(cfg.DataDir, "agent")
+	token := ""
+	if _, err := os.Stat(filepath.Join(dir, "agent.crt")); errors.Is(err, os.ErrNotExist) {
+		tok, err := agentapi.IssueJoinToken(ctx, st, cp.ca, cfg.EmbeddedAgentName, 10*time.Minute, time.Now())
+		if err != nil {
+			return err
+		}
+		token = tok.String()
+	}
+	events := make(chan dataplane.HealthEvent, 1024)
+	eng := engine.New(engine.Options{Logger: log.With("component", "engine"),
+		OnHealthEvent: func(ev dataplane.HealthEvent) {
+			select {
+			case events <- ev:
+			default:
+			}
+		}})
+	a, err := agent.New(agent.Options{ServerURL: cp.url, DataDir: dir, Name: cfg.EmbeddedAgentName, JoinToken: token,
+		Address: "127.0.0.1", Engine: eng, Logger: log, Events: events, HeartbeatInterval: cfg.AgentHeartbeat})
+	if err != nil {
+		eng.Close()
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer eng.Close()
+		if err := a.Run(ctx); err != nil {
+			log.Error("embedded agent stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// slogWriter adapts the standard logger used by net/http to slog.
+type slogWriter struct{ log *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	w.log.Debug("agent API", "msg", string(p))
+	return len(p), nil
+}

@@ -1,0 +1,240 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/agent"
+	"github.com/fulcrumlb/fulcrum/internal/agentapi"
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
+	"github.com/fulcrumlb/fulcrum/internal/pki"
+	"github.com/fulcrumlb/fulcrum/internal/snapshot"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
+)
+
+// recorder is an engine stand-in at the agent's boundary: it validates
+// configs like the real engine and refuses listeners on a "bad" port with a
+// path-naming error, recording what it runs.
+type recorder struct {
+	mu      sync.Mutex
+	running *dataplane.Config
+	applies int
+	badPort int
+}
+
+func (r *recorder) Apply(_ context.Context, cfg *dataplane.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for i, l := range cfg.Listeners {
+		if l.ProtocolPort == r.badPort {
+			errs = append(errs, &dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].protocol_port", i), Msg: "listen tcp: address already in use"})
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	r.running = cfg
+	r.applies++
+	return nil
+}
+
+func (r *recorder) Stats() dataplane.Stats   { return dataplane.Stats{} }
+func (r *recorder) Health() dataplane.Health { return dataplane.Health{} }
+
+func (r *recorder) ports() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int
+	if r.running != nil {
+		for _, l := range r.running.Listeners {
+			out = append(out, l.ProtocolPort)
+		}
+	}
+	return out
+}
+
+type server struct {
+	url   string
+	st    store.Store
+	ca    *pki.CA
+	cache *snapshot.Cache
+	srv   *http.Server
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(dir, "db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "pki"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.ServerCertificate(filepath.Join(dir, "pki"), []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := snapshot.New(nil, nil)
+	hm := healthmgr.New(healthmgr.Options{Store: st, Acker: cache, Enqueue: func(string) {}})
+	api := agentapi.New(agentapi.Options{Store: st, CA: ca, Watcher: cache, Heartbeats: hm, MaxWait: 2 * time.Second})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: api.Handler(), TLSConfig: api.TLSConfig(cert), ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	return &server{url: "https://" + ln.Addr().String(), st: st, ca: ca, cache: cache, srv: srv}
+}
+
+func (s *server) token(t *testing.T, name string) string {
+	t.Helper()
+	tok, err := agentapi.IssueJoinToken(context.Background(), s.st, s.ca, name, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.String()
+}
+
+func (s *server) agentID(t *testing.T, name string) string {
+	t.Helper()
+	var id string
+	s.st.View(context.Background(), func(tx store.Tx) error {
+		list, _ := tx.Agents().List(context.Background(), store.Query{Filters: []store.Filter{store.F("name", name)}})
+		if len(list) == 1 {
+			id = list[0].ID
+		}
+		return nil
+	})
+	return id
+}
+
+func frag(lbID string, port int) *dataplane.Config {
+	return &dataplane.Config{Listeners: []dataplane.Listener{{ID: "l-" + lbID, LoadBalancerID: lbID, Protocol: "TCP",
+		Addresses: []string{"127.0.0.5"}, ProtocolPort: port, ConnectionLimit: -1}}, Pools: []dataplane.Pool{}}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func runAgent(t *testing.T, opts agent.Options) (stop func() error) {
+	t.Helper()
+	a, err := agent.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func TestEnrollWatchApplyAcknowledgeAndIsolate(t *testing.T) {
+	s := startServer(t)
+	eng := &recorder{badPort: 666}
+	dir := t.TempDir()
+	runAgent(t, agent.Options{ServerURL: s.url, DataDir: dir, Name: "node-1", JoinToken: s.token(t, "node-1"), Engine: eng, Wait: time.Second})
+	eventually(t, "enrollment", func() bool { _, err := os.Stat(filepath.Join(dir, "agent.crt")); return err == nil })
+	if st, err := os.Stat(filepath.Join(dir, "agent.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("agent key: %v %v", st, err)
+	}
+	id := s.agentID(t, "node-1")
+	s.cache.Put(id, "lb-1", 1, frag("lb-1", 80))
+	s.cache.Put(id, "lb-2", 1, frag("lb-2", 666))
+	eventually(t, "lb-1 applied and lb-2 refused", func() bool {
+		a, _ := s.cache.State(id, "lb-1", 1)
+		r, _ := s.cache.State(id, "lb-2", 1)
+		return a == snapshot.Applied && r == snapshot.Refused
+	})
+	_, reason := s.cache.State(id, "lb-2", 1)
+	if !strings.Contains(reason, "address already in use") {
+		t.Errorf("refusal reason %q", reason)
+	}
+	if got := eng.ports(); len(got) != 1 || got[0] != 80 {
+		t.Errorf("engine runs ports %v, want [80]", got)
+	}
+	// Fixing lb-2 converges it.
+	s.cache.Put(id, "lb-2", 2, frag("lb-2", 81))
+	eventually(t, "lb-2 applied after the fix", func() bool { st, _ := s.cache.State(id, "lb-2", 2); return st == snapshot.Applied })
+}
+
+func TestServesCachedConfigWithoutServer(t *testing.T) {
+	s := startServer(t)
+	dir := t.TempDir()
+	eng := &recorder{}
+	stop := runAgent(t, agent.Options{ServerURL: s.url, DataDir: dir, Name: "node-2", JoinToken: s.token(t, "node-2"), Engine: eng, Wait: time.Second})
+	eventually(t, "enrollment", func() bool { return s.agentID(t, "node-2") != "" })
+	s.cache.Put(s.agentID(t, "node-2"), "lb-1", 1, frag("lb-1", 8080))
+	eventually(t, "applied", func() bool { return len(eng.ports()) == 1 })
+	stop()
+	s.srv.Close() // the control plane is gone
+	eng2 := &recorder{}
+	runAgent(t, agent.Options{ServerURL: s.url, DataDir: dir, Name: "node-2", Engine: eng2, Wait: time.Second})
+	eventually(t, "cached config served with no server", func() bool { p := eng2.ports(); return len(p) == 1 && p[0] == 8080 })
+}
+
+func TestJoinTokenRules(t *testing.T) {
+	s := startServer(t)
+	other, _ := pki.LoadOrCreateCA(t.TempDir(), time.Now())
+	foreign := other.NewJoinToken().String()
+	used := s.token(t, "")
+	// First use of the token succeeds.
+	runAgent(t, agent.Options{ServerURL: s.url, DataDir: t.TempDir(), Name: "node-3", JoinToken: used, Engine: &recorder{}})
+	eventually(t, "enrollment", func() bool { return s.agentID(t, "node-3") != "" })
+	cases := []struct {
+		name, token, agentName, want string
+	}{
+		{"token pinned to another CA", foreign, "node-4", "CA the join token pins"},
+		{"token used twice", used, "node-5", "already used"},
+		{"token for another name", s.token(t, "node-x"), "node-6", "is for agent"},
+		{"no token", "", "node-7", "not enrolled"},
+	}
+	for _, tc := range cases {
+		a, _ := agent.New(agent.Options{ServerURL: s.url, DataDir: t.TempDir(), Name: tc.agentName, JoinToken: tc.token, Engine: &recorder{}})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := a.Run(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Run returned %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+	// A revoked agent is refused.
+	if err := agentapi.Revoke(context.Background(), s.st, "node-3", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,41 @@
+package controller
+
+import (
+	"context"
+
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+)
+
+// Noop is the API-only provider (Octavia's noop driver): it acknowledges
+// every generation at once and reports the operating statuses Octavia's noop
+// driver leaves behind — OFFLINE for load balancers, listeners and pools;
+// members NO_MONITOR, or OFFLINE when their pool has a health monitor.
+type Noop struct{}
+
+// Apply acknowledges g.
+func (Noop) Apply(_ context.Context, g *lb.Graph) (Outcome, error) {
+	op := map[string]lb.OperatingStatus{g.LoadBalancer.ID: lb.Offline}
+	for _, l := range g.Listeners {
+		op[l.ID] = lb.Offline
+	}
+	monitored := map[string]bool{}
+	for _, h := range g.HealthMonitors {
+		monitored[h.PoolID] = true
+	}
+	for _, p := range g.Pools {
+		op[p.ID] = lb.Offline
+	}
+	for _, m := range g.Members {
+		if monitored[m.PoolID] {
+			op[m.ID] = lb.Offline
+		} else {
+			op[m.ID] = lb.NoMonitor
+		}
+	}
+	return Outcome{Done: true, Operating: op}, nil
+}
+
+// Remove acknowledges the deletion.
+func (Noop) Remove(context.Context, *lb.LoadBalancer) (Outcome, error) {
+	return Outcome{Done: true}, nil
+}

@@ -1,0 +1,36 @@
+package controller
+
+import "testing"
+
+func TestQueueCoalescesAndRequeuesDirtyKeys(t *testing.T) {
+	steps := []struct {
+		name string
+		do   func(q *queue) string
+		want string
+	}{
+		{"two adds of one key queue it once", func(q *queue) string {
+			q.add("a")
+			q.add("a")
+			q.add("b")
+			return itoa(q.len())
+		}, "2"},
+		{"get returns in order", func(q *queue) string { k, _ := q.get(); return k }, "a"},
+		{"add while processing does not queue", func(q *queue) string { q.add("a"); return itoa(q.len()) }, "1"},
+		{"done requeues the dirty key", func(q *queue) string { q.done("a"); return itoa(q.len()) }, "2"},
+		{"b first", func(q *queue) string { k, _ := q.get(); q.done(k); return k }, "b"},
+		{"then a again", func(q *queue) string { k, _ := q.get(); q.done(k); return k }, "a"},
+		{"empty", func(q *queue) string { return itoa(q.len()) }, "0"},
+	}
+	q := newQueue()
+	for _, s := range steps {
+		if got := s.do(q); got != s.want {
+			t.Fatalf("%s: got %q, want %q", s.name, got, s.want)
+		}
+	}
+	q.close()
+	if _, ok := q.get(); ok {
+		t.Fatal("get after close returned a key")
+	}
+}
+
+func itoa(n int) string { return string(rune('0' + n)) }

@@ -1,0 +1,92 @@
+package dataplane
+
+import "time"
+
+// ProtocolVersion is the version of the controller⇄agent HTTP protocol
+// (endpoints and the bodies below). Agents send it in the ProtocolHeader of
+// every request; the server refuses versions it does not speak with 426.
+// History:
+//
+//	1  enroll with a join token; watch the node config with a blocking GET;
+//	   heartbeat with applied/refused versions, stats and member health.
+const ProtocolVersion = 1
+
+// ProtocolHeader carries ProtocolVersion on every agent request.
+const ProtocolHeader = "Fulcrum-Agent-Protocol"
+
+// Agent API paths, served by the server over HTTPS. Enroll needs no client
+// certificate (the join token authenticates); every other path requires
+// the agent's certificate.
+const (
+	PathEnroll    = "/agent/v1/enroll"
+	PathConfig    = "/agent/v1/config"    // GET ?version=<have>&wait=<duration>
+	PathHeartbeat = "/agent/v1/heartbeat" // POST Heartbeat
+)
+
+// EnrollRequest asks the server to sign the agent's certificate.
+type EnrollRequest struct {
+	// Token is the join token's string form.
+	Token string `json:"token"`
+	// Name is the agent's unique name (its certificate's common name).
+	Name string `json:"name"`
+	// CSR is a PEM certificate request for the agent's key.
+	CSR string `json:"csr"`
+	// Address is where the node is reachable; AvailabilityZone and Group
+	// place it for scheduling.
+	Address          string `json:"address,omitempty"`
+	AvailabilityZone string `json:"availability_zone,omitempty"`
+	Group            string `json:"group,omitempty"`
+}
+
+// EnrollResponse returns the signed certificate.
+type EnrollResponse struct {
+	AgentID string `json:"agent_id"`
+	// CertPEM is the agent's certificate; CAPEM the CA that signed it and the
+	// server's certificate.
+	CertPEM string `json:"cert_pem"`
+	CAPEM   string `json:"ca_pem"`
+}
+
+// ConfigResponse answers a watch. When the server's version for the node
+// equals the one the agent has when the wait ends, Changed is false and
+// Config is omitted.
+type ConfigResponse struct {
+	Changed bool    `json:"changed"`
+	Version uint64  `json:"version"`
+	Config  *Config `json:"config,omitempty"`
+}
+
+// Heartbeat is what an agent reports, by default every second.
+type Heartbeat struct {
+	// Name is the agent's name (also in its certificate).
+	Name string `json:"name"`
+	// Address, AvailabilityZone and Group may change between heartbeats.
+	Address          string `json:"address,omitempty"`
+	AvailabilityZone string `json:"availability_zone,omitempty"`
+	Group            string `json:"group,omitempty"`
+	// AppliedVersion is the config version the engine runs. Load balancers
+	// listed in Refused are not part of it.
+	AppliedVersion uint64 `json:"applied_version"`
+	// Refused lists the load balancers of AppliedVersion the agent left out
+	// because they could not be applied, with the reason.
+	Refused []Refusal `json:"refused,omitempty"`
+	// Stats and Health are the engine's counters and member health now.
+	Stats  Stats  `json:"stats"`
+	Health Health `json:"health"`
+	// Events are health transitions since the previous heartbeat.
+	Events []HealthEvent `json:"events,omitempty"`
+	// Time is the agent's clock when it sent the heartbeat.
+	Time time.Time `json:"time"`
+}
+
+// Refusal is one load balancer an agent could not apply.
+type Refusal struct {
+	LoadBalancerID string `json:"loadbalancer_id"`
+	Version        uint64 `json:"version"`
+	Reason         string `json:"reason"`
+}
+
+// HeartbeatResponse tells the agent how often to report.
+type HeartbeatResponse struct {
+	Interval string `json:"interval"` // a Go duration
+}

@@ -1,0 +1,365 @@
+package lb
+
+import (
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Settings are the deployment options that change what validation accepts
+// (Octavia's [api_settings] and [networking] knobs).
+type Settings struct {
+	AllowTLSTerminated   bool
+	AllowPrometheus      bool
+	AllowPing            bool
+	MinUDPConnectDelay   int      // negative: no minimum
+	MinTLSVersion        string   // "" for none
+	ProhibitedTLSCiphers []string // cipher names refused in tls_ciphers
+}
+
+// DefaultSettings returns Octavia's defaults.
+func DefaultSettings() Settings {
+	return Settings{AllowTLSTerminated: true, AllowPrometheus: true, AllowPing: true, MinUDPConnectDelay: MinUDPConnectDelay}
+}
+
+// TLSCapable reports whether a listener terminates TLS: TERMINATED_HTTPS, or
+// PROMETHEUS with a certificate.
+func (l *Listener) TLSCapable() bool {
+	return l.Protocol == ProtocolTerminatedHTTPS ||
+		(l.Protocol == ProtocolPrometheus && (l.DefaultTLSContainerRef != nil || len(l.SNIContainerRefs) > 0))
+}
+
+func (l *Listener) hasCert() bool {
+	return (l.DefaultTLSContainerRef != nil && *l.DefaultTLSContainerRef != "") || len(l.SNIContainerRefs) > 0
+}
+
+// Validate checks a listener as a whole against Octavia's listener rules
+// (§5.2). vipAddrs are the load balancer's VIP addresses (for allowed_cidrs
+// families); update selects the PUT wording of some messages.
+func (l *Listener) Validate(s Settings, vipAddrs []string, update bool) error {
+	switch l.Protocol {
+	case ProtocolTerminatedHTTPS:
+		if !s.AllowTLSTerminated {
+			return NotAllowed("protocol", ProtocolTerminatedHTTPS)
+		}
+	case ProtocolPrometheus:
+		if !s.AllowPrometheus {
+			return NotAllowed("protocol", ProtocolPrometheus)
+		}
+		if l.hasCert() && !s.AllowTLSTerminated {
+			return NotAllowed("protocol", "PROMETHEUS with TLS")
+		}
+		if l.DefaultPoolID != "" {
+			return ErrPrometheusChildren
+		}
+	}
+	anyRef := l.hasCert() || l.ClientCATLSContainerRef != nil || l.ClientCRLContainerRef != nil
+	if IsUDPFamily(l.Protocol) && (anyRef || len(l.InsertHeaders) > 0) {
+		if update {
+			return Invalid("%s protocol listener does not support TLS or header insertion.", l.Protocol)
+		}
+		return Invalid("%s protocol listener does not support TLS.", l.Protocol)
+	}
+	if err := CheckInsertHeaders(l.Protocol, l.InsertHeaders); err != nil {
+		return err
+	}
+	tls := l.TLSCapable()
+	if !tls && anyRef {
+		return Invalid("Certificate container references are not allowed on %s protocol listeners.", l.Protocol)
+	}
+	if l.ClientCATLSContainerRef != nil && !l.hasCert() {
+		return Invalid("An SNI or default certificate container reference must be provided with a client CA container reference.")
+	}
+	if l.Protocol == ProtocolTerminatedHTTPS && !l.hasCert() {
+		return Invalid("An SNI or default certificate container reference must be provided for TERMINATED_HTTPS protocol listeners.")
+	}
+	if l.ClientAuthentication != "" && l.ClientAuthentication != ClientAuthNone && l.ClientCATLSContainerRef == nil {
+		return Invalid("Client authentication setting %s requires a client CA container reference.", l.ClientAuthentication)
+	}
+	if l.ClientCRLContainerRef != nil && l.ClientCATLSContainerRef == nil {
+		return Invalid("A client authentication CA reference is required to specify a client authentication revocation list.")
+	}
+	if l.HSTSMaxAge != nil && l.Protocol != ProtocolTerminatedHTTPS {
+		return Invalid("The HSTS feature can only be used for listeners using the TERMINATED_HTTPS protocol.")
+	}
+	if (l.HSTSIncludeSubdomains || l.HSTSPreload) && l.HSTSMaxAge == nil {
+		if update {
+			return Invalid("Cannot enable hsts_include_subdomains or hsts_preload if hsts_max_age was not set as well.")
+		}
+		return Invalid("hsts_include_subdomains and hsts_preload only make sense if hsts_max_age is set as well.")
+	}
+	if tls {
+		if l.TLSCiphers != nil {
+			if err := CheckTLSCiphers(*l.TLSCiphers, s.ProhibitedTLSCiphers); err != nil {
+				return err
+			}
+		}
+		if err := CheckTLSVersions(l.TLSVersions, s.MinTLSVersion); err != nil {
+			return err
+		}
+		if err := CheckALPN(l.ALPNProtocols); err != nil {
+			return err
+		}
+	}
+	return CheckAllowedCIDRs(l.AllowedCIDRs, vipAddrs)
+}
+
+// CheckAllowedCIDRs requires every CIDR's family to match at least one VIP.
+func CheckAllowedCIDRs(cidrs, vipAddrs []string) error {
+	if len(cidrs) == 0 || len(vipAddrs) == 0 {
+		return nil
+	}
+	var v4, v6 bool
+	for _, a := range vipAddrs {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			v4 = v4 || ip.Unmap().Is4()
+			v6 = v6 || (ip.Is6() && !ip.Is4In6())
+		}
+	}
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return InvalidField("allowed_cidrs", c, "Value should be IPv4 or IPv6 CIDR format")
+		}
+		if p.Addr().Is4() && !v4 {
+			return Invalid("CIDR %s IP version incompatible with all VIPs %s IP version.", c, pyList(vipAddrs))
+		}
+		if p.Addr().Is6() && !v6 {
+			return Invalid("CIDR %s IP version incompatible with all VIPs %s IP version.", c, pyList(vipAddrs))
+		}
+	}
+	return nil
+}
+
+// ApplyTLSDefaults fills the TLS defaults of a TLS-capable listener whose
+// ciphers, versions or ALPN list are unset.
+func (l *Listener) ApplyTLSDefaults() {
+	if !l.TLSCapable() {
+		return
+	}
+	if l.TLSCiphers == nil {
+		c := DefaultTLSCiphers
+		l.TLSCiphers = &c
+	}
+	if l.TLSVersions == nil {
+		l.TLSVersions = append([]string(nil), DefaultTLSVersions...)
+	}
+	if l.ALPNProtocols == nil {
+		l.ALPNProtocols = append([]string(nil), DefaultALPNProtocols...)
+	}
+}
+
+// ApplyTLSDefaults fills a TLS-enabled pool's unset ciphers, versions and ALPN list.
+func (p *Pool) ApplyTLSDefaults() {
+	if !p.TLSEnabled {
+		return
+	}
+	if p.TLSCiphers == nil {
+		c := DefaultTLSCiphers
+		p.TLSCiphers = &c
+	}
+	if p.TLSVersions == nil {
+		p.TLSVersions = append([]string(nil), DefaultTLSVersions...)
+	}
+	if p.ALPNProtocols == nil {
+		p.ALPNProtocols = append([]string(nil), DefaultALPNProtocols...)
+	}
+}
+
+// Validate checks a pool as a whole (§5.3, §6.4, §6.6).
+func (p *Pool) Validate(s Settings, update bool) error {
+	if err := CheckSessionPersistence(p.Protocol, p.SessionPersistence, update); err != nil {
+		return err
+	}
+	if p.CRLContainerRef != nil && p.CATLSContainerRef == nil {
+		if update {
+			return Invalid("A CA reference is required to specify a certificate revocation list.")
+		}
+		return Invalid("A CA certificate reference is required to specify a revocation list.")
+	}
+	if p.TLSCiphers != nil {
+		if err := CheckTLSCiphers(*p.TLSCiphers, s.ProhibitedTLSCiphers); err != nil {
+			return err
+		}
+	}
+	if p.TLSEnabled || update {
+		if err := CheckTLSVersions(p.TLSVersions, s.MinTLSVersion); err != nil {
+			return err
+		}
+		if err := CheckALPN(p.ALPNProtocols); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplyTypeDefaults fills the HTTP-only defaults of HTTP and HTTPS monitors
+// and clears them for every other type.
+func (h *HealthMonitor) ApplyTypeDefaults() {
+	if !IsHTTPMonitor(h.Type) {
+		h.HTTPMethod, h.URLPath, h.ExpectedCodes = nil, nil, nil
+		return
+	}
+	if h.HTTPMethod == nil {
+		m := DefaultHTTPMethod
+		h.HTTPMethod = &m
+	}
+	if h.URLPath == nil {
+		p := DefaultURLPath
+		h.URLPath = &p
+	}
+	if h.ExpectedCodes == nil {
+		c := DefaultExpectedCodes
+		h.ExpectedCodes = &c
+	}
+}
+
+// Validate checks a health monitor as a whole against its pool's protocol (§5.5, §6.3).
+func (h *HealthMonitor) Validate(s Settings, poolProtocol string) error {
+	if h.Type == MonitorPing && !s.AllowPing {
+		return NotAllowed("type", MonitorPing)
+	}
+	if err := CheckMonitorType(poolProtocol, h.Type, h.Delay, s.MinUDPConnectDelay); err != nil {
+		return err
+	}
+	if h.DomainName != nil {
+		if h.HTTPVersion == nil {
+			return Invalid("'http_version' must be specified when 'domain_name' is provided.")
+		}
+		if *h.HTTPVersion != 1.1 {
+			return Errorf("http_version %s is not a valid option for health monitors HTTP 1.1 domain name health check", strconv.FormatFloat(*h.HTTPVersion, 'f', 1, 64))
+		}
+	}
+	return nil
+}
+
+// NormalizeAction rewrites a policy's action and redirect arguments the way
+// Octavia does (trap 15). explicit* say which arguments the request carried.
+func (p *L7Policy) NormalizeAction() error {
+	switch {
+	case p.RedirectPoolID != "" && (p.RedirectURL != nil || p.RedirectPrefix != nil):
+		return Errorf("Invalid L7 Policy arguments: Cannot specify redirect_pool_id and redirect_url or redirect_prefix at the same time")
+	}
+	switch p.Action {
+	case ActionRedirectToPool:
+		if p.RedirectPoolID == "" {
+			return Errorf("Invalid L7 Policy arguments: redirect_pool_id or redirect_pool must not be None")
+		}
+		p.RedirectURL, p.RedirectPrefix, p.RedirectHTTPCode = nil, nil, nil
+	case ActionRedirectToURL:
+		if p.RedirectURL == nil {
+			return Errorf("Invalid L7 Policy arguments: redirect_url must not be None")
+		}
+		p.RedirectPoolID, p.RedirectPrefix = "", nil
+		if p.RedirectHTTPCode == nil {
+			c := 302
+			p.RedirectHTTPCode = &c
+		}
+	case ActionRedirectPrefix:
+		if p.RedirectPrefix == nil {
+			return Errorf("Invalid L7 Policy arguments: redirect_prefix must not be None")
+		}
+		p.RedirectPoolID, p.RedirectURL = "", nil
+		if p.RedirectHTTPCode == nil {
+			c := 302
+			p.RedirectHTTPCode = &c
+		}
+	case ActionReject:
+		p.RedirectPoolID, p.RedirectURL, p.RedirectPrefix, p.RedirectHTTPCode = "", nil, nil, nil
+	default:
+		return Errorf("Invalid L7 Policy action specified: %s", p.Action)
+	}
+	return nil
+}
+
+var (
+	headerNameRE  = regexp.MustCompile(`^[a-zA-Z0-9!#$%&'*+\-.^_` + "`" + `|~,]+$`)
+	headerValueRE = regexp.MustCompile(`^[a-zA-Z0-9!"#$%&'()*+,\-./:;<=>?@\[\]^_` + "`" + `{|}~\\]+$`)
+	quotedValueRE = regexp.MustCompile(`^"[a-zA-Z0-9 \t!"#$%&'()*+,\-./:;<=>?@\[\]^_` + "`" + `{|}~\\]*"$`)
+	cookieValueRE = regexp.MustCompile(`^[a-zA-Z0-9!#$%&'()*+\-./:<=>?@\[\]^_` + "`" + `{|}~]+$`)
+	dnFieldRE     = regexp.MustCompile(`^[a-zA-Z][A-Za-z0-9-]*$`)
+)
+
+func ruleErr(format string, args ...any) error {
+	return Errorf("Error parsing L7Rule: Invalid L7 Rule: "+format, args...)
+}
+
+// Validate checks an L7 rule as a whole (§5.7, §6.8). REGEX values are
+// compiled with Go's RE2 dialect, the one the data plane uses.
+func (r *L7Rule) Validate() error {
+	key := ""
+	if r.Key != nil {
+		key = *r.Key
+	}
+	if strings.ContainsAny(key, "\r\n") || strings.ContainsAny(r.Value, "\r\n") {
+		return ruleErr("Invalid characters in key or value")
+	}
+	if r.Value == "" {
+		return ruleErr("L7 rule value must not be empty")
+	}
+	checkRegex := func() error {
+		if _, err := regexp.Compile(r.Value); err != nil {
+			return ruleErr("Unable to parse regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+		return nil
+	}
+	checkValue := func(re *regexp.Regexp, allowQuoted bool) error {
+		if r.CompareType == CompareRegex {
+			return checkRegex()
+		}
+		if re.MatchString(r.Value) || (allowQuoted && quotedValueRE.MatchString(r.Value)) {
+			return nil
+		}
+		return ruleErr("Invalid characters in value")
+	}
+	switch r.Type {
+	case RuleHostName, RulePath:
+		return checkValue(headerValueRE, true)
+	case RuleFileType:
+		if r.CompareType != CompareEqualTo && r.CompareType != CompareRegex {
+			return ruleErr("invalid comparison type for rule type")
+		}
+		return checkValue(headerValueRE, true)
+	case RuleHeader, RuleCookie:
+		if key == "" {
+			return ruleErr("L7 rule type requires a key")
+		}
+		if !headerNameRE.MatchString(key) {
+			return ruleErr("Invalid characters in key")
+		}
+		if r.Type == RuleCookie {
+			return checkValue(cookieValueRE, false)
+		}
+		return checkValue(headerValueRE, true)
+	case RuleSSLConnHasCert, RuleSSLVerifyResult:
+		if r.CompareType != CompareEqualTo {
+			return Errorf("L7rule type %s only supports the EQUAL_TO compare type.", r.Type)
+		}
+		if r.Key != nil {
+			return Errorf("L7rule type %s does not use the \"key\" field.", r.Type)
+		}
+		if r.Type == RuleSSLConnHasCert {
+			if !strings.EqualFold(r.Value, "true") {
+				return Errorf("L7rule value %s is not a boolean True string.", r.Value)
+			}
+			return nil
+		}
+		if n, err := strconv.Atoi(r.Value); err != nil || n < 0 {
+			return Errorf("L7rule type %s needs a int value, which is >= 0", r.Type)
+		}
+		return nil
+	case RuleSSLDNField:
+		if key == "" {
+			return Errorf("L7rule type %s needs to specify a key and a value.", r.Type)
+		}
+		if !dnFieldRE.MatchString(key) {
+			return Errorf("Invalid L7rule distinguished name field.")
+		}
+		if r.CompareType == CompareRegex {
+			return checkRegex()
+		}
+		return nil
+	}
+	return ruleErr("invalid rule type %s", r.Type)
+}

@@ -1,0 +1,321 @@
+// Package snapshot keeps one versioned data-plane configuration per agent,
+// assembled from per-load-balancer fragments, in the style of Envoy's
+// go-control-plane snapshot cache: the controller puts and deletes
+// fragments; agents watch their node's version with a blocking call and
+// fetch the whole config when it moves; acknowledgements tell which
+// load-balancer generations each agent runs.
+//
+// Versions are max(previous+1, now in unix microseconds), so they keep
+// increasing across server restarts, which agents (refusing older versions)
+// depend on.
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+)
+
+// State is where one load balancer stands on one agent.
+type State int
+
+// States.
+const (
+	Pending State = iota // published, not yet acknowledged
+	Applied              // the agent runs a version containing it
+	Refused              // the agent refused it; Reason says why
+	Absent               // not published on this agent
+)
+
+func (s State) String() string {
+	return [...]string{"pending", "applied", "refused", "absent"}[s]
+}
+
+// Cache is the per-agent snapshot store. It is safe for concurrent use.
+type Cache struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	nodes map[string]*node
+	// notify is called, outside the lock, with the load balancers whose
+	// state changed on some agent because of an acknowledgement.
+	notify func(lbIDs []string)
+}
+
+type fragment struct {
+	gen     int64
+	cfg     *dataplane.Config
+	raw     []byte // canonical JSON, to detect identical content
+	version uint64 // first version containing this content
+}
+
+type node struct {
+	version  uint64
+	frags    map[string]*fragment
+	removed  map[string]uint64 // lb id → version that dropped it
+	cfg      *dataplane.Config // assembled for version; nil = stale
+	changed  chan struct{}     // closed when version moves
+	applied  uint64
+	refused  map[string]dataplane.Refusal
+	lastSeen time.Time
+}
+
+// New returns an empty cache. notify may be nil.
+func New(now func() time.Time, notify func(lbIDs []string)) *Cache {
+	if now == nil {
+		now = time.Now
+	}
+	return &Cache{now: now, nodes: map[string]*node{}, notify: notify}
+}
+
+func (c *Cache) node(agentID string) *node {
+	n, ok := c.nodes[agentID]
+	if !ok {
+		n = &node{frags: map[string]*fragment{}, removed: map[string]uint64{}, refused: map[string]dataplane.Refusal{},
+			changed: make(chan struct{})}
+		c.nodes[agentID] = n
+	}
+	return n
+}
+
+// bump moves the node to a new version and wakes its watchers.
+func (c *Cache) bump(n *node) {
+	v := uint64(c.now().UnixMicro())
+	if v <= n.version {
+		v = n.version + 1
+	}
+	n.version = v
+	n.cfg = nil
+	close(n.changed)
+	n.changed = make(chan struct{})
+}
+
+// Put publishes generation gen of load balancer lbID on agent agentID. A
+// fragment identical to the one already published only records the new
+// generation: its acknowledgement stands and no new version is made. It
+// returns the node's version.
+func (c *Cache) Put(agentID, lbID string, gen int64, frag *dataplane.Config) uint64 {
+	raw, err := json.Marshal(frag)
+	if err != nil {
+		panic("snapshot: marshal fragment: " + err.Error()) // plain data: cannot fail
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.node(agentID)
+	if f, ok := n.frags[lbID]; ok && bytes.Equal(f.raw, raw) {
+		if gen > f.gen {
+			f.gen = gen
+		}
+		return n.version
+	}
+	c.bump(n)
+	n.frags[lbID] = &fragment{gen: gen, cfg: frag, raw: raw, version: n.version}
+	delete(n.removed, lbID)
+	return n.version
+}
+
+// Delete withdraws load balancer lbID from agent agentID.
+func (c *Cache) Delete(agentID, lbID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[agentID]
+	if !ok {
+		return
+	}
+	if _, ok := n.frags[lbID]; !ok {
+		return
+	}
+	c.bump(n)
+	delete(n.frags, lbID)
+	delete(n.refused, lbID)
+	n.removed[lbID] = n.version
+}
+
+// State tells whether agent agentID runs generation gen (or newer) of
+// load balancer lbID.
+func (c *Cache) State(agentID, lbID string, gen int64) (State, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[agentID]
+	if !ok {
+		return Absent, ""
+	}
+	f, ok := n.frags[lbID]
+	if !ok || f.gen < gen {
+		return Absent, ""
+	}
+	if r, ok := n.refused[lbID]; ok && r.Version >= f.version {
+		return Refused, r.Reason
+	}
+	if n.applied >= f.version {
+		return Applied, ""
+	}
+	return Pending, ""
+}
+
+// Removed reports whether agent agentID has acknowledged a version without
+// load balancer lbID (true also when the agent never had it).
+func (c *Cache) Removed(agentID, lbID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[agentID]
+	if !ok {
+		return true
+	}
+	if _, ok := n.frags[lbID]; ok {
+		return false
+	}
+	v, ok := n.removed[lbID]
+	return !ok || n.applied >= v
+}
+
+// Placed returns the load balancers published on agent agentID.
+func (c *Cache) Placed(agentID string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[agentID]
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(n.frags))
+	for id := range n.frags {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// config assembles the node's whole config for its current version.
+func (n *node) config(agentID string) *dataplane.Config {
+	if n.cfg != nil {
+		return n.cfg
+	}
+	ids := make([]string, 0, len(n.frags))
+	for id := range n.frags {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	cfg := &dataplane.Config{Contract: dataplane.ContractVersion, Version: n.version, NodeID: agentID,
+		Listeners: []dataplane.Listener{}, Pools: []dataplane.Pool{}}
+	for _, id := range ids {
+		f := n.frags[id].cfg
+		cfg.Listeners = append(cfg.Listeners, f.Listeners...)
+		cfg.Pools = append(cfg.Pools, f.Pools...)
+	}
+	n.cfg = cfg
+	return cfg
+}
+
+// Watch waits until agent agentID's version differs from have, ctx ends or
+// wait passes, and returns the current config and whether it changed. An
+// agent that has a version newer than the cache's (the server restarted)
+// gets a fresh version at once, so it moves to the server's content.
+// The returned config is shared: callers must not modify it.
+func (c *Cache) Watch(ctx context.Context, agentID string, have uint64, wait time.Duration) (*dataplane.Config, bool) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		n := c.node(agentID)
+		n.lastSeen = c.now()
+		if have > n.version {
+			c.bump(n)
+			// Make sure the fresh version is above what the agent has.
+			if n.version <= have {
+				n.version = have + 1
+			}
+		}
+		if n.version != have {
+			cfg := n.config(agentID)
+			c.mu.Unlock()
+			return cfg, true
+		}
+		ch := n.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, false
+		case <-timer.C:
+			return nil, false
+		}
+	}
+}
+
+// Ack records what agent agentID reports: the version it runs and the load
+// balancers it refused. Load balancers whose state changed (or whose
+// removal became acknowledged) are passed to the notify callback and
+// returned.
+func (c *Cache) Ack(agentID string, applied uint64, refused []dataplane.Refusal) []string {
+	c.mu.Lock()
+	n := c.node(agentID)
+	n.lastSeen = c.now()
+	var changed []string
+	if applied != n.applied || len(refused) != len(n.refused) || !sameRefusals(n.refused, refused) {
+		before := map[string]State{}
+		for id := range n.frags {
+			before[id] = n.stateLocked(id)
+		}
+		removedBefore := map[string]bool{}
+		for id, v := range n.removed {
+			removedBefore[id] = n.applied >= v
+		}
+		n.applied = applied
+		n.refused = map[string]dataplane.Refusal{}
+		for _, r := range refused {
+			n.refused[r.LoadBalancerID] = r
+		}
+		for id, st := range before {
+			if n.stateLocked(id) != st {
+				changed = append(changed, id)
+			}
+		}
+		for id, v := range n.removed {
+			if !removedBefore[id] && n.applied >= v {
+				changed = append(changed, id)
+				delete(n.removed, id)
+			}
+		}
+	}
+	c.mu.Unlock()
+	sort.Strings(changed)
+	if len(changed) > 0 && c.notify != nil {
+		c.notify(changed)
+	}
+	return changed
+}
+
+func (n *node) stateLocked(lbID string) State {
+	f := n.frags[lbID]
+	if r, ok := n.refused[lbID]; ok && r.Version >= f.version {
+		return Refused
+	}
+	if n.applied >= f.version {
+		return Applied
+	}
+	return Pending
+}
+
+func sameRefusals(have map[string]dataplane.Refusal, got []dataplane.Refusal) bool {
+	for _, r := range got {
+		if have[r.LoadBalancerID] != r {
+			return false
+		}
+	}
+	return true
+}
+
+// Version returns the node's current version and the one it acknowledged.
+func (c *Cache) Version(agentID string) (current, applied uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[agentID]
+	if !ok {
+		return 0, 0
+	}
+	return n.version, n.applied
+}

@@ -1,0 +1,335 @@
+// Package sqlstore implements the store contract on SQL databases through
+// database/sql: SQLite (embedded, the default; the pure-Go modernc.org/sqlite
+// driver keeps the binary static and cgo-free) and PostgreSQL (multi-node).
+//
+// Schema changes are numbered migrations per dialect under migrations/,
+// applied in order at Open and recorded in schema_migrations.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+)
+
+//go:embed migrations
+var migrationFS embed.FS
+
+// dialect holds what differs between SQL databases.
+type dialect struct {
+	name      string
+	dollar    bool   // $1-style placeholders instead of ?
+	forUpdate string // row-lock suffix for SELECT
+	hasTag    string // condition "the row's tags contain ?"
+	// nullsFirstAsc is true when NULLs already sort first ascending (SQLite).
+	nullsFirstAsc bool
+}
+
+func (d *dialect) orderSuffix(desc bool) string {
+	switch {
+	case d.nullsFirstAsc && desc:
+		return " DESC"
+	case d.nullsFirstAsc:
+		return " ASC"
+	case desc:
+		return " DESC NULLS LAST"
+	default:
+		return " ASC NULLS FIRST"
+	}
+}
+
+var sqliteDialect = dialect{
+	name:          "sqlite",
+	hasTag:        `EXISTS (SELECT 1 FROM json_each("tags") WHERE json_each.value = ?)`,
+	nullsFirstAsc: true,
+}
+
+// Options configure Open.
+type Options struct {
+	// Driver is "sqlite" (default) or "postgres".
+	Driver string
+	// Path is the SQLite database file (created with its directory if
+	// missing). DSN is the PostgreSQL connection string.
+	Path string
+	DSN  string
+	// Logger receives migration progress; nil discards.
+	Logger *slog.Logger
+	// ReadConns is the size of the read pool (default 4).
+	ReadConns int
+}
+
+// Store is a store.Store on database/sql.
+type Store struct {
+	d     *dialect
+	write *sql.DB // serialises writers (one connection for SQLite)
+	read  *sql.DB
+	kinds *kinds
+	log   *slog.Logger
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects, applies pending migrations and returns a ready store.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 4
+	}
+	switch opts.Driver {
+	case "", "sqlite":
+		return openSQLite(ctx, opts)
+	}
+	return nil, fmt.Errorf("open store: unknown driver %q", opts.Driver)
+}
+
+func openSQLite(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Path == "" {
+		return nil, errors.New("open sqlite store: no path")
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	base := opts.Path + "?" + url.Values{
+		"_pragma": {"busy_timeout(10000)", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(FULL)"},
+	}.Encode()
+	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	read, err := sql.Open("sqlite", base+"&_query_only=1")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	read.SetMaxOpenConns(opts.ReadConns)
+	read.SetMaxIdleConns(opts.ReadConns)
+	s := &Store{d: &sqliteDialect, write: write, read: read, kinds: newKinds(), log: opts.Logger}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// Update runs fn in a read-write transaction.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return s.run(ctx, s.write, false, fn)
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
+	return s.run(ctx, s.read, true, fn)
+}
+
+func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(store.Tx) error) (err error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly && s.d.name != "sqlite"})
+	if err != nil {
+		return fmt.Errorf("begin: %w", s.translate(err))
+	}
+	t := &txn{s: s, tx: tx}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", s.translate(err))
+	}
+	return nil
+}
+
+// txn implements store.Tx.
+type txn struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (t *txn) rebind(q string) string {
+	if !t.s.d.dollar {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	rows, err := t.tx.QueryContext(ctx, t.rebind(q), args...)
+	return rows, t.s.translate(err)
+}
+
+func (t *txn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	res, err := t.tx.ExecContext(ctx, t.rebind(q), args...)
+	return res, t.s.translate(err)
+}
+
+func (t *txn) LoadBalancers() store.Table[lb.LoadBalancer] {
+	return &table[lb.LoadBalancer]{tx: t, k: t.s.kinds.loadBalancers}
+}
+func (t *txn) Listeners() store.Table[lb.Listener] {
+	return &table[lb.Listener]{tx: t, k: t.s.kinds.listeners}
+}
+func (t *txn) Pools() store.Table[lb.Pool] { return &table[lb.Pool]{tx: t, k: t.s.kinds.pools} }
+func (t *txn) Members() store.Table[lb.Member] {
+	return &table[lb.Member]{tx: t, k: t.s.kinds.members}
+}
+func (t *txn) HealthMonitors() store.Table[lb.HealthMonitor] {
+	return &table[lb.HealthMonitor]{tx: t, k: t.s.kinds.healthMonitors}
+}
+func (t *txn) L7Policies() store.Table[lb.L7Policy] {
+	return &table[lb.L7Policy]{tx: t, k: t.s.kinds.l7Policies}
+}
+func (t *txn) L7Rules() store.Table[lb.L7Rule] {
+	return &table[lb.L7Rule]{tx: t, k: t.s.kinds.l7Rules}
+}
+
+func (t *txn) Agents() store.Table[lb.Agent] { return &table[lb.Agent]{tx: t, k: t.s.kinds.agents} }
+func (t *txn) JoinTokens() store.Table[lb.JoinToken] {
+	return &table[lb.JoinToken]{tx: t, k: t.s.kinds.joinTokens}
+}
+func (t *txn) Amphorae() store.Table[lb.Amphora] {
+	return &table[lb.Amphora]{tx: t, k: t.s.kinds.amphorae}
+}
+func (t *txn) ListenerStats() store.StatsTable { return &statsTable{tx: t} }
+
+// translate maps driver errors onto the store's sentinel errors, keeping the
+// driver's text for the logs.
+func (s *Store) translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
+			sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3.SQLITE_CONSTRAINT:
+			return fmt.Errorf("%w: %s", store.ErrConflict, se.Error())
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_BUSY_SNAPSHOT:
+			return fmt.Errorf("%w: %s", store.ErrBusy, se.Error())
+		}
+	}
+	return err
+}
+
+// migrate applies every migration of the dialect not yet recorded, each in
+// its own transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	dir := "migrations/" + s.d.name
+	entries, err := fs.ReadDir(migrationFS, dir)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
+			return fmt.Errorf("migrate: bad migration file name %q", name)
+		}
+		body, err := migrationFS.ReadFile(dir + "/" + name)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if err := s.applyMigration(ctx, version, name, string(body)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, version int, name, body string) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", name, err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, s.rebindStatic(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version).Scan(&n); err != nil {
+		return fmt.Errorf("migrate %s: %w", name, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	for _, stmt := range splitStatements(body) {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.rebindStatic(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`), version, name, time.Now().Unix()); err != nil {
+		return fmt.Errorf("migrate %s: %w", name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate %s: %w", name, err)
+	}
+	s.log.Info("applied migration", "version", version, "name", name, "driver", s.d.name)
+	return nil
+}
+
+func (s *Store) rebindStatic(q string) string { return (&txn{s: s}).rebind(q) }
+
+// splitStatements splits a migration on lines that end with ';'.
+func splitStatements(body string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--") || trimmed == "" {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(trimmed, ";") {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, cur.String())
+	}
+	return out
+}

@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/servertest"
+)
+
+// TestTrafficEndToEnd drives the whole path through the public API: a load
+// balancer on the embedded agent balancing two real backends, health
+// reported back, stats counted, and a cascade delete that stops listening.
+func TestTrafficEndToEnd(t *testing.T) {
+	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn")
+	a := newAPI(srv.URL)
+	b1, b2 := startBackend(t, "one"), startBackend(t, "two")
+	start := time.Now()
+	g := createGraph(t, a, freePort(t), b1, b2)
+	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
+	firstOK := waitTraffic(t, g.url(), 10*time.Second)
+	t.Logf("create graph → ACTIVE and first 200 OK through %s in %s", g.url(), time.Since(start)-0*firstOK)
+
+	// Round robin alternates between the members.
+	var seq []string
+	for i := 0; i < 20; i++ {
+		body, err := fetch(g.url())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq = append(seq, body)
+	}
+	for i := 1; i < len(seq); i++ {
+		if seq[i] == seq[i-1] {
+			t.Fatalf("responses do not alternate: %v", seq)
+		}
+	}
+	// Both members healthy → ONLINE in the status tree.
+	waitTree(t, a, g, 10*time.Second, func(pool map[string]any, members map[string]string) bool {
+		return members["one"] == "ONLINE" && members["two"] == "ONLINE" && field(pool, "operating_status") == "ONLINE"
+	})
+
+	// Stats count the requests (one connection each) within about a second.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := a.must(t, "GET", "/v2/lbaas/listeners/"+g.listener+"/stats", nil, 200)
+		st := r.body["stats"].(map[string]any)
+		if number(st, "total_connections") >= 20 && number(st, "bytes_out") > 0 {
+			lbst := a.must(t, "GET", "/v2/lbaas/loadbalancers/"+g.lb+"/stats", nil, 200).body["stats"].(map[string]any)
+			if number(lbst, "total_connections") != number(st, "total_connections") {
+				t.Errorf("LB stats %v differ from its only listener's %v", lbst, st)
+			}
+			t.Logf("listener stats after 20+ requests: %v", st)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats did not reach 20 connections: %v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Kill one backend: its member goes ERROR and the pool DEGRADED within
+	// delay × fall + 2 heartbeats (1 s × 2 + 2 s), and traffic keeps flowing.
+	b2.stop()
+	killed := time.Now()
+	waitTree(t, a, g, 10*time.Second, func(pool map[string]any, members map[string]string) bool {
+		return members["two"] == "ERROR" && field(pool, "operating_status") == "DEGRADED"
+	})
+	took := time.Since(killed)
+	t.Logf("member ERROR and pool DEGRADED in the API %s after the backend died (bound 4s)", took.Round(time.Millisecond))
+	if took > 4*time.Second+time.Second { // one second of slack for a loaded CI machine
+		t.Errorf("health took %s to reach the API, bound is 4s", took)
+	}
+	for i := 0; i < 10; i++ {
+		body, err := fetch(g.url())
+		if err != nil || body != "one" {
+			t.Fatalf("after the backend died: %q, %v", body, err)
+		}
+	}
+
+	// Cascade delete: the load balancer goes and nothing listens on the VIP.
+	a.must(t, "DELETE", "/v2/lbaas/loadbalancers/"+g.lb+"?cascade=true", nil, 204)
+	a.waitStatus(t, g.lb, "DELETED", 10*time.Second)
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(g.url(), "http://"), 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still accepts connections after the load balancer was deleted", g.url())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitTree polls the status tree until cond holds for the graph's pool.
+func waitTree(t *testing.T, a *api, g *graph, timeout time.Duration, cond func(pool map[string]any, members map[string]string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		r, err := a.call("GET", "/v2/lbaas/loadbalancers/"+g.lb+"/status", nil)
+		if err == nil && r.code == 200 {
+			last = string(r.raw)
+			lbs := r.body["statuses"].(map[string]any)["loadbalancer"].(map[string]any)
+			for _, l := range lbs["listeners"].([]any) {
+				for _, p := range l.(map[string]any)["pools"].([]any) {
+					pool := p.(map[string]any)
+					members := map[string]string{}
+					for _, m := range pool["members"].([]any) {
+						mm := m.(map[string]any)
+						members[field(mm, "name")] = field(mm, "operating_status")
+					}
+					if cond(pool, members) {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("status tree never matched; last: %s", last)
+}
+
+// twoAgents starts a server without an embedded agent and two agent processes.
+func twoAgents(t *testing.T) (*servertest.Server, []*servertest.Process, []string) {
+	t.Helper()
+	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn", "--embedded-agent=false")
+	var procs []*servertest.Process
+	var dirs []string
+	for i := 1; i <= 2; i++ {
+		name := fmt.Sprintf("node-%d", i)
+		tok, err := servertest.Run(bin, "agent-token", "--data-dir", srv.DataDir, "--name", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		dirs = append(dirs, dir)
+		procs = append(procs, servertest.StartProcess(t, bin, "agent", "--server", srv.AgentURL, "--join-token", strings.TrimSpace(tok),
+			"--data-dir", dir, "--name", name, "--log-level", "warn"))
+	}
+	return srv, procs, dirs
+}
+
+// TestAgentFailover kills the agent that serves a load balancer and measures,
+// from the client, how long traffic stops before the other agent serves it.
+func TestAgentFailover(t *testing.T) {
+	srv, agents, dirs := twoAgents(t)
+	a := newAPI(srv.URL)
+	b := startBackend(t, "backend")
+	g := createGraph(t, a, freePort(t), b)
+	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
+	waitTraffic(t, g.url(), 10*time.Second)
+	// Find the serving agent: kill the first; if traffic still flows the
+	// second one serves, so bring the first back and kill the second.
+	host := 0
+	killedAt := time.Now()
+	agents[0].Kill()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := fetch(g.url()); err == nil {
+		host = 1
+		agents[0] = servertest.StartProcess(t, bin, "agent", "--server", srv.AgentURL, "--data-dir", dirs[0],
+			"--name", "node-1", "--log-level", "warn")
+		time.Sleep(2 * time.Second) // heartbeats mark it up again
+	}
+	if host == 1 {
+		killedAt = time.Now()
+		agents[1].Kill()
+	}
+	waitTraffic(t, g.url(), 30*time.Second)
+	outage := time.Since(killedAt)
+	t.Logf("client-side outage after SIGKILL of the serving agent (node-%d): %s (dead window 3s)", host+1, outage.Round(time.Millisecond))
+	if outage > 10*time.Second {
+		t.Errorf("failover took %s", outage)
+	}
+	a.waitStatus(t, g.lb, "ACTIVE", 10*time.Second)
+}
+
+// TestDataPlaneSurvivesServer: with the server gone, traffic keeps flowing,
+// and an agent restarted while the server is down serves from its disk cache.
+func TestDataPlaneSurvivesServer(t *testing.T) {
+	srv, agents, dirs := twoAgents(t)
+	a := newAPI(srv.URL)
+	b := startBackend(t, "backend")
+	g := createGraph(t, a, freePort(t), b)
+	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
+	waitTraffic(t, g.url(), 10*time.Second)
+	srv.Kill()
+	for i := 0; i < 20; i++ {
+		if _, err := fetch(g.url()); err != nil {
+			t.Fatalf("request %d with the server down: %v", i, err)
+		}
+	}
+	// Restart both agents with the server down: they serve their cached configs.
+	for i, ag := range agents {
+		ag.Kill()
+		agents[i] = servertest.StartProcess(t, bin, "agent", "--server", srv.AgentURL, "--data-dir", dirs[i],
+			"--name", fmt.Sprintf("node-%d", i+1), "--log-level", "warn")
+	}
+	took := waitTraffic(t, g.url(), 10*time.Second)
+	t.Logf("agents restarted with no server: traffic again after %s", took.Round(time.Millisecond))
+}

@@ -1,0 +1,30 @@
+// Package e2e holds end-to-end tests that run the real fulcrum binary.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/fulcrumlb/fulcrum/internal/servertest"
+)
+
+// bin is the fulcrum binary built for this test run.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, cleanup, err := servertest.TempDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin, err = servertest.Binary(dir)
+	if err != nil {
+		cleanup()
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
