@@ -252,7 +252,10 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 			s, err := e.listen(k)
 			if err != nil {
 				undo()
-				return fmt.Errorf("apply config version %d: listeners[%d].addresses[%d]: %w", cfg.Version, i, j, err)
+				// A FieldError, so that an agent can tell which listener (and so which load
+				// balancer) is at fault.
+				return fmt.Errorf("apply config version %d: %w", cfg.Version,
+					&dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].addresses[%d]", i, j), Msg: err.Error()})
 			}
 			fresh = append(fresh, s)
 		}
