@@ -692,7 +692,26 @@ func TestRemovedListenerDrains(t *testing.T) {
 	for a.hits.Load() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
+	// An idle keep-alive connection, too.
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	ibr := bufio.NewReader(idle)
+	if resp, _ := readResponse(t, ibr, "GET"); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("keep-alive request: %d close=%v", resp.StatusCode, resp.Close)
+	}
 	mustApply(t, e, &dataplane.Config{Version: 2})
+	start := time.Now()
+	if n, err := ibr.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("idle keep-alive connection of a removed listener: read %d, %v; want EOF", n, err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("idle keep-alive connection closed after %v; want at once", waited)
+	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Fatalf("removed listener still accepts")
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
@@ -45,6 +46,8 @@ type httpConn struct {
 	tried   [8]*balance.Member
 	in      int64 // bytes read from the client for the current request
 	current func() *Frontend
+	drain   atomic.Bool // Drain was called
+	idle    atomic.Bool // waiting for a request with nothing buffered
 	// now is the time the current request's head was complete: one clock read serves
 	// the request's deadlines and idle-pool bookkeeping.
 	now time.Time
@@ -61,12 +64,16 @@ const (
 	bodyEOF
 )
 
-// ServeHTTP serves one admitted client connection as an HTTP/1.1 reverse proxy until the
-// client closes it, an error ends it, or current returns nil (the listener went away or is
-// no longer HTTP). current is called before each request, so a keep-alive connection moves
-// to a new config version at the next request boundary; a request in flight finishes on the
-// frontend it started with. ServeHTTP closes c.
-func ServeHTTP(c *net.TCPConn, current func() *Frontend, opts *Options) {
+// HTTPConn is one client connection served by the HTTP/1.1 forwarder.
+type HTTPConn struct {
+	h *httpConn
+}
+
+// NewHTTPConn prepares to serve the admitted client connection c. current is called before
+// each request, so a keep-alive connection moves to a new config version at the next
+// request boundary (a request in flight finishes on the frontend it started with); when it
+// returns nil (the listener went away or is no longer HTTP) the connection ends.
+func NewHTTPConn(c *net.TCPConn, current func() *Frontend, opts *Options) *HTTPConn {
 	h, _ := opts.connPool.Get().(*httpConn)
 	if h == nil {
 		h = &httpConn{
@@ -83,10 +90,36 @@ func ServeHTTP(c *net.TCPConn, current func() *Frontend, opts *Options) {
 	h.client = clientAddr(c)
 	h.ipText = h.client.Addr().Unmap().AppendTo(h.ipText[:0])
 	h.current = current
-	h.serve(current)
-	h.current = nil
-	c.Close()
-	h.c, h.br.c = nil, nil
+	h.drain.Store(false)
+	h.idle.Store(false)
+	return &HTTPConn{h: h}
+}
+
+// Serve serves requests until the client closes, an error ends the connection, the
+// listener goes away or Drain is called; it closes the connection.
+func (hc *HTTPConn) Serve() {
+	h := hc.h
+	h.serve(h.current)
+	h.c.Close()
+}
+
+// Drain asks the connection to end: at once if it is waiting for a request, else after the
+// response in flight (which says Connection: close). Safe to call from any goroutine
+// until Release.
+func (hc *HTTPConn) Drain() {
+	h := hc.h
+	h.drain.Store(true)
+	if h.idle.Load() {
+		h.c.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// Release recycles the connection's buffers; call it once, after Serve returned and no
+// Drain can come any more.
+func (hc *HTTPConn) Release() {
+	h := hc.h
+	hc.h = nil
+	h.c, h.br.c, h.current = nil, nil, nil
 	if cap(h.out) > 64<<10 {
 		h.out = make([]byte, 0, 4<<10)
 	}
@@ -94,7 +127,7 @@ func ServeHTTP(c *net.TCPConn, current func() *Frontend, opts *Options) {
 		h.br.buf = make([]byte, 4<<10)
 	}
 	clear(h.tried[:])
-	opts.connPool.Put(h)
+	h.opts.connPool.Put(h)
 }
 
 func (h *httpConn) serve(current func() *Frontend) {
@@ -136,9 +169,16 @@ func (h *httpConn) readHead(fe *Frontend) (int, error) {
 				h.dl.exact(h.c, time.Now().Add(h.opts.HeaderTimeout))
 			}
 		} else {
+			// Waiting for a request with nothing buffered: Drain may end the wait.
+			h.idle.Store(true)
+			if h.drain.Load() {
+				h.idle.Store(false)
+				return 0, errDraining
+			}
 			h.dl.read(h.c, fe.ClientTimeout) // the keep-alive wait starts now
 		}
 		got, err := b.fill()
+		h.idle.Store(false)
 		if err != nil {
 			if errors.Is(err, errBufferFull) {
 				return 0, errHeadTooLarge
@@ -153,6 +193,8 @@ func (h *httpConn) readHead(fe *Frontend) (int, error) {
 
 func (h *httpConn) readFailed(fe *Frontend, err error) {
 	switch {
+	case h.drain.Load() && h.br.buffered() == 0:
+		// Drained while idle: close quietly.
 	case errors.Is(err, errHeadTooLarge):
 		h.fail(fe, 431)
 	case isTimeout(err) && h.br.buffered() > 0:
@@ -310,7 +352,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		h.tunnel(fe, mc, resLen)
 		return false
 	}
-	if h.current() == nil {
+	if h.drain.Load() || h.current() == nil {
 		clientKeep = false // the listener went away: this is its last response
 	}
 	if h.bodyWithheld {

@@ -14,6 +14,7 @@ var (
 	errBadChunk      = errors.New("malformed chunked body")
 	errBufferFull    = errors.New("read buffer full")
 	errBodyTooLarge  = errors.New("request body too large")
+	errDraining      = errors.New("connection draining")
 )
 
 // reader is a growable read buffer over a connection. buf[r:w] holds unread bytes.
