@@ -32,22 +32,23 @@ func (mc *memberConn) Close() error { return mc.c.Close() }
 
 // httpConn is the state of one client connection, reused for each of its requests.
 type httpConn struct {
-	opts    *Options
-	c       *net.TCPConn
-	br      reader
-	dl      deadline
-	wdl     deadline
-	out     []byte
-	req     message
-	res     message
-	cs      chunkScanner
-	client  netip.AddrPort
-	ipText  []byte
-	tried   [8]*balance.Member
-	in      int64 // bytes read from the client for the current request
-	current func() *Frontend
-	drain   atomic.Bool // Drain was called
-	idle    atomic.Bool // waiting for a request with nothing buffered
+	opts     *Options
+	c        *net.TCPConn
+	br       reader
+	dl       deadline
+	wdl      deadline
+	out      []byte
+	req      message
+	res      message
+	cs       chunkScanner
+	client   netip.AddrPort
+	ipText   []byte
+	tried    [8]*balance.Member
+	in       int64 // bytes read from the client for the current request
+	bodySent int64 // request body bytes sent together with the head
+	current  func() *Frontend
+	drain    atomic.Bool // Drain was called
+	idle     atomic.Bool // waiting for a request with nothing buffered
 	// now is the time the current request's head was complete: one clock read serves
 	// the request's deadlines and idle-pool bookkeeping.
 	now time.Time
@@ -297,6 +298,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		return false
 	}
 	h.in += sent
+	h.bodySent = sent
 	replayable := mode == bodyNone || (mode == bodyLength && remaining == 0) || (mode == bodyChunked && h.cs.state == csDone)
 	waitContinue := req.expect100 && !replayable && !client10
 
@@ -526,7 +528,11 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 	}
 	bodyPending := mode != bodyNone && !(mode == bodyLength && remaining == 0) && !(mode == bodyChunked && h.cs.state == csDone)
 	sendBody := func() int {
-		n, err, srcFailed := h.stream(mc.c, &h.br, &h.dl, fe.ClientTimeout, mode, remaining, h.opts.MaxBodyBytes)
+		limit := h.opts.MaxBodyBytes
+		if limit > 0 {
+			limit = max(1, limit-h.bodySent) // what the coalesced first part left
+		}
+		n, err, srcFailed := h.stream(mc.c, &h.br, &h.dl, fe.ClientTimeout, mode, remaining, limit)
 		h.in += n
 		if err != nil {
 			switch {
