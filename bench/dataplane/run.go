@@ -78,8 +78,8 @@ func runBench(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	fmt.Printf("machine: %d CPUs; wrk -t2 -c%d; keep-alive %v, close mode %v, bulk %v; %d interleaved runs\n",
-		numCPU(), *conns, *dur, *closeDur, *bulkDur, *runs)
+	fmt.Printf("machine: %d CPUs, load average %s; wrk -t2 -c%d; keep-alive %v, close mode %v, bulk %v; %d interleaved runs\n",
+		numCPU(), loadAvg(), *conns, *dur, *closeDur, *bulkDur, *runs)
 
 	type target struct {
 		name     string
@@ -126,6 +126,8 @@ func runBench(ctx context.Context, args []string) error {
 			fmt.Printf("run %d %-8s TCP bulk %6.2f GB/s\n", r, t.name, g)
 		}
 	}
+
+	fmt.Printf("load average after the runs: %s (other work on the machine skews the figures)\n", loadAvg())
 
 	// Apply 1,000 listeners in a fresh process.
 	out, err := exec.CommandContext(ctx, *self, "apply", "-n", "1000").CombinedOutput()
@@ -314,6 +316,19 @@ func waitPort(addr string, limit time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func numCPU() int {
