@@ -734,3 +734,29 @@ func TestRemovedListenerDrains(t *testing.T) {
 		t.Errorf("the last response of a removed listener should close the connection")
 	}
 }
+
+// TestExtraAddresses serves one listener on its VIP and an extra (IPv6) address.
+func TestExtraAddresses(t *testing.T) {
+	checkGoroutines(t)
+	a := startBackend(t, "a")
+	port := freePort(t)
+	l := httpListener("l1", port, "p1")
+	l.Addresses = []string{"127.0.0.1", "::1"}
+	l.InsertHeaders = map[string]string{"X-Forwarded-For": "true"}
+	e := newEngine(t, Options{})
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma"))}})
+	for _, host := range []string{"127.0.0.1", "[::1]"} {
+		if code, body := get(t, newClient(), fmt.Sprintf("http://%s:%d/", host, port)); code != 200 || body != "a" {
+			t.Fatalf("%s: %d %q", host, code, body)
+		}
+	}
+	a.mu.Lock()
+	xff := a.last.Get("X-Forwarded-For")
+	a.mu.Unlock()
+	if xff != "::1" {
+		t.Fatalf("X-Forwarded-For from an IPv6 client = %q, want ::1", xff)
+	}
+	if got := e.Addrs(); len(got) != 2 || got[0] != fmt.Sprintf("tcp/127.0.0.1:%d", port) || got[1] != fmt.Sprintf("tcp/[::1]:%d", port) {
+		t.Fatalf("Addrs() = %v", got)
+	}
+}
