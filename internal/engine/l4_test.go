@@ -214,3 +214,35 @@ func TestUDPRoundTripsAndExpiry(t *testing.T) {
 		t.Fatalf("after expiry a new flow should be counted: %+v", st)
 	}
 }
+
+func TestTCPProxyProtocol(t *testing.T) {
+	checkGoroutines(t)
+	echo := startEcho(t, "e")
+	v1, v2 := freePort(t), freePort(t)
+	m := dataplane.Member{ID: "m", Address: "127.0.0.1", ProtocolPort: echo, Weight: 1, AdminStateUp: true}
+	p1 := pool("p1", dataplane.ProtocolProxy, dataplane.RoundRobin, m)
+	p2 := pool("p2", dataplane.ProtocolProxyV2, dataplane.RoundRobin, m)
+	e := newEngine(t, Options{})
+	mustApply(t, e, &dataplane.Config{Version: 1,
+		Listeners: []dataplane.Listener{tcpListener("l1", dataplane.ProtocolTCP, v1, "p1"), tcpListener("l2", dataplane.ProtocolHTTPS, v2, "p2")},
+		Pools:     []dataplane.Pool{p1, p2}})
+	send := func(port int) (string, int) {
+		c := dialFrom(t, "127.0.0.9", fmt.Sprintf("127.0.0.1:%d", port))
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte("payload"))
+		c.(*net.TCPConn).CloseWrite()
+		b, _ := io.ReadAll(c)
+		return string(b), c.LocalAddr().(*net.TCPAddr).Port
+	}
+	got, sport := send(v1)
+	if want := fmt.Sprintf("e:PROXY TCP4 127.0.0.9 127.0.0.1 %d %d\r\npayload", sport, v1); got != want {
+		t.Fatalf("PROXY v1: got %q, want %q", got, want)
+	}
+	got, sport = send(v2)
+	want := "e:\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x09\x7f\x00\x00\x01" +
+		string([]byte{byte(sport >> 8), byte(sport), byte(v2 >> 8), byte(v2)}) + "payload"
+	if got != want {
+		t.Fatalf("PROXY v2: got %q, want %q", got, want)
+	}
+}
