@@ -17,7 +17,7 @@ import (
 // ContractVersion is the version of this contract's shape. History:
 //
 //	1  first version: TCP, HTTP, HTTPS (pass-through) and UDP listeners; pools (TCP, HTTP,
-//	   HTTPS, UDP, and PROXY/PROXYV2 behind TCP and HTTPS listeners) with the four Octavia
+//	   HTTPS, UDP, PROXY, PROXYV2) with the four Octavia
 //	   algorithms, session persistence, members and health monitors. TLS termination and L7
 //	   policies are described but refused by Validate.
 const ContractVersion = 1
@@ -229,8 +229,8 @@ type Pool struct {
 	// ID is the Octavia pool id; member stats and health are reported under it.
 	ID string `json:"id"`
 	// Protocol is the protocol spoken to members: TCP, HTTP, HTTPS, UDP, or PROXY /
-	// PROXYV2 (the listener's bytes preceded by a PROXY protocol v1 / v2 header; TCP and
-	// HTTPS listeners only for now). SCTP is refused by Validate until the engine has it.
+	// PROXYV2 (the listener's protocol preceded by a PROXY protocol v1 / v2 header on each
+	// member connection). SCTP is refused by Validate until the engine has it.
 	// Must be compatible with each listener using the pool (Octavia's matrix).
 	Protocol Protocol `json:"protocol"`
 	// Algorithm is ROUND_ROBIN (smooth weighted), LEAST_CONNECTIONS (weighted), SOURCE_IP

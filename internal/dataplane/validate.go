@@ -138,8 +138,6 @@ func (c *Config) Validate() error {
 				v.add(path+".default_pool_id", "pool %q not found", l.DefaultPoolID)
 			} else if p := c.Pools[j]; !compatible(l.Protocol, p.Protocol) {
 				v.add(path+".default_pool_id", "pool protocol %s (pools[%d]) is invalid for a %s listener", p.Protocol, j, l.Protocol)
-			} else if (p.Protocol == ProtocolProxy || p.Protocol == ProtocolProxyV2) && l.Protocol == ProtocolHTTP {
-				v.add(path+".default_pool_id", "pool protocol %s (pools[%d]) behind an HTTP listener is not supported by this engine yet", p.Protocol, j)
 			}
 		}
 	}
@@ -207,9 +205,7 @@ func compatible(l, p Protocol) bool {
 
 func (v *validator) pool(path string, p *Pool) {
 	switch p.Protocol {
-	case ProtocolTCP, ProtocolHTTP, ProtocolHTTPS, ProtocolUDP:
-	case ProtocolProxy, ProtocolProxyV2:
-		// Carried for TCP and HTTPS listeners; checked per listener below.
+	case ProtocolTCP, ProtocolHTTP, ProtocolHTTPS, ProtocolUDP, ProtocolProxy, ProtocolProxyV2:
 	case ProtocolSCTP:
 		v.add(path+".protocol", "pool protocol %s is not supported by this engine yet", p.Protocol)
 	case "":

@@ -760,3 +760,70 @@ func TestExtraAddresses(t *testing.T) {
 		t.Fatalf("Addrs() = %v", got)
 	}
 }
+
+// TestHTTPProxyProtocolPool sends a PROXY v1 header on each member connection of an HTTP
+// listener; the member connection stays private to its client connection.
+func TestHTTPProxyProtocolPool(t *testing.T) {
+	checkGoroutines(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers := make(chan string, 4)
+	var wg sync.WaitGroup
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				headers <- line
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	defer func() { ln.Close(); wg.Wait() }()
+	port := freePort(t)
+	p := pool("p1", dataplane.ProtocolProxy, dataplane.RoundRobin, dataplane.Member{ID: "m", Address: "127.0.0.1", ProtocolPort: ln.Addr().(*net.TCPAddr).Port, Weight: 1, AdminStateUp: true})
+	e := newEngine(t, Options{})
+	mustApply(t, e, oneListener(port, p))
+	for client := 0; client < 2; client++ {
+		c := dialFrom(t, fmt.Sprintf("127.0.0.%d", 20+client), fmt.Sprintf("127.0.0.1:%d", port))
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		for i := 0; i < 3; i++ {
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resp, body := readResponse(t, br, "GET"); resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("client %d request %d: %d %q", client, i, resp.StatusCode, body)
+			}
+		}
+		sport := c.LocalAddr().(*net.TCPAddr).Port
+		c.Close()
+		want := fmt.Sprintf("PROXY TCP4 127.0.0.%d 127.0.0.1 %d %d\r\n", 20+client, sport, port)
+		if got := <-headers; got != want {
+			t.Fatalf("client %d: member saw %q, want %q", client, got, want)
+		}
+	}
+	select {
+	case h := <-headers:
+		t.Fatalf("a third member connection was opened (%q): three requests of one client share one", h)
+	default:
+	}
+}

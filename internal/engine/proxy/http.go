@@ -47,6 +47,9 @@ type httpConn struct {
 	in       int64 // bytes read from the client for the current request
 	bodySent int64 // request body bytes sent together with the head
 	current  func() *Frontend
+	// private is the member connection of a PROXY-protocol pool kept for this client.
+	private  *memberConn
+	privateM *balance.Member
 	drain    atomic.Bool // Drain was called
 	idle     atomic.Bool // waiting for a request with nothing buffered
 	// now is the time the current request's head was complete: one clock read serves
@@ -102,6 +105,10 @@ func (hc *HTTPConn) Serve() {
 	h := hc.h
 	h.serve(h.current)
 	h.c.Close()
+	if h.private != nil {
+		h.private.Close()
+		h.private, h.privateM = nil, nil
+	}
 }
 
 // Drain asks the connection to end: at once if it is waiting for a request, else after the
@@ -414,8 +421,13 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 	}
 	if memberKeep && mb.buffered() == 0 {
-		if !m.State.PutIdle(mc, h.now, h.opts.MaxIdlePerMember) {
-			mc.Close()
+		switch fe.Pool.Protocol {
+		case dataplane.ProtocolProxy, dataplane.ProtocolProxyV2:
+			h.private, h.privateM = mc, m
+		default:
+			if !m.State.PutIdle(mc, h.now, h.opts.MaxIdlePerMember) {
+				mc.Close()
+			}
 		}
 	} else {
 		mc.Close()
@@ -614,7 +626,18 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 
 // memberConn returns an idle connection to m or dials one; nil when dialing failed.
 func (h *httpConn) memberConn(fe *Frontend, m *balance.Member) (*memberConn, bool) {
-	if ic := m.State.GetIdle(h.now, h.opts.MemberIdleTimeout); ic != nil {
+	proxied := fe.Pool.Protocol == dataplane.ProtocolProxy || fe.Pool.Protocol == dataplane.ProtocolProxyV2
+	if proxied {
+		// A PROXY header names one client: such member connections are private to the
+		// client connection (kept across its requests), never shared.
+		if pc := h.private; pc != nil {
+			h.private = nil
+			if h.privateM == m {
+				return pc, true
+			}
+			pc.Close()
+		}
+	} else if ic := m.State.GetIdle(h.now, h.opts.MemberIdleTimeout); ic != nil {
 		return ic.(*memberConn), true
 	}
 	c, err := fe.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, m.AddrPort)
@@ -622,6 +645,14 @@ func (h *httpConn) memberConn(fe *Frontend, m *balance.Member) (*memberConn, boo
 		m.State.ConnectErrors.Add(1)
 		h.opts.Logger.Debug("connect to member failed", "listener", fe.ListenerID, "pool", m.PoolID, "member", m.ID, "addr", m.Addr, "err", err)
 		return nil, false
+	}
+	if proxied {
+		hdr := proxyHeader(fe.Pool.Protocol, h.client, h.c.LocalAddr().(*net.TCPAddr).AddrPort())
+		if _, err := c.Write(hdr); err != nil {
+			c.Close()
+			m.State.ConnectErrors.Add(1)
+			return nil, false
+		}
 	}
 	return &memberConn{c: c, br: reader{c: c, buf: make([]byte, 16<<10), max: 64 << 10}}, false
 }
