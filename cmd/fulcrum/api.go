@@ -27,7 +27,7 @@ func newAPI(d apiDeps) (http.Handler, error) {
 		VIPs:            network.NewNoop(),
 		Auth:            apiserver.NoAuth{},
 		Logger:          d.log,
-		Providers:       []string{d.cfg.Provider},
+		Providers:       []string{"fulcrum", "noop"},
 		DefaultProvider: d.cfg.Provider,
 	})
 	return s.Handler(), nil

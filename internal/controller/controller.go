@@ -184,6 +184,17 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
+// Resync queues every unsettled load balancer now, without waiting for the
+// next periodic resync (e.g. when an agent comes up and load balancers that
+// had nowhere to go can be placed). It does not block.
+func (c *Controller) Resync(ctx context.Context) {
+	go func() {
+		if _, err := c.enqueueAll(ctx, true); err != nil && ctx.Err() == nil {
+			c.log.Warn("resync failed", "err", err)
+		}
+	}()
+}
+
 // enqueueAll queues every load balancer, or with unsettledOnly those whose
 // desired generation is not yet applied or whose status is not final.
 func (c *Controller) enqueueAll(ctx context.Context, unsettledOnly bool) ([]string, error) {
