@@ -27,8 +27,9 @@ func newAPI(d apiDeps) (http.Handler, error) {
 		VIPs:            network.NewNoop(),
 		Auth:            apiserver.NoAuth{},
 		Logger:          d.log,
-		Providers:       []string{d.cfg.Provider},
+		Providers:       []string{"fulcrum", "noop"},
 		DefaultProvider: d.cfg.Provider,
+		ProviderAliases: map[string]string{"amphora": d.cfg.Provider, "octavia": d.cfg.Provider},
 	})
 	return s.Handler(), nil
 }
