@@ -29,6 +29,7 @@ func newAPI(d apiDeps) (http.Handler, error) {
 		Logger:          d.log,
 		Providers:       []string{"fulcrum", "noop"},
 		DefaultProvider: d.cfg.Provider,
+		ProviderAliases: map[string]string{"amphora": d.cfg.Provider, "octavia": d.cfg.Provider},
 	})
 	return s.Handler(), nil
 }
