@@ -4,7 +4,9 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/fulcrumlb/fulcrum/internal/apiserver"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
@@ -15,7 +17,19 @@ type apiDeps struct {
 	log   *slog.Logger
 }
 
-// newAPI builds the public API handler.
+// newAPI builds the public API handler: Octavia v2 on the store, waking the
+// controller after every write, with noop VIP allocation until the Neutron
+// subset exists.
 func newAPI(d apiDeps) (http.Handler, error) {
-	return http.NotFoundHandler(), nil
+	s := apiserver.New(apiserver.Options{
+		Store:           d.store,
+		Notifier:        d.ctrl,
+		VIPs:            network.NewNoop(),
+		Auth:            apiserver.NoAuth{},
+		Logger:          d.log,
+		Providers:       []string{"fulcrum", "noop"},
+		DefaultProvider: d.cfg.Provider,
+		ProviderAliases: map[string]string{"amphora": d.cfg.Provider, "octavia": d.cfg.Provider},
+	})
+	return s.Handler(), nil
 }

@@ -103,40 +103,44 @@ func ValidCookieName(name string) bool {
 }
 
 // CheckSessionPersistence validates sp for a pool of protocol poolProtocol
-// (§6.4). update selects the PUT wording of one message.
+// (§6.4), in Octavia's order. Like Octavia it tests the optional fields for
+// truthiness: an empty cookie name or a zero timeout counts as absent.
+// update selects the PUT wording of one message.
 func CheckSessionPersistence(poolProtocol string, sp *SessionPersistence, update bool) error {
 	if sp == nil {
 		return nil
 	}
-	udp := IsUDPFamily(poolProtocol)
-	if udp {
-		if sp.Type != PersistSourceIP {
-			return Invalid("Session persistence of type %s is not supported for UDP/SCTP protocol pools.", sp.Type)
+	cookie := sp.CookieName != nil && *sp.CookieName != ""
+	udpOnly := (sp.PersistenceTimeout != nil && *sp.PersistenceTimeout != 0) ||
+		(sp.PersistenceGranularity != nil && *sp.PersistenceGranularity != "")
+	if IsUDPFamily(poolProtocol) {
+		if sp.Type == PersistSourceIP && cookie {
+			return Invalid("session_persistence %s type for UDP and SCTP protocols only accepts: type, persistence_timeout, persistence_granularity.", PersistSourceIP)
 		}
-		if sp.CookieName != nil {
+		if cookie {
 			return Invalid("Cookie names are not supported for UDP/SCTP pools.")
 		}
-	}
-	switch sp.Type {
-	case PersistAppCookie:
-		if sp.CookieName == nil || *sp.CookieName == "" {
-			return Invalid(`Field "cookie_name" must be specified when using the "APP_COOKIE" session persistence type.`)
+		if sp.Type == PersistHTTPCookie || sp.Type == PersistAppCookie {
+			return Invalid("Session persistence of type %s is not supported for UDP/SCTP protocol pools.", sp.Type)
 		}
-		if !ValidCookieName(*sp.CookieName) {
-			return Invalid(`Supplied "cookie_name" is invalid.`)
-		}
-	default:
-		if sp.CookieName != nil {
-			return Invalid(`Field "cookie_name" can only be specified with session persistence of type "APP_COOKIE".`)
-		}
-	}
-	if !udp && (sp.PersistenceTimeout != nil || sp.PersistenceGranularity != nil) {
+	} else if udpOnly {
 		if update {
 			return Invalid("persistence_timeout and persistence_granularity is only for UDP protocol pools.")
 		}
 		return Invalid("persistence_timeout and persistence_granularity is only for UDP and SCTP protocol pools.")
 	}
-	if sp.PersistenceGranularity != nil {
+	if cookie {
+		if sp.Type != PersistAppCookie {
+			return Invalid(`Field "cookie_name" can only be specified with session persistence of type "APP_COOKIE".`)
+		}
+		if !ValidCookieName(*sp.CookieName) {
+			return Invalid(`Supplied "cookie_name" is invalid.`)
+		}
+	}
+	if sp.Type == PersistAppCookie && !cookie {
+		return Invalid(`Field "cookie_name" must be specified when using the "APP_COOKIE" session persistence type.`)
+	}
+	if sp.PersistenceGranularity != nil && *sp.PersistenceGranularity != "" {
 		if a, err := netip.ParseAddr(*sp.PersistenceGranularity); err != nil || !isMask(a) {
 			return InvalidField("persistence_granularity", *sp.PersistenceGranularity, "Value should be IPv4 or IPv6 format")
 		}

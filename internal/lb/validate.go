@@ -16,11 +16,35 @@ type Settings struct {
 	MinUDPConnectDelay   int      // negative: no minimum
 	MinTLSVersion        string   // "" for none
 	ProhibitedTLSCiphers []string // cipher names refused in tls_ciphers
+	// ReservedMemberIPs are addresses members may not use ([networking]
+	// reserved_ips).
+	ReservedMemberIPs []string
 }
 
 // DefaultSettings returns Octavia's defaults.
 func DefaultSettings() Settings {
-	return Settings{AllowTLSTerminated: true, AllowPrometheus: true, AllowPing: true, MinUDPConnectDelay: MinUDPConnectDelay}
+	return Settings{AllowTLSTerminated: true, AllowPrometheus: true, AllowPing: true, MinUDPConnectDelay: MinUDPConnectDelay,
+		ReservedMemberIPs: []string{"169.254.169.254"}}
+}
+
+// CheckMemberAddress refuses a member address listed in reserved (compared
+// as IP addresses): "<ip> is not a valid option for member address", the
+// address shown as Octavia shows it (IPv6 expanded, upper case).
+func CheckMemberAddress(address string, reserved []string) error {
+	a, err := netip.ParseAddr(address)
+	if err != nil {
+		return InvalidField("address", address, "Value should be IPv4 or IPv6 format")
+	}
+	for _, r := range reserved {
+		if b, err := netip.ParseAddr(r); err == nil && a.Unmap() == b.Unmap() {
+			shown := a.String()
+			if a.Is6() {
+				shown = strings.ToUpper(a.StringExpanded())
+			}
+			return InvalidOption(shown, "member address")
+		}
+	}
+	return nil
 }
 
 // TLSCapable reports whether a listener terminates TLS: TERMINATED_HTTPS, or

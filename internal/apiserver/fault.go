@@ -1,0 +1,148 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/policy"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+)
+
+// apiError is an error with the HTTP status and user-safe faultstring it is
+// answered with.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
+
+// Resource display names used in messages (Octavia §2.5).
+const (
+	nameLoadBalancer  = "Load Balancer"
+	nameListener      = "Listener"
+	namePool          = "Pool"
+	nameMember        = "Member"
+	nameHealthMonitor = "Health Monitor"
+)
+
+func notFound(resource, id string) error {
+	return &apiError{status: http.StatusNotFound, msg: resource + " " + id + " not found."}
+}
+
+func conflict(format string, args ...any) error {
+	return &apiError{status: http.StatusConflict, msg: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// invalidState is the 409 for a write on an object being deleted.
+func invalidState(kind, id string, st lb.ProvisioningStatus) error {
+	return conflict("Invalid state %s of %s resource %s", st, kind, id)
+}
+
+const msgPolicy = "Policy does not allow this request to be performed."
+
+// writeError renders err as an Octavia fault. Unknown errors are logged with
+// the request id and answered with a generic 500.
+func (s *Server) writeError(q *request, err error) {
+	var ae *apiError
+	var ve *lb.ValidationError
+	switch {
+	case errors.As(err, &ae):
+		writeFault(q.w, ae.status, ae.msg)
+	case errors.As(err, &ve):
+		writeFault(q.w, http.StatusBadRequest, ve.Msg)
+	case errors.Is(err, policy.ErrDenied):
+		writeFault(q.w, http.StatusForbidden, msgPolicy)
+	case errors.Is(err, store.ErrBusy):
+		q.log.Warn("store busy", "err", err)
+		writeFault(q.w, http.StatusServiceUnavailable, "The service is busy. Please try again.")
+	case errors.Is(err, context.Canceled):
+		q.log.Info("request canceled", "err", err)
+		writeFault(q.w, http.StatusServiceUnavailable, "The request was canceled.")
+	default:
+		q.log.Error("request failed", "method", q.r.Method, "path", q.r.URL.Path, "err", err)
+		writeFault(q.w, http.StatusInternalServerError, "Internal Server Error")
+	}
+}
+
+// fault is Octavia's (WSME's) error body.
+type fault struct {
+	FaultCode   string  `json:"faultcode"`
+	FaultString string  `json:"faultstring"`
+	DebugInfo   *string `json:"debuginfo"`
+}
+
+func writeFault(w http.ResponseWriter, status int, msg string) {
+	code := "Client"
+	if status >= 500 {
+		code = "Server"
+	}
+	writeJSON(w, status, fault{FaultCode: code, FaultString: msg})
+}
+
+// writeJSON writes v as the JSON response body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		data = []byte(`{"faultcode": "Server", "faultstring": "Internal Server Error", "debuginfo": null}`)
+	}
+	writeRaw(w, status, data)
+}
+
+func writeRaw(w http.ResponseWriter, status int, data []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", fmt.Sprint(len(data)))
+	w.WriteHeader(status)
+	w.Write(data)
+}
+
+func writeEmpty(w http.ResponseWriter, status int) {
+	w.WriteHeader(status)
+}
+
+// marshal encodes v without HTML escaping, as Python's json does.
+func marshal(v any) ([]byte, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
+}
+
+// readBody reads a JSON request body, enforcing the size limit (413) and
+// the media type (415).
+func (s *Server) readBody(q *request) ([]byte, error) {
+	if ct := q.r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		switch {
+		case err != nil:
+			return nil, &apiError{status: http.StatusUnsupportedMediaType, msg: "Unsupported Content-Type"}
+		case mt == "application/json", mt == "text/javascript", mt == "application/javascript":
+		default:
+			return nil, &apiError{status: http.StatusUnsupportedMediaType, msg: "Unsupported Content-Type"}
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(q.r.Body, s.maxBody+1))
+	if err != nil {
+		return nil, badRequest("Request is not in valid JSON format")
+	}
+	if int64(len(data)) > s.maxBody {
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, msg: "Request is too large."}
+	}
+	return data, nil
+}

@@ -1,0 +1,109 @@
+// Package network realises the network side of load balancers: VIP
+// addresses and the ports behind them.
+//
+// The Neutron subset (networks, subnets, ports, floating IPs, IPAM) and the
+// drivers that realise addresses on hosts arrive in issue 3. For now it holds
+// the noop driver, the equivalent of Octavia's noop network driver: every
+// well-formed id is accepted and addresses are invented, so the API and the
+// controller can run without any real network.
+package network
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
+	"hash/fnv"
+	"net/netip"
+
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+)
+
+// Noop allocates VIPs without touching any network. It is safe for
+// concurrent use and keeps no state: the same request always yields the same
+// VIP.
+type Noop struct{}
+
+// NewNoop returns the noop driver.
+func NewNoop() *Noop { return &Noop{} }
+
+// AllocateVIP invents the VIP of req: the requested address, or one picked
+// deterministically from 127.0.0.0/8 (never 127.0.0.1) by hashing the load
+// balancer id; port, subnet and network ids not given are derived from the
+// ids that were, so they are stable across calls.
+func (n *Noop) AllocateVIP(ctx context.Context, req lb.VIPRequest) (lb.VIP, []lb.AdditionalVIP, error) {
+	v := lb.VIP{
+		Address:     req.Address,
+		PortID:      req.PortID,
+		SubnetID:    req.SubnetID,
+		NetworkID:   req.NetworkID,
+		QoSPolicyID: req.QoSPolicyID,
+		SGIDs:       append([]string(nil), req.SGIDs...),
+		VNICType:    lb.VNICNormal,
+	}
+	if v.Address == "" {
+		v.Address = loopbackFor(req.LoadBalancerID)
+	}
+	switch {
+	case v.SubnetID == "" && v.NetworkID != "":
+		v.SubnetID = derivedID("subnet", v.NetworkID)
+	case v.SubnetID == "" && v.PortID != "":
+		v.SubnetID = derivedID("subnet", v.PortID)
+	}
+	if v.NetworkID == "" {
+		v.NetworkID = derivedID("network", v.SubnetID)
+	}
+	if v.PortID == "" {
+		v.PortID = derivedID("port", req.LoadBalancerID)
+	}
+	var extra []lb.AdditionalVIP
+	for i, a := range req.Additional {
+		x := lb.AdditionalVIP{SubnetID: a.SubnetID, NetworkID: v.NetworkID, IPAddress: a.IPAddress, PortID: a.PortID}
+		if x.IPAddress == "" {
+			x.IPAddress = loopbackFor(req.LoadBalancerID + "/" + a.SubnetID)
+		}
+		if x.PortID == "" {
+			x.PortID = derivedID("port", req.LoadBalancerID+"/"+string(rune('0'+i))+a.SubnetID)
+		}
+		extra = append(extra, x)
+	}
+	return v, extra, nil
+}
+
+// ReleaseVIP releases nothing: the noop driver holds no resources.
+func (n *Noop) ReleaseVIP(ctx context.Context, loadBalancerID string, vip lb.VIP) error {
+	return nil
+}
+
+// loopbackFor hashes key onto an address of 127.0.0.0/8 other than the
+// network address, 127.0.0.1 and the broadcast address.
+func loopbackFor(key string) string {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	n := h.Sum32() & 0x00ffffff
+	if n <= 1 || n == 0x00ffffff {
+		n = 2
+	}
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], 0x7f000000|n)
+	return netip.AddrFrom4(b).String()
+}
+
+// derivedID returns a name-based (version 5 style) UUID for kind and key.
+func derivedID(kind, key string) string {
+	sum := sha1.Sum([]byte("fulcrum-noop-network/" + kind + "/" + key))
+	u := sum[:16]
+	u[6] = (u[6] & 0x0f) | 0x50
+	u[8] = (u[8] & 0x3f) | 0x80
+	var buf [36]byte
+	hex.Encode(buf[0:8], u[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], u[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], u[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], u[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:], u[10:16])
+	return string(buf[:])
+}
