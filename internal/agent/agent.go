@@ -94,8 +94,8 @@ type Agent struct {
 	// refused load balancers re-applies the same server version with other
 	// content, which an engine rightly refuses.
 	engineVersion uint64
-	interval time.Duration
-	events   []dataplane.HealthEvent
+	interval      time.Duration
+	events        []dataplane.HealthEvent
 }
 
 // New checks the options; Run does the work.
