@@ -36,8 +36,9 @@ func newAPI(d apiDeps) (http.Handler, error) {
 		QuotaAPI:        quota.NewAPI(d.store, d.id.quotas, d.id.authz),
 		Settings:        &settings,
 		Logger:          d.log,
-		Providers:       []string{d.cfg.Provider},
+		Providers:       []string{"fulcrum", "noop"},
 		DefaultProvider: d.cfg.Provider,
+		ProviderAliases: map[string]string{"amphora": d.cfg.Provider, "octavia": d.cfg.Provider},
 	})
 	return s.Handler(), nil
 }

@@ -41,6 +41,7 @@ type controlPlaneDeps struct {
 	store   store.Store
 	log     *slog.Logger
 	enqueue func(lbID string)
+	resync  func()
 	ready   <-chan struct{}
 }
 
@@ -71,7 +72,8 @@ func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
 			d.enqueue(id)
 		}
 	})
-	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: cp.cache, Enqueue: d.enqueue, Logger: d.log, DeadAfter: cfg.AgentDeadAfter})
+	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: cp.cache, Enqueue: d.enqueue, AgentUp: d.resync,
+		Logger: d.log, DeadAfter: cfg.AgentDeadAfter})
 	cp.api = agentapi.New(agentapi.Options{Store: d.store, CA: ca, Watcher: cp.cache, Heartbeats: cp.hm, Logger: d.log,
 		Ready: d.ready, HeartbeatInterval: cfg.AgentHeartbeat})
 	cp.srv = &http.Server{Handler: cp.api.Handler(), TLSConfig: cp.api.TLSConfig(cert), ReadHeaderTimeout: 10 * time.Second,

@@ -113,7 +113,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var ctrl *controller.Controller
 	enqueue := func(id string) { ctrl.Enqueue(id) }
 	synced := make(chan struct{})
-	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, ready: synced})
+	resync := func() { ctrl.Resync(ctx) }
+	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, resync: resync, ready: synced})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -70,7 +71,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, store: st, notes: &recordingNotifier{}}
 	if o.controller {
-		h.ctrl = controller.New(controller.Options{Store: st, Providers: map[string]controller.Provider{"noop": controller.Noop{}}, Resync: time.Second})
+		h.ctrl = controller.New(controller.Options{Store: st, Providers: map[string]controller.Provider{"noop": controller.Noop{}}, Resync: time.Second,
+			Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		h.notes.next = h.ctrl
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -187,7 +189,7 @@ func (h *harness) createLB(name string) string {
 // waitActive polls path until obj's provisioning_status is ACTIVE.
 func (h *harness) waitStatus(path, key string, want lb.ProvisioningStatus) map[string]any {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var last *response
@@ -205,7 +207,7 @@ func (h *harness) waitStatus(path, key string, want lb.ProvisioningStatus) map[s
 // waitGone polls path until it answers 404.
 func (h *harness) waitGone(path string) {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var last *response
@@ -216,4 +218,12 @@ func (h *harness) waitGone(path string) {
 		<-tick.C
 	}
 	h.t.Fatalf("GET %s: still there; last %d %s", path, last.status, last.raw)
+}
+
+// testWriter sends log lines to the test's log (shown when it fails).
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

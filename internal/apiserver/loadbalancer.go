@@ -69,6 +69,9 @@ func (s *Server) createLoadBalancer(q *request) error {
 	if !ok {
 		provider = s.provider
 	}
+	if target, ok := s.aliases[provider]; ok {
+		provider = target
+	}
 	if !slices.Contains(s.providers, provider) {
 		return badRequest("Provider '%s' is not enabled.", provider)
 	}

@@ -2,6 +2,8 @@ package apiserver_test
 
 import (
 	"testing"
+
+	"github.com/fulcrumlb/fulcrum/internal/apiserver"
 )
 
 // TestSeedFlow is the seed flow: load balancer → ACTIVE → listener
@@ -91,5 +93,21 @@ func TestScenarioFullyPopulatedLoadBalancer(t *testing.T) {
 	h.waitGone("/v2/lbaas/loadbalancers/" + id)
 	if n := len(h.must(200, "GET", "/v2/lbaas/pools", nil).list("pools")); n != 0 {
 		t.Errorf("%d pools left", n)
+	}
+}
+
+// TestProviderAliases: Octavia's provider names are accepted as aliases and
+// the load balancer shows the provider it runs on.
+func TestProviderAliases(t *testing.T) {
+	h := newHarness(t, harnessOpts{tweak: func(o *apiserver.Options) {
+		o.Providers = []string{"noop"}
+		o.ProviderAliases = map[string]string{"amphora": "noop"}
+	}})
+	l := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA, "provider": "amphora"}}).obj("loadbalancer")
+	if l["provider"] != "noop" {
+		t.Errorf("provider %v, want noop", l["provider"])
+	}
+	if r := h.must(400, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA, "provider": "octavia"}}); r.fault() != "Provider 'octavia' is not enabled." {
+		t.Errorf("fault %q", r.fault())
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -130,6 +131,10 @@ type Options struct {
 	// a load balancer is created without one (it must be enabled).
 	Providers       []string
 	DefaultProvider string
+	// ProviderAliases maps accepted provider names to enabled ones (e.g.
+	// Octavia's "amphora" and "octavia" to the default); the load balancer
+	// stores and shows the target name.
+	ProviderAliases map[string]string
 	// Settings are the validation knobs; nil means lb.DefaultSettings().
 	Settings *lb.Settings
 	// PaginationMaxLimit caps page sizes: 0 means DefaultPaginationMaxLimit,
@@ -160,6 +165,7 @@ type Server struct {
 	clock     func() time.Time
 	providers []string
 	provider  string
+	aliases   map[string]string
 	settings  lb.Settings
 	maxLimit  int // 0 = no cap
 	baseURL   string
@@ -184,6 +190,7 @@ func New(opts Options) *Server {
 		clock:     opts.Clock,
 		providers: append([]string(nil), opts.Providers...),
 		provider:  opts.DefaultProvider,
+		aliases:   maps.Clone(opts.ProviderAliases),
 		baseURL:   strings.TrimRight(opts.BaseURL, "/"),
 		maxBody:   opts.MaxBodyBytes,
 		newID:     opts.NewID,

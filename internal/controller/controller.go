@@ -184,6 +184,17 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
+// Resync queues every unsettled load balancer now, without waiting for the
+// next periodic resync (e.g. when an agent comes up and load balancers that
+// had nowhere to go can be placed). It does not block.
+func (c *Controller) Resync(ctx context.Context) {
+	go func() {
+		if _, err := c.enqueueAll(ctx, true); err != nil && ctx.Err() == nil {
+			c.log.Warn("resync failed", "err", err)
+		}
+	}()
+}
+
 // enqueueAll queues every load balancer, or with unsettledOnly those whose
 // desired generation is not yet applied or whose status is not final.
 func (c *Controller) enqueueAll(ctx context.Context, unsettledOnly bool) ([]string, error) {
@@ -354,11 +365,24 @@ func (c *Controller) reconcile(ctx context.Context, id string) (retry bool, err 
 	if !needsCompletion(g, gen, out.Operating) {
 		return false, nil
 	}
-	return false, c.complete(ctx, id, gen, out.Operating, log)
+	return false, c.complete(ctx, id, gen, out.Operating, g, log)
 }
+
+// kind names a child table.
+type kind int
+
+const (
+	kindRule kind = iota
+	kindPolicy
+	kindMember
+	kindMonitor
+	kindListener
+	kindPool
+)
 
 // objectStatus is one child object's status with the means to write it back.
 type objectStatus struct {
+	kind   kind
 	id     string
 	status *lb.Status
 	times  *lb.Times
@@ -368,8 +392,8 @@ type objectStatus struct {
 	remove func() error
 }
 
-func obj[T any](tx store.Tx, ctx context.Context, tbl func(store.Tx) store.Table[T], v *T, id string, s *lb.Status, t *lb.Times, admin, l7orHM bool) objectStatus {
-	o := objectStatus{id: id, status: s, times: t, admin: admin, l7orHM: l7orHM}
+func obj[T any](ctx context.Context, tx store.Tx, k kind, tbl func(store.Tx) store.Table[T], v *T, id string, s *lb.Status, t *lb.Times, admin bool) objectStatus {
+	o := objectStatus{kind: k, id: id, status: s, times: t, admin: admin, l7orHM: k == kindRule || k == kindPolicy || k == kindMonitor}
 	if tx != nil {
 		o.save = func() error { return tbl(tx).Update(ctx, v) }
 		o.remove = func() error { return tbl(tx).Delete(ctx, id) }
@@ -377,29 +401,90 @@ func obj[T any](tx store.Tx, ctx context.Context, tbl func(store.Tx) store.Table
 	return o
 }
 
+func ruleObj(ctx context.Context, tx store.Tx, x *lb.L7Rule) objectStatus {
+	return obj(ctx, tx, kindRule, store.Tx.L7Rules, x, x.ID, &x.Status, &x.Times, x.AdminStateUp)
+}
+func policyObj(ctx context.Context, tx store.Tx, x *lb.L7Policy) objectStatus {
+	return obj(ctx, tx, kindPolicy, store.Tx.L7Policies, x, x.ID, &x.Status, &x.Times, x.AdminStateUp)
+}
+func memberObj(ctx context.Context, tx store.Tx, x *lb.Member) objectStatus {
+	return obj(ctx, tx, kindMember, store.Tx.Members, x, x.ID, &x.Status, &x.Times, x.AdminStateUp)
+}
+func monitorObj(ctx context.Context, tx store.Tx, x *lb.HealthMonitor) objectStatus {
+	return obj(ctx, tx, kindMonitor, store.Tx.HealthMonitors, x, x.ID, &x.Status, &x.Times, x.AdminStateUp)
+}
+func listenerObj(ctx context.Context, tx store.Tx, x *lb.Listener) objectStatus {
+	return obj(ctx, tx, kindListener, store.Tx.Listeners, x, x.ID, &x.Status, &x.Times, x.AdminStateUp)
+}
+func poolObj(ctx context.Context, tx store.Tx, x *lb.Pool) objectStatus {
+	return obj(ctx, tx, kindPool, store.Tx.Pools, x, x.ID, &x.Status, &x.Times, x.AdminStateUp)
+}
+
 // statuses lists g's children, children before parents (so removing them in
 // order never orphans a row). With a nil tx the save/remove funcs are nil.
 func statuses(ctx context.Context, tx store.Tx, g *lb.Graph) []objectStatus {
 	var out []objectStatus
 	for _, x := range g.L7Rules {
-		out = append(out, obj(tx, ctx, store.Tx.L7Rules, x, x.ID, &x.Status, &x.Times, x.AdminStateUp, true))
+		out = append(out, ruleObj(ctx, tx, x))
 	}
 	for _, x := range g.L7Policies {
-		out = append(out, obj(tx, ctx, store.Tx.L7Policies, x, x.ID, &x.Status, &x.Times, x.AdminStateUp, true))
+		out = append(out, policyObj(ctx, tx, x))
 	}
 	for _, x := range g.Members {
-		out = append(out, obj(tx, ctx, store.Tx.Members, x, x.ID, &x.Status, &x.Times, x.AdminStateUp, false))
+		out = append(out, memberObj(ctx, tx, x))
 	}
 	for _, x := range g.HealthMonitors {
-		out = append(out, obj(tx, ctx, store.Tx.HealthMonitors, x, x.ID, &x.Status, &x.Times, x.AdminStateUp, true))
+		out = append(out, monitorObj(ctx, tx, x))
 	}
 	for _, x := range g.Listeners {
-		out = append(out, obj(tx, ctx, store.Tx.Listeners, x, x.ID, &x.Status, &x.Times, x.AdminStateUp, false))
+		out = append(out, listenerObj(ctx, tx, x))
 	}
 	for _, x := range g.Pools {
-		out = append(out, obj(tx, ctx, store.Tx.Pools, x, x.ID, &x.Status, &x.Times, x.AdminStateUp, false))
+		out = append(out, poolObj(ctx, tx, x))
 	}
 	return out
+}
+
+// fetch reads one child object afresh inside tx.
+func fetch(ctx context.Context, tx store.Tx, k kind, id string) (objectStatus, error) {
+	switch k {
+	case kindRule:
+		x, err := tx.L7Rules().Get(ctx, id)
+		if err != nil {
+			return objectStatus{}, err
+		}
+		return ruleObj(ctx, tx, x), nil
+	case kindPolicy:
+		x, err := tx.L7Policies().Get(ctx, id)
+		if err != nil {
+			return objectStatus{}, err
+		}
+		return policyObj(ctx, tx, x), nil
+	case kindMember:
+		x, err := tx.Members().Get(ctx, id)
+		if err != nil {
+			return objectStatus{}, err
+		}
+		return memberObj(ctx, tx, x), nil
+	case kindMonitor:
+		x, err := tx.HealthMonitors().Get(ctx, id)
+		if err != nil {
+			return objectStatus{}, err
+		}
+		return monitorObj(ctx, tx, x), nil
+	case kindListener:
+		x, err := tx.Listeners().Get(ctx, id)
+		if err != nil {
+			return objectStatus{}, err
+		}
+		return listenerObj(ctx, tx, x), nil
+	default:
+		x, err := tx.Pools().Get(ctx, id)
+		if err != nil {
+			return objectStatus{}, err
+		}
+		return poolObj(ctx, tx, x), nil
+	}
 }
 
 // settle computes an object's statuses after generation gen applied. It
@@ -450,8 +535,19 @@ func needsCompletion(g *lb.Graph, gen int64, operating map[string]lb.OperatingSt
 }
 
 // complete records that generation gen of load balancer id is realised.
-func (c *Controller) complete(ctx context.Context, id string, gen int64, operating map[string]lb.OperatingStatus, log *slog.Logger) error {
+// The objects to change are picked from view (the graph the reconcile
+// read), then each is read again and settled inside the transaction, so
+// the write lock is held for the changes only, not for a scan of the graph.
+func (c *Controller) complete(ctx context.Context, id string, gen int64, operating map[string]lb.OperatingStatus, view *lb.Graph, log *slog.Logger) error {
 	now := c.opts.Now().UTC().Truncate(time.Second)
+	var todo []objectStatus
+	for _, o := range statuses(ctx, nil, view) {
+		cp := *o.status
+		o.status = &cp
+		if changed, _ := settle(o, gen, operating); changed {
+			todo = append(todo, o)
+		}
+	}
 	return c.opts.Store.Update(ctx, func(tx store.Tx) error {
 		l, err := tx.LoadBalancers().Lock(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -460,16 +556,17 @@ func (c *Controller) complete(ctx context.Context, id string, gen int64, operati
 		if err != nil {
 			return err
 		}
-		g, err := store.LoadGraph(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		g.LoadBalancer = l
-		for _, o := range statuses(ctx, tx, g) {
+		for _, t := range todo {
+			o, err := fetch(ctx, tx, t.kind, t.id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // gone meanwhile, or through a parent's cascade
+			}
+			if err != nil {
+				return err
+			}
 			changed, remove := settle(o, gen, operating)
 			switch {
 			case remove:
-				// Rows may already be gone through a parent's cascade.
 				if err := o.remove(); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}

@@ -30,6 +30,9 @@ type Options struct {
 	Store   store.Store
 	Acker   Acker
 	Enqueue func(lbID string) // asks the controller to reconcile
+	// AgentUp, if set, is called when an agent starts heartbeating or comes
+	// back, so load balancers waiting for an agent are placed at once.
+	AgentUp func()
 	Logger  *slog.Logger
 	Now     func() time.Time
 	// DeadAfter is how long an agent may stay silent before it is marked
@@ -124,12 +127,14 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	}
 	m.mu.Unlock()
 
+	var cameUp bool
 	err := m.opts.Store.Update(ctx, func(tx store.Tx) error {
 		agent, err := tx.Agents().Get(ctx, agentID)
 		if err != nil {
 			return err
 		}
 		wasDown := agent.Status != lb.AgentUp
+		cameUp = wasDown
 		agent.Status = lb.AgentUp
 		t := now.UTC()
 		agent.LastHeartbeat = &t
@@ -193,6 +198,9 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	st.stats = stats
 	st.synced = true
 	m.mu.Unlock()
+	if cameUp && m.opts.AgentUp != nil {
+		m.opts.AgentUp()
+	}
 	return nil
 }
 

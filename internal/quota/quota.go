@@ -77,13 +77,16 @@ func lockRow(ctx context.Context, tx store.Tx, project string) (*lb.Quota, error
 		return nil, fmt.Errorf("lock quota of %s: %w", project, err)
 	}
 	q = &lb.Quota{ProjectID: project}
-	if err := tx.Quotas().Create(ctx, q); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := tx.Quotas().Create(ctx, q); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// Another transaction made the row first. On PostgreSQL the
+			// failed insert has aborted this transaction, so the caller
+			// must retry it: Octavia's "Project busy" 503.
+			return nil, fmt.Errorf("create quota of %s: %w: %w", project, store.ErrBusy, err)
+		}
 		return nil, fmt.Errorf("create quota of %s: %w", project, err)
 	}
-	q, err = tx.Quotas().Lock(ctx, project)
-	if err != nil {
-		return nil, fmt.Errorf("lock quota of %s: %w", project, err)
-	}
+	// The new row is locked by this transaction until it ends.
 	return q, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/quota"
 	"github.com/fulcrumlb/fulcrum/internal/store"
+	"github.com/fulcrumlb/fulcrum/internal/store/pgtest"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
@@ -40,10 +41,23 @@ func newLB(project string, n int) *lb.LoadBalancer {
 }
 
 // TestConcurrentCreatesNeverOvershoot races 40 creates against a limit of
-// 7: exactly 7 succeed and the rest get a QuotaExceededError, because the
-// count and the insert share a transaction.
+// 7, on SQLite and on PostgreSQL: exactly 7 succeed and the rest get a
+// QuotaExceededError, because the count and the insert share a transaction
+// that holds the project's quota row lock.
 func TestConcurrentCreatesNeverOvershoot(t *testing.T) {
-	st := openStore(t)
+	t.Run("sqlite", func(t *testing.T) { concurrentCreates(t, openStore(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		pg := pgtest.Start(t)
+		st, err := sqlstore.Open(context.Background(), sqlstore.Options{Driver: "postgres", DSN: pg.NewDatabase(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		concurrentCreates(t, st)
+	})
+}
+
+func concurrentCreates(t *testing.T, st store.Store) {
 	defaults := lb.UnlimitedQuotas()
 	defaults[lb.QuotaLoadBalancer] = 7
 	e := quota.New(defaults)

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -55,6 +57,13 @@ func (d *dialect) orderSuffix(desc bool) string {
 	default:
 		return " ASC NULLS FIRST"
 	}
+}
+
+var postgresDialect = dialect{
+	name:      "postgres",
+	dollar:    true,
+	forUpdate: " FOR UPDATE",
+	hasTag:    `("tags"::jsonb @> to_jsonb(?::text))`,
 }
 
 var sqliteDialect = dialect{
@@ -99,6 +108,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	switch opts.Driver {
 	case "", "sqlite":
 		return openSQLite(ctx, opts)
+	case "postgres":
+		return openPostgres(ctx, opts)
 	}
 	return nil, fmt.Errorf("open store: unknown driver %q", opts.Driver)
 }
@@ -135,8 +146,35 @@ func openSQLite(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+func openPostgres(ctx context.Context, opts Options) (*Store, error) {
+	if opts.DSN == "" {
+		return nil, errors.New("open postgres store: no DSN")
+	}
+	db, err := sql.Open("pgx", opts.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	// One pool serves readers and writers: PostgreSQL serialises writers to
+	// the same load balancer with the row locks Table.Lock takes.
+	s := &Store{d: &postgresDialect, write: db, read: db, kinds: newKinds(), log: opts.Logger}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // Close releases the connections.
 func (s *Store) Close() error {
+	if s.read == s.write {
+		return s.write.Close()
+	}
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -279,6 +317,15 @@ func (s *Store) translate(err error) error {
 	if err == nil {
 		return nil
 	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505", "23503", "23514":
+			return fmt.Errorf("%w: %s", store.ErrConflict, pe.Message)
+		case "40001", "40P01", "55P03":
+			return fmt.Errorf("%w: %s", store.ErrBusy, pe.Message)
+		}
+	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() {
@@ -293,11 +340,24 @@ func (s *Store) translate(err error) error {
 }
 
 // migrate applies every migration of the dialect not yet recorded, each in
-// its own transaction.
+// its own transaction. On PostgreSQL an advisory lock keeps concurrent
+// servers from migrating at once.
 func (s *Store) migrate(ctx context.Context) error {
+	if s.d.name == "postgres" {
+		conn, err := s.write.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7460291)`); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7460291)`)
+	}
 	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+
 	dir := "migrations/" + s.d.name
 	entries, err := fs.ReadDir(migrationFS, dir)
 	if err != nil {

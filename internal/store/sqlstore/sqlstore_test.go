@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fulcrumlb/fulcrum/internal/store"
+	"github.com/fulcrumlb/fulcrum/internal/store/pgtest"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 	"github.com/fulcrumlb/fulcrum/internal/store/storetest"
 )
@@ -30,4 +31,15 @@ func TestSQLiteReopenKeepsDataAndMigrationsOnce(t *testing.T) {
 		}
 		s.Close()
 	}
+}
+
+func TestPostgresConformance(t *testing.T) {
+	pg := pgtest.Start(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := sqlstore.Open(context.Background(), sqlstore.Options{Driver: "postgres", DSN: pg.NewDatabase(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }

@@ -255,13 +255,14 @@ func testQuotas(t *testing.T, s store.Store) {
 			return err
 		}
 		check(t, "quota", got, q)
-		if err := tx.Quotas().Create(ctx, &lb.Quota{ProjectID: "p1"}); !errors.Is(err, store.ErrConflict) {
-			t.Errorf("second quota row for a project: got %v, want ErrConflict", err)
-		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx store.Tx) error { return tx.Quotas().Create(ctx, &lb.Quota{ProjectID: "p1"}) })
+	if !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second quota row for a project: got %v, want ErrConflict", err)
 	}
 	eff := q.Effective(lb.UnlimitedQuotas())
 	if eff[lb.QuotaLoadBalancer] != 2 || eff[lb.QuotaListener] != -1 || eff[lb.QuotaL7Rule] != 0 {

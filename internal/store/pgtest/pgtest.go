@@ -1,0 +1,146 @@
+// Package pgtest runs a private PostgreSQL server for tests: initdb into a
+// temporary directory and postgres listening only on a Unix socket there,
+// so tests never touch a system database or a TCP port. It needs the
+// PostgreSQL server binaries (Debian package postgresql; .ci/run installs
+// it) and fails the test, never skips, when they are missing.
+//
+// Only tests import it.
+package pgtest
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+)
+
+// Server is a running private PostgreSQL.
+type Server struct {
+	dir  string
+	sock string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	n    int
+}
+
+// bin finds a PostgreSQL server binary.
+func bin(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
+	sort.Strings(matches)
+	if len(matches) > 0 {
+		return matches[len(matches)-1], nil
+	}
+	return "", fmt.Errorf("%s not found: install the PostgreSQL server (Debian: apt-get install postgresql; .ci/run does this)", name)
+}
+
+// asPostgres returns a command running as the postgres user when this
+// process is root (initdb and postgres refuse to run as root).
+func asPostgres(uid, gid int, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	return cmd
+}
+
+// Start initialises and starts a server; it is stopped when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	initdb, err := bin("initdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	postgres, err := bin("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "fulcrum-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	uid, gid := os.Getuid(), os.Getgid()
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root needs the postgres user (from the postgresql package): %v", err)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	var out bytes.Buffer
+	cmd := asPostgres(uid, gid, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out.String())
+	}
+	s := &Server{dir: dir, sock: dir}
+	s.cmd = asPostgres(uid, gid, postgres, "-D", data, "-k", dir, "-c", "listen_addresses=", "-c", "fsync=off",
+		"-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+	var logs bytes.Buffer
+	s.cmd.Stdout, s.cmd.Stderr = &logs, &logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGINT)
+		s.cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		db, err := sql.Open("pgx", s.DSN("postgres"))
+		if err == nil {
+			err = db.Ping()
+			db.Close()
+		}
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postgres did not start: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
+}
+
+// DSN returns the connection string of database db.
+func (s *Server) DSN(db string) string {
+	return fmt.Sprintf("host=%s port=5432 user=postgres dbname=%s sslmode=disable", s.sock, db)
+}
+
+// NewDatabase creates an empty database and returns its DSN.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
+	s.mu.Lock()
+	s.n++
+	name := fmt.Sprintf("t%d", s.n)
+	s.mu.Unlock()
+	db, err := sql.Open("pgx", s.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	return s.DSN(name)
+}
