@@ -93,7 +93,7 @@ type identityParts struct {
 	adminProject string
 }
 
-func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger) (*identityParts, error) {
+func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue func(lbID string)) (*identityParts, error) {
 	ic := &cfg.Identity
 	keys, err := identity.OpenKeyRing(filepath.Join(cfg.DataDir, "keys"), 0, nil)
 	if err != nil {
@@ -111,7 +111,7 @@ func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger) (*ide
 	copy(defaults[:], ic.Quota[:])
 	member, _ := lb.ParseMemberAddressPolicy(ic.MemberAddressAllow, ic.MemberAddressDeny)
 	p := &identityParts{keystone: ks, authz: authz, quotas: quota.New(defaults), member: member,
-		neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: ic.ExternalURL})}
+		neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: ic.ExternalURL, Notify: enqueue})}
 	if ic.Network == "noop" {
 		n := network.NewNoop()
 		p.vips, p.hooks = n, noHooks{}

@@ -17,7 +17,10 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
+	"github.com/fulcrumlb/fulcrum/internal/store"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
@@ -105,20 +108,20 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 
-	idp, err := newIdentityParts(cfg, st, log)
+	var ctrl *controller.Controller
+	enqueue := func(id string) { ctrl.Enqueue(id) }
+	idp, err := newIdentityParts(cfg, st, log, enqueue)
 	if err != nil {
 		return err
 	}
 
-	var ctrl *controller.Controller
-	enqueue := func(id string) { ctrl.Enqueue(id) }
 	synced := make(chan struct{})
 	resync := func() { ctrl.Resync(ctx) }
 	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, resync: resync, ready: synced})
 	if err != nil {
 		return err
 	}
-	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log})
+	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses})
 	ctrl = controller.New(controller.Options{
 		Store:     st,
 		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
@@ -230,4 +233,13 @@ func printBanner(w io.Writer, cfg *serverConfig, addr, agentURL string) {
 		fmt.Fprintf(w, "try:  curl -s -H 'X-Project-Id: demo' %s/v2/lbaas/loadbalancers\n", base)
 		fmt.Fprintf(w, "      openstack --os-auth-type none --os-endpoint %s loadbalancer list\n", strings.TrimSuffix(base, "/"))
 	}
+}
+
+// floatingAddresses are the floating IPs associated with a load balancer's
+// VIP port: the data plane serves the VIP's listeners on them too.
+func floatingAddresses(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) ([]string, error) {
+	if l.VIP.PortID == "" {
+		return nil, nil
+	}
+	return network.FloatingAddresses(ctx, tx, l.VIP.PortID)
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -95,6 +97,7 @@ func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c pol
 		return err
 	}
 	now := s.now()
+	var touched []string
 	fip := &neutron.FloatingIP{ID: newUUID(), ProjectID: project, FloatingNetworkID: *b.FloatingNetworkID,
 		Description: str(b.Description), Status: neutron.PortDown, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	ctx := r.Context()
@@ -133,13 +136,18 @@ func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c pol
 			return err
 		}
 		if b.PortID.Value != "" {
-			return s.associate(ctx, tx, c, fip, b.PortID.Value, str(b.FixedIPAddress))
+			if err := s.associate(ctx, tx, c, fip, b.PortID.Value, str(b.FixedIPAddress)); err != nil {
+				return err
+			}
+			touched, err = touchVIPPorts(ctx, tx, now, fip.PortID)
+			return err
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	s.notify(touched)
 	writeJSON(w, http.StatusCreated, map[string]any{"floatingip": floatingIPJSON(fip)})
 	return nil
 }
@@ -189,31 +197,43 @@ func (s *Service) updateFloatingIP(w http.ResponseWriter, r *http.Request, c pol
 	}
 	ctx := r.Context()
 	var fip *neutron.FloatingIP
+	var touched []string
 	err := s.update(ctx, func(tx store.Tx) error {
 		var err error
 		if fip, err = s.fipVisible(ctx, tx, c, r.PathValue("id")); err != nil {
 			return err
 		}
+		oldPort := fip.PortID
 		if b.Description != nil {
 			fip.Description = *b.Description
 		}
 		if b.PortID.Set && b.PortID.Value == "" {
 			fip.PortID, fip.FixedIPAddress, fip.Status = "", "", neutron.PortDown
 		} else if b.PortID.Set {
-			return s.associate(ctx, tx, c, fip, b.PortID.Value, str(b.FixedIPAddress))
+			if err := s.associate(ctx, tx, c, fip, b.PortID.Value, str(b.FixedIPAddress)); err != nil {
+				return err
+			}
+			touched, err = touchVIPPorts(ctx, tx, s.now(), oldPort, fip.PortID)
+			return err
 		}
 		fip.UpdatedAt = s.now()
-		return tx.FloatingIPs().Update(ctx, fip)
+		if err := tx.FloatingIPs().Update(ctx, fip); err != nil {
+			return err
+		}
+		touched, err = touchVIPPorts(ctx, tx, s.now(), oldPort)
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	s.notify(touched)
 	writeJSON(w, http.StatusOK, map[string]any{"floatingip": floatingIPJSON(fip)})
 	return nil
 }
 
 func (s *Service) deleteFloatingIP(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
 	ctx := r.Context()
+	var touched []string
 	err := s.update(ctx, func(tx store.Tx) error {
 		fip, err := s.fipVisible(ctx, tx, c, r.PathValue("id"))
 		if err != nil {
@@ -222,13 +242,59 @@ func (s *Service) deleteFloatingIP(w http.ResponseWriter, r *http.Request, c pol
 		if err := tx.FloatingIPs().Delete(ctx, fip.ID); err != nil {
 			return err
 		}
-		return deletePort(ctx, tx, fip.FloatingPortID, s.now())
+		if err := deletePort(ctx, tx, fip.FloatingPortID, s.now()); err != nil {
+			return err
+		}
+		touched, err = touchVIPPorts(ctx, tx, s.now(), fip.PortID)
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	s.notify(touched)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// touchVIPPorts starts a new generation of every load balancer whose VIP
+// port is among ports, because the addresses it is served on changed. It
+// returns their ids, to be enqueued after the commit.
+func touchVIPPorts(ctx context.Context, tx store.Tx, now time.Time, ports ...string) ([]string, error) {
+	var ids []string
+	for _, p := range ports {
+		if p == "" {
+			continue
+		}
+		list, err := tx.LoadBalancers().List(ctx, store.Query{Filters: []store.Filter{store.F("vip_port_id", p)}})
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range list {
+			if l.Status.Provisioning == lb.PendingDelete {
+				continue
+			}
+			l, err := tx.LoadBalancers().Lock(ctx, l.ID)
+			if err != nil {
+				return nil, err
+			}
+			l.NextGeneration()
+			l.Touch(now)
+			if err := tx.LoadBalancers().Update(ctx, l); err != nil {
+				return nil, err
+			}
+			ids = append(ids, l.ID)
+		}
+	}
+	return ids, nil
+}
+
+func (s *Service) notify(lbIDs []string) {
+	if s.opts.Notify == nil {
+		return
+	}
+	for _, id := range lbIDs {
+		s.opts.Notify(id)
+	}
 }
 
 // FloatingAddresses returns the floating addresses associated with portID

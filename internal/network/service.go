@@ -24,6 +24,9 @@ type Options struct {
 	// ExternalURL is scheme://host[:port] as clients see it; "" derives it
 	// from each request.
 	ExternalURL string
+	// Notify, if set, is told about load balancers whose served addresses
+	// changed (floating IPs (dis)associated with their VIP port).
+	Notify func(lbID string)
 }
 
 // Service is the Neutron subset, an http.Handler for /networking/... and
