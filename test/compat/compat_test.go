@@ -2,6 +2,8 @@ package compat_test
 
 import (
 	"encoding/json"
+	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -45,6 +47,30 @@ func TestOpenstackCLINoAuthMode(t *testing.T) {
 	t.Logf("osc-smoke MODE=none:\n%s", lastLines(out, 60))
 	if err != nil {
 		t.Fatalf("osc-smoke failed: %v", err)
+	}
+}
+
+// TestOpenstackCLIDefaultProviderTraffic runs the CLI smoke against the
+// default provider (the embedded agent's native engine) with a real backend
+// at the member address the script uses: traffic flows through the VIP.
+func TestOpenstackCLIDefaultProviderTraffic(t *testing.T) {
+	needOpenstack(t)
+	ln, err := net.Listen("tcp", "127.0.0.10:8080")
+	if err != nil {
+		t.Fatalf("backend for the smoke's member 127.0.0.10:8080: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	s := startServer(t, append([]string{"--auth", "keystone", "--provider", "fulcrum", "--embedded-agent=true"}, loopbackMembers...)...)
+	out, err := run(t, append(s.cloudEnv(), "MODE=password", "SUBNET_ID=private-subnet", "WAIT=1", "CHECK_TRAFFIC=1",
+		"LISTENER_PORT=18080"), "bash", script("osc-smoke.sh"))
+	t.Logf("osc-smoke MODE=password, provider fulcrum:\n%s", lastLines(out, 60))
+	if err != nil {
+		t.Fatalf("osc-smoke failed: %v", err)
+	}
+	if !strings.Contains(out, "answered through the load balancer") {
+		t.Fatal("no traffic check in the smoke's output")
 	}
 }
 

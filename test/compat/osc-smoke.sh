@@ -50,10 +50,26 @@ run() {
 run loadbalancer list -f value
 run loadbalancer create --name smoke-lb --vip-subnet-id "$SUBNET_ID" "${wait[@]}" -f json
 run loadbalancer show smoke-lb -f json
-run loadbalancer listener create --name smoke-listener --protocol HTTP --protocol-port 80 "${wait[@]}" smoke-lb -f json
+run loadbalancer listener create --name smoke-listener --protocol HTTP --protocol-port "${LISTENER_PORT:-80}" "${wait[@]}" smoke-lb -f json
 run loadbalancer pool create --name smoke-pool --listener smoke-listener --protocol HTTP --lb-algorithm ROUND_ROBIN "${wait[@]}" -f json
 run loadbalancer member create --name smoke-member --address 127.0.0.10 --protocol-port 8080 --subnet-id "$SUBNET_ID" "${wait[@]}" smoke-pool -f json
 run loadbalancer healthmonitor create --name smoke-hm --delay 5 --timeout 3 --max-retries 3 --type HTTP --url-path /healthz "${wait[@]}" smoke-pool -f json
+if [ "${CHECK_TRAFFIC:-0}" = 1 ]; then
+	# A backend listens on the member address: requests through the VIP must reach it.
+	vip=$("${osc[@]}" loadbalancer show smoke-lb -f value -c vip_address)
+	ok=0
+	for _ in $(seq 100); do
+		if curl -fsS -m 1 "http://$vip:${LISTENER_PORT:-80}/" >/dev/null 2>&1; then ok=1; break; fi
+		sleep 0.1
+	done
+	if [ "$ok" = 1 ]; then
+		echo "traffic: http://$vip:${LISTENER_PORT:-80}/ answered through the load balancer" >&2
+		for _ in 1 2 3 4 5; do curl -fsS -m 1 "http://$vip:${LISTENER_PORT:-80}/" >/dev/null || fail=$((fail + 1)); done
+	else
+		echo "!! failed: no answer from http://$vip:${LISTENER_PORT:-80}/" >&2
+		fail=$((fail + 1))
+	fi
+fi
 run loadbalancer stats show smoke-lb -f json
 run loadbalancer status show smoke-lb
 run loadbalancer list -f value
