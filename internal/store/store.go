@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fulcrumlb/fulcrum/internal/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/neutron"
@@ -91,6 +92,13 @@ type Tx interface {
 	IPAllocations() Table[neutron.IPAllocation]
 	FloatingIPs() Table[neutron.FloatingIP]
 	QoSPolicies() Table[neutron.QoSPolicy]
+
+	// The Barbican subset. Deleting a secret or a container removes the
+	// ContainerSecrets that name it; a ContainerSecret's container and
+	// secret must exist (ErrConflict otherwise).
+	Secrets() Table[barbican.Secret]
+	Containers() Table[barbican.Container]
+	ContainerSecrets() Table[barbican.ContainerSecret]
 
 	Agents() Table[lb.Agent]
 	JoinTokens() Table[lb.JoinToken]

@@ -69,6 +69,7 @@ type kinds struct {
 	quotas         *kind[lb.Quota]
 	identity       identityKinds
 	network        networkKinds
+	secrets        secretKinds
 	agents         *kind[lb.Agent]
 	joinTokens     *kind[lb.JoinToken]
 	amphorae       *kind[lb.Amphora]
@@ -89,6 +90,7 @@ func newKinds() *kinds {
 		quotas:   newQuotaKind(),
 		identity: newIdentityKinds(),
 		network:  newNetworkKinds(),
+		secrets:  newSecretKinds(),
 		agents: newKind("agents", cat(
 			[]column[A]{
 				text("id", func(v *A) *string { return &v.ID }),
