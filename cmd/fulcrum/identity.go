@@ -19,6 +19,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/quota"
+	"github.com/fulcrumlb/fulcrum/internal/secrets"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
@@ -82,6 +83,7 @@ type vipAllocator interface {
 type identityParts struct {
 	keystone *identity.Service
 	neutron  *network.Service
+	secrets  *secrets.Service
 	vips     vipAllocator
 	hooks    interface {
 		LoadBalancerDeleted(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
@@ -112,6 +114,15 @@ func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger, enque
 	member, _ := lb.ParseMemberAddressPolicy(ic.MemberAddressAllow, ic.MemberAddressDeny)
 	p := &identityParts{keystone: ks, authz: authz, quotas: quota.New(defaults), member: member,
 		neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: ic.ExternalURL, Notify: enqueue})}
+	skeys, err := secrets.OpenKeyRing(filepath.Join(cfg.DataDir, "keys", "secrets"))
+	if err != nil {
+		return nil, err
+	}
+	p.secrets, err = secrets.New(secrets.Options{Store: st, Keys: skeys, Logger: log, ExternalURL: ic.ExternalURL,
+		DefaultProject: func() string { return p.adminProject }})
+	if err != nil {
+		return nil, err
+	}
 	if ic.Network == "noop" {
 		n := network.NewNoop()
 		p.vips, p.hooks = n, noHooks{}
@@ -166,8 +177,8 @@ func (a keystoneAuth) Authenticate(r *http.Request) (policy.Caller, error) {
 	return policy.Caller{UserID: pr.UserID, ProjectID: pr.ProjectID, Roles: pr.Roles}, nil
 }
 
-// mount adds the Keystone and Neutron subsets to mux. Neutron runs behind
-// the same authentication as the Octavia API.
+// mount adds the Keystone, Neutron and Barbican subsets to mux. Neutron
+// and Barbican run behind the same authentication as the Octavia API.
 func (p *identityParts) mount(mux *http.ServeMux, auth, externalURL string, log *slog.Logger) {
 	mux.Handle("/identity", p.keystone)
 	mux.Handle("/identity/", p.keystone)
@@ -178,6 +189,10 @@ func (p *identityParts) mount(mux *http.ServeMux, auth, externalURL string, log 
 	neutron := identity.Middleware(p.neutron, opts)
 	for _, path := range network.Paths {
 		mux.Handle(path, neutron)
+	}
+	keyManager := identity.Middleware(p.secrets, opts)
+	for _, path := range secrets.Paths {
+		mux.Handle(path, keyManager)
 	}
 }
 

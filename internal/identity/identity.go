@@ -42,6 +42,7 @@ var DefaultCatalog = []CatalogService{
 	{Type: "identity", Name: "keystone", Path: "/identity"},
 	{Type: "load-balancer", Name: "octavia", Path: ""},
 	{Type: "network", Name: "neutron", Path: "/networking"},
+	{Type: "key-manager", Name: "barbican", Path: "/key-manager"},
 }
 
 // Options configure New.

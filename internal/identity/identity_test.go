@@ -211,7 +211,7 @@ func TestPasswordAuthAndCatalog(t *testing.T) {
 			t.Errorf("service %s has interfaces %v, want public, internal, admin", svc["type"], ifaces)
 		}
 	}
-	for _, want := range []string{"identity", "load-balancer", "network"} {
+	for _, want := range []string{"identity", "load-balancer", "network", "key-manager"} {
 		if !types[want] {
 			t.Errorf("catalog lacks %s: %v", want, types)
 		}

@@ -31,7 +31,8 @@ type MiddlewareOptions struct {
 // authenticates on its own).
 func Public(path string) bool {
 	switch path {
-	case "/", "/healthcheck", "/networking", "/networking/", "/load-balancer", "/load-balancer/":
+	case "/", "/healthcheck", "/networking", "/networking/", "/load-balancer", "/load-balancer/",
+		"/key-manager", "/key-manager/":
 		return true
 	}
 	return path == "/identity" || strings.HasPrefix(path, "/identity/")

@@ -1,0 +1,448 @@
+package secrets
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/fulcrumlb/fulcrum/internal/barbican"
+	"github.com/fulcrumlb/fulcrum/internal/policy"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+)
+
+// ServiceUser is the user id the load-balancer service reads secrets as.
+// A read ACL naming it lets load balancers of other projects use a
+// secret, as Octavia's service ACL does.
+const ServiceUser = "fulcrum-load-balancer"
+
+// ErrUnreadable: a reference that does not name a secret or container the
+// reader may read, or whose content is not what it must be. The API
+// answers Octavia's 400 "Could not retrieve certificate: [<refs>]".
+var ErrUnreadable = errors.New("unreadable key manager reference")
+
+// PKCS12Error is a secret whose payload is not a readable PKCS#12 bundle
+// without a passphrase. Its Error is Octavia's message.
+type PKCS12Error struct{ Err error }
+
+func (e *PKCS12Error) Error() string {
+	return "The PKCS12 bundle is unreadable. Please check the PKCS12 bundle validity. In addition, make sure it does not require a pass phrase. Error: " + e.Err.Error()
+}
+
+func (e *PKCS12Error) Unwrap() error { return e.Err }
+
+// Access says on whose behalf material is read. The load-balancer service
+// reads the secrets and containers of ProjectID (the load balancer's
+// project) and those whose read ACL names ServiceUser. When Caller is set
+// (the API checking a request), the caller must also be allowed to read
+// the object.
+type Access struct {
+	ProjectID string
+	Caller    *policy.Caller
+}
+
+func (a Access) allows(o owner) bool {
+	if a.Caller != nil && !canRead(*a.Caller, o) {
+		return false
+	}
+	return o.project == a.ProjectID || o.acl.Grants(ServiceUser)
+}
+
+// Certificate is a certificate with its key as the data plane serves it.
+type Certificate struct {
+	// Ref is the reference it was read from.
+	Ref string
+	// CertPEM is the leaf followed by the intermediates.
+	CertPEM []byte
+	// KeyPEM is the private key, PKCS#8, unencrypted.
+	KeyPEM []byte
+	// Leaf is the parsed leaf certificate.
+	Leaf *x509.Certificate
+}
+
+// refKind splits a reference: an href ending in /secrets/<uuid> or
+// /containers/<uuid>, or a bare uuid (kind "").
+func refKind(ref string) (kind, id string, ok bool) {
+	r := strings.TrimSuffix(strings.TrimSpace(ref), "/")
+	if isUUID(r) {
+		return "", strings.ToLower(r), true
+	}
+	i := strings.LastIndexByte(r, '/')
+	if i < 0 || !isUUID(r[i+1:]) {
+		return "", "", false
+	}
+	id = strings.ToLower(r[i+1:])
+	switch {
+	case strings.HasSuffix(r[:i], "/secrets"):
+		return "secrets", id, true
+	case strings.HasSuffix(r[:i], "/containers"):
+		return "containers", id, true
+	}
+	return "", "", false
+}
+
+// RefPath returns the "/secrets/<id>" or "/containers/<id>" path a
+// reference names (matching Options.Changed), or "" when ref is not a
+// key-manager reference. A bare uuid gives "/<id>".
+func RefPath(ref string) string {
+	kind, id, ok := refKind(ref)
+	if !ok {
+		return ""
+	}
+	if kind == "" {
+		return "/" + id
+	}
+	return "/" + kind + "/" + id
+}
+
+func unreadable(ref, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrUnreadable, ref, fmt.Sprintf(format, args...))
+}
+
+// payload opens a secret's payload for a.
+func (s *Service) payload(ctx context.Context, tx store.Tx, a Access, ref, id string, checkAccess bool) (*barbican.Secret, []byte, error) {
+	sec, err := tx.Secrets().Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && sec.Expired(s.now()) {
+		return nil, nil, unreadable(ref, "no such secret")
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read secret %s: %w", id, err)
+	}
+	if checkAccess && !a.allows(secretOwner(sec)) {
+		return nil, nil, unreadable(ref, "not allowed")
+	}
+	if sec.Payload == nil {
+		return nil, nil, unreadable(ref, "secret has no payload")
+	}
+	plain, err := s.opts.Keys.Open(sec.Payload, []byte(sec.ID))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read secret %s: %w", id, err)
+	}
+	return sec, plain, nil
+}
+
+// Certificate reads the certificate and key behind ref: a secret holding a
+// PKCS#12 bundle without passphrase (raw, or base64 text), or a PEM
+// certificate with its key; or a certificate container (certificate,
+// private_key, optional intermediates and private_key_passphrase).
+func (s *Service) Certificate(ctx context.Context, a Access, ref string) (*Certificate, error) {
+	kind, id, ok := refKind(ref)
+	if !ok {
+		return nil, unreadable(ref, "not a key manager reference")
+	}
+	var out *Certificate
+	err := s.opts.Store.View(ctx, func(tx store.Tx) error {
+		if kind == "secrets" || kind == "" {
+			_, plain, err := s.payload(ctx, tx, a, ref, id, true)
+			if err == nil {
+				out, err = certificateFromBundle(ref, plain)
+				return err
+			}
+			if kind == "secrets" || !errors.Is(err, ErrUnreadable) {
+				return err
+			}
+		}
+		var err error
+		out, err = s.certificateFromContainer(ctx, tx, a, ref, id)
+		return err
+	})
+	return out, err
+}
+
+func certificateFromBundle(ref string, data []byte) (*Certificate, error) {
+	if bytes.Contains(data, []byte("-----BEGIN ")) {
+		var certs, keys []byte
+		for rest := data; ; {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			if b.Type == "CERTIFICATE" {
+				certs = append(certs, pem.EncodeToMemory(b)...)
+			} else if strings.HasSuffix(b.Type, "PRIVATE KEY") {
+				keys = append(keys, pem.EncodeToMemory(b)...)
+			}
+		}
+		if len(certs) > 0 && len(keys) > 0 {
+			return buildCertificate(ref, certs, keys, nil)
+		}
+	}
+	der := data
+	if !isDER(der) {
+		if dec, err := decodeBase64(string(data)); err == nil && isDER(dec) {
+			der = dec
+		}
+	}
+	key, leaf, cas, err := pkcs12.DecodeChain(der, "")
+	if err != nil {
+		return nil, &PKCS12Error{Err: err}
+	}
+	// The leaf is the certificate of the key, wherever it sits.
+	all := append([]*x509.Certificate{leaf}, cas...)
+	for i, c := range all {
+		if pub, ok := key.(interface{ Public() crypto.PublicKey }); ok && publicKeyEqual(c.PublicKey, pub.Public()) {
+			all[0], all[i] = all[i], all[0]
+			break
+		}
+	}
+	var certPEM []byte
+	for _, c := range all {
+		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, &PKCS12Error{Err: err}
+	}
+	return buildCertificate(ref, certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil)
+}
+
+func isDER(b []byte) bool { return len(b) > 2 && b[0] == 0x30 }
+
+func publicKeyEqual(a, b crypto.PublicKey) bool {
+	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ea.Equal(b)
+}
+
+// buildCertificate checks that the key matches the leaf and normalises the
+// key to unencrypted PKCS#8.
+func buildCertificate(ref string, certPEM, keyPEM, passphrase []byte) (*Certificate, error) {
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil {
+		return nil, unreadable(ref, "private key is not PEM")
+	}
+	//lint:ignore SA1019 legacy PEM encryption is what Barbican certificate containers carry with private_key_passphrase
+	if x509.IsEncryptedPEMBlock(kb) { //nolint:staticcheck
+		if len(passphrase) == 0 {
+			return nil, unreadable(ref, "private key needs a passphrase")
+		}
+		der, err := x509.DecryptPEMBlock(kb, passphrase) //nolint:staticcheck
+		if err != nil {
+			return nil, unreadable(ref, "private key passphrase: %v", err)
+		}
+		kb = &pem.Block{Type: kb.Type, Bytes: der}
+	}
+	key, err := parsePrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, unreadable(ref, "private key: %v", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, unreadable(ref, "private key: %v", err)
+	}
+	keyOut := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	pair, err := tls.X509KeyPair(certPEM, keyOut)
+	if err != nil {
+		return nil, unreadable(ref, "certificate and key: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, unreadable(ref, "certificate: %v", err)
+	}
+	return &Certificate{Ref: ref, CertPEM: certPEM, KeyPEM: keyOut, Leaf: leaf}, nil
+}
+
+func parsePrivateKey(der []byte) (crypto.PrivateKey, error) {
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParseECPrivateKey(der); err == nil {
+		return k, nil
+	}
+	return nil, errors.New("unknown private key format")
+}
+
+func (s *Service) certificateFromContainer(ctx context.Context, tx store.Tx, a Access, ref, id string) (*Certificate, error) {
+	ct, err := tx.Containers().Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, unreadable(ref, "no such secret or container")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read container %s: %w", id, err)
+	}
+	if !a.allows(containerOwner(ct)) {
+		return nil, unreadable(ref, "not allowed")
+	}
+	if ct.Type != barbican.ContainerCertificate {
+		return nil, unreadable(ref, "container type %s is not certificate", ct.Type)
+	}
+	members, err := containerMembers(ctx, tx, ct.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read container %s: %w", id, err)
+	}
+	parts := map[string][]byte{}
+	for _, m := range members[ct.ID] {
+		_, plain, err := s.payload(ctx, tx, a, ref, m.SecretID, false)
+		if err != nil {
+			return nil, err
+		}
+		parts[m.Name] = plain
+	}
+	if parts["certificate"] == nil || parts["private_key"] == nil {
+		return nil, unreadable(ref, "container lacks a certificate or private_key")
+	}
+	certPEM := append(bytes.TrimSpace(parts["certificate"]), '\n')
+	if in := bytes.TrimSpace(parts["intermediates"]); len(in) > 0 {
+		certPEM = append(append(certPEM, in...), '\n')
+	}
+	return buildCertificate(ref, certPEM, parts["private_key"], bytes.TrimSpace(parts["private_key_passphrase"]))
+}
+
+// Secret reads the raw payload of a secret reference (CA bundles and CRLs
+// are PEM secrets).
+func (s *Service) Secret(ctx context.Context, a Access, ref string) ([]byte, error) {
+	kind, id, ok := refKind(ref)
+	if !ok || kind == "containers" {
+		return nil, unreadable(ref, "not a secret reference")
+	}
+	var out []byte
+	err := s.opts.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		_, out, err = s.payload(ctx, tx, a, ref, id, true)
+		return err
+	})
+	return out, err
+}
+
+// CABundle reads a PEM bundle of CA certificates (client CA or pool CA).
+// Its error is a plain one naming what is wrong when the payload is read
+// but is not PEM certificates.
+func (s *Service) CABundle(ctx context.Context, a Access, ref string) ([]byte, []*x509.Certificate, error) {
+	data, err := s.Secret(ctx, a, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	certs, err := parsePEMCertificates(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, certs, nil
+}
+
+func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming")
+	}
+	return out, nil
+}
+
+// CRL reads a PEM certificate revocation list.
+func (s *Service) CRL(ctx context.Context, a Access, ref string) ([]byte, *x509.RevocationList, error) {
+	data, err := s.Secret(ctx, a, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	crl, err := ParseCRL(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, crl, nil
+}
+
+// ParseCRL parses the first X509 CRL of a PEM document.
+func ParseCRL(data []byte) (*x509.RevocationList, error) {
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, errors.New("Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming")
+		}
+		if b.Type == "X509 CRL" {
+			return x509.ParseRevocationList(b.Bytes)
+		}
+	}
+}
+
+// GrantService adds ServiceUser to the read ACL of the secret or container
+// ref names (and of a container's secrets), as Octavia does when a
+// listener or pool starts using it, so the service can read it whatever
+// the load balancer's project. It is a no-op for objects of project.
+func (s *Service) GrantService(ctx context.Context, project, ref string) error {
+	kind, id, ok := refKind(ref)
+	if !ok {
+		return unreadable(ref, "not a key manager reference")
+	}
+	now := s.now()
+	grant := func(a *barbican.ACL) bool {
+		if a.Grants(ServiceUser) {
+			return false
+		}
+		if !a.Set {
+			*a = barbican.ACL{Set: true, ProjectAccess: true, CreatedAt: now}
+		}
+		a.Users, a.UpdatedAt = append(a.Users, ServiceUser), now
+		return true
+	}
+	err := s.opts.Store.Update(ctx, func(tx store.Tx) error {
+		if kind != "containers" {
+			sec, err := tx.Secrets().Lock(ctx, id)
+			if err == nil {
+				if sec.ProjectID == project || !grant(&sec.ACL) {
+					return nil
+				}
+				return tx.Secrets().Update(ctx, sec)
+			}
+			if kind == "secrets" || !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		ct, err := tx.Containers().Lock(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ct.ProjectID == project {
+			return nil
+		}
+		if grant(&ct.ACL) {
+			if err := tx.Containers().Update(ctx, ct); err != nil {
+				return err
+			}
+		}
+		members, err := containerMembers(ctx, tx, ct.ID)
+		if err != nil {
+			return err
+		}
+		for _, m := range members[ct.ID] {
+			sec, err := tx.Secrets().Lock(ctx, m.SecretID)
+			if err != nil {
+				return err
+			}
+			if grant(&sec.ACL) {
+				if err := tx.Secrets().Update(ctx, sec); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("grant the load-balancer service access to %s: %w", ref, err)
+	}
+	return nil
+}
