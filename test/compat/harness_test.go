@@ -1,7 +1,8 @@
 // Package compat runs third-party OpenStack clients — gophercloud's own
 // acceptance tests and the openstack CLI with octaviaclient — against a real
 // `fulcrum server` process with the noop provider, so no client can make
-// fulcrum send traffic anywhere.
+// fulcrum send traffic anywhere. The Barbican subset is driven with
+// python3-barbicanclient (`openstack secret ...`).
 //
 // The clients are required, never skipped: CI installs the CLI
 // (.ci/run) and gophercloud comes from the Go module proxy.
@@ -174,7 +175,7 @@ func lastLines(s string, n int) string {
 func needOpenstack(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("openstack"); err != nil {
-		t.Fatal("the openstack CLI is required (apt-get install python3-openstackclient python3-octaviaclient; .ci/run does)")
+		t.Fatal("the openstack CLI is required (apt-get install python3-openstackclient python3-octaviaclient python3-barbicanclient; .ci/run does)")
 	}
 }
 
