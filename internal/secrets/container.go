@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
@@ -180,8 +181,10 @@ func (s *Service) createContainer(w http.ResponseWriter, r *http.Request, c poli
 		if err := tx.Containers().Create(r.Context(), ct); err != nil {
 			return err
 		}
-		for _, ref := range refs {
-			cs := &barbican.ContainerSecret{ID: newUUID(), ContainerID: ct.ID, Name: ref.name, SecretID: strings.ToLower(ref.id), CreatedAt: now}
+		for i, ref := range refs {
+			// Distinct creation times keep the request's order.
+			cs := &barbican.ContainerSecret{ID: newUUID(), ContainerID: ct.ID, Name: ref.name, SecretID: strings.ToLower(ref.id),
+				CreatedAt: now.Add(time.Duration(i) * time.Microsecond)}
 			if err := tx.ContainerSecrets().Create(r.Context(), cs); err != nil {
 				return err
 			}
