@@ -151,4 +151,3 @@ func mustEC(k *ecdsa.PrivateKey) []byte {
 	}
 	return b
 }
-
