@@ -64,4 +64,3 @@ func (t *txn) Containers() store.Table[barbican.Container] {
 func (t *txn) ContainerSecrets() store.Table[barbican.ContainerSecret] {
 	return &table[barbican.ContainerSecret]{tx: t, k: t.s.kinds.secrets.containerSecrets}
 }
-

@@ -16,8 +16,8 @@ func secretFixture() (*barbican.Secret, *barbican.Secret, *barbican.Container, *
 	exp := base.Add(365 * 24 * time.Hour)
 	cert := &barbican.Secret{ID: id("5ec1e700", 1), ProjectID: "p1", CreatorID: "u1", Name: "web-cert", Type: barbican.TypeCertificate,
 		Algorithm: "RSA", Mode: "", BitLength: &bits, Expiration: &exp, ContentType: "text/plain",
-		Payload: &barbican.Sealed{KeyID: 1, Data: []byte{0, 1, 2, 250, 251}},
-		ACL:     barbican.ACL{Set: true, ProjectAccess: false, Users: []string{"u2", "u3"}, CreatedAt: base, UpdatedAt: base},
+		Payload:   &barbican.Sealed{KeyID: 1, Data: []byte{0, 1, 2, 250, 251}},
+		ACL:       barbican.ACL{Set: true, ProjectAccess: false, Users: []string{"u2", "u3"}, CreatedAt: base, UpdatedAt: base},
 		CreatedAt: base, UpdatedAt: base.Add(time.Second)}
 	key := &barbican.Secret{ID: id("5ec1e700", 2), ProjectID: "p1", CreatorID: "u1", Type: barbican.TypePrivate,
 		CreatedAt: base.Add(time.Second), UpdatedAt: base.Add(time.Second)}
