@@ -9,6 +9,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,4 +153,39 @@ func mustEC(k *ecdsa.PrivateKey) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestResolveOpenSSLBundle reads what `openssl pkcs12 -export -passout
+// pass:` (OpenSSL 3: PBES2/AES-256 and a SHA-256 MAC) writes, as the
+// documented workflow does. The openssl tool is required (.ci/run installs
+// it).
+func TestResolveOpenSSLBundle(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is required (apt-get install openssl; .ci/run does)")
+	}
+	e := newEnv(t)
+	ca, _, leaf, key := certPKI(t, "openssl.example.test")
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	out := filepath.Join(dir, "bundle.p12")
+	cmd := exec.Command("openssl", "pkcs12", "-export", "-inkey", write("key.pem", pemKey(key)), "-in", write("cert.pem", pemCert(leaf)),
+		"-certfile", write("ca.pem", pemCert(ca)), "-passout", "pass:", "-out", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v\n%s", err, b)
+	}
+	p12, _ := os.ReadFile(out)
+	href := e.store(alice, map[string]any{"payload": base64.StdEncoding.EncodeToString(p12), "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"})
+	c, err := e.svc.Certificate(context.Background(), secrets.Access{ProjectID: "p1"}, href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Leaf.Equal(leaf) || strings.Count(string(c.CertPEM), "BEGIN CERTIFICATE") != 2 {
+		t.Errorf("leaf %s, chain %d", c.Leaf.Subject, strings.Count(string(c.CertPEM), "BEGIN CERTIFICATE"))
+	}
 }
