@@ -650,10 +650,20 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// writeFile writes atomically: a temporary file renamed over path.
+// writeFile writes atomically: a temporary file renamed over path. The
+// file has exactly mode, whatever a leftover temporary file had: the
+// config carries private keys of TERMINATED_HTTPS listeners and pools.
 func writeFile(path string, data []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Chmod(mode), f.Sync(), f.Close()); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -203,11 +203,22 @@ func TestEnrollWatchApplyAcknowledgeAndIsolate(t *testing.T) {
 func TestServesCachedConfigWithoutServer(t *testing.T) {
 	s := startServer(t)
 	dir := t.TempDir()
+	// A world-readable leftover of an interrupted write must not leak its
+	// mode to the config, which carries private keys.
+	if err := os.WriteFile(filepath.Join(dir, "config.json.tmp"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	eng := &recorder{}
 	stop := runAgent(t, agent.Options{ServerURL: s.url, DataDir: dir, Name: "node-2", JoinToken: s.token(t, "node-2"), Engine: eng, Wait: time.Second})
 	eventually(t, "enrollment", func() bool { return s.agentID(t, "node-2") != "" })
 	s.cache.Put(s.agentID(t, "node-2"), "lb-1", 1, frag("lb-1", 8080))
 	eventually(t, "applied", func() bool { return len(eng.ports()) == 1 })
+	eventually(t, "config cached", func() bool { _, err := os.Stat(filepath.Join(dir, "config.json")); return err == nil })
+	for _, f := range []string{"config.json", "agent.key"} {
+		if info, err := os.Stat(filepath.Join(dir, f)); err != nil || info.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want mode 0600", f, info, err)
+		}
+	}
 	stop()
 	s.srv.Close() // the control plane is gone
 	eng2 := &recorder{}
