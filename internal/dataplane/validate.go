@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -38,8 +39,9 @@ func (v *validator) add(path, format string, args ...any) {
 
 // Validate checks the whole config and returns nil or an error joining one *FieldError per
 // broken rule (at most 20), each naming the field path. Features that are part of the
-// contract but not carried by the engine yet (TLS termination, L7 policies, SCTP,
-// PROMETHEUS, PROXY pools, pool re-encryption) are refused here with a clear message.
+// contract but not carried by the engine yet (L7 policies, SCTP, PROMETHEUS) are refused
+// here with a clear message. TLS material (certificates and keys, CA bundles, CRLs signed
+// by their CA) is parsed here, so an engine never meets a certificate it cannot load.
 func (c *Config) Validate() error {
 	if c == nil {
 		return &FieldError{Path: "config", Msg: "missing"}
@@ -126,9 +128,7 @@ func (c *Config) Validate() error {
 			}
 		}
 		v.insertHeaders(path, l)
-		if l.TLS != nil {
-			v.add(path+".tls", "TLS termination is not supported by this engine yet")
-		}
+		v.listenerTLS(path, l)
 		if len(l.L7Policies) > 0 {
 			v.add(path+".l7policies", "L7 policies are not supported by this engine yet")
 		}
@@ -149,13 +149,13 @@ func (c *Config) Validate() error {
 
 func (v *validator) listenerProtocol(path string, l *Listener) {
 	switch l.Protocol {
-	case ProtocolTCP, ProtocolHTTP, ProtocolHTTPS, ProtocolUDP:
-	case ProtocolTerminatedHTTPS, ProtocolSCTP, ProtocolPrometheus:
+	case ProtocolTCP, ProtocolHTTP, ProtocolHTTPS, ProtocolTerminatedHTTPS, ProtocolUDP:
+	case ProtocolSCTP, ProtocolPrometheus:
 		v.add(path+".protocol", "protocol %s is not supported by this engine yet", l.Protocol)
 	case "":
 		v.add(path+".protocol", "required")
 	default:
-		v.add(path+".protocol", "unknown protocol %q (want TCP, HTTP, HTTPS or UDP)", l.Protocol)
+		v.add(path+".protocol", "unknown protocol %q (want TCP, HTTP, HTTPS, TERMINATED_HTTPS or UDP)", l.Protocol)
 	}
 }
 
@@ -172,13 +172,19 @@ func (v *validator) insertHeaders(path string, l *Listener) {
 	if len(l.InsertHeaders) == 0 {
 		return
 	}
-	if l.Protocol != ProtocolHTTP {
+	if l.Protocol != ProtocolHTTP && l.Protocol != ProtocolTerminatedHTTPS {
 		v.add(path+".insert_headers", "not a valid option for a %s listener", l.Protocol)
 		return
 	}
 	for k, val := range l.InsertHeaders {
-		if !insertHeaderAllowed(k) {
-			v.add(path+".insert_headers", "%q is not a valid option (want X-Forwarded-For, X-Forwarded-Port, X-Forwarded-Proto, X-Real-IP or X-Client-IP)", k)
+		switch {
+		case insertHeaderAllowed(k):
+		case slices.Contains(SSLInsertHeaders, k):
+			if l.Protocol != ProtocolTerminatedHTTPS {
+				v.add(path+".insert_headers", "%q is only valid on TERMINATED_HTTPS listeners", k)
+			}
+		default:
+			v.add(path+".insert_headers", "%q is not a valid option (want X-Forwarded-For, X-Forwarded-Port, X-Forwarded-Proto, X-Real-IP, X-Client-IP or, with TERMINATED_HTTPS, X-SSL-*)", k)
 		}
 		if len(val) > 255 {
 			v.add(path+".insert_headers", "value of %q longer than 255", k)
@@ -220,9 +226,7 @@ func (v *validator) pool(path string, p *Pool) {
 	default:
 		v.add(path+".lb_algorithm", "unknown algorithm %q (want ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP or SOURCE_IP_PORT)", p.Algorithm)
 	}
-	if p.TLS != nil {
-		v.add(path+".tls", "re-encryption toward members is not supported by this engine yet")
-	}
+	v.poolTLS(path, p)
 	if sp := p.SessionPersistence; sp != nil {
 		sppath := path + ".session_persistence"
 		switch sp.Type {
