@@ -15,6 +15,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/engine/clock"
 	"github.com/fulcrumlb/fulcrum/internal/engine/healthcheck"
 	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
+	"github.com/fulcrumlb/fulcrum/internal/engine/tlsterm"
 )
 
 // Errors returned by Apply, matched with errors.Is.
@@ -83,6 +85,20 @@ type Engine struct {
 
 	pools   atomic.Pointer[map[string]*balance.Pool]
 	version atomic.Uint64
+
+	// ticketKeys encrypt TLS session tickets of every TERMINATED_HTTPS listener, so a
+	// session resumes across reloads (and across listeners of this engine).
+	ticketKeys [][32]byte
+	// tlsServers and tlsClients are the TLS sides built for the config in force, reused
+	// while a listener's (or pool's) TLS settings do not change.
+	tlsServers map[string]tlsEntry[tlsterm.Server]
+	tlsClients map[string]tlsEntry[tlsterm.Client]
+}
+
+// tlsEntry is a built TLS side and the JSON of the settings it was built from.
+type tlsEntry[T any] struct {
+	key string
+	v   *T
 }
 
 type sockKey struct {
@@ -126,6 +142,9 @@ func New(opts Options) *Engine {
 	e.popts = po.WithDefaults()
 	empty := map[string]*balance.Pool{}
 	e.pools.Store(&empty)
+	var k [32]byte
+	_, _ = rand.Read(k[:])
+	e.ticketKeys = [][32]byte{k}
 	return e
 }
 
@@ -221,6 +240,45 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 		pools[pc.ID] = balance.NewPool(pc, rt, src, cookie)
 	}
 
+	// TLS sides: listeners' servers and pools' clients, rebuilt only when their settings
+	// changed. Validate parsed the material already, so errors here are rare.
+	tlsServers := map[string]tlsEntry[tlsterm.Server]{}
+	tlsClients := map[string]tlsEntry[tlsterm.Client]{}
+	poolTLS := map[string]*tlsterm.Client{}
+	for i := range cfg.Pools {
+		pc := &cfg.Pools[i]
+		if pc.TLS == nil {
+			continue
+		}
+		key, _ := json.Marshal(pc.TLS)
+		ent := e.tlsClients[pc.ID]
+		if ent.key != string(key) {
+			c, err := tlsterm.NewClient(pc.TLS)
+			if err != nil {
+				return fmt.Errorf("apply config version %d: %w", cfg.Version, &dataplane.FieldError{Path: fmt.Sprintf("pools[%d].tls", i), Msg: err.Error()})
+			}
+			ent = tlsEntry[tlsterm.Client]{string(key), c}
+		}
+		tlsClients[pc.ID] = ent
+		poolTLS[pc.ID] = ent.v
+	}
+	for i := range cfg.Listeners {
+		lc := &cfg.Listeners[i]
+		if lc.Protocol != dataplane.ProtocolTerminatedHTTPS {
+			continue
+		}
+		key, _ := json.Marshal(lc.TLS)
+		ent := e.tlsServers[lc.ID]
+		if ent.key != string(key) {
+			srv, err := tlsterm.NewServer(lc.TLS, tlsterm.ServerOptions{TicketKeys: e.ticketKeys})
+			if err != nil {
+				return fmt.Errorf("apply config version %d: %w", cfg.Version, &dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].tls", i), Msg: err.Error()})
+			}
+			ent = tlsEntry[tlsterm.Server]{string(key), srv}
+		}
+		tlsServers[lc.ID] = ent
+	}
+
 	// Frontends and sockets. New sockets are bound now; a failure undoes them.
 	counters := map[string]*proxy.Counters{}
 	frontends := map[sockKey]*proxy.Frontend{}
@@ -242,6 +300,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 			pool = pools[lc.DefaultPoolID]
 		}
 		fe := proxy.NewFrontend(lc, pool, ctr, e.popts)
+		fe.SetTLS(tlsServers[lc.ID].v, poolTLS)
 		for j, a := range lc.Addresses {
 			ip, _ := netip.ParseAddr(a)
 			k := sockKey{lc.Protocol.Transport(), netip.AddrPortFrom(ip.Unmap(), uint16(lc.ProtocolPort))}
@@ -347,6 +406,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 	e.members = members
 	e.sessions = sessions
 	e.counters = counters
+	e.tlsServers, e.tlsClients = tlsServers, tlsClients
 	e.cfg, e.cfgJSON = cfg, raw
 	// Health may have moved while we built: settle every pool on the current health.
 	for _, p := range pools {
@@ -502,13 +562,15 @@ func (e *Engine) Close() error {
 
 // socket is one listening socket and the connections it accepted.
 type socket struct {
-	key  sockKey
-	e    *Engine
-	ln   *net.TCPListener
-	pc   *net.UDPConn
-	udp  *proxy.UDPServer
-	fe   atomic.Pointer[proxy.Frontend]
-	http func() *proxy.Frontend
+	key sockKey
+	e   *Engine
+	ln  *net.TCPListener
+	pc  *net.UDPConn
+	udp *proxy.UDPServer
+	fe  atomic.Pointer[proxy.Frontend]
+	// http and https give an HTTP (TERMINATED_HTTPS) connection the frontend in force
+	// for its next request, nil when the socket no longer serves that protocol.
+	http, https func() *proxy.Frontend
 
 	mu       sync.Mutex
 	conns    map[*net.TCPConn]func() // value: ends an idle HTTP connection (nil for TCP)
@@ -522,6 +584,13 @@ func (e *Engine) listen(k sockKey) (*socket, error) {
 	s.http = func() *proxy.Frontend {
 		fe := s.fe.Load()
 		if fe == nil || fe.Protocol != dataplane.ProtocolHTTP {
+			return nil
+		}
+		return fe
+	}
+	s.https = func() *proxy.Frontend {
+		fe := s.fe.Load()
+		if fe == nil || fe.Protocol != dataplane.ProtocolTerminatedHTTPS {
 			return nil
 		}
 		return fe
@@ -588,8 +657,13 @@ func (s *socket) serve() {
 			c.Close()
 			continue
 		}
-		if fe.Protocol == dataplane.ProtocolHTTP {
-			hc := proxy.NewHTTPConn(c, s.http, s.e.popts)
+		if fe.Protocol == dataplane.ProtocolHTTP || fe.Protocol == dataplane.ProtocolTerminatedHTTPS {
+			var hc *proxy.HTTPConn
+			if fe.TLS != nil {
+				hc = proxy.NewHTTPSConn(c, fe.TLS.Config, s.https, s.e.popts)
+			} else {
+				hc = proxy.NewHTTPConn(c, s.http, s.e.popts)
+			}
 			if !s.track(c, hc.Drain) {
 				hc.Release()
 				fe.Release()

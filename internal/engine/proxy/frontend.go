@@ -18,6 +18,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine/balance"
 	"github.com/fulcrumlb/fulcrum/internal/engine/clock"
+	"github.com/fulcrumlb/fulcrum/internal/engine/tlsterm"
 )
 
 // Counters are one listener's statistics. They outlive config versions of the same
@@ -113,8 +114,16 @@ type Frontend struct {
 	Allowed        []netip.Prefix
 	Opts           *Options
 
+	// TLS terminates client connections (TERMINATED_HTTPS); nil for HTTP. Set by the
+	// engine with SetTLS.
+	TLS *tlsterm.Server
+
 	xff, xfPort, xfProto, realIP, clientIP bool
-	portHeader                             []byte // "X-Forwarded-Port: 80\r\n" or nil
+	sslHeaders                             [8]bool // tlsterm.SSLHeaders enabled
+	anySSL                                 bool
+	hsts                                   []byte                     // "Strict-Transport-Security: ...\r\n"
+	poolTLS                                map[string]*tlsterm.Client // re-encrypting pools by id
+	portHeader                             []byte                     // "X-Forwarded-Port: 80\r\n" or nil
 	cookieMode                             dataplane.PersistenceType
 	cookieName                             string
 	dialer                                 net.Dialer
@@ -138,6 +147,10 @@ func NewFrontend(l *dataplane.Listener, pool *balance.Pool, counters *Counters, 
 	}
 	on := func(k string) bool { return strings.EqualFold(l.InsertHeaders[k], "true") }
 	f.xff, f.xfPort, f.xfProto, f.realIP, f.clientIP = on("X-Forwarded-For"), on("X-Forwarded-Port"), on("X-Forwarded-Proto"), on("X-Real-IP"), on("X-Client-IP")
+	for i, k := range tlsterm.SSLHeaders {
+		f.sslHeaders[i] = l.Protocol == dataplane.ProtocolTerminatedHTTPS && on(k)
+		f.anySSL = f.anySSL || f.sslHeaders[i]
+	}
 	if f.xfPort {
 		f.portHeader = []byte("X-Forwarded-Port: " + strconv.Itoa(l.ProtocolPort) + "\r\n")
 	}
@@ -149,6 +162,15 @@ func NewFrontend(l *dataplane.Listener, pool *balance.Pool, counters *Counters, 
 		}
 	}
 	return f
+}
+
+// SetTLS makes f terminate TLS with srv (nil: none) and re-encrypt toward the pools of
+// poolTLS (by pool id; shared, not modified). Call it before the frontend serves.
+func (f *Frontend) SetTLS(srv *tlsterm.Server, poolTLS map[string]*tlsterm.Client) {
+	f.TLS, f.poolTLS, f.hsts = srv, poolTLS, nil
+	if srv != nil && srv.HSTS != "" {
+		f.hsts = []byte("Strict-Transport-Security: " + srv.HSTS + "\r\n")
+	}
 }
 
 // HTTPCookieName is the cookie HTTP_COOKIE persistence inserts (as HAProxy does for Octavia);

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -13,18 +14,41 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine/balance"
+	"github.com/fulcrumlb/fulcrum/internal/engine/tlsterm"
 )
 
 // maxCoalesce bounds how many body bytes ride along with a head in one write.
 const maxCoalesce = 64 << 10
 
+// Conn is a connection the HTTP forwarder reads from and writes to: a *net.TCPConn, or a
+// *tls.Conn over one (TERMINATED_HTTPS clients, re-encrypted members).
+type Conn interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// resetOnClose makes closing c send a reset (SO_LINGER 0): an aborted exchange must not
+// look complete to the other side.
+func resetOnClose(tcp *net.TCPConn) {
+	if tcp != nil {
+		tcp.SetLinger(0)
+	}
+}
+
 // memberConn is a keep-alive connection to a member with its own read buffer. Idle ones
 // live in the member's balance.MemberState.
 type memberConn struct {
-	c   *net.TCPConn
-	br  reader
-	dl  deadline
-	wdl deadline
+	c   Conn
+	tcp *net.TCPConn
+	// sni is the server name a TLS member connection was opened with; such a connection
+	// is reused only for requests that would send the same name.
+	sni string
+	// client is the pool TLS side the connection was made with (nil: clear text); an idle
+	// connection of another TLS configuration is not reused.
+	client *tlsterm.Client
+	br     reader
+	dl     deadline
+	wdl    deadline
 }
 
 // Close closes the connection.
@@ -32,8 +56,15 @@ func (mc *memberConn) Close() error { return mc.c.Close() }
 
 // httpConn is the state of one client connection, reused for each of its requests.
 type httpConn struct {
-	opts     *Options
-	c        *net.TCPConn
+	opts *Options
+	c    Conn
+	tcp  *net.TCPConn
+	// tls is the client's TLS connection on a TERMINATED_HTTPS listener (c is then tls),
+	// handshaken at the start of Serve; info is what the handshake told.
+	tls      *tls.Conn
+	info     *tlsterm.ConnInfo
+	sslFor   *Frontend // the frontend sslBlock was built for
+	sslBlock []byte    // the X-SSL-* header lines of this connection for sslFor
 	br       reader
 	dl       deadline
 	wdl      deadline
@@ -78,6 +109,17 @@ type HTTPConn struct {
 // request boundary (a request in flight finishes on the frontend it started with); when it
 // returns nil (the listener went away or is no longer HTTP) the connection ends.
 func NewHTTPConn(c *net.TCPConn, current func() *Frontend, opts *Options) *HTTPConn {
+	return newHTTPConn(c, c, nil, current, opts)
+}
+
+// NewHTTPSConn is NewHTTPConn for a TERMINATED_HTTPS listener: Serve first completes the
+// TLS handshake with cfg (within Options.HeaderTimeout), then serves requests over it.
+func NewHTTPSConn(c *net.TCPConn, cfg *tls.Config, current func() *Frontend, opts *Options) *HTTPConn {
+	tc := tls.Server(c, cfg)
+	return newHTTPConn(tc, c, tc, current, opts)
+}
+
+func newHTTPConn(c Conn, tcp *net.TCPConn, tc *tls.Conn, current func() *Frontend, opts *Options) *HTTPConn {
 	h, _ := opts.connPool.Get().(*httpConn)
 	if h == nil {
 		h = &httpConn{
@@ -86,12 +128,13 @@ func NewHTTPConn(c *net.TCPConn, current func() *Frontend, opts *Options) *HTTPC
 		}
 	}
 	h.opts = opts
-	h.c = c
+	h.c, h.tcp, h.tls = c, tcp, tc
+	h.info, h.sslFor, h.sslBlock = nil, nil, h.sslBlock[:0]
 	h.br.c = c
 	h.br.max = opts.MaxHeaderBytes
 	h.br.r, h.br.w = 0, 0
 	h.dl, h.wdl = deadline{}, deadline{}
-	h.client = clientAddr(c)
+	h.client = clientAddr(tcp)
 	h.ipText = h.client.Addr().Unmap().AppendTo(h.ipText[:0])
 	h.current = current
 	h.drain.Store(false)
@@ -127,7 +170,7 @@ func (hc *HTTPConn) Drain() {
 func (hc *HTTPConn) Release() {
 	h := hc.h
 	hc.h = nil
-	h.c, h.br.c, h.current = nil, nil, nil
+	h.c, h.tcp, h.tls, h.info, h.sslFor, h.br.c, h.current = nil, nil, nil, nil, nil, nil, nil
 	if cap(h.out) > 64<<10 {
 		h.out = make([]byte, 0, 4<<10)
 	}
@@ -139,6 +182,9 @@ func (hc *HTTPConn) Release() {
 }
 
 func (h *httpConn) serve(current func() *Frontend) {
+	if h.tls != nil && !h.handshake(current) {
+		return
+	}
 	for {
 		fe := current()
 		if fe == nil {
@@ -153,6 +199,26 @@ func (h *httpConn) serve(current func() *Frontend) {
 			return
 		}
 	}
+}
+
+// handshake completes the TLS handshake of a TERMINATED_HTTPS client within
+// HeaderTimeout. A failed handshake counts as a request error.
+func (h *httpConn) handshake(current func() *Frontend) bool {
+	fe := current()
+	if fe == nil {
+		return false
+	}
+	h.tcp.SetDeadline(time.Now().Add(h.opts.HeaderTimeout))
+	err := h.tls.Handshake()
+	h.tcp.SetDeadline(time.Time{})
+	if err != nil {
+		fe.Counters.Errors.Add(1)
+		h.opts.Logger.Debug("TLS handshake failed", "listener", fe.ListenerID, "client", h.client.String(), "err", err)
+		return false
+	}
+	cs := h.tls.ConnectionState()
+	h.info = tlsterm.Info(&cs)
+	return true
 }
 
 // readHead waits for a complete request head and returns its length.
@@ -338,7 +404,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 			break
 		}
 		m.State.Active.Add(-1)
-		mc.c.SetLinger(0)
+		resetOnClose(mc.tcp)
 		mc.Close()
 		if retry && reused && replayable && attempt < 2 {
 			continue // a stale keep-alive connection: the same member, a fresh one
@@ -393,6 +459,10 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	}
 
 	h.out = h.buildResponse(h.out[:0], m, fe.cookieMode == dataplane.PersistHTTPCookie && !cookieHit, clientKeep, client10)
+	if fe.hsts != nil {
+		h.out = append(h.out[:len(h.out)-2], fe.hsts...)
+		h.out = append(h.out, "\r\n"...)
+	}
 	mb := &mc.br
 	mb.r += resLen
 	if _, err := h.coalesce(&h.out, mb, rmode, &rremain, 0); err != nil {
@@ -412,10 +482,10 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		sn, err, srcFailed := h.stream(h.c, mb, &mc.dl, fe.MemberTimeout, rmode, rremain, 0)
 		fe.Counters.BytesOut.Add(sn)
 		if err != nil {
-			mc.c.SetLinger(0)
+			resetOnClose(mc.tcp)
 			mc.Close()
 			if srcFailed {
-				h.c.SetLinger(0) // a truncated response must not look complete
+				resetOnClose(h.tcp) // a truncated response must not look complete
 			}
 			return false
 		}
@@ -637,24 +707,50 @@ func (h *httpConn) memberConn(fe *Frontend, m *balance.Member) (*memberConn, boo
 			}
 			pc.Close()
 		}
-	} else if ic := m.State.GetIdle(h.now, h.opts.MemberIdleTimeout); ic != nil {
-		return ic.(*memberConn), true
 	}
-	c, err := fe.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, m.AddrPort)
+	client := fe.poolTLS[m.PoolID]
+	sni := ""
+	if client != nil && h.info != nil {
+		sni = h.info.ServerName // the amphora's "sni ssl_fc_sni"
+	}
+	if !proxied {
+		if ic := m.State.GetIdle(h.now, h.opts.MemberIdleTimeout); ic != nil {
+			if mc := ic.(*memberConn); mc.sni == sni && mc.client == client {
+				return mc, true
+			} else {
+				mc.Close()
+			}
+		}
+	}
+	tcp, err := fe.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, m.AddrPort)
 	if err != nil {
 		m.State.ConnectErrors.Add(1)
 		h.opts.Logger.Debug("connect to member failed", "listener", fe.ListenerID, "pool", m.PoolID, "member", m.ID, "addr", m.Addr, "err", err)
 		return nil, false
 	}
 	if proxied {
-		hdr := proxyHeader(fe.Pool.Protocol, h.client, h.c.LocalAddr().(*net.TCPAddr).AddrPort())
-		if _, err := c.Write(hdr); err != nil {
-			c.Close()
+		hdr := proxyHeader(fe.Pool.Protocol, h.client, h.tcp.LocalAddr().(*net.TCPAddr).AddrPort())
+		if _, err := tcp.Write(hdr); err != nil {
+			tcp.Close()
 			m.State.ConnectErrors.Add(1)
 			return nil, false
 		}
 	}
-	return &memberConn{c: c, br: reader{c: c, buf: make([]byte, 16<<10), max: 64 << 10}}, false
+	var c Conn = tcp
+	if client != nil {
+		tc := tls.Client(tcp, client.Config(sni))
+		tcp.SetDeadline(time.Now().Add(fe.ConnectTimeout))
+		err := tc.Handshake()
+		tcp.SetDeadline(time.Time{})
+		if err != nil {
+			tcp.Close()
+			m.State.ConnectErrors.Add(1)
+			h.opts.Logger.Debug("TLS handshake with member failed", "listener", fe.ListenerID, "pool", m.PoolID, "member", m.ID, "addr", m.Addr, "err", err)
+			return nil, false
+		}
+		c = tc
+	}
+	return &memberConn{c: c, tcp: tcp, sni: sni, client: client, br: reader{c: c, buf: make([]byte, 16<<10), max: 64 << 10}}, false
 }
 
 // buildRequest writes the head sent to the member: the request line, the client's fields
@@ -693,7 +789,11 @@ func (h *httpConn) buildRequest(fe *Frontend, out []byte) []byte {
 		out = append(out, fe.portHeader...)
 	}
 	if fe.xfProto {
-		out = append(out, "X-Forwarded-Proto: http\r\n"...)
+		if fe.TLS != nil {
+			out = append(out, "X-Forwarded-Proto: https\r\n"...)
+		} else {
+			out = append(out, "X-Forwarded-Proto: http\r\n"...)
+		}
 	}
 	if fe.realIP {
 		out = append(out, "X-Real-IP: "...)
@@ -704,6 +804,14 @@ func (h *httpConn) buildRequest(fe *Frontend, out []byte) []byte {
 		out = append(out, "X-Client-IP: "...)
 		out = append(out, h.ipText...)
 		out = append(out, "\r\n"...)
+	}
+	if fe.anySSL && h.info != nil {
+		if h.sslFor != fe {
+			// Once per connection (and per config version it meets).
+			h.sslBlock = h.info.AppendHeaders(h.sslBlock[:0], &fe.sslHeaders)
+			h.sslFor = fe
+		}
+		out = append(out, h.sslBlock...)
 	}
 	return append(out, "\r\n"...)
 }

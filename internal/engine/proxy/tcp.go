@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -41,7 +42,7 @@ func (f *Frontend) ServeTCP(c *net.TCPConn) {
 // half-close (CloseWrite) to the other; an error, or no traffic in either direction for
 // the direction's timeout (aTimeout when waiting on a, bTimeout on b; 0 = none), aborts both.
 // Bytes read from a are added to in, bytes read from b to out. It does not close a or b.
-func Pipe(a, b *net.TCPConn, aTimeout, bTimeout time.Duration, in, out *atomic.Int64) {
+func Pipe(a, b Conn, aTimeout, bTimeout time.Duration, in, out *atomic.Int64) {
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	abort := func() {
@@ -49,8 +50,8 @@ func Pipe(a, b *net.TCPConn, aTimeout, bTimeout time.Duration, in, out *atomic.I
 		// closes the sockets.
 		a.SetDeadline(time.Unix(1, 0))
 		b.SetDeadline(time.Unix(1, 0))
-		a.SetLinger(0)
-		b.SetLinger(0)
+		resetOnClose(tcpOf(a))
+		resetOnClose(tcpOf(b))
 	}
 	var aborted atomic.Bool
 	done := make(chan struct{})
@@ -62,7 +63,7 @@ func Pipe(a, b *net.TCPConn, aTimeout, bTimeout time.Duration, in, out *atomic.I
 	<-done
 }
 
-func copyDir(dst, src *net.TCPConn, timeout time.Duration, count *atomic.Int64, last *atomic.Int64, aborted *atomic.Bool, abort func()) {
+func copyDir(dst, src Conn, timeout time.Duration, count *atomic.Int64, last *atomic.Int64, aborted *atomic.Bool, abort func()) {
 	var dl deadline
 	for {
 		if aborted.Load() {
@@ -95,6 +96,18 @@ func copyDir(dst, src *net.TCPConn, timeout time.Duration, count *atomic.Int64, 
 		}
 		return
 	}
+}
+
+// tcpOf returns the TCP connection under c.
+func tcpOf(c Conn) *net.TCPConn {
+	switch x := c.(type) {
+	case *net.TCPConn:
+		return x
+	case *tls.Conn:
+		t, _ := x.NetConn().(*net.TCPConn)
+		return t
+	}
+	return nil
 }
 
 // clientAddr returns the remote address of c as an AddrPort.
