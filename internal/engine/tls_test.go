@@ -391,4 +391,3 @@ func TestTLSSessionResumption(t *testing.T) {
 		t.Error("handshake after a reload not resumed")
 	}
 }
-
