@@ -64,6 +64,9 @@ func (b *backend) serve(t *testing.T) {
 		b.mu.Lock()
 		b.last = r.Header.Clone()
 		b.mu.Unlock()
+		if v := r.URL.Query().Get("hsts"); v != "" {
+			w.Header().Set("Strict-Transport-Security", v)
+		}
 		if c := r.URL.Query().Get("setcookie"); c != "" {
 			w.Header().Add("Set-Cookie", c)
 		}

@@ -140,7 +140,7 @@ func TestTLSTerminationSNIAndHeaders(t *testing.T) {
 		}
 	}
 	c := tlsClient(ca.pool(), "www.example.test", nil, true)
-	resp, err := c.Get("https://" + addr + "/")
+	resp, err := c.Get("https://" + addr + "/?hsts=max-age%3D5")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +149,8 @@ func TestTLSTerminationSNIAndHeaders(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "b1" {
 		t.Fatalf("GET: %d %q", resp.StatusCode, body)
 	}
-	if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000; includeSubDomains" {
-		t.Errorf("HSTS %q", got)
+	if got := resp.Header.Values("Strict-Transport-Security"); len(got) != 1 || got[0] != "max-age=31536000; includeSubDomains" {
+		t.Errorf("HSTS %q (the member's max-age=5 must be replaced)", got)
 	}
 	if resp.TLS.NegotiatedProtocol != "http/1.1" || resp.TLS.Version != tls.VersionTLS13 {
 		t.Errorf("ALPN %q version %x", resp.TLS.NegotiatedProtocol, resp.TLS.Version)

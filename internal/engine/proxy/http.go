@@ -458,6 +458,14 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 	}
 
+	if fe.hsts != nil {
+		// Ours replaces the member's, as the amphora's http-response set-header does.
+		for i := range res.fields {
+			if f := &res.fields[i]; eq(f.name.of(res.head), "strict-transport-security") {
+				f.drop = true
+			}
+		}
+	}
 	h.out = h.buildResponse(h.out[:0], m, fe.cookieMode == dataplane.PersistHTTPCookie && !cookieHit, clientKeep, client10)
 	if fe.hsts != nil {
 		h.out = append(h.out[:len(h.out)-2], fe.hsts...)
