@@ -7,7 +7,6 @@
 package compile
 
 import (
-	"fmt"
 	"sort"
 	"strconv"
 
@@ -20,6 +19,10 @@ type Options struct {
 	// ExtraAddresses are served in addition to the VIPs, e.g. floating IPs
 	// associated with the VIP port.
 	ExtraAddresses []string
+	// TLS holds the certificates, CA bundles and CRLs the graph references
+	// (see TLSRefs). A TERMINATED_HTTPS listener or tls_enabled pool whose
+	// material is missing makes the whole load balancer *Unsupported.
+	TLS TLSMaterial
 }
 
 // Unsupported is returned for a graph that uses something the data plane
@@ -79,7 +82,7 @@ func LoadBalancer(g *lb.Graph, opts Options) (*dataplane.Config, error) {
 		if !li.AdminStateUp {
 			continue
 		}
-		dl, err := listener(li, addrs)
+		dl, err := listener(li, addrs, &opts.TLS)
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +124,7 @@ func LoadBalancer(g *lb.Graph, opts Options) (*dataplane.Config, error) {
 		if !used[p.ID] {
 			continue
 		}
-		dp, err := pool(p, members[p.ID], monitors[p.ID])
+		dp, err := pool(p, members[p.ID], monitors[p.ID], &opts.TLS)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +152,7 @@ func vipAddresses(l *lb.LoadBalancer, opts Options) []string {
 	return out
 }
 
-func listener(li *lb.Listener, addrs []string) (dataplane.Listener, error) {
+func listener(li *lb.Listener, addrs []string, m *TLSMaterial) (dataplane.Listener, error) {
 	dl := dataplane.Listener{
 		ID:                   li.ID,
 		LoadBalancerID:       li.LoadBalancerID,
@@ -169,13 +172,17 @@ func listener(li *lb.Listener, addrs []string) (dataplane.Listener, error) {
 			dl.InsertHeaders[k] = v
 		}
 	}
-	if li.TLSCapable() {
-		return dl, &Unsupported{Object: "listener " + li.ID, What: fmt.Sprintf("%s listeners need certificates from the key manager, which the data plane cannot resolve yet", li.Protocol)}
+	if li.Protocol == lb.ProtocolTerminatedHTTPS {
+		t, err := listenerTLS(li, m)
+		if err != nil {
+			return dl, err
+		}
+		dl.TLS = t
 	}
 	return dl, nil
 }
 
-func pool(p *lb.Pool, members []*lb.Member, hm *lb.HealthMonitor) (dataplane.Pool, error) {
+func pool(p *lb.Pool, members []*lb.Member, hm *lb.HealthMonitor, m *TLSMaterial) (dataplane.Pool, error) {
 	dp := dataplane.Pool{ID: p.ID, Protocol: dataplane.Protocol(p.Protocol), Algorithm: dataplane.Algorithm(p.LBAlgorithm), Members: []dataplane.Member{}}
 	if sp := p.SessionPersistence; sp != nil {
 		dsp := &dataplane.SessionPersistence{Type: dataplane.PersistenceType(sp.Type), CookieName: deref(sp.CookieName),
@@ -186,7 +193,11 @@ func pool(p *lb.Pool, members []*lb.Member, hm *lb.HealthMonitor) (dataplane.Poo
 		dp.SessionPersistence = dsp
 	}
 	if p.TLSEnabled {
-		return dp, &Unsupported{Object: "pool " + p.ID, What: "re-encryption toward members (tls_enabled) is not supported by the data plane yet"}
+		t, err := poolTLS(p, m)
+		if err != nil {
+			return dp, err
+		}
+		dp.TLS = t
 	}
 	for _, m := range members {
 		dm := dataplane.Member{ID: m.ID, Address: m.Address, ProtocolPort: m.ProtocolPort, Weight: m.Weight,

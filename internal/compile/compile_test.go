@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 )
 
@@ -143,16 +145,81 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// testCert is placeholder material: compiling copies it without reading it.
+var testCert = dataplane.Certificate{CertPEM: "-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n"}
+
+func tlsGraph() (*lb.Graph, Options) {
+	g := base()
+	l := g.Listeners[0]
+	l.Protocol = lb.ProtocolTerminatedHTTPS
+	l.ProtocolPort = 443
+	l.DefaultTLSContainerRef = sp("http://kms/key-manager/v1/secrets/aaaaaaaa-0000-4000-8000-000000000001")
+	l.SNIContainerRefs = []string{"http://kms/key-manager/v1/containers/aaaaaaaa-0000-4000-8000-000000000002"}
+	l.ClientCATLSContainerRef = sp("http://kms/key-manager/v1/secrets/aaaaaaaa-0000-4000-8000-000000000003")
+	l.ClientAuthentication = lb.ClientAuthOptional
+	l.ClientCRLContainerRef = sp("http://kms/key-manager/v1/secrets/aaaaaaaa-0000-4000-8000-000000000004")
+	l.TLSCiphers = sp("ECDHE-ECDSA-AES128-GCM-SHA256")
+	l.TLSVersions = []string{"TLSv1.2", "TLSv1.3"}
+	l.ALPNProtocols = []string{"h2", "http/1.1"}
+	l.HSTSMaxAge, l.HSTSPreload = ip(600), true
+	l.InsertHeaders["X-SSL-Client-CN"] = "true"
+	p := g.Pools[0]
+	p.TLSEnabled = true
+	p.TLSContainerRef = sp("http://kms/key-manager/v1/secrets/aaaaaaaa-0000-4000-8000-000000000005")
+	p.CATLSContainerRef = l.ClientCATLSContainerRef
+	p.TLSVersions = []string{"TLSv1.3"}
+	certs, pems := TLSRefs(g)
+	m := TLSMaterial{Certificates: map[string]dataplane.Certificate{}, PEM: map[string]string{}}
+	for i, ref := range certs {
+		c := testCert
+		c.KeyPEM = fmt.Sprintf("key %d", i)
+		m.Certificates[ref] = c
+	}
+	for i, ref := range pems {
+		m.PEM[ref] = fmt.Sprintf("pem %d", i)
+	}
+	return g, Options{TLS: m}
+}
+
+func TestTLS(t *testing.T) {
+	g, opts := tlsGraph()
+	certs, pems := TLSRefs(g)
+	if len(certs) != 3 || len(pems) != 2 {
+		t.Errorf("refs %v %v: want 3 certificates and 2 PEM documents (the shared CA once)", certs, pems)
+	}
+	cfg, err := LoadBalancer(g, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "tls", cfg)
+	// A disabled TLS listener and pool need nothing.
+	g2, _ := tlsGraph()
+	g2.Listeners[0].AdminStateUp = false
+	if _, err := LoadBalancer(g2, Options{}); err != nil {
+		t.Errorf("disabled TLS listener: %v", err)
+	}
+	// Missing material: the whole load balancer is unsupported, with the reason.
+	g3, opts3 := tlsGraph()
+	ref := *g3.Listeners[0].DefaultTLSContainerRef
+	delete(opts3.TLS.Certificates, ref)
+	opts3.TLS.Errors = map[string]string{ref: "no such secret"}
+	_, err = LoadBalancer(g3, opts3)
+	var u *Unsupported
+	if !errors.As(err, &u) || u.Error() != "listener "+lis80+": could not retrieve "+ref+" from the key manager: no such secret" {
+		t.Errorf("missing certificate: %v", err)
+	}
+}
+
 func TestUnsupported(t *testing.T) {
 	cases := []struct {
 		name   string
 		mutate func(g *lb.Graph)
 	}{
-		{"terminated https", func(g *lb.Graph) {
+		{"terminated https without material", func(g *lb.Graph) {
 			g.Listeners[0].Protocol = lb.ProtocolTerminatedHTTPS
 			g.Listeners[0].DefaultTLSContainerRef = sp("https://barbican/containers/x")
 		}},
-		{"pool re-encryption", func(g *lb.Graph) { g.Pools[0].TLSEnabled = true }},
+		{"pool re-encryption without material", func(g *lb.Graph) { g.Pools[0].TLSEnabled = true; g.Pools[0].CATLSContainerRef = sp("x") }},
 		{"no vip", func(g *lb.Graph) { g.LoadBalancer.VIP.Address = ""; g.LoadBalancer.AdditionalVIPs = nil }},
 	}
 	for _, tc := range cases {
