@@ -119,7 +119,8 @@ func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger, enque
 		return nil, err
 	}
 	p.secrets, err = secrets.New(secrets.Options{Store: st, Keys: skeys, Logger: log, ExternalURL: ic.ExternalURL,
-		DefaultProject: func() string { return p.adminProject }})
+		DefaultProject: func() string { return p.adminProject },
+		Changed:        func(ctx context.Context, ids []string) { republish(ctx, st, log, enqueue, ids) }})
 	if err != nil {
 		return nil, err
 	}

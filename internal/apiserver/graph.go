@@ -395,5 +395,16 @@ func storeLoadBalancer(q *request, tx store.Tx, l *lb.LoadBalancer, g *graph) er
 	if g == nil {
 		return nil
 	}
+	for _, li := range g.listeners {
+		li.ProjectID = l.ProjectID
+		if err := q.s.checkListenerRefs(q, tx, li); err != nil {
+			return err
+		}
+	}
+	for _, p := range g.pools {
+		if err := q.s.checkPoolRefs(q, tx, p); err != nil {
+			return err
+		}
+	}
 	return g.store(&change{ctx: q.ctx, tx: tx, lb: l, gen: l.Generation})
 }

@@ -258,6 +258,9 @@ func (s *Server) createListener(q *request) error {
 		if err := checkListenerPort(q, tx, l); err != nil {
 			return err
 		}
+		if err := s.checkListenerRefs(q, tx, l); err != nil {
+			return err
+		}
 		c := begin(q.ctx, tx, parent, s.now())
 		l.Status = lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline, Gen: c.gen}
 		l.CreatedAt = c.now
@@ -378,6 +381,9 @@ func (s *Server) updateListener(q *request) error {
 		}
 		applyListenerUpdate(l, o)
 		if err := s.checkListener(l, parent, true); err != nil {
+			return err
+		}
+		if err := s.checkListenerUpdateRefs(q, tx, l, o); err != nil {
 			return err
 		}
 		if o.has("default_pool_id") {

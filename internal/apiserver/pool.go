@@ -246,6 +246,9 @@ func (s *Server) createPool(q *request) error {
 		if err := writable(kindLoadBalancer, parent.ID, parent.Status); err != nil {
 			return err
 		}
+		if err := s.checkPoolRefs(q, tx, p); err != nil {
+			return err
+		}
 		if listener != nil {
 			if err := writable(kindListener, listener.ID, listener.Status); err != nil {
 				return err
@@ -368,6 +371,9 @@ func (s *Server) updatePool(q *request) error {
 			return err
 		}
 		if err := p.Validate(s.settings, true); err != nil {
+			return err
+		}
+		if err := s.checkPoolUpdateRefs(q, tx, p, o); err != nil {
 			return err
 		}
 		if err := writable(kindPool, id, p.Status); err != nil {

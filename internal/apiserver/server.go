@@ -123,6 +123,10 @@ type Options struct {
 	QuotaAPI http.Handler
 	// Subnets validates member subnet_id; nil accepts any.
 	Subnets SubnetChecker
+	// KeyManager checks the key-manager references of listeners and pools
+	// (certificates, client and member CAs, CRLs) as Octavia asks Barbican;
+	// nil accepts any well-formed reference.
+	KeyManager KeyManager
 	// Logger receives request logs; nil discards them.
 	Logger *slog.Logger
 	// Clock returns the current time; nil means time.Now.
@@ -161,6 +165,7 @@ type Server struct {
 	quotas    QuotaReserver
 	quotaAPI  http.Handler
 	subnets   SubnetChecker
+	keys      KeyManager
 	log       *slog.Logger
 	clock     func() time.Time
 	providers []string
@@ -186,6 +191,7 @@ func New(opts Options) *Server {
 		quotas:    opts.Quotas,
 		quotaAPI:  opts.QuotaAPI,
 		subnets:   opts.Subnets,
+		keys:      opts.KeyManager,
 		log:       opts.Logger,
 		clock:     opts.Clock,
 		providers: append([]string(nil), opts.Providers...),

@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/compile"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -25,11 +27,19 @@ import (
 // served on, read inside the provider's transaction. May be nil.
 type Addresses func(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) ([]string, error)
 
+// TLSResolver reads key-manager material inside the provider's transaction,
+// as the load-balancer service of project (the load balancer's project).
+type TLSResolver interface {
+	Certificate(ctx context.Context, tx store.Tx, project, ref string) (dataplane.Certificate, error)
+	PEM(ctx context.Context, tx store.Tx, project, ref string) (string, error)
+}
+
 // Native is the "fulcrum" provider.
 type Native struct {
 	store     store.Store
 	cache     *snapshot.Cache
 	addresses Addresses
+	tls       TLSResolver
 	log       *slog.Logger
 	now       func() time.Time
 }
@@ -39,8 +49,11 @@ type Options struct {
 	Store     store.Store
 	Cache     *snapshot.Cache
 	Addresses Addresses
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// TLS resolves the certificates of TERMINATED_HTTPS listeners and
+	// re-encrypting pools; nil refuses them.
+	TLS    TLSResolver
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // NewNative returns the native provider.
@@ -51,7 +64,7 @@ func NewNative(opts Options) *Native {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, log: opts.Logger.With("component", "provider"), now: opts.Now}
+	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, tls: opts.TLS, log: opts.Logger.With("component", "provider"), now: opts.Now}
 }
 
 var _ controller.Provider = (*Native)(nil)
@@ -62,19 +75,25 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	var extra []string
 	var amp *lb.Amphora
 	var agent *lb.Agent
+	var material compile.TLSMaterial
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		var err error
 		amp, agent, err = n.place(ctx, tx, l)
-		if err != nil || n.addresses == nil {
+		if err != nil {
 			return err
 		}
-		extra, err = n.addresses(ctx, tx, l)
+		if n.addresses != nil {
+			if extra, err = n.addresses(ctx, tx, l); err != nil {
+				return err
+			}
+		}
+		material, err = n.resolve(ctx, tx, g)
 		return err
 	})
 	if err != nil {
 		return controller.Outcome{}, err
 	}
-	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra})
+	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material})
 	var unsupported *compile.Unsupported
 	if errors.As(err, &unsupported) {
 		return controller.Outcome{}, &controller.RefusedError{Reason: err.Error()}
@@ -93,6 +112,106 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 		return controller.Outcome{}, &controller.RefusedError{Reason: fmt.Sprintf("agent %s refused the configuration: %s", agent.Name, reason)}
 	}
 	return controller.Outcome{}, nil
+}
+
+// resolve reads the key-manager material g references. A reference that
+// cannot be read is recorded with its reason (compiling refuses the load
+// balancer when it needs it); a store failure is returned.
+func (n *Native) resolve(ctx context.Context, tx store.Tx, g *lb.Graph) (compile.TLSMaterial, error) {
+	m := compile.TLSMaterial{Certificates: map[string]dataplane.Certificate{}, PEM: map[string]string{}, Errors: map[string]string{}}
+	certs, pems := compile.TLSRefs(g)
+	if len(certs)+len(pems) == 0 {
+		return m, nil
+	}
+	project := g.LoadBalancer.ProjectID
+	fail := func(ref string, err error) error {
+		if errors.Is(err, store.ErrBusy) || ctx.Err() != nil {
+			return err
+		}
+		m.Errors[ref] = err.Error()
+		return nil
+	}
+	for _, ref := range certs {
+		if n.tls == nil {
+			m.Errors[ref] = "no key manager"
+			continue
+		}
+		c, err := n.tls.Certificate(ctx, tx, project, ref)
+		if err != nil {
+			if err := fail(ref, err); err != nil {
+				return m, err
+			}
+			continue
+		}
+		m.Certificates[ref] = c
+	}
+	for _, ref := range pems {
+		if n.tls == nil {
+			m.Errors[ref] = "no key manager"
+			continue
+		}
+		p, err := n.tls.PEM(ctx, tx, project, ref)
+		if err != nil {
+			if err := fail(ref, err); err != nil {
+				return m, err
+			}
+			continue
+		}
+		m.PEM[ref] = p
+	}
+	return m, nil
+}
+
+// ReferencingLoadBalancers returns the load balancers whose listeners or
+// pools reference a key-manager object with one of ids (an href ending in
+// /<id>, or the bare id): those to re-publish when the object changes.
+func ReferencingLoadBalancers(ctx context.Context, tx store.Tx, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	matches := func(ref *string) bool {
+		if ref == nil {
+			return false
+		}
+		r := strings.TrimSuffix(*ref, "/")
+		for _, id := range ids {
+			if strings.EqualFold(r, id) || len(r) > len(id) && strings.EqualFold(r[len(r)-len(id)-1:], "/"+id) {
+				return true
+			}
+		}
+		return false
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	listeners, err := tx.Listeners().List(ctx, store.Query{Filters: []store.Filter{store.In("protocol", lb.ProtocolTerminatedHTTPS, lb.ProtocolPrometheus)}})
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range listeners {
+		hit := matches(l.DefaultTLSContainerRef) || matches(l.ClientCATLSContainerRef) || matches(l.ClientCRLContainerRef)
+		for i := range l.SNIContainerRefs {
+			hit = hit || matches(&l.SNIContainerRefs[i])
+		}
+		if hit {
+			add(l.LoadBalancerID)
+		}
+	}
+	pools, err := tx.Pools().List(ctx, store.Query{Filters: []store.Filter{store.F("tls_enabled", "true")}})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pools {
+		if matches(p.TLSContainerRef) || matches(p.CATLSContainerRef) || matches(p.CRLContainerRef) {
+			add(p.LoadBalancerID)
+		}
+	}
+	return out, nil
 }
 
 // Remove withdraws the load balancer from every agent it is placed on.

@@ -301,7 +301,7 @@ func (s *Service) deleteContainer(w http.ResponseWriter, r *http.Request, c poli
 	if err != nil {
 		return fmt.Errorf("delete container %s: %w", ct.ID, err)
 	}
-	s.changed(r.Context(), "/containers/"+ct.ID)
+	s.changed(r.Context(), []string{ct.ID})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -369,7 +369,7 @@ func (s *Service) addContainerSecret(w http.ResponseWriter, r *http.Request, c p
 	if err != nil {
 		return err
 	}
-	s.changed(r.Context(), "/containers/"+ct.ID)
+	s.changed(r.Context(), []string{ct.ID})
 	href := s.containerHref(r, ct.ID)
 	w.Header().Set("Location", href)
 	writeJSON(w, http.StatusCreated, map[string]any{"container_ref": href})
@@ -406,7 +406,7 @@ func (s *Service) removeContainerSecret(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	s.changed(r.Context(), "/containers/"+ct.ID)
+	s.changed(r.Context(), []string{ct.ID})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -52,7 +52,7 @@ func (a Access) allows(o owner) bool {
 	if a.Caller != nil && !canRead(*a.Caller, o) {
 		return false
 	}
-	return o.project == a.ProjectID || o.acl.Grants(ServiceUser)
+	return a.ProjectID == callerScope || o.project == a.ProjectID || o.acl.Grants(ServiceUser)
 }
 
 // Certificate is a certificate with its key as the data plane serves it.
@@ -133,27 +133,31 @@ func (s *Service) payload(ctx context.Context, tx store.Tx, a Access, ref, id st
 // certificate with its key; or a certificate container (certificate,
 // private_key, optional intermediates and private_key_passphrase).
 func (s *Service) Certificate(ctx context.Context, a Access, ref string) (*Certificate, error) {
+	var out *Certificate
+	err := s.opts.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = s.CertificateIn(ctx, tx, a, ref)
+		return err
+	})
+	return out, err
+}
+
+// CertificateIn is Certificate inside the caller's transaction.
+func (s *Service) CertificateIn(ctx context.Context, tx store.Tx, a Access, ref string) (*Certificate, error) {
 	kind, id, ok := refKind(ref)
 	if !ok {
 		return nil, unreadable(ref, "not a key manager reference")
 	}
-	var out *Certificate
-	err := s.opts.Store.View(ctx, func(tx store.Tx) error {
-		if kind == "secrets" || kind == "" {
-			_, plain, err := s.payload(ctx, tx, a, ref, id, true)
-			if err == nil {
-				out, err = certificateFromBundle(ref, plain)
-				return err
-			}
-			if kind == "secrets" || !errors.Is(err, ErrUnreadable) {
-				return err
-			}
+	if kind == "secrets" || kind == "" {
+		_, plain, err := s.payload(ctx, tx, a, ref, id, true)
+		if err == nil {
+			return certificateFromBundle(ref, plain)
 		}
-		var err error
-		out, err = s.certificateFromContainer(ctx, tx, a, ref, id)
-		return err
-	})
-	return out, err
+		if kind == "secrets" || !errors.Is(err, ErrUnreadable) {
+			return nil, err
+		}
+	}
+	return s.certificateFromContainer(ctx, tx, a, ref, id)
 }
 
 func certificateFromBundle(ref string, data []byte) (*Certificate, error) {
@@ -301,16 +305,22 @@ func (s *Service) certificateFromContainer(ctx context.Context, tx store.Tx, a A
 // Secret reads the raw payload of a secret reference (CA bundles and CRLs
 // are PEM secrets).
 func (s *Service) Secret(ctx context.Context, a Access, ref string) ([]byte, error) {
+	var out []byte
+	err := s.opts.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = s.SecretIn(ctx, tx, a, ref)
+		return err
+	})
+	return out, err
+}
+
+// SecretIn is Secret inside the caller's transaction.
+func (s *Service) SecretIn(ctx context.Context, tx store.Tx, a Access, ref string) ([]byte, error) {
 	kind, id, ok := refKind(ref)
 	if !ok || kind == "containers" {
 		return nil, unreadable(ref, "not a secret reference")
 	}
-	var out []byte
-	err := s.opts.Store.View(ctx, func(tx store.Tx) error {
-		var err error
-		_, out, err = s.payload(ctx, tx, a, ref, id, true)
-		return err
-	})
+	_, out, err := s.payload(ctx, tx, a, ref, id, true)
 	return out, err
 }
 
@@ -384,6 +394,12 @@ func ParseCRL(data []byte) (*x509.RevocationList, error) {
 // listener or pool starts using it, so the service can read it whatever
 // the load balancer's project. It is a no-op for objects of project.
 func (s *Service) GrantService(ctx context.Context, project, ref string) error {
+	return s.opts.Store.Update(ctx, func(tx store.Tx) error { return s.GrantServiceIn(ctx, tx, project, ref) })
+}
+
+// GrantServiceIn is GrantService inside the caller's read-write
+// transaction.
+func (s *Service) GrantServiceIn(ctx context.Context, tx store.Tx, project, ref string) error {
 	kind, id, ok := refKind(ref)
 	if !ok {
 		return unreadable(ref, "not a key manager reference")
@@ -399,7 +415,7 @@ func (s *Service) GrantService(ctx context.Context, project, ref string) error {
 		a.Users, a.UpdatedAt = append(a.Users, ServiceUser), now
 		return true
 	}
-	err := s.opts.Store.Update(ctx, func(tx store.Tx) error {
+	err := func() error {
 		if kind != "containers" {
 			sec, err := tx.Secrets().Lock(ctx, id)
 			if err == nil {
@@ -440,9 +456,130 @@ func (s *Service) GrantService(ctx context.Context, project, ref string) error {
 			}
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		return fmt.Errorf("grant the load-balancer service access to %s: %w", ref, err)
 	}
 	return nil
 }
+
+// RefProblem is a reference the API refuses with a 400 and Octavia's
+// message (BadRequest).
+type RefProblem struct{ Msg string }
+
+func (e *RefProblem) Error() string { return e.Msg }
+
+// BadRequest is the message for the API's fault body.
+func (e *RefProblem) BadRequest() string { return e.Msg }
+
+// pyList renders refs as Python prints a list of strings.
+func pyStrList(refs []string) string {
+	parts := make([]string, len(refs))
+	for i, r := range refs {
+		parts[i] = "'" + strings.ReplaceAll(r, "'", "\\'") + "'"
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// CheckRefs is what Octavia's API asks the key manager when a listener or
+// pool is created or changed, inside the API's transaction, on behalf of
+// caller for a load balancer of project:
+//
+//   - every certificate reference must name a certificate the caller may
+//     read: 400 "Could not retrieve certificate: ['<ref>', ...]" listing the
+//     unreadable ones (a secret that is not a passphrase-less PKCS#12 gives
+//     "The PKCS12 bundle is unreadable..." at once);
+//   - ca (client or member CA) and crl must be readable (same message),
+//     the CA a PEM X509 certificate and the CRL a PEM CRL signed by it
+//     ("Validation failure: ...").
+//
+// The load-balancer service is then granted read access to objects of
+// other projects (GrantServiceIn), as Octavia sets its service ACL. Other
+// errors are failures of the store.
+func (s *Service) CheckRefs(ctx context.Context, tx store.Tx, caller policy.Caller, project string, certs []string, ca, crl string) error {
+	a := Access{ProjectID: project, Caller: &caller}
+	// The caller's rights decide; the service's own rule is then met by
+	// the grant below.
+	readable := func(err error) bool { return err == nil }
+	var bad []string
+	var granted []string
+	for _, ref := range certs {
+		_, err := s.certificateForCaller(ctx, tx, a, ref)
+		var pe *PKCS12Error
+		switch {
+		case errors.As(err, &pe):
+			return &RefProblem{Msg: pe.Error()}
+		case errors.Is(err, ErrUnreadable):
+			bad = append(bad, ref)
+		case err != nil:
+			return err
+		default:
+			granted = append(granted, ref)
+		}
+	}
+	if len(bad) > 0 {
+		return &RefProblem{Msg: "Could not retrieve certificate: " + pyStrList(bad)}
+	}
+	if ca != "" {
+		var caPEM, crlPEM []byte
+		caPEM, err := s.secretForCaller(ctx, tx, a, ca)
+		if !readable(err) {
+			if !errors.Is(err, ErrUnreadable) {
+				return err
+			}
+			bad = append(bad, ca)
+		}
+		if crl != "" {
+			crlPEM, err = s.secretForCaller(ctx, tx, a, crl)
+			if !readable(err) {
+				if !errors.Is(err, ErrUnreadable) {
+					return err
+				}
+				bad = append(bad, crl)
+			}
+		}
+		if len(bad) > 0 {
+			return &RefProblem{Msg: "Could not retrieve certificate: " + pyStrList(bad)}
+		}
+		block, _ := pem.Decode(caPEM)
+		var caCert *x509.Certificate
+		if block == nil || block.Type != "CERTIFICATE" {
+			err = errors.New("Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming")
+		} else {
+			caCert, err = x509.ParseCertificate(block.Bytes)
+		}
+		if err != nil {
+			return &RefProblem{Msg: "Validation failure: The client authentication CA certificate is invalid. It must be a valid x509 PEM format certificate. Error: " + err.Error()}
+		}
+		granted = append(granted, ca)
+		if crl != "" {
+			list, err := ParseCRL(crlPEM)
+			if err != nil {
+				return &RefProblem{Msg: "Validation failure: The client authentication certificate revocation list is invalid. It must be a valid x509 PEM format certificate revocation list. Error: " + err.Error()}
+			}
+			if list.CheckSignatureFrom(caCert) != nil {
+				return &RefProblem{Msg: "Validation failure: The CRL specified is not valid for client certificate authority reference supplied."}
+			}
+			granted = append(granted, crl)
+		}
+	}
+	for _, ref := range granted {
+		if err := s.GrantServiceIn(ctx, tx, project, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// certificateForCaller reads a certificate with the caller's rights only
+// (the service grant comes after).
+func (s *Service) certificateForCaller(ctx context.Context, tx store.Tx, a Access, ref string) (*Certificate, error) {
+	return s.CertificateIn(ctx, tx, Access{ProjectID: callerScope, Caller: a.Caller}, ref)
+}
+
+func (s *Service) secretForCaller(ctx context.Context, tx store.Tx, a Access, ref string) ([]byte, error) {
+	return s.SecretIn(ctx, tx, Access{ProjectID: callerScope, Caller: a.Caller}, ref)
+}
+
+// callerScope marks an Access decided by its caller alone.
+const callerScope = "\x00caller"

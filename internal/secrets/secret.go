@@ -502,9 +502,13 @@ func (s *Service) putPayload(w http.ResponseWriter, r *http.Request, c policy.Ca
 	case enc != "" && enc != "binary":
 		return issue(http.StatusBadRequest, op, "Secret Content-Encoding of '"+enc+"' not supported")
 	}
+	var ids []string
 	err = s.opts.Store.Update(r.Context(), func(tx store.Tx) error {
 		cur, err := tx.Secrets().Lock(r.Context(), sec.ID)
 		if err != nil {
+			return err
+		}
+		if ids, err = holders(r.Context(), tx, sec.ID); err != nil {
 			return err
 		}
 		if cur.Payload != nil {
@@ -523,7 +527,7 @@ func (s *Service) putPayload(w http.ResponseWriter, r *http.Request, c policy.Ca
 	if err != nil {
 		return err
 	}
-	s.changed(r.Context(), "/secrets/"+sec.ID)
+	s.changed(r.Context(), ids)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -532,14 +536,21 @@ func (s *Service) deleteSecret(w http.ResponseWriter, r *http.Request, c policy.
 	if !canWrite(c, secretOwner(sec)) {
 		return forbidden("Secret deletion")
 	}
-	err := s.opts.Store.Update(r.Context(), func(tx store.Tx) error { return tx.Secrets().Delete(r.Context(), sec.ID) })
+	var ids []string
+	err := s.opts.Store.Update(r.Context(), func(tx store.Tx) error {
+		var err error
+		if ids, err = holders(r.Context(), tx, sec.ID); err != nil {
+			return err
+		}
+		return tx.Secrets().Delete(r.Context(), sec.ID)
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "Secret not found.")
 	}
 	if err != nil {
 		return fmt.Errorf("delete secret %s: %w", sec.ID, err)
 	}
-	s.changed(r.Context(), "/secrets/"+sec.ID)
+	s.changed(r.Context(), ids)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

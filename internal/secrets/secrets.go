@@ -43,9 +43,11 @@ type Options struct {
 	DefaultProject func() string
 	// Changed, if set, is called after a committed change that can alter
 	// the material behind a reference: a secret deleted or its payload
-	// added, a container deleted or its secrets changed. ref is the
-	// object's href path "/secrets/<id>" or "/containers/<id>".
-	Changed func(ctx context.Context, ref string)
+	// added, a container deleted or its secrets changed. ids are the
+	// changed object's id and, for a secret, the ids of the containers
+	// holding it: every reference ending in one of them reads differently
+	// now.
+	Changed func(ctx context.Context, ids []string)
 	// MaxSecretBytes bounds a payload (default 20000, Barbican's
 	// max_allowed_secret_in_bytes).
 	MaxSecretBytes int
@@ -327,8 +329,21 @@ func pyTime(t time.Time) string {
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 
-func (s *Service) changed(ctx context.Context, ref string) {
+func (s *Service) changed(ctx context.Context, ids []string) {
 	if s.opts.Changed != nil {
-		s.opts.Changed(ctx, ref)
+		s.opts.Changed(ctx, ids)
 	}
+}
+
+// holders returns id and the ids of the containers holding secret id.
+func holders(ctx context.Context, tx store.Tx, id string) ([]string, error) {
+	refs, err := tx.ContainerSecrets().List(ctx, store.Query{Filters: []store.Filter{store.F("secret_id", id)}})
+	if err != nil {
+		return nil, err
+	}
+	out := []string{id}
+	for _, cs := range refs {
+		out = append(out, cs.ContainerID)
+	}
+	return out, nil
 }

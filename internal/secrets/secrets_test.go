@@ -57,9 +57,9 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{t: t, st: st, keys: keys, logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.svc, err = secrets.New(secrets.Options{Store: st, Keys: keys, Logger: log, Changed: func(_ context.Context, ref string) {
+	e.svc, err = secrets.New(secrets.Options{Store: st, Keys: keys, Logger: log, Changed: func(_ context.Context, ids []string) {
 		e.mu.Lock()
-		e.changed = append(e.changed, ref)
+		e.changed = append(e.changed, ids...)
 		e.mu.Unlock()
 	}})
 	if err != nil {
@@ -237,7 +237,7 @@ func TestSecretTwoStepAndBinary(t *testing.T) {
 	e.mu.Lock()
 	changed := fmt.Sprint(e.changed)
 	e.mu.Unlock()
-	if !strings.Contains(changed, "/secrets/"+href[strings.LastIndex(href, "/")+1:]) {
+	if !strings.Contains(changed, href[strings.LastIndex(href, "/")+1:]) {
 		t.Errorf("Changed not told about the payload: %v", changed)
 	}
 	// One-step binary with base64 encoding.
