@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/fulcrumlb/fulcrum/internal/servertest"
+)
+
+// e2eCA issues server certificates for the TLS end-to-end test.
+type e2eCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newE2ECA(t *testing.T) *e2eCA {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return &e2eCA{cert: c, key: key}
+}
+
+// bundle returns a PKCS#12 bundle (no passphrase) of a new certificate for
+// name with serial, and the certificate.
+func (ca *e2eCA) bundle(t *testing.T, name string, serial int64) ([]byte, *x509.Certificate) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	p12, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{ca.cert}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p12, leaf
+}
+
+// storeSecret stores a PKCS#12 bundle through the Barbican subset.
+func storeSecret(t *testing.T, a *api, name string, p12 []byte) string {
+	t.Helper()
+	r := a.must(t, "POST", "/key-manager/v1/secrets", map[string]any{"name": name, "payload": base64.StdEncoding.EncodeToString(p12),
+		"payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"}, 201)
+	href, _ := r.body["secret_ref"].(string)
+	return href
+}
+
+// TestTerminatedHTTPSEndToEnd: a PKCS#12 secret through the Barbican API, a
+// TERMINATED_HTTPS listener using it, HTTPS through the VIP verified against
+// the test CA; then the listener's default_tls_container_ref is replaced
+// while clients keep sending requests: new handshakes get the new
+// certificate after the hot apply, and no request fails.
+func TestTerminatedHTTPSEndToEnd(t *testing.T) {
+	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn")
+	a := newAPI(srv.URL)
+	ca := newE2ECA(t)
+	const name = "www.example.test"
+	p12a, leafA := ca.bundle(t, name, 10)
+	p12b, leafB := ca.bundle(t, name, 11)
+	hrefA, hrefB := storeSecret(t, a, "cert-a", p12a), storeSecret(t, a, "cert-b", p12b)
+	b := startBackend(t, "member")
+
+	r := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"name": "tls", "vip_subnet_id": vipSubnet(a)}}, 201)
+	lbID, vip := r.id("loadbalancer"), r.field("loadbalancer", "vip_address")
+	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+	port := freePort(t)
+	// An unreadable reference is refused the way Octavia refuses it.
+	bad := srv.URL + "/key-manager/v1/secrets/00000000-0000-4000-8000-000000000000"
+	r = a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": lbID,
+		"protocol": "TERMINATED_HTTPS", "protocol_port": port, "default_tls_container_ref": bad}}, 400)
+	if got := r.body["faultstring"]; got != "Could not retrieve certificate: ['"+bad+"']" {
+		t.Errorf("unreadable reference: %v", got)
+	}
+	listener := a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": lbID,
+		"protocol": "TERMINATED_HTTPS", "protocol_port": port, "default_tls_container_ref": hrefA,
+		"insert_headers": map[string]string{"X-Forwarded-Proto": "true"}}}, 201).id("listener")
+	a.must(t, "POST", "/v2/lbaas/pools", map[string]any{"pool": map[string]any{"listener_id": listener, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 201)
+	pool := a.must(t, "GET", "/v2/lbaas/listeners/"+listener, nil, 200).body["listener"].(map[string]any)["default_pool_id"].(string)
+	a.must(t, "POST", "/v2/lbaas/pools/"+pool+"/members", map[string]any{"member": map[string]any{"address": "127.0.0.1", "protocol_port": b.port}}, 201)
+	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	addr := net.JoinHostPort(vip, strconv.Itoa(port))
+	// The client names www.example.test and connects to the VIP (curl --resolve).
+	newClient := func(keepAlive bool) *http.Client {
+		d := &net.Dialer{Timeout: 2 * time.Second}
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, network, addr)
+			},
+			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: name}, DisableKeepAlives: !keepAlive}}
+	}
+	url := "https://" + name + ":" + strconv.Itoa(port) + "/"
+	leafOf := func() *x509.Certificate {
+		resp, err := newClient(false).Get(url)
+		if err != nil {
+			return nil
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != "member" {
+			t.Errorf("HTTPS through the VIP: %d %q", resp.StatusCode, body)
+		}
+		return resp.TLS.PeerCertificates[0]
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var got *x509.Certificate
+	for got == nil && time.Now().Before(deadline) {
+		if got = leafOf(); got == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if got == nil || !got.Equal(leafA) {
+		t.Fatalf("served %v, want certificate A (serial 10)", got)
+	}
+
+	// Load during the change: one keep-alive client and one new connection per request.
+	var ok, failed atomic.Int64
+	var failures sync.Map
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, keep := range []bool{true, false} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newClient(keep)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(url)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					failures.Store(err.Error(), true)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	a.must(t, "PUT", "/v2/lbaas/listeners/"+listener, map[string]any{"listener": map[string]any{"default_tls_container_ref": hrefB}}, 200)
+	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+	swapped := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c := leafOf(); c != nil && c.Equal(leafB) {
+			swapped = true
+			break
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if !swapped {
+		t.Fatal("new handshakes never served certificate B after the update")
+	}
+	t.Logf("%d requests during the certificate change, %d failed", ok.Load(), failed.Load())
+	if failed.Load() > 0 {
+		failures.Range(func(k, _ any) bool { t.Errorf("request failed during the change: %v", k); return true })
+	}
+	if ok.Load() < 10 {
+		t.Errorf("only %d requests went through during the change", ok.Load())
+	}
+}
