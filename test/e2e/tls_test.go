@@ -196,4 +196,13 @@ func TestTerminatedHTTPSEndToEnd(t *testing.T) {
 	if ok.Load() < 10 {
 		t.Errorf("only %d requests went through during the change", ok.Load())
 	}
+
+	// Deleting the secret in use re-publishes the load balancer: it cannot be
+	// compiled any more, so it goes ERROR with the reason, while the data
+	// plane keeps serving the certificate it has.
+	a.must(t, "DELETE", "/key-manager/v1/secrets/"+hrefB[len(hrefB)-36:], nil, 204)
+	a.waitStatus(t, lbID, "ERROR", 20*time.Second)
+	if c := leafOf(); c == nil || !c.Equal(leafB) {
+		t.Errorf("after the secret was deleted the listener serves %v, want certificate B still", c)
+	}
 }
