@@ -50,7 +50,9 @@ func newPKI(t *testing.T) *pki {
 	return &pki{ca: ca, caKey: key}
 }
 
-func (p *pki) caPEM() string { return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.ca.Raw})) }
+func (p *pki) caPEM() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.ca.Raw}))
+}
 
 func (p *pki) p12(t *testing.T, pass string) []byte {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
