@@ -4,6 +4,7 @@
 // applying 1,000 listeners, and prints medians, ratios and RESULT lines.
 //
 //	dataplane run    -fulcrum PATH [-runs 3] [-dur 6s]   the whole benchmark
+//	dataplane tls    -fulcrum PATH [-runs 3] [-dur 6s]   TERMINATED_HTTPS against HAProxy (bench/tls)
 //	dataplane apply  [-n 1000]                           apply time and idle memory (one process)
 //	dataplane serve  -http A,B -sink C                   backends only (for manual runs)
 //	dataplane bulk   -addr A [-dur 3s]                   TCP bulk throughput to A
@@ -34,6 +35,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		err = runBench(ctx, os.Args[2:])
+	case "tls":
+		err = runTLSBench(ctx, os.Args[2:])
 	case "apply":
 		err = runApply(ctx, os.Args[2:])
 	case "serve":

@@ -227,11 +227,17 @@ var (
 
 // wrk runs wrk against addr and parses req/s, total requests and p50/p99 latency (ms).
 func wrk(ctx context.Context, addr string, d time.Duration, conns int, closeMode bool) (sample, error) {
+	return wrkTarget(ctx, "http://"+addr+"/", d, conns, closeMode)
+}
+
+// wrkTarget runs wrk against url.
+func wrkTarget(ctx context.Context, url string, d time.Duration, conns int, closeMode bool) (sample, error) {
+	addr := url
 	args := []string{"-t2", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency", "--timeout", "5s"}
 	if closeMode {
 		args = append(args, "-H", "Connection: close")
 	}
-	args = append(args, "http://"+addr+"/")
+	args = append(args, url)
 	cctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(cctx, "wrk", args...).CombinedOutput()
