@@ -16,6 +16,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,7 +97,14 @@ type Engine struct {
 	tlsClients map[string]tlsEntry[tlsterm.Client]
 }
 
-// tlsEntry is a built TLS side and the JSON of the settings it was built from.
+// digest identifies TLS settings without holding their keys.
+func digest(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// tlsEntry is a built TLS side and the digest of the settings it was built from.
 type tlsEntry[T any] struct {
 	key string
 	v   *T
@@ -186,6 +195,45 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 	cfg = cfg.Clone()
 	now := e.clk.Now()
 
+	// TLS sides: listeners' servers and pools' clients, rebuilt only when their settings
+	// changed. Validate parsed the material already, so errors here are rare.
+	tlsServers := map[string]tlsEntry[tlsterm.Server]{}
+	tlsClients := map[string]tlsEntry[tlsterm.Client]{}
+	poolTLS := map[string]*tlsterm.Client{}
+	for i := range cfg.Pools {
+		pc := &cfg.Pools[i]
+		if pc.TLS == nil {
+			continue
+		}
+		key := digest(pc.TLS)
+		ent := e.tlsClients[pc.ID]
+		if ent.key != string(key) {
+			c, err := tlsterm.NewClient(pc.TLS)
+			if err != nil {
+				return fmt.Errorf("apply config version %d: %w", cfg.Version, &dataplane.FieldError{Path: fmt.Sprintf("pools[%d].tls", i), Msg: err.Error()})
+			}
+			ent = tlsEntry[tlsterm.Client]{key, c}
+		}
+		tlsClients[pc.ID] = ent
+		poolTLS[pc.ID] = ent.v
+	}
+	for i := range cfg.Listeners {
+		lc := &cfg.Listeners[i]
+		if lc.Protocol != dataplane.ProtocolTerminatedHTTPS {
+			continue
+		}
+		key := digest(lc.TLS)
+		ent := e.tlsServers[lc.ID]
+		if ent.key != string(key) {
+			srv, err := tlsterm.NewServer(lc.TLS, tlsterm.ServerOptions{TicketKeys: e.ticketKeys})
+			if err != nil {
+				return fmt.Errorf("apply config version %d: %w", cfg.Version, &dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].tls", i), Msg: err.Error()})
+			}
+			ent = tlsEntry[tlsterm.Server]{key, srv}
+		}
+		tlsServers[lc.ID] = ent
+	}
+
 	// Members and pools, reusing the state of members that did not change identity.
 	members := map[memberKey]*balance.MemberState{}
 	pools := map[string]*balance.Pool{}
@@ -204,6 +252,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 		var spec healthcheck.Spec
 		if monitored {
 			spec = healthcheck.SpecFrom(hm)
+			if ent, ok := tlsClients[pc.ID]; ok {
+				spec = spec.OverTLS(ent.v.Certificates(), ent.key)
+			}
 		}
 		for j := range pc.Members {
 			mc := &pc.Members[j]
@@ -238,45 +289,6 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 			src, cookie = ps.src, ps.cookie
 		}
 		pools[pc.ID] = balance.NewPool(pc, rt, src, cookie)
-	}
-
-	// TLS sides: listeners' servers and pools' clients, rebuilt only when their settings
-	// changed. Validate parsed the material already, so errors here are rare.
-	tlsServers := map[string]tlsEntry[tlsterm.Server]{}
-	tlsClients := map[string]tlsEntry[tlsterm.Client]{}
-	poolTLS := map[string]*tlsterm.Client{}
-	for i := range cfg.Pools {
-		pc := &cfg.Pools[i]
-		if pc.TLS == nil {
-			continue
-		}
-		key, _ := json.Marshal(pc.TLS)
-		ent := e.tlsClients[pc.ID]
-		if ent.key != string(key) {
-			c, err := tlsterm.NewClient(pc.TLS)
-			if err != nil {
-				return fmt.Errorf("apply config version %d: %w", cfg.Version, &dataplane.FieldError{Path: fmt.Sprintf("pools[%d].tls", i), Msg: err.Error()})
-			}
-			ent = tlsEntry[tlsterm.Client]{string(key), c}
-		}
-		tlsClients[pc.ID] = ent
-		poolTLS[pc.ID] = ent.v
-	}
-	for i := range cfg.Listeners {
-		lc := &cfg.Listeners[i]
-		if lc.Protocol != dataplane.ProtocolTerminatedHTTPS {
-			continue
-		}
-		key, _ := json.Marshal(lc.TLS)
-		ent := e.tlsServers[lc.ID]
-		if ent.key != string(key) {
-			srv, err := tlsterm.NewServer(lc.TLS, tlsterm.ServerOptions{TicketKeys: e.ticketKeys})
-			if err != nil {
-				return fmt.Errorf("apply config version %d: %w", cfg.Version, &dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].tls", i), Msg: err.Error()})
-			}
-			ent = tlsEntry[tlsterm.Server]{string(key), srv}
-		}
-		tlsServers[lc.ID] = ent
 	}
 
 	// Frontends and sockets. New sockets are bound now; a failure undoes them.

@@ -292,11 +292,26 @@ func TestPoolReencryption(t *testing.T) {
 	apply := func(v uint64, pt *dataplane.PoolTLS) {
 		p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, m)
 		p.TLS = pt
+		p.HealthMonitor = &dataplane.HealthMonitor{ID: "hm", Type: dataplane.MonitorHTTP, Delay: 60, Timeout: 2, MaxRetries: 1, MaxRetriesDown: 1,
+			HTTPMethod: "GET", URLPath: "/", ExpectedCodes: "200", AdminStateUp: true}
 		mustApply(t, e, &dataplane.Config{Version: v, Listeners: []dataplane.Listener{
 			httpsListener("l1", port, "p1", &dataplane.ListenerTLS{DefaultCertificate: &front})}, Pools: []dataplane.Pool{p}})
 	}
 	url := fmt.Sprintf("https://127.0.0.1:%d/", port)
 	apply(1, &dataplane.PoolTLS{ClientCertificate: &lbCert, CA: memberCA.pem(), Versions: []string{"TLSv1.2", "TLSv1.3"}, ALPNProtocols: []string{"http/1.1"}})
+	// An HTTP monitor of a re-encrypting pool probes over TLS with the pool's
+	// client certificate, so the TLS-only member is healthy.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h := e.Health().Members
+		if len(h) == 1 && h[0].LastCheckOK && h[0].Status == dataplane.StatusUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member health over TLS: %+v", h)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	c := tlsClient(ca.pool(), "www.example.test", nil, true)
 	code, body := get(t, c, url)
 	if code != 200 || body != "tls-member sni=www.example.test client=load balancer" {

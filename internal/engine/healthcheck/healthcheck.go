@@ -9,6 +9,7 @@ package healthcheck
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -34,6 +35,22 @@ type Spec struct {
 	Codes   dataplane.ExpectedCodes
 	Version string // "1.0" or "1.1"
 	Host    string
+	// ClientCertificates are presented by HTTPS probes: those of a
+	// re-encrypting pool (the amphora's checks use the server line's "ssl crt").
+	ClientCertificates []tls.Certificate
+	// TLSKey identifies the pool TLS side the probes use ("" none), for Key.
+	TLSKey string
+}
+
+// OverTLS makes the probes of a re-encrypting pool speak TLS with its client
+// certificates: an HTTP monitor probes with HTTPS, as HAProxy checks a
+// server that has "ssl" over TLS. key identifies the TLS settings.
+func (s Spec) OverTLS(certs []tls.Certificate, key string) Spec {
+	if s.Type == dataplane.MonitorHTTP {
+		s.Type = dataplane.MonitorHTTPS
+	}
+	s.ClientCertificates, s.TLSKey = certs, key
+	return s
 }
 
 // SpecFrom converts a validated health monitor.
@@ -64,7 +81,7 @@ func SpecFrom(hm *dataplane.HealthMonitor) Spec {
 
 // Key identifies a spec for change detection.
 func (s Spec) Key() string {
-	return fmt.Sprintf("%s|%v|%v|%d|%d|%s|%s|%v|%s|%s", s.Type, s.Delay, s.Timeout, s.Rise, s.Fall, s.Method, s.Path, s.Codes, s.Version, s.Host)
+	return fmt.Sprintf("%s|%v|%v|%d|%d|%s|%s|%v|%s|%s|%s", s.Type, s.Delay, s.Timeout, s.Rise, s.Fall, s.Method, s.Path, s.Codes, s.Version, s.Host, s.TLSKey)
 }
 
 // Target is the member a checker watches.

@@ -37,7 +37,7 @@ func probeHTTP(ctx context.Context, spec Spec, addr netip.AddrPort, useTLS bool)
 	c := raw
 	if useTLS {
 		// Members' certificates are not verified, as HAProxy's "check-ssl verify none".
-		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ServerName: spec.Host})
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ServerName: spec.Host, Certificates: spec.ClientCertificates})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return false, errDetail("TLS handshake", err)
 		}

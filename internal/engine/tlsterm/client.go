@@ -77,6 +77,10 @@ func NewClient(pt *dataplane.PoolTLS) (*Client, error) {
 	return &Client{config: cfg}, nil
 }
 
+// Certificates returns the client certificates presented to members (shared,
+// not to be modified).
+func (c *Client) Certificates() []tls.Certificate { return c.config.Certificates }
+
 // Config returns the configuration of one member connection: serverName is
 // sent as SNI (the client's SNI on a TERMINATED_HTTPS listener, as the
 // amphora's "sni ssl_fc_sni"; "" sends none). The returned value is shared
