@@ -60,6 +60,16 @@ const (
 	HealthMonitor Object = "healthmonitor"
 	L7Policy      Object = "l7policy"
 	L7Rule        Object = "l7rule"
+
+	Quota                   Object = "quota"
+	Provider                Object = "provider"
+	ProviderFlavor          Object = "provider-flavor"
+	ProviderAZ              Object = "provider-availability-zone"
+	Flavor                  Object = "flavor"
+	FlavorProfile           Object = "flavor-profile"
+	AvailabilityZone        Object = "availability-zone"
+	AvailabilityZoneProfile Object = "availability-zone-profile"
+	Amphora                 Object = "amphora"
 )
 
 // Action is the <action> part of an Octavia policy name.
@@ -76,6 +86,7 @@ const (
 	GetStats     Action = "get_stats"
 	GetStatus    Action = "get_status"
 	PutFailover  Action = "put_failover"
+	PutConfig    Action = "put_config"
 )
 
 // Rule is a full Octavia policy name.
@@ -104,8 +115,24 @@ func Authorize(c Caller, rule Rule, ownerProject string) error {
 	return nil
 }
 
-// adminOnly reports whether only administrators pass rule: failover and the
-// cross-project (get_all-global) lists, as in Octavia's defaults.
+// adminOnly reports whether only administrators pass rule, as in Octavia's
+// defaults: failover, the cross-project (get_all-global) lists, the
+// provider capabilities, flavor and availability zone writes, profiles and
+// amphorae.
 func adminOnly(rule Rule) bool {
-	return rule == RuleFor(LoadBalancer, PutFailover) || strings.HasSuffix(string(rule), ":"+string(GetAllGlobal))
+	if strings.HasSuffix(string(rule), ":"+string(GetAllGlobal)) {
+		return true
+	}
+	switch rule {
+	case RuleFor(LoadBalancer, PutFailover), RuleFor(ProviderFlavor, GetAll), RuleFor(ProviderAZ, GetAll),
+		RuleFor(Flavor, Post), RuleFor(Flavor, Put), RuleFor(Flavor, Delete),
+		RuleFor(AvailabilityZone, Post), RuleFor(AvailabilityZone, Put), RuleFor(AvailabilityZone, Delete):
+		return true
+	}
+	for _, o := range []Object{FlavorProfile, AvailabilityZoneProfile, Amphora} {
+		if strings.HasPrefix(string(rule), "os_load-balancer_api:"+string(o)+":") {
+			return true
+		}
+	}
+	return false
 }

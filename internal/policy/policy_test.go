@@ -26,6 +26,13 @@ func TestAuthorize(t *testing.T) {
 		{"member may not list globally", Caller{ProjectID: "p"}, RuleFor(Pool, GetAllGlobal), ErrDenied},
 		{"admin may list globally", Caller{IsAdmin: true}, RuleFor(Pool, GetAllGlobal), nil},
 		{"member may not read another project", Caller{ProjectID: "other"}, RuleFor(Pool, GetOne), ErrDenied},
+		{"member may list flavors", Caller{ProjectID: "p"}, RuleFor(Flavor, GetAll), nil},
+		{"member may not create flavors", Caller{ProjectID: "p"}, RuleFor(Flavor, Post), ErrDenied},
+		{"member may not read flavor profiles", Caller{ProjectID: "p"}, RuleFor(FlavorProfile, GetOne), ErrDenied},
+		{"member may not list flavor capabilities", Caller{ProjectID: "p"}, RuleFor(ProviderFlavor, GetAll), ErrDenied},
+		{"member may list providers", Caller{ProjectID: "p"}, RuleFor(Provider, GetAll), nil},
+		{"member may not list amphorae", Caller{ProjectID: "p"}, RuleFor(Amphora, GetAll), ErrDenied},
+		{"admin may configure amphorae", Caller{IsAdmin: true}, RuleFor(Amphora, PutConfig), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -66,6 +66,7 @@ type kinds struct {
 	healthMonitors *kind[lb.HealthMonitor]
 	l7Policies     *kind[lb.L7Policy]
 	l7Rules        *kind[lb.L7Rule]
+	catalog        catalogKinds
 	agents         *kind[lb.Agent]
 	joinTokens     *kind[lb.JoinToken]
 	amphorae       *kind[lb.Amphora]
@@ -83,6 +84,7 @@ func newKinds() *kinds {
 	type J = lb.JoinToken
 	type Am = lb.Amphora
 	return &kinds{
+		catalog: newCatalogKinds(),
 		agents: newKind("agents", cat(
 			[]column[A]{
 				text("id", func(v *A) *string { return &v.ID }),

@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"Rollback", testRollback},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"AgentsAndPlacements", testAgentsAndPlacements},
+		{"Catalog", testCatalog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
