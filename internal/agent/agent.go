@@ -68,6 +68,10 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// Wait is how long one watch may block on the server (default 30 s).
 	Wait time.Duration
+	// RetryRefused is how often load balancers the engine refused are tried
+	// again (default 5 s): the cause (a port held by another process, ...)
+	// may have gone away without any change of configuration.
+	RetryRefused time.Duration
 	// Events, if set, receives health transitions to report (the engine's
 	// event stream); the agent drains it.
 	Events <-chan dataplane.HealthEvent
@@ -79,11 +83,19 @@ type Agent struct {
 	log    *slog.Logger
 	client *http.Client
 
+	applyMu sync.Mutex // one apply at a time, so a retry never overtakes a newer config
+
 	mu       sync.Mutex
-	applied  *dataplane.Config // effective config the engine runs
+	applied  *dataplane.Config // effective config the engine runs (server version)
+	received *dataplane.Config // the last config the server sent, refusals included
 	refused  []dataplane.Refusal
-	interval time.Duration
-	events   []dataplane.HealthEvent
+	// engineVersion numbers what the agent hands the engine. It is the
+	// agent's own counter, not the server's version, because a retry of
+	// refused load balancers re-applies the same server version with other
+	// content, which an engine rightly refuses.
+	engineVersion uint64
+	interval      time.Duration
+	events        []dataplane.HealthEvent
 }
 
 // New checks the options; Run does the work.
@@ -99,6 +111,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	if opts.Wait <= 0 {
 		opts.Wait = 30 * time.Second
+	}
+	if opts.RetryRefused <= 0 {
+		opts.RetryRefused = 5 * time.Second
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
@@ -132,9 +147,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.watchLoop(ctx) }()
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
+	go func() { defer wg.Done(); a.retryLoop(ctx) }()
 	if a.opts.Events != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.collectEvents(ctx) }()
@@ -164,7 +180,7 @@ func (a *Agent) serveCached(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.opts.Engine.Apply(ctx, cfg); err != nil {
+	if err := a.engineApply(ctx, cfg); err != nil {
 		return fmt.Errorf("apply cached config v%d: %w", cfg.Version, err)
 	}
 	a.mu.Lock()
@@ -367,13 +383,59 @@ func (a *Agent) watchLoop(ctx context.Context) {
 	}
 }
 
+// engineApply hands cfg to the engine under the agent's next engine version.
+func (a *Agent) engineApply(ctx context.Context, cfg *dataplane.Config) error {
+	a.mu.Lock()
+	a.engineVersion++
+	v := a.engineVersion
+	a.mu.Unlock()
+	c := *cfg
+	c.Version = v
+	return a.opts.Engine.Apply(ctx, &c)
+}
+
+// retryLoop re-applies the last config while some load balancers of it are
+// refused, so they converge once their cause is gone.
+func (a *Agent) retryLoop(ctx context.Context) {
+	for sleep(ctx, a.opts.RetryRefused) {
+		a.mu.Lock()
+		cfg, pending := a.received, len(a.refused) > 0
+		a.mu.Unlock()
+		if cfg != nil && pending && a.applyIfCurrent(ctx, cfg) {
+			a.sendHeartbeat(ctx)
+		}
+	}
+}
+
+// applyIfCurrent applies cfg unless a newer config arrived meanwhile.
+func (a *Agent) applyIfCurrent(ctx context.Context, cfg *dataplane.Config) bool {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	a.mu.Lock()
+	current := a.received == cfg
+	a.mu.Unlock()
+	if current {
+		a.applyLocked(ctx, cfg)
+	}
+	return current
+}
+
 // apply runs cfg, leaving out the load balancers the engine refuses.
 func (a *Agent) apply(ctx context.Context, cfg *dataplane.Config) {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	a.applyLocked(ctx, cfg)
+}
+
+func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 	start := time.Now()
+	a.mu.Lock()
+	a.received = cfg
+	a.mu.Unlock()
 	var refused []dataplane.Refusal
 	left := cfg
 	for attempt := 0; ; attempt++ {
-		err := a.opts.Engine.Apply(ctx, left)
+		err := a.engineApply(ctx, left)
 		if err == nil {
 			break
 		}

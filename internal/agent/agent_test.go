@@ -168,7 +168,8 @@ func TestEnrollWatchApplyAcknowledgeAndIsolate(t *testing.T) {
 	s := startServer(t)
 	eng := &recorder{badPort: 666}
 	dir := t.TempDir()
-	runAgent(t, agent.Options{ServerURL: s.url, DataDir: dir, Name: "node-1", JoinToken: s.token(t, "node-1"), Engine: eng, Wait: time.Second})
+	runAgent(t, agent.Options{ServerURL: s.url, DataDir: dir, Name: "node-1", JoinToken: s.token(t, "node-1"), Engine: eng, Wait: time.Second,
+		RetryRefused: 100 * time.Millisecond})
 	eventually(t, "enrollment", func() bool { _, err := os.Stat(filepath.Join(dir, "agent.crt")); return err == nil })
 	if st, err := os.Stat(filepath.Join(dir, "agent.key")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("agent key: %v %v", st, err)
@@ -188,7 +189,12 @@ func TestEnrollWatchApplyAcknowledgeAndIsolate(t *testing.T) {
 	if got := eng.ports(); len(got) != 1 || got[0] != 80 {
 		t.Errorf("engine runs ports %v, want [80]", got)
 	}
-	// Fixing lb-2 converges it.
+	// When the cause goes away, the agent's retry converges lb-2 with no new config.
+	eng.mu.Lock()
+	eng.badPort = 0
+	eng.mu.Unlock()
+	eventually(t, "lb-2 applied by a retry", func() bool { st, _ := s.cache.State(id, "lb-2", 1); return st == snapshot.Applied })
+	// A changed lb-2 is applied too.
 	s.cache.Put(id, "lb-2", 2, frag("lb-2", 81))
 	eventually(t, "lb-2 applied after the fix", func() bool { st, _ := s.cache.State(id, "lb-2", 2); return st == snapshot.Applied })
 }

@@ -16,9 +16,10 @@ import (
 
 // ContractVersion is the version of this contract's shape. History:
 //
-//	1  first version: TCP, HTTP, HTTPS (pass-through) and UDP listeners; pools with the four
-//	   Octavia algorithms, session persistence, members and health monitors. TLS termination
-//	   and L7 policies are described but refused by Validate.
+//	1  first version: TCP, HTTP, HTTPS (pass-through) and UDP listeners; pools (TCP, HTTP,
+//	   HTTPS, UDP, PROXY, PROXYV2) with the four Octavia
+//	   algorithms, session persistence, members and health monitors. TLS termination and L7
+//	   policies are described but refused by Validate.
 const ContractVersion = 1
 
 // Protocol is a listener or pool protocol, spelled as in Octavia.
@@ -227,9 +228,10 @@ type L7Rule struct {
 type Pool struct {
 	// ID is the Octavia pool id; member stats and health are reported under it.
 	ID string `json:"id"`
-	// Protocol is the protocol spoken to members: TCP, HTTP, HTTPS or UDP (PROXY, PROXYV2
-	// and SCTP are refused by Validate until the engine has them). Must be compatible with
-	// each listener using the pool (Octavia's matrix).
+	// Protocol is the protocol spoken to members: TCP, HTTP, HTTPS, UDP, or PROXY /
+	// PROXYV2 (the listener's protocol preceded by a PROXY protocol v1 / v2 header on each
+	// member connection). SCTP is refused by Validate until the engine has it.
+	// Must be compatible with each listener using the pool (Octavia's matrix).
 	Protocol Protocol `json:"protocol"`
 	// Algorithm is ROUND_ROBIN (smooth weighted), LEAST_CONNECTIONS (weighted), SOURCE_IP
 	// or SOURCE_IP_PORT (consistent hash of the client address).

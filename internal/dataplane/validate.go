@@ -205,8 +205,8 @@ func compatible(l, p Protocol) bool {
 
 func (v *validator) pool(path string, p *Pool) {
 	switch p.Protocol {
-	case ProtocolTCP, ProtocolHTTP, ProtocolHTTPS, ProtocolUDP:
-	case ProtocolProxy, ProtocolProxyV2, ProtocolSCTP:
+	case ProtocolTCP, ProtocolHTTP, ProtocolHTTPS, ProtocolUDP, ProtocolProxy, ProtocolProxyV2:
+	case ProtocolSCTP:
 		v.add(path+".protocol", "pool protocol %s is not supported by this engine yet", p.Protocol)
 	case "":
 		v.add(path+".protocol", "required")

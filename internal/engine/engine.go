@@ -252,7 +252,10 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 			s, err := e.listen(k)
 			if err != nil {
 				undo()
-				return fmt.Errorf("apply config version %d: listeners[%d].addresses[%d]: %w", cfg.Version, i, j, err)
+				// A FieldError, so that an agent can tell which listener (and so which load
+				// balancer) is at fault.
+				return fmt.Errorf("apply config version %d: %w", cfg.Version,
+					&dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].addresses[%d]", i, j), Msg: err.Error()})
 			}
 			fresh = append(fresh, s)
 		}
@@ -287,6 +290,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 		e.log.Info("listener removed, draining", "transport", k.transport, "addr", k.addr.String())
 		s.fe.Store(nil)
 		s.closeListener()
+		s.drainConns()
 		e.draining[s] = struct{}{}
 		e.wg.Add(1)
 		go func() {
@@ -507,14 +511,14 @@ type socket struct {
 	http func() *proxy.Frontend
 
 	mu       sync.Mutex
-	conns    map[*net.TCPConn]struct{}
+	conns    map[*net.TCPConn]func() // value: ends an idle HTTP connection (nil for TCP)
 	done     bool
 	wg       sync.WaitGroup // accepted connections
 	loopDone chan struct{}  // closed when serve returns
 }
 
 func (e *Engine) listen(k sockKey) (*socket, error) {
-	s := &socket{key: k, e: e, conns: map[*net.TCPConn]struct{}{}, loopDone: make(chan struct{})}
+	s := &socket{key: k, e: e, conns: map[*net.TCPConn]func(){}, loopDone: make(chan struct{})}
 	s.http = func() *proxy.Frontend {
 		fe := s.fe.Load()
 		if fe == nil || fe.Protocol != dataplane.ProtocolHTTP {
@@ -584,7 +588,24 @@ func (s *socket) serve() {
 			c.Close()
 			continue
 		}
-		if !s.track(c) {
+		if fe.Protocol == dataplane.ProtocolHTTP {
+			hc := proxy.NewHTTPConn(c, s.http, s.e.popts)
+			if !s.track(c, hc.Drain) {
+				hc.Release()
+				fe.Release()
+				c.Close()
+				continue
+			}
+			go func() {
+				defer s.wg.Done()
+				defer fe.Release()
+				hc.Serve()
+				s.untrack(c)
+				hc.Release()
+			}()
+			continue
+		}
+		if !s.track(c, nil) {
 			fe.Release()
 			c.Close()
 			continue
@@ -593,22 +614,18 @@ func (s *socket) serve() {
 			defer s.wg.Done()
 			defer s.untrack(c)
 			defer fe.Release()
-			if fe.Protocol == dataplane.ProtocolHTTP {
-				proxy.ServeHTTP(c, s.http, s.e.popts)
-			} else {
-				fe.ServeTCP(c)
-			}
+			fe.ServeTCP(c)
 		}()
 	}
 }
 
-func (s *socket) track(c *net.TCPConn) bool {
+func (s *socket) track(c *net.TCPConn, drain func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = drain
 	s.wg.Add(1)
 	return true
 }
@@ -626,6 +643,18 @@ func (s *socket) closeListener() {
 	}
 	if s.pc != nil {
 		s.pc.Close()
+	}
+}
+
+// drainConns asks idle HTTP keep-alive connections to close now and busy ones after
+// their response in flight.
+func (s *socket) drainConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, drain := range s.conns {
+		if drain != nil {
+			drain()
+		}
 	}
 }
 

@@ -245,6 +245,11 @@ type deadline struct {
 }
 
 func (d *deadline) read(c net.Conn, timeout time.Duration) {
+	d.readAt(c, timeout, time.Now().UnixNano())
+}
+
+// readAt is read with the current time (unix nanoseconds) supplied by the caller.
+func (d *deadline) readAt(c net.Conn, timeout time.Duration, now int64) {
 	if timeout <= 0 {
 		if d.at != 0 {
 			c.SetReadDeadline(time.Time{})
@@ -252,17 +257,16 @@ func (d *deadline) read(c net.Conn, timeout time.Duration) {
 		}
 		return
 	}
-	now := time.Now()
-	want := now.UnixNano() + int64(timeout)
-	if d.at >= want {
+	want := now + int64(timeout)
+	if d.at >= want && d.at <= want+int64(timeout/4) {
 		return
 	}
 	d.at = want + int64(timeout/4)
 	c.SetReadDeadline(time.Unix(0, d.at))
 }
 
-// write is read for write deadlines.
-func (d *deadline) write(c net.Conn, timeout time.Duration) {
+// writeAt is readAt for write deadlines.
+func (d *deadline) writeAt(c net.Conn, timeout time.Duration, now int64) {
 	if timeout <= 0 {
 		if d.at != 0 {
 			c.SetWriteDeadline(time.Time{})
@@ -270,8 +274,8 @@ func (d *deadline) write(c net.Conn, timeout time.Duration) {
 		}
 		return
 	}
-	want := time.Now().UnixNano() + int64(timeout)
-	if d.at >= want {
+	want := now + int64(timeout)
+	if d.at >= want && d.at <= want+int64(timeout/4) {
 		return
 	}
 	d.at = want + int64(timeout/4)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
@@ -31,19 +32,29 @@ func (mc *memberConn) Close() error { return mc.c.Close() }
 
 // httpConn is the state of one client connection, reused for each of its requests.
 type httpConn struct {
-	opts   *Options
-	c      *net.TCPConn
-	br     reader
-	dl     deadline
-	wdl    deadline
-	out    []byte
-	req    message
-	res    message
-	cs     chunkScanner
-	client netip.AddrPort
-	ipText []byte
-	tried  [8]*balance.Member
-	in     int64 // bytes read from the client for the current request
+	opts     *Options
+	c        *net.TCPConn
+	br       reader
+	dl       deadline
+	wdl      deadline
+	out      []byte
+	req      message
+	res      message
+	cs       chunkScanner
+	client   netip.AddrPort
+	ipText   []byte
+	tried    [8]*balance.Member
+	in       int64 // bytes read from the client for the current request
+	bodySent int64 // request body bytes sent together with the head
+	current  func() *Frontend
+	// private is the member connection of a PROXY-protocol pool kept for this client.
+	private  *memberConn
+	privateM *balance.Member
+	drain    atomic.Bool // Drain was called
+	idle     atomic.Bool // waiting for a request with nothing buffered
+	// now is the time the current request's head was complete: one clock read serves
+	// the request's deadlines and idle-pool bookkeeping.
+	now time.Time
 	// bodyWithheld is set when an Expect: 100-continue body was never asked for.
 	bodyWithheld bool
 }
@@ -57,12 +68,16 @@ const (
 	bodyEOF
 )
 
-// ServeHTTP serves one admitted client connection as an HTTP/1.1 reverse proxy until the
-// client closes it, an error ends it, or current returns nil (the listener went away or is
-// no longer HTTP). current is called before each request, so a keep-alive connection moves
-// to a new config version at the next request boundary; a request in flight finishes on the
-// frontend it started with. ServeHTTP closes c.
-func ServeHTTP(c *net.TCPConn, current func() *Frontend, opts *Options) {
+// HTTPConn is one client connection served by the HTTP/1.1 forwarder.
+type HTTPConn struct {
+	h *httpConn
+}
+
+// NewHTTPConn prepares to serve the admitted client connection c. current is called before
+// each request, so a keep-alive connection moves to a new config version at the next
+// request boundary (a request in flight finishes on the frontend it started with); when it
+// returns nil (the listener went away or is no longer HTTP) the connection ends.
+func NewHTTPConn(c *net.TCPConn, current func() *Frontend, opts *Options) *HTTPConn {
 	h, _ := opts.connPool.Get().(*httpConn)
 	if h == nil {
 		h = &httpConn{
@@ -78,9 +93,41 @@ func ServeHTTP(c *net.TCPConn, current func() *Frontend, opts *Options) {
 	h.dl, h.wdl = deadline{}, deadline{}
 	h.client = clientAddr(c)
 	h.ipText = h.client.Addr().Unmap().AppendTo(h.ipText[:0])
-	h.serve(current)
-	c.Close()
-	h.c, h.br.c = nil, nil
+	h.current = current
+	h.drain.Store(false)
+	h.idle.Store(false)
+	return &HTTPConn{h: h}
+}
+
+// Serve serves requests until the client closes, an error ends the connection, the
+// listener goes away or Drain is called; it closes the connection.
+func (hc *HTTPConn) Serve() {
+	h := hc.h
+	h.serve(h.current)
+	h.c.Close()
+	if h.private != nil {
+		h.private.Close()
+		h.private, h.privateM = nil, nil
+	}
+}
+
+// Drain asks the connection to end: at once if it is waiting for a request, else after the
+// response in flight (which says Connection: close). Safe to call from any goroutine
+// until Release.
+func (hc *HTTPConn) Drain() {
+	h := hc.h
+	h.drain.Store(true)
+	if h.idle.Load() {
+		h.c.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// Release recycles the connection's buffers; call it once, after Serve returned and no
+// Drain can come any more.
+func (hc *HTTPConn) Release() {
+	h := hc.h
+	hc.h = nil
+	h.c, h.br.c, h.current = nil, nil, nil
 	if cap(h.out) > 64<<10 {
 		h.out = make([]byte, 0, 4<<10)
 	}
@@ -88,7 +135,7 @@ func ServeHTTP(c *net.TCPConn, current func() *Frontend, opts *Options) {
 		h.br.buf = make([]byte, 4<<10)
 	}
 	clear(h.tried[:])
-	opts.connPool.Put(h)
+	h.opts.connPool.Put(h)
 }
 
 func (h *httpConn) serve(current func() *Frontend) {
@@ -130,9 +177,16 @@ func (h *httpConn) readHead(fe *Frontend) (int, error) {
 				h.dl.exact(h.c, time.Now().Add(h.opts.HeaderTimeout))
 			}
 		} else {
-			h.dl.read(h.c, fe.ClientTimeout)
+			// Waiting for a request with nothing buffered: Drain may end the wait.
+			h.idle.Store(true)
+			if h.drain.Load() {
+				h.idle.Store(false)
+				return 0, errDraining
+			}
+			h.dl.read(h.c, fe.ClientTimeout) // the keep-alive wait starts now
 		}
 		got, err := b.fill()
+		h.idle.Store(false)
 		if err != nil {
 			if errors.Is(err, errBufferFull) {
 				return 0, errHeadTooLarge
@@ -147,6 +201,8 @@ func (h *httpConn) readHead(fe *Frontend) (int, error) {
 
 func (h *httpConn) readFailed(fe *Frontend, err error) {
 	switch {
+	case h.drain.Load() && h.br.buffered() == 0:
+		// Drained while idle: close quietly.
 	case errors.Is(err, errHeadTooLarge):
 		h.fail(fe, 431)
 	case isTimeout(err) && h.br.buffered() > 0:
@@ -177,6 +233,7 @@ func (h *httpConn) fail(fe *Frontend, code int) {
 // handle forwards one request whose head is the first n buffered bytes. It reports
 // whether the client connection may carry another request.
 func (h *httpConn) handle(fe *Frontend, n int) bool {
+	h.now = time.Now()
 	b := &h.br
 	req := &h.req
 	switch err := req.parseRequest(b.buf[b.r:b.r+n], h.opts.MaxHeaders); {
@@ -240,10 +297,15 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	}
 	sent, err := h.coalesce(&h.out, b, mode, &remaining, h.opts.MaxBodyBytes)
 	if err != nil {
-		h.fail(fe, 400)
+		if errors.Is(err, errBodyTooLarge) {
+			h.fail(fe, 413)
+		} else {
+			h.fail(fe, 400)
+		}
 		return false
 	}
 	h.in += sent
+	h.bodySent = sent
 	replayable := mode == bodyNone || (mode == bodyLength && remaining == 0) || (mode == bodyChunked && h.cs.state == csDone)
 	waitContinue := req.expect100 && !replayable && !client10
 
@@ -299,6 +361,9 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		h.tunnel(fe, mc, resLen)
 		return false
 	}
+	if h.drain.Load() || h.current() == nil {
+		clientKeep = false // the listener went away: this is its last response
+	}
 	if h.bodyWithheld {
 		clientKeep = false // the body was never requested; we cannot tell what follows
 	}
@@ -336,7 +401,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		return false
 	}
 	done := rmode == bodyNone || (rmode == bodyLength && rremain == 0) || (rmode == bodyChunked && h.cs.state == csDone)
-	h.wdl.write(h.c, fe.ClientTimeout)
+	h.wdl.writeAt(h.c, fe.ClientTimeout, h.now.UnixNano())
 	wn, err := h.c.Write(h.out)
 	fe.Counters.BytesOut.Add(int64(wn))
 	if err != nil {
@@ -356,8 +421,13 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 	}
 	if memberKeep && mb.buffered() == 0 {
-		if !m.State.PutIdle(mc, time.Now(), h.opts.MaxIdlePerMember) {
-			mc.Close()
+		switch fe.Pool.Protocol {
+		case dataplane.ProtocolProxy, dataplane.ProtocolProxyV2:
+			h.private, h.privateM = mc, m
+		default:
+			if !m.State.PutIdle(mc, h.now, h.opts.MaxIdlePerMember) {
+				mc.Close()
+			}
 		}
 	} else {
 		mc.Close()
@@ -400,7 +470,7 @@ func (h *httpConn) coalesce(out *[]byte, src *reader, mode bodyMode, remaining *
 		return 0, nil
 	}
 	if limit > 0 && int64(len(p)) > limit {
-		return 0, errBadRequest
+		return 0, errBodyTooLarge
 	}
 	*out = append(*out, p...)
 	src.r += len(p)
@@ -444,7 +514,7 @@ func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.
 			}
 		}
 		if limit > 0 && total+int64(len(p)) > limit {
-			return total, errBadRequest, true
+			return total, errBodyTooLarge, true
 		}
 		n, werr := dst.Write(p)
 		src.r += n
@@ -464,20 +534,23 @@ func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.
 // side failed (nothing to answer). retry reports a failure before any response byte, which
 // a stale keep-alive connection explains.
 func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaining int64, waitContinue bool, resLen *int) (status int, retry bool) {
-	mc.wdl.write(mc.c, fe.MemberTimeout)
+	mc.wdl.writeAt(mc.c, fe.MemberTimeout, h.now.UnixNano())
 	if _, err := mc.c.Write(h.out); err != nil {
 		return 502, true
 	}
 	bodyPending := mode != bodyNone && !(mode == bodyLength && remaining == 0) && !(mode == bodyChunked && h.cs.state == csDone)
 	sendBody := func() int {
-		n, err, srcFailed := h.stream(mc.c, &h.br, &h.dl, fe.ClientTimeout, mode, remaining, h.opts.MaxBodyBytes)
+		limit := h.opts.MaxBodyBytes
+		if limit > 0 {
+			limit = max(1, limit-h.bodySent) // what the coalesced first part left
+		}
+		n, err, srcFailed := h.stream(mc.c, &h.br, &h.dl, fe.ClientTimeout, mode, remaining, limit)
 		h.in += n
 		if err != nil {
 			switch {
-			case errors.Is(err, errBadChunk), errors.Is(err, errBadRequest) && srcFailed:
-				if h.opts.MaxBodyBytes > 0 && errors.Is(err, errBadRequest) {
-					return 413
-				}
+			case errors.Is(err, errBodyTooLarge):
+				return 413
+			case errors.Is(err, errBadChunk):
 				return 400
 			case srcFailed && isTimeout(err):
 				return 408
@@ -506,7 +579,11 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 					break
 				}
 			}
-			mc.dl.read(mc.c, fe.MemberTimeout)
+			if first {
+				mc.dl.readAt(mc.c, fe.MemberTimeout, h.now.UnixNano())
+			} else {
+				mc.dl.read(mc.c, fe.MemberTimeout)
+			}
 			got, err := mb.fill()
 			if err == nil || got > 0 {
 				continue
@@ -549,7 +626,18 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 
 // memberConn returns an idle connection to m or dials one; nil when dialing failed.
 func (h *httpConn) memberConn(fe *Frontend, m *balance.Member) (*memberConn, bool) {
-	if ic := m.State.GetIdle(time.Now(), h.opts.MemberIdleTimeout); ic != nil {
+	proxied := fe.Pool.Protocol == dataplane.ProtocolProxy || fe.Pool.Protocol == dataplane.ProtocolProxyV2
+	if proxied {
+		// A PROXY header names one client: such member connections are private to the
+		// client connection (kept across its requests), never shared.
+		if pc := h.private; pc != nil {
+			h.private = nil
+			if h.privateM == m {
+				return pc, true
+			}
+			pc.Close()
+		}
+	} else if ic := m.State.GetIdle(h.now, h.opts.MemberIdleTimeout); ic != nil {
 		return ic.(*memberConn), true
 	}
 	c, err := fe.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, m.AddrPort)
@@ -557,6 +645,14 @@ func (h *httpConn) memberConn(fe *Frontend, m *balance.Member) (*memberConn, boo
 		m.State.ConnectErrors.Add(1)
 		h.opts.Logger.Debug("connect to member failed", "listener", fe.ListenerID, "pool", m.PoolID, "member", m.ID, "addr", m.Addr, "err", err)
 		return nil, false
+	}
+	if proxied {
+		hdr := proxyHeader(fe.Pool.Protocol, h.client, h.c.LocalAddr().(*net.TCPAddr).AddrPort())
+		if _, err := c.Write(hdr); err != nil {
+			c.Close()
+			m.State.ConnectErrors.Add(1)
+			return nil, false
+		}
 	}
 	return &memberConn{c: c, br: reader{c: c, buf: make([]byte, 16<<10), max: 64 << 10}}, false
 }

@@ -13,6 +13,8 @@ var (
 	errTooManyFields = errors.New("too many header fields")
 	errBadChunk      = errors.New("malformed chunked body")
 	errBufferFull    = errors.New("read buffer full")
+	errBodyTooLarge  = errors.New("request body too large")
+	errDraining      = errors.New("connection draining")
 )
 
 // reader is a growable read buffer over a connection. buf[r:w] holds unread bytes.
@@ -279,6 +281,9 @@ func (m *message) parseFields(i, maxFields int, request bool) error {
 		m.fields = append(m.fields, f)
 	}
 	if m.chunked {
+		if request && m.contentLength >= 0 {
+			return errBadRequest // both framings: refuse rather than guess (smuggling)
+		}
 		m.contentLength = -1
 	}
 	if len(m.connTokens) > 0 {
@@ -486,6 +491,9 @@ func (c *chunkScanner) reset(maxTrailer int) {
 // scan consumes a prefix of p that belongs to the body. It returns how many bytes that is
 // and whether the body is complete.
 func (c *chunkScanner) scan(p []byte) (int, bool, error) {
+	if c.state == csDone {
+		return 0, true, nil
+	}
 	i := 0
 	for i < len(p) {
 		b := p[i]
@@ -554,6 +562,7 @@ func (c *chunkScanner) scan(p []byte) (int, bool, error) {
 			case '\r':
 				c.state = csEndLF
 			case '\n':
+				c.state = csDone
 				return i + 1, true, nil
 			default:
 				c.state = csTrailer
@@ -570,6 +579,7 @@ func (c *chunkScanner) scan(p []byte) (int, bool, error) {
 			if b != '\n' {
 				return i, false, errBadChunk
 			}
+			c.state = csDone
 			return i + 1, true, nil
 		}
 		i++

@@ -25,6 +25,12 @@ func (f *Frontend) ServeTCP(c *net.TCPConn) {
 		return
 	}
 	defer mc.Close()
+	if hdr := proxyHeader(f.Pool.Protocol, client, c.LocalAddr().(*net.TCPAddr).AddrPort()); hdr != nil {
+		if _, err := mc.Write(hdr); err != nil {
+			f.Counters.Errors.Add(1)
+			return
+		}
+	}
 	m.State.Active.Add(1)
 	m.State.Total.Add(1)
 	defer m.State.Active.Add(-1)

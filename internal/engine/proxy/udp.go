@@ -163,7 +163,11 @@ func (s *UDPServer) scheduleLocked() {
 		every = min(every, flowTimeout(f.fe)/4)
 	}
 	every = max(every, 10*time.Millisecond)
-	s.sweep = s.opts.Clock.AfterFunc(every, s.expire)
+	s.wg.Add(1) // the sweep is owned like the flows: Close waits for it
+	s.sweep = s.opts.Clock.AfterFunc(every, func() {
+		defer s.wg.Done()
+		s.expire()
+	})
 }
 
 func (s *UDPServer) expire() {
@@ -197,7 +201,9 @@ func (s *UDPServer) Close() {
 	s.mu.Lock()
 	s.closed = true
 	if s.sweep != nil {
-		s.sweep.Stop()
+		if s.sweep.Stop() {
+			s.wg.Done()
+		}
 		s.sweep = nil
 	}
 	for _, f := range s.flows {

@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/servertest"
+)
+
+// TestRefusedConfigIsErrorAndConverges: a listener on an address:port that
+// something else on the host already holds cannot be applied; the load
+// balancer goes ERROR (others on the agent keep working), and once the port
+// is free the controller's retries converge it to ACTIVE.
+func TestRefusedConfigIsErrorAndConverges(t *testing.T) {
+	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn")
+	a := newAPI(srv.URL)
+	b := startBackend(t, "backend")
+	healthy := createGraph(t, a, freePort(t), b)
+	a.waitStatus(t, healthy.lb, "ACTIVE", 20*time.Second)
+
+	// Occupy a port on an address inside 127/8 and ask for a VIP there.
+	blocker, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := blocker.Addr().(*net.TCPAddr).Port
+	r := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+		"name": "clash", "vip_subnet_id": vipSubnet(a), "vip_address": "127.0.0.1"}}, 201)
+	lbID := r.id("loadbalancer")
+	lis := a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
+		"loadbalancer_id": lbID, "protocol": "TCP", "protocol_port": port}}, 201).id("listener")
+	a.waitStatus(t, lbID, "ERROR", 20*time.Second)
+	if st := a.must(t, "GET", "/v2/lbaas/listeners/"+lis, nil, 200).field("listener", "provisioning_status"); st != "ERROR" {
+		t.Errorf("listener of the refused load balancer: %s", st)
+	}
+	if !strings.Contains(srv.Logs(), "address already in use") {
+		t.Errorf("the refusal's reason is not in the server log")
+	}
+	// The other load balancer on the same agent is unaffected.
+	if _, err := fetch(healthy.url()); err != nil {
+		t.Fatalf("healthy load balancer broken by another's refusal: %v", err)
+	}
+	// Free the port: retries converge without any further API call.
+	blocker.Close()
+	a.waitStatus(t, lbID, "ACTIVE", 60*time.Second)
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	if err != nil {
+		t.Fatalf("listener not serving after convergence: %v", err)
+	}
+	c.Close()
+}
