@@ -353,7 +353,7 @@ func (s *Server) deleteFlavorProfile(q *request) error {
 		if n > 0 {
 			return inUse(nameNilFlavorProfile, id)
 		}
-		if _, err := getFlavorProfile(q, tx, id); err != nil {
+		if _, err := found(tx.FlavorProfiles().Get(q.ctx, id))(nameNilFlavorProfile, id); err != nil {
 			return err
 		}
 		return tx.FlavorProfiles().Delete(q.ctx, id)

@@ -135,6 +135,10 @@ func newRule(o *object) *lb.L7Rule {
 		r.AdminStateUp = v
 	}
 	r.Tags, _ = o.strings("tags")
+	if !lb.UsesKey(r.Type) {
+		// Octavia clears it when the rule goes ACTIVE; it means nothing.
+		r.Key = nil
+	}
 	return r
 }
 
@@ -209,6 +213,10 @@ func (s *Server) createL7Policy(q *request) error {
 			if err := checkRedirectPoolOwner(q.ctx, tx, listener, p.RedirectPoolID); err != nil {
 				return err
 			}
+		}
+		if listener.Protocol != lb.ProtocolHTTP && listener.Protocol != lb.ProtocolTerminatedHTTPS {
+			// As Octavia's amphora provider: L7 policies match HTTP requests.
+			return providerOption(parent.Provider, listener.Protocol+" protocol listeners do not support L7 policies")
 		}
 		c := begin(q.ctx, tx, parent, s.now())
 		if err := c.commitLB(); err != nil {

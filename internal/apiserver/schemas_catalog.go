@@ -90,7 +90,7 @@ func newMoreSchemas() *moreSchemas {
 		l7policyPost:      body{arg: "l7policy_", wrapper: "l7policy", inner: l7policyPost},
 		l7policyPut:       body{arg: "l7policy_", wrapper: "l7policy", inner: l7policyPut},
 		rulePost:          body{arg: "rule_", wrapper: "rule", inner: ruleSchema("post")},
-		rulePut:           body{arg: "rule_", wrapper: "rule", inner: ruleSchema("put")},
+		rulePut:           body{arg: "l7rule_", wrapper: "rule", inner: ruleSchema("put")},
 		flavorPost:        body{arg: "flavor_", wrapper: "flavor", inner: flavorPost},
 		flavorPut:         body{arg: "flavor_", wrapper: "flavor", inner: flavorPut},
 		flavorProfilePost: body{arg: "flavor_profile_", wrapper: "flavorprofile", inner: profile("flavor_data", true)},
