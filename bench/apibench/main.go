@@ -37,7 +37,7 @@ func run(nLB, rounds, samples int) error {
 	if err != nil {
 		return err
 	}
-	srv, err := benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--provider", "noop",
+	srv, err := benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--network", "noop", "--provider", "noop",
 		"--embedded-agent=false", "--log-level", "warn")
 	if err != nil {
 		return err

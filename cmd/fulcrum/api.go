@@ -6,7 +6,8 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/apiserver"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
-	"github.com/fulcrumlb/fulcrum/internal/network"
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/quota"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
@@ -15,17 +16,25 @@ type apiDeps struct {
 	store store.Store
 	ctrl  *controller.Controller
 	log   *slog.Logger
+	id    *identityParts
 }
 
 // newAPI builds the public API handler: Octavia v2 on the store, waking the
-// controller after every write, with noop VIP allocation until the Neutron
-// subset exists.
+// controller after every write, with the configured authentication, RBAC,
+// quotas, VIP allocation and member address policy.
 func newAPI(d apiDeps) (http.Handler, error) {
+	settings := lb.DefaultSettings()
+	settings.MemberAddresses = d.id.member
 	s := apiserver.New(apiserver.Options{
 		Store:           d.store,
 		Notifier:        d.ctrl,
-		VIPs:            network.NewNoop(),
-		Auth:            apiserver.NoAuth{},
+		VIPs:            d.id.vips,
+		Subnets:         d.id.vips,
+		Auth:            d.id.authenticator(d.cfg.Auth),
+		Authorizer:      d.id.authz,
+		Quotas:          d.id.quotas,
+		QuotaAPI:        quota.NewAPI(d.store, d.id.quotas, d.id.authz),
+		Settings:        &settings,
 		Logger:          d.log,
 		Providers:       []string{"fulcrum", "noop"},
 		DefaultProvider: d.cfg.Provider,

@@ -17,7 +17,10 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
+	"github.com/fulcrumlb/fulcrum/internal/store"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
@@ -38,6 +41,8 @@ type serverConfig struct {
 	EmbeddedAgentName string
 	AgentHeartbeat    time.Duration
 	AgentDeadAfter    time.Duration
+
+	Identity identityConfig
 }
 
 func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
@@ -45,7 +50,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s := config.New("server")
 	s.String(&c.Listen, "listen", "127.0.0.1:9876", "address of the HTTP API")
 	s.String(&c.DataDir, "data-dir", "./fulcrum-data", "directory for the database and keys (created if missing)")
-	s.String(&c.Auth, "auth", "noauth", "authentication: noauth (project from X-Project-Id, everyone admin)")
+	s.String(&c.Auth, "auth", "keystone", "authentication: keystone (tokens from the built-in Keystone subset) or noauth (project from X-Project-Id, everyone admin, no quotas)")
 	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (native data plane) or noop (API only)")
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", "text", "text or json")
@@ -57,13 +62,12 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", "embedded", "name of the embedded agent")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
+	c.Identity.register(s)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
 	}
-	switch c.Auth {
-	case "noauth":
-	default:
-		return nil, fmt.Errorf("--auth %q: want noauth", c.Auth)
+	if err := c.Identity.check(c.Auth); err != nil {
+		return nil, err
 	}
 	if c.Provider != "noop" && c.Provider != "fulcrum" {
 		return nil, fmt.Errorf("--provider %q: want fulcrum or noop", c.Provider)
@@ -106,16 +110,22 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	var ctrl *controller.Controller
 	enqueue := func(id string) { ctrl.Enqueue(id) }
+	idp, err := newIdentityParts(cfg, st, log, enqueue)
+	if err != nil {
+		return err
+	}
+
 	synced := make(chan struct{})
 	resync := func() { ctrl.Resync(ctx) }
 	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, resync: resync, ready: synced})
 	if err != nil {
 		return err
 	}
-	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log})
+	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses})
 	ctrl = controller.New(controller.Options{
 		Store:     st,
 		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
+		Hooks:     idp.hooks,
 		Logger:    log,
 		Workers:   cfg.Workers,
 		Resync:    cfg.Resync,
@@ -128,7 +138,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}()
 
-	api, err := newAPI(apiDeps{cfg: cfg, store: st, ctrl: ctrl, log: log})
+	api, err := newAPI(apiDeps{cfg: cfg, store: st, ctrl: ctrl, log: log, id: idp})
 	if err != nil {
 		return err
 	}
@@ -144,11 +154,16 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		io.WriteString(w, "OK\n")
 	})
+	idp.mount(mux, cfg.Auth, cfg.Identity.ExternalURL, log)
 	mux.Handle("/", api)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if err := idp.bootstrap(ctx, cfg, st, ln.Addr(), stdout, stderr); err != nil {
+		ln.Close()
+		return err
 	}
 	srv := &http.Server{
 		Handler:           mux,
@@ -211,8 +226,20 @@ func printBanner(w io.Writer, cfg *serverConfig, addr, agentURL string) {
 	base := "http://" + addr
 	fmt.Fprintf(w, "fulcrum server: Octavia v2 API on %s (auth %s, default provider %s, data in %s)\n", base, cfg.Auth, cfg.Provider, cfg.DataDir)
 	fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --data-dir %s\n", agentURL, cfg.DataDir)
+	if cfg.Auth != "noauth" {
+		fmt.Fprintf(w, "try:  openstack loadbalancer create --name web --vip-subnet-id private-subnet   (after the export line above)\n")
+	}
 	if cfg.Auth == "noauth" {
 		fmt.Fprintf(w, "try:  curl -s -H 'X-Project-Id: demo' %s/v2/lbaas/loadbalancers\n", base)
 		fmt.Fprintf(w, "      openstack --os-auth-type none --os-endpoint %s loadbalancer list\n", strings.TrimSuffix(base, "/"))
 	}
+}
+
+// floatingAddresses are the floating IPs associated with a load balancer's
+// VIP port: the data plane serves the VIP's listeners on them too.
+func floatingAddresses(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) ([]string, error) {
+	if l.VIP.PortID == "" {
+		return nil, nil
+	}
+	return network.FloatingAddresses(ctx, tx, l.VIP.PortID)
 }

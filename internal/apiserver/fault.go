@@ -57,7 +57,14 @@ const msgPolicy = "Policy does not allow this request to be performed."
 func (s *Server) writeError(q *request, err error) {
 	var ae *apiError
 	var ve *lb.ValidationError
+	var qe *lb.QuotaExceededError
+	var ce *lb.ConflictError
 	switch {
+	case errors.As(err, &ce):
+		writeFault(q.w, http.StatusConflict, ce.Msg)
+	case errors.As(err, &qe):
+		q.log.Info("quota exceeded", "resource", qe.Resource.Key(), "limit", qe.Limit, "in_use", qe.InUse)
+		writeFault(q.w, http.StatusForbidden, qe.Error())
 	case errors.As(err, &ae):
 		writeFault(q.w, ae.status, ae.msg)
 	case errors.As(err, &ve):

@@ -365,6 +365,25 @@ func storeLoadBalancer(q *request, tx store.Tx, l *lb.LoadBalancer, g *graph) er
 	if err := recheckCatalog(q, tx, l); err != nil {
 		return err
 	}
+	want := map[lb.QuotaResource]int{lb.QuotaLoadBalancer: 1}
+	if g != nil {
+		want[lb.QuotaListener] = len(g.listeners)
+		want[lb.QuotaPool] = len(g.pools)
+		want[lb.QuotaHealthMonitor] = len(g.monitors)
+		want[lb.QuotaMember] = len(g.members)
+		want[lb.QuotaL7Policy] = len(g.policies)
+		want[lb.QuotaL7Rule] = len(g.rules)
+	}
+	if err := q.reserve(tx, l.ProjectID, want); err != nil {
+		return err
+	}
+	if g != nil {
+		for _, m := range g.members {
+			if err := q.s.checkMemberInTx(q, tx, m); err != nil {
+				return err
+			}
+		}
+	}
 	if err := tx.LoadBalancers().Create(q.ctx, l); err != nil {
 		return err
 	}

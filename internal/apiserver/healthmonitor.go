@@ -76,6 +76,9 @@ func (s *Server) createHealthMonitor(q *request) error {
 		if err := q.authorize(policy.HealthMonitor, policy.Post, parent.ProjectID); err != nil {
 			return err
 		}
+		if err := q.reserve(tx, parent.ProjectID, map[lb.QuotaResource]int{lb.QuotaHealthMonitor: 1}); err != nil {
+			return err
+		}
 		if !lb.IsHTTPMonitor(h.Type) {
 			for _, f := range httpOnlyFields() {
 				if v, ok := o.str(f); ok && v != "" {

@@ -188,6 +188,13 @@ func (s *Server) createL7Policy(q *request) error {
 				return err
 			}
 		}
+		want := map[lb.QuotaResource]int{lb.QuotaL7Policy: 1}
+		if len(ros) > 0 {
+			want[lb.QuotaL7Rule] = len(ros)
+		}
+		if err := q.reserve(tx, parent.ProjectID, want); err != nil {
+			return err
+		}
 		if err := args.Sanitize(true); err != nil {
 			return err
 		}

@@ -126,6 +126,9 @@ func (s *Server) createL7Rule(q *request) error {
 		if n >= lb.MaxRulesPerPolicy {
 			return conflict("Too many rules on L7 policy %s", p.ID)
 		}
+		if err := q.reserve(tx, parent.ProjectID, map[lb.QuotaResource]int{lb.QuotaL7Rule: 1}); err != nil {
+			return err
+		}
 		if err := writableAll(p, listener, parent); err != nil {
 			return err
 		}

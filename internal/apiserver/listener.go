@@ -235,6 +235,9 @@ func (s *Server) createListener(q *request) error {
 		if err := q.authorize(policy.Listener, policy.Post, parent.ProjectID); err != nil {
 			return err
 		}
+		if err := q.reserve(tx, parent.ProjectID, map[lb.QuotaResource]int{lb.QuotaListener: 1}); err != nil {
+			return err
+		}
 		l.ProjectID = parent.ProjectID
 		if p, ok := o.obj("default_pool"); ok && p != nil {
 			return lb.Invalid("default_pool can only be specified when creating a fully populated load balancer.")

@@ -80,11 +80,18 @@ func (s *Server) createLoadBalancer(q *request) error {
 	l.FlavorID, _ = o.str("flavor_id")
 	l.AvailabilityZone, _ = o.str("availability_zone")
 	req.LoadBalancerID = l.ID
-	vip, additional, err := s.vips.AllocateVIP(q.ctx, req)
-	if err != nil {
-		return fmt.Errorf("allocate vip of load balancer %s: %w", l.ID, err)
+	// An allocator that can join the create transaction allocates there;
+	// otherwise the VIP is allocated first and released if the create fails.
+	txVIPs, inTx := s.vips.(TxVIPAllocator)
+	var vip lb.VIP
+	if !inTx {
+		var additional []lb.AdditionalVIP
+		vip, additional, err = s.vips.AllocateVIP(q.ctx, req)
+		if err != nil {
+			return fmt.Errorf("allocate vip of load balancer %s: %w", l.ID, err)
+		}
+		l.VIP, l.AdditionalVIPs = vip, additional
 	}
-	l.VIP, l.AdditionalVIPs = vip, additional
 	l.NextGeneration()
 	var g *graph
 	ls, _ := o.objs("listeners")
@@ -93,18 +100,31 @@ func (s *Server) createLoadBalancer(q *request) error {
 		g, err = s.buildGraph(l, o, l.CreatedAt)
 	}
 	if err == nil {
-		err = s.store.Update(q.ctx, func(tx store.Tx) error { return storeLoadBalancer(q, tx, l, g) })
+		err = s.store.Update(q.ctx, func(tx store.Tx) error {
+			if inTx {
+				v, additional, err := txVIPs.AllocateVIPTx(q.ctx, tx, req)
+				if err != nil {
+					return fmt.Errorf("allocate vip of load balancer %s: %w", l.ID, err)
+				}
+				l.VIP, l.AdditionalVIPs = v, additional
+			}
+			return storeLoadBalancer(q, tx, l, g)
+		})
 	}
 	if err != nil {
-		if rerr := s.vips.ReleaseVIP(q.ctx, l.ID, vip); rerr != nil {
-			q.log.Error("release vip after failed create", "loadbalancer_id", l.ID, "err", rerr)
+		if !inTx {
+			if rerr := s.vips.ReleaseVIP(q.ctx, l.ID, vip); rerr != nil {
+				q.log.Error("release vip after failed create", "loadbalancer_id", l.ID, "err", rerr)
+			}
 		}
 		if errors.Is(err, store.ErrConflict) {
 			return conflict("Already an entity with that specified id.")
 		}
 		var ae *apiError
 		var ve *lb.ValidationError
-		if errors.As(err, &ae) || errors.As(err, &ve) {
+		var ce *lb.ConflictError
+		var qe *lb.QuotaExceededError
+		if errors.As(err, &ae) || errors.As(err, &ve) || errors.As(err, &ce) || errors.As(err, &qe) {
 			return err
 		}
 		return fmt.Errorf("create load balancer %s: %w", l.ID, err)
@@ -214,6 +234,11 @@ func (s *Server) updateLoadBalancer(q *request) error {
 		}
 		if o.has("vip_qos_policy_id") {
 			l.VIP.QoSPolicyID, _ = o.str("vip_qos_policy_id")
+			if u, ok := s.vips.(VIPQoSUpdater); ok {
+				if err := u.UpdateQoS(q.ctx, tx, l); err != nil {
+					return err
+				}
+			}
 		}
 		if v, set := o.flag("admin_state_up"); set {
 			l.AdminStateUp = v

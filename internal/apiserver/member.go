@@ -65,10 +65,22 @@ func (s *Server) checkNewMember(m *lb.Member, o *object) error {
 	if err := lb.CheckMemberAddress(m.Address, s.settings.ReservedMemberIPs); err != nil {
 		return err
 	}
+	if err := s.settings.MemberAddresses.Check(m); err != nil {
+		return err
+	}
 	if v, _ := o.flag("request_sriov"); v {
 		return lb.Errorf("The load balancer flavor does not allow SR-IOV member ports.")
 	}
 	return nil
+}
+
+// checkMemberInTx runs the create-time member checks that need the store:
+// the subnet_id must exist for the caller.
+func (s *Server) checkMemberInTx(q *request, tx store.Tx, m *lb.Member) error {
+	if m.SubnetID == "" || s.subnets == nil {
+		return nil
+	}
+	return s.subnets.CheckSubnet(q.ctx, tx, m.SubnetID)
 }
 
 func duplicateMember(m *lb.Member) error {
@@ -124,7 +136,13 @@ func (s *Server) createMember(q *request) error {
 		if err := q.authorize(policy.Member, policy.Post, parent.ProjectID); err != nil {
 			return err
 		}
+		if err := q.reserve(tx, parent.ProjectID, map[lb.QuotaResource]int{lb.QuotaMember: 1}); err != nil {
+			return err
+		}
 		if err := s.checkNewMember(m, o); err != nil {
+			return err
+		}
+		if err := s.checkMemberInTx(q, tx, m); err != nil {
 			return err
 		}
 		if err := writable(kindPool, p.ID, p.Status); err != nil {
@@ -407,11 +425,21 @@ func (s *Server) batchUpdateMembers(q *request) error {
 		for _, m := range current {
 			existing[key{m.Address, m.ProtocolPort}] = m
 		}
+		added := 0
 		for i, m := range wanted {
 			if existing[key{m.Address, m.ProtocolPort}] == nil {
+				added++
 				if err := s.checkNewMember(m, items[i]); err != nil {
 					return err
 				}
+				if err := s.checkMemberInTx(q, tx, m); err != nil {
+					return err
+				}
+			}
+		}
+		if added > 0 {
+			if err := q.reserve(tx, parent.ProjectID, map[lb.QuotaResource]int{lb.QuotaMember: added}); err != nil {
+				return err
 			}
 		}
 		if err := writable(kindPool, p.ID, p.Status); err != nil {

@@ -215,6 +215,9 @@ func (s *Server) createPool(q *request) error {
 		if err := q.authorize(policy.Pool, policy.Post, parent.ProjectID); err != nil {
 			return err
 		}
+		if err := q.reserve(tx, parent.ProjectID, map[lb.QuotaResource]int{lb.QuotaPool: 1}); err != nil {
+			return err
+		}
 		p.LoadBalancerID, p.ProjectID = parent.ID, parent.ProjectID
 		if listener != nil {
 			if listener.Protocol == lb.ProtocolPrometheus {

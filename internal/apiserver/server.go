@@ -48,6 +48,38 @@ type VIPAllocator interface {
 	ReleaseVIP(ctx context.Context, loadBalancerID string, vip lb.VIP) error
 }
 
+// TxVIPAllocator is a VIPAllocator that can also allocate inside the load
+// balancer's create transaction, so that the VIP exists exactly when the
+// load balancer does (nothing to release after a failed create).
+type TxVIPAllocator interface {
+	AllocateVIPTx(ctx context.Context, tx store.Tx, req lb.VIPRequest) (lb.VIP, []lb.AdditionalVIP, error)
+}
+
+// VIPQoSUpdater is a VIPAllocator that validates a changed
+// vip_qos_policy_id (an *lb.ValidationError "qos_policy <id> not found.")
+// and applies it to the VIP port, inside the update transaction.
+type VIPQoSUpdater interface {
+	UpdateQoS(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
+}
+
+// SubnetChecker validates a member's subnet_id: an *lb.ValidationError
+// ("Subnet <id> not found.") when it does not exist for the caller.
+type SubnetChecker interface {
+	CheckSubnet(ctx context.Context, tx store.Tx, id string) error
+}
+
+// Authorizer decides policy rules (policy.Enforcer).
+type Authorizer interface {
+	Authorize(c policy.Caller, rule policy.Rule, ownerProject string) error
+}
+
+// QuotaReserver checks, inside a create transaction, that project may create
+// want[r] more objects of each resource r; it returns *lb.QuotaExceededError
+// (answered 403) when it may not.
+type QuotaReserver interface {
+	Reserve(ctx context.Context, tx store.Tx, project string, want map[lb.QuotaResource]int) error
+}
+
 // StatsSource reports traffic counters (zeros until a data plane reports
 // them).
 type StatsSource interface {
@@ -81,6 +113,16 @@ type Options struct {
 	// Auth authenticates every call except the version document; nil
 	// means NoAuth.
 	Auth Authenticator
+	// Authorizer decides the policy rules; nil means Octavia's defaults
+	// (policy.New with zero options).
+	Authorizer Authorizer
+	// Quotas limits creates per project; nil means no limits.
+	Quotas QuotaReserver
+	// QuotaAPI serves the quota endpoints (/v2/lbaas/quotas…); nil answers
+	// them 404.
+	QuotaAPI http.Handler
+	// Subnets validates member subnet_id; nil accepts any.
+	Subnets SubnetChecker
 	// Logger receives request logs; nil discards them.
 	Logger *slog.Logger
 	// Clock returns the current time; nil means time.Now.
@@ -115,6 +157,10 @@ type Server struct {
 	vips      VIPAllocator
 	stats     StatsSource
 	auth      Authenticator
+	authz     Authorizer
+	quotas    QuotaReserver
+	quotaAPI  http.Handler
+	subnets   SubnetChecker
 	log       *slog.Logger
 	clock     func() time.Time
 	providers []string
@@ -136,6 +182,10 @@ func New(opts Options) *Server {
 		vips:      opts.VIPs,
 		stats:     opts.Stats,
 		auth:      opts.Auth,
+		authz:     opts.Authorizer,
+		quotas:    opts.Quotas,
+		quotaAPI:  opts.QuotaAPI,
+		subnets:   opts.Subnets,
 		log:       opts.Logger,
 		clock:     opts.Clock,
 		providers: append([]string(nil), opts.Providers...),
@@ -154,6 +204,13 @@ func New(opts Options) *Server {
 	}
 	if s.auth == nil {
 		s.auth = NoAuth{}
+	}
+	if s.authz == nil {
+		e, err := policy.New(policy.Options{})
+		if err != nil {
+			panic("apiserver: built-in policy rules do not parse: " + err.Error())
+		}
+		s.authz = e
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -193,6 +250,7 @@ type request struct {
 	log    *slog.Logger
 	caller policy.Caller
 	params []string // path parameters in order (ids)
+	s      *Server
 }
 
 // recorder remembers the status written, for the access log and the panic
@@ -232,7 +290,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	id := "req-" + newUUID()
 	rec := &recorder{ResponseWriter: w}
 	rec.Header().Set("X-Openstack-Request-Id", id)
-	q := &request{w: rec, r: r, id: id, log: s.log.With("request_id", id)}
+	q := &request{w: rec, r: r, id: id, log: s.log.With("request_id", id), s: s}
 	q.ctx = context.WithValue(r.Context(), requestKey{}, q)
 	q.r = r.WithContext(q.ctx)
 	defer func() {
@@ -360,5 +418,14 @@ func (s *Server) notify(lbID string) {
 // authorize runs the policy hook for object:action on a target owned by
 // owner.
 func (q *request) authorize(o policy.Object, a policy.Action, owner string) error {
-	return policy.Authorize(q.caller, policy.RuleFor(o, a), owner)
+	return q.s.authz.Authorize(q.caller, policy.RuleFor(o, a), owner)
+}
+
+// reserve checks the project's quota for the objects about to be created
+// in tx.
+func (q *request) reserve(tx store.Tx, project string, want map[lb.QuotaResource]int) error {
+	if q.s.quotas == nil {
+		return nil
+	}
+	return q.s.quotas.Reserve(q.ctx, tx, project, want)
 }

@@ -47,3 +47,11 @@ func pyList(items []string) string {
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }
+
+// ConflictError is a request that conflicts with the state of something
+// else (a VIP address already in use); the API answers 409 with Msg.
+type ConflictError struct {
+	Msg string
+}
+
+func (e *ConflictError) Error() string { return e.Msg }

@@ -18,6 +18,9 @@ type Settings struct {
 	// ReservedMemberIPs are addresses members may not use ([networking]
 	// reserved_ips).
 	ReservedMemberIPs []string
+	// MemberAddresses is the deployment's allow/deny list of member (and
+	// monitor) addresses; the zero value allows everything.
+	MemberAddresses MemberAddressPolicy
 }
 
 // DefaultSettings returns Octavia's defaults.

@@ -1,34 +1,45 @@
-// Package policy holds the identity of an API caller and decides what that
-// caller may do, using Octavia's policy names
-// (os_load-balancer_api:<object>:<action>).
+// Package policy is fulcrum's RBAC: Octavia's policy rules (names such as
+// os_load-balancer_api:loadbalancer:post) as data, written in oslo.policy's
+// check language, evaluated against the caller's roles and project and the
+// target object's project.
 //
-// Handlers call Authorize for every operation with the rule and the project
-// that owns the target; the decision lives here so that RBAC (Octavia's
-// reader/member/admin roles) can be added without touching handlers. In this
-// version administrators pass every rule; other callers pass every rule on
-// their own project's objects except the admin-only ones (failover,
-// cross-project lists). Role-based rules arrive with Keystone.
+// By default the rules are Octavia's new defaults (enforce_new_defaults =
+// True: admin, member and reader, project-scoped) with the legacy
+// load-balancer_* roles also accepted, OR-ed in the way Octavia's deprecated
+// rules are; Options.StrictNewDefaults drops the legacy roles.
 package policy
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/fulcrumlb/fulcrum/internal/keystone"
 )
 
-// Caller is who is making an API request.
+// Caller is who makes a request: from a validated token, or, under noauth,
+// from request headers with IsAdmin set.
 type Caller struct {
 	ProjectID string
 	UserID    string
-	Roles     []string
-	// IsAdmin grants every rule (Octavia's context is_admin). Under noauth
-	// every caller is admin.
+	// Roles are the caller's role names, implied roles included or not
+	// (Authorize expands admin ⇒ member ⇒ reader itself).
+	Roles []string
+	// IsAdmin grants every rule (Octavia's context is_admin); every caller
+	// is admin under noauth.
 	IsAdmin bool
+	// NoAuth marks a caller of a server running without authentication:
+	// quotas are not enforced for it.
+	NoAuth bool
 }
 
-// HasRole reports whether the caller holds role.
-func (c Caller) HasRole(role string) bool { return slices.Contains(c.Roles, role) }
+// HasRole reports whether the caller holds role directly or by implication
+// (admin ⇒ member ⇒ reader).
+func (c Caller) HasRole(role string) bool {
+	return slices.Contains(keystone.ExpandRoles(c.Roles), role)
+}
 
 type callerKey struct{}
 
@@ -43,96 +54,113 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 	return c, ok
 }
 
-// ErrDenied is returned by Authorize when the rule does not allow the call.
-// The API answers it with 403 "Policy does not allow this request to be
-// performed."
+// ErrDenied is returned by Authorize when the rule does not allow the call;
+// the API answers 403 with DeniedMessage.
 var ErrDenied = errors.New("policy does not allow this request to be performed")
 
-// Object is the <object> part of an Octavia policy name.
-type Object string
+// DeniedMessage is Octavia's faultstring for a policy denial.
+const DeniedMessage = "Policy does not allow this request to be performed."
 
-// Policy objects.
-const (
-	LoadBalancer  Object = "loadbalancer"
-	Listener      Object = "listener"
-	Pool          Object = "pool"
-	Member        Object = "member"
-	HealthMonitor Object = "healthmonitor"
-	L7Policy      Object = "l7policy"
-	L7Rule        Object = "l7rule"
-
-	Quota                   Object = "quota"
-	Provider                Object = "provider"
-	ProviderFlavor          Object = "provider-flavor"
-	ProviderAZ              Object = "provider-availability-zone"
-	Flavor                  Object = "flavor"
-	FlavorProfile           Object = "flavor-profile"
-	AvailabilityZone        Object = "availability-zone"
-	AvailabilityZoneProfile Object = "availability-zone-profile"
-	Amphora                 Object = "amphora"
-)
-
-// Action is the <action> part of an Octavia policy name.
-type Action string
-
-// Policy actions.
-const (
-	GetAll       Action = "get_all"
-	GetAllGlobal Action = "get_all-global"
-	GetOne       Action = "get_one"
-	Post         Action = "post"
-	Put          Action = "put"
-	Delete       Action = "delete"
-	GetStats     Action = "get_stats"
-	GetStatus    Action = "get_status"
-	PutFailover  Action = "put_failover"
-	PutConfig    Action = "put_config"
-)
-
-// Rule is a full Octavia policy name.
-type Rule string
-
-// RuleFor returns the policy name os_load-balancer_api:<object>:<action>.
-func RuleFor(o Object, a Action) Rule {
-	return Rule("os_load-balancer_api:" + string(o) + ":" + string(a))
+// Options configure New.
+type Options struct {
+	// StrictNewDefaults accepts only admin, member and reader (plus service),
+	// as Octavia with [oslo_policy] enforce_new_defaults = True; the legacy
+	// load-balancer_* roles stop working.
+	StrictNewDefaults bool
+	// Overrides replace rules by name (operator policy), in the same
+	// language.
+	Overrides map[string]string // rule name → check string
 }
 
-// Authorize decides whether c may perform rule on an object owned by
-// ownerProject ("" when the target has no owner, e.g. a global list). It
-// returns nil or ErrDenied.
-func Authorize(c Caller, rule Rule, ownerProject string) error {
-	if c.IsAdmin {
+// Enforcer evaluates rules. It is immutable and safe for concurrent use.
+type Enforcer struct {
+	rules map[Rule]node
+}
+
+// New parses the rule table (defaults, legacy alternatives, overrides) and
+// checks that every rule it references exists.
+func New(opts Options) (*Enforcer, error) {
+	src := map[Rule]string{}
+	for name, r := range baseRules {
+		src[name] = r.check
+		if r.legacy != "" && !opts.StrictNewDefaults {
+			src[name] = "(" + r.check + ") or (" + r.legacy + ")"
+		}
+	}
+	for name, check := range OperationRules() {
+		src[name] = check
+	}
+	for name, check := range opts.Overrides {
+		src[Rule(name)] = check
+	}
+	e := &Enforcer{rules: make(map[Rule]node, len(src))}
+	for name, s := range src {
+		n, err := parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("policy rule %q: %w", name, err)
+		}
+		e.rules[name] = n
+	}
+	for name, n := range e.rules {
+		if missing := n.missingRules(e.rules); missing != "" {
+			return nil, fmt.Errorf("policy rule %q refers to unknown rule %q", name, missing)
+		}
+	}
+	return e, nil
+}
+
+// Authorize checks rule for caller against an object owned by ownerProject
+// ("" for objects without an owner). It returns ErrDenied when denied, and
+// an error naming the rule when the rule does not exist (a bug).
+func (e *Enforcer) Authorize(c Caller, rule Rule, ownerProject string) error {
+	n, ok := e.rules[rule]
+	if !ok {
+		return fmt.Errorf("authorize: unknown policy rule %q", rule)
+	}
+	ev := &evaluation{e: e, c: &c, roles: keystone.ExpandRoles(c.Roles), target: ownerProject}
+	if n.eval(ev, 0) {
 		return nil
 	}
-	if adminOnly(rule) {
-		return ErrDenied
-	}
-	// Every project-scoped rule requires the target to be the caller's
-	// project (Octavia's load-balancer:owner).
-	if ownerProject != "" && ownerProject != c.ProjectID {
-		return ErrDenied
-	}
-	return nil
+	return ErrDenied
 }
 
-// adminOnly reports whether only administrators pass rule, as in Octavia's
-// defaults: failover, the cross-project (get_all-global) lists, the
-// provider capabilities, flavor and availability zone writes, profiles and
-// amphorae.
-func adminOnly(rule Rule) bool {
-	if strings.HasSuffix(string(rule), ":"+string(GetAllGlobal)) {
-		return true
+// Allowed is Authorize as a boolean (unknown rules are denied).
+func (e *Enforcer) Allowed(c Caller, rule Rule, ownerProject string) bool {
+	return e.Authorize(c, rule, ownerProject) == nil
+}
+
+// Rules returns the names of every rule, sorted.
+func (e *Enforcer) Rules() []Rule {
+	out := make([]Rule, 0, len(e.rules))
+	for name := range e.rules {
+		out = append(out, name)
 	}
-	switch rule {
-	case RuleFor(LoadBalancer, PutFailover), RuleFor(ProviderFlavor, GetAll), RuleFor(ProviderAZ, GetAll),
-		RuleFor(Flavor, Post), RuleFor(Flavor, Put), RuleFor(Flavor, Delete),
-		RuleFor(AvailabilityZone, Post), RuleFor(AvailabilityZone, Put), RuleFor(AvailabilityZone, Delete):
-		return true
-	}
-	for _, o := range []Object{FlavorProfile, AvailabilityZoneProfile, Amphora} {
-		if strings.HasPrefix(string(rule), "os_load-balancer_api:"+string(o)+":") {
+	slices.Sort(out)
+	return out
+}
+
+type evaluation struct {
+	e      *Enforcer
+	c      *Caller
+	roles  []string
+	target string
+}
+
+func (ev *evaluation) hasRole(r string) bool {
+	for _, have := range ev.roles {
+		if strings.EqualFold(have, r) {
 			return true
 		}
 	}
 	return false
+}
+
+// isAdmin is Octavia's context.is_admin: noauth callers, or callers that
+// pass context_is_admin.
+func (ev *evaluation) isAdmin(depth int) bool {
+	if ev.c.IsAdmin {
+		return true
+	}
+	n, ok := ev.e.rules["context_is_admin"]
+	return ok && n.eval(ev, depth+1)
 }

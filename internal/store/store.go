@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fulcrumlb/fulcrum/internal/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/neutron"
 )
 
 // Sentinel errors. Backends translate their driver errors into these.
@@ -67,6 +69,28 @@ type Tx interface {
 	HealthMonitors() Table[lb.HealthMonitor]
 	L7Policies() Table[lb.L7Policy]
 	L7Rules() Table[lb.L7Rule]
+	// Quotas are keyed by project id.
+	Quotas() Table[lb.Quota]
+
+	// The Keystone subset. Deleting a role, user or project removes its
+	// assignments.
+	Domains() Table[keystone.Domain]
+	Projects() Table[keystone.Project]
+	Users() Table[keystone.User]
+	Roles() Table[keystone.Role]
+	Assignments() Table[keystone.Assignment]
+	Revocations() Table[keystone.Revocation]
+
+	// The Neutron subset. (subnet_id, ip_address) is unique among
+	// IPAllocations; deleting a port removes its allocations; a network
+	// with subnets or ports, or a subnet with allocations, cannot be
+	// deleted (ErrConflict).
+	Networks() Table[neutron.Network]
+	Subnets() Table[neutron.Subnet]
+	Ports() Table[neutron.Port]
+	IPAllocations() Table[neutron.IPAllocation]
+	FloatingIPs() Table[neutron.FloatingIP]
+	QoSPolicies() Table[neutron.QoSPolicy]
 
 	// The provider catalog. Flavor names are unique; availability zones
 	// are keyed by name (their store id is the name); a profile referenced

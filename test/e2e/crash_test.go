@@ -145,7 +145,7 @@ func writer(a *api, led *ledger, seed int64, stop <-chan struct{}) {
 // was answered 2xx survived, and that everything converges: no object stays
 // PENDING_*.
 func TestCrashAnywhereConverges(t *testing.T) {
-	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--provider", "noop", "--resync", "200ms", "--log-level", "warn")
+	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--network", "noop", "--provider", "noop", "--resync", "200ms", "--log-level", "warn")
 	led := &ledger{objs: map[string]*object{}}
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	const cycles, writers = 3, 4

@@ -21,14 +21,16 @@ func TestRefusedConfigIsErrorAndConverges(t *testing.T) {
 	healthy := createGraph(t, a, freePort(t), b)
 	a.waitStatus(t, healthy.lb, "ACTIVE", 20*time.Second)
 
-	// Occupy a port on an address inside 127/8 and ask for a VIP there.
-	blocker, err := net.Listen("tcp", "127.0.0.1:0")
+	// Occupy a port on an address of private-subnet (127.10.0.0/16, where
+	// the Neutron subset allocates VIPs) and ask for a VIP there.
+	const clashAddr = "127.10.255.250"
+	blocker, err := net.Listen("tcp", clashAddr+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := blocker.Addr().(*net.TCPAddr).Port
 	r := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
-		"name": "clash", "vip_subnet_id": vipSubnet(a), "vip_address": "127.0.0.1"}}, 201)
+		"name": "clash", "vip_subnet_id": vipSubnet(a), "vip_address": clashAddr}}, 201)
 	lbID := r.id("loadbalancer")
 	lis := a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
 		"loadbalancer_id": lbID, "protocol": "TCP", "protocol_port": port}}, 201).id("listener")
@@ -46,7 +48,7 @@ func TestRefusedConfigIsErrorAndConverges(t *testing.T) {
 	// Free the port: retries converge without any further API call.
 	blocker.Close()
 	a.waitStatus(t, lbID, "ACTIVE", 60*time.Second)
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(clashAddr, strconv.Itoa(port)), time.Second)
 	if err != nil {
 		t.Fatalf("listener not serving after convergence: %v", err)
 	}

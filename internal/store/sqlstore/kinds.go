@@ -67,6 +67,9 @@ type kinds struct {
 	l7Policies     *kind[lb.L7Policy]
 	l7Rules        *kind[lb.L7Rule]
 	catalog        catalogKinds
+	quotas         *kind[lb.Quota]
+	identity       identityKinds
+	network        networkKinds
 	agents         *kind[lb.Agent]
 	joinTokens     *kind[lb.JoinToken]
 	amphorae       *kind[lb.Amphora]
@@ -84,7 +87,10 @@ func newKinds() *kinds {
 	type J = lb.JoinToken
 	type Am = lb.Amphora
 	return &kinds{
-		catalog: newCatalogKinds(),
+		catalog:  newCatalogKinds(),
+		quotas:   newQuotaKind(),
+		identity: newIdentityKinds(),
+		network:  newNetworkKinds(),
 		agents: newKind("agents", cat(
 			[]column[A]{
 				text("id", func(v *A) *string { return &v.ID }),

@@ -27,7 +27,9 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/fulcrumlb/fulcrum/internal/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
@@ -275,6 +277,44 @@ func (t *txn) AvailabilityZoneProfiles() store.Table[lb.AvailabilityZoneProfile]
 	return &table[lb.AvailabilityZoneProfile]{tx: t, k: t.s.kinds.catalog.zoneProfiles}
 }
 
+func (t *txn) Quotas() store.Table[lb.Quota] { return &table[lb.Quota]{tx: t, k: t.s.kinds.quotas} }
+
+func (t *txn) Domains() store.Table[keystone.Domain] {
+	return &table[keystone.Domain]{tx: t, k: t.s.kinds.identity.domains}
+}
+func (t *txn) Projects() store.Table[keystone.Project] {
+	return &table[keystone.Project]{tx: t, k: t.s.kinds.identity.projects}
+}
+func (t *txn) Users() store.Table[keystone.User] {
+	return &table[keystone.User]{tx: t, k: t.s.kinds.identity.users}
+}
+func (t *txn) Roles() store.Table[keystone.Role] {
+	return &table[keystone.Role]{tx: t, k: t.s.kinds.identity.roles}
+}
+func (t *txn) Assignments() store.Table[keystone.Assignment] {
+	return &table[keystone.Assignment]{tx: t, k: t.s.kinds.identity.assignments}
+}
+func (t *txn) Revocations() store.Table[keystone.Revocation] {
+	return &table[keystone.Revocation]{tx: t, k: t.s.kinds.identity.revocations}
+}
+func (t *txn) Networks() store.Table[neutron.Network] {
+	return &table[neutron.Network]{tx: t, k: t.s.kinds.network.networks}
+}
+func (t *txn) Subnets() store.Table[neutron.Subnet] {
+	return &table[neutron.Subnet]{tx: t, k: t.s.kinds.network.subnets}
+}
+func (t *txn) Ports() store.Table[neutron.Port] {
+	return &table[neutron.Port]{tx: t, k: t.s.kinds.network.ports}
+}
+func (t *txn) IPAllocations() store.Table[neutron.IPAllocation] {
+	return &table[neutron.IPAllocation]{tx: t, k: t.s.kinds.network.ipAllocations}
+}
+func (t *txn) FloatingIPs() store.Table[neutron.FloatingIP] {
+	return &table[neutron.FloatingIP]{tx: t, k: t.s.kinds.network.floatingIPs}
+}
+func (t *txn) QoSPolicies() store.Table[neutron.QoSPolicy] {
+	return &table[neutron.QoSPolicy]{tx: t, k: t.s.kinds.network.qosPolicies}
+}
 func (t *txn) Agents() store.Table[lb.Agent] { return &table[lb.Agent]{tx: t, k: t.s.kinds.agents} }
 func (t *txn) JoinTokens() store.Table[lb.JoinToken] {
 	return &table[lb.JoinToken]{tx: t, k: t.s.kinds.joinTokens}

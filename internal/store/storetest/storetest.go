@@ -38,6 +38,10 @@ func Run(t *testing.T, open Opener) {
 		{"CascadeOnLoadBalancerDelete", testCascade},
 		{"Rollback", testRollback},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"IdentityRoundTrip", testIdentityRoundTrip},
+		{"IdentityConstraints", testIdentityConstraints},
+		{"NetworkRoundTripAndConstraints", testNetworkRoundTripAndConstraints},
+		{"Quotas", testQuotas},
 		{"AgentsAndPlacements", testAgentsAndPlacements},
 		{"Catalog", testCatalog},
 	}

@@ -1,0 +1,75 @@
+package identity
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// apiError is a Keystone error: the HTTP status, its title and a message
+// safe to show. It renders as {"error": {"code", "title", "message"}}.
+type apiError struct {
+	code    int
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+var titles = map[int]string{
+	http.StatusBadRequest:          "Bad Request",
+	http.StatusUnauthorized:        "Unauthorized",
+	http.StatusForbidden:           "Forbidden",
+	http.StatusNotFound:            "Not Found",
+	http.StatusMethodNotAllowed:    "Method Not Allowed",
+	http.StatusConflict:            "Conflict",
+	http.StatusInternalServerError: "Internal Server Error",
+}
+
+const msgUnauthorized = "The request you have made requires authentication."
+
+func errUnauthorized() *apiError { return &apiError{http.StatusUnauthorized, msgUnauthorized} }
+
+func errForbidden(action string) *apiError {
+	return &apiError{http.StatusForbidden, "You are not authorized to perform the requested action: " + action + "."}
+}
+
+func errNotFound(kind, id string) *apiError {
+	return &apiError{http.StatusNotFound, "Could not find " + kind + ": " + id + "."}
+}
+
+func errBadRequest(msg string) *apiError { return &apiError{http.StatusBadRequest, msg} }
+
+func errConflict(msg string) *apiError { return &apiError{http.StatusConflict, msg} }
+
+// writeError renders err in Keystone's shape; anything that is not an
+// *apiError is a 500 whose detail stays in the logs.
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := err.(*apiError)
+	if !ok {
+		s.log.Error("identity request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &apiError{http.StatusInternalServerError, "An unexpected error prevented the server from fulfilling your request."}
+	}
+	if e.code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Keystone uri="`+s.baseURL(r)+`/identity"`)
+	}
+	title := titles[e.code]
+	if title == "" {
+		title = http.StatusText(e.code)
+	}
+	writeJSON(w, e.code, map[string]any{"error": map[string]any{"code": e.code, "title": title, "message": e.message}})
+}
+
+// WriteUnauthorized writes Keystone's 401 body; middlewares that validate
+// X-Auth-Token for other services use it so every 401 looks the same.
+func WriteUnauthorized(w http.ResponseWriter, authURL string) {
+	w.Header().Set("WWW-Authenticate", `Keystone uri="`+authURL+`"`)
+	writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
+		"code": http.StatusUnauthorized, "title": "Unauthorized", "message": msgUnauthorized}})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
