@@ -75,7 +75,9 @@ func newMoreSchemas() *moreSchemas {
 
 	notNull := func(a attr) attr { a.nullMsg = "None is not a valid option for " + a.name; return a }
 	flavorPost := newSchema(must(name), desc, aBool("enabled"), must(aUUID("flavor_profile_id")))
-	flavorPut := newSchema(name, desc, aBool("enabled"))
+	// A null flavor name would break the unique name (Octavia fails with a
+	// 500 there): refused like a null profile name.
+	flavorPut := newSchema(notNull(name), desc, aBool("enabled"))
 	profile := func(data string, post bool) *schema {
 		n, p, d := aStr("name", 255), aStr("provider_name", 255), aStr(data, 4096)
 		if post {

@@ -21,7 +21,7 @@ var reasons = map[string]string{
 	"routing":          "routing errors use the fault body; Octavia answers WebOb's {code,title,description}",
 	"rules-embedded":   "a standalone L7 policy create with embedded rules creates them; Octavia 11 fails with a 500",
 	"missing-parent":   "a flavor or zone naming a missing profile is a 404; Octavia's database refuses it with a 500",
-	"null-name":        "a flavor PUT with name null is refused (400); Octavia stores a NULL name and renders null",
+	"null-name":        "a flavor PUT with name null is refused (400 None is not a valid option for name); Octavia's database refuses it with a 500",
 	"limit-bug":        "a negative limit means no limit; Octavia 11 answers 500 (upstream bug)",
 	"octavia-alias":    "the Octavia names amphora and octavia are aliases of fulcrum's default provider",
 	"decode-message":   "type-conversion errors name the field and its value; Octavia names the whole body",
@@ -392,6 +392,7 @@ func script() []*step {
 		c("GET", "/v2/lbaas/loadbalancers/{lbt}/status", ""),
 	)
 
+	add(c("POST", "/v2/lbaas/l7policies", policy(`"listener_id": "{lt}", "action": "REJECT", "name": "embedded", "rules": [{"type": "PATH", "compare_type": "EQUAL_TO", "value": "/e"}]`)).because("rules-embedded"))
 	add(c("POST", "/v2/lbaas/loadbalancers", lbCreate("dup", `, "tags": ["a", "b", "a"]`)).because("dup-tags"))
 
 	// Amphorae.
