@@ -146,9 +146,9 @@ func TestTrap15_L7PolicyActionRewritingAndDensePositions(t *testing.T) {
 		t.Errorf("REJECT with redirect_url: %v", p)
 	}
 	for body, want := range map[string]string{
-		`{"l7policy": {"listener_id": "` + f.http + `", "action": "REDIRECT_TO_URL"}}`:  "Invalid L7 Policy arguments: redirect_url must not be None",
-		`{"l7policy": {"listener_id": "` + f.http + `", "action": "REDIRECT_TO_POOL"}}`: "Invalid L7 Policy arguments: redirect_pool_id or redirect_pool must not be None",
-		`{"l7policy": {"listener_id": "` + f.http + `", "action": "REDIRECT_PREFIX"}}`:  "Invalid L7 Policy arguments: redirect_prefix must not be None",
+		`{"l7policy": {"listener_id": "` + f.http + `", "action": "REDIRECT_TO_URL"}}`:                                                                        "Invalid L7 Policy arguments: redirect_url must not be None",
+		`{"l7policy": {"listener_id": "` + f.http + `", "action": "REDIRECT_TO_POOL"}}`:                                                                       "Invalid L7 Policy arguments: redirect_pool_id or redirect_pool must not be None",
+		`{"l7policy": {"listener_id": "` + f.http + `", "action": "REDIRECT_PREFIX"}}`:                                                                        "Invalid L7 Policy arguments: redirect_prefix must not be None",
 		`{"l7policy": {"listener_id": "` + f.http + `", "action": "REDIRECT_PREFIX", "redirect_prefix": "http://a.b", "redirect_pool_id": "` + f.pool + `"}}`: "Invalid L7 Policy arguments: Cannot specify redirect_pool_id and redirect_url or redirect_prefix at the same time",
 	} {
 		if r := h.must(400, "POST", "/v2.0/lbaas/l7policies", body); r.fault() != want {
