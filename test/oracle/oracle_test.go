@@ -69,10 +69,12 @@ func TestOracle(t *testing.T) {
 		t.Fatal("OCTAVIA_URL is not set: run test/oracle/run.sh, which starts Octavia and sets it")
 	}
 	oc := newSide("octavia", base)
-	if a := oc.do(t, "GET", "/", "", ""); a.status != 200 {
-		t.Fatalf("Octavia at %s answers %d to GET /: %s", base, a.status, a.raw)
+	// Make sure the oracle is Octavia (its providers are the oracle's
+	// drivers), not some other server on that port.
+	if a := oc.do(t, "GET", "/v2/lbaas/providers", "", ""); a.status != 200 || !strings.Contains(string(a.raw), `"noop_driver"`) {
+		t.Fatalf("the server at %s is not the Octavia oracle: GET /v2/lbaas/providers answers %d %s", base, a.status, a.raw)
 	}
-	srv := servertest.Start(t, bin, "", "--provider", "noop", "--embedded-agent=false", "--log-level", "warn")
+	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--network", "noop", "--provider", "noop", "--embedded-agent=false", "--log-level", "warn")
 	fu := newSide("fulcrum", srv.URL)
 
 	var results []outcome

@@ -10,7 +10,7 @@ import (
 // reasons explain the differences the script expects, each documented in
 // docs/octavia-differences.md.
 var reasons = map[string]string{
-	"versions":         "the oracle is Octavia 11 (versions up to v2.27); fulcrum serves v2.30",
+	"versions":         "the oracle is Octavia 11, older than v2.27; fulcrum serves v2.30",
 	"providers":        "fulcrum lists its own providers (fulcrum, haproxy, noop) and the Octavia names as aliases",
 	"capabilities":     "fulcrum's providers have their own flavor and availability zone capabilities (topology, engine, agent group; agent zone)",
 	"links-keys":       "fulcrum emits both the upstream singular links key and the plural one gophercloud reads",
