@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"Quotas", testQuotas},
 		{"AgentsAndPlacements", testAgentsAndPlacements},
 		{"SecretsRoundTripAndConstraints", testSecretsRoundTripAndConstraints},
+		{"Catalog", testCatalog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
