@@ -38,8 +38,11 @@ func (v *validator) add(path, format string, args ...any) {
 
 // Validate checks the whole config and returns nil or an error joining one *FieldError per
 // broken rule (at most 20), each naming the field path. Features that are part of the
-// contract but not carried by the engine yet (TLS termination, L7 policies, SCTP,
-// PROMETHEUS, PROXY pools, pool re-encryption) are refused here with a clear message.
+// contract but not carried by the engine yet (TLS termination, SCTP, PROMETHEUS, pool
+// re-encryption) are refused here with a clear message. L7 policies are checked in full:
+// only on HTTP (and TERMINATED_HTTPS) listeners, actions and their arguments, pool
+// references and their protocols, compare types per rule type, and every REGEX value must
+// compile.
 func (c *Config) Validate() error {
 	if c == nil {
 		return &FieldError{Path: "config", Msg: "missing"}
@@ -129,9 +132,7 @@ func (c *Config) Validate() error {
 		if l.TLS != nil {
 			v.add(path+".tls", "TLS termination is not supported by this engine yet")
 		}
-		if len(l.L7Policies) > 0 {
-			v.add(path+".l7policies", "L7 policies are not supported by this engine yet")
-		}
+		v.l7Policies(path, l, c, pools)
 		if l.DefaultPoolID != "" {
 			j, ok := pools[l.DefaultPoolID]
 			if !ok {
