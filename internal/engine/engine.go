@@ -237,11 +237,12 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 			ctr = &proxy.Counters{}
 		}
 		counters[lc.ID] = ctr
-		var pool *balance.Pool
-		if lc.DefaultPoolID != "" {
-			pool = pools[lc.DefaultPoolID]
+		fe, err := proxy.NewFrontend(lc, pools, ctr, e.popts)
+		if err != nil {
+			undo()
+			return fmt.Errorf("apply config version %d: %w", cfg.Version,
+				&dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].l7policies", i), Msg: err.Error()})
 		}
-		fe := proxy.NewFrontend(lc, pool, ctr, e.popts)
 		for j, a := range lc.Addresses {
 			ip, _ := netip.ParseAddr(a)
 			k := sockKey{lc.Protocol.Transport(), netip.AddrPortFrom(ip.Unmap(), uint16(lc.ProtocolPort))}

@@ -6,6 +6,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -115,13 +116,21 @@ type Frontend struct {
 
 	xff, xfPort, xfProto, realIP, clientIP bool
 	portHeader                             []byte // "X-Forwarded-Port: 80\r\n" or nil
-	cookieMode                             dataplane.PersistenceType
-	cookieName                             string
+	def                                    route  // the default pool's route
+	policies                               []policy
 	dialer                                 net.Dialer
 }
 
-// NewFrontend builds the frontend of listener l. pool may be nil; counters must not be.
-func NewFrontend(l *dataplane.Listener, pool *balance.Pool, counters *Counters, opts *Options) *Frontend {
+// NewFrontend builds the frontend of listener l, which must have passed
+// dataplane.Config.Validate. pools holds the config version's runtime pools by id (nil
+// when there are none); the listener's default pool and the pools of its L7 policies are
+// taken from it. counters must not be nil. The error reports an L7 rule Validate should
+// have refused.
+func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters *Counters, opts *Options) (*Frontend, error) {
+	var pool *balance.Pool
+	if l.DefaultPoolID != "" {
+		pool = pools[l.DefaultPoolID]
+	}
 	f := &Frontend{
 		ListenerID: l.ID, LoadBalancerID: l.LoadBalancerID, Protocol: l.Protocol, Port: l.ProtocolPort,
 		Pool: pool, Counters: counters, Limit: int64(l.ConnectionLimit),
@@ -141,14 +150,15 @@ func NewFrontend(l *dataplane.Listener, pool *balance.Pool, counters *Counters, 
 	if f.xfPort {
 		f.portHeader = []byte("X-Forwarded-Port: " + strconv.Itoa(l.ProtocolPort) + "\r\n")
 	}
-	if pool != nil && pool.Persistence != nil {
-		f.cookieMode = pool.Persistence.Type
-		f.cookieName = pool.Persistence.CookieName
-		if f.cookieMode == dataplane.PersistHTTPCookie {
-			f.cookieName = HTTPCookieName
+	f.def = newRoute(pool)
+	if l.Protocol == dataplane.ProtocolHTTP {
+		ps, err := newPolicies(l, pools)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: %w", l.ID, err)
 		}
+		f.policies = ps
 	}
-	return f
+	return f, nil
 }
 
 // HTTPCookieName is the cookie HTTP_COOKIE persistence inserts (as HAProxy does for Octavia);
