@@ -324,11 +324,7 @@ func (h *httpConn) answer(fe *Frontend, p *policy, n int) bool {
 	if pending {
 		err := h.discardBody(fe, mode, remaining, maxDiscard)
 		fe.Counters.BytesIn.Add(h.in)
-		if err != nil {
-			h.c.SetLinger(0)
-			return false
-		}
-		return true
+		return err == nil
 	}
 	fe.Counters.BytesIn.Add(h.in)
 	return true
