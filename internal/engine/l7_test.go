@@ -170,7 +170,9 @@ func TestL7RedirectsAndReject(t *testing.T) {
 	port := freePort(t)
 	e := newEngine(t, Options{})
 	l := httpListener("l1", port, "pa")
-	path := func(cmp, v string) []dataplane.L7Rule { return []dataplane.L7Rule{l7rule(dataplane.RulePath, cmp, "", v)} }
+	path := func(cmp, v string) []dataplane.L7Rule {
+		return []dataplane.L7Rule{l7rule(dataplane.RulePath, cmp, "", v)}
+	}
 	l.L7Policies = []dataplane.L7Policy{
 		{ID: "moved", Position: 1, Action: dataplane.ActionRedirectToURL, RedirectURL: "https://www.example.com/new?from=old", RedirectHTTPCode: 301,
 			Rules: path(dataplane.CompareEqualTo, "/moved")},
