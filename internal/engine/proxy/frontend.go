@@ -1,6 +1,6 @@
 // Package proxy moves the bytes: the TCP (and HTTPS pass-through) splice proxy, the UDP flow
-// proxy and the lean HTTP/1.1 forwarder, each driven by a Frontend built from one listener
-// of a dataplane.Config. It knows nothing of sockets' lifecycle or reconfiguration; the
+// proxy and the lean HTTP/1.1 forwarder with its L7 policies, each driven by a Frontend built
+// from one listener of a dataplane.Config. It knows nothing of sockets' lifecycle or reconfiguration; the
 // engine package owns those and hands connections in.
 package proxy
 

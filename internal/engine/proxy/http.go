@@ -136,6 +136,10 @@ func (hc *HTTPConn) Release() {
 	if len(h.br.buf) > 4<<10 {
 		h.br.buf = make([]byte, 4<<10)
 	}
+	if cap(h.view.buf) > 4<<10 {
+		h.view.buf = nil
+	}
+	h.view.m = nil
 	clear(h.tried[:])
 	h.opts.connPool.Put(h)
 }
