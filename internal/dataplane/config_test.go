@@ -201,6 +201,7 @@ func TestValidate(t *testing.T) {
 			"listeners[0].l7policies[1].rules[0].value: invalid regular expression \"a(b\""},
 		{"l7 perl regex", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[0].Value = "(?<=a)b" }, "listeners[0].l7policies[1].rules[0].value: invalid regular expression"},
 		{"l7 quoted regex", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[0].Value = `"^a b$"` }, ""},
+		{"l7 regex quoted backslash", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[0].Value = `""` }, ""},
 		{"l7 unknown type", func(c *Config) { c.Listeners[0].L7Policies[0].Rules[0].Type = "METHOD" }, `listeners[0].l7policies[0].rules[0].type: unknown rule type "METHOD"`},
 		{"l7 unknown compare", func(c *Config) { c.Listeners[0].L7Policies[0].Rules[0].CompareType = "LIKE" }, `listeners[0].l7policies[0].rules[0].compare_type: unknown compare type "LIKE"`},
 		{"l7 file type compare", func(c *Config) {
@@ -350,8 +351,8 @@ func FuzzDecodeValidate(f *testing.F) {
 
 func TestL7RuleMatchValue(t *testing.T) {
 	for _, tc := range []struct {
-		name, typ, value, want string
-		regexIn, regexOut      []string
+		name, typ, value, want string   // want: MatchValue of a non-REGEX rule
+		regexIn, regexOut      []string // texts the value as a REGEX matches / does not match
 	}{
 		{name: "plain", typ: RulePath, value: "/api", want: "/api"},
 		{name: "quoted", typ: RuleHeader, value: `"a b"`, want: "a b"},
@@ -361,15 +362,23 @@ func TestL7RuleMatchValue(t *testing.T) {
 		{name: "inner quotes kept", typ: RulePath, value: `""a""`, want: `"a"`},
 		{name: "regex search", typ: RulePath, value: "api/v[0-9]", want: "api/v[0-9]", regexIn: []string{"/api/v2/x", "api/v1"}, regexOut: []string{"/API/v2", "/api/vx"}},
 		{name: "host regex folds case", typ: RuleHostName, value: `^www\.example\.com$`, want: `^www\.example\.com$`, regexIn: []string{"WWW.Example.COM"}, regexOut: []string{"www.example.com.evil"}},
-		{name: "quoted regex", typ: RuleHeader, value: `"^a b$"`, want: "^a b$", regexIn: []string{"a b"}, regexOut: []string{`"a b"`}},
+		{name: "regex quotes are literal", typ: RuleHeader, value: `"a b"`, want: "a b", regexIn: []string{`x"a b"y`}, regexOut: []string{"a b"}},
+		{name: "regex quoted backslash", typ: RulePath, value: `"\"`, want: `\`, regexIn: []string{`""`}, regexOut: []string{`"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &L7Rule{Type: tc.typ, CompareType: CompareRegex, Value: tc.value}
+			r := &L7Rule{Type: tc.typ, CompareType: CompareEqualTo, Value: tc.value}
 			if got := r.MatchValue(); got != tc.want {
 				t.Fatalf("MatchValue(%q) = %q, want %q", tc.value, got, tc.want)
 			}
+			r.CompareType = CompareRegex
+			if got := r.MatchValue(); got != tc.value {
+				t.Fatalf("MatchValue of REGEX %q = %q, want the value unchanged", tc.value, got)
+			}
 			re, err := r.Regexp()
 			if err != nil {
+				if tc.regexIn == nil && tc.regexOut == nil {
+					return
+				}
 				t.Fatalf("Regexp(%q): %v", tc.value, err)
 			}
 			for _, s := range tc.regexIn {

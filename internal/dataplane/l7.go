@@ -41,29 +41,31 @@ const (
 // the policy names none.
 const DefaultRedirectCode = 302
 
-// MatchValue is the text a rule compares against: Value, without the enclosing double quotes
-// of Octavia's QUOTED_VALUE form (`"a b"` compares as `a b`, as HAProxy reads the quoted
-// word the amphora driver writes). Only one pair of enclosing quotes is removed.
+// MatchValue is the text a non-REGEX rule compares against: Value, without the enclosing
+// double quotes of Octavia's QUOTED_VALUE form (`"a b"` compares as `a b`, as HAProxy reads
+// the quoted word the amphora driver writes). Only one pair of enclosing quotes is removed.
+// A REGEX rule's Value is its expression as it is (Octavia applies QUOTED_VALUE to
+// non-REGEX values only, and the API compiles the value unchanged): see Regexp.
 func (r *L7Rule) MatchValue() string {
 	v := r.Value
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+	if r.CompareType != CompareRegex && len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 		return v[1 : len(v)-1]
 	}
 	return v
 }
 
-// Regexp compiles the MatchValue of a REGEX rule. The dialect is Go's RE2 syntax (no
+// Regexp compiles the Value of a REGEX rule. The dialect is Go's RE2 syntax (no
 // back-references or look-arounds) with search semantics: the expression may match
 // anywhere in the text, as HAProxy's "-m reg"; anchor it with ^ and $ to match the whole.
 // HOST_NAME rules match case-insensitively. The result is safe for concurrent use.
 func (r *L7Rule) Regexp() (*regexp.Regexp, error) {
-	expr := r.MatchValue()
+	expr := r.Value
 	if r.Type == RuleHostName {
-		expr = "(?i)" + expr
+		expr = "(?i)" + expr // a flag group: valid in front of any valid expression
 	}
 	re, err := regexp.Compile(expr)
 	if err != nil {
-		return nil, fmt.Errorf("invalid regular expression %q: %w", r.MatchValue(), err)
+		return nil, fmt.Errorf("invalid regular expression %q: %w", r.Value, err)
 	}
 	return re, nil
 }
