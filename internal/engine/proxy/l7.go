@@ -361,7 +361,10 @@ func (r *rule) eval(v *l7view) bool {
 	case ruleCookie:
 		return r.matchCookie(m)
 	}
-	return false // ruleTLS: no TLS on this connection
+	// ruleTLS: an HTTP listener carries no TLS, so there is no client certificate to read
+	// (HAProxy's ssl_c_* fetches fail the same way on a clear connection). A TLS-terminating
+	// listener will answer these from its handshake state.
+	return false
 }
 
 // matchHeader reports whether an occurrence of the header matches: like HAProxy's
