@@ -3,6 +3,7 @@ module github.com/fulcrumlb/fulcrum
 go 1.26.0
 
 require (
+	github.com/gophercloud/gophercloud/v2 v2.15.0
 	github.com/jackc/pgx/v5 v5.12.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/net v0.62.0

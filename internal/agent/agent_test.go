@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -220,7 +221,8 @@ func TestJoinTokenRules(t *testing.T) {
 	foreign := other.NewJoinToken().String()
 	used := s.token(t, "")
 	// First use of the token succeeds.
-	runAgent(t, agent.Options{ServerURL: s.url, DataDir: t.TempDir(), Name: "node-3", JoinToken: used, Engine: &recorder{}})
+	node3 := t.TempDir()
+	runAgent(t, agent.Options{ServerURL: s.url, DataDir: node3, Name: "node-3", JoinToken: used, Engine: &recorder{}})
 	eventually(t, "enrollment", func() bool { return s.agentID(t, "node-3") != "" })
 	cases := []struct {
 		name, token, agentName, want string
@@ -239,8 +241,31 @@ func TestJoinTokenRules(t *testing.T) {
 			t.Errorf("%s: Run returned %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
-	// A revoked agent is refused.
+	// A revoked agent is refused: its own certificate gets 403 from now on.
+	eventually(t, "node-3 identity", func() bool { _, err := os.Stat(filepath.Join(node3, "agent.crt")); return err == nil })
+	get := func() (int, string) {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(node3, "agent.crt"), filepath.Join(node3, "agent.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: s.ca.Pool()}}}
+		req, _ := http.NewRequest("GET", s.url+dataplane.PathConfig+"?wait=0s", nil)
+		req.Header.Set(dataplane.ProtocolHeader, "1")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 {
+		t.Fatalf("enrolled agent refused before revocation: %d %s", code, body)
+	}
 	if err := agentapi.Revoke(context.Background(), s.st, "node-3", time.Now()); err != nil {
 		t.Fatal(err)
+	}
+	if code, body := get(); code != 403 || !strings.Contains(body, "revoked") {
+		t.Fatalf("revoked agent: %d %s, want 403 revoked", code, body)
 	}
 }
