@@ -592,3 +592,42 @@ func TestL7Refusals(t *testing.T) {
 		})
 	}
 }
+
+// TestL7IdleKeepAliveTakesNewPolicies changes the policies while a keep-alive connection
+// waits between requests: its next request is matched against the new policies.
+func TestL7IdleKeepAliveTakesNewPolicies(t *testing.T) {
+	checkGoroutines(t)
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	port := freePort(t)
+	e := newEngine(t, Options{})
+	pools := []dataplane.Pool{
+		pool("pa", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma")),
+		pool("pb", dataplane.ProtocolHTTP, dataplane.RoundRobin, b.member("mb")),
+	}
+	l := httpListener("l1", port, "pa")
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: pools})
+	lc := dialL7(t, port)
+	steps := []struct {
+		policies []dataplane.L7Policy
+		want     string
+	}{
+		{nil, "a"},
+		{[]dataplane.L7Policy{toPool("api", 1, "pb", l7rule(dataplane.RulePath, dataplane.CompareStartsWith, "", "/api"))}, "b"},
+		{[]dataplane.L7Policy{{ID: "deny", Position: 1, Action: dataplane.ActionReject,
+			Rules: []dataplane.L7Rule{l7rule(dataplane.RulePath, dataplane.CompareStartsWith, "", "/api")}}}, "403 Forbidden\n"},
+		{nil, "a"},
+	}
+	for i, s := range steps {
+		if i > 0 {
+			l.L7Policies = s.policies
+			mustApply(t, e, &dataplane.Config{Version: uint64(i + 1), Listeners: []dataplane.Listener{l}, Pools: pools})
+		}
+		lc.send("GET /api/x HTTP/1.1\r\nHost: h\r\n\r\n")
+		if _, body := lc.read("GET"); body != s.want {
+			t.Fatalf("step %d: request on the idle keep-alive connection answered %q, want %q", i, body, s.want)
+		}
+	}
+	if st := e.Stats().Listeners[0]; st.TotalConnections != 1 {
+		t.Fatalf("%d connections, want the one keep-alive connection", st.TotalConnections)
+	}
+}

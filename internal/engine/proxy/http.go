@@ -155,6 +155,12 @@ func (h *httpConn) serve(current func() *Frontend) {
 			h.readFailed(fe, err)
 			return
 		}
+		// The config may have changed while the connection waited for this request: the
+		// request is served by the frontend in force now that its head is here (the
+		// listener's last one when it went away meanwhile; the answer then closes).
+		if now := current(); now != nil {
+			fe = now
+		}
 		if !h.handle(fe, n) {
 			return
 		}
