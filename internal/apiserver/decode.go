@@ -236,6 +236,13 @@ func (b *body) decode(data []byte) (*object, []*object, error) {
 	return o, nil, err
 }
 
+// sortedSet returns l sorted without duplicates.
+func sortedSet(l []string) []string {
+	out := slices.Clone(l)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 func unknownKeys(m map[string]any, known func(string) bool) []string {
 	var out []string
 	for k := range m {
@@ -285,6 +292,10 @@ func decodeObject(s *schema, m map[string]any, path string) (*object, error) {
 		v, err := a.convert(raw, path+"."+a.name)
 		if err != nil {
 			return nil, err
+		}
+		if a.name == "tags" {
+			// Octavia keeps tags as a set and returns them sorted.
+			v = sortedSet(v.([]string))
 		}
 		o.vals[i] = value{set: true, v: v}
 	}

@@ -219,28 +219,25 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 				return nil, conflict("Too many rules on L7 policy %s", p.ID)
 			}
 			for _, ro := range ros {
-				r := &lb.L7Rule{ID: s.newID(), ProjectID: parent.ProjectID, L7PolicyID: p.ID, LoadBalancerID: parent.ID,
-					AdminStateUp: true, Status: status(), Times: lb.Times{CreatedAt: now}}
-				r.Type, _ = ro.str("type")
-				r.CompareType, _ = ro.str("compare_type")
-				r.Key = ro.optStr("key")
-				r.Value, _ = ro.str("value")
-				r.Invert, _ = ro.flag("invert")
-				if v, set := ro.flag("admin_state_up"); set {
-					r.AdminStateUp = v
-				}
-				r.Tags, _ = ro.strings("tags")
+				r := newRule(ro)
+				r.ID, r.ProjectID, r.L7PolicyID, r.LoadBalancerID = s.newID(), parent.ProjectID, p.ID, parent.ID
+				r.Status, r.CreatedAt = status(), now
 				if err := r.Validate(); err != nil {
 					return nil, err
 				}
 				g.rules = append(g.rules, r)
 			}
 		}
-		// Positions are renumbered densely from 1 in the requested order.
-		slices.SortStableFunc(created, func(a, b *lb.L7Policy) int { return a.Position - b.Position })
-		for k, p := range created {
-			p.Position = k + 1
+		// Each policy is inserted at its requested position in turn, as
+		// Octavia's repository does, and positions end up dense from 1.
+		var order []*lb.L7Policy
+		for _, p := range created {
+			want := p.Position
+			p.Position = 0
+			lb.MovePolicy(order, p, want)
+			order = slices.Insert(order, p.Position-1, p)
 		}
+		created = order
 		g.policies = append(g.policies, created...)
 	}
 	return g, nil
@@ -258,26 +255,21 @@ func (s *Server) graphPolicy(o *object, l *lb.Listener, parent *lb.LoadBalancer,
 	if v, set := o.flag("admin_state_up"); set {
 		p.AdminStateUp = v
 	}
-	p.Action, _ = o.str("action")
-	p.RedirectURL = o.optStr("redirect_url")
-	p.RedirectPrefix = o.optStr("redirect_prefix")
 	if n, ok := o.integer("position"); ok {
 		p.Position = n
 	}
 	p.Tags, _ = o.strings("tags")
-	if n, ok := o.integer("redirect_http_code"); ok {
-		p.RedirectHTTPCode = &n
+	args := policyArgs(o)
+	args.RedirectPool = o.has("redirect_pool") && !o.isNull("redirect_pool")
+	if err := args.Sanitize(true); err != nil {
+		return nil, err
 	}
-	if redirect != nil {
+	args.ApplyCreate(p)
+	if args.RedirectPool && redirect != nil {
 		p.RedirectPoolID = redirect.ID
-		// The redirect pool argument selects the action.
-		p.Action = lb.ActionRedirectToPool
 		if err := lb.CheckListenerPool(l.Protocol, redirect.Protocol); err != nil {
 			return nil, err
 		}
-	}
-	if err := p.NormalizeAction(); err != nil {
-		return nil, err
 	}
 	return p, nil
 }
@@ -370,6 +362,9 @@ func (g *graph) wire() (listeners, pools []any) {
 // storeLoadBalancer creates the load balancer and its graph in one
 // transaction.
 func storeLoadBalancer(q *request, tx store.Tx, l *lb.LoadBalancer, g *graph) error {
+	if err := recheckCatalog(q, tx, l); err != nil {
+		return err
+	}
 	want := map[lb.QuotaResource]int{lb.QuotaLoadBalancer: 1}
 	if g != nil {
 		want[lb.QuotaListener] = len(g.listeners)

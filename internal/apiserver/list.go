@@ -276,8 +276,12 @@ func (s *Server) links(q *request, p *listParams, ids []string) []pageLink {
 }
 
 // writeList writes {"<plural>": items, "<plural>_links": links}, applying
-// fields to each item.
-func (s *Server) writeList(q *request, p *listParams, plural string, items []any, ids []string) error {
+// fields to each item; the links are repeated under extraLinkKeys (the
+// collections whose upstream links key is spelled differently, §2.6).
+func (s *Server) writeList(q *request, p *listParams, plural string, items []any, ids []string, extraLinkKeys ...string) error {
+	if items == nil {
+		items = []any{}
+	}
 	if p.fields != nil {
 		for i, it := range items {
 			sel, err := selectFields(it, p.fields)
@@ -287,7 +291,12 @@ func (s *Server) writeList(q *request, p *listParams, plural string, items []any
 			items[i] = sel
 		}
 	}
-	writeJSON(q.w, http.StatusOK, map[string]any{plural: items, plural + "_links": s.links(q, p, ids)})
+	links := s.links(q, p, ids)
+	body := map[string]any{plural: items, plural + "_links": links}
+	for _, k := range extraLinkKeys {
+		body[k] = links
+	}
+	writeJSON(q.w, http.StatusOK, body)
 	return nil
 }
 

@@ -305,7 +305,7 @@ func (s *Server) showListener(q *request) error {
 		if err := q.authorize(policy.Listener, policy.GetOne, l.ProjectID); err != nil {
 			return err
 		}
-		pols, err := tx.L7Policies().Refs(q.ctx, "listener_id", []string{id})
+		pols, err := listenerPolicies(q.ctx, tx, []string{id})
 		if err != nil {
 			return err
 		}
@@ -336,7 +336,7 @@ func (s *Server) listListeners(q *request) error {
 		for _, l := range list {
 			ids = append(ids, l.ID)
 		}
-		pols, err := tx.L7Policies().Refs(q.ctx, "listener_id", ids)
+		pols, err := listenerPolicies(q.ctx, tx, ids)
 		if err != nil {
 			return err
 		}
@@ -398,7 +398,7 @@ func (s *Server) updateListener(q *request) error {
 		if err := c.lockListeners([]*lb.Listener{l}); err != nil {
 			return err
 		}
-		pols, err := tx.L7Policies().Refs(q.ctx, "listener_id", []string{id})
+		pols, err := listenerPolicies(q.ctx, tx, []string{id})
 		if err != nil {
 			return err
 		}

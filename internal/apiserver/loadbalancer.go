@@ -59,21 +59,9 @@ func (s *Server) createLoadBalancer(q *request) error {
 		subnets[v.SubnetID] = true
 		req.Additional = append(req.Additional, v)
 	}
-	if _, ok := o.str("flavor_id"); ok {
-		return lb.Invalid("Invalid flavor_id.")
-	}
-	if _, ok := o.str("availability_zone"); ok {
-		return lb.Invalid("Invalid availability zone.")
-	}
-	provider, ok := o.str("provider")
-	if !ok {
-		provider = s.provider
-	}
-	if target, ok := s.aliases[provider]; ok {
-		provider = target
-	}
-	if !slices.Contains(s.providers, provider) {
-		return badRequest("Provider '%s' is not enabled.", provider)
+	provider, err := s.resolveCatalog(q, o)
+	if err != nil {
+		return err
 	}
 	l := &lb.LoadBalancer{
 		ID:           s.newID(),
@@ -89,6 +77,8 @@ func (s *Server) createLoadBalancer(q *request) error {
 		l.AdminStateUp = v
 	}
 	l.Tags, _ = o.strings("tags")
+	l.FlavorID, _ = o.str("flavor_id")
+	l.AvailabilityZone, _ = o.str("availability_zone")
 	req.LoadBalancerID = l.ID
 	// An allocator that can join the create transaction allocates there;
 	// otherwise the VIP is allocated first and released if the create fails.
@@ -339,7 +329,19 @@ func (s *Server) failoverLoadBalancer(q *request) error {
 		if err := writable(kindLoadBalancer, id, l.Status); err != nil {
 			return err
 		}
-		return begin(q.ctx, tx, l, s.now()).commitLB()
+		c := begin(q.ctx, tx, l, s.now())
+		// Every placement is replaced: the provider moves the load
+		// balancer to other agents when there are any.
+		amps, err := tx.Amphorae().List(q.ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", id)}})
+		if err != nil {
+			return err
+		}
+		for _, a := range amps {
+			if err := markFailover(c, a); err != nil {
+				return err
+			}
+		}
+		return c.commitLB()
 	})
 	if err != nil {
 		return err

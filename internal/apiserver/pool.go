@@ -414,12 +414,16 @@ func (s *Server) deletePool(q *request) error {
 		if err := q.authorize(policy.Pool, policy.Delete, parent.ProjectID); err != nil {
 			return err
 		}
-		pols, err := tx.L7Policies().List(q.ctx, store.Query{Filters: []store.Filter{store.F("redirect_pool_id", id)}, Limit: 1})
+		pols, err := tx.L7Policies().List(q.ctx, store.Query{Filters: []store.Filter{store.F("redirect_pool_id", id)}})
 		if err != nil {
 			return err
 		}
-		if len(pols) > 0 {
-			return conflict("Pool %s is in use by L7 policy %s", id, pols[0].ID)
+		for _, pol := range pols {
+			// A policy being deleted goes first (the controller removes
+			// policies before pools).
+			if pol.Status.Provisioning != lb.PendingDelete {
+				return conflict("Pool %s is in use by L7 policy %s", id, pol.ID)
+			}
 		}
 		if err := writable(kindPool, id, p.Status); err != nil {
 			return err

@@ -29,16 +29,27 @@ func (s *Server) route(path, method string) (handler, string, []string) {
 		return nil, "", nil
 	}
 	rest := segs[1:]
+	octavia := false
 	if len(rest) > 0 && rest[0] == "lbaas" {
 		rest = rest[1:]
-	} else if len(rest) == 1 && rest[0] == "octavia" {
-		rest = rest[:0]
+	} else if len(rest) > 0 && rest[0] == "octavia" {
+		rest, octavia = rest[1:], true
 	}
 	if len(rest) == 0 {
 		return pick(method, map[string]handler{http.MethodGet: s.versionRoot})
 	}
 	var params []string
-	h, allowed, _ := s.resourceRoute(rest, method, &params)
+	var h handler
+	var allowed string
+	if octavia {
+		// Only the amphora API lives under octavia/.
+		h, allowed, _ = s.amphoraRoute(rest, method, &params)
+	} else {
+		h, allowed, _ = s.resourceRoute(rest, method, &params)
+		if allowed == "" {
+			h, allowed, _ = s.moreRoute(rest, method, &params)
+		}
+	}
 	return h, allowed, params
 }
 

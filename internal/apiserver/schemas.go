@@ -66,6 +66,8 @@ type schemas struct {
 
 	// Filterable and sortable attribute names per resource.
 	lbColumns, listenerColumns, poolColumns, memberColumns, healthMonitorColumns map[string]bool
+
+	*moreSchemas // L7, catalog and amphora types (schemas_catalog.go)
 }
 
 func newSchemas() *schemas {
@@ -144,16 +146,9 @@ func newSchemas() *schemas {
 	poolPut := newSchema(append([]attr{name, desc, aBool("admin_state_up"), aEnum("lb_algorithm", lb.Algorithms...),
 		aObj("session_persistence", spPut)}, poolTLS...)...)
 
-	ruleSingle := newSchema(must(aEnum("type", lb.L7RuleTypes...)), must(aEnum("compare_type", lb.CompareTypes...)),
-		aStr("key", 255), must(aStr("value", 255)), aBool("invert"), aBool("admin_state_up"), tags)
-	codes := make([]int64, len(lb.RedirectHTTPCodes))
-	for i, c := range lb.RedirectHTTPCodes {
-		codes[i] = int64(c)
-	}
 	policySingle := newSchema(name, desc, aBool("admin_state_up"), must(aEnum("action", lb.L7Actions...)),
 		aObj("redirect_pool", poolSingle), aURL("redirect_url"), aURL("redirect_prefix"),
-		aInt("position", 1, lb.MaxPosition), aObjList("rules", ruleSingle), tags,
-		attr{name: "redirect_http_code", kind: kIntEnum, ints: codes})
+		aInt("position", 1, lb.MaxPosition), aObjList("rules", ruleSchema("single")), tags, redirectCodes())
 
 	listenerTail := func(hstsMin int64) []attr {
 		return []attr{timeout("timeout_client_data"), timeout("timeout_member_connect"), timeout("timeout_member_data"),
@@ -203,6 +198,7 @@ func newSchemas() *schemas {
 		poolColumns:          columnSet(poolColumnNames),
 		memberColumns:        columnSet(memberColumnNames),
 		healthMonitorColumns: columnSet(healthMonitorColumnNames),
+		moreSchemas:          newMoreSchemas(),
 	}
 }
 

@@ -15,9 +15,8 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Tests named after the compatibility traps of the reference (§12). Traps
-// 12, 13, 15 and 23 concern flavor profiles, quotas and L7 policies, which
-// this API does not serve yet.
+// Tests named after the compatibility traps of the reference (§12); traps
+// 12, 13, 15 and 23 are in traps_more_test.go.
 
 func keys(m map[string]any) []string {
 	out := make([]string, 0, len(m))

@@ -91,7 +91,7 @@ func TestValidationFaults(t *testing.T) {
 		{"graph duplicate member", "POST", "/v2/lbaas/loadbalancers", `{"loadbalancer": {"vip_subnet_id": "` + uuidA + `", "pools": [{"name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": [{"address": "192.0.2.1", "protocol_port": 80}, {"address": "192.0.2.1", "protocol_port": "80"}]}]}}`, nil, 409,
 			"Another member on this pool is already using ip 192.0.2.1 on protocol_port 80"},
 		{"graph L7 rule invalid", "POST", "/v2/lbaas/loadbalancers", `{"loadbalancer": {"vip_subnet_id": "` + uuidA + `", "listeners": [{"protocol": "HTTP", "protocol_port": 80, "l7policies": [{"action": "REJECT", "rules": [{"type": "SSL_CONN_HAS_CERT", "compare_type": "STARTS_WITH", "value": "true"}]}]}]}}`, nil, 400,
-			"L7rule type SSL_CONN_HAS_CERT only supports the EQUAL_TO compare type."},
+			"Error parsing L7Rule: Invalid L7 Rule: L7rule type SSL_CONN_HAS_CERT only supports the EQUAL_TO compare type."},
 		{"graph L7 policy on PROMETHEUS", "POST", "/v2/lbaas/loadbalancers", `{"loadbalancer": {"vip_subnet_id": "` + uuidA + `", "listeners": [{"protocol": "PROMETHEUS", "protocol_port": 9100, "l7policies": [{"action": "REJECT"}]}]}}`, nil, 400,
 			"Protocol PROMETHEUS listeners cannot have child objects."},
 		{"lb unknown id", "GET", "/v2/lbaas/loadbalancers/" + uuidB, ``, nil, 404, "Load Balancer " + uuidB + " not found."},

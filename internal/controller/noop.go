@@ -8,8 +8,10 @@ import (
 
 // Noop is the API-only provider (Octavia's noop driver): it acknowledges
 // every generation at once and reports the operating statuses Octavia's noop
-// driver leaves behind — OFFLINE for load balancers, listeners and pools;
-// members NO_MONITOR, or OFFLINE when their pool has a health monitor.
+// driver leaves behind — OFFLINE for load balancers, listeners and pools.
+// Members keep the status they were created with (NO_MONITOR, or OFFLINE
+// when their pool had a health monitor), as nothing ever reports on them;
+// a member without one gets it from its pool.
 type Noop struct{}
 
 // Apply acknowledges g.
@@ -26,6 +28,9 @@ func (Noop) Apply(_ context.Context, g *lb.Graph) (Outcome, error) {
 		op[p.ID] = lb.Offline
 	}
 	for _, m := range g.Members {
+		if m.Status.Operating != "" {
+			continue
+		}
 		if monitored[m.PoolID] {
 			op[m.ID] = lb.Offline
 		} else {

@@ -1,5 +1,6 @@
 // Package lb is fulcrum's domain model: load balancers, listeners, pools,
-// members, health monitors, L7 policies and rules, with Octavia's vocabulary,
+// members, health monitors, L7 policies and rules, flavors, availability
+// zones and their profiles, agents and amphorae, with Octavia's vocabulary,
 // enums, status rules and semantic validation.
 //
 // It imports only the standard library. Wire types (JSON), rows (store) and

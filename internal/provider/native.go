@@ -148,7 +148,10 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 			current = a
 		}
 	}
-	if current != nil && current.AgentID != "" {
+	// A placement marked PENDING_DELETE is being failed over: it moves to
+	// another agent when there is one.
+	failover := current != nil && current.Status == lb.AmphoraPendingDelete
+	if current != nil && current.AgentID != "" && !failover {
 		ag, err := tx.Agents().Get(ctx, current.AgentID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, nil, err
@@ -157,7 +160,11 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 			return current, ag, nil
 		}
 	}
-	target, err := n.choose(ctx, tx, l)
+	avoid := ""
+	if failover {
+		avoid = current.AgentID
+	}
+	target, err := n.choose(ctx, tx, l, avoid)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -168,7 +175,7 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 	} else {
 		if current.AgentID != "" && current.AgentID != target.ID {
 			n.cache.Delete(current.AgentID, l.ID)
-			n.log.Info("moving load balancer off a down agent", "loadbalancer_id", l.ID, "from", current.ComputeID, "to", target.Name)
+			n.log.Info("moving load balancer to another agent", "loadbalancer_id", l.ID, "from", current.ComputeID, "to", target.Name, "failover", failover)
 		}
 		current.Touch(now)
 	}
@@ -190,23 +197,32 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 	return current, target, nil
 }
 
-// choose picks the healthy agent in the load balancer's availability zone
-// with the fewest placements (ties by name).
-func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*lb.Agent, error) {
+// choose picks, among the healthy agents of the load balancer's agent zone
+// (its availability zone profile's agent_zone) and agent group (its flavor
+// profile's agent_group), the one with the fewest placements (ties by
+// name), preferring any agent other than avoid.
+func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, avoid string) (*lb.Agent, error) {
+	zone, group, err := requirements(ctx, tx, l)
+	if err != nil {
+		return nil, err
+	}
 	agents, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("status", lb.AgentUp), store.F("revoked", "false")}})
 	if err != nil {
 		return nil, err
 	}
 	var candidates []*lb.Agent
 	for _, a := range agents {
-		if l.AvailabilityZone == "" || a.AvailabilityZone == l.AvailabilityZone {
+		if (zone == "" || a.AvailabilityZone == zone) && (group == "" || a.Group == group) {
 			candidates = append(candidates, a)
 		}
 	}
 	if len(candidates) == 0 {
 		where := ""
-		if l.AvailabilityZone != "" {
-			where = " in availability zone " + l.AvailabilityZone
+		if zone != "" {
+			where += " in agent zone " + zone
+		}
+		if group != "" {
+			where += " in agent group " + group
 		}
 		return nil, &controller.RefusedError{Reason: "no data-plane agent is up" + where}
 	}
@@ -219,6 +235,10 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*
 		return nil, err
 	}
 	sort.Slice(candidates, func(i, j int) bool {
+		ai, aj := candidates[i].ID == avoid, candidates[j].ID == avoid
+		if ai != aj {
+			return aj
+		}
 		li, lj := len(load[candidates[i].ID]), len(load[candidates[j].ID])
 		if li != lj {
 			return li < lj
@@ -226,6 +246,46 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*
 		return candidates[i].Name < candidates[j].Name
 	})
 	return candidates[0], nil
+}
+
+// requirements reads the agent zone and agent group a load balancer must
+// run in from its availability zone and flavor profiles ("" = any). A zone
+// without an agent_zone names the agents' zone itself.
+func requirements(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group string, err error) {
+	if l.AvailabilityZone != "" {
+		zone = l.AvailabilityZone
+		z, err := tx.AvailabilityZones().Get(ctx, l.AvailabilityZone)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", "", err
+		}
+		if err == nil {
+			p, err := tx.AvailabilityZoneProfiles().Get(ctx, z.AvailabilityZoneProfileID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return "", "", err
+			}
+			if err == nil {
+				if m := lb.ParseAvailabilityZoneMetadata(p.AvailabilityZoneData); m.AgentZone != "" {
+					zone = m.AgentZone
+				}
+			}
+		}
+	}
+	if l.FlavorID != "" {
+		f, err := tx.Flavors().Get(ctx, l.FlavorID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", "", err
+		}
+		if err == nil {
+			p, err := tx.FlavorProfiles().Get(ctx, f.FlavorProfileID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return "", "", err
+			}
+			if err == nil {
+				group = lb.ParseFlavorMetadata(p.FlavorData).AgentGroup
+			}
+		}
+	}
+	return zone, group, nil
 }
 
 func (n *Native) setAmphoraStatus(ctx context.Context, id, status string) {

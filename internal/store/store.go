@@ -92,6 +92,14 @@ type Tx interface {
 	FloatingIPs() Table[neutron.FloatingIP]
 	QoSPolicies() Table[neutron.QoSPolicy]
 
+	// The provider catalog. Flavor names are unique; availability zones
+	// are keyed by name (their store id is the name); a profile referenced
+	// by a flavor or zone cannot be deleted (ErrConflict).
+	Flavors() Table[lb.Flavor]
+	FlavorProfiles() Table[lb.FlavorProfile]
+	AvailabilityZones() Table[lb.AvailabilityZone]
+	AvailabilityZoneProfiles() Table[lb.AvailabilityZoneProfile]
+
 	Agents() Table[lb.Agent]
 	JoinTokens() Table[lb.JoinToken]
 	Amphorae() Table[lb.Amphora]

@@ -134,15 +134,12 @@ func TestDemoProjectFlow(t *testing.T) {
 	}
 }
 
-// gophercloudExpected are the gophercloud acceptance tests fulcrum must
-// pass; the others belong to later issues (see gophercloudDeferred).
-//
-// Deferred to the next issue (L7 policies, flavors, flavor profiles,
-// providers, amphorae): TestLoadbalancerHTTPCRUD (creates L7 policies),
-// TestL7PoliciesList, TestFlavorsList, TestFlavorsCRUD,
-// TestFlavorProfilesList, TestFlavorProfilesCRUD, TestProvidersList,
-// TestProviderCapabilities, TestAmphoraeList.
-const gophercloudExpected = `^(TestLoadbalancersList|TestLoadbalancersListByTags|TestLoadBalancerWithAdditionalVips|TestLoadbalancersCRUD|TestLoadbalancersCascadeCRUD|TestLoadbalancersFullyPopulatedCRUD|TestListenersList|TestPoolsList|TestMonitorsList|TestQuotasGet|TestQuotasUpdate|TestQuotasDelete)$`
+// gophercloudExpected are gophercloud's load-balancer acceptance tests
+// (v2.15.0): all of them must run and pass.
+const gophercloudExpected = `^(TestAmphoraeList|TestFlavorProfilesList|TestFlavorProfilesCRUD|TestFlavorsList|TestFlavorsCRUD|` +
+	`TestL7PoliciesList|TestListenersList|TestLoadbalancersList|TestLoadbalancersListByTags|TestLoadbalancerHTTPCRUD|` +
+	`TestLoadBalancerWithAdditionalVips|TestLoadbalancersCRUD|TestLoadbalancersCascadeCRUD|TestLoadbalancersFullyPopulatedCRUD|` +
+	`TestMonitorsList|TestPoolsList|TestProvidersList|TestProviderCapabilities|TestQuotasGet|TestQuotasUpdate|TestQuotasDelete)$`
 
 // TestGophercloudAcceptance runs gophercloud's own load-balancer acceptance
 // tests against a fresh server with the noop provider and Keystone auth.

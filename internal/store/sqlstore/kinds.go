@@ -66,6 +66,7 @@ type kinds struct {
 	healthMonitors *kind[lb.HealthMonitor]
 	l7Policies     *kind[lb.L7Policy]
 	l7Rules        *kind[lb.L7Rule]
+	catalog        catalogKinds
 	quotas         *kind[lb.Quota]
 	identity       identityKinds
 	network        networkKinds
@@ -86,6 +87,7 @@ func newKinds() *kinds {
 	type J = lb.JoinToken
 	type Am = lb.Amphora
 	return &kinds{
+		catalog:  newCatalogKinds(),
 		quotas:   newQuotaKind(),
 		identity: newIdentityKinds(),
 		network:  newNetworkKinds(),

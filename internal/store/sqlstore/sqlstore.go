@@ -264,6 +264,19 @@ func (t *txn) L7Rules() store.Table[lb.L7Rule] {
 	return &table[lb.L7Rule]{tx: t, k: t.s.kinds.l7Rules}
 }
 
+func (t *txn) Flavors() store.Table[lb.Flavor] {
+	return &table[lb.Flavor]{tx: t, k: t.s.kinds.catalog.flavors}
+}
+func (t *txn) FlavorProfiles() store.Table[lb.FlavorProfile] {
+	return &table[lb.FlavorProfile]{tx: t, k: t.s.kinds.catalog.flavorProfiles}
+}
+func (t *txn) AvailabilityZones() store.Table[lb.AvailabilityZone] {
+	return &table[lb.AvailabilityZone]{tx: t, k: t.s.kinds.catalog.zones}
+}
+func (t *txn) AvailabilityZoneProfiles() store.Table[lb.AvailabilityZoneProfile] {
+	return &table[lb.AvailabilityZoneProfile]{tx: t, k: t.s.kinds.catalog.zoneProfiles}
+}
+
 func (t *txn) Quotas() store.Table[lb.Quota] { return &table[lb.Quota]{tx: t, k: t.s.kinds.quotas} }
 
 func (t *txn) Domains() store.Table[keystone.Domain] {

@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"NetworkRoundTripAndConstraints", testNetworkRoundTripAndConstraints},
 		{"Quotas", testQuotas},
 		{"AgentsAndPlacements", testAgentsAndPlacements},
+		{"Catalog", testCatalog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

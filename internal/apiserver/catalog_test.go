@@ -1,0 +1,197 @@
+package apiserver_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/apiserver"
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+)
+
+// TestScenarioFlavorsAndZones: a load balancer created with a flavor and an
+// availability zone stores and shows them; disabled, unknown or mismatched
+// ones are refused with Octavia's messages; a flavor, zone or profile in
+// use cannot be deleted or have its data changed; the haproxy provider is
+// listed but cannot run load balancers yet.
+func TestScenarioFlavorsAndZones(t *testing.T) {
+	h := newHarness(t, harnessOpts{controller: true, tweak: func(o *apiserver.Options) {
+		o.Providers = []string{"noop"}
+		o.ProviderAliases = map[string]string{"amphora": "noop", "octavia": "noop"}
+	}})
+	fp := h.must(201, "POST", "/v2/lbaas/flavorprofiles", map[string]any{"flavorprofile": map[string]any{
+		"name": "edge", "provider_name": "amphora", "flavor_data": `{"loadbalancer_topology": "SINGLE", "agent_group": "edge"}`}}).obj("flavorprofile")["id"].(string)
+	flavor := h.must(201, "POST", "/v2/lbaas/flavors", map[string]any{"flavor": map[string]any{"name": "edge", "flavor_profile_id": fp}}).obj("flavor")["id"].(string)
+	off := h.must(201, "POST", "/v2/lbaas/flavors", map[string]any{"flavor": map[string]any{"name": "off", "enabled": false, "flavor_profile_id": fp}}).obj("flavor")["id"].(string)
+	hp := h.must(201, "POST", "/v2/lbaas/flavorprofiles", map[string]any{"flavorprofile": map[string]any{
+		"name": "hp", "provider_name": "haproxy", "flavor_data": `{"engine": "haproxy"}`}}).obj("flavorprofile")["id"].(string)
+	hflavor := h.must(201, "POST", "/v2/lbaas/flavors", map[string]any{"flavor": map[string]any{"name": "hp", "flavor_profile_id": hp}}).obj("flavor")["id"].(string)
+	azp := h.must(201, "POST", "/v2/lbaas/availabilityzoneprofiles", map[string]any{"availability_zone_profile": map[string]any{
+		"name": "rack", "provider_name": "noop", "availability_zone_data": `{"agent_zone": "rack1"}`}}).obj("availability_zone_profile")["id"].(string)
+	h.must(201, "POST", "/v2/lbaas/availabilityzones", map[string]any{"availability_zone": map[string]any{"name": "rack1", "availability_zone_profile_id": azp}})
+	h.must(201, "POST", "/v2/lbaas/availabilityzones", map[string]any{"availability_zone": map[string]any{"name": "closed", "enabled": false, "availability_zone_profile_id": azp}})
+
+	create := func(extra map[string]any) *response {
+		body := map[string]any{"vip_subnet_id": uuidA}
+		for k, v := range extra {
+			body[k] = v
+		}
+		return h.do("POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": body})
+	}
+	r := create(map[string]any{"flavor_id": flavor, "availability_zone": "rack1"})
+	if r.status != 201 || r.obj("loadbalancer")["flavor_id"] != flavor || r.obj("loadbalancer")["availability_zone"] != "rack1" || r.obj("loadbalancer")["provider"] != "noop" {
+		t.Fatalf("create with flavor and zone: %d %s", r.status, r.raw)
+	}
+	lbID := r.obj("loadbalancer")["id"].(string)
+	for _, tt := range []struct {
+		name  string
+		extra map[string]any
+		code  int
+		fault string
+	}{
+		{"disabled flavor", map[string]any{"flavor_id": off}, 400, "The selected flavor is not allowed in this deployment: " + off},
+		{"unknown flavor", map[string]any{"flavor_id": uuidB}, 400, "Validation failure: Invalid flavor_id."},
+		{"flavor of another provider", map[string]any{"flavor_id": flavor, "provider": "bogus"}, 400, "Flavor '" + flavor + "' is not compatible with provider 'bogus'"},
+		{"flavor and its provider's alias", map[string]any{"flavor_id": flavor, "provider": "octavia"}, 201, ""},
+		{"disabled zone", map[string]any{"availability_zone": "closed"}, 400, "The selected availability_zone is not allowed in this deployment: closed"},
+		{"unknown zone", map[string]any{"availability_zone": "mars"}, 400, "Validation failure: Invalid availability zone."},
+		{"haproxy provider", map[string]any{"provider": "haproxy"}, 400, "Provider 'haproxy' is not available yet: fulcrum's HAProxy engine arrives in a later release. Use the fulcrum provider."},
+		{"haproxy flavor", map[string]any{"flavor_id": hflavor}, 400, "Provider 'haproxy' is not available yet: fulcrum's HAProxy engine arrives in a later release. Use the fulcrum provider."},
+	} {
+		r := create(tt.extra)
+		if r.status != tt.code || (tt.fault != "" && r.fault() != tt.fault) {
+			t.Errorf("%s: %d %q, want %d %q", tt.name, r.status, r.fault(), tt.code, tt.fault)
+		}
+	}
+	h.waitStatus("/v2/lbaas/loadbalancers/"+lbID, "loadbalancer", "ACTIVE")
+	// In use.
+	if r := h.must(409, "DELETE", "/v2/lbaas/flavors/"+flavor, nil); r.fault() != "Flavor "+flavor+" is in use and cannot be modified." {
+		t.Errorf("flavor in use: %q", r.fault())
+	}
+	if r := h.must(409, "DELETE", "/v2/lbaas/availabilityzones/rack1", nil); r.fault() != "Availability Zone rack1 is in use and cannot be modified." {
+		t.Errorf("zone in use: %q", r.fault())
+	}
+	if r := h.must(409, "PUT", "/v2/lbaas/flavorprofiles/"+fp, map[string]any{"flavorprofile": map[string]any{"flavor_data": "{}"}}); r.fault() != "Flavor profile "+fp+" is in use and cannot be modified." {
+		t.Errorf("profile in use: %q", r.fault())
+	}
+	h.must(200, "PUT", "/v2/lbaas/flavorprofiles/"+fp, map[string]any{"flavorprofile": map[string]any{"name": "renamed"}})
+	h.must(409, "DELETE", "/v2/lbaas/availabilityzoneprofiles/"+azp, nil)
+	// Profile data is validated against the provider's capabilities.
+	for _, tt := range []struct {
+		data  string
+		code  int
+		fault string
+	}{
+		{`{"agent_group": 7}`, 501, "Provider 'noop' does not support a requested option: agent_group 7 is not of type 'string'"},
+		{`{"compute_flavor": "m1"}`, 501, "Provider 'noop' does not support a requested option: Additional properties are not allowed ('compute_flavor' was unexpected)"},
+		{`{"engine": "haproxy"}`, 501, "Provider 'noop' does not support a requested option: engine 'haproxy' is not one of ['native']"},
+		{`nope`, 400, "nope is not a valid option for flavor_data"},
+	} {
+		r := h.do("POST", "/v2/lbaas/flavorprofiles", map[string]any{"flavorprofile": map[string]any{"name": "x", "provider_name": "noop", "flavor_data": tt.data}})
+		if r.status != tt.code || r.fault() != tt.fault {
+			t.Errorf("flavor_data %s: %d %q, want %d %q", tt.data, r.status, r.fault(), tt.code, tt.fault)
+		}
+	}
+	// Deleting the load balancer frees its flavor and zone.
+	h.must(204, "DELETE", "/v2/lbaas/loadbalancers/"+lbID, nil)
+	h.waitGone("/v2/lbaas/loadbalancers/" + lbID)
+	for _, l := range h.must(200, "GET", "/v2/lbaas/loadbalancers?flavor_id="+flavor, nil).list("loadbalancers") {
+		id := l.(map[string]any)["id"].(string)
+		h.must(204, "DELETE", "/v2/lbaas/loadbalancers/"+id, nil)
+		h.waitGone("/v2/lbaas/loadbalancers/" + id)
+	}
+	h.must(204, "DELETE", "/v2/lbaas/flavors/"+flavor, nil)
+	h.must(204, "DELETE", "/v2/lbaas/availabilityzones/rack1", nil)
+	h.must(404, "GET", "/v2/lbaas/availabilityzones/rack1", nil)
+}
+
+// TestScenarioAmphorae: the amphora API over placements recorded in the
+// store (as the fulcrum provider writes them).
+func TestScenarioAmphorae(t *testing.T) {
+	h := newHarness(t, harnessOpts{controller: true})
+	ctx := context.Background()
+	f := newFixture(h)
+	h.waitStatus("/v2/lbaas/loadbalancers/"+f.lb, "loadbalancer", "ACTIVE")
+	other := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA}},
+		"X-Project-Id", "p2").obj("loadbalancer")["id"].(string)
+	agent := &lb.Agent{ID: "a9e00000-0000-4000-8000-000000000001", Name: "node-1", Address: "127.0.0.5", Status: lb.AgentUp, Times: lb.Times{CreatedAt: time.Now()}}
+	amp := &lb.Amphora{ID: "a3a00000-0000-4000-8000-000000000001", LoadBalancerID: f.lb, AgentID: agent.ID, Role: lb.RoleStandalone,
+		Status: lb.AmphoraReady, ComputeID: agent.Name, LBNetworkIP: agent.Address, HAIP: "192.0.2.100", Times: lb.Times{CreatedAt: time.Now()}}
+	amp2 := &lb.Amphora{ID: "a3a00000-0000-4000-8000-000000000002", LoadBalancerID: other, Role: lb.RoleStandalone,
+		Status: lb.AmphoraError, Times: lb.Times{CreatedAt: time.Now()}}
+	err := h.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.Agents().Create(ctx, agent); err != nil {
+			return err
+		}
+		if err := tx.Amphorae().Create(ctx, amp); err != nil {
+			return err
+		}
+		if err := tx.Amphorae().Create(ctx, amp2); err != nil {
+			return err
+		}
+		return tx.ListenerStats().Put(ctx, []*lb.ListenerStats{{ListenerID: f.http, AgentID: agent.ID, LoadBalancerID: f.lb,
+			ActiveConnections: 2, TotalConnections: 10, BytesIn: 100, BytesOut: 200, RequestErrors: 1, UpdatedAt: time.Now()}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := h.must(200, "GET", "/v2/octavia/amphorae", nil).list("amphorae")
+	if len(list) != 2 {
+		t.Fatalf("amphorae: %v", list)
+	}
+	byProject := h.must(200, "GET", "/v2/octavia/amphorae?project_id=p2", nil).list("amphorae")
+	if len(byProject) != 1 || byProject[0].(map[string]any)["id"] != amp2.ID {
+		t.Errorf("project_id filter: %v", byProject)
+	}
+	a := h.must(200, "GET", "/v2.0/octavia/amphorae/"+amp.ID, nil).obj("amphora")
+	if a["loadbalancer_id"] != f.lb || a["compute_id"] != "node-1" || a["lb_network_ip"] != "127.0.0.5" || a["ha_ip"] != "192.0.2.100" ||
+		a["status"] != "READY" || a["role"] != "STANDALONE" || a["vrrp_ip"] != nil || a["cert_busy"] != false {
+		t.Errorf("amphora: %v", a)
+	}
+	st := h.must(200, "GET", "/v2/octavia/amphorae/"+amp.ID+"/stats", nil).list("amphora_stats")
+	if len(st) != 1 {
+		t.Fatalf("stats: %v", st)
+	}
+	if s := st[0].(map[string]any); s["id"] != amp.ID || s["listener_id"] != f.http || s["loadbalancer_id"] != f.lb || s["active_connections"] != float64(2) ||
+		s["bytes_in"] != float64(100) || s["bytes_out"] != float64(200) || s["total_connections"] != float64(10) || s["request_errors"] != float64(1) {
+		t.Errorf("stats entry: %v", s)
+	}
+	if r := h.must(404, "GET", "/v2/octavia/amphorae/"+amp2.ID+"/stats", nil); r.fault() != "Amphora stats for "+amp2.ID+" not found." {
+		t.Errorf("no stats: %q", r.fault())
+	}
+	// Delete only in ERROR.
+	if r := h.must(409, "DELETE", "/v2/octavia/amphorae/"+amp.ID, nil); r.fault() != "amphora "+amp.ID+" is immutable and cannot be updated." {
+		t.Errorf("delete READY: %q", r.fault())
+	}
+	h.must(204, "DELETE", "/v2/octavia/amphorae/"+amp2.ID, nil)
+	h.must(404, "GET", "/v2/octavia/amphorae/"+amp2.ID, nil)
+	// Failover marks the placement and starts a generation; config
+	// reconciles.
+	before := h.notes.count()
+	h.must(202, "PUT", "/v2/octavia/amphorae/"+amp.ID+"/failover", nil)
+	a = h.must(200, "GET", "/v2/octavia/amphorae/"+amp.ID, nil).obj("amphora")
+	l := h.must(200, "GET", "/v2/lbaas/loadbalancers/"+f.lb, nil).obj("loadbalancer")
+	if a["status"] != "PENDING_DELETE" || l["provisioning_status"] != "PENDING_UPDATE" {
+		t.Errorf("after failover: amphora %v, load balancer %v", a["status"], l["provisioning_status"])
+	}
+	h.must(202, "PUT", "/v2/octavia/amphorae/"+amp.ID+"/config", nil)
+	if n := h.notes.count(); n != before+2 {
+		t.Errorf("failover and config enqueued %d reconciles, want 2", n-before)
+	}
+	// LB failover marks every placement of the load balancer.
+	err = h.store.Update(ctx, func(tx store.Tx) error {
+		x, _ := tx.Amphorae().Get(ctx, amp.ID)
+		x.Status = lb.AmphoraReady
+		return tx.Amphorae().Update(ctx, x)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.must(202, "PUT", "/v2/lbaas/loadbalancers/"+f.lb+"/failover", nil)
+	if a := h.must(200, "GET", "/v2/octavia/amphorae/"+amp.ID, nil).obj("amphora"); a["status"] != "PENDING_DELETE" {
+		t.Errorf("after LB failover: %v", a["status"])
+	}
+	h.must(404, "PUT", "/v2/octavia/amphorae/"+uuidB+"/failover", nil)
+	h.must(404, "GET", "/v2/lbaas/amphorae", nil)
+}

@@ -1,0 +1,326 @@
+package lb
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// NilUUID is the id Octavia reserves as an internal placeholder: flavors,
+// profiles and availability zones never have it (always 404, hidden from
+// lists).
+const NilUUID = "00000000-0000-0000-0000-000000000000"
+
+// FlavorProfile is an admin-defined provider configuration: a provider name
+// and its metadata (a JSON object, kept as sent).
+type FlavorProfile struct {
+	ID           string
+	Name         string
+	ProviderName string
+	FlavorData   string
+}
+
+// Flavor is what users pick at load balancer creation: a named, enabled or
+// disabled reference to a flavor profile.
+type Flavor struct {
+	ID              string
+	Name            string
+	Description     string
+	Enabled         bool
+	FlavorProfileID string
+}
+
+// AvailabilityZoneProfile is an admin-defined provider placement
+// configuration (a JSON object, kept as sent).
+type AvailabilityZoneProfile struct {
+	ID                   string
+	Name                 string
+	ProviderName         string
+	AvailabilityZoneData string
+}
+
+// AvailabilityZone is a named placement users pick at load balancer
+// creation; the name is its key.
+type AvailabilityZone struct {
+	Name                      string
+	Description               string
+	Enabled                   bool
+	AvailabilityZoneProfileID string
+}
+
+// Load balancer topologies (flavor metadata loadbalancer_topology).
+const (
+	TopologySingle        = "SINGLE"
+	TopologyActiveStandby = "ACTIVE_STANDBY"
+)
+
+// Data-plane engines (flavor metadata engine).
+const (
+	EngineNative  = "native"
+	EngineHAProxy = "haproxy"
+)
+
+// Metadata keys of fulcrum's flavor and availability zone profiles.
+const (
+	FlavorTopology   = "loadbalancer_topology"
+	FlavorEngine     = "engine"
+	FlavorAgentGroup = "agent_group"
+	AZAgentZone      = "agent_zone"
+	// AZComputeZone is Octavia's name for the zone; fulcrum reads it as an
+	// alias of agent_zone so Octavia scripts keep working.
+	AZComputeZone = "compute_zone"
+)
+
+// UnsupportedOptionError is a provider refusing an option (Octavia's
+// UnsupportedOptionError): the API answers 501 "Provider '<p>' does not
+// support a requested option: <Msg>".
+type UnsupportedOptionError struct {
+	Msg string
+}
+
+func (e *UnsupportedOptionError) Error() string { return e.Msg }
+
+// Capability is one metadata key a provider accepts in a profile.
+type Capability struct {
+	Name        string
+	Description string
+	// Type is the JSON type of the value ("string"); Enum, when set, lists
+	// the accepted values.
+	Type string
+	Enum []string
+}
+
+// MetadataSchema is the set of keys a provider accepts in flavor or
+// availability zone profile data, validated like Octavia's JSON schemas
+// (no additional properties, typed values, enums).
+type MetadataSchema []Capability
+
+// FlavorSchema returns the flavor metadata of fulcrum's providers; engines
+// are the values `engine` accepts for the provider.
+func FlavorSchema(engines ...string) MetadataSchema {
+	return MetadataSchema{
+		{Name: FlavorTopology, Type: "string", Enum: []string{TopologyActiveStandby, TopologySingle},
+			Description: "The load balancer topology. One of: SINGLE - One data-plane agent per load balancer. ACTIVE_STANDBY - Two agents per load balancer."},
+		{Name: FlavorEngine, Type: "string", Enum: engines,
+			Description: "The data-plane engine that runs the load balancer. One of: " + strings.Join(engines, ", ") + "."},
+		{Name: FlavorAgentGroup, Type: "string",
+			Description: "The agent group (service engine group) whose agents run the load balancer."},
+	}
+}
+
+// AvailabilityZoneSchema returns the availability zone metadata of
+// fulcrum's providers.
+func AvailabilityZoneSchema() MetadataSchema {
+	return MetadataSchema{
+		{Name: AZAgentZone, Type: "string", Description: "The agent zone: only agents started with this zone serve the load balancer."},
+		{Name: AZComputeZone, Type: "string", Description: "The compute availability zone (Octavia's name; an alias of agent_zone)."},
+	}
+}
+
+// ParseMetadata decodes profile data: it must be a JSON value (else the
+// InvalidOption 400 "<data> is not a valid option for <option>"); the value
+// is returned with numbers kept as json.Number.
+func ParseMetadata(data, option string) (any, error) {
+	dec := json.NewDecoder(strings.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, InvalidOption(data, option)
+	}
+	if dec.More() {
+		return nil, InvalidOption(data, option)
+	}
+	return v, nil
+}
+
+// Validate checks decoded profile data against the schema with the messages
+// of Python's jsonschema, as Octavia's drivers report them.
+func (s MetadataSchema) Validate(v any) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return &UnsupportedOptionError{Msg: pyRepr(v) + " is not of type 'object'"}
+	}
+	var extra []string
+	for k := range m {
+		if s.find(k) == nil {
+			extra = append(extra, k)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		q := make([]string, len(extra))
+		for i, k := range extra {
+			q[i] = pyRepr(k)
+		}
+		verb := "was"
+		if len(extra) > 1 {
+			verb = "were"
+		}
+		return &UnsupportedOptionError{Msg: fmt.Sprintf("Additional properties are not allowed (%s %s unexpected)", strings.Join(q, ", "), verb)}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		c := s.find(k)
+		val := m[k]
+		if c.Type == "string" {
+			if _, ok := val.(string); !ok {
+				return &UnsupportedOptionError{Msg: fmt.Sprintf("%s %s is not of type 'string'", k, pyRepr(val))}
+			}
+		}
+		if len(c.Enum) > 0 && !Contains(c.Enum, val.(string)) {
+			q := make([]string, len(c.Enum))
+			for i, e := range c.Enum {
+				q[i] = pyRepr(e)
+			}
+			return &UnsupportedOptionError{Msg: fmt.Sprintf("%s %s is not one of [%s]", k, pyRepr(val), strings.Join(q, ", "))}
+		}
+	}
+	return nil
+}
+
+func (s MetadataSchema) find(name string) *Capability {
+	for i := range s {
+		if s[i].Name == name {
+			return &s[i]
+		}
+	}
+	return nil
+}
+
+// FlavorMetadata is the parsed data of a fulcrum flavor profile ("" =
+// unset).
+type FlavorMetadata struct {
+	Topology   string
+	Engine     string
+	AgentGroup string
+}
+
+// AvailabilityZoneMetadata is the parsed data of a fulcrum availability
+// zone profile.
+type AvailabilityZoneMetadata struct {
+	// AgentZone is agent_zone, or compute_zone when agent_zone is absent.
+	AgentZone string
+}
+
+func stringKeys(data string) map[string]string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(data), &m); err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// ParseFlavorMetadata reads flavor profile data that passed validation.
+func ParseFlavorMetadata(data string) FlavorMetadata {
+	m := stringKeys(data)
+	return FlavorMetadata{Topology: m[FlavorTopology], Engine: m[FlavorEngine], AgentGroup: m[FlavorAgentGroup]}
+}
+
+// ParseAvailabilityZoneMetadata reads availability zone profile data that
+// passed validation.
+func ParseAvailabilityZoneMetadata(data string) AvailabilityZoneMetadata {
+	m := stringKeys(data)
+	z := m[AZAgentZone]
+	if z == "" {
+		z = m[AZComputeZone]
+	}
+	return AvailabilityZoneMetadata{AgentZone: z}
+}
+
+// pyRepr renders a decoded JSON value as Python's repr() does.
+func pyRepr(v any) string {
+	var b bytes.Buffer
+	writePyRepr(&b, v)
+	return b.String()
+}
+
+func writePyRepr(b *bytes.Buffer, v any) {
+	switch v := v.(type) {
+	case nil:
+		b.WriteString("None")
+	case bool:
+		if v {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case json.Number:
+		s := string(v)
+		if strings.ContainsAny(s, ".eE") {
+			f, _ := strconv.ParseFloat(s, 64)
+			s = strconv.FormatFloat(f, 'g', -1, 64)
+			if !strings.ContainsAny(s, ".e") {
+				s += ".0"
+			}
+		}
+		b.WriteString(s)
+	case float64:
+		b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	case string:
+		q := byte('\'')
+		if strings.ContainsRune(v, '\'') && !strings.ContainsRune(v, '"') {
+			q = '"'
+		}
+		b.WriteByte(q)
+		for _, r := range v {
+			switch {
+			case r == '\\':
+				b.WriteString(`\\`)
+			case r == rune(q):
+				b.WriteByte('\\')
+				b.WriteByte(q)
+			case r == '\n':
+				b.WriteString(`\n`)
+			case r == '\t':
+				b.WriteString(`\t`)
+			case r == '\r':
+				b.WriteString(`\r`)
+			case r < 0x20 || r == 0x7f:
+				fmt.Fprintf(b, `\x%02x`, r)
+			default:
+				b.WriteRune(r)
+			}
+		}
+		b.WriteByte(q)
+	case []any:
+		b.WriteByte('[')
+		for i, x := range v {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writePyRepr(b, x)
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writePyRepr(b, k)
+			b.WriteString(": ")
+			writePyRepr(b, v[k])
+		}
+		b.WriteByte('}')
+	default:
+		fmt.Fprint(b, v)
+	}
+}

@@ -1,0 +1,183 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/snapshot"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
+)
+
+// env is a real store with agents, a snapshot cache and the provider.
+type env struct {
+	t     *testing.T
+	st    store.Store
+	n     *Native
+	cache *snapshot.Cache
+	seq   int
+}
+
+func newEnv(t *testing.T) *env {
+	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(t.TempDir(), "db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cache := snapshot.New(time.Now, func([]string) {})
+	return &env{t: t, st: st, cache: cache, n: NewNative(Options{Store: st, Cache: cache})}
+}
+
+func (e *env) id(prefix string) string {
+	e.seq++
+	return fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, e.seq)
+}
+
+func (e *env) update(fn func(tx store.Tx) error) {
+	e.t.Helper()
+	if err := e.st.Update(context.Background(), fn); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) agent(name, zone, group string) *lb.Agent {
+	a := &lb.Agent{ID: e.id("a9e00000"), Name: name, Address: "127.0.0.1", AvailabilityZone: zone, Group: group,
+		Status: lb.AgentUp, Times: lb.Times{CreatedAt: time.Now()}}
+	e.update(func(tx store.Tx) error { return tx.Agents().Create(context.Background(), a) })
+	return a
+}
+
+// catalog stores a flavor whose profile names group and a zone whose
+// profile names agentZone.
+func (e *env) catalog(flavorData, zoneData string) (flavorID, zone string) {
+	ctx := context.Background()
+	fp := &lb.FlavorProfile{ID: e.id("f1a00000"), Name: "fp", ProviderName: "fulcrum", FlavorData: flavorData}
+	f := &lb.Flavor{ID: e.id("f1b00000"), Name: fmt.Sprintf("f%d", e.seq), Enabled: true, FlavorProfileID: fp.ID}
+	zp := &lb.AvailabilityZoneProfile{ID: e.id("a2a00000"), Name: "zp", ProviderName: "fulcrum", AvailabilityZoneData: zoneData}
+	z := &lb.AvailabilityZone{Name: fmt.Sprintf("az%d", e.seq), Enabled: true, AvailabilityZoneProfileID: zp.ID}
+	e.update(func(tx store.Tx) error {
+		return errors.Join(tx.FlavorProfiles().Create(ctx, fp), tx.Flavors().Create(ctx, f),
+			tx.AvailabilityZoneProfiles().Create(ctx, zp), tx.AvailabilityZones().Create(ctx, z))
+	})
+	return f.ID, z.Name
+}
+
+func (e *env) loadBalancer(flavorID, zone string) *lb.LoadBalancer {
+	l := &lb.LoadBalancer{ID: e.id("aaaaaaaa"), ProjectID: "p", AdminStateUp: true, Provider: "fulcrum", FlavorID: flavorID,
+		AvailabilityZone: zone, VIP: lb.VIP{Address: "127.0.0.10"}, Generation: 1,
+		Status: lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline, Gen: 1}, Times: lb.Times{CreatedAt: time.Now()}}
+	e.update(func(tx store.Tx) error { return tx.LoadBalancers().Create(context.Background(), l) })
+	return l
+}
+
+// placement applies l and returns the agent its amphora is on.
+func (e *env) placement(l *lb.LoadBalancer) (*lb.Amphora, error) {
+	if _, err := e.n.Apply(context.Background(), &lb.Graph{LoadBalancer: l}); err != nil {
+		return nil, err
+	}
+	var amp *lb.Amphora
+	err := e.st.View(context.Background(), func(tx store.Tx) error {
+		amps, err := tx.Amphorae().List(context.Background(), store.Query{Filters: []store.Filter{store.F("loadbalancer_id", l.ID)}})
+		if err == nil && len(amps) == 1 {
+			amp = amps[0]
+		}
+		return err
+	})
+	return amp, err
+}
+
+func TestSchedulerHonoursAgentZoneAndGroup(t *testing.T) {
+	e := newEnv(t)
+	plain := e.agent("a-plain", "", "")
+	zoned := e.agent("b-zoned", "rack1", "")
+	edge := e.agent("c-edge", "rack1", "edge")
+	flavorEdge, zoneRack1 := e.catalog(`{"agent_group": "edge"}`, `{"agent_zone": "rack1"}`)
+	flavorNone, zoneCompute := e.catalog(`{"loadbalancer_topology": "SINGLE"}`, `{"compute_zone": "rack1"}`)
+	tests := []struct {
+		name       string
+		flavor, az string
+		want       *lb.Agent
+		refused    string
+	}{
+		{"no constraint: least loaded, by name", "", "", plain, ""},
+		{"agent_zone", "", zoneRack1, zoned, ""},
+		{"compute_zone is agent_zone", flavorNone, zoneCompute, zoned, ""},
+		{"agent_group", flavorEdge, "", edge, ""},
+		{"zone and group", flavorEdge, zoneRack1, edge, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Each placement loads its agent, so spread the earlier ones.
+			amp, err := e.placement(e.loadBalancer(tt.flavor, tt.az))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if amp == nil || amp.AgentID != tt.want.ID || amp.ComputeID != tt.want.Name || amp.HAIP != "127.0.0.10" {
+				t.Errorf("placed on %+v, want agent %s", amp, tt.want.Name)
+			}
+		})
+		// Reset the load so that "least loaded" stays predictable.
+		e.update(func(tx store.Tx) error {
+			_, err := tx.Amphorae().DeleteWhere(context.Background(), store.F("status", lb.AmphoraAllocated))
+			return err
+		})
+	}
+	// No agent in the requested group: the provider refuses, naming it.
+	flavorNowhere, _ := e.catalog(`{"agent_group": "nowhere"}`, `{}`)
+	_, err := e.placement(e.loadBalancer(flavorNowhere, ""))
+	var refused *controller.RefusedError
+	if !errors.As(err, &refused) || refused.Reason != "no data-plane agent is up in agent group nowhere" {
+		t.Errorf("placement without a matching agent: %v", err)
+	}
+}
+
+func TestFailoverMovesToAnotherAgent(t *testing.T) {
+	e := newEnv(t)
+	a1 := e.agent("a1", "", "")
+	a2 := e.agent("a2", "", "")
+	l := e.loadBalancer("", "")
+	amp, err := e.placement(l)
+	if err != nil || amp.AgentID != a1.ID {
+		t.Fatalf("first placement %+v %v, want a1", amp, err)
+	}
+	// The API marks the placement for failover.
+	ctx := context.Background()
+	mark := func() {
+		e.update(func(tx store.Tx) error {
+			a, err := tx.Amphorae().Get(ctx, amp.ID)
+			if err != nil {
+				return err
+			}
+			a.Status = lb.AmphoraPendingDelete
+			return tx.Amphorae().Update(ctx, a)
+		})
+	}
+	mark()
+	moved, err := e.placement(l)
+	if err != nil || moved.ID != amp.ID || moved.AgentID != a2.ID || moved.Status != lb.AmphoraAllocated {
+		t.Fatalf("after failover %+v %v, want the same amphora on a2, ALLOCATED", moved, err)
+	}
+	// A stable placement stays where it is.
+	again, _ := e.placement(l)
+	if again.AgentID != a2.ID {
+		t.Errorf("a reconcile moved the load balancer to %s", again.ComputeID)
+	}
+	// With a single agent, failover re-places it on that agent.
+	e.update(func(tx store.Tx) error {
+		a, _ := tx.Agents().Get(ctx, a1.ID)
+		a.Status = lb.AgentDown
+		return tx.Agents().Update(ctx, a)
+	})
+	amp = again
+	mark()
+	same, err := e.placement(l)
+	if err != nil || same.AgentID != a2.ID || same.Status != lb.AmphoraAllocated {
+		t.Errorf("failover with one agent: %+v %v", same, err)
+	}
+}
