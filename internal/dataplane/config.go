@@ -20,6 +20,10 @@ import (
 //	   HTTPS, UDP, PROXY, PROXYV2) with the four Octavia
 //	   algorithms, session persistence, members and health monitors. TLS termination and L7
 //	   policies are described but refused by Validate.
+//
+// L7 policies on HTTP listeners became carried without a change of shape: an engine built
+// before that refuses them in Validate ("not supported by this engine yet"), which the
+// agent reports as the load balancer's error, so the version stays 1.
 const ContractVersion = 1
 
 // Protocol is a listener or pool protocol, spelled as in Octavia.
@@ -147,8 +151,9 @@ type Listener struct {
 	// TLS terminates TLS on the listener (TERMINATED_HTTPS). Not supported by the engine yet:
 	// Validate refuses a non-nil value.
 	TLS *ListenerTLS `json:"tls,omitempty"`
-	// L7Policies are evaluated in order before the default pool; the first whose rules all
-	// match decides. Not supported by the engine yet: Validate refuses a non-empty list.
+	// L7Policies are evaluated per request in Position order (ties in list order) before
+	// the default pool; the first whose rules all match decides. Only on HTTP (and
+	// TERMINATED_HTTPS) listeners: Validate refuses them elsewhere.
 	L7Policies []L7Policy `json:"l7policies,omitempty"`
 }
 
@@ -188,27 +193,32 @@ type Certificate struct {
 	KeyPEM string `json:"key_pem"`
 }
 
-// L7Policy is an ordered L7 policy of ANDed rules (contract only).
+// L7Policy is an ordered L7 policy of ANDed rules.
 type L7Policy struct {
 	// ID is the Octavia L7 policy id.
 	ID string `json:"id"`
-	// Position orders policies on the listener, 1 first.
+	// Position orders policies on the listener, lowest first.
 	Position int `json:"position"`
 	// Action is REDIRECT_TO_POOL, REDIRECT_TO_URL, REDIRECT_PREFIX or REJECT (403).
 	Action string `json:"action"`
-	// RedirectPoolID is the pool for REDIRECT_TO_POOL.
+	// RedirectPoolID is the pool for REDIRECT_TO_POOL (and only for it): it must exist in
+	// the Config and suit the listener's protocol. Its algorithm, session persistence and
+	// health apply to the requests it takes.
 	RedirectPoolID string `json:"redirect_pool_id,omitempty"`
-	// RedirectURL is the target of REDIRECT_TO_URL.
+	// RedirectURL is the Location of REDIRECT_TO_URL answers: an absolute http or https URL
+	// without spaces or control characters.
 	RedirectURL string `json:"redirect_url,omitempty"`
-	// RedirectPrefix replaces scheme and host for REDIRECT_PREFIX.
+	// RedirectPrefix is prepended to the request's path and query to make the Location of
+	// REDIRECT_PREFIX answers (same URL rules as RedirectURL).
 	RedirectPrefix string `json:"redirect_prefix,omitempty"`
-	// RedirectHTTPCode is 301, 302, 303, 307 or 308 for the redirect actions.
+	// RedirectHTTPCode is 301, 302, 303, 307 or 308 for the redirect actions; 0 means 302.
+	// Ignored for REDIRECT_TO_POOL and REJECT.
 	RedirectHTTPCode int `json:"redirect_http_code,omitempty"`
-	// Rules must all match (AND) for the policy to apply.
+	// Rules must all match (AND) for the policy to apply. At least one.
 	Rules []L7Rule `json:"rules,omitempty"`
 }
 
-// L7Rule is one condition of an L7 policy (contract only).
+// L7Rule is one condition of an L7 policy. See MatchValue and Regexp for how Value is read.
 type L7Rule struct {
 	// ID is the Octavia L7 rule id.
 	ID string `json:"id"`
@@ -216,7 +226,8 @@ type L7Rule struct {
 	Type string `json:"type"`
 	// CompareType is REGEX, STARTS_WITH, ENDS_WITH, CONTAINS or EQUAL_TO.
 	CompareType string `json:"compare_type"`
-	// Key names the header or cookie for HEADER and COOKIE rules.
+	// Key names the header (case-insensitive) or cookie (case-sensitive) for HEADER and
+	// COOKIE rules, the DN field for SSL_DN_FIELD; ignored by the other types.
 	Key string `json:"key,omitempty"`
 	// Value is compared against.
 	Value string `json:"value"`

@@ -19,6 +19,15 @@ func validConfig() *Config {
 			ConnectionLimit: -1, TimeoutClientData: 50000, TimeoutMemberConnect: 5000, TimeoutMemberData: 50000,
 			AllowedCIDRs:  []string{"127.0.0.0/8", "::1/128"},
 			InsertHeaders: map[string]string{"X-Forwarded-For": "true"},
+			L7Policies: []L7Policy{
+				{ID: "pol-1", Position: 1, Action: ActionRedirectToURL, RedirectURL: "https://example.com/new", RedirectHTTPCode: 301,
+					Rules: []L7Rule{{ID: "r1", Type: RulePath, CompareType: CompareStartsWith, Value: "/old"}}},
+				{ID: "pol-2", Position: 2, Action: ActionRedirectToPool, RedirectPoolID: "p-http",
+					Rules: []L7Rule{{ID: "r2", Type: RuleHeader, CompareType: CompareRegex, Key: "X-Canary", Value: "^(1|yes)$", Invert: true},
+						{ID: "r3", Type: RuleHostName, CompareType: CompareEqualTo, Value: `"api.example.com"`}}},
+				{ID: "pol-3", Position: 3, Action: ActionReject,
+					Rules: []L7Rule{{ID: "r4", Type: RuleSSLConnHasCert, CompareType: CompareEqualTo, Value: "TRUE"}}},
+			},
 		}, {
 			ID: "l-udp", LoadBalancerID: "lb-1", Protocol: ProtocolUDP,
 			Addresses: []string{"127.0.0.5"}, ProtocolPort: 80, DefaultPoolID: "p-udp", ConnectionLimit: 100,
@@ -153,7 +162,69 @@ func TestValidate(t *testing.T) {
 		{"dup member", func(c *Config) { c.Pools[0].Members[1].ID = "m1" }, `pools[0].members[1].id: duplicate id "m1"`},
 		{"dup member addr", func(c *Config) { c.Pools[0].Members[1].ProtocolPort = 8080 }, "pools[0].members[1].protocol_port: 127.0.0.1 port 8080 already used by members[0]"},
 		{"tls on an HTTP listener", func(c *Config) { c.Listeners[0].TLS = &ListenerTLS{} }, "listeners[0].tls: only valid on TERMINATED_HTTPS listeners"},
-		{"l7 not yet", func(c *Config) { c.Listeners[0].L7Policies = []L7Policy{{ID: "x"}} }, "listeners[0].l7policies: L7 policies are not supported"},
+		{"l7 on udp", func(c *Config) { c.Listeners[1].L7Policies = c.Listeners[0].L7Policies },
+			"listeners[1].l7policies: L7 policies are only supported on HTTP and TERMINATED_HTTPS listeners, not on a UDP listener"},
+		{"l7 on tcp", func(c *Config) {
+			c.Listeners[1].Protocol = ProtocolTCP
+			c.Listeners[1].DefaultPoolID = ""
+			c.Listeners[1].L7Policies = c.Listeners[0].L7Policies
+		},
+			"listeners[1].l7policies: L7 policies are only supported on HTTP and TERMINATED_HTTPS listeners, not on a TCP listener"},
+		{"l7 policy id", func(c *Config) { c.Listeners[0].L7Policies[1].ID = "" }, "listeners[0].l7policies[1].id: required"},
+		{"l7 dup policy id", func(c *Config) { c.Listeners[0].L7Policies[1].ID = "pol-1" }, `listeners[0].l7policies[1].id: duplicate id "pol-1" (also l7policies[0])`},
+		{"l7 unknown action", func(c *Config) { c.Listeners[0].L7Policies[2].Action = "DROP" }, `listeners[0].l7policies[2].action: unknown action "DROP"`},
+		{"l7 missing pool", func(c *Config) { c.Listeners[0].L7Policies[1].RedirectPoolID = "nope" }, `listeners[0].l7policies[1].redirect_pool_id: pool "nope" not found`},
+		{"l7 pool required", func(c *Config) { c.Listeners[0].L7Policies[1].RedirectPoolID = "" }, "listeners[0].l7policies[1].redirect_pool_id: required for action REDIRECT_TO_POOL"},
+		{"l7 pool protocol", func(c *Config) { c.Listeners[0].L7Policies[1].RedirectPoolID = "p-udp" },
+			"listeners[0].l7policies[1].redirect_pool_id: pool protocol UDP (pools[1]) is invalid for a HTTP listener"},
+		{"l7 pool on url action", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectPoolID = "p-http" }, "listeners[0].l7policies[0].redirect_pool_id: only valid with action REDIRECT_TO_POOL"},
+		{"l7 prefix on url action", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectPrefix = "http://x" }, "listeners[0].l7policies[0].redirect_prefix: only valid with action REDIRECT_PREFIX"},
+		{"l7 url required", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectURL = "" }, "listeners[0].l7policies[0].redirect_url: required for action REDIRECT_TO_URL"},
+		{"l7 url relative", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectURL = "/new" }, `listeners[0].l7policies[0].redirect_url: "/new" is not an absolute http or https URL`},
+		{"l7 url scheme", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectURL = "ftp://x/" }, "is not an absolute http or https URL"},
+		{"l7 url no host", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectURL = "http:///a" }, `"http:///a" has no host`},
+		{"l7 url header split", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectURL = "http://x/\r\nSet-Cookie: a=b" }, "holds a space or control character"},
+		{"l7 url C1 control", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectURL = "http://x/\u0085" }, "holds a space or control character"},
+		{"l7 url utf-8 ok", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectURL = "http://bücher.example/ä" }, ""},
+		{"l7 prefix", func(c *Config) {
+			p := &c.Listeners[0].L7Policies[0]
+			p.Action, p.RedirectURL, p.RedirectPrefix = ActionRedirectPrefix, "", "https://new.example"
+		}, ""},
+		{"l7 prefix required", func(c *Config) {
+			p := &c.Listeners[0].L7Policies[0]
+			p.Action, p.RedirectURL = ActionRedirectPrefix, ""
+		}, "listeners[0].l7policies[0].redirect_prefix: required for action REDIRECT_PREFIX"},
+		{"l7 redirect code", func(c *Config) { c.Listeners[0].L7Policies[0].RedirectHTTPCode = 200 }, "listeners[0].l7policies[0].redirect_http_code: 200 is not a redirect status"},
+		{"l7 code ignored on reject", func(c *Config) { c.Listeners[0].L7Policies[2].RedirectHTTPCode = 200 }, ""},
+		{"l7 no rules", func(c *Config) { c.Listeners[0].L7Policies[2].Rules = nil }, "listeners[0].l7policies[2].rules: at least one rule required"},
+		{"l7 bad regex", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[0].Value = "a(b" },
+			"listeners[0].l7policies[1].rules[0].value: invalid regular expression \"a(b\""},
+		{"l7 perl regex", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[0].Value = "(?<=a)b" }, "listeners[0].l7policies[1].rules[0].value: invalid regular expression"},
+		{"l7 quoted regex", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[0].Value = `"^a b$"` }, ""},
+		{"l7 regex quoted backslash", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[0].Value = `""` }, ""},
+		{"l7 unknown type", func(c *Config) { c.Listeners[0].L7Policies[0].Rules[0].Type = "METHOD" }, `listeners[0].l7policies[0].rules[0].type: unknown rule type "METHOD"`},
+		{"l7 unknown compare", func(c *Config) { c.Listeners[0].L7Policies[0].Rules[0].CompareType = "LIKE" }, `listeners[0].l7policies[0].rules[0].compare_type: unknown compare type "LIKE"`},
+		{"l7 file type compare", func(c *Config) {
+			c.Listeners[0].L7Policies[0].Rules[0] = L7Rule{Type: RuleFileType, CompareType: CompareContains, Value: "jpg"}
+		}, "listeners[0].l7policies[0].rules[0].compare_type: CONTAINS is invalid for rule type FILE_TYPE"},
+		{"l7 header key", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[0].Key = "" }, "listeners[0].l7policies[1].rules[0].key: required for rule type HEADER"},
+		{"l7 header key chars", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[0].Key = "X Canary" }, `listeners[0].l7policies[1].rules[0].key: "X Canary" is not a valid header name`},
+		{"l7 cookie key", func(c *Config) {
+			c.Listeners[0].L7Policies[1].Rules[0] = L7Rule{Type: RuleCookie, CompareType: CompareEqualTo, Value: "v"}
+		}, "listeners[0].l7policies[1].rules[0].key: required for rule type COOKIE"},
+		{"l7 value required", func(c *Config) { c.Listeners[0].L7Policies[0].Rules[0].Value = "" }, "listeners[0].l7policies[0].rules[0].value: required"},
+		{"l7 value CRLF", func(c *Config) { c.Listeners[0].L7Policies[0].Rules[0].Value = "/a\r\nb" }, "listeners[0].l7policies[0].rules[0].value: must not hold CR or LF"},
+		{"l7 host key ignored", func(c *Config) { c.Listeners[0].L7Policies[1].Rules[1].Key = "kept" }, ""},
+		{"l7 ssl compare", func(c *Config) { c.Listeners[0].L7Policies[2].Rules[0].CompareType = CompareRegex },
+			"listeners[0].l7policies[2].rules[0].compare_type: rule type SSL_CONN_HAS_CERT only supports EQUAL_TO"},
+		{"l7 ssl value", func(c *Config) { c.Listeners[0].L7Policies[2].Rules[0].Value = "yes" }, `listeners[0].l7policies[2].rules[0].value: must be "true"`},
+		{"l7 ssl key", func(c *Config) { c.Listeners[0].L7Policies[2].Rules[0].Key = "CN" }, "listeners[0].l7policies[2].rules[0].key: not used by rule type SSL_CONN_HAS_CERT"},
+		{"l7 ssl verify", func(c *Config) {
+			c.Listeners[0].L7Policies[2].Rules[0] = L7Rule{Type: RuleSSLVerifyResult, CompareType: CompareEqualTo, Value: "-1"}
+		}, "listeners[0].l7policies[2].rules[0].value: must be an integer of 0 or more"},
+		{"l7 ssl dn", func(c *Config) {
+			c.Listeners[0].L7Policies[2].Rules[0] = L7Rule{Type: RuleSSLDNField, CompareType: CompareContains, Value: "x"}
+		}, "listeners[0].l7policies[2].rules[0].key: required for rule type SSL_DN_FIELD"},
 		{"terminated without certificates", func(c *Config) { c.Listeners[0].Protocol = ProtocolTerminatedHTTPS }, "listeners[0].tls: a TERMINATED_HTTPS listener needs a default or SNI certificate"},
 		{"proxy pool behind http ok", func(c *Config) { c.Pools[0].Protocol = ProtocolProxy }, ""},
 		{"proxy pool behind udp", func(c *Config) { c.Pools[0].Protocol = ProtocolProxyV2; c.Listeners[1].DefaultPoolID = "p-http" }, "listeners[1].default_pool_id: pool protocol PROXYV2 (pools[0]) is invalid for a UDP listener"},
@@ -276,4 +347,50 @@ func FuzzDecodeValidate(f *testing.F) {
 			t.Fatalf("re-decoded config invalid: %v", err)
 		}
 	})
+}
+
+func TestL7RuleMatchValue(t *testing.T) {
+	for _, tc := range []struct {
+		name, typ, value, want string   // want: MatchValue of a non-REGEX rule
+		regexIn, regexOut      []string // texts the value as a REGEX matches / does not match
+	}{
+		{name: "plain", typ: RulePath, value: "/api", want: "/api"},
+		{name: "quoted", typ: RuleHeader, value: `"a b"`, want: "a b"},
+		{name: "empty quotes", typ: RulePath, value: `""`, want: ""},
+		{name: "one quote", typ: RulePath, value: `"`, want: `"`},
+		{name: "open quote", typ: RulePath, value: `"a`, want: `"a`},
+		{name: "inner quotes kept", typ: RulePath, value: `""a""`, want: `"a"`},
+		{name: "regex search", typ: RulePath, value: "api/v[0-9]", want: "api/v[0-9]", regexIn: []string{"/api/v2/x", "api/v1"}, regexOut: []string{"/API/v2", "/api/vx"}},
+		{name: "host regex folds case", typ: RuleHostName, value: `^www\.example\.com$`, want: `^www\.example\.com$`, regexIn: []string{"WWW.Example.COM"}, regexOut: []string{"www.example.com.evil"}},
+		{name: "regex quotes are literal", typ: RuleHeader, value: `"a b"`, want: "a b", regexIn: []string{`x"a b"y`}, regexOut: []string{"a b"}},
+		{name: "regex quoted backslash", typ: RulePath, value: `"\"`, want: `\`, regexIn: []string{`""`}, regexOut: []string{`"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &L7Rule{Type: tc.typ, CompareType: CompareEqualTo, Value: tc.value}
+			if got := r.MatchValue(); got != tc.want {
+				t.Fatalf("MatchValue(%q) = %q, want %q", tc.value, got, tc.want)
+			}
+			r.CompareType = CompareRegex
+			if got := r.MatchValue(); got != tc.value {
+				t.Fatalf("MatchValue of REGEX %q = %q, want the value unchanged", tc.value, got)
+			}
+			re, err := r.Regexp()
+			if err != nil {
+				if tc.regexIn == nil && tc.regexOut == nil {
+					return
+				}
+				t.Fatalf("Regexp(%q): %v", tc.value, err)
+			}
+			for _, s := range tc.regexIn {
+				if !re.MatchString(s) {
+					t.Errorf("%s rule %q does not match %q", tc.typ, tc.value, s)
+				}
+			}
+			for _, s := range tc.regexOut {
+				if re.MatchString(s) {
+					t.Errorf("%s rule %q matches %q", tc.typ, tc.value, s)
+				}
+			}
+		})
+	}
 }

@@ -307,11 +307,12 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 			ctr = &proxy.Counters{}
 		}
 		counters[lc.ID] = ctr
-		var pool *balance.Pool
-		if lc.DefaultPoolID != "" {
-			pool = pools[lc.DefaultPoolID]
+		fe, err := proxy.NewFrontend(lc, pools, ctr, e.popts)
+		if err != nil {
+			undo()
+			return fmt.Errorf("apply config version %d: %w", cfg.Version,
+				&dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].l7policies", i), Msg: err.Error()})
 		}
-		fe := proxy.NewFrontend(lc, pool, ctr, e.popts)
 		fe.SetTLS(tlsServers[lc.ID].v, poolTLS)
 		for j, a := range lc.Addresses {
 			ip, _ := netip.ParseAddr(a)

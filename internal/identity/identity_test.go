@@ -500,7 +500,6 @@ func TestKeyRotation(t *testing.T) {
 func TestLoginTimingDoesNotRevealUsers(t *testing.T) {
 	e := newEnv(t, identity.DefaultHashParams)
 	const n = 15
-	var unknown, wrong []time.Duration
 	measure := func(user string) time.Duration {
 		start := time.Now()
 		r := e.do("POST", "/identity/v3/auth/tokens", "", passwordAuth(user, "Default", "not-the-password", projectScope("admin")))
@@ -511,23 +510,27 @@ func TestLoginTimingDoesNotRevealUsers(t *testing.T) {
 		return d
 	}
 	measure("admin") // warm up
-	for i := 0; i < n; i++ {
-		unknown = append(unknown, measure("no-such-user"))
-		wrong = append(wrong, measure("admin"))
+	// The fastest of interleaved samples is each path's intrinsic cost;
+	// load from other processes only adds time, and only by chance to one
+	// side. A real difference (a skipped hash) shows in every attempt, so
+	// one clean attempt out of three is enough.
+	var frac float64
+	for attempt := 1; attempt <= 3; attempt++ {
+		var unknown, wrong []time.Duration
+		for i := 0; i < n; i++ {
+			unknown = append(unknown, measure("no-such-user"))
+			wrong = append(wrong, measure("admin"))
+		}
+		mu, mw := slices.Min(unknown), slices.Min(wrong)
+		diff := mu - mw
+		if diff < 0 {
+			diff = -diff
+		}
+		frac = float64(diff) / float64(max(mu, mw))
+		t.Logf("attempt %d: fastest login unknown user %v, wrong password %v, difference %.1f%%", attempt, mu, mw, 100*frac)
+		if frac < 0.15 {
+			return
+		}
 	}
-	median := func(ds []time.Duration) time.Duration {
-		s := slices.Clone(ds)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
-	mu, mw := median(unknown), median(wrong)
-	diff := mu - mw
-	if diff < 0 {
-		diff = -diff
-	}
-	frac := float64(diff) / float64(max(mu, mw))
-	t.Logf("median login time: unknown user %v, wrong password %v, difference %.1f%%", mu, mw, 100*frac)
-	if frac >= 0.15 {
-		t.Errorf("unknown-user and wrong-password medians differ by %.1f%% (%v vs %v), want < 15%%", 100*frac, mu, mw)
-	}
+	t.Errorf("unknown-user and wrong-password login times differ by %.1f%% in every attempt, want < 15%%", 100*frac)
 }

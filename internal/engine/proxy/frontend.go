@@ -1,11 +1,12 @@
 // Package proxy moves the bytes: the TCP (and HTTPS pass-through) splice proxy, the UDP flow
-// proxy and the lean HTTP/1.1 forwarder, each driven by a Frontend built from one listener
-// of a dataplane.Config. It knows nothing of sockets' lifecycle or reconfiguration; the
+// proxy and the lean HTTP/1.1 forwarder with its L7 policies, each driven by a Frontend built
+// from one listener of a dataplane.Config. It knows nothing of sockets' lifecycle or reconfiguration; the
 // engine package owns those and hands connections in.
 package proxy
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -124,13 +125,21 @@ type Frontend struct {
 	hsts                                   []byte                     // "Strict-Transport-Security: ...\r\n"
 	poolTLS                                map[string]*tlsterm.Client // re-encrypting pools by id
 	portHeader                             []byte                     // "X-Forwarded-Port: 80\r\n" or nil
-	cookieMode                             dataplane.PersistenceType
-	cookieName                             string
+	def                                    route                      // the default pool's route
+	policies                               []policy
 	dialer                                 net.Dialer
 }
 
-// NewFrontend builds the frontend of listener l. pool may be nil; counters must not be.
-func NewFrontend(l *dataplane.Listener, pool *balance.Pool, counters *Counters, opts *Options) *Frontend {
+// NewFrontend builds the frontend of listener l, which must have passed
+// dataplane.Config.Validate. pools holds the config version's runtime pools by id (nil
+// when there are none); the listener's default pool and the pools of its L7 policies are
+// taken from it. counters must not be nil. The error reports an L7 rule Validate should
+// have refused.
+func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters *Counters, opts *Options) (*Frontend, error) {
+	var pool *balance.Pool
+	if l.DefaultPoolID != "" {
+		pool = pools[l.DefaultPoolID]
+	}
 	f := &Frontend{
 		ListenerID: l.ID, LoadBalancerID: l.LoadBalancerID, Protocol: l.Protocol, Port: l.ProtocolPort,
 		Pool: pool, Counters: counters, Limit: int64(l.ConnectionLimit),
@@ -154,14 +163,15 @@ func NewFrontend(l *dataplane.Listener, pool *balance.Pool, counters *Counters, 
 	if f.xfPort {
 		f.portHeader = []byte("X-Forwarded-Port: " + strconv.Itoa(l.ProtocolPort) + "\r\n")
 	}
-	if pool != nil && pool.Persistence != nil {
-		f.cookieMode = pool.Persistence.Type
-		f.cookieName = pool.Persistence.CookieName
-		if f.cookieMode == dataplane.PersistHTTPCookie {
-			f.cookieName = HTTPCookieName
+	f.def = newRoute(pool)
+	if l.Protocol == dataplane.ProtocolHTTP {
+		ps, err := newPolicies(l, pools)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: %w", l.ID, err)
 		}
+		f.policies = ps
 	}
-	return f
+	return f, nil
 }
 
 // SetTLS makes f terminate TLS with srv (nil: none) and re-encrypt toward the pools of

@@ -88,6 +88,8 @@ type httpConn struct {
 	now time.Time
 	// bodyWithheld is set when an Expect: 100-continue body was never asked for.
 	bodyWithheld bool
+	// view is what L7 rules read from the current request.
+	view l7view
 }
 
 type bodyMode uint8
@@ -177,6 +179,10 @@ func (hc *HTTPConn) Release() {
 	if len(h.br.buf) > 4<<10 {
 		h.br.buf = make([]byte, 4<<10)
 	}
+	if cap(h.view.buf) > 4<<10 {
+		h.view.buf = nil
+	}
+	h.view.m = nil
 	clear(h.tried[:])
 	h.opts.connPool.Put(h)
 }
@@ -194,6 +200,12 @@ func (h *httpConn) serve(current func() *Frontend) {
 		if err != nil {
 			h.readFailed(fe, err)
 			return
+		}
+		// The config may have changed while the connection waited for this request: the
+		// request is served by the frontend in force now that its head is here (the
+		// listener's last one when it went away meanwhile; the answer then closes).
+		if now := current(); now != nil {
+			fe = now
 		}
 		if !h.handle(fe, n) {
 			return
@@ -289,11 +301,154 @@ func (h *httpConn) fail(fe *Frontend, code int) {
 	if n, err := h.c.Write(resp); err == nil {
 		fe.Counters.BytesOut.Add(int64(n))
 	}
+	h.closeGently()
+}
+
+// closeGently ends the write side after the last answer and drains what the client still
+// sends, so that closing does not reset the connection before the answer is read.
+// Bounded in bytes and time.
+func (h *httpConn) closeGently() {
 	h.c.CloseWrite()
-	// Drain what the client still sends so that closing does not reset the connection
-	// before the answer is read. Bounded in bytes and time.
 	h.c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	io.CopyN(io.Discard, h.c, 256<<10)
+}
+
+// answer replies to a request whose head is the first n buffered bytes with the answer of
+// policy p (a redirect or a rejection) instead of forwarding it, and reports whether the
+// connection may carry another request. The request body, if any, is read and dropped
+// after the answer (up to maxDiscard bytes; a longer one, or one the client waits for a
+// 100 Continue to send, closes the connection instead).
+func (h *httpConn) answer(fe *Frontend, p *policy, n int) bool {
+	req := &h.req
+	b := &h.br
+	keep := req.keepAlive() && !h.drain.Load() && h.current() != nil
+	out := append(h.out[:0], p.head...)
+	if p.action == actRedirectPrefix {
+		pq := pathAndQuery(req.first[1].of(req.head))
+		if len(pq) == 0 || pq[0] != '/' {
+			out = append(out, '/')
+		}
+		out = append(out, pq...)
+		out = append(out, "\r\n"...)
+	}
+	isHead := string(req.first[0].of(req.head)) == "HEAD"
+	client10 := req.http10
+
+	// The body: drop what is already here, then decide whether the rest can be read.
+	b.r += n
+	h.in = int64(n)
+	mode, remaining := bodyNone, int64(0)
+	switch {
+	case req.chunked:
+		mode = bodyChunked
+		h.cs.reset(h.opts.MaxHeaderBytes)
+	case req.contentLength > 0:
+		mode, remaining = bodyLength, req.contentLength
+	}
+	pending, badBody := false, false
+	switch mode {
+	case bodyLength:
+		k := min(int64(b.buffered()), remaining)
+		b.r += int(k)
+		h.in += k
+		remaining -= k
+		pending = remaining > 0
+		if remaining > maxDiscard {
+			keep = false
+		}
+	case bodyChunked:
+		k, done, err := h.cs.scan(b.buf[b.r:b.w])
+		b.r += k
+		h.in += int64(k)
+		pending, badBody = !done && err == nil, err != nil
+		if badBody {
+			keep = false
+		}
+	}
+	if pending && req.expect100 {
+		keep = false // the client waits for a 100 Continue that will not come
+	}
+
+	switch {
+	case !keep:
+		out = append(out, "Connection: close\r\n"...)
+	case client10:
+		out = append(out, "Connection: keep-alive\r\n"...)
+	}
+	out = append(out, "\r\n"...)
+	if !isHead {
+		out = append(out, p.body...)
+	}
+	h.out = out
+	if p.action == actReject {
+		fe.Counters.Errors.Add(1)
+	}
+	h.wdl.writeAt(h.c, fe.ClientTimeout, h.now.UnixNano())
+	wn, err := h.c.Write(out)
+	fe.Counters.BytesOut.Add(int64(wn))
+	if err != nil {
+		fe.Counters.BytesIn.Add(h.in)
+		return false
+	}
+	if !keep {
+		fe.Counters.BytesIn.Add(h.in)
+		if pending || badBody {
+			h.closeGently()
+		}
+		return false
+	}
+	if pending {
+		err := h.discardBody(fe, mode, remaining, maxDiscard)
+		fe.Counters.BytesIn.Add(h.in)
+		return err == nil
+	}
+	fe.Counters.BytesIn.Add(h.in)
+	return true
+}
+
+// discardBody reads and drops the rest of a request body (remaining bytes of a
+// Content-Length body, or up to the end of a chunked one), at most limit bytes.
+func (h *httpConn) discardBody(fe *Frontend, mode bodyMode, remaining, limit int64) error {
+	b := &h.br
+	var total int64
+	for {
+		if mode == bodyLength && remaining == 0 {
+			return nil
+		}
+		if b.buffered() == 0 {
+			h.dl.read(h.c, fe.ClientTimeout)
+			_, err := b.fill()
+			if b.buffered() == 0 {
+				if err == nil {
+					continue
+				}
+				return err
+			}
+		}
+		p := b.buf[b.r:b.w]
+		var k int
+		done := false
+		switch mode {
+		case bodyLength:
+			k = int(min(int64(len(p)), remaining))
+			remaining -= int64(k)
+		case bodyChunked:
+			var err error
+			k, done, err = h.cs.scan(p)
+			if err != nil {
+				return err
+			}
+		}
+		b.r += k
+		h.in += int64(k)
+		total += int64(k)
+		if total > limit {
+			return errBodyTooLarge
+		}
+		if done {
+			return nil
+		}
+	}
 }
 
 // handle forwards one request whose head is the first n buffered bytes. It reports
@@ -319,7 +474,17 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		h.fail(fe, 413)
 		return false
 	}
-	pool := fe.Pool
+	rt := &fe.def
+	if len(fe.policies) > 0 {
+		h.view.reset(req)
+		if p := matchPolicies(fe.policies, &h.view); p != nil {
+			if p.action != actPool {
+				return h.answer(fe, p, n)
+			}
+			rt = &p.route
+		}
+	}
+	pool := rt.pool
 	if pool == nil {
 		h.fail(fe, 503)
 		return false
@@ -332,7 +497,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	// Persistence: a cookie naming a member (HTTP_COOKIE) or a learned application cookie.
 	var m *balance.Member
 	cookieHit := false
-	switch fe.cookieMode {
+	switch rt.cookieMode {
 	case dataplane.PersistHTTPCookie:
 		if v := req.cookie(HTTPCookieName); v != nil {
 			if x := pool.Member(string(v)); x != nil && x.Sticky() {
@@ -340,7 +505,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 			}
 		}
 	case dataplane.PersistAppCookie:
-		if v := req.cookie(fe.cookieName); v != nil && pool.CookieSessions != nil {
+		if v := req.cookie(rt.cookieName); v != nil && pool.CookieSessions != nil {
 			if id, ok := pool.CookieSessions.Get(string(v)); ok {
 				if x := pool.Member(id); x != nil && x.Sticky() {
 					m = x
@@ -388,7 +553,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 			return false
 		}
 		var reused bool
-		mc, reused = h.memberConn(fe, m)
+		mc, reused = h.memberConn(fe, rt, m)
 		if mc == nil {
 			tried = append(tried, m)
 			if len(tried) >= h.opts.ConnectAttempts || len(tried) == cap(h.tried) {
@@ -452,8 +617,8 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	if rmode == bodyEOF || (client10 && rmode == bodyChunked) {
 		clientKeep = false
 	}
-	if fe.cookieMode == dataplane.PersistAppCookie && pool.CookieSessions != nil {
-		if v := res.setCookie(fe.cookieName); len(v) > 0 {
+	if rt.cookieMode == dataplane.PersistAppCookie && pool.CookieSessions != nil {
+		if v := res.setCookie(rt.cookieName); len(v) > 0 {
 			pool.CookieSessions.Put(string(v), m.ID)
 		}
 	}
@@ -466,7 +631,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 			}
 		}
 	}
-	h.out = h.buildResponse(h.out[:0], m, fe.cookieMode == dataplane.PersistHTTPCookie && !cookieHit, clientKeep, client10)
+	h.out = h.buildResponse(h.out[:0], m, rt.cookieMode == dataplane.PersistHTTPCookie && !cookieHit, clientKeep, client10)
 	if fe.hsts != nil {
 		h.out = append(h.out[:len(h.out)-2], fe.hsts...)
 		h.out = append(h.out, "\r\n"...)
@@ -499,13 +664,13 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 	}
 	if memberKeep && mb.buffered() == 0 {
-		switch fe.Pool.Protocol {
-		case dataplane.ProtocolProxy, dataplane.ProtocolProxyV2:
-			h.private, h.privateM = mc, m
-		default:
-			if !m.State.PutIdle(mc, h.now, h.opts.MaxIdlePerMember) {
-				mc.Close()
+		if rt.proxied {
+			if h.private != nil {
+				h.private.Close() // kept for another PROXY pool this client used before
 			}
+			h.private, h.privateM = mc, m
+		} else if !m.State.PutIdle(mc, h.now, h.opts.MaxIdlePerMember) {
+			mc.Close()
 		}
 	} else {
 		mc.Close()
@@ -702,9 +867,10 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 	}
 }
 
-// memberConn returns an idle connection to m or dials one; nil when dialing failed.
-func (h *httpConn) memberConn(fe *Frontend, m *balance.Member) (*memberConn, bool) {
-	proxied := fe.Pool.Protocol == dataplane.ProtocolProxy || fe.Pool.Protocol == dataplane.ProtocolProxyV2
+// memberConn returns an idle connection to m, a member of rt's pool, or dials one; nil
+// when dialing failed.
+func (h *httpConn) memberConn(fe *Frontend, rt *route, m *balance.Member) (*memberConn, bool) {
+	proxied := rt.proxied
 	if proxied {
 		// A PROXY header names one client: such member connections are private to the
 		// client connection (kept across its requests), never shared.
@@ -737,7 +903,7 @@ func (h *httpConn) memberConn(fe *Frontend, m *balance.Member) (*memberConn, boo
 		return nil, false
 	}
 	if proxied {
-		hdr := proxyHeader(fe.Pool.Protocol, h.client, h.tcp.LocalAddr().(*net.TCPAddr).AddrPort())
+		hdr := proxyHeader(rt.pool.Protocol, h.client, h.tcp.LocalAddr().(*net.TCPAddr).AddrPort())
 		if _, err := tcp.Write(hdr); err != nil {
 			tcp.Close()
 			m.State.ConnectErrors.Add(1)

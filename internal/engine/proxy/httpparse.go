@@ -107,6 +107,7 @@ type message struct {
 	upgrade       int // index of the Upgrade field, -1 when absent
 	expect100     bool
 	hosts         int
+	host          int   // index of the (last) Host field, -1 when absent
 	cookies       []int // indexes of Cookie (request) or Set-Cookie (response) fields
 	connTokens    []span
 }
@@ -120,6 +121,7 @@ func (m *message) reset(head []byte) {
 	m.chunked, m.connClose, m.connKeepAlive, m.connUpgrade, m.expect100 = false, false, false, false, false
 	m.upgrade = -1
 	m.hosts = 0
+	m.host = -1
 	m.cookies = m.cookies[:0]
 	m.connTokens = m.connTokens[:0]
 }
@@ -326,6 +328,7 @@ func (m *message) classify(f *field, idx int, request bool) error {
 	case 4:
 		if eq(name, "host") {
 			m.hosts++
+			m.host = idx
 		}
 	case 6:
 		if request && eq(name, "cookie") {

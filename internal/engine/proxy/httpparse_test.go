@@ -110,7 +110,11 @@ func TestChunkScanner(t *testing.T) {
 func testFrontend() *Frontend {
 	l := &dataplane.Listener{ID: "l", Protocol: dataplane.ProtocolHTTP, ProtocolPort: 80,
 		InsertHeaders: map[string]string{"X-Forwarded-For": "true", "X-Forwarded-Port": "true", "X-Forwarded-Proto": "true"}}
-	return NewFrontend(l, nil, &Counters{}, (&Options{}).WithDefaults())
+	fe, err := NewFrontend(l, nil, &Counters{}, (&Options{}).WithDefaults())
+	if err != nil {
+		panic(err)
+	}
+	return fe
 }
 
 // FuzzParseRequest feeds arbitrary bytes to the request parser. Whatever it accepts must

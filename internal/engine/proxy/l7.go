@@ -1,0 +1,477 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine/balance"
+)
+
+// route is where a request goes: a pool and how its requests stick to members. The zero
+// route has no pool (503).
+type route struct {
+	pool       *balance.Pool
+	cookieMode dataplane.PersistenceType // persistence acting on HTTP (cookie types), else ""
+	cookieName string
+	proxied    bool // PROXY / PROXYV2 pool: member connections are private to the client
+}
+
+func newRoute(p *balance.Pool) route {
+	if p == nil {
+		return route{}
+	}
+	r := route{pool: p, proxied: p.Protocol == dataplane.ProtocolProxy || p.Protocol == dataplane.ProtocolProxyV2}
+	if sp := p.Persistence; sp != nil {
+		switch sp.Type {
+		case dataplane.PersistHTTPCookie:
+			r.cookieMode, r.cookieName = sp.Type, HTTPCookieName
+		case dataplane.PersistAppCookie:
+			r.cookieMode, r.cookieName = sp.Type, sp.CookieName
+		}
+	}
+	return r
+}
+
+type ruleKind uint8
+
+const (
+	ruleHost ruleKind = iota
+	rulePath
+	ruleFileType
+	ruleHeader
+	ruleCookie
+	ruleTLS // SSL_* rules: only a TLS-terminating listener can satisfy them
+)
+
+type cmpKind uint8
+
+const (
+	cmpEqual cmpKind = iota
+	cmpPrefix
+	cmpSuffix
+	cmpContains
+	cmpRegex
+)
+
+type actionKind uint8
+
+const (
+	actPool actionKind = iota
+	actRedirectURL
+	actRedirectPrefix
+	actReject
+)
+
+// rule is one compiled L7 rule. It is immutable and shared by every connection.
+type rule struct {
+	kind   ruleKind
+	cmp    cmpKind
+	key    string // HEADER: lower-case field name; COOKIE: cookie name (case-sensitive)
+	value  []byte // MatchValue, ASCII lower-case for HOST_NAME
+	re     *regexp.Regexp
+	invert bool
+}
+
+// policy is one compiled L7 policy.
+type policy struct {
+	id     string
+	action actionKind
+	route  route  // actPool
+	head   []byte // answer head up to (not including) the Connection field and the empty line; for actRedirectPrefix it ends with the prefix of the Location value
+	body   []byte // answer body (REJECT)
+	rules  []rule
+}
+
+// maxDiscard bounds the request body the engine reads and drops after answering a request
+// itself (redirect, reject) to keep the connection; a longer body closes it instead.
+const maxDiscard = 256 << 10
+
+// rejectBody is the body of REJECT answers.
+const rejectBody = "403 Forbidden\n"
+
+// newPolicies compiles the L7 policies of listener l in evaluation order (position, then
+// list order). pools holds the runtime pools by id. l must have passed Validate; an error
+// means a rule that Validate should have refused.
+func newPolicies(l *dataplane.Listener, pools map[string]*balance.Pool) ([]policy, error) {
+	if len(l.L7Policies) == 0 {
+		return nil, nil
+	}
+	order := make([]int, len(l.L7Policies))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return l.L7Policies[order[a]].Position < l.L7Policies[order[b]].Position
+	})
+	out := make([]policy, 0, len(order))
+	for _, i := range order {
+		dp := &l.L7Policies[i]
+		p := policy{id: dp.ID}
+		code := dp.RedirectHTTPCode
+		if code == 0 {
+			code = dataplane.DefaultRedirectCode
+		}
+		switch dp.Action {
+		case dataplane.ActionRedirectToPool:
+			pool := pools[dp.RedirectPoolID]
+			if pool == nil {
+				return nil, fmt.Errorf("l7 policy %s: pool %q not found", dp.ID, dp.RedirectPoolID)
+			}
+			p.action, p.route = actPool, newRoute(pool)
+		case dataplane.ActionRedirectToURL:
+			p.action = actRedirectURL
+			p.head = append(redirectHead(code), "Location: "+dp.RedirectURL+"\r\n"...)
+		case dataplane.ActionRedirectPrefix:
+			p.action = actRedirectPrefix
+			p.head = append(redirectHead(code), "Location: "+dp.RedirectPrefix...)
+		case dataplane.ActionReject:
+			p.action = actReject
+			p.head = []byte("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: " +
+				strconv.Itoa(len(rejectBody)) + "\r\nCache-Control: no-cache\r\n")
+			p.body = []byte(rejectBody)
+		default:
+			return nil, fmt.Errorf("l7 policy %s: unknown action %q", dp.ID, dp.Action)
+		}
+		for j := range dp.Rules {
+			r, err := newRule(&dp.Rules[j])
+			if err != nil {
+				return nil, fmt.Errorf("l7 policy %s rule %s: %w", dp.ID, dp.Rules[j].ID, err)
+			}
+			p.rules = append(p.rules, r)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// redirectHead is the start of a redirect answer, as HAProxy writes it: no body, and
+// Cache-Control: no-cache on the temporary codes.
+func redirectHead(code int) []byte {
+	text := map[int]string{301: "Moved Permanently", 302: "Found", 303: "See Other", 307: "Temporary Redirect", 308: "Permanent Redirect"}[code]
+	h := "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\nContent-Length: 0\r\n"
+	if code == 302 || code == 303 || code == 307 {
+		h += "Cache-Control: no-cache\r\n"
+	}
+	return []byte(h)
+}
+
+func newRule(dr *dataplane.L7Rule) (rule, error) {
+	r := rule{invert: dr.Invert, value: []byte(dr.MatchValue())}
+	switch dr.Type {
+	case dataplane.RuleHostName:
+		r.kind = ruleHost
+		lower(r.value)
+	case dataplane.RulePath:
+		r.kind = rulePath
+	case dataplane.RuleFileType:
+		r.kind = ruleFileType
+	case dataplane.RuleHeader:
+		r.kind, r.key = ruleHeader, string(lower([]byte(dr.Key)))
+	case dataplane.RuleCookie:
+		r.kind, r.key = ruleCookie, dr.Key
+	case dataplane.RuleSSLConnHasCert, dataplane.RuleSSLVerifyResult, dataplane.RuleSSLDNField:
+		r.kind = ruleTLS
+	default:
+		return rule{}, fmt.Errorf("unknown rule type %q", dr.Type)
+	}
+	switch dr.CompareType {
+	case dataplane.CompareEqualTo:
+		r.cmp = cmpEqual
+	case dataplane.CompareStartsWith:
+		r.cmp = cmpPrefix
+	case dataplane.CompareEndsWith:
+		r.cmp = cmpSuffix
+	case dataplane.CompareContains:
+		r.cmp = cmpContains
+	case dataplane.CompareRegex:
+		r.cmp = cmpRegex
+		if r.kind != ruleTLS {
+			re, err := dr.Regexp()
+			if err != nil {
+				return rule{}, err
+			}
+			r.re = re
+		}
+	default:
+		return rule{}, fmt.Errorf("unknown compare type %q", dr.CompareType)
+	}
+	return r, nil
+}
+
+// lower folds ASCII letters of b to lower case in place and returns b.
+func lower(b []byte) []byte {
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return b
+}
+
+// l7view is what L7 rules read from one parsed request: the parts derived from it are
+// computed on first use. It is reused from request to request of a connection.
+type l7view struct {
+	m       *message
+	host    []byte // lower-case Host without port (in buf); valid when hostSet && hostOK
+	hostOK  bool
+	hostSet bool
+	buf     []byte
+}
+
+func (v *l7view) reset(m *message) {
+	v.m = m
+	v.hostSet = false
+}
+
+// hostName returns the request's Host value without its port, in lower case, and whether
+// the request has one.
+func (v *l7view) hostName() ([]byte, bool) {
+	if !v.hostSet {
+		v.hostSet = true
+		m := v.m
+		v.hostOK = m.host >= 0
+		if v.hostOK {
+			v.buf = append(v.buf[:0], stripPort(m.fields[m.host].value.of(m.head))...)
+			v.host = lower(v.buf)
+		}
+	}
+	return v.host, v.hostOK
+}
+
+// stripPort removes a ":port" suffix from a Host value ("example.com:8080",
+// "[::1]:80"); anything else is returned as it is.
+func stripPort(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		if i := bytes.IndexByte(h, ']'); i >= 0 {
+			return h[:i+1]
+		}
+		return h
+	}
+	i := bytes.IndexByte(h, ':')
+	if i < 0 || bytes.IndexByte(h[i+1:], ':') >= 0 {
+		return h
+	}
+	for _, c := range h[i+1:] {
+		if c < '0' || c > '9' {
+			return h
+		}
+	}
+	return h[:i]
+}
+
+// pathAndQuery returns the path and query of a request target: an origin-form target as
+// it is, an absolute-form one ("http://host/p?q") without scheme and authority.
+func pathAndQuery(target []byte) []byte {
+	if len(target) == 0 || target[0] == '/' {
+		return target
+	}
+	// absolute-form: scheme ":" "//" authority path-abempty [ "?" query ]
+	i := 0
+	for i < len(target) && schemeChar(target[i], i) {
+		i++
+	}
+	if i == 0 || len(target)-i < 3 || string(target[i:i+3]) != "://" {
+		return target // "*" or something the member will judge
+	}
+	rest := target[i+3:]
+	for j, c := range rest {
+		if c == '/' || c == '?' {
+			return rest[j:]
+		}
+	}
+	return rest[len(rest):]
+}
+
+func schemeChar(c byte, i int) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		return true
+	case c >= '0' && c <= '9', c == '+', c == '-', c == '.':
+		return i > 0
+	}
+	return false
+}
+
+// slashPath is the path of an absolute-form target without one. Read only.
+var slashPath = []byte("/")
+
+// requestPath returns the path of the request: the target's path and query without the
+// query, "/" when empty. Not percent-decoded.
+func requestPath(target []byte) []byte {
+	p := pathAndQuery(target)
+	if i := bytes.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if len(p) == 0 {
+		return slashPath
+	}
+	return p
+}
+
+// fileType returns the extension of the last segment of path, without the dot, and
+// whether that segment has one ("/a/b.tar.gz" → "gz"; "/a.d/b" → none).
+func fileType(path []byte) ([]byte, bool) {
+	seg := path[bytes.LastIndexByte(path, '/')+1:]
+	i := bytes.LastIndexByte(seg, '.')
+	if i < 0 {
+		return nil, false
+	}
+	return seg[i+1:], true
+}
+
+// compare applies the rule's comparison to s.
+func (r *rule) compare(s []byte) bool {
+	switch r.cmp {
+	case cmpEqual:
+		return string(s) == string(r.value)
+	case cmpPrefix:
+		return bytes.HasPrefix(s, r.value)
+	case cmpSuffix:
+		return bytes.HasSuffix(s, r.value)
+	case cmpContains:
+		return bytes.Contains(s, r.value)
+	case cmpRegex:
+		return r.re.Match(s)
+	}
+	return false
+}
+
+// match reports whether the request seen through v satisfies the rule, invert applied.
+func (r *rule) match(v *l7view) bool {
+	return r.eval(v) != r.invert
+}
+
+func (r *rule) eval(v *l7view) bool {
+	m := v.m
+	switch r.kind {
+	case ruleHost:
+		h, ok := v.hostName()
+		return ok && r.compare(h)
+	case rulePath:
+		return r.compare(requestPath(m.first[1].of(m.head)))
+	case ruleFileType:
+		ext, ok := fileType(requestPath(m.first[1].of(m.head)))
+		return ok && r.compare(ext)
+	case ruleHeader:
+		return r.matchHeader(m)
+	case ruleCookie:
+		return r.matchCookie(m)
+	}
+	// ruleTLS: an HTTP listener carries no TLS, so there is no client certificate to read
+	// (HAProxy's ssl_c_* fetches fail the same way on a clear connection). A TLS-terminating
+	// listener will answer these from its handshake state.
+	return false
+}
+
+// matchHeader reports whether an occurrence of the header matches: like HAProxy's
+// req.hdr() in an ACL, every comma-separated element of every field with that name is an
+// occurrence, and any one matching is enough. An absent header does not match.
+func (r *rule) matchHeader(m *message) bool {
+	for i := range m.fields {
+		f := &m.fields[i]
+		if !eq(f.name.of(m.head), r.key) {
+			continue
+		}
+		v := f.value.of(m.head)
+		for {
+			elem, rest, more := nextElement(v)
+			if r.compare(elem) {
+				return true
+			}
+			if !more {
+				break
+			}
+			v = rest
+		}
+	}
+	return false
+}
+
+// nextElement splits the first element off a comma-separated field value, skipping commas
+// inside double-quoted strings, and trims optional whitespace around it.
+func nextElement(v []byte) (elem, rest []byte, more bool) {
+	quoted, esc := false, false
+	end := len(v)
+	for i, c := range v {
+		switch {
+		case esc:
+			esc = false
+		case quoted && c == '\\':
+			esc = true
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			end, more = i, true
+		}
+		if more {
+			break
+		}
+	}
+	elem = trimOWS(v[:end])
+	if more {
+		rest = v[end+1:]
+	}
+	return elem, rest, more
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// matchCookie reports whether a cookie named key in the request's Cookie fields has a
+// matching value (any occurrence; the value without enclosing double quotes). An absent
+// cookie does not match.
+func (r *rule) matchCookie(m *message) bool {
+	for _, idx := range m.cookies {
+		v := m.fields[idx].value.of(m.head)
+		for len(v) > 0 {
+			var pair []byte
+			if k := bytes.IndexByte(v, ';'); k >= 0 {
+				pair, v = v[:k], v[k+1:]
+			} else {
+				pair, v = v, nil
+			}
+			pair = trimOWS(pair)
+			eqAt := bytes.IndexByte(pair, '=')
+			if eqAt < 0 || string(trimOWS(pair[:eqAt])) != r.key {
+				continue
+			}
+			val := trimOWS(pair[eqAt+1:])
+			if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+				val = val[1 : len(val)-1]
+			}
+			if r.compare(val) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// matchPolicies returns the first policy whose rules all match the request, or nil.
+func matchPolicies(ps []policy, v *l7view) *policy {
+	for i := range ps {
+		p := &ps[i]
+		all := true
+		for j := range p.rules {
+			if !p.rules[j].match(v) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return p
+		}
+	}
+	return nil
+}
