@@ -406,3 +406,50 @@ func TestTLSSessionResumption(t *testing.T) {
 		t.Error("handshake after a reload not resumed")
 	}
 }
+
+// TestTLSL7Rules: SSL_* rules on a TERMINATED_HTTPS listener read the client's handshake
+// (HAProxy's ssl_c_s_dn, ssl_c_used, ssl_c_verify).
+func TestTLSL7Rules(t *testing.T) {
+	checkGoroutines(t)
+	ca := newTestCA(t, "server CA")
+	clientCA := newTestCA(t, "client CA")
+	srv, _ := ca.issue(t, "lb.example.test", "lb.example.test")
+	alice, _ := clientCA.issue(t, "alice")
+	bob, _ := clientCA.issue(t, "bob")
+	none, aliceB, certB, verifiedB := startBackend(t, "none"), startBackend(t, "alice"), startBackend(t, "cert"), startBackend(t, "verified")
+	e := newEngine(t, Options{})
+	port := freePort(t)
+	l := httpsListener("l1", port, "p-none", &dataplane.ListenerTLS{DefaultCertificate: &srv, ClientAuthentication: "OPTIONAL", ClientCA: clientCA.pem()})
+	l.L7Policies = []dataplane.L7Policy{
+		toPool("dn", 1, "p-alice", l7rule(dataplane.RuleSSLDNField, dataplane.CompareEqualTo, "CN", "alice")),
+		toPool("has-cert", 2, "p-cert", l7rule(dataplane.RuleSSLConnHasCert, dataplane.CompareEqualTo, "", "TRUE")),
+		toPool("verified", 3, "p-verified", l7rule(dataplane.RuleSSLVerifyResult, dataplane.CompareEqualTo, "", "0"),
+			l7rule(dataplane.RulePath, dataplane.CompareStartsWith, "", "/verified")),
+	}
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{
+		pool("p-none", dataplane.ProtocolHTTP, dataplane.RoundRobin, none.member("m1")),
+		pool("p-alice", dataplane.ProtocolHTTP, dataplane.RoundRobin, aliceB.member("m2")),
+		pool("p-cert", dataplane.ProtocolHTTP, dataplane.RoundRobin, certB.member("m3")),
+		pool("p-verified", dataplane.ProtocolHTTP, dataplane.RoundRobin, verifiedB.member("m4")),
+	}})
+	aliceCert, bobCert := keyPair(alice), keyPair(bob)
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	tests := []struct {
+		name, path string
+		cert       *tls.Certificate
+		want       string
+	}{
+		{"no certificate: default pool", "/", nil, "none"},
+		{"CN alice", "/", &aliceCert, "alice"},
+		{"another certificate", "/", &bobCert, "cert"},
+		{"verify result 0 without a certificate", "/verified", nil, "verified"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tlsClient(ca.pool(), "lb.example.test", tc.cert, false)
+			if code, body := get(t, c, base+tc.path); code != 200 || body != tc.want {
+				t.Errorf("got %d %q, want %q", code, body, tc.want)
+			}
+		})
+	}
+}

@@ -164,7 +164,7 @@ func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters
 		f.portHeader = []byte("X-Forwarded-Port: " + strconv.Itoa(l.ProtocolPort) + "\r\n")
 	}
 	f.def = newRoute(pool)
-	if l.Protocol == dataplane.ProtocolHTTP {
+	if l.Protocol == dataplane.ProtocolHTTP || l.Protocol == dataplane.ProtocolTerminatedHTTPS {
 		ps, err := newPolicies(l, pools)
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: %w", l.ID, err)

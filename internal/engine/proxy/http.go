@@ -182,7 +182,7 @@ func (hc *HTTPConn) Release() {
 	if cap(h.view.buf) > 4<<10 {
 		h.view.buf = nil
 	}
-	h.view.m = nil
+	h.view.m, h.view.tls = nil, nil
 	clear(h.tried[:])
 	h.opts.connPool.Put(h)
 }
@@ -477,6 +477,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	rt := &fe.def
 	if len(fe.policies) > 0 {
 		h.view.reset(req)
+		h.view.tls = h.info
 		if p := matchPolicies(fe.policies, &h.view); p != nil {
 			if p.action != actPool {
 				return h.answer(fe, p, n)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine/balance"
+	"github.com/fulcrumlb/fulcrum/internal/engine/tlsterm"
 )
 
 // route is where a request goes: a pool and how its requests stick to members. The zero
@@ -44,7 +45,10 @@ const (
 	ruleFileType
 	ruleHeader
 	ruleCookie
-	ruleTLS // SSL_* rules: only a TLS-terminating listener can satisfy them
+	// SSL_* rules read the client's TLS handshake; they never match on a clear connection.
+	ruleSSLHasCert
+	ruleSSLVerify
+	ruleSSLDN
 )
 
 type cmpKind uint8
@@ -70,7 +74,8 @@ const (
 type rule struct {
 	kind   ruleKind
 	cmp    cmpKind
-	key    string // HEADER: lower-case field name; COOKIE: cookie name (case-sensitive)
+	key    string // HEADER: lower-case field name; COOKIE: cookie name (case-sensitive); SSL_DN_FIELD: the DN attribute
+	verify int    // SSL_VERIFY_RESULT: the verify result to match
 	value  []byte // MatchValue, ASCII lower-case for HOST_NAME
 	re     *regexp.Regexp
 	invert bool
@@ -173,8 +178,16 @@ func newRule(dr *dataplane.L7Rule) (rule, error) {
 		r.kind, r.key = ruleHeader, string(lower([]byte(dr.Key)))
 	case dataplane.RuleCookie:
 		r.kind, r.key = ruleCookie, dr.Key
-	case dataplane.RuleSSLConnHasCert, dataplane.RuleSSLVerifyResult, dataplane.RuleSSLDNField:
-		r.kind = ruleTLS
+	case dataplane.RuleSSLConnHasCert:
+		r.kind = ruleSSLHasCert
+	case dataplane.RuleSSLVerifyResult:
+		n, err := strconv.Atoi(dr.Value)
+		if err != nil {
+			return rule{}, fmt.Errorf("SSL_VERIFY_RESULT value %q: %w", dr.Value, err)
+		}
+		r.kind, r.verify = ruleSSLVerify, n
+	case dataplane.RuleSSLDNField:
+		r.kind, r.key = ruleSSLDN, dr.Key
 	default:
 		return rule{}, fmt.Errorf("unknown rule type %q", dr.Type)
 	}
@@ -189,7 +202,7 @@ func newRule(dr *dataplane.L7Rule) (rule, error) {
 		r.cmp = cmpContains
 	case dataplane.CompareRegex:
 		r.cmp = cmpRegex
-		if r.kind != ruleTLS {
+		if r.kind != ruleSSLHasCert && r.kind != ruleSSLVerify {
 			re, err := dr.Regexp()
 			if err != nil {
 				return rule{}, err
@@ -216,6 +229,7 @@ func lower(b []byte) []byte {
 // computed on first use. It is reused from request to request of a connection.
 type l7view struct {
 	m       *message
+	tls     *tlsterm.ConnInfo // the client's handshake on a TERMINATED_HTTPS listener, else nil
 	host    []byte // lower-case Host without port (in buf); valid when hostSet && hostOK
 	hostOK  bool
 	hostSet bool
@@ -361,9 +375,22 @@ func (r *rule) eval(v *l7view) bool {
 	case ruleCookie:
 		return r.matchCookie(m)
 	}
-	// ruleTLS: an HTTP listener carries no TLS, so there is no client certificate to read
-	// (HAProxy's ssl_c_* fetches fail the same way on a clear connection). A TLS-terminating
-	// listener will answer these from its handshake state.
+	// SSL_* rules answer from the handshake, as HAProxy's ssl_c_used, ssl_c_verify and
+	// ssl_c_s_dn(<key>); on a clear connection there is no handshake and the fetch fails, so
+	// the rule does not match (invert then makes it match).
+	t := v.tls
+	if t == nil {
+		return false
+	}
+	switch r.kind {
+	case ruleSSLHasCert:
+		return t.HasCert
+	case ruleSSLVerify:
+		return t.Verify == r.verify
+	case ruleSSLDN:
+		val, ok := t.DNField(r.key)
+		return ok && r.compare([]byte(val))
+	}
 	return false
 }
 
