@@ -230,7 +230,7 @@ func lower(b []byte) []byte {
 type l7view struct {
 	m       *message
 	tls     *tlsterm.ConnInfo // the client's handshake on a TERMINATED_HTTPS listener, else nil
-	host    []byte // lower-case Host without port (in buf); valid when hostSet && hostOK
+	host    []byte            // lower-case Host without port (in buf); valid when hostSet && hostOK
 	hostOK  bool
 	hostSet bool
 	buf     []byte
