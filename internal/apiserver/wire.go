@@ -89,6 +89,10 @@ type loadBalancerWire struct {
 	AvailabilityZone   *string               `json:"availability_zone"`
 	VIPVNICType        string                `json:"vip_vnic_type"`
 	TenantID           string                `json:"tenant_id"`
+	// Fault is fulcrum's addition: the provider's reason for refusing the
+	// load balancer's newest generation, present only while it is ERROR
+	// (Octavia has no such field; clients ignore keys they do not know).
+	Fault string `json:"fault,omitempty"`
 }
 
 // toLoadBalancerWire renders l; listeners and pools are the id lists (or,
@@ -109,6 +113,9 @@ func toLoadBalancerWire(l *lb.LoadBalancer, listeners, pools any) *loadBalancerW
 	}
 	if w.Provider == "" {
 		w.Provider = "octavia"
+	}
+	if l.Status.Provisioning == lb.Error {
+		w.Fault = l.LastError
 	}
 	if w.VIPVNICType == "" {
 		w.VIPVNICType = lb.VNICNormal

@@ -41,6 +41,9 @@ func TestRefusedConfigIsErrorAndConverges(t *testing.T) {
 	if !strings.Contains(srv.Logs(), "address already in use") {
 		t.Errorf("the refusal's reason is not in the server log")
 	}
+	if f := a.must(t, "GET", "/v2/lbaas/loadbalancers/"+lbID, nil, 200).field("loadbalancer", "fault"); !strings.Contains(f, "address already in use") {
+		t.Errorf("the refusal's reason is not the load balancer's fault: %q", f)
+	}
 	// The other load balancer on the same agent is unaffected.
 	if _, err := fetch(healthy.url()); err != nil {
 		t.Fatalf("healthy load balancer broken by another's refusal: %v", err)
@@ -48,6 +51,9 @@ func TestRefusedConfigIsErrorAndConverges(t *testing.T) {
 	// Free the port: retries converge without any further API call.
 	blocker.Close()
 	a.waitStatus(t, lbID, "ACTIVE", 60*time.Second)
+	if f := a.must(t, "GET", "/v2/lbaas/loadbalancers/"+lbID, nil, 200).field("loadbalancer", "fault"); f != "" {
+		t.Errorf("an ACTIVE load balancer still shows a fault: %q", f)
+	}
 	c, err := net.DialTimeout("tcp", net.JoinHostPort(clashAddr, strconv.Itoa(port)), time.Second)
 	if err != nil {
 		t.Fatalf("listener not serving after convergence: %v", err)
