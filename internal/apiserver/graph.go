@@ -126,6 +126,9 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 		if err := p.Validate(s.settings, false); err != nil {
 			return nil, err
 		}
+		if err := checkProtocol(parent.Provider, p.Protocol); err != nil {
+			return nil, err
+		}
 		g.pools = append(g.pools, p)
 		poolByName[d.name] = p
 		monitored := false

@@ -189,6 +189,9 @@ func (s *Server) checkListener(l *lb.Listener, parent *lb.LoadBalancer, update b
 	if len(l.AllowedCIDRs) > 0 && len(parent.VIP.SGIDs) > 0 {
 		return lb.Invalid("Allowed CIDRs are not allowed when using custom VIP Security Groups.")
 	}
+	if err := checkProtocol(parent.Provider, l.Protocol); err != nil {
+		return err
+	}
 	return l.Validate(s.settings, vipAddresses(parent), update)
 }
 

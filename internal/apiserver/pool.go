@@ -243,6 +243,9 @@ func (s *Server) createPool(q *request) error {
 		if err := p.Validate(s.settings, false); err != nil {
 			return err
 		}
+		if err := checkProtocol(parent.Provider, p.Protocol); err != nil {
+			return err
+		}
 		if err := writable(kindLoadBalancer, parent.ID, parent.Status); err != nil {
 			return err
 		}

@@ -98,6 +98,17 @@ func providerOption(provider, msg string) error {
 	return &apiError{status: http.StatusNotImplemented, msg: "Provider '" + provider + "' does not support a requested option: " + msg}
 }
 
+// checkProtocol refuses, with Octavia's 501, a listener or pool protocol
+// the load balancer's provider cannot carry: the native engine has no SCTP
+// (Go has no SCTP sockets; the kernel module is often absent), and
+// accepting it would only leave the load balancer ERROR later.
+func checkProtocol(provider, protocol string) error {
+	if provider == ProviderFulcrum && protocol == lb.ProtocolSCTP {
+		return providerOption(provider, "The native engine does not support the SCTP protocol.")
+	}
+	return nil
+}
+
 // validateMetadata parses and validates profile data for provider (as
 // sent): 400 when it is not JSON, 501 when the provider refuses it.
 func (s *Server) validateMetadata(provider, data, option string, schema func(string) lb.MetadataSchema) error {
