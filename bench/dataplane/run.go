@@ -101,7 +101,21 @@ func runBench(ctx context.Context, args []string) error {
 		wrk(ctx, t.http, 2*time.Second, *conns, false)
 	}
 	for r := 1; r <= *runs; r++ {
-		for _, t := range targets {
+		// Alternate the order of the two proxies run by run, so neither
+		// always follows the other on a machine whose speed drifts.
+		order := append([]target(nil), targets...)
+		if r%2 == 0 {
+			var proxies []int
+			for i, t := range order {
+				if t.hasProxy {
+					proxies = append(proxies, i)
+				}
+			}
+			for i, j := 0, len(proxies)-1; i < j; i, j = i+1, j-1 {
+				order[proxies[i]], order[proxies[j]] = order[proxies[j]], order[proxies[i]]
+			}
+		}
+		for _, t := range order {
 			s, err := measure(ctx, t.pid, func() (sample, error) { return wrk(ctx, t.http, *dur, *conns, false) })
 			if err != nil {
 				return fmt.Errorf("%s keep-alive: %w", t.name, err)
@@ -109,7 +123,7 @@ func runBench(ctx context.Context, args []string) error {
 			ka[t.name] = append(ka[t.name], s)
 			fmt.Printf("run %d %-8s keep-alive %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  proxy CPU %5.2f s\n", r, t.name, s.rps, s.p50, s.p99, s.cpu)
 		}
-		for _, t := range targets {
+		for _, t := range order {
 			s, err := measure(ctx, t.pid, func() (sample, error) { return wrk(ctx, t.http, *closeDur, *conns, true) })
 			if err != nil {
 				return fmt.Errorf("%s close mode: %w", t.name, err)
@@ -117,7 +131,7 @@ func runBench(ctx context.Context, args []string) error {
 			cl[t.name] = append(cl[t.name], s)
 			fmt.Printf("run %d %-8s close mode %9.0f req/s  p99 %6.2f ms  proxy CPU %5.2f s\n", r, t.name, s.rps, s.p99, s.cpu)
 		}
-		for _, t := range targets {
+		for _, t := range order {
 			g, err := bulk(t.tcp, *bulkDur, 200<<30)
 			if err != nil {
 				return fmt.Errorf("%s bulk: %w", t.name, err)
@@ -179,15 +193,35 @@ func runBench(ctx context.Context, args []string) error {
 		}
 		return a / b
 	}
-	rps := func(n string) float64 { return field(ka[n], func(s sample) float64 { return s.rps }) }
-	p99 := func(n string) float64 { return field(ka[n], func(s sample) float64 { return s.p99 }) }
-	closeRPS := func(n string) float64 { return field(cl[n], func(s sample) float64 { return s.rps }) }
+	// Each ratio is the median of the per-run ratios: the targets of one run
+	// share the machine's state of that moment, which a shared, noisy
+	// machine changes from run to run. The ratio of the medians is printed
+	// beside it for reference.
+	paired := func(a, b []sample, f func(sample) float64) float64 {
+		var xs []float64
+		for i := range a {
+			if i < len(b) {
+				xs = append(xs, ratio(f(a[i]), f(b[i])))
+			}
+		}
+		return med(xs)
+	}
+	rps := func(s sample) float64 { return s.rps }
+	p99 := func(s sample) float64 { return s.p99 }
+	bulkRatios := make([]float64, 0, len(tp["fulcrum"]))
+	for i := range tp["fulcrum"] {
+		bulkRatios = append(bulkRatios, ratio(tp["fulcrum"][i], tp["direct"][i]))
+	}
 	fmt.Println()
-	fmt.Printf("RESULT http_rps_ratio_haproxy %.3f\n", ratio(rps("fulcrum"), rps("haproxy")))
-	fmt.Printf("RESULT http_cpu_eff_ratio_haproxy %.3f\n", ratio(field(ka["fulcrum"], eff), field(ka["haproxy"], eff)))
-	fmt.Printf("RESULT http_p99_ratio_haproxy %.3f\n", ratio(p99("fulcrum"), p99("haproxy")))
-	fmt.Printf("RESULT tcp_throughput_ratio_direct %.3f\n", ratio(med(tp["fulcrum"]), med(tp["direct"])))
-	fmt.Printf("RESULT conn_rate_ratio_haproxy %.3f\n", ratio(closeRPS("fulcrum"), closeRPS("haproxy")))
+	fmt.Printf("ratio of medians: req/s %.3f, req/CPU-s %.3f, p99 %.3f, TCP bulk vs direct %.3f, close/s %.3f\n",
+		ratio(field(ka["fulcrum"], rps), field(ka["haproxy"], rps)), ratio(field(ka["fulcrum"], eff), field(ka["haproxy"], eff)),
+		ratio(field(ka["fulcrum"], p99), field(ka["haproxy"], p99)), ratio(med(tp["fulcrum"]), med(tp["direct"])),
+		ratio(field(cl["fulcrum"], rps), field(cl["haproxy"], rps)))
+	fmt.Printf("RESULT http_rps_ratio_haproxy %.3f\n", paired(ka["fulcrum"], ka["haproxy"], rps))
+	fmt.Printf("RESULT http_cpu_eff_ratio_haproxy %.3f\n", paired(ka["fulcrum"], ka["haproxy"], eff))
+	fmt.Printf("RESULT http_p99_ratio_haproxy %.3f\n", paired(ka["fulcrum"], ka["haproxy"], p99))
+	fmt.Printf("RESULT tcp_throughput_ratio_direct %.3f\n", med(bulkRatios))
+	fmt.Printf("RESULT conn_rate_ratio_haproxy %.3f\n", paired(cl["fulcrum"], cl["haproxy"], rps))
 	fmt.Printf("RESULT apply_1000_listeners_s %.3f\n", applyS)
 	fmt.Printf("RESULT idle_kib_per_listener %.1f\n", kib)
 	return nil
