@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/identity"
+	"github.com/fulcrumlb/fulcrum/internal/store"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
@@ -44,6 +45,7 @@ type env struct {
 	dir      string
 	boot     *identity.BootstrapResult
 	password string
+	store    store.Store
 }
 
 func newEnv(t *testing.T, hash identity.HashParams) *env {
@@ -60,7 +62,7 @@ func newEnv(t *testing.T, hash identity.HashParams) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, keys: keys, clock: c, dir: dir}
+	e := &env{t: t, keys: keys, clock: c, dir: dir, store: st}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
@@ -533,4 +535,60 @@ func TestLoginTimingDoesNotRevealUsers(t *testing.T) {
 		}
 	}
 	t.Errorf("unknown-user and wrong-password login times differ by %.1f%% in every attempt, want < 15%%", 100*frac)
+}
+
+// TestExpiredRevocationsArePurged: revocation events live as long as a token
+// they could match; the next revocation after that drops them, so the table
+// does not grow without bound, and a fresh event still revokes.
+func TestExpiredRevocationsArePurged(t *testing.T) {
+	e := newEnv(t, fastHash)
+	ctx := context.Background()
+	admin := e.login("admin", e.password, "admin")
+	r := e.do("POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": "bob", "password": "pw"}})
+	if r.code != http.StatusCreated {
+		t.Fatalf("create user: %d %s", r.code, r.raw)
+	}
+	bob := get(r.body, "user", "id").(string)
+	toggle := func(token string, enabled bool) {
+		t.Helper()
+		e.clock.Add(time.Millisecond)
+		if r := e.do("PATCH", "/identity/v3/users/"+bob, token, map[string]any{"user": map[string]any{"enabled": enabled}}); r.code != 200 {
+			t.Fatalf("enabled=%v: %d %s", enabled, r.code, r.raw)
+		}
+	}
+	count := func() int {
+		t.Helper()
+		var n int
+		err := e.store.View(ctx, func(tx store.Tx) error {
+			evs, err := tx.Revocations().List(ctx, store.Query{})
+			n = len(evs)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := 0; i < 5; i++ {
+		toggle(admin, false)
+		toggle(admin, true)
+	}
+	if n := count(); n != 5 {
+		t.Fatalf("%d revocation events after 5 disables, want 5", n)
+	}
+	// A day and a bit later no token issued before those events is alive.
+	e.clock.Add(24*time.Hour + time.Minute)
+	admin = e.login("admin", e.password, "admin")
+	r = e.do("POST", "/identity/v3/auth/tokens", "", passwordAuth("bob", "Default", "pw", nil))
+	if r.code != http.StatusCreated {
+		t.Fatalf("bob login: %d %s", r.code, r.raw)
+	}
+	bobTok := r.hdr.Get("X-Subject-Token")
+	toggle(admin, false)
+	if n := count(); n != 1 {
+		t.Errorf("%d revocation events after the purge, want 1 (the new one)", n)
+	}
+	if _, err := e.svc.Validate(ctx, bobTok); !identity.IsAuthFailure(err) {
+		t.Errorf("bob's token survived the new revocation: %v", err)
+	}
 }

@@ -80,5 +80,19 @@ func (s *Service) revoke(ctx context.Context, tx store.Tx, userID, projectID str
 	if err := tx.Revocations().Create(ctx, ev); err != nil {
 		return fmt.Errorf("revoke tokens: %w", err)
 	}
+	// Events are written only by admin calls (disable a user, delete a
+	// project, remove a role), so the table is small and a full scan here
+	// keeps it from growing without bound.
+	all, err := tx.Revocations().List(ctx, store.Query{})
+	if err != nil {
+		return fmt.Errorf("revoke tokens: %w", err)
+	}
+	for _, old := range all {
+		if old.ExpiresAt.Before(now) {
+			if err := tx.Revocations().Delete(ctx, old.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("drop expired revocation: %w", err)
+			}
+		}
+	}
 	return nil
 }
