@@ -230,3 +230,30 @@ func TestUnsupported(t *testing.T) {
 		}
 	}
 }
+
+// TestPrometheusListener: a PROMETHEUS listener compiles to a listener of that protocol,
+// without pool, and the result passes the data plane's validation.
+func TestPrometheusListener(t *testing.T) {
+	g := base()
+	const prom = "22222222-2222-4222-8222-222222229100"
+	g.Listeners = append(g.Listeners, &lb.Listener{ID: prom, LoadBalancerID: lbID, AdminStateUp: true, Protocol: lb.ProtocolPrometheus,
+		ProtocolPort: 9100, ConnectionLimit: -1, TimeoutClientData: 50000, TimeoutMemberConnect: 5000, TimeoutMemberData: 50000,
+		AllowedCIDRs: []string{"127.0.0.0/8"}})
+	frag, err := LoadBalancer(g, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &dataplane.Config{Version: 1, Listeners: frag.Listeners, Pools: frag.Pools}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("compiled config refused: %v", err)
+	}
+	for _, l := range frag.Listeners {
+		if l.ID == prom {
+			if l.Protocol != dataplane.ProtocolPrometheus || l.DefaultPoolID != "" || len(l.AllowedCIDRs) != 1 {
+				t.Errorf("compiled PROMETHEUS listener: %+v", l)
+			}
+			return
+		}
+	}
+	t.Errorf("PROMETHEUS listener missing from %+v", frag.Listeners)
+}

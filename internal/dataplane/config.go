@@ -111,8 +111,10 @@ type Listener struct {
 	ID string `json:"id"`
 	// LoadBalancerID is the Octavia load balancer owning the listener.
 	LoadBalancerID string `json:"loadbalancer_id"`
-	// Protocol is TCP, HTTP, HTTPS (pass-through) or UDP. TERMINATED_HTTPS, SCTP and
-	// PROMETHEUS are part of the contract but refused by Validate until the engine has them.
+	// Protocol is TCP, HTTP, HTTPS (pass-through), TERMINATED_HTTPS, UDP or PROMETHEUS
+	// (an HTTP endpoint, GET /metrics, exposing the metrics of the listener's load balancer
+	// in the Prometheus text format; no pool, L7 policies or TLS). SCTP is part of the
+	// contract but refused by Validate until the engine has it.
 	Protocol Protocol `json:"protocol"`
 	// Addresses are the IP addresses to listen on: the VIP first, then extra addresses such as
 	// floating or secondary IPs. At least one. Literal IPv4 or IPv6, no zone.

@@ -150,13 +150,13 @@ func (c *Config) Validate() error {
 
 func (v *validator) listenerProtocol(path string, l *Listener) {
 	switch l.Protocol {
-	case ProtocolTCP, ProtocolHTTP, ProtocolHTTPS, ProtocolTerminatedHTTPS, ProtocolUDP:
-	case ProtocolSCTP, ProtocolPrometheus:
+	case ProtocolTCP, ProtocolHTTP, ProtocolHTTPS, ProtocolTerminatedHTTPS, ProtocolUDP, ProtocolPrometheus:
+	case ProtocolSCTP:
 		v.add(path+".protocol", "protocol %s is not supported by this engine yet", l.Protocol)
 	case "":
 		v.add(path+".protocol", "required")
 	default:
-		v.add(path+".protocol", "unknown protocol %q (want TCP, HTTP, HTTPS, TERMINATED_HTTPS or UDP)", l.Protocol)
+		v.add(path+".protocol", "unknown protocol %q (want TCP, HTTP, HTTPS, TERMINATED_HTTPS, UDP or PROMETHEUS)", l.Protocol)
 	}
 }
 

@@ -670,6 +670,21 @@ func (s *socket) serve() {
 			c.Close()
 			continue
 		}
+		if fe.Protocol == dataplane.ProtocolPrometheus {
+			mc := &metricsConn{c: c, fe: fe}
+			if !s.track(c, mc.drain) {
+				fe.Release()
+				c.Close()
+				continue
+			}
+			go func() {
+				defer s.wg.Done()
+				defer s.untrack(c)
+				defer fe.Release()
+				s.e.serveMetrics(mc)
+			}()
+			continue
+		}
 		if fe.Protocol == dataplane.ProtocolHTTP || fe.Protocol == dataplane.ProtocolTerminatedHTTPS {
 			var hc *proxy.HTTPConn
 			if fe.TLS != nil {

@@ -1,0 +1,360 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine/balance"
+	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
+)
+
+// PROMETHEUS listeners: a small HTTP/1.1 endpoint on the listener's sockets that answers
+// GET /metrics with the metrics of the listener's load balancer (and only of it: one engine
+// hosts many load balancers) in the Prometheus text exposition format 0.0.4. Names follow
+// the octavia_ namespace Octavia's amphora exposes; label values are Octavia ids.
+
+// MetricsContentType is the Content-Type of GET /metrics.
+const MetricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// maxMetricsBody bounds a request body a scrape may carry (it is read and discarded).
+const maxMetricsBody = 64 << 10
+
+// metricsConn is one client connection of a PROMETHEUS listener.
+type metricsConn struct {
+	c        *net.TCPConn
+	fe       *proxy.Frontend
+	draining atomic.Bool
+}
+
+// drain makes the connection close after the response in flight, or now when idle.
+func (m *metricsConn) drain() {
+	m.draining.Store(true)
+	m.c.SetReadDeadline(time.Now())
+}
+
+// countingReader counts the bytes read through it into n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// serveMetrics answers requests on m until the client closes, a timeout expires, the
+// request is malformed or the listener drains.
+func (e *Engine) serveMetrics(m *metricsConn) {
+	defer m.c.Close()
+	fe := m.fe
+	// The head of one request may take at most MaxHeaderBytes; lim is re-armed per request.
+	lim := &io.LimitedReader{R: countingReader{m.c, &fe.Counters.BytesIn}}
+	br := bufio.NewReaderSize(lim, 4096)
+	var out bytes.Buffer
+	for !m.draining.Load() {
+		if fe.ClientTimeout > 0 {
+			m.c.SetReadDeadline(time.Now().Add(fe.ClientTimeout))
+		} else {
+			m.c.SetReadDeadline(time.Time{})
+		}
+		if m.draining.Load() {
+			return
+		}
+		lim.N = int64(e.popts.MaxHeaderBytes)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			switch {
+			case lim.N <= 0:
+				fe.Counters.Errors.Add(1)
+				e.writeMetricsReply(m, &out, http.StatusRequestHeaderFieldsTooLarge, "", nil, false, true)
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
+			default:
+				fe.Counters.Errors.Add(1)
+				e.writeMetricsReply(m, &out, http.StatusBadRequest, "", nil, false, true)
+			}
+			return
+		}
+		lim.N = maxMetricsBody + 1
+		n, _ := io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+		closing := req.Close || m.draining.Load()
+		if n > maxMetricsBody {
+			fe.Counters.Errors.Add(1)
+			e.writeMetricsReply(m, &out, http.StatusRequestEntityTooLarge, "", nil, false, true)
+			return
+		}
+		status, allow := http.StatusOK, ""
+		switch {
+		case req.URL.Path != "/metrics":
+			status = http.StatusNotFound
+		case req.Method != http.MethodGet && req.Method != http.MethodHead:
+			status, allow = http.StatusMethodNotAllowed, "GET, HEAD"
+		}
+		var body []byte
+		if status == http.StatusOK {
+			var b bytes.Buffer
+			e.renderMetrics(fe.LoadBalancerID, &b)
+			body = b.Bytes()
+		}
+		if !e.writeMetricsReply(m, &out, status, allow, body, req.Method == http.MethodHead, closing) || closing {
+			return
+		}
+	}
+}
+
+// writeMetricsReply writes one response: body for 200, a short text otherwise; for HEAD
+// only the head, announcing the body's length.
+func (e *Engine) writeMetricsReply(m *metricsConn, out *bytes.Buffer, status int, allow string, body []byte, head, closing bool) bool {
+	ctype := MetricsContentType
+	if status != http.StatusOK {
+		ctype = "text/plain; charset=utf-8"
+		if body == nil {
+			msg := http.StatusText(status) + "\n"
+			if status == http.StatusNotFound {
+				msg = "Not Found: the metrics are at /metrics\n"
+			}
+			body = []byte(msg)
+		}
+	}
+	length := len(body)
+	if head {
+		body = nil
+	}
+	out.Reset()
+	out.WriteString("HTTP/1.1 ")
+	out.WriteString(strconv.Itoa(status))
+	out.WriteByte(' ')
+	out.WriteString(http.StatusText(status))
+	out.WriteString("\r\nContent-Type: ")
+	out.WriteString(ctype)
+	out.WriteString("\r\nContent-Length: ")
+	out.WriteString(strconv.Itoa(length))
+	out.WriteString("\r\n")
+	if allow != "" {
+		out.WriteString("Allow: " + allow + "\r\n")
+	}
+	if closing {
+		out.WriteString("Connection: close\r\n")
+	}
+	out.WriteString("\r\n")
+	out.Write(body)
+	m.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	n, err := m.c.Write(out.Bytes())
+	m.fe.Counters.BytesOut.Add(int64(n))
+	return err == nil
+}
+
+// metric is one metric family being written.
+type metric struct {
+	name, kind, help string
+}
+
+// exposition writes families and samples in the text format.
+type exposition struct {
+	w *bytes.Buffer
+}
+
+func (x exposition) family(m metric) {
+	x.w.WriteString("# HELP ")
+	x.w.WriteString(m.name)
+	x.w.WriteByte(' ')
+	x.w.WriteString(m.help)
+	x.w.WriteString("\n# TYPE ")
+	x.w.WriteString(m.name)
+	x.w.WriteByte(' ')
+	x.w.WriteString(m.kind)
+	x.w.WriteByte('\n')
+}
+
+// sample writes name{labels} value; labels are name, value pairs.
+func (x exposition) sample(name string, v int64, labels ...string) {
+	x.w.WriteString(name)
+	if len(labels) > 0 {
+		x.w.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				x.w.WriteByte(',')
+			}
+			x.w.WriteString(labels[i])
+			x.w.WriteString(`="`)
+			x.w.WriteString(escapeLabel(labels[i+1]))
+			x.w.WriteByte('"')
+		}
+		x.w.WriteByte('}')
+	}
+	x.w.WriteByte(' ')
+	x.w.WriteString(strconv.FormatInt(v, 10))
+	x.w.WriteByte('\n')
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func escapeLabel(s string) string { return labelEscaper.Replace(s) }
+
+// memberStates are the values of octavia_member_status's state label.
+var memberStates = []dataplane.MemberStatus{dataplane.StatusUp, dataplane.StatusDown, dataplane.StatusDrain, dataplane.StatusMaint, dataplane.StatusNoCheck}
+
+// renderMetrics writes the metrics of load balancer lbID: its listeners, the pools they
+// use (default pools and L7 redirect pools) and their members.
+func (e *Engine) renderMetrics(lbID string, w *bytes.Buffer) {
+	e.mu.Lock()
+	cfg, counters, pools := e.cfg, e.counters, *e.pools.Load()
+	e.mu.Unlock()
+	var listeners []*dataplane.Listener
+	used := map[string]bool{}
+	if cfg != nil {
+		for i := range cfg.Listeners {
+			l := &cfg.Listeners[i]
+			if l.LoadBalancerID != lbID {
+				continue
+			}
+			listeners = append(listeners, l)
+			if l.DefaultPoolID != "" {
+				used[l.DefaultPoolID] = true
+			}
+			for _, p := range l.L7Policies {
+				if p.RedirectPoolID != "" {
+					used[p.RedirectPoolID] = true
+				}
+			}
+		}
+	}
+	sort.Slice(listeners, func(i, j int) bool { return listeners[i].ID < listeners[j].ID })
+	var lbPools []*balance.Pool
+	for id := range used {
+		if p := pools[id]; p != nil {
+			lbPools = append(lbPools, p)
+		}
+	}
+	sort.Slice(lbPools, func(i, j int) bool { return lbPools[i].ID < lbPools[j].ID })
+	ctr := func(l *dataplane.Listener) *proxy.Counters {
+		if c := counters[l.ID]; c != nil {
+			return c
+		}
+		return &proxy.Counters{}
+	}
+	x := exposition{w}
+
+	var active, total int64
+	for _, l := range listeners {
+		c := ctr(l)
+		active += c.Active.Load()
+		total += c.Total.Load()
+	}
+	x.family(metric{"octavia_loadbalancer_current_connections", "gauge", "Number of active client connections on the load balancer's listeners."})
+	x.sample("octavia_loadbalancer_current_connections", active)
+	x.family(metric{"octavia_loadbalancer_connections_total", "counter", "Total number of client connections accepted by the load balancer's listeners."})
+	x.sample("octavia_loadbalancer_connections_total", total)
+	x.family(metric{"octavia_loadbalancer_listeners", "gauge", "Number of listeners of the load balancer on this node."})
+	x.sample("octavia_loadbalancer_listeners", int64(len(listeners)))
+
+	listenerFamilies := []struct {
+		m metric
+		v func(*dataplane.Listener, *proxy.Counters) int64
+	}{
+		{metric{"octavia_listener_status", "gauge", "Whether the listener is listening (1) on this node."}, func(*dataplane.Listener, *proxy.Counters) int64 { return 1 }},
+		{metric{"octavia_listener_current_sessions", "gauge", "Number of active client connections."}, func(_ *dataplane.Listener, c *proxy.Counters) int64 { return c.Active.Load() }},
+		{metric{"octavia_listener_limit_sessions", "gauge", "Configured connection_limit (0 meaning no limit)."}, func(l *dataplane.Listener, _ *proxy.Counters) int64 { return int64(max(l.ConnectionLimit, 0)) }},
+		{metric{"octavia_listener_sessions_total", "counter", "Total number of client connections accepted."}, func(_ *dataplane.Listener, c *proxy.Counters) int64 { return c.Total.Load() }},
+		{metric{"octavia_listener_bytes_in_total", "counter", "Total number of bytes received from clients."}, func(_ *dataplane.Listener, c *proxy.Counters) int64 { return c.BytesIn.Load() }},
+		{metric{"octavia_listener_bytes_out_total", "counter", "Total number of bytes sent to clients."}, func(_ *dataplane.Listener, c *proxy.Counters) int64 { return c.BytesOut.Load() }},
+		{metric{"octavia_listener_request_errors_total", "counter", "Total number of refused connections and malformed or refused requests."}, func(_ *dataplane.Listener, c *proxy.Counters) int64 { return c.Errors.Load() }},
+	}
+	for _, f := range listenerFamilies {
+		x.family(f.m)
+		for _, l := range listeners {
+			x.sample(f.m.name, f.v(l, ctr(l)), "listener", l.ID)
+		}
+	}
+
+	count := func(p *balance.Pool, backup bool) int64 {
+		var n int64
+		for _, m := range p.Members {
+			if m.Backup == backup && m.Usable() {
+				n++
+			}
+		}
+		return n
+	}
+	sum := func(p *balance.Pool, f func(*balance.Member) int64) int64 {
+		var n int64
+		for _, m := range p.Members {
+			n += f(m)
+		}
+		return n
+	}
+	memberActive := func(m *balance.Member) int64 { return m.State.Active.Load() }
+	memberTotal := func(m *balance.Member) int64 { return m.State.Total.Load() }
+	memberErrors := func(m *balance.Member) int64 { return m.State.ConnectErrors.Load() }
+	poolFamilies := []struct {
+		m metric
+		v func(*balance.Pool) int64
+	}{
+		{metric{"octavia_pool_status", "gauge", "Whether the pool has a member that can take new connections (1) or not (0)."}, func(p *balance.Pool) int64 {
+			if count(p, false)+count(p, true) > 0 {
+				return 1
+			}
+			return 0
+		}},
+		{metric{"octavia_pool_active_members", "gauge", "Number of non-backup members that can take new connections."}, func(p *balance.Pool) int64 { return count(p, false) }},
+		{metric{"octavia_pool_backup_members", "gauge", "Number of backup members that can take new connections."}, func(p *balance.Pool) int64 { return count(p, true) }},
+		{metric{"octavia_pool_current_sessions", "gauge", "Number of active connections to the pool's members."}, func(p *balance.Pool) int64 { return sum(p, memberActive) }},
+		{metric{"octavia_pool_sessions_total", "counter", "Total number of connections made to the pool's members."}, func(p *balance.Pool) int64 { return sum(p, memberTotal) }},
+		{metric{"octavia_pool_connection_errors_total", "counter", "Total number of failed connection attempts to the pool's members."}, func(p *balance.Pool) int64 { return sum(p, memberErrors) }},
+	}
+	for _, f := range poolFamilies {
+		x.family(f.m)
+		for _, p := range lbPools {
+			x.sample(f.m.name, f.v(p), "pool", p.ID)
+		}
+	}
+
+	x.family(metric{"octavia_member_status", "gauge", "Current state of the member: 1 for the state it is in (UP, DOWN, DRAIN, MAINT or NO_CHECK), 0 for the others."})
+	for _, p := range lbPools {
+		for _, m := range sortedMembers(p) {
+			st := m.Status()
+			for _, s := range memberStates {
+				v := int64(0)
+				if s == st {
+					v = 1
+				}
+				x.sample("octavia_member_status", v, "pool", p.ID, "member", m.ID, "state", string(s))
+			}
+		}
+	}
+	memberFamilies := []struct {
+		m metric
+		v func(*balance.Member) int64
+	}{
+		{metric{"octavia_member_current_sessions", "gauge", "Number of active connections to the member."}, memberActive},
+		{metric{"octavia_member_sessions_total", "counter", "Total number of connections made to the member."}, memberTotal},
+		{metric{"octavia_member_connection_errors_total", "counter", "Total number of failed connection attempts to the member."}, memberErrors},
+	}
+	for _, f := range memberFamilies {
+		x.family(f.m)
+		for _, p := range lbPools {
+			for _, m := range sortedMembers(p) {
+				x.sample(f.m.name, f.v(m), "pool", p.ID, "member", m.ID)
+			}
+		}
+	}
+}
+
+func sortedMembers(p *balance.Pool) []*balance.Member {
+	out := append([]*balance.Member(nil), p.Members...)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
