@@ -67,7 +67,8 @@ func (e *Enforcer) ReserveOne(ctx context.Context, tx store.Tx, project string, 
 }
 
 // lockRow locks the project's quota row, creating an all-default one first
-// when the project has none.
+// when the project has none. Two first creates of a project racing both
+// insert-if-absent; the loser waits for the winner's row and locks it.
 func lockRow(ctx context.Context, tx store.Tx, project string) (*lb.Quota, error) {
 	q, err := tx.Quotas().Lock(ctx, project)
 	if err == nil {
@@ -76,17 +77,13 @@ func lockRow(ctx context.Context, tx store.Tx, project string) (*lb.Quota, error
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("lock quota of %s: %w", project, err)
 	}
-	q = &lb.Quota{ProjectID: project}
-	if err := tx.Quotas().Create(ctx, q); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			// Another transaction made the row first. On PostgreSQL the
-			// failed insert has aborted this transaction, so the caller
-			// must retry it: Octavia's "Project busy" 503.
-			return nil, fmt.Errorf("create quota of %s: %w: %w", project, store.ErrBusy, err)
-		}
+	if _, err := tx.Quotas().CreateIfAbsent(ctx, &lb.Quota{ProjectID: project}); err != nil {
 		return nil, fmt.Errorf("create quota of %s: %w", project, err)
 	}
-	// The new row is locked by this transaction until it ends.
+	q, err = tx.Quotas().Lock(ctx, project)
+	if err != nil {
+		return nil, fmt.Errorf("lock quota of %s: %w", project, err)
+	}
 	return q, nil
 }
 

@@ -141,6 +141,12 @@ type Table[T any] interface {
 	// Create inserts v. It fails with ErrConflict when the id or another
 	// unique key is taken.
 	Create(ctx context.Context, v *T) error
+	// CreateIfAbsent inserts v unless an object with v's id exists, and
+	// reports whether it inserted. A row another transaction is inserting
+	// concurrently makes it wait for that transaction, then report false;
+	// it never fails the transaction for that (Create on PostgreSQL would).
+	// Another unique key taken is still ErrConflict.
+	CreateIfAbsent(ctx context.Context, v *T) (bool, error)
 	// Update replaces the stored object with v (matched by id), or returns
 	// ErrNotFound. It fails with ErrConflict on a unique key.
 	Update(ctx context.Context, v *T) error

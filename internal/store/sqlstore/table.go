@@ -91,6 +91,31 @@ func (t *table[T]) Create(ctx context.Context, v *T) error {
 	return nil
 }
 
+func (t *table[T]) CreateIfAbsent(ctx context.Context, v *T) (bool, error) {
+	cols := t.k.cols
+	names := make([]string, len(cols))
+	marks := make([]string, len(cols))
+	args := make([]any, len(cols))
+	for i, c := range cols {
+		names[i] = q(c.name)
+		marks[i] = "?"
+		args[i] = c.get(v)
+	}
+	// ON CONFLICT on the id column only: a clash on another unique key is
+	// still an error. Both SQLite (3.24+) and PostgreSQL have the clause.
+	sqlText := "INSERT INTO " + q(t.k.table) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(marks, ", ") +
+		") ON CONFLICT (" + q(cols[0].name) + ") DO NOTHING"
+	res, err := t.tx.exec(ctx, sqlText, args...)
+	if err != nil {
+		return false, fmt.Errorf("create %s %v: %w", t.k.table, args[0], err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("create %s %v: %w", t.k.table, args[0], err)
+	}
+	return n == 1, nil
+}
+
 func (t *table[T]) Update(ctx context.Context, v *T) error {
 	cols := t.k.cols
 	sets := make([]string, 0, len(cols)-1)

@@ -28,6 +28,7 @@ func Run(t *testing.T, open Opener) {
 		{"RoundTrip", testRoundTrip},
 		{"NotFound", testNotFound},
 		{"Conflicts", testConflicts},
+		{"CreateIfAbsent", testCreateIfAbsent},
 		{"UpdateAndDelete", testUpdateAndDelete},
 		{"Filters", testFilters},
 		{"Tags", testTags},
@@ -283,6 +284,37 @@ func testConflicts(t *testing.T, s store.Store) {
 		ok.ProtocolPort = 8081
 		return tx.Members().Create(ctx, &ok)
 	})
+}
+
+// testCreateIfAbsent: inserts once, then reports false without failing the
+// transaction (later statements in it still work); a clash on another
+// unique key is still ErrConflict.
+func testCreateIfAbsent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i, want := range []bool{true, false} {
+		mustUpdate(t, s, func(tx store.Tx) error {
+			created, err := tx.Quotas().CreateIfAbsent(ctx, &lb.Quota{ProjectID: "p1"})
+			if err != nil {
+				return err
+			}
+			if created != want {
+				t.Errorf("call %d: created %v, want %v", i+1, created, want)
+			}
+			// The transaction is still usable.
+			_, err = tx.Quotas().Lock(ctx, "p1")
+			return err
+		})
+	}
+	_, _, _, m, _, _, _ := createGraph(t, s)
+	err := s.Update(ctx, func(tx store.Tx) error {
+		dup := *m
+		dup.ID = id("00000003", 7) // new id, same address and port in the pool
+		_, err := tx.Members().CreateIfAbsent(ctx, &dup)
+		return err
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateIfAbsent clashing on another unique key: %v, want ErrConflict", err)
+	}
 }
 
 func testUpdateAndDelete(t *testing.T, s store.Store) {
