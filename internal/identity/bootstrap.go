@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,8 +141,48 @@ func Bootstrap(ctx context.Context, opts BootstrapOptions) (*BootstrapResult, er
 		if err := WriteCloudsYAML(res.CloudsPath, opts.AuthURL, opts.Region, "admin", password); err != nil {
 			return nil, err
 		}
+	} else if err := refreshCloudsAuthURL(res.CloudsPath, opts.AuthURL); err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// refreshCloudsAuthURL points an existing clouds.yaml written by fulcrum at
+// authURL when the server now listens elsewhere (another --listen or
+// --external-url); the password in it stays. A missing file, or one fulcrum
+// did not write, is left alone.
+func refreshCloudsAuthURL(path, authURL string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read clouds.yaml: %w", err)
+	}
+	if authURL == "" || !bytes.HasPrefix(b, []byte("# Written by fulcrum server")) {
+		return nil
+	}
+	lines := strings.Split(string(b), "\n")
+	want := `auth_url: "` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(authURL) + `"`
+	changed := false
+	for i, l := range lines {
+		trimmed := strings.TrimLeft(l, " ")
+		if strings.HasPrefix(trimmed, "auth_url: ") && trimmed != want {
+			lines[i] = l[:len(l)-len(trimmed)] + want
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		return fmt.Errorf("write clouds.yaml: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write clouds.yaml: %w", err)
+	}
+	return nil
 }
 
 // WriteCloudsYAML writes a clouds.yaml with the one cloud "fulcrum",

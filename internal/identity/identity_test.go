@@ -346,13 +346,28 @@ func TestBootstrapIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	again, err := identity.Bootstrap(context.Background(), identity.BootstrapOptions{Store: st, DataDir: e.dir, AuthURL: "http://x/identity/v3", Hash: fastHash})
+	again, err := identity.Bootstrap(context.Background(), identity.BootstrapOptions{Store: st, DataDir: e.dir, AuthURL: e.srv.URL + "/identity/v3", Hash: fastHash})
 	if err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(e.boot.CloudsPath)
 	if again.Created || again.AdminUserID != e.boot.AdminUserID || again.AdminProjectID != e.boot.AdminProjectID || !bytes.Equal(before, after) {
 		t.Errorf("second bootstrap changed things: %+v", again)
+	}
+	// Started again on another address: clouds.yaml follows, the password stays.
+	if _, err := identity.Bootstrap(context.Background(), identity.BootstrapOptions{Store: st, DataDir: e.dir, AuthURL: "http://127.0.0.9:9999/identity/v3", Hash: fastHash}); err != nil {
+		t.Fatal(err)
+	}
+	moved, _ := os.ReadFile(e.boot.CloudsPath)
+	wantMoved := strings.Replace(string(before), `auth_url: "`+e.srv.URL+`/identity/v3"`, `auth_url: "http://127.0.0.9:9999/identity/v3"`, 1)
+	if string(moved) != wantMoved || wantMoved == string(before) {
+		t.Errorf("clouds.yaml after a restart on another address:\n%s\nwant:\n%s", moved, wantMoved)
+	}
+	if cloudsPassword(t, e.boot.CloudsPath) != e.password {
+		t.Errorf("the password in clouds.yaml changed")
+	}
+	if fi, _ := os.Stat(e.boot.CloudsPath); fi.Mode().Perm() != 0o600 {
+		t.Errorf("clouds.yaml mode %v after the rewrite", fi.Mode().Perm())
 	}
 	e.login("admin", e.password, "admin")
 	r := e.do("GET", "/identity/v3/roles", e.login("admin", e.password, "admin"), nil)
