@@ -203,110 +203,13 @@ func (s *Server) showAvailabilityZoneProfile(q *request) error {
 }
 
 func (s *Server) createAvailabilityZoneProfile(q *request) error {
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.azProfilePost.decode(data)
-	if err != nil {
-		return err
-	}
-	if err := q.authorize(policy.AvailabilityZoneProfile, policy.Post, q.caller.ProjectID); err != nil {
-		return err
-	}
-	p := &lb.AvailabilityZoneProfile{ID: s.newID()}
-	p.Name, _ = o.str("name")
-	p.ProviderName, _ = o.str("provider_name")
-	p.AvailabilityZoneData, _ = o.str("availability_zone_data")
-	if err := s.validateMetadata(p.ProviderName, p.AvailabilityZoneData, "availability_zone_data", azSchema); err != nil {
-		return err
-	}
-	if err := s.store.Update(q.ctx, func(tx store.Tx) error { return tx.AvailabilityZoneProfiles().Create(q.ctx, p) }); err != nil {
-		return err
-	}
-	writeJSON(q.w, http.StatusCreated, map[string]any{"availability_zone_profile": toAZProfileWire(p)})
-	return nil
+	return createProfile(s, q, s.azProfileKind())
 }
 
 func (s *Server) updateAvailabilityZoneProfile(q *request) error {
-	id := q.params[0]
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.azProfilePut.decode(data)
-	if err != nil {
-		return err
-	}
-	if err := q.authorize(policy.AvailabilityZoneProfile, policy.Put, q.caller.ProjectID); err != nil {
-		return err
-	}
-	var w *availabilityZoneProfileWire
-	err = s.store.Update(q.ctx, func(tx store.Tx) error {
-		if o.has("availability_zone_data") || o.has("provider_name") {
-			n, err := tx.AvailabilityZones().Count(q.ctx, store.F("availability_zone_profile_id", id))
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				return inUse(nameAZProfile, id)
-			}
-		}
-		p, err := getAZProfile(q, tx, id)
-		if err != nil {
-			return err
-		}
-		if v, ok := o.str("name"); ok {
-			p.Name = v
-		}
-		if v, ok := o.str("provider_name"); ok {
-			p.ProviderName = v
-		}
-		if v, ok := o.str("availability_zone_data"); ok {
-			p.AvailabilityZoneData = v
-		}
-		if o.has("availability_zone_data") {
-			if err := s.validateMetadata(p.ProviderName, p.AvailabilityZoneData, "availability_zone_data", azSchema); err != nil {
-				return err
-			}
-		}
-		if err := tx.AvailabilityZoneProfiles().Update(q.ctx, p); err != nil {
-			return err
-		}
-		w = toAZProfileWire(p)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(q.w, http.StatusOK, map[string]any{"availability_zone_profile": w})
-	return nil
+	return updateProfile(s, q, s.azProfileKind())
 }
 
 func (s *Server) deleteAvailabilityZoneProfile(q *request) error {
-	id := q.params[0]
-	if err := q.authorize(policy.AvailabilityZoneProfile, policy.Delete, q.caller.ProjectID); err != nil {
-		return err
-	}
-	err := s.store.Update(q.ctx, func(tx store.Tx) error {
-		if id == lb.NilUUID {
-			return notFound(nameAZProfile, id)
-		}
-		n, err := tx.AvailabilityZones().Count(q.ctx, store.F("availability_zone_profile_id", id))
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return inUse(nameAZProfile, id)
-		}
-		if _, err := getAZProfile(q, tx, id); err != nil {
-			return err
-		}
-		return tx.AvailabilityZoneProfiles().Delete(q.ctx, id)
-	})
-	if err != nil {
-		return err
-	}
-	writeEmpty(q.w, http.StatusNoContent)
-	return nil
+	return deleteProfile(s, q, s.azProfileKind())
 }

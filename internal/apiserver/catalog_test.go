@@ -197,3 +197,45 @@ func TestScenarioAmphorae(t *testing.T) {
 	h.must(404, "PUT", "/v2/octavia/amphorae/"+uuidB+"/failover", nil)
 	h.must(404, "GET", "/v2/lbaas/amphorae", nil)
 }
+
+// TestProfilesInUseAndMissing runs the same rules over both profile kinds
+// (they share their handlers): a profile used by a flavor or zone refuses a
+// provider or data change and deletion with Octavia's 409 naming it, may be
+// renamed, and a missing or nil-UUID profile is a 404 naming the kind.
+func TestProfilesInUseAndMissing(t *testing.T) {
+	h := newHarness(t, harnessOpts{tweak: func(o *apiserver.Options) { o.Providers = []string{"noop"} }})
+	for _, k := range []struct {
+		path, key, dataKey, data, users, userKey, ref, kind string
+	}{
+		{"/v2/lbaas/flavorprofiles", "flavorprofile", "flavor_data", `{"agent_group": "a"}`, "/v2/lbaas/flavors", "flavor", "flavor_profile_id", "Flavor profile"},
+		{"/v2/lbaas/availabilityzoneprofiles", "availability_zone_profile", "availability_zone_data", `{"agent_zone": "z"}`, "/v2/lbaas/availabilityzones", "availability_zone", "availability_zone_profile_id", "Availability Zone Profile"},
+	} {
+		t.Run(k.key, func(t *testing.T) {
+			id := h.must(201, "POST", k.path, map[string]any{k.key: map[string]any{"name": "p", "provider_name": "noop", k.dataKey: k.data}}).obj(k.key)["id"].(string)
+			h.must(201, "POST", k.users, map[string]any{k.userKey: map[string]any{"name": "u-" + k.key, k.ref: id}})
+			inUse := k.kind + " " + id + " is in use and cannot be modified."
+			for _, change := range []map[string]any{{k.dataKey: k.data}, {"provider_name": "noop"}} {
+				if r := h.must(409, "PUT", k.path+"/"+id, map[string]any{k.key: change}); r.fault() != inUse {
+					t.Errorf("update %v in use: %q", change, r.fault())
+				}
+			}
+			if r := h.must(409, "DELETE", k.path+"/"+id, nil); r.fault() != inUse {
+				t.Errorf("delete in use: %q", r.fault())
+			}
+			if r := h.must(200, "PUT", k.path+"/"+id, map[string]any{k.key: map[string]any{"name": "renamed"}}); r.obj(k.key)["name"] != "renamed" || r.obj(k.key)[k.dataKey] != k.data {
+				t.Errorf("rename in use: %s", r.raw)
+			}
+			for _, missing := range []string{uuidB, lb.NilUUID} {
+				if r := h.must(404, "DELETE", k.path+"/"+missing, nil); r.fault() != k.kind+" "+missing+" not found." {
+					t.Errorf("delete %s: %q", missing, r.fault())
+				}
+			}
+			// Unused: data validated against the provider (501 for an unknown key), then deletable.
+			free := h.must(201, "POST", k.path, map[string]any{k.key: map[string]any{"name": "free", "provider_name": "noop", k.dataKey: "{}"}}).obj(k.key)["id"].(string)
+			h.must(501, "PUT", k.path+"/"+free, map[string]any{k.key: map[string]any{k.dataKey: `{"bogus": 1}`}})
+			h.must(200, "PUT", k.path+"/"+free, map[string]any{k.key: map[string]any{k.dataKey: k.data}})
+			h.must(204, "DELETE", k.path+"/"+free, nil)
+			h.must(404, "GET", k.path+"/"+free, nil)
+		})
+	}
+}

@@ -257,110 +257,13 @@ func (s *Server) showFlavorProfile(q *request) error {
 }
 
 func (s *Server) createFlavorProfile(q *request) error {
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.flavorProfilePost.decode(data)
-	if err != nil {
-		return err
-	}
-	if err := q.authorize(policy.FlavorProfile, policy.Post, q.caller.ProjectID); err != nil {
-		return err
-	}
-	p := &lb.FlavorProfile{ID: s.newID()}
-	p.Name, _ = o.str("name")
-	p.ProviderName, _ = o.str("provider_name")
-	p.FlavorData, _ = o.str("flavor_data")
-	if err := s.validateMetadata(p.ProviderName, p.FlavorData, "flavor_data", flavorSchema); err != nil {
-		return err
-	}
-	if err := s.store.Update(q.ctx, func(tx store.Tx) error { return tx.FlavorProfiles().Create(q.ctx, p) }); err != nil {
-		return err
-	}
-	writeJSON(q.w, http.StatusCreated, map[string]any{"flavorprofile": toFlavorProfileWire(p)})
-	return nil
+	return createProfile(s, q, s.flavorProfileKind())
 }
 
 func (s *Server) updateFlavorProfile(q *request) error {
-	id := q.params[0]
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.flavorProfilePut.decode(data)
-	if err != nil {
-		return err
-	}
-	if err := q.authorize(policy.FlavorProfile, policy.Put, q.caller.ProjectID); err != nil {
-		return err
-	}
-	var w *flavorProfileWire
-	err = s.store.Update(q.ctx, func(tx store.Tx) error {
-		if o.has("flavor_data") || o.has("provider_name") {
-			n, err := tx.Flavors().Count(q.ctx, store.F("flavor_profile_id", id))
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				return inUse(nameNilFlavorProfile, id)
-			}
-		}
-		p, err := getFlavorProfile(q, tx, id)
-		if err != nil {
-			return err
-		}
-		if v, ok := o.str("name"); ok {
-			p.Name = v
-		}
-		if v, ok := o.str("provider_name"); ok {
-			p.ProviderName = v
-		}
-		if v, ok := o.str("flavor_data"); ok {
-			p.FlavorData = v
-		}
-		if o.has("flavor_data") {
-			if err := s.validateMetadata(p.ProviderName, p.FlavorData, "flavor_data", flavorSchema); err != nil {
-				return err
-			}
-		}
-		if err := tx.FlavorProfiles().Update(q.ctx, p); err != nil {
-			return err
-		}
-		w = toFlavorProfileWire(p)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(q.w, http.StatusOK, map[string]any{"flavorprofile": w})
-	return nil
+	return updateProfile(s, q, s.flavorProfileKind())
 }
 
 func (s *Server) deleteFlavorProfile(q *request) error {
-	id := q.params[0]
-	if err := q.authorize(policy.FlavorProfile, policy.Delete, q.caller.ProjectID); err != nil {
-		return err
-	}
-	err := s.store.Update(q.ctx, func(tx store.Tx) error {
-		if id == lb.NilUUID {
-			return notFound(nameNilFlavorProfile, id)
-		}
-		n, err := tx.Flavors().Count(q.ctx, store.F("flavor_profile_id", id))
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return inUse(nameNilFlavorProfile, id)
-		}
-		if _, err := found(tx.FlavorProfiles().Get(q.ctx, id))(nameNilFlavorProfile, id); err != nil {
-			return err
-		}
-		return tx.FlavorProfiles().Delete(q.ctx, id)
-	})
-	if err != nil {
-		return err
-	}
-	writeEmpty(q.w, http.StatusNoContent)
-	return nil
+	return deleteProfile(s, q, s.flavorProfileKind())
 }
