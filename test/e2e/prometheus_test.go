@@ -51,6 +51,17 @@ func TestPrometheusListenerThroughTheAPI(t *testing.T) {
 	if !strings.Contains(body, fmt.Sprintf(`octavia_member_status{pool="%s",member="%s",state="UP"} 1`, g.pool, g.members[0])) {
 		t.Errorf("member not UP in the scrape:\n%s", body)
 	}
+	// The API reports the metrics listener ONLINE like any listening listener.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st := a.must(t, "GET", "/v2/lbaas/listeners/"+prom, nil, 200).field("listener", "operating_status")
+		if st == "ONLINE" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("PROMETHEUS listener operating_status %s, want ONLINE", st)
+			break
+		}
+	}
 }
 
 // sample returns the value of the series line starting with prefix, or -1.
