@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/apiserver"
@@ -29,6 +30,7 @@ type identityConfig struct {
 	Network            string
 	ExternalURL        string
 	TokenExpiry        time.Duration
+	TokenKeyRotation   time.Duration
 	PolicyLegacyRoles  bool
 	MemberAddressAllow []string
 	MemberAddressDeny  []string
@@ -39,6 +41,7 @@ func (c *identityConfig) register(s *config.Set) {
 	s.String(&c.Network, "network", "loopback", "network mode: loopback (the Neutron subset allocates VIPs in 127.0.0.0/8 subnets) or noop (any well-formed id accepted, addresses invented)")
 	s.String(&c.ExternalURL, "external-url", "", "scheme://host:port clients reach the API at, for the catalog and clouds.yaml (default: from each request)")
 	s.Duration(&c.TokenExpiry, "token-expiry", 24*time.Hour, "lifetime of Keystone tokens")
+	s.Duration(&c.TokenKeyRotation, "token-key-rotation", 24*time.Hour, "age at which the token-sealing key is replaced by a new one (the ring keeps the newest three, so it must be at least half of --token-expiry; 0 disables)")
 	s.Bool(&c.PolicyLegacyRoles, "policy-legacy-roles", true, "also accept Octavia's legacy load-balancer_* roles (false: only admin, member, reader as with enforce_new_defaults)")
 	s.List(&c.MemberAddressAllow, "member-address-allow", nil, "CIDRs member addresses must be in (empty: any)")
 	s.List(&c.MemberAddressDeny, "member-address-deny", lb.DefaultMemberDeny, "CIDRs member addresses must not be in")
@@ -65,6 +68,9 @@ func (c *identityConfig) check(auth string) error {
 	if _, err := lb.ParseMemberAddressPolicy(c.MemberAddressAllow, c.MemberAddressDeny); err != nil {
 		return err
 	}
+	if c.TokenKeyRotation < 0 || (c.TokenKeyRotation > 0 && 2*c.TokenKeyRotation < c.TokenExpiry) {
+		return fmt.Errorf("--token-key-rotation %v: want 0 (off) or at least half of --token-expiry (%v), or tokens would outlive their key", c.TokenKeyRotation, c.TokenExpiry)
+	}
 	switch auth {
 	case "keystone", "noauth":
 		return nil
@@ -81,6 +87,7 @@ type vipAllocator interface {
 
 // identityParts are the Keystone, Neutron and quota services of one server.
 type identityParts struct {
+	keys     *identity.KeyRing
 	keystone *identity.Service
 	neutron  *network.Service
 	secrets  *secrets.Service
@@ -112,7 +119,7 @@ func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger, enque
 	var defaults lb.QuotaLimits
 	copy(defaults[:], ic.Quota[:])
 	member, _ := lb.ParseMemberAddressPolicy(ic.MemberAddressAllow, ic.MemberAddressDeny)
-	p := &identityParts{keystone: ks, authz: authz, quotas: quota.New(defaults), member: member,
+	p := &identityParts{keys: keys, keystone: ks, authz: authz, quotas: quota.New(defaults), member: member,
 		neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: ic.ExternalURL, Notify: enqueue})}
 	skeys, err := secrets.OpenKeyRing(filepath.Join(cfg.DataDir, "keys", "secrets"))
 	if err != nil {
@@ -132,6 +139,34 @@ func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger, enque
 		p.vips, p.hooks = v, v
 	}
 	return p, nil
+}
+
+// rotateKeys replaces the token-sealing key when it is older than every,
+// checking a few times per period until ctx ends; replicas sharing the key
+// directory pick up each other's rotations on the same checks.
+func (p *identityParts) rotateKeys(ctx context.Context, wg *sync.WaitGroup, every time.Duration, log *slog.Logger) {
+	if every <= 0 {
+		return
+	}
+	check := min(every/10, time.Minute)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(check)
+		defer t.Stop()
+		for {
+			if rotated, err := p.keys.RotateIfOlder(every); err != nil {
+				log.Error("token key rotation failed", "err", err)
+			} else if rotated {
+				log.Info("token key rotated", "primary", p.keys.Primary())
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 type noHooks struct{}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sort"
 	"strings"
 	"sync"
@@ -605,5 +606,37 @@ func TestExpiredRevocationsArePurged(t *testing.T) {
 	}
 	if _, err := e.svc.Validate(ctx, bobTok); !identity.IsAuthFailure(err) {
 		t.Errorf("bob's token survived the new revocation: %v", err)
+	}
+}
+
+// TestRotateIfOlder: the server's scheduled rotation rotates only when the
+// primary key's file is old enough, keeps tokens of the previous key valid,
+// and a replica sharing the directory picks up the new primary.
+func TestRotateIfOlder(t *testing.T) {
+	e := newEnv(t, fastHash)
+	tok := e.login("admin", e.password, "admin")
+	if rotated, err := e.keys.RotateIfOlder(24 * time.Hour); err != nil || rotated {
+		t.Fatalf("fresh key rotated: %v %v", rotated, err)
+	}
+	first := e.keys.Primary()
+	old := e.clock.Now().Add(-25 * time.Hour)
+	if err := os.Chtimes(filepath.Join(e.dir, "keys", strconv.Itoa(first)), old, old); err != nil {
+		t.Fatal(err)
+	}
+	replica, err := identity.OpenKeyRing(filepath.Join(e.dir, "keys"), 0, e.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated, err := e.keys.RotateIfOlder(24 * time.Hour); err != nil || !rotated || e.keys.Primary() != first+1 {
+		t.Fatalf("old key: rotated %v, primary %d, err %v", rotated, e.keys.Primary(), err)
+	}
+	if rotated, _ := e.keys.RotateIfOlder(24 * time.Hour); rotated {
+		t.Errorf("rotated again right after a rotation")
+	}
+	if _, err := e.svc.Validate(context.Background(), tok); err != nil {
+		t.Errorf("token of the previous key after a scheduled rotation: %v", err)
+	}
+	if rotated, err := replica.RotateIfOlder(24 * time.Hour); err != nil || rotated || replica.Primary() != first+1 {
+		t.Errorf("replica: rotated %v, primary %d (want %d), err %v", rotated, replica.Primary(), first+1, err)
 	}
 }

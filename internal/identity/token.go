@@ -190,6 +190,42 @@ func (k *KeyRing) Rotate() error {
 	return k.reload()
 }
 
+// RotateIfOlder re-reads the key directory (picking up rotations made by
+// replicas sharing it) and rotates when the primary key's file is at least
+// age old. Replicas that share the directory agree on the file's age, so
+// together they rotate about once per age. It reports whether it rotated.
+func (k *KeyRing) RotateIfOlder(age time.Duration) (bool, error) {
+	if err := k.reload(); err != nil {
+		return false, err
+	}
+	k.mu.RLock()
+	num := 0
+	if n := len(k.keys); n > 0 {
+		num = k.keys[n-1].num
+	}
+	k.mu.RUnlock()
+	if num > 0 {
+		info, err := os.Stat(filepath.Join(k.dir, strconv.Itoa(num)))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("rotate token keys: %w", err)
+		}
+		if err == nil && k.now().Sub(info.ModTime()) < age {
+			return false, nil
+		}
+	}
+	return true, k.Rotate()
+}
+
+// Primary returns the number of the key new tokens are sealed with.
+func (k *KeyRing) Primary() int {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if len(k.keys) == 0 {
+		return 0
+	}
+	return k.keys[len(k.keys)-1].num
+}
+
 // Seal encrypts t into a token string with the primary key.
 func (k *KeyRing) Seal(t *Token) (string, error) {
 	plain, err := json.Marshal(t)
