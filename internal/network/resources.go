@@ -770,7 +770,7 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request, c policy.Ca
 	var reqs []IPRequest
 	if b.FixedIPs != nil {
 		for _, f := range *b.FixedIPs {
-			reqs = append(reqs, IPRequest{SubnetID: f.SubnetID, IPAddress: f.IPAddress})
+			reqs = append(reqs, IPRequest(f))
 		}
 	}
 	err = s.update(r.Context(), func(tx store.Tx) error {
@@ -858,7 +858,7 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request, c policy.Ca
 			}
 			var reqs []IPRequest
 			for _, f := range *b.FixedIPs {
-				reqs = append(reqs, IPRequest{SubnetID: f.SubnetID, IPAddress: f.IPAddress})
+				reqs = append(reqs, IPRequest(f))
 			}
 			p.FixedIPs = nil
 			if len(reqs) > 0 {

@@ -73,26 +73,23 @@ func concurrentCreates(t *testing.T, st store.Store) {
 		go func(i int) {
 			defer wg.Done()
 			<-start
-			for {
-				err := st.Update(ctx, func(tx store.Tx) error {
-					if err := e.ReserveOne(ctx, tx, "p", lb.QuotaLoadBalancer); err != nil {
-						return err
-					}
-					return tx.LoadBalancers().Create(ctx, newLB("p", i))
-				})
-				var qe *lb.QuotaExceededError
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case errors.As(err, &qe):
-					refused.Add(1)
-					if qe.Limit != 7 || qe.InUse != 7 || qe.Resource != lb.QuotaLoadBalancer {
-						t.Errorf("quota error %+v", qe)
-					}
-				default:
-					t.Errorf("create %d: %v", i, err)
+			err := st.Update(ctx, func(tx store.Tx) error {
+				if err := e.ReserveOne(ctx, tx, "p", lb.QuotaLoadBalancer); err != nil {
+					return err
 				}
-				return
+				return tx.LoadBalancers().Create(ctx, newLB("p", i))
+			})
+			var qe *lb.QuotaExceededError
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.As(err, &qe):
+				refused.Add(1)
+				if qe.Limit != 7 || qe.InUse != 7 || qe.Resource != lb.QuotaLoadBalancer {
+					t.Errorf("quota error %+v", qe)
+				}
+			default:
+				t.Errorf("create %d: %v", i, err)
 			}
 		}(i)
 	}

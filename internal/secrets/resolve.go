@@ -227,6 +227,7 @@ func buildCertificate(ref string, certPEM, keyPEM, passphrase []byte) (*Certific
 		if len(passphrase) == 0 {
 			return nil, unreadable(ref, "private key needs a passphrase")
 		}
+		//lint:ignore SA1019 legacy PEM encryption is what Barbican certificate containers carry with private_key_passphrase
 		der, err := x509.DecryptPEMBlock(kb, passphrase) //nolint:staticcheck
 		if err != nil {
 			return nil, unreadable(ref, "private key passphrase: %v", err)
@@ -357,6 +358,7 @@ func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
 		out = append(out, c)
 	}
 	if len(out) == 0 {
+		//lint:ignore ST1005 the text is the one Octavia (Python cryptography) answers, kept for parity
 		return nil, errors.New("Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming")
 	}
 	return out, nil
@@ -381,6 +383,7 @@ func ParseCRL(data []byte) (*x509.RevocationList, error) {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
+			//lint:ignore ST1005 the text is the one Octavia (Python cryptography) answers, kept for parity
 			return nil, errors.New("Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming")
 		}
 		if b.Type == "X509 CRL" {
@@ -544,6 +547,7 @@ func (s *Service) CheckRefs(ctx context.Context, tx store.Tx, caller policy.Call
 		block, _ := pem.Decode(caPEM)
 		var caCert *x509.Certificate
 		if block == nil || block.Type != "CERTIFICATE" {
+			//lint:ignore ST1005 the text is the one Octavia (Python cryptography) answers, kept for parity
 			err = errors.New("Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming")
 		} else {
 			caCert, err = x509.ParseCertificate(block.Bytes)

@@ -103,7 +103,7 @@ func (s *MemberState) HealthSnapshot() (up, monitored bool, since, lastCheck tim
 func (s *MemberState) GetIdle(now time.Time, maxIdle time.Duration) IdleConn {
 	limit := now.Add(-maxIdle).UnixNano()
 	s.idleMu.Lock()
-	for n := len(s.idle); n > 0; n = len(s.idle) {
+	if n := len(s.idle); n > 0 {
 		e := s.idle[n-1]
 		s.idle[n-1] = idleEntry{}
 		s.idle = s.idle[:n-1]
