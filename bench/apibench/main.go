@@ -28,15 +28,11 @@ func main() {
 }
 
 func run(nLB, rounds, samples int) error {
-	dir, err := os.MkdirTemp("", "fulcrum-apibench-")
+	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-apibench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := benchkit.Build(dir)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	srv, err := benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--network", "noop", "--provider", "noop",
 		"--embedded-agent=false", "--log-level", "warn")
 	if err != nil {

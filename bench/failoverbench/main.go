@@ -37,23 +37,16 @@ type setting struct {
 }
 
 func run(kills int) error {
-	dir, err := os.MkdirTemp("", "fulcrum-failover-")
+	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-failover-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := benchkit.Build(dir)
+	defer cleanup()
+	backendPort, stopBackend, err := benchkit.Backend()
 	if err != nil {
 		return err
 	}
-	bln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-	go backend.Serve(bln)
-	defer backend.Close()
-	backendPort := bln.Addr().(*net.TCPAddr).Port
+	defer stopBackend()
 
 	fmt.Printf("%d SIGKILLs of the serving agent per setting; outage = SIGKILL → first 200 OK through the VIP (a new connection every 5 ms)\n", kills)
 	var results []string

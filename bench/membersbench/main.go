@@ -44,15 +44,11 @@ func members(n, round int) []any {
 }
 
 func run(rounds, batch, total, samples int) error {
-	dir, err := os.MkdirTemp("", "fulcrum-membersbench-")
+	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-membersbench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := benchkit.Build(dir)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	srv, err := benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--network", "noop", "--provider", "noop",
 		"--embedded-agent=false", "--log-level", "warn")
 	if err != nil {

@@ -31,24 +31,17 @@ func main() {
 }
 
 func run(iters, many int) error {
-	dir, err := os.MkdirTemp("", "fulcrum-provision-")
+	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-provision-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := benchkit.Build(dir)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	// A real backend.
-	bln, err := net.Listen("tcp", "127.0.0.1:0")
+	backendPort, stopBackend, err := benchkit.Backend()
 	if err != nil {
 		return err
 	}
-	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-	go backend.Serve(bln)
-	defer backend.Close()
-	backendPort := bln.Addr().(*net.TCPAddr).Port
+	defer stopBackend()
 
 	srv, err := benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--embedded-agent=false", "--log-level", "warn")
 	if err != nil {

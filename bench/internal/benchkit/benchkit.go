@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +30,32 @@ func Build(dir string) (string, error) {
 		return "", fmt.Errorf("build: %w", err)
 	}
 	return bin, nil
+}
+
+// Workdir makes a temporary directory named after prefix and builds fulcrum
+// into it; cleanup removes the directory.
+func Workdir(prefix string) (dir, bin string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	if bin, err = Build(dir); err != nil {
+		cleanup()
+		return "", "", nil, err
+	}
+	return dir, bin, cleanup, nil
+}
+
+// Backend serves "ok" over HTTP on a loopback port until stop is called.
+func Backend() (port int, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	go srv.Serve(ln)
+	return ln.Addr().(*net.TCPAddr).Port, func() { srv.Close() }, nil
 }
 
 // Server is a running `fulcrum server`.

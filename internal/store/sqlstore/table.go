@@ -74,7 +74,8 @@ func (t *table[T]) Get(ctx context.Context, id string) (*T, error) { return t.ge
 
 func (t *table[T]) Lock(ctx context.Context, id string) (*T, error) { return t.getBy(ctx, id, true) }
 
-func (t *table[T]) Create(ctx context.Context, v *T) error {
+// insert returns the INSERT statement for v and its arguments.
+func (t *table[T]) insert(v *T) (string, []any) {
 	cols := t.k.cols
 	names := make([]string, len(cols))
 	marks := make([]string, len(cols))
@@ -84,7 +85,11 @@ func (t *table[T]) Create(ctx context.Context, v *T) error {
 		marks[i] = "?"
 		args[i] = c.get(v)
 	}
-	sqlText := "INSERT INTO " + q(t.k.table) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")"
+	return "INSERT INTO " + q(t.k.table) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")", args
+}
+
+func (t *table[T]) Create(ctx context.Context, v *T) error {
+	sqlText, args := t.insert(v)
 	if _, err := t.tx.exec(ctx, sqlText, args...); err != nil {
 		return fmt.Errorf("create %s %v: %w", t.k.table, args[0], err)
 	}
@@ -92,19 +97,10 @@ func (t *table[T]) Create(ctx context.Context, v *T) error {
 }
 
 func (t *table[T]) CreateIfAbsent(ctx context.Context, v *T) (bool, error) {
-	cols := t.k.cols
-	names := make([]string, len(cols))
-	marks := make([]string, len(cols))
-	args := make([]any, len(cols))
-	for i, c := range cols {
-		names[i] = q(c.name)
-		marks[i] = "?"
-		args[i] = c.get(v)
-	}
+	sqlText, args := t.insert(v)
 	// ON CONFLICT on the id column only: a clash on another unique key is
 	// still an error. Both SQLite (3.24+) and PostgreSQL have the clause.
-	sqlText := "INSERT INTO " + q(t.k.table) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(marks, ", ") +
-		") ON CONFLICT (" + q(cols[0].name) + ") DO NOTHING"
+	sqlText += " ON CONFLICT (" + q(t.k.cols[0].name) + ") DO NOTHING"
 	res, err := t.tx.exec(ctx, sqlText, args...)
 	if err != nil {
 		return false, fmt.Errorf("create %s %v: %w", t.k.table, args[0], err)
