@@ -39,12 +39,12 @@ func (v *validator) add(path, format string, args ...any) {
 
 // Validate checks the whole config and returns nil or an error joining one *FieldError per
 // broken rule (at most 20), each naming the field path. Features that are part of the
-// contract but not carried by the engine yet (SCTP, PROMETHEUS) are refused here with a
-// clear message. L7 policies are checked in full: only on HTTP (and TERMINATED_HTTPS)
-// listeners, actions and their arguments, pool references and their protocols, compare
-// types per rule type, and every REGEX value must compile. TLS material (certificates and
-// keys, CA bundles, CRLs signed by their CA) is parsed here, so an engine never meets a
-// certificate it cannot load.
+// contract but not carried by the engine yet (SCTP) are refused here with a clear
+// message; a PROMETHEUS listener takes no default pool, L7 policies or TLS. L7 policies
+// are checked in full: only on HTTP (and TERMINATED_HTTPS) listeners, actions and their
+// arguments, pool references and their protocols, compare types per rule type, and every
+// REGEX value must compile. TLS material (certificates and keys, CA bundles, CRLs signed
+// by their CA) is parsed here, so an engine never meets a certificate it cannot load.
 func (c *Config) Validate() error {
 	if c == nil {
 		return &FieldError{Path: "config", Msg: "missing"}

@@ -251,6 +251,11 @@ func TestPrometheusListenerValidation(t *testing.T) {
 	if err := withL7.Validate(); err == nil || !strings.Contains(err.Error(), "listeners[0].l7policies") {
 		t.Errorf("PROMETHEUS listener with L7 policies: %v", err)
 	}
+	withTLS := base()
+	withTLS.Listeners[0].TLS = &dataplane.ListenerTLS{}
+	if err := withTLS.Validate(); err == nil || !strings.Contains(err.Error(), "listeners[0].tls") {
+		t.Errorf("PROMETHEUS listener with TLS: %v", err)
+	}
 	sctp := base()
 	sctp.Listeners[0].Protocol = dataplane.ProtocolSCTP
 	if err := sctp.Validate(); err == nil || !strings.Contains(err.Error(), "not supported by this engine yet") {
