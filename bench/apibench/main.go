@@ -1,4 +1,4 @@
-// Command apibench measures fulcrum's API latency with 1,000 load balancers
+// Package main is the apibench command. It measures fulcrum's API latency with 1,000 load balancers
 // stored. It builds and starts a real server (SQLite, noauth, noop provider)
 // on a temporary data directory, drives it over loopback HTTP and prints
 // medians over several rounds, ending with one "RESULT <name> <value>" line

@@ -1,4 +1,4 @@
-// Command dataplane is the data-plane benchmark driver behind bench/run: it starts loopback
+// Package main is the dataplane command, the data-plane benchmark driver behind bench/run: it starts loopback
 // Go backends, runs wrk and a TCP bulk client against the direct path, HAProxy and
 // `fulcrum engine` (interleaved, several runs each), measures proxy CPU from /proc, times
 // applying 1,000 listeners, and prints medians, ratios and RESULT lines.

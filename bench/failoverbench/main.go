@@ -1,4 +1,4 @@
-// Command failoverbench measures, from a client's side, how long a load balancer's traffic
+// Package main is the failoverbench command. It measures, from a client's side, how long a load balancer's traffic
 // stops when the agent serving it is SIGKILLed and the controller moves it to the other
 // agent. Real server and two real agent processes on loopback, a real backend; several
 // kills per setting (the default 1 s heartbeats / 3 s dead window, and 100 ms / 500 ms).

@@ -1,4 +1,4 @@
-// Command membersbench measures fulcrum's batch member update and member
+// Package main is the membersbench command. It measures fulcrum's batch member update and member
 // list at scale. It builds and starts a real server (SQLite, noauth, noop
 // provider) on a temporary data directory and drives it over loopback
 // HTTP: each round replaces a pool's 1,000 members with a batch update

@@ -1,4 +1,4 @@
-// Command provisionbench measures create-to-traffic latency and the cost of
+// Package main is the provisionbench command. It measures create-to-traffic latency and the cost of
 // 1,000 load balancers on one agent, against a real server and a real agent
 // process on loopback. It ends with "RESULT <name> <value>" lines.
 package main

@@ -1,4 +1,4 @@
-// Command fulcrum is the one binary of the fulcrum load-balancer service.
+// Package main is the fulcrum command: the one binary of the fulcrum load-balancer service.
 //
 //	fulcrum server   control plane (API, controller, health manager) with an embedded agent
 //	fulcrum agent    a data-plane node
