@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/atomicfile"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 )
@@ -307,10 +308,10 @@ func (a *Agent) enroll(ctx context.Context) error {
 	if err := pki.WriteKey(a.path("agent.key"), key); err != nil {
 		return err
 	}
-	if err := writeFile(a.path("ca.crt"), caPEM, 0o644); err != nil {
+	if err := atomicfile.Write(a.path("ca.crt"), caPEM, 0o644); err != nil {
 		return err
 	}
-	if err := writeFile(a.path("agent.crt"), []byte(er.CertPEM), 0o644); err != nil {
+	if err := atomicfile.Write(a.path("agent.crt"), []byte(er.CertPEM), 0o644); err != nil {
 		return err
 	}
 	a.log.Info("enrolled", "agent_id", er.AgentID, "ca_fingerprint", tok.CAFingerprint[:16])
@@ -471,7 +472,7 @@ func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 	a.refused = refused
 	a.mu.Unlock()
 	if data, err := json.Marshal(left); err == nil {
-		if err := writeFile(a.path("config.json"), data, 0o600); err != nil {
+		if err := atomicfile.Write(a.path("config.json"), data, 0o600); err != nil {
 			a.log.Warn("cannot save config cache", "err", err)
 		}
 	}
@@ -490,14 +491,10 @@ var pathRE = regexp.MustCompile(`(listeners|pools)\[(\d+)\]`)
 func attribute(cfg *dataplane.Config, err error) map[string]string {
 	out := map[string]string{}
 	poolLB := map[string]string{}
-	for _, l := range cfg.Listeners {
-		if l.DefaultPoolID != "" {
-			poolLB[l.DefaultPoolID] = l.LoadBalancerID
-		}
-		for _, p := range l.L7Policies {
-			if p.RedirectPoolID != "" {
-				poolLB[p.RedirectPoolID] = l.LoadBalancerID
-			}
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		for _, id := range l.PoolIDs() {
+			poolLB[id] = l.LoadBalancerID
 		}
 	}
 	for _, e := range flatten(err) {
@@ -538,14 +535,14 @@ func without(cfg *dataplane.Config, lbs map[string]string) *dataplane.Config {
 	out := &dataplane.Config{Contract: cfg.Contract, Version: cfg.Version, NodeID: cfg.NodeID,
 		Listeners: []dataplane.Listener{}, Pools: []dataplane.Pool{}}
 	used := map[string]bool{}
-	for _, l := range cfg.Listeners {
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
 		if _, drop := lbs[l.LoadBalancerID]; drop {
 			continue
 		}
-		out.Listeners = append(out.Listeners, l)
-		used[l.DefaultPoolID] = true
-		for _, p := range l.L7Policies {
-			used[p.RedirectPoolID] = true
+		out.Listeners = append(out.Listeners, *l)
+		for _, id := range l.PoolIDs() {
+			used[id] = true
 		}
 	}
 	for _, p := range cfg.Pools {
@@ -648,23 +645,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// writeFile writes atomically: a temporary file renamed over path. The
-// file has exactly mode, whatever a leftover temporary file had: the
-// config carries private keys of TERMINATED_HTTPS listeners and pools.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if err := errors.Join(werr, f.Chmod(mode), f.Sync(), f.Close()); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

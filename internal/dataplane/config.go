@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // ContractVersion is the version of this contract's shape. History:
@@ -358,6 +359,22 @@ func Decode(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("decode data-plane config: trailing data after the object")
 	}
 	return &c, nil
+}
+
+// PoolIDs lists the pools the listener sends traffic to: its default pool, then the
+// pools of its REDIRECT_TO_POOL policies (unique, in that order).
+func (l *Listener) PoolIDs() []string {
+	var out []string
+	add := func(id string) {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	add(l.DefaultPoolID)
+	for i := range l.L7Policies {
+		add(l.L7Policies[i].RedirectPoolID)
+	}
+	return out
 }
 
 // UnmarshalJSON applies defaults to absent fields: connection_limit -1 and Octavia's

@@ -670,55 +670,46 @@ func (s *socket) serve() {
 			c.Close()
 			continue
 		}
-		if fe.Protocol == dataplane.ProtocolPrometheus {
+		switch fe.Protocol {
+		case dataplane.ProtocolPrometheus:
 			mc := &metricsConn{c: c, fe: fe}
-			if !s.track(c, mc.drain) {
-				fe.Release()
-				c.Close()
-				continue
-			}
-			go func() {
-				defer s.wg.Done()
-				defer s.untrack(c)
-				defer fe.Release()
-				s.e.serveMetrics(mc)
-			}()
-			continue
-		}
-		if fe.Protocol == dataplane.ProtocolHTTP || fe.Protocol == dataplane.ProtocolTerminatedHTTPS {
+			s.spawn(c, fe, mc.drain, func() { s.e.serveMetrics(mc) }, nil)
+		case dataplane.ProtocolHTTP, dataplane.ProtocolTerminatedHTTPS:
 			var hc *proxy.HTTPConn
 			if fe.TLS != nil {
 				hc = proxy.NewHTTPSConn(c, fe.TLS.Config, s.https, s.e.popts)
 			} else {
 				hc = proxy.NewHTTPConn(c, s.http, s.e.popts)
 			}
-			if !s.track(c, hc.Drain) {
-				hc.Release()
-				fe.Release()
-				c.Close()
-				continue
-			}
-			go func() {
-				defer s.wg.Done()
-				defer fe.Release()
-				hc.Serve()
-				s.untrack(c)
-				hc.Release()
-			}()
-			continue
+			s.spawn(c, fe, hc.Drain, hc.Serve, hc.Release)
+		default:
+			s.spawn(c, fe, nil, func() { fe.ServeTCP(c) }, nil)
 		}
-		if !s.track(c, nil) {
-			fe.Release()
-			c.Close()
-			continue
-		}
-		go func() {
-			defer s.wg.Done()
-			defer s.untrack(c)
-			defer fe.Release()
-			fe.ServeTCP(c)
-		}()
 	}
+}
+
+// spawn serves the admitted connection c on its own goroutine: tracked (drain, when
+// non-nil, is how the listener asks it to finish) while serve runs, then untracked, then
+// cleanup (when non-nil), then fe's admission released. When the socket is closing c is
+// closed at once, after the same cleanup and release.
+func (s *socket) spawn(c *net.TCPConn, fe *proxy.Frontend, drain, serve, cleanup func()) {
+	if !s.track(c, drain) {
+		if cleanup != nil {
+			cleanup()
+		}
+		fe.Release()
+		c.Close()
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		defer fe.Release()
+		serve()
+		s.untrack(c)
+		if cleanup != nil {
+			cleanup()
+		}
+	}()
 }
 
 func (s *socket) track(c *net.TCPConn, drain func()) bool {

@@ -78,12 +78,10 @@ func (e *Engine) serveMetrics(m *metricsConn) {
 		if err != nil {
 			switch {
 			case lim.N <= 0:
-				fe.Counters.Errors.Add(1)
-				e.writeMetricsReply(m, &out, http.StatusRequestHeaderFieldsTooLarge, "", nil, false, true)
+				m.fail(http.StatusRequestHeaderFieldsTooLarge)
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
 			default:
-				fe.Counters.Errors.Add(1)
-				e.writeMetricsReply(m, &out, http.StatusBadRequest, "", nil, false, true)
+				m.fail(http.StatusBadRequest)
 			}
 			return
 		}
@@ -92,8 +90,7 @@ func (e *Engine) serveMetrics(m *metricsConn) {
 		req.Body.Close()
 		closing := req.Close || m.draining.Load()
 		if n > maxMetricsBody {
-			fe.Counters.Errors.Add(1)
-			e.writeMetricsReply(m, &out, http.StatusRequestEntityTooLarge, "", nil, false, true)
+			m.fail(http.StatusRequestEntityTooLarge)
 			return
 		}
 		status, allow := http.StatusOK, ""
@@ -109,25 +106,36 @@ func (e *Engine) serveMetrics(m *metricsConn) {
 			e.renderMetrics(fe.LoadBalancerID, &b)
 			body = b.Bytes()
 		}
-		if !e.writeMetricsReply(m, &out, status, allow, body, req.Method == http.MethodHead, closing) || closing {
+		if !m.reply(&out, status, allow, body, req.Method == http.MethodHead, closing) || closing {
 			return
 		}
 	}
 }
 
-// writeMetricsReply writes one response: body for 200, a short text otherwise; for HEAD
-// only the head, announcing the body's length.
-func (e *Engine) writeMetricsReply(m *metricsConn, out *bytes.Buffer, status int, allow string, body []byte, head, closing bool) bool {
+// write sends b with the write timeout and counts it.
+func (m *metricsConn) write(b []byte) bool {
+	m.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	n, err := m.c.Write(b)
+	m.fe.Counters.BytesOut.Add(int64(n))
+	return err == nil
+}
+
+// fail counts a refused request and answers it with the engine's error response, which
+// closes the connection.
+func (m *metricsConn) fail(status int) {
+	m.fe.Counters.Errors.Add(1)
+	m.write(proxy.ErrorResponse(status))
+}
+
+// reply writes one response: body for 200, a short text for 404 and 405; for HEAD only
+// the head, announcing the body's length.
+func (m *metricsConn) reply(out *bytes.Buffer, status int, allow string, body []byte, head, closing bool) bool {
 	ctype := MetricsContentType
-	if status != http.StatusOK {
-		ctype = "text/plain; charset=utf-8"
-		if body == nil {
-			msg := http.StatusText(status) + "\n"
-			if status == http.StatusNotFound {
-				msg = "Not Found: the metrics are at /metrics\n"
-			}
-			body = []byte(msg)
-		}
+	switch status {
+	case http.StatusNotFound:
+		ctype, body = "text/plain; charset=utf-8", []byte("Not Found: the metrics are at /metrics\n")
+	case http.StatusMethodNotAllowed:
+		ctype, body = "text/plain; charset=utf-8", []byte("Method Not Allowed\n")
 	}
 	length := len(body)
 	if head {
@@ -151,10 +159,7 @@ func (e *Engine) writeMetricsReply(m *metricsConn, out *bytes.Buffer, status int
 	}
 	out.WriteString("\r\n")
 	out.Write(body)
-	m.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	n, err := m.c.Write(out.Bytes())
-	m.fe.Counters.BytesOut.Add(int64(n))
-	return err == nil
+	return m.write(out.Bytes())
 }
 
 // metric is one metric family being written.
@@ -217,29 +222,22 @@ func (e *Engine) renderMetrics(lbID string, w *bytes.Buffer) {
 	used := map[string]bool{}
 	if cfg != nil {
 		for i := range cfg.Listeners {
-			l := &cfg.Listeners[i]
-			if l.LoadBalancerID != lbID {
-				continue
-			}
-			listeners = append(listeners, l)
-			if l.DefaultPoolID != "" {
-				used[l.DefaultPoolID] = true
-			}
-			for _, p := range l.L7Policies {
-				if p.RedirectPoolID != "" {
-					used[p.RedirectPoolID] = true
+			if l := &cfg.Listeners[i]; l.LoadBalancerID == lbID {
+				listeners = append(listeners, l)
+				for _, id := range l.PoolIDs() {
+					used[id] = true
 				}
 			}
 		}
 	}
 	sort.Slice(listeners, func(i, j int) bool { return listeners[i].ID < listeners[j].ID })
-	var lbPools []*balance.Pool
+	var views []poolView
 	for id := range used {
 		if p := pools[id]; p != nil {
-			lbPools = append(lbPools, p)
+			views = append(views, newPoolView(p))
 		}
 	}
-	sort.Slice(lbPools, func(i, j int) bool { return lbPools[i].ID < lbPools[j].ID })
+	sort.Slice(views, func(i, j int) bool { return views[i].p.ID < views[j].p.ID })
 	ctr := func(l *dataplane.Listener) *proxy.Counters {
 		if c := counters[l.ID]; c != nil {
 			return c
@@ -280,58 +278,33 @@ func (e *Engine) renderMetrics(lbID string, w *bytes.Buffer) {
 		}
 	}
 
-	count := func(p *balance.Pool, backup bool) int64 {
-		var n int64
-		for _, m := range p.Members {
-			if m.Backup == backup && m.Usable() {
-				n++
-			}
-		}
-		return n
-	}
-	sum := func(p *balance.Pool, f func(*balance.Member) int64) int64 {
-		var n int64
-		for _, m := range p.Members {
-			n += f(m)
-		}
-		return n
-	}
 	memberActive := func(m *balance.Member) int64 { return m.State.Active.Load() }
 	memberTotal := func(m *balance.Member) int64 { return m.State.Total.Load() }
 	memberErrors := func(m *balance.Member) int64 { return m.State.ConnectErrors.Load() }
 	poolFamilies := []struct {
 		m metric
-		v func(*balance.Pool) int64
+		v func(*poolView) int64
 	}{
-		{metric{"octavia_pool_status", "gauge", "Whether the pool has a member that can take new connections (1) or not (0)."}, func(p *balance.Pool) int64 {
-			if count(p, false)+count(p, true) > 0 {
-				return 1
-			}
-			return 0
-		}},
-		{metric{"octavia_pool_active_members", "gauge", "Number of non-backup members that can take new connections."}, func(p *balance.Pool) int64 { return count(p, false) }},
-		{metric{"octavia_pool_backup_members", "gauge", "Number of backup members that can take new connections."}, func(p *balance.Pool) int64 { return count(p, true) }},
-		{metric{"octavia_pool_current_sessions", "gauge", "Number of active connections to the pool's members."}, func(p *balance.Pool) int64 { return sum(p, memberActive) }},
-		{metric{"octavia_pool_sessions_total", "counter", "Total number of connections made to the pool's members."}, func(p *balance.Pool) int64 { return sum(p, memberTotal) }},
-		{metric{"octavia_pool_connection_errors_total", "counter", "Total number of failed connection attempts to the pool's members."}, func(p *balance.Pool) int64 { return sum(p, memberErrors) }},
+		{metric{"octavia_pool_status", "gauge", "Whether the pool has a member that can take new connections (1) or not (0)."}, func(v *poolView) int64 { return min(v.active+v.backup, 1) }},
+		{metric{"octavia_pool_active_members", "gauge", "Number of non-backup members that can take new connections."}, func(v *poolView) int64 { return v.active }},
+		{metric{"octavia_pool_backup_members", "gauge", "Number of backup members that can take new connections."}, func(v *poolView) int64 { return v.backup }},
+		{metric{"octavia_pool_current_sessions", "gauge", "Number of active connections to the pool's members."}, func(v *poolView) int64 { return v.sum(memberActive) }},
+		{metric{"octavia_pool_sessions_total", "counter", "Total number of connections made to the pool's members."}, func(v *poolView) int64 { return v.sum(memberTotal) }},
+		{metric{"octavia_pool_connection_errors_total", "counter", "Total number of failed connection attempts to the pool's members."}, func(v *poolView) int64 { return v.sum(memberErrors) }},
 	}
 	for _, f := range poolFamilies {
 		x.family(f.m)
-		for _, p := range lbPools {
-			x.sample(f.m.name, f.v(p), "pool", p.ID)
+		for i := range views {
+			x.sample(f.m.name, f.v(&views[i]), "pool", views[i].p.ID)
 		}
 	}
 
 	x.family(metric{"octavia_member_status", "gauge", "Current state of the member: 1 for the state it is in (UP, DOWN, DRAIN, MAINT or NO_CHECK), 0 for the others."})
-	for _, p := range lbPools {
-		for _, m := range sortedMembers(p) {
+	for _, v := range views {
+		for _, m := range v.members {
 			st := m.Status()
 			for _, s := range memberStates {
-				v := int64(0)
-				if s == st {
-					v = 1
-				}
-				x.sample("octavia_member_status", v, "pool", p.ID, "member", m.ID, "state", string(s))
+				x.sample("octavia_member_status", int64(btoi(s == st)), "pool", v.p.ID, "member", m.ID, "state", string(s))
 			}
 		}
 	}
@@ -345,16 +318,48 @@ func (e *Engine) renderMetrics(lbID string, w *bytes.Buffer) {
 	}
 	for _, f := range memberFamilies {
 		x.family(f.m)
-		for _, p := range lbPools {
-			for _, m := range sortedMembers(p) {
-				x.sample(f.m.name, f.v(m), "pool", p.ID, "member", m.ID)
+		for _, v := range views {
+			for _, m := range v.members {
+				x.sample(f.m.name, f.v(m), "pool", v.p.ID, "member", m.ID)
 			}
 		}
 	}
 }
 
-func sortedMembers(p *balance.Pool) []*balance.Member {
-	out := append([]*balance.Member(nil), p.Members...)
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// poolView is one pool as a scrape sees it: members sorted by id, and how many primary
+// and backup members can take new connections, read once per scrape.
+type poolView struct {
+	p              *balance.Pool
+	members        []*balance.Member
+	active, backup int64
+}
+
+func newPoolView(p *balance.Pool) poolView {
+	v := poolView{p: p, members: append([]*balance.Member(nil), p.Members...)}
+	sort.Slice(v.members, func(i, j int) bool { return v.members[i].ID < v.members[j].ID })
+	for _, m := range v.members {
+		switch {
+		case !m.Usable():
+		case m.Backup:
+			v.backup++
+		default:
+			v.active++
+		}
+	}
+	return v
+}
+
+func (v *poolView) sum(f func(*balance.Member) int64) int64 {
+	var n int64
+	for _, m := range v.members {
+		n += f(m)
+	}
+	return n
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/atomicfile"
 	"github.com/fulcrumlb/fulcrum/internal/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -163,7 +164,7 @@ func refreshCloudsAuthURL(path, authURL string) error {
 		return nil
 	}
 	lines := strings.Split(string(b), "\n")
-	want := `auth_url: "` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(authURL) + `"`
+	want := "auth_url: " + yamlQuote(authURL)
 	changed := false
 	for i, l := range lines {
 		trimmed := strings.TrimLeft(l, " ")
@@ -175,20 +176,20 @@ func refreshCloudsAuthURL(path, authURL string) error {
 	if !changed {
 		return nil
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
-		return fmt.Errorf("write clouds.yaml: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
 		return fmt.Errorf("write clouds.yaml: %w", err)
 	}
 	return nil
 }
 
+// yamlQuote renders s as a double-quoted YAML scalar.
+func yamlQuote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
 // WriteCloudsYAML writes a clouds.yaml with the one cloud "fulcrum",
 // atomically and with mode 0600.
 func WriteCloudsYAML(path, authURL, region, username, password string) error {
-	q := func(s string) string { return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"` }
 	body := fmt.Sprintf(`# Written by fulcrum server on first start. Use it with:
 #   export OS_CLOUD=%s OS_CLIENT_CONFIG_FILE=%s
 clouds:
@@ -203,15 +204,11 @@ clouds:
     region_name: %s
     interface: public
     identity_api_version: 3
-`, CloudName, path, CloudName, q(authURL), q(username), q(password), q(region))
+`, CloudName, path, CloudName, yamlQuote(authURL), yamlQuote(username), yamlQuote(password), yamlQuote(region))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("write clouds.yaml: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
-		return fmt.Errorf("write clouds.yaml: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, []byte(body), 0o600); err != nil {
 		return fmt.Errorf("write clouds.yaml: %w", err)
 	}
 	return nil

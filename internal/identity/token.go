@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/atomicfile"
 )
 
 // Token is what a token string carries. It is sealed with AES-256-GCM, so
@@ -175,11 +177,7 @@ func (k *KeyRing) Rotate() error {
 		return fmt.Errorf("rotate token keys: %w", err)
 	}
 	path := filepath.Join(k.dir, strconv.Itoa(next))
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
-		return fmt.Errorf("rotate token keys: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("rotate token keys: %w", err)
 	}
 	for _, num := range drop {

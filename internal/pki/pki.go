@@ -27,6 +27,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/atomicfile"
 )
 
 // Lifetimes of what the CA issues.
@@ -75,7 +77,7 @@ func LoadOrCreateCA(dir string, now time.Time) (*CA, error) {
 	if err := WriteKey(keyPath, key); err != nil {
 		return nil, fmt.Errorf("create ca: %w", err)
 	}
-	if err := writeFile(certPath, pemCert(der), 0o644); err != nil {
+	if err := atomicfile.Write(certPath, pemCert(der), 0o644); err != nil {
 		return nil, fmt.Errorf("create ca: %w", err)
 	}
 	return loadCA(certPath, keyPath)
@@ -154,7 +156,7 @@ func (c *CA) ServerCertificate(dir string, hosts []string, now time.Time) (tls.C
 	}
 	// The chain carries the CA so that enrolling agents can pin it by
 	// fingerprint during the handshake.
-	if err := writeFile(certPath, append(pemCert(der), c.pem...), 0o644); err != nil {
+	if err := atomicfile.Write(certPath, append(pemCert(der), c.pem...), 0o644); err != nil {
 		return tls.Certificate{}, fmt.Errorf("issue server certificate: %w", err)
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
@@ -221,7 +223,7 @@ func WriteKey(path string, key *ecdsa.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 }
 
 // ReadKey reads a PKCS#8 PEM ECDSA key.
@@ -256,18 +258,6 @@ func ParseCert(data []byte) (*x509.Certificate, error) {
 
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-// writeFile writes atomically: a temporary file renamed over path.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func randomSerial() *big.Int {

@@ -296,7 +296,7 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // the answer before the connection goes.
 func (h *httpConn) fail(fe *Frontend, code int) {
 	fe.Counters.Errors.Add(1)
-	resp := errorResponse(code)
+	resp := ErrorResponse(code)
 	h.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if n, err := h.c.Write(resp); err == nil {
 		fe.Counters.BytesOut.Add(int64(n))
@@ -1058,8 +1058,8 @@ func (h *httpConn) tunnel(fe *Frontend, mc *memberConn, resLen int) {
 	Pipe(h.c, mc.c, fe.ClientTimeout, fe.MemberTimeout, &fe.Counters.BytesIn, &fe.Counters.BytesOut)
 }
 
-// errorResponse is the complete answer for an error status the engine generates.
-func errorResponse(code int) []byte {
+// ErrorResponse is the complete answer for an error status the engine generates.
+func ErrorResponse(code int) []byte {
 	text := "Bad Request"
 	switch code {
 	case 405:
