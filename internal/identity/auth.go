@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/fulcrumlb/fulcrum/internal/keystone"
+	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

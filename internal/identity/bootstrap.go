@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/atomicfile"
-	"github.com/fulcrumlb/fulcrum/internal/keystone"
+	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/keystone"
+	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

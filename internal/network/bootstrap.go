@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/neutron"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

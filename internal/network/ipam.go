@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/neutron"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

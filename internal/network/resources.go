@@ -9,7 +9,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/fulcrumlb/fulcrum/internal/neutron"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )

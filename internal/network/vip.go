@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
-	"github.com/fulcrumlb/fulcrum/internal/neutron"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )

@@ -16,7 +16,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/fulcrumlb/fulcrum/internal/keystone"
+	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 )
 
 // Caller is who makes a request: from a validated token, or, under noauth,

@@ -1,8 +1,8 @@
 package secrets
 
 import (
-	"github.com/fulcrumlb/fulcrum/internal/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
+	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 )
 
 // The access rules, Barbican's new defaults in short (plus readers, who

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/fulcrumlb/fulcrum/internal/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
+	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
+	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

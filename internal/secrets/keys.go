@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/fulcrumlb/fulcrum/internal/barbican"
+	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 )
 
 // KeyRing holds the key-encryption keys that seal secret payloads: files

@@ -13,8 +13,8 @@ import (
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
-	"github.com/fulcrumlb/fulcrum/internal/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
+	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

@@ -12,10 +12,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fulcrumlb/fulcrum/internal/barbican"
-	"github.com/fulcrumlb/fulcrum/internal/keystone"
+	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
-	"github.com/fulcrumlb/fulcrum/internal/neutron"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
+	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 )
 
 // Sentinel errors. Backends translate their driver errors into these.

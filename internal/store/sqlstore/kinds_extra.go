@@ -3,9 +3,9 @@ package sqlstore
 import (
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/keystone"
+	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
-	"github.com/fulcrumlb/fulcrum/internal/neutron"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 )
 
 // identityKinds describe the Keystone subset's tables.

@@ -3,7 +3,7 @@ package sqlstore
 import (
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/barbican"
+	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

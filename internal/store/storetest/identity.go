@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/keystone"
+	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
-	"github.com/fulcrumlb/fulcrum/internal/neutron"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 

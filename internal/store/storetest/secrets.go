@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/barbican"
+	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
