@@ -1,0 +1,153 @@
+// Package httpapi holds what every HTTP surface of fulcrum shares: one
+// routing style (Go ServeMux patterns, with each surface's own 404 and 405
+// bodies), one JSON writer, and one way to say where the server is as the
+// client sees it. It imports the standard library only.
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Router is an http.ServeMux whose patterns carry a method ("GET /v2/x/{id}")
+// and whose misses are answered in the surface's own error format: a path no
+// pattern matches goes to NotFound, a known path with another method goes to
+// MethodNotAllowed with the methods the path does allow.
+type Router struct {
+	// NotFound answers paths no pattern matches.
+	NotFound http.HandlerFunc
+	// MethodNotAllowed answers a known path asked with another method; allow
+	// is the comma-separated list of the path's methods (for the Allow
+	// header, which it has already been set to).
+	MethodNotAllowed func(w http.ResponseWriter, r *http.Request, allow string)
+
+	mux     *http.ServeMux
+	methods map[string][]string // path part of a pattern → its methods, in registration order
+	order   []string
+	once    sync.Once
+}
+
+// Handle registers h for pattern, which must be "METHOD /path". GET also
+// answers HEAD, as ServeMux does.
+func (rt *Router) Handle(pattern string, h http.Handler) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok || method == "" || !strings.HasPrefix(path, "/") {
+		panic("httpapi: pattern must be \"METHOD /path\": " + pattern)
+	}
+	if rt.mux == nil {
+		rt.mux = http.NewServeMux()
+		rt.methods = map[string][]string{}
+	}
+	rt.mux.Handle(pattern, h)
+	if _, seen := rt.methods[path]; !seen {
+		rt.order = append(rt.order, path)
+	}
+	rt.methods[path] = append(rt.methods[path], method)
+}
+
+// HandleFunc registers f for pattern (see Handle).
+func (rt *Router) HandleFunc(pattern string, f http.HandlerFunc) { rt.Handle(pattern, f) }
+
+// Allowed returns the methods registered for the path part of a pattern.
+func (rt *Router) Allowed(path string) []string { return slices.Clone(rt.methods[path]) }
+
+// seal registers, once, the method-less fallbacks that turn ServeMux's plain
+// 404 and 405 into the surface's own.
+func (rt *Router) seal() {
+	if rt.mux == nil {
+		rt.mux = http.NewServeMux()
+	}
+	for _, path := range rt.order {
+		allow := strings.Join(rt.methods[path], ", ")
+		rt.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			if rt.MethodNotAllowed != nil {
+				rt.MethodNotAllowed(w, r, allow)
+				return
+			}
+			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		})
+	}
+	if _, taken := rt.methods["/"]; !taken {
+		rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			if rt.NotFound != nil {
+				rt.NotFound(w, r)
+				return
+			}
+			http.NotFound(w, r)
+		})
+	}
+}
+
+// ServeHTTP dispatches r. Registering after the first request panics.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt.once.Do(rt.seal)
+	rt.mux.ServeHTTP(w, r)
+}
+
+// ContentTypeJSON is the media type WriteJSON sends.
+const ContentTypeJSON = "application/json"
+
+// Marshal encodes v as JSON without HTML escaping (as Python's json module,
+// and so OpenStack's services, do) and without a trailing newline.
+func Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// WriteJSON writes v as an application/json response with a Content-Length.
+// A nil v writes no body. A value that cannot be encoded is a programming
+// error; it is answered 500 with a generic JSON body rather than a partial
+// one.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	WriteJSONAs(w, status, ContentTypeJSON, v)
+}
+
+// WriteJSONAs is WriteJSON with another media type (Barbican answers
+// "application/json; charset=UTF-8").
+func WriteJSONAs(w http.ResponseWriter, status int, contentType string, v any) {
+	if v == nil {
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(status)
+		return
+	}
+	data, err := Marshal(v)
+	if err != nil {
+		status, data = http.StatusInternalServerError, []byte(`{"error": "response could not be encoded"}`)
+	}
+	WriteRaw(w, status, contentType, data)
+}
+
+// WriteRaw writes an already-encoded body.
+func WriteRaw(w http.ResponseWriter, status int, contentType string, data []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(status)
+	w.Write(data)
+}
+
+// BaseURL is scheme://host[:port] of this server as the client sees it:
+// external (the operator's --external-url) when set, else the request's own
+// scheme and Host. Forwarding headers sent by the client are not trusted:
+// an href built from them would point the client wherever the request said.
+func BaseURL(r *http.Request, external string) string {
+	if external != "" {
+		return strings.TrimSuffix(external, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
