@@ -7,7 +7,9 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,4 +152,23 @@ func BaseURL(r *http.Request, external string) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// ErrTooManyParameters is returned by Query when a query string has more
+// parameters than net/url parses (10,000 unless GODEBUG says otherwise).
+var ErrTooManyParameters = errors.New("the query string has more than 10000 parameters")
+
+// Query parses r's query string strictly. url.URL.Query drops every value
+// when the string has too many parameters, and skips a malformed pair:
+// either would turn a filtered list into an unfiltered one, so both are
+// errors here, for the surface to answer 400 with.
+func Query(r *http.Request) (url.Values, error) {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		if strings.Contains(err.Error(), "exceeded limit") {
+			return nil, ErrTooManyParameters
+		}
+		return nil, err
+	}
+	return v, nil
 }

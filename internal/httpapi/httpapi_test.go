@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"crypto/tls"
+	"errors"
+	"strings"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -81,5 +83,20 @@ func TestBaseURLIgnoresForwardingHeaders(t *testing.T) {
 	}
 	if got := BaseURL(r, "https://lb.example/"); got != "https://lb.example" {
 		t.Fatalf("BaseURL external = %q", got)
+	}
+}
+
+func TestQueryIsStrict(t *testing.T) {
+	r := httptest.NewRequest("GET", "/x?"+strings.Repeat("name=a&", 10001), nil)
+	if _, err := Query(r); !errors.Is(err, ErrTooManyParameters) {
+		t.Fatalf("10,001 parameters: %v", err)
+	}
+	r = httptest.NewRequest("GET", "/x?name=a&id=%zz", nil)
+	if _, err := Query(r); err == nil {
+		t.Fatal("a malformed escape was accepted")
+	}
+	r = httptest.NewRequest("GET", "/x?name=a&name=b", nil)
+	if v, err := Query(r); err != nil || len(v["name"]) != 2 {
+		t.Fatalf("got %v %v", v, err)
 	}
 }
