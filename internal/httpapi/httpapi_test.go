@@ -3,16 +3,18 @@ package httpapi
 import (
 	"crypto/tls"
 	"errors"
-	"strings"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
 func TestRouterDispatchAndMisses(t *testing.T) {
 	rt := &Router{
-		NotFound: func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 404, map[string]string{"why": "nothing here"}) },
+		NotFound: func(w http.ResponseWriter, r *http.Request) {
+			WriteJSON(w, 404, map[string]string{"why": "nothing here"})
+		},
 		MethodNotAllowed: func(w http.ResponseWriter, r *http.Request, allow string) {
 			WriteJSON(w, 405, map[string]string{"allow": allow})
 		},
