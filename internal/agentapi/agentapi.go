@@ -7,7 +7,6 @@ package agentapi
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/ids"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
@@ -222,7 +223,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 			}
 			agent.Touch(now)
 		} else {
-			agent = &lb.Agent{ID: newID(), Name: req.Name, Status: lb.AgentDown, Times: lb.Times{CreatedAt: now.Truncate(time.Second)}}
+			agent = &lb.Agent{ID: ids.New(), Name: req.Name, Status: lb.AgentDown, Times: lb.Times{CreatedAt: now.Truncate(time.Second)}}
 		}
 		agent.CertSerial = serial
 		agent.Address = req.Address
@@ -356,14 +357,4 @@ func errForbidden(format string, args ...any) error {
 
 func errBadRequest(format string, args ...any) error {
 	return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
-}
-
-func newID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("agentapi: crypto/rand failed: " + err.Error())
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

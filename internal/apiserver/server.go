@@ -16,8 +16,6 @@ package apiserver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +24,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/ids"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
@@ -203,7 +203,7 @@ func New(opts Options) *Server {
 		schemas:   newSchemas(),
 	}
 	if s.newID == nil {
-		s.newID = newUUID
+		s.newID = ids.New
 	}
 	if s.stats == nil {
 		s.stats = storeStats{st: opts.Store}
@@ -293,7 +293,7 @@ func Logger(ctx context.Context) *slog.Logger {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := s.clock()
-	id := "req-" + newUUID()
+	id := "req-" + ids.New()
 	rec := &recorder{ResponseWriter: w}
 	rec.Header().Set("X-Openstack-Request-Id", id)
 	q := &request{w: rec, r: r, id: id, log: s.log.With("request_id", id), s: s}
@@ -390,27 +390,6 @@ func acceptsJSON(values []string) bool {
 		}
 	}
 	return false
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
-		panic("apiserver: no randomness: " + err.Error())
-	}
-	u[6] = (u[6] & 0x0f) | 0x40
-	u[8] = (u[8] & 0x3f) | 0x80
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
 }
 
 func (s *Server) now() time.Time { return s.clock().UTC() }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/ids"
+
 	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -48,9 +50,9 @@ func Bootstrap(ctx context.Context, st store.Store, project string, now time.Tim
 				}
 				continue
 			}
-			n := &neutron.Network{ID: newUUID(), ProjectID: project, Name: def.net, AdminStateUp: true, Shared: !def.external,
+			n := &neutron.Network{ID: ids.New(), ProjectID: project, Name: def.net, AdminStateUp: true, Shared: !def.external,
 				External: def.external, MTU: 1500, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
-			sub := &neutron.Subnet{ID: newUUID(), ProjectID: project, NetworkID: n.ID, Name: def.sub, CIDR: def.cidr,
+			sub := &neutron.Subnet{ID: ids.New(), ProjectID: project, NetworkID: n.ID, Name: def.sub, CIDR: def.cidr,
 				DNSNameservers: []string{}, Tags: []string{}, Times: n.Times}
 			if err := neutron.ParseSubnet(sub, false); err != nil {
 				return err

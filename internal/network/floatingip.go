@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/ids"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
@@ -98,7 +99,7 @@ func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c pol
 	}
 	now := s.now()
 	var touched []string
-	fip := &neutron.FloatingIP{ID: newUUID(), ProjectID: project, FloatingNetworkID: *b.FloatingNetworkID,
+	fip := &neutron.FloatingIP{ID: ids.New(), ProjectID: project, FloatingNetworkID: *b.FloatingNetworkID,
 		Description: str(b.Description), Status: neutron.PortDown, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	ctx := r.Context()
 	err = s.update(ctx, func(tx store.Tx) error {
@@ -112,7 +113,7 @@ func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c pol
 		if !n.External {
 			return badRequest("floatingip", fmt.Sprintf("Network %s is not a valid external network", n.ID))
 		}
-		port := &neutron.Port{ID: newUUID(), NetworkID: n.ID, MACAddress: newMAC(), AdminStateUp: true,
+		port := &neutron.Port{ID: ids.New(), NetworkID: n.ID, MACAddress: newMAC(), AdminStateUp: true,
 			DeviceOwner: neutron.OwnerFloatingIP, DeviceID: fip.ID, Status: neutron.PortActive, Times: fip.Times}
 		if err := tx.Ports().Create(ctx, port); err != nil {
 			return err
@@ -386,7 +387,7 @@ func (s *Service) createQoSPolicy(w http.ResponseWriter, r *http.Request, c poli
 		return err
 	}
 	now := s.now()
-	q := &neutron.QoSPolicy{ID: newUUID(), ProjectID: project, Name: str(b.Name), Description: str(b.Description),
+	q := &neutron.QoSPolicy{ID: ids.New(), ProjectID: project, Name: str(b.Name), Description: str(b.Description),
 		Shared: b.Shared != nil && *b.Shared, IsDefault: b.IsDefault != nil && *b.IsDefault, Tags: []string{},
 		Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	if b.Tags != nil {
@@ -458,10 +459,10 @@ func (s *Service) deleteQoSPolicy(w http.ResponseWriter, r *http.Request, c poli
 			ids  func() ([]string, error)
 		}{
 			{"port", func() ([]string, error) {
-				return ids(tx.Ports().List(ctx, store.Query{Filters: []store.Filter{store.F("qos_policy_id", id)}}))
+				return idsOf(tx.Ports().List(ctx, store.Query{Filters: []store.Filter{store.F("qos_policy_id", id)}}))
 			}},
 			{"network", func() ([]string, error) {
-				return ids(tx.Networks().List(ctx, store.Query{Filters: []store.Filter{store.F("qos_policy_id", id)}}))
+				return idsOf(tx.Networks().List(ctx, store.Query{Filters: []store.Filter{store.F("qos_policy_id", id)}}))
 			}},
 		} {
 			list, err := users.ids()
@@ -481,7 +482,7 @@ func (s *Service) deleteQoSPolicy(w http.ResponseWriter, r *http.Request, c poli
 	return nil
 }
 
-func ids[T interface {
+func idsOf[T interface {
 	*neutron.Port | *neutron.Network
 }](list []T, err error) ([]string, error) {
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/fulcrumlb/fulcrum/internal/ids"
+
 	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -181,7 +183,7 @@ func (s *Service) createNetwork(w http.ResponseWriter, r *http.Request, c policy
 		return forbidden("create_network:shared")
 	}
 	now := s.now()
-	n := &neutron.Network{ID: newUUID(), ProjectID: project, Name: str(b.Name), Description: str(b.Description),
+	n := &neutron.Network{ID: ids.New(), ProjectID: project, Name: str(b.Name), Description: str(b.Description),
 		AdminStateUp: b.AdminStateUp == nil || *b.AdminStateUp, Shared: b.Shared != nil && *b.Shared,
 		External: b.External != nil && *b.External, MTU: 1500, QoSPolicyID: str(b.QoSPolicyID), Tags: []string{},
 		Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
@@ -459,7 +461,7 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request, c policy.
 		return err
 	}
 	now := s.now()
-	sub := &neutron.Subnet{ID: newUUID(), ProjectID: project, NetworkID: *b.NetworkID, Name: str(b.Name), Description: str(b.Description),
+	sub := &neutron.Subnet{ID: ids.New(), ProjectID: project, NetworkID: *b.NetworkID, Name: str(b.Name), Description: str(b.Description),
 		CIDR: *b.CIDR, EnableDHCP: b.EnableDHCP == nil || *b.EnableDHCP, DNSNameservers: []string{}, Tags: []string{},
 		Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	if b.IPVersion != nil {
@@ -751,7 +753,7 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request, c policy.Ca
 		return err
 	}
 	now := s.now()
-	p := &neutron.Port{ID: newUUID(), ProjectID: project, NetworkID: *b.NetworkID, Name: str(b.Name), Description: str(b.Description),
+	p := &neutron.Port{ID: ids.New(), ProjectID: project, NetworkID: *b.NetworkID, Name: str(b.Name), Description: str(b.Description),
 		AdminStateUp: b.AdminStateUp == nil || *b.AdminStateUp, MACAddress: newMAC(), DeviceOwner: str(b.DeviceOwner),
 		DeviceID: str(b.DeviceID), QoSPolicyID: str(b.QoSPolicyID), SecurityGroups: []string{}, Status: neutron.PortDown,
 		Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}

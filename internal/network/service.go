@@ -233,14 +233,6 @@ func decode(r *http.Request, wrapper string, v any) error {
 	return nil
 }
 
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
 func newMAC() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/ids"
+
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
@@ -142,7 +144,7 @@ func (v *VIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) er
 		return lb.Invalid("The VIP address %s is not in subnet %s.", vip.Address, sub.ID)
 	}
 	now := v.now().UTC()
-	port := &neutron.Port{ID: newUUID(), ProjectID: l.ProjectID, NetworkID: n.ID, Name: vipPortName(l.ID), AdminStateUp: false,
+	port := &neutron.Port{ID: ids.New(), ProjectID: l.ProjectID, NetworkID: n.ID, Name: vipPortName(l.ID), AdminStateUp: false,
 		MACAddress: newMAC(), DeviceOwner: neutron.OwnerLoadBalancerVIP, DeviceID: l.ID, QoSPolicyID: vip.QoSPolicyID,
 		SecurityGroups: []string{}, Status: neutron.PortDown, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	if err := tx.Ports().Create(ctx, port); err != nil {

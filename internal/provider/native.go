@@ -7,13 +7,14 @@ package provider
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/ids"
 
 	"github.com/fulcrumlb/fulcrum/internal/compile"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
@@ -290,7 +291,7 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 	now := n.now().UTC().Truncate(time.Second)
 	isNew := current == nil
 	if isNew {
-		current = &lb.Amphora{ID: newID(), LoadBalancerID: l.ID, Role: lb.RoleStandalone, Times: lb.Times{CreatedAt: now}}
+		current = &lb.Amphora{ID: ids.New(), LoadBalancerID: l.ID, Role: lb.RoleStandalone, Times: lb.Times{CreatedAt: now}}
 	} else {
 		if current.AgentID != "" && current.AgentID != target.ID {
 			n.cache.Delete(current.AgentID, l.ID)
@@ -423,14 +424,4 @@ func (n *Native) setAmphoraStatus(ctx context.Context, id, status string) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		n.log.Warn("update amphora status", "amphora_id", id, "err", err)
 	}
-}
-
-func newID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("provider: crypto/rand failed: " + err.Error())
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -2,7 +2,6 @@ package secrets
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,18 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/ids"
+
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
 
 func (s *Service) loadContainer(ctx context.Context, id string) (*barbican.Container, error) {
 	var ct *barbican.Container
@@ -166,7 +159,7 @@ func (s *Service) createContainer(w http.ResponseWriter, r *http.Request, c poli
 		}
 	}
 	now := s.now()
-	ct := &barbican.Container{ID: newUUID(), ProjectID: c.ProjectID, CreatorID: c.UserID, Name: str(body, "name"),
+	ct := &barbican.Container{ID: ids.New(), ProjectID: c.ProjectID, CreatorID: c.UserID, Name: str(body, "name"),
 		Type: str(body, "type"), CreatedAt: now, UpdatedAt: now}
 	err = s.opts.Store.Update(r.Context(), func(tx store.Tx) error {
 		for _, ref := range refs {
@@ -183,7 +176,7 @@ func (s *Service) createContainer(w http.ResponseWriter, r *http.Request, c poli
 		}
 		for i, ref := range refs {
 			// Distinct creation times keep the request's order.
-			cs := &barbican.ContainerSecret{ID: newUUID(), ContainerID: ct.ID, Name: ref.name, SecretID: strings.ToLower(ref.id),
+			cs := &barbican.ContainerSecret{ID: ids.New(), ContainerID: ct.ID, Name: ref.name, SecretID: strings.ToLower(ref.id),
 				CreatedAt: now.Add(time.Duration(i) * time.Microsecond)}
 			if err := tx.ContainerSecrets().Create(r.Context(), cs); err != nil {
 				return err
@@ -361,7 +354,7 @@ func (s *Service) addContainerSecret(w http.ResponseWriter, r *http.Request, c p
 		if _, err := tx.Containers().Lock(r.Context(), ct.ID); err != nil {
 			return err
 		}
-		return tx.ContainerSecrets().Create(r.Context(), &barbican.ContainerSecret{ID: newUUID(), ContainerID: ct.ID, Name: name, SecretID: id, CreatedAt: now})
+		return tx.ContainerSecrets().Create(r.Context(), &barbican.ContainerSecret{ID: ids.New(), ContainerID: ct.ID, Name: name, SecretID: id, CreatedAt: now})
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "Secrets container not found.")

@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fulcrumlb/fulcrum/internal/ids"
+
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -289,7 +291,7 @@ func (s *Service) createSecret(w http.ResponseWriter, r *http.Request, c policy.
 		return err
 	}
 	now := s.now()
-	sec := &barbican.Secret{ID: newUUID(), ProjectID: c.ProjectID, CreatorID: c.UserID, Name: str(body, "name"),
+	sec := &barbican.Secret{ID: ids.New(), ProjectID: c.ProjectID, CreatorID: c.UserID, Name: str(body, "name"),
 		Type: barbican.TypeOpaque, Algorithm: str(body, "algorithm"), Mode: str(body, "mode"), CreatedAt: now, UpdatedAt: now}
 	if t := str(body, "secret_type"); t != "" {
 		sec.Type = t
