@@ -32,6 +32,7 @@ func commands() []command {
 		{"agent-token", "issue a join token for a new agent", runAgentToken},
 		{"agent-revoke", "revoke an agent's certificate", runAgentRevoke},
 		{"engine", "run the native proxy engine from a data-plane config file", runEngine},
+		{"lab", "hosts as network namespaces on one bridged segment (tests, demos)", runLab},
 	}
 }
 

@@ -1,0 +1,155 @@
+// Package main is the active-standby benchmark: a pair of hosts (network namespaces on one
+// bridge, addresses from 198.18.0.0/15) runs keepalived under fulcrum's VRRP supervisor with
+// a small HTTP server on the VIP; a client host opens a new connection to the VIP every 5 ms;
+// faults are injected into the MASTER and the client counts failed requests and measures the
+// outage. Each fault runs -runs times per setting (the default 200 ms adverts, and 50 ms). It
+// ends with "RESULT <name> <value>" lines:
+//
+//	vrrp_failover_outage_ms                median outage, SIGKILL of the MASTER's agent (node process), default setting
+//	vrrp_failover_outage_fast_ms           the same with 50 ms adverts
+//	vrrp_silent_failover_outage_ms         median outage, MASTER's link down (no resignation), default setting
+//	vrrp_planned_failover_failed_requests  median failed requests of a planned handover, default setting
+//
+// Needs root and keepalived 2.2 (Debian's package). Run: go run ./bench/activestandby
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/netlab"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp/vrrplab"
+)
+
+func main() {
+	vrrplab.MaybeRunNode()
+	runs := flag.Int("runs", 5, "measurements per fault and setting")
+	faults := flag.String("faults", "", "comma-separated faults (default all: "+faultNames()+")")
+	flag.Parse()
+	if err := run(*runs, *faults); err != nil {
+		fmt.Fprintln(os.Stderr, "activestandby:", err)
+		os.Exit(1)
+	}
+}
+
+func faultNames() string {
+	var s []string
+	for _, f := range vrrplab.Faults {
+		s = append(s, string(f))
+	}
+	return strings.Join(s, ",")
+}
+
+type setting struct {
+	name   string
+	advert time.Duration
+}
+
+func run(runs int, only string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root (network namespaces, keepalived)")
+	}
+	if err := vrrp.CheckBinary(vrrp.DefaultBinary); err != nil {
+		return err
+	}
+	if runs < 1 || runs > 100 {
+		return fmt.Errorf("-runs %d: 1 to 100", runs)
+	}
+	faults := vrrplab.Faults
+	if only != "" {
+		faults = nil
+		for _, f := range strings.Split(only, ",") {
+			if !slices.Contains(vrrplab.Faults, vrrplab.Fault(f)) {
+				return fmt.Errorf("unknown fault %q (known: %s)", f, faultNames())
+			}
+			faults = append(faults, vrrplab.Fault(f))
+		}
+	}
+	ctx := context.Background()
+	if removed, _ := netlab.Sweep(ctx); len(removed) > 0 {
+		fmt.Fprintln(os.Stderr, "swept labs of crashed runs:", removed)
+	}
+	ver, _ := exec.Command(vrrp.DefaultBinary, "--version").CombinedOutput()
+	first, _, _ := strings.Cut(string(ver), "\n")
+	fmt.Printf("keepalived: %s\n", first)
+	fmt.Printf("a new connection to the VIP every %v; a request fails without a 200 within %v; outage = span of failed request starts + %v\n",
+		vrrplab.ProbeInterval, vrrplab.RequestTimeout, vrrplab.ProbeInterval)
+	type key struct {
+		setting string
+		fault   vrrplab.Fault
+	}
+	outages := map[key][]float64{}
+	failed := map[key][]float64{}
+	for _, s := range []setting{{"default", vrrp.DefaultAdvertInterval}, {"fast", 50 * time.Millisecond}} {
+		l, err := vrrplab.Start(ctx, vrrplab.Options{AdvertInterval: s.advert, Stderr: os.Stderr})
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		fmt.Printf("\n%s: advert_int %v, priorities %d/%d, nopreempt\n", s.name, s.advert, vrrp.DefaultMasterPriority, vrrp.DefaultBackupPriority)
+		for _, f := range faults {
+			k := key{s.name, f}
+			for range runs {
+				res, err := l.Measure(ctx, f)
+				if err != nil {
+					l.Close()
+					return fmt.Errorf("%s %s: %w", s.name, f, err)
+				}
+				outages[k] = append(outages[k], float64(res.Outage)/float64(time.Millisecond))
+				failed[k] = append(failed[k], float64(res.Failed))
+			}
+			fmt.Printf("  %-18s outage ms %-28s median %4.0f | failed %-20s median %3.0f\n", f,
+				list(outages[k]), median(outages[k]), list(failed[k]), median(failed[k]))
+		}
+		pr, err := l.Partition(ctx)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("%s partition: %w", s.name, err)
+		}
+		fmt.Printf("  %-18s both MASTER after %v (both hold the VIP: %v, client served by %s); after the heal one MASTER in %v, client back on it in %v\n",
+			"partition", pr.BothMaster.Round(time.Millisecond), pr.BothHeldVIP, pr.DuringServedBy, pr.Resolved.Round(time.Millisecond), pr.Served.Round(time.Millisecond))
+		if err := l.Close(); err != nil {
+			return fmt.Errorf("%s teardown: %w", s.name, err)
+		}
+	}
+	fmt.Println()
+	pick := func(m map[key][]float64, s string, f vrrplab.Fault) string {
+		v, ok := m[key{s, f}]
+		if !ok {
+			return "n/a"
+		}
+		return strconv.FormatFloat(median(v), 'f', 0, 64)
+	}
+	fmt.Println("RESULT vrrp_failover_outage_ms", pick(outages, "default", vrrplab.NodeKill))
+	fmt.Println("RESULT vrrp_failover_outage_fast_ms", pick(outages, "fast", vrrplab.NodeKill))
+	fmt.Println("RESULT vrrp_silent_failover_outage_ms", pick(outages, "default", vrrplab.LinkDown))
+	fmt.Println("RESULT vrrp_planned_failover_failed_requests", pick(failed, "default", vrrplab.Planned))
+	return nil
+}
+
+func list(v []float64) string {
+	var s []string
+	for _, x := range v {
+		s = append(s, strconv.FormatFloat(x, 'f', 0, 64))
+	}
+	return strings.Join(s, " ")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
