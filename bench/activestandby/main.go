@@ -33,8 +33,9 @@ func main() {
 	vrrplab.MaybeRunNode()
 	runs := flag.Int("runs", 5, "measurements per fault and setting")
 	faults := flag.String("faults", "", "comma-separated faults (default all: "+faultNames()+")")
+	scale := flag.Bool("scale", true, "also compare one VRRP instance per load balancer with one per pair (250 and 1,000 load balancers)")
 	flag.Parse()
-	if err := run(*runs, *faults); err != nil {
+	if err := run(*runs, *faults, *scale); err != nil {
 		fmt.Fprintln(os.Stderr, "activestandby:", err)
 		os.Exit(1)
 	}
@@ -53,7 +54,7 @@ type setting struct {
 	advert time.Duration
 }
 
-func run(runs int, only string) error {
+func run(runs int, only string, scale bool) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces, keepalived)")
 	}
@@ -117,6 +118,28 @@ func run(runs int, only string) error {
 			"partition", pr.BothMaster.Round(time.Millisecond), pr.BothHeldVIP, pr.DuringServedBy, pr.Resolved.Round(time.Millisecond), pr.Served.Round(time.Millisecond))
 		if err := l.Close(); err != nil {
 			return fmt.Errorf("%s teardown: %w", s.name, err)
+		}
+	}
+	if scale {
+		fmt.Println("\nscale (default setting; CPU over 10 s of steady state, both hosts):")
+		for _, layout := range [][2]int{{250, 1}, {1, 250}, {1, 1000}} {
+			l, err := vrrplab.Start(ctx, vrrplab.Options{Stderr: os.Stderr})
+			if err != nil {
+				return err
+			}
+			res, err := l.Scale(ctx, layout[0], layout[1], 10*time.Second)
+			cerr := l.Close()
+			if err != nil {
+				return fmt.Errorf("scale %d×%d: %w", layout[0], layout[1], err)
+			}
+			if cerr != nil {
+				return cerr
+			}
+			what := "one instance per load balancer"
+			if layout[0] == 1 {
+				what = "one instance per pair"
+			}
+			fmt.Printf("  %-31s %s\n", what, res)
 		}
 	}
 	fmt.Println()

@@ -133,13 +133,15 @@ func Render(cfg Config, files Files) ([]byte, error) {
 		w(1, "virtual_ipaddress {")
 		w(2, "%s dev lo scope host no_track", anchor(in.VRID))
 		w(1, "}")
-		w(1, "virtual_ipaddress_excluded {")
-		vips := slices.Clone(in.VIPs)
-		slices.SortFunc(vips, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
-		for _, v := range vips {
-			w(2, "%s dev %s", v, in.Interface)
+		if len(in.VIPs) > 0 {
+			w(1, "virtual_ipaddress_excluded {")
+			vips := slices.Clone(in.VIPs)
+			slices.SortFunc(vips, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+			for _, v := range vips {
+				w(2, "%s dev %s", v, in.Interface)
+			}
+			w(1, "}")
 		}
-		w(1, "}")
 		w(1, "track_file {")
 		w(2, "%s", healthTrack)
 		w(1, "}")

@@ -85,7 +85,9 @@ type Instance struct {
 	// are accepted.
 	Peers []netip.Addr
 	// VIPs are plumbed on Interface while this host is MASTER: the load balancers' VIPs
-	// (IPv4 or IPv6, usually /32 and /128). At least one.
+	// (IPv4 or IPv6, usually /32 and /128). It may be empty: the instance still elects its
+	// MASTER, so that a group can be made ready before VIPs are moved into it (make before
+	// break, docs/active-standby.md).
 	VIPs []netip.Prefix
 	// Scripts names Config.Scripts this instance tracks.
 	Scripts []string
@@ -233,9 +235,6 @@ func (c *Config) Validate() error {
 			}
 		}
 		peersOf[k] = append(peersOf[k], in.Peers...)
-		if len(in.VIPs) == 0 {
-			return invalid(f+".vips", "at least one VIP is required")
-		}
 		for j, v := range in.VIPs {
 			vf := fmt.Sprintf("%s.vips[%d]", f, j)
 			if !v.IsValid() || !unicastHost(v.Addr()) || v.Addr().Zone() != "" {

@@ -47,9 +47,14 @@ func sampleConfig() Config {
 	}
 	_, b := second.Instances()
 	b.Preempt = true
+	// A third group, with no VIPs yet (made ready before VIPs move into it).
+	empty, _ := Pair{
+		Name: "lb_pair_a_d", VRID: 2,
+		Master: Member{Interface: "eth0", Addr: addrA}, Backup: Member{Interface: "eth0", Addr: netip.MustParseAddr("198.18.0.4")},
+	}.Instances()
 	return Config{
 		RouterID:  "agent-a",
-		Instances: []Instance{m, b},
+		Instances: []Instance{m, b, empty},
 		Scripts:   []Script{{Name: "engine_alive", Command: []string{"/usr/bin/test", "-e", "/run/engine.ok"}, Interval: time.Second, Fall: 3}},
 	}
 }
@@ -151,7 +156,7 @@ func TestValidate(t *testing.T) {
 		{"vrid shared with a peer", func(c *Config) {
 			c.Instances[1].Interface, c.Instances[1].VRID, c.Instances[1].Peers = "eth0", 7, []netip.Addr{addrB}
 		}, "instances[1].vrid"},
-		{"no vips", func(c *Config) { c.Instances[0].VIPs = nil }, "instances[0].vips"},
+		{"no vips (a group made ready for a move)", func(c *Config) { c.Instances[0].VIPs = nil }, ""},
 		{"vip loopback", func(c *Config) { c.Instances[0].VIPs = mustPrefixes("127.0.0.2/32") }, "instances[0].vips[0]"},
 		{"vip link-local", func(c *Config) { c.Instances[0].VIPs = mustPrefixes("fe80::1/128") }, "instances[0].vips[0]"},
 		{"vip is source", func(c *Config) { c.Instances[0].VIPs = mustPrefixes("198.18.0.1/32") }, "instances[0].vips[0]"},

@@ -31,7 +31,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 func startLab(t *testing.T, advert time.Duration) *vrrplab.Lab {
 	t.Helper()
 	lw := &logWriter{t: t}
-	l, err := vrrplab.Start(context.Background(), vrrplab.Options{AdvertInterval: advert, Stderr: lw})
+	l, err := vrrplab.Start(context.Background(), vrrplab.Options{AdvertInterval: advert, Stderr: lw, Debug: true})
 	if err != nil {
 		t.Fatal(err)
 	}

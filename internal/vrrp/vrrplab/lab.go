@@ -64,7 +64,7 @@ type Node struct {
 	mu     sync.Mutex
 	seq    int
 	acks   map[int]chan message
-	state  vrrp.Event // last state of the pair's instance
+	states map[string]vrrp.State // by instance
 	events []vrrp.Event
 }
 
@@ -81,7 +81,8 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	if opts.AdvertInterval == 0 {
 		opts.AdvertInterval = vrrp.DefaultAdvertInterval
 	}
-	nl, err := netlab.Create(ctx, netlab.Spec{Hosts: []string{"a", "b", "c"}})
+	// A /21: room for the VIPs of the scale runs (AddrAt(256) onwards).
+	nl, err := netlab.Create(ctx, netlab.Spec{Hosts: []string{"a", "b", "c"}, Subnet: netip.MustParsePrefix("198.18.0.0/21")})
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +160,7 @@ func (l *Lab) startNode(ctx context.Context, h *netlab.Host) (*Node, error) {
 		Name: h.Name, DataDir: filepath.Join(l.Dir, h.Name), Debug: l.opts.Debug,
 		Listen: netip.AddrPortFrom(l.VIP, Port).String(),
 	})
-	n := &Node{Host: h, lab: l, exited: make(chan struct{}), acks: map[int]chan message{}}
+	n := &Node{Host: h, lab: l, exited: make(chan struct{}), acks: map[int]chan message{}, states: map[string]vrrp.State{}}
 	cmd := h.Command(context.Background(), l.opts.Exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), nodeEnv+"="+string(args))
 	cmd.Stderr = l.opts.Stderr
@@ -233,8 +234,12 @@ func (n *Node) read(r io.Reader, ready chan<- struct{}) {
 		case "state":
 			n.mu.Lock()
 			n.events = append(n.events, m.Event)
-			if m.Event.State != vrrp.StateMasterRxLowerPri {
-				n.state = m.Event
+			switch m.Event.State {
+			case vrrp.StateMasterRxLowerPri:
+			case vrrp.StateDeleted:
+				delete(n.states, m.Event.Instance)
+			default:
+				n.states[m.Event.Instance] = m.Event.State
 			}
 			n.mu.Unlock()
 		}
@@ -273,11 +278,19 @@ func (n *Node) callReply(ctx context.Context, c command) (message, error) {
 	}
 }
 
-// State returns the pair instance's last state on this node.
-func (n *Node) State() vrrp.State {
+// State returns the state of the lab's pair instance on this node.
+func (n *Node) State() vrrp.State { return n.StateOf(n.lab.Pair().Name) }
+
+// StateOf returns the state of an instance on this node ("" when it has none).
+func (n *Node) StateOf(instance string) vrrp.State {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.state.State
+	return n.states[instance]
+}
+
+// Apply has the node's supervisor apply cfg (for tests that shape their own groups).
+func (n *Node) Apply(ctx context.Context, cfg vrrp.Config) error {
+	return n.call(ctx, command{Op: "apply", Config: &cfg})
 }
 
 // Events returns the node's state events so far.
