@@ -3,6 +3,7 @@ package vrrp
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,7 +79,8 @@ type Supervisor struct {
 
 	mu         sync.Mutex
 	rendered   []byte
-	gen        int // counts configurations written
+	maxAdvert  time.Duration // longest advert interval of the configuration
+	gen        int           // counts configurations written
 	proc       *os.Process
 	ready      bool // the running keepalived handles SIGHUP
 	startedGen int  // gen when the running keepalived was started
@@ -233,6 +235,10 @@ func (s *Supervisor) write(cfg Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rendered = text
+	s.maxAdvert = 0
+	for _, in := range cfg.Instances {
+		s.maxAdvert = max(s.maxAdvert, cmp.Or(in.AdvertInterval, DefaultAdvertInterval))
+	}
 	s.gen++
 	if s.ready && s.proc != nil {
 		s.proc.Signal(syscall.SIGHUP)
@@ -319,8 +325,7 @@ func (s *Supervisor) run(ctx context.Context, started chan<- error) {
 	// thread ends with the goroutine (never unlocked), after keepalived has been stopped.
 	runtime.LockOSThread()
 	defer close(s.runDone)
-	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
-	backoff := minBackoff
+	quickDeaths := 0 // consecutive runs shorter than 10 s
 	for attempt := 0; ; attempt++ {
 		t0 := time.Now()
 		var startErr error
@@ -337,17 +342,31 @@ func (s *Supervisor) run(ctx context.Context, started chan<- error) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Error("keepalived exited; restarting", "err", err, "after", backoff)
 		if time.Since(t0) > 10*time.Second {
-			backoff = minBackoff
+			quickDeaths = 0
 		}
+		// The delay doubles with each quick death, up to 5 s (or the first delay, if longer).
+		first := s.restartDelay()
+		wait := min(first<<min(quickDeaths, 10), max(5*time.Second, first))
+		quickDeaths++
+		s.log.Error("keepalived exited; restarting", "err", err, "after", wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// restartDelay is the first wait before restarting a keepalived that died: four advert
+// intervals (at least 100 ms, at most a minute). A keepalived killed together with its VRRP
+// child (nothing resigned) leaves its VIPs plumbed and its engine serving them; by the time
+// this delay has passed the peer has taken over (three intervals plus skew), so the restarted
+// keepalived, which clears its VIPs at start, no longer opens a gap.
+func (s *Supervisor) restartDelay() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return min(max(4*s.maxAdvert, 100*time.Millisecond), time.Minute)
 }
 
 // runOnce runs one keepalived until it exits or ctx ends (then it stops it). onStart reports
