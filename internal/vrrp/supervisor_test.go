@@ -323,3 +323,37 @@ func TestSupervisorStartFailure(t *testing.T) {
 		t.Errorf("Start in a missing namespace: %v, want ErrKeepalived with ip's message", err)
 	}
 }
+
+// TestSupervisorScript: an instance tracking a vrrp_script goes to FAULT, giving up its VIP,
+// when the script fails, and comes back when it succeeds again (the watchdog path for an
+// engine that runs out of process; keepalived counts in whole seconds).
+func TestSupervisorScript(t *testing.T) {
+	l := newLab(t, "a", "b")
+	a, b := l.Hosts[0], l.Hosts[1]
+	vip := l.AddrAt(100)
+	dir := t.TempDir()
+	okFile := filepath.Join(dir, "engine-ok")
+	if err := os.WriteFile(okFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := Pair{
+		Name: "scripted", VRID: 9, AdvertInterval: 50 * time.Millisecond,
+		Master: Member{Interface: a.Interface, Addr: a.Addr}, Backup: Member{Interface: b.Interface, Addr: b.Addr},
+		VIPs: []netip.Prefix{netip.PrefixFrom(vip, 32)}, Scripts: []string{"engine_ok"},
+	}.Instances()
+	cfg := Config{
+		Instances: []Instance{in},
+		Scripts:   []Script{{Name: "engine_ok", Command: []string{"/usr/bin/test", "-e", okFile}, Interval: time.Second, Fall: 1, Rise: 1}},
+	}
+	sup, err := Start(Options{DataDir: filepath.Join(dir, "vrrp"), Wrap: a.Wrap(), Healthy: true, Logger: testLogger(t)}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	state := func() State { return sup.States()["scripted"].State }
+	until(t, "MASTER while the script succeeds", func() bool { return state() == StateMaster && hasAddr(t, a, vip) })
+	os.Remove(okFile)
+	until(t, "FAULT once the script fails, VIP removed", func() bool { return state() == StateFault && !hasAddr(t, a, vip) })
+	os.WriteFile(okFile, nil, 0o600)
+	until(t, "MASTER again", func() bool { return state() == StateMaster && hasAddr(t, a, vip) })
+}
