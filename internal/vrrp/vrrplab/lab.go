@@ -161,6 +161,8 @@ func (l *Lab) startNode(ctx context.Context, h *netlab.Host) (*Node, error) {
 		Listen: netip.AddrPortFrom(l.VIP, Port).String(),
 	})
 	n := &Node{Host: h, lab: l, exited: make(chan struct{}), acks: map[int]chan message{}, states: map[string]vrrp.State{}}
+	// The program becomes a node in MaybeRunNode, before it parses flags; "-test.run=^$"
+	// keeps a test binary that did not call it from running tests.
 	cmd := h.Command(context.Background(), l.opts.Exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), nodeEnv+"="+string(args))
 	cmd.Stderr = l.opts.Stderr
