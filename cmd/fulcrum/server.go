@@ -185,7 +185,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cp.run(ctrlCtx, &wg, log)
 	idp.rotateKeys(ctrlCtx, &wg, cfg.Identity.TokenKeyRotation, log)
 	if cfg.EmbeddedAgent {
-		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, st, cp, log); err != nil {
+		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, cp, log); err != nil {
 			stopCtrl()
 			wg.Wait()
 			return err

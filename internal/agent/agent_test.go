@@ -110,11 +110,11 @@ func startServer(t *testing.T) *server {
 
 func (s *server) token(t *testing.T, name string) string {
 	t.Helper()
-	tok, err := agentapi.IssueJoinToken(context.Background(), s.st, s.ca, name, time.Hour, time.Now())
+	tok, err := agentapi.IssueJoinToken(context.Background(), s.st, s.ca, agentapi.TokenRequest{Name: name, TTL: time.Hour}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.String()
+	return tok.Token.String()
 }
 
 func (s *server) agentID(t *testing.T, name string) string {
