@@ -607,6 +607,9 @@ func (a *Agent) apply(ctx context.Context, cfg *dataplane.Config) {
 }
 
 func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
+	if ctx.Err() != nil {
+		return // stopping, or refused: nothing more is applied
+	}
 	start := time.Now()
 	a.mu.Lock()
 	a.received = cfg
