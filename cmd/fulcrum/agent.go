@@ -36,6 +36,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
 	}
+	if err := pki.CheckAgentName(name); err != nil {
+		return fmt.Errorf("%w: --name: %v", errUsage, err)
+	}
 	log, err := newLogger(stderr, logLevel, logFormat)
 	if err != nil {
 		return err
@@ -63,13 +66,26 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dataDir, name, server string
 	var ttl time.Duration
+	var replace bool
 	s := config.New("agent-token")
 	s.String(&dataDir, "data-dir", "./fulcrum-data", "the server's data directory")
-	s.String(&name, "name", "", "restrict the token to this agent name (default: any)")
+	s.String(&name, "name", "", "bind the token to this agent name (default: the token creates a new agent of any unused name)")
 	s.Duration(&ttl, "ttl", 24*time.Hour, "how long the token may be used")
+	s.Bool(&replace, "replace", false, "re-enroll --name although it is enrolled: its current certificate is refused from now on")
 	s.String(&server, "server", "https://127.0.0.1:9443", "agent API URL to print in the example command")
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
+	}
+	if replace && name == "" {
+		return fmt.Errorf("%w: --replace needs the --name of the agent to re-enroll", errUsage)
+	}
+	if name != "" {
+		if err := pki.CheckAgentName(name); err != nil {
+			return fmt.Errorf("%w: --name: %v", errUsage, err)
+		}
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("%w: --ttl must be more than zero, got %s", errUsage, ttl)
 	}
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
 	if err != nil {
@@ -80,16 +96,33 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	tok, err := agentapi.IssueJoinToken(ctx, st, ca, name, ttl, time.Now())
+	issued, err := agentapi.IssueJoinToken(ctx, st, ca, agentapi.TokenRequest{Name: name, TTL: ttl, Replace: replace}, time.Now())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, tok.String())
-	fmt.Fprintf(stderr, "start an agent with:\n  fulcrum agent --server %s --join-token %s --data-dir ./fulcrum-agent\n", server, tok.String())
+	if replace {
+		// The operator's record of the takeover (the server logs the
+		// enrollment that follows).
+		switch {
+		case issued.Released != "":
+			fmt.Fprintf(stderr, "agent %s released with --replace: its certificate %s is refused from now on; the token below enrolls the name again\n", name, issued.Released)
+		case issued.Revoked:
+			fmt.Fprintf(stderr, "agent %s released with --replace: its revocation is lifted for the token below only\n", name)
+		}
+		if issued.Withdrawn > 0 {
+			fmt.Fprintf(stderr, "%d earlier unused token(s) for %s withdrawn\n", issued.Withdrawn, name)
+		}
+	}
+	fmt.Fprintln(stdout, issued.Token.String())
+	nameFlag := " --name <unused name>"
+	if name != "" {
+		nameFlag = " --name " + name
+	}
+	fmt.Fprintf(stderr, "start an agent with:\n  fulcrum agent --server %s --join-token %s%s --data-dir ./fulcrum-agent\n", server, issued.Token.String(), nameFlag)
 	return nil
 }
 
-// runAgentRevoke is `fulcrum agent-revoke NAME`.
+// runAgentRevoke is `fulcrum agent-revoke --name NAME`.
 func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dataDir, name string
 	s := config.New("agent-revoke")
@@ -101,6 +134,9 @@ func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if name == "" {
 		return fmt.Errorf("%w: agent-revoke needs --name", errUsage)
 	}
+	if name == agentapi.ReservedName {
+		return fmt.Errorf("%w: %q is the server's embedded agent; run the server with --embedded-agent=false instead", errUsage, name)
+	}
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
 	if err != nil {
 		return err
@@ -109,6 +145,6 @@ func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := agentapi.Revoke(ctx, st, name, time.Now()); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "agent %s revoked: its certificate is refused from now on\n", name)
+	fmt.Fprintf(stdout, "agent %s revoked: its certificate is refused from now on, and at its next contact it stops serving\n", name)
 	return nil
 }

@@ -74,8 +74,12 @@ func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
 	})
 	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: cp.cache, Enqueue: d.enqueue, AgentUp: d.resync,
 		Logger: d.log, DeadAfter: cfg.AgentDeadAfter})
+	embedded := ""
+	if cfg.EmbeddedAgent {
+		embedded = cfg.EmbeddedAgentName
+	}
 	cp.api = agentapi.New(agentapi.Options{Store: d.store, CA: ca, Watcher: cp.cache, Heartbeats: cp.hm, Logger: d.log,
-		Ready: d.ready, HeartbeatInterval: cfg.AgentHeartbeat})
+		Ready: d.ready, HeartbeatInterval: cfg.AgentHeartbeat, EmbeddedName: embedded})
 	cp.srv = &http.Server{Handler: cp.api.Handler(), TLSConfig: cp.api.TLSConfig(cert), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(&slogWriter{d.log}, "", 0)}
 	return cp, nil
@@ -101,16 +105,17 @@ func (cp *controlPlane) run(ctx context.Context, wg *sync.WaitGroup, log *slog.L
 }
 
 // runEmbeddedAgent runs the all-in-one's own data-plane node, enrolling it
-// over the real protocol on first start.
-func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig, st store.Store, cp *controlPlane, log *slog.Logger) error {
+// over the real protocol on first start with a token only this process
+// knows (so that no join token can become the embedded agent).
+func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig, cp *controlPlane, log *slog.Logger) error {
 	dir := filepath.Join(cfg.DataDir, "agent")
 	token := ""
 	if _, err := os.Stat(filepath.Join(dir, "agent.crt")); errors.Is(err, os.ErrNotExist) {
-		tok, err := agentapi.IssueJoinToken(ctx, st, cp.ca, cfg.EmbeddedAgentName, 10*time.Minute, time.Now())
+		tok, err := cp.api.EmbeddedJoinToken(10 * time.Minute)
 		if err != nil {
 			return err
 		}
-		token = tok.String()
+		token = tok
 	}
 	events := make(chan dataplane.HealthEvent, 1024)
 	eng := engine.New(engine.Options{Logger: log.With("component", "engine"),

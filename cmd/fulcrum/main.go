@@ -29,7 +29,7 @@ func commands() []command {
 	return []command{
 		{"server", "run the control plane (API, controller) with an embedded agent", runServer},
 		{"agent", "run a data-plane node that takes its config from a server", runAgent},
-		{"agent-token", "issue a join token for a new agent", runAgentToken},
+		{"agent-token", "issue a join token (a new agent, or --name X [--replace])", runAgentToken},
 		{"agent-revoke", "revoke an agent's certificate", runAgentRevoke},
 		{"engine", "run the native proxy engine from a data-plane config file", runEngine},
 		{"lab", "hosts as network namespaces on one bridged segment (tests, demos)", runLab},

@@ -15,10 +15,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/network"
+	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
@@ -59,7 +61,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
 	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one)")
-	s.String(&c.EmbeddedAgentName, "embedded-agent-name", "embedded", "name of the embedded agent")
+	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
 	c.Identity.register(s)
@@ -68,6 +70,9 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	}
 	if err := c.Identity.check(c.Auth); err != nil {
 		return nil, err
+	}
+	if err := pki.CheckAgentName(c.EmbeddedAgentName); err != nil {
+		return nil, fmt.Errorf("--embedded-agent-name: %w", err)
 	}
 	if c.Provider != "noop" && c.Provider != "fulcrum" {
 		return nil, fmt.Errorf("--provider %q: want fulcrum or noop", c.Provider)
@@ -185,7 +190,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cp.run(ctrlCtx, &wg, log)
 	idp.rotateKeys(ctrlCtx, &wg, cfg.Identity.TokenKeyRotation, log)
 	if cfg.EmbeddedAgent {
-		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, st, cp, log); err != nil {
+		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, cp, log); err != nil {
 			stopCtrl()
 			wg.Wait()
 			return err

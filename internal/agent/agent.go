@@ -2,10 +2,25 @@
 // once (join token, CA pinned by fingerprint), then authenticates with its
 // certificate; it watches its node config with blocking GETs, applies each
 // version to the engine with per-load-balancer isolation (a load balancer
-// the engine refuses is left out and reported; the others go ahead), keeps
-// the last applied config on disk and serves it at start even when no
-// server is reachable, and heartbeats its applied version, stats and member
-// health.
+// the engine refuses is left out and reported; the others go ahead), and
+// heartbeats its applied version, stats and member health.
+//
+// What it serves when the server does not answer, or answers no:
+//
+//   - Out of contact (server down, network cut), it keeps serving its last
+//     config; a plain server outage never takes traffic down. At start it
+//     asks the server first (StartupTimeout) and serves the config it keeps
+//     on disk only when the server does not answer, so a restart never
+//     brings back load balancers the server withdrew meanwhile.
+//   - Its first successful watch after contact returns converges it: load
+//     balancers the server moved elsewhere while it was away are dropped.
+//   - Refused (revoked, unknown or superseded: an authenticated answer from
+//     the server about its certificate), it stops serving at once, deletes
+//     its cached config and its identity, and Run returns ErrRefused.
+//
+// Two load balancers whose listeners want the same socket in one config:
+// the one already serving it keeps it, the other is refused with the
+// reason; when neither serves it yet, the smaller load balancer id wins.
 //
 // It knows only the data-plane contract; it never imports the domain, the
 // store or the controller.
@@ -24,6 +39,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -76,7 +92,23 @@ type Options struct {
 	// Events, if set, receives health transitions to report (the engine's
 	// event stream); the agent drains it.
 	Events <-chan dataplane.HealthEvent
+	// StartupTimeout is how long an enrolled agent waits at start for the
+	// server's config before it serves the one kept on disk (default 3 s).
+	StartupTimeout time.Duration
 }
+
+// ErrRefused is returned by Run when the server refused the agent's
+// identity (revoked, unknown or superseded); the agent has stopped serving.
+var ErrRefused = errors.New("the server refuses this agent")
+
+// refusedError is a server's refusal of the agent's certificate.
+type refusedError struct{ reason, msg string }
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("%v (%s): %s", ErrRefused, e.reason, e.msg)
+}
+
+func (e *refusedError) Is(target error) bool { return target == ErrRefused }
 
 // Agent is the daemon.
 type Agent struct {
@@ -97,6 +129,13 @@ type Agent struct {
 	engineVersion uint64
 	interval      time.Duration
 	events        []dataplane.HealthEvent
+	// owners maps each socket a load balancer's listener holds to that load
+	// balancer, for as long as the load balancer is in the server's config
+	// (refused or not): a clash never hands it to another one.
+	owners map[socketKey]string
+
+	stop       context.CancelCauseFunc // ends Run
+	refuseOnce sync.Once
 }
 
 // New checks the options; Run does the work.
@@ -116,21 +155,46 @@ func New(opts Options) (*Agent, error) {
 	if opts.RetryRefused <= 0 {
 		opts.RetryRefused = 5 * time.Second
 	}
+	if opts.StartupTimeout <= 0 {
+		opts.StartupTimeout = 3 * time.Second
+	}
+	if err := pki.CheckAgentName(opts.Name); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
-	return &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval}, nil
+	return &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
+		owners: map[socketKey]string{}}, nil
 }
 
 func (a *Agent) path(name string) string { return filepath.Join(a.opts.DataDir, name) }
 
-// Run serves the cached config, enrolls if needed, then watches and
-// heartbeats until ctx ends.
+// Run starts serving (the server's config, or the one kept on disk when
+// the server does not answer), enrolls if needed, then watches and
+// heartbeats until ctx ends. It returns an error when the agent cannot run
+// (not enrolled, unusable identity) and ErrRefused, after it has stopped
+// serving, when the server refuses it.
 func (a *Agent) Run(ctx context.Context) error {
-	if err := a.serveCached(ctx); err != nil {
-		a.log.Warn("cached config not served", "err", err)
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	a.stop = stop
+	if a.enrolled() {
+		if err := a.connect(ctx); err != nil {
+			return err
+		}
+		if err := a.firstContact(ctx); err != nil {
+			if errors.Is(err, ErrRefused) {
+				a.refuse(err)
+				return context.Cause(ctx)
+			}
+			a.log.Warn("the server does not answer; serving the config kept on disk", "err", err)
+			if err := a.serveCached(ctx); err != nil {
+				a.log.Warn("cached config not served", "err", err)
+			}
+		}
 	}
-	for {
+	for a.client == nil {
 		err := a.connect(ctx)
 		if err == nil {
 			break
@@ -142,7 +206,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if errors.As(err, &perm) {
 			return err
 		}
-		a.log.Warn("cannot reach the server yet; serving the cached config", "err", err)
+		a.log.Warn("cannot reach the server to enroll yet", "err", err)
 		if !sleep(ctx, 2*time.Second) {
 			return nil
 		}
@@ -157,6 +221,52 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); a.collectEvents(ctx) }()
 	}
 	wg.Wait()
+	if cause := context.Cause(ctx); errors.Is(cause, ErrRefused) {
+		return cause
+	}
+	return nil
+}
+
+// enrolled reports whether the data dir holds an identity.
+func (a *Agent) enrolled() bool {
+	_, err := os.Stat(a.path("agent.crt"))
+	return err == nil
+}
+
+// firstContact asks the server, within StartupTimeout, for the config the
+// agent should run and runs it. An error means the server did not answer
+// (the caller serves the cache) or refused the agent (ErrRefused).
+func (a *Agent) firstContact(ctx context.Context) error {
+	cached, err := a.loadCache()
+	if err != nil {
+		a.log.Warn("cached config unusable", "err", err)
+		cached = nil
+	}
+	a.mu.Lock()
+	a.noteOwners(cached)
+	a.mu.Unlock()
+	var have uint64
+	if cached != nil {
+		have = cached.Version
+	}
+	cctx, cancel := context.WithTimeout(ctx, a.opts.StartupTimeout)
+	defer cancel()
+	var resp dataplane.ConfigResponse
+	q := url.Values{"version": {strconv.FormatUint(have, 10)}, "wait": {"0s"}}
+	if err := a.do(cctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp); err != nil {
+		return err
+	}
+	if resp.Changed && resp.Config != nil {
+		a.apply(ctx, resp.Config)
+		return nil
+	}
+	// The server has nothing newer (or is still starting): the cache is
+	// what it would send.
+	if cached != nil {
+		a.applyMu.Lock()
+		defer a.applyMu.Unlock()
+		return a.serveLocked(ctx, cached)
+	}
 	return nil
 }
 
@@ -168,27 +278,67 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-// serveCached applies the config saved by the previous run.
-func (a *Agent) serveCached(ctx context.Context) error {
+// loadCache reads the config saved by the previous run (nil if none).
+func (a *Agent) loadCache() (*dataplane.Config, error) {
 	data, err := os.ReadFile(a.path("config.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	return dataplane.Decode(data)
+}
+
+// serveCached applies the config saved by the previous run.
+func (a *Agent) serveCached(ctx context.Context) error {
+	cfg, err := a.loadCache()
+	if err != nil || cfg == nil {
 		return err
 	}
-	cfg, err := dataplane.Decode(data)
-	if err != nil {
-		return err
-	}
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	return a.serveLocked(ctx, cfg)
+}
+
+// serveLocked runs cfg, a config applied before, as it is.
+func (a *Agent) serveLocked(ctx context.Context, cfg *dataplane.Config) error {
 	if err := a.engineApply(ctx, cfg); err != nil {
 		return fmt.Errorf("apply cached config v%d: %w", cfg.Version, err)
 	}
 	a.mu.Lock()
 	a.applied = cfg
+	a.noteOwners(cfg)
 	a.mu.Unlock()
 	a.log.Info("serving cached config", "version", cfg.Version, "listeners", len(cfg.Listeners))
 	return nil
+}
+
+// refuse stops serving for good after the server refused the agent: the
+// engine runs an empty config, the cached config (which holds TLS keys)
+// and the identity are deleted, and Run ends with err.
+func (a *Agent) refuse(err error) {
+	a.refuseOnce.Do(func() {
+		a.applyMu.Lock()
+		defer a.applyMu.Unlock()
+		empty := &dataplane.Config{Contract: dataplane.ContractVersion, Listeners: []dataplane.Listener{}, Pools: []dataplane.Pool{}}
+		if aerr := a.engineApply(context.Background(), empty); aerr != nil {
+			a.log.Error("cannot stop serving", "err", aerr)
+		}
+		a.mu.Lock()
+		a.applied, a.received, a.refused = nil, nil, nil
+		a.mu.Unlock()
+		for _, f := range []string{"config.json", "agent.key", "agent.crt"} {
+			if rerr := os.Remove(a.path(f)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				a.log.Error("cannot remove "+f, "err", rerr)
+			}
+		}
+		a.log.Error("stopped serving: the server refuses this agent; its cached config and identity are deleted; enroll it again with a new join token",
+			"err", err)
+		if a.stop != nil {
+			a.stop(err)
+		}
+	})
 }
 
 // connect loads or creates the identity and builds the mTLS client.
@@ -200,6 +350,9 @@ func (a *Agent) connect(ctx context.Context) error {
 		if err := a.enroll(ctx); err != nil {
 			return err
 		}
+	}
+	if err := pki.CheckKeyFile(a.path("agent.key")); err != nil {
+		return &permanentError{fmt.Errorf("load agent identity: %w", err)}
 	}
 	cert, err := tls.LoadX509KeyPair(a.path("agent.crt"), a.path("agent.key"))
 	if err != nil {
@@ -291,7 +444,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return &permanentError{fmt.Errorf("enroll refused: %d %s", resp.StatusCode, strings.TrimSpace(string(data)))}
+		return &permanentError{fmt.Errorf("enroll refused (%d): %s", resp.StatusCode, errorText(data))}
 	}
 	var er dataplane.EnrollResponse
 	if err := json.Unmarshal(data, &er); err != nil {
@@ -345,9 +498,30 @@ func (a *Agent) do(ctx context.Context, method, path string, body any, out any) 
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
+		var e dataplane.ErrorResponse
+		if resp.StatusCode == http.StatusForbidden && json.Unmarshal(data, &e) == nil {
+			switch e.Refused {
+			case dataplane.RefusedRevoked, dataplane.RefusedUnknown, dataplane.RefusedSuperseded:
+				return &refusedError{reason: e.Refused, msg: e.Error}
+			}
+		}
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, errorText(data))
 	}
 	return json.Unmarshal(data, out)
+}
+
+// errorText is the message of an agent API error body (the body itself if
+// it is not one), at most 1 KiB.
+func errorText(data []byte) string {
+	var e dataplane.ErrorResponse
+	msg := strings.TrimSpace(string(data))
+	if json.Unmarshal(data, &e) == nil && e.Error != "" {
+		msg = e.Error
+	}
+	if len(msg) > 1024 {
+		msg = msg[:1024] + "…"
+	}
+	return msg
 }
 
 func (a *Agent) version() uint64 {
@@ -367,6 +541,10 @@ func (a *Agent) watchLoop(ctx context.Context) {
 		err := a.do(ctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp)
 		if err != nil {
 			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, ErrRefused) {
+				a.refuse(err)
 				return
 			}
 			a.log.Warn("watch failed; still serving the last config", "err", err, "retry_in", backoff)
@@ -429,12 +607,19 @@ func (a *Agent) apply(ctx context.Context, cfg *dataplane.Config) {
 }
 
 func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
+	if ctx.Err() != nil {
+		return // stopping, or refused: nothing more is applied
+	}
 	start := time.Now()
 	a.mu.Lock()
 	a.received = cfg
+	a.pruneOwners(cfg)
+	refused := clashes(a.owners, cfg)
 	a.mu.Unlock()
-	var refused []dataplane.Refusal
-	left := cfg
+	for id, reason := range refused {
+		a.log.Warn("load balancer refused: its listener clashes with another load balancer's", "loadbalancer_id", id, "version", cfg.Version, "reason", reason)
+	}
+	left := without(cfg, refused)
 	for attempt := 0; ; attempt++ {
 		err := a.engineApply(ctx, left)
 		if err == nil {
@@ -445,10 +630,12 @@ func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 			// Unattributable: refuse every load balancer that differs from
 			// what runs now, and keep running the old config.
 			for _, id := range changedLBs(a.current(), cfg) {
-				refused = append(refused, dataplane.Refusal{LoadBalancerID: id, Version: cfg.Version, Reason: err.Error()})
+				if _, ok := refused[id]; !ok {
+					refused[id] = err.Error()
+				}
 			}
 			a.mu.Lock()
-			a.refused = refused
+			a.refused = refusals(refused, cfg.Version)
 			if a.applied != nil {
 				kept := *a.applied
 				kept.Version = cfg.Version
@@ -461,15 +648,15 @@ func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 			return
 		}
 		for id, reason := range culprits {
-			refused = append(refused, dataplane.Refusal{LoadBalancerID: id, Version: cfg.Version, Reason: reason})
+			refused[id] = reason
 			a.log.Warn("load balancer refused by the engine", "loadbalancer_id", id, "version", cfg.Version, "reason", reason)
 		}
 		left = without(left, culprits)
 	}
-	sort.Slice(refused, func(i, j int) bool { return refused[i].LoadBalancerID < refused[j].LoadBalancerID })
 	a.mu.Lock()
 	a.applied = left
-	a.refused = refused
+	a.refused = refusals(refused, cfg.Version)
+	a.noteOwners(left)
 	a.mu.Unlock()
 	if data, err := json.Marshal(left); err == nil {
 		if err := atomicfile.Write(a.path("config.json"), data, 0o600); err != nil {
@@ -477,6 +664,150 @@ func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 		}
 	}
 	a.log.Info("applied config", "version", cfg.Version, "listeners", len(left.Listeners), "refused", len(refused), "took", time.Since(start).Round(time.Microsecond))
+}
+
+// refusals lists the refused load balancers, sorted by id.
+func refusals(m map[string]string, version uint64) []dataplane.Refusal {
+	out := make([]dataplane.Refusal, 0, len(m))
+	for id, reason := range m {
+		out = append(out, dataplane.Refusal{LoadBalancerID: id, Version: version, Reason: reason})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].LoadBalancerID < out[j].LoadBalancerID })
+	return out
+}
+
+// socketKey is what a listener binds: transport, address and port.
+type socketKey struct {
+	transport string
+	addr      netip.Addr
+	port      int
+}
+
+func (k socketKey) String() string {
+	return netip.AddrPortFrom(k.addr, uint16(k.port)).String() + "/" + k.transport
+}
+
+// overlaps reports whether two sockets cannot both be bound: same transport
+// and port, and the same address or a wildcard covering the other ("::"
+// covers every address, "0.0.0.0" every IPv4 one).
+func (k socketKey) overlaps(o socketKey) bool {
+	if k.transport != o.transport || k.port != o.port {
+		return false
+	}
+	covers := func(w, x netip.Addr) bool { return w.IsUnspecified() && (w.Is6() || x.Is4()) }
+	return k.addr == o.addr || covers(k.addr, o.addr) || covers(o.addr, k.addr)
+}
+
+// claim is one socket one load balancer's listener wants.
+type claim struct {
+	key      socketKey
+	lb       string
+	listener string
+}
+
+// claims lists the sockets cfg's listeners want (addresses that do not
+// parse are left to the engine's validation).
+func claims(cfg *dataplane.Config) []claim {
+	if cfg == nil {
+		return nil
+	}
+	var out []claim
+	for _, l := range cfg.Listeners {
+		for _, a := range l.Addresses {
+			ip, err := netip.ParseAddr(a)
+			if err != nil {
+				continue
+			}
+			out = append(out, claim{socketKey{l.Protocol.Transport(), ip.Unmap(), l.ProtocolPort}, l.LoadBalancerID, l.ID})
+		}
+	}
+	return out
+}
+
+// noteOwners records the sockets cfg's listeners hold. Callers hold a.mu.
+func (a *Agent) noteOwners(cfg *dataplane.Config) {
+	for _, c := range claims(cfg) {
+		a.owners[c.key] = c.lb
+	}
+}
+
+// pruneOwners forgets sockets of load balancers cfg no longer has: their
+// sockets may go to others. Callers hold a.mu.
+func (a *Agent) pruneOwners(cfg *dataplane.Config) {
+	present := map[string]bool{}
+	for _, l := range cfg.Listeners {
+		present[l.LoadBalancerID] = true
+	}
+	for k, lb := range a.owners {
+		if !present[lb] {
+			delete(a.owners, k)
+		}
+	}
+	// A socket its owner no longer claims is free too.
+	claimed := map[socketKey]map[string]bool{}
+	for _, c := range claims(cfg) {
+		if claimed[c.key] == nil {
+			claimed[c.key] = map[string]bool{}
+		}
+		claimed[c.key][c.lb] = true
+	}
+	for k, lb := range a.owners {
+		if !claimed[k][lb] {
+			delete(a.owners, k)
+		}
+	}
+}
+
+// clashes settles listeners of different load balancers in cfg that want
+// overlapping sockets. A load balancer that wants a socket another one owns
+// (holds now, and still wants) is refused; among the rest, in id order, a
+// load balancer that wants a socket an earlier one kept is refused. It
+// returns the refused load balancers with the reason.
+func clashes(owners map[socketKey]string, cfg *dataplane.Config) map[string]string {
+	out := map[string]string{}
+	all := claims(cfg)
+	for _, c := range all {
+		for k, owner := range owners {
+			if owner != c.lb && k.overlaps(c.key) {
+				if _, seen := out[c.lb]; !seen {
+					out[c.lb] = fmt.Sprintf("listener %s: %s is in use by load balancer %s on this agent", c.listener, c.key, owner)
+				}
+			}
+		}
+	}
+	byLB := map[string][]claim{}
+	var lbs []string
+	for _, c := range all {
+		if _, ok := out[c.lb]; ok {
+			continue
+		}
+		if _, ok := byLB[c.lb]; !ok {
+			lbs = append(lbs, c.lb)
+		}
+		byLB[c.lb] = append(byLB[c.lb], c)
+	}
+	sort.Strings(lbs)
+	var kept []claim
+	for _, id := range lbs {
+		reason := ""
+		for _, c := range byLB[id] {
+			for _, k := range kept {
+				if k.key.overlaps(c.key) {
+					reason = fmt.Sprintf("listener %s: %s is also wanted by load balancer %s, which keeps it", c.listener, c.key, k.lb)
+					break
+				}
+			}
+			if reason != "" {
+				break
+			}
+		}
+		if reason != "" {
+			out[id] = reason
+			continue
+		}
+		kept = append(kept, byLB[id]...)
+	}
+	return out
 }
 
 func (a *Agent) current() *dataplane.Config {
@@ -621,6 +952,10 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 	hb.Health = a.opts.Engine.Health()
 	var resp dataplane.HeartbeatResponse
 	if err := a.do(ctx, "POST", dataplane.PathHeartbeat, &hb, &resp); err != nil {
+		if errors.Is(err, ErrRefused) {
+			a.refuse(err)
+			return
+		}
 		if ctx.Err() == nil {
 			a.log.Warn("heartbeat failed", "err", err)
 			a.mu.Lock()

@@ -110,11 +110,11 @@ func startServer(t *testing.T) *server {
 
 func (s *server) token(t *testing.T, name string) string {
 	t.Helper()
-	tok, err := agentapi.IssueJoinToken(context.Background(), s.st, s.ca, name, time.Hour, time.Now())
+	tok, err := agentapi.IssueJoinToken(context.Background(), s.st, s.ca, agentapi.TokenRequest{Name: name, TTL: time.Hour}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.String()
+	return tok.Token.String()
 }
 
 func (s *server) agentID(t *testing.T, name string) string {
@@ -279,4 +279,133 @@ func TestJoinTokenRules(t *testing.T) {
 	if code, body := get(); code != 403 || !strings.Contains(body, "revoked") {
 		t.Fatalf("revoked agent: %d %s, want 403 revoked", code, body)
 	}
+}
+
+// applyLog is a recorder that also keeps every config it was asked to run.
+type applyLog struct {
+	recorder
+	mu   sync.Mutex
+	seen []*dataplane.Config
+}
+
+func (l *applyLog) Apply(ctx context.Context, cfg *dataplane.Config) error {
+	l.mu.Lock()
+	l.seen = append(l.seen, cfg.Clone())
+	l.mu.Unlock()
+	return l.recorder.Apply(ctx, cfg)
+}
+
+func (l *applyLog) ran(port int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.seen {
+		for _, li := range c.Listeners {
+			if li.ProtocolPort == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestRefusedAgentStopsServing(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		refuse func(t *testing.T, s *server)
+		want   string
+	}{
+		{"revoked", func(t *testing.T, s *server) {
+			if err := agentapi.Revoke(context.Background(), s.st, "node-1", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}, dataplane.RefusedRevoked},
+		{"superseded", func(t *testing.T, s *server) {
+			if _, err := agentapi.IssueJoinToken(context.Background(), s.st, s.ca, agentapi.TokenRequest{Name: "node-1", TTL: time.Hour, Replace: true}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}, dataplane.RefusedSuperseded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t)
+			eng := &recorder{}
+			dir := t.TempDir()
+			a, err := agent.New(agent.Options{ServerURL: s.url, DataDir: dir, Name: "node-1", JoinToken: s.token(t, "node-1"), Engine: eng,
+				Wait: time.Second, HeartbeatInterval: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- a.Run(context.Background()) }()
+			eventually(t, "enrollment", func() bool { return s.agentID(t, "node-1") != "" })
+			s.cache.Put(s.agentID(t, "node-1"), "lb-1", 1, frag("lb-1", 8081))
+			eventually(t, "applied and cached", func() bool {
+				_, err := os.Stat(filepath.Join(dir, "config.json"))
+				return len(eng.ports()) == 1 && err == nil
+			})
+			tc.refuse(t, s)
+			select {
+			case err := <-done:
+				if !errors.Is(err, agent.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Run returned %v, want ErrRefused (%s)", err, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the refused agent keeps running")
+			}
+			if p := eng.ports(); len(p) != 0 {
+				t.Errorf("the refused agent still serves ports %v", p)
+			}
+			for _, f := range []string{"config.json", "agent.key", "agent.crt"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+					t.Errorf("%s kept after the refusal", f)
+				}
+			}
+		})
+	}
+}
+
+func TestRestartAsksTheServerBeforeTheCache(t *testing.T) {
+	s := startServer(t)
+	dir := t.TempDir()
+	stop := runAgent(t, agent.Options{ServerURL: s.url, DataDir: dir, Name: "node-1", JoinToken: s.token(t, "node-1"), Engine: &recorder{}, Wait: time.Second})
+	eventually(t, "enrollment", func() bool { return s.agentID(t, "node-1") != "" })
+	id := s.agentID(t, "node-1")
+	s.cache.Put(id, "lb-1", 1, frag("lb-1", 8082))
+	eventually(t, "lb-1 applied", func() bool { st, _ := s.cache.State(id, "lb-1", 1); return st == snapshot.Applied })
+	stop()
+	// While the agent is away, the server withdraws lb-1 and publishes lb-2.
+	s.cache.Delete(id, "lb-1")
+	s.cache.Put(id, "lb-2", 1, frag("lb-2", 8083))
+	eng := &applyLog{}
+	runAgent(t, agent.Options{ServerURL: s.url, DataDir: dir, Name: "node-1", Engine: eng, Wait: time.Second})
+	eventually(t, "lb-2 applied", func() bool { st, _ := s.cache.State(id, "lb-2", 1); return st == snapshot.Applied })
+	if eng.ran(8082) {
+		t.Fatal("the restarted agent ran the withdrawn lb-1 from its cache")
+	}
+}
+
+func TestClashKeepsTheServingOwner(t *testing.T) {
+	s := startServer(t)
+	eng := &recorder{}
+	runAgent(t, agent.Options{ServerURL: s.url, DataDir: t.TempDir(), Name: "node-1", JoinToken: s.token(t, "node-1"), Engine: eng,
+		Wait: time.Second, RetryRefused: 50 * time.Millisecond})
+	eventually(t, "enrollment", func() bool { return s.agentID(t, "node-1") != "" })
+	id := s.agentID(t, "node-1")
+	s.cache.Put(id, "lb-b", 1, frag("lb-b", 8084))
+	eventually(t, "lb-b applied", func() bool { st, _ := s.cache.State(id, "lb-b", 1); return st == snapshot.Applied })
+	s.cache.Put(id, "lb-a", 1, frag("lb-a", 8084))
+	eventually(t, "lb-a refused", func() bool { st, _ := s.cache.State(id, "lb-a", 1); return st == snapshot.Refused })
+	if _, reason := s.cache.State(id, "lb-a", 1); !strings.Contains(reason, "127.0.0.5:8084/tcp is in use by load balancer lb-b") {
+		t.Errorf("refusal reason %q", reason)
+	}
+	if st, _ := s.cache.State(id, "lb-b", 1); st != snapshot.Applied {
+		t.Errorf("lb-b is %s, want applied", st)
+	}
+	eng.mu.Lock()
+	owner := eng.running.Listeners[0].LoadBalancerID
+	eng.mu.Unlock()
+	if owner != "lb-b" {
+		t.Fatalf("the engine runs %s on the port, want lb-b", owner)
+	}
+	s.cache.Delete(id, "lb-b")
+	eventually(t, "lb-a applied once lb-b is gone", func() bool { st, _ := s.cache.State(id, "lb-a", 1); return st == snapshot.Applied })
 }

@@ -1,8 +1,18 @@
 // Package agentapi serves the controller⇄agent protocol (dataplane
 // ProtocolVersion) over HTTPS with mutual TLS: enrollment with a join
 // token, the blocking config watch and heartbeats. Agents authenticate with
-// the certificate the internal CA signed at enrollment; a revoked agent is
-// refused.
+// the certificate the internal CA signed at enrollment; a revoked,
+// unknown or superseded certificate is refused with a machine-readable
+// reason (dataplane.ErrorResponse.Refused), on which agents stop serving.
+//
+// Who may become which agent: a join token issued for a name enrolls that
+// name only, and only while no agent holds it; a token issued without a
+// name creates a new, unused name; a name in use changes hands only through
+// IssueJoinToken's Replace (`fulcrum agent-token --name X --replace`),
+// which cuts off the current certificate at once. The server's embedded
+// agent enrolls with a one-off token that exists only in the server's
+// memory (EmbeddedJoinToken); its name, and ReservedName, are not for join
+// tokens.
 package agentapi
 
 import (
@@ -14,15 +24,28 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/ids"
-
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
+	"github.com/fulcrumlb/fulcrum/internal/ids"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/store"
+)
+
+// ReservedName is the default name of the server's embedded agent. No join
+// token may be issued for it or enroll it, whatever the server's
+// --embedded-agent-name.
+const ReservedName = "embedded"
+
+// Errors of IssueJoinToken, matched with errors.Is.
+var (
+	// ErrNameInUse: an agent of that name is enrolled and Replace was not asked.
+	ErrNameInUse = errors.New("agent name in use")
+	// ErrReservedName: the name belongs to the server's embedded agent.
+	ErrReservedName = errors.New("agent name reserved")
 )
 
 // Watcher hands out node configs (the snapshot cache).
@@ -50,12 +73,26 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// MaxWait caps a watch's wait (default 60 s).
 	MaxWait time.Duration
+	// EmbeddedName is the name of the server's own agent ("" when it runs
+	// none). Like ReservedName, only EmbeddedJoinToken may enroll it.
+	EmbeddedName string
 }
 
 // Server is the agent API.
 type Server struct {
 	opts Options
 	log  *slog.Logger
+
+	mu       sync.Mutex
+	embedded *memoryToken // the embedded agent's one-off token, until used
+}
+
+// memoryToken is a join token kept in memory only.
+type memoryToken struct {
+	tok     pki.JoinToken
+	name    string
+	expires time.Time
+	busy    bool // an enrollment with it is in progress
 }
 
 // New returns the agent API server.
@@ -94,25 +131,77 @@ func (s *Server) TLSConfig(cert tls.Certificate) *tls.Config {
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+dataplane.PathEnroll, s.enroll)
-	mux.HandleFunc("GET "+dataplane.PathConfig, s.authenticated(s.config))
-	mux.HandleFunc("POST "+dataplane.PathHeartbeat, s.authenticated(s.heartbeat))
-	return s.protocol(mux)
+	rt := &httpapi.Router{
+		NotFound: func(w http.ResponseWriter, r *http.Request) {
+			fail(w, http.StatusNotFound, "no agent API at %s", r.URL.Path)
+		},
+		MethodNotAllowed: func(w http.ResponseWriter, r *http.Request, allow string) {
+			fail(w, http.StatusMethodNotAllowed, "%s %s: allowed: %s", r.Method, r.URL.Path, allow)
+		},
+	}
+	rt.HandleFunc("POST "+dataplane.PathEnroll, s.enroll)
+	rt.HandleFunc("GET "+dataplane.PathConfig, s.authenticated(s.config))
+	rt.HandleFunc("POST "+dataplane.PathHeartbeat, s.authenticated(s.heartbeat))
+	return s.protocol(rt)
 }
 
-type apiError struct {
-	Error string `json:"error"`
+// EmbeddedJoinToken returns a join token for the server's embedded agent
+// (Options.EmbeddedName), valid for ttl and one enrollment. It is never
+// stored: only this process can hand it out, so only the embedded agent can
+// become EmbeddedName. A name in use is re-enrolled (the embedded agent
+// lost its identity on disk). A new call replaces an unused token.
+func (s *Server) EmbeddedJoinToken(ttl time.Duration) (string, error) {
+	if s.opts.EmbeddedName == "" {
+		return "", errors.New("embedded join token: the server runs no embedded agent")
+	}
+	tok := s.opts.CA.NewJoinToken()
+	s.mu.Lock()
+	s.embedded = &memoryToken{tok: tok, name: s.opts.EmbeddedName, expires: s.opts.Now().Add(ttl)}
+	s.mu.Unlock()
+	return tok.String(), nil
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+// claimEmbedded reports whether tok is the embedded agent's token and, if
+// it is, checks it for name and marks it busy; release must follow.
+func (s *Server) claimEmbedded(tok pki.JoinToken, name string, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.embedded
+	if m == nil || m.tok.ID != tok.ID {
+		return false, nil
+	}
+	switch {
+	case !pki.CheckSecret(tok.Secret, m.tok.SecretHash()):
+		return false, errForbidden("unknown join token")
+	case m.busy:
+		return false, errForbidden("join token already used")
+	case now.After(m.expires):
+		return false, errForbidden("join token expired")
+	case name != m.name:
+		return false, errForbidden("join token is for agent %q", m.name)
+	}
+	m.busy = true
+	return true, nil
+}
+
+// releaseEmbedded ends an enrollment with the embedded token: used, it is
+// gone; otherwise it may be tried again.
+func (s *Server) releaseEmbedded(used bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if used {
+		s.embedded = nil
+	} else if s.embedded != nil {
+		s.embedded.busy = false
+	}
+}
+
+func (s *Server) reserved(name string) bool {
+	return name == ReservedName || (s.opts.EmbeddedName != "" && name == s.opts.EmbeddedName)
 }
 
 func fail(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
+	httpapi.WriteJSON(w, code, dataplane.ErrorResponse{Error: fmt.Sprintf(format, args...)})
 }
 
 // protocol refuses agents speaking another protocol version.
@@ -130,7 +219,9 @@ func (s *Server) protocol(next http.Handler) http.Handler {
 
 type agentHandler func(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 
-// authenticated resolves the client certificate to an enrolled, unrevoked agent.
+// authenticated resolves the client certificate to an enrolled, unrevoked
+// agent whose current certificate it is; anything else is refused with the
+// reason agents act on.
 func (s *Server) authenticated(next agentHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
@@ -141,31 +232,39 @@ func (s *Server) authenticated(next agentHandler) http.HandlerFunc {
 		name, serial := cert.Subject.CommonName, pki.SerialHex(cert.SerialNumber)
 		var agent *lb.Agent
 		err := s.opts.Store.View(r.Context(), func(tx store.Tx) error {
-			list, err := tx.Agents().List(r.Context(), store.Query{Filters: []store.Filter{store.F("name", name)}})
-			if err != nil {
-				return err
-			}
-			if len(list) == 1 {
-				agent = list[0]
-			}
-			return nil
+			var err error
+			agent, err = agentByName(r.Context(), tx, name)
+			return err
 		})
 		if err != nil {
 			s.log.Error("look up agent", "agent", name, "err", err)
 			fail(w, http.StatusInternalServerError, "internal error")
 			return
 		}
+		refuse := func(reason, format string, args ...any) {
+			s.log.Warn("agent refused", "agent", name, "refused", reason, "serial", serial, "remote", r.RemoteAddr)
+			httpapi.WriteJSON(w, http.StatusForbidden, dataplane.ErrorResponse{Error: fmt.Sprintf(format, args...), Refused: reason})
+		}
 		switch {
 		case agent == nil:
-			fail(w, http.StatusForbidden, "agent %q is not enrolled", name)
+			refuse(dataplane.RefusedUnknown, "agent %q is not enrolled", name)
 		case agent.Revoked:
-			fail(w, http.StatusForbidden, "agent %q is revoked", name)
+			refuse(dataplane.RefusedRevoked, "agent %q is revoked", name)
 		case agent.CertSerial != serial:
-			fail(w, http.StatusForbidden, "certificate %s of agent %q was superseded by a newer enrollment", serial, name)
+			refuse(dataplane.RefusedSuperseded, "certificate %s of agent %q was superseded: the name was enrolled again or released with --replace", serial, name)
 		default:
 			next(w, r, agent)
 		}
 	}
+}
+
+// agentByName returns the agent called name, or nil.
+func agentByName(ctx context.Context, tx store.Tx, name string) (*lb.Agent, error) {
+	list, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("name", name)}})
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	return list[0], nil
 }
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
@@ -176,11 +275,11 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := pki.ParseJoinToken(req.Token)
 	if err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
+		fail(w, http.StatusBadRequest, "token: %v", err)
 		return
 	}
-	if req.Name == "" || len(req.Name) > 64 || strings.ContainsAny(req.Name, " /\\\n\t") {
-		fail(w, http.StatusBadRequest, "agent name must be 1-64 characters without spaces or slashes")
+	if err := pki.CheckAgentName(req.Name); err != nil {
+		fail(w, http.StatusBadRequest, "name: %v", err)
 		return
 	}
 	if tok.CAFingerprint != s.opts.CA.Fingerprint() {
@@ -188,85 +287,148 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.opts.Now().UTC()
+	embedded, err := s.claimEmbedded(tok, req.Name, now)
+	if err != nil {
+		s.answerEnroll(w, req.Name, err)
+		return
+	}
 	var resp dataplane.EnrollResponse
+	var reenrolled bool
 	err = s.opts.Store.Update(r.Context(), func(tx store.Tx) error {
-		stored, err := tx.JoinTokens().Lock(r.Context(), tok.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return errForbidden("unknown join token")
+		var stored *lb.JoinToken
+		if !embedded {
+			var err error
+			if stored, err = checkStoredToken(r.Context(), tx, tok, req.Name, now); err != nil {
+				return err
+			}
+			if s.reserved(req.Name) {
+				return errForbidden("agent name %q is reserved for the server's embedded agent", req.Name)
+			}
 		}
+		agent, err := agentByName(r.Context(), tx, req.Name)
 		if err != nil {
 			return err
 		}
-		switch {
-		case !pki.CheckSecret(tok.Secret, stored.SecretHash):
-			return errForbidden("unknown join token")
-		case stored.UsedAt != nil:
-			return errForbidden("join token already used")
-		case now.After(stored.ExpiresAt):
-			return errForbidden("join token expired")
-		case stored.AgentName != "" && stored.AgentName != req.Name:
-			return errForbidden("join token is for agent %q", stored.AgentName)
+		if agent != nil {
+			// Lock the row, so that two enrollments racing for a released
+			// name cannot both take it.
+			if agent, err = tx.Agents().Lock(r.Context(), agent.ID); err != nil {
+				return err
+			}
+			released := agent.CertSerial == "" && stored != nil && stored.AgentName == req.Name
+			switch {
+			case embedded, released:
+				reenrolled = true
+			case agent.Revoked:
+				return errConflict("agent %q is revoked; to enroll the name again, issue a token with: fulcrum agent-token --name %s --replace", req.Name, req.Name)
+			default:
+				return errConflict("agent name %q is in use; to enroll it again, issue a token with: fulcrum agent-token --name %s --replace", req.Name, req.Name)
+			}
 		}
 		certPEM, serial, err := s.opts.CA.SignAgent([]byte(req.CSR), req.Name, now)
 		if err != nil {
-			return errBadRequest("%v", err)
+			return errBadRequest("csr: %v", err)
 		}
-		list, err := tx.Agents().List(r.Context(), store.Query{Filters: []store.Filter{store.F("name", req.Name)}})
-		if err != nil {
-			return err
-		}
-		var agent *lb.Agent
-		if len(list) == 1 {
-			agent = list[0]
-			if agent.Revoked {
-				return errForbidden("agent %q is revoked", req.Name)
-			}
-			agent.Touch(now)
-		} else {
+		if agent == nil {
 			agent = &lb.Agent{ID: ids.New(), Name: req.Name, Status: lb.AgentDown, Times: lb.Times{CreatedAt: now.Truncate(time.Second)}}
+		} else {
+			agent.Touch(now)
 		}
 		agent.CertSerial = serial
+		agent.Revoked = false
 		agent.Address = req.Address
 		agent.AvailabilityZone = req.AvailabilityZone
 		agent.Group = req.Group
-		if len(list) == 1 {
+		if reenrolled {
 			err = tx.Agents().Update(r.Context(), agent)
 		} else {
 			err = tx.Agents().Create(r.Context(), agent)
 		}
+		if errors.Is(err, store.ErrConflict) {
+			return errConflict("agent name %q is in use: another enrollment took it a moment ago", req.Name)
+		}
 		if err != nil {
 			return err
 		}
-		stored.UsedAt = &now
-		stored.Touch(now)
-		if err := tx.JoinTokens().Update(r.Context(), stored); err != nil {
-			return err
+		if stored != nil {
+			stored.UsedAt = &now
+			stored.Touch(now)
+			if err := tx.JoinTokens().Update(r.Context(), stored); err != nil {
+				return err
+			}
 		}
 		resp = dataplane.EnrollResponse{AgentID: agent.ID, CertPEM: string(certPEM), CAPEM: string(s.opts.CA.PEM())}
 		return nil
 	})
+	if embedded {
+		s.releaseEmbedded(err == nil)
+	}
+	if err != nil {
+		s.answerEnroll(w, req.Name, err)
+		return
+	}
+	if reenrolled {
+		how := "token issued with --replace"
+		if embedded {
+			how = "the server's embedded agent"
+		}
+		s.log.Warn("agent re-enrolled: any earlier certificate of the name is refused from now on", "agent", req.Name, "agent_id", resp.AgentID, "by", how, "remote", r.RemoteAddr)
+	} else {
+		s.log.Info("agent enrolled", "agent", req.Name, "agent_id", resp.AgentID, "remote", r.RemoteAddr)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+// checkStoredToken locks the stored token tok and checks that it may enroll
+// name now.
+func checkStoredToken(ctx context.Context, tx store.Tx, tok pki.JoinToken, name string, now time.Time) (*lb.JoinToken, error) {
+	stored, err := tx.JoinTokens().Lock(ctx, tok.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errForbidden("unknown join token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !pki.CheckSecret(tok.Secret, stored.SecretHash):
+		return nil, errForbidden("unknown join token")
+	case stored.UsedAt != nil:
+		return nil, errForbidden("join token already used")
+	case now.After(stored.ExpiresAt):
+		return nil, errForbidden("join token expired")
+	case stored.AgentName != "" && stored.AgentName != name:
+		return nil, errForbidden("join token is for agent %q", stored.AgentName)
+	}
+	return stored, nil
+}
+
+// answerEnroll answers a failed enrollment.
+func (s *Server) answerEnroll(w http.ResponseWriter, name string, err error) {
 	var he *httpError
 	if errors.As(err, &he) {
+		s.log.Warn("enrollment refused", "agent", name, "reason", he.msg)
 		fail(w, he.code, "%s", he.msg)
 		return
 	}
-	if err != nil {
-		s.log.Error("enroll", "agent", req.Name, "err", err)
-		fail(w, http.StatusInternalServerError, "internal error")
-		return
-	}
-	s.log.Info("agent enrolled", "agent", req.Name, "agent_id", resp.AgentID)
-	writeJSON(w, http.StatusOK, resp)
+	s.log.Error("enroll", "agent", name, "err", err)
+	fail(w, http.StatusInternalServerError, "internal error")
 }
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent) {
-	have, err := strconv.ParseUint(r.URL.Query().Get("version"), 10, 64)
-	if err != nil && r.URL.Query().Get("version") != "" {
-		fail(w, http.StatusBadRequest, "version: %v", err)
+	q, err := httpapi.Query(r)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "query: %v", err)
 		return
 	}
+	var have uint64
+	if v := q.Get("version"); v != "" {
+		if have, err = strconv.ParseUint(v, 10, 64); err != nil {
+			fail(w, http.StatusBadRequest, "version: want an unsigned integer, got %q", v)
+			return
+		}
+	}
 	wait := 30 * time.Second
-	if ws := r.URL.Query().Get("wait"); ws != "" {
+	if ws := q.Get("wait"); ws != "" {
 		if wait, err = time.ParseDuration(ws); err != nil || wait < 0 {
 			fail(w, http.StatusBadRequest, "wait: want a duration such as 30s")
 			return
@@ -276,11 +438,17 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 	start := s.opts.Now()
 	select {
 	case <-s.opts.Ready:
-	case <-r.Context().Done():
-		return
-	case <-time.After(wait):
-		writeJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: false, Version: have})
-		return
+	default:
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case <-s.opts.Ready:
+		case <-r.Context().Done():
+			return
+		case <-timer.C:
+			httpapi.WriteJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: false, Version: have})
+			return
+		}
 	}
 	wait -= s.opts.Now().Sub(start)
 	cfg, changed := s.opts.Watcher.Watch(r.Context(), agent.ID, have, max(wait, 0))
@@ -288,10 +456,10 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 		return
 	}
 	if !changed {
-		writeJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: false, Version: have})
+		httpapi.WriteJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: false, Version: have})
 		return
 	}
-	writeJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: true, Version: cfg.Version, Config: cfg})
+	httpapi.WriteJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: true, Version: cfg.Version, Config: cfg})
 }
 
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, agent *lb.Agent) {
@@ -301,7 +469,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, agent *lb.Age
 		return
 	}
 	if hb.Name != agent.Name {
-		fail(w, http.StatusForbidden, "heartbeat for %q sent with the certificate of %q", hb.Name, agent.Name)
+		fail(w, http.StatusBadRequest, "name: heartbeat for %q sent with the certificate of %q", hb.Name, agent.Name)
 		return
 	}
 	if err := s.opts.Heartbeats.Heartbeat(r.Context(), agent.ID, &hb); err != nil {
@@ -309,35 +477,111 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, agent *lb.Age
 		fail(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	writeJSON(w, http.StatusOK, dataplane.HeartbeatResponse{Interval: s.opts.HeartbeatInterval.String()})
+	httpapi.WriteJSON(w, http.StatusOK, dataplane.HeartbeatResponse{Interval: s.opts.HeartbeatInterval.String()})
 }
 
-// IssueJoinToken stores a new join token valid for ttl (for agent name, or
-// any name when name is "") and returns it.
-func IssueJoinToken(ctx context.Context, st store.Store, ca *pki.CA, name string, ttl time.Duration, now time.Time) (pki.JoinToken, error) {
+// TokenRequest is what IssueJoinToken issues.
+type TokenRequest struct {
+	// Name binds the token to one agent name; "" lets it create any new,
+	// unused name.
+	Name string
+	// TTL is how long the token may be used; more than zero.
+	TTL time.Duration
+	// Replace lets the token enroll Name although an agent holds it. The
+	// name is released at once: its current certificate is refused from
+	// now on, and its load balancers stay with the name for whoever enrolls
+	// it next with a token for Name. Needs Name.
+	Replace bool
+}
+
+// Issued is what IssueJoinToken returns.
+type Issued struct {
+	Token pki.JoinToken
+	// Released is the serial of the certificate Replace cut off ("" when
+	// the name had none).
+	Released string
+	// Revoked tells that Replace lifted a revocation of the name.
+	Revoked bool
+	// Withdrawn counts the unused tokens for the name that Replace withdrew.
+	Withdrawn int
+}
+
+// IssueJoinToken stores a new join token as req asks and returns it. A
+// name in use needs Replace (ErrNameInUse otherwise); the embedded agent's
+// name ReservedName is refused (ErrReservedName).
+func IssueJoinToken(ctx context.Context, st store.Store, ca *pki.CA, req TokenRequest, now time.Time) (Issued, error) {
+	switch {
+	case req.TTL <= 0:
+		return Issued{}, fmt.Errorf("issue join token: the lifetime must be more than zero, got %s", req.TTL)
+	case req.Replace && req.Name == "":
+		return Issued{}, errors.New("issue join token: --replace needs the --name of the agent to replace")
+	case req.Name == ReservedName:
+		return Issued{}, fmt.Errorf("issue join token: %w: %q is the server's embedded agent, which enrolls by itself", ErrReservedName, req.Name)
+	}
+	if req.Name != "" {
+		if err := pki.CheckAgentName(req.Name); err != nil {
+			return Issued{}, fmt.Errorf("issue join token: %w", err)
+		}
+	}
 	tok := ca.NewJoinToken()
 	now = now.UTC()
+	out := Issued{Token: tok}
 	err := st.Update(ctx, func(tx store.Tx) error {
-		return tx.JoinTokens().Create(ctx, &lb.JoinToken{ID: tok.ID, SecretHash: tok.SecretHash(), AgentName: name,
-			ExpiresAt: now.Add(ttl), Times: lb.Times{CreatedAt: now.Truncate(time.Second)}})
+		if req.Name != "" {
+			agent, err := agentByName(ctx, tx, req.Name)
+			if err != nil {
+				return err
+			}
+			if agent != nil && (agent.CertSerial != "" || agent.Revoked) {
+				if !req.Replace {
+					return fmt.Errorf("%w: agent %q is enrolled; to enroll it again (its current certificate is refused from then on) add --replace", ErrNameInUse, req.Name)
+				}
+				if agent, err = tx.Agents().Lock(ctx, agent.ID); err != nil {
+					return err
+				}
+				out.Released, out.Revoked = agent.CertSerial, agent.Revoked
+				agent.CertSerial, agent.Revoked = "", false
+				agent.Touch(now)
+				if err := tx.Agents().Update(ctx, agent); err != nil {
+					return err
+				}
+				// Only the token issued now may take the released name:
+				// unused tokens issued earlier for it are withdrawn.
+				earlier, err := tx.JoinTokens().List(ctx, store.Query{Filters: []store.Filter{store.F("agent_name", req.Name)}})
+				if err != nil {
+					return err
+				}
+				for _, t := range earlier {
+					if t.UsedAt == nil {
+						if err := tx.JoinTokens().Delete(ctx, t.ID); err != nil {
+							return err
+						}
+						out.Withdrawn++
+					}
+				}
+			}
+		}
+		return tx.JoinTokens().Create(ctx, &lb.JoinToken{ID: tok.ID, SecretHash: tok.SecretHash(), AgentName: req.Name,
+			ExpiresAt: now.Add(req.TTL), Times: lb.Times{CreatedAt: now.Truncate(time.Second)}})
 	})
 	if err != nil {
-		return pki.JoinToken{}, fmt.Errorf("issue join token: %w", err)
+		return Issued{}, fmt.Errorf("issue join token: %w", err)
 	}
-	return tok, nil
+	return out, nil
 }
 
-// Revoke marks agent name revoked: its certificate is refused from now on.
+// Revoke marks agent name revoked: its certificate is refused from now on,
+// and the agent, told so at its next contact, stops serving. Only
+// `agent-token --name NAME --replace` brings the name back.
 func Revoke(ctx context.Context, st store.Store, name string, now time.Time) error {
 	return st.Update(ctx, func(tx store.Tx) error {
-		list, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("name", name)}})
+		a, err := agentByName(ctx, tx, name)
 		if err != nil {
 			return err
 		}
-		if len(list) != 1 {
+		if a == nil {
 			return fmt.Errorf("revoke agent %q: %w", name, store.ErrNotFound)
 		}
-		a := list[0]
 		a.Revoked = true
 		a.Touch(now)
 		return tx.Agents().Update(ctx, a)
@@ -353,6 +597,10 @@ func (e *httpError) Error() string { return e.msg }
 
 func errForbidden(format string, args ...any) error {
 	return &httpError{code: http.StatusForbidden, msg: fmt.Sprintf(format, args...)}
+}
+
+func errConflict(format string, args ...any) error {
+	return &httpError{code: http.StatusConflict, msg: fmt.Sprintf(format, args...)}
 }
 
 func errBadRequest(format string, args ...any) error {

@@ -9,6 +9,9 @@ import "time"
 //
 //	1  enroll with a join token; watch the node config with a blocking GET;
 //	   heartbeat with applied/refused versions, stats and member health.
+//	   Compatible addition: ErrorResponse.Refused, which tells an agent the
+//	   server refuses its identity (an agent that does not know the field
+//	   keeps retrying, as before).
 const ProtocolVersion = 1
 
 // ProtocolHeader carries ProtocolVersion on every agent request.
@@ -90,3 +93,20 @@ type Refusal struct {
 type HeartbeatResponse struct {
 	Interval string `json:"interval"` // a Go duration
 }
+
+// ErrorResponse is the body of every agent API answer other than 200.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	// Refused is set, on a 403, when the server refuses the identity the
+	// agent authenticated with: RefusedRevoked, RefusedUnknown or
+	// RefusedSuperseded. It is an authenticated, final answer about that
+	// certificate; an agent so refused stops serving.
+	Refused string `json:"refused,omitempty"`
+}
+
+// Reasons for refusing an agent's identity (ErrorResponse.Refused).
+const (
+	RefusedRevoked    = "revoked"    // an administrator revoked the agent
+	RefusedUnknown    = "unknown"    // no agent of that name is enrolled
+	RefusedSuperseded = "superseded" // the name was re-enrolled (or released with --replace)
+)

@@ -4,7 +4,9 @@
 // certificate requests, and mints and parses join tokens that let a new
 // agent enroll once and pin the CA while doing so.
 //
-// Keys are ECDSA P-256. Private keys are written with mode 0600.
+// Keys are ECDSA P-256. Private keys are written with mode 0600, and a key
+// file that group or others may read is refused when loaded (CheckKeyFile):
+// whoever can read the CA key can mint agents.
 package pki
 
 import (
@@ -25,6 +27,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -84,6 +87,9 @@ func LoadOrCreateCA(dir string, now time.Time) (*CA, error) {
 }
 
 func loadCA(certPath, keyPath string) (*CA, error) {
+	if err := CheckKeyFile(keyPath); err != nil {
+		return nil, fmt.Errorf("load ca: %w", err)
+	}
 	certPEM, err := os.ReadFile(certPath)
 	if err != nil {
 		return nil, fmt.Errorf("load ca: %w", err)
@@ -123,6 +129,9 @@ func Fingerprint(cert *x509.Certificate) string {
 // within 30 days, or not covering every name in hosts (DNS names or IPs).
 func (c *CA) ServerCertificate(dir string, hosts []string, now time.Time) (tls.Certificate, error) {
 	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	if err := CheckKeyFile(keyPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
+	}
 	if pair, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && pair.Leaf != nil {
 		if pair.Leaf.NotAfter.Sub(now) > renewBefore && covers(pair.Leaf, hosts) && pair.Leaf.CheckSignatureFrom(c.Cert) == nil {
 			return pair, nil
@@ -175,6 +184,9 @@ func covers(cert *x509.Certificate, hosts []string) bool {
 // certificate's common name is the name; it is valid for client
 // authentication only. It returns the PEM certificate and its serial (hex).
 func (c *CA) SignAgent(csrPEM []byte, name string, now time.Time) (certPEM []byte, serial string, err error) {
+	if err := CheckAgentName(name); err != nil {
+		return nil, "", fmt.Errorf("sign agent certificate: %w", err)
+	}
 	block, _ := pem.Decode(csrPEM)
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
 		return nil, "", errors.New("sign agent certificate: not a PEM certificate request")
@@ -202,6 +214,24 @@ func (c *CA) SignAgent(csrPEM []byte, name string, now time.Time) (certPEM []byt
 	return pemCert(der), SerialHex(sn), nil
 }
 
+// MaxAgentName is the longest agent name, in bytes.
+const MaxAgentName = 64
+
+var tokenPartRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+var agentNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// CheckAgentName reports whether name may name an agent: 1 to 64 ASCII
+// letters, digits, '.', '_' or '-', starting with a letter or digit (a host
+// name fits). The name is the common name of the agent's certificate and
+// appears in logs and the amphora API, hence the narrow alphabet.
+func CheckAgentName(name string) error {
+	if len(name) == 0 || len(name) > MaxAgentName || !agentNameRE.MatchString(name) {
+		return fmt.Errorf("agent name %q: want 1-%d ASCII letters, digits, '.', '_' or '-', starting with a letter or digit", name, MaxAgentName)
+	}
+	return nil
+}
+
 // SerialHex renders a certificate serial as lowercase hex.
 func SerialHex(n *big.Int) string { return hex.EncodeToString(n.Bytes()) }
 
@@ -224,6 +254,20 @@ func WriteKey(path string, key *ecdsa.PrivateKey) error {
 		return err
 	}
 	return atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+}
+
+// CheckKeyFile refuses a private key file that group or others may access
+// (any of the mode bits 0077), with an error naming the file and the fix.
+// A missing file is an error wrapping os.ErrNotExist.
+func CheckKeyFile(path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("private key %s has mode %04o: group or others may read it; run chmod 600 %s", path, perm, path)
+	}
+	return nil
 }
 
 // ReadKey reads a PKCS#8 PEM ECDSA key.
@@ -307,6 +351,9 @@ func ParseJoinToken(s string) (JoinToken, error) {
 	}
 	if _, err := hex.DecodeString(parts[3]); err != nil {
 		return JoinToken{}, errors.New("join token: bad CA fingerprint")
+	}
+	if !tokenPartRE.MatchString(parts[1]) || !tokenPartRE.MatchString(parts[2]) {
+		return JoinToken{}, errors.New("join token: id and secret must be 1-64 characters of base64url")
 	}
 	return JoinToken{ID: parts[1], Secret: parts[2], CAFingerprint: parts[3]}, nil
 }

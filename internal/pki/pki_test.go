@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -145,6 +146,79 @@ func TestJoinTokens(t *testing.T) {
 	for _, bad := range []string{"", "fjt1.a.b", "fjt2.a.b." + tok.CAFingerprint, "fjt1..b." + tok.CAFingerprint, "fjt1.a.b.zz"} {
 		if _, err := ParseJoinToken(bad); err == nil {
 			t.Errorf("ParseJoinToken(%q) accepted", bad)
+		}
+	}
+}
+
+func TestKeysReadableByOthersAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := LoadOrCreateCA(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.ServerCertificate(dir, []string{"127.0.0.1"}, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file string
+		load func() error
+	}{
+		{"ca.key", func() error { _, err := LoadOrCreateCA(dir, now); return err }},
+		{"server.key", func() error { _, err := ca.ServerCertificate(dir, []string{"127.0.0.1"}, now); return err }},
+	} {
+		for _, mode := range []os.FileMode{0o640, 0o604, 0o644, 0o660} {
+			path := filepath.Join(dir, tc.file)
+			if err := os.Chmod(path, mode); err != nil {
+				t.Fatal(err)
+			}
+			err := tc.load()
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "chmod 600") {
+				t.Errorf("%s with mode %04o: %v; want a refusal naming the file and the fix", tc.file, mode, err)
+			}
+		}
+		if err := os.Chmod(filepath.Join(dir, tc.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.load(); err != nil {
+			t.Errorf("%s with mode 0600: %v", tc.file, err)
+		}
+	}
+}
+
+func TestCheckAgentName(t *testing.T) {
+	for _, name := range []string{"a", "node-1", "Node_2.example.com", "0", strings.Repeat("x", 64)} {
+		if err := CheckAgentName(name); err != nil {
+			t.Errorf("CheckAgentName(%q): %v", name, err)
+		}
+	}
+	for _, name := range []string{"", strings.Repeat("x", 65), "-a", ".a", "_a", "a b", "a/b", `a\b`, "a\nb", "a\x00", "née", "a:b", "a=b"} {
+		if err := CheckAgentName(name); err == nil {
+			t.Errorf("CheckAgentName(%q) accepted", name)
+		}
+	}
+	ca, err := LoadOrCreateCA(t.TempDir(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := NewKey()
+	csr, _ := CSR(key, "x")
+	if _, _, err := ca.SignAgent(csr, "bad name", now); err == nil {
+		t.Error("SignAgent signed a certificate for a bad name")
+	}
+}
+
+func TestParseJoinTokenBounds(t *testing.T) {
+	fp := strings.Repeat("ab", 32)
+	for _, s := range []string{"fjt1.id.secret." + fp, " fjt1.id.secret." + fp + "\n"} {
+		if _, err := ParseJoinToken(s); err != nil {
+			t.Errorf("ParseJoinToken(%q): %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "fjt1..secret." + fp, "fjt1.id.." + fp, "fjt2.id.secret." + fp, "fjt1.id.secret." + fp[:62],
+		"fjt1.id.secret." + strings.Repeat("zz", 32), "fjt1." + strings.Repeat("i", 65) + ".secret." + fp, "fjt1.id.se cret." + fp,
+		"fjt1.id.secret." + fp + ".x"} {
+		if _, err := ParseJoinToken(s); err == nil {
+			t.Errorf("ParseJoinToken(%q) accepted", s)
 		}
 	}
 }

@@ -9,6 +9,7 @@ package servertest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -220,6 +221,22 @@ func (p *Process) Kill() {
 	}
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+}
+
+// Signal sends sig to the process (SIGSTOP and SIGCONT freeze and thaw it).
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Done is closed when the process has exited; ExitErr then tells how.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitErr is the process's exit status as an error (nil for status 0);
+// call it after Done is closed.
+func (p *Process) ExitErr() error {
+	<-p.done
+	if p.cmd.ProcessState.Success() {
+		return nil
+	}
+	return errors.New(p.cmd.ProcessState.String())
 }
 
 // Logs returns what the process wrote so far.

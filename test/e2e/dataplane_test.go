@@ -126,10 +126,12 @@ func waitTree(t *testing.T, a *api, g *graph, timeout time.Duration, cond func(p
 	t.Fatalf("status tree never matched; last: %s", last)
 }
 
-// twoAgents starts a server without an embedded agent and two agent processes.
+// twoAgents starts a server without an embedded agent and two agent
+// processes, and returns once the server has heard from both (so that
+// placements and failovers have two agents to choose from).
 func twoAgents(t *testing.T, serverArgs ...string) (*servertest.Server, []*servertest.Process, []string) {
 	t.Helper()
-	srv := servertest.Start(t, bin, "", append([]string{"--auth", "noauth", "--log-level", "warn", "--embedded-agent=false"}, serverArgs...)...)
+	srv := servertest.Start(t, bin, "", append([]string{"--auth", "noauth", "--log-level", "info", "--embedded-agent=false"}, serverArgs...)...)
 	var procs []*servertest.Process
 	var dirs []string
 	for i := 1; i <= 2; i++ {
@@ -142,6 +144,15 @@ func twoAgents(t *testing.T, serverArgs ...string) (*servertest.Server, []*serve
 		dirs = append(dirs, dir)
 		procs = append(procs, servertest.StartProcess(t, bin, "agent", "--server", srv.AgentURL, "--join-token", strings.TrimSpace(tok),
 			"--data-dir", dir, "--name", name, "--log-level", "warn"))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, name := range []string{"node-1", "node-2"} {
+		for !strings.Contains(srv.Logs(), `msg="agent is up" component=healthmgr agent=`+name+"\n") {
+			if time.Now().After(deadline) {
+				t.Fatalf("agent %s not up in 30s:\n%s", name, srv.Logs())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	return srv, procs, dirs
 }
