@@ -125,6 +125,9 @@ type Frontend struct {
 	hsts                                   []byte                     // "Strict-Transport-Security: ...\r\n"
 	poolTLS                                map[string]*tlsterm.Client // re-encrypting pools by id
 	portHeader                             []byte                     // "X-Forwarded-Port: 80\r\n" or nil
+	// inserted are the lower-case names of the headers the engine sets (replacing the
+	// client's copies), X-Forwarded-For aside: that one is a list the engine appends to.
+	inserted []string
 	def                                    route                      // the default pool's route
 	policies                               []policy
 	dialer                                 net.Dialer
@@ -162,6 +165,19 @@ func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters
 	}
 	if f.xfPort {
 		f.portHeader = []byte("X-Forwarded-Port: " + strconv.Itoa(l.ProtocolPort) + "\r\n")
+	}
+	for _, k := range []struct {
+		on   bool
+		name string
+	}{{f.xfPort, "X-Forwarded-Port"}, {f.xfProto, "X-Forwarded-Proto"}, {f.realIP, "X-Real-IP"}, {f.clientIP, "X-Client-IP"}} {
+		if k.on {
+			f.inserted = append(f.inserted, strings.ToLower(k.name))
+		}
+	}
+	for i, k := range tlsterm.SSLHeaders {
+		if f.sslHeaders[i] {
+			f.inserted = append(f.inserted, strings.ToLower(k))
+		}
 	}
 	f.def = newRoute(pool)
 	if l.Protocol == dataplane.ProtocolHTTP || l.Protocol == dataplane.ProtocolTerminatedHTTPS {
