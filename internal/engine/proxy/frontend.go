@@ -128,9 +128,9 @@ type Frontend struct {
 	// inserted are the lower-case names of the headers the engine sets (replacing the
 	// client's copies), X-Forwarded-For aside: that one is a list the engine appends to.
 	inserted []string
-	def                                    route                      // the default pool's route
-	policies                               []policy
-	dialer                                 net.Dialer
+	def      route // the default pool's route
+	policies []policy
+	dialer   net.Dialer
 }
 
 // NewFrontend builds the frontend of listener l, which must have passed

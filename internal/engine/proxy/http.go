@@ -75,12 +75,12 @@ type httpConn struct {
 	cs       chunkDecoder
 	// cbuf holds what the chunk decoder wrote for one streamed piece of a chunked body,
 	// and interim response heads.
-	cbuf     []byte
-	client   netip.AddrPort
-	ipText   []byte
-	tried    [8]*balance.Member
-	in       int64 // bytes read from the client for the current request
-	current  func() *Frontend
+	cbuf    []byte
+	client  netip.AddrPort
+	ipText  []byte
+	tried   [8]*balance.Member
+	in      int64 // bytes read from the client for the current request
+	current func() *Frontend
 	// private is the member connection of a PROXY-protocol pool kept for this client.
 	private  *memberConn
 	privateM *balance.Member
@@ -128,7 +128,7 @@ func newHTTPConn(c Conn, tcp *net.TCPConn, tc *tls.Conn, current func() *Fronten
 	h, _ := opts.connPool.Get().(*httpConn)
 	if h == nil {
 		h = &httpConn{
-			br:  reader{buf: make([]byte, 4<<10)},
+			br:   reader{buf: make([]byte, 4<<10)},
 			out:  make([]byte, 0, 4<<10),
 			cbuf: make([]byte, 0, 4<<10),
 		}
