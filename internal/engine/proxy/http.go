@@ -290,7 +290,7 @@ func (h *httpConn) readHead(fe *Frontend) (int, error) {
 }
 
 // findRequestHead looks for a complete request head in p, scanning from *scan. Empty
-// lines before the request line are skipped (RFC 9112 §2.2): skip is how many bytes of p
+// lines before the request line are skipped (a client may send a CRLF after a body): skip is how many bytes of p
 // they took, and n the length of the head after them (-1 when more bytes are needed).
 // A line end other than CRLF is errBadRequest.
 func findRequestHead(p []byte, scan *int) (skip, n int, err error) {

@@ -275,7 +275,7 @@ func (m *message) parseRequest(head []byte, maxFields int) error {
 		return errBadRequest
 	}
 	if m.chunked && m.http10 {
-		// RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+		// HTTP/1.0 has no chunked coding: such a message's framing cannot be trusted.
 		return errBadRequest
 	}
 	if m.host >= 0 {
@@ -367,9 +367,12 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-// validHost reports whether h is a uri-host with an optional port (RFC 9110 §7.2): an IP
-// literal in brackets, or a reg-name of unreserved and sub-delim characters (no
-// %-escapes, no user info). An empty Host value is allowed where emptyOK.
+// validHost reports whether h is a host with an optional port (RFC 9110): an IP
+// literal in brackets, or a name of letters, digits, '-', '.' and '_' (an IPv4 address
+// or a DNS name). The other characters RFC 3986 allows in a reg-name (%-escapes, "!$&'()
+// *+,;=~") name no real host and let two readers see different hosts ("a,b" is a list to
+// some), so they are refused, as is user info. An empty Host value is allowed where
+// emptyOK.
 func validHost(h []byte, emptyOK bool) bool {
 	if len(h) == 0 {
 		return emptyOK
@@ -416,11 +419,7 @@ func regNameChar(c byte) bool {
 	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		return true
 	}
-	switch c {
-	case '-', '.', '_', '~', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=':
-		return true
-	}
-	return false
+	return c == '-' || c == '.' || c == '_'
 }
 
 // parseResponse parses a response head.
@@ -507,7 +506,7 @@ func (m *message) parseFields(i, maxFields int, request bool) error {
 			if request {
 				return errBadRequest // both framings: refuse rather than guess (smuggling)
 			}
-			m.conflict = true // chunked wins (RFC 9112 §6.3); the member connection is not reused
+			m.conflict = true // chunked wins (RFC 9112); the member connection is not reused
 		}
 		m.contentLength = -1
 	}
@@ -778,7 +777,7 @@ const (
 	chunkRaw                     // the data alone (for an HTTP/1.0 client)
 )
 
-// chunkDecoder reads a chunked body strictly (RFC 9112 §7.1) from a byte stream: chunk
+// chunkDecoder reads a chunked body strictly (RFC 9112) from a byte stream: chunk
 // sizes in hex, extensions, data, and the trailer section, every line ended by CRLF. It
 // never passes on the bytes it read: decode writes the data in chunks of its own (one
 // per contiguous piece of data it saw), drops extensions and checks and drops trailer

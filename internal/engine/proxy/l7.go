@@ -326,7 +326,7 @@ var (
 //   - parameters after ';' in a segment are removed ("/admin;x=1" → "/admin", as servlet
 //     containers read it);
 //   - runs of '/' become one ("//admin" → "/admin");
-//   - "." and ".." segments are resolved (RFC 3986 §5.2.4; "/a/../admin" → "/admin",
+//   - "." and ".." segments are resolved as RFC 3986 removes dot segments ("/a/../admin" → "/admin",
 //     never above the root).
 //
 // A path that needs none of it is appended unchanged.
