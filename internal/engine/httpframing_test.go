@@ -162,38 +162,44 @@ func TestHTTPResponseFraming(t *testing.T) {
 	}
 }
 
-// TestHTTPNoBodyResponseNotReused: a 204 that announces a body leaves bytes nobody reads
-// on its member connection; the engine must not hand that connection to the next request,
-// which would read them as its response.
+// TestHTTPNoBodyResponseNotReused: a response to HEAD, or a 204 or 304, that announces a
+// body may be followed by body bytes nobody reads on its member connection; the engine
+// must not hand that connection to the next request, which would read them as its
+// response.
 func TestHTTPNoBodyResponseNotReused(t *testing.T) {
 	checkGoroutines(t)
-	m := startScriptedMember(t, func(m *scriptedMember, conn int, c net.Conn, br *bufio.Reader) {
-		for {
-			line := readHead(br)
-			if line == "" {
-				m.event("conn %d: closed", conn)
-				return
+	for _, tc := range []struct{ name, req, resp string }{
+		{"204", "GET /first HTTP/1.1", "HTTP/1.1 204 No Content\r\nContent-Length: 40\r\n\r\n"},
+		{"304", "GET /first HTTP/1.1", "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{"HEAD", "HEAD /first HTTP/1.1", "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := startScriptedMember(t, func(m *scriptedMember, conn int, c net.Conn, br *bufio.Reader) {
+				for {
+					line := readHead(br)
+					if line == "" {
+						return
+					}
+					m.event("conn %d: %s", conn, line)
+					if strings.Contains(line, "/first") {
+						io.WriteString(c, tc.resp)
+						continue
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal")
+				}
+			})
+			e := newEngine(t, Options{})
+			addr := scriptedListener(t, e, m)
+			rawExchange(t, addr, tc.req+"\r\nHost: a\r\nConnection: close\r\n\r\n", 5*time.Second)
+			resp := rawExchange(t, addr, "GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5*time.Second)
+			if !strings.HasSuffix(resp, "real") {
+				t.Fatalf("next request: %q", resp)
 			}
-			m.event("conn %d: %s", conn, line)
-			if strings.Contains(line, "/nocontent") {
-				io.WriteString(c, "HTTP/1.1 204 No Content\r\nContent-Length: 40\r\n\r\n")
-				continue
+			ev := m.log()
+			if len(ev) != 2 || ev[0] != "conn 1: "+tc.req || ev[1] != "conn 2: GET /next HTTP/1.1" {
+				t.Fatalf("member events %q: the first response's connection must not carry the next request", ev)
 			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal")
-		}
-	})
-	e := newEngine(t, Options{})
-	addr := scriptedListener(t, e, m)
-	if got := statusOf(rawExchange(t, addr, "GET /nocontent HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5*time.Second)); got != "HTTP/1.1 204 No Content" {
-		t.Fatalf("204: %q", got)
-	}
-	resp := rawExchange(t, addr, "GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5*time.Second)
-	if !strings.HasSuffix(resp, "real") {
-		t.Fatalf("next request: %q", resp)
-	}
-	ev := m.log()
-	if len(ev) < 2 || ev[0] != "conn 1: GET /nocontent HTTP/1.1" || !strings.HasPrefix(ev[len(ev)-1], "conn 2: GET /next") {
-		t.Fatalf("member events %q: the 204's connection must not carry the next request", ev)
+		})
 	}
 }
 

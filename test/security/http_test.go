@@ -772,4 +772,11 @@ func TestHTTPPathRuleEncodings(t *testing.T) {
 			}
 		})
 	}
+	// Headers some servers take as the path instead of the target do not reach the member.
+	before := member.mark()
+	rs := httpSend(t, addr, nil, "GET /public HTTP/1.1\r\nHost: app.example\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\n\r\n")
+	got := member.since(t, before)
+	if httpStatuses(rs) != "200" || len(got) != 1 || len(got[0].values("X-Original-URL")) != 0 || len(got[0].values("X-Rewrite-URL")) != 0 {
+		t.Fatalf("path override headers: statuses %s, member saw %+v", httpStatuses(rs), got)
+	}
 }

@@ -237,7 +237,7 @@ func engineRun(fe *Frontend, data []byte) ([]engineRequest, []byte) {
 		if h.req.parseRequest(head, 100) != nil || string(h.req.first[0].of(head)) == "CONNECT" {
 			break
 		}
-		h.req.markInserted(fe.inserted, fe.xff)
+		h.req.markInserted(fe.dropped, fe.xff)
 		er := engineRequest{end: pos + skip + n}
 		fwd := h.buildRequest(fe, nil)
 		rest := data[er.end:]

@@ -128,6 +128,10 @@ type Frontend struct {
 	// inserted are the lower-case names of the headers the engine sets (replacing the
 	// client's copies), X-Forwarded-For aside: that one is a list the engine appends to.
 	inserted []string
+	// dropped are the lower-case names of the client's headers never forwarded: inserted,
+	// and on a listener whose rules read the path, the headers some servers take as the
+	// request's path instead of its target (pathOverrides).
+	dropped []string
 	def      route // the default pool's route
 	policies []policy
 	dialer   net.Dialer
@@ -186,6 +190,10 @@ func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters
 			return nil, fmt.Errorf("listener %s: %w", l.ID, err)
 		}
 		f.policies = ps
+	}
+	f.dropped = append([]string(nil), f.inserted...)
+	if readsPath(f.policies) {
+		f.dropped = append(f.dropped, pathOverrides...)
 	}
 	return f, nil
 }

@@ -514,8 +514,8 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		h.fail(fe, 413)
 		return false
 	}
-	if len(fe.inserted) > 0 || fe.xff {
-		req.markInserted(fe.inserted, fe.xff)
+	if len(fe.dropped) > 0 || fe.xff {
+		req.markInserted(fe.dropped, fe.xff)
 	}
 	if fe.anySSL && h.info != nil && h.sslFor != fe {
 		// Once per connection (and per config version it meets).
@@ -664,8 +664,11 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 	}
 	memberKeep := res.keepAlive() && rmode != bodyEOF && !h.bodyWithheld && !res.conflict
-	if res.status == 204 && (res.chunked || res.contentLength > 0) {
-		memberKeep = false // a body where none can be: what follows on that connection is unknown
+	if rmode == bodyNone && (res.chunked || res.contentLength > 0) {
+		// A response that announces a body it must not send (to HEAD, 204, 304): if the
+		// member sends it anyway, the next request on that connection would read it as
+		// its response. The connection is not kept.
+		memberKeep = false
 	}
 	dechunk := client10 && rmode == bodyChunked
 	if rmode == bodyEOF || dechunk {

@@ -122,7 +122,8 @@ type field struct {
 	// drop: not forwarded (hop-by-hop, framing or Host the forwarder writes itself, or a
 	// header the frontend inserts).
 	drop bool
-	// inserted: a client copy of a header the frontend inserts; invisible to L7 rules too.
+	// inserted: a client copy of a header the frontend inserts (or otherwise drops, see
+	// Frontend.dropped); invisible to L7 rules too.
 	inserted bool
 }
 
@@ -301,9 +302,21 @@ func (m *message) parseRequest(head []byte, maxFields int) error {
 func (m *message) parseTarget(options bool) bool {
 	t0, t1 := int(m.first[1][0]), int(m.first[1][1])
 	t := m.head[t0:t1]
-	for _, c := range t {
-		if c <= 0x20 || c >= 0x7f || c == '#' || c == '\\' {
+	// One pass: the characters, the %-escapes of the path, and where the query starts
+	// (an absolute-form authority holds no '%' or '?': validHost refuses them).
+	q := len(t)
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c <= 0x20 || c >= 0x7f || c == '#' || c == '\\':
 			return false
+		case c == '?' && q == len(t):
+			q = i
+		case c == '%' && i < q:
+			if i+2 >= len(t) || !isHex(t[i+1]) || !isHex(t[i+2]) || (t[i+1] == '0' && t[i+2] == '0') {
+				return false
+			}
+			i += 2
 		}
 	}
 	switch {
@@ -314,9 +327,6 @@ func (m *message) parseTarget(options bool) bool {
 			return false
 		}
 		m.asterisk = true
-		m.pathQuery = span{int32(t0), int32(t1)}
-		m.path = m.pathQuery
-		return true
 	default:
 		n := schemeLen(t)
 		if n == 0 {
@@ -334,20 +344,10 @@ func (m *message) parseTarget(options bool) bool {
 		m.hostValue = span{int32(a0), int32(a1)}
 		m.pathQuery = span{int32(a1), int32(t1)}
 	}
-	pq := m.pathQuery.of(m.head)
-	p := pq
-	if q := bytes.IndexByte(pq, '?'); q >= 0 {
-		p = pq[:q]
+	if m.asterisk {
+		m.pathQuery = span{int32(t0), int32(t1)}
 	}
-	m.path = span{m.pathQuery[0], m.pathQuery[0] + int32(len(p))}
-	for i := 0; i < len(p); i++ {
-		if p[i] == '%' {
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) || (p[i+1] == '0' && p[i+2] == '0') {
-				return false
-			}
-			i += 2
-		}
-	}
+	m.path = span{m.pathQuery[0], int32(t0 + q)}
 	return true
 }
 

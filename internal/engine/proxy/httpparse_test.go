@@ -248,6 +248,17 @@ func testFrontend(headers ...string) *Frontend {
 	return fe
 }
 
+// pathRuleFrontend is an HTTP frontend with a REJECT policy on a path prefix.
+func pathRuleFrontend() *Frontend {
+	l := &dataplane.Listener{ID: "l", Protocol: dataplane.ProtocolHTTP, ProtocolPort: 80, L7Policies: []dataplane.L7Policy{{
+		ID: "p", Action: dataplane.ActionReject, Rules: []dataplane.L7Rule{{ID: "r", Type: dataplane.RulePath, CompareType: dataplane.CompareStartsWith, Value: "/admin"}}}}}
+	fe, err := NewFrontend(l, nil, &Counters{}, (&Options{}).WithDefaults())
+	if err != nil {
+		panic(err)
+	}
+	return fe
+}
+
 // forwardHead parses raw as the forwarder does and returns the head it sends the member.
 func forwardHead(t *testing.T, fe *Frontend, raw string) string {
 	t.Helper()
@@ -260,7 +271,7 @@ func forwardHead(t *testing.T, fe *Frontend, raw string) string {
 	if err := h.req.parseRequest([]byte(raw[skip:skip+n]), 100); err != nil {
 		t.Fatalf("parse %q: %v", raw, err)
 	}
-	h.req.markInserted(fe.inserted, fe.xff)
+	h.req.markInserted(fe.dropped, fe.xff)
 	return string(h.buildRequest(fe, nil))
 }
 
@@ -299,6 +310,12 @@ func TestBuildRequest(t *testing.T) {
 		{"websocket upgrade kept", testFrontend(),
 			"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 			"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"},
+		{"path override headers dropped where rules read the path", pathRuleFrontend(),
+			"GET /public HTTP/1.1\r\nHost: a\r\nX-Original-URL: /admin\r\nx_rewrite_url: /admin\r\nX-Original-Host: b\r\n\r\n",
+			"GET /public HTTP/1.1\r\nHost: a\r\nX-Original-Host: b\r\n\r\n"},
+		{"path override headers pass elsewhere", testFrontend(),
+			"GET /public HTTP/1.1\r\nHost: a\r\nX-Original-URL: /admin\r\n\r\n",
+			"GET /public HTTP/1.1\r\nHost: a\r\nX-Original-URL: /admin\r\n\r\n"},
 		{"HTTP/1.0 without Host", testFrontend(),
 			"GET / HTTP/1.0\r\n\r\n",
 			"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"},
@@ -421,7 +438,7 @@ func BenchmarkBuildForwardHead(b *testing.B) {
 		if err := h.req.parseRequest(raw[:n], 100); err != nil {
 			b.Fatal(err)
 		}
-		h.req.markInserted(fe.inserted, fe.xff)
+		h.req.markInserted(fe.dropped, fe.xff)
 		out = h.buildRequest(fe, out[:0])
 	}
 }

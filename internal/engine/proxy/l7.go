@@ -91,6 +91,23 @@ type policy struct {
 	rules  []rule
 }
 
+// pathOverrides are headers that servers behind some frameworks (IIS URL rewriting,
+// Symfony, Zend) take as the request's path instead of its target: from a client they
+// would let a request reach a path that PATH and FILE_TYPE rules never saw.
+var pathOverrides = []string{"x-original-url", "x-rewrite-url"}
+
+// readsPath reports whether a rule of ps reads the request's path.
+func readsPath(ps []policy) bool {
+	for i := range ps {
+		for _, r := range ps[i].rules {
+			if r.kind == rulePath || r.kind == ruleFileType {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // maxDiscard bounds the request body the engine reads and drops after answering a request
 // itself (redirect, reject) to keep the connection; a longer body closes it instead.
 const maxDiscard = 256 << 10
