@@ -131,7 +131,7 @@ type Frontend struct {
 	// dropped are the lower-case names of the client's headers never forwarded: inserted,
 	// and on a listener whose rules read the path, the headers some servers take as the
 	// request's path instead of its target (pathOverrides).
-	dropped []string
+	dropped  []string
 	def      route // the default pool's route
 	policies []policy
 	dialer   net.Dialer
