@@ -192,6 +192,23 @@ func tokenChar(c byte) bool {
 	return c < 128 && tcharHi&(1<<(c-64)) != 0
 }
 
+// Bitmasks (below and above 64) of the target bytes parseTarget passes without a second
+// look (visible ASCII but '#', '\\', '?' and '%'), and of the bytes of a host name
+// (letters, digits, '-', '.', '_').
+const (
+	plainTargetLo uint64 = 0x7fffffd600000000
+	plainTargetHi uint64 = 0x7fffffffefffffff
+	hostNameLo    uint64 = 0x3ff600000000000
+	hostNameHi    uint64 = 0x7fffffe87fffffe
+)
+
+func inMask(c byte, lo, hi uint64) bool {
+	if c < 64 {
+		return lo&(1<<c) != 0
+	}
+	return c < 128 && hi&(1<<(c-64)) != 0
+}
+
 func isToken(b []byte) bool {
 	if len(b) == 0 {
 		return false
@@ -307,6 +324,9 @@ func (m *message) parseTarget(options bool) bool {
 	q := len(t)
 	for i := 0; i < len(t); i++ {
 		c := t[i]
+		if inMask(c, plainTargetLo, plainTargetHi) {
+			continue
+		}
 		switch {
 		case c <= 0x20 || c >= 0x7f || c == '#' || c == '\\':
 			return false
@@ -391,7 +411,7 @@ func validHost(h []byte, emptyOK bool) bool {
 		i = j + 1
 	} else {
 		for i < len(h) && h[i] != ':' {
-			if !regNameChar(h[i]) {
+			if !inMask(h[i], hostNameLo, hostNameHi) {
 				return false
 			}
 			i++
@@ -412,14 +432,6 @@ func validHost(h []byte, emptyOK bool) bool {
 		}
 	}
 	return true
-}
-
-func regNameChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return c == '-' || c == '.' || c == '_'
 }
 
 // parseResponse parses a response head.

@@ -442,3 +442,18 @@ func BenchmarkBuildForwardHead(b *testing.B) {
 		out = h.buildRequest(fe, out[:0])
 	}
 }
+
+// TestCharMasks checks the bitmask tables against the character classes they encode.
+func TestCharMasks(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		plain := b > 0x20 && b < 0x7f && !strings.ContainsRune("#\\?%", rune(b))
+		host := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '.' || b == '_'
+		if got := inMask(b, plainTargetLo, plainTargetHi); got != plain {
+			t.Errorf("plain target byte %q: %v, want %v", b, got, plain)
+		}
+		if got := inMask(b, hostNameLo, hostNameHi); got != host {
+			t.Errorf("host name byte %q: %v, want %v", b, got, host)
+		}
+	}
+}
