@@ -528,6 +528,10 @@ func TestHTTPInsertedHeadersReplaceClientCopies(t *testing.T) {
 		if len(got) != 1 {
 			t.Fatalf("member framed %d requests, want 1", len(got))
 		}
+		// The member's echo of what it received, as the client reads it.
+		if !contains([]byte(rs[0].body), "X-Forwarded-Proto: http\n", "X-Forwarded-Port: "+port+"\n") || strings.Contains(rs[0].body, "https") {
+			t.Errorf("the member echoed %q", rs[0].body)
+		}
 		httpCheckInserted(t, got[0], map[string]string{"X-Forwarded-Port": port, "X-Forwarded-Proto": "http",
 			"X-Real-IP": "127.0.0.1", "X-Client-IP": "127.0.0.1"})
 		// Headers the listener does not insert pass as the client sent them.
