@@ -125,9 +125,16 @@ type Frontend struct {
 	hsts                                   []byte                     // "Strict-Transport-Security: ...\r\n"
 	poolTLS                                map[string]*tlsterm.Client // re-encrypting pools by id
 	portHeader                             []byte                     // "X-Forwarded-Port: 80\r\n" or nil
-	def                                    route                      // the default pool's route
-	policies                               []policy
-	dialer                                 net.Dialer
+	// inserted are the lower-case names of the headers the engine sets (replacing the
+	// client's copies), X-Forwarded-For aside: that one is a list the engine appends to.
+	inserted []string
+	// dropped are the lower-case names of the client's headers never forwarded: inserted,
+	// and on a listener whose rules read the path, the headers some servers take as the
+	// request's path instead of its target (pathOverrides).
+	dropped  []string
+	def      route // the default pool's route
+	policies []policy
+	dialer   net.Dialer
 }
 
 // NewFrontend builds the frontend of listener l, which must have passed
@@ -163,6 +170,19 @@ func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters
 	if f.xfPort {
 		f.portHeader = []byte("X-Forwarded-Port: " + strconv.Itoa(l.ProtocolPort) + "\r\n")
 	}
+	for _, k := range []struct {
+		on   bool
+		name string
+	}{{f.xfPort, "X-Forwarded-Port"}, {f.xfProto, "X-Forwarded-Proto"}, {f.realIP, "X-Real-IP"}, {f.clientIP, "X-Client-IP"}} {
+		if k.on {
+			f.inserted = append(f.inserted, strings.ToLower(k.name))
+		}
+	}
+	for i, k := range tlsterm.SSLHeaders {
+		if f.sslHeaders[i] {
+			f.inserted = append(f.inserted, strings.ToLower(k))
+		}
+	}
 	f.def = newRoute(pool)
 	if l.Protocol == dataplane.ProtocolHTTP || l.Protocol == dataplane.ProtocolTerminatedHTTPS {
 		ps, err := newPolicies(l, pools)
@@ -170,6 +190,10 @@ func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters
 			return nil, fmt.Errorf("listener %s: %w", l.ID, err)
 		}
 		f.policies = ps
+	}
+	f.dropped = append([]string(nil), f.inserted...)
+	if readsPath(f.policies) {
+		f.dropped = append(f.dropped, pathOverrides...)
 	}
 	return f, nil
 }

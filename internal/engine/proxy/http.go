@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -71,13 +72,15 @@ type httpConn struct {
 	out      []byte
 	req      message
 	res      message
-	cs       chunkScanner
-	client   netip.AddrPort
-	ipText   []byte
-	tried    [8]*balance.Member
-	in       int64 // bytes read from the client for the current request
-	bodySent int64 // request body bytes sent together with the head
-	current  func() *Frontend
+	cs       chunkDecoder
+	// cbuf holds what the chunk decoder wrote for one streamed piece of a chunked body,
+	// and interim response heads.
+	cbuf    []byte
+	client  netip.AddrPort
+	ipText  []byte
+	tried   [8]*balance.Member
+	in      int64 // bytes read from the client for the current request
+	current func() *Frontend
 	// private is the member connection of a PROXY-protocol pool kept for this client.
 	private  *memberConn
 	privateM *balance.Member
@@ -125,8 +128,9 @@ func newHTTPConn(c Conn, tcp *net.TCPConn, tc *tls.Conn, current func() *Fronten
 	h, _ := opts.connPool.Get().(*httpConn)
 	if h == nil {
 		h = &httpConn{
-			br:  reader{buf: make([]byte, 4<<10)},
-			out: make([]byte, 0, 4<<10),
+			br:   reader{buf: make([]byte, 4<<10)},
+			out:  make([]byte, 0, 4<<10),
+			cbuf: make([]byte, 0, 4<<10),
 		}
 	}
 	h.opts = opts
@@ -176,13 +180,16 @@ func (hc *HTTPConn) Release() {
 	if cap(h.out) > 64<<10 {
 		h.out = make([]byte, 0, 4<<10)
 	}
+	if cap(h.cbuf) > 64<<10 {
+		h.cbuf = make([]byte, 0, 4<<10)
+	}
 	if len(h.br.buf) > 4<<10 {
 		h.br.buf = make([]byte, 4<<10)
 	}
 	if cap(h.view.buf) > 4<<10 {
 		h.view.buf = nil
 	}
-	h.view.m, h.view.tls = nil, nil
+	h.view.m, h.view.tls, h.view.fe, h.view.conn = nil, nil, nil, nil
 	clear(h.tried[:])
 	h.opts.connPool.Put(h)
 }
@@ -240,7 +247,12 @@ func (h *httpConn) readHead(fe *Frontend) (int, error) {
 	started := false
 	for {
 		if b.buffered() > 0 {
-			if n := headEnd(b.buf[b.r:b.w], &b.scan); n >= 0 {
+			skip, n, err := findRequestHead(b.buf[b.r:b.w], &b.scan)
+			b.r += skip
+			if err != nil {
+				return 0, err
+			}
+			if n >= 0 {
 				if n > h.opts.MaxHeaderBytes {
 					return 0, errHeadTooLarge
 				}
@@ -277,12 +289,40 @@ func (h *httpConn) readHead(fe *Frontend) (int, error) {
 	}
 }
 
+// findRequestHead looks for a complete request head in p, scanning from *scan. Empty
+// lines before the request line are skipped (a client may send a CRLF after a body): skip is how many bytes of p
+// they took, and n the length of the head after them (-1 when more bytes are needed).
+// A line end other than CRLF is errBadRequest.
+func findRequestHead(p []byte, scan *int) (skip, n int, err error) {
+	for len(p)-skip >= 2 && p[skip] == '\r' && p[skip+1] == '\n' {
+		skip += 2
+	}
+	if skip > 0 {
+		*scan = 0
+	}
+	p = p[skip:]
+	if len(p) > 0 && p[0] == '\n' {
+		return skip, -1, errBadRequest
+	}
+	switch n = requestHeadEnd(p, scan); n {
+	case headBareLF:
+		return skip, -1, errBadRequest
+	}
+	return skip, n, nil
+}
+
 func (h *httpConn) readFailed(fe *Frontend, err error) {
 	switch {
 	case h.drain.Load() && h.br.buffered() == 0:
 		// Drained while idle: close quietly.
+	case errors.Is(err, errBadRequest):
+		h.fail(fe, 400)
 	case errors.Is(err, errHeadTooLarge):
-		h.fail(fe, 431)
+		if bytes.IndexByte(h.br.buf[h.br.r:h.br.w], '\n') < 0 {
+			h.fail(fe, 414) // the request line alone is too long
+		} else {
+			h.fail(fe, 431)
+		}
 	case isTimeout(err) && h.br.buffered() > 0:
 		h.fail(fe, 408)
 	case h.br.buffered() > 0 && errors.Is(err, io.EOF):
@@ -324,7 +364,7 @@ func (h *httpConn) answer(fe *Frontend, p *policy, n int) bool {
 	keep := req.keepAlive() && !h.drain.Load() && h.current() != nil
 	out := append(h.out[:0], p.head...)
 	if p.action == actRedirectPrefix {
-		pq := pathAndQuery(req.first[1].of(req.head))
+		pq := req.pathQuery.of(req.head)
 		if len(pq) == 0 || pq[0] != '/' {
 			out = append(out, '/')
 		}
@@ -341,7 +381,7 @@ func (h *httpConn) answer(fe *Frontend, p *policy, n int) bool {
 	switch {
 	case req.chunked:
 		mode = bodyChunked
-		h.cs.reset(h.opts.MaxHeaderBytes)
+		h.cs.reset(h.opts.MaxHeaderBytes, 0)
 	case req.contentLength > 0:
 		mode, remaining = bodyLength, req.contentLength
 	}
@@ -357,7 +397,7 @@ func (h *httpConn) answer(fe *Frontend, p *policy, n int) bool {
 			keep = false
 		}
 	case bodyChunked:
-		k, done, err := h.cs.scan(b.buf[b.r:b.w])
+		_, k, done, err := h.cs.decode(nil, b.buf[b.r:b.w], chunkDiscard)
 		b.r += k
 		h.in += int64(k)
 		pending, badBody = !done && err == nil, err != nil
@@ -434,7 +474,7 @@ func (h *httpConn) discardBody(fe *Frontend, mode bodyMode, remaining, limit int
 			remaining -= int64(k)
 		case bodyChunked:
 			var err error
-			k, done, err = h.cs.scan(p)
+			_, k, done, err = h.cs.decode(nil, p, chunkDiscard)
 			if err != nil {
 				return err
 			}
@@ -474,10 +514,18 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		h.fail(fe, 413)
 		return false
 	}
+	if len(fe.dropped) > 0 || fe.xff {
+		req.markInserted(fe.dropped, fe.xff)
+	}
+	if fe.anySSL && h.info != nil && h.sslFor != fe {
+		// Once per connection (and per config version it meets).
+		h.sslBlock = h.info.AppendHeaders(h.sslBlock[:0], &fe.sslHeaders)
+		h.sslFor = fe
+	}
 	rt := &fe.def
 	if len(fe.policies) > 0 {
 		h.view.reset(req)
-		h.view.tls = h.info
+		h.view.tls, h.view.fe, h.view.conn = h.info, fe, h
 		if p := matchPolicies(fe.policies, &h.view); p != nil {
 			if p.action != actPool {
 				return h.answer(fe, p, n)
@@ -523,11 +571,11 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	switch {
 	case req.chunked:
 		mode = bodyChunked
-		h.cs.reset(h.opts.MaxHeaderBytes)
+		h.cs.reset(h.opts.MaxHeaderBytes, h.opts.MaxBodyBytes)
 	case req.contentLength > 0:
 		mode, remaining = bodyLength, req.contentLength
 	}
-	sent, err := h.coalesce(&h.out, b, mode, &remaining, h.opts.MaxBodyBytes)
+	sent, err := h.coalesce(&h.out, b, mode, &remaining, chunkReframe)
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) {
 			h.fail(fe, 413)
@@ -537,8 +585,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		return false
 	}
 	h.in += sent
-	h.bodySent = sent
-	replayable := mode == bodyNone || (mode == bodyLength && remaining == 0) || (mode == bodyChunked && h.cs.state == csDone)
+	replayable := mode == bodyNone || (mode == bodyLength && remaining == 0) || (mode == bodyChunked && h.cs.done())
 	waitContinue := req.expect100 && !replayable && !client10
 
 	// Connect (with retries on other members), send, and read the response head.
@@ -600,22 +647,31 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		clientKeep = false // the body was never requested; we cannot tell what follows
 	}
 
-	// Response framing.
+	// Response framing. A chunked body is decoded and written in chunks of the engine's
+	// own making (as its data alone for an HTTP/1.0 client, which cannot read chunks; the
+	// end of the connection then ends the body).
 	rmode, rremain := bodyEOF, int64(0)
 	switch {
 	case isHead || res.status == 204 || res.status == 304:
 		rmode = bodyNone
 	case res.chunked:
 		rmode = bodyChunked
-		h.cs.reset(64 << 10)
+		h.cs.reset(64<<10, 0)
 	case res.contentLength >= 0:
 		rmode, rremain = bodyLength, res.contentLength
 		if rremain == 0 {
 			rmode = bodyNone
 		}
 	}
-	memberKeep := res.keepAlive() && rmode != bodyEOF && !h.bodyWithheld
-	if rmode == bodyEOF || (client10 && rmode == bodyChunked) {
+	memberKeep := res.keepAlive() && rmode != bodyEOF && !h.bodyWithheld && !res.conflict
+	if rmode == bodyNone && (res.chunked || res.contentLength > 0) {
+		// A response that announces a body it must not send (to HEAD, 204, 304): if the
+		// member sends it anyway, the next request on that connection would read it as
+		// its response. The connection is not kept.
+		memberKeep = false
+	}
+	dechunk := client10 && rmode == bodyChunked
+	if rmode == bodyEOF || dechunk {
 		clientKeep = false
 	}
 	if rt.cookieMode == dataplane.PersistAppCookie && pool.CookieSessions != nil {
@@ -639,12 +695,16 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	}
 	mb := &mc.br
 	mb.r += resLen
-	if _, err := h.coalesce(&h.out, mb, rmode, &rremain, 0); err != nil {
+	chunks := chunkReframe
+	if dechunk {
+		chunks = chunkRaw
+	}
+	if _, err := h.coalesce(&h.out, mb, rmode, &rremain, chunks); err != nil {
 		mc.Close()
 		h.fail(fe, 502)
 		return false
 	}
-	done := rmode == bodyNone || (rmode == bodyLength && rremain == 0) || (rmode == bodyChunked && h.cs.state == csDone)
+	done := rmode == bodyNone || (rmode == bodyLength && rremain == 0) || (rmode == bodyChunked && h.cs.done())
 	h.wdl.writeAt(h.c, fe.ClientTimeout, h.now.UnixNano())
 	wn, err := h.c.Write(h.out)
 	fe.Counters.BytesOut.Add(int64(wn))
@@ -653,7 +713,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		return false
 	}
 	if !done {
-		sn, err, srcFailed := h.stream(h.c, mb, &mc.dl, fe.MemberTimeout, rmode, rremain, 0)
+		_, sn, err, srcFailed := h.stream(h.c, mb, &mc.dl, fe.MemberTimeout, rmode, rremain, chunks)
 		fe.Counters.BytesOut.Add(sn)
 		if err != nil {
 			resetOnClose(mc.tcp)
@@ -680,53 +740,45 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 }
 
 // coalesce moves body bytes already buffered in src into out (for one write together with
-// the head), as far as they belong to the body and out stays small. It returns how many.
-func (h *httpConn) coalesce(out *[]byte, src *reader, mode bodyMode, remaining *int64, limit int64) (int64, error) {
+// the head), as far as they belong to the body and out stays small. A chunked body is
+// decoded and written as chunks says. It returns how many bytes of src it consumed.
+func (h *httpConn) coalesce(out *[]byte, src *reader, mode bodyMode, remaining *int64, chunks chunkOut) (int64, error) {
 	p := src.buf[src.r:src.w]
 	room := maxCoalesce - len(*out)
 	if room <= 0 || len(p) == 0 {
 		return 0, nil
 	}
+	if len(p) > room {
+		p = p[:room]
+	}
 	switch mode {
 	case bodyLength:
 		p = p[:min(int64(len(p)), *remaining)]
-		if len(p) > room {
-			p = p[:room]
-		}
 		*remaining -= int64(len(p))
 	case bodyChunked:
-		if len(p) > room {
-			p = p[:room]
-		}
-		k, done, err := h.cs.scan(p)
+		o, k, _, err := h.cs.decode(*out, p, chunks)
 		if err != nil {
 			return 0, err
 		}
-		p = p[:k]
-		if done {
-			h.cs.state = csDone
-		}
+		*out = o
+		src.r += k
+		return int64(k), nil
 	case bodyEOF:
-		if len(p) > room {
-			p = p[:room]
-		}
 	default:
 		return 0, nil
-	}
-	if limit > 0 && int64(len(p)) > limit {
-		return 0, errBodyTooLarge
 	}
 	*out = append(*out, p...)
 	src.r += len(p)
 	return int64(len(p)), nil
 }
 
-// stream forwards the rest of a body from src to dst. srcFailed tells whether the error
-// (if any) came from the source side.
-func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.Duration, mode bodyMode, remaining int64, limit int64) (total int64, err error, srcFailed bool) {
+// stream forwards the rest of a body from src to dst (a chunked one decoded and written
+// as chunks says). It returns the bytes consumed from src and written to dst; srcFailed
+// tells whether the error (if any) came from the source side.
+func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.Duration, mode bodyMode, remaining int64, chunks chunkOut) (read, written int64, err error, srcFailed bool) {
 	for {
 		if mode == bodyLength && remaining == 0 {
-			return total, nil, false
+			return read, written, nil, false
 		}
 		if src.buffered() == 0 {
 			dl.read(src.c, timeout)
@@ -736,9 +788,9 @@ func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.
 					continue
 				}
 				if mode == bodyEOF && errors.Is(rerr, io.EOF) {
-					return total, nil, false
+					return read, written, nil, false
 				}
-				return total, rerr, true
+				return read, written, rerr, true
 			}
 		}
 		p := src.buf[src.r:src.w]
@@ -748,26 +800,34 @@ func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.
 			p = p[:min(int64(len(p)), remaining)]
 			remaining -= int64(len(p))
 		case bodyChunked:
-			k, fin, cerr := h.cs.scan(p)
+			o, k, fin, cerr := h.cs.decode(h.cbuf[:0], p, chunks)
+			h.cbuf = o
 			if cerr != nil {
-				return total, cerr, true
+				return read, written, cerr, true
 			}
-			p, done = p[:k], fin
+			src.r += k
+			read += int64(k)
+			if len(o) > 0 {
+				n, werr := dst.Write(o)
+				written += int64(n)
+				if werr != nil {
+					return read, written, werr, false
+				}
+			}
 			if fin {
-				h.cs.state = csDone
+				return read, written, nil, false
 			}
-		}
-		if limit > 0 && total+int64(len(p)) > limit {
-			return total, errBodyTooLarge, true
+			continue
 		}
 		n, werr := dst.Write(p)
 		src.r += n
-		total += int64(n)
+		read += int64(n)
+		written += int64(n)
 		if werr != nil {
-			return total, werr, false
+			return read, written, werr, false
 		}
 		if done {
-			return total, nil, false
+			return read, written, nil, false
 		}
 	}
 }
@@ -782,13 +842,9 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 	if _, err := mc.c.Write(h.out); err != nil {
 		return 502, true
 	}
-	bodyPending := mode != bodyNone && !(mode == bodyLength && remaining == 0) && !(mode == bodyChunked && h.cs.state == csDone)
+	bodyPending := mode != bodyNone && !(mode == bodyLength && remaining == 0) && !(mode == bodyChunked && h.cs.done())
 	sendBody := func() int {
-		limit := h.opts.MaxBodyBytes
-		if limit > 0 {
-			limit = max(1, limit-h.bodySent) // what the coalesced first part left
-		}
-		n, err, srcFailed := h.stream(mc.c, &h.br, &h.dl, fe.ClientTimeout, mode, remaining, limit)
+		n, _, err, srcFailed := h.stream(mc.c, &h.br, &h.dl, fe.ClientTimeout, mode, remaining, chunkReframe)
 		h.in += n
 		if err != nil {
 			switch {
@@ -849,9 +905,10 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 			*resLen = n
 			return 0, false
 		}
-		// Interim response: pass it on (HTTP/1.1 clients only) and keep reading.
+		// Interim response: pass it on, rebuilt (HTTP/1.1 clients only), and keep reading.
 		if !h.req.http10 {
-			wn, err := h.c.Write(mb.buf[mb.r : mb.r+n])
+			h.cbuf = appendInterim(h.cbuf[:0], &h.res)
+			wn, err := h.c.Write(h.cbuf)
 			fe.Counters.BytesOut.Add(int64(wn))
 			if err != nil {
 				return -1, false
@@ -928,23 +985,47 @@ func (h *httpConn) memberConn(fe *Frontend, rt *route, m *balance.Member) (*memb
 	return &memberConn{c: c, tcp: tcp, sni: sni, client: client, br: reader{c: c, buf: make([]byte, 16<<10), max: 64 << 10}}, false
 }
 
-// buildRequest writes the head sent to the member: the request line, the client's fields
-// minus hop-by-hop ones, the upgrade or keep-alive tokens we keep, and inserted headers.
+// buildRequest writes the head sent to the member: the request line (an absolute-form
+// target as its path and query), Host (the request's one host), the client's fields minus
+// hop-by-hop ones, framing and Host fields (written from what the parser decided) and
+// client copies of the inserted headers, then the framing, the upgrade or keep-alive
+// tokens we keep, and the inserted headers.
 func (h *httpConn) buildRequest(fe *Frontend, out []byte) []byte {
 	req := &h.req
 	hd := req.head
 	out = append(out, req.first[0].of(hd)...)
 	out = append(out, ' ')
-	out = append(out, req.first[1].of(hd)...)
+	if req.absolute {
+		pq := req.pathQuery.of(hd)
+		if len(pq) == 0 || pq[0] != '/' {
+			out = append(out, '/')
+		}
+		out = append(out, pq...)
+	} else {
+		out = append(out, req.first[1].of(hd)...)
+	}
 	out = append(out, ' ')
 	out = append(out, req.first[2].of(hd)...)
 	out = append(out, "\r\n"...)
+	if req.hasHost {
+		out = append(out, "Host: "...)
+		out = append(out, req.hostValue.of(hd)...)
+		out = append(out, "\r\n"...)
+	}
 	for i := range req.fields {
 		f := &req.fields[i]
 		if f.drop {
 			continue
 		}
 		out = append(out, f.line.of(hd)...)
+		out = append(out, "\r\n"...)
+	}
+	switch {
+	case req.chunked:
+		out = append(out, "Transfer-Encoding: chunked\r\n"...)
+	case req.contentLength >= 0:
+		out = append(out, "Content-Length: "...)
+		out = strconv.AppendInt(out, req.contentLength, 10)
 		out = append(out, "\r\n"...)
 	}
 	switch {
@@ -981,17 +1062,15 @@ func (h *httpConn) buildRequest(fe *Frontend, out []byte) []byte {
 		out = append(out, "\r\n"...)
 	}
 	if fe.anySSL && h.info != nil {
-		if h.sslFor != fe {
-			// Once per connection (and per config version it meets).
-			h.sslBlock = h.info.AppendHeaders(h.sslBlock[:0], &fe.sslHeaders)
-			h.sslFor = fe
-		}
 		out = append(out, h.sslBlock...)
 	}
 	return append(out, "\r\n"...)
 }
 
-// buildResponse writes the head sent to the client.
+// buildResponse writes the head sent to the client: the status line, the member's fields
+// minus hop-by-hop and framing ones, the framing the engine forwards with (chunked, or
+// the length; none for an HTTP/1.0 client of a chunked response, whose end is the end of
+// the connection), the persistence cookie and the connection's fate.
 func (h *httpConn) buildResponse(out []byte, m *balance.Member, insertCookie, keep, client10 bool) []byte {
 	res := &h.res
 	hd := res.head
@@ -1004,6 +1083,16 @@ func (h *httpConn) buildResponse(out []byte, m *balance.Member, insertCookie, ke
 			continue
 		}
 		out = append(out, f.line.of(hd)...)
+		out = append(out, "\r\n"...)
+	}
+	switch {
+	case res.chunked:
+		if !client10 {
+			out = append(out, "Transfer-Encoding: chunked\r\n"...)
+		}
+	case res.contentLength >= 0:
+		out = append(out, "Content-Length: "...)
+		out = strconv.AppendInt(out, res.contentLength, 10)
 		out = append(out, "\r\n"...)
 	}
 	if insertCookie {
@@ -1020,12 +1109,26 @@ func (h *httpConn) buildResponse(out []byte, m *balance.Member, insertCookie, ke
 	return append(out, "\r\n"...)
 }
 
+// appendInterim writes an interim (1xx) response head, rebuilt from what was parsed.
+func appendInterim(out []byte, res *message) []byte {
+	hd := res.head
+	out = append(out, "HTTP/1.1 "...)
+	out = append(out, hd[9:res.first[2][1]]...)
+	out = append(out, "\r\n"...)
+	for i := range res.fields {
+		if f := &res.fields[i]; !f.drop {
+			out = append(out, f.line.of(hd)...)
+			out = append(out, "\r\n"...)
+		}
+	}
+	return append(out, "\r\n"...)
+}
+
 // tunnel passes bytes both ways after a 101 Switching Protocols.
 func (h *httpConn) tunnel(fe *Frontend, mc *memberConn, resLen int) {
 	defer mc.Close()
 	hd := h.res.head
 	out := h.buildResponse(h.out[:0], nil, false, true, false)
-	_ = hd
 	// buildResponse adds no Connection header for keep=true; an upgrade needs it back.
 	out = out[:len(out)-2]
 	out = append(out, "Connection: Upgrade\r\n"...)
@@ -1068,6 +1171,8 @@ func ErrorResponse(code int) []byte {
 		text = "Request Timeout"
 	case 413:
 		text = "Content Too Large"
+	case 414:
+		text = "URI Too Long"
 	case 431:
 		text = "Request Header Fields Too Large"
 	case 502:

@@ -91,6 +91,23 @@ type policy struct {
 	rules  []rule
 }
 
+// pathOverrides are headers that servers behind some frameworks (IIS URL rewriting,
+// Symfony, Zend) take as the request's path instead of its target: from a client they
+// would let a request reach a path that PATH and FILE_TYPE rules never saw.
+var pathOverrides = []string{"x-original-url", "x-rewrite-url"}
+
+// readsPath reports whether a rule of ps reads the request's path.
+func readsPath(ps []policy) bool {
+	for i := range ps {
+		for _, r := range ps[i].rules {
+			if r.kind == rulePath || r.kind == ruleFileType {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // maxDiscard bounds the request body the engine reads and drops after answering a request
 // itself (redirect, reject) to keep the connection; a longer body closes it instead.
 const maxDiscard = 256 << 10
@@ -228,32 +245,65 @@ func lower(b []byte) []byte {
 // l7view is what L7 rules read from one parsed request: the parts derived from it are
 // computed on first use. It is reused from request to request of a connection.
 type l7view struct {
-	m       *message
-	tls     *tlsterm.ConnInfo // the client's handshake on a TERMINATED_HTTPS listener, else nil
-	host    []byte            // lower-case Host without port (in buf); valid when hostSet && hostOK
+	m    *message
+	tls  *tlsterm.ConnInfo // the client's handshake on a TERMINATED_HTTPS listener, else nil
+	fe   *Frontend         // the frontend serving the request (nil in matcher tests)
+	conn *httpConn         // the connection (nil in matcher tests)
+	// host: lower-case host without port and trailing dot (in buf); valid when hostSet &&
+	// hostOK.
+	host    []byte
 	hostOK  bool
 	hostSet bool
 	buf     []byte
+	// path: the normalised path (normalizePath; in pbuf or the head); valid when pathSet.
+	path    []byte
+	pathSet bool
+	pbuf    []byte
 }
 
 func (v *l7view) reset(m *message) {
 	v.m = m
-	v.hostSet = false
+	v.hostSet, v.pathSet = false, false
 }
 
-// hostName returns the request's Host value without its port, in lower case, and whether
-// the request has one.
+// hostName returns the request's host (the authority of an absolute-form target, else the
+// Host value) without its port and a trailing dot, in lower case, and whether the request
+// has one. It is the host the member is sent.
 func (v *l7view) hostName() ([]byte, bool) {
 	if !v.hostSet {
 		v.hostSet = true
 		m := v.m
-		v.hostOK = m.host >= 0
+		v.hostOK = m.hasHost
 		if v.hostOK {
-			v.buf = append(v.buf[:0], stripPort(m.fields[m.host].value.of(m.head))...)
+			h := stripPort(m.hostValue.of(m.head))
+			if len(h) > 1 && h[len(h)-1] == '.' {
+				h = h[:len(h)-1]
+			}
+			v.buf = append(v.buf[:0], h...)
 			v.host = lower(v.buf)
 		}
 	}
 	return v.host, v.hostOK
+}
+
+// requestPath returns the path PATH and FILE_TYPE rules read: the target's path without
+// the query, normalised (normalizePath); "/" for an absolute-form target without a path.
+func (v *l7view) requestPath() []byte {
+	if !v.pathSet {
+		v.pathSet = true
+		m := v.m
+		p := m.path.of(m.head)
+		switch {
+		case len(p) == 0:
+			v.path = slashPath
+		case m.asterisk:
+			v.path = p
+		default:
+			v.pbuf = normalizePath(v.pbuf[:0], p)
+			v.path = v.pbuf
+		}
+	}
+	return v.path
 }
 
 // stripPort removes a ":port" suffix from a Host value ("example.com:8080",
@@ -277,53 +327,131 @@ func stripPort(h []byte) []byte {
 	return h[:i]
 }
 
-// pathAndQuery returns the path and query of a request target: an origin-form target as
-// it is, an absolute-form one ("http://host/p?q") without scheme and authority.
-func pathAndQuery(target []byte) []byte {
-	if len(target) == 0 || target[0] == '/' {
-		return target
+// Constant values of the L7 view. Read only.
+var (
+	slashPath  = []byte("/") // the path of an absolute-form target without one
+	protoHTTP  = []byte("http")
+	protoHTTPS = []byte("https")
+)
+
+// normalizePath appends to dst the form of path p (starting with '/', %-escapes valid)
+// that PATH rules compare, so that the spellings a member's server reads as one path
+// match alike:
+//   - %-escapes of unreserved characters (ALPHA DIGIT - . _ ~) and of '/' are decoded,
+//     the hex digits of any other escape are upper-cased ("/%61dmin" → "/admin",
+//     "/a%2fb" → "/a/b", "%c3%a9" → "%C3%A9");
+//   - parameters after ';' in a segment are removed ("/admin;x=1" → "/admin", as servlet
+//     containers read it);
+//   - runs of '/' become one ("//admin" → "/admin");
+//   - "." and ".." segments are resolved as RFC 3986 removes dot segments ("/a/../admin" → "/admin",
+//     never above the root).
+//
+// A path that needs none of it is appended unchanged.
+func normalizePath(dst, p []byte) []byte {
+	if !needsNormalizing(p) {
+		return append(dst, p...)
 	}
-	// absolute-form: scheme ":" "//" authority path-abempty [ "?" query ]
-	i := 0
-	for i < len(target) && schemeChar(target[i], i) {
-		i++
-	}
-	if i == 0 || len(target)-i < 3 || string(target[i:i+3]) != "://" {
-		return target // "*" or something the member will judge
-	}
-	rest := target[i+3:]
-	for j, c := range rest {
-		if c == '/' || c == '?' {
-			return rest[j:]
+	// Decode and drop parameters into dst.
+	start := len(dst)
+	param := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) {
+			d := unhex(p[i+1])<<4 | unhex(p[i+2])
+			i += 2
+			if d != '/' && !unreserved(d) {
+				if !param {
+					dst = append(dst, '%', upperHex(p[i-1]), upperHex(p[i]))
+				}
+				continue
+			}
+			c = d
+		} else if c == ';' {
+			param = true
+			continue
+		}
+		if c == '/' {
+			param = false
+		}
+		if !param {
+			dst = append(dst, c)
 		}
 	}
-	return rest[len(rest):]
+	// Merge slashes and resolve dot segments in place: the output never outruns the input.
+	b := dst[start:]
+	w, i := 0, 0
+	trailing := false
+	for i < len(b) {
+		if b[i] == '/' {
+			i++
+			trailing = true
+			continue
+		}
+		j := i
+		for j < len(b) && b[j] != '/' {
+			j++
+		}
+		seg := b[i:j]
+		trailing = false
+		switch {
+		case len(seg) == 1 && seg[0] == '.':
+			trailing = true
+		case len(seg) == 2 && seg[0] == '.' && seg[1] == '.':
+			trailing = true
+			if k := bytes.LastIndexByte(b[:w], '/'); k > 0 {
+				w = k
+			} else {
+				w = 0
+			}
+		default:
+			b[w] = '/'
+			w += 1 + copy(b[w+1:], seg)
+		}
+		i = j
+	}
+	if trailing || w == 0 {
+		b[w] = '/'
+		w++
+	}
+	return dst[:start+w]
 }
 
-func schemeChar(c byte, i int) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		return true
-	case c >= '0' && c <= '9', c == '+', c == '-', c == '.':
-		return i > 0
+// needsNormalizing reports whether normalizePath would change p: it has an escape, a
+// ';', an empty segment or a dot segment.
+func needsNormalizing(p []byte) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '%', ';':
+			return true
+		case '/':
+			if i+1 < len(p) {
+				switch p[i+1] {
+				case '/':
+					return true
+				case '.':
+					if i+2 == len(p) || p[i+2] == '/' || (p[i+2] == '.' && (i+3 == len(p) || p[i+3] == '/')) {
+						return true
+					}
+				}
+			}
+		}
 	}
 	return false
 }
 
-// slashPath is the path of an absolute-form target without one. Read only.
-var slashPath = []byte("/")
+func unreserved(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return c == '-' || c == '.' || c == '_' || c == '~'
+}
 
-// requestPath returns the path of the request: the target's path and query without the
-// query, "/" when empty. Not percent-decoded.
-func requestPath(target []byte) []byte {
-	p := pathAndQuery(target)
-	if i := bytes.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
+func upperHex(c byte) byte {
+	if c >= 'a' && c <= 'f' {
+		return c - 'a' + 'A'
 	}
-	if len(p) == 0 {
-		return slashPath
-	}
-	return p
+	return c
 }
 
 // fileType returns the extension of the last segment of path, without the dot, and
@@ -366,12 +494,12 @@ func (r *rule) eval(v *l7view) bool {
 		h, ok := v.hostName()
 		return ok && r.compare(h)
 	case rulePath:
-		return r.compare(requestPath(m.first[1].of(m.head)))
+		return r.compare(v.requestPath())
 	case ruleFileType:
-		ext, ok := fileType(requestPath(m.first[1].of(m.head)))
+		ext, ok := fileType(v.requestPath())
 		return ok && r.compare(ext)
 	case ruleHeader:
-		return r.matchHeader(m)
+		return r.matchHeader(v)
 	case ruleCookie:
 		return r.matchCookie(m)
 	}
@@ -396,26 +524,89 @@ func (r *rule) eval(v *l7view) bool {
 
 // matchHeader reports whether an occurrence of the header matches: like HAProxy's
 // req.hdr() in an ACL, every comma-separated element of every field with that name is an
-// occurrence, and any one matching is enough. An absent header does not match.
-func (r *rule) matchHeader(m *message) bool {
+// occurrence, and any one matching is enough. An absent header does not match. The rule
+// reads the request as the member gets it: "host" is the request's one host (the
+// authority of an absolute-form target), a header the engine inserts has the engine's
+// value instead of the client's copies, and X-Forwarded-For ends with the engine's
+// element.
+func (r *rule) matchHeader(v *l7view) bool {
+	m := v.m
+	if r.key == "host" {
+		return m.hasHost && r.compare(m.hostValue.of(m.head))
+	}
 	for i := range m.fields {
 		f := &m.fields[i]
-		if !eq(f.name.of(m.head), r.key) {
+		if f.inserted || !eq(f.name.of(m.head), r.key) {
 			continue
 		}
-		v := f.value.of(m.head)
-		for {
-			elem, rest, more := nextElement(v)
-			if r.compare(elem) {
-				return true
-			}
-			if !more {
-				break
-			}
-			v = rest
+		if r.matchElements(f.value.of(m.head)) {
+			return true
 		}
 	}
+	if val, ok := v.insertedValue(r.key); ok {
+		return r.matchElements(val)
+	}
 	return false
+}
+
+func (r *rule) matchElements(v []byte) bool {
+	for {
+		elem, rest, more := nextElement(v)
+		if r.compare(elem) {
+			return true
+		}
+		if !more {
+			return false
+		}
+		v = rest
+	}
+}
+
+// insertedValue returns the value the engine inserts for the header key (lower case) on
+// this request, if it inserts one.
+func (v *l7view) insertedValue(key string) ([]byte, bool) {
+	fe, h := v.fe, v.conn
+	if fe == nil || h == nil || len(key) < 9 || key[:2] != "x-" {
+		return nil, false
+	}
+	switch key {
+	case "x-forwarded-for":
+		return h.ipText, fe.xff
+	case "x-real-ip":
+		return h.ipText, fe.realIP
+	case "x-client-ip":
+		return h.ipText, fe.clientIP
+	case "x-forwarded-proto":
+		if !fe.xfProto {
+			return nil, false
+		}
+		if fe.TLS != nil {
+			return protoHTTPS, true
+		}
+		return protoHTTP, true
+	case "x-forwarded-port":
+		if fe.portHeader == nil {
+			return nil, false
+		}
+		return fe.portHeader[len("X-Forwarded-Port: ") : len(fe.portHeader)-2], true
+	}
+	if !fe.anySSL || h.sslFor != fe {
+		return nil, false
+	}
+	// The X-SSL-* block of this connection: "Name: value\r\n" lines.
+	b := h.sslBlock
+	for len(b) > 0 {
+		end := bytes.IndexByte(b, '\n')
+		if end < 0 {
+			break
+		}
+		line := b[:end-1]
+		b = b[end+1:]
+		if c := bytes.IndexByte(line, ':'); c > 0 && eq(line[:c], key) {
+			return line[c+2:], true
+		}
+	}
+	return nil, false
 }
 
 // nextElement splits the first element off a comma-separated field value, skipping commas

@@ -288,9 +288,12 @@ var SSLHeaders = []string{"X-SSL-Client-Verify", "X-SSL-Client-Has-Cert", "X-SSL
 
 // HeaderValue is the value of one X-SSL-* header as the amphora's HAProxy
 // sets it: numbers bare, strings in double quotes (%{+Q}); "" values of a
-// connection without a client certificate are sent as "".
+// connection without a client certificate are sent as "". Inside the quotes
+// '"' and '\' are escaped with a backslash and control characters are
+// written as \xHH: a certificate's subject cannot end the value, add a
+// header line or forge another header.
 func (ci *ConnInfo) HeaderValue(name string) string {
-	q := func(s string) string { return `"` + s + `"` }
+	q := quote
 	switch name {
 	case "X-SSL-Client-Verify":
 		return strconv.Itoa(ci.Verify)
@@ -314,6 +317,24 @@ func (ci *ConnInfo) HeaderValue(name string) string {
 		return q(ci.NotAfter)
 	}
 	return ""
+}
+
+// quote puts s in double quotes, escaped as HeaderValue says.
+func quote(s string) string {
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c == 0x7f:
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(append(b, '"'))
 }
 
 // AppendHeaders appends "Name: value\r\n" for each enabled X-SSL-* header

@@ -507,3 +507,42 @@ func FuzzSelect(f *testing.F) {
 		}
 	})
 }
+
+// TestHeaderValuesEscaped: a client certificate whose subject holds quotes, a backslash and
+// CR LF (a CA may sign such a UTF8String) cannot end an X-SSL-* value or start a header
+// line of its own.
+func TestHeaderValuesEscaped(t *testing.T) {
+	a := newCA(t, "ca")
+	cn := "eve\"\\\r\nX-SSL-Client-Verify: 0\x7f"
+	_, leaf := a.issue(t, cn)
+	if leaf.Subject.CommonName != cn {
+		t.Fatalf("certificate CN %q, want %q", leaf.Subject.CommonName, cn)
+	}
+	ci := Info(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}})
+	if got, ok := ci.DNField("CN"); !ok || got != cn {
+		t.Errorf("SSL_DN_FIELD rules read %q, want the CN as it is", got)
+	}
+	want := `"eve\"\\\x0D\x0AX-SSL-Client-Verify: 0\x7F"`
+	if got := ci.HeaderValue("X-SSL-Client-CN"); got != want {
+		t.Errorf("X-SSL-Client-CN value %s, want %s", got, want)
+	}
+	var enabled [8]bool
+	for i := range enabled {
+		enabled[i] = true
+	}
+	block := string(ci.AppendHeaders(nil, &enabled))
+	if lines := strings.Split(strings.TrimSuffix(block, "\r\n"), "\r\n"); len(lines) != len(SSLHeaders) {
+		t.Fatalf("%d header lines, want %d:\n%s", len(lines), len(SSLHeaders), block)
+	}
+	for _, c := range strings.TrimSuffix(block, "\r\n") {
+		if c == '\n' || (c == '\r') {
+			continue
+		}
+		if c < 0x20 || c == 0x7f {
+			t.Fatalf("control character %q in %q", c, block)
+		}
+	}
+	if strings.Count(block, "\r") != len(SSLHeaders) || strings.Count(block, "\n") != len(SSLHeaders) {
+		t.Fatalf("stray line ends in %q", block)
+	}
+}
