@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -256,4 +257,26 @@ func TestPrometheusListener(t *testing.T) {
 		}
 	}
 	t.Errorf("PROMETHEUS listener missing from %+v", frag.Listeners)
+}
+
+// TestEveryInsertHeaderTheAPIAcceptsCompilesValid: each insert_headers key the
+// API accepts on an HTTP listener (lb.InsertHeadersHTTP) compiles into a
+// fragment the data-plane contract accepts, and the TERMINATED_HTTPS-only keys
+// are the contract's, so no listener the API took is refused by its agent.
+func TestEveryInsertHeaderTheAPIAcceptsCompilesValid(t *testing.T) {
+	for _, k := range lb.InsertHeadersHTTP {
+		g := base()
+		g.Listeners[0].InsertHeaders = map[string]string{k: "true"}
+		fr, err := LoadBalancer(g, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if err := (&dataplane.Config{Version: 1, Listeners: fr.Listeners, Pools: fr.Pools}).Validate(); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+	api, contract := slices.Sorted(slices.Values(lb.InsertHeadersTLS)), slices.Sorted(slices.Values(dataplane.SSLInsertHeaders))
+	if !slices.Equal(api, contract) {
+		t.Errorf("TERMINATED_HTTPS insert headers: API %v, contract %v", api, contract)
+	}
 }

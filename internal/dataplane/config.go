@@ -147,7 +147,7 @@ type Listener struct {
 	// everyone. Connections from elsewhere are closed without a byte (UDP: dropped).
 	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
 	// InsertHeaders asks HTTP listeners to add request headers toward members: keys
-	// X-Forwarded-For, X-Forwarded-Port, X-Forwarded-Proto, X-Real-IP, X-Client-IP with value
+	// X-Forwarded-For, X-Forwarded-Port, X-Forwarded-Proto, X-Forwarded-IP, X-Real-IP, X-Client-IP with value
 	// "true" (case-insensitive) to enable; other values disable. Only on HTTP listeners
 	// (and TERMINATED_HTTPS, which adds the X-SSL-* keys later).
 	InsertHeaders map[string]string `json:"insert_headers,omitempty"`

@@ -394,3 +394,4 @@ func TestL7RuleMatchValue(t *testing.T) {
 		})
 	}
 }
+

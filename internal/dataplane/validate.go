@@ -163,7 +163,7 @@ func (v *validator) listenerProtocol(path string, l *Listener) {
 // insertHeaderKeys are the insert_headers keys an HTTP listener accepts.
 func insertHeaderAllowed(k string) bool {
 	switch k {
-	case "X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Real-IP", "X-Client-IP":
+	case "X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Forwarded-IP", "X-Real-IP", "X-Client-IP":
 		return true
 	}
 	return false
@@ -185,7 +185,7 @@ func (v *validator) insertHeaders(path string, l *Listener) {
 				v.add(path+".insert_headers", "%q is only valid on TERMINATED_HTTPS listeners", k)
 			}
 		default:
-			v.add(path+".insert_headers", "%q is not a valid option (want X-Forwarded-For, X-Forwarded-Port, X-Forwarded-Proto, X-Real-IP, X-Client-IP or, with TERMINATED_HTTPS, X-SSL-*)", k)
+			v.add(path+".insert_headers", "%q is not a valid option (want X-Forwarded-For, X-Forwarded-Port, X-Forwarded-Proto, X-Forwarded-IP, X-Real-IP, X-Client-IP or, with TERMINATED_HTTPS, X-SSL-*)", k)
 		}
 		if len(val) > 255 {
 			v.add(path+".insert_headers", "value of %q longer than 255", k)

@@ -119,7 +119,7 @@ type Frontend struct {
 	// engine with SetTLS.
 	TLS *tlsterm.Server
 
-	xff, xfPort, xfProto, realIP, clientIP bool
+	xff, xfPort, xfProto, realIP, clientIP, fwdIP bool
 	sslHeaders                             [8]bool // tlsterm.SSLHeaders enabled
 	anySSL                                 bool
 	hsts                                   []byte                     // "Strict-Transport-Security: ...\r\n"
@@ -162,7 +162,7 @@ func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters
 		}
 	}
 	on := func(k string) bool { return strings.EqualFold(l.InsertHeaders[k], "true") }
-	f.xff, f.xfPort, f.xfProto, f.realIP, f.clientIP = on("X-Forwarded-For"), on("X-Forwarded-Port"), on("X-Forwarded-Proto"), on("X-Real-IP"), on("X-Client-IP")
+	f.xff, f.xfPort, f.xfProto, f.realIP, f.clientIP, f.fwdIP = on("X-Forwarded-For"), on("X-Forwarded-Port"), on("X-Forwarded-Proto"), on("X-Real-IP"), on("X-Client-IP"), on("X-Forwarded-IP")
 	for i, k := range tlsterm.SSLHeaders {
 		f.sslHeaders[i] = l.Protocol == dataplane.ProtocolTerminatedHTTPS && on(k)
 		f.anySSL = f.anySSL || f.sslHeaders[i]
@@ -173,7 +173,7 @@ func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters
 	for _, k := range []struct {
 		on   bool
 		name string
-	}{{f.xfPort, "X-Forwarded-Port"}, {f.xfProto, "X-Forwarded-Proto"}, {f.realIP, "X-Real-IP"}, {f.clientIP, "X-Client-IP"}} {
+	}{{f.xfPort, "X-Forwarded-Port"}, {f.xfProto, "X-Forwarded-Proto"}, {f.realIP, "X-Real-IP"}, {f.clientIP, "X-Client-IP"}, {f.fwdIP, "X-Forwarded-IP"}} {
 		if k.on {
 			f.inserted = append(f.inserted, strings.ToLower(k.name))
 		}

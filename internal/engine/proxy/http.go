@@ -1061,6 +1061,11 @@ func (h *httpConn) buildRequest(fe *Frontend, out []byte) []byte {
 		out = append(out, h.ipText...)
 		out = append(out, "\r\n"...)
 	}
+	if fe.fwdIP {
+		out = append(out, "X-Forwarded-IP: "...)
+		out = append(out, h.ipText...)
+		out = append(out, "\r\n"...)
+	}
 	if fe.anySSL && h.info != nil {
 		out = append(out, h.sslBlock...)
 	}

@@ -276,7 +276,7 @@ func forwardHead(t *testing.T, fe *Frontend, raw string) string {
 }
 
 func TestBuildRequest(t *testing.T) {
-	all := testFrontend("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Real-IP", "X-Client-IP")
+	all := testFrontend("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Real-IP", "X-Client-IP", "X-Forwarded-IP")
 	for _, tc := range []struct {
 		name string
 		fe   *Frontend
@@ -284,8 +284,8 @@ func TestBuildRequest(t *testing.T) {
 		want string
 	}{
 		{"inserted headers replace the client's copies", all,
-			"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\nx-forwarded-port: 443\r\nX_Forwarded_Proto: https\r\nX-REAL-IP: 10.0.0.1\r\nX-Client_IP: 10.0.0.2\r\nX-Forwarded-For: 10.0.0.3\r\nX_Forwarded_For: 10.0.0.4\r\nX-Other: kept\r\n\r\n",
-			"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.3\r\nX-Other: kept\r\nX-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Port: 80\r\nX-Forwarded-Proto: http\r\nX-Real-IP: 192.0.2.1\r\nX-Client-IP: 192.0.2.1\r\n\r\n"},
+			"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\nx-forwarded-port: 443\r\nX_Forwarded_Proto: https\r\nX-REAL-IP: 10.0.0.1\r\nX-Client_IP: 10.0.0.2\r\nx-forwarded-ip: 10.0.0.9\r\nX-Forwarded-For: 10.0.0.3\r\nX_Forwarded_For: 10.0.0.4\r\nX-Other: kept\r\n\r\n",
+			"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.3\r\nX-Other: kept\r\nX-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Port: 80\r\nX-Forwarded-Proto: http\r\nX-Real-IP: 192.0.2.1\r\nX-Client-IP: 192.0.2.1\r\nX-Forwarded-IP: 192.0.2.1\r\n\r\n"},
 		{"headers not inserted pass", testFrontend(),
 			"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n\r\n",
 			"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n\r\n"},

@@ -576,6 +576,8 @@ func (v *l7view) insertedValue(key string) ([]byte, bool) {
 		return h.ipText, fe.realIP
 	case "x-client-ip":
 		return h.ipText, fe.clientIP
+	case "x-forwarded-ip":
+		return h.ipText, fe.fwdIP
 	case "x-forwarded-proto":
 		if !fe.xfProto {
 			return nil, false
