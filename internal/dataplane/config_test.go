@@ -394,4 +394,3 @@ func TestL7RuleMatchValue(t *testing.T) {
 		})
 	}
 }
-

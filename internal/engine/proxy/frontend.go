@@ -120,11 +120,11 @@ type Frontend struct {
 	TLS *tlsterm.Server
 
 	xff, xfPort, xfProto, realIP, clientIP, fwdIP bool
-	sslHeaders                             [8]bool // tlsterm.SSLHeaders enabled
-	anySSL                                 bool
-	hsts                                   []byte                     // "Strict-Transport-Security: ...\r\n"
-	poolTLS                                map[string]*tlsterm.Client // re-encrypting pools by id
-	portHeader                             []byte                     // "X-Forwarded-Port: 80\r\n" or nil
+	sslHeaders                                    [8]bool // tlsterm.SSLHeaders enabled
+	anySSL                                        bool
+	hsts                                          []byte                     // "Strict-Transport-Security: ...\r\n"
+	poolTLS                                       map[string]*tlsterm.Client // re-encrypting pools by id
+	portHeader                                    []byte                     // "X-Forwarded-Port: 80\r\n" or nil
 	// inserted are the lower-case names of the headers the engine sets (replacing the
 	// client's copies), X-Forwarded-For aside: that one is a list the engine appends to.
 	inserted []string
