@@ -27,16 +27,18 @@ type env struct {
 	srv *httptest.Server
 }
 
-// newEnv serves the network API with a caller taken from test headers:
-// X-Project-Id and X-Roles (comma-separated).
-func newEnv(t *testing.T) *env {
+// newEnv serves the network API (opts with the store filled in) with a
+// caller taken from test headers: X-Project-Id and X-Roles
+// (comma-separated).
+func newEnv(t *testing.T, opts network.Options) *env {
 	t.Helper()
 	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(t.TempDir(), "db")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := network.NewService(network.Options{Store: st})
+	opts.Store = st
+	svc := network.NewService(opts)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := policy.Caller{ProjectID: r.Header.Get("X-Project-Id"), UserID: "u"}
 		if roles := r.Header.Get("X-Roles"); roles != "" {
@@ -101,7 +103,7 @@ func wantNeutronError(t *testing.T, r resp, code int, typ, msgPart string) {
 }
 
 func TestNetworksSubnetsPortsScenario(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, network.Options{AnyAddress: true}) // IPv6 subnets too
 	if r := e.do("GET", "/networking/", "", "", nil); r.code != 200 || !strings.Contains(r.raw, "/networking/v2.0/") {
 		t.Fatalf("version document: %d %s", r.code, r.raw)
 	}
@@ -174,7 +176,7 @@ func TestNetworksSubnetsPortsScenario(t *testing.T) {
 	if r := e.must(e.do("GET", "/v2.0/ports", "other", "member", nil), 200); len(r["ports"].([]any)) != 0 {
 		t.Errorf("other project sees admin ports: %v", r)
 	}
-	wantNeutronError(t, e.do("DELETE", "/v2.0/networks/"+net, "other", "member", nil), 403, "HTTPForbidden", "disallowed by policy")
+	wantNeutronError(t, e.do("DELETE", "/v2.0/networks/"+net, "other", "member", nil), 403, "PolicyNotAuthorized", "(rule:delete_network) is disallowed by policy")
 
 	r := e.must(e.admin("GET", "/v2.0/ports", nil), 200)
 	for _, p := range r["ports"].([]any) {
@@ -188,7 +190,7 @@ func TestNetworksSubnetsPortsScenario(t *testing.T) {
 }
 
 func TestFloatingIPsAndQoS(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, network.Options{})
 	ctx := context.Background()
 	adm, err := network.Bootstrap(ctx, e.st, "adm", time.Now())
 	if err != nil {
@@ -230,16 +232,19 @@ func TestFloatingIPsAndQoS(t *testing.T) {
 		t.Errorf("floating ip port left behind: %v", r)
 	}
 
-	q := e.must(e.do("POST", "/v2.0/qos/policies", "demo", "member", map[string]any{"policy": map[string]any{"name": "gold", "description": "d"}}), 201)["policy"].(map[string]any)
+	// QoS policies are made by admins (for a project, here), used by that project.
+	wantNeutronError(t, e.do("POST", "/v2.0/qos/policies", "demo", "member", map[string]any{"policy": map[string]any{"name": "gold"}}), 403, "PolicyNotAuthorized", "(rule:create_policy)")
+	q := e.must(e.admin("POST", "/v2.0/qos/policies", map[string]any{"policy": map[string]any{"name": "gold", "description": "d", "project_id": "demo"}}), 201)["policy"].(map[string]any)
 	e.must(e.do("PUT", "/v2.0/ports/"+port["id"].(string), "demo", "member", map[string]any{"port": map[string]any{"qos_policy_id": q["id"]}}), 200)
-	wantNeutronError(t, e.do("DELETE", "/v2.0/qos/policies/"+q["id"].(string), "demo", "member", nil), 409, "QosPolicyInUse", "is used by port")
+	wantNeutronError(t, e.admin("DELETE", "/v2.0/qos/policies/"+q["id"].(string), nil), 409, "QosPolicyInUse", "is used by port")
 	wantNeutronError(t, e.do("GET", "/v2.0/qos/policies/"+q["id"].(string), "other", "member", nil), 404, "QosPolicyNotFound", "could not be found")
 	e.must(e.do("DELETE", "/v2.0/ports/"+port["id"].(string), "demo", "member", nil), 204)
-	e.must(e.do("DELETE", "/v2.0/qos/policies/"+q["id"].(string), "demo", "member", nil), 204)
+	wantNeutronError(t, e.do("DELETE", "/v2.0/qos/policies/"+q["id"].(string), "demo", "member", nil), 403, "PolicyNotAuthorized", "(rule:delete_policy)")
+	e.must(e.admin("DELETE", "/v2.0/qos/policies/"+q["id"].(string), nil), 204)
 }
 
 func TestVIPAllocation(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, network.Options{})
 	ctx := context.Background()
 	subnet, err := network.Bootstrap(ctx, e.st, "adm", time.Now())
 	if err != nil {
