@@ -7,18 +7,27 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/ids"
-
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// vipPortName marks the ports fulcrum created for a load balancer (and so
-// deletes with it); a port the user handed in as vip_port_id is only
-// unbound.
+// vipPortName is the name of the port fulcrum creates for a load
+// balancer's VIP, as Octavia names it.
 func vipPortName(lbID string) string { return "octavia-lb-" + lbID }
+
+// vipPortID is the id of that port. Derived from the load balancer's id,
+// it marks the port as fulcrum's (and so deleted with the load balancer)
+// whatever its owner renames it to; a port the user handed in as
+// vip_port_id is only unbound.
+func vipPortID(lbID string) string { return derivedID("vip-port", lbID) }
+
+// createdFor reports whether fulcrum created port for load balancer lbID
+// (before ports had derived ids, the name was the only mark).
+func createdFor(port *neutron.Port, lbID string) bool {
+	return port.DeviceID == lbID && (port.ID == vipPortID(lbID) || port.Name == vipPortName(lbID))
+}
 
 // VIPs allocates load balancer VIPs from the Neutron subset's IPAM. Its
 // methods run inside the caller's store transaction, so a VIP is allocated
@@ -151,7 +160,7 @@ func (v *VIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) er
 		return vipErr(err) // a subnet made before the network mode refused it
 	}
 	now := v.now().UTC()
-	port := &neutron.Port{ID: ids.New(), ProjectID: l.ProjectID, NetworkID: n.ID, Name: vipPortName(l.ID), AdminStateUp: false,
+	port := &neutron.Port{ID: vipPortID(l.ID), ProjectID: l.ProjectID, NetworkID: n.ID, Name: vipPortName(l.ID), AdminStateUp: false,
 		MACAddress: newMAC(), DeviceOwner: neutron.OwnerLoadBalancerVIP, DeviceID: l.ID, QoSPolicyID: vip.QoSPolicyID,
 		SecurityGroups: []string{}, Status: neutron.PortDown, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	if err := tx.Ports().Create(ctx, port); err != nil {
@@ -304,7 +313,7 @@ func (v *VIPs) Release(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) err
 	if port == nil || err != nil {
 		return err
 	}
-	if port.Name == vipPortName(l.ID) && port.DeviceID == l.ID {
+	if createdFor(port, l.ID) {
 		if err := deletePort(ctx, tx, port.ID, v.now().UTC()); err != nil {
 			return fmt.Errorf("release vip of %s: %w", l.ID, err)
 		}
