@@ -211,6 +211,13 @@ func TestFloatingIPsAndQoS(t *testing.T) {
 		t.Errorf("floating ip: %v", fip)
 	}
 	wantNeutronError(t, e.do("POST", "/v2.0/floatingips", "demo", "member", map[string]any{"floatingip": map[string]any{"floating_network_id": private}}), 400, "HTTPBadRequest", "not a valid external network")
+	// The port holding the floating address is the floating IP's while it lives.
+	fport := e.must(e.admin("GET", "/v2.0/ports?device_owner=network:floatingip", nil), 200)["ports"].([]any)[0].(map[string]any)["id"].(string)
+	wantNeutronError(t, e.admin("DELETE", "/v2.0/ports/"+fport, nil), 409, "ServicePortInUse", "has device owner network:floatingip")
+	wantNeutronError(t, e.admin("PUT", "/v2.0/ports/"+fport, map[string]any{"port": map[string]any{"fixed_ips": []any{}}}), 409, "ServicePortInUse", "cannot be updated")
+	if r := e.must(e.do("GET", "/v2.0/ports", "demo", "member", nil), 200); len(r["ports"].([]any)) != 1 {
+		t.Errorf("a member sees ports beyond its own: %v", r)
+	}
 	up := e.must(e.do("PUT", "/v2.0/floatingips/"+fip["id"].(string), "demo", "member", map[string]any{"floatingip": map[string]any{"port_id": port["id"]}}), 200)["floatingip"].(map[string]any)
 	if up["port_id"] != port["id"] || up["fixed_ip_address"] != "127.10.0.2" || up["status"] != "ACTIVE" {
 		t.Errorf("associate: %v", up)
@@ -322,6 +329,14 @@ func TestVIPAllocation(t *testing.T) {
 	}
 	// A user-supplied port is adopted and, on release, unbound but kept.
 	p := e.must(e.admin("POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": l1.VIP.NetworkID}}), 201)["port"].(map[string]any)
+	// ... but only by its own project (or an admin), shared network or not.
+	other := policy.WithCaller(ctx, policy.Caller{ProjectID: "other", Roles: []string{"member"}})
+	err = e.st.Update(other, func(tx store.Tx) error {
+		return vips.Allocate(other, tx, &lb.LoadBalancer{ID: "stolen", ProjectID: "other", VIP: lb.VIP{PortID: p["id"].(string)}})
+	})
+	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("another project adopting the port: got %v, want a ValidationError", err)
+	}
 	l6, err := mk("lb6", lb.VIP{PortID: p["id"].(string)})
 	if err != nil || l6.VIP.SubnetID != subnet || l6.VIP.Address == "" {
 		t.Fatalf("adopt port: %+v %v", l6.VIP, err)
@@ -335,5 +350,31 @@ func TestVIPAllocation(t *testing.T) {
 	got := e.must(e.admin("GET", "/v2.0/ports/"+p["id"].(string), nil), 200)["port"].(map[string]any)
 	if got["device_id"] != "" {
 		t.Errorf("adopted port not unbound: %v", got)
+	}
+}
+
+// TestRoutingFaults: misses are answered in Neutron's fault format, with
+// the methods a path allows; /networking and ".json" are optional.
+func TestRoutingFaults(t *testing.T) {
+	e := newEnv(t, network.Options{})
+	wantNeutronError(t, e.admin("GET", "/networking/v2.0/nothing", nil), 404, "HTTPNotFound", "The resource could not be found.")
+	r := e.admin("PATCH", "/networking/v2.0/networks", nil)
+	wantNeutronError(t, r, 405, "HTTPMethodNotAllowed", "PATCH is not allowed")
+	req, _ := http.NewRequest("PATCH", e.srv.URL+"/v2.0/networks/x", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("Allow"); got != "GET, PUT, DELETE" {
+		t.Errorf("Allow: %q", got)
+	}
+	for _, path := range []string{"/networking/v2.0/networks.json", "/v2.0/networks", "/networking/v2.0/networks"} {
+		if r := e.admin("GET", path, nil); r.code != 200 || r.body["networks"] == nil {
+			t.Errorf("GET %s: %d %s", path, r.code, r.raw)
+		}
+	}
+	if r := e.admin("GET", "/networking/v2.0/", nil); r.code != 200 || !strings.Contains(r.raw, `"collection":"networks"`) {
+		t.Errorf("resources: %d %s", r.code, r.raw)
 	}
 }
