@@ -12,6 +12,17 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
+// openStore opens a fresh SQLite store for the test.
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(t.TempDir(), "db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func TestCheckServable(t *testing.T) {
 	tests := []struct {
 		cidr string
@@ -47,11 +58,7 @@ func TestCheckServable(t *testing.T) {
 // twice in loopback mode; in the noop mode's address space they may.
 func TestLoopbackAddressesAreUniqueAcrossSubnets(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(t.TempDir(), "db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	for _, tc := range []struct {
 		name  string
 		space addressSpace
@@ -104,12 +111,8 @@ func TestLoopbackAddressesAreUniqueAcrossSubnets(t *testing.T) {
 
 func TestCheckOverlap(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(t.TempDir(), "db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	err = st.Update(ctx, func(tx store.Tx) error {
+	st := openStore(t)
+	err := st.Update(ctx, func(tx store.Tx) error {
 		if err := tx.Networks().Create(ctx, &neutron.Network{ID: "n1"}); err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package network
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"time"
 
@@ -21,8 +20,7 @@ type floatingIPBody struct {
 	SubnetID          *string   `json:"subnet_id"`
 	PortID            optString `json:"port_id"`
 	FixedIPAddress    *string   `json:"fixed_ip_address"`
-	Description       *string   `json:"description"`
-	Tags              *[]string `json:"tags"`
+	common                      // a name is ignored: floating IPs have none
 }
 
 // floatingIPJSON is a floating IP on the wire.
@@ -45,11 +43,9 @@ type floatingIPJSON struct {
 
 var floatingIPResource = &resource[neutron.FloatingIP]{
 	name: "floatingip", plural: "floatingips", title: "Floating IP", notFound: "FloatingIPNotFound",
-	table: func(tx store.Tx) store.Table[neutron.FloatingIP] { return tx.FloatingIPs() },
-	id:    func(f *neutron.FloatingIP) string { return f.ID },
-	filters: map[string]string{"id": "id", "description": "description", "floating_network_id": "floating_network_id", "port_id": "port_id",
-		"floating_ip_address": "floating_ip_address", "fixed_ip_address": "fixed_ip_address", "project_id": "project_id",
-		"tenant_id": "project_id", "status": "status"},
+	table:   func(tx store.Tx) store.Table[neutron.FloatingIP] { return tx.FloatingIPs() },
+	id:      func(f *neutron.FloatingIP) string { return f.ID },
+	filters: listFilters("floating_network_id", "port_id", "floating_ip_address", "fixed_ip_address", "status"),
 	target: func(_ context.Context, _ *networks, f *neutron.FloatingIP) (policy.Target, error) {
 		return ownerTarget(f.ProjectID), nil
 	},
@@ -64,21 +60,16 @@ func renderFloatingIP(f *neutron.FloatingIP) floatingIPJSON {
 
 // createFloatingIP allocates an address of an external network (held by a
 // port owned by network:floatingip) and optionally associates it.
-func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
-	var b floatingIPBody
-	project, err := floatingIPResource.decodeNew(r, c, &b, &b.owned)
-	if err != nil {
-		return err
-	}
+func (s *Service) createFloatingIP(ctx context.Context, c policy.Caller, project string, b *floatingIPBody) (any, []string, error) {
 	if str(b.FloatingNetworkID) == "" {
-		return badRequest("floatingip", "Invalid input for floating_network_id. Reason: 'None' is not a valid UUID")
+		return nil, nil, badRequest("floatingip", "Invalid input for floating_network_id. Reason: 'None' is not a valid UUID")
 	}
 	if err := s.authorize(c, "create_floatingip", ownerTarget(project)); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if str(b.FloatingIPAddress) != "" {
 		if err := s.authorize(c, "create_floatingip:floating_ip_address", ownerTarget(project)); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	now := s.now()
@@ -86,8 +77,7 @@ func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c pol
 	fip := &neutron.FloatingIP{ID: ids.New(), ProjectID: project, FloatingNetworkID: *b.FloatingNetworkID,
 		Description: str(b.Description), Status: neutron.PortDown, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	set(&fip.Tags, b.Tags)
-	ctx := r.Context()
-	err = s.update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx store.Tx) error {
 		n, _, err := networkResource.visible(ctx, s, newNetworks(tx), c, fip.FloatingNetworkID)
 		if err != nil {
 			return err
@@ -126,12 +116,7 @@ func (s *Service) createFloatingIP(w http.ResponseWriter, r *http.Request, c pol
 		touched, err = touchVIPPorts(ctx, tx, now, fip.PortID)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	s.notify(touched)
-	floatingIPResource.created(w, renderFloatingIP(fip))
-	return nil
+	return renderFloatingIP(fip), touched, err
 }
 
 // associate points fip at one fixed IP of portID (the first IPv4 one unless
@@ -179,7 +164,6 @@ func (s *Service) associate(ctx context.Context, tx store.Tx, c policy.Caller, f
 func (s *Service) changeFloatingIP(ctx context.Context, tx store.Tx, c policy.Caller, fip *neutron.FloatingIP, _ policy.Target, b *floatingIPBody) ([]string, error) {
 	oldPort := fip.PortID
 	set(&fip.Description, b.Description)
-	set(&fip.Tags, b.Tags)
 	fip.UpdatedAt = s.now()
 	switch {
 	case !b.PortID.Set:

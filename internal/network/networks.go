@@ -14,23 +14,17 @@ import (
 
 type networkBody struct {
 	owned
-	Name         *string   `json:"name"`
-	Description  *string   `json:"description"`
-	AdminStateUp *bool     `json:"admin_state_up"`
-	Shared       *bool     `json:"shared"`
-	External     *bool     `json:"router:external"`
-	MTU          *int      `json:"mtu"`
-	QoSPolicyID  *string   `json:"qos_policy_id"`
-	Tags         *[]string `json:"tags"`
+	common
+	AdminStateUp *bool   `json:"admin_state_up"`
+	Shared       *bool   `json:"shared"`
+	External     *bool   `json:"router:external"`
+	MTU          *int    `json:"mtu"`
+	QoSPolicyID  *string `json:"qos_policy_id"`
 }
 
 // networkJSON is a network on the wire.
 type networkJSON struct {
-	ID                    string   `json:"id"`
-	Name                  string   `json:"name"`
-	Description           string   `json:"description"`
-	ProjectID             string   `json:"project_id"`
-	TenantID              string   `json:"tenant_id"`
+	owner
 	AdminStateUp          bool     `json:"admin_state_up"`
 	Status                string   `json:"status"`
 	Subnets               []string `json:"subnets"`
@@ -48,35 +42,11 @@ type networkJSON struct {
 	standard
 }
 
-// standard are the attributes every resource of the subset carries.
-type standard struct {
-	Tags           []string `json:"tags"`
-	RevisionNumber int      `json:"revision_number"`
-	CreatedAt      string   `json:"created_at"`
-	UpdatedAt      string   `json:"updated_at"`
-}
-
-func standardOf(tags []string, t neutron.Times) standard {
-	if tags == nil {
-		tags = []string{}
-	}
-	return standard{Tags: tags, CreatedAt: neutronTime(t.CreatedAt), UpdatedAt: neutronTime(t.UpdatedAt)}
-}
-
-// nullable is s, or JSON null for "".
-func nullable(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 var networkResource = &resource[neutron.Network]{
 	name: "network", plural: "networks", title: "Network", notFound: "NetworkNotFound",
-	table: func(tx store.Tx) store.Table[neutron.Network] { return tx.Networks() },
-	id:    func(n *neutron.Network) string { return n.ID },
-	filters: map[string]string{"id": "id", "name": "name", "description": "description", "project_id": "project_id",
-		"tenant_id": "project_id", "router:external": "external", "shared": "shared", "admin_state_up": "admin_state_up", "mtu": "mtu"},
+	table:   func(tx store.Tx) store.Table[neutron.Network] { return tx.Networks() },
+	id:      func(n *neutron.Network) string { return n.ID },
+	filters: listFilters("router:external=external", "shared", "admin_state_up", "mtu"),
 	target: func(_ context.Context, _ *networks, n *neutron.Network) (policy.Target, error) {
 		return networkTarget(n), nil
 	},
@@ -98,7 +68,7 @@ func renderNetworks(ctx context.Context, tx store.Tx, list []*neutron.Network) (
 		if sids == nil {
 			sids = []string{}
 		}
-		out[i] = networkJSON{ID: n.ID, Name: n.Name, Description: n.Description, ProjectID: n.ProjectID, TenantID: n.ProjectID,
+		out[i] = networkJSON{owner: ownerOf(n.ID, n.Name, n.Description, n.ProjectID),
 			AdminStateUp: n.AdminStateUp, Status: "ACTIVE", Subnets: sids, Shared: n.Shared, External: n.External, MTU: n.MTU,
 			QoSPolicyID: nullable(n.QoSPolicyID), PortSecurityEnabled: true, AvailabilityZones: []string{},
 			AvailabilityZoneHints: []string{}, L2Adjacency: true, standard: standardOf(n.Tags, n.Times)}
@@ -123,12 +93,7 @@ func (s *Service) checkFlags(c policy.Caller, action string, b *networkBody, t p
 	return nil
 }
 
-func (s *Service) createNetwork(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
-	var b networkBody
-	project, err := networkResource.decodeNew(r, c, &b, &b.owned)
-	if err != nil {
-		return err
-	}
+func (s *Service) createNetwork(ctx context.Context, c policy.Caller, project string, b *networkBody) (any, []string, error) {
 	now := s.now()
 	n := &neutron.Network{ID: ids.New(), ProjectID: project, Name: str(b.Name), Description: str(b.Description),
 		AdminStateUp: b.AdminStateUp == nil || *b.AdminStateUp, Shared: b.Shared != nil && *b.Shared,
@@ -136,33 +101,26 @@ func (s *Service) createNetwork(w http.ResponseWriter, r *http.Request, c policy
 		Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	t := networkTarget(n)
 	if err := s.authorize(c, "create_network", t); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := s.checkFlags(c, "create", &b, t); err != nil {
-		return err
+	if err := s.checkFlags(c, "create", b, t); err != nil {
+		return nil, nil, err
 	}
-	if b.MTU != nil {
-		n.MTU = *b.MTU
-	}
-	if b.Tags != nil {
-		n.Tags = *b.Tags
-	}
+	set(&n.MTU, b.MTU)
+	set(&n.Tags, b.Tags)
 	var out any
-	err = s.update(r.Context(), func(tx store.Tx) error {
-		if err := s.usableQoS(r.Context(), tx, c, n.QoSPolicyID); err != nil {
+	err := s.update(ctx, func(tx store.Tx) error {
+		if err := s.usableQoS(ctx, tx, c, n.QoSPolicyID); err != nil {
 			return err
 		}
-		if err := tx.Networks().Create(r.Context(), n); err != nil {
+		if err := tx.Networks().Create(ctx, n); err != nil {
 			return err
 		}
-		out, err = networkResource.one(r.Context(), tx, n)
+		var err error
+		out, err = networkResource.one(ctx, tx, n)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	networkResource.created(w, out)
-	return nil
+	return out, nil, err
 }
 
 func (s *Service) changeNetwork(ctx context.Context, tx store.Tx, c policy.Caller, n *neutron.Network, t policy.Target, b *networkBody) ([]string, error) {
@@ -172,22 +130,13 @@ func (s *Service) changeNetwork(ctx context.Context, tx store.Tx, c policy.Calle
 	if err := s.setQoS(ctx, tx, c, &n.QoSPolicyID, b.QoSPolicyID); err != nil {
 		return nil, err
 	}
-	set(&n.Name, b.Name)
-	set(&n.Description, b.Description)
+	b.apply(&n.Name, &n.Description, &n.Tags)
 	set(&n.AdminStateUp, b.AdminStateUp)
 	set(&n.Shared, b.Shared)
 	set(&n.External, b.External)
 	set(&n.MTU, b.MTU)
-	set(&n.Tags, b.Tags)
 	n.UpdatedAt = s.now()
 	return nil, nil
-}
-
-// set copies *from into *to when the body carries it.
-func set[V any](to *V, from *V) {
-	if from != nil {
-		*to = *from
-	}
 }
 
 // deleteNetwork removes a network and its subnets; ports keep it: 409

@@ -16,8 +16,7 @@ import (
 
 type portBody struct {
 	owned
-	Name           *string    `json:"name"`
-	Description    *string    `json:"description"`
+	common
 	NetworkID      *string    `json:"network_id"`
 	AdminStateUp   *bool      `json:"admin_state_up"`
 	MACAddress     *string    `json:"mac_address"`
@@ -26,7 +25,6 @@ type portBody struct {
 	DeviceID       *string    `json:"device_id"`
 	QoSPolicyID    *string    `json:"qos_policy_id"`
 	SecurityGroups *[]string  `json:"security_groups"`
-	Tags           *[]string  `json:"tags"`
 }
 
 // fixedIP is a port's address on the wire (in a body, either part may be
@@ -38,12 +36,8 @@ type fixedIP struct {
 
 // portJSON is a port on the wire.
 type portJSON struct {
-	ID                  string    `json:"id"`
-	Name                string    `json:"name"`
-	Description         string    `json:"description"`
+	owner
 	NetworkID           string    `json:"network_id"`
-	ProjectID           string    `json:"project_id"`
-	TenantID            string    `json:"tenant_id"`
 	MACAddress          string    `json:"mac_address"`
 	AdminStateUp        bool      `json:"admin_state_up"`
 	Status              string    `json:"status"`
@@ -61,13 +55,11 @@ type portJSON struct {
 
 var portResource = &resource[neutron.Port]{
 	name: "port", plural: "ports", title: "Port", notFound: "PortNotFound",
-	table: func(tx store.Tx) store.Table[neutron.Port] { return tx.Ports() },
-	id:    func(p *neutron.Port) string { return p.ID },
-	filters: map[string]string{"id": "id", "name": "name", "description": "description", "network_id": "network_id",
-		"project_id": "project_id", "tenant_id": "project_id", "device_id": "device_id", "device_owner": "device_owner",
-		"mac_address": "mac_address", "status": "status", "admin_state_up": "admin_state_up"},
-	target: onItsNetwork(func(p *neutron.Port) (string, string) { return p.ProjectID, p.NetworkID }),
-	render: each(renderPort),
+	table:   func(tx store.Tx) store.Table[neutron.Port] { return tx.Ports() },
+	id:      func(p *neutron.Port) string { return p.ID },
+	filters: listFilters("network_id", "device_id", "device_owner", "mac_address", "status", "admin_state_up"),
+	target:  onItsNetwork(func(p *neutron.Port) (string, string) { return p.ProjectID, p.NetworkID }),
+	render:  each(renderPort),
 }
 
 func renderPort(p *neutron.Port) portJSON {
@@ -79,8 +71,8 @@ func renderPort(p *neutron.Port) portJSON {
 	if sgs == nil {
 		sgs = []string{}
 	}
-	return portJSON{ID: p.ID, Name: p.Name, Description: p.Description, NetworkID: p.NetworkID, ProjectID: p.ProjectID,
-		TenantID: p.ProjectID, MACAddress: p.MACAddress, AdminStateUp: p.AdminStateUp, Status: p.Status, DeviceID: p.DeviceID,
+	return portJSON{owner: ownerOf(p.ID, p.Name, p.Description, p.ProjectID),
+		NetworkID: p.NetworkID, MACAddress: p.MACAddress, AdminStateUp: p.AdminStateUp, Status: p.Status, DeviceID: p.DeviceID,
 		DeviceOwner: p.DeviceOwner, FixedIPs: ips, AllowedAddressPairs: []string{}, ExtraDHCPOpts: []string{},
 		SecurityGroups: sgs, PortSecurityEnabled: true, QoSPolicyID: nullable(p.QoSPolicyID), VNICType: "normal",
 		standard: standardOf(p.Tags, p.Times)}
@@ -154,14 +146,9 @@ func (s *Service) checkPortAttrs(c policy.Caller, action string, b *portBody, ol
 	return nil
 }
 
-func (s *Service) createPort(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
-	var b portBody
-	project, err := portResource.decodeNew(r, c, &b, &b.owned)
-	if err != nil {
-		return err
-	}
+func (s *Service) createPort(ctx context.Context, c policy.Caller, project string, b *portBody) (any, []string, error) {
 	if str(b.NetworkID) == "" {
-		return badRequest("port", "Invalid input for network_id. Reason: 'None' is not a valid UUID")
+		return nil, nil, badRequest("port", "Invalid input for network_id. Reason: 'None' is not a valid UUID")
 	}
 	now := s.now()
 	p := &neutron.Port{ID: ids.New(), ProjectID: project, NetworkID: *b.NetworkID, Name: str(b.Name), Description: str(b.Description),
@@ -174,9 +161,8 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request, c policy.Ca
 	if p.DeviceID != "" {
 		p.Status = neutron.PortActive
 	}
-	ctx := r.Context()
 	var out any
-	err = s.update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx store.Tx) error {
 		n, _, err := networkResource.visible(ctx, s, newNetworks(tx), c, p.NetworkID)
 		if err != nil {
 			return err
@@ -185,7 +171,7 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request, c policy.Ca
 		if err := s.authorize(c, "create_port", t); err != nil {
 			return err
 		}
-		if err := s.checkPortAttrs(c, "create", &b, nil, t); err != nil {
+		if err := s.checkPortAttrs(c, "create", b, nil, t); err != nil {
 			return err
 		}
 		if err := s.usableQoS(ctx, tx, c, p.QoSPolicyID); err != nil {
@@ -208,11 +194,7 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request, c policy.Ca
 		out = renderPort(p)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	portResource.created(w, out)
-	return nil
+	return out, nil, err
 }
 
 func requests(fixed *[]fixedIP) []IPRequest {
@@ -241,13 +223,11 @@ func (s *Service) changePort(ctx context.Context, tx store.Tx, c policy.Caller, 
 	if err := s.setQoS(ctx, tx, c, &p.QoSPolicyID, b.QoSPolicyID); err != nil {
 		return nil, err
 	}
-	set(&p.Name, b.Name)
-	set(&p.Description, b.Description)
+	b.apply(&p.Name, &p.Description, &p.Tags)
 	set(&p.AdminStateUp, b.AdminStateUp)
 	set(&p.DeviceOwner, b.DeviceOwner)
 	set(&p.DeviceID, b.DeviceID)
 	set(&p.SecurityGroups, b.SecurityGroups)
-	set(&p.Tags, b.Tags)
 	if b.FixedIPs != nil {
 		if _, err := tx.IPAllocations().DeleteWhere(ctx, store.F("port_id", p.ID)); err != nil {
 			return nil, err

@@ -68,6 +68,21 @@ type listQuery struct {
 	raw url.Values
 }
 
+// listFilters maps the list filters every resource takes (id, name,
+// description, project_id, tenant_id) and extra ones, each a query
+// parameter named like its store field or written "parameter=field".
+func listFilters(extra ...string) map[string]string {
+	out := map[string]string{"id": "id", "name": "name", "description": "description", "project_id": "project_id", "tenant_id": "project_id"}
+	for _, e := range extra {
+		param, field, ok := strings.Cut(e, "=")
+		if !ok {
+			field = param
+		}
+		out[param] = field
+	}
+	return out
+}
+
 // parseList reads the filters of fields (query parameter → store field)
 // and the tag filters. Unknown parameters are ignored, as Neutron does.
 func parseList(r *http.Request, fields map[string]string) (listQuery, error) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/store"
-	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
 // TestListWhereLongLists checks that lists longer than the store is asked
@@ -21,14 +19,10 @@ import (
 // on a short list, computed here by hand.
 func TestListWhereLongLists(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(t.TempDir(), "db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	// 30 networks; network i has tags "t<j>" for every j dividing i.
 	var nets []*neutron.Network
-	err = st.Update(ctx, func(tx store.Tx) error {
+	err := st.Update(ctx, func(tx store.Tx) error {
 		for i := 1; i <= 30; i++ {
 			n := &neutron.Network{ID: fmt.Sprintf("n%02d", i), Name: fmt.Sprintf("name%02d", i), Times: neutron.Times{CreatedAt: time.Unix(int64(i), 0)}}
 			for j := 1; j <= i; j++ {

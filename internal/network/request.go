@@ -51,6 +51,31 @@ func (j *optString) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// common are the attributes every body may carry: name (not floating IPs),
+// description and tags.
+type common struct {
+	Name        *string   `json:"name"`
+	Description *string   `json:"description"`
+	Tags        *[]string `json:"tags"`
+}
+
+// apply copies the attributes the body carries onto an object's (name nil
+// for objects without one).
+func (b common) apply(name, description *string, tags *[]string) {
+	if name != nil {
+		set(name, b.Name)
+	}
+	set(description, b.Description)
+	set(tags, b.Tags)
+}
+
+// set copies *from into *to when the body carries it.
+func set[V any](to *V, from *V) {
+	if from != nil {
+		*to = *from
+	}
+}
+
 // owned are the body fields that name an object's project: set on create,
 // read-only afterwards.
 type owned struct {

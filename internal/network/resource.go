@@ -205,13 +205,35 @@ func modify[T, B any](s *Service, rs *resource[T], apply change[T, B]) handler {
 	}
 }
 
-// decodeNew reads a create body {"<name>": b} and returns the project the
-// new object is for (o is b's owner fields).
-func (rs *resource[T]) decodeNew(r *http.Request, c policy.Caller, b any, o *owned) (string, error) {
-	if err := decode(r, rs.name, b); err != nil {
-		return "", err
+// build makes, checks and stores a new object for project from body b,
+// returning its wire form and the load balancers whose served addresses
+// changed.
+type build[B any] func(ctx context.Context, c policy.Caller, project string, b *B) (any, []string, error)
+
+// create answers POST /<plural> with a body {"<name>": B}. The new object
+// is for the project the body names (the create rule decides whether the
+// caller may) or the caller's.
+func create[T, B any](s *Service, rs *resource[T], fn build[B]) handler {
+	return func(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
+		var b B
+		if err := decode(r, rs.name, &b); err != nil {
+			return err
+		}
+		project := c.ProjectID
+		if o, ok := any(&b).(interface{ project() string }); ok && o.project() != "" {
+			project = o.project()
+		}
+		if project == "" {
+			return badRequest(rs.name, "'project_id' is required")
+		}
+		out, touched, err := fn(r.Context(), c, project, &b)
+		if err != nil {
+			return err
+		}
+		s.notify(touched)
+		httpapi.WriteJSON(w, http.StatusCreated, map[string]any{rs.name: out})
+		return nil
 	}
-	return projectFor(c, *o, rs.name)
 }
 
 // each adapts a renderer of one object to resource.render.
@@ -233,9 +255,4 @@ func onItsNetwork[T any](of func(*T) (project, network string)) func(context.Con
 		n, err := nets.get(ctx, network)
 		return onNetwork(project, n), err
 	}
-}
-
-// created answers a create call with the new object.
-func (rs *resource[T]) created(w http.ResponseWriter, out any) {
-	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{rs.name: out})
 }

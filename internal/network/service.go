@@ -133,15 +133,15 @@ func (s *Service) routes() {
 		path                           string
 		list, create, get, set, delete handler
 	}{
-		{"/v2.0/networks", networkResource.list(s), s.createNetwork, networkResource.show(s),
+		{"/v2.0/networks", networkResource.list(s), create(s, networkResource, s.createNetwork), networkResource.show(s),
 			modify(s, networkResource, s.changeNetwork), networkResource.remove(s, deleteNetwork)},
-		{"/v2.0/subnets", subnetResource.list(s), s.createSubnet, subnetResource.show(s),
+		{"/v2.0/subnets", subnetResource.list(s), create(s, subnetResource, s.createSubnet), subnetResource.show(s),
 			modify(s, subnetResource, s.changeSubnet), subnetResource.remove(s, deleteSubnet)},
-		{"/v2.0/ports", s.listPorts, s.createPort, portResource.show(s),
+		{"/v2.0/ports", s.listPorts, create(s, portResource, s.createPort), portResource.show(s),
 			modify(s, portResource, s.changePort), portResource.remove(s, s.deletePortCall)},
-		{"/v2.0/floatingips", floatingIPResource.list(s), s.createFloatingIP, floatingIPResource.show(s),
+		{"/v2.0/floatingips", floatingIPResource.list(s), create(s, floatingIPResource, s.createFloatingIP), floatingIPResource.show(s),
 			modify(s, floatingIPResource, s.changeFloatingIP), floatingIPResource.remove(s, s.deleteFloatingIP)},
-		{"/v2.0/qos/policies", qosResource.list(s), s.createQoSPolicy, qosResource.show(s),
+		{"/v2.0/qos/policies", qosResource.list(s), create(s, qosResource, s.createQoSPolicy), qosResource.show(s),
 			modify(s, qosResource, s.changeQoSPolicy), qosResource.remove(s, deleteQoSPolicy)},
 	}
 	for _, col := range collections {
@@ -217,21 +217,7 @@ func newMAC() string {
 	return fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
 }
 
-// projectFor is the project a new object belongs to: the one the body
-// names (the create rule decides whether the caller may) or the caller's.
-func projectFor(c policy.Caller, o owned, resource string) (string, error) {
-	if p := o.project(); p != "" {
-		return p, nil
-	}
-	if c.ProjectID == "" {
-		return "", badRequest(resource, "'project_id' is required")
-	}
-	return c.ProjectID, nil
-}
-
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
-
-func neutronTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
 func (s *Service) view(ctx context.Context, fn func(store.Tx) error) error {
 	return s.opts.Store.View(ctx, fn)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/fulcrumlb/fulcrum/internal/ids"
 	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
@@ -14,8 +13,7 @@ import (
 
 type subnetBody struct {
 	owned
-	Name           *string          `json:"name"`
-	Description    *string          `json:"description"`
+	common
 	NetworkID      *string          `json:"network_id"`
 	IPVersion      *int             `json:"ip_version"`
 	CIDR           *string          `json:"cidr"`
@@ -23,7 +21,6 @@ type subnetBody struct {
 	Pools          *[]allocationSet `json:"allocation_pools"`
 	EnableDHCP     *bool            `json:"enable_dhcp"`
 	DNSNameservers *[]string        `json:"dns_nameservers"`
-	Tags           *[]string        `json:"tags"`
 }
 
 // allocationSet is an allocation pool on the wire.
@@ -34,11 +31,7 @@ type allocationSet struct {
 
 // subnetJSON is a subnet on the wire.
 type subnetJSON struct {
-	ID              string          `json:"id"`
-	Name            string          `json:"name"`
-	Description     string          `json:"description"`
-	ProjectID       string          `json:"project_id"`
-	TenantID        string          `json:"tenant_id"`
+	owner
 	NetworkID       string          `json:"network_id"`
 	IPVersion       int             `json:"ip_version"`
 	CIDR            string          `json:"cidr"`
@@ -57,13 +50,11 @@ type subnetJSON struct {
 
 var subnetResource = &resource[neutron.Subnet]{
 	name: "subnet", plural: "subnets", title: "Subnet", notFound: "SubnetNotFound",
-	table: func(tx store.Tx) store.Table[neutron.Subnet] { return tx.Subnets() },
-	id:    func(s *neutron.Subnet) string { return s.ID },
-	filters: map[string]string{"id": "id", "name": "name", "description": "description", "network_id": "network_id",
-		"project_id": "project_id", "tenant_id": "project_id", "ip_version": "ip_version", "cidr": "cidr",
-		"gateway_ip": "gateway_ip", "enable_dhcp": "enable_dhcp"},
-	target: onItsNetwork(func(sub *neutron.Subnet) (string, string) { return sub.ProjectID, sub.NetworkID }),
-	render: each(renderSubnet),
+	table:   func(tx store.Tx) store.Table[neutron.Subnet] { return tx.Subnets() },
+	id:      func(s *neutron.Subnet) string { return s.ID },
+	filters: listFilters("network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp"),
+	target:  onItsNetwork(func(sub *neutron.Subnet) (string, string) { return sub.ProjectID, sub.NetworkID }),
+	render:  each(renderSubnet),
 }
 
 func renderSubnet(sub *neutron.Subnet) subnetJSON {
@@ -75,7 +66,7 @@ func renderSubnet(sub *neutron.Subnet) subnetJSON {
 	if dns == nil {
 		dns = []string{}
 	}
-	return subnetJSON{ID: sub.ID, Name: sub.Name, Description: sub.Description, ProjectID: sub.ProjectID, TenantID: sub.ProjectID,
+	return subnetJSON{owner: ownerOf(sub.ID, sub.Name, sub.Description, sub.ProjectID),
 		NetworkID: sub.NetworkID, IPVersion: sub.IPVersion, CIDR: sub.CIDR, GatewayIP: nullable(sub.GatewayIP),
 		AllocationPools: pools, EnableDHCP: sub.EnableDHCP, DNSNameservers: dns, HostRoutes: []string{},
 		ServiceTypes: []string{}, standard: standardOf(sub.Tags, sub.Times)}
@@ -84,17 +75,12 @@ func renderSubnet(sub *neutron.Subnet) subnetJSON {
 // createSubnet adds a subnet to a network the caller owns (or any, for
 // admins). The range must suit the network mode (addressSpace): in loopback
 // mode inside the host's loopback ranges and apart from every other subnet.
-func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
-	var b subnetBody
-	project, err := subnetResource.decodeNew(r, c, &b, &b.owned)
-	if err != nil {
-		return err
-	}
+func (s *Service) createSubnet(ctx context.Context, c policy.Caller, project string, b *subnetBody) (any, []string, error) {
 	if str(b.NetworkID) == "" {
-		return badRequest("subnet", "Invalid input for network_id. Reason: 'None' is not a valid UUID")
+		return nil, nil, badRequest("subnet", "Invalid input for network_id. Reason: 'None' is not a valid UUID")
 	}
 	if str(b.CIDR) == "" {
-		return badRequest("subnet", "a cidr must be specified")
+		return nil, nil, badRequest("subnet", "a cidr must be specified")
 	}
 	now := s.now()
 	sub := &neutron.Subnet{ID: ids.New(), ProjectID: project, NetworkID: *b.NetworkID, Name: str(b.Name), Description: str(b.Description),
@@ -103,7 +89,7 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request, c policy.
 	if b.IPVersion != nil {
 		sub.IPVersion = *b.IPVersion
 		if sub.IPVersion != 4 && sub.IPVersion != 6 {
-			return badRequest("subnet", fmt.Sprintf("Invalid input for ip_version. Reason: %d is not in valid_values", sub.IPVersion))
+			return nil, nil, badRequest("subnet", fmt.Sprintf("Invalid input for ip_version. Reason: %d is not in valid_values", sub.IPVersion))
 		}
 	}
 	noGateway := false
@@ -121,13 +107,12 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request, c policy.
 	if err := neutron.ParseSubnet(sub, noGateway); err != nil {
 		var bre *neutron.BadRequestError
 		if errors.As(err, &bre) {
-			return badRequest("subnet", bre.Msg)
+			return nil, nil, badRequest("subnet", bre.Msg)
 		}
-		return err
+		return nil, nil, err
 	}
-	ctx := r.Context()
 	var out any
-	err = s.update(ctx, func(tx store.Tx) error {
+	err := s.update(ctx, func(tx store.Tx) error {
 		n, _, err := networkResource.visible(ctx, s, newNetworks(tx), c, sub.NetworkID)
 		if err != nil {
 			return err
@@ -147,11 +132,7 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request, c policy.
 		out = renderSubnet(sub)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	subnetResource.created(w, out)
-	return nil
+	return out, nil, err
 }
 
 func (s *Service) changeSubnet(ctx context.Context, tx store.Tx, c policy.Caller, sub *neutron.Subnet, t policy.Target, b *subnetBody) ([]string, error) {
@@ -168,11 +149,9 @@ func (s *Service) changeSubnet(ctx context.Context, tx store.Tx, c policy.Caller
 		}
 		sub.GatewayIP = gw
 	}
-	set(&sub.Name, b.Name)
-	set(&sub.Description, b.Description)
+	b.apply(&sub.Name, &sub.Description, &sub.Tags)
 	set(&sub.EnableDHCP, b.EnableDHCP)
 	set(&sub.DNSNameservers, b.DNSNameservers)
-	set(&sub.Tags, b.Tags)
 	sub.UpdatedAt = s.now()
 	return nil, nil
 }
