@@ -120,7 +120,8 @@ func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger, enque
 	copy(defaults[:], ic.Quota[:])
 	member, _ := lb.ParseMemberAddressPolicy(ic.MemberAddressAllow, ic.MemberAddressDeny)
 	p := &identityParts{keys: keys, keystone: ks, authz: authz, quotas: quota.New(defaults), member: member,
-		neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: ic.ExternalURL, Notify: enqueue})}
+		neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: ic.ExternalURL, Notify: enqueue,
+			AnyAddress: ic.Network == "noop"})}
 	skeys, err := secrets.OpenKeyRing(filepath.Join(cfg.DataDir, "keys", "secrets"))
 	if err != nil {
 		return nil, err

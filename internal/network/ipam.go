@@ -36,16 +36,18 @@ func subnetsOf(ctx context.Context, tx store.Tx, networkID string) ([]*neutron.S
 
 // allocate reserves the requested fixed IPs for port on network and returns
 // them. With no requests it takes the lowest free address of the first
-// subnet (IPv4 first) that has one. The (subnet, address) uniqueness of the
-// store makes a concurrent double allocation fail with a conflict.
-func allocate(ctx context.Context, tx store.Tx, networkID, portID string, reqs []IPRequest) ([]neutron.FixedIP, error) {
+// subnet (IPv4 first) that has one. The uniqueness of allocation ids in the
+// store (per address in loopback mode, per subnet and address otherwise:
+// addressSpace.allocationID) makes a concurrent double allocation fail
+// with a conflict.
+func (a addressSpace) allocate(ctx context.Context, tx store.Tx, networkID, portID string, reqs []IPRequest) ([]neutron.FixedIP, error) {
 	subs, err := subnetsOf(ctx, tx, networkID)
 	if err != nil {
 		return nil, err
 	}
 	if len(reqs) == 0 {
 		for _, sub := range subs {
-			fixed, err := allocateOne(ctx, tx, sub, portID, "")
+			fixed, err := a.allocateOne(ctx, tx, sub, portID, "")
 			if errors.Is(err, neutron.ErrNoFreeAddress) {
 				continue
 			}
@@ -65,7 +67,7 @@ func allocate(ctx context.Context, tx store.Tx, networkID, portID string, reqs [
 		if err != nil {
 			return nil, err
 		}
-		fixed, err := allocateOne(ctx, tx, sub, portID, rq.IPAddress)
+		fixed, err := a.allocateOne(ctx, tx, sub, portID, rq.IPAddress)
 		if errors.Is(err, neutron.ErrNoFreeAddress) {
 			return nil, conflict("IpAddressGenerationFailure", fmt.Sprintf("No more IP addresses available on network %s.", networkID))
 		}
@@ -95,7 +97,7 @@ func pickSubnet(subs []*neutron.Subnet, networkID string, rq IPRequest) (*neutro
 	return nil, badRequest("port", fmt.Sprintf("IP address %s is not a valid IP for the specified subnet", rq.IPAddress))
 }
 
-func allocateOne(ctx context.Context, tx store.Tx, sub *neutron.Subnet, portID, ip string) (neutron.FixedIP, error) {
+func (a addressSpace) allocateOne(ctx context.Context, tx store.Tx, sub *neutron.Subnet, portID, ip string) (neutron.FixedIP, error) {
 	if ip == "" {
 		used, err := usedAddresses(ctx, tx, sub)
 		if err != nil {
@@ -105,13 +107,24 @@ func allocateOne(ctx context.Context, tx store.Tx, sub *neutron.Subnet, portID, 
 			return neutron.FixedIP{}, err
 		}
 	} else {
-		a, err := netip.ParseAddr(ip)
+		addr, err := netip.ParseAddr(ip)
 		if err != nil {
 			return neutron.FixedIP{}, badRequest("port", fmt.Sprintf("Invalid input for operation: '%s' is not a valid IP address", ip))
 		}
-		ip = a.String()
+		ip = addr.String()
 	}
-	alloc := &neutron.IPAllocation{ID: neutron.AllocationID(sub.ID, ip), SubnetID: sub.ID, NetworkID: sub.NetworkID, PortID: portID, IPAddress: ip}
+	if !a.any {
+		// Allocations made before addresses were keyed by themselves, on
+		// subnets that overlap, are not caught by the key.
+		n, err := tx.IPAllocations().Count(ctx, store.F("ip_address", ip))
+		if err != nil {
+			return neutron.FixedIP{}, err
+		}
+		if n > 0 {
+			return neutron.FixedIP{}, ipInUse(ip, sub.ID)
+		}
+	}
+	alloc := &neutron.IPAllocation{ID: a.allocationID(sub.ID, ip), SubnetID: sub.ID, NetworkID: sub.NetworkID, PortID: portID, IPAddress: ip}
 	if err := tx.IPAllocations().Create(ctx, alloc); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return neutron.FixedIP{}, ipInUse(ip, sub.ID)

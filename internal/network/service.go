@@ -3,15 +3,13 @@ package network
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -27,6 +25,14 @@ type Options struct {
 	// Notify, if set, is told about load balancers whose served addresses
 	// changed (floating IPs (dis)associated with their VIP port).
 	Notify func(lbID string)
+	// Policy decides who may do what; nil is Neutron's defaults
+	// (policy.NewNetwork).
+	Policy *policy.Enforcer
+	// AnyAddress lets subnets take any range and overlap across networks:
+	// the noop network mode, where nothing is served from them. Otherwise
+	// (loopback mode) subnets are served on this host's loopback interface,
+	// so they must lie in Loopback's ranges and no two may overlap.
+	AnyAddress bool
 }
 
 // Service is the Neutron subset, an http.Handler for /networking/... and
@@ -34,9 +40,11 @@ type Options struct {
 // given a single endpoint send network calls there). The caller comes from
 // policy.CallerFrom, set by the authentication middleware.
 type Service struct {
-	opts Options
-	log  *slog.Logger
-	mux  *http.ServeMux
+	opts   Options
+	log    *slog.Logger
+	policy *policy.Enforcer
+	space  addressSpace
+	router *httpapi.Router
 }
 
 // NewService returns the service.
@@ -47,8 +55,16 @@ func NewService(opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Policy == nil {
+		p, err := policy.NewNetwork(policy.Options{})
+		if err != nil {
+			panic("network: Neutron's default policy does not parse: " + err.Error()) // a bug, caught by policy's tests
+		}
+		opts.Policy = p
+	}
 	opts.ExternalURL = strings.TrimSuffix(opts.ExternalURL, "/")
-	s := &Service{opts: opts, log: opts.Logger.With("component", "network")}
+	s := &Service{opts: opts, log: opts.Logger.With("component", "network"), policy: opts.Policy,
+		space: addressSpace{any: opts.AnyAddress}}
 	s.routes()
 	return s
 }
@@ -57,7 +73,8 @@ func NewService(opts Options) *Service {
 var Paths = []string{"/networking", "/networking/", "/v2.0/networks", "/v2.0/networks/", "/v2.0/subnets", "/v2.0/subnets/",
 	"/v2.0/ports", "/v2.0/ports/", "/v2.0/floatingips", "/v2.0/floatingips/", "/v2.0/qos/", "/v2.0/extensions", "/v2.0/extensions/"}
 
-// ServeHTTP serves the Neutron subset.
+// ServeHTTP serves the Neutron subset: /networking/v2.0/x is /v2.0/x, and
+// a trailing ".json" is ignored.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rest, ok := strings.CutPrefix(r.URL.Path, "/networking"); ok && rest != "" && rest != "/" {
 		r2 := r.Clone(r.Context())
@@ -66,17 +83,28 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r2
 	}
 	r.URL.Path = strings.TrimSuffix(r.URL.Path, ".json")
-	s.mux.ServeHTTP(w, r)
+	s.router.ServeHTTP(w, r)
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, c policy.Caller) error
 
+// unauthorized is Keystone's 401 body, for a request that reached the
+// service without a caller (the middleware answers it first in a server).
+type unauthorized struct {
+	Error struct {
+		Code    int    `json:"code"`
+		Title   string `json:"title"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
 func (s *Service) handle(pattern string, h handler) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.router.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, ok := policy.CallerFrom(r.Context())
 		if !ok {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
-				"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})
+			var u unauthorized
+			u.Error.Code, u.Error.Title, u.Error.Message = 401, "Unauthorized", "The request you have made requires authentication."
+			httpapi.WriteJSON(w, http.StatusUnauthorized, u)
 			return
 		}
 		if err := h(w, r, c); err != nil {
@@ -86,152 +114,102 @@ func (s *Service) handle(pattern string, h handler) {
 }
 
 func (s *Service) routes() {
-	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /networking", s.versions)
-	s.mux.HandleFunc("GET /networking/{$}", s.versions)
+	s.router = &httpapi.Router{
+		NotFound: func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, &Error{Code: http.StatusNotFound, Type: "HTTPNotFound", Message: "The resource could not be found."})
+		},
+		MethodNotAllowed: func(w http.ResponseWriter, r *http.Request, _ string) {
+			s.writeError(w, r, &Error{Code: http.StatusMethodNotAllowed, Type: "HTTPMethodNotAllowed",
+				Message: fmt.Sprintf("The method %s is not allowed for this resource.", r.Method)})
+		},
+	}
+	s.router.HandleFunc("GET /networking", s.versions)
+	s.router.HandleFunc("GET /networking/{$}", s.versions)
 	s.handle("GET /v2.0/{$}", s.resources)
 	s.handle("GET /v2.0", s.resources)
 	s.handle("GET /v2.0/extensions", s.extensions)
 
-	s.handle("GET /v2.0/networks", s.listNetworks)
-	s.handle("POST /v2.0/networks", s.createNetwork)
-	s.handle("GET /v2.0/networks/{id}", s.getNetwork)
-	s.handle("PUT /v2.0/networks/{id}", s.updateNetwork)
-	s.handle("DELETE /v2.0/networks/{id}", s.deleteNetwork)
-
-	s.handle("GET /v2.0/subnets", s.listSubnets)
-	s.handle("POST /v2.0/subnets", s.createSubnet)
-	s.handle("GET /v2.0/subnets/{id}", s.getSubnet)
-	s.handle("PUT /v2.0/subnets/{id}", s.updateSubnet)
-	s.handle("DELETE /v2.0/subnets/{id}", s.deleteSubnet)
-
-	s.handle("GET /v2.0/ports", s.listPorts)
-	s.handle("POST /v2.0/ports", s.createPort)
-	s.handle("GET /v2.0/ports/{id}", s.getPort)
-	s.handle("PUT /v2.0/ports/{id}", s.updatePort)
-	s.handle("DELETE /v2.0/ports/{id}", s.deletePort)
-
-	s.handle("GET /v2.0/floatingips", s.listFloatingIPs)
-	s.handle("POST /v2.0/floatingips", s.createFloatingIP)
-	s.handle("GET /v2.0/floatingips/{id}", s.getFloatingIP)
-	s.handle("PUT /v2.0/floatingips/{id}", s.updateFloatingIP)
-	s.handle("DELETE /v2.0/floatingips/{id}", s.deleteFloatingIP)
-
-	s.handle("GET /v2.0/qos/policies", s.listQoSPolicies)
-	s.handle("POST /v2.0/qos/policies", s.createQoSPolicy)
-	s.handle("GET /v2.0/qos/policies/{id}", s.getQoSPolicy)
-	s.handle("PUT /v2.0/qos/policies/{id}", s.updateQoSPolicy)
-	s.handle("DELETE /v2.0/qos/policies/{id}", s.deleteQoSPolicy)
-
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, &Error{Code: http.StatusNotFound, Type: "HTTPNotFound", Message: "The resource could not be found."})
-	})
+	collections := []struct {
+		path                           string
+		list, create, get, set, delete handler
+	}{
+		{"/v2.0/networks", networkResource.list(s), create(s, networkResource, s.createNetwork), networkResource.show(s),
+			modify(s, networkResource, s.changeNetwork), networkResource.remove(s, deleteNetwork)},
+		{"/v2.0/subnets", subnetResource.list(s), create(s, subnetResource, s.createSubnet), subnetResource.show(s),
+			modify(s, subnetResource, s.changeSubnet), subnetResource.remove(s, deleteSubnet)},
+		{"/v2.0/ports", s.listPorts, create(s, portResource, s.createPort), portResource.show(s),
+			modify(s, portResource, s.changePort), portResource.remove(s, s.deletePortCall)},
+		{"/v2.0/floatingips", floatingIPResource.list(s), create(s, floatingIPResource, s.createFloatingIP), floatingIPResource.show(s),
+			modify(s, floatingIPResource, s.changeFloatingIP), floatingIPResource.remove(s, s.deleteFloatingIP)},
+		{"/v2.0/qos/policies", qosResource.list(s), create(s, qosResource, s.createQoSPolicy), qosResource.show(s),
+			modify(s, qosResource, s.changeQoSPolicy), qosResource.remove(s, deleteQoSPolicy)},
+	}
+	for _, col := range collections {
+		s.handle("GET "+col.path, col.list)
+		s.handle("POST "+col.path, col.create)
+		s.handle("GET "+col.path+"/{id}", col.get)
+		s.handle("PUT "+col.path+"/{id}", col.set)
+		s.handle("DELETE "+col.path+"/{id}", col.delete)
+	}
 }
 
-func (s *Service) baseURL(r *http.Request) string {
-	if s.opts.ExternalURL != "" {
-		return s.opts.ExternalURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+type link struct {
+	Rel  string `json:"rel"`
+	Href string `json:"href"`
+}
+
+type version struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Links  []link `json:"links"`
 }
 
 func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"versions": []any{map[string]any{
-		"id": "v2.0", "status": "CURRENT",
-		"links": []any{map[string]any{"rel": "self", "href": s.baseURL(r) + "/networking/v2.0/"}},
-	}}})
+	httpapi.WriteJSON(w, http.StatusOK, struct {
+		Versions []version `json:"versions"`
+	}{[]version{{ID: "v2.0", Status: "CURRENT", Links: []link{{Rel: "self", Href: s.baseURL(r) + "/networking/v2.0/"}}}}})
+}
+
+type collection struct {
+	Name       string `json:"name"`
+	Collection string `json:"collection"`
+	Links      []link `json:"links"`
 }
 
 func (s *Service) resources(w http.ResponseWriter, r *http.Request, _ policy.Caller) error {
-	var out []any
+	var out []collection
 	for _, res := range []struct{ name, coll string }{{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"}, {"floatingip", "floatingips"}} {
-		out = append(out, map[string]any{"name": res.name, "collection": res.coll,
-			"links": []any{map[string]any{"rel": "self", "href": s.baseURL(r) + "/networking/v2.0/" + res.coll}}})
+		out = append(out, collection{Name: res.name, Collection: res.coll,
+			Links: []link{{Rel: "self", Href: s.baseURL(r) + "/networking/v2.0/" + res.coll}}})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"resources": out})
+	httpapi.WriteJSON(w, http.StatusOK, struct {
+		Resources []collection `json:"resources"`
+	}{out})
 	return nil
+}
+
+type extension struct {
+	Alias       string `json:"alias"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Updated     string `json:"updated"`
+	Links       []link `json:"links"`
 }
 
 func (s *Service) extensions(w http.ResponseWriter, r *http.Request, _ policy.Caller) error {
-	var out []any
+	var out []extension
 	for _, e := range [][2]string{{"external-net", "Neutron external network"}, {"qos", "Quality of Service"},
 		{"standard-attr-tag", "Tag support for resources with standard attribute"}, {"standard-attr-description", "standard-attr-description"},
 		{"router", "Neutron L3 Router"}, {"quotas", "Quota management support"}} {
-		out = append(out, map[string]any{"alias": e[0], "name": e[1], "description": e[1], "updated": "2016-01-01T00:00:00-00:00", "links": []any{}})
+		out = append(out, extension{Alias: e[0], Name: e[1], Description: e[1], Updated: "2016-01-01T00:00:00-00:00", Links: []link{}})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"extensions": out})
+	httpapi.WriteJSON(w, http.StatusOK, struct {
+		Extensions []extension `json:"extensions"`
+	}{out})
 	return nil
 }
 
-// Error is a Neutron fault: {"NeutronError": {"type", "message", "detail"}}.
-type Error struct {
-	Code    int
-	Type    string
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-func notFound(kind, typ, id string) *Error {
-	return &Error{Code: http.StatusNotFound, Type: typ, Message: fmt.Sprintf("%s %s could not be found.", kind, id)}
-}
-
-func badRequest(resource, msg string) *Error {
-	return &Error{Code: http.StatusBadRequest, Type: "HTTPBadRequest", Message: fmt.Sprintf("Bad %s request: %s.", resource, strings.TrimSuffix(msg, "."))}
-}
-
-func invalidInput(msg string) *Error {
-	return &Error{Code: http.StatusBadRequest, Type: "InvalidInput", Message: "Invalid input for operation: " + msg}
-}
-
-func forbidden(action string) *Error {
-	return &Error{Code: http.StatusForbidden, Type: "HTTPForbidden", Message: "(rule:" + action + ") is disallowed by policy"}
-}
-
-func conflict(typ, msg string) *Error {
-	return &Error{Code: http.StatusConflict, Type: typ, Message: msg}
-}
-
-func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		s.log.Error("network request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		e = &Error{Code: http.StatusInternalServerError, Type: "HTTPInternalServerError", Message: "Request Failed: internal server error while processing your request."}
-	}
-	writeJSON(w, e.Code, map[string]any{"NeutronError": map[string]any{"type": e.Type, "message": e.Message, "detail": ""}})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	if v != nil {
-		_ = json.NewEncoder(w).Encode(v)
-	}
-}
-
-// decode reads {"<wrapper>": {...}} into v.
-func decode(r *http.Request, wrapper string, v any) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		return badRequest(wrapper, "could not read the body")
-	}
-	var outer map[string]json.RawMessage
-	if err := json.Unmarshal(body, &outer); err != nil {
-		return badRequest(wrapper, "Malformed request body")
-	}
-	inner, ok := outer[wrapper]
-	if !ok {
-		return badRequest(wrapper, "Resource body required")
-	}
-	if err := json.Unmarshal(inner, v); err != nil {
-		return badRequest(wrapper, "Invalid input: "+err.Error())
-	}
-	return nil
-}
+func (s *Service) baseURL(r *http.Request) string { return httpapi.BaseURL(r, s.opts.ExternalURL) }
 
 func newMAC() string {
 	var b [3]byte
@@ -239,27 +217,7 @@ func newMAC() string {
 	return fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
 }
 
-// isAdmin: Neutron's context_is_admin.
-func isAdmin(c policy.Caller) bool {
-	if c.IsAdmin {
-		return true
-	}
-	for _, r := range c.Roles {
-		if r == "admin" {
-			return true
-		}
-	}
-	return false
-}
-
-// owns reports whether c may change an object of project.
-func owns(c policy.Caller, project string) bool {
-	return isAdmin(c) || (c.ProjectID != "" && c.ProjectID == project)
-}
-
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
-
-func neutronTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
 func (s *Service) view(ctx context.Context, fn func(store.Tx) error) error {
 	return s.opts.Store.View(ctx, fn)
@@ -267,4 +225,13 @@ func (s *Service) view(ctx context.Context, fn func(store.Tx) error) error {
 
 func (s *Service) update(ctx context.Context, fn func(store.Tx) error) error {
 	return s.opts.Store.Update(ctx, fn)
+}
+
+func (s *Service) notify(lbIDs []string) {
+	if s.opts.Notify == nil {
+		return
+	}
+	for _, id := range lbIDs {
+		s.opts.Notify(id)
+	}
 }

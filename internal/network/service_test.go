@@ -27,16 +27,18 @@ type env struct {
 	srv *httptest.Server
 }
 
-// newEnv serves the network API with a caller taken from test headers:
-// X-Project-Id and X-Roles (comma-separated).
-func newEnv(t *testing.T) *env {
+// newEnv serves the network API (opts with the store filled in) with a
+// caller taken from test headers: X-Project-Id and X-Roles
+// (comma-separated).
+func newEnv(t *testing.T, opts network.Options) *env {
 	t.Helper()
 	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(t.TempDir(), "db")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := network.NewService(network.Options{Store: st})
+	opts.Store = st
+	svc := network.NewService(opts)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := policy.Caller{ProjectID: r.Header.Get("X-Project-Id"), UserID: "u"}
 		if roles := r.Header.Get("X-Roles"); roles != "" {
@@ -101,7 +103,7 @@ func wantNeutronError(t *testing.T, r resp, code int, typ, msgPart string) {
 }
 
 func TestNetworksSubnetsPortsScenario(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, network.Options{AnyAddress: true}) // IPv6 subnets too
 	if r := e.do("GET", "/networking/", "", "", nil); r.code != 200 || !strings.Contains(r.raw, "/networking/v2.0/") {
 		t.Fatalf("version document: %d %s", r.code, r.raw)
 	}
@@ -174,7 +176,7 @@ func TestNetworksSubnetsPortsScenario(t *testing.T) {
 	if r := e.must(e.do("GET", "/v2.0/ports", "other", "member", nil), 200); len(r["ports"].([]any)) != 0 {
 		t.Errorf("other project sees admin ports: %v", r)
 	}
-	wantNeutronError(t, e.do("DELETE", "/v2.0/networks/"+net, "other", "member", nil), 403, "HTTPForbidden", "disallowed by policy")
+	wantNeutronError(t, e.do("DELETE", "/v2.0/networks/"+net, "other", "member", nil), 403, "PolicyNotAuthorized", "(rule:delete_network) is disallowed by policy")
 
 	r := e.must(e.admin("GET", "/v2.0/ports", nil), 200)
 	for _, p := range r["ports"].([]any) {
@@ -188,7 +190,7 @@ func TestNetworksSubnetsPortsScenario(t *testing.T) {
 }
 
 func TestFloatingIPsAndQoS(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, network.Options{})
 	ctx := context.Background()
 	adm, err := network.Bootstrap(ctx, e.st, "adm", time.Now())
 	if err != nil {
@@ -209,6 +211,13 @@ func TestFloatingIPsAndQoS(t *testing.T) {
 		t.Errorf("floating ip: %v", fip)
 	}
 	wantNeutronError(t, e.do("POST", "/v2.0/floatingips", "demo", "member", map[string]any{"floatingip": map[string]any{"floating_network_id": private}}), 400, "HTTPBadRequest", "not a valid external network")
+	// The port holding the floating address is the floating IP's while it lives.
+	fport := e.must(e.admin("GET", "/v2.0/ports?device_owner=network:floatingip", nil), 200)["ports"].([]any)[0].(map[string]any)["id"].(string)
+	wantNeutronError(t, e.admin("DELETE", "/v2.0/ports/"+fport, nil), 409, "ServicePortInUse", "has device owner network:floatingip")
+	wantNeutronError(t, e.admin("PUT", "/v2.0/ports/"+fport, map[string]any{"port": map[string]any{"fixed_ips": []any{}}}), 409, "ServicePortInUse", "cannot be updated")
+	if r := e.must(e.do("GET", "/v2.0/ports", "demo", "member", nil), 200); len(r["ports"].([]any)) != 1 {
+		t.Errorf("a member sees ports beyond its own: %v", r)
+	}
 	up := e.must(e.do("PUT", "/v2.0/floatingips/"+fip["id"].(string), "demo", "member", map[string]any{"floatingip": map[string]any{"port_id": port["id"]}}), 200)["floatingip"].(map[string]any)
 	if up["port_id"] != port["id"] || up["fixed_ip_address"] != "127.10.0.2" || up["status"] != "ACTIVE" {
 		t.Errorf("associate: %v", up)
@@ -230,16 +239,19 @@ func TestFloatingIPsAndQoS(t *testing.T) {
 		t.Errorf("floating ip port left behind: %v", r)
 	}
 
-	q := e.must(e.do("POST", "/v2.0/qos/policies", "demo", "member", map[string]any{"policy": map[string]any{"name": "gold", "description": "d"}}), 201)["policy"].(map[string]any)
+	// QoS policies are made by admins (for a project, here), used by that project.
+	wantNeutronError(t, e.do("POST", "/v2.0/qos/policies", "demo", "member", map[string]any{"policy": map[string]any{"name": "gold"}}), 403, "PolicyNotAuthorized", "(rule:create_policy)")
+	q := e.must(e.admin("POST", "/v2.0/qos/policies", map[string]any{"policy": map[string]any{"name": "gold", "description": "d", "project_id": "demo"}}), 201)["policy"].(map[string]any)
 	e.must(e.do("PUT", "/v2.0/ports/"+port["id"].(string), "demo", "member", map[string]any{"port": map[string]any{"qos_policy_id": q["id"]}}), 200)
-	wantNeutronError(t, e.do("DELETE", "/v2.0/qos/policies/"+q["id"].(string), "demo", "member", nil), 409, "QosPolicyInUse", "is used by port")
+	wantNeutronError(t, e.admin("DELETE", "/v2.0/qos/policies/"+q["id"].(string), nil), 409, "QosPolicyInUse", "is used by port")
 	wantNeutronError(t, e.do("GET", "/v2.0/qos/policies/"+q["id"].(string), "other", "member", nil), 404, "QosPolicyNotFound", "could not be found")
 	e.must(e.do("DELETE", "/v2.0/ports/"+port["id"].(string), "demo", "member", nil), 204)
-	e.must(e.do("DELETE", "/v2.0/qos/policies/"+q["id"].(string), "demo", "member", nil), 204)
+	wantNeutronError(t, e.do("DELETE", "/v2.0/qos/policies/"+q["id"].(string), "demo", "member", nil), 403, "PolicyNotAuthorized", "(rule:delete_policy)")
+	e.must(e.admin("DELETE", "/v2.0/qos/policies/"+q["id"].(string), nil), 204)
 }
 
 func TestVIPAllocation(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, network.Options{})
 	ctx := context.Background()
 	subnet, err := network.Bootstrap(ctx, e.st, "adm", time.Now())
 	if err != nil {
@@ -317,6 +329,14 @@ func TestVIPAllocation(t *testing.T) {
 	}
 	// A user-supplied port is adopted and, on release, unbound but kept.
 	p := e.must(e.admin("POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": l1.VIP.NetworkID}}), 201)["port"].(map[string]any)
+	// ... but only by its own project (or an admin), shared network or not.
+	other := policy.WithCaller(ctx, policy.Caller{ProjectID: "other", Roles: []string{"member"}})
+	err = e.st.Update(other, func(tx store.Tx) error {
+		return vips.Allocate(other, tx, &lb.LoadBalancer{ID: "stolen", ProjectID: "other", VIP: lb.VIP{PortID: p["id"].(string)}})
+	})
+	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("another project adopting the port: got %v, want a ValidationError", err)
+	}
 	l6, err := mk("lb6", lb.VIP{PortID: p["id"].(string)})
 	if err != nil || l6.VIP.SubnetID != subnet || l6.VIP.Address == "" {
 		t.Fatalf("adopt port: %+v %v", l6.VIP, err)
@@ -330,5 +350,31 @@ func TestVIPAllocation(t *testing.T) {
 	got := e.must(e.admin("GET", "/v2.0/ports/"+p["id"].(string), nil), 200)["port"].(map[string]any)
 	if got["device_id"] != "" {
 		t.Errorf("adopted port not unbound: %v", got)
+	}
+}
+
+// TestRoutingFaults: misses are answered in Neutron's fault format, with
+// the methods a path allows; /networking and ".json" are optional.
+func TestRoutingFaults(t *testing.T) {
+	e := newEnv(t, network.Options{})
+	wantNeutronError(t, e.admin("GET", "/networking/v2.0/nothing", nil), 404, "HTTPNotFound", "The resource could not be found.")
+	r := e.admin("PATCH", "/networking/v2.0/networks", nil)
+	wantNeutronError(t, r, 405, "HTTPMethodNotAllowed", "PATCH is not allowed")
+	req, _ := http.NewRequest("PATCH", e.srv.URL+"/v2.0/networks/x", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("Allow"); got != "GET, PUT, DELETE" {
+		t.Errorf("Allow: %q", got)
+	}
+	for _, path := range []string{"/networking/v2.0/networks.json", "/v2.0/networks", "/networking/v2.0/networks"} {
+		if r := e.admin("GET", path, nil); r.code != 200 || r.body["networks"] == nil {
+			t.Errorf("GET %s: %d %s", path, r.code, r.raw)
+		}
+	}
+	if r := e.admin("GET", "/networking/v2.0/", nil); r.code != 200 || !strings.Contains(r.raw, `"collection":"networks"`) {
+		t.Errorf("resources: %d %s", r.code, r.raw)
 	}
 }

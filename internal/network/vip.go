@@ -7,18 +7,27 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/ids"
-
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// vipPortName marks the ports fulcrum created for a load balancer (and so
-// deletes with it); a port the user handed in as vip_port_id is only
-// unbound.
+// vipPortName is the name of the port fulcrum creates for a load
+// balancer's VIP, as Octavia names it.
 func vipPortName(lbID string) string { return "octavia-lb-" + lbID }
+
+// vipPortID is the id of that port. Derived from the load balancer's id,
+// it marks the port as fulcrum's (and so deleted with the load balancer)
+// whatever its owner renames it to; a port the user handed in as
+// vip_port_id is only unbound.
+func vipPortID(lbID string) string { return derivedID("vip-port", lbID) }
+
+// createdFor reports whether fulcrum created port for load balancer lbID
+// (before ports had derived ids, the name was the only mark).
+func createdFor(port *neutron.Port, lbID string) bool {
+	return port.DeviceID == lbID && (port.ID == vipPortID(lbID) || port.Name == vipPortName(lbID))
+}
 
 // VIPs allocates load balancer VIPs from the Neutron subset's IPAM. Its
 // methods run inside the caller's store transaction, so a VIP is allocated
@@ -70,6 +79,10 @@ func (v *VIPs) ReleaseVIP(ctx context.Context, loadBalancerID string, vip lb.VIP
 		return v.Release(ctx, tx, &lb.LoadBalancer{ID: loadBalancerID, VIP: vip})
 	})
 }
+
+// loopback is the address space VIPs allocate in: the loopback network
+// mode's (the noop mode does not use VIPs).
+var loopback = addressSpace{}
 
 func subresourceNotFound(kind, id string) error {
 	return &lb.ValidationError{Msg: fmt.Sprintf("%s %s not found.", kind, id)}
@@ -143,8 +156,11 @@ func (v *VIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) er
 	if vip.Address != "" && !sub.Contains(vip.Address) {
 		return lb.Invalid("The VIP address %s is not in subnet %s.", vip.Address, sub.ID)
 	}
+	if err := loopback.checkServable(sub.CIDR); err != nil {
+		return vipErr(err) // a subnet made before the network mode refused it
+	}
 	now := v.now().UTC()
-	port := &neutron.Port{ID: ids.New(), ProjectID: l.ProjectID, NetworkID: n.ID, Name: vipPortName(l.ID), AdminStateUp: false,
+	port := &neutron.Port{ID: vipPortID(l.ID), ProjectID: l.ProjectID, NetworkID: n.ID, Name: vipPortName(l.ID), AdminStateUp: false,
 		MACAddress: newMAC(), DeviceOwner: neutron.OwnerLoadBalancerVIP, DeviceID: l.ID, QoSPolicyID: vip.QoSPolicyID,
 		SecurityGroups: []string{}, Status: neutron.PortDown, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	if err := tx.Ports().Create(ctx, port); err != nil {
@@ -157,7 +173,7 @@ func (v *VIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) er
 	if err := v.checkAdditional(ctx, tx, sub, l.AdditionalVIPs); err != nil {
 		return err
 	}
-	fixed, err := allocate(ctx, tx, n.ID, port.ID, reqs)
+	fixed, err := loopback.allocate(ctx, tx, n.ID, port.ID, reqs)
 	if err != nil {
 		return vipErr(err)
 	}
@@ -246,11 +262,9 @@ func (v *VIPs) adoptPort(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) e
 	if err != nil {
 		return err
 	}
-	n, err := tx.Networks().Get(ctx, port.NetworkID)
-	if err != nil {
-		return err
-	}
-	if !usable(ctx, n, port.ProjectID) {
+	// Only the port's own project (or an admin) may hand it in: a port of
+	// another project on a shared network is not the caller's to take.
+	if c, ok := policy.CallerFrom(ctx); ok && !isAdmin(c) && port.ProjectID != c.ProjectID {
 		return subresourceNotFound("Port", vip.PortID)
 	}
 	if port.DeviceID != "" && port.DeviceID != l.ID {
@@ -270,6 +284,13 @@ func (v *VIPs) adoptPort(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) e
 	if vip.SubnetID != "" && vip.SubnetID != chosen.SubnetID {
 		return lb.Invalid("vip_subnet_id %s does not match the port's subnet %s.", vip.SubnetID, chosen.SubnetID)
 	}
+	sub, err := tx.Subnets().Get(ctx, chosen.SubnetID)
+	if err != nil {
+		return fmt.Errorf("subnet of port %s: %w", port.ID, err)
+	}
+	if err := loopback.checkServable(sub.CIDR); err != nil {
+		return vipErr(err)
+	}
 	port.DeviceOwner, port.DeviceID = neutron.OwnerLoadBalancerVIP, l.ID
 	if vip.QoSPolicyID == "" {
 		vip.QoSPolicyID = port.QoSPolicyID
@@ -288,17 +309,11 @@ func (v *VIPs) adoptPort(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) e
 // addresses (and any floating IP association); a port the user supplied is
 // unbound and kept.
 func (v *VIPs) Release(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error {
-	if l.VIP.PortID == "" {
-		return nil
+	port, err := vipPort(ctx, tx, l)
+	if port == nil || err != nil {
+		return err
 	}
-	port, err := tx.Ports().Get(ctx, l.VIP.PortID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("release vip of %s: %w", l.ID, err)
-	}
-	if port.Name == vipPortName(l.ID) && port.DeviceID == l.ID {
+	if createdFor(port, l.ID) {
 		if err := deletePort(ctx, tx, port.ID, v.now().UTC()); err != nil {
 			return fmt.Errorf("release vip of %s: %w", l.ID, err)
 		}
@@ -312,6 +327,21 @@ func (v *VIPs) Release(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) err
 		}
 	}
 	return nil
+}
+
+// vipPort returns l's VIP port, or nil when it has none (any more).
+func vipPort(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*neutron.Port, error) {
+	if l.VIP.PortID == "" {
+		return nil, nil
+	}
+	port, err := tx.Ports().Get(ctx, l.VIP.PortID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vip port of %s: %w", l.ID, err)
+	}
+	return port, nil
 }
 
 // LoadBalancerDeleted releases the VIP; it is the controller's hook, run in
@@ -328,14 +358,8 @@ func (v *VIPs) UpdateQoS(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) e
 			return err
 		}
 	}
-	if l.VIP.PortID == "" {
-		return nil
-	}
-	port, err := tx.Ports().Get(ctx, l.VIP.PortID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	port, err := vipPort(ctx, tx, l)
+	if port == nil || err != nil {
 		return err
 	}
 	port.QoSPolicyID = l.VIP.QoSPolicyID

@@ -58,8 +58,14 @@ func (c check) eval(ev *evaluation, d int) bool {
 		want := c.match
 		if want == "%(project_id)s" {
 			want = ev.target
+		} else if key, ok := targetKey(want); ok {
+			want = ev.attrs[key]
 		}
 		return ev.c.ProjectID != "" && ev.c.ProjectID == want
+	case "field":
+		key, value, _ := strings.Cut(c.match, "=")
+		got, ok := ev.attrs[key]
+		return ok && strings.EqualFold(got, value)
 	case "user_id":
 		return ev.c.UserID != "" && ev.c.UserID == c.match
 	}
@@ -86,8 +92,18 @@ func firstMissing(ns []node, r map[Rule]node) string {
 	return ""
 }
 
+// targetKey returns key of a "%(key)s" reference to a target attribute.
+func targetKey(s string) (string, bool) {
+	if !strings.HasPrefix(s, "%(") || !strings.HasSuffix(s, ")s") || len(s) <= 4 {
+		return "", false
+	}
+	return s[2 : len(s)-2], true
+}
+
 // parse reads oslo.policy's check language: checks kind:match (role, rule,
-// is_admin, project_id, user_id), "@" (always) and "!" (never), combined
+// is_admin, project_id — against "%(project_id)s" or any "%(key)s" of the
+// target —, user_id, and field:KEY=VALUE, which compares a target attribute
+// case-insensitively), "@" (always) and "!" (never), combined
 // with not, and, or (in that precedence) and parentheses. "" is "@".
 func parse(s string) (node, error) {
 	p := &parser{toks: tokenize(s)}
@@ -214,6 +230,10 @@ func (p *parser) unary() (node, error) {
 	}
 	switch kind {
 	case "role", "rule", "is_admin", "project_id", "user_id":
+	case "field":
+		if key, _, ok := strings.Cut(match, "="); !ok || key == "" || strings.Contains(match, "=~") {
+			return nil, fmt.Errorf("bad field check %q: want field:KEY=VALUE", tok)
+		}
 	default:
 		return nil, fmt.Errorf("unsupported check kind %q", kind)
 	}

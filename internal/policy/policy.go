@@ -7,6 +7,11 @@
 // True: admin, member and reader, project-scoped) with the legacy
 // load-balancer_* roles also accepted, OR-ed in the way Octavia's deprecated
 // rules are; Options.StrictNewDefaults drops the legacy roles.
+//
+// NewNetwork builds the same kind of enforcer for the Neutron subset from
+// NetworkRules (Neutron's defaults), checked with AuthorizeTarget against
+// richer targets: the object's owner, its network's owner, whether that
+// network is shared or external.
 package policy
 
 import (
@@ -90,7 +95,13 @@ func New(opts Options) (*Enforcer, error) {
 	for name, check := range OperationRules() {
 		src[name] = check
 	}
-	for name, check := range opts.Overrides {
+	return build(src, opts.Overrides)
+}
+
+// build parses src with overrides applied and checks that every rule it
+// references exists.
+func build(src map[Rule]string, overrides map[string]string) (*Enforcer, error) {
+	for name, check := range overrides {
 		src[Rule(name)] = check
 	}
 	e := &Enforcer{rules: make(map[Rule]node, len(src))}
@@ -113,15 +124,33 @@ func New(opts Options) (*Enforcer, error) {
 // ("" for objects without an owner). It returns ErrDenied when denied, and
 // an error naming the rule when the rule does not exist (a bug).
 func (e *Enforcer) Authorize(c Caller, rule Rule, ownerProject string) error {
+	return e.AuthorizeTarget(c, rule, Target{"project_id": ownerProject})
+}
+
+// Target is the object a rule is checked against, as oslo.policy's target
+// dictionary: "project_id" is its owner; other keys are what a service's
+// rules refer to, e.g. "network:project_id" (the owner of a port's network,
+// for project_id:%(network:project_id)s) or "networks:shared" with "True"
+// or "False" (for field:networks:shared=True).
+type Target map[string]string
+
+// AuthorizeTarget is Authorize against a target with more attributes than
+// its owner.
+func (e *Enforcer) AuthorizeTarget(c Caller, rule Rule, t Target) error {
 	n, ok := e.rules[rule]
 	if !ok {
 		return fmt.Errorf("authorize: unknown policy rule %q", rule)
 	}
-	ev := &evaluation{e: e, c: &c, roles: keystone.ExpandRoles(c.Roles), target: ownerProject}
+	ev := &evaluation{e: e, c: &c, roles: keystone.ExpandRoles(c.Roles), target: t["project_id"], attrs: t}
 	if n.eval(ev, 0) {
 		return nil
 	}
 	return ErrDenied
+}
+
+// AllowedTarget is AuthorizeTarget as a boolean (unknown rules are denied).
+func (e *Enforcer) AllowedTarget(c Caller, rule Rule, t Target) bool {
+	return e.AuthorizeTarget(c, rule, t) == nil
 }
 
 // Allowed is Authorize as a boolean (unknown rules are denied).
@@ -143,7 +172,8 @@ type evaluation struct {
 	e      *Enforcer
 	c      *Caller
 	roles  []string
-	target string
+	target string // the target's project_id
+	attrs  Target
 }
 
 func (ev *evaluation) hasRole(r string) bool {

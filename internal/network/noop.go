@@ -1,13 +1,3 @@
-// Package network realises the network side of load balancers. It serves
-// fulcrum's Neutron v2 subset (networks, subnets, ports with fixed IPs,
-// floating IPs, QoS policies) at /networking/v2.0 with its IPAM, and
-// allocates load-balancer VIPs from it (VIPs): a VIP port and address are
-// allocated in the load balancer's create transaction and released in the
-// transaction that removes it.
-//
-// Noop is the noop network mode, the equivalent of Octavia's noop network
-// driver: every well-formed id is accepted and addresses are invented, so
-// the API and the controller can run without any network.
 package network
 
 import (
@@ -17,8 +7,10 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"net/netip"
+	"regexp"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
 // Noop allocates VIPs without touching any network. It is safe for
@@ -108,4 +100,32 @@ func derivedID(kind, key string) string {
 	buf[23] = '-'
 	hex.Encode(buf[24:], u[10:16])
 	return string(buf[:])
+}
+
+var uuidish = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
+
+func checkID(field, id string) error {
+	if !uuidish.MatchString(id) {
+		return lb.InvalidField(field, id, "Value should be UUID format")
+	}
+	return nil
+}
+
+// CheckSubnet accepts any well-formed subnet id (noop network mode).
+func (n *Noop) CheckSubnet(_ context.Context, _ store.Tx, id string) error {
+	return checkID("subnet_id", id)
+}
+
+// CheckQoSPolicy accepts any well-formed QoS policy id (noop network mode).
+func (n *Noop) CheckQoSPolicy(_ context.Context, _ store.Tx, id string) error {
+	return checkID("vip_qos_policy_id", id)
+}
+
+// UpdateQoS checks the form of a changed vip_qos_policy_id (noop network
+// mode).
+func (n *Noop) UpdateQoS(_ context.Context, _ store.Tx, l *lb.LoadBalancer) error {
+	if l.VIP.QoSPolicyID == "" {
+		return nil
+	}
+	return checkID("vip_qos_policy_id", l.VIP.QoSPolicyID)
 }

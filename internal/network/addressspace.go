@@ -1,0 +1,88 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+)
+
+// Loopback network mode serves every subnet on this host's loopback
+// interface: a VIP or floating address is bound where the data plane runs,
+// so a subnet must be a range the host routes to itself, and all subnets,
+// whatever their network or project, share one address space.
+var (
+	// LoopbackRanges are the ranges a subnet may take in loopback mode.
+	LoopbackRanges = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	// HostRange is left to the host's own services (127.0.0.1, systemd's
+	// 127.0.0.53, Debian's 127.0.1.1): a subnet there would let a tenant's
+	// load balancer answer on the host's own addresses.
+	HostRange = netip.MustParsePrefix("127.0.0.0/16")
+)
+
+// addressSpace holds the rules of the network mode for subnets and
+// addresses.
+type addressSpace struct {
+	// any: subnets may take any range and overlap (noop network mode);
+	// addresses are unique per subnet only.
+	any bool
+}
+
+// allocationID is the store id of the allocation of ip on subnet. In
+// loopback mode it is the address alone, so the store's primary key keeps
+// one address from being held twice anywhere, even by two transactions at
+// once; otherwise it is unique per subnet, as in Neutron.
+func (a addressSpace) allocationID(subnetID, ip string) string {
+	if a.any {
+		return neutron.AllocationID(subnetID, ip)
+	}
+	return "host/" + ip
+}
+
+// checkServable refuses, in loopback mode, a subnet the host cannot serve.
+func (a addressSpace) checkServable(cidr string) error {
+	if a.any {
+		return nil
+	}
+	pfx, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return invalidInput(fmt.Sprintf("'%s' is not a valid IP subnet.", cidr))
+	}
+	if pfx.Overlaps(HostRange) {
+		return invalidInput(fmt.Sprintf("Requested subnet with cidr: %s cannot be served in loopback network mode: %s is left to the host's own services.", cidr, HostRange))
+	}
+	for _, r := range LoopbackRanges {
+		if r.Bits() <= pfx.Bits() && r.Contains(pfx.Addr()) {
+			return nil
+		}
+	}
+	return invalidInput(fmt.Sprintf("Requested subnet with cidr: %s cannot be served in loopback network mode: its addresses are bound on this host's loopback interface, so a subnet must lie inside 127.0.0.0/8 (outside %s) or be ::1/128.", cidr, HostRange))
+}
+
+// checkOverlap refuses a subnet whose range meets another's: on the same
+// network always (Neutron's rule), on any network in loopback mode. The
+// message names the other range, not its owner or ids.
+func (a addressSpace) checkOverlap(ctx context.Context, tx store.Tx, sub *neutron.Subnet) error {
+	var q store.Query
+	if a.any {
+		q.Filters = []store.Filter{store.F("network_id", sub.NetworkID)}
+	}
+	others, err := tx.Subnets().List(ctx, q)
+	if err != nil {
+		return err
+	}
+	mine := netip.MustParsePrefix(sub.CIDR)
+	for _, o := range others {
+		p, err := netip.ParsePrefix(o.CIDR)
+		if err != nil || !p.Overlaps(mine) {
+			continue
+		}
+		if o.NetworkID == sub.NetworkID {
+			return invalidInput(fmt.Sprintf("Requested subnet with cidr: %s for network: %s overlaps with another subnet.", sub.CIDR, sub.NetworkID))
+		}
+		return invalidInput(fmt.Sprintf("Requested subnet with cidr: %s overlaps with subnet %s of another network: in loopback network mode every subnet shares this host's address space.", sub.CIDR, o.CIDR))
+	}
+	return nil
+}
