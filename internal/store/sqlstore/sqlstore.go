@@ -10,6 +10,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,11 +38,24 @@ import (
 var migrationFS embed.FS
 
 // dialect holds what differs between SQL databases.
+//
+// Lists of values (tag filters, store.In) are bound as one parameter and
+// expanded by the database, never as one condition or placeholder per value:
+// SQLite refuses expressions deeper than 1,000 and statements with more than
+// 32,766 parameters, PostgreSQL more than 65,535.
 type dialect struct {
 	name      string
 	dollar    bool   // $1-style placeholders instead of ?
 	forUpdate string // row-lock suffix for SELECT
-	hasTag    string // condition "the row's tags contain ?"
+	// tags returns the condition "the row's tags include every one (all) /
+	// at least one of" tags (distinct, not empty) and its arguments. A row
+	// whose tags are NULL has no tags.
+	tags func(all bool, tags []string) (string, []any, error)
+	// in returns the condition "col is one of the list bound to its one
+	// parameter", and list converts the column's filter values (of type
+	// typ, as filterValue returns them) into that parameter.
+	in   func(col string, typ colType) string
+	list func(typ colType, values []any) (any, error)
 	// nullsFirstAsc is true when NULLs already sort first ascending (SQLite).
 	nullsFirstAsc bool
 }
@@ -59,17 +73,92 @@ func (d *dialect) orderSuffix(desc bool) string {
 	}
 }
 
+// The PostgreSQL conditions keep their speed under generic plans (pgx
+// prepares statements; after five runs PostgreSQL may plan without looking
+// at the parameters): a list is a typed parameter (jsonb, an array) that is
+// never re-parsed per row, and membership is a hash or a binary search,
+// never a scan of the list per row.
 var postgresDialect = dialect{
 	name:      "postgres",
 	dollar:    true,
 	forUpdate: " FOR UPDATE",
-	hasTag:    `("tags"::jsonb @> to_jsonb(?::text))`,
+	tags: func(all bool, tags []string) (string, []any, error) {
+		if all {
+			// jsonb containment of arrays: every element of the right
+			// is in the left.
+			list, err := json.Marshal(tags)
+			return `COALESCE("tags", '[]')::jsonb @> ?::jsonb`, []any{string(list)}, err
+		}
+		// The wanted tags as the keys of an object: "?" (written ?? here,
+		// see rebind) finds a key by binary search.
+		set := make(map[string]bool, len(tags))
+		for _, tag := range tags {
+			set[tag] = true
+		}
+		obj, err := json.Marshal(set)
+		return `EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE("tags", '[]')::jsonb) AS t(v) WHERE ?::jsonb ?? t.v)`, []any{string(obj)}, err
+	},
+	in: func(col string, typ colType) string {
+		return col + " IN (SELECT unnest(?::" + pgArrayType[typ] + "))"
+	},
+	list: pgList,
 }
 
 var sqliteDialect = dialect{
-	name:          "sqlite",
-	hasTag:        `EXISTS (SELECT 1 FROM json_each("tags") WHERE json_each.value = ?)`,
+	name: "sqlite",
+	tags: func(all bool, tags []string) (string, []any, error) {
+		list, err := json.Marshal(tags)
+		if all {
+			// The row has them all when as many of its distinct tags are
+			// in the list as the list has values.
+			return `(SELECT COUNT(DISTINCT t.value) FROM json_each(COALESCE("tags", '[]')) AS t WHERE t.value IN (SELECT value FROM json_each(?))) = ?`,
+				[]any{string(list), int64(len(tags))}, err
+		}
+		return `EXISTS (SELECT 1 FROM json_each(COALESCE("tags", '[]')) AS t WHERE t.value IN (SELECT value FROM json_each(?)))`, []any{string(list)}, err
+	},
+	in:            func(col string, _ colType) string { return col + " IN (SELECT value FROM json_each(?))" },
+	list:          jsonList,
 	nullsFirstAsc: true,
+}
+
+// pgArrayType is the PostgreSQL array type of each filterable column type.
+var pgArrayType = map[colType]string{tText: "text[]", tInt: "bigint[]", tTime: "bigint[]", tBool: "boolean[]", tFloat: "double precision[]"}
+
+// pgList makes a typed slice pgx sends as a PostgreSQL array.
+func pgList(typ colType, values []any) (any, error) {
+	switch typ {
+	case tText:
+		return convertList[string](values)
+	case tInt, tTime:
+		return convertList[int64](values)
+	case tBool:
+		return convertList[bool](values)
+	case tFloat:
+		return convertList[float64](values)
+	}
+	return nil, fmt.Errorf("no list of column type %d", typ)
+}
+
+func convertList[E any](values []any) ([]E, error) {
+	out := make([]E, len(values))
+	for i, v := range values {
+		e, ok := v.(E)
+		if !ok {
+			return nil, fmt.Errorf("list value %v is %T", v, v)
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// jsonList makes the JSON array text SQLite's json_each expands. Booleans
+// become 1 and 0, as SQLite stores them (json_each reads true as 1 too).
+func jsonList(_ colType, values []any) (any, error) {
+	b, err := json.Marshal(values)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
 }
 
 // Options configure Open.
@@ -216,6 +305,8 @@ type txn struct {
 	tx *sql.Tx
 }
 
+// rebind turns ? placeholders into $n for dialects that number them; there,
+// ?? is a literal ? (PostgreSQL's jsonb key-exists operator).
 func (t *txn) rebind(q string) string {
 	if !t.s.d.dollar {
 		return q
@@ -223,6 +314,11 @@ func (t *txn) rebind(q string) string {
 	var b strings.Builder
 	n := 0
 	for i := 0; i < len(q); i++ {
+		if q[i] == '?' && i+1 < len(q) && q[i+1] == '?' {
+			b.WriteByte('?')
+			i++
+			continue
+		}
 		if q[i] == '?' {
 			n++
 			b.WriteByte('$')

@@ -2,9 +2,12 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 	"github.com/fulcrumlb/fulcrum/internal/store/pgtest"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
@@ -42,4 +45,74 @@ func TestPostgresConformance(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// BenchmarkLongLists measures one list of 1,000 load balancers filtered by
+// 5,000 values: each tag filter, and store.In on ids.
+func BenchmarkLongLists(b *testing.B) {
+	ctx := context.Background()
+	open := map[string]func(b *testing.B) store.Store{
+		"sqlite": func(b *testing.B) store.Store {
+			s, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(b.TempDir(), "fulcrum.db")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		},
+		"postgres": func(b *testing.B) store.Store {
+			s, err := sqlstore.Open(ctx, sqlstore.Options{Driver: "postgres", DSN: pgtest.Start(b).NewDatabase(b)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		},
+	}
+	values := make([]string, 5000)
+	for i := range values {
+		values[i] = fmt.Sprintf("tag-%d", i*7)
+	}
+	for _, driver := range []string{"sqlite", "postgres"} {
+		b.Run(driver, func(b *testing.B) {
+			s := open[driver](b)
+			defer s.Close()
+			var ids []string
+			err := s.Update(ctx, func(tx store.Tx) error {
+				for i := range 1000 {
+					l := &lb.LoadBalancer{ID: fmt.Sprintf("aaaaaaaa-0000-0000-0000-%012d", i), ProjectID: "p", Provider: "noop",
+						Tags:  []string{fmt.Sprintf("tag-%d", i), fmt.Sprintf("tag-%d", i+1), "common"},
+						Times: lb.Times{CreatedAt: time.Unix(int64(i), 0)}}
+					ids = append(ids, l.ID)
+					if err := tx.LoadBalancers().Create(ctx, l); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			inIDs := append(append([]string{}, values[:4000]...), ids[:1000]...)
+			for _, tc := range []struct {
+				name string
+				q    store.Query
+			}{
+				{"tags", store.Query{Tags: store.Tags{All: values}}},
+				{"tags-any", store.Query{Tags: store.Tags{Any: values}}},
+				{"not-tags", store.Query{Tags: store.Tags{NotAll: values}}},
+				{"not-tags-any", store.Query{Tags: store.Tags{NotAny: values}}},
+				{"in-ids", store.Query{Filters: []store.Filter{store.In("id", inIDs...)}}},
+			} {
+				b.Run(tc.name, func(b *testing.B) {
+					for b.Loop() {
+						if err := s.View(ctx, func(tx store.Tx) error {
+							_, err := tx.LoadBalancers().List(ctx, tc.q)
+							return err
+						}); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		})
+	}
 }
