@@ -210,6 +210,9 @@ func openSQLite(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
+	if err := privateFiles(opts.Path, opts.Logger); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
 	base := opts.Path + "?" + url.Values{
 		"_pragma": {"busy_timeout(10000)", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(FULL)"},
 	}.Encode()
@@ -233,6 +236,37 @@ func openSQLite(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// privateFiles makes the database file 0600 before SQLite opens it: SQLite
+// creates its -wal, -shm and -journal files with the database file's mode
+// (and sets it exactly, whatever the umask), so they are 0600 too. Files
+// an older version or an operator left readable by others are tightened.
+func privateFiles(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() == 0o600 {
+			continue
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("database file was readable or writable by others: mode set to 0600", "file", p, "was", fmt.Sprintf("%#o", fi.Mode().Perm()))
+		}
+	}
+	return nil
 }
 
 func openPostgres(ctx context.Context, opts Options) (*Store, error) {

@@ -3,7 +3,9 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,4 +117,69 @@ func BenchmarkLongLists(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestSQLiteFilesArePrivate: the database and its -wal and -shm are 0600
+// whatever the umask and the directory's mode, and wider modes left by an
+// older version are tightened at open.
+func TestSQLiteFilesArePrivate(t *testing.T) {
+	ctx := context.Background()
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "fulcrum.db")
+	check := func(when string) {
+		t.Helper()
+		for _, name := range []string{"fulcrum.db", "fulcrum.db-wal", "fulcrum.db-shm"} {
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %s has mode %#o, want 0600", when, name, fi.Mode().Perm())
+			}
+		}
+	}
+	write := func(s *sqlstore.Store) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx store.Tx) error {
+			return tx.LoadBalancers().Create(ctx, &lb.LoadBalancer{ID: fmt.Sprint(time.Now().UnixNano()), ProjectID: "p", Provider: "noop", Times: lb.Times{CreatedAt: time.Now()}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := sqlstore.Open(ctx, sqlstore.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(s)
+	check("new database, umask 000, directory 0777")
+
+	// Files made world-readable (an older version, a careless copy) are
+	// tightened at the next open, while another process may hold them.
+	for _, name := range []string{"fulcrum.db", "fulcrum.db-wal", "fulcrum.db-shm"} {
+		if err := os.Chmod(filepath.Join(dir, name), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	for _, name := range []string{"fulcrum.db", "fulcrum.db-wal", "fulcrum.db-shm"} {
+		// Close may remove the -wal and -shm: recreate them wide.
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		os.Chmod(filepath.Join(dir, name), 0o666)
+	}
+	s, err = sqlstore.Open(ctx, sqlstore.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	write(s)
+	check("reopened after chmod 0666")
 }
