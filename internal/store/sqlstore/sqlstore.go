@@ -8,8 +8,10 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -182,6 +185,16 @@ type Store struct {
 	read  *sql.DB
 	kinds *kinds
 	log   *slog.Logger
+	w     writeState
+}
+
+// writeState remembers whether the last write failed with
+// store.ErrCannotWrite, for CanWrite.
+type writeState struct {
+	mu       sync.Mutex
+	failed   error     // the last write's ErrCannotWrite; nil after a commit
+	probedAt time.Time // when CanWrite last tried a write
+	probeErr error     // and what it found
 }
 
 var _ store.Store = (*Store)(nil)
@@ -303,7 +316,70 @@ func (s *Store) Close() error {
 
 // Update runs fn in a read-write transaction.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return s.run(ctx, s.write, false, fn)
+	err := s.run(ctx, s.write, false, fn)
+	s.w.mu.Lock()
+	switch {
+	case err == nil:
+		if s.w.failed != nil {
+			s.log.Info("store writes again")
+		}
+		s.w.failed = nil
+	case errors.Is(err, store.ErrCannotWrite):
+		if s.w.failed == nil {
+			s.log.Error("store cannot write: writes answer 503 until it can", "err", err)
+		}
+		s.w.failed = err
+	}
+	s.w.mu.Unlock()
+	return err
+}
+
+// probeInterval is how often CanWrite tries a write while writes fail.
+const probeInterval = time.Second
+
+// probeSize is how much a probe writes: more than a page, so that a probe
+// succeeds only where ordinary writes would.
+const probeSize = 64 << 10
+
+// CanWrite returns nil when the store can write, or an error wrapping
+// store.ErrCannotWrite with the reason. While writes succeed it only reads
+// a flag; after a write failed for lack of space, a read-only or a failing
+// disk, it tries a write of its own (at most once a second; callers in
+// between get the last answer), so the store reports itself writable again
+// as soon as the cause is gone, even when nobody else writes.
+func (s *Store) CanWrite(ctx context.Context) error {
+	s.w.mu.Lock()
+	failed := s.w.failed
+	if failed == nil {
+		s.w.mu.Unlock()
+		return nil
+	}
+	if time.Since(s.w.probedAt) < probeInterval {
+		err := s.w.probeErr
+		s.w.mu.Unlock()
+		return err
+	}
+	s.w.probedAt = time.Now()
+	s.w.mu.Unlock()
+
+	err := s.Update(ctx, func(tx store.Tx) error {
+		t := tx.(*txn)
+		// Random, so that no layer compresses it away.
+		buf := make([]byte, probeSize/2)
+		rand.Read(buf)
+		pad := hex.EncodeToString(buf)
+		_, err := t.exec(ctx, `INSERT INTO store_write_probe (id, payload, written_at) VALUES (1, ?, ?)
+ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, written_at = excluded.written_at`, pad, time.Now().UnixMicro())
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrCannotWrite) {
+		// Not an answer about writing (canceled, busy): keep the last one.
+		err = failed
+	}
+	s.w.mu.Lock()
+	s.w.probeErr = err
+	s.w.mu.Unlock()
+	return err
 }
 
 // View runs fn in a read-only transaction.
@@ -467,6 +543,12 @@ func (s *Store) translate(err error) error {
 			return fmt.Errorf("%w: %s", store.ErrConflict, pe.Message)
 		case "40001", "40P01", "55P03":
 			return fmt.Errorf("%w: %s", store.ErrBusy, pe.Message)
+		case "53100": // disk_full
+			return fmt.Errorf("%w: disk full: %s", store.ErrCannotWrite, pe.Message)
+		case "25006": // read_only_sql_transaction (a standby)
+			return fmt.Errorf("%w: read-only: %s", store.ErrCannotWrite, pe.Message)
+		case "58030": // io_error
+			return fmt.Errorf("%w: I/O error: %s", store.ErrCannotWrite, pe.Message)
 		}
 	}
 	var se *sqlite.Error
@@ -477,6 +559,15 @@ func (s *Store) translate(err error) error {
 			return fmt.Errorf("%w: %s", store.ErrConflict, se.Error())
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_BUSY_SNAPSHOT:
 			return fmt.Errorf("%w: %s", store.ErrBusy, se.Error())
+		case sqlite3.SQLITE_IOERR_WRITE, sqlite3.SQLITE_IOERR_FSYNC, sqlite3.SQLITE_IOERR_DIR_FSYNC,
+			sqlite3.SQLITE_IOERR_TRUNCATE, sqlite3.SQLITE_IOERR_SHMSIZE, sqlite3.SQLITE_IOERR_SHMMAP:
+			return fmt.Errorf("%w: I/O error: %s", store.ErrCannotWrite, se.Error())
+		}
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%w: disk full: %s", store.ErrCannotWrite, se.Error())
+		case sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("%w: read-only: %s", store.ErrCannotWrite, se.Error())
 		}
 	}
 	return err

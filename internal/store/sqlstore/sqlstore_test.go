@@ -2,9 +2,11 @@ package sqlstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -182,4 +184,152 @@ func TestSQLiteFilesArePrivate(t *testing.T) {
 	defer s.Close()
 	write(s)
 	check("reopened after chmod 0666")
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory, unmounted
+// when the test ends (also when it fails). Tests run as root, here and in CI.
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
+		t.Fatalf("mount a %d-byte tmpfs on %s (needs root): %v", size, dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			syscall.Unmount(dir, syscall.MNT_DETACH)
+		}
+	})
+	return dir
+}
+
+// fill writes path until the file system has no space left.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for i := 0; ; i++ {
+		if i > 1<<14 {
+			t.Fatalf("%s: wrote 1 GiB without filling the file system", path)
+		}
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	// The last pages one byte at a time.
+	for i := 0; i < 64<<10; i++ {
+		if _, err := f.Write(chunk[:1]); err != nil {
+			break
+		}
+	}
+}
+
+// TestSQLiteDiskFull: on a file system that really fills, a write fails
+// with store.ErrCannotWrite, CanWrite says so, reads go on, and once space
+// returns the store writes again by itself with every committed write intact.
+func TestSQLiteDiskFull(t *testing.T) {
+	ctx := context.Background()
+	dir := mountTmpfs(t, 4<<20)
+	path := filepath.Join(dir, "fulcrum.db")
+	s, err := sqlstore.Open(ctx, sqlstore.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	var acked []string
+	n := 0
+	create := func() error {
+		n++
+		l := &lb.LoadBalancer{ID: fmt.Sprintf("aaaaaaaa-0000-0000-0000-%012d", n), ProjectID: "p", Provider: "noop",
+			Description: strings.Repeat("d", 255), Tags: []string{strings.Repeat("t", 255)}, Times: lb.Times{CreatedAt: time.Now()}}
+		err := s.Update(ctx, func(tx store.Tx) error { return tx.LoadBalancers().Create(ctx, l) })
+		if err == nil {
+			acked = append(acked, l.ID)
+		}
+		return err
+	}
+	for range 20 {
+		if err := create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CanWrite(ctx); err != nil {
+		t.Fatalf("CanWrite before the disk fills: %v", err)
+	}
+	fill(t, filepath.Join(dir, "filler"))
+	for i := 0; ; i++ {
+		err := create()
+		if err == nil {
+			if i > 10000 {
+				t.Fatal("10,000 writes succeeded on a full file system")
+			}
+			continue
+		}
+		if !errors.Is(err, store.ErrCannotWrite) {
+			t.Fatalf("write on a full disk: %v, want store.ErrCannotWrite", err)
+		}
+		t.Logf("write %d on the full disk failed: %v", i+1, err)
+		break
+	}
+	if err := s.CanWrite(ctx); !errors.Is(err, store.ErrCannotWrite) {
+		t.Fatalf("CanWrite on a full disk: %v, want store.ErrCannotWrite", err)
+	}
+	count := func() int {
+		t.Helper()
+		var got []*lb.LoadBalancer
+		if err := s.View(ctx, func(tx store.Tx) error {
+			var err error
+			got, err = tx.LoadBalancers().List(ctx, store.Query{})
+			return err
+		}); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		have := map[string]bool{}
+		for _, l := range got {
+			have[l.ID] = true
+		}
+		for _, id := range acked {
+			if !have[id] {
+				t.Fatalf("acknowledged load balancer %s lost", id)
+			}
+		}
+		return len(got)
+	}
+	if got := count(); got != len(acked) {
+		t.Fatalf("%d rows, %d acknowledged", got, len(acked))
+	}
+
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for s.CanWrite(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("CanWrite after space returned: %v", s.CanWrite(ctx))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for range 5 {
+		if err := create(); err != nil {
+			t.Fatalf("write after space returned: %v", err)
+		}
+	}
+	count()
+	s.Close()
+	s, err = sqlstore.Open(ctx, sqlstore.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != len(acked) {
+		t.Fatalf("after reopening: %d rows, %d acknowledged", got, len(acked))
+	}
 }
