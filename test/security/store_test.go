@@ -277,3 +277,70 @@ func TestStoreDiskFull(t *testing.T) {
 	check("after a restart", c.login(t, "alice", "pw-alice", "disk-a"))
 	storeWaitHealth(t, c, 200, 10*time.Second)
 }
+
+// storeValues is n made-up values with the real ones at the end.
+func storeValues(n int, prefix string, real ...string) []string {
+	out := make([]string, 0, n)
+	for i := 0; len(out) < n-len(real); i++ {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return append(out, real...)
+}
+
+// TestStoreLongFilterLists: tag filters with thousands of values on the
+// load-balancer API, and a network filter repeated a thousand times, answer
+// like short ones (they were 500: SQLite's expression depth limit).
+func TestStoreLongFilterLists(t *testing.T) {
+	c := newCloud(t)
+	alice := c.user(t, "tags-a", "alice", "member")
+	r := alice.must(t, "GET", "/networking/v2.0/subnets?name=private-subnet", nil, 200)
+	list, _ := r.body["subnets"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("private-subnet: %s", r.raw)
+	}
+	subnet := str(list[0].(map[string]any), "id")
+	byTags := map[string]string{}
+	for name, tags := range map[string][]string{"red": {"red"}, "blue": {"blue"}, "both": {"red", "blue"}, "none": {}} {
+		r := alice.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+			"name": name, "vip_subnet_id": subnet, "tags": tags, "provider": "noop"}}, 201)
+		byTags[str(r.body, "loadbalancer", "id")] = name
+	}
+	names := func(r reply) []string {
+		var out []string
+		items, _ := r.body["loadbalancers"].([]any)
+		for _, it := range items {
+			out = append(out, str(it.(map[string]any), "name"))
+		}
+		return out
+	}
+	for _, n := range []int{1000, 5000} {
+		cases := []struct {
+			param string
+			list  []string
+			want  []string
+		}{
+			{"tags", storeValues(n, "x", "red"), nil},
+			{"tags", strings.Split(strings.Repeat("red,", n-1)+"red", ","), []string{"both", "red"}},
+			{"tags-any", storeValues(n, "x", "red", "blue"), []string{"blue", "both", "red"}},
+			{"not-tags", storeValues(n, "x", "red"), []string{"blue", "both", "none", "red"}},
+			{"not-tags-any", storeValues(n, "x", "red"), []string{"blue", "none"}},
+		}
+		for _, tc := range cases {
+			r := alice.call(t, "GET", "/v2/lbaas/loadbalancers?sort=name:asc&"+tc.param+"="+url.QueryEscape(strings.Join(tc.list, ",")), nil)
+			if r.code != 200 {
+				t.Errorf("%s with %d values: %d %.300s", tc.param, len(tc.list), r.code, r.raw)
+				continue
+			}
+			if got := names(r); strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("%s with %d values: %v, want %v", tc.param, len(tc.list), got, tc.want)
+			}
+		}
+	}
+	// Neutron: a repeated filter matches any of its values.
+	q := url.Values{"name": storeValues(1000, "nope", "private")}
+	r = alice.call(t, "GET", "/networking/v2.0/networks?"+q.Encode(), nil)
+	nets, _ := r.body["networks"].([]any)
+	if r.code != 200 || len(nets) != 1 {
+		t.Errorf("networks with name repeated 1,000 times: %d %.300s, want 200 and the private network", r.code, r.raw)
+	}
+}
