@@ -325,9 +325,17 @@ func (s *Service) certificateFromContainer(ctx context.Context, tx store.Tx, a A
 	if err != nil {
 		return nil, fmt.Errorf("read container %s: %w", id, err)
 	}
+	// Each secret of the container must be readable by a itself, as
+	// Barbican checks them when Octavia reads a container with the user's
+	// token: a container does not lend its secrets (a member's container
+	// naming another member's private key, or shared by its ACL with
+	// another project, gives nothing the reader could not read).
 	parts := map[string][]byte{}
 	for _, m := range members[ct.ID] {
-		_, plain, err := s.payload(ctx, tx, a, ref, m.SecretID, false)
+		_, plain, err := s.payload(ctx, tx, a, ref, m.SecretID, true)
+		if errors.Is(err, ErrUnreadable) {
+			return nil, unreadable(ref, "its %s secret %s is not readable", m.Name, m.SecretID)
+		}
 		if err != nil {
 			return nil, err
 		}
