@@ -260,6 +260,9 @@ func TestTenancyLoadBalancerAPI(t *testing.T) {
 		t.Fatalf("amphorae of %s: %s", real, r.raw)
 	}
 	e.ids["amphora"] = str(amps[0].(map[string]any), "id")
+	// The other project's load balancer: only global roles and its own
+	// project see it.
+	e.ids["lb:q"] = e.lbCreate(t, e.callers[len(e.callers)-1], "noop")
 
 	lb, lis, pool, mem, hm, pol, rule := e.ids["lb"], e.ids["listener"], e.ids["pool"], e.ids["member"], e.ids["hm"], e.ids["policy"], e.ids["rule"]
 	get := func(path string) func(*testing.T, *tenEnv, *session) reply {
@@ -270,6 +273,11 @@ func TestTenancyLoadBalancerAPI(t *testing.T) {
 		{name: "GET loadbalancers", want: "200 200 200 200 200 200 200 200*", do: get("/v2/lbaas/loadbalancers"), shows: lb},
 		{name: "GET loadbalancers?project_id=P", want: "200 200 200 200 200 200 200 403", do: get("/v2/lbaas/loadbalancers?project_id=" + e.project), shows: lb},
 		{name: "GET loadbalancer", want: "200 200 200 200 200 200 200 403", do: get("/v2/lbaas/loadbalancers/" + lb)},
+		{name: "GET loadbalancers?project_id=Q", want: "200 403 403 403 403 200 200 200", do: get("/v2/lbaas/loadbalancers?project_id=" + e.otherP), shows: e.ids["lb:q"]},
+		{name: "GET loadbalancer of Q", want: "200 403 403 403 403 200 200 200", do: get("/v2/lbaas/loadbalancers/" + e.ids["lb:q"])},
+		{name: "PUT loadbalancer of Q", want: "200 403 403 403 403 403 200 200", do: func(t *testing.T, e *tenEnv, s *session) reply {
+			return s.call(t, "PUT", "/v2/lbaas/loadbalancers/"+e.ids["lb:q"], map[string]any{"loadbalancer": map[string]any{"description": e.names[s]}})
+		}},
 		{name: "GET loadbalancer stats", want: "200 200 200 200 200 200 200 403", do: get("/v2/lbaas/loadbalancers/" + lb + "/stats")},
 		{name: "GET loadbalancer status", want: "200 200 200 200 200 200 200 403", do: get("/v2/lbaas/loadbalancers/" + lb + "/status")},
 		{name: "POST loadbalancer (project P)", want: "201 201 403 403 201 403 201 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
@@ -367,6 +375,7 @@ func TestTenancyLoadBalancerAPI(t *testing.T) {
 
 		{name: "GET quotas", want: "200 200 200 200 200 200 200 200*", do: get("/v2/lbaas/quotas"), shows: e.project},
 		{name: "GET quota of P", want: "200 200 200 200 200 200 200 403", do: get("/v2/lbaas/quotas/" + e.project)},
+		{name: "GET quota of Q", want: "200 403 403 403 403 200 200 200", do: get("/v2/lbaas/quotas/" + e.otherP)},
 		{name: "GET quota defaults", want: "200 200 200 200 200 200 200 200", do: get("/v2/lbaas/quotas/defaults")},
 		{name: "PUT quota of P", want: "202 403 403 403 403 403 202 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
 			return s.call(t, "PUT", "/v2/lbaas/quotas/"+e.project, map[string]any{"quota": map[string]any{"load_balancer": -1}})
@@ -479,6 +488,9 @@ func TestTenancyIdentityAPI(t *testing.T) {
 		}, shows: "ten-p"},
 		{name: "GET project P", want: "200 200 200 200 200 200 200 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
 			return s.call(t, "GET", "/identity/v3/projects/"+e.project, nil)
+		}},
+		{name: "GET project Q", want: "200 403 403 403 403 403 403 200", do: func(t *testing.T, e *tenEnv, s *session) reply {
+			return s.call(t, "GET", "/identity/v3/projects/"+e.otherP, nil)
 		}},
 		{name: "GET auth/projects", want: "200 200 200 200 200 200 200 200*", do: func(t *testing.T, e *tenEnv, s *session) reply {
 			return s.call(t, "GET", "/identity/v3/auth/projects", nil)
@@ -676,6 +688,7 @@ func TestTenancyKeyManagerAPI(t *testing.T) {
 	shared := e.secretCreate(t, e.owner, "shared payload")
 	e.owner.must(t, "PUT", shared+"/acl", map[string]any{"read": map[string]any{"users": []string{other.user}, "project-access": true}}, 200)
 	container := e.containerCreate(t, "generic", map[string]string{"a": secret})
+	otherSecret := e.secretCreate(t, other, "the other project's payload")
 	secretID := secret[strings.LastIndex(secret, "/")+1:]
 	containerID := container[strings.LastIndex(container, "/")+1:]
 
@@ -697,6 +710,11 @@ func TestTenancyKeyManagerAPI(t *testing.T) {
 		{name: "GET secret payload", want: "200 200 200 403 403 403 403 403", do: payload(secret)},
 		{name: "GET private secret payload (owner's)", want: "200 403 403 403 403 403 403 403", do: payload(private)},
 		{name: "GET secret payload (ACL names other)", want: "200 200 200 403 403 403 403 200", do: payload(shared)},
+		// The key manager's admin is the cloud's: every project (docs/secrets.md).
+		{name: "GET secret payload of Q", want: "200 403 403 403 403 403 403 200", do: payload(otherSecret)},
+		{name: "DELETE secret of Q", want: "204 403 403 403 403 403 403 204", do: func(t *testing.T, e *tenEnv, s *session) reply {
+			return s.call(t, "DELETE", e.secretCreate(t, other, "x"), nil)
+		}},
 		{name: "PUT secret payload (metadata-only)", want: "204 204 403 403 403 403 403 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
 			r := e.owner.must(t, "POST", "/key-manager/v1/secrets", map[string]any{"name": "empty"}, 201)
 			return tenRaw(t, s, "PUT", tenPath(t, str(r.body, "secret_ref")), "text/plain", "late payload")
@@ -848,4 +866,102 @@ func TestTenancyContainerDoesNotLendPrivateKeys(t *testing.T) {
 	other.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
 		"loadbalancer_id": lb, "protocol": "TERMINATED_HTTPS", "protocol_port": 443, "default_tls_container_ref": container}}, 201)
 	other.waitLB(t, lb, "ACTIVE", 60*time.Second)
+}
+
+// TestTenancyCrossProjectReferences: a member of another project, writing
+// in its own project, names the project's objects (listener, pool, private
+// network, subnet and port, secrets) in its own load balancers: each is
+// refused, nothing is created.
+func TestTenancyCrossProjectReferences(t *testing.T) {
+	c := newCloud(t)
+	owner := c.user(t, "ten-ref-p", "ten-ref-owner", "member")
+	other := c.user(t, "ten-ref-q", "ten-ref-other", "member")
+	r := owner.must(t, "GET", "/networking/v2.0/subnets?name=private-subnet", nil, 200)
+	list, _ := r.body["subnets"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("private-subnet: %s", r.raw)
+	}
+	shared := str(list[0].(map[string]any), "id")
+	// The project's own private network, subnet and port.
+	r = owner.must(t, "POST", "/networking/v2.0/networks", map[string]any{"network": map[string]any{"name": "p-net"}}, 201)
+	pNet := str(r.body, "network", "id")
+	r = owner.must(t, "POST", "/networking/v2.0/subnets", map[string]any{"subnet": map[string]any{
+		"network_id": pNet, "ip_version": 4, "cidr": "127.31.0.0/24", "name": "p-subnet"}}, 201)
+	pSubnet := str(r.body, "subnet", "id")
+	r = owner.must(t, "POST", "/networking/v2.0/ports", map[string]any{"port": map[string]any{"network_id": pNet, "name": "p-port"}}, 201)
+	pPort := str(r.body, "port", "id")
+	// The project's load balancer with a listener, a pool and a secret.
+	r = owner.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": shared, "provider": "noop"}}, 201)
+	pLB := str(r.body, "loadbalancer", "id")
+	r = owner.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": pLB, "protocol": "HTTP", "protocol_port": 80}}, 201)
+	pListener := str(r.body, "listener", "id")
+	r = owner.must(t, "POST", "/v2/lbaas/pools", map[string]any{"pool": map[string]any{"loadbalancer_id": pLB, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 201)
+	pPool := str(r.body, "pool", "id")
+	caPEM, _ := tenCertificate(t, "p-ca.example.test")
+	e := &tenEnv{c: c}
+	pCA := c.s.URL + e.secretCreate(t, owner, caPEM)
+
+	// The other project's load balancer, listener and pool.
+	r = other.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": shared, "provider": "noop"}}, 201)
+	qLB := str(r.body, "loadbalancer", "id")
+	r = other.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": qLB, "protocol": "HTTP", "protocol_port": 80}}, 201)
+	qListener := str(r.body, "listener", "id")
+	r = other.must(t, "POST", "/v2/lbaas/pools", map[string]any{"pool": map[string]any{"loadbalancer_id": qLB, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 201)
+	qPool := str(r.body, "pool", "id")
+	certPEM, keyPEM := tenCertificate(t, "q.example.test")
+	qCert := c.s.URL + e.secretCreate(t, other, certPEM+keyPEM)
+
+	cases := []struct {
+		name         string
+		method, path string
+		body         map[string]any
+		want         int
+	}{
+		{"load balancer on the project's private subnet", "POST", "/v2/lbaas/loadbalancers",
+			map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": pSubnet, "provider": "noop"}}, 400},
+		{"load balancer on the project's private network", "POST", "/v2/lbaas/loadbalancers",
+			map[string]any{"loadbalancer": map[string]any{"vip_network_id": pNet, "provider": "noop"}}, 400},
+		{"load balancer on the project's port", "POST", "/v2/lbaas/loadbalancers",
+			map[string]any{"loadbalancer": map[string]any{"vip_port_id": pPort, "provider": "noop"}}, 400},
+		{"load balancer with an additional VIP on the project's subnet", "POST", "/v2/lbaas/loadbalancers",
+			map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": shared, "provider": "noop", "additional_vips": []any{map[string]any{"subnet_id": pSubnet}}}}, 400},
+		{"pool bound to the project's listener", "POST", "/v2/lbaas/pools",
+			map[string]any{"pool": map[string]any{"listener_id": pListener, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 403},
+		{"listener whose default pool is the project's", "POST", "/v2/lbaas/listeners",
+			map[string]any{"listener": map[string]any{"loadbalancer_id": qLB, "protocol": "HTTP", "protocol_port": 81, "default_pool_id": pPool}}, 404},
+		{"listener switched to the project's pool", "PUT", "/v2/lbaas/listeners/" + qListener,
+			map[string]any{"listener": map[string]any{"default_pool_id": pPool}}, 404},
+		{"L7 policy redirecting to the project's pool", "POST", "/v2/lbaas/l7policies",
+			map[string]any{"l7policy": map[string]any{"listener_id": qListener, "action": "REDIRECT_TO_POOL", "redirect_pool_id": pPool}}, 404},
+		{"L7 policy on the project's listener", "POST", "/v2/lbaas/l7policies",
+			map[string]any{"l7policy": map[string]any{"listener_id": pListener, "action": "REJECT"}}, 403},
+		{"health monitor on the project's pool", "POST", "/v2/lbaas/healthmonitors",
+			map[string]any{"healthmonitor": map[string]any{"pool_id": pPool, "type": "TCP", "delay": 5, "timeout": 3, "max_retries": 3}}, 403},
+		{"member on the project's private subnet", "POST", "/v2/lbaas/pools/" + qPool + "/members",
+			map[string]any{"member": map[string]any{"address": "127.31.0.10", "protocol_port": 80, "subnet_id": pSubnet}}, 400},
+		{"pool trusting the project's CA", "POST", "/v2/lbaas/pools",
+			map[string]any{"pool": map[string]any{"loadbalancer_id": qLB, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "tls_enabled": true, "ca_tls_container_ref": pCA}}, 400},
+		{"listener verifying clients with the project's CA", "POST", "/v2/lbaas/listeners",
+			map[string]any{"listener": map[string]any{"loadbalancer_id": qLB, "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
+				"default_tls_container_ref": qCert, "client_ca_tls_container_ref": pCA}}, 400},
+	}
+	for _, tc := range cases {
+		r := other.call(t, tc.method, tc.path, tc.body)
+		why := map[int]string{400: "not found", 403: "Policy does not allow", 404: "not found"}[tc.want]
+		if strings.Contains(tc.name, " CA") {
+			why = "Could not retrieve certificate"
+		}
+		if r.code != tc.want || !strings.Contains(str(r.body, "faultstring"), why) {
+			t.Errorf("%s: %d, want %d %q: %.300s", tc.name, r.code, tc.want, why, r.raw)
+		}
+	}
+	// Nothing of the other project's landed on the project's objects.
+	r = owner.must(t, "GET", "/v2/lbaas/pools/"+pPool, nil, 200)
+	if l, _ := r.body["pool"].(map[string]any)["listeners"].([]any); len(l) != 0 {
+		t.Errorf("the project's pool is used by %v", l)
+	}
+	r = owner.must(t, "GET", "/networking/v2.0/ports?network_id="+pNet, nil, 200)
+	if ports, _ := r.body["ports"].([]any); len(ports) != 1 {
+		t.Errorf("ports on the project's private network: %s", r.raw)
+	}
 }
