@@ -69,12 +69,13 @@ type tenEnv struct {
 	password map[*session]string
 	ids      map[string]string // fixture objects by name
 	n        atomic.Int64
+	victims  map[string]tenVictim // by row, until a call changes one
 }
 
 func tenSetup(t *testing.T, extra ...string) *tenEnv {
 	t.Helper()
 	c := newCloud(t, extra...)
-	e := &tenEnv{c: c, ids: map[string]string{}, names: map[*session]string{}, password: map[*session]string{}}
+	e := &tenEnv{c: c, ids: map[string]string{}, names: map[*session]string{}, password: map[*session]string{}, victims: map[string]tenVictim{}}
 	e.owner = c.user(t, "ten-p", "ten-owner", "member")
 	e.project = e.owner.project
 	for _, k := range tenCallers {
@@ -454,17 +455,38 @@ func (e *tenEnv) roleID(t *testing.T, name string) string {
 	return str(list[0].(map[string]any), "id")
 }
 
-// tenVictim is a user made for one cell: a member of the project.
+// tenVictim is a user made for one cell: a member of the project, with a
+// token when asked (a login costs an argon2id verification).
 type tenVictim struct{ id, password, token string }
 
-func (e *tenEnv) victim(t *testing.T) tenVictim {
+// victimFor is the victim of row, made again after a call that succeeded
+// (and so changed it): refused calls share one, as users cost a hash each.
+func (e *tenEnv) victimFor(t *testing.T, row string, login bool, call func(v tenVictim) reply) reply {
+	t.Helper()
+	v, ok := e.victims[row]
+	if !ok {
+		v = e.victim(t, login)
+		e.victims[row] = v
+	}
+	r := call(v)
+	if r.code < 300 {
+		delete(e.victims, row)
+	}
+	return r
+}
+
+func (e *tenEnv) victim(t *testing.T, login bool) tenVictim {
 	t.Helper()
 	name := fmt.Sprintf("ten-victim-%d", e.next())
 	r := e.c.admin.must(t, "POST", "/identity/v3/users", map[string]any{"user": map[string]any{
 		"name": name, "password": "pw-" + name, "domain_id": "default"}}, 201)
 	id := str(r.body, "user", "id")
 	e.c.admin.must(t, "PUT", "/identity/v3/projects/"+e.project+"/users/"+id+"/roles/"+e.ids["role:member"], nil, 204)
-	return tenVictim{id: id, password: "pw-" + name, token: e.c.login(t, name, "pw-"+name, "ten-p").token}
+	v := tenVictim{id: id, password: "pw-" + name}
+	if login {
+		v.token = e.c.login(t, name, "pw-"+name, "ten-p").token
+	}
+	return v
 }
 
 // TestTenancyIdentityAPI: every caller × the Keystone subset: projects,
@@ -528,23 +550,27 @@ func TestTenancyIdentityAPI(t *testing.T) {
 			return s.call(t, "PATCH", "/identity/v3/users/"+s.user, map[string]any{"user": map[string]any{"description": "me"}})
 		}},
 		{name: "PATCH user (another: password)", want: "200 403 403 403 403 403 403 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
-			id := e.victim(t).id
-			return s.call(t, "PATCH", "/identity/v3/users/"+id, map[string]any{"user": map[string]any{"password": "taken-over"}})
+			return e.victimFor(t, "patch password", false, func(v tenVictim) reply {
+				return s.call(t, "PATCH", "/identity/v3/users/"+v.id, map[string]any{"user": map[string]any{"password": "taken-over"}})
+			})
 		}},
 		{name: "PATCH user (another: disable)", want: "200 403 403 403 403 403 403 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
-			id := e.victim(t).id
-			return s.call(t, "PATCH", "/identity/v3/users/"+id, map[string]any{"user": map[string]any{"enabled": false}})
+			return e.victimFor(t, "disable", false, func(v tenVictim) reply {
+				return s.call(t, "PATCH", "/identity/v3/users/"+v.id, map[string]any{"user": map[string]any{"enabled": false}})
+			})
 		}},
 		{name: "DELETE user (another)", want: "204 403 403 403 403 403 403 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
-			id := e.victim(t).id
-			return s.call(t, "DELETE", "/identity/v3/users/"+id, nil)
+			return e.victimFor(t, "delete", false, func(v tenVictim) reply {
+				return s.call(t, "DELETE", "/identity/v3/users/"+v.id, nil)
+			})
 		}},
 		// Keystone: change_password is the user's own call, even for an
 		// admin (who resets with PATCH); knowing the original password does
 		// not let another user in.
 		{name: "POST user password (another, right original)", want: "403 403 403 403 403 403 403 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
-			v := e.victim(t)
-			return s.call(t, "POST", "/identity/v3/users/"+v.id+"/password", map[string]any{"user": map[string]any{"original_password": v.password, "password": "taken-over"}})
+			return e.victimFor(t, "change password", false, func(v tenVictim) reply {
+				return s.call(t, "POST", "/identity/v3/users/"+v.id+"/password", map[string]any{"user": map[string]any{"original_password": v.password, "password": "taken-over"}})
+			})
 		}},
 		{name: "POST user password (self, wrong original)", want: "401 401 401 401 401 401 401 401", do: func(t *testing.T, e *tenEnv, s *session) reply {
 			return s.call(t, "POST", "/identity/v3/users/"+s.user+"/password", map[string]any{"user": map[string]any{"original_password": "wrong", "password": "new"}})
@@ -593,8 +619,9 @@ func TestTenancyIdentityAPI(t *testing.T) {
 			return s.call(t, "PUT", "/identity/v3/domains/default/users/"+s.user+"/roles/"+e.ids["role:admin"], nil)
 		}},
 		{name: "DELETE grant (another's member on P)", want: "204 403 403 403 403 403 403 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
-			id := e.victim(t).id
-			return s.call(t, "DELETE", "/identity/v3/projects/"+e.project+"/users/"+id+"/roles/"+e.ids["role:member"], nil)
+			return e.victimFor(t, "revoke", false, func(v tenVictim) reply {
+				return s.call(t, "DELETE", "/identity/v3/projects/"+e.project+"/users/"+v.id+"/roles/"+e.ids["role:member"], nil)
+			})
 		}},
 		{name: "GET role_assignments", want: "200 403 403 403 403 403 403 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
 			return s.call(t, "GET", "/identity/v3/role_assignments", nil)
@@ -607,12 +634,14 @@ func TestTenancyIdentityAPI(t *testing.T) {
 		}},
 
 		{name: "GET auth/tokens (another's token)", want: "200 403 403 403 403 403 403 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
-			tok := e.victim(t).token
-			return s.do(t, "GET", "/identity/v3/auth/tokens", nil, http.Header{"X-Subject-Token": {tok}})
+			return e.victimFor(t, "validate", true, func(v tenVictim) reply {
+				return s.do(t, "GET", "/identity/v3/auth/tokens", nil, http.Header{"X-Subject-Token": {v.token}})
+			})
 		}},
 		{name: "DELETE auth/tokens (another's token)", want: "204 403 403 403 403 403 403 403", do: func(t *testing.T, e *tenEnv, s *session) reply {
-			tok := e.victim(t).token
-			return s.do(t, "DELETE", "/identity/v3/auth/tokens", nil, http.Header{"X-Subject-Token": {tok}})
+			return e.victimFor(t, "revoke token", true, func(v tenVictim) reply {
+				return s.do(t, "DELETE", "/identity/v3/auth/tokens", nil, http.Header{"X-Subject-Token": {v.token}})
+			})
 		}},
 		{name: "POST auth/tokens (rescope to P)", want: "201 201 201 201 201 201 201 401", do: func(t *testing.T, e *tenEnv, s *session) reply {
 			return s.call(t, "POST", "/identity/v3/auth/tokens", map[string]any{"auth": map[string]any{
