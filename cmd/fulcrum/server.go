@@ -157,6 +157,15 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			io.WriteString(w, "starting or stopping\n")
 			return
 		}
+		// Unhealthy while the store cannot write (disk full, read-only or
+		// failing disk): reads still work, writes answer 503.
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := st.CanWrite(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "unhealthy: %v\n", err)
+			return
+		}
 		io.WriteString(w, "OK\n")
 	})
 	idp.mount(mux, cfg.Auth, cfg.Identity.ExternalURL, log)

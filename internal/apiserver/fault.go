@@ -52,6 +52,11 @@ func invalidState(kind, id string, st lb.ProvisioningStatus) error {
 
 const msgPolicy = "Policy does not allow this request to be performed."
 
+// msgCannotWrite answers a write the store could not make (disk full,
+// read-only or failing disk): nothing was changed, and the same request
+// works once the store can write again.
+const msgCannotWrite = "The service cannot store changes at the moment (the store cannot write); nothing was changed. Please try again later."
+
 // writeError renders err as an Octavia fault. Unknown errors are logged with
 // the request id and answered with a generic 500.
 func (s *Server) writeError(q *request, err error) {
@@ -71,6 +76,9 @@ func (s *Server) writeError(q *request, err error) {
 		writeFault(q.w, http.StatusBadRequest, ve.Msg)
 	case errors.Is(err, policy.ErrDenied):
 		writeFault(q.w, http.StatusForbidden, msgPolicy)
+	case errors.Is(err, store.ErrCannotWrite):
+		q.log.Error("store cannot write", "method", q.r.Method, "path", q.r.URL.Path, "err", err)
+		writeFault(q.w, http.StatusServiceUnavailable, msgCannotWrite)
 	case errors.Is(err, store.ErrBusy):
 		q.log.Warn("store busy", "err", err)
 		writeFault(q.w, http.StatusServiceUnavailable, "The service is busy. Please try again.")

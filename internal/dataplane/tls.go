@@ -6,6 +6,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"slices"
+
+	"github.com/fulcrumlb/fulcrum/internal/certpem"
 )
 
 // TLS versions and ALPN protocols of the contract (Octavia's names).
@@ -39,31 +41,6 @@ func (v *validator) certificate(path string, c *Certificate) {
 	}
 }
 
-// pemCertificates parses the CERTIFICATE blocks of a PEM bundle.
-func pemCertificates(bundle string) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	rest := []byte(bundle)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no PEM certificate")
-	}
-	return out, nil
-}
-
 // caAndCRL checks a CA bundle and an optional CRL signed by one of its
 // certificates.
 func (v *validator) caAndCRL(caPath, ca, crlPath, crl string) {
@@ -73,7 +50,7 @@ func (v *validator) caAndCRL(caPath, ca, crlPath, crl string) {
 		}
 		return
 	}
-	cas, err := pemCertificates(ca)
+	cas, err := certpem.Parse([]byte(ca))
 	if err != nil {
 		v.add(caPath, "%v", err)
 		return

@@ -2,7 +2,10 @@ package identity
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+
+	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
 // apiError is a Keystone error: the HTTP status, its title and a message
@@ -22,6 +25,7 @@ var titles = map[int]string{
 	http.StatusMethodNotAllowed:    "Method Not Allowed",
 	http.StatusConflict:            "Conflict",
 	http.StatusInternalServerError: "Internal Server Error",
+	http.StatusServiceUnavailable:  "Service Unavailable",
 }
 
 const msgUnauthorized = "The request you have made requires authentication."
@@ -44,7 +48,12 @@ func errConflict(msg string) *apiError { return &apiError{http.StatusConflict, m
 // *apiError is a 500 whose detail stays in the logs.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := err.(*apiError)
-	if !ok {
+	switch {
+	case ok:
+	case errors.Is(err, store.ErrCannotWrite):
+		s.log.Error("identity request failed: store cannot write", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &apiError{http.StatusServiceUnavailable, "The service cannot store changes at the moment (the store cannot write); nothing was changed. Please try again later."}
+	default:
 		s.log.Error("identity request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &apiError{http.StatusInternalServerError, "An unexpected error prevented the server from fulfilling your request."}
 	}

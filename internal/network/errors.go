@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"github.com/fulcrumlb/fulcrum/internal/store"
 	"net/http"
 	"strings"
 
@@ -59,7 +60,12 @@ func readOnly(resource, attr string) *Error {
 
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, store.ErrCannotWrite):
+		s.log.Error("network request failed: store cannot write", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &Error{Code: http.StatusServiceUnavailable, Type: "HTTPServiceUnavailable", Message: "The service cannot store changes at the moment (the store cannot write); nothing was changed. Please try again later."}
+	default:
 		s.log.Error("network request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &Error{Code: http.StatusInternalServerError, Type: "HTTPInternalServerError", Message: "Request Failed: internal server error while processing your request."}
 	}

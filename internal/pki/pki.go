@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/atomicfile"
+	"github.com/fulcrumlb/fulcrum/internal/certpem"
 )
 
 // Lifetimes of what the CA issues.
@@ -293,11 +294,7 @@ func ReadKey(path string) (*ecdsa.PrivateKey, error) {
 
 // ParseCert parses the first PEM certificate in data.
 func ParseCert(data []byte) (*x509.Certificate, error) {
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, errors.New("no PEM certificate")
-	}
-	return x509.ParseCertificate(block.Bytes)
+	return certpem.First(data)
 }
 
 func pemCert(der []byte) []byte {

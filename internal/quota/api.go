@@ -48,7 +48,11 @@ func (f *fault) Error() string { return f.msg }
 
 func writeFault(w http.ResponseWriter, err error) {
 	var f *fault
-	if !errors.As(err, &f) {
+	switch {
+	case errors.As(err, &f):
+	case errors.Is(err, store.ErrCannotWrite):
+		f = &fault{http.StatusServiceUnavailable, "The service cannot store changes at the moment (the store cannot write); nothing was changed. Please try again later."}
+	default:
 		f = &fault{http.StatusInternalServerError, "An unknown exception occurred."}
 	}
 	code := "Client"

@@ -13,6 +13,7 @@ import (
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
+	"github.com/fulcrumlb/fulcrum/internal/certpem"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -142,8 +143,31 @@ func (s *Service) Certificate(ctx context.Context, a Access, ref string) (*Certi
 	return out, err
 }
 
-// CertificateIn is Certificate inside the caller's transaction.
+// CertificateIn is Certificate inside the caller's transaction. A refusal
+// (ErrUnreadable, *PKCS12Error) is logged at warn with the reference and
+// the reason, never with key material.
 func (s *Service) CertificateIn(ctx context.Context, tx store.Tx, a Access, ref string) (*Certificate, error) {
+	c, err := s.certificateIn(ctx, tx, a, ref)
+	var pe *PKCS12Error
+	if errors.Is(err, ErrUnreadable) || errors.As(err, &pe) {
+		s.refused(a, ref, err)
+	}
+	return c, err
+}
+
+// refused logs why the material behind ref was refused.
+func (s *Service) refused(a Access, ref string, reason error) {
+	attrs := []any{"ref", ref, "reason", reason.Error()}
+	if a.ProjectID != callerScope {
+		attrs = append(attrs, "project", a.ProjectID)
+	}
+	if a.Caller != nil {
+		attrs = append(attrs, "caller_project", a.Caller.ProjectID, "caller_user", a.Caller.UserID)
+	}
+	s.log.Warn("key manager material refused", attrs...)
+}
+
+func (s *Service) certificateIn(ctx context.Context, tx store.Tx, a Access, ref string) (*Certificate, error) {
 	kind, id, ok := refKind(ref)
 	if !ok {
 		return nil, unreadable(ref, "not a key manager reference")
@@ -162,21 +186,27 @@ func (s *Service) CertificateIn(ctx context.Context, tx store.Tx, a Access, ref 
 
 func certificateFromBundle(ref string, data []byte) (*Certificate, error) {
 	if bytes.Contains(data, []byte("-----BEGIN ")) {
-		var certs, keys []byte
+		var keys []byte
 		for rest := data; ; {
 			var b *pem.Block
 			b, rest = pem.Decode(rest)
 			if b == nil {
 				break
 			}
-			if b.Type == "CERTIFICATE" {
-				certs = append(certs, pem.EncodeToMemory(b)...)
-			} else if strings.HasSuffix(b.Type, "PRIVATE KEY") {
+			if strings.HasSuffix(b.Type, "PRIVATE KEY") {
 				keys = append(keys, pem.EncodeToMemory(b)...)
 			}
 		}
+		certs, err := certpem.Parse(data)
+		if err != nil && !errors.Is(err, certpem.ErrNoCertificate) {
+			return nil, unreadable(ref, "%v", err)
+		}
 		if len(certs) > 0 && len(keys) > 0 {
-			return buildCertificate(ref, certs, keys, nil)
+			var certPEM []byte
+			for _, c := range certs {
+				certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+			}
+			return buildCertificate(ref, certPEM, keys, nil)
 		}
 	}
 	der := data
@@ -221,6 +251,16 @@ func buildCertificate(ref string, certPEM, keyPEM, passphrase []byte) (*Certific
 	kb, _ := pem.Decode(keyPEM)
 	if kb == nil {
 		return nil, unreadable(ref, "private key is not PEM")
+	}
+	if kb.Type == "ENCRYPTED PRIVATE KEY" {
+		if len(passphrase) == 0 {
+			return nil, unreadable(ref, "private key is encrypted and there is no private_key_passphrase")
+		}
+		der, err := decryptPKCS8(kb.Bytes, passphrase)
+		if err != nil {
+			return nil, unreadable(ref, "encrypted private key: %v", err)
+		}
+		kb = &pem.Block{Type: "PRIVATE KEY", Bytes: der}
 	}
 	//lint:ignore SA1019 legacy PEM encryption is what Barbican certificate containers carry with private_key_passphrase
 	if x509.IsEncryptedPEMBlock(kb) { //nolint:staticcheck
@@ -285,9 +325,17 @@ func (s *Service) certificateFromContainer(ctx context.Context, tx store.Tx, a A
 	if err != nil {
 		return nil, fmt.Errorf("read container %s: %w", id, err)
 	}
+	// Each secret of the container must be readable by a itself, as
+	// Barbican checks them when Octavia reads a container with the user's
+	// token: a container does not lend its secrets (a member's container
+	// naming another member's private key, or shared by its ACL with
+	// another project, gives nothing the reader could not read).
 	parts := map[string][]byte{}
 	for _, m := range members[ct.ID] {
-		_, plain, err := s.payload(ctx, tx, a, ref, m.SecretID, false)
+		_, plain, err := s.payload(ctx, tx, a, ref, m.SecretID, true)
+		if errors.Is(err, ErrUnreadable) {
+			return nil, unreadable(ref, "its %s secret %s is not readable", m.Name, m.SecretID)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -341,28 +389,15 @@ func (s *Service) CABundle(ctx context.Context, a Access, ref string) ([]byte, [
 }
 
 func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	certs, err := certpem.Parse(data)
+	if errors.Is(err, certpem.ErrNoCertificate) {
+		return nil, errMalformedPEM
 	}
-	if len(out) == 0 {
-		//lint:ignore ST1005 the text is the one Octavia (Python cryptography) answers, kept for parity
-		return nil, errors.New("Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming")
-	}
-	return out, nil
+	return certs, err
 }
+
+//lint:ignore ST1005 the text is the one Octavia (Python cryptography) answers, kept for parity
+var errMalformedPEM = errors.New("Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming")
 
 // CRL reads a PEM certificate revocation list.
 func (s *Service) CRL(ctx context.Context, a Access, ref string) ([]byte, *x509.RevocationList, error) {
@@ -530,6 +565,7 @@ func (s *Service) CheckRefs(ctx context.Context, tx store.Tx, caller policy.Call
 			if !errors.Is(err, ErrUnreadable) {
 				return err
 			}
+			s.refused(a, ca, err)
 			bad = append(bad, ca)
 		}
 		if crl != "" {
@@ -538,30 +574,28 @@ func (s *Service) CheckRefs(ctx context.Context, tx store.Tx, caller policy.Call
 				if !errors.Is(err, ErrUnreadable) {
 					return err
 				}
+				s.refused(a, crl, err)
 				bad = append(bad, crl)
 			}
 		}
 		if len(bad) > 0 {
 			return &RefProblem{Msg: "Could not retrieve certificate: " + pyStrList(bad)}
 		}
-		block, _ := pem.Decode(caPEM)
-		var caCert *x509.Certificate
-		if block == nil || block.Type != "CERTIFICATE" {
-			//lint:ignore ST1005 the text is the one Octavia (Python cryptography) answers, kept for parity
-			err = errors.New("Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming")
-		} else {
-			caCert, err = x509.ParseCertificate(block.Bytes)
-		}
+		caCerts, err := parsePEMCertificates(caPEM)
 		if err != nil {
+			s.refused(a, ca, err)
 			return &RefProblem{Msg: "Validation failure: The client authentication CA certificate is invalid. It must be a valid x509 PEM format certificate. Error: " + err.Error()}
 		}
+		caCert := caCerts[0]
 		granted = append(granted, ca)
 		if crl != "" {
 			list, err := ParseCRL(crlPEM)
 			if err != nil {
+				s.refused(a, crl, err)
 				return &RefProblem{Msg: "Validation failure: The client authentication certificate revocation list is invalid. It must be a valid x509 PEM format certificate revocation list. Error: " + err.Error()}
 			}
-			if list.CheckSignatureFrom(caCert) != nil {
+			if err := list.CheckSignatureFrom(caCert); err != nil {
+				s.refused(a, crl, fmt.Errorf("not signed by the CA %s: %w", ca, err))
 				return &RefProblem{Msg: "Validation failure: The CRL specified is not valid for client certificate authority reference supplied."}
 			}
 			granted = append(granted, crl)

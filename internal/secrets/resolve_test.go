@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
@@ -187,5 +189,134 @@ func TestResolveOpenSSLBundle(t *testing.T) {
 	}
 	if !c.Leaf.Equal(leaf) || strings.Count(string(c.CertPEM), "BEGIN CERTIFICATE") != 2 {
 		t.Errorf("leaf %s, chain %d", c.Leaf.Subject, strings.Count(string(c.CertPEM), "BEGIN CERTIFICATE"))
+	}
+}
+
+// TestResolveEncryptedPKCS8 reads certificate containers whose private key
+// is `BEGIN ENCRYPTED PRIVATE KEY`, as the real `openssl pkcs8 -topk8`
+// writes it, with the container's private_key_passphrase, as Octavia does;
+// and logs why a certificate is refused (never the key or the passphrase).
+func TestResolveEncryptedPKCS8(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is required (apt-get install openssl; .ci/run does)")
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	ca, caKey, ecLeaf, ecKey := certPKI(t, "enc.example.test")
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "rsa.example.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &rsaKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaLeaf, _ := x509.ParseCertificate(der)
+
+	dir := t.TempDir()
+	const pass = "correct horse battery staple"
+	// encrypt runs openssl pkcs8 -topk8 with args on key.
+	encrypt := func(key any, args ...string) []byte {
+		t.Helper()
+		in := filepath.Join(dir, "in.pem")
+		out := filepath.Join(dir, "out.pem")
+		os.Remove(out)
+		if err := os.WriteFile(in, pemKey(key), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("openssl", append([]string{"pkcs8", "-topk8", "-in", in, "-out", out, "-passout", "pass:" + pass}, args...)...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl pkcs8 -topk8 %v: %v\n%s", args, err, b)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(b), "-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+			t.Fatalf("openssl %v wrote %.40q", args, b)
+		}
+		return b
+	}
+	text := func(s string) string {
+		return e.store(alice, map[string]any{"payload": s, "payload_content_type": "text/plain"})
+	}
+	container := func(leaf *x509.Certificate, keyPEM []byte, passphrase string) string {
+		t.Helper()
+		list := []any{
+			map[string]any{"name": "certificate", "secret_ref": text(string(pemCert(leaf)))},
+			map[string]any{"name": "private_key", "secret_ref": text(string(keyPEM))},
+		}
+		if passphrase != "" {
+			list = append(list, map[string]any{"name": "private_key_passphrase", "secret_ref": text(passphrase)})
+		}
+		r := e.do(alice, "POST", "/key-manager/v1/containers", map[string]any{"type": "certificate", "secret_refs": list})
+		if r.code != 201 {
+			t.Fatalf("container: %d %s", r.code, r.raw)
+		}
+		return r.body["container_ref"].(string)
+	}
+	a := secrets.Access{ProjectID: "p1"}
+	ok := []struct {
+		name string
+		leaf *x509.Certificate
+		key  any
+		args []string
+	}{
+		{"openssl default (PBES2, PBKDF2-SHA256, AES-256-CBC)", ecLeaf, ecKey, nil},
+		{"-v2 aes-256-cbc", ecLeaf, ecKey, []string{"-v2", "aes-256-cbc"}},
+		{"-v2 aes-128-cbc", ecLeaf, ecKey, []string{"-v2", "aes-128-cbc"}},
+		{"-v2 aes-192-cbc -v2prf hmacWithSHA512", ecLeaf, ecKey, []string{"-v2", "aes-192-cbc", "-v2prf", "hmacWithSHA512"}},
+		{"-v2 aes-256-cbc -v2prf hmacWithSHA1", ecLeaf, ecKey, []string{"-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA1"}},
+		{"-v2 des3", ecLeaf, ecKey, []string{"-v2", "des3"}},
+		{"-scrypt", ecLeaf, ecKey, []string{"-scrypt"}},
+		{"RSA, -v2 aes-256-cbc", rsaLeaf, rsaKey, []string{"-v2", "aes-256-cbc"}},
+	}
+	for _, tc := range ok {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := container(tc.leaf, encrypt(tc.key, tc.args...), pass)
+			c, err := e.svc.Certificate(ctx, a, ref)
+			if err != nil {
+				t.Fatalf("%v\nlog:\n%s", err, e.logs)
+			}
+			if !c.Leaf.Equal(tc.leaf) {
+				t.Errorf("leaf %s, want %s", c.Leaf.Subject, tc.leaf.Subject)
+			}
+			if string(c.KeyPEM) != string(pemKey(tc.key)) {
+				t.Errorf("key is not the original, unencrypted PKCS#8:\n%s", c.KeyPEM)
+			}
+		})
+	}
+
+	enc := encrypt(ecKey, "-v2", "aes-256-cbc")
+	v1 := encrypt(ecKey, "-v1", "PBE-SHA1-3DES")
+	refused := []struct {
+		name, ref, reason string
+	}{
+		{"wrong passphrase", container(ecLeaf, enc, "Tr0ub4dor&3"), "wrong passphrase"},
+		{"no passphrase", container(ecLeaf, enc, ""), "no private_key_passphrase"},
+		{"key of another certificate", container(rsaLeaf, enc, pass), "does not match"},
+		{"PBES1", container(ecLeaf, v1, pass), "is not supported"},
+		{"damaged", container(ecLeaf, []byte(strings.Replace(string(enc), "MI", "MA", 1)), pass), "encrypted private key"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			e.logs.Reset()
+			_, err := e.svc.Certificate(ctx, a, tc.ref)
+			if !errors.Is(err, secrets.ErrUnreadable) || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("err %v, want ErrUnreadable saying %q", err, tc.reason)
+			}
+			log := e.logs.String()
+			if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "key manager material refused") ||
+				!strings.Contains(log, tc.ref) || !strings.Contains(log, tc.reason) {
+				t.Errorf("no warning naming %s and %q in the log:\n%s", tc.ref, tc.reason, log)
+			}
+			for _, secret := range []string{pass, "Tr0ub4dor", "PRIVATE KEY", base64.StdEncoding.EncodeToString(mustEC(ecKey))[:24]} {
+				if strings.Contains(log, secret) {
+					t.Errorf("the log shows %q:\n%s", secret, log)
+				}
+			}
+		})
 	}
 }

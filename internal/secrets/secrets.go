@@ -290,7 +290,12 @@ func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, store.ErrCannotWrite):
+		s.log.Error("key manager request failed: store cannot write", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &Error{Code: http.StatusServiceUnavailable, Description: "The service cannot store changes at the moment (the store cannot write); nothing was changed. Please try again later."}
+	default:
 		s.log.Error("key manager request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &Error{Code: http.StatusInternalServerError, Description: "Operation failure seen - please contact site administrator."}
 	}

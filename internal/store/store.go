@@ -32,6 +32,12 @@ var (
 	// ErrBusy: the backend could not get the locks it needed in time; the
 	// caller may retry.
 	ErrBusy = errors.New("store busy")
+	// ErrCannotWrite: the backend could not write (its disk is full, its
+	// files or database are read-only, or the write failed with an I/O
+	// error). The transaction was not committed. Nothing committed before
+	// is lost, and writes work again once the cause is gone; the caller may
+	// retry later.
+	ErrCannotWrite = errors.New("store cannot write")
 )
 
 // QueryError explains an ErrInvalidQuery.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fulcrumlb/fulcrum/internal/certpem"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 )
 
@@ -44,7 +45,7 @@ func NewClient(pt *dataplane.PoolTLS) (*Client, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	if pt.CA != "" {
-		cas, err := parseCertificates(pt.CA)
+		cas, err := certpem.Parse([]byte(pt.CA))
 		if err != nil {
 			return nil, fmt.Errorf("ca: %w", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fulcrumlb/fulcrum/internal/certpem"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 )
 
@@ -66,7 +67,7 @@ func NewServer(lt *dataplane.ListenerTLS, opts ServerOptions) (*Server, error) {
 	switch lt.ClientAuthentication {
 	case "", "NONE":
 	case "OPTIONAL", "MANDATORY":
-		cas, err := parseCertificates(lt.ClientCA)
+		cas, err := certpem.Parse([]byte(lt.ClientCA))
 		if err != nil {
 			return nil, fmt.Errorf("client_ca: %w", err)
 		}

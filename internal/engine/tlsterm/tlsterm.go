@@ -152,31 +152,6 @@ func alpn(protocols []string) []string {
 // Octavia's default list without h2.
 var DefaultALPN = []string{"http/1.1", "http/1.0"}
 
-// parseCertificates reads every CERTIFICATE block of a PEM bundle.
-func parseCertificates(bundle string) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	rest := []byte(bundle)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return out, nil
-}
-
 // parseCRL reads the first X509 CRL block of a PEM document.
 func parseCRL(doc string) (*x509.RevocationList, error) {
 	rest := []byte(doc)

@@ -8,8 +8,11 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,11 +41,24 @@ import (
 var migrationFS embed.FS
 
 // dialect holds what differs between SQL databases.
+//
+// Lists of values (tag filters, store.In) are bound as one parameter and
+// expanded by the database, never as one condition or placeholder per value:
+// SQLite refuses expressions deeper than 1,000 and statements with more than
+// 32,766 parameters, PostgreSQL more than 65,535.
 type dialect struct {
 	name      string
 	dollar    bool   // $1-style placeholders instead of ?
 	forUpdate string // row-lock suffix for SELECT
-	hasTag    string // condition "the row's tags contain ?"
+	// tags returns the condition "the row's tags include every one (all) /
+	// at least one of" tags (distinct, not empty) and its arguments. A row
+	// whose tags are NULL has no tags.
+	tags func(all bool, tags []string) (string, []any, error)
+	// in returns the condition "col is one of the list bound to its one
+	// parameter", and list converts the column's filter values (of type
+	// typ, as filterValue returns them) into that parameter.
+	in   func(col string, typ colType) string
+	list func(typ colType, values []any) (any, error)
 	// nullsFirstAsc is true when NULLs already sort first ascending (SQLite).
 	nullsFirstAsc bool
 }
@@ -59,17 +76,92 @@ func (d *dialect) orderSuffix(desc bool) string {
 	}
 }
 
+// The PostgreSQL conditions keep their speed under generic plans (pgx
+// prepares statements; after five runs PostgreSQL may plan without looking
+// at the parameters): a list is a typed parameter (jsonb, an array) that is
+// never re-parsed per row, and membership is a hash or a binary search,
+// never a scan of the list per row.
 var postgresDialect = dialect{
 	name:      "postgres",
 	dollar:    true,
 	forUpdate: " FOR UPDATE",
-	hasTag:    `("tags"::jsonb @> to_jsonb(?::text))`,
+	tags: func(all bool, tags []string) (string, []any, error) {
+		if all {
+			// jsonb containment of arrays: every element of the right
+			// is in the left.
+			list, err := json.Marshal(tags)
+			return `COALESCE("tags", '[]')::jsonb @> ?::jsonb`, []any{string(list)}, err
+		}
+		// The wanted tags as the keys of an object: "?" (written ?? here,
+		// see rebind) finds a key by binary search.
+		set := make(map[string]bool, len(tags))
+		for _, tag := range tags {
+			set[tag] = true
+		}
+		obj, err := json.Marshal(set)
+		return `EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE("tags", '[]')::jsonb) AS t(v) WHERE ?::jsonb ?? t.v)`, []any{string(obj)}, err
+	},
+	in: func(col string, typ colType) string {
+		return col + " IN (SELECT unnest(?::" + pgArrayType[typ] + "))"
+	},
+	list: pgList,
 }
 
 var sqliteDialect = dialect{
-	name:          "sqlite",
-	hasTag:        `EXISTS (SELECT 1 FROM json_each("tags") WHERE json_each.value = ?)`,
+	name: "sqlite",
+	tags: func(all bool, tags []string) (string, []any, error) {
+		list, err := json.Marshal(tags)
+		if all {
+			// The row has them all when as many of its distinct tags are
+			// in the list as the list has values.
+			return `(SELECT COUNT(DISTINCT t.value) FROM json_each(COALESCE("tags", '[]')) AS t WHERE t.value IN (SELECT value FROM json_each(?))) = ?`,
+				[]any{string(list), int64(len(tags))}, err
+		}
+		return `EXISTS (SELECT 1 FROM json_each(COALESCE("tags", '[]')) AS t WHERE t.value IN (SELECT value FROM json_each(?)))`, []any{string(list)}, err
+	},
+	in:            func(col string, _ colType) string { return col + " IN (SELECT value FROM json_each(?))" },
+	list:          jsonList,
 	nullsFirstAsc: true,
+}
+
+// pgArrayType is the PostgreSQL array type of each filterable column type.
+var pgArrayType = map[colType]string{tText: "text[]", tInt: "bigint[]", tTime: "bigint[]", tBool: "boolean[]", tFloat: "double precision[]"}
+
+// pgList makes a typed slice pgx sends as a PostgreSQL array.
+func pgList(typ colType, values []any) (any, error) {
+	switch typ {
+	case tText:
+		return convertList[string](values)
+	case tInt, tTime:
+		return convertList[int64](values)
+	case tBool:
+		return convertList[bool](values)
+	case tFloat:
+		return convertList[float64](values)
+	}
+	return nil, fmt.Errorf("no list of column type %d", typ)
+}
+
+func convertList[E any](values []any) ([]E, error) {
+	out := make([]E, len(values))
+	for i, v := range values {
+		e, ok := v.(E)
+		if !ok {
+			return nil, fmt.Errorf("list value %v is %T", v, v)
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// jsonList makes the JSON array text SQLite's json_each expands. Booleans
+// become 1 and 0, as SQLite stores them (json_each reads true as 1 too).
+func jsonList(_ colType, values []any) (any, error) {
+	b, err := json.Marshal(values)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
 }
 
 // Options configure Open.
@@ -93,6 +185,16 @@ type Store struct {
 	read  *sql.DB
 	kinds *kinds
 	log   *slog.Logger
+	w     writeState
+}
+
+// writeState remembers whether the last write failed with
+// store.ErrCannotWrite, for CanWrite.
+type writeState struct {
+	mu       sync.Mutex
+	failed   error     // the last write's ErrCannotWrite; nil after a commit
+	probedAt time.Time // when CanWrite last tried a write
+	probeErr error     // and what it found
 }
 
 var _ store.Store = (*Store)(nil)
@@ -121,6 +223,9 @@ func openSQLite(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
+	if err := privateFiles(opts.Path, opts.Logger); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
 	base := opts.Path + "?" + url.Values{
 		"_pragma": {"busy_timeout(10000)", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(FULL)"},
 	}.Encode()
@@ -144,6 +249,37 @@ func openSQLite(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// privateFiles makes the database file 0600 before SQLite opens it: SQLite
+// creates its -wal, -shm and -journal files with the database file's mode
+// (and sets it exactly, whatever the umask), so they are 0600 too. Files
+// an older version or an operator left readable by others are tightened.
+func privateFiles(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() == 0o600 {
+			continue
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("database file was readable or writable by others: mode set to 0600", "file", p, "was", fmt.Sprintf("%#o", fi.Mode().Perm()))
+		}
+	}
+	return nil
 }
 
 func openPostgres(ctx context.Context, opts Options) (*Store, error) {
@@ -180,7 +316,70 @@ func (s *Store) Close() error {
 
 // Update runs fn in a read-write transaction.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
-	return s.run(ctx, s.write, false, fn)
+	err := s.run(ctx, s.write, false, fn)
+	s.w.mu.Lock()
+	switch {
+	case err == nil:
+		if s.w.failed != nil {
+			s.log.Info("store writes again")
+		}
+		s.w.failed = nil
+	case errors.Is(err, store.ErrCannotWrite):
+		if s.w.failed == nil {
+			s.log.Error("store cannot write: writes answer 503 until it can", "err", err)
+		}
+		s.w.failed = err
+	}
+	s.w.mu.Unlock()
+	return err
+}
+
+// probeInterval is how often CanWrite tries a write while writes fail.
+const probeInterval = time.Second
+
+// probeSize is how much a probe writes: more than a page, so that a probe
+// succeeds only where ordinary writes would.
+const probeSize = 64 << 10
+
+// CanWrite returns nil when the store can write, or an error wrapping
+// store.ErrCannotWrite with the reason. While writes succeed it only reads
+// a flag; after a write failed for lack of space, a read-only or a failing
+// disk, it tries a write of its own (at most once a second; callers in
+// between get the last answer), so the store reports itself writable again
+// as soon as the cause is gone, even when nobody else writes.
+func (s *Store) CanWrite(ctx context.Context) error {
+	s.w.mu.Lock()
+	failed := s.w.failed
+	if failed == nil {
+		s.w.mu.Unlock()
+		return nil
+	}
+	if time.Since(s.w.probedAt) < probeInterval {
+		err := s.w.probeErr
+		s.w.mu.Unlock()
+		return err
+	}
+	s.w.probedAt = time.Now()
+	s.w.mu.Unlock()
+
+	err := s.Update(ctx, func(tx store.Tx) error {
+		t := tx.(*txn)
+		// Random, so that no layer compresses it away.
+		buf := make([]byte, probeSize/2)
+		rand.Read(buf)
+		pad := hex.EncodeToString(buf)
+		_, err := t.exec(ctx, `INSERT INTO store_write_probe (id, payload, written_at) VALUES (1, ?, ?)
+ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, written_at = excluded.written_at`, pad, time.Now().UnixMicro())
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrCannotWrite) {
+		// Not an answer about writing (canceled, busy): keep the last one.
+		err = failed
+	}
+	s.w.mu.Lock()
+	s.w.probeErr = err
+	s.w.mu.Unlock()
+	return err
 }
 
 // View runs fn in a read-only transaction.
@@ -216,6 +415,8 @@ type txn struct {
 	tx *sql.Tx
 }
 
+// rebind turns ? placeholders into $n for dialects that number them; there,
+// ?? is a literal ? (PostgreSQL's jsonb key-exists operator).
 func (t *txn) rebind(q string) string {
 	if !t.s.d.dollar {
 		return q
@@ -223,6 +424,11 @@ func (t *txn) rebind(q string) string {
 	var b strings.Builder
 	n := 0
 	for i := 0; i < len(q); i++ {
+		if q[i] == '?' && i+1 < len(q) && q[i+1] == '?' {
+			b.WriteByte('?')
+			i++
+			continue
+		}
 		if q[i] == '?' {
 			n++
 			b.WriteByte('$')
@@ -337,6 +543,12 @@ func (s *Store) translate(err error) error {
 			return fmt.Errorf("%w: %s", store.ErrConflict, pe.Message)
 		case "40001", "40P01", "55P03":
 			return fmt.Errorf("%w: %s", store.ErrBusy, pe.Message)
+		case "53100": // disk_full
+			return fmt.Errorf("%w: disk full: %s", store.ErrCannotWrite, pe.Message)
+		case "25006": // read_only_sql_transaction (a standby)
+			return fmt.Errorf("%w: read-only: %s", store.ErrCannotWrite, pe.Message)
+		case "58030": // io_error
+			return fmt.Errorf("%w: I/O error: %s", store.ErrCannotWrite, pe.Message)
 		}
 	}
 	var se *sqlite.Error
@@ -347,6 +559,15 @@ func (s *Store) translate(err error) error {
 			return fmt.Errorf("%w: %s", store.ErrConflict, se.Error())
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_BUSY_SNAPSHOT:
 			return fmt.Errorf("%w: %s", store.ErrBusy, se.Error())
+		case sqlite3.SQLITE_IOERR_WRITE, sqlite3.SQLITE_IOERR_FSYNC, sqlite3.SQLITE_IOERR_DIR_FSYNC,
+			sqlite3.SQLITE_IOERR_TRUNCATE, sqlite3.SQLITE_IOERR_SHMSIZE, sqlite3.SQLITE_IOERR_SHMMAP:
+			return fmt.Errorf("%w: I/O error: %s", store.ErrCannotWrite, se.Error())
+		}
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%w: disk full: %s", store.ErrCannotWrite, se.Error())
+		case sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("%w: read-only: %s", store.ErrCannotWrite, se.Error())
 		}
 	}
 	return err

@@ -253,19 +253,31 @@ func (t *table[T]) addFilters(w *where, filters []store.Filter) error {
 				w.add("1 = 0")
 				continue
 			}
-			var alts []string
-			var args []any
+			var list []any
+			null := false
 			for _, s := range f.Values {
-				v, null, ok := c.filterValue(s)
+				v, isNull, ok := c.filterValue(s)
 				if !ok {
 					return fmt.Errorf("filter %s: %w", t.k.table, &store.QueryError{Part: "filter", Field: f.Field, Value: s})
 				}
-				if null {
-					alts = append(alts, q(c.name)+" IS NULL")
+				if isNull {
+					null = true
 					continue
 				}
-				alts = append(alts, q(c.name)+" = ?")
-				args = append(args, v)
+				list = append(list, v)
+			}
+			var alts []string
+			var args []any
+			if null {
+				alts = append(alts, q(c.name)+" IS NULL")
+			}
+			if len(list) > 0 {
+				arg, err := t.tx.s.d.list(c.typ, list)
+				if err != nil {
+					return fmt.Errorf("filter %s: %w", t.k.table, err)
+				}
+				alts = append(alts, t.tx.s.d.in(q(c.name), c.typ))
+				args = append(args, arg)
 			}
 			w.add("("+strings.Join(alts, " OR ")+")", args...)
 			continue
@@ -290,31 +302,30 @@ func (t *table[T]) addTags(w *where, tags store.Tags) error {
 		}
 		return nil
 	}
-	has := t.tx.s.d.hasTag
-	group := func(tagList []string, op string) (string, []any) {
-		parts := make([]string, len(tagList))
-		args := make([]any, len(tagList))
-		for i, tag := range tagList {
-			parts[i] = has
-			args[i] = tag
+	for _, g := range []struct {
+		tags []string
+		not  bool
+		all  bool
+	}{{tags.All, false, true}, {tags.Any, false, false}, {tags.NotAll, true, true}, {tags.NotAny, true, false}} {
+		if len(g.tags) == 0 {
+			continue
 		}
-		return "(" + strings.Join(parts, " "+op+" ") + ")", args
-	}
-	if len(tags.All) > 0 {
-		c, a := group(tags.All, "AND")
-		w.add(c, a...)
-	}
-	if len(tags.Any) > 0 {
-		c, a := group(tags.Any, "OR")
-		w.add(c, a...)
-	}
-	if len(tags.NotAll) > 0 {
-		c, a := group(tags.NotAll, "AND")
-		w.add("NOT "+c, a...)
-	}
-	if len(tags.NotAny) > 0 {
-		c, a := group(tags.NotAny, "OR")
-		w.add("NOT "+c, a...)
+		seen := make(map[string]bool, len(g.tags))
+		distinct := make([]string, 0, len(g.tags))
+		for _, tag := range g.tags {
+			if !seen[tag] {
+				seen[tag] = true
+				distinct = append(distinct, tag)
+			}
+		}
+		cond, args, err := t.tx.s.d.tags(g.all, distinct)
+		if err != nil {
+			return fmt.Errorf("tags of %s: %w", t.k.table, err)
+		}
+		if g.not {
+			cond = "NOT " + cond
+		}
+		w.add("("+cond+")", args...)
 	}
 	return nil
 }

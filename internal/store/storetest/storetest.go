@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,8 @@ func Run(t *testing.T, open Opener) {
 		{"UpdateAndDelete", testUpdateAndDelete},
 		{"Filters", testFilters},
 		{"Tags", testTags},
+		{"LongTagLists", testLongTagLists},
+		{"LongInLists", testLongInLists},
 		{"SortAndPaginate", testSortAndPaginate},
 		{"NullableSortKeys", testNullableSortKeys},
 		{"BadQueries", testBadQueries},
@@ -410,9 +413,30 @@ func listLBs(t *testing.T, s store.Store, q store.Query) []*lb.LoadBalancer {
 		return err
 	})
 	if err != nil {
-		t.Fatalf("list %+v: %v", q, err)
+		t.Fatalf("list %s: %v", describe(q), err)
 	}
 	return out
+}
+
+// describe prints a query with long lists cut short.
+func describe(q store.Query) string {
+	short := func(l []string) string {
+		if len(l) > 6 {
+			return fmt.Sprintf("%q… (%d values)", l[:6], len(l))
+		}
+		return fmt.Sprintf("%q", l)
+	}
+	var b strings.Builder
+	for _, f := range q.Filters {
+		if f.Values != nil {
+			fmt.Fprintf(&b, "%s in %s; ", f.Field, short(f.Values))
+		} else {
+			fmt.Fprintf(&b, "%s=%q; ", f.Field, f.Value)
+		}
+	}
+	fmt.Fprintf(&b, "tags all %s any %s not-all %s not-any %s; sort %v limit %d marker %q reverse %v",
+		short(q.Tags.All), short(q.Tags.Any), short(q.Tags.NotAll), short(q.Tags.NotAny), q.Sort, q.Limit, q.Marker, q.PageReverse)
+	return b.String()
 }
 
 func ids(list []*lb.LoadBalancer) []string {
@@ -496,6 +520,170 @@ func testTags(t *testing.T, s store.Store) {
 		if w := want(all, tc.keep); !sameSet(got, w) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, w)
 		}
+	}
+}
+
+// longList returns n values: n-len(real) made-up ones with the real ones
+// spread among them (first, middle, last).
+func longList(n int, prefix string, real ...string) []string {
+	out := make([]string, 0, n)
+	for i := 0; len(out) < n-len(real); i++ {
+		out = append(out, fmt.Sprintf("%s-%d", prefix, i))
+	}
+	for i, r := range real {
+		at := i * len(out) / max(1, len(real)-1)
+		if i == len(real)-1 {
+			at = len(out)
+		}
+		out = append(out[:at], append([]string{r}, out[at:]...)...)
+	}
+	return out
+}
+
+// testLongTagLists: tag filters with thousands of values answer like short
+// ones (SQLite has an expression depth limit of 1,000: one condition per
+// value breaks it).
+func testLongTagLists(t *testing.T, s store.Store) {
+	all := seedLBs(t, s, 12)
+	ctx := context.Background()
+	// One row with no tags at all (NULL): it has none of the tags.
+	bare := newLB(99, "p9")
+	bare.Tags = nil
+	mustUpdate(t, s, func(tx store.Tx) error { return tx.LoadBalancers().Create(ctx, bare) })
+	all = append(all, bare)
+	has := func(l *lb.LoadBalancer, tag string) bool { return lb.Contains(l.Tags, tag) }
+	for _, n := range []int{1000, 5000} {
+		anyOf := longList(n, "nope", "red", "blue")
+		allOf := longList(n, "nope", "red") // nobody has the made-up tags
+		dup := append(longList(n-2, "red"), "red", "red")
+		for i := range dup {
+			dup[i] = "red" // n copies of one tag: all of them is "has red"
+		}
+		cases := []struct {
+			name string
+			tags store.Tags
+			keep func(*lb.LoadBalancer) bool
+		}{
+			{"any", store.Tags{Any: anyOf}, func(l *lb.LoadBalancer) bool { return has(l, "red") || has(l, "blue") }},
+			{"not any", store.Tags{NotAny: anyOf}, func(l *lb.LoadBalancer) bool { return !has(l, "red") && !has(l, "blue") }},
+			{"all", store.Tags{All: allOf}, func(l *lb.LoadBalancer) bool { return false }},
+			{"not all", store.Tags{NotAll: allOf}, func(l *lb.LoadBalancer) bool { return true }},
+			{"all of one repeated", store.Tags{All: dup}, func(l *lb.LoadBalancer) bool { return has(l, "red") }},
+			{"not all of one repeated", store.Tags{NotAll: dup}, func(l *lb.LoadBalancer) bool { return !has(l, "red") }},
+			{"combined", store.Tags{Any: anyOf, NotAny: longList(n, "nope", "red")}, func(l *lb.LoadBalancer) bool { return has(l, "blue") && !has(l, "red") }},
+		}
+		for _, tc := range cases {
+			got := ids(listLBs(t, s, store.Query{Tags: tc.tags}))
+			if w := want(all, tc.keep); !sameSet(got, w) {
+				t.Errorf("%s with %d values: got %v, want %v", tc.name, n, got, w)
+			}
+		}
+	}
+	// The same statement run many times (PostgreSQL switches prepared
+	// statements to a generic plan after five runs) answers the same.
+	for range 6 {
+		got := ids(listLBs(t, s, store.Query{Tags: store.Tags{Any: longList(1000, "nope", "blue")}, Filters: []store.Filter{store.In("project_id", longList(1000, "nope", "p1", "p2")...)}}))
+		if w := want(all, func(l *lb.LoadBalancer) bool { return has(l, "blue") && l.ProjectID != "p0" && l.ProjectID != "p9" }); !sameSet(got, w) {
+			t.Fatalf("repeated any of 1,000 tags and project in 1,000 values: got %v, want %v", got, w)
+		}
+	}
+	// Tag values are data, never syntax.
+	odd := []string{`a"b`, `'`, `]`, `\`, "", "é", `{"x":1}`}
+	mustUpdate(t, s, func(tx store.Tx) error {
+		l := newLB(98, "p9")
+		l.Tags = odd
+		return tx.LoadBalancers().Create(ctx, l)
+	})
+	for _, tag := range odd {
+		got := ids(listLBs(t, s, store.Query{Tags: store.Tags{All: longList(100, "x", tag), Any: []string{tag}}}))
+		if len(got) != 0 {
+			t.Errorf("all of 100 made-up tags plus %q matched %v", tag, got)
+		}
+		got = ids(listLBs(t, s, store.Query{Tags: store.Tags{Any: longList(100, "x", tag)}}))
+		if !reflect.DeepEqual(got, []string{id("aaaaaaaa", 98)}) {
+			t.Errorf("any of 100 tags with %q: got %v", tag, got)
+		}
+	}
+}
+
+// testLongInLists: store.In with thousands of values, on every column type,
+// in List, Count and DeleteWhere.
+func testLongInLists(t *testing.T, s store.Store) {
+	all := seedLBs(t, s, 20)
+	ctx := context.Background()
+	for _, n := range []int{1000, 5000} {
+		cases := []struct {
+			name   string
+			filter store.Filter
+			keep   func(*lb.LoadBalancer) bool
+		}{
+			{"text", store.In("id", longList(n, "nope", all[0].ID, all[7].ID, all[19].ID)...),
+				func(l *lb.LoadBalancer) bool { return l.ID == all[0].ID || l.ID == all[7].ID || l.ID == all[19].ID }},
+			{"text with NULL", store.In("flavor_id", longList(n, "nope", "", id("ffffffff", 1))...),
+				func(l *lb.LoadBalancer) bool { return l.FlavorID == "" || l.FlavorID == id("ffffffff", 1) }},
+			{"int", store.In("generation", func() []string {
+				v := make([]string, n)
+				for i := range v {
+					v[i] = fmt.Sprint(i + 2)
+				}
+				v[n/2] = "1"
+				return v
+			}()...), func(l *lb.LoadBalancer) bool { return true }},
+			{"bool", store.In("admin_state_up", func() []string {
+				v := make([]string, n)
+				for i := range v {
+					v[i] = []string{"true", "1", "on", "YES"}[i%4] // every spelling of true
+				}
+				return v
+			}()...), func(l *lb.LoadBalancer) bool { return l.AdminStateUp }},
+			{"time", store.In("created_at", func() []string {
+				v := make([]string, n)
+				for i := range v {
+					v[i] = base.Add(time.Duration(1000+i) * time.Hour).Format(time.RFC3339)
+				}
+				v[n-1] = base.Add(2 * time.Second).Format(time.RFC3339)
+				return v
+			}()...), func(l *lb.LoadBalancer) bool { return l.CreatedAt.Equal(base.Add(2 * time.Second)) }},
+			{"none", store.In("project_id", longList(n, "nope")...), func(l *lb.LoadBalancer) bool { return false }},
+		}
+		for _, tc := range cases {
+			got := ids(listLBs(t, s, store.Query{Filters: []store.Filter{tc.filter}}))
+			w := want(all, tc.keep)
+			if !sameSet(got, w) {
+				t.Errorf("%s in %d values: got %v, want %v", tc.name, n, got, w)
+			}
+			var count int
+			if err := s.View(ctx, func(tx store.Tx) error {
+				var err error
+				count, err = tx.LoadBalancers().Count(ctx, tc.filter)
+				return err
+			}); err != nil || count != len(w) {
+				t.Errorf("count %s in %d values: %d, %v; want %d", tc.name, n, count, err, len(w))
+			}
+		}
+		// A bad value anywhere in a long list is the caller's error.
+		bad := longList(n, "1", "x")
+		for i := range bad[:n-1] {
+			bad[i] = fmt.Sprint(i)
+		}
+		err := s.View(ctx, func(tx store.Tx) error {
+			_, err := tx.LoadBalancers().List(ctx, store.Query{Filters: []store.Filter{store.In("generation", bad...)}})
+			return err
+		})
+		if !errors.Is(err, store.ErrInvalidQuery) {
+			t.Errorf("bad int in a list of %d: got %v, want ErrInvalidQuery", n, err)
+		}
+	}
+	// DeleteWhere with a long list removes exactly the named rows.
+	mustUpdate(t, s, func(tx store.Tx) error {
+		n, err := tx.LoadBalancers().DeleteWhere(ctx, store.In("id", longList(5000, "nope", all[1].ID, all[2].ID)...))
+		if err != nil || n != 2 {
+			t.Errorf("delete where id in 5,000 values: %d, %v; want 2", n, err)
+		}
+		return err
+	})
+	if got := len(listLBs(t, s, store.Query{})); got != len(all)-2 {
+		t.Errorf("%d rows left after deleting 2 of %d", got, len(all))
 	}
 }
 
