@@ -149,8 +149,14 @@ func TestCrashAnywhereConverges(t *testing.T) {
 	led := &ledger{objs: map[string]*object{}}
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	const cycles, writers = 3, 4
+	recorded := func() int {
+		led.mu.Lock()
+		defer led.mu.Unlock()
+		return len(led.objs)
+	}
 	for cycle := 0; cycle < cycles; cycle++ {
 		a := newAPI(srv.URL)
+		before := recorded()
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for w := 0; w < writers; w++ {
@@ -160,7 +166,15 @@ func TestCrashAnywhereConverges(t *testing.T) {
 				writer(a, led, seed, stop)
 			}(int64(cycle*100 + w))
 		}
-		time.Sleep(time.Duration(300+rng.Intn(700)) * time.Millisecond)
+		// Kill at a random moment once writes are flowing: a fixed delay
+		// alone can pass on a loaded machine before the first write is
+		// answered, and then the cycle proves nothing.
+		for deadline := time.Now().Add(60 * time.Second); recorded() < before+3; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("cycle %d: fewer than 3 writes answered in 60s", cycle)
+			}
+		}
+		time.Sleep(time.Duration(rng.Intn(700)) * time.Millisecond)
 		srv.Kill()
 		close(stop)
 		wg.Wait()
