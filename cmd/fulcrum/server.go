@@ -18,11 +18,8 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
-	"github.com/fulcrumlb/fulcrum/internal/lb"
-	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
-	"github.com/fulcrumlb/fulcrum/internal/store"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
@@ -45,6 +42,10 @@ type serverConfig struct {
 	AgentDeadAfter    time.Duration
 
 	Identity identityConfig
+	Network  networkConfig
+	Policy   policyConfig
+	API      apiConfig
+	Quota    quotaConfig
 }
 
 func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
@@ -64,12 +65,18 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
+	c.Network.register(s)
 	c.Identity.register(s)
+	c.Policy.register(s)
+	c.API.register(s)
+	c.Quota.register(s)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
 	}
-	if err := c.Identity.check(c.Auth); err != nil {
-		return nil, err
+	for _, err := range []error{c.Network.check(), c.Quota.check(), c.API.check(), c.Identity.check(c.Auth)} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := pki.CheckAgentName(c.EmbeddedAgentName); err != nil {
 		return nil, fmt.Errorf("--embedded-agent-name: %w", err)
@@ -115,7 +122,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	var ctrl *controller.Controller
 	enqueue := func(id string) { ctrl.Enqueue(id) }
-	idp, err := newIdentityParts(cfg, st, log, enqueue)
+	idp, err := newServices(cfg, st, log, enqueue)
 	if err != nil {
 		return err
 	}
@@ -126,11 +133,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.secrets}})
+	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.keyManager}})
 	ctrl = controller.New(controller.Options{
 		Store:     st,
 		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
-		Hooks:     idp.hooks,
+		Hooks:     idp.network.hooks,
 		Logger:    log,
 		Workers:   cfg.Workers,
 		Resync:    cfg.Resync,
@@ -248,13 +255,4 @@ func printBanner(w io.Writer, cfg *serverConfig, addr, agentURL string) {
 		fmt.Fprintf(w, "try:  curl -s -H 'X-Project-Id: demo' %s/v2/lbaas/loadbalancers\n", base)
 		fmt.Fprintf(w, "      openstack --os-auth-type none --os-endpoint %s loadbalancer list\n", strings.TrimSuffix(base, "/"))
 	}
-}
-
-// floatingAddresses are the floating IPs associated with a load balancer's
-// VIP port: the data plane serves the VIP's listeners on them too.
-func floatingAddresses(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) ([]string, error) {
-	if l.VIP.PortID == "" {
-		return nil, nil
-	}
-	return network.FloatingAddresses(ctx, tx, l.VIP.PortID)
 }

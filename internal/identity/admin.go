@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -34,8 +35,8 @@ func listFilters(r *http.Request, params ...string) ([]store.Filter, error) {
 	return out, nil
 }
 
-func (s *Service) selfURL(r *http.Request, kind, id string) map[string]any {
-	return map[string]any{"self": s.v3URL(r) + "/" + kind + "/" + id}
+func (s *Service) selfURL(r *http.Request, kind, id string) selfLink {
+	return selfLink{Self: s.v3URL(r) + "/" + kind + "/" + id}
 }
 
 // conflictOrErr turns a store conflict into Keystone's 409.
@@ -55,9 +56,9 @@ func notFoundOrErr(err error, kind, id string) error {
 
 // ---- domains
 
-func (s *Service) domainJSON(r *http.Request, d *keystone.Domain) map[string]any {
-	return map[string]any{"id": d.ID, "name": d.Name, "description": d.Description, "enabled": d.Enabled,
-		"tags": []string{}, "options": map[string]any{}, "links": s.selfURL(r, "domains", d.ID)}
+func (s *Service) domainJSON(r *http.Request, d *keystone.Domain) domainView {
+	return domainView{ID: d.ID, Name: d.Name, Description: d.Description, Enabled: d.Enabled,
+		Tags: []string{}, Links: s.selfURL(r, "domains", d.ID)}
 }
 
 func (s *Service) listDomains(w http.ResponseWriter, r *http.Request) error {
@@ -65,7 +66,7 @@ func (s *Service) listDomains(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	filters, _ := listFilters(r, "name", "enabled")
-	var out []map[string]any
+	out := []domainView{}
 	err := s.view(r.Context(), func(tx store.Tx) error {
 		list, err := tx.Domains().List(r.Context(), store.Query{Filters: filters})
 		for _, d := range list {
@@ -76,7 +77,7 @@ func (s *Service) listDomains(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"domains": nonNil(out), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, domainList{Domains: out, Links: s.links(r)})
 	return nil
 }
 
@@ -98,7 +99,7 @@ func (s *Service) getDomain(w http.ResponseWriter, r *http.Request) error {
 	if !p.HasRole(keystone.RoleAdmin) && p.DomainID != d.ID {
 		return errForbidden("identity:get_domain")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"domain": s.domainJSON(r, d)})
+	httpapi.WriteJSON(w, http.StatusOK, domainReply{s.domainJSON(r, d)})
 	return nil
 }
 
@@ -130,13 +131,13 @@ func (s *Service) createDomain(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"domain": s.domainJSON(r, d)})
+	httpapi.WriteJSON(w, http.StatusCreated, domainReply{s.domainJSON(r, d)})
 	return nil
 }
 
 // ---- projects
 
-func (s *Service) projectJSON(r *http.Request, p *keystone.Project) map[string]any {
+func (s *Service) projectJSON(r *http.Request, p *keystone.Project) projectView {
 	parent := p.ParentID
 	if parent == "" {
 		parent = p.DomainID
@@ -145,9 +146,8 @@ func (s *Service) projectJSON(r *http.Request, p *keystone.Project) map[string]a
 	if tags == nil {
 		tags = []string{}
 	}
-	return map[string]any{"id": p.ID, "name": p.Name, "domain_id": p.DomainID, "description": p.Description,
-		"enabled": p.Enabled, "parent_id": parent, "is_domain": false, "tags": tags, "options": map[string]any{},
-		"links": s.selfURL(r, "projects", p.ID)}
+	return projectView{ID: p.ID, Name: p.Name, DomainID: p.DomainID, Description: p.Description,
+		Enabled: p.Enabled, ParentID: parent, Tags: tags, Links: s.selfURL(r, "projects", p.ID)}
 }
 
 type projectBody struct {
@@ -165,7 +165,7 @@ func (s *Service) listProjects(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	filters, _ := listFilters(r, "name", "domain_id", "enabled", "parent_id")
-	var out []map[string]any
+	out := []projectView{}
 	err := s.view(r.Context(), func(tx store.Tx) error {
 		list, err := tx.Projects().List(r.Context(), store.Query{Filters: filters})
 		for _, p := range list {
@@ -176,7 +176,7 @@ func (s *Service) listProjects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"projects": nonNil(out), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, projectList{Projects: out, Links: s.links(r)})
 	return nil
 }
 
@@ -198,7 +198,7 @@ func (s *Service) getProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"project": s.projectJSON(r, p)})
+	httpapi.WriteJSON(w, http.StatusOK, projectReply{s.projectJSON(r, p)})
 	return nil
 }
 
@@ -258,7 +258,7 @@ func (s *Service) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"project": s.projectJSON(r, p)})
+	httpapi.WriteJSON(w, http.StatusCreated, projectReply{s.projectJSON(r, p)})
 	return nil
 }
 
@@ -312,7 +312,7 @@ func (s *Service) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"project": s.projectJSON(r, p)})
+	httpapi.WriteJSON(w, http.StatusOK, projectReply{s.projectJSON(r, p)})
 	return nil
 }
 
@@ -340,19 +340,9 @@ func (s *Service) deleteProject(w http.ResponseWriter, r *http.Request) error {
 
 // ---- users
 
-func (s *Service) userJSON(r *http.Request, u *keystone.User) map[string]any {
-	out := map[string]any{"id": u.ID, "name": u.Name, "domain_id": u.DomainID, "enabled": u.Enabled,
-		"password_expires_at": nil, "options": map[string]any{}, "links": s.selfURL(r, "users", u.ID)}
-	if u.Description != "" {
-		out["description"] = u.Description
-	}
-	if u.Email != "" {
-		out["email"] = u.Email
-	}
-	if u.DefaultProjectID != "" {
-		out["default_project_id"] = u.DefaultProjectID
-	}
-	return out
+func (s *Service) userJSON(r *http.Request, u *keystone.User) userView {
+	return userView{ID: u.ID, Name: u.Name, DomainID: u.DomainID, Enabled: u.Enabled, Links: s.selfURL(r, "users", u.ID),
+		Description: u.Description, Email: u.Email, DefaultProjectID: u.DefaultProjectID}
 }
 
 type userBody struct {
@@ -370,7 +360,7 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	filters, _ := listFilters(r, "name", "domain_id", "enabled")
-	var out []map[string]any
+	out := []userView{}
 	err := s.view(r.Context(), func(tx store.Tx) error {
 		list, err := tx.Users().List(r.Context(), store.Query{Filters: filters})
 		for _, u := range list {
@@ -381,7 +371,7 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": nonNil(out), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, userList{Users: out, Links: s.links(r)})
 	return nil
 }
 
@@ -412,7 +402,7 @@ func (s *Service) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": s.userJSON(r, u)})
+	httpapi.WriteJSON(w, http.StatusOK, userReply{s.userJSON(r, u)})
 	return nil
 }
 
@@ -462,7 +452,7 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"user": s.userJSON(r, u)})
+	httpapi.WriteJSON(w, http.StatusCreated, userReply{s.userJSON(r, u)})
 	return nil
 }
 
@@ -529,7 +519,7 @@ func (s *Service) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": s.userJSON(r, u)})
+	httpapi.WriteJSON(w, http.StatusOK, userReply{s.userJSON(r, u)})
 	return nil
 }
 
@@ -611,7 +601,7 @@ func (s *Service) userProjects(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Service) writeUserProjects(w http.ResponseWriter, r *http.Request, userID string) error {
 	ctx := r.Context()
-	var out []map[string]any
+	out := []projectView{}
 	err := s.view(ctx, func(tx store.Tx) error {
 		as, err := tx.Assignments().List(ctx, store.Query{Filters: []store.Filter{store.F("user_id", userID)}})
 		if err != nil {
@@ -637,7 +627,7 @@ func (s *Service) writeUserProjects(w http.ResponseWriter, r *http.Request, user
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"projects": nonNil(out), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, projectList{Projects: out, Links: s.links(r)})
 	return nil
 }
 
@@ -645,15 +635,14 @@ func (s *Service) userGroups(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.selfOrAdmin(r, r.PathValue("id"), "identity:list_groups_for_user"); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"groups": []any{}, "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, groupList{Groups: []struct{}{}, Links: s.links(r)})
 	return nil
 }
 
 // ---- roles
 
-func (s *Service) roleJSON(r *http.Request, role *keystone.Role) map[string]any {
-	return map[string]any{"id": role.ID, "name": role.Name, "domain_id": nil, "description": role.Description,
-		"options": map[string]any{}, "links": s.selfURL(r, "roles", role.ID)}
+func (s *Service) roleJSON(r *http.Request, role *keystone.Role) roleView {
+	return roleView{ID: role.ID, Name: role.Name, Description: role.Description, Links: s.selfURL(r, "roles", role.ID)}
 }
 
 func (s *Service) listRoles(w http.ResponseWriter, r *http.Request) error {
@@ -661,7 +650,7 @@ func (s *Service) listRoles(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	filters, _ := listFilters(r, "name")
-	var out []map[string]any
+	out := []roleView{}
 	err := s.view(r.Context(), func(tx store.Tx) error {
 		list, err := tx.Roles().List(r.Context(), store.Query{Filters: filters})
 		for _, role := range list {
@@ -672,7 +661,7 @@ func (s *Service) listRoles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"roles": nonNil(out), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, roleList{Roles: out, Links: s.links(r)})
 	return nil
 }
 
@@ -690,7 +679,7 @@ func (s *Service) getRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"role": s.roleJSON(r, role)})
+	httpapi.WriteJSON(w, http.StatusOK, roleReply{s.roleJSON(r, role)})
 	return nil
 }
 
@@ -719,7 +708,7 @@ func (s *Service) createRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"role": s.roleJSON(r, role)})
+	httpapi.WriteJSON(w, http.StatusCreated, roleReply{s.roleJSON(r, role)})
 	return nil
 }
 
@@ -761,7 +750,7 @@ func (s *Service) updateRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"role": s.roleJSON(r, role)})
+	httpapi.WriteJSON(w, http.StatusOK, roleReply{s.roleJSON(r, role)})
 	return nil
 }
 
@@ -840,7 +829,7 @@ func (s *Service) listGrants(scope string) handler {
 			return err
 		}
 		ctx := r.Context()
-		var out []map[string]any
+		out := []roleView{}
 		err := s.view(ctx, func(tx store.Tx) error {
 			if err := s.grantTargets(ctx, tx, scope, target, user, ""); err != nil {
 				return err
@@ -860,7 +849,7 @@ func (s *Service) listGrants(scope string) handler {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"roles": nonNil(out), "links": s.links(r)})
+		httpapi.WriteJSON(w, http.StatusOK, roleList{Roles: out, Links: s.links(r)})
 		return nil
 	}
 }
@@ -977,52 +966,50 @@ func (s *Service) listAssignments(w http.ResponseWriter, r *http.Request) error 
 	}
 	names := q.Has("include_names") && q.Get("include_names") != "false" && q.Get("include_names") != "0"
 	ctx := r.Context()
-	var out []map[string]any
+	out := []assignmentView{}
 	err = s.view(ctx, func(tx store.Tx) error {
 		as, err := tx.Assignments().List(ctx, store.Query{Filters: filters})
 		if err != nil {
 			return err
 		}
 		for _, a := range as {
-			role := map[string]any{"id": a.RoleID}
-			user := map[string]any{"id": a.UserID}
-			scope := map[string]any{}
+			v := assignmentView{Role: named{ID: a.RoleID}, User: named{ID: a.UserID}}
 			link := s.v3URL(r)
 			if a.ProjectID != "" {
-				scope["project"] = map[string]any{"id": a.ProjectID}
+				v.Scope.Project = &named{ID: a.ProjectID}
 				link += "/projects/" + a.ProjectID
 			} else {
-				scope["domain"] = map[string]any{"id": a.DomainID}
+				v.Scope.Domain = &named{ID: a.DomainID}
 				link += "/domains/" + a.DomainID
 			}
-			link += "/users/" + a.UserID + "/roles/" + a.RoleID
+			v.Links.Assignment = link + "/users/" + a.UserID + "/roles/" + a.RoleID
 			if names {
-				if err := s.addNames(ctx, tx, a, role, user, scope); err != nil {
+				if err := s.addNames(ctx, tx, a, &v); err != nil {
 					return err
 				}
 			}
-			out = append(out, map[string]any{"role": role, "user": user, "scope": scope, "links": map[string]any{"assignment": link}})
+			out = append(out, v)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"role_assignments": nonNil(out), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, assignmentList{RoleAssignments: out, Links: s.links(r)})
 	return nil
 }
 
-func (s *Service) addNames(ctx context.Context, tx store.Tx, a *keystone.Assignment, role, user, scope map[string]any) error {
+func (s *Service) addNames(ctx context.Context, tx store.Tx, a *keystone.Assignment, v *assignmentView) error {
 	if rl, err := tx.Roles().Get(ctx, a.RoleID); err == nil {
-		role["name"] = rl.Name
+		v.Role.Name = &rl.Name
 	}
 	if u, err := tx.Users().Get(ctx, a.UserID); err == nil {
-		user["name"] = u.Name
+		v.User.Name = &u.Name
 		d, err := s.domainRef(ctx, tx, u.DomainID)
 		if err != nil {
 			return err
 		}
-		user["domain"] = d
+		v.User.Domain = &d
 	}
 	if a.ProjectID != "" {
 		if p, err := tx.Projects().Get(ctx, a.ProjectID); err == nil {
@@ -1030,10 +1017,10 @@ func (s *Service) addNames(ctx context.Context, tx store.Tx, a *keystone.Assignm
 			if err != nil {
 				return err
 			}
-			scope["project"] = map[string]any{"id": p.ID, "name": p.Name, "domain": d}
+			v.Scope.Project = &named{ID: p.ID, Name: &p.Name, Domain: &d}
 		}
 	} else if d, err := s.domainRef(ctx, tx, a.DomainID); err == nil {
-		scope["domain"] = d
+		v.Scope.Domain = &named{ID: d.ID, Name: &d.Name}
 	}
 	return nil
 }
@@ -1045,16 +1032,15 @@ func (s *Service) listServices(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	typ := r.URL.Query().Get("type")
-	var out []map[string]any
+	out := []serviceView{}
 	for _, svc := range s.opts.Catalog {
 		if typ != "" && typ != svc.Type {
 			continue
 		}
 		id := stableID("service", svc.Type)
-		out = append(out, map[string]any{"id": id, "type": svc.Type, "name": svc.Name, "enabled": true,
-			"links": s.selfURL(r, "services", id)})
+		out = append(out, serviceView{ID: id, Type: svc.Type, Name: svc.Name, Enabled: true, Links: s.selfURL(r, "services", id)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"services": nonNil(out), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, serviceList{Services: out, Links: s.links(r)})
 	return nil
 }
 
@@ -1063,7 +1049,7 @@ func (s *Service) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	var out []map[string]any
+	out := []endpointView{}
 	for _, svc := range s.opts.Catalog {
 		sid := stableID("service", svc.Type)
 		if q.Has("service_id") && q.Get("service_id") != sid {
@@ -1074,11 +1060,11 @@ func (s *Service) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 			id := stableID("endpoint", svc.Type, iface)
-			out = append(out, map[string]any{"id": id, "service_id": sid, "interface": iface, "region": s.opts.Region,
-				"region_id": s.opts.Region, "url": s.baseURL(r) + svc.Path, "enabled": true, "links": s.selfURL(r, "endpoints", id)})
+			out = append(out, endpointView{ID: id, ServiceID: sid, Interface: iface, Region: s.opts.Region,
+				RegionID: s.opts.Region, URL: s.baseURL(r) + svc.Path, Enabled: true, Links: s.selfURL(r, "endpoints", id)})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"endpoints": nonNil(out), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, endpointList{Endpoints: out, Links: s.links(r)})
 	return nil
 }
 
@@ -1086,7 +1072,7 @@ func (s *Service) listRegions(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.caller(r); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"regions": []map[string]any{{"id": s.opts.Region, "description": "",
-		"parent_region_id": nil, "links": s.selfURL(r, "regions", s.opts.Region)}}, "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, regionList{Regions: []regionView{{ID: s.opts.Region, Links: s.selfURL(r, "regions", s.opts.Region)}},
+		Links: s.links(r)})
 	return nil
 }

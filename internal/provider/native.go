@@ -70,7 +70,10 @@ func NewNative(opts Options) *Native {
 
 var _ controller.Provider = (*Native)(nil)
 
-// Apply places g, publishes its fragment and reports whether the agent runs it.
+// Apply places g, compiles and validates its fragment, publishes it and
+// reports whether the agent runs it. A graph that does not compile, or whose
+// fragment fails the data-plane contract's validation, is refused
+// (*controller.RefusedError) and nothing is published.
 func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, error) {
 	l := g.LoadBalancer
 	var extra []string
@@ -101,6 +104,14 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	}
 	if err != nil {
 		return controller.Outcome{}, err
+	}
+	// The agent would refuse a fragment the contract rejects, and with it
+	// (when the refusal cannot be attributed) every changed load balancer
+	// on the node: an invalid fragment is this load balancer's refusal and
+	// is never published.
+	if err := frag.Validate(); err != nil {
+		n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
+		return controller.Outcome{}, &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
 	}
 	n.cache.Put(agent.ID, l.ID, l.Generation, frag)
 	switch st, reason := n.cache.State(agent.ID, l.ID, l.Generation); st {

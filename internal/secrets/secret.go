@@ -355,7 +355,7 @@ func (s *Service) createSecret(w http.ResponseWriter, r *http.Request, c policy.
 	}
 	href := s.secretHref(r, sec.ID)
 	w.Header().Set("Location", href)
-	writeJSON(w, http.StatusCreated, map[string]any{"secret_ref": href})
+	writeJSON(w, http.StatusCreated, secretRefReply{href})
 	return nil
 }
 
@@ -376,34 +376,30 @@ func checkEncoding(norm, encoding string) error {
 
 // secretView is a secret's metadata as Barbican renders it (microversion
 // 1.0: no consumers).
-func (s *Service) secretView(r *http.Request, sec *barbican.Secret) map[string]any {
-	v := map[string]any{
-		"secret_ref": s.secretHref(r, sec.ID), "status": "ACTIVE",
-		"created": pyTime(sec.CreatedAt), "updated": pyTime(sec.UpdatedAt),
-		"name": nullable(sec.Name), "secret_type": sec.Type, "expiration": nil,
-		"algorithm": nullable(sec.Algorithm), "bit_length": nil, "mode": nullable(sec.Mode),
-		"creator_id": nullable(sec.CreatorID),
-	}
+func (s *Service) secretView(r *http.Request, sec *barbican.Secret) secretView {
+	v := secretView{SecretRef: s.secretHref(r, sec.ID), Status: "ACTIVE",
+		Created: pyTime(sec.CreatedAt), Updated: pyTime(sec.UpdatedAt),
+		Name: nullable(sec.Name), SecretType: sec.Type, Algorithm: nullable(sec.Algorithm),
+		BitLength: sec.BitLength, Mode: nullable(sec.Mode), CreatorID: nullable(sec.CreatorID)}
 	if sec.Expiration != nil {
-		v["expiration"] = pyTime(*sec.Expiration)
-	}
-	if sec.BitLength != nil {
-		v["bit_length"] = *sec.BitLength
+		e := pyTime(*sec.Expiration)
+		v.Expiration = &e
 	}
 	if sec.Payload != nil {
-		v["content_types"] = map[string]any{"default": sec.ContentType}
+		v.ContentTypes = &contentTypes{Default: sec.ContentType}
 	}
 	if microversion(r) >= 1 {
-		v["consumers"] = []any{}
+		v.Consumers = []struct{}{}
 	}
 	return v
 }
 
-func nullable(s string) any {
+// nullable renders an empty string as null.
+func nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return s
+	return &s
 }
 
 // microversion is the minor version of "OpenStack-API-Version:
@@ -756,11 +752,12 @@ func (s *Service) listSecrets(w http.ResponseWriter, r *http.Request, c policy.C
 		sortSecrets(match, v)
 	}
 	page := window(match, offset, limit)
-	views := make([]any, len(page))
+	body := secretList{Secrets: make([]secretView, len(page)), Total: len(match)}
 	for i, sec := range page {
-		views[i] = s.secretView(r, sec)
+		body.Secrets[i] = s.secretView(r, sec)
 	}
-	writeJSON(w, http.StatusOK, s.navigate("secrets", views, offset, limit, len(match), r))
+	body.Previous, body.Next = s.navigate("secrets", len(page), offset, limit, len(match), r)
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 
@@ -822,13 +819,12 @@ func window[T any](all []T, offset, limit int) []T {
 	return all[offset:min(len(all), offset+limit)]
 }
 
-// navigate builds Barbican's list body: the items, total, and next and
-// previous hrefs carrying the other query parameters.
-func (s *Service) navigate(coll string, items []any, offset, limit, total int, r *http.Request) map[string]any {
-	out := map[string]any{coll: items, "total": total}
-	if len(items) == 0 {
-		out[coll] = []any{}
-		return out
+// navigate returns the hrefs of the previous and next pages of a list
+// (carrying the other query parameters), "" where there is none or the
+// page is empty.
+func (s *Service) navigate(coll string, items, offset, limit, total int, r *http.Request) (previous, next string) {
+	if items == 0 {
+		return "", ""
 	}
 	rest := url.Values{}
 	for k, v := range r.URL.Query() {
@@ -844,10 +840,10 @@ func (s *Service) navigate(coll string, items []any, offset, limit, total int, r
 		return u
 	}
 	if offset > 0 {
-		out["previous"] = href(max(0, offset-limit))
+		previous = href(max(0, offset-limit))
 	}
 	if total > offset+limit {
-		out["next"] = href(offset + limit)
+		next = href(offset + limit)
 	}
-	return out
+	return previous, next
 }

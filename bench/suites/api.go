@@ -1,33 +1,32 @@
-// Package main is the apibench command. It measures fulcrum's API latency with 1,000 load balancers
+package main
+
+// The api suite measures fulcrum's API latency with 1,000 load balancers
 // stored. It builds and starts a real server (SQLite, noauth, noop provider)
 // on a temporary data directory, drives it over loopback HTTP and prints
-// medians over several rounds, ending with one "RESULT <name> <value>" line
-// per figure.
-package main
+// medians over several rounds.
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/bench/internal/benchkit"
 )
 
-func main() {
-	lbs := flag.Int("lbs", 1000, "load balancers to store")
-	rounds := flag.Int("rounds", 5, "measurement rounds (medians are reported)")
-	samples := flag.Int("samples", 200, "requests per operation per round")
-	flag.Parse()
-	if err := run(*lbs, *rounds, *samples); err != nil {
-		fmt.Fprintln(os.Stderr, "apibench:", err)
-		os.Exit(1)
+func runAPI(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("api", flag.ContinueOnError)
+	lbs := fs.Int("lbs", 1000, "load balancers to store")
+	rounds := fs.Int("rounds", 5, "measurement rounds (medians are reported)")
+	samples := fs.Int("samples", 200, "requests per operation per round")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
+	return apiBench(ctx, *lbs, *rounds, *samples)
 }
 
-func run(nLB, rounds, samples int) error {
+func apiBench(ctx context.Context, nLB, rounds, samples int) error {
 	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-apibench-")
 	if err != nil {
 		return err
@@ -55,7 +54,7 @@ func run(nLB, rounds, samples int) error {
 		ids = append(ids, out.Loadbalancer.ID)
 	}
 	fmt.Printf("stored in %.1fs\n", time.Since(start).Seconds())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := c.WaitActive(ctx, ids[0]); err != nil {
 		return err

@@ -1,16 +1,16 @@
-// Package main is the active-standby benchmark: a pair of hosts (network namespaces on one
+// The active-standby suite: a pair of hosts (network namespaces on one
 // bridge, addresses from 198.18.0.0/15) runs keepalived under fulcrum's VRRP supervisor with
 // a small HTTP server on the VIP; a client host opens a new connection to the VIP every 5 ms;
 // faults are injected into the MASTER and the client counts failed requests and measures the
-// outage. Each fault runs -runs times per setting (the default 200 ms adverts, and 50 ms). It
+// outage. Each fault runs -runs times per vrrpSetting (the default 200 ms adverts, and 50 ms). It
 // ends with "RESULT <name> <value>" lines:
 //
-//	vrrp_failover_outage_ms                median outage, SIGKILL of the MASTER's agent (node process), default setting
+//	vrrp_failover_outage_ms                median outage, SIGKILL of the MASTER's agent (node process), default vrrpSetting
 //	vrrp_failover_outage_fast_ms           the same with 50 ms adverts
-//	vrrp_silent_failover_outage_ms         median outage, MASTER's link down (no resignation), default setting
-//	vrrp_planned_failover_failed_requests  median failed requests of a planned handover, default setting
+//	vrrp_silent_failover_outage_ms         median outage, MASTER's link down (no resignation), default vrrpSetting
+//	vrrp_planned_failover_failed_requests  median failed requests of a planned handover, default vrrpSetting
 //
-// Needs root and keepalived 2.2 (Debian's package). Run: go run ./bench/activestandby
+// Needs root and keepalived 2.2 (Debian's package). Run: bench/run active-standby
 package main
 
 import (
@@ -29,19 +29,18 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/vrrp/vrrplab"
 )
 
-func main() {
-	vrrplab.MaybeRunNode()
-	runs := flag.Int("runs", 5, "measurements per fault and setting")
-	faults := flag.String("faults", "", "comma-separated faults (default all: "+faultNames()+")")
-	scale := flag.Bool("scale", true, "also compare one VRRP instance per load balancer with one per pair (250 and 1,000 load balancers)")
-	flag.Parse()
-	if err := run(*runs, *faults, *scale); err != nil {
-		fmt.Fprintln(os.Stderr, "activestandby:", err)
-		os.Exit(1)
+func runActiveStandby(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("active-standby", flag.ContinueOnError)
+	runs := fs.Int("runs", 5, "measurements per fault and vrrpSetting")
+	faults := fs.String("faults", "", "comma-separated faults (default all: "+vrrpFaultNames()+")")
+	scale := fs.Bool("scale", true, "also compare one VRRP instance per load balancer with one per pair (250 and 1,000 load balancers)")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
+	return runVRRPFaults(*runs, *faults, *scale)
 }
 
-func faultNames() string {
+func vrrpFaultNames() string {
 	var s []string
 	for _, f := range vrrplab.Faults {
 		s = append(s, string(f))
@@ -49,12 +48,12 @@ func faultNames() string {
 	return strings.Join(s, ",")
 }
 
-type setting struct {
+type vrrpSetting struct {
 	name   string
 	advert time.Duration
 }
 
-func run(runs int, only string, scale bool) error {
+func runVRRPFaults(runs int, only string, scale bool) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces, keepalived)")
 	}
@@ -69,7 +68,7 @@ func run(runs int, only string, scale bool) error {
 		faults = nil
 		for _, f := range strings.Split(only, ",") {
 			if !slices.Contains(vrrplab.Faults, vrrplab.Fault(f)) {
-				return fmt.Errorf("unknown fault %q (known: %s)", f, faultNames())
+				return fmt.Errorf("unknown fault %q (known: %s)", f, vrrpFaultNames())
 			}
 			faults = append(faults, vrrplab.Fault(f))
 		}
@@ -84,12 +83,12 @@ func run(runs int, only string, scale bool) error {
 	fmt.Printf("a new connection to the VIP every %v; a request fails without a 200 within %v; outage = span of failed request starts + %v\n",
 		vrrplab.ProbeInterval, vrrplab.RequestTimeout, vrrplab.ProbeInterval)
 	type key struct {
-		setting string
+		vrrpSetting string
 		fault   vrrplab.Fault
 	}
 	outages := map[key][]float64{}
 	failed := map[key][]float64{}
-	for _, s := range []setting{{"default", vrrp.DefaultAdvertInterval}, {"fast", 50 * time.Millisecond}} {
+	for _, s := range []vrrpSetting{{"default", vrrp.DefaultAdvertInterval}, {"fast", 50 * time.Millisecond}} {
 		l, err := vrrplab.Start(ctx, vrrplab.Options{AdvertInterval: s.advert, Stderr: os.Stderr})
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -107,7 +106,7 @@ func run(runs int, only string, scale bool) error {
 				failed[k] = append(failed[k], float64(res.Failed))
 			}
 			fmt.Printf("  %-18s outage ms %-28s median %4.0f | failed %-20s median %3.0f\n", f,
-				list(outages[k]), median(outages[k]), list(failed[k]), median(failed[k]))
+				vrrpList(outages[k]), vrrpMedian(outages[k]), vrrpList(failed[k]), vrrpMedian(failed[k]))
 		}
 		pr, err := l.Partition(ctx)
 		if err != nil {
@@ -121,7 +120,7 @@ func run(runs int, only string, scale bool) error {
 		}
 	}
 	if scale {
-		fmt.Println("\nscale (default setting; CPU over 10 s of steady state, both hosts):")
+		fmt.Println("\nscale (default vrrpSetting; CPU over 10 s of steady state, both hosts):")
 		for _, layout := range [][2]int{{250, 1}, {1, 250}, {1, 1000}} {
 			l, err := vrrplab.Start(ctx, vrrplab.Options{Stderr: os.Stderr})
 			if err != nil {
@@ -148,7 +147,7 @@ func run(runs int, only string, scale bool) error {
 		if !ok {
 			return "n/a"
 		}
-		return strconv.FormatFloat(median(v), 'f', 0, 64)
+		return strconv.FormatFloat(vrrpMedian(v), 'f', 0, 64)
 	}
 	fmt.Println("RESULT vrrp_failover_outage_ms", pick(outages, "default", vrrplab.NodeKill))
 	fmt.Println("RESULT vrrp_failover_outage_fast_ms", pick(outages, "fast", vrrplab.NodeKill))
@@ -157,7 +156,7 @@ func run(runs int, only string, scale bool) error {
 	return nil
 }
 
-func list(v []float64) string {
+func vrrpList(v []float64) string {
 	var s []string
 	for _, x := range v {
 		s = append(s, strconv.FormatFloat(x, 'f', 0, 64))
@@ -165,7 +164,7 @@ func list(v []float64) string {
 	return strings.Join(s, " ")
 }
 
-func median(v []float64) float64 {
+func vrrpMedian(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}

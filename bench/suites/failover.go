@@ -1,9 +1,10 @@
-// Package main is the failoverbench command. It measures, from a client's side, how long a load balancer's traffic
+package main
+
+// The failover suite measures, from a client's side, how long a load balancer's traffic
 // stops when the agent serving it is SIGKILLed and the controller moves it to the other
 // agent. Real server and two real agent processes on loopback, a real backend; several
 // kills per setting (the default 1 s heartbeats / 3 s dead window, and 100 ms / 500 ms).
-// It ends with "RESULT <name> <value>" lines.
-package main
+// It ends with RESULT lines.
 
 import (
 	"context"
@@ -22,21 +23,21 @@ import (
 	"github.com/fulcrumlb/fulcrum/bench/internal/benchkit"
 )
 
-func main() {
-	kills := flag.Int("kills", 5, "failovers measured per setting")
-	flag.Parse()
-	if err := run(*kills); err != nil {
-		fmt.Fprintln(os.Stderr, "failoverbench:", err)
-		os.Exit(1)
+func runFailover(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("failover", flag.ContinueOnError)
+	kills := fs.Int("kills", 5, "failovers measured per setting")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
+	return failoverBench(ctx, *kills)
 }
 
-type setting struct {
+type failoverSetting struct {
 	name              string
 	heartbeat, window time.Duration
 }
 
-func run(kills int) error {
+func failoverBench(ctx context.Context, kills int) error {
 	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-failover-")
 	if err != nil {
 		return err
@@ -50,8 +51,8 @@ func run(kills int) error {
 
 	fmt.Printf("%d SIGKILLs of the serving agent per setting; outage = SIGKILL → first 200 OK through the VIP (a new connection every 5 ms)\n", kills)
 	var results []string
-	for _, s := range []setting{{"default", time.Second, 3 * time.Second}, {"fast", 100 * time.Millisecond, 500 * time.Millisecond}} {
-		outages, err := measure(bin, filepath.Join(dir, s.name), backendPort, s, kills)
+	for _, s := range []failoverSetting{{"default", time.Second, 3 * time.Second}, {"fast", 100 * time.Millisecond, 500 * time.Millisecond}} {
+		outages, err := measureFailover(bin, filepath.Join(dir, s.name), backendPort, s, kills)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -69,14 +70,14 @@ func run(kills int) error {
 	return nil
 }
 
-type agent struct {
+type failoverAgent struct {
 	cmd       *exec.Cmd
 	dir, name string
 }
 
-// startAgent runs an agent: enrolling with token, or with the certificate in dir when
+// startFailoverAgent runs an agent: enrolling with token, or with the certificate in dir when
 // token is empty. The API names an agent's placements by its name (compute_id).
-func startAgent(bin, server, token, dir, name string) (*agent, error) {
+func startFailoverAgent(bin, server, token, dir, name string) (*failoverAgent, error) {
 	args := []string{"agent", "--server", server, "--data-dir", dir, "--name", name, "--log-level", "error"}
 	if token != "" {
 		args = append(args, "--join-token", token)
@@ -86,24 +87,24 @@ func startAgent(bin, server, token, dir, name string) (*agent, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return &agent{cmd: cmd, dir: dir, name: name}, nil
+	return &failoverAgent{cmd: cmd, dir: dir, name: name}, nil
 }
 
-func measure(bin, dir string, backendPort int, s setting, kills int) ([]float64, error) {
+func measureFailover(bin, dir string, backendPort int, s failoverSetting, kills int) ([]float64, error) {
 	srv, err := benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--embedded-agent=false", "--log-level", "warn",
 		"--agent-heartbeat", s.heartbeat.String(), "--agent-dead-after", s.window.String())
 	if err != nil {
 		return nil, err
 	}
 	defer benchkit.Stop(srv.Cmd)
-	agents := make([]*agent, 2)
+	agents := make([]*failoverAgent, 2)
 	for i := range agents {
 		name := fmt.Sprintf("node-%d", i+1)
 		tok, err := exec.Command(bin, "agent-token", "--data-dir", filepath.Join(dir, "data"), "--name", name).Output()
 		if err != nil {
 			return nil, fmt.Errorf("agent-token: %w", err)
 		}
-		if agents[i], err = startAgent(bin, srv.AgentURL, strings.TrimSpace(string(tok)), filepath.Join(dir, name), name); err != nil {
+		if agents[i], err = startFailoverAgent(bin, srv.AgentURL, strings.TrimSpace(string(tok)), filepath.Join(dir, name), name); err != nil {
 			return nil, err
 		}
 	}
@@ -196,7 +197,7 @@ func measure(bin, dir string, backendPort int, s setting, kills int) ([]float64,
 		outages = append(outages, float64(time.Since(killed).Milliseconds()))
 		// Bring the killed agent back (it re-registers with its certificate) and let the
 		// load balancer settle before the next kill.
-		if agents[serving], err = startAgent(bin, srv.AgentURL, "", victim.dir, victim.name); err != nil {
+		if agents[serving], err = startFailoverAgent(bin, srv.AgentURL, "", victim.dir, victim.name); err != nil {
 			return nil, err
 		}
 		if err := c.WaitActive(ctx, lb.Loadbalancer.ID); err != nil {

@@ -1,7 +1,8 @@
-// Package main is the provisionbench command. It measures create-to-traffic latency and the cost of
-// 1,000 load balancers on one agent, against a real server and a real agent
-// process on loopback. It ends with "RESULT <name> <value>" lines.
 package main
+
+// The provision suite measures create-to-traffic latency and the cost of
+// 1,000 load balancers on one agent, against a real server and a real agent
+// process on loopback. It ends with RESULT lines.
 
 import (
 	"context"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,17 +22,17 @@ import (
 	"github.com/fulcrumlb/fulcrum/bench/internal/benchkit"
 )
 
-func main() {
-	iters := flag.Int("iterations", 100, "create-to-traffic iterations")
-	many := flag.Int("lbs", 1000, "load balancers on one agent")
-	flag.Parse()
-	if err := run(*iters, *many); err != nil {
-		fmt.Fprintln(os.Stderr, "provisionbench:", err)
-		os.Exit(1)
+func runProvision(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
+	iters := fs.Int("iterations", 100, "create-to-traffic iterations")
+	many := fs.Int("lbs", 1000, "load balancers on one agent")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
+	return provisionBench(ctx, *iters, *many)
 }
 
-func run(iters, many int) error {
+func provisionBench(ctx context.Context, iters, many int) error {
 	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-provision-")
 	if err != nil {
 		return err
@@ -52,7 +54,7 @@ func run(iters, many int) error {
 	if err != nil {
 		return err
 	}
-	agent, err := startAgent(bin, srv.AgentURL, strings.TrimSpace(tok), filepath.Join(dir, "agent"))
+	agent, err := startProvisionAgent(bin, srv.AgentURL, strings.TrimSpace(tok), filepath.Join(dir, "agent"))
 	if err != nil {
 		return err
 	}
@@ -158,7 +160,7 @@ func run(iters, many int) error {
 		return firstErr
 	}
 	created := time.Since(t0)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	for _, id := range ids {
 		if err := c.WaitActive(ctx, id); err != nil {
@@ -185,4 +187,17 @@ func runOut(bin string, args ...string) (string, error) {
 		return "", fmt.Errorf("%s %v: %w", bin, args, err)
 	}
 	return out, nil
+}
+
+func execOutput(bin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	return string(out), err
+}
+
+func startProvisionAgent(bin, server, token, dir string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, "agent", "--server", server, "--join-token", token, "--data-dir", dir, "--name", "bench-agent", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd, cmd.Start()
 }

@@ -1,37 +1,38 @@
-// Package main is the membersbench command. It measures fulcrum's batch member update and member
+package main
+
+// The members suite measures fulcrum's batch member update and member
 // list at scale. It builds and starts a real server (SQLite, noauth, noop
 // provider) on a temporary data directory and drives it over loopback
 // HTTP: each round replaces a pool's 1,000 members with a batch update
 // (PUT .../members: half updated, half new, the rest deleted) and times the
 // request and the time until the pool is ACTIVE again (applied); then it
 // grows a pool to 10,000 members and times listing them. It ends with one
-// "RESULT <name> <value>" line per figure.
-package main
+// RESULT line per figure.
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/bench/internal/benchkit"
 )
 
-func main() {
-	rounds := flag.Int("rounds", 5, "batch update rounds (medians are reported)")
-	batch := flag.Int("batch", 1000, "members per batch update")
-	total := flag.Int("members", 10000, "members in the listed pool")
-	samples := flag.Int("samples", 50, "list requests per measurement")
-	flag.Parse()
-	if err := run(*rounds, *batch, *total, *samples); err != nil {
-		fmt.Fprintln(os.Stderr, "membersbench:", err)
-		os.Exit(1)
+func runMembers(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("members", flag.ContinueOnError)
+	rounds := fs.Int("rounds", 5, "batch update rounds (medians are reported)")
+	batch := fs.Int("batch", 1000, "members per batch update")
+	total := fs.Int("members", 10000, "members in the listed pool")
+	samples := fs.Int("samples", 50, "list requests per measurement")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
+	return membersBench(ctx, *rounds, *batch, *total, *samples)
 }
 
-func members(n, round int) []any {
+// memberBatch is the member list of one batch update round.
+func memberBatch(n, round int) []any {
 	out := make([]any, n)
 	for i := range out {
 		// Each round shifts the set by half: n/2 matched (updated), n/2
@@ -43,7 +44,7 @@ func members(n, round int) []any {
 	return out
 }
 
-func run(rounds, batch, total, samples int) error {
+func membersBench(ctx context.Context, rounds, batch, total, samples int) error {
 	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-membersbench-")
 	if err != nil {
 		return err
@@ -61,7 +62,7 @@ func run(rounds, batch, total, samples int) error {
 		"name": "bench", "vip_subnet_id": "6d7b0a60-6a7e-4c3a-9d1b-2f4f9d6c1e01"}}, 201, &lb); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	if err := c.WaitActive(ctx, lb.Loadbalancer.ID); err != nil {
 		return err
@@ -99,7 +100,7 @@ func run(rounds, batch, total, samples int) error {
 	}
 	var puts, applied []float64
 	for r := 0; r < rounds; r++ {
-		body := map[string]any{"members": members(batch, r)}
+		body := map[string]any{"members": memberBatch(batch, r)}
 		t0 := time.Now()
 		if err := c.Do("PUT", "/v2/lbaas/pools/"+pool+"/members", body, 202, nil); err != nil {
 			return err
@@ -120,7 +121,7 @@ func run(rounds, batch, total, samples int) error {
 	}
 	fmt.Printf("growing a pool to %d members ...\n", total)
 	for done := 0; done < total; done += batch {
-		body := map[string]any{"members": members(batch, 2*done/batch)}
+		body := map[string]any{"members": memberBatch(batch, 2*done/batch)}
 		if err := c.Do("PUT", "/v2/lbaas/pools/"+big+"/members?additive_only=true", body, 202, nil); err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -10,44 +9,43 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine"
 )
 
-const (
-	httpA, httpB = "127.0.0.1:18081", "127.0.0.1:18082"
-	sinkAddr     = "127.0.0.1:18091"
-	haHTTP       = "127.0.0.1:18181"
-	haTCP        = "127.0.0.1:18191"
-	fuHTTP       = "127.0.0.1:18281"
-	fuTCP        = "127.0.0.1:18291"
-)
+// The dataplane suite measures the native engine against HAProxy 2.6 and
+// the direct path on loopback: HTTP keep-alive req/s, CPU efficiency,
+// p50/p99, close-mode rate and TCP bulk throughput (wrk and a bulk client,
+// targets interleaved over several runs), then the time to apply 1,000
+// listeners and their idle memory in a fresh process.
 
-type sample struct {
-	rps, p50, p99, cpu, reqs float64 // cpu: proxy CPU seconds during the run
-}
-
-func runBench(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fulcrum := fs.String("fulcrum", "bench/out/fulcrum", "fulcrum binary")
-	self := fs.String("self", os.Args[0], "this binary (for the apply measurement)")
-	runs := fs.Int("runs", 3, "interleaved runs per target")
-	dur := fs.Duration("dur", 6*time.Second, "duration of each keep-alive wrk run")
+// runDataplane is the dataplane suite.
+func runDataplane(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dataplane", flag.ContinueOnError)
+	runs := fs.Int("runs", envInt("RUNS", 5), "interleaved runs per target (default from $RUNS)")
+	dur := fs.Duration("dur", envSeconds("DUR", 6*time.Second), "duration of each keep-alive wrk run (default from $DUR, in seconds)")
 	closeDur := fs.Duration("close-dur", 4*time.Second, "duration of each close-mode wrk run")
 	bulkDur := fs.Duration("bulk-dur", 3*time.Second, "duration of each TCP bulk run")
 	conns := fs.Int("c", 64, "wrk connections")
-	outDir := fs.String("out", "bench/out", "directory for configs and logs")
+	outDir := fs.String("out", "bench/out", "directory for the fulcrum binary, configs and logs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+	self, err := os.Executable()
+	if err != nil {
 		return err
 	}
+	fulcrum, err := prepareProxies(*outDir, false)
+	if err != nil {
+		return err
+	}
+	fulcrumBin := &fulcrum
 	stop, err := startBackends([]string{httpA, httpB}, sinkAddr)
 	if err != nil {
 		return fmt.Errorf("backends: %w", err)
@@ -68,7 +66,7 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer ha.stop()
-	fu, err := startProc(ctx, filepath.Join(*outDir, "fulcrum.log"), *fulcrum, "engine", "--config", fuCfg, "--log-level", "warn")
+	fu, err := startProc(ctx, filepath.Join(*outDir, "fulcrum.log"), *fulcrumBin, "engine", "--config", fuCfg, "--log-level", "warn")
 	if err != nil {
 		return err
 	}
@@ -144,7 +142,7 @@ func runBench(ctx context.Context, args []string) error {
 	fmt.Printf("load average after the runs: %s (other work on the machine skews the figures)\n", loadAvg())
 
 	// Apply 1,000 listeners in a fresh process.
-	out, err := exec.CommandContext(ctx, *self, "apply", "-n", "1000").CombinedOutput()
+	out, err := exec.CommandContext(ctx, self, "dataplane-apply", "-n", "1000").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("apply measurement: %v\n%s", err, out)
 	}
@@ -227,166 +225,6 @@ func runBench(ctx context.Context, args []string) error {
 	return nil
 }
 
-// measure runs f and adds the CPU time pid used meanwhile.
-func measure(ctx context.Context, pid int, f func() (sample, error)) (sample, error) {
-	c0 := cpuSeconds(pid)
-	s, err := f()
-	s.cpu = cpuSeconds(pid) - c0
-	return s, err
-}
-
-// cpuSeconds reads utime+stime of pid (all threads) from /proc; 0 for pid 0.
-func cpuSeconds(pid int) float64 {
-	if pid == 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	// Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ is 100 on Linux
-}
-
-var (
-	reqsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	doneRe = regexp.MustCompile(`(\d+) requests in`)
-	pctRe  = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
-	errRe  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: .*`)
-)
-
-// wrk runs wrk against addr and parses req/s, total requests and p50/p99 latency (ms).
-func wrk(ctx context.Context, addr string, d time.Duration, conns int, closeMode bool) (sample, error) {
-	return wrkTarget(ctx, "http://"+addr+"/", d, conns, closeMode)
-}
-
-// wrkTarget runs wrk against url.
-func wrkTarget(ctx context.Context, url string, d time.Duration, conns int, closeMode bool) (sample, error) {
-	addr := url
-	args := []string{"-t2", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency", "--timeout", "5s"}
-	if closeMode {
-		args = append(args, "-H", "Connection: close")
-	}
-	args = append(args, url)
-	cctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(cctx, "wrk", args...).CombinedOutput()
-	if err != nil {
-		return sample{}, fmt.Errorf("wrk: %v\n%s", err, out)
-	}
-	var s sample
-	if m := reqsRe.FindSubmatch(out); m != nil {
-		s.rps, _ = strconv.ParseFloat(string(m[1]), 64)
-	}
-	if m := doneRe.FindSubmatch(out); m != nil {
-		s.reqs, _ = strconv.ParseFloat(string(m[1]), 64)
-	}
-	for _, m := range pctRe.FindAllSubmatch(out, -1) {
-		v, _ := strconv.ParseFloat(string(m[2]), 64)
-		switch string(m[3]) {
-		case "us":
-			v /= 1000
-		case "s":
-			v *= 1000
-		}
-		if string(m[1]) == "50" {
-			s.p50 = v
-		} else {
-			s.p99 = v
-		}
-	}
-	if m := errRe.Find(out); m != nil {
-		fmt.Printf("  note (%s): %s\n", addr, strings.TrimSpace(string(m)))
-	}
-	if s.rps == 0 {
-		return s, fmt.Errorf("could not parse wrk output:\n%s", out)
-	}
-	return s, nil
-}
-
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startProc(ctx context.Context, logPath, name string, args ...string) (*proc, error) {
-	lf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		cmd.Wait()
-		lf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) stop() {
-	p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func waitPort(addr string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not listening after %v: %w", addr, limit, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// loadAvg returns the 1, 5 and 15 minute load averages.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func numCPU() int {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	n := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "processor") {
-			n++
-		}
-	}
-	return n
-}
-
 func haproxyConfig() string {
 	return fmt.Sprintf(`global
     maxconn 4000
@@ -432,4 +270,63 @@ func fulcrumConfig() *dataplane.Config {
 			{ID: "web", Protocol: dataplane.ProtocolHTTP, Algorithm: dataplane.RoundRobin, Members: []dataplane.Member{m("a", httpA), m("b", httpB)}},
 			{ID: "sink", Protocol: dataplane.ProtocolTCP, Algorithm: dataplane.RoundRobin, Members: []dataplane.Member{m("s", sinkAddr)}},
 		}}
+}
+
+// runDataplaneApply times applying n HTTP listeners (each with its own two-member pool with a TCP
+// health monitor) to an empty engine and reports the idle memory they cost: the larger of
+// the growth of the process's resident set and of the Go runtime's heap+stacks, per
+// listener.
+func runDataplaneApply(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dataplane-apply", flag.ContinueOnError)
+	n := fs.Int("n", 1000, "listeners")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := &dataplane.Config{Version: 1}
+	for i := 0; i < *n; i++ {
+		id := fmt.Sprintf("l%04d", i)
+		addr := fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250)
+		cfg.Listeners = append(cfg.Listeners, dataplane.Listener{ID: id, LoadBalancerID: "lb", Protocol: dataplane.ProtocolHTTP,
+			Addresses: []string{addr}, ProtocolPort: 20000 + i%20, DefaultPoolID: "p" + id, ConnectionLimit: -1,
+			TimeoutClientData: 50000, TimeoutMemberConnect: 5000, TimeoutMemberData: 50000})
+		cfg.Pools = append(cfg.Pools, dataplane.Pool{ID: "p" + id, Protocol: dataplane.ProtocolHTTP, Algorithm: dataplane.RoundRobin,
+			Members: []dataplane.Member{
+				{ID: "a" + id, Address: "127.0.0.1", ProtocolPort: 9, Weight: 1, AdminStateUp: true},
+				{ID: "b" + id, Address: "127.0.0.1", ProtocolPort: 10, Weight: 1, AdminStateUp: true},
+			},
+			HealthMonitor: &dataplane.HealthMonitor{Type: dataplane.MonitorTCP, Delay: 3600, Timeout: 1, MaxRetries: 1, MaxRetriesDown: 3, AdminStateUp: true}})
+	}
+	e := engine.New(engine.Options{})
+	defer e.Close()
+	time.Sleep(200 * time.Millisecond) // let the runtime settle before the baseline
+	rss0, go0 := memory()
+	start := time.Now()
+	if err := e.Apply(ctx, cfg); err != nil {
+		return err
+	}
+	applied := time.Since(start)
+	time.Sleep(2 * time.Second) // first health probes run and finish
+	rss1, go1 := memory()
+	perRSS := float64(rss1-rss0) / 1024 / float64(*n)
+	perGo := float64(go1-go0) / 1024 / float64(*n)
+	fmt.Printf("apply_seconds %.3f\n", applied.Seconds())
+	fmt.Printf("idle memory per listener: RSS %.1f KiB, Go heap+stacks %.1f KiB (%d listeners, %d goroutines)\n", perRSS, perGo, *n, runtime.NumGoroutine())
+	fmt.Printf("idle_kib_per_listener %.1f\n", max(perRSS, perGo))
+	return nil
+}
+
+func memory() (rss, goMem uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	goMem = ms.HeapInuse + ms.StackInuse
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			rss = kb * 1024
+		}
+	}
+	return rss, goMem
 }

@@ -26,24 +26,25 @@ const (
 	fuTLS = "127.0.0.1:18543"
 )
 
-// runTLSBench measures TERMINATED_HTTPS: TLS keep-alive req/s and new
+// runTLS, the tls suite, measures TERMINATED_HTTPS: TLS keep-alive req/s and new
 // handshakes/s (wrk with Connection: close, a full handshake per request)
 // through HAProxy and `fulcrum engine` with the same RSA-2048 certificate,
 // TLS 1.3, http mode toward the same two backends.
-func runTLSBench(ctx context.Context, args []string) error {
+func runTLS(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("tls", flag.ContinueOnError)
-	fulcrum := fs.String("fulcrum", "bench/out/fulcrum", "fulcrum binary")
-	runs := fs.Int("runs", 3, "interleaved runs per target")
-	dur := fs.Duration("dur", 6*time.Second, "duration of each keep-alive wrk run")
+	runs := fs.Int("runs", envInt("RUNS", 3), "interleaved runs per target (default from $RUNS)")
+	dur := fs.Duration("dur", envSeconds("DUR", 6*time.Second), "duration of each keep-alive wrk run (default from $DUR, in seconds)")
 	closeDur := fs.Duration("close-dur", 4*time.Second, "duration of each new-handshake wrk run")
 	conns := fs.Int("c", 64, "wrk connections")
-	outDir := fs.String("out", "bench/out", "directory for configs, certificates and logs")
+	outDir := fs.String("out", "bench/out", "directory for the fulcrum binary, configs, certificates and logs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+	fulcrumPath, err := prepareProxies(*outDir, true)
+	if err != nil {
 		return err
 	}
+	fulcrum := &fulcrumPath
 	certPEM, keyPEM, err := benchCertificate()
 	if err != nil {
 		return err

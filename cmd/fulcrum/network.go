@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/apiserver"
+	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/network"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+)
+
+// networkConfig holds the settings of the Neutron subset and VIP allocation.
+type networkConfig struct {
+	Mode string
+}
+
+func (c *networkConfig) register(s *config.Set) {
+	s.String(&c.Mode, "network", "loopback", "network mode: loopback (the Neutron subset allocates VIPs in 127.0.0.0/8 subnets) or noop (any well-formed id accepted, addresses invented)")
+}
+
+func (c *networkConfig) check() error {
+	switch c.Mode {
+	case "loopback", "noop":
+		return nil
+	}
+	return fmt.Errorf("--network %q: want loopback or noop", c.Mode)
+}
+
+// vipAllocator is what both network modes offer: the API's VIP allocation
+// and member subnet check.
+type vipAllocator interface {
+	apiserver.VIPAllocator
+	apiserver.SubnetChecker
+}
+
+// networkService is the Neutron subset of one server and the VIP
+// allocation of its network mode, with the controller's hook that releases
+// a deleted load balancer's VIP.
+type networkService struct {
+	neutron *network.Service
+	vips    vipAllocator
+	hooks   interface {
+		LoadBalancerDeleted(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
+	}
+}
+
+func newNetworkService(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue func(lbID string)) *networkService {
+	n := &networkService{neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: cfg.Identity.ExternalURL, Notify: enqueue,
+		AnyAddress: cfg.Network.Mode == "noop"})}
+	if cfg.Network.Mode == "noop" {
+		noop := network.NewNoop()
+		n.vips, n.hooks = noop, noHooks{}
+	} else {
+		v := network.NewVIPs(st, nil)
+		n.vips, n.hooks = v, v
+	}
+	return n
+}
+
+// bootstrap creates the networks and subnets VIPs come from on first start.
+func (n *networkService) bootstrap(ctx context.Context, st store.Store, adminProject string) error {
+	_, err := network.Bootstrap(ctx, st, adminProject, time.Now())
+	return err
+}
+
+type noHooks struct{}
+
+func (noHooks) LoadBalancerDeleted(context.Context, store.Tx, *lb.LoadBalancer) error { return nil }
+
+// floatingAddresses are the floating IPs associated with a load balancer's
+// VIP port: the data plane serves the VIP's listeners on them too.
+func floatingAddresses(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) ([]string, error) {
+	if l.VIP.PortID == "" {
+		return nil, nil
+	}
+	return network.FloatingAddresses(ctx, tx, l.VIP.PortID)
+}
