@@ -84,7 +84,7 @@ func runVRRPFaults(runs int, only string, scale bool) error {
 		vrrplab.ProbeInterval, vrrplab.RequestTimeout, vrrplab.ProbeInterval)
 	type key struct {
 		vrrpSetting string
-		fault   vrrplab.Fault
+		fault       vrrplab.Fault
 	}
 	outages := map[key][]float64{}
 	failed := map[key][]float64{}
