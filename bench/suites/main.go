@@ -82,7 +82,7 @@ func list(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, s := range suites() {
 		if !s.hidden {
-			fmt.Fprintf(w, "  %-10s %s\n", s.name, s.short)
+			fmt.Fprintf(w, "  %-15s %s\n", s.name, s.short)
 		}
 	}
 }
