@@ -58,7 +58,7 @@ func (s *Server) listAvailabilityZones(q *request) error {
 }
 
 func (s *Server) showAvailabilityZone(q *request) error {
-	name := q.params[0]
+	name := q.param("id")
 	if err := q.authorize(policy.AvailabilityZone, policy.GetOne, q.caller.ProjectID); err != nil {
 		return err
 	}
@@ -73,15 +73,11 @@ func (s *Server) showAvailabilityZone(q *request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeOne(q, http.StatusOK, "availability_zone", w)
+	return s.writeOne(q, "availability_zone", w)
 }
 
 func (s *Server) createAvailabilityZone(q *request) error {
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.azPost.decode(data)
+	o, _, err := s.decodeBody(q, &s.schemas.azPost)
 	if err != nil {
 		return err
 	}
@@ -110,17 +106,13 @@ func (s *Server) createAvailabilityZone(q *request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(q.w, http.StatusCreated, map[string]any{"availability_zone": toAZWire(z)})
+	writeObject(q.w, http.StatusCreated, "availability_zone", toAZWire(z))
 	return nil
 }
 
 func (s *Server) updateAvailabilityZone(q *request) error {
-	name := q.params[0]
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.azPut.decode(data)
+	name := q.param("id")
+	o, _, err := s.decodeBody(q, &s.schemas.azPut)
 	if err != nil {
 		return err
 	}
@@ -148,12 +140,12 @@ func (s *Server) updateAvailabilityZone(q *request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(q.w, http.StatusOK, map[string]any{"availability_zone": w})
+	writeObject(q.w, http.StatusOK, "availability_zone", w)
 	return nil
 }
 
 func (s *Server) deleteAvailabilityZone(q *request) error {
-	name := q.params[0]
+	name := q.param("id")
 	if err := q.authorize(policy.AvailabilityZone, policy.Delete, q.caller.ProjectID); err != nil {
 		return err
 	}
@@ -184,7 +176,7 @@ func (s *Server) listAvailabilityZoneProfiles(q *request) error {
 }
 
 func (s *Server) showAvailabilityZoneProfile(q *request) error {
-	id := q.params[0]
+	id := q.param("id")
 	if err := q.authorize(policy.AvailabilityZoneProfile, policy.GetOne, q.caller.ProjectID); err != nil {
 		return err
 	}
@@ -199,17 +191,17 @@ func (s *Server) showAvailabilityZoneProfile(q *request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeOne(q, http.StatusOK, "availability_zone_profile", w)
+	return s.writeOne(q, "availability_zone_profile", w)
 }
 
 func (s *Server) createAvailabilityZoneProfile(q *request) error {
-	return createProfile(s, q, s.azProfileKind())
+	return createProfile(s, q, s.azProfileAPI())
 }
 
 func (s *Server) updateAvailabilityZoneProfile(q *request) error {
-	return updateProfile(s, q, s.azProfileKind())
+	return updateProfile(s, q, s.azProfileAPI())
 }
 
 func (s *Server) deleteAvailabilityZoneProfile(q *request) error {
-	return deleteProfile(s, q, s.azProfileKind())
+	return deleteProfile(s, q, s.azProfileAPI())
 }

@@ -47,8 +47,8 @@ func toFlavorProfileWire(p *lb.FlavorProfile) *flavorProfileWire {
 }
 
 // inUse is Octavia's ObjectInUse 409.
-func inUse(kind, id string) error {
-	return conflict("%s %s is in use and cannot be modified.", kind, id)
+func inUse(resource, id string) error {
+	return conflict("%s %s is in use and cannot be modified.", resource, id)
 }
 
 // loadBalancersUsing counts the load balancers whose field is value.
@@ -64,7 +64,7 @@ func listCatalog[T any](s *Server, q *request, o policy.Object, columns map[stri
 	if err := q.authorize(o, policy.GetAll, q.caller.ProjectID); err != nil {
 		return err
 	}
-	p, err := s.parseList(q.r.URL.Query(), columns)
+	p, err := s.parseList(q.query, columns)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (s *Server) listFlavors(q *request) error {
 }
 
 func (s *Server) showFlavor(q *request) error {
-	id := q.params[0]
+	id := q.param("id")
 	if err := q.authorize(policy.Flavor, policy.GetOne, q.caller.ProjectID); err != nil {
 		return err
 	}
@@ -113,15 +113,11 @@ func (s *Server) showFlavor(q *request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeOne(q, http.StatusOK, "flavor", w)
+	return s.writeOne(q, "flavor", w)
 }
 
 func (s *Server) createFlavor(q *request) error {
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.flavorPost.decode(data)
+	o, _, err := s.decodeBody(q, &s.schemas.flavorPost)
 	if err != nil {
 		return err
 	}
@@ -150,17 +146,13 @@ func (s *Server) createFlavor(q *request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(q.w, http.StatusCreated, map[string]any{"flavor": toFlavorWire(f)})
+	writeObject(q.w, http.StatusCreated, "flavor", toFlavorWire(f))
 	return nil
 }
 
 func (s *Server) updateFlavor(q *request) error {
-	id := q.params[0]
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.flavorPut.decode(data)
+	id := q.param("id")
+	o, _, err := s.decodeBody(q, &s.schemas.flavorPut)
 	if err != nil {
 		return err
 	}
@@ -194,12 +186,12 @@ func (s *Server) updateFlavor(q *request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(q.w, http.StatusOK, map[string]any{"flavor": w})
+	writeObject(q.w, http.StatusOK, "flavor", w)
 	return nil
 }
 
 func (s *Server) deleteFlavor(q *request) error {
-	id := q.params[0]
+	id := q.param("id")
 	if err := q.authorize(policy.Flavor, policy.Delete, q.caller.ProjectID); err != nil {
 		return err
 	}
@@ -238,7 +230,7 @@ func (s *Server) listFlavorProfiles(q *request) error {
 }
 
 func (s *Server) showFlavorProfile(q *request) error {
-	id := q.params[0]
+	id := q.param("id")
 	if err := q.authorize(policy.FlavorProfile, policy.GetOne, q.caller.ProjectID); err != nil {
 		return err
 	}
@@ -253,17 +245,17 @@ func (s *Server) showFlavorProfile(q *request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeOne(q, http.StatusOK, "flavorprofile", w)
+	return s.writeOne(q, "flavorprofile", w)
 }
 
 func (s *Server) createFlavorProfile(q *request) error {
-	return createProfile(s, q, s.flavorProfileKind())
+	return createProfile(s, q, s.flavorProfileAPI())
 }
 
 func (s *Server) updateFlavorProfile(q *request) error {
-	return updateProfile(s, q, s.flavorProfileKind())
+	return updateProfile(s, q, s.flavorProfileAPI())
 }
 
 func (s *Server) deleteFlavorProfile(q *request) error {
-	return deleteProfile(s, q, s.flavorProfileKind())
+	return deleteProfile(s, q, s.flavorProfileAPI())
 }

@@ -2,11 +2,11 @@ package apiserver
 
 import (
 	"errors"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -170,13 +170,6 @@ func (s *Server) parseList(q url.Values, columns map[string]bool) (*listParams, 
 	return p, nil
 }
 
-func first(q url.Values, k string) string {
-	if vs := q[k]; len(vs) > 0 {
-		return vs[0]
-	}
-	return ""
-}
-
 func anyStrings(l []string) []any {
 	out := make([]any, len(l))
 	for i, s := range l {
@@ -250,11 +243,7 @@ func (s *Server) links(q *request, p *listParams, ids []string) []pageLink {
 	if len(ids) == 0 {
 		return out
 	}
-	base := s.baseURL
-	if base == "" {
-		base = requestBase(q.r)
-	}
-	path := base + q.r.URL.EscapedPath()
+	path := httpapi.BaseURL(q.r, s.baseURL) + q.r.URL.EscapedPath()
 	limit := "None"
 	if p.limit > 0 {
 		limit = strconv.Itoa(p.limit)
@@ -273,42 +262,4 @@ func (s *Server) links(q *request, p *listParams, ids []string) []pageLink {
 		out = append(out, pageLink{Rel: "next", Href: path + "?" + attrs + "&marker=" + ids[len(ids)-1]})
 	}
 	return out
-}
-
-// writeList writes {"<plural>": items, "<plural>_links": links}, applying
-// fields to each item; the links are repeated under extraLinkKeys (the
-// collections whose upstream links key is spelled differently, §2.6).
-func (s *Server) writeList(q *request, p *listParams, plural string, items []any, ids []string, extraLinkKeys ...string) error {
-	if items == nil {
-		items = []any{}
-	}
-	if p.fields != nil {
-		for i, it := range items {
-			sel, err := selectFields(it, p.fields)
-			if err != nil {
-				return err
-			}
-			items[i] = sel
-		}
-	}
-	links := s.links(q, p, ids)
-	body := map[string]any{plural: items, plural + "_links": links}
-	for _, k := range extraLinkKeys {
-		body[k] = links
-	}
-	writeJSON(q.w, http.StatusOK, body)
-	return nil
-}
-
-// writeOne writes {"<singular>": v} with fields= applied.
-func (s *Server) writeOne(q *request, status int, singular string, v any) error {
-	if vs, ok := q.r.URL.Query()["fields"]; ok {
-		sel, err := selectFields(v, vs)
-		if err != nil {
-			return err
-		}
-		v = sel
-	}
-	writeJSON(q.w, status, map[string]any{singular: v})
-	return nil
 }

@@ -9,22 +9,22 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Flavor profiles and availability zone profiles behave alike (§5.11,
-// §5.13): admins create them with a provider and metadata validated against
-// the provider's capabilities; a profile in use cannot change its provider
-// or metadata, nor be deleted (409). profileKind holds what differs.
-type profileKind[P any] struct {
+// Flavor profiles and availability zone profiles behave alike: admins
+// create them with a provider and metadata validated against the provider's
+// capabilities; a profile in use cannot change its provider or metadata,
+// nor be deleted (409). profileAPI holds what differs between the two APIs.
+type profileAPI[P any] struct {
 	object  policy.Object
 	key     string // response wrapper: "flavorprofile", "availability_zone_profile"
 	dataKey string // "flavor_data", "availability_zone_data"
-	// kindName names the profile in Octavia's in-use 409 and delete 404.
-	kindName  string
+	// name names the profile in Octavia's in-use 409 and delete 404.
+	name      string
 	post, put *body
 	metadata  func(provider string) lb.MetadataSchema
 	table     func(store.Tx) store.Table[P]
 	// users counts the flavors (zones) using profile id.
 	users func(ctx context.Context, tx store.Tx, id string) (int, error)
-	// get loads a profile with the kind's own not-found message.
+	// get loads a profile with the API's own not-found message.
 	get    func(q *request, tx store.Tx, id string) (*P, error)
 	fields func(*P) profileFields
 	wire   func(*P) any
@@ -35,9 +35,9 @@ type profileFields struct {
 	id, name, provider, data *string
 }
 
-func (s *Server) flavorProfileKind() *profileKind[lb.FlavorProfile] {
-	return &profileKind[lb.FlavorProfile]{
-		object: policy.FlavorProfile, key: "flavorprofile", dataKey: "flavor_data", kindName: nameNilFlavorProfile,
+func (s *Server) flavorProfileAPI() *profileAPI[lb.FlavorProfile] {
+	return &profileAPI[lb.FlavorProfile]{
+		object: policy.FlavorProfile, key: "flavorprofile", dataKey: "flavor_data", name: nameNilFlavorProfile,
 		post: &s.schemas.flavorProfilePost, put: &s.schemas.flavorProfilePut, metadata: flavorSchema,
 		table: store.Tx.FlavorProfiles,
 		users: func(ctx context.Context, tx store.Tx, id string) (int, error) {
@@ -51,9 +51,9 @@ func (s *Server) flavorProfileKind() *profileKind[lb.FlavorProfile] {
 	}
 }
 
-func (s *Server) azProfileKind() *profileKind[lb.AvailabilityZoneProfile] {
-	return &profileKind[lb.AvailabilityZoneProfile]{
-		object: policy.AvailabilityZoneProfile, key: "availability_zone_profile", dataKey: "availability_zone_data", kindName: nameAZProfile,
+func (s *Server) azProfileAPI() *profileAPI[lb.AvailabilityZoneProfile] {
+	return &profileAPI[lb.AvailabilityZoneProfile]{
+		object: policy.AvailabilityZoneProfile, key: "availability_zone_profile", dataKey: "availability_zone_data", name: nameAZProfile,
 		post: &s.schemas.azProfilePost, put: &s.schemas.azProfilePut, metadata: azSchema,
 		table: store.Tx.AvailabilityZoneProfiles,
 		users: func(ctx context.Context, tx store.Tx, id string) (int, error) {
@@ -67,110 +67,102 @@ func (s *Server) azProfileKind() *profileKind[lb.AvailabilityZoneProfile] {
 	}
 }
 
-func createProfile[P any](s *Server, q *request, k *profileKind[P]) error {
-	data, err := s.readBody(q)
+func createProfile[P any](s *Server, q *request, a *profileAPI[P]) error {
+	o, _, err := s.decodeBody(q, a.post)
 	if err != nil {
 		return err
 	}
-	o, _, err := k.post.decode(data)
-	if err != nil {
-		return err
-	}
-	if err := q.authorize(k.object, policy.Post, q.caller.ProjectID); err != nil {
+	if err := q.authorize(a.object, policy.Post, q.caller.ProjectID); err != nil {
 		return err
 	}
 	p := new(P)
-	f := k.fields(p)
+	f := a.fields(p)
 	*f.id = s.newID()
 	*f.name, _ = o.str("name")
 	*f.provider, _ = o.str("provider_name")
-	*f.data, _ = o.str(k.dataKey)
-	if err := s.validateMetadata(*f.provider, *f.data, k.dataKey, k.metadata); err != nil {
+	*f.data, _ = o.str(a.dataKey)
+	if err := s.validateMetadata(*f.provider, *f.data, a.dataKey, a.metadata); err != nil {
 		return err
 	}
-	if err := s.store.Update(q.ctx, func(tx store.Tx) error { return k.table(tx).Create(q.ctx, p) }); err != nil {
+	if err := s.store.Update(q.ctx, func(tx store.Tx) error { return a.table(tx).Create(q.ctx, p) }); err != nil {
 		return err
 	}
-	writeJSON(q.w, http.StatusCreated, map[string]any{k.key: k.wire(p)})
+	writeObject(q.w, http.StatusCreated, a.key, a.wire(p))
 	return nil
 }
 
-func updateProfile[P any](s *Server, q *request, k *profileKind[P]) error {
-	id := q.params[0]
-	data, err := s.readBody(q)
+func updateProfile[P any](s *Server, q *request, a *profileAPI[P]) error {
+	id := q.param("id")
+	o, _, err := s.decodeBody(q, a.put)
 	if err != nil {
 		return err
 	}
-	o, _, err := k.put.decode(data)
-	if err != nil {
-		return err
-	}
-	if err := q.authorize(k.object, policy.Put, q.caller.ProjectID); err != nil {
+	if err := q.authorize(a.object, policy.Put, q.caller.ProjectID); err != nil {
 		return err
 	}
 	var w any
 	err = s.store.Update(q.ctx, func(tx store.Tx) error {
-		if o.has(k.dataKey) || o.has("provider_name") {
-			n, err := k.users(q.ctx, tx, id)
+		if o.has(a.dataKey) || o.has("provider_name") {
+			n, err := a.users(q.ctx, tx, id)
 			if err != nil {
 				return err
 			}
 			if n > 0 {
-				return inUse(k.kindName, id)
+				return inUse(a.name, id)
 			}
 		}
-		p, err := k.get(q, tx, id)
+		p, err := a.get(q, tx, id)
 		if err != nil {
 			return err
 		}
-		f := k.fields(p)
+		f := a.fields(p)
 		if v, ok := o.str("name"); ok {
 			*f.name = v
 		}
 		if v, ok := o.str("provider_name"); ok {
 			*f.provider = v
 		}
-		if v, ok := o.str(k.dataKey); ok {
+		if v, ok := o.str(a.dataKey); ok {
 			*f.data = v
 		}
-		if o.has(k.dataKey) {
-			if err := s.validateMetadata(*f.provider, *f.data, k.dataKey, k.metadata); err != nil {
+		if o.has(a.dataKey) {
+			if err := s.validateMetadata(*f.provider, *f.data, a.dataKey, a.metadata); err != nil {
 				return err
 			}
 		}
-		if err := k.table(tx).Update(q.ctx, p); err != nil {
+		if err := a.table(tx).Update(q.ctx, p); err != nil {
 			return err
 		}
-		w = k.wire(p)
+		w = a.wire(p)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(q.w, http.StatusOK, map[string]any{k.key: w})
+	writeObject(q.w, http.StatusOK, a.key, w)
 	return nil
 }
 
-func deleteProfile[P any](s *Server, q *request, k *profileKind[P]) error {
-	id := q.params[0]
-	if err := q.authorize(k.object, policy.Delete, q.caller.ProjectID); err != nil {
+func deleteProfile[P any](s *Server, q *request, a *profileAPI[P]) error {
+	id := q.param("id")
+	if err := q.authorize(a.object, policy.Delete, q.caller.ProjectID); err != nil {
 		return err
 	}
 	err := s.store.Update(q.ctx, func(tx store.Tx) error {
 		if id == lb.NilUUID {
-			return notFound(k.kindName, id)
+			return notFound(a.name, id)
 		}
-		n, err := k.users(q.ctx, tx, id)
+		n, err := a.users(q.ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if n > 0 {
-			return inUse(k.kindName, id)
+			return inUse(a.name, id)
 		}
-		if _, err := found(k.table(tx).Get(q.ctx, id))(k.kindName, id); err != nil {
+		if _, err := found(a.table(tx).Get(q.ctx, id))(a.name, id); err != nil {
 			return err
 		}
-		return k.table(tx).Delete(q.ctx, id)
+		return a.table(tx).Delete(q.ctx, id)
 	})
 	if err != nil {
 		return err

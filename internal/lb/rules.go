@@ -41,6 +41,17 @@ func CheckListenerPool(listener, pool string) error {
 // ErrPrometheusChildren is refused pools and policies on PROMETHEUS listeners.
 var ErrPrometheusChildren = &ValidationError{Msg: "Protocol PROMETHEUS listeners cannot have child objects."}
 
+// CheckProviderProtocol refuses a listener or pool protocol the provider
+// cannot carry: the native engine has no SCTP (Go has no SCTP sockets and
+// the kernel module is often absent), and accepting it would only turn the
+// load balancer ERROR later.
+func CheckProviderProtocol(provider, protocol string) error {
+	if provider == ProviderFulcrum && protocol == ProtocolSCTP {
+		return Unsupported(provider, "The native engine does not support the SCTP protocol.")
+	}
+	return nil
+}
+
 // PortGroup returns the transport group a listener protocol shares ports in:
 // "TCP", "UDP" or "SCTP" (§6.2).
 func PortGroup(protocol string) string {
