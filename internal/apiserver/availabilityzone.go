@@ -9,7 +9,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Availability zones and their profiles (§5.12, §5.13). Zones are addressed
+// Availability zones and their profiles (docs/octavia-behaviour.md, "Flavors, availability zones and their profiles"). Zones are addressed
 // by name; a profile's availability_zone_data is validated against the
 // provider's capabilities (agent_zone, or Octavia's compute_zone).
 

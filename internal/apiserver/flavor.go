@@ -9,7 +9,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Flavors and flavor profiles (§5.10, §5.11): admins define profiles
+// Flavors and flavor profiles (docs/octavia-behaviour.md, "Flavors, availability zones and their profiles"): admins define profiles
 // (provider + metadata validated against the provider's capabilities) and
 // flavors naming them; anyone lists flavors and uses enabled ones. A
 // profile used by a flavor, or a flavor used by a load balancer, cannot be

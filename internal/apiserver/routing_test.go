@@ -12,8 +12,8 @@ import (
 
 // TestQueryStringThatCannotBeParsedIs400: a query string with a malformed
 // escape or more parameters than can be parsed is refused with a fault,
-// never answered as if it had no filter (docs/octavia-behaviour.md, "Query
-// strings").
+// never answered as if it had no filter.
+// See docs/octavia-behaviour.md, "Query strings".
 func TestQueryStringThatCannotBeParsedIs400(t *testing.T) {
 	h := newHarness(t, harnessOpts{tweak: func(o *apiserver.Options) {
 		e, err := policy.New(policy.Options{})

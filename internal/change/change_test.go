@@ -11,9 +11,9 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Scenario tests of the write rules (docs/octavia-behaviour.md, "What a
-// write locks", "Deletes cascade", "Writes on objects being deleted are
-// 409", "Quotas"), on a real SQLite store, without HTTP.
+// Scenario tests of the write rules on a real SQLite store, without HTTP.
+// See docs/octavia-behaviour.md: "What a write locks", "Deletes cascade",
+// "Writes on objects being deleted", "Quotas".
 
 type op func(e *env, f fixture) error
 

@@ -61,7 +61,7 @@ func (l *Listener) hasCert() bool {
 }
 
 // Validate checks a listener as a whole against Octavia's listener rules
-// (§5.2). vipAddrs are the load balancer's VIP addresses (for allowed_cidrs
+// (docs/octavia-behaviour.md, "TLS and listener settings"). vipAddrs are the load balancer's VIP addresses (for allowed_cidrs
 // families); update selects the PUT wording of some messages.
 func (l *Listener) Validate(s Settings, vipAddrs []string, update bool) error {
 	switch l.Protocol {
@@ -226,7 +226,7 @@ func (p *Pool) ApplyTLSDefaults() {
 	}
 }
 
-// Validate checks a pool as a whole (§5.3, §6.4, §6.6).
+// Validate checks a pool as a whole (docs/octavia-behaviour.md, "Session persistence", "TLS and listener settings").
 func (p *Pool) Validate(s Settings, update bool) error {
 	if err := CheckSessionPersistence(p.Protocol, p.SessionPersistence, update); err != nil {
 		return err
@@ -291,7 +291,7 @@ func (h *HealthMonitor) CheckTypeFields() error {
 	return nil
 }
 
-// Validate checks a health monitor as a whole against its pool's protocol (§5.5, §6.3).
+// Validate checks a health monitor as a whole against its pool's protocol (docs/octavia-behaviour.md, "Health monitors").
 func (h *HealthMonitor) Validate(s Settings, poolProtocol string) error {
 	if h.Type == MonitorPing && !s.AllowPing {
 		return NotAllowed("type", MonitorPing)
