@@ -71,10 +71,11 @@ func (s *Server) listAmphorae(q *request) error {
 	if err != nil {
 		return err
 	}
-	items := []any{}
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		if p.hasProject {
+	return page[lb.Amphora]{plural: "amphorae", table: store.Tx.Amphorae, id: func(a *lb.Amphora) string { return a.ID },
+		before: func(tx store.Tx) error {
+			if !p.hasProject {
+				return nil
+			}
 			// project_id selects the amphorae of that project's load
 			// balancers.
 			lbs, err := tx.LoadBalancers().List(q.ctx, store.Query{Filters: []store.Filter{store.F("project_id", p.projectID)}})
@@ -86,41 +87,16 @@ func (s *Server) listAmphorae(q *request) error {
 				lbIDs[i] = l.ID
 			}
 			p.query.Filters = append(p.query.Filters, store.In("loadbalancer_id", lbIDs...))
-		}
-		list, err := tx.Amphorae().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, a := range list {
-			ids = append(ids, a.ID)
-			items = append(items, toAmphoraWire(a))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, p, "amphorae", items, ids)
+			return nil
+		},
+		render: each(func(a *lb.Amphora) any { return toAmphoraWire(a) })}.serve(s, q, p)
 }
 
 func (s *Server) showAmphora(q *request) error {
-	id := q.param("id")
-	var w *amphoraWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		a, err := getAmphora(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.Amphora, policy.GetOne, q.caller.ProjectID); err != nil {
-			return err
-		}
-		w = toAmphoraWire(a)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, "amphora", w)
+	return shown[lb.Amphora]{key: "amphora", object: policy.Amphora,
+		load:   func(tx store.Tx) (*lb.Amphora, error) { return getAmphora(q.ctx, tx, q.param("id")) },
+		owner:  func(*lb.Amphora) string { return q.caller.ProjectID },
+		render: plain(func(a *lb.Amphora) any { return toAmphoraWire(a) })}.serve(s, q)
 }
 
 // amphoraStats reports the listener counters the amphora's agent sent for

@@ -53,49 +53,19 @@ func (s *Server) createHealthMonitor(q *request) error {
 }
 
 func (s *Server) showHealthMonitor(q *request) error {
-	var w *healthMonitorWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		h, err := getHealthMonitor(q.ctx, tx, q.param("id"))
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.HealthMonitor, policy.GetOne, h.ProjectID); err != nil {
-			return err
-		}
-		w = toHealthMonitorWire(h)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, "healthmonitor", w)
+	return shown[lb.HealthMonitor]{key: "healthmonitor", object: policy.HealthMonitor,
+		load:   func(tx store.Tx) (*lb.HealthMonitor, error) { return getHealthMonitor(q.ctx, tx, q.param("id")) },
+		owner:  func(h *lb.HealthMonitor) string { return h.ProjectID },
+		render: plain(func(h *lb.HealthMonitor) any { return toHealthMonitorWire(h) })}.serve(s, q)
 }
 
 func (s *Server) listHealthMonitors(q *request) error {
-	p, err := s.parseList(q.query, s.schemas.healthMonitorColumns)
+	p, err := s.scopedList(q, s.schemas.healthMonitorColumns, policy.HealthMonitor)
 	if err != nil {
 		return err
 	}
-	if err := p.scope(q, policy.HealthMonitor); err != nil {
-		return err
-	}
-	var items []any
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		list, err := tx.HealthMonitors().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, h := range list {
-			ids = append(ids, h.ID)
-			items = append(items, toHealthMonitorWire(h))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, p, "healthmonitors", items, ids)
+	return page[lb.HealthMonitor]{plural: "healthmonitors", table: store.Tx.HealthMonitors, id: func(h *lb.HealthMonitor) string { return h.ID },
+		render: each(func(h *lb.HealthMonitor) any { return toHealthMonitorWire(h) })}.serve(s, q, p)
 }
 
 // applyHealthMonitorUpdate applies a PUT body to h, resetting the fields sent

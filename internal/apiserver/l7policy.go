@@ -118,55 +118,26 @@ func (s *Server) createL7Policy(q *request) error {
 }
 
 func (s *Server) showL7Policy(q *request) error {
-	var w *l7PolicyWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		p, err := getL7Policy(q.ctx, tx, q.param("id"))
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.L7Policy, policy.GetOne, p.ProjectID); err != nil {
-			return err
-		}
-		w, err = l7PolicyWireOf(q, tx, p)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, "l7policy", w)
+	return shown[lb.L7Policy]{key: "l7policy", object: policy.L7Policy,
+		load:   func(tx store.Tx) (*lb.L7Policy, error) { return getL7Policy(q.ctx, tx, q.param("id")) },
+		owner:  func(p *lb.L7Policy) string { return p.ProjectID },
+		render: func(tx store.Tx, p *lb.L7Policy) (any, error) { return l7PolicyWireOf(q, tx, p) }}.serve(s, q)
 }
 
 func (s *Server) listL7Policies(q *request) error {
-	p, err := s.parseList(q.query, s.schemas.l7policyColumns)
+	p, err := s.scopedList(q, s.schemas.l7policyColumns, policy.L7Policy)
 	if err != nil {
 		return err
 	}
-	if err := p.scope(q, policy.L7Policy); err != nil {
-		return err
-	}
-	items := []any{}
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		list, err := tx.L7Policies().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, x := range list {
-			ids = append(ids, x.ID)
-		}
-		rules, err := tx.L7Rules().Refs(q.ctx, "l7policy_id", ids)
-		if err != nil {
-			return err
-		}
-		for _, x := range list {
-			items = append(items, toL7PolicyWire(x, idRefs(rules[x.ID])))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, p, "l7policies", items, ids)
+	return page[lb.L7Policy]{plural: "l7policies", table: store.Tx.L7Policies, id: func(x *lb.L7Policy) string { return x.ID },
+		render: func(tx store.Tx, list []*lb.L7Policy, ids []string) ([]any, error) {
+			rules, err := tx.L7Rules().Refs(q.ctx, "l7policy_id", ids)
+			items := make([]any, len(list))
+			for i, x := range list {
+				items[i] = toL7PolicyWire(x, idRefs(rules[x.ID]))
+			}
+			return items, err
+		}}.serve(s, q, p)
 }
 
 // l7PolicyWireOf renders a policy with its rules' ids.
@@ -206,16 +177,7 @@ func (s *Server) updateL7Policy(q *request) error {
 	if err != nil {
 		return err
 	}
-	var w *l7PolicyWire
-	err = s.store.View(q.ctx, func(tx store.Tx) (err error) {
-		w, err = l7PolicyWireOf(q, tx, p)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	writeObject(q.w, http.StatusOK, "l7policy", w)
-	return nil
+	return s.writeRendered(q, http.StatusOK, "l7policy", func(tx store.Tx) (any, error) { return l7PolicyWireOf(q, tx, p) })
 }
 
 func (s *Server) deleteL7Policy(q *request) error {

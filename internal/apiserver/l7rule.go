@@ -35,65 +35,41 @@ func (s *Server) createL7Rule(q *request) error {
 }
 
 func (s *Server) showL7Rule(q *request) error {
-	var w *l7RuleWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		p, err := rulePolicy(q, tx)
-		if err != nil {
-			return err
-		}
-		id := q.param("id")
-		r, err := found(tx.L7Rules().Get(q.ctx, id))(lb.NameL7Rule, id)
-		if err != nil {
-			return err
-		}
-		if r.L7PolicyID != p.ID {
-			return notFound(lb.NameL7Rule, id)
-		}
-		if err := q.authorize(policy.L7Rule, policy.GetOne, r.ProjectID); err != nil {
-			return err
-		}
-		w = toL7RuleWire(r)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, "rule", w)
+	return shown[lb.L7Rule]{key: "rule", object: policy.L7Rule,
+		load: func(tx store.Tx) (*lb.L7Rule, error) {
+			p, err := rulePolicy(q, tx)
+			if err != nil {
+				return nil, err
+			}
+			id := q.param("id")
+			r, err := found(tx.L7Rules().Get(q.ctx, id))(lb.NameL7Rule, id)
+			if err == nil && r.L7PolicyID != p.ID {
+				return nil, notFound(lb.NameL7Rule, id)
+			}
+			return r, err
+		},
+		owner:  func(r *lb.L7Rule) string { return r.ProjectID },
+		render: plain(func(r *lb.L7Rule) any { return toL7RuleWire(r) })}.serve(s, q)
 }
 
 func (s *Server) listL7Rules(q *request) error {
-	lp, err := s.parseList(q.query, s.schemas.ruleColumns)
+	p, err := s.parseList(q.query, s.schemas.ruleColumns)
 	if err != nil {
 		return err
 	}
-	items := []any{}
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		p, err := rulePolicy(q, tx)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.L7Rule, policy.GetAll, p.ProjectID); err != nil {
-			return err
-		}
-		if lp.hasProject {
-			lp.query.Filters = append(lp.query.Filters, store.F("project_id", lp.projectID))
-		}
-		lp.query.Filters = append(lp.query.Filters, store.F("l7policy_id", p.ID))
-		list, err := tx.L7Rules().List(q.ctx, lp.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, r := range list {
-			ids = append(ids, r.ID)
-			items = append(items, toL7RuleWire(r))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, lp, "rules", items, ids)
+	return page[lb.L7Rule]{plural: "rules", table: store.Tx.L7Rules, id: func(r *lb.L7Rule) string { return r.ID },
+		before: func(tx store.Tx) error {
+			pol, err := rulePolicy(q, tx)
+			if err != nil {
+				return err
+			}
+			if err := q.authorize(policy.L7Rule, policy.GetAll, pol.ProjectID); err != nil {
+				return err
+			}
+			p.under("l7policy_id", pol.ID)
+			return nil
+		},
+		render: each(func(r *lb.L7Rule) any { return toL7RuleWire(r) })}.serve(s, q, p)
 }
 
 // applyRuleUpdate merges a PUT body into a rule as Octavia does: fields sent

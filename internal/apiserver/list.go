@@ -263,3 +263,74 @@ func (s *Server) links(q *request, p *listParams, ids []string) []pageLink {
 	}
 	return out
 }
+
+// page serves one page of a collection in one transaction: before runs
+// first (lookups and checks of the path, which may narrow p's query), then
+// the table is listed with p's filters, sort and paging, and render turns
+// the page into wire items, reading the references of the whole page at
+// once.
+type page[T any] struct {
+	plural string
+	table  func(store.Tx) store.Table[T]
+	id     func(*T) string
+	before func(tx store.Tx) error
+	render func(tx store.Tx, list []*T, ids []string) ([]any, error)
+	// linkKeys are extra keys for the links (Octavia's singular
+	// spellings).
+	linkKeys []string
+}
+
+func (pg page[T]) serve(s *Server, q *request, p *listParams) error {
+	var items []any
+	var ids []string
+	err := s.store.View(q.ctx, func(tx store.Tx) error {
+		if pg.before != nil {
+			if err := pg.before(tx); err != nil {
+				return err
+			}
+		}
+		list, err := pg.table(tx).List(q.ctx, p.query)
+		if err != nil {
+			return queryError(err)
+		}
+		ids = make([]string, len(list))
+		for i, x := range list {
+			ids[i] = pg.id(x)
+		}
+		items, err = pg.render(tx, list, ids)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.writeList(q, p, pg.plural, items, ids, pg.linkKeys...)
+}
+
+// each renders every item of a page on its own.
+func each[T any](wire func(*T) any) func(store.Tx, []*T, []string) ([]any, error) {
+	return func(_ store.Tx, list []*T, _ []string) ([]any, error) {
+		items := make([]any, len(list))
+		for i, x := range list {
+			items[i] = wire(x)
+		}
+		return items, nil
+	}
+}
+
+// under narrows a list to the children of one parent (members of a pool,
+// rules of a policy); a project_id filter still applies.
+func (p *listParams) under(field, parentID string) {
+	if p.hasProject {
+		p.query.Filters = append(p.query.Filters, store.F("project_id", p.projectID))
+	}
+	p.query.Filters = append(p.query.Filters, store.F(field, parentID))
+}
+
+// scopedList parses a list query and applies the caller's project scope.
+func (s *Server) scopedList(q *request, columns map[string]bool, o policy.Object) (*listParams, error) {
+	p, err := s.parseList(q.query, columns)
+	if err != nil {
+		return nil, err
+	}
+	return p, p.scope(q, o)
+}

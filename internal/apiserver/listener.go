@@ -171,55 +171,26 @@ func (s *Server) createListener(q *request) error {
 }
 
 func (s *Server) showListener(q *request) error {
-	var w *listenerWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		l, err := getListener(q.ctx, tx, q.param("id"))
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.Listener, policy.GetOne, l.ProjectID); err != nil {
-			return err
-		}
-		w, err = listenerWireOf(q, tx, l)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, "listener", w)
+	return shown[lb.Listener]{key: "listener", object: policy.Listener,
+		load:   func(tx store.Tx) (*lb.Listener, error) { return getListener(q.ctx, tx, q.param("id")) },
+		owner:  func(l *lb.Listener) string { return l.ProjectID },
+		render: func(tx store.Tx, l *lb.Listener) (any, error) { return listenerWireOf(q, tx, l) }}.serve(s, q)
 }
 
 func (s *Server) listListeners(q *request) error {
-	p, err := s.parseList(q.query, s.schemas.listenerColumns)
+	p, err := s.scopedList(q, s.schemas.listenerColumns, policy.Listener)
 	if err != nil {
 		return err
 	}
-	if err := p.scope(q, policy.Listener); err != nil {
-		return err
-	}
-	var items []any
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		list, err := tx.Listeners().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, l := range list {
-			ids = append(ids, l.ID)
-		}
-		pols, err := listenerPolicies(q.ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		for _, l := range list {
-			items = append(items, toListenerWire(l, pols[l.ID]))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, p, "listeners", items, ids)
+	return page[lb.Listener]{plural: "listeners", table: store.Tx.Listeners, id: func(l *lb.Listener) string { return l.ID },
+		render: func(tx store.Tx, list []*lb.Listener, ids []string) ([]any, error) {
+			pols, err := listenerPolicies(q.ctx, tx, ids)
+			items := make([]any, len(list))
+			for i, l := range list {
+				items[i] = toListenerWire(l, pols[l.ID])
+			}
+			return items, err
+		}}.serve(s, q, p)
 }
 
 // listenerWireOf renders a listener with its L7 policy ids.
@@ -244,16 +215,7 @@ func (s *Server) updateListener(q *request) error {
 	if err != nil {
 		return err
 	}
-	var w *listenerWire
-	err = s.store.View(q.ctx, func(tx store.Tx) (err error) {
-		w, err = listenerWireOf(q, tx, l)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	writeObject(q.w, http.StatusOK, "listener", w)
-	return nil
+	return s.writeRendered(q, http.StatusOK, "listener", func(tx store.Tx) (any, error) { return listenerWireOf(q, tx, l) })
 }
 
 func (s *Server) deleteListener(q *request) error {

@@ -108,57 +108,26 @@ func loadBalancerWireOf(q *request, tx store.Tx, l *lb.LoadBalancer) (*loadBalan
 }
 
 func (s *Server) showLoadBalancer(q *request) error {
-	id := q.param("id")
-	var w *loadBalancerWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		l, err := getLB(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.LoadBalancer, policy.GetOne, l.ProjectID); err != nil {
-			return err
-		}
-		w, err = loadBalancerWireOf(q, tx, l)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, "loadbalancer", w)
+	return shown[lb.LoadBalancer]{key: "loadbalancer", object: policy.LoadBalancer,
+		load:   func(tx store.Tx) (*lb.LoadBalancer, error) { return getLB(q.ctx, tx, q.param("id")) },
+		owner:  func(l *lb.LoadBalancer) string { return l.ProjectID },
+		render: func(tx store.Tx, l *lb.LoadBalancer) (any, error) { return loadBalancerWireOf(q, tx, l) }}.serve(s, q)
 }
 
 func (s *Server) listLoadBalancers(q *request) error {
-	p, err := s.parseList(q.query, s.schemas.lbColumns)
+	p, err := s.scopedList(q, s.schemas.lbColumns, policy.LoadBalancer)
 	if err != nil {
 		return err
 	}
-	if err := p.scope(q, policy.LoadBalancer); err != nil {
-		return err
-	}
-	var items []any
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		list, err := tx.LoadBalancers().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, l := range list {
-			ids = append(ids, l.ID)
-		}
-		ls, ps, err := lbChildren(q, tx, ids)
-		if err != nil {
-			return err
-		}
-		items = make([]any, 0, len(list))
-		for _, l := range list {
-			items = append(items, toLoadBalancerWire(l, idRefs(ls[l.ID]), idRefs(ps[l.ID])))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, p, "loadbalancers", items, ids)
+	return page[lb.LoadBalancer]{plural: "loadbalancers", table: store.Tx.LoadBalancers, id: func(l *lb.LoadBalancer) string { return l.ID },
+		render: func(tx store.Tx, list []*lb.LoadBalancer, ids []string) ([]any, error) {
+			ls, ps, err := lbChildren(q, tx, ids)
+			items := make([]any, len(list))
+			for i, l := range list {
+				items[i] = toLoadBalancerWire(l, idRefs(ls[l.ID]), idRefs(ps[l.ID]))
+			}
+			return items, err
+		}}.serve(s, q, p)
 }
 
 func (s *Server) updateLoadBalancer(q *request) error {
@@ -174,16 +143,7 @@ func (s *Server) updateLoadBalancer(q *request) error {
 	if err != nil {
 		return err
 	}
-	var w *loadBalancerWire
-	err = s.store.View(q.ctx, func(tx store.Tx) (err error) {
-		w, err = loadBalancerWireOf(q, tx, l)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	writeObject(q.w, http.StatusOK, "loadbalancer", w)
-	return nil
+	return s.writeRendered(q, http.StatusOK, "loadbalancer", func(tx store.Tx) (any, error) { return loadBalancerWireOf(q, tx, l) })
 }
 
 func applyLoadBalancerUpdate(l *lb.LoadBalancer, o *object) {

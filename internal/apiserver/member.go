@@ -80,30 +80,21 @@ func (s *Server) createMember(q *request) error {
 }
 
 func (s *Server) showMember(q *request) error {
-	var w *memberWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		p, err := memberPool(q, tx)
-		if err != nil {
-			return err
-		}
-		id := q.param("id")
-		m, err := found(tx.Members().Get(q.ctx, id))(lb.NameMember, id)
-		if err != nil {
-			return err
-		}
-		if m.PoolID != p.ID {
-			return notFound(lb.NameMember, id)
-		}
-		if err := q.authorize(policy.Member, policy.GetOne, m.ProjectID); err != nil {
-			return err
-		}
-		w = toMemberWire(m)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, "member", w)
+	return shown[lb.Member]{key: "member", object: policy.Member,
+		load: func(tx store.Tx) (*lb.Member, error) {
+			p, err := memberPool(q, tx)
+			if err != nil {
+				return nil, err
+			}
+			id := q.param("id")
+			m, err := found(tx.Members().Get(q.ctx, id))(lb.NameMember, id)
+			if err == nil && m.PoolID != p.ID {
+				return nil, notFound(lb.NameMember, id)
+			}
+			return m, err
+		},
+		owner:  func(m *lb.Member) string { return m.ProjectID },
+		render: plain(func(m *lb.Member) any { return toMemberWire(m) })}.serve(s, q)
 }
 
 func (s *Server) listMembers(q *request) error {
@@ -111,36 +102,21 @@ func (s *Server) listMembers(q *request) error {
 	if err != nil {
 		return err
 	}
-	var items []any
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		pool, err := memberPool(q, tx)
-		if err != nil {
-			return err
-		}
-		// Members are listed per pool: the pool's owner is checked, there is
-		// no global variant.
-		if err := q.authorize(policy.Member, policy.GetAll, pool.ProjectID); err != nil {
-			return err
-		}
-		if p.hasProject {
-			p.query.Filters = append(p.query.Filters, store.F("project_id", p.projectID))
-		}
-		p.query.Filters = append(p.query.Filters, store.F("pool_id", pool.ID))
-		list, err := tx.Members().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, m := range list {
-			ids = append(ids, m.ID)
-			items = append(items, toMemberWire(m))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, p, "members", items, ids)
+	return page[lb.Member]{plural: "members", table: store.Tx.Members, id: func(m *lb.Member) string { return m.ID },
+		before: func(tx store.Tx) error {
+			pool, err := memberPool(q, tx)
+			if err != nil {
+				return err
+			}
+			// Members are listed per pool: the pool's owner is checked,
+			// there is no global variant.
+			if err := q.authorize(policy.Member, policy.GetAll, pool.ProjectID); err != nil {
+				return err
+			}
+			p.under("pool_id", pool.ID)
+			return nil
+		},
+		render: each(func(m *lb.Member) any { return toMemberWire(m) })}.serve(s, q, p)
 }
 
 func (s *Server) updateMember(q *request) error {

@@ -183,55 +183,26 @@ func (s *Server) createPool(q *request) error {
 }
 
 func (s *Server) showPool(q *request) error {
-	var w *poolWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		p, err := getPool(q.ctx, tx, q.param("id"))
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.Pool, policy.GetOne, p.ProjectID); err != nil {
-			return err
-		}
-		w, err = poolWireOf(q, tx, p)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, "pool", w)
+	return shown[lb.Pool]{key: "pool", object: policy.Pool,
+		load:   func(tx store.Tx) (*lb.Pool, error) { return getPool(q.ctx, tx, q.param("id")) },
+		owner:  func(p *lb.Pool) string { return p.ProjectID },
+		render: func(tx store.Tx, p *lb.Pool) (any, error) { return poolWireOf(q, tx, p) }}.serve(s, q)
 }
 
 func (s *Server) listPools(q *request) error {
-	p, err := s.parseList(q.query, s.schemas.poolColumns)
+	p, err := s.scopedList(q, s.schemas.poolColumns, policy.Pool)
 	if err != nil {
 		return err
 	}
-	if err := p.scope(q, policy.Pool); err != nil {
-		return err
-	}
-	var items []any
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		list, err := tx.Pools().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, x := range list {
-			ids = append(ids, x.ID)
-		}
-		refs, err := poolRefsOf(q, tx, ids)
-		if err != nil {
-			return err
-		}
-		for _, x := range list {
-			items = append(items, toPoolWire(x, refs[x.ID]))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, p, "pools", items, ids)
+	return page[lb.Pool]{plural: "pools", table: store.Tx.Pools, id: func(x *lb.Pool) string { return x.ID },
+		render: func(tx store.Tx, list []*lb.Pool, ids []string) ([]any, error) {
+			refs, err := poolRefsOf(q, tx, ids)
+			items := make([]any, len(list))
+			for i, x := range list {
+				items[i] = toPoolWire(x, refs[x.ID])
+			}
+			return items, err
+		}}.serve(s, q, p)
 }
 
 // poolWireOf renders a pool with its references.
@@ -253,16 +224,7 @@ func (s *Server) updatePool(q *request) error {
 	if err != nil {
 		return err
 	}
-	var w *poolWire
-	err = s.store.View(q.ctx, func(tx store.Tx) (err error) {
-		w, err = poolWireOf(q, tx, p)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	writeObject(q.w, http.StatusOK, "pool", w)
-	return nil
+	return s.writeRendered(q, http.StatusOK, "pool", func(tx store.Tx) (any, error) { return poolWireOf(q, tx, p) })
 }
 
 func (s *Server) deletePool(q *request) error {

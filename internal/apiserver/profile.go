@@ -9,14 +9,21 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Flavor profiles and availability zone profiles behave alike: admins
+// Flavor profiles and availability zone profiles (docs/octavia-behaviour.md,
+// "Flavors, availability zones and their profiles") behave alike: admins
 // create them with a provider and metadata validated against the provider's
-// capabilities; a profile in use cannot change its provider or metadata,
-// nor be deleted (409). profileAPI holds what differs between the two APIs.
+// capabilities (a zone's agent_zone, or Octavia's compute_zone); a profile
+// in use cannot change its provider or metadata, nor be deleted (409); the
+// nil UUID is never one. profileAPI holds what differs between the two
+// APIs.
 type profileAPI[P any] struct {
-	object  policy.Object
-	key     string // response wrapper: "flavorprofile", "availability_zone_profile"
-	dataKey string // "flavor_data", "availability_zone_data"
+	object policy.Object
+	key    string // response wrapper: "flavorprofile", "availability_zone_profile"
+	plural string // "flavorprofiles", "availability_zone_profiles"
+	// linksKey is Octavia's singular links key, sent beside the plural.
+	linksKey string
+	columns  map[string]bool
+	dataKey  string // "flavor_data", "availability_zone_data"
 	// name names the profile in Octavia's in-use 409 and delete 404.
 	name      string
 	post, put *body
@@ -38,6 +45,7 @@ type profileFields struct {
 func (s *Server) flavorProfileAPI() *profileAPI[lb.FlavorProfile] {
 	return &profileAPI[lb.FlavorProfile]{
 		object: policy.FlavorProfile, key: "flavorprofile", dataKey: "flavor_data", name: nameNilFlavorProfile,
+		plural: "flavorprofiles", linksKey: "flavorprofile_links", columns: s.schemas.flavorProfileColumns,
 		post: &s.schemas.flavorProfilePost, put: &s.schemas.flavorProfilePut, metadata: flavorSchema,
 		table: store.Tx.FlavorProfiles,
 		users: func(ctx context.Context, tx store.Tx, id string) (int, error) {
@@ -54,6 +62,7 @@ func (s *Server) flavorProfileAPI() *profileAPI[lb.FlavorProfile] {
 func (s *Server) azProfileAPI() *profileAPI[lb.AvailabilityZoneProfile] {
 	return &profileAPI[lb.AvailabilityZoneProfile]{
 		object: policy.AvailabilityZoneProfile, key: "availability_zone_profile", dataKey: "availability_zone_data", name: nameAZProfile,
+		plural: "availability_zone_profiles", linksKey: "availability_zone_profile_links", columns: s.schemas.azProfileColumns,
 		post: &s.schemas.azProfilePost, put: &s.schemas.azProfilePut, metadata: azSchema,
 		table: store.Tx.AvailabilityZoneProfiles,
 		users: func(ctx context.Context, tx store.Tx, id string) (int, error) {
@@ -65,6 +74,15 @@ func (s *Server) azProfileAPI() *profileAPI[lb.AvailabilityZoneProfile] {
 		},
 		wire: func(p *lb.AvailabilityZoneProfile) any { return toAZProfileWire(p) },
 	}
+}
+
+func listProfiles[P any](s *Server, q *request, a *profileAPI[P]) error {
+	return listCatalog(s, q, a.object, a.columns, page[P]{plural: a.plural, table: a.table, linkKeys: []string{a.linksKey},
+		id: func(p *P) string { return *a.fields(p).id }, render: each(a.wire)})
+}
+
+func showProfile[P any](s *Server, q *request, a *profileAPI[P]) error {
+	return showUnowned(s, q, a.object, a.key, a.get, a.wire)
 }
 
 func createProfile[P any](s *Server, q *request, a *profileAPI[P]) error {
@@ -169,4 +187,77 @@ func deleteProfile[P any](s *Server, q *request, a *profileAPI[P]) error {
 	}
 	writeEmpty(q.w, http.StatusNoContent)
 	return nil
+}
+
+const (
+	nameFlavorProfile = "Flavor Profile"
+	// nameNilFlavorProfile is how Octavia names a flavor profile in the
+	// nil-UUID and in-use messages.
+	nameNilFlavorProfile = "Flavor profile"
+	nameAZProfile        = "Availability Zone Profile"
+)
+
+type flavorProfileWire struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	ProviderName string `json:"provider_name"`
+	FlavorData   string `json:"flavor_data"`
+}
+
+func toFlavorProfileWire(p *lb.FlavorProfile) *flavorProfileWire {
+	return &flavorProfileWire{ID: p.ID, Name: p.Name, ProviderName: p.ProviderName, FlavorData: p.FlavorData}
+}
+
+type availabilityZoneProfileWire struct {
+	ID                   string `json:"id"`
+	Name                 string `json:"name"`
+	ProviderName         string `json:"provider_name"`
+	AvailabilityZoneData string `json:"availability_zone_data"`
+}
+
+func toAZProfileWire(p *lb.AvailabilityZoneProfile) *availabilityZoneProfileWire {
+	return &availabilityZoneProfileWire{ID: p.ID, Name: p.Name, ProviderName: p.ProviderName, AvailabilityZoneData: p.AvailabilityZoneData}
+}
+
+// getFlavorProfile loads a profile; the nil UUID is Octavia's "Flavor
+// profile" 404.
+func getFlavorProfile(q *request, tx store.Tx, id string) (*lb.FlavorProfile, error) {
+	if id == lb.NilUUID {
+		return nil, notFound(nameNilFlavorProfile, id)
+	}
+	return found(tx.FlavorProfiles().Get(q.ctx, id))(nameFlavorProfile, id)
+}
+
+func getAZProfile(q *request, tx store.Tx, id string) (*lb.AvailabilityZoneProfile, error) {
+	return found(tx.AvailabilityZoneProfiles().Get(q.ctx, id))(nameAZProfile, id)
+}
+
+func (s *Server) listFlavorProfiles(q *request) error {
+	return listProfiles(s, q, s.flavorProfileAPI())
+}
+func (s *Server) showFlavorProfile(q *request) error { return showProfile(s, q, s.flavorProfileAPI()) }
+func (s *Server) createFlavorProfile(q *request) error {
+	return createProfile(s, q, s.flavorProfileAPI())
+}
+func (s *Server) updateFlavorProfile(q *request) error {
+	return updateProfile(s, q, s.flavorProfileAPI())
+}
+func (s *Server) deleteFlavorProfile(q *request) error {
+	return deleteProfile(s, q, s.flavorProfileAPI())
+}
+
+func (s *Server) listAvailabilityZoneProfiles(q *request) error {
+	return listProfiles(s, q, s.azProfileAPI())
+}
+func (s *Server) showAvailabilityZoneProfile(q *request) error {
+	return showProfile(s, q, s.azProfileAPI())
+}
+func (s *Server) createAvailabilityZoneProfile(q *request) error {
+	return createProfile(s, q, s.azProfileAPI())
+}
+func (s *Server) updateAvailabilityZoneProfile(q *request) error {
+	return updateProfile(s, q, s.azProfileAPI())
+}
+func (s *Server) deleteAvailabilityZoneProfile(q *request) error {
+	return deleteProfile(s, q, s.azProfileAPI())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
@@ -50,4 +51,54 @@ func getL7Policy(ctx context.Context, tx store.Tx, id string) (*lb.L7Policy, err
 
 func getAmphora(ctx context.Context, tx store.Tx, id string) (*lb.Amphora, error) {
 	return found(tx.Amphorae().Get(ctx, id))(lb.NameAmphora, id)
+}
+
+// shown serves GET of one object in one transaction: loaded (404), the
+// caller authorized as object:get_one on its owner (403), rendered with
+// what it references, written with fields= applied.
+type shown[T any] struct {
+	key    string
+	object policy.Object
+	load   func(tx store.Tx) (*T, error)
+	owner  func(*T) string
+	render func(tx store.Tx, v *T) (any, error)
+}
+
+func (sh shown[T]) serve(s *Server, q *request) error {
+	var w any
+	err := s.store.View(q.ctx, func(tx store.Tx) error {
+		v, err := sh.load(tx)
+		if err != nil {
+			return err
+		}
+		if err := q.authorize(sh.object, policy.GetOne, sh.owner(v)); err != nil {
+			return err
+		}
+		w, err = sh.render(tx, v)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.writeOne(q, sh.key, w)
+}
+
+// plain renders an object that references nothing.
+func plain[T any](wire func(*T) any) func(store.Tx, *T) (any, error) {
+	return func(_ store.Tx, v *T) (any, error) { return wire(v), nil }
+}
+
+// writeRendered writes {"<key>": v} with status, v rendered with what it
+// references (read in one transaction): the body of an update.
+func (s *Server) writeRendered(q *request, status int, key string, render func(tx store.Tx) (any, error)) error {
+	var w any
+	err := s.store.View(q.ctx, func(tx store.Tx) (err error) {
+		w, err = render(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeObject(q.w, status, key, w)
+	return nil
 }
