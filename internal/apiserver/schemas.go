@@ -3,7 +3,6 @@ package apiserver
 import (
 	"math"
 	"regexp"
-	"strconv"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 )
@@ -227,6 +226,3 @@ func loadBalancerSchemas() *schemas {
 func aDict(name string, max int) attr {
 	return attr{name: name, kind: kDict, item: &attr{kind: kString, maxLen: max}}
 }
-
-// itoa is strconv.Itoa, kept short for message building.
-func itoa(n int) string { return strconv.Itoa(n) }
