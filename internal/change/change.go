@@ -20,7 +20,9 @@
 // *lb.ConflictError, *lb.NotFoundError, *lb.QuotaExceededError,
 // *lb.UnsupportedError), the caller's own from Allow, or failures.
 //
-// The package imports the store contract and the domain model only.
+// The name: each call is one change to one load balancer, and becomes one
+// generation of it. The package imports the store contract and the domain
+// model (and ids), never HTTP, a store backend or another service.
 package change
 
 import (
@@ -89,6 +91,13 @@ type VIPQoSUpdater interface {
 // may not write). A non-nil error refuses the write and is returned as is.
 // A nil Allow allows.
 type Allow func(ownerProject string) error
+
+// Sent reports whether a request carried an API attribute (by its Octavia
+// name, e.g. "default_pool_id"), null included. Some rules apply only to the
+// attributes a request sends. A nil Sent sends nothing.
+type Sent func(attribute string) bool
+
+func (s Sent) has(attribute string) bool { return s != nil && s(attribute) }
 
 // Options configure a Writer. Store is required; VIPs is required to create
 // load balancers.

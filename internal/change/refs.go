@@ -6,13 +6,6 @@ import "github.com/fulcrumlb/fulcrum/internal/lb"
 // Barbican: all of a new object's, and on an update only those the request
 // sends (even unchanged).
 
-// Sent reports whether a request carried an API attribute (by its Octavia
-// name, e.g. "default_pool_id"), null included. Some rules apply only to the
-// attributes a request sends. A nil Sent sends nothing.
-type Sent func(attribute string) bool
-
-func (s Sent) has(attribute string) bool { return s != nil && s(attribute) }
-
 // checkRefs asks the key manager about references; nothing to ask is a
 // no-op.
 func (t *txn) checkRefs(project string, certs []string, ca, crl string) error {
