@@ -15,8 +15,8 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Tests named after the compatibility traps of the reference (§12); traps
-// 12, 13, 15 and 23 are in traps_more_test.go.
+// Tests of the Octavia behaviours clients depend on, each named after its
+// behaviour and pointing at its heading in docs/octavia-behaviour.md.
 
 func keys(m map[string]any) []string {
 	out := make([]string, 0, len(m))
@@ -27,7 +27,8 @@ func keys(m map[string]any) []string {
 	return out
 }
 
-func TestTrap01_VersionDocument(t *testing.T) {
+// TestVersionDocumentListsEveryV2Version: docs/octavia-behaviour.md, "Version document".
+func TestVersionDocumentListsEveryV2Version(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	r := h.must(200, "GET", "/", nil)
 	vs := r.list("versions")
@@ -59,7 +60,8 @@ func TestTrap01_VersionDocument(t *testing.T) {
 	}
 }
 
-func TestTrap02_V20AliasAndPaths(t *testing.T) {
+// TestV2AndV20WithAndWithoutLbaas: docs/octavia-behaviour.md, "Paths".
+func TestV2AndV20WithAndWithoutLbaas(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	id := h.createLB("a")
 	for _, p := range []string{"/v2/lbaas/loadbalancers", "/v2.0/lbaas/loadbalancers", "/v2/loadbalancers",
@@ -74,7 +76,8 @@ func TestTrap02_V20AliasAndPaths(t *testing.T) {
 	}
 }
 
-func TestTrap03_StatusCodes(t *testing.T) {
+// TestWriteStatusCodesAndOneKeyBodies: docs/octavia-behaviour.md, "Status codes of writes".
+func TestWriteStatusCodesAndOneKeyBodies(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h)
 	member := h.must(201, "POST", "/v2/lbaas/pools/"+f.pool+"/members", map[string]any{"member": map[string]any{"address": "192.0.2.5", "protocol_port": 80}}).obj("member")["id"].(string)
@@ -105,7 +108,8 @@ var lbKeys = []string{"additional_vips", "admin_state_up", "availability_zone", 
 	"listeners", "name", "operating_status", "pools", "project_id", "provider", "provisioning_status", "tags", "tenant_id",
 	"updated_at", "vip_address", "vip_network_id", "vip_port_id", "vip_qos_policy_id", "vip_sg_ids", "vip_subnet_id", "vip_vnic_type"}
 
-func TestTrap04_LoadBalancerPostFullForm(t *testing.T) {
+// TestLoadBalancerHasEveryAttribute: docs/octavia-behaviour.md, "Complete objects".
+func TestLoadBalancerHasEveryAttribute(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	r := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_network_id": uuidA}})
 	l := r.obj("loadbalancer")
@@ -120,7 +124,8 @@ func TestTrap04_LoadBalancerPostFullForm(t *testing.T) {
 	}
 }
 
-func TestTrap05_TenantIDMirror(t *testing.T) {
+// TestTenantIDMirrorsProjectID: docs/octavia-behaviour.md, "tenant_id mirrors project_id".
+func TestTenantIDMirrorsProjectID(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h)
 	hm := h.must(201, "POST", "/v2/lbaas/healthmonitors", map[string]any{"healthmonitor": map[string]any{"pool_id": f.pool, "type": "PING", "delay": 5, "timeout": 3, "max_retries": 3}}).obj("healthmonitor")
@@ -138,7 +143,8 @@ func TestTrap05_TenantIDMirror(t *testing.T) {
 	}
 }
 
-func TestTrap06_NullRendering(t *testing.T) {
+// TestEmptyAndUnsetAttributes: docs/octavia-behaviour.md, "Empty and unset attributes".
+func TestEmptyAndUnsetAttributes(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h)
 	l := h.must(200, "PUT", "/v2/lbaas/listeners/"+f.http, map[string]any{"listener": map[string]any{"name": nil, "description": nil, "allowed_cidrs": []any{}, "tags": nil}}).obj("listener")
@@ -165,7 +171,8 @@ func TestTrap06_NullRendering(t *testing.T) {
 	}
 }
 
-func TestTrap07_InputLeniencyAndStrictness(t *testing.T) {
+// TestLenientValuesStrictKeys: docs/octavia-behaviour.md, "Lenient values, strict keys".
+func TestLenientValuesStrictKeys(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h)
 	h.must(400, "POST", "/v2/lbaas/pools/"+f.pool+"/members", `{"member": {"address": "192.0.2.7", "protocol_port": 80, "bogus": 1}}`)
@@ -191,7 +198,8 @@ var statusKeys = map[string][]string{
 	"member":       {"address", "id", "name", "operating_status", "protocol_port", "provisioning_status"},
 }
 
-func TestTrap08_StatusTree(t *testing.T) {
+// TestStatusTreeFollowsListenersAndRedirects: docs/octavia-behaviour.md, "Status tree".
+func TestStatusTreeFollowsListenersAndRedirects(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h)
 	h.must(201, "POST", "/v2/lbaas/healthmonitors", map[string]any{"healthmonitor": map[string]any{"pool_id": f.pool, "type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 3}})
@@ -243,11 +251,12 @@ func TestTrap08_StatusTree(t *testing.T) {
 	}
 }
 
-// TestTrap09_NoImmutableConflicts is fulcrum's deliberate difference: child
+// TestWritesWhileBusyAreFoldedAndPendingDeleteIs409 is fulcrum's deliberate difference: child
 // writes while the load balancer is PENDING_* are accepted, bump the
 // generation in the same transaction and mark the parents PENDING_UPDATE;
 // only PENDING_DELETE refuses, with Octavia's text.
-func TestTrap09_NoImmutableConflicts(t *testing.T) {
+// See docs/octavia-behaviour.md, "Writes while a load balancer is busy".
+func TestWritesWhileBusyAreFoldedAndPendingDeleteIs409(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h) // every object still PENDING_CREATE: no controller
 	genOf := func() int64 {
@@ -328,7 +337,8 @@ func TestTrap09_NoImmutableConflicts(t *testing.T) {
 	}
 }
 
-func TestTrap10_CascadeDeleteIs400WithoutCascade(t *testing.T) {
+// TestLoadBalancerWithChildrenNeedsCascadeToDelete: docs/octavia-behaviour.md, "Deletes cascade".
+func TestLoadBalancerWithChildrenNeedsCascadeToDelete(t *testing.T) {
 	h := newHarness(t, harnessOpts{controller: true})
 	f := newFixture(h)
 	r := h.must(400, "DELETE", "/v2/lbaas/loadbalancers/"+f.lb+"?cascade=false", nil)
@@ -354,7 +364,8 @@ func (projectAuth) Authenticate(r *http.Request) (policy.Caller, error) {
 	return policy.Caller{ProjectID: p, Roles: []string{"member"}}, nil
 }
 
-func TestTrap11_OtherProjectIsForbiddenAndListsAreScoped(t *testing.T) {
+// TestOtherProjectIsForbiddenAndListsAreScoped: docs/octavia-behaviour.md, "Project scoping".
+func TestOtherProjectIsForbiddenAndListsAreScoped(t *testing.T) {
 	h := newHarness(t, harnessOpts{tweak: func(o *apiserver.Options) { o.Auth = projectAuth{} }})
 	mine := h.createLB("mine")
 	theirs := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA}}, "X-Project-Id", "p2").obj("loadbalancer")["id"].(string)
@@ -372,7 +383,8 @@ func TestTrap11_OtherProjectIsForbiddenAndListsAreScoped(t *testing.T) {
 	h.must(200, "GET", "/", nil, "X-Project-Id", "")
 }
 
-func TestTrap14_BatchMemberUpdate(t *testing.T) {
+// TestBatchMemberUpdateReplacesThePoolsMembers: docs/octavia-behaviour.md, "Batch member update".
+func TestBatchMemberUpdateReplacesThePoolsMembers(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h)
 	members := func() map[string]map[string]any {
@@ -410,7 +422,8 @@ func TestTrap14_BatchMemberUpdate(t *testing.T) {
 	}
 }
 
-func TestTrap16_NewMemberNoMonitor(t *testing.T) {
+// TestNewMemberIsNoMonitorWithoutHealthMonitor: docs/octavia-behaviour.md, "New members without a health monitor".
+func TestNewMemberIsNoMonitorWithoutHealthMonitor(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h)
 	m := h.must(201, "POST", "/v2/lbaas/pools/"+f.pool+"/members", map[string]any{"member": map[string]any{"address": "192.0.2.1", "protocol_port": 80}}).obj("member")
@@ -432,7 +445,8 @@ func TestTrap16_NewMemberNoMonitor(t *testing.T) {
 	}
 }
 
-func TestTrap17_PutNullResetsDefaults(t *testing.T) {
+// TestNullResetsToTheDefault: docs/octavia-behaviour.md, "Null resets to the default".
+func TestNullResetsToTheDefault(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h)
 	l := h.must(200, "PUT", "/v2/lbaas/listeners/"+f.https, map[string]any{"listener": map[string]any{
@@ -472,7 +486,8 @@ func TestTrap17_PutNullResetsDefaults(t *testing.T) {
 	}
 }
 
-func TestTrap18_HTTPOnlyMonitorFieldsRefusedOnOtherTypes(t *testing.T) {
+// TestHTTPOnlyMonitorFieldsRefusedOnOtherTypes: docs/octavia-behaviour.md, "Health monitors".
+func TestHTTPOnlyMonitorFieldsRefusedOnOtherTypes(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := newFixture(h)
 	hm := h.must(201, "POST", "/v2/lbaas/healthmonitors", map[string]any{"healthmonitor": map[string]any{"pool_id": f.pool, "type": "TCP", "delay": 5, "timeout": 3, "max_retries": 3}}).obj("healthmonitor")
@@ -484,7 +499,8 @@ func TestTrap18_HTTPOnlyMonitorFieldsRefusedOnOtherTypes(t *testing.T) {
 	}
 }
 
-func TestTrap19_PaginationQuirks(t *testing.T) {
+// TestPagination: docs/octavia-behaviour.md, "Pagination".
+func TestPagination(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	var ids []string
 	for i := 0; i < 5; i++ {
@@ -539,7 +555,8 @@ func TestTrap19_PaginationQuirks(t *testing.T) {
 	}
 }
 
-func TestTrap20_PythonRegexPorts(t *testing.T) {
+// TestDomainNamePatternAsPythonWrites: docs/octavia-behaviour.md, "Python patterns".
+func TestDomainNamePatternAsPythonWrites(t *testing.T) {
 	tests := []struct {
 		name   string
 		domain string
@@ -566,7 +583,8 @@ func TestTrap20_PythonRegexPorts(t *testing.T) {
 	}
 }
 
-func TestTrap21_FaultShapes(t *testing.T) {
+// TestFaultShapes: docs/octavia-behaviour.md, "Faults".
+func TestFaultShapes(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	r := h.must(404, "GET", "/v2/lbaas/loadbalancers/"+uuidB, nil)
 	if string(r.raw) != `{"faultcode":"Client","faultstring":"Load Balancer `+uuidB+` not found.","debuginfo":null}` {
@@ -596,7 +614,8 @@ func TestTrap21_FaultShapes(t *testing.T) {
 	}
 }
 
-func TestTrap22_Timestamps(t *testing.T) {
+// TestTimestampsAreZonelessUTC: docs/octavia-behaviour.md, "Timestamps".
+func TestTimestampsAreZonelessUTC(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	r := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA}})
 	l := r.obj("loadbalancer")
@@ -609,7 +628,8 @@ func TestTrap22_Timestamps(t *testing.T) {
 	}
 }
 
-func TestTrap24_PortSharingAndPrometheus(t *testing.T) {
+// TestListenerPortSharingAndPrometheus: docs/octavia-behaviour.md, "Listener ports and PROMETHEUS listeners".
+func TestListenerPortSharingAndPrometheus(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	id := h.createLB("a")
 	h.must(201, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": id, "protocol": "TCP", "protocol_port": 80}})
@@ -621,7 +641,8 @@ func TestTrap24_PortSharingAndPrometheus(t *testing.T) {
 	h.must(400, "POST", "/v2/lbaas/pools", map[string]any{"pool": map[string]any{"listener_id": prom, "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN"}})
 }
 
-func TestTrap25_ChildrenInheritProject(t *testing.T) {
+// TestChildrenInheritTheProject: docs/octavia-behaviour.md, "Children inherit the project".
+func TestChildrenInheritTheProject(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	id := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA, "tenant_id": "owner"}}).obj("loadbalancer")
 	if id["project_id"] != "owner" {
