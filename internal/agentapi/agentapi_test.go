@@ -34,16 +34,31 @@ type env struct {
 	api   *agentapi.Server
 	cache *snapshot.Cache
 	beats chan string // agent ids of accepted heartbeats
+	sink  *sink
 }
 
-type sink struct{ beats chan string }
+// sink records heartbeats as the server passes them on.
+type sink struct {
+	beats chan string
+	mu    sync.Mutex
+	last  *dataplane.Heartbeat
+}
 
-func (s sink) Heartbeat(_ context.Context, agentID string, _ *dataplane.Heartbeat) error {
+func (s *sink) Heartbeat(_ context.Context, agentID string, hb *dataplane.Heartbeat) error {
+	s.mu.Lock()
+	s.last = hb
+	s.mu.Unlock()
 	select {
 	case s.beats <- agentID:
 	default:
 	}
 	return nil
+}
+
+func (s *sink) lastBeat() *dataplane.Heartbeat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 func newEnv(t *testing.T, opts agentapi.Options) *env {
@@ -63,7 +78,8 @@ func newEnv(t *testing.T, opts agentapi.Options) *env {
 		t.Fatal(err)
 	}
 	e := &env{st: st, ca: ca, cache: snapshot.New(nil, nil), beats: make(chan string, 100)}
-	opts.Store, opts.CA, opts.Watcher, opts.Heartbeats = st, ca, e.cache, sink{e.beats}
+	e.sink = &sink{beats: e.beats}
+	opts.Store, opts.CA, opts.Watcher, opts.Heartbeats = st, ca, e.cache, e.sink
 	if opts.MaxWait == 0 {
 		opts.MaxWait = 2 * time.Second
 	}
