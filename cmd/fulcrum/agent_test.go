@@ -24,7 +24,9 @@ func cli(t *testing.T, run func(context.Context, []string, *bytes.Buffer, *bytes
 	return stdout.String(), stderr.String(), err
 }
 
-func tokenCmd(ctx context.Context, args []string, o, e *bytes.Buffer) error { return runAgentToken(ctx, args, o, e) }
+func tokenCmd(ctx context.Context, args []string, o, e *bytes.Buffer) error {
+	return runAgentToken(ctx, args, o, e)
+}
 func revokeCmd(ctx context.Context, args []string, o, e *bytes.Buffer) error {
 	return runAgentRevoke(ctx, args, o, e)
 }
