@@ -9,10 +9,19 @@
 // name only, and only while no agent holds it; a token issued without a
 // name creates a new, unused name; a name in use changes hands only through
 // IssueJoinToken's Replace (`fulcrum agent-token --name X --replace`),
-// which cuts off the current certificate at once. The server's embedded
-// agent enrolls with a one-off token that exists only in the server's
-// memory (EmbeddedJoinToken); its name, and ReservedName, are not for join
-// tokens.
+// which cuts off the current certificate at once. A token also fixes the
+// agent's Placement (availability zone and group): the server stamps it
+// into the agent record at enrollment, refuses an enrollment that asks
+// for another, and ignores (and logs) a heartbeat that claims another. The
+// server's embedded agent enrolls with a one-off token that exists only in
+// the server's memory (EmbeddedJoinToken); its name, and ReservedName, are
+// not for join tokens, and RecordEmbeddedName/ReservedNames tell the
+// commands working on the data directory about it.
+//
+// What an authenticated agent sends is still input: heartbeat bodies are
+// bounded (MaxHeartbeatBytes, 413 beyond) and checked (400 naming the
+// field), and an acknowledgement of a config version this server never
+// sent the agent counts as none.
 package agentapi
 
 import (
