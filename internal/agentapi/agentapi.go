@@ -308,6 +308,14 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.opts.Now().UTC()
 	embedded, err := s.claimEmbedded(tok, req.Name, now)
+	if err == nil && !embedded {
+		// Anyone who reaches the port can send a token: a wrong one costs a
+		// read, never the store's single writer.
+		err = s.opts.Store.View(r.Context(), func(tx store.Tx) error {
+			_, err := checkStoredToken(r.Context(), tx, tok, req.Name, now, false)
+			return err
+		})
+	}
 	if err != nil {
 		s.answerEnroll(w, req.Name, err)
 		return
@@ -321,7 +329,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		var stored *lb.JoinToken
 		if !embedded {
 			var err error
-			if stored, err = checkStoredToken(r.Context(), tx, tok, req.Name, now); err != nil {
+			if stored, err = checkStoredToken(r.Context(), tx, tok, req.Name, now, true); err != nil {
 				return err
 			}
 			if s.reserved(req.Name) {
@@ -419,10 +427,14 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, resp)
 }
 
-// checkStoredToken locks the stored token tok and checks that it may enroll
-// name now.
-func checkStoredToken(ctx context.Context, tx store.Tx, tok pki.JoinToken, name string, now time.Time) (*lb.JoinToken, error) {
-	stored, err := tx.JoinTokens().Lock(ctx, tok.ID)
+// checkStoredToken reads (and with lock, locks) the stored token tok and
+// checks that it may enroll name now.
+func checkStoredToken(ctx context.Context, tx store.Tx, tok pki.JoinToken, name string, now time.Time, lock bool) (*lb.JoinToken, error) {
+	get := tx.JoinTokens().Get
+	if lock {
+		get = tx.JoinTokens().Lock
+	}
+	stored, err := get(ctx, tok.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errForbidden("unknown join token")
 	}

@@ -63,12 +63,22 @@ func (s *sink) lastBeat() *dataplane.Heartbeat {
 
 func newEnv(t *testing.T, opts agentapi.Options) *env {
 	t.Helper()
+	return newEnvWith(t, opts, nil)
+}
+
+// newEnvWith is newEnv with the server's store wrapped by wrap.
+func newEnvWith(t *testing.T, opts agentapi.Options, wrap func(store.Store) store.Store) *env {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(dir, "fulcrum.db")})
+	db, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(dir, "fulcrum.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { db.Close() })
+	var st store.Store = db
+	if wrap != nil {
+		st = wrap(db)
+	}
 	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "pki"), time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,5 +321,43 @@ func TestHeartbeatClaimsAreSettledByTheServer(t *testing.T) {
 		if got.AppliedVersion != tc.want || (tc.want == 0) != (len(got.Refused) == 0) {
 			t.Errorf("acknowledging %d after %d was sent: passed on %d with refusals %v, want %d", tc.claim, v, got.AppliedVersion, got.Refused, tc.want)
 		}
+	}
+}
+
+// writes counts the write transactions of a store.
+type writes struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (w *writes) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	w.n.Add(1)
+	return w.Store.Update(ctx, fn)
+}
+
+func TestEnrollmentWithAWrongTokenTakesNoWrite(t *testing.T) {
+	w := &writes{}
+	e := newEnvWith(t, agentapi.Options{}, func(s store.Store) store.Store { w.Store = s; return w })
+	valid, err := pki.ParseJoinToken(e.token(t, agentapi.TokenRequest{Name: "node-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongSecret, unknownID := valid, valid
+	wrongSecret.Secret = "wrong"
+	unknownID.ID = "nosuchid"
+	before := w.n.Load()
+	for _, tc := range []struct{ token, name string }{
+		{wrongSecret.String(), "node-1"}, {unknownID.String(), "node-1"}, {valid.String(), "node-2"},
+	} {
+		if a, _ := e.enroll(t, tc.token, tc.name); a.code != 403 {
+			t.Fatalf("enroll %s: %d %s", tc.name, a.code, a.body)
+		}
+	}
+	if n := w.n.Load() - before; n != 0 {
+		t.Errorf("refused enrollments took %d write transactions", n)
+	}
+	e.mustEnroll(t, valid.String(), "node-1")
+	if n := w.n.Load() - before; n != 1 {
+		t.Errorf("an enrollment took %d write transactions, want 1", n)
 	}
 }
