@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,8 +29,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s.String(&dataDir, "data-dir", "./fulcrum-agent", "identity and config cache (created if missing)")
 	s.String(&name, "name", host, "unique agent name")
 	s.String(&address, "address", "", "address where this node is reachable (informational)")
-	s.String(&zone, "availability-zone", "", "availability zone of this node")
-	s.String(&group, "group", "", "agent group (flavors can pick one)")
+	s.String(&zone, "availability-zone", "", "availability zone of this node at enrollment: must be the join token's (default: the token's)")
+	s.String(&group, "group", "", "agent group of this node at enrollment: must be the join token's (default: the token's)")
 	s.Bool(&freeBind, "freebind", false, "bind VIPs not configured on this host (IP_FREEBIND)")
 	s.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&logFormat, "log-format", "text", "text or json")
@@ -64,14 +65,16 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // runAgentToken is `fulcrum agent-token`: issue a join token from the
 // server's data directory (the server may be running).
 func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, name, server string
+	var dataDir, name, server, zone, group string
 	var ttl time.Duration
 	var replace bool
 	s := config.New("agent-token")
 	s.String(&dataDir, "data-dir", "./fulcrum-data", "the server's data directory")
 	s.String(&name, "name", "", "bind the token to this agent name (default: the token creates a new agent of any unused name)")
 	s.Duration(&ttl, "ttl", 24*time.Hour, "how long the token may be used")
-	s.Bool(&replace, "replace", false, "re-enroll --name although it is enrolled: its current certificate is refused from now on")
+	s.Bool(&replace, "replace", false, "re-enroll --name although it is enrolled: its current certificate is refused from now on, and its load balancers move to other agents at once")
+	s.String(&zone, "availability-zone", "", "availability zone the agent gets, matched against availability zone profiles' agent_zone (with --replace, default: the agent's current one)")
+	s.String(&group, "group", "", "agent group the agent gets, matched against flavor profiles' agent_group (with --replace, default: the agent's current one)")
 	s.String(&server, "server", "https://127.0.0.1:9443", "agent API URL to print in the example command")
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
@@ -87,6 +90,24 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if ttl <= 0 {
 		return fmt.Errorf("%w: --ttl must be more than zero, got %s", errUsage, ttl)
 	}
+	req := agentapi.TokenRequest{Name: name, TTL: ttl, Replace: replace}
+	for _, f := range []struct {
+		flag  string
+		value *string
+		dst   **string
+	}{{"availability-zone", &zone, &req.AvailabilityZone}, {"group", &group, &req.Group}} {
+		if err := agentapi.CheckPlacementLabel(*f.value); err != nil {
+			return fmt.Errorf("%w: --%s: %v", errUsage, f.flag, err)
+		}
+		if s.Changed(f.flag) {
+			*f.dst = f.value
+		}
+	}
+	reserved, err := agentapi.ReservedNames(dataDir)
+	if err != nil {
+		return err
+	}
+	req.Reserved = reserved
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
 	if err != nil {
 		return err
@@ -96,7 +117,7 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	issued, err := agentapi.IssueJoinToken(ctx, st, ca, agentapi.TokenRequest{Name: name, TTL: ttl, Replace: replace}, time.Now())
+	issued, err := agentapi.IssueJoinToken(ctx, st, ca, req, time.Now())
 	if err != nil {
 		return err
 	}
@@ -105,13 +126,18 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 		// enrollment that follows).
 		switch {
 		case issued.Released != "":
-			fmt.Fprintf(stderr, "agent %s released with --replace: its certificate %s is refused from now on; the token below enrolls the name again\n", name, issued.Released)
+			fmt.Fprintf(stderr, "agent %s released with --replace: its certificate %s is refused from now on, and its load balancers move to other agents; the token below enrolls the name again\n", name, issued.Released)
 		case issued.Revoked:
 			fmt.Fprintf(stderr, "agent %s released with --replace: its revocation is lifted for the token below only\n", name)
 		}
 		if issued.Withdrawn > 0 {
 			fmt.Fprintf(stderr, "%d earlier unused token(s) for %s withdrawn\n", issued.Withdrawn, name)
 		}
+	}
+	if p := issued.Previous; p != nil && *p != issued.Placement {
+		fmt.Fprintf(stderr, "agent %s moves from %s to %s when the token below enrolls it\n", name, p, issued.Placement)
+	} else {
+		fmt.Fprintf(stderr, "the token enrolls its agent in %s\n", issued.Placement)
 	}
 	fmt.Fprintln(stdout, issued.Token.String())
 	nameFlag := " --name <unused name>"
@@ -134,17 +160,22 @@ func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if name == "" {
 		return fmt.Errorf("%w: agent-revoke needs --name", errUsage)
 	}
-	if name == agentapi.ReservedName {
-		return fmt.Errorf("%w: %q is the server's embedded agent; run the server with --embedded-agent=false instead", errUsage, name)
+	reserved, err := agentapi.ReservedNames(dataDir)
+	if err != nil {
+		return err
 	}
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := agentapi.Revoke(ctx, st, name, time.Now()); err != nil {
+	err = agentapi.Revoke(ctx, st, name, time.Now(), reserved...)
+	if errors.Is(err, agentapi.ErrReservedName) {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "agent %s revoked: its certificate is refused from now on, and at its next contact it stops serving\n", name)
+	fmt.Fprintf(stdout, "agent %s revoked: its certificate is refused from now on, at its next contact it stops serving, and the server moves its load balancers to other agents\n", name)
 	return nil
 }

@@ -78,6 +78,11 @@ func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
 	if cfg.EmbeddedAgent {
 		embedded = cfg.EmbeddedAgentName
 	}
+	// agent-token and agent-revoke read it there, to leave this agent alone.
+	if err := agentapi.RecordEmbeddedName(cfg.DataDir, embedded); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	cp.api = agentapi.New(agentapi.Options{Store: d.store, CA: ca, Watcher: cp.cache, Heartbeats: cp.hm, Logger: d.log,
 		Ready: d.ready, HeartbeatInterval: cfg.AgentHeartbeat, EmbeddedName: embedded})
 	cp.srv = &http.Server{Handler: cp.api.Handler(), TLSConfig: cp.api.TLSConfig(cert), ReadHeaderTimeout: 10 * time.Second,

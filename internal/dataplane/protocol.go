@@ -34,8 +34,10 @@ type EnrollRequest struct {
 	Name string `json:"name"`
 	// CSR is a PEM certificate request for the agent's key.
 	CSR string `json:"csr"`
-	// Address is where the node is reachable; AvailabilityZone and Group
-	// place it for scheduling.
+	// Address is where the node is reachable. AvailabilityZone and Group
+	// are what the agent expects to be placed in: the join token decides,
+	// and the server refuses an enrollment asking for other values than
+	// the token's ("" asks for nothing).
 	Address          string `json:"address,omitempty"`
 	AvailabilityZone string `json:"availability_zone,omitempty"`
 	Group            string `json:"group,omitempty"`
@@ -63,7 +65,9 @@ type ConfigResponse struct {
 type Heartbeat struct {
 	// Name is the agent's name (also in its certificate).
 	Name string `json:"name"`
-	// Address, AvailabilityZone and Group may change between heartbeats.
+	// Address may change between heartbeats. AvailabilityZone and Group
+	// are informational: the server keeps the ones the agent's join token
+	// gave it and logs a claim of others.
 	Address          string `json:"address,omitempty"`
 	AvailabilityZone string `json:"availability_zone,omitempty"`
 	Group            string `json:"group,omitempty"`

@@ -288,7 +288,16 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 			return nil, nil, err
 		}
 		if err == nil && ag.Status == lb.AgentUp && !ag.Revoked {
-			return current, ag, nil
+			// An agent re-enrolled into another zone or group no longer
+			// serves the load balancer, even if none other can.
+			zone, group, err := requirements(ctx, tx, l)
+			if err != nil {
+				return nil, nil, err
+			}
+			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) {
+				return current, ag, nil
+			}
+			n.cache.Delete(ag.ID, l.ID)
 		}
 	}
 	avoid := ""

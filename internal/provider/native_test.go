@@ -267,3 +267,36 @@ func TestInvalidFragmentTurnsTheLoadBalancerError(t *testing.T) {
 		t.Errorf("last_error %q does not name the broken field", got.LastError)
 	}
 }
+
+// An agent re-enrolled into another zone (a join token with another
+// placement) stops serving the load balancers of its old zone: they move
+// to an agent of that zone, and are withdrawn from it even when none is up.
+func TestPlacementLeavesAnAgentMovedToAnotherZone(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	moved := e.agent("a-moved", "rack1", "")
+	_, zone := e.catalog(`{}`, `{"agent_zone": "rack1"}`)
+	l := e.loadBalancer("", zone)
+	if amp, err := e.placement(l); err != nil || amp.AgentID != moved.ID {
+		t.Fatalf("first placement %+v %v, want a-moved", amp, err)
+	}
+	e.update(func(tx store.Tx) error {
+		a, err := tx.Agents().Get(ctx, moved.ID)
+		if err != nil {
+			return err
+		}
+		a.AvailabilityZone = "rack2"
+		return tx.Agents().Update(ctx, a)
+	})
+	var refused *controller.RefusedError
+	if _, err := e.placement(l); !errors.As(err, &refused) {
+		t.Fatalf("placement with no agent left in rack1: %v, want refused", err)
+	}
+	if placed := e.cache.Placed(moved.ID); len(placed) != 0 {
+		t.Errorf("the agent moved to rack2 still has %v published", placed)
+	}
+	fresh := e.agent("b-fresh", "rack1", "")
+	if amp, err := e.placement(l); err != nil || amp.AgentID != fresh.ID {
+		t.Fatalf("placement with b-fresh in rack1: %+v %v", amp, err)
+	}
+}
