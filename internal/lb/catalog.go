@@ -68,10 +68,30 @@ const (
 	FlavorTopology   = "loadbalancer_topology"
 	FlavorEngine     = "engine"
 	FlavorAgentGroup = "agent_group"
+	// FlavorSEGroupRef is the Avi driver's service engine group; fulcrum
+	// reads it as agent_group when that is absent (AgentGroupOfSEGroupRef).
+	FlavorSEGroupRef = "se_group_ref"
 	AZAgentZone      = "agent_zone"
 	// AZComputeZone is Octavia's name for the zone; fulcrum reads it as an
 	// alias of agent_zone so Octavia scripts keep working.
 	AZComputeZone = "compute_zone"
+)
+
+// Metadata keys of Octavia's amphora driver that fulcrum accepts under the
+// provider names amphora and octavia, stores and shows, without effect:
+// there is no VM, image, volume or management network.
+const (
+	FlavorComputeFlavor      = "compute_flavor"
+	FlavorAmpImageTag        = "amp_image_tag"
+	FlavorSRIOVVIP           = "sriov_vip"
+	FlavorAllowMemberSRIOV   = "allow_member_sriov"
+	AZVolumeZone             = "volume_zone"
+	AZManagementNetwork      = "management_network"
+	AZValidVIPNetworks       = "valid_vip_networks"
+	octaviaTopologyDesc      = "The load balancer topology. One of: SINGLE - One amphora per load balancer. ACTIVE_STANDBY - Two amphora per load balancer."
+	octaviaValidVIPNetsDesc  = "List of network IDs that are allowed for VIP use. This overrides/replaces the list of allowed networks configured in `octavia.conf`."
+	octaviaSRIOVVIPDesc      = "When true, the VIP port will be created using an SR-IOV VF port."
+	octaviaAllowMemberSRIOVD = "When true, users can request a member port be SR-IOV enabled at member creation time."
 )
 
 // UnsupportedOptionError is a provider refusing an option (Octavia's
@@ -87,8 +107,8 @@ func (e *UnsupportedOptionError) Error() string { return e.Msg }
 type Capability struct {
 	Name        string
 	Description string
-	// Type is the JSON type of the value ("string"); Enum, when set, lists
-	// the accepted values.
+	// Type is the JSON type of the value ("string", "boolean" or
+	// "array"); Enum, when set, lists the accepted values.
 	Type string
 	Enum []string
 }
@@ -108,8 +128,51 @@ func FlavorSchema(engines ...string) MetadataSchema {
 			Description: "The data-plane engine that runs the load balancer. One of: " + strings.Join(engines, ", ") + "."},
 		{Name: FlavorAgentGroup, Type: "string",
 			Description: "The agent group (service engine group) whose agents run the load balancer."},
+		{Name: FlavorSEGroupRef, Type: "string",
+			Description: "The Avi driver's service engine group reference, read as agent_group when that is absent: the name after ?name= or #, else the last path element."},
 	}
 }
+
+// OctaviaFlavorSchema is the flavor metadata of Octavia's amphora driver,
+// keys, order and texts as Octavia lists them. loadbalancer_topology has
+// its meaning; the other keys are stored and shown without effect.
+func OctaviaFlavorSchema() MetadataSchema {
+	return MetadataSchema{
+		{Name: FlavorTopology, Type: "string", Enum: []string{TopologyActiveStandby, TopologySingle}, Description: octaviaTopologyDesc},
+		{Name: FlavorComputeFlavor, Type: "string", Description: "The compute driver flavor ID."},
+		{Name: FlavorAmpImageTag, Type: "string", Description: "The amphora image tag."},
+		{Name: FlavorSRIOVVIP, Type: "boolean", Description: octaviaSRIOVVIPDesc},
+		{Name: FlavorAllowMemberSRIOV, Type: "boolean", Description: octaviaAllowMemberSRIOVD},
+	}
+}
+
+// OctaviaAvailabilityZoneSchema is the availability zone metadata of
+// Octavia's amphora driver, as Octavia lists it: compute_zone is the agent
+// zone; the other keys are stored and shown without effect.
+func OctaviaAvailabilityZoneSchema() MetadataSchema {
+	return MetadataSchema{
+		{Name: AZComputeZone, Type: "string", Description: "The compute availability zone."},
+		{Name: AZVolumeZone, Type: "string", Description: "The volume availability zone."},
+		{Name: AZManagementNetwork, Type: "string", Description: "The management network ID for the amphora."},
+		{Name: AZValidVIPNetworks, Type: "array", Description: octaviaValidVIPNetsDesc},
+	}
+}
+
+// Union is s followed by the capabilities of more whose names s lacks.
+func (s MetadataSchema) Union(more MetadataSchema) MetadataSchema {
+	out := append(MetadataSchema(nil), s...)
+	for _, c := range more {
+		if out.find(c.Name) == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// IsOctaviaProvider reports whether name is one of the names Octavia gives
+// its amphora driver (amphora, octavia): fulcrum accepts them as aliases
+// and validates their profiles with Octavia's metadata schemas.
+func IsOctaviaProvider(name string) bool { return name == "amphora" || name == "octavia" }
 
 // AvailabilityZoneSchema returns the availability zone metadata of
 // fulcrum's providers.
@@ -169,10 +232,17 @@ func (s MetadataSchema) Validate(v any) error {
 	for _, k := range keys {
 		c := s.find(k)
 		val := m[k]
-		if c.Type == "string" {
-			if _, ok := val.(string); !ok {
-				return &UnsupportedOptionError{Msg: fmt.Sprintf("%s %s is not of type 'string'", k, pyRepr(val))}
-			}
+		ok := true
+		switch c.Type {
+		case "string":
+			_, ok = val.(string)
+		case "boolean":
+			_, ok = val.(bool)
+		case "array":
+			_, ok = val.([]any)
+		}
+		if !ok {
+			return &UnsupportedOptionError{Msg: fmt.Sprintf("%s %s is not of type '%s'", k, pyRepr(val), c.Type)}
 		}
 		if len(c.Enum) > 0 && !Contains(c.Enum, val.(string)) {
 			q := make([]string, len(c.Enum))
@@ -223,10 +293,38 @@ func stringKeys(data string) map[string]string {
 	return out
 }
 
-// ParseFlavorMetadata reads flavor profile data that passed validation.
+// ParseFlavorMetadata reads flavor profile data that passed validation:
+// agent_group, or the group an Avi se_group_ref names when it is absent.
 func ParseFlavorMetadata(data string) FlavorMetadata {
 	m := stringKeys(data)
-	return FlavorMetadata{Topology: m[FlavorTopology], Engine: m[FlavorEngine], AgentGroup: m[FlavorAgentGroup]}
+	g := m[FlavorAgentGroup]
+	if g == "" && m[FlavorSEGroupRef] != "" {
+		g = AgentGroupOfSEGroupRef(m[FlavorSEGroupRef])
+	}
+	return FlavorMetadata{Topology: m[FlavorTopology], Engine: m[FlavorEngine], AgentGroup: g}
+}
+
+// AgentGroupOfSEGroupRef is the agent group an Avi service engine group
+// reference names: the value of its name= query parameter
+// (/api/serviceenginegroup?name=Default-Group), else what follows a #
+// (/api/serviceenginegroup/serviceenginegroup-1f2e#Default-Group), else
+// its last path element; a plain name is itself.
+func AgentGroupOfSEGroupRef(ref string) string {
+	if _, q, ok := strings.Cut(ref, "?"); ok {
+		for _, kv := range strings.Split(q, "&") {
+			if v, ok := strings.CutPrefix(kv, "name="); ok {
+				return v
+			}
+		}
+	}
+	if _, frag, ok := strings.Cut(ref, "#"); ok && frag != "" {
+		return frag
+	}
+	ref = strings.TrimRight(ref, "/")
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		return ref[i+1:]
+	}
+	return ref
 }
 
 // ParseAvailabilityZoneMetadata reads availability zone profile data that

@@ -118,6 +118,11 @@ type Tx interface {
 	JoinTokens() Table[lb.JoinToken]
 	Amphorae() Table[lb.Amphora]
 	ListenerStats() StatsTable
+
+	// The LBaaS v1 translation: a V1Pool goes with its pool (and its load
+	// balancer); V1HealthMonitors stand alone.
+	V1Pools() Table[lb.V1Pool]
+	V1HealthMonitors() Table[lb.V1HealthMonitor]
 }
 
 // StatsTable stores listener counters per (listener, agent).

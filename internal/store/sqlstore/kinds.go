@@ -74,6 +74,7 @@ type kinds struct {
 	agents         *kind[lb.Agent]
 	joinTokens     *kind[lb.JoinToken]
 	amphorae       *kind[lb.Amphora]
+	lbaasV1        lbaasV1Kinds
 }
 
 func newKinds() *kinds {
@@ -93,6 +94,7 @@ func newKinds() *kinds {
 		identity: newIdentityKinds(),
 		network:  newNetworkKinds(),
 		secrets:  newSecretKinds(),
+		lbaasV1:  newLBaaSV1Kinds(),
 		agents: newKind("agents", cat(
 			[]column[A]{
 				text("id", func(v *A) *string { return &v.ID }),
@@ -165,6 +167,7 @@ func newKinds() *kinds {
 				ref("vip_vnic_type", func(v *LB) *string { return &v.VIP.VNICType }),
 				jsonb("additional_vips", func(v *LB) *[]lb.AdditionalVIP { return &v.AdditionalVIPs }),
 				text("provider", func(v *LB) *string { return &v.Provider }),
+				ref("provider_name", func(v *LB) *string { return &v.ProviderName }),
 				ref("flavor_id", func(v *LB) *string { return &v.FlavorID }),
 				ref("availability_zone", func(v *LB) *string { return &v.AvailabilityZone }),
 				jsonb("tags", func(v *LB) *[]string { return &v.Tags }),
