@@ -136,7 +136,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.keyManager}})
 	ctrl = controller.New(controller.Options{
 		Store:     st,
-		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
+		Providers: map[string]controller.Provider{"noop": controller.Noop{Store: st}, "fulcrum": native},
 		Hooks:     idp.network.hooks,
 		Logger:    log,
 		Workers:   cfg.Workers,

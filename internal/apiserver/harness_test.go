@@ -57,6 +57,9 @@ func (n *recordingNotifier) count() int {
 
 type harnessOpts struct {
 	controller bool
+	// noopAmphorae has the noop provider record amphorae (as the server's
+	// does); tests that write placements themselves leave it off.
+	noopAmphorae bool
 	clock      func() time.Time
 	tweak      func(*apiserver.Options)
 }
@@ -71,7 +74,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, store: st, notes: &recordingNotifier{}}
 	if o.controller {
-		h.ctrl = controller.New(controller.Options{Store: st, Providers: map[string]controller.Provider{"noop": controller.Noop{}}, Resync: time.Second,
+		noop := controller.Noop{}
+		if o.noopAmphorae {
+			noop.Store = st
+		}
+		h.ctrl = controller.New(controller.Options{Store: st, Providers: map[string]controller.Provider{"noop": noop}, Resync: time.Second,
 			Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		h.notes.next = h.ctrl
 		cctx, cancel := context.WithCancel(ctx)

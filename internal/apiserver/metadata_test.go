@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/apiserver"
 )
@@ -92,4 +93,66 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestNoopAmphoraAPI: with the noop provider (API only) the amphora API
+// works as against Octavia's noop drivers: a load balancer has one
+// amphora, an ACTIVE_STANDBY one a MASTER and a BACKUP; show, stats-less
+// failover (PENDING_DELETE, then back in service) and configure answer.
+func TestNoopAmphoraAPI(t *testing.T) {
+	h := newHarness(t, harnessOpts{controller: true, noopAmphorae: true, tweak: func(o *apiserver.Options) {
+		o.Providers = []string{"noop"}
+		o.ProviderAliases = map[string]string{"amphora": "noop"}
+	}})
+	single := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA}}).obj("loadbalancer")["id"].(string)
+	fp := h.must(201, "POST", "/v2/lbaas/flavorprofiles", map[string]any{"flavorprofile": map[string]any{
+		"name": "ha", "provider_name": "amphora", "flavor_data": `{"loadbalancer_topology": "ACTIVE_STANDBY"}`}}).obj("flavorprofile")["id"]
+	flavor := h.must(201, "POST", "/v2/lbaas/flavors", map[string]any{"flavor": map[string]any{"name": "ha", "flavor_profile_id": fp}}).obj("flavor")["id"]
+	ha := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA, "flavor_id": flavor}}).obj("loadbalancer")["id"].(string)
+	h.waitStatus("/v2/lbaas/loadbalancers/"+single, "loadbalancer", "ACTIVE")
+	h.waitStatus("/v2/lbaas/loadbalancers/"+ha, "loadbalancer", "ACTIVE")
+
+	roles := func(lbID string) map[string]map[string]any {
+		out := map[string]map[string]any{}
+		for _, a := range h.must(200, "GET", "/v2/octavia/amphorae?loadbalancer_id="+lbID, nil).list("amphorae") {
+			m := a.(map[string]any)
+			out[m["role"].(string)] = m
+		}
+		return out
+	}
+	if r := roles(single); len(r) != 1 || r["STANDALONE"] == nil || r["STANDALONE"]["status"] != "ALLOCATED" {
+		t.Fatalf("SINGLE load balancer's amphorae: %v", r)
+	}
+	r := roles(ha)
+	if len(r) != 2 || r["MASTER"] == nil || r["BACKUP"] == nil {
+		t.Fatalf("ACTIVE_STANDBY load balancer's amphorae: %v", r)
+	}
+	master := r["MASTER"]["id"].(string)
+	if a := h.must(200, "GET", "/v2/octavia/amphorae/"+master, nil).obj("amphora"); a["loadbalancer_id"] != ha || a["ha_ip"] == nil {
+		t.Errorf("show: %v", a)
+	}
+	h.must(202, "PUT", "/v2/octavia/amphorae/"+master+"/config", nil)
+	h.must(202, "PUT", "/v2/octavia/amphorae/"+master+"/failover", nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a := h.must(200, "GET", "/v2/octavia/amphorae/"+master, nil).obj("amphora")
+		if a["status"] == "ALLOCATED" && a["updated_at"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("failed-over amphora never back in service: %v", a)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.waitStatus("/v2/lbaas/loadbalancers/"+ha, "loadbalancer", "ACTIVE")
+	h.must(202, "PUT", "/v2/lbaas/loadbalancers/"+single+"/failover", nil)
+	h.waitStatus("/v2/lbaas/loadbalancers/"+single, "loadbalancer", "ACTIVE")
+	if r := roles(single); len(r) != 1 || r["STANDALONE"]["status"] != "ALLOCATED" {
+		t.Errorf("after load balancer failover: %v", r)
+	}
+	h.must(204, "DELETE", "/v2/lbaas/loadbalancers/"+ha, nil)
+	h.waitGone("/v2/lbaas/loadbalancers/" + ha)
+	if r := roles(ha); len(r) != 0 {
+		t.Errorf("amphorae left after the load balancer went: %v", r)
+	}
 }

@@ -270,6 +270,9 @@ type FlavorMetadata struct {
 	Topology   string
 	Engine     string
 	AgentGroup string
+	// ComputeFlavor is Octavia's compute_flavor, shown on amphorae and
+	// otherwise without effect.
+	ComputeFlavor string
 }
 
 // AvailabilityZoneMetadata is the parsed data of a fulcrum availability
@@ -301,7 +304,7 @@ func ParseFlavorMetadata(data string) FlavorMetadata {
 	if g == "" && m[FlavorSEGroupRef] != "" {
 		g = AgentGroupOfSEGroupRef(m[FlavorSEGroupRef])
 	}
-	return FlavorMetadata{Topology: m[FlavorTopology], Engine: m[FlavorEngine], AgentGroup: g}
+	return FlavorMetadata{Topology: m[FlavorTopology], Engine: m[FlavorEngine], AgentGroup: g, ComputeFlavor: m[FlavorComputeFlavor]}
 }
 
 // AgentGroupOfSEGroupRef is the agent group an Avi service engine group

@@ -31,7 +31,7 @@ func TestProfileMetadataMeaning(t *testing.T) {
 	for data, zone := range map[string]string{
 		`{"compute_zone": "nova-az1", "management_network": "x", "valid_vip_networks": ["n"]}`: "nova-az1",
 		`{"agent_zone": "rack1", "compute_zone": "nova-az1"}`:                                  "rack1",
-		`{"volume_zone": "cinder"}`:                                                            "",
+		`{"volume_zone": "cinder"}`: "",
 	} {
 		if got := ParseAvailabilityZoneMetadata(data).AgentZone; got != zone {
 			t.Errorf("ParseAvailabilityZoneMetadata(%s).AgentZone = %q, want %q", data, got, zone)
