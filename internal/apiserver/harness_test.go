@@ -93,7 +93,18 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.tweak != nil {
 		o.tweak(&opts)
 	}
-	h.srv = httptest.NewServer(apiserver.New(opts).Handler())
+	api := apiserver.New(opts)
+	octavia, neutron := api.Handler(), api.NeutronHandler()
+	// The network endpoint's Neutron-LBaaS v2 beside the Octavia API, as
+	// cmd mounts them (without a ServeMux, which would clean the paths the
+	// routing tests send as they are).
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == apiserver.NeutronPrefix || strings.HasPrefix(r.URL.Path, apiserver.NeutronPrefix+"/") {
+			neutron.ServeHTTP(w, r)
+			return
+		}
+		octavia.ServeHTTP(w, r)
+	}))
 	t.Cleanup(h.srv.Close)
 	return h
 }

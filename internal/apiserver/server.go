@@ -245,6 +245,9 @@ func (q *request) param(name string) string { return q.route.PathValue(name) }
 type recorder struct {
 	http.ResponseWriter
 	status int
+	// neutron: the call came through the network endpoint (faults and the
+	// status tree in Neutron-LBaaS v2's shapes).
+	neutron bool
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -275,10 +278,14 @@ func Logger(ctx context.Context) *slog.Logger {
 // requestOf returns the call a routed request belongs to.
 func requestOf(r *http.Request) *request { return r.Context().Value(requestKey{}).(*request) }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) { s.serveAs(w, r, false) }
+
+// serveAs serves one call; neutron answers it as the network endpoint's
+// Neutron-LBaaS v2 (NeutronHandler).
+func (s *Server) serveAs(w http.ResponseWriter, r *http.Request, neutron bool) {
 	start := s.clock()
 	id := "req-" + ids.New()
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{ResponseWriter: w, neutron: neutron}
 	rec.Header().Set("X-Openstack-Request-Id", id)
 	q := &request{w: rec, r: r, id: id, log: s.log.With("request_id", id), s: s}
 	q.ctx = context.WithValue(r.Context(), requestKey{}, q)
