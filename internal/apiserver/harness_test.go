@@ -60,8 +60,8 @@ type harnessOpts struct {
 	// noopAmphorae has the noop provider record amphorae (as the server's
 	// does); tests that write placements themselves leave it off.
 	noopAmphorae bool
-	clock      func() time.Time
-	tweak      func(*apiserver.Options)
+	clock        func() time.Time
+	tweak        func(*apiserver.Options)
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {

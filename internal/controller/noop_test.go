@@ -23,7 +23,7 @@ func TestNoopAmphorae(t *testing.T) {
 	clock := func() time.Time { return now }
 	mk := func(id, flavorID string) *lb.LoadBalancer {
 		l := &lb.LoadBalancer{ID: id, ProjectID: "p", AdminStateUp: true, Provider: "noop", FlavorID: flavorID,
-			VIP: lb.VIP{Address: "127.9.0.7", PortID: "port-" + id},
+			VIP:    lb.VIP{Address: "127.9.0.7", PortID: "port-" + id},
 			Status: lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline}, Times: lb.Times{CreatedAt: now}}
 		if err := s.Update(ctx, func(tx store.Tx) error { return tx.LoadBalancers().Create(ctx, l) }); err != nil {
 			t.Fatal(err)
