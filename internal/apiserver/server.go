@@ -219,6 +219,14 @@ func New(opts Options) *Server {
 	return s
 }
 
+// Writer returns the write path the API writes through, for another API
+// that translates onto load balancers (LBaaS v1) to share its settings,
+// quotas, VIP allocation and notifications.
+func (s *Server) Writer() *change.Writer { return s.writes }
+
+// Stats returns the API's source of traffic counters.
+func (s *Server) Stats() StatsSource { return s.stats }
+
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
