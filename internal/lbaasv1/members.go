@@ -17,7 +17,7 @@ var memberAttrNames = []string{"id", "tenant_id", "pool_id", "address", "protoco
 func renderMember(m *lb.Member, v *v1Pool) map[string]any {
 	return map[string]any{"id": m.ID, "tenant_id": m.ProjectID, "pool_id": m.PoolID, "address": m.Address,
 		"protocol_port": m.ProtocolPort, "weight": m.Weight, "admin_state_up": m.AdminStateUp,
-		"status": status(m.Status), "status_description": statusDescription(m.Status, v.lb)}
+		"status": memberStatus(m.Status), "status_description": statusDescription(m.Status, v.lb)}
 }
 
 // loadMember reads a member of a v1 pool.

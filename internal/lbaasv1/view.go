@@ -145,19 +145,24 @@ func v1Monitor(v *v1Pool, monitors []*lb.V1HealthMonitor) string {
 	return ""
 }
 
-// status is an object's status in v1's words: its provisioning status,
-// INACTIVE for a member its health checks find down.
+// status is an object's status in v1's words: its provisioning status.
 func status(st lb.Status) string {
 	switch st.Provisioning {
 	case lb.Active:
-		if st.Operating == lb.OpError {
-			return "INACTIVE"
-		}
 		return "ACTIVE"
 	case lb.Deleted:
 		return string(lb.PendingDelete)
 	}
 	return string(st.Provisioning)
+}
+
+// memberStatus is a member's status in v1's words: INACTIVE when its
+// health checks find it down.
+func memberStatus(st lb.Status) string {
+	if st.Provisioning == lb.Active && st.Operating == lb.OpError {
+		return "INACTIVE"
+	}
+	return status(st)
 }
 
 // statusDescription is the reason of an ERROR (the load balancer's last
