@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"AgentsAndPlacements", testAgentsAndPlacements},
 		{"SecretsRoundTripAndConstraints", testSecretsRoundTripAndConstraints},
 		{"Catalog", testCatalog},
+		{"LBaaSCompat", testLBaaSCompat},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
