@@ -47,9 +47,12 @@ func (s *step) settles(path, key string) *step {
 	s.settle = append(s.settle, [2]string{path, key})
 	return s
 }
-func (s *step) sorted() *step                   { s.sortLists = true; return s }
-func (s *step) providerShown() *step            { s.exactProvider = true; return s }
-func (s *step) asFirst(label string) *step      { s.label, s.key, s.firstOfList = label, "id", true; return s }
+func (s *step) sorted() *step        { s.sortLists = true; return s }
+func (s *step) providerShown() *step { s.exactProvider = true; return s }
+func (s *step) asFirst(label string) *step {
+	s.label, s.key, s.firstOfList = label, "id", true
+	return s
+}
 func (s *step) because(reasons ...string) *step { s.why = append(s.why, reasons...); return s }
 func (s *step) describe() string                { return strings.TrimSpace(s.method + " " + s.path + " " + s.body) }
 func (s *step) captureFrom(sd *side, t *testing.T, a answer) {
