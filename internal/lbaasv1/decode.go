@@ -45,8 +45,11 @@ type attr struct {
 	required bool // on POST
 	values   []string
 	min, max int
-	hasRange bool
-	pattern  *regexp.Regexp
+	hasRange bool // min and max bound the value
+	// nonNegative words a refused negative value as Neutron's
+	// type:non_negative does.
+	nonNegative bool
+	pattern     *regexp.Regexp
 }
 
 // body is a decoded request: the attributes sent, converted.
@@ -193,12 +196,12 @@ func (a *attr) convert(raw json.RawMessage) (any, error) {
 			return nil, badInput(a.name, "'%s' is not an integer", text(raw))
 		}
 		if a.hasRange && n < a.min {
-			if a.min == 0 && a.max == 0 {
+			if a.nonNegative {
 				return nil, badInput(a.name, "'%d' should be non-negative", n)
 			}
 			return nil, badInput(a.name, "'%d' is too small - must be at least '%d'", n, a.min)
 		}
-		if a.hasRange && a.max != 0 && n > a.max {
+		if a.hasRange && n > a.max {
 			return nil, badInput(a.name, "'%d' is too large - must be no larger than '%d'", n, a.max)
 		}
 		return n, nil
@@ -286,6 +289,10 @@ func pyList(items []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
+// maxInt32 is the largest integer the store's 32-bit columns (and
+// Octavia's) hold.
+const maxInt32 = 1<<31 - 1
+
 // v1's enums.
 var (
 	protocols    = []string{lb.ProtocolTCP, lb.ProtocolHTTP, lb.ProtocolHTTPS}
@@ -321,7 +328,7 @@ var (
 		attr{name: "protocol", kind: kValues, values: protocols, post: true, required: true},
 		attr{name: "pool_id", kind: kUUID, post: true, put: true, required: true},
 		attr{name: "session_persistence", kind: kSessionPersistence, post: true, put: true},
-		attr{name: "connection_limit", kind: kInt, post: true, put: true},
+		attr{name: "connection_limit", kind: kInt, post: true, put: true, hasRange: true, min: -1, max: maxInt32},
 	)
 	memberAttrs = append(common(),
 		attr{name: "pool_id", kind: kUUID, post: true, put: true, required: true},
@@ -331,8 +338,8 @@ var (
 	)
 	monitorAttrs = append(common(),
 		attr{name: "type", kind: kValues, values: monitorTypes, post: true, required: true},
-		attr{name: "delay", kind: kInt, post: true, put: true, required: true, hasRange: true},
-		attr{name: "timeout", kind: kInt, post: true, put: true, required: true},
+		attr{name: "delay", kind: kInt, post: true, put: true, required: true, hasRange: true, max: maxInt32, nonNegative: true},
+		attr{name: "timeout", kind: kInt, post: true, put: true, required: true, hasRange: true, max: maxInt32, nonNegative: true},
 		attr{name: "max_retries", kind: kInt, post: true, put: true, required: true, hasRange: true, min: 1, max: 10},
 		attr{name: "http_method", kind: kString, post: true, put: true},
 		attr{name: "url_path", kind: kString, post: true, put: true},
