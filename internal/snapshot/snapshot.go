@@ -205,6 +205,7 @@ func (n *node) config(agentID string) *dataplane.Config {
 		f := n.frags[id].cfg
 		cfg.Listeners = append(cfg.Listeners, f.Listeners...)
 		cfg.Pools = append(cfg.Pools, f.Pools...)
+		cfg.VRRP = append(cfg.VRRP, f.VRRP...)
 	}
 	n.cfg = cfg
 	return cfg
