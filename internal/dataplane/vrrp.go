@@ -199,3 +199,7 @@ func (hb *Heartbeat) CheckVRRP() error {
 	}
 	return nil
 }
+
+// VRRPGroupName is the VRRP group of an ACTIVE_STANDBY load balancer: one group (keepalived
+// instance) per load balancer, the name under which its members report its state.
+func VRRPGroupName(lbID string) string { return "lb-" + lbID }

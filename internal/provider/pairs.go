@@ -22,7 +22,7 @@ import (
 // loadbalancer_topology ACTIVE_STANDBY gets two amphorae on two agents of its
 // zone and group that run VRRP ("vrrp" capability) on the segment of its VIP.
 // Both agents get the same listeners and one VRRP group each (one instance per
-// load balancer, named GroupName); keepalived elects which one holds the VIP.
+// load balancer, dataplane.VRRPGroupName); keepalived elects which one holds the VIP.
 //
 // The amphora rows carry the placement: vrrp_priority is the configured
 // priority (100 for the member meant to be MASTER, 90 for the other, 254 while
@@ -52,10 +52,6 @@ const (
 	defaultAdvertMS = 200
 	promotePriority = 254
 )
-
-// GroupName is the VRRP group (keepalived instance) of a load balancer, the
-// name the agents report its state under.
-func GroupName(lbID string) string { return "lb-" + lbID }
 
 func (s HASettings) withDefaults() HASettings {
 	if s.AdvertIntervalMS == 0 {
@@ -132,7 +128,7 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph) (controller.Outcome
 	hs := n.ha.withDefaults()
 	frags := make([]*dataplane.Config, len(plan.members))
 	for i, m := range plan.members {
-		v := &compile.VRRP{Group: GroupName(l.ID), Segment: plan.segment, VRID: *m.amp.VRRPID, Priority: *m.amp.VRRPPriority,
+		v := &compile.VRRP{Group: dataplane.VRRPGroupName(l.ID), Segment: plan.segment, VRID: *m.amp.VRRPID, Priority: *m.amp.VRRPPriority,
 			Preempt: *m.amp.VRRPPriority == promotePriority, AdvertIntervalMS: hs.AdvertIntervalMS, SourceIP: m.amp.VRRPIP}
 		for _, o := range plan.members {
 			if o.amp.ID != m.amp.ID {
@@ -297,8 +293,8 @@ func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer)
 			}
 			n.log.Info("planned failover: promoting the BACKUP", "loadbalancer_id", l.ID, "agent", sm.agent.Name)
 			plan.wait = true
-		} else if survivor.Role != lb.RoleMaster {
-			plan.wait = true // promoted, not MASTER yet
+		} else if survivor.Role != lb.RoleMaster || leaving.Role != lb.RoleBackup {
+			plan.wait = true // promoted; the VIP has not moved yet
 		}
 		if plan.wait {
 			e := eligible[leaving.AgentID]
