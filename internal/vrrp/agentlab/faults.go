@@ -197,11 +197,11 @@ type Fault string
 
 // Faults.
 const (
-	// KillAgent SIGKILLs the MASTER's agent (its engine dies with it); it is restarted
-	// after the measurement and, meanwhile replaced, comes back as a spare.
+	// KillAgent SIGKILLs the MASTER's agent (its engine dies with it); once the controller
+	// has replaced its member on the spare agent, it is restarted and becomes the spare.
 	KillAgent Fault = "kill-agent"
 	// LinkDown sets the MASTER's interface down (no resignation: the BACKUP notices the
-	// silence); it comes back up after the measurement.
+	// silence); once the controller has replaced its member it comes back up.
 	LinkDown Fault = "link-down"
 	// KillKeepalived SIGKILLs keepalived's main process on the MASTER (its VRRP child
 	// resigns; the supervisor restarts keepalived).
@@ -251,12 +251,23 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 	switch f {
 	case KillAgent:
 		master.Kill()
-		restore = master.Restart
+		restore = func() error {
+			if err := l.waitReplaced(ctx, master); err != nil {
+				return err
+			}
+			return master.Restart()
+		}
 	case LinkDown:
 		if err := master.Host.SetLink(ctx, false); err != nil {
 			return res, err
 		}
-		restore = func() error { return master.Host.SetLink(context.Background(), true) }
+		restore = func() error {
+			err := l.waitReplaced(ctx, master)
+			if lerr := master.Host.SetLink(context.Background(), true); err == nil {
+				err = lerr
+			}
+			return err
+		}
 	case KillKeepalived:
 		pid := master.KeepalivedPID()
 		if pid == 0 {
@@ -316,6 +327,23 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 	res.Result = vrrplab.Analyze(p.stop())
 	res.Result.From, res.Result.To = master.Name, to
 	return res, nil
+}
+
+// waitReplaced waits until the controller has replaced the member on a (its agent declared
+// down): no amphora of the load balancer is on it any more.
+func (l *Lab) waitReplaced(ctx context.Context, a *Agent) error {
+	return poll(ctx, 60*time.Second, "the member on "+a.Name+" replaced", func() bool {
+		amps, err := l.Amphorae()
+		if err != nil || len(amps) != 2 {
+			return false
+		}
+		for _, x := range amps {
+			if x.ComputeID == a.Name {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // probe opens a new connection to the VIP from the client host every 5 ms (bounded:
