@@ -30,7 +30,7 @@ type vrrpNode struct {
 	binary   string
 	dir      string
 	log      *slog.Logger
-	advert   func()         // asks for a heartbeat now (a state changed)
+	advert   func()           // asks for a heartbeat now (a state changed)
 	onEvent  func(vrrp.Event) // test hook, may be nil
 	start    func(vrrp.Options, vrrp.Config) (*vrrp.Supervisor, error)
 

@@ -76,7 +76,7 @@ type agentState struct {
 	// neither answer goes stale; the cache spares the store a lookup per
 	// id and heartbeat, also for ids an agent makes up.
 	memberLB, listenerLB map[string]string
-	reported             map[string]bool // listener ids in the last heartbeat
+	reported             map[string]bool   // listener ids in the last heartbeat
 	pairs                map[string][2]int // healthy and all members of pairs, as last rolled up
 }
 

@@ -31,7 +31,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/netlab")
+	"github.com/fulcrumlb/fulcrum/internal/netlab"
+)
 
 // Ports and the segment.
 const (
