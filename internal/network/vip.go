@@ -81,6 +81,10 @@ func (v *VIPs) ReleaseVIP(ctx context.Context, loadBalancerID string, vip lb.VIP
 	})
 }
 
+// loopback is the address space of the loopback network mode (VIPs made
+// with NewVIPs; WithSegments adds the segment mode's).
+var loopback = addressSpace{}
+
 func subresourceNotFound(kind, id string) error {
 	return &lb.ValidationError{Msg: fmt.Sprintf("%s %s not found.", kind, id)}
 }
