@@ -91,3 +91,106 @@ func TestAgentsActiveStandby(t *testing.T) {
 		}
 	}
 }
+
+// until polls cond for up to d.
+func until(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAgentsDegradedAndPartition: a pair that loses a member with no spare agent to replace
+// it keeps serving on the survivor and shows DEGRADED (the lost amphora ERROR) until an
+// agent comes back; and the split-brain rule of docs/active-standby.md with real agents:
+// when the two members cannot hear each other but both reach the segment, both take the VIP
+// (after VRRP's detection time) for as long as the partition lasts, and once they hear each
+// other again one MASTER remains within a few advert intervals.
+func TestAgentsDegradedAndPartition(t *testing.T) {
+	ctx := context.Background()
+	l := startAgentLab(t)
+	master, err := l.Steady(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	amps, err := l.Amphorae()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backup, spare *agentlab.Agent
+	for _, a := range l.Agents {
+		on := false
+		for _, x := range amps {
+			on = on || x.ComputeID == a.Name
+		}
+		switch {
+		case a == master:
+		case on:
+			backup = a
+		default:
+			spare = a
+		}
+	}
+
+	// Degraded: the spare first, then the BACKUP's agent dies.
+	spare.Kill()
+	backup.Kill()
+	until(t, 30*time.Second, "DEGRADED with the lost amphora in ERROR", func() bool {
+		_, oper, err := l.LoadBalancer()
+		amps, aerr := l.Amphorae()
+		lost := false
+		for _, x := range amps {
+			lost = lost || x.ComputeID == backup.Name && x.Status == "ERROR"
+		}
+		return err == nil && aerr == nil && oper == "DEGRADED" && lost
+	})
+	if !master.HoldsVIP() {
+		t.Errorf("the survivor %s does not hold the VIP", master.Name)
+	}
+	if err := spare.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := backup.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitStatus(ctx, "ACTIVE", "ONLINE"); err != nil {
+		t.Fatal(err)
+	}
+	if master, err = l.Steady(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Partition between the members.
+	amps, _ = l.Amphorae()
+	var pair []*agentlab.Agent
+	for _, x := range amps {
+		pair = append(pair, l.Agent(x.ComputeID))
+	}
+	for _, a := range pair {
+		if err := a.Host.SetIsolated(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	until(t, 10*time.Second, "both members holding the VIP during the partition", func() bool {
+		return pair[0].HoldsVIP() && pair[1].HoldsVIP()
+	})
+	t.Logf("partition: both members hold the VIP after %v", time.Since(start).Round(time.Millisecond))
+	for _, a := range pair {
+		if err := a.Host.SetIsolated(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	healed := time.Now()
+	until(t, 10*time.Second, "one member holding the VIP after the heal", func() bool {
+		return pair[0].HoldsVIP() != pair[1].HoldsVIP()
+	})
+	t.Logf("after the heal: one MASTER after %v", time.Since(healed).Round(time.Millisecond))
+	if _, err := l.Steady(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
