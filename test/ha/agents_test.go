@@ -160,7 +160,7 @@ func TestAgentsDegradedAndPartition(t *testing.T) {
 	if err := l.WaitStatus(ctx, "ACTIVE", "ONLINE"); err != nil {
 		t.Fatal(err)
 	}
-	if master, err = l.Steady(ctx); err != nil {
+	if _, err = l.Steady(ctx); err != nil {
 		t.Fatal(err)
 	}
 
