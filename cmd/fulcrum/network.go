@@ -15,19 +15,35 @@ import (
 
 // networkConfig holds the settings of the Neutron subset and VIP allocation.
 type networkConfig struct {
-	Mode string
+	Mode     string
+	Segment  []string
+	segments network.Segments
 }
 
 func (c *networkConfig) register(s *config.Set) {
-	s.String(&c.Mode, "network", "loopback", "network mode: loopback (the Neutron subset allocates VIPs in 127.0.0.0/8 subnets) or noop (any well-formed id accepted, addresses invented)")
+	s.String(&c.Mode, "network", "loopback", "network mode: loopback (the Neutron subset allocates VIPs in 127.0.0.0/8 subnets), segment (VIP subnets also on the physical networks of --segment, where agents started with --segment serve them; ACTIVE_STANDBY needs it) or noop (any well-formed id accepted, addresses invented)")
+	s.List(&c.Segment, "segment", nil, "segment network mode: a physical network and the range its subnets may take, as NAME=CIDR (comma-separated or repeated)")
 }
 
 func (c *networkConfig) check() error {
 	switch c.Mode {
 	case "loopback", "noop":
+		if len(c.Segment) > 0 {
+			return fmt.Errorf("--segment needs --network segment")
+		}
+		return nil
+	case "segment":
+		ss, err := network.ParseSegments(c.Segment)
+		if err != nil {
+			return fmt.Errorf("--segment: %w", err)
+		}
+		if len(ss) == 0 {
+			return fmt.Errorf("--network segment needs at least one --segment NAME=CIDR")
+		}
+		c.segments = ss
 		return nil
 	}
-	return fmt.Errorf("--network %q: want loopback or noop", c.Mode)
+	return fmt.Errorf("--network %q: want loopback, segment or noop", c.Mode)
 }
 
 // vipAllocator is what both network modes offer: the API's VIP allocation
@@ -50,12 +66,12 @@ type networkService struct {
 
 func newNetworkService(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue func(lbID string)) *networkService {
 	n := &networkService{neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: cfg.Identity.ExternalURL, Notify: enqueue,
-		AnyAddress: cfg.Network.Mode == "noop"})}
+		AnyAddress: cfg.Network.Mode == "noop", Segments: cfg.Network.segments})}
 	if cfg.Network.Mode == "noop" {
 		noop := network.NewNoop()
 		n.vips, n.hooks = noop, noHooks{}
 	} else {
-		v := network.NewVIPs(st, nil)
+		v := network.NewVIPs(st, nil).WithSegments(cfg.Network.segments)
 		n.vips, n.hooks = v, v
 	}
 	return n

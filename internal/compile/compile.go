@@ -23,6 +23,9 @@ type Options struct {
 	// (see TLSRefs). A TERMINATED_HTTPS listener or tls_enabled pool whose
 	// material is missing makes the whole load balancer *Unsupported.
 	TLS TLSMaterial
+	// VRRP, when set, makes the fragment carry this node's VRRP group for the load
+	// balancer (ACTIVE_STANDBY); a disabled load balancer gets none.
+	VRRP *VRRP
 }
 
 // Unsupported is returned for a graph that uses something the data plane
@@ -129,6 +132,9 @@ func LoadBalancer(g *lb.Graph, opts Options) (*dataplane.Config, error) {
 			return nil, err
 		}
 		out.Pools = append(out.Pools, dp)
+	}
+	if opts.VRRP != nil {
+		out.VRRP = vrrpGroup(l, opts.VRRP)
 	}
 	return out, nil
 }

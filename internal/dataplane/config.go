@@ -25,6 +25,11 @@ import (
 // L7 policies on HTTP listeners became carried without a change of shape: an engine built
 // before that refuses them in Validate ("not supported by this engine yet"), which the
 // agent reports as the load balancer's error, so the version stays 1.
+//
+// Config.VRRP (ACTIVE_STANDBY load balancers) became carried without a change of shape
+// either: the server sends VRRP groups only to agents that advertise the "vrrp"
+// capability in their heartbeats (CapabilityVRRP), and an agent built before that never
+// gets a config that has them.
 const ContractVersion = 1
 
 // Protocol is a listener or pool protocol, spelled as in Octavia.
@@ -104,6 +109,9 @@ type Config struct {
 	Listeners []Listener `json:"listeners"`
 	// Pools are the backends, referenced by id from listeners (and later L7 policies).
 	Pools []Pool `json:"pools"`
+	// VRRP lists the VRRP groups this node is a member of (ACTIVE_STANDBY load balancers);
+	// empty when it has none. See VRRPGroup.
+	VRRP []VRRPGroup `json:"vrrp,omitempty"`
 }
 
 // Listener is one Octavia listener: a protocol on a port of one or more addresses.

@@ -142,6 +142,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	v.vrrp(c)
 	if len(v.errs) == 0 {
 		return nil
 	}

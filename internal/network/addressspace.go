@@ -28,6 +28,8 @@ type addressSpace struct {
 	// any: subnets may take any range and overlap (noop network mode);
 	// addresses are unique per subnet only.
 	any bool
+	// segments: segment network mode (segment.go).
+	segments Segments
 }
 
 // allocationID is the store id of the allocation of ip on subnet. In
@@ -50,6 +52,9 @@ func (a addressSpace) checkServable(cidr string) error {
 	if err != nil {
 		return invalidInput(fmt.Sprintf("'%s' is not a valid IP subnet.", cidr))
 	}
+	if a.segments.Of(pfx) != "" {
+		return nil
+	}
 	if pfx.Overlaps(HostRange) {
 		return invalidInput(fmt.Sprintf("Requested subnet with cidr: %s cannot be served in loopback network mode: %s is left to the host's own services.", cidr, HostRange))
 	}
@@ -57,6 +62,9 @@ func (a addressSpace) checkServable(cidr string) error {
 		if r.Bits() <= pfx.Bits() && r.Contains(pfx.Addr()) {
 			return nil
 		}
+	}
+	if len(a.segments) > 0 {
+		return a.segments.refusal(cidr)
 	}
 	return invalidInput(fmt.Sprintf("Requested subnet with cidr: %s cannot be served in loopback network mode: its addresses are bound on this host's loopback interface, so a subnet must lie inside 127.0.0.0/8 (outside %s) or be ::1/128.", cidr, HostRange))
 }

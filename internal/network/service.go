@@ -33,6 +33,8 @@ type Options struct {
 	// (loopback mode) subnets are served on this host's loopback interface,
 	// so they must lie in Loopback's ranges and no two may overlap.
 	AnyAddress bool
+	// Segments, in segment network mode, are servable too (segment.go).
+	Segments Segments
 }
 
 // Service is the Neutron subset, an http.Handler for /networking/... and
@@ -64,7 +66,7 @@ func NewService(opts Options) *Service {
 	}
 	opts.ExternalURL = strings.TrimSuffix(opts.ExternalURL, "/")
 	s := &Service{opts: opts, log: opts.Logger.With("component", "network"), policy: opts.Policy,
-		space: addressSpace{any: opts.AnyAddress}}
+		space: addressSpace{any: opts.AnyAddress, segments: opts.Segments}}
 	s.routes()
 	return s
 }

@@ -37,6 +37,7 @@ func createdFor(port *neutron.Port, lbID string) bool {
 type VIPs struct {
 	store store.Store
 	now   func() time.Time
+	space addressSpace // loopback or segment mode (WithSegments)
 }
 
 // NewVIPs returns the allocator on st; now may be nil.
@@ -80,8 +81,8 @@ func (v *VIPs) ReleaseVIP(ctx context.Context, loadBalancerID string, vip lb.VIP
 	})
 }
 
-// loopback is the address space VIPs allocate in: the loopback network
-// mode's (the noop mode does not use VIPs).
+// loopback is the address space of the loopback network mode (VIPs made
+// with NewVIPs; WithSegments adds the segment mode's).
 var loopback = addressSpace{}
 
 func subresourceNotFound(kind, id string) error {
@@ -156,7 +157,7 @@ func (v *VIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) er
 	if vip.Address != "" && !sub.Contains(vip.Address) {
 		return lb.Invalid("The VIP address %s is not in subnet %s.", vip.Address, sub.ID)
 	}
-	if err := loopback.checkServable(sub.CIDR); err != nil {
+	if err := v.space.checkServable(sub.CIDR); err != nil {
 		return vipErr(err) // a subnet made before the network mode refused it
 	}
 	now := v.now().UTC()
@@ -173,7 +174,7 @@ func (v *VIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) er
 	if err := v.checkAdditional(ctx, tx, sub, l.AdditionalVIPs); err != nil {
 		return err
 	}
-	fixed, err := loopback.allocate(ctx, tx, n.ID, port.ID, reqs)
+	fixed, err := v.space.allocate(ctx, tx, n.ID, port.ID, reqs)
 	if err != nil {
 		return vipErr(err)
 	}
@@ -288,7 +289,7 @@ func (v *VIPs) adoptPort(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) e
 	if err != nil {
 		return fmt.Errorf("subnet of port %s: %w", port.ID, err)
 	}
-	if err := loopback.checkServable(sub.CIDR); err != nil {
+	if err := v.space.checkServable(sub.CIDR); err != nil {
 		return vipErr(err)
 	}
 	port.DeviceOwner, port.DeviceID = neutron.OwnerLoadBalancerVIP, l.ID

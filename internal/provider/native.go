@@ -43,6 +43,7 @@ type Native struct {
 	tls       TLSResolver
 	log       *slog.Logger
 	now       func() time.Time
+	ha        HASettings
 }
 
 // Options configure NewNative.
@@ -55,6 +56,8 @@ type Options struct {
 	TLS    TLSResolver
 	Logger *slog.Logger
 	Now    func() time.Time
+	// HA are the VRRP settings of ACTIVE_STANDBY load balancers (pairs.go).
+	HA HASettings
 }
 
 // NewNative returns the native provider.
@@ -65,7 +68,7 @@ func NewNative(opts Options) *Native {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, tls: opts.TLS, log: opts.Logger.With("component", "provider"), now: opts.Now}
+	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, tls: opts.TLS, log: opts.Logger.With("component", "provider"), now: opts.Now, ha: opts.HA}
 }
 
 var _ controller.Provider = (*Native)(nil)
@@ -76,6 +79,13 @@ var _ controller.Provider = (*Native)(nil)
 // (*controller.RefusedError) and nothing is published.
 func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, error) {
 	l := g.LoadBalancer
+	var topo string
+	if err := n.store.View(ctx, func(tx store.Tx) (err error) { topo, err = topology(ctx, tx, l); return err }); err != nil {
+		return controller.Outcome{}, err
+	}
+	if topo == lb.TopologyActiveStandby {
+		return n.applyPair(ctx, g)
+	}
 	var extra []string
 	var amp *lb.Amphora
 	var agent *lb.Agent

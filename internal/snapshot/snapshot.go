@@ -44,6 +44,8 @@ type Cache struct {
 	// notify is called, outside the lock, with the load balancers whose
 	// state changed on some agent because of an acknowledgement.
 	notify func(lbIDs []string)
+	// agents is what agents said about themselves (agents.go).
+	agents agentInfos
 }
 
 type fragment struct {
@@ -205,6 +207,7 @@ func (n *node) config(agentID string) *dataplane.Config {
 		f := n.frags[id].cfg
 		cfg.Listeners = append(cfg.Listeners, f.Listeners...)
 		cfg.Pools = append(cfg.Pools, f.Pools...)
+		cfg.VRRP = append(cfg.VRRP, f.VRRP...)
 	}
 	n.cfg = cfg
 	return cfg
