@@ -24,8 +24,8 @@ type resource[T any] struct {
 	// missingFormat, when set, is the message of a missing object (with
 	// its id) instead of "<title> <id> could not be found.".
 	missingFormat string
-	table    func(store.Tx) store.Table[T]
-	id       func(*T) string
+	table         func(store.Tx) store.Table[T]
+	id            func(*T) string
 	// filters maps list query parameters to store fields.
 	filters map[string]string
 	// target is the policy target of v; nets memoises network lookups.
