@@ -30,6 +30,7 @@ func newAPI(d apiDeps) (http.Handler, error) {
 		Notifier:        d.ctrl,
 		VIPs:            d.id.vips,
 		Subnets:         d.id.vips,
+		SecurityGroups:  d.id.neutron,
 		KeyManager:      d.id.secrets,
 		Auth:            d.id.authenticator(d.cfg.Auth),
 		Authorizer:      d.id.authz,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/identity"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/network"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/quota"
 	"github.com/fulcrumlb/fulcrum/internal/secrets"
@@ -35,6 +37,8 @@ type identityConfig struct {
 	MemberAddressAllow []string
 	MemberAddressDeny  []string
 	Quota              [7]int
+	NetworkQuota       network.QuotaLimits
+	SubnetMinPrefix    int
 }
 
 func (c *identityConfig) register(s *config.Set) {
@@ -52,6 +56,12 @@ func (c *identityConfig) register(s *config.Set) {
 		}
 		s.Int(&c.Quota[i], "quota-"+name, lb.QuotaUnlimited, "default quota of "+r.DisplayName()+"s per project (-1 unlimited)")
 	}
+	for _, r := range neutron.QuotaResources {
+		s.Int(&c.NetworkQuota[r], "quota-"+strings.ReplaceAll(r.Key(), "_", "-"), network.DefaultQuotas[r],
+			"default network quota of "+r.Key()+"s per project (-1 unlimited; Neutron's default)")
+	}
+	s.Int(&c.SubnetMinPrefix, "subnet-min-prefix", network.DefaultSubnetMinPrefix,
+		"loopback network mode: the shortest IPv4 prefix (largest subnet) a caller who is not an admin may create (8: any)")
 }
 
 func (c *identityConfig) check(auth string) error {
@@ -64,6 +74,14 @@ func (c *identityConfig) check(auth string) error {
 		if n < lb.QuotaUnlimited || n > lb.QuotaMax {
 			return fmt.Errorf("quota of %s %d: want -1…%d", lb.QuotaResources[i].Key(), n, lb.QuotaMax)
 		}
+	}
+	for _, r := range neutron.QuotaResources {
+		if n := c.NetworkQuota[r]; n < -1 || n > math.MaxInt32 {
+			return fmt.Errorf("--quota-%s %d: want -1…%d", strings.ReplaceAll(r.Key(), "_", "-"), n, math.MaxInt32)
+		}
+	}
+	if c.SubnetMinPrefix < 8 || c.SubnetMinPrefix > 32 {
+		return fmt.Errorf("--subnet-min-prefix %d: want 8…32", c.SubnetMinPrefix)
 	}
 	if _, err := lb.ParseMemberAddressPolicy(c.MemberAddressAllow, c.MemberAddressDeny); err != nil {
 		return err
@@ -121,7 +139,7 @@ func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger, enque
 	member, _ := lb.ParseMemberAddressPolicy(ic.MemberAddressAllow, ic.MemberAddressDeny)
 	p := &identityParts{keys: keys, keystone: ks, authz: authz, quotas: quota.New(defaults), member: member,
 		neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: ic.ExternalURL, Notify: enqueue,
-			AnyAddress: ic.Network == "noop"})}
+			AnyAddress: ic.Network == "noop", Quotas: &ic.NetworkQuota, SubnetMinPrefix: ic.SubnetMinPrefix})}
 	skeys, err := secrets.OpenKeyRing(filepath.Join(cfg.DataDir, "keys", "secrets"))
 	if err != nil {
 		return nil, err
@@ -136,7 +154,7 @@ func newIdentityParts(cfg *serverConfig, st store.Store, log *slog.Logger, enque
 		n := network.NewNoop()
 		p.vips, p.hooks = n, noHooks{}
 	} else {
-		v := network.NewVIPs(st, nil)
+		v := p.neutron.VIPs()
 		p.vips, p.hooks = v, v
 	}
 	return p, nil

@@ -126,7 +126,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.secrets}})
+	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.secrets},
+		Ingress: network.VIPIngress})
 	ctrl = controller.New(controller.Options{
 		Store:     st,
 		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},

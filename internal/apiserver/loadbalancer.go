@@ -108,6 +108,9 @@ func (s *Server) createLoadBalancer(q *request) error {
 				}
 				l.VIP, l.AdditionalVIPs = v, additional
 			}
+			if err := s.setVIPSecurityGroups(q, tx, l, policy.PostVIPSGIDs, req.SGIDs != nil); err != nil {
+				return err
+			}
 			return storeLoadBalancer(q, tx, l, g)
 		})
 	}
@@ -134,6 +137,21 @@ func (s *Server) createLoadBalancer(q *request) error {
 	listeners, pools := g.wire()
 	writeJSON(q.w, http.StatusCreated, map[string]any{"loadbalancer": toLoadBalancerWire(l, listeners, pools)})
 	return nil
+}
+
+// setVIPSecurityGroups checks the extra rule of a body naming vip_sg_ids
+// and has them validated and applied (Options.SecurityGroups).
+func (s *Server) setVIPSecurityGroups(q *request, tx store.Tx, l *lb.LoadBalancer, action policy.Action, named bool) error {
+	if !named {
+		return nil
+	}
+	if err := q.authorize(policy.LoadBalancer, action, l.ProjectID); err != nil {
+		return err
+	}
+	if s.sgs == nil {
+		return nil
+	}
+	return s.sgs.SetVIPSecurityGroups(q.ctx, tx, l)
 }
 
 // lbChildren returns the listener and pool ids of the given load balancers.
@@ -245,6 +263,9 @@ func (s *Server) updateLoadBalancer(q *request) error {
 		}
 		if o.has("vip_sg_ids") {
 			l.VIP.SGIDs, _ = o.strings("vip_sg_ids")
+			if err := s.setVIPSecurityGroups(q, tx, l, policy.PutVIPSGIDs, true); err != nil {
+				return err
+			}
 		}
 		if o.has("tags") {
 			l.Tags, _ = o.strings("tags")

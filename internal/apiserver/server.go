@@ -68,6 +68,14 @@ type SubnetChecker interface {
 	CheckSubnet(ctx context.Context, tx store.Tx, id string) error
 }
 
+// VIPSecurityGroups validates a load balancer's vip_sg_ids inside its
+// create or update transaction (an *lb.ValidationError "Security Group
+// <id> not found." unless each exists in the load balancer's project) and
+// puts them on its VIP port.
+type VIPSecurityGroups interface {
+	SetVIPSecurityGroups(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
+}
+
 // Authorizer decides policy rules (policy.Enforcer).
 type Authorizer interface {
 	Authorize(c policy.Caller, rule policy.Rule, ownerProject string) error
@@ -123,6 +131,8 @@ type Options struct {
 	QuotaAPI http.Handler
 	// Subnets validates member subnet_id; nil accepts any.
 	Subnets SubnetChecker
+	// SecurityGroups validates vip_sg_ids; nil accepts any.
+	SecurityGroups VIPSecurityGroups
 	// KeyManager checks the key-manager references of listeners and pools
 	// (certificates, client and member CAs, CRLs) as Octavia asks Barbican;
 	// nil accepts any well-formed reference.
@@ -165,6 +175,7 @@ type Server struct {
 	quotas    QuotaReserver
 	quotaAPI  http.Handler
 	subnets   SubnetChecker
+	sgs       VIPSecurityGroups
 	keys      KeyManager
 	log       *slog.Logger
 	clock     func() time.Time
@@ -191,6 +202,7 @@ func New(opts Options) *Server {
 		quotas:    opts.Quotas,
 		quotaAPI:  opts.QuotaAPI,
 		subnets:   opts.Subnets,
+		sgs:       opts.SecurityGroups,
 		keys:      opts.KeyManager,
 		log:       opts.Logger,
 		clock:     opts.Clock,

@@ -41,6 +41,9 @@ var protocolNames = func() map[int]string {
 // portProtocols are the protocols whose rules may name a port range.
 var portProtocols = []int{33, 132, 6, 17, 136}
 
+// HasPorts reports whether rules of IP protocol proto may name ports.
+func HasPorts(proto int) bool { return slices.Contains(portProtocols, proto) }
+
 // ipv6Only are the protocols a rule may use with IPv6 only.
 var ipv6Only = []int{41, 44, 58, 59, 60, 43}
 
