@@ -451,7 +451,9 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 		}
 	}
 	wait -= s.opts.Now().Sub(start)
-	if cs, ok := s.opts.Watcher.(interface{ SetContract(agentID string, contract int) }); ok {
+	if cs, ok := s.opts.Watcher.(interface {
+		SetContract(agentID string, contract int)
+	}); ok {
 		contract, err := strconv.Atoi(r.Header.Get(dataplane.ContractHeader))
 		if err != nil || contract < 1 {
 			contract = 1 // an agent built before contract 2 sends none
