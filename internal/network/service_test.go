@@ -37,6 +37,12 @@ func newEnv(t *testing.T, opts network.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvOn(t, st, opts)
+}
+
+// newEnvOn is newEnv on a store of the test's choosing.
+func newEnvOn(t *testing.T, st store.Store, opts network.Options) *env {
+	t.Helper()
 	opts.Store = st
 	svc := network.NewService(opts)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
