@@ -7,9 +7,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
