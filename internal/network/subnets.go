@@ -126,9 +126,6 @@ func (s *Service) createSubnet(ctx context.Context, c policy.Caller, project str
 		if err := s.space.checkServable(sub.CIDR); err != nil {
 			return err
 		}
-		if err := s.space.checkSize(sub.CIDR, s.allowed(c, "admin_only", nil)); err != nil {
-			return err
-		}
 		if err := s.reserve(ctx, tx, c, project, map[neutron.QuotaResource]int{neutron.QuotaSubnet: 1}); err != nil {
 			return err
 		}
@@ -136,6 +133,9 @@ func (s *Service) createSubnet(ctx context.Context, c policy.Caller, project str
 			return err
 		}
 		if err := s.space.checkOverlap(ctx, tx, sub); err != nil {
+			return err
+		}
+		if err := s.space.checkSize(sub.CIDR, s.allowed(c, "admin_only", nil)); err != nil {
 			return err
 		}
 		if err := tx.Subnets().Create(ctx, sub); err != nil {
