@@ -254,3 +254,37 @@ func TestConcurrentOverlappingSubnetsOnPostgres(t *testing.T) {
 		})
 	}
 }
+
+// TestListSort: Neutron's sort_key/sort_dir on lists (gophercloud's
+// TestQueryByTags sorts networks by id).
+func TestListSort(t *testing.T) {
+	e := newEnv(t, network.Options{})
+	for _, n := range []string{"b", "c", "a"} {
+		e.must(e.member("pa", "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": n}}), 201)
+	}
+	names := func(q string) string {
+		var out []string
+		for _, n := range list(e.must(e.member("pa", "GET", "/v2.0/networks?"+q, nil), 200), "networks") {
+			out = append(out, n["name"].(string))
+		}
+		return strings.Join(out, "")
+	}
+	if got := names("sort_key=name&sort_dir=asc"); got != "abc" {
+		t.Errorf("by name asc: %s", got)
+	}
+	if got := names("sort_key=name&sort_dir=desc"); got != "cba" {
+		t.Errorf("by name desc: %s", got)
+	}
+	if got := names("sort_key=name"); got != "abc" {
+		t.Errorf("by name, no direction: %s", got)
+	}
+	ids := list(e.must(e.member("pa", "GET", "/v2.0/networks?sort_key=id&sort_dir=asc", nil), 200), "networks")
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1]["id"].(string) > ids[i]["id"].(string) {
+			t.Errorf("by id: %v", ids)
+		}
+	}
+	wantNeutronError(t, e.member("pa", "GET", "/v2.0/networks?sort_key=secret", nil), 400, "HTTPBadRequest", "secret is an invalid attribute for sort_keys")
+	wantNeutronError(t, e.member("pa", "GET", "/v2.0/networks?sort_key=name&sort_dir=up", nil), 400, "HTTPBadRequest", "up is an invalid value for sort_dirs")
+	wantNeutronError(t, e.member("pa", "GET", "/v2.0/networks?sort_key=name&sort_key=id&sort_dir=asc", nil), 400, "HTTPBadRequest", "must be same")
+}
