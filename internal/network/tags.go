@@ -60,8 +60,8 @@ type tagged struct {
 	// resource's 404 when c may not see it.
 	load func(ctx context.Context, s *Service, nets *networks, c policy.Caller, id string) (any, policy.Target, error)
 	tags func(v any) *[]string
-	// save stores v and returns the load balancers whose served state
-	// changed (none: tags do not reach the data plane).
+	// save stores v (tags never reach the data plane: no load balancer
+	// changes).
 	save func(ctx context.Context, tx store.Tx, v any) error
 	// touch records the change on v (updated_at, revision).
 	touch func(s *Service, v any)

@@ -26,18 +26,6 @@ var protocolNumbers = map[string]int{
 	"ipv6-route": 43, "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6, "udp": 17, "udplite": 136, "vrrp": 112,
 }
 
-// protocolNames maps a number back to its canonical name (icmpv6 is only
-// an alias of ipv6-icmp).
-var protocolNames = func() map[int]string {
-	out := map[int]string{}
-	for name, n := range protocolNumbers {
-		if name != "icmpv6" {
-			out[n] = name
-		}
-	}
-	return out
-}()
-
 // portProtocols are the protocols whose rules may name a port range.
 var portProtocols = []int{33, 132, 6, 17, 136}
 
@@ -223,15 +211,4 @@ func (r *SecurityGroupRule) Key() string {
 	}
 	return strings.Join([]string{r.Direction, r.EtherType, opt(r.PortRangeMax), opt(r.PortRangeMin), proto,
 		r.RemoteGroupID, prefix, r.SecurityGroupID}, "_")
-}
-
-// ProtocolName is the canonical name of a stored protocol when it has one
-// (a rule given "6" matches what "tcp" does).
-func ProtocolName(p string) string {
-	if n, err := strconv.Atoi(p); err == nil {
-		if name, ok := protocolNames[n]; ok {
-			return name
-		}
-	}
-	return p
 }
