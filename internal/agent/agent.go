@@ -448,6 +448,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 		return &permanentError{err}
 	}
 	req.Header.Set(dataplane.ProtocolHeader, strconv.Itoa(dataplane.ProtocolVersion))
+	req.Header.Set(dataplane.ContractHeader, strconv.Itoa(dataplane.ContractVersion))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if errors.Is(err, errPin) {
@@ -500,6 +501,7 @@ func (a *Agent) do(ctx context.Context, method, path string, body any, out any) 
 		return err
 	}
 	req.Header.Set(dataplane.ProtocolHeader, strconv.Itoa(dataplane.ProtocolVersion))
+	req.Header.Set(dataplane.ContractHeader, strconv.Itoa(dataplane.ContractVersion))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
