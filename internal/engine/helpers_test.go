@@ -407,12 +407,16 @@ type keepAliveLoad struct {
 	wg       sync.WaitGroup
 }
 
-// maxLoadRequests bounds the requests of one keepAliveLoad connection.
-const maxLoadRequests = 100000
+// maxLoadRequests and maxLoadTime bound the requests of one keepAliveLoad connection;
+// a test that needs more fails (advance) rather than waits.
+const (
+	maxLoadRequests = 100000
+	maxLoadTime     = 5 * patience
+)
 
 // startKeepAliveLoad opens n connections to addr. The i-th request of a connection asks
 // for path(i); check judges each answer (nil: as expected). A connection stops at its
-// first error, at maxLoadRequests, after patience or at stop.
+// first error, at maxLoadRequests, after maxLoadTime or at stop.
 func startKeepAliveLoad(t *testing.T, addr string, n int, path func(i int) string, check func(path string, resp *http.Response, body string) error) *keepAliveLoad {
 	t.Helper()
 	l := &keepAliveLoad{answered: make([]atomic.Int64, n), stopc: make(chan struct{})}
@@ -424,7 +428,7 @@ func startKeepAliveLoad(t *testing.T, addr string, n int, path func(i int) strin
 		}
 		conns = append(conns, kc)
 	}
-	end := time.Now().Add(patience)
+	end := time.Now().Add(maxLoadTime)
 	for w, kc := range conns {
 		l.wg.Add(1)
 		l.running.Add(1)
@@ -479,7 +483,7 @@ func (l *keepAliveLoad) advance(t *testing.T, per int64) {
 			t.Fatalf("a request failed: %v", l.firstErr.Load())
 		}
 		if l.running.Load() < int64(len(l.answered)) {
-			t.Fatalf("a keep-alive connection stopped sending (bound reached) before the test was done")
+			t.Fatalf("a keep-alive connection reached its bound (%d requests or %v) before the test was done", maxLoadRequests, maxLoadTime)
 		}
 		for i := range l.answered {
 			if l.answered[i].Load() < base[i]+per {
