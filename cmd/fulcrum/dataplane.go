@@ -73,7 +73,7 @@ func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
 		}
 	})
 	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: cp.cache, Enqueue: d.enqueue, AgentUp: d.resync,
-		Logger: d.log, DeadAfter: cfg.AgentDeadAfter})
+		Logger: d.log, DeadAfter: cfg.AgentDeadAfter, Observe: cp.cache.Observe})
 	embedded := ""
 	if cfg.EmbeddedAgent {
 		embedded = cfg.EmbeddedAgentName

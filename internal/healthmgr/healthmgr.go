@@ -46,6 +46,9 @@ type Options struct {
 	// ones, and revoked or released ones, which go down at once (default
 	// DeadAfter/6, at most 500 ms).
 	CheckInterval time.Duration
+	// Observe, if set, is told what each heartbeat says about its agent
+	// (capabilities, segments): the placement of ACTIVE_STANDBY pairs.
+	Observe func(agentID string, hb *dataplane.Heartbeat)
 }
 
 // Manager processes heartbeats and watches agent liveness.
@@ -73,7 +76,8 @@ type agentState struct {
 	// neither answer goes stale; the cache spares the store a lookup per
 	// id and heartbeat, also for ids an agent makes up.
 	memberLB, listenerLB map[string]string
-	reported             map[string]bool // listener ids in the last heartbeat
+	reported             map[string]bool   // listener ids in the last heartbeat
+	pairs                map[string][2]int // healthy and all members of pairs, as last rolled up
 }
 
 // New returns a manager.
@@ -98,7 +102,7 @@ func (m *Manager) state(agentID string) *agentState {
 	st, ok := m.agents[agentID]
 	if !ok {
 		st = &agentState{members: map[string]dataplane.MemberStatus{}, stats: map[string]dataplane.ListenerStats{},
-			memberLB: map[string]string{}, listenerLB: map[string]string{}, reported: map[string]bool{}}
+			memberLB: map[string]string{}, listenerLB: map[string]string{}, reported: map[string]bool{}, pairs: map[string][2]int{}}
 		m.agents[agentID] = st
 	}
 	return st
@@ -124,6 +128,10 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	full := !st.synced
 	m.mu.Unlock()
 
+	if err := hb.CheckVRRP(); err != nil {
+		m.log.Warn("heartbeat's VRRP report ignored", "agent_id", agentID, "err", err)
+		hb.Capabilities, hb.Segments, hb.VRRP = nil, nil, nil
+	}
 	changed := m.opts.Acker.Ack(agentID, hb.AppliedVersion, hb.Refused)
 	members := make(map[string]dataplane.MemberStatus, len(hb.Health.Members))
 	for _, h := range hb.Health.Members {
@@ -175,8 +183,10 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 
 	var cameUp, dropped bool
 	var stats map[string]dataplane.ListenerStats
+	var vrrpChanged []string
+	var pairs map[string][2]int
 	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
-		cameUp, dropped = false, false
+		cameUp, dropped, vrrpChanged = false, false, nil
 		agent, err := tx.Agents().Get(ctx, agentID)
 		if err != nil {
 			return err
@@ -190,8 +200,18 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 			return err
 		}
 		lbIDs := map[string]bool{}
+		var pairIDs []string
 		for _, a := range placed {
 			lbIDs[a.LoadBalancerID] = true
+			if a.VRRPID != nil {
+				pairIDs = append(pairIDs, a.LoadBalancerID)
+			}
+		}
+		if vrrpChanged, err = vrrpStates(ctx, tx, placed, hb, now); err != nil {
+			return err
+		}
+		if pairs, err = pairHealth(ctx, tx, pairIDs); err != nil {
+			return err
 		}
 		// Statistics count only for a listener of a load balancer on this
 		// agent, filed under that load balancer.
@@ -222,6 +242,11 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		}
 		for _, id := range changed {
 			recompute[id] = true
+		}
+		for id, h := range pairs {
+			if old, ok := st.pairs[id]; !ok || old != h {
+				recompute[id] = true
+			}
 		}
 		if full {
 			recompute = lbIDs
@@ -257,7 +282,7 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
-			if err := m.apply(ctx, tx, id, members, stats); err != nil {
+			if err := m.apply(ctx, tx, id, members, stats, pairs[id]); err != nil {
 				return err
 			}
 		}
@@ -266,6 +291,13 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	if err != nil || dropped {
 		return err
 	}
+	if m.opts.Observe != nil {
+		m.opts.Observe(agentID, hb)
+	}
+	for _, id := range vrrpChanged {
+		m.opts.Enqueue(id)
+	}
+	st.pairs = pairs
 	// Keep the owners of this heartbeat's ids and the last one's: an agent
 	// alternating between two reports costs no lookups.
 	prune(st.listenerLB, union(reportedListeners, st.reported))
@@ -330,7 +362,7 @@ func union[A, B any](a map[string]A, b map[string]B) map[string]bool {
 }
 
 // apply recomputes and writes the operating statuses of one load balancer.
-func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats) error {
+func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats, pair [2]int) error {
 	if _, err := tx.LoadBalancers().Lock(ctx, lbID); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
@@ -352,6 +384,9 @@ func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members m
 		}
 	}
 	want := Rollup(g, obs)
+	if w, ok := want[lbID]; ok {
+		want[lbID] = pairStatus(w, pair[0], pair[1])
+	}
 	now := m.opts.Now().UTC().Truncate(time.Second)
 	set := func(id string, s *lb.Status, t *lb.Times, save func() error) error {
 		w, ok := want[id]
