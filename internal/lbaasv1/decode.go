@@ -324,7 +324,7 @@ var (
 	vipAttrs = append(append(common(), named()...),
 		attr{name: "subnet_id", kind: kUUID, post: true, required: true},
 		attr{name: "address", kind: kIP, post: true},
-		attr{name: "protocol_port", kind: kInt, post: true, required: true, hasRange: true, min: 0, max: 65535},
+		attr{name: "protocol_port", kind: kInt, post: true, required: true, hasRange: true, min: 1, max: 65535},
 		attr{name: "protocol", kind: kValues, values: protocols, post: true, required: true},
 		attr{name: "pool_id", kind: kUUID, post: true, put: true, required: true},
 		attr{name: "session_persistence", kind: kSessionPersistence, post: true, put: true},
@@ -333,7 +333,7 @@ var (
 	memberAttrs = append(common(),
 		attr{name: "pool_id", kind: kUUID, post: true, put: true, required: true},
 		attr{name: "address", kind: kIP, post: true, required: true},
-		attr{name: "protocol_port", kind: kInt, post: true, required: true, hasRange: true, min: 0, max: 65535},
+		attr{name: "protocol_port", kind: kInt, post: true, required: true, hasRange: true, min: 1, max: 65535},
 		attr{name: "weight", kind: kInt, post: true, put: true, hasRange: true, min: 0, max: 256},
 	)
 	monitorAttrs = append(common(),

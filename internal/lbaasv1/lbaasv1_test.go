@@ -264,6 +264,11 @@ func TestV1Refusals(t *testing.T) {
 			400, "HTTPBadRequest", "Invalid input for timeout. Reason: '99999999999' is too large - must be no larger than '2147483647'."},
 		{"POST", "/vips", map[string]any{"vip": map[string]any{"pool_id": pool, "subnet_id": h.subnet, "protocol": "HTTP", "protocol_port": 80, "connection_limit": -5}},
 			400, "HTTPBadRequest", "Invalid input for connection_limit. Reason: '-5' is too small - must be at least '-1'."},
+		// v1 took port 0; the listener and member it becomes do not.
+		{"POST", "/vips", map[string]any{"vip": map[string]any{"pool_id": pool, "subnet_id": h.subnet, "protocol": "HTTP", "protocol_port": 0}},
+			400, "HTTPBadRequest", "Invalid input for protocol_port. Reason: '0' is too small - must be at least '1'."},
+		{"POST", "/members", map[string]any{"member": map[string]any{"pool_id": pool, "address": "127.0.0.9", "protocol_port": 0}},
+			400, "HTTPBadRequest", "Invalid input for protocol_port. Reason: '0' is too small - must be at least '1'."},
 		{"POST", "/members", map[string]any{"member": map[string]any{"pool_id": pool, "address": "not-an-ip", "protocol_port": 80}},
 			400, "HTTPBadRequest", "Invalid input for address. Reason: 'not-an-ip' is not a valid IP address."},
 		{"POST", "/vips", map[string]any{"vip": map[string]any{"pool_id": pool, "subnet_id": h.subnet, "protocol": "HTTP", "protocol_port": 80,
