@@ -4,7 +4,8 @@
 # Neutron, against the network endpoint of the cloud in clouds.yaml
 # (OS_CLOUD, OS_CLIENT_CONFIG_FILE): seed 002's Neutron-LBaaS v2 flow
 # (load balancer, listener, pool, members, health monitor, L7 policy and
-# rule, updates, status, stats, quotas) and seed 001's LBaaS v1 flow (pool,
+# rule, updates, a security group on the VIP port, status, stats, quotas)
+# and seed 001's LBaaS v1 flow (pool,
 # members, shared health monitor, VIP, stats), each in two phases so that
 # the caller can send traffic through the VIP in between. Only names,
 # addresses and ports differ from the seeds.
@@ -17,6 +18,7 @@
 #   V1_MEMBERS      backend addresses of the v1 pool (two)
 #   V2_PORT V1_PORT listener / VIP ports (defaults 18091, 18092)
 #   V1_VIP_ADDRESS  the v1 VIP's address (lb-vip-create --address)
+#   V2_CLIENT       the one client address the v2 VIP's security group lets in
 # Prints VIP=<address>:<port> once a create phase's VIP is ACTIVE.
 set -euo pipefail
 
@@ -100,6 +102,13 @@ v2-create)
 	n lbaas-listener-show listener1
 	n lbaas-pool-show pool1
 	n lbaas-healthmonitor-show hm1
+	# Seed 002 puts a security group on the VIP port: only the web tier's
+	# clients reach the listener.
+	n security-group-create --description "web clients" lb-sg
+	n security-group-rule-create --direction ingress --protocol tcp --port-range-min "$V2_PORT" --port-range-max "$V2_PORT" \
+		--remote-ip-prefix "${V2_CLIENT:?set V2_CLIENT}/32" lb-sg
+	n port-update --security-group lb-sg "$(value vip_port_id lbaas-loadbalancer-show lb1)"
+	n port-show "$(value vip_port_id lbaas-loadbalancer-show lb1)"
 	n quota-update --loadbalancer 25 --pool 50
 	n quota-show
 	wait_for ACTIVE provisioning_status lbaas-loadbalancer-show lb1
@@ -118,6 +127,15 @@ v2-delete)
 	n lbaas-listener-delete listener1
 	n lbaas-loadbalancer-delete lb1
 	wait_gone lbaas-loadbalancer-list
+	# The group goes once the VIP port that carried it has.
+	for _ in $(seq 1 120); do
+		neutron security-group-delete lb-sg >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	[ -z "$(neutron security-group-list -f value -c name 2>/dev/null | grep -x lb-sg)" ] || {
+		echo "security group lb-sg is still there" >&2
+		exit 1
+	}
 	;;
 v1-create)
 	n lb-pool-create --lb-method ROUND_ROBIN --name mypool --protocol HTTP --subnet-id "$SUBNET"

@@ -36,11 +36,35 @@ func neutronBackend(t *testing.T, addr string) {
 	t.Cleanup(func() { srv.Close() })
 }
 
-// neutronTraffic sends requests to vip until every backend has answered
-// (bounded: 400 requests, 90 s) and returns how many each answered.
-func neutronTraffic(t *testing.T, vip string, backends []string) map[string]int {
+// neutronClient is an HTTP client whose connections come from the
+// loopback address src ("" for the system's choice), without keep-alive
+// (each request is a new connection, as the filters and counters see it).
+func neutronClient(src string) *http.Client {
+	d := &net.Dialer{Timeout: 3 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// neutronServed reports whether a GET of url from src is answered 200 by
+// a backend.
+func neutronServed(src, url string) bool {
+	res, err := neutronClient(src).Get(url)
+	if err != nil {
+		return false
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode == 200 && strings.HasPrefix(string(body), "backend ")
+}
+
+// neutronTraffic sends requests to vip from src until every backend has
+// answered (bounded: 400 requests, 90 s) and returns how many each
+// answered.
+func neutronTraffic(t *testing.T, src, vip string, backends []string) map[string]int {
 	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := neutronClient(src)
 	seen := map[string]int{}
 	deadline := time.Now().Add(90 * time.Second)
 	var lastErr error
@@ -90,13 +114,17 @@ func neutronStat(t *testing.T, env []string, column string, args ...string) int 
 	return 0
 }
 
-// neutronClosed waits until nothing accepts connections at vip any more
-// (the agent has dropped the deleted load balancer).
-func neutronClosed(t *testing.T, vip string) {
+// neutronClosed waits until nothing accepts connections from src at vip
+// any more (the agent has dropped the deleted load balancer).
+func neutronClosed(t *testing.T, src, vip string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := (&net.Dialer{Timeout: 2 * time.Second}).Dial("tcp", vip)
+		d := &net.Dialer{Timeout: 2 * time.Second}
+		if src != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+		}
+		c, err := d.Dial("tcp", vip)
 		if err != nil {
 			return
 		}
@@ -115,11 +143,15 @@ var vipLine = regexp.MustCompile(`(?m)^VIP=(\S+)$`)
 // call goes to the network endpoint of the service catalog), against the
 // fulcrum provider and the embedded agent in loopback network mode, with
 // real backends on 127.0.0.0/8: requests through each VIP reach both
-// members, the v2 L7 policy rejects /admin, the counters the CLI shows
-// grow, and each flow's deletes leave nothing behind.
+// members, the v2 L7 policy rejects /admin, the security group put on the
+// v2 VIP port lets one client address in and keeps another out, the
+// counters the CLI shows grow, and each flow's deletes leave nothing
+// behind.
 func TestNeutronCLISeedFlows(t *testing.T) {
 	needNeutron(t)
 	const port = "18180"
+	// The v2 VIP's security group admits allowed and not denied.
+	const allowed, denied = "127.13.0.100", "127.13.0.101"
 	v2Members := []string{"127.13.0.11", "127.13.0.12"}
 	v1Members := []string{"127.13.0.21", "127.13.0.22"}
 	for _, a := range append(append([]string{}, v2Members...), v1Members...) {
@@ -128,7 +160,7 @@ func TestNeutronCLISeedFlows(t *testing.T) {
 	s := startServer(t, append([]string{"--auth", "keystone", "--provider", "fulcrum", "--embedded-agent=true", "--network", "loopback"},
 		loopbackMembers...)...)
 	env := append(s.cloudEnv(), "MEMBER_PORT="+port, "V2_MEMBERS="+strings.Join(v2Members, " "),
-		"V1_MEMBERS="+strings.Join(v1Members, " "), "V2_PORT=18191", "V1_PORT=18192", "V1_VIP_ADDRESS=127.10.13.13")
+		"V1_MEMBERS="+strings.Join(v1Members, " "), "V2_PORT=18191", "V1_PORT=18192", "V1_VIP_ADDRESS=127.10.13.13", "V2_CLIENT="+allowed)
 	phase := func(t *testing.T, name string) string {
 		t.Helper()
 		out, err := run(t, env, "bash", script("neutron-lbaas.sh"), name)
@@ -149,15 +181,30 @@ func TestNeutronCLISeedFlows(t *testing.T) {
 
 	t.Run("lbaas-v2", func(t *testing.T) {
 		out := phase(t, "v2-create")
-		for _, want := range []string{`"healthmonitor": {`, `"l7policies": [`, "| loadbalancer  | 25    |", "| pool          | 50    |"} {
+		for _, want := range []string{`"healthmonitor": {`, `"l7policies": [`, "| loadbalancer  | 25    |", "| pool          | 50    |", "remote_ip_prefix", allowed + "/32"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the v2 flow's output lacks %q", want)
 			}
 		}
 		vip := vipOf(t, out)
-		seen := neutronTraffic(t, vip, v2Members)
-		t.Logf("v2 VIP %s: %v", vip, seen)
-		res, err := http.Get("http://" + vip + "/admin/users")
+		seen := neutronTraffic(t, allowed, vip, v2Members)
+		t.Logf("v2 VIP %s from %s: %v", vip, allowed, seen)
+		// The group's one rule names allowed: another client is kept out
+		// (polled: the agent may apply the port update after the flow's
+		// last ACTIVE), and stays out while allowed is still served.
+		deadline := time.Now().Add(60 * time.Second)
+		for neutronServed(denied, "http://"+vip+"/") {
+			if time.Now().After(deadline) {
+				t.Fatalf("a client at %s is still served through the v2 VIP after 60 s; its security group admits only %s", denied, allowed)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		for i := 0; i < 5; i++ {
+			if neutronServed(denied, "http://"+vip+"/") || !neutronServed(allowed, "http://"+vip+"/") {
+				t.Fatalf("try %d: the v2 VIP's security group does not hold (%s must be served, %s not)", i, allowed, denied)
+			}
+		}
+		res, err := neutronClient(allowed).Get("http://" + vip + "/admin/users")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +220,7 @@ func TestNeutronCLISeedFlows(t *testing.T) {
 			t.Errorf("openstack loadbalancer show lb1: %q %v", out, err)
 		}
 		phase(t, "v2-delete")
-		neutronClosed(t, vip)
+		neutronClosed(t, allowed, vip)
 	})
 
 	t.Run("lb-v1", func(t *testing.T) {
@@ -185,7 +232,7 @@ func TestNeutronCLISeedFlows(t *testing.T) {
 		if vip != "127.10.13.13:18192" {
 			t.Errorf("v1 VIP %s, want the address asked for", vip)
 		}
-		seen := neutronTraffic(t, vip, v1Members)
+		seen := neutronTraffic(t, "", vip, v1Members)
 		t.Logf("v1 VIP %s: %v", vip, seen)
 		if n := neutronStat(t, s.cloudEnv(), "total_connections", "lb-pool-stats", "mypool"); n < 1 {
 			t.Errorf("lb-pool-stats: total_connections %d", n)
@@ -194,6 +241,6 @@ func TestNeutronCLISeedFlows(t *testing.T) {
 		if !strings.Contains(out, "is still in use") {
 			t.Error("deleting a pool with a VIP was not refused with v1's message")
 		}
-		neutronClosed(t, vip)
+		neutronClosed(t, "", vip)
 	})
 }

@@ -462,6 +462,52 @@ func TestLBaaSCompatHostileBodies(t *testing.T) {
 			t.Errorf("quota %s after the refused updates: %s", k, q.raw)
 		}
 	}
+	lbaasQuotaSplit(t, w, quota)
+}
+
+// lbaasQuotaSplit: the network endpoint's quota API is two services' keys
+// in one body (the load-balancer keys and the network's). A member may
+// change neither part of their own project's quota, whatever the mix; an
+// admin's update that one part refuses changes nothing in the other.
+func lbaasQuotaSplit(t *testing.T, w *lbaasWorld, quota string) {
+	t.Helper()
+	admin := w.c.admin
+	admin.must(t, "PUT", quota, map[string]any{"quota": map[string]any{"loadbalancer": 3, "port": 40}}, 200)
+	want := func(what string) {
+		t.Helper()
+		q := admin.must(t, "GET", quota, nil, 200)
+		if str(q.body, "quota", "loadbalancer") != "3" || str(q.body, "quota", "port") != "40" {
+			t.Errorf("%s: the quota is %s, want loadbalancer 3 and port 40 as set", what, q.raw)
+		}
+	}
+	want("after the admin's mixed update")
+	for _, body := range []map[string]any{
+		{"loadbalancer": 1000}, {"port": 1000}, {"loadbalancer": 1000, "port": 1000}, {"pool": -1, "network": -1},
+	} {
+		r := w.alice.call(t, "PUT", quota, map[string]any{"quota": body})
+		if r.code != 403 || str(r.body, "NeutronError", "type") == "" {
+			t.Errorf("alice raises her own quota %v: %d %s", body, r.code, r.raw)
+		}
+		want(fmt.Sprintf("after alice's %v", body))
+	}
+	if r := w.alice.call(t, "DELETE", quota, nil); r.code != 403 {
+		t.Errorf("alice resets her own quota: %d %s", r.code, r.raw)
+	}
+	want("after alice's reset")
+	for _, c := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"loadbalancer": 4, "port": "x"}, "port"},
+		{map[string]any{"loadbalancer": "x", "port": 41}, "loadbalancer"},
+		{map[string]any{"loadbalancer": 4, "bogus": 1}, "bogus"},
+	} {
+		r := admin.call(t, "PUT", quota, map[string]any{"quota": c.body})
+		if r.code != 400 || !strings.Contains(str(r.body, "NeutronError", "message"), c.field) {
+			t.Errorf("admin's update %v: %d %s, want a 400 naming %s", c.body, r.code, r.raw, c.field)
+		}
+		want(fmt.Sprintf("after the refused %v", c.body))
+	}
 }
 
 // lbaasSend sends body as s: a string as it is (JSON or not), anything
