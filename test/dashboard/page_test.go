@@ -30,6 +30,7 @@ type page struct {
 	problems []string
 	allowed  []allowedError
 	urls     []string
+	headers  map[string]map[string]string // response headers by URL, names lower-cased
 }
 
 // allowedError is a failed API call a test provokes on purpose (a 400
@@ -158,6 +159,25 @@ func (p *page) event(method string, params json.RawMessage) {
 			defer cancel()
 			_ = p.b.call(ctx, p.session, "Page.handleJavaScriptDialog", map[string]any{"accept": false}, nil)
 		}()
+	case "Network.responseReceived":
+		var e struct {
+			Response struct {
+				URL     string            `json:"url"`
+				Headers map[string]string `json:"headers"`
+			} `json:"response"`
+		}
+		if json.Unmarshal(params, &e) == nil {
+			h := map[string]string{}
+			for k, v := range e.Response.Headers {
+				h[strings.ToLower(k)] = v
+			}
+			p.mu.Lock()
+			if p.headers == nil {
+				p.headers = map[string]map[string]string{}
+			}
+			p.headers[e.Response.URL] = h
+			p.mu.Unlock()
+		}
 	case "Network.requestWillBeSent":
 		var e struct {
 			Request struct {
@@ -219,6 +239,14 @@ func (p *page) requested() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.urls...)
+}
+
+// responseHeaders are the headers the browser received for url (nil if
+// it loaded no such URL).
+func (p *page) responseHeaders(url string) map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.headers[url]
 }
 
 // eval runs expr (awaiting a promise) and decodes its value into out.

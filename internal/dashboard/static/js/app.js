@@ -84,8 +84,8 @@ const routes = [
   [/^\/(secrets|containers)\/([^/]+)$/, (c, m) => pages.keyManagerItem(c, m[1], m[2])],
   [/^\/agents$/, (c) => pages.agents(c)],
   [/^\/quotas$/, (c) => pages.quotas(c)],
-  [/^\/([a-z]+)$/, (c, m) => pages.list(c, m[1])],
-  [/^\/([a-z]+)\/([^/]+)$/, (c, m) => pages.detail(c, m[1], m[2])],
+  [/^\/([a-z0-9]+)$/, (c, m) => pages.list(c, m[1])],
+  [/^\/([a-z0-9]+)\/([^/]+)$/, (c, m) => pages.detail(c, m[1], m[2])],
 ];
 
 function navLink(hash, label) {

@@ -110,7 +110,7 @@ function denied(c) {
 }
 
 async function list(c, name) {
-  const kind = kinds[name];
+  const kind = Object.hasOwn(kinds, name) ? kinds[name] : null;
   if (!kind) return replace(c.main, alertBox('No such page: ' + name));
   if (kind.admin && !api.can('admin')) return denied(c);
   const body = h('div', { id: 'list' });
@@ -129,7 +129,7 @@ async function list(c, name) {
 }
 
 async function detail(c, name, id) {
-  const kind = kinds[name];
+  const kind = Object.hasOwn(kinds, name) ? kinds[name] : null;
   if (!kind) return replace(c.main, alertBox('No such page: ' + name));
   if (kind.admin && !api.can('admin')) return denied(c);
   const path = `${kind.path}/${encodeURIComponent(id)}`;
