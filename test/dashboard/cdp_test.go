@@ -54,7 +54,7 @@ type cdpMessage struct {
 var chromiumFlags = []string{
 	"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
-	"--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
+	"--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars", "--disable-dev-shm-usage",
 	"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 	"--remote-allow-origins=http://127.0.0.1",
 }
@@ -75,7 +75,9 @@ func startBrowser(dir string) (*browser, error) {
 	}
 	defer stderr.Close()
 	cmd.Stdout, cmd.Stderr = stderr, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, killed whole by close; and killed with the
+	// test binary should that die first (a -timeout panic).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start chromium: %w", err)
 	}
