@@ -70,10 +70,20 @@ export async function wizard(c) {
     replace(c.main, h('h1', null, 'Not permitted'), h('p', { class: 'note' }, 'Your roles in this project do not allow changes.'));
     return;
   }
-  const [subnets, flavors] = await Promise.all([
+  const [subnets, flavors, secrets, containers] = await Promise.all([
     api.list('/networking/v2.0/subnets', 'subnets', { signal: c.signal }),
     api.list(OCTAVIA + '/flavors', 'flavors', { signal: c.signal }).catch(() => []),
+    // Certificates for TERMINATED_HTTPS: PKCS#12 secrets and certificate
+    // containers of the key manager; a caller who may not read them gets
+    // an empty choice and the API's refusal if one is needed.
+    api.list('/key-manager/v1/secrets?limit=100', 'secrets', { signal: c.signal }).catch(() => []),
+    api.list('/key-manager/v1/containers?limit=100', 'containers', { signal: c.signal }).catch(() => []),
   ]);
+  const certificates = [
+    ...secrets.filter((x) => x.secret_ref).map((x) => [x.secret_ref, `secret ${x.name || x.secret_ref.split('/').pop()}`]),
+    ...containers.filter((x) => x.container_ref && x.type === 'certificate')
+      .map((x) => [x.container_ref, `container ${x.name || x.container_ref.split('/').pop()}`]),
+  ];
   const made = { loadbalancer: null, listener: null, pool: null, members: [], healthmonitor: null };
   const steps = h('ol', { class: 'steps' });
   const body = h('div', { id: 'wizard' });
@@ -128,7 +138,8 @@ export async function wizard(c) {
     { name: 'protocol', label: 'Protocol', value: 'HTTP', options: ['HTTP', 'HTTPS', 'TERMINATED_HTTPS', 'TCP', 'UDP', 'SCTP', 'PROMETHEUS'].map((p) => [p, p]) },
     { name: 'protocol_port', label: 'Port', placeholder: '80' },
     { name: 'connection_limit', label: 'Connection limit', help: '-1 or empty: unlimited.' },
-    { name: 'default_tls_container_ref', label: 'Certificate (TERMINATED_HTTPS)', help: 'A key manager secret or container reference.' },
+    { name: 'default_tls_container_ref', label: 'Certificate (TERMINATED_HTTPS)', options: [['', '(none)'], ...certificates],
+      help: 'A PKCS#12 secret or a certificate container of the key manager (see Certificates).' },
   ], 'Create listener', async (v) => {
     v.loadbalancer_id = made.loadbalancer.id;
     made.listener = (await api.call('POST', OCTAVIA + '/listeners', { listener: v })).listener;
