@@ -76,7 +76,9 @@ func TestDashboardWizardTerminatedHTTPS(t *testing.T) {
 	addr := net.JoinHostPort(vip, strconv.Itoa(port))
 	d := &net.Dialer{Timeout: 2 * time.Second}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext:     func(ctx context.Context, network, _ string) (net.Conn, error) { return d.DialContext(ctx, network, addr) },
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
 		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: host}, DisableKeepAlives: true}}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
