@@ -163,6 +163,11 @@ func TestDashboardTenancyHostileNamesRolesCSP(t *testing.T) {
 	// The member may write here: the controls are there.
 	p.goTo("#/loadbalancers/" + g.lb)
 	p.waitFor("delete offered to a member", `document.querySelector("[data-action=delete]") && document.querySelector('nav a[href="#/wizard"]')`, 60*time.Second)
+	var failover bool
+	p.eval(`Boolean(document.querySelector("[data-action=failover]"))`, &failover)
+	if failover {
+		t.Fatal("a member is offered the admin's failover")
+	}
 
 	// The project switch lists the hostile project name as text; in that
 	// project alice only reads.
@@ -269,6 +274,16 @@ func TestDashboardTenancyHostileNamesRolesCSP(t *testing.T) {
 	for _, l := range []string{"#/flavors", "#/flavorprofiles", "#/availabilityzones", "#/availabilityzoneprofiles"} {
 		a.goTo(l)
 		a.waitFor("admin list "+l, `document.querySelector("#list table, #list [data-empty]")`, 60*time.Second)
+	}
+	// The admin fails alice's load balancer over from its page.
+	before := str(c.admin.must(t, "GET", "/v2/lbaas/loadbalancers/"+g.lb, nil, 200).body, "loadbalancer", "updated_at")
+	a.goTo("#/loadbalancers/" + g.lb)
+	a.click("[data-action=failover]")
+	a.click("[data-action=confirm-failover]")
+	a.waitFor("failover requested", `document.querySelector("[data-done=failover]")`, 60*time.Second)
+	c.admin.waitLB(t, g.lb, "ACTIVE")
+	if after := str(c.admin.must(t, "GET", "/v2/lbaas/loadbalancers/"+g.lb, nil, 200).body, "loadbalancer", "updated_at"); after == before {
+		t.Fatalf("failover left the load balancer untouched (updated_at %s)", after)
 	}
 	a.goTo("#/quotas")
 	a.waitFor("quota defaults", `document.querySelector("tr[data-project=defaults]")`, 60*time.Second)

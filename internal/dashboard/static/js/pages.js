@@ -78,22 +78,37 @@ function attrTable(obj, owner) {
 // deleteButton asks once more, then runs del; only shown to callers whose
 // roles allow the write.
 function deleteButton(c, what, del, extra) {
+  const extraLabel = extra ? h('label', null, extra, ' with everything in it') : null;
+  return confirmButton({ action: 'delete', label: 'Delete', question: `Delete ${what}?`, extra: extraLabel, yes: 'Yes, delete',
+    // No poll may race the delete and meet a 404.
+    run: () => { c.stop(); return del(extra ? extra.checked : false); } });
+}
+
+// failoverButton asks once more, then asks the API for a failover; the
+// page's polling shows the load balancer going through PENDING_UPDATE.
+function failoverButton(what, path) {
+  return confirmButton({ action: 'failover', label: 'Failover', question: `Fail ${what} over?`, yes: 'Yes, fail over',
+    run: () => api.call('PUT', path + '/failover'), done: 'Failover requested.' });
+}
+
+// confirmButton is a button that asks once more before it runs: a
+// refusal's message replaces it; done (if any) is shown on success.
+function confirmButton({ action, label, question, extra, yes, run, done }) {
   const wrap = h('span', { class: 'confirm', 'data-write': '' });
   const ask = () => {
-    const yes = h('button', { class: 'danger', 'data-action': 'confirm-delete', on: { click: async () => {
-      yes.disabled = true;
-      c.stop(); // no poll may race the delete and meet a 404
+    const ok = h('button', { class: 'danger', 'data-action': 'confirm-' + action, on: { click: async () => {
+      ok.disabled = true;
       try {
-        await del(extra ? extra.checked : false);
+        await run();
       } catch (e) {
         replace(wrap, alertBox(e.message));
         return;
       }
-    } } }, 'Yes, delete');
-    replace(wrap, `Delete ${what}?`, extraLabel, yes, h('button', { class: 'secondary', on: { click: reset } }, 'Cancel'));
+      if (done) replace(wrap, h('span', { class: 'muted', 'data-done': action }, done));
+    } } }, yes);
+    replace(wrap, question, extra || null, ok, h('button', { class: 'secondary', on: { click: reset } }, 'Cancel'));
   };
-  const extraLabel = extra ? h('label', null, extra, ' with everything in it') : null;
-  const reset = () => replace(wrap, h('button', { class: 'danger', 'data-action': 'delete', on: { click: ask } }, 'Delete'));
+  const reset = () => replace(wrap, h('button', { class: 'danger', 'data-action': action, on: { click: ask } }, label));
   reset();
   return wrap;
 }
@@ -161,6 +176,7 @@ async function detail(c, name, id) {
         c.go('#/' + name);
       }, cascade));
     }
+    if ((name === 'loadbalancers' || name === 'amphorae') && api.can('admin')) toolbar.append(failoverButton(labelOf(kind, obj), path));
     if (panels.length) {
       extra.append(h('h2', null, 'Traffic'), h('p', { class: 'muted' },
         'Rates from the /stats counters, polled every 2 s. Octavia\'s API has no per-member counters.'),
