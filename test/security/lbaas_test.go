@@ -196,6 +196,38 @@ func TestLBaaSCompatTenantIsolationNeutronV2(t *testing.T) {
 	if r := alice.must(t, "GET", v2+"/pools/"+pool+"/members", nil, 200); !strings.Contains(string(r.raw), member) {
 		t.Errorf("alice's members after bob's batch update: %s", r.raw)
 	}
+	lbaasNoToken(t, w, lbID)
+}
+
+// lbaasNoToken: without a token, or with a forged one, every
+// load-balancing path of the network endpoint (and v1 at the root) is a
+// 401 that shows nothing.
+func lbaasNoToken(t *testing.T, w *lbaasWorld, lbID string) {
+	t.Helper()
+	for _, token := range []string{"", "gAAAAA-forged-token"} {
+		s := &session{base: w.c.s.URL, token: token, hc: w.alice.hc}
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/networking/v2.0/lbaas/loadbalancers"},
+			{"GET", "/networking/v2.0/lbaas/loadbalancers/" + lbID},
+			{"DELETE", "/networking/v2.0/lbaas/loadbalancers/" + lbID},
+			{"GET", "/networking/v2.0/lb/pools"},
+			{"POST", "/networking/v2.0/lb/pools"},
+			{"GET", "/v2.0/lb/pools"},
+			{"GET", "/v2.0/lb/health_monitors"},
+			{"GET", "/networking/v2.0/quotas"},
+			{"GET", "/networking/v2.0/quotas/" + w.alice.project},
+			{"PUT", "/networking/v2.0/quotas/" + w.alice.project},
+		} {
+			var body any
+			if c.method != "GET" && c.method != "DELETE" {
+				body = map[string]any{"quota": map[string]any{"loadbalancer": 1}}
+			}
+			r := s.call(t, c.method, c.path, body)
+			if r.code != 401 || strings.Contains(string(r.raw), lbID) {
+				t.Errorf("token %q: %s %s: %d %s, want 401", token, c.method, c.path, r.code, r.raw)
+			}
+		}
+	}
 }
 
 // TestLBaaSCompatTenantIsolationV1 crosses tenant ↔ tenant through the
