@@ -21,6 +21,11 @@ const (
 	subnetA        = "6a0a707c-45ef-4758-b533-e55adddba8ce"
 	subnetB        = "0b8e5b0f-6c1a-4a63-9f5e-6d2f8e2b1a11"
 	otherUUID      = "9b1d6c1a-7e5f-4b51-9d2f-3a1f2b7c4e01"
+	// networkUUID is the network the availability zone profiles' Octavia
+	// keys name. Not a constant of the normaliser: Octavia's noop network
+	// driver reports the last network it was asked about as the network
+	// of every later VIP, which fulcrum's noop mode does not.
+	networkUUID = "4d2b8c6e-1f3a-4b5c-9d7e-8a0f1e2d3c4b"
 )
 
 // step is one request sent to both sides.
