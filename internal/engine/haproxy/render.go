@@ -35,11 +35,11 @@ type settings struct {
 
 // File names inside the private directory.
 const (
-	masterSock  = "m.sock"       // master CLI (-S)
-	statsSock   = "s.sock"       // stats socket of the workers (expose-fd listeners)
-	configFile  = "haproxy.cfg"  // the configuration in force
+	masterSock  = "m.sock"        // master CLI (-S)
+	statsSock   = "s.sock"        // stats socket of the workers (expose-fd listeners)
+	configFile  = "haproxy.cfg"   // the configuration in force
 	stateFile   = "servers.state" // server state carried across a reload
-	pidFile     = "haproxy.pid"  // the master's pid (-p)
+	pidFile     = "haproxy.pid"   // the master's pid (-p)
 	ticketsFile = "tls-ticket-keys"
 	filesDir    = "files" // content-addressed certificates, lists, maps and the Lua script
 )
@@ -64,14 +64,14 @@ type rendering struct {
 	// files maps a file name under filesDir to its content (written mode 0600).
 	files map[string][]byte
 
-	frontends map[string]int              // frontend name → listener index
+	frontends map[string]int               // frontend name → listener index
 	servers   map[string]map[string]srvRef // backend name → server name → member
-	primary   map[string]string           // pool id → the backend whose servers run the checks
-	tables    map[string]tableRef         // stick table (backend name) → its pool
+	primary   map[string]string            // pool id → the backend whose servers run the checks
+	tables    map[string]tableRef          // stick table (backend name) → its pool
 	// spec maps "backend/server" to what the server's state depends on (its line and its
 	// pool's health monitor): state is carried across a reload only while it is unchanged.
-	spec map[string]string
-	luaMap    []luaLB                     // PROMETHEUS listeners' load balancers
+	spec   map[string]string
+	luaMap []luaLB // PROMETHEUS listeners' load balancers
 }
 
 // srvRef is the member a server line stands for.
