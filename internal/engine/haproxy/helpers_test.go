@@ -283,3 +283,13 @@ func memberHealth(e *Engine, id string) dataplane.MemberHealth {
 	}
 	return dataplane.MemberHealth{}
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+func l7rule(typ, cmp, key, value string) dataplane.L7Rule {
+	return dataplane.L7Rule{ID: typ + "-" + value, Type: typ, CompareType: cmp, Key: key, Value: value}
+}
+
+func toPool(id string, pos int, pool string, rules ...dataplane.L7Rule) dataplane.L7Policy {
+	return dataplane.L7Policy{ID: id, Position: pos, Action: dataplane.ActionRedirectToPool, RedirectPoolID: pool, Rules: rules}
+}

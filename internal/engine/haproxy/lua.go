@@ -372,7 +372,7 @@ core.register_service("fulcrum_metrics", "http", function(applet)
         if st then
           mv.cur = mv.cur + num(st.scur)
           mv.tot = mv.tot + num(st.stot)
-          mv.econ = mv.econ + num(st.econ)
+          mv.econ = mv.econ + num(st.econ) + num(st.wretr) + num(st.wredis)
         end
       end
       mv.state = member_state(m, server_stats(p.primary, m.srv))

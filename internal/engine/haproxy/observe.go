@@ -30,6 +30,7 @@ type statRow struct {
 	bin, bout          int64
 	ereq, dreq, dcon   int64
 	dses, econ         int64
+	wretr, wredis      int64
 	checkStatus        string
 	checkCode, lastChk string
 	checkDesc          string
@@ -71,7 +72,7 @@ func parseStat(s string) ([]statRow, error) {
 		out = append(out, statRow{proxy: get(rec, "pxname"), server: get(rec, "svname"), status: get(rec, "status"),
 			scur: num(rec, "scur"), stot: num(rec, "stot"), bin: num(rec, "bin"), bout: num(rec, "bout"),
 			ereq: num(rec, "ereq"), dreq: num(rec, "dreq"), dcon: num(rec, "dcon"), dses: num(rec, "dses"),
-			econ: num(rec, "econ"), checkStatus: get(rec, "check_status"), checkCode: get(rec, "check_code"),
+			econ: num(rec, "econ"), wretr: num(rec, "wretr"), wredis: num(rec, "wredis"), checkStatus: get(rec, "check_status"), checkCode: get(rec, "check_code"),
 			lastChk: get(rec, "last_chk"), checkDesc: get(rec, "check_desc")})
 	}
 	return out, nil
@@ -300,7 +301,9 @@ func (w *workerSeen) apply(rows []statRow) {
 		}
 		p := &cfg.Pools[ref.pool]
 		k := memberKeyOf(p, &p.Members[ref.member])
-		w.members[k] = add(w.members[k], counters{total: row.stot, connErrors: row.econ})
+		// A failed connect is counted where it ended: econ when the request failed,
+		// wretr or wredis when it was tried again (here or on another member).
+		w.members[k] = add(w.members[k], counters{total: row.stot, connErrors: row.econ + row.wretr + row.wredis})
 		w.mActive[k] += row.scur
 	}
 }

@@ -280,7 +280,7 @@ func (m *master) reload(ctx context.Context) error {
 				}
 			}
 			if fresh {
-				return nil
+				return m.waitStopping(ctx, before.workers)
 			}
 		}
 		select {
@@ -291,6 +291,27 @@ func (m *master) reload(ctx context.Context) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// waitStopping waits until each of the given (replaced) workers is gone or soft-stopping:
+// the master tells them once the new worker is ready, and a stopping worker has closed
+// its listeners, so a listener the new configuration dropped refuses connections from
+// then on (and its port is free for another process), as with the native engine.
+func (m *master) waitStopping(ctx context.Context, pids []int) error {
+	for _, pid := range pids {
+		for {
+			out, err := cli(ctx, m.sock(), fmt.Sprintf("@!%d show info", pid))
+			if err != nil || !strings.Contains(out, "Pid: ") || strings.Contains(out, "\nStopping: 1") {
+				break // gone (the master no longer routes to it) or stopping
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("haproxy reload: the replaced worker %d did not stop: %w", pid, ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 func isClosed(err error) bool {

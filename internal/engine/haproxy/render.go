@@ -282,7 +282,13 @@ func (rr *renderer) frontend(i int) error {
 		tlsBind = rr.bindTLS(l)
 	}
 	for j, a := range l.Addresses {
-		w.at(fmt.Sprintf("%s.addresses[%d]", lp, j))
+		// HAProxy refuses a TLS bind line for its TLS settings (an address that cannot be
+		// bound is refused before HAProxy sees it, see Engine.checkBinds).
+		if tlsBind != "" {
+			w.at(lp + ".tls")
+		} else {
+			w.at(fmt.Sprintf("%s.addresses[%d]", lp, j))
+		}
 		extra := ""
 		if rr.s.FreeBind {
 			extra = " transparent"
@@ -466,7 +472,7 @@ func (rr *renderer) insertHeaders(i int) {
 	}
 	if on("X-Forwarded-For") {
 		w.line("    http-request del-header %s -m reg", word("^(?!x-forwarded-for$)"+spelled("X-Forwarded-For")[1:]))
-		w.line("    http-request add-header X-Forwarded-For %%[src]")
+		w.line("    http-request add-header X-Forwarded-For %s", "%[src]")
 	}
 	if on("X-Forwarded-Port") {
 		set("X-Forwarded-Port", "%[dst_port]")

@@ -128,7 +128,8 @@ func (e *Engine) restoreTables(ctx context.Context, saved map[string][]stickEntr
 		var batch []string
 		flush := func() {
 			if len(batch) > 0 {
-				cli(ctx, e.m.sock(), "@1 "+strings.Join(batch, "; "))
+				// The master routes each command by its own prefix.
+				cli(ctx, e.m.sock(), strings.Join(batch, "; "))
 				batch = batch[:0]
 			}
 		}
@@ -137,7 +138,7 @@ func (e *Engine) restoreTables(ctx context.Context, saved map[string][]stickEntr
 			if !ok || strings.ContainsAny(en.key, " ;\\") {
 				continue
 			}
-			batch = append(batch, fmt.Sprintf("set table %s key %s data.server_id %d", be, en.key, id))
+			batch = append(batch, fmt.Sprintf("@1 set table %s key %s data.server_id %d", be, en.key, id))
 			if len(batch) == 100 {
 				flush()
 			}
