@@ -338,7 +338,7 @@ core.register_service("fulcrum_metrics", "http", function(applet)
       tot = num(st.stot) + l.base[1],
       bin = num(st.bin) + l.base[2],
       bout = num(st.bout) + l.base[3],
-      err = num(st.ereq) + num(st.dreq) + num(st.dcon) + num(st.dses) + l.base[4],
+      err = num(st.ereq) + num(st.dreq) + num(st.dcon) + num(st.dses) + num(st.ssl_failed_handshake) + l.base[4],
     }
     lstats[i] = v
     active, total = active + v.cur, total + v.tot

@@ -31,6 +31,7 @@ type statRow struct {
 	ereq, dreq, dcon   int64
 	dses, econ         int64
 	wretr, wredis      int64
+	sslFailed          int64
 	checkStatus        string
 	checkCode, lastChk string
 	checkDesc          string
@@ -72,7 +73,8 @@ func parseStat(s string) ([]statRow, error) {
 		out = append(out, statRow{proxy: get(rec, "pxname"), server: get(rec, "svname"), status: get(rec, "status"),
 			scur: num(rec, "scur"), stot: num(rec, "stot"), bin: num(rec, "bin"), bout: num(rec, "bout"),
 			ereq: num(rec, "ereq"), dreq: num(rec, "dreq"), dcon: num(rec, "dcon"), dses: num(rec, "dses"),
-			econ: num(rec, "econ"), wretr: num(rec, "wretr"), wredis: num(rec, "wredis"), checkStatus: get(rec, "check_status"), checkCode: get(rec, "check_code"),
+			econ: num(rec, "econ"), wretr: num(rec, "wretr"), wredis: num(rec, "wredis"),
+			sslFailed: num(rec, "ssl_failed_handshake"), checkStatus: get(rec, "check_status"), checkCode: get(rec, "check_code"),
 			lastChk: get(rec, "last_chk"), checkDesc: get(rec, "check_desc")})
 	}
 	return out, nil
@@ -291,7 +293,7 @@ func (w *workerSeen) apply(rows []statRow) {
 			}
 			id := cfg.Listeners[i].ID
 			w.listeners[id] = counters{total: row.stot, bytesIn: row.bin, bytesOut: row.bout,
-				errors: row.ereq + row.dreq + row.dcon + row.dses}
+				errors: row.ereq + row.dreq + row.dcon + row.dses + row.sslFailed}
 			w.lActive[id] = row.scur
 			continue
 		}

@@ -303,9 +303,9 @@ func TestTLSVersionsEnforced(t *testing.T) {
 
 // tlsMember is an HTTPS backend with a certificate of memberCA that requires a client
 // certificate of clientCA.
-func tlsMember(t *testing.T, memberCA, clientCA *testCA, id string) (*httptest.Server, dataplane.Member) {
+func tlsMember(t *testing.T, memberCA, clientCA *testCA, id string, names ...string) (*httptest.Server, dataplane.Member) {
 	t.Helper()
-	cert, _ := memberCA.issue(t, id, "member.example.test")
+	cert, _ := memberCA.issue(t, id, append([]string{"member.example.test"}, names...)...)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s sni=%s client=%s", id, r.TLS.ServerName, r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
@@ -323,11 +323,15 @@ func TestPoolReencryption(t *testing.T) {
 	lbClientCA := newTestCA(t, "lb client CA")
 	front, _ := ca.issue(t, "www.example.test", "www.example.test")
 	lbCert, _ := lbClientCA.issue(t, "load balancer")
-	_, m := tlsMember(t, memberCA, lbClientCA, "tls-member")
+	_, m := tlsMember(t, memberCA, lbClientCA, "tls-member", "www.example.test")
+	_, other := tlsMember(t, memberCA, lbClientCA, "internal-member")
 	e := newEngine(t, Options{})
 	port := freePort(t)
-	apply := func(v uint64, pt *dataplane.PoolTLS) {
-		p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, m)
+	apply := func(v uint64, pt *dataplane.PoolTLS, members ...dataplane.Member) {
+		if len(members) == 0 {
+			members = []dataplane.Member{m}
+		}
+		p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, members...)
 		p.TLS = pt
 		p.HealthMonitor = &dataplane.HealthMonitor{ID: "hm", Type: dataplane.MonitorHTTP, Delay: 60, Timeout: 2, MaxRetries: 1, MaxRetriesDown: 1,
 			HTTPMethod: "GET", URLPath: "/", ExpectedCodes: "200", AdminStateUp: true}
@@ -343,20 +347,29 @@ func TestPoolReencryption(t *testing.T) {
 		return len(h) == 1 && h[0].LastCheckOK && h[0].Status == dataplane.StatusUp
 	})
 	c := tlsClient(ca.pool(), "www.example.test", nil, true)
-	// The member's certificate names member.example.test, not the client's SNI: the chain
-	// is verified, not the host name (as the native engine).
 	code, body := get(t, c, url)
 	if code != 200 || body != "tls-member sni=www.example.test client=load balancer" {
 		t.Fatalf("re-encrypted request: %d %q", code, body)
 	}
+	// Where this engine differs from the native one: with a CA, HAProxy 2.6 also matches
+	// the member's certificate against the SNI it passes on (the client's), so a member
+	// whose certificate does not name it is refused (503); the native engine checks the
+	// chain only. Octavia's amphora ("verify required ... sni ssl_fc_sni") does the same.
+	apply(4, &dataplane.PoolTLS{ClientCertificate: &lbCert, CA: memberCA.pem()}, other)
+	c.CloseIdleConnections()
+	if code, _ := get(t, c, url); code != 503 {
+		t.Errorf("member certificate not naming the client's SNI: %d, want 503", code)
+	}
+	c.CloseIdleConnections()
+	apply(5, &dataplane.PoolTLS{ClientCertificate: &lbCert, CA: memberCA.pem()})
 	// A member whose certificate the pool's CA did not sign is refused: 503.
-	apply(2, &dataplane.PoolTLS{ClientCertificate: &lbCert, CA: otherCA.pem()})
+	apply(6, &dataplane.PoolTLS{ClientCertificate: &lbCert, CA: otherCA.pem()})
 	c.CloseIdleConnections()
 	if code, _ := get(t, c, url); code != 503 {
 		t.Errorf("member with an unverified certificate: %d, want 503", code)
 	}
 	// Without a CA the member is not verified.
-	apply(3, &dataplane.PoolTLS{ClientCertificate: &lbCert})
+	apply(7, &dataplane.PoolTLS{ClientCertificate: &lbCert})
 	c.CloseIdleConnections()
 	if code, _ := get(t, c, url); code != 200 {
 		t.Errorf("unverified pool: %d", code)
