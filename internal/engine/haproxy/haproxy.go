@@ -217,6 +217,9 @@ func New(opts Options) (*Engine, error) {
 	e.obs = newObserver(e.m, opts.OnHealthEvent)
 	if e.m.adopt(context.Background()) {
 		log.Info("adopted the haproxy master a previous engine left running", "pid", e.m.pid, "dir", dir)
+		// Its configuration is the one to go back to should the first reload fail, and it
+		// tells which sockets HAProxy holds already.
+		e.cfgText, _ = os.ReadFile(filepath.Join(dir, configFile))
 	}
 	e.wg.Add(1)
 	go e.poll()
@@ -252,12 +255,33 @@ func (e *Engine) poll() {
 		case <-e.stop:
 			return
 		case <-t.C:
+			e.restartIfDead()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := e.obs.refresh(ctx, e.opts.PollInterval/2); err != nil {
 				e.log.Debug("haproxy observations", "err", err)
 			}
 			cancel()
 		}
+	}
+}
+
+// restartIfDead starts HAProxy again on the configuration in force when its master has
+// died (killed, crashed): the workers exit with it, so every listener is down until then.
+func (e *Engine) restartIfDead() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.cur == nil || e.m.alive() {
+		return
+	}
+	e.log.Error("haproxy master is gone; starting it again on the configuration in force", "version", e.cfg.Version)
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.ReloadTimeout)
+	defer cancel()
+	if err := e.m.start(ctx); err != nil {
+		e.log.Error("haproxy restart failed", "err", err)
+		return
+	}
+	if p, err := e.m.showProc(ctx); err == nil && len(p.workers) > 0 {
+		e.obs.worker(p.workers[0], e.cur)
 	}
 }
 
@@ -393,9 +417,21 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 // does: HAProxy would only fail later, in the middle of a reload.
 func (e *Engine) checkBinds(cfg *dataplane.Config) error {
 	held := map[string]bool{}
-	if e.cfg != nil && e.m.alive() {
-		for _, a := range addrsOf(e.cfg) {
-			held[a] = true
+	if e.m.alive() {
+		if e.cfg != nil {
+			for _, a := range addrsOf(e.cfg) {
+				held[a] = true
+			}
+		} else {
+			// An adopted HAProxy: the sockets its configuration binds.
+			for _, m := range bindRE.FindAllStringSubmatch(string(e.cfgText), -1) {
+				if ap, err := netip.ParseAddrPort(m[1]); err == nil {
+					held["tcp/"+ap.String()] = true
+				} else if ip, err := netip.ParseAddr(m[1][:strings.LastIndexByte(m[1], ':')]); err == nil {
+					port, _ := strconv.Atoi(m[1][strings.LastIndexByte(m[1], ':')+1:])
+					held["tcp/"+netip.AddrPortFrom(ip, uint16(port)).String()] = true
+				}
+			}
 		}
 	}
 	var errs []error
@@ -421,6 +457,9 @@ func (e *Engine) checkBinds(cfg *dataplane.Config) error {
 	}
 	return errors.Join(errs...)
 }
+
+// bindRE reads the addresses of the bind lines this package renders.
+var bindRE = regexp.MustCompile(`(?m)^    bind ipv[46]@(\S+)`)
 
 func freeBind(network, address string, c syscall.RawConn) error {
 	var serr error

@@ -166,11 +166,6 @@ func (m *master) adopt(ctx context.Context) bool {
 func (m *master) start(ctx context.Context) error {
 	os.Remove(m.sock())
 	args := []string{"-W", "-db", "-S", m.sock() + ",mode,600", "-f", filepath.Join(m.dir, configFile), "-p", filepath.Join(m.dir, pidFile)}
-	// A worker a dead master left behind still holds the listening sockets: take them
-	// over instead of failing to bind (seamless, like a reload), and stop it.
-	if old, ok := m.orphanWorker(ctx); ok {
-		args = append(args, "-x", filepath.Join(m.dir, statsSock), "-sf", strconv.Itoa(old))
-	}
 	cmd := exec.Command(m.bin, args...)
 	cmd.Dir = m.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -222,21 +217,6 @@ func (m *master) start(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// orphanWorker returns the pid of a worker still serving on the stats socket of dir.
-func (m *master) orphanWorker(ctx context.Context) (int, bool) {
-	out, err := cli(ctx, filepath.Join(m.dir, statsSock), "show info")
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "Pid: "); ok {
-			pid, err := strconv.Atoi(strings.TrimSpace(v))
-			return pid, err == nil
-		}
-	}
-	return 0, false
 }
 
 // errReloadFailed is a reload the new configuration could not complete; the previous
@@ -322,6 +302,13 @@ func (m *master) exitedChan() <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.exited // nil (blocks forever) when adopted
+}
+
+// currentPid is the master's pid (0 before the first start).
+func (m *master) currentPid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pid
 }
 
 // alive reports whether the master process still runs.
