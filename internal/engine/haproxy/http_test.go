@@ -622,3 +622,36 @@ func TestHTTPProxyProtocolPool(t *testing.T) {
 	default:
 	}
 }
+
+// TestSameContentNoReload: the agent numbers each apply itself, so a retry comes with a
+// new version and the same content; HAProxy is not reloaded for it (no new worker), only
+// the version moves.
+func TestSameContentNoReload(t *testing.T) {
+	a := startBackend(t, "a")
+	port := freePort(t)
+	e := newEngine(t, Options{})
+	cfg := oneListener(port, pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma")))
+	mustApply(t, e, cfg)
+	before, err := e.m.showProc(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Version = 2
+	mustApply(t, e, cfg)
+	after, err := e.m.showProc(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.reloads != before.reloads || fmt.Sprint(after.workers) != fmt.Sprint(before.workers) {
+		t.Fatalf("same content under a new version reloaded HAProxy: %+v → %+v", before, after)
+	}
+	if e.Version() != 2 || e.Stats().Version != 2 || e.Health().Version != 2 {
+		t.Fatalf("version %d in force, want 2", e.Version())
+	}
+	cfg.Version = 3
+	cfg.Listeners[0].TimeoutClientData = 1234
+	mustApply(t, e, cfg)
+	if p, _ := e.m.showProc(context.Background()); p.reloads == before.reloads {
+		t.Fatalf("a change did not reload HAProxy")
+	}
+}

@@ -101,6 +101,9 @@ func TestTCPSourceIPPersistence(t *testing.T) {
 		c := dialFrom(t, src, fmt.Sprintf("127.0.0.1:%d", port))
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
+		// A byte before the half-close: HAProxy may close a client that half-closes before
+		// sending anything without waiting for the member's answer.
+		c.Write([]byte("x"))
 		c.(*net.TCPConn).CloseWrite()
 		b, _ := io.ReadAll(c)
 		return string(b)

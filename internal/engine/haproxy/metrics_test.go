@@ -240,4 +240,3 @@ func TestPrometheusListener(t *testing.T) {
 		t.Errorf("m1 sessions after a reload: %v, want %d", got, n/2)
 	}
 }
-
