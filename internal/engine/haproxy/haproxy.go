@@ -348,6 +348,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 		}
 	}
 	cfg = cfg.Clone()
+	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, e.opts.ReloadTimeout)
 	defer cancel()
 	running := e.m.alive()
@@ -382,9 +383,11 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 	if err := writeFile(next, r.text); err != nil {
 		return fmt.Errorf("apply config version %d: %w", cfg.Version, err)
 	}
+	tCheck := time.Now()
 	if err := e.check(ctx, next, r); err != nil {
 		return refused(cfg.Version, err)
 	}
+	tReload := time.Now()
 	v := &view{cfg: cfg, r: r}
 	cfgPath := filepath.Join(e.dir, configFile)
 	if running {
@@ -422,6 +425,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 	}
 	e.obs.configured(v, cfg.Version)
 	e.cfg, e.cfgJSON, e.cur, e.cfgText, e.shape = cfg, raw, v, r.text, shape
+	e.log.Info("haproxy configuration applied", "version", cfg.Version, "listeners", len(cfg.Listeners), "reloaded", running,
+		"prepare", tCheck.Sub(t0).Round(time.Millisecond), "check", tReload.Sub(tCheck).Round(time.Millisecond),
+		"reload", time.Since(tReload).Round(time.Millisecond))
 	e.version.Store(cfg.Version)
 	e.gc(r)
 	return nil

@@ -37,45 +37,73 @@ type statRow struct {
 	checkDesc          string
 }
 
-// parseStat reads "show stat" CSV.
+// statColumns are the "show stat" columns the engine reads.
+var statColumns = []string{"pxname", "svname", "status", "scur", "stot", "bin", "bout", "ereq", "dreq", "dcon", "dses",
+	"econ", "wretr", "wredis", "ssl_failed_handshake", "check_status", "check_code", "last_chk", "check_desc"}
+
+// parseStat reads "show stat" CSV (one header line naming the columns). With a thousand
+// load balancers the answer is some 700 kB every second, so lines are split by hand and
+// only the columns above are kept; a line holding a quote goes through encoding/csv.
 func parseStat(s string) ([]statRow, error) {
 	if !strings.HasPrefix(s, "# ") {
 		return nil, fmt.Errorf("unexpected answer to show stat: %q", firstLine(s))
 	}
-	r := csv.NewReader(strings.NewReader(s[2:]))
-	r.FieldsPerRecord = -1
-	recs, err := r.ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("show stat: %w", err)
+	head, body, _ := strings.Cut(s[2:], "\n")
+	idx := make([]int, len(statColumns)) // column number of each wanted column, -1 if absent
+	for i := range idx {
+		idx[i] = -1
 	}
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	col := map[string]int{}
-	for i, h := range recs[0] {
-		col[h] = i
-	}
-	get := func(rec []string, k string) string {
-		if i, ok := col[k]; ok && i < len(rec) {
-			return rec[i]
+	for n, h := range strings.Split(head, ",") {
+		for i, c := range statColumns {
+			if h == c {
+				idx[i] = n
+			}
 		}
-		return ""
 	}
-	num := func(rec []string, k string) int64 {
-		n, _ := strconv.ParseInt(get(rec, k), 10, 64)
-		return n
+	want := map[int]int{} // column number → index into statColumns
+	for i, n := range idx {
+		if n >= 0 {
+			want[n] = i
+		}
 	}
 	var out []statRow
-	for _, rec := range recs[1:] {
-		if len(rec) < 2 {
+	var vals [19]string
+	for len(body) > 0 {
+		var line string
+		line, body, _ = strings.Cut(body, "\n")
+		if line == "" {
 			continue
 		}
-		out = append(out, statRow{proxy: get(rec, "pxname"), server: get(rec, "svname"), status: get(rec, "status"),
-			scur: num(rec, "scur"), stot: num(rec, "stot"), bin: num(rec, "bin"), bout: num(rec, "bout"),
-			ereq: num(rec, "ereq"), dreq: num(rec, "dreq"), dcon: num(rec, "dcon"), dses: num(rec, "dses"),
-			econ: num(rec, "econ"), wretr: num(rec, "wretr"), wredis: num(rec, "wredis"),
-			sslFailed: num(rec, "ssl_failed_handshake"), checkStatus: get(rec, "check_status"), checkCode: get(rec, "check_code"),
-			lastChk: get(rec, "last_chk"), checkDesc: get(rec, "check_desc")})
+		vals = [19]string{}
+		if strings.IndexByte(line, '"') >= 0 {
+			rec, err := csv.NewReader(strings.NewReader(line)).Read()
+			if err != nil {
+				continue
+			}
+			for n, v := range rec {
+				if i, ok := want[n]; ok {
+					vals[i] = v
+				}
+			}
+		} else {
+			for n := 0; len(line) > 0 || n == 0; n++ {
+				f, rest, more := strings.Cut(line, ",")
+				if i, ok := want[n]; ok {
+					vals[i] = f
+				}
+				if !more {
+					break
+				}
+				line = rest
+			}
+		}
+		num := func(i int) int64 {
+			n, _ := strconv.ParseInt(vals[i], 10, 64)
+			return n
+		}
+		out = append(out, statRow{proxy: vals[0], server: vals[1], status: vals[2], scur: num(3), stot: num(4), bin: num(5), bout: num(6),
+			ereq: num(7), dreq: num(8), dcon: num(9), dses: num(10), econ: num(11), wretr: num(12), wredis: num(13), sslFailed: num(14),
+			checkStatus: vals[15], checkCode: vals[16], lastChk: vals[17], checkDesc: vals[18]})
 	}
 	return out, nil
 }
