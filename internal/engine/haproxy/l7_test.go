@@ -3,7 +3,6 @@ package haproxy
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -59,14 +58,6 @@ func (lc *l7conn) send(raw string) {
 func (lc *l7conn) read(method string) (*http.Response, string) {
 	lc.t.Helper()
 	return readResponse(lc.t, lc.br, method)
-}
-
-// closed reports whether the server closed the connection.
-func (lc *l7conn) closed() bool {
-	lc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := lc.br.ReadByte()
-	var ne net.Error
-	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
 func TestL7PathRouting(t *testing.T) {
