@@ -116,6 +116,9 @@ func TestL7HeaderCookieHostRouting(t *testing.T) {
 		toPool("host", 4, "pd", l7rule(dataplane.RuleHostName, dataplane.CompareEndsWith, "", ".internal.example")),
 		toPool("quoted", 5, "pc", l7rule(dataplane.RuleHeader, dataplane.CompareEqualTo, "X-Q", `"a b"`)),
 		toPool("no-such-header-name", 6, "pd", l7rule(dataplane.RuleHeader, dataplane.CompareContains, "X-A,X-B", "x")),
+		toPool("contains", 7, "pb", l7rule(dataplane.RuleHeader, dataplane.CompareContains, "X-Feature", "beta")),
+		toPool("starts-not", 8, "pc", dataplane.L7Rule{ID: "inv", Type: dataplane.RuleCookie, CompareType: dataplane.CompareStartsWith, Key: "tier", Value: "gold", Invert: true},
+			l7rule(dataplane.RuleHeader, dataplane.CompareEqualTo, "X-Tier-Check", "1")),
 	}
 	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{
 		pool("pa", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma")),
@@ -138,6 +141,10 @@ func TestL7HeaderCookieHostRouting(t *testing.T) {
 		{"host suffix only", "Host: internal.example.com\r\n", "a"},
 		{"quoted value", "Host: www.example\r\nX-Q: a b\r\n", "c"},
 		{"a header name no request carries", "Host: www.example\r\nX-A: x\r\n", "a"},
+		{"contains", "Host: www.example\r\nX-Feature: xbetay\r\n", "b"},
+		{"inverted rule, cookie absent", "Host: www.example\r\nX-Tier-Check: 1\r\n", "c"},
+		{"inverted rule, cookie matching", "Host: www.example\r\nX-Tier-Check: 1\r\nCookie: tier=golden\r\n", "a"},
+		{"inverted rule, other cookie value", "Host: www.example\r\nX-Tier-Check: 1\r\nCookie: tier=silver\r\n", "c"},
 	} {
 		lc.send("GET /x HTTP/1.1\r\n" + tc.head + "\r\n")
 		resp, body := lc.read("GET")
