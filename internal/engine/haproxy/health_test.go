@@ -108,19 +108,28 @@ func TestHealthKillAndRevive(t *testing.T) {
 	}
 	log.mu.Unlock()
 
-	// Health survives a reload: the DOWN member stays DOWN (no traffic to it) and keeps its
-	// since; a member whose address changes starts afresh.
+	// Health survives a reload, also of the DOWN member's own weight: it stays DOWN (no
+	// traffic to it, no event) and keeps its since.
 	down := memberHealth(e, "ma")
-	cfg := oneListener(port, p)
-	cfg.Version = 2
-	cfg.Listeners[0].TimeoutClientData = 20000
-	mustApply(t, e, cfg)
-	if h := memberHealth(e, "ma"); h.Status != dataplane.StatusDown || !h.Since.Equal(down.Since) {
-		t.Fatalf("after a reload: %+v, want DOWN since %v", h, down.Since)
+	for i, mutate := range []func(c *dataplane.Config){
+		func(c *dataplane.Config) { c.Listeners[0].TimeoutClientData = 20000 },
+		func(c *dataplane.Config) { c.Pools[0].Members[0].Weight = 3 },
+	} {
+		v := uint64(2 + i)
+		cfg := oneListener(port, p)
+		cfg.Version = v
+		mutate(cfg)
+		mustApply(t, e, cfg)
+		if h := memberHealth(e, "ma"); h.Status != dataplane.StatusDown || !h.Since.Equal(down.Since) {
+			t.Fatalf("after reload %d: %+v, want DOWN since %v", v, h, down.Since)
+		}
+		c.CloseIdleConnections()
+		if got := spread(6); got["b"] != 6 {
+			t.Fatalf("after reload %d: %v", v, got)
+		}
 	}
-	c.CloseIdleConnections()
-	if got := spread(6); got["b"] != 6 {
-		t.Fatalf("after a reload: %v", got)
+	if got := log.trail(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events after the reloads %v, want %v", got, want)
 	}
 }
 

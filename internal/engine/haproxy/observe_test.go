@@ -2,10 +2,13 @@ package haproxy
 
 import (
 	"encoding/csv"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 )
 
 // parseStatSlow reads the same columns with encoding/csv alone: the reference the fast
@@ -136,5 +139,62 @@ func TestParseTableLine(t *testing.T) {
 		if key != tc.key || id != tc.id || ok != tc.ok {
 			t.Errorf("%q: %q %d %v", tc.line, key, id, ok)
 		}
+	}
+}
+
+// TestFilterState: the state of a server is carried to the next worker while its line and
+// health monitor are the same, with a new weight when only that changed, and not when its
+// address, health monitor or id changed.
+func TestFilterState(t *testing.T) {
+	a := dataplane.Member{ID: "ma", Address: "10.0.0.1", ProtocolPort: 80, Weight: 1, AdminStateUp: true}
+	b := dataplane.Member{ID: "mb", Address: "10.0.0.2", ProtocolPort: 80, Weight: 1, AdminStateUp: true}
+	cfg := func(mutate func(p *dataplane.Pool)) *rendering {
+		p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a, b)
+		p.HealthMonitor = &dataplane.HealthMonitor{Type: dataplane.MonitorTCP, Delay: 1, Timeout: 1, MaxRetries: 1, MaxRetriesDown: 1, AdminStateUp: true}
+		if mutate != nil {
+			mutate(&p)
+		}
+		r, err := render(&dataplane.Config{Version: 1, Listeners: []dataplane.Listener{httpListener("l1", 80, "p1")}, Pools: []dataplane.Pool{p}}, settings{Dir: "/d"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	const head = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change\n"
+	old := cfg(nil)
+	idA, idB := old.servers["be_l1.p1"]["ma"].id, old.servers["be_l1.p1"]["mb"].id
+	lineA := fmt.Sprintf("3 be_l1.p1 %d ma 10.0.0.1 0 0 %%s 40 8 2 0 6 0 0 1 - 80 - 0 0 - - 0", idA)
+	state := head + fmt.Sprintf(lineA, "1 1") + "\n" + fmt.Sprintf("3 be_l1.p1 %d mb 10.0.0.2 2 0 1 1 40 15 3 4 6 0 0 1 - 80 - 0 0 - - 0\n", idB)
+	for _, tc := range []struct {
+		name   string
+		next   *rendering
+		keepA  string // the line of ma in the output, "" when dropped
+		keepsB bool
+	}{
+		{"nothing changed", cfg(nil), fmt.Sprintf(lineA, "1 1"), true},
+		{"weight of ma", cfg(func(p *dataplane.Pool) { p.Members[0].Weight = 0 }), fmt.Sprintf(lineA, "0 0"), true},
+		{"address of ma", cfg(func(p *dataplane.Pool) { p.Members[0].Address = "10.0.0.9" }), "", true},
+		{"health monitor", cfg(func(p *dataplane.Pool) { p.HealthMonitor.Delay = 5 }), "", false},
+		{"ma in maintenance", cfg(func(p *dataplane.Pool) { p.Members[0].AdminStateUp = false }), "", true},
+		{"ma removed: mb keeps its id and state", cfg(func(p *dataplane.Pool) { p.Members = p.Members[1:] }), "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filterState(state, old, tc.next)
+			if !strings.HasPrefix(out, head) {
+				t.Fatalf("header lost: %q", out)
+			}
+			gotA, gotB := "", false
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, " ma ") {
+					gotA = l
+				}
+				if strings.Contains(l, " mb ") {
+					gotB = true
+				}
+			}
+			if gotA != tc.keepA || gotB != tc.keepsB {
+				t.Fatalf("ma %q (want %q), mb kept %v (want %v)", gotA, tc.keepA, gotB, tc.keepsB)
+			}
+		})
 	}
 }

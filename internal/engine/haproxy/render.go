@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"hash/fnv"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -717,12 +718,13 @@ func (rr *renderer) backend(l *dataplane.Listener, pi int) {
 	}
 	w.at(pp)
 	rr.r.servers[be] = map[string]srvRef{}
+	ids := serverIDs(p)
 	for j := range p.Members {
 		m := &p.Members[j]
 		w.at(fmt.Sprintf("%s.members[%d]", pp, j))
 		sname := name("", m.ID)
-		rr.r.servers[be][sname] = srvRef{pool: pi, member: j, id: j + 1}
-		line := fmt.Sprintf("    server %s %s id %d weight %d", sname, serverAddr(m.Address, m.ProtocolPort), j+1, m.Weight)
+		rr.r.servers[be][sname] = srvRef{pool: pi, member: j, id: ids[j]}
+		line := fmt.Sprintf("    server %s %s id %d weight %d", sname, serverAddr(m.Address, m.ProtocolPort), ids[j], m.Weight)
 		if m.Backup {
 			line += " backup"
 		}
@@ -773,6 +775,26 @@ func (rr *renderer) backend(l *dataplane.Listener, pi int) {
 		}
 		rr.r.spec[be+"/"+sname] = line + "|" + mon
 	}
+}
+
+// serverIDs gives each member of p a server id derived from its member id, the same in
+// every backend of the pool (stick tables store it) and the same while the member stays,
+// whatever members come or go around it (the server-state file matches on it). Ids that
+// collide take the next free one, in member order.
+func serverIDs(p *dataplane.Pool) []int {
+	used := map[int]bool{}
+	out := make([]int, len(p.Members))
+	for j := range p.Members {
+		h := fnv.New32a()
+		h.Write([]byte(p.Members[j].ID))
+		id := 1 + int(h.Sum32()%1000000000)
+		for used[id] {
+			id = 1 + id%1000000000
+		}
+		used[id] = true
+		out[j] = id
+	}
+	return out
 }
 
 // persistence writes a pool's session persistence. Stick tables live in the pool's first

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -22,16 +23,23 @@ import (
 //     before and written back with "set table" after the reload. (HAProxy's own way, a
 //     local peer, did not hand the table over in master-worker mode in our tests.)
 
+var weightRE = regexp.MustCompile(` weight (\d+)`)
+
 // saveServerState writes the state file the next worker loads.
 func (e *Engine) saveServerState(ctx context.Context, old, next *rendering) error {
-	path := filepath.Join(e.dir, stateFile)
 	out, err := cli(ctx, e.m.sock(), "@1 show servers state")
 	if err != nil {
 		return err
 	}
+	return writeFile(filepath.Join(e.dir, stateFile), []byte(filterState(out, old, next)))
+}
+
+// filterState keeps the lines of a "show servers state" answer whose server the next
+// rendering has with the same id, the same line and the same health monitor; a server
+// whose weight alone changed keeps its state with the new weight.
+func filterState(out string, old, next *rendering) string {
 	lines := strings.Split(out, "\n")
 	var b strings.Builder
-	kept := 0
 	for i, line := range lines {
 		if i < 2 { // version and column names
 			b.WriteString(line)
@@ -39,21 +47,31 @@ func (e *Engine) saveServerState(ctx context.Context, old, next *rendering) erro
 			continue
 		}
 		f := strings.Fields(line)
-		// be_id be_name srv_id srv_name srv_addr ...
-		if len(f) < 5 {
+		// be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight ...
+		if len(f) < 9 {
 			continue
 		}
 		be, srvID, srv := f[1], f[2], f[3]
 		was, ok1 := old.spec[be+"/"+srv]
 		now, ok2 := next.spec[be+"/"+srv]
-		if !ok1 || !ok2 || was != now || strconv.Itoa(next.servers[be][srv].id) != srvID {
+		if !ok1 || !ok2 || strconv.Itoa(next.servers[be][srv].id) != srvID {
+			continue
+		}
+		switch {
+		case was == now:
+		case weightRE.ReplaceAllString(was, "") == weightRE.ReplaceAllString(now, ""):
+			// Only the weight changed (drain, undrain, rebalancing): the health goes on,
+			// with the new weight (the file's would otherwise win).
+			w := weightRE.FindStringSubmatch(now)[1]
+			f[7], f[8] = w, w
+			line = strings.Join(f, " ")
+		default:
 			continue
 		}
 		b.WriteString(line)
 		b.WriteByte('\n')
-		kept++
 	}
-	return writeFile(path, []byte(b.String()))
+	return b.String()
 }
 
 // stickEntry is one persistence entry: its key and the member it sends to.
