@@ -714,7 +714,7 @@ func (rr *renderer) backend(l *dataplane.Listener, pi int) {
 	rr.persistence(pi, be, mode, isPrimary)
 	monitored := p.HealthMonitor != nil && p.HealthMonitor.AdminStateUp
 	if monitored && isPrimary {
-		rr.monitor(pi, be)
+		rr.monitor(pi)
 	}
 	w.at(pp)
 	rr.r.servers[be] = map[string]srvRef{}
@@ -853,7 +853,7 @@ func (rr *renderer) persistence(pi int, be, mode string, isPrimary bool) {
 }
 
 // monitor writes the health check of a pool's first backend.
-func (rr *renderer) monitor(pi int, be string) {
+func (rr *renderer) monitor(pi int) {
 	w := rr.w
 	p := &rr.cfg.Pools[pi]
 	hm := p.HealthMonitor
@@ -902,7 +902,6 @@ func (rr *renderer) monitor(pi int, be string) {
 	case dataplane.MonitorTCP:
 		// A connect is the probe.
 	}
-	_ = be
 }
 
 // probeTarget is the address:port a member's probes go to, as the Host of HTTP/1.1 probes.

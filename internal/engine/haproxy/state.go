@@ -90,8 +90,7 @@ func (e *Engine) saveTables(ctx context.Context, r *rendering, v *view) map[stri
 		}
 		p := &v.cfg.Pools[t.pool]
 		byID := map[int]string{}
-		for srv, ref := range r.servers[be] {
-			_ = srv
+		for _, ref := range r.servers[be] {
 			byID[ref.id] = p.Members[ref.member].ID
 		}
 		for _, line := range strings.Split(resp, "\n") {
