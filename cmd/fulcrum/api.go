@@ -5,18 +5,35 @@ import (
 	"net/http"
 
 	"github.com/fulcrumlb/fulcrum/internal/apiserver"
+	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/quota"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
+// apiConfig holds the Octavia API's own settings.
+type apiConfig struct {
+	MemberAddressAllow []string
+	MemberAddressDeny  []string
+}
+
+func (c *apiConfig) register(s *config.Set) {
+	s.List(&c.MemberAddressAllow, "member-address-allow", nil, "CIDRs member addresses must be in (empty: any)")
+	s.List(&c.MemberAddressDeny, "member-address-deny", lb.DefaultMemberDeny, "CIDRs member addresses must not be in")
+}
+
+func (c *apiConfig) check() error {
+	_, err := lb.ParseMemberAddressPolicy(c.MemberAddressAllow, c.MemberAddressDeny)
+	return err
+}
+
 type apiDeps struct {
 	cfg   *serverConfig
 	store store.Store
 	ctrl  *controller.Controller
 	log   *slog.Logger
-	id    *identityParts
+	id    *services
 }
 
 // newAPI builds the public API handler: Octavia v2 on the store, waking the
@@ -24,20 +41,25 @@ type apiDeps struct {
 // quotas, VIP allocation and member address policy.
 func newAPI(d apiDeps) (http.Handler, error) {
 	settings := lb.DefaultSettings()
-	settings.MemberAddresses = d.id.member
+	member, err := lb.ParseMemberAddressPolicy(d.cfg.API.MemberAddressAllow, d.cfg.API.MemberAddressDeny)
+	if err != nil {
+		return nil, err
+	}
+	settings.MemberAddresses = member
 	s := apiserver.New(apiserver.Options{
 		Store:           d.store,
 		Notifier:        d.ctrl,
-		VIPs:            d.id.vips,
-		Subnets:         d.id.vips,
-		KeyManager:      d.id.secrets,
-		Auth:            d.id.authenticator(d.cfg.Auth),
-		Authorizer:      d.id.authz,
+		VIPs:            d.id.network.vips,
+		Subnets:         d.id.network.vips,
+		SecurityGroups:  d.id.network.neutron,
+		KeyManager:      d.id.keyManager,
+		Auth:            d.id.identity.authenticator(d.cfg.Auth),
+		Authorizer:      d.id.rbac,
 		Quotas:          d.id.quotas,
-		QuotaAPI:        quota.NewAPI(d.store, d.id.quotas, d.id.authz),
+		QuotaAPI:        quota.NewAPI(d.store, d.id.quotas, d.id.rbac),
 		Settings:        &settings,
 		Logger:          d.log,
-		Providers:       []string{"fulcrum", "noop"},
+		Providers:       []string{"fulcrum", "haproxy", "noop"},
 		DefaultProvider: d.cfg.Provider,
 		ProviderAliases: map[string]string{"amphora": d.cfg.Provider, "octavia": d.cfg.Provider},
 	})

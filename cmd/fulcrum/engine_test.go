@@ -96,7 +96,7 @@ func TestEngineCommand(t *testing.T) {
 	}
 	waitFor := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(15 * time.Second)
 		for {
 			got := getBody()
 			if got == want {
@@ -108,10 +108,21 @@ func TestEngineCommand(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	waitFor("a")
-	if !strings.Contains(logs.String(), fmt.Sprintf("addr=127.0.0.1:%d", port)) {
-		t.Errorf("listening address not logged:\n%s", logs.String())
+	// waitLog polls the engine's log for line: the engine writes it on its
+	// own goroutine, after the socket already serves traffic, so the log is
+	// read only once it has said so (or the deadline passes).
+	waitLog := func(line string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !strings.Contains(logs.String(), line) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%q not logged within 15s:\n%s", line, logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
+	waitFor("a")
+	waitLog(fmt.Sprintf("addr=127.0.0.1:%d", port))
 	// SIGHUP re-reads the file.
 	os.WriteFile(path, cfg(2, hb, pb), 0o644)
 	reload <- syscall.SIGHUP
@@ -119,13 +130,7 @@ func TestEngineCommand(t *testing.T) {
 	// A broken file is refused and the running config keeps serving.
 	os.WriteFile(path, []byte(`{"version":3,"listeners":[{"id":"x","protocol":"QUIC"}]}`), 0o644)
 	reload <- syscall.SIGHUP
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(logs.String(), "reload refused") {
-		if time.Now().After(deadline) {
-			t.Fatalf("refusal not logged:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLog("reload refused")
 	if !strings.Contains(logs.String(), `unknown protocol \"QUIC\"`) {
 		t.Errorf("refusal does not name the field:\n%s", logs.String())
 	}

@@ -3,12 +3,27 @@ package main
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
 	"github.com/fulcrumlb/fulcrum/internal/secrets"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
+
+// newKeyManager returns the Barbican subset, its payloads sealed with the
+// keys in <data-dir>/keys/secrets. Callers without a project (noauth
+// without X-Project-Id) act in adminProject's answer; a change to a secret
+// or container re-publishes the load balancers that use it.
+func newKeyManager(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue func(lbID string), adminProject func() string) (*secrets.Service, error) {
+	keys, err := secrets.OpenKeyRing(filepath.Join(cfg.DataDir, "keys", "secrets"))
+	if err != nil {
+		return nil, err
+	}
+	return secrets.New(secrets.Options{Store: st, Keys: keys, Logger: log, ExternalURL: cfg.Identity.ExternalURL,
+		DefaultProject: adminProject,
+		Changed:        func(ctx context.Context, ids []string) { republish(ctx, st, log, enqueue, ids) }})
+}
 
 // keyManager gives the native provider the Barbican subset's material, read
 // as the load-balancer service of the load balancer's project.

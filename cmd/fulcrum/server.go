@@ -18,11 +18,9 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
-	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
-	"github.com/fulcrumlb/fulcrum/internal/store"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
@@ -41,10 +39,15 @@ type serverConfig struct {
 	AgentListen       string
 	EmbeddedAgent     bool
 	EmbeddedAgentName string
+	EmbeddedEngine    engineSettings
 	AgentHeartbeat    time.Duration
 	AgentDeadAfter    time.Duration
 
 	Identity identityConfig
+	Network  networkConfig
+	Policy   policyConfig
+	API      apiConfig
+	Quota    quotaConfig
 }
 
 func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
@@ -53,7 +56,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.Listen, "listen", "127.0.0.1:9876", "address of the HTTP API")
 	s.String(&c.DataDir, "data-dir", "./fulcrum-data", "directory for the database and keys (created if missing)")
 	s.String(&c.Auth, "auth", "keystone", "authentication: keystone (tokens from the built-in Keystone subset) or noauth (project from X-Project-Id, everyone admin, no quotas)")
-	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (native data plane) or noop (API only)")
+	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (fulcrum agents, native engine unless the flavor says engine: haproxy), haproxy (fulcrum agents running the HAProxy engine) or noop (API only)")
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", "text", "text or json")
 	s.Int(&c.Workers, "workers", 4, "parallel reconciles")
@@ -62,20 +65,31 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
 	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one)")
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
+	s.String(&c.EmbeddedEngine.Kind, "embedded-agent-engine", "native", "data-plane engine of the embedded agent: native or haproxy (HAProxy 2.6 or newer)")
+	s.String(&c.EmbeddedEngine.HAProxy, "embedded-agent-haproxy", "", "haproxy executable of the embedded agent with --embedded-agent-engine haproxy (default: haproxy in PATH, else /usr/sbin/haproxy)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
+	c.Network.register(s)
 	c.Identity.register(s)
+	c.Policy.register(s)
+	c.API.register(s)
+	c.Quota.register(s)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
 	}
-	if err := c.Identity.check(c.Auth); err != nil {
-		return nil, err
+	for _, err := range []error{c.Network.check(), c.Quota.check(), c.API.check(), c.Identity.check(c.Auth)} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := pki.CheckAgentName(c.EmbeddedAgentName); err != nil {
 		return nil, fmt.Errorf("--embedded-agent-name: %w", err)
 	}
-	if c.Provider != "noop" && c.Provider != "fulcrum" {
-		return nil, fmt.Errorf("--provider %q: want fulcrum or noop", c.Provider)
+	if c.Provider != "noop" && c.Provider != "fulcrum" && c.Provider != "haproxy" {
+		return nil, fmt.Errorf("--provider %q: want fulcrum, haproxy or noop", c.Provider)
+	}
+	if err := c.EmbeddedEngine.check("embedded-agent-engine"); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -115,7 +129,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	var ctrl *controller.Controller
 	enqueue := func(id string) { ctrl.Enqueue(id) }
-	idp, err := newIdentityParts(cfg, st, log, enqueue)
+	idp, err := newServices(cfg, st, log, enqueue)
 	if err != nil {
 		return err
 	}
@@ -126,11 +140,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.secrets}})
+	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.keyManager},
+		Ingress: network.VIPIngress})
 	ctrl = controller.New(controller.Options{
 		Store:     st,
-		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
-		Hooks:     idp.hooks,
+		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native, "haproxy": native},
+		Hooks:     idp.network.hooks,
 		Logger:    log,
 		Workers:   cfg.Workers,
 		Resync:    cfg.Resync,
@@ -248,13 +263,4 @@ func printBanner(w io.Writer, cfg *serverConfig, addr, agentURL string) {
 		fmt.Fprintf(w, "try:  curl -s -H 'X-Project-Id: demo' %s/v2/lbaas/loadbalancers\n", base)
 		fmt.Fprintf(w, "      openstack --os-auth-type none --os-endpoint %s loadbalancer list\n", strings.TrimSuffix(base, "/"))
 	}
-}
-
-// floatingAddresses are the floating IPs associated with a load balancer's
-// VIP port: the data plane serves the VIP's listeners on them too.
-func floatingAddresses(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) ([]string, error) {
-	if l.VIP.PortID == "" {
-		return nil, nil
-	}
-	return network.FloatingAddresses(ctx, tx, l.VIP.PortID)
 }

@@ -80,7 +80,10 @@ type Options struct {
 	AvailabilityZone string
 	Group            string
 	Engine           Engine
-	Logger           *slog.Logger
+	// Capabilities the agent advertises in every heartbeat besides VRRP's: the
+	// engine's (dataplane.EngineCapability), which the server places load balancers by.
+	Capabilities []string
+	Logger       *slog.Logger
 	// HeartbeatInterval until the server says otherwise (default 1 s).
 	HeartbeatInterval time.Duration
 	// Wait is how long one watch may block on the server (default 30 s).
@@ -95,6 +98,13 @@ type Options struct {
 	// StartupTimeout is how long an enrolled agent waits at start for the
 	// server's config before it serves the one kept on disk (default 3 s).
 	StartupTimeout time.Duration
+	// Segments maps each physical network the node is attached to onto its
+	// interface there (--segment). With any, the agent runs VRRP groups
+	// (keepalived, vrrp.go) and advertises the "vrrp" capability; the
+	// engine must bind VIPs it does not hold (IP_FREEBIND).
+	Segments map[string]string
+	// Keepalived is keepalived's path ("" = Debian's).
+	Keepalived string
 }
 
 // ErrRefused is returned by Run when the server refused the agent's
@@ -136,6 +146,9 @@ type Agent struct {
 
 	stop       context.CancelCauseFunc // ends Run
 	refuseOnce sync.Once
+
+	vrrp *vrrpNode     // nil without segments
+	kick chan struct{} // a heartbeat is wanted now
 }
 
 // New checks the options; Run does the work.
@@ -164,8 +177,10 @@ func New(opts Options) (*Agent, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
-	return &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
-		owners: map[socketKey]string{}}, nil
+	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
+		owners: map[socketKey]string{}, kick: make(chan struct{}, 1)}
+	a.vrrp = newVRRPNode(a)
+	return a, nil
 }
 
 func (a *Agent) path(name string) string { return filepath.Join(a.opts.DataDir, name) }
@@ -179,6 +194,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	a.stop = stop
+	if a.vrrp != nil {
+		defer a.vrrp.close()
+	}
 	if a.enrolled() {
 		if err := a.connect(ctx); err != nil {
 			return err
@@ -433,6 +451,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 		return &permanentError{err}
 	}
 	req.Header.Set(dataplane.ProtocolHeader, strconv.Itoa(dataplane.ProtocolVersion))
+	req.Header.Set(dataplane.ContractHeader, strconv.Itoa(dataplane.ContractVersion))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if errors.Is(err, errPin) {
@@ -485,6 +504,7 @@ func (a *Agent) do(ctx context.Context, method, path string, body any, out any) 
 		return err
 	}
 	req.Header.Set(dataplane.ProtocolHeader, strconv.Itoa(dataplane.ProtocolVersion))
+	req.Header.Set(dataplane.ContractHeader, strconv.Itoa(dataplane.ContractVersion))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -570,7 +590,17 @@ func (a *Agent) engineApply(ctx context.Context, cfg *dataplane.Config) error {
 	a.mu.Unlock()
 	c := *cfg
 	c.Version = v
-	return a.opts.Engine.Apply(ctx, &c)
+	if a.vrrp == nil {
+		return a.opts.Engine.Apply(ctx, &c)
+	}
+	kc, err := a.vrrp.config(&c)
+	if err != nil {
+		return err
+	}
+	if err := a.opts.Engine.Apply(ctx, &c); err != nil {
+		return err
+	}
+	return a.vrrp.apply(kc)
 }
 
 // retryLoop re-applies the last config while some load balancers of it are
@@ -816,7 +846,7 @@ func (a *Agent) current() *dataplane.Config {
 	return a.applied
 }
 
-var pathRE = regexp.MustCompile(`(listeners|pools)\[(\d+)\]`)
+var pathRE = regexp.MustCompile(`(listeners|pools|vrrp)\[(\d+)\]`)
 
 // attribute maps an engine error to the load balancers it names.
 func attribute(cfg *dataplane.Config, err error) map[string]string {
@@ -837,6 +867,10 @@ func attribute(cfg *dataplane.Config, err error) map[string]string {
 				lbID = cfg.Listeners[i].LoadBalancerID
 			} else if m[1] == "pools" && i < len(cfg.Pools) {
 				lbID = poolLB[cfg.Pools[i].ID]
+			} else if m[1] == "vrrp" && i < len(cfg.VRRP) {
+				if ids := cfg.VRRP[i].LoadBalancerIDs(); len(ids) > 0 {
+					lbID = ids[0]
+				}
 			}
 			if lbID != "" {
 				if _, seen := out[lbID]; !seen {
@@ -881,6 +915,7 @@ func without(cfg *dataplane.Config, lbs map[string]string) *dataplane.Config {
 			out.Pools = append(out.Pools, p)
 		}
 	}
+	out.VRRP = withoutGroups(cfg.VRRP, lbs)
 	return out
 }
 
@@ -933,8 +968,14 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		a.mu.Lock()
 		d := a.interval
 		a.mu.Unlock()
-		if !sleep(ctx, d) {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C:
+		case <-a.kick: // a VRRP state changed: report it now
+			t.Stop()
 		}
 	}
 }
@@ -950,6 +991,12 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 	a.mu.Unlock()
 	hb.Stats = a.opts.Engine.Stats()
 	hb.Health = a.opts.Engine.Health()
+	hb.Capabilities = append([]string(nil), a.opts.Capabilities...)
+	if a.vrrp != nil {
+		hb.Capabilities = append(hb.Capabilities, dataplane.CapabilityVRRP)
+		hb.Segments = a.vrrp.segmentsNow()
+		hb.VRRP = a.vrrp.states()
+	}
 	var resp dataplane.HeartbeatResponse
 	if err := a.do(ctx, "POST", dataplane.PathHeartbeat, &hb, &resp); err != nil {
 		if errors.Is(err, ErrRefused) {

@@ -9,19 +9,28 @@
 // name only, and only while no agent holds it; a token issued without a
 // name creates a new, unused name; a name in use changes hands only through
 // IssueJoinToken's Replace (`fulcrum agent-token --name X --replace`),
-// which cuts off the current certificate at once. The server's embedded
-// agent enrolls with a one-off token that exists only in the server's
-// memory (EmbeddedJoinToken); its name, and ReservedName, are not for join
-// tokens.
+// which cuts off the current certificate at once. A token also fixes the
+// agent's Placement (availability zone and group): the server stamps it
+// into the agent record at enrollment, refuses an enrollment that asks
+// for another, and ignores (and logs) a heartbeat that claims another. The
+// server's embedded agent enrolls with a one-off token that exists only in
+// the server's memory (EmbeddedJoinToken); its name, and ReservedName, are
+// not for join tokens, and RecordEmbeddedName/ReservedNames tell the
+// commands working on the data directory about it.
+//
+// What an authenticated agent sends is still input: heartbeat bodies are
+// bounded (MaxHeartbeatBytes, 413 beyond) and checked (400 naming the
+// field), and an acknowledgement of a config version this server never
+// sent the agent counts as none.
 package agentapi
 
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -51,6 +60,12 @@ var (
 // Watcher hands out node configs (the snapshot cache).
 type Watcher interface {
 	Watch(ctx context.Context, agentID string, have uint64, wait time.Duration) (*dataplane.Config, bool)
+}
+
+// contractSetter is a Watcher told which data-plane contract each agent
+// announces (dataplane.ContractHeader) before it watches (snapshot.Cache).
+type contractSetter interface {
+	SetContract(agentID string, contract int)
 }
 
 // HeartbeatSink consumes heartbeats (the health manager).
@@ -85,6 +100,13 @@ type Server struct {
 
 	mu       sync.Mutex
 	embedded *memoryToken // the embedded agent's one-off token, until used
+	// sent is the newest config version handed to each agent (by agent
+	// id) in this process's life: an agent cannot acknowledge a version
+	// it was never sent.
+	sent map[string]uint64
+	// noted is the last dubious claim logged for each agent, so that a
+	// claim repeated every heartbeat is logged once.
+	noted map[string]string
 }
 
 // memoryToken is a join token kept in memory only.
@@ -114,7 +136,7 @@ func New(opts Options) *Server {
 		close(ready)
 		opts.Ready = ready
 	}
-	return &Server{opts: opts, log: opts.Logger.With("component", "agentapi")}
+	return &Server{opts: opts, log: opts.Logger.With("component", "agentapi"), sent: map[string]uint64{}, noted: map[string]string{}}
 }
 
 // TLSConfig returns the server side of mutual TLS: serve cert, ask for (but
@@ -269,8 +291,8 @@ func agentByName(ctx context.Context, tx store.Tx, name string) (*lb.Agent, erro
 
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	var req dataplane.EnrollRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-		fail(w, http.StatusBadRequest, "decode enroll request: %v", err)
+	if code, err := decodeBody(w, r, maxEnrollBytes, &req); err != nil {
+		fail(w, code, "decode enroll request: %v", err)
 		return
 	}
 	tok, err := pki.ParseJoinToken(req.Token)
@@ -282,28 +304,51 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "name: %v", err)
 		return
 	}
+	if err := checkAddress(req.Address); err != nil {
+		fail(w, http.StatusBadRequest, "address: %v", err)
+		return
+	}
 	if tok.CAFingerprint != s.opts.CA.Fingerprint() {
 		fail(w, http.StatusForbidden, "join token belongs to another CA")
 		return
 	}
 	now := s.opts.Now().UTC()
 	embedded, err := s.claimEmbedded(tok, req.Name, now)
+	if err == nil && !embedded {
+		// Anyone who reaches the port can send a token: a wrong one costs a
+		// read, never the store's single writer.
+		err = s.opts.Store.View(r.Context(), func(tx store.Tx) error {
+			_, err := checkStoredToken(r.Context(), tx, tok, req.Name, now, false)
+			return err
+		})
+	}
 	if err != nil {
 		s.answerEnroll(w, req.Name, err)
 		return
 	}
 	var resp dataplane.EnrollResponse
 	var reenrolled bool
+	var place Placement
+	var previous *Placement
 	err = s.opts.Store.Update(r.Context(), func(tx store.Tx) error {
+		reenrolled, previous = false, nil
 		var stored *lb.JoinToken
 		if !embedded {
 			var err error
-			if stored, err = checkStoredToken(r.Context(), tx, tok, req.Name, now); err != nil {
+			if stored, err = checkStoredToken(r.Context(), tx, tok, req.Name, now, true); err != nil {
 				return err
 			}
 			if s.reserved(req.Name) {
 				return errForbidden("agent name %q is reserved for the server's embedded agent", req.Name)
 			}
+		}
+		// The token, not the agent, says where the agent serves.
+		place = Placement{}
+		if stored != nil {
+			place = Placement{AvailabilityZone: stored.AvailabilityZone, Group: stored.Group}
+		}
+		if err := checkClaim(req.AvailabilityZone, req.Group, place); err != nil {
+			return err
 		}
 		agent, err := agentByName(r.Context(), tx, req.Name)
 		if err != nil {
@@ -333,12 +378,15 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 			agent = &lb.Agent{ID: ids.New(), Name: req.Name, Status: lb.AgentDown, Times: lb.Times{CreatedAt: now.Truncate(time.Second)}}
 		} else {
 			agent.Touch(now)
+			if was := (Placement{AvailabilityZone: agent.AvailabilityZone, Group: agent.Group}); was != place {
+				previous = &was
+			}
 		}
 		agent.CertSerial = serial
 		agent.Revoked = false
 		agent.Address = req.Address
-		agent.AvailabilityZone = req.AvailabilityZone
-		agent.Group = req.Group
+		agent.AvailabilityZone = place.AvailabilityZone
+		agent.Group = place.Group
 		if reenrolled {
 			err = tx.Agents().Update(r.Context(), agent)
 		} else {
@@ -372,17 +420,27 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		if embedded {
 			how = "the server's embedded agent"
 		}
-		s.log.Warn("agent re-enrolled: any earlier certificate of the name is refused from now on", "agent", req.Name, "agent_id", resp.AgentID, "by", how, "remote", r.RemoteAddr)
+		attrs := []any{"agent", req.Name, "agent_id", resp.AgentID, "by", how, "remote", r.RemoteAddr,
+			"availability_zone", place.AvailabilityZone, "group", place.Group}
+		if previous != nil {
+			attrs = append(attrs, "previous_availability_zone", previous.AvailabilityZone, "previous_group", previous.Group)
+		}
+		s.log.Warn("agent re-enrolled: any earlier certificate of the name is refused from now on", attrs...)
 	} else {
-		s.log.Info("agent enrolled", "agent", req.Name, "agent_id", resp.AgentID, "remote", r.RemoteAddr)
+		s.log.Info("agent enrolled", "agent", req.Name, "agent_id", resp.AgentID, "remote", r.RemoteAddr,
+			"availability_zone", place.AvailabilityZone, "group", place.Group)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, resp)
 }
 
-// checkStoredToken locks the stored token tok and checks that it may enroll
-// name now.
-func checkStoredToken(ctx context.Context, tx store.Tx, tok pki.JoinToken, name string, now time.Time) (*lb.JoinToken, error) {
-	stored, err := tx.JoinTokens().Lock(ctx, tok.ID)
+// checkStoredToken reads (and with lock, locks) the stored token tok and
+// checks that it may enroll name now.
+func checkStoredToken(ctx context.Context, tx store.Tx, tok pki.JoinToken, name string, now time.Time, lock bool) (*lb.JoinToken, error) {
+	get := tx.JoinTokens().Get
+	if lock {
+		get = tx.JoinTokens().Lock
+	}
+	stored, err := get(ctx, tok.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errForbidden("unknown join token")
 	}
@@ -422,8 +480,8 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 	}
 	var have uint64
 	if v := q.Get("version"); v != "" {
-		if have, err = strconv.ParseUint(v, 10, 64); err != nil {
-			fail(w, http.StatusBadRequest, "version: want an unsigned integer, got %q", v)
+		if have, err = strconv.ParseUint(v, 10, 64); err != nil || have > math.MaxInt64 {
+			fail(w, http.StatusBadRequest, "version: want an unsigned integer of at most %d, got %q", int64(math.MaxInt64), v)
 			return
 		}
 	}
@@ -451,6 +509,13 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 		}
 	}
 	wait -= s.opts.Now().Sub(start)
+	if cs, ok := s.opts.Watcher.(contractSetter); ok {
+		contract, err := strconv.Atoi(r.Header.Get(dataplane.ContractHeader))
+		if err != nil || contract < 1 {
+			contract = 1 // an agent built before contract 2 sends none
+		}
+		cs.SetContract(agent.ID, contract)
+	}
 	cfg, changed := s.opts.Watcher.Watch(r.Context(), agent.ID, have, max(wait, 0))
 	if r.Context().Err() != nil {
 		return
@@ -459,133 +524,33 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 		httpapi.WriteJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: false, Version: have})
 		return
 	}
+	// Recorded before the agent can see it, so that its acknowledgement
+	// always finds it.
+	s.noteSent(agent.ID, cfg.Version)
 	httpapi.WriteJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: true, Version: cfg.Version, Config: cfg})
 }
 
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, agent *lb.Agent) {
 	var hb dataplane.Heartbeat
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&hb); err != nil {
-		fail(w, http.StatusBadRequest, "decode heartbeat: %v", err)
+	if code, err := decodeBody(w, r, MaxHeartbeatBytes, &hb); err != nil {
+		fail(w, code, "decode heartbeat: %v", err)
 		return
 	}
 	if hb.Name != agent.Name {
 		fail(w, http.StatusBadRequest, "name: heartbeat for %q sent with the certificate of %q", hb.Name, agent.Name)
 		return
 	}
+	if err := checkHeartbeat(&hb); err != nil {
+		fail(w, http.StatusBadRequest, "heartbeat: %v", err)
+		return
+	}
+	s.settleClaims(agent, &hb)
 	if err := s.opts.Heartbeats.Heartbeat(r.Context(), agent.ID, &hb); err != nil {
 		s.log.Error("heartbeat", "agent", agent.Name, "err", err)
 		fail(w, http.StatusInternalServerError, "internal error")
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, dataplane.HeartbeatResponse{Interval: s.opts.HeartbeatInterval.String()})
-}
-
-// TokenRequest is what IssueJoinToken issues.
-type TokenRequest struct {
-	// Name binds the token to one agent name; "" lets it create any new,
-	// unused name.
-	Name string
-	// TTL is how long the token may be used; more than zero.
-	TTL time.Duration
-	// Replace lets the token enroll Name although an agent holds it. The
-	// name is released at once: its current certificate is refused from
-	// now on, and its load balancers stay with the name for whoever enrolls
-	// it next with a token for Name. Needs Name.
-	Replace bool
-}
-
-// Issued is what IssueJoinToken returns.
-type Issued struct {
-	Token pki.JoinToken
-	// Released is the serial of the certificate Replace cut off ("" when
-	// the name had none).
-	Released string
-	// Revoked tells that Replace lifted a revocation of the name.
-	Revoked bool
-	// Withdrawn counts the unused tokens for the name that Replace withdrew.
-	Withdrawn int
-}
-
-// IssueJoinToken stores a new join token as req asks and returns it. A
-// name in use needs Replace (ErrNameInUse otherwise); the embedded agent's
-// name ReservedName is refused (ErrReservedName).
-func IssueJoinToken(ctx context.Context, st store.Store, ca *pki.CA, req TokenRequest, now time.Time) (Issued, error) {
-	switch {
-	case req.TTL <= 0:
-		return Issued{}, fmt.Errorf("issue join token: the lifetime must be more than zero, got %s", req.TTL)
-	case req.Replace && req.Name == "":
-		return Issued{}, errors.New("issue join token: --replace needs the --name of the agent to replace")
-	case req.Name == ReservedName:
-		return Issued{}, fmt.Errorf("issue join token: %w: %q is the server's embedded agent, which enrolls by itself", ErrReservedName, req.Name)
-	}
-	if req.Name != "" {
-		if err := pki.CheckAgentName(req.Name); err != nil {
-			return Issued{}, fmt.Errorf("issue join token: %w", err)
-		}
-	}
-	tok := ca.NewJoinToken()
-	now = now.UTC()
-	out := Issued{Token: tok}
-	err := st.Update(ctx, func(tx store.Tx) error {
-		if req.Name != "" {
-			agent, err := agentByName(ctx, tx, req.Name)
-			if err != nil {
-				return err
-			}
-			if agent != nil && (agent.CertSerial != "" || agent.Revoked) {
-				if !req.Replace {
-					return fmt.Errorf("%w: agent %q is enrolled; to enroll it again (its current certificate is refused from then on) add --replace", ErrNameInUse, req.Name)
-				}
-				if agent, err = tx.Agents().Lock(ctx, agent.ID); err != nil {
-					return err
-				}
-				out.Released, out.Revoked = agent.CertSerial, agent.Revoked
-				agent.CertSerial, agent.Revoked = "", false
-				agent.Touch(now)
-				if err := tx.Agents().Update(ctx, agent); err != nil {
-					return err
-				}
-				// Only the token issued now may take the released name:
-				// unused tokens issued earlier for it are withdrawn.
-				earlier, err := tx.JoinTokens().List(ctx, store.Query{Filters: []store.Filter{store.F("agent_name", req.Name)}})
-				if err != nil {
-					return err
-				}
-				for _, t := range earlier {
-					if t.UsedAt == nil {
-						if err := tx.JoinTokens().Delete(ctx, t.ID); err != nil {
-							return err
-						}
-						out.Withdrawn++
-					}
-				}
-			}
-		}
-		return tx.JoinTokens().Create(ctx, &lb.JoinToken{ID: tok.ID, SecretHash: tok.SecretHash(), AgentName: req.Name,
-			ExpiresAt: now.Add(req.TTL), Times: lb.Times{CreatedAt: now.Truncate(time.Second)}})
-	})
-	if err != nil {
-		return Issued{}, fmt.Errorf("issue join token: %w", err)
-	}
-	return out, nil
-}
-
-// Revoke marks agent name revoked: its certificate is refused from now on,
-// and the agent, told so at its next contact, stops serving. Only
-// `agent-token --name NAME --replace` brings the name back.
-func Revoke(ctx context.Context, st store.Store, name string, now time.Time) error {
-	return st.Update(ctx, func(tx store.Tx) error {
-		a, err := agentByName(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		if a == nil {
-			return fmt.Errorf("revoke agent %q: %w", name, store.ErrNotFound)
-		}
-		a.Revoked = true
-		a.Touch(now)
-		return tx.Agents().Update(ctx, a)
-	})
 }
 
 type httpError struct {

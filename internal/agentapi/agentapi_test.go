@@ -34,11 +34,20 @@ type env struct {
 	api   *agentapi.Server
 	cache *snapshot.Cache
 	beats chan string // agent ids of accepted heartbeats
+	sink  *sink
 }
 
-type sink struct{ beats chan string }
+// sink records heartbeats as the server passes them on.
+type sink struct {
+	beats chan string
+	mu    sync.Mutex
+	last  *dataplane.Heartbeat
+}
 
-func (s sink) Heartbeat(_ context.Context, agentID string, _ *dataplane.Heartbeat) error {
+func (s *sink) Heartbeat(_ context.Context, agentID string, hb *dataplane.Heartbeat) error {
+	s.mu.Lock()
+	s.last = hb
+	s.mu.Unlock()
 	select {
 	case s.beats <- agentID:
 	default:
@@ -46,14 +55,30 @@ func (s sink) Heartbeat(_ context.Context, agentID string, _ *dataplane.Heartbea
 	return nil
 }
 
+func (s *sink) lastBeat() *dataplane.Heartbeat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
 func newEnv(t *testing.T, opts agentapi.Options) *env {
 	t.Helper()
+	return newEnvWith(t, opts, nil)
+}
+
+// newEnvWith is newEnv with the server's store wrapped by wrap.
+func newEnvWith(t *testing.T, opts agentapi.Options, wrap func(store.Store) store.Store) *env {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(dir, "fulcrum.db")})
+	db, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(dir, "fulcrum.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { db.Close() })
+	var st store.Store = db
+	if wrap != nil {
+		st = wrap(db)
+	}
 	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "pki"), time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +88,8 @@ func newEnv(t *testing.T, opts agentapi.Options) *env {
 		t.Fatal(err)
 	}
 	e := &env{st: st, ca: ca, cache: snapshot.New(nil, nil), beats: make(chan string, 100)}
-	opts.Store, opts.CA, opts.Watcher, opts.Heartbeats = st, ca, e.cache, sink{e.beats}
+	e.sink = &sink{beats: e.beats}
+	opts.Store, opts.CA, opts.Watcher, opts.Heartbeats = st, ca, e.cache, e.sink
 	if opts.MaxWait == 0 {
 		opts.MaxWait = 2 * time.Second
 	}

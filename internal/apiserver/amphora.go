@@ -1,23 +1,18 @@
 package apiserver
 
 import (
-	"context"
 	"net/http"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Amphorae (§5.14, admin only) are the placements of load balancers on
-// data-plane agents, as the fulcrum provider records them: the agent's name
-// is the compute_id, its address the lb_network_ip, the VIP the ha_ip.
-// Failover marks the placement for replacement (the controller moves the
-// load balancer to another agent when there is one); config reconciles the
-// load balancer again; delete removes a placement in ERROR (the controller
-// places the load balancer afresh).
-
-const nameAmphora = "Amphora"
+// Amphorae (admin only) are the placements of load balancers on data-plane
+// agents, as the fulcrum provider records them: the agent's name is the
+// compute_id, its address the lb_network_ip, the VIP the ha_ip. Failover,
+// config and delete are writes of the write path.
 
 type amphoraWire struct {
 	ID             string  `json:"id"`
@@ -52,6 +47,11 @@ func toAmphoraWire(a *lb.Amphora) *amphoraWire {
 		ComputeFlavor: optional(a.ComputeFlavor)}
 }
 
+// amphoraStatsBody is the body of an amphora's stats.
+type amphoraStatsBody struct {
+	AmphoraStats []amphoraStatsWire `json:"amphora_stats"`
+}
+
 type amphoraStatsWire struct {
 	ActiveConnections int64  `json:"active_connections"`
 	BytesIn           int64  `json:"bytes_in"`
@@ -63,22 +63,19 @@ type amphoraStatsWire struct {
 	TotalConnections  int64  `json:"total_connections"`
 }
 
-func getAmphora(ctx context.Context, tx store.Tx, id string) (*lb.Amphora, error) {
-	return found(tx.Amphorae().Get(ctx, id))(nameAmphora, id)
-}
-
 func (s *Server) listAmphorae(q *request) error {
 	if err := q.authorize(policy.Amphora, policy.GetAll, q.caller.ProjectID); err != nil {
 		return err
 	}
-	p, err := s.parseList(q.r.URL.Query(), s.schemas.amphoraColumns)
+	p, err := s.parseList(q.query, s.schemas.amphoraColumns)
 	if err != nil {
 		return err
 	}
-	items := []any{}
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		if p.hasProject {
+	return page[lb.Amphora]{plural: "amphorae", table: store.Tx.Amphorae, id: func(a *lb.Amphora) string { return a.ID },
+		before: func(tx store.Tx) error {
+			if !p.hasProject {
+				return nil
+			}
 			// project_id selects the amphorae of that project's load
 			// balancers.
 			lbs, err := tx.LoadBalancers().List(q.ctx, store.Query{Filters: []store.Filter{store.F("project_id", p.projectID)}})
@@ -90,47 +87,22 @@ func (s *Server) listAmphorae(q *request) error {
 				lbIDs[i] = l.ID
 			}
 			p.query.Filters = append(p.query.Filters, store.In("loadbalancer_id", lbIDs...))
-		}
-		list, err := tx.Amphorae().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, a := range list {
-			ids = append(ids, a.ID)
-			items = append(items, toAmphoraWire(a))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, p, "amphorae", items, ids)
+			return nil
+		},
+		render: each(func(a *lb.Amphora) any { return toAmphoraWire(a) })}.serve(s, q, p)
 }
 
 func (s *Server) showAmphora(q *request) error {
-	id := q.params[0]
-	var w *amphoraWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		a, err := getAmphora(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.Amphora, policy.GetOne, q.caller.ProjectID); err != nil {
-			return err
-		}
-		w = toAmphoraWire(a)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, http.StatusOK, "amphora", w)
+	return shown[lb.Amphora]{key: "amphora", object: policy.Amphora,
+		load:   func(tx store.Tx) (*lb.Amphora, error) { return getAmphora(q.ctx, tx, q.param("id")) },
+		owner:  func(*lb.Amphora) string { return q.caller.ProjectID },
+		render: plain(func(a *lb.Amphora) any { return toAmphoraWire(a) })}.serve(s, q)
 }
 
 // amphoraStats reports the listener counters the amphora's agent sent for
 // its load balancer.
 func (s *Server) amphoraStats(q *request) error {
-	id := q.params[0]
+	id := q.param("id")
 	if err := q.authorize(policy.Amphora, policy.GetStats, q.caller.ProjectID); err != nil {
 		return err
 	}
@@ -160,74 +132,26 @@ func (s *Server) amphoraStats(q *request) error {
 	if len(out) == 0 {
 		return notFound("Amphora stats for", id)
 	}
-	writeJSON(q.w, http.StatusOK, map[string]any{"amphora_stats": out})
+	httpapi.WriteJSON(q.w, http.StatusOK, amphoraStatsBody{AmphoraStats: out})
 	return nil
 }
 
 // failoverAmphora marks the placement for replacement and starts a new
 // generation of its load balancer; the provider moves it to another agent.
 func (s *Server) failoverAmphora(q *request) error {
-	id := q.params[0]
-	var lbID string
-	err := s.store.Update(q.ctx, func(tx store.Tx) error {
-		a, err := getAmphora(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		l, err := lockLB(q.ctx, tx, a.LoadBalancerID)
-		if err != nil {
-			return err
-		}
-		lbID = l.ID
-		if err := q.authorize(policy.Amphora, policy.PutFailover, l.ProjectID); err != nil {
-			return err
-		}
-		if err := writable(kindLoadBalancer, l.ID, l.Status); err != nil {
-			return err
-		}
-		c := begin(q.ctx, tx, l, s.now())
-		if err := markFailover(c, a); err != nil {
-			return err
-		}
-		return c.commitLB()
-	})
-	if err != nil {
+	if err := s.writes.FailoverAmphora(q.ctx, q.param("id"), q.allow(policy.Amphora, policy.PutFailover)); err != nil {
 		return err
 	}
-	s.notify(lbID)
 	writeEmpty(q.w, http.StatusAccepted)
 	return nil
-}
-
-// markFailover flags a placement as being replaced (Octavia shows a failed
-// amphora PENDING_DELETE while its replacement is built).
-func markFailover(c *change, a *lb.Amphora) error {
-	a.Status = lb.AmphoraPendingDelete
-	a.Touch(c.now)
-	return c.tx.Amphorae().Update(c.ctx, a)
 }
 
 // configAmphora reconciles the amphora's load balancer again, which
 // publishes its current configuration to the agent.
 func (s *Server) configAmphora(q *request) error {
-	id := q.params[0]
-	var lbID string
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		a, err := getAmphora(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		l, err := getLB(q.ctx, tx, a.LoadBalancerID)
-		if err != nil {
-			return err
-		}
-		lbID = l.ID
-		return q.authorize(policy.Amphora, policy.PutConfig, l.ProjectID)
-	})
-	if err != nil {
+	if err := s.writes.ReconfigureAmphora(q.ctx, q.param("id"), q.allow(policy.Amphora, policy.PutConfig)); err != nil {
 		return err
 	}
-	s.notify(lbID)
 	writeEmpty(q.w, http.StatusAccepted)
 	return nil
 }
@@ -235,26 +159,12 @@ func (s *Server) configAmphora(q *request) error {
 // deleteAmphora removes a placement in ERROR (v2.21); the load balancer is
 // placed afresh by its next reconcile.
 func (s *Server) deleteAmphora(q *request) error {
-	id := q.params[0]
 	if err := q.authorize(policy.Amphora, policy.Delete, q.caller.ProjectID); err != nil {
 		return err
 	}
-	var lbID string
-	err := s.store.Update(q.ctx, func(tx store.Tx) error {
-		a, err := getAmphora(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if a.Status != lb.AmphoraError {
-			return conflict("amphora %s is immutable and cannot be updated.", id)
-		}
-		lbID = a.LoadBalancerID
-		return tx.Amphorae().Delete(q.ctx, id)
-	})
-	if err != nil {
+	if err := s.writes.DeleteAmphora(q.ctx, q.param("id")); err != nil {
 		return err
 	}
-	s.notify(lbID)
 	writeEmpty(q.w, http.StatusNoContent)
 	return nil
 }

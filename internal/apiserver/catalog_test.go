@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // availability zone stores and shows them; disabled, unknown or mismatched
 // ones are refused with Octavia's messages; a flavor, zone or profile in
 // use cannot be deleted or have its data changed; the haproxy provider is
-// listed but cannot run load balancers yet.
+// listed but runs load balancers only where the server enables it.
 func TestScenarioFlavorsAndZones(t *testing.T) {
 	h := newHarness(t, harnessOpts{controller: true, tweak: func(o *apiserver.Options) {
 		o.Providers = []string{"noop"}
@@ -56,8 +57,8 @@ func TestScenarioFlavorsAndZones(t *testing.T) {
 		{"flavor and its provider's alias", map[string]any{"flavor_id": flavor, "provider": "octavia"}, 201, ""},
 		{"disabled zone", map[string]any{"availability_zone": "closed"}, 400, "The selected availability_zone is not allowed in this deployment: closed"},
 		{"unknown zone", map[string]any{"availability_zone": "mars"}, 400, "Validation failure: Invalid availability zone."},
-		{"haproxy provider", map[string]any{"provider": "haproxy"}, 400, "Provider 'haproxy' is not available yet: fulcrum's HAProxy engine arrives in a later release. Use the fulcrum provider."},
-		{"haproxy flavor", map[string]any{"flavor_id": hflavor}, 400, "Provider 'haproxy' is not available yet: fulcrum's HAProxy engine arrives in a later release. Use the fulcrum provider."},
+		{"haproxy provider", map[string]any{"provider": "haproxy"}, 400, "Provider 'haproxy' is not enabled."},
+		{"haproxy flavor", map[string]any{"flavor_id": hflavor}, 400, "Provider 'haproxy' is not enabled."},
 	} {
 		r := create(tt.extra)
 		if r.status != tt.code || (tt.fault != "" && r.fault() != tt.fault) {
@@ -237,5 +238,57 @@ func TestProfilesInUseAndMissing(t *testing.T) {
 			h.must(204, "DELETE", k.path+"/"+free, nil)
 			h.must(404, "GET", k.path+"/"+free, nil)
 		})
+	}
+}
+
+// TestCatalogCollectionKeysAndZonesByName: docs/octavia-behaviour.md, "Collection keys".
+func TestCatalogCollectionKeysAndZonesByName(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	fp := h.must(201, "POST", "/v2.0/lbaas/flavorprofiles", map[string]any{"flavorprofile": map[string]any{
+		"name": "fp", "provider_name": "noop", "flavor_data": `{"loadbalancer_topology": "SINGLE"}`}}).obj("flavorprofile")["id"].(string)
+	azp := h.must(201, "POST", "/v2.0/lbaas/availabilityzoneprofiles", map[string]any{"availability_zone_profile": map[string]any{
+		"name": "azp", "provider_name": "noop", "availability_zone_data": `{"compute_zone": "rack1"}`}}).obj("availability_zone_profile")["id"].(string)
+	h.must(201, "POST", "/v2.0/lbaas/availabilityzones", map[string]any{"availability_zone": map[string]any{
+		"name": "zone-a", "availability_zone_profile_id": azp}})
+	tests := []struct {
+		path       string
+		wantKeys   []string
+		wantInList string
+	}{
+		{"/v2.0/lbaas/flavorprofiles", []string{"flavorprofile_links", "flavorprofiles", "flavorprofiles_links"}, fp},
+		{"/v2.0/lbaas/availabilityzoneprofiles", []string{"availability_zone_profile_links", "availability_zone_profiles", "availability_zone_profiles_links"}, azp},
+		{"/v2.0/lbaas/availabilityzones", []string{"availability_zones", "availability_zones_links"}, ""},
+		{"/v2.0/lbaas/flavors", []string{"flavors", "flavors_links"}, ""},
+		{"/v2.0/lbaas/providers", []string{"providers"}, ""},
+		{"/v2.0/lbaas/providers/noop/flavor_capabilities", []string{"flavor_capabilities"}, ""},
+		{"/v2.0/lbaas/providers/noop/availability_zone_capabilities", []string{"availability_zone_capabilities"}, ""},
+		{"/v2.0/octavia/amphorae", []string{"amphorae", "amphorae_links"}, ""},
+	}
+	for _, tt := range tests {
+		r := h.must(200, "GET", tt.path, nil)
+		if got := keys(r.body); !slices.Equal(got, tt.wantKeys) {
+			t.Errorf("GET %s: keys %v, want %v", tt.path, got, tt.wantKeys)
+		}
+	}
+	// Zones are addressed by name, the nil UUID is never an object.
+	if z := h.must(200, "GET", "/v2.0/lbaas/availabilityzones/zone-a", nil).obj("availability_zone"); z["availability_zone_profile_id"] != azp {
+		t.Errorf("zone by name: %v", z)
+	}
+	h.must(200, "PUT", "/v2.0/lbaas/availabilityzones/zone-a", map[string]any{"availability_zone": map[string]any{"description": "d"}})
+	for _, p := range []string{"/v2.0/lbaas/flavors/", "/v2.0/lbaas/flavorprofiles/", "/v2.0/lbaas/availabilityzones/", "/v2.0/lbaas/availabilityzoneprofiles/"} {
+		h.must(404, "GET", p+lb.NilUUID, nil)
+	}
+	if r := h.must(404, "GET", "/v2.0/lbaas/flavorprofiles/"+lb.NilUUID, nil); r.fault() != "Flavor profile "+lb.NilUUID+" not found." {
+		t.Errorf("nil flavor profile fault %q", r.fault())
+	}
+	// The aliases and haproxy are listed with the enabled providers.
+	var names []string
+	for _, p := range h.must(200, "GET", "/v2.0/lbaas/providers", nil).list("providers") {
+		names = append(names, p.(map[string]any)["name"].(string))
+	}
+	for _, want := range []string{"noop", "haproxy"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("providers %v lack %s", names, want)
+		}
 	}
 }

@@ -336,7 +336,7 @@ func TestEveryFieldDecodes(t *testing.T) {
 	}
 }
 
-// TestTenantIDAlias: tenant_id sets project_id (trap 25's input side).
+// TestTenantIDAlias: tenant_id sets project_id (docs/octavia-behaviour.md, "tenant_id mirrors project_id").
 func TestTenantIDAlias(t *testing.T) {
 	s := newSchemas()
 	o, _, err := s.lbPost.decode([]byte(`{"loadbalancer": {"tenant_id": "t1"}}`))

@@ -2,14 +2,13 @@ package apiserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -24,15 +23,6 @@ type apiError struct {
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
 
-// Resource display names used in messages (Octavia §2.5).
-const (
-	nameLoadBalancer  = "Load Balancer"
-	nameListener      = "Listener"
-	namePool          = "Pool"
-	nameMember        = "Member"
-	nameHealthMonitor = "Health Monitor"
-)
-
 func notFound(resource, id string) error {
 	return &apiError{status: http.StatusNotFound, msg: resource + " " + id + " not found."}
 }
@@ -43,11 +33,6 @@ func conflict(format string, args ...any) error {
 
 func badRequest(format string, args ...any) error {
 	return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
-}
-
-// invalidState is the 409 for a write on an object being deleted.
-func invalidState(kind, id string, st lb.ProvisioningStatus) error {
-	return conflict("Invalid state %s of %s resource %s", st, kind, id)
 }
 
 const msgPolicy = "Policy does not allow this request to be performed."
@@ -103,40 +88,11 @@ func writeFault(w http.ResponseWriter, status int, msg string) {
 	if status >= 500 {
 		code = "Server"
 	}
-	writeJSON(w, status, fault{FaultCode: code, FaultString: msg})
-}
-
-// writeJSON writes v as the JSON response body.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	data, err := marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		data = []byte(`{"faultcode": "Server", "faultstring": "Internal Server Error", "debuginfo": null}`)
-	}
-	writeRaw(w, status, data)
-}
-
-func writeRaw(w http.ResponseWriter, status int, data []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", fmt.Sprint(len(data)))
-	w.WriteHeader(status)
-	w.Write(data)
+	httpapi.WriteJSON(w, status, fault{FaultCode: code, FaultString: msg})
 }
 
 func writeEmpty(w http.ResponseWriter, status int) {
 	w.WriteHeader(status)
-}
-
-// marshal encodes v without HTML escaping, as Python's json does.
-func marshal(v any) ([]byte, error) {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
 }
 
 // readBody reads a JSON request body, enforcing the size limit (413) and
@@ -157,7 +113,7 @@ func (s *Server) readBody(q *request) ([]byte, error) {
 		return nil, badRequest("Request is not in valid JSON format")
 	}
 	if int64(len(data)) > s.maxBody {
-		return nil, &apiError{status: http.StatusRequestEntityTooLarge, msg: "Request is too large."}
+		return nil, errTooLarge()
 	}
 	return data, nil
 }

@@ -49,7 +49,7 @@ func decodeAndValidate(s *Server, b *body, data []byte) error {
 		}
 		return p.Validate(set, true)
 	case &s.schemas.memberPost:
-		return s.checkNewMember(memberFromBody(o), o)
+		return memberFromBody(o).ValidateNew(set)
 	case &s.schemas.memberPut:
 		applyMemberUpdate(&lb.Member{}, o)
 	case &s.schemas.membersPut:
@@ -60,14 +60,17 @@ func decodeAndValidate(s *Server, b *body, data []byte) error {
 		}
 	case &s.schemas.hmPost:
 		h := healthMonitorFromBody(o)
+		if err := h.CheckTypeFields(); err != nil {
+			return err
+		}
 		h.ApplyTypeDefaults()
-		return s.checkMonitor(h, lb.ProtocolHTTP)
+		return h.Validate(set, lb.ProtocolHTTP)
 	case &s.schemas.hmPut:
 		h := &lb.HealthMonitor{Type: lb.MonitorUDPConnect, Delay: 5, Timeout: 3, MaxRetries: 3}
 		if err := applyHealthMonitorUpdate(h, o); err != nil {
 			return err
 		}
-		return s.checkMonitor(h, lb.ProtocolUDP)
+		return h.Validate(set, lb.ProtocolUDP)
 	}
 	return nil
 }

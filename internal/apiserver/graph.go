@@ -1,30 +1,17 @@
 package apiserver
 
 import (
-	"fmt"
 	"slices"
-	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
-	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Fully populated ("single-call") load balancer create (Octavia §5.1.1): the
-// POST body may embed listeners, pools, their members and health monitors,
-// and the listeners' L7 policies and rules. Pools are defined in the
-// top-level list or inline under default_pool / redirect_pool and referred
-// to by name; everything is validated as for standalone creates and stored
-// in one transaction.
-
-// graph is the objects of a fully populated create, ready to store.
-type graph struct {
-	pools     []*lb.Pool
-	monitors  []*lb.HealthMonitor
-	members   []*lb.Member
-	listeners []*lb.Listener
-	policies  []*lb.L7Policy
-	rules     []*lb.L7Rule
-}
+// Fully populated ("single-call") load balancer create: the POST body may
+// embed listeners, pools, their members and health monitors, and the
+// listeners' L7 policies and rules. Pools are defined in the top-level list
+// or inline under default_pool / redirect_pool and referred to by name;
+// everything is validated as for standalone creates, and the write path
+// stores it in one transaction.
 
 // graphPool is a pool definition with its source object.
 type graphPool struct {
@@ -47,8 +34,10 @@ func isPoolReference(o *object) bool {
 const msgPoolsNamed = "Pools must be named when creating a fully populated loadbalancer."
 
 // buildGraph converts and validates the embedded objects of a load balancer
-// create body. parent is the (not yet stored) load balancer.
-func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (*graph, error) {
+// create body, with ids, linked to each other and to parent (the new load
+// balancer). The write path gives them their statuses and times.
+func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object) (*lb.Graph, error) {
+	g := &lb.Graph{LoadBalancer: parent}
 	listeners, _ := o.objs("listeners")
 	topPools, _ := o.objs("pools")
 	var defs []graphPool
@@ -105,10 +94,6 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 		}
 	}
 
-	g := &graph{}
-	status := func() lb.Status {
-		return lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline, Gen: parent.Generation}
-	}
 	poolByName := map[string]*lb.Pool{}
 	for _, d := range defs {
 		for _, attr := range []string{"protocol", "lb_algorithm"} {
@@ -118,7 +103,6 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 		}
 		p := poolFromBody(d.o)
 		p.ID, p.LoadBalancerID, p.ProjectID = s.newID(), parent.ID, parent.ProjectID
-		p.Status, p.CreatedAt = status(), now
 		if err := lb.CheckSessionPersistence(p.Protocol, p.SessionPersistence, false); err != nil {
 			return nil, err
 		}
@@ -126,29 +110,25 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 		if err := p.Validate(s.settings, false); err != nil {
 			return nil, err
 		}
-		if err := checkProtocol(parent.Provider, p.Protocol); err != nil {
+		if err := lb.CheckProviderProtocol(parent.Provider, p.Protocol); err != nil {
 			return nil, err
 		}
-		g.pools = append(g.pools, p)
+		g.Pools = append(g.Pools, p)
 		poolByName[d.name] = p
-		monitored := false
 		if ho, ok := d.o.obj("healthmonitor"); ok {
 			h := healthMonitorFromBody(ho)
-			if !lb.IsHTTPMonitor(h.Type) {
-				for _, f := range httpOnlyFields() {
-					if v, ok := ho.str(f); ok && v != "" {
-						return nil, lb.InvalidOption(f, "health monitors of type "+h.Type)
-					}
-				}
+			if err := h.CheckTypeFields(); err != nil {
+				return nil, err
 			}
 			h.ApplyTypeDefaults()
-			if err := s.checkMonitor(h, p.Protocol); err != nil {
+			if err := h.Validate(s.settings, p.Protocol); err != nil {
+				return nil, err
+			}
+			if err := lb.CheckProviderMonitor(parent.Provider, h.Type); err != nil {
 				return nil, err
 			}
 			h.ID, h.PoolID, h.LoadBalancerID, h.ProjectID = s.newID(), p.ID, parent.ID, parent.ProjectID
-			h.Status, h.CreatedAt = status(), now
-			g.monitors = append(g.monitors, h)
-			monitored = true
+			g.HealthMonitors = append(g.HealthMonitors, h)
 		}
 		mos, _ := d.o.objs("members")
 		type key struct {
@@ -158,30 +138,25 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 		seen := map[key]bool{}
 		for _, mo := range mos {
 			m := memberFromBody(mo)
-			if err := s.checkNewMember(m, mo); err != nil {
+			if err := m.ValidateNew(s.settings); err != nil {
 				return nil, err
 			}
 			if seen[key{m.Address, m.ProtocolPort}] {
-				return nil, duplicateMember(m)
+				return nil, conflict("Another member on this pool is already using ip %s on protocol_port %d", m.Address, m.ProtocolPort)
 			}
 			seen[key{m.Address, m.ProtocolPort}] = true
 			m.ID, m.PoolID, m.LoadBalancerID, m.ProjectID = s.newID(), p.ID, parent.ID, parent.ProjectID
-			m.Status, m.CreatedAt = status(), now
-			if !monitored {
-				m.Status.Operating = lb.NoMonitor
-			}
-			g.members = append(g.members, m)
+			g.Members = append(g.Members, m)
 		}
 	}
 
 	for i, lo := range listeners {
 		l := listenerFromBody(lo)
 		l.ID, l.LoadBalancerID, l.ProjectID = s.newID(), parent.ID, parent.ProjectID
-		l.Status, l.CreatedAt = status(), now
 		if id := l.DefaultPoolID; id != "" {
 			// A default_pool_id in a graph can only name a pool of the graph.
-			if !slices.ContainsFunc(g.pools, func(p *lb.Pool) bool { return p.ID == id }) {
-				return nil, notFound(namePool, id)
+			if !slices.ContainsFunc(g.Pools, func(p *lb.Pool) bool { return p.ID == id }) {
+				return nil, notFound(lb.NamePool, id)
 			}
 		}
 		if name := defaultPool[i]; name != "" {
@@ -191,28 +166,28 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 			if l.Protocol == lb.ProtocolPrometheus {
 				return nil, lb.ErrPrometheusChildren
 			}
-			p := g.pools[slices.IndexFunc(g.pools, func(p *lb.Pool) bool { return p.ID == l.DefaultPoolID })]
+			p := g.Pools[slices.IndexFunc(g.Pools, func(p *lb.Pool) bool { return p.ID == l.DefaultPoolID })]
 			if err := lb.CheckListenerPool(l.Protocol, p.Protocol); err != nil {
 				return nil, err
 			}
 		}
 		l.ApplyTLSDefaults()
-		if err := s.checkListener(l, parent, false); err != nil {
+		if err := l.ValidateFor(parent, s.settings, false); err != nil {
 			return nil, err
 		}
-		for _, other := range g.listeners {
+		for _, other := range g.Listeners {
 			if other.ProtocolPort == l.ProtocolPort && lb.PortGroup(other.Protocol) == lb.PortGroup(l.Protocol) {
 				return nil, conflict("Another Listener on this Load Balancer is already using protocol %s and protocol_port %d", other.Protocol, l.ProtocolPort)
 			}
 		}
-		g.listeners = append(g.listeners, l)
+		g.Listeners = append(g.Listeners, l)
 		pols, _ := lo.objs("l7policies")
 		if len(pols) > 0 && l.Protocol == lb.ProtocolPrometheus {
 			return nil, lb.ErrPrometheusChildren
 		}
 		var created []*lb.L7Policy
 		for j, po := range pols {
-			p, err := s.graphPolicy(po, l, parent, poolByName[redirectPool[i][j]], now)
+			p, err := s.graphPolicy(po, l, parent, poolByName[redirectPool[i][j]])
 			if err != nil {
 				return nil, err
 			}
@@ -224,11 +199,10 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 			for _, ro := range ros {
 				r := newRule(ro)
 				r.ID, r.ProjectID, r.L7PolicyID, r.LoadBalancerID = s.newID(), parent.ProjectID, p.ID, parent.ID
-				r.Status, r.CreatedAt = status(), now
 				if err := r.Validate(); err != nil {
 					return nil, err
 				}
-				g.rules = append(g.rules, r)
+				g.L7Rules = append(g.L7Rules, r)
 			}
 		}
 		// Each policy is inserted at its requested position in turn, as
@@ -241,18 +215,16 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object, now time.Time) (
 			order = slices.Insert(order, p.Position-1, p)
 		}
 		created = order
-		g.policies = append(g.policies, created...)
+		g.L7Policies = append(g.L7Policies, created...)
 	}
 	return g, nil
 }
 
 // graphPolicy converts an embedded L7 policy of listener l; redirect is the
 // pool its redirect_pool names (nil when none).
-func (s *Server) graphPolicy(o *object, l *lb.Listener, parent *lb.LoadBalancer, redirect *lb.Pool, now time.Time) (*lb.L7Policy, error) {
+func (s *Server) graphPolicy(o *object, l *lb.Listener, parent *lb.LoadBalancer, redirect *lb.Pool) (*lb.L7Policy, error) {
 	p := &lb.L7Policy{ID: s.newID(), ProjectID: parent.ProjectID, ListenerID: l.ID, LoadBalancerID: parent.ID,
-		AdminStateUp: true, Position: lb.MaxPosition,
-		Status: lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline, Gen: parent.Generation},
-		Times:  lb.Times{CreatedAt: now}}
+		AdminStateUp: true, Position: lb.MaxPosition}
 	p.Name, _ = o.str("name")
 	p.Description, _ = o.str("description")
 	if v, set := o.flag("admin_state_up"); set {
@@ -277,59 +249,20 @@ func (s *Server) graphPolicy(o *object, l *lb.Listener, parent *lb.LoadBalancer,
 	return p, nil
 }
 
-// store writes the graph in dependency order.
-func (g *graph) store(c *change) error {
-	tx, ctx := c.tx, c.ctx
-	for _, p := range g.pools {
-		if err := tx.Pools().Create(ctx, p); err != nil {
-			return fmt.Errorf("create pool %s: %w", p.ID, err)
-		}
-	}
-	for _, h := range g.monitors {
-		if err := tx.HealthMonitors().Create(ctx, h); err != nil {
-			return fmt.Errorf("create health monitor %s: %w", h.ID, err)
-		}
-	}
-	for _, m := range g.members {
-		if err := tx.Members().Create(ctx, m); err != nil {
-			return fmt.Errorf("create member %s: %w", m.ID, err)
-		}
-	}
-	for _, l := range g.listeners {
-		if err := tx.Listeners().Create(ctx, l); err != nil {
-			return fmt.Errorf("create listener %s: %w", l.ID, err)
-		}
-	}
-	for _, p := range g.policies {
-		if err := tx.L7Policies().Create(ctx, p); err != nil {
-			return fmt.Errorf("create l7 policy %s: %w", p.ID, err)
-		}
-	}
-	for _, r := range g.rules {
-		if err := tx.L7Rules().Create(ctx, r); err != nil {
-			return fmt.Errorf("create l7 rule %s: %w", r.ID, err)
-		}
-	}
-	return nil
-}
-
-// wire renders the graph's listeners and pools as the full objects of a
-// fully populated create response.
-func (g *graph) wire() (listeners, pools []any) {
+// graphWire renders a new graph's listeners and pools as the full objects
+// of a fully populated create response.
+func graphWire(g *lb.Graph) (listeners, pools []any) {
 	listeners, pools = []any{}, []any{}
-	if g == nil {
-		return listeners, pools
-	}
 	rulesOf := map[string][]any{}
-	for _, r := range g.rules {
+	for _, r := range g.L7Rules {
 		rulesOf[r.L7PolicyID] = append(rulesOf[r.L7PolicyID], toL7RuleWire(r))
 	}
 	policiesOf := map[string][]any{}
-	for _, p := range g.policies {
+	for _, p := range g.L7Policies {
 		policiesOf[p.ListenerID] = append(policiesOf[p.ListenerID], toL7PolicyWire(p, nonNil(rulesOf[p.ID])))
 	}
 	listenersOf := map[string][]string{}
-	for _, l := range g.listeners {
+	for _, l := range g.Listeners {
 		w := toListenerWire(l, nil)
 		w.LoadBalancers = nil
 		w.L7Policies = nonNil(policiesOf[l.ID])
@@ -338,71 +271,26 @@ func (g *graph) wire() (listeners, pools []any) {
 			listenersOf[l.DefaultPoolID] = append(listenersOf[l.DefaultPoolID], l.ID)
 		}
 	}
-	for _, p := range g.policies {
+	for _, p := range g.L7Policies {
 		if p.RedirectPoolID != "" && p.AdminStateUp && len(rulesOf[p.ID]) > 0 && !slices.Contains(listenersOf[p.RedirectPoolID], p.ListenerID) {
 			listenersOf[p.RedirectPoolID] = append(listenersOf[p.RedirectPoolID], p.ListenerID)
 		}
 	}
 	membersOf := map[string][]any{}
-	for _, m := range g.members {
+	for _, m := range g.Members {
 		membersOf[m.PoolID] = append(membersOf[m.PoolID], toMemberWire(m))
 	}
 	monitorOf := map[string]*healthMonitorWire{}
-	for _, h := range g.monitors {
+	for _, h := range g.HealthMonitors {
 		w := toHealthMonitorWire(h)
 		w.Pools = nil
 		monitorOf[h.PoolID] = w
 	}
-	for _, p := range g.pools {
+	for _, p := range g.Pools {
 		w := toPoolWire(p, poolRefs{listeners: listenersOf[p.ID]})
 		w.LoadBalancers = nil
 		w.Members = nonNil(membersOf[p.ID])
 		pools = append(pools, poolFullWire{poolWire: w, HealthMonitor: monitorOf[p.ID]})
 	}
 	return listeners, pools
-}
-
-// storeLoadBalancer creates the load balancer and its graph in one
-// transaction.
-func storeLoadBalancer(q *request, tx store.Tx, l *lb.LoadBalancer, g *graph) error {
-	if err := recheckCatalog(q, tx, l); err != nil {
-		return err
-	}
-	want := map[lb.QuotaResource]int{lb.QuotaLoadBalancer: 1}
-	if g != nil {
-		want[lb.QuotaListener] = len(g.listeners)
-		want[lb.QuotaPool] = len(g.pools)
-		want[lb.QuotaHealthMonitor] = len(g.monitors)
-		want[lb.QuotaMember] = len(g.members)
-		want[lb.QuotaL7Policy] = len(g.policies)
-		want[lb.QuotaL7Rule] = len(g.rules)
-	}
-	if err := q.reserve(tx, l.ProjectID, want); err != nil {
-		return err
-	}
-	if g != nil {
-		for _, m := range g.members {
-			if err := q.s.checkMemberInTx(q, tx, m); err != nil {
-				return err
-			}
-		}
-	}
-	if err := tx.LoadBalancers().Create(q.ctx, l); err != nil {
-		return err
-	}
-	if g == nil {
-		return nil
-	}
-	for _, li := range g.listeners {
-		li.ProjectID = l.ProjectID
-		if err := q.s.checkListenerRefs(q, tx, li); err != nil {
-			return err
-		}
-	}
-	for _, p := range g.pools {
-		if err := q.s.checkPoolRefs(q, tx, p); err != nil {
-			return err
-		}
-	}
-	return g.store(&change{ctx: q.ctx, tx: tx, lb: l, gen: l.Generation})
 }

@@ -1,217 +1,75 @@
 package apiserver
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 
+	"github.com/fulcrumlb/fulcrum/internal/change"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// L7 rules (§5.7) live under /l7policies/{id}/rules: a rule of another
-// policy is not found, at most 50 rules per policy, every write validates
-// the whole rule (REGEX values compiled as RE2) and locks the load
-// balancer, the listener and the policy.
-
-const (
-	kindL7Rule = "l7rule"
-	nameL7Rule = "L7 Rule"
-	// nameRulePolicy is how the rules sub-router names a missing policy.
-	nameRulePolicy = "L7Policy"
-)
+// L7 rules live under /l7policies/{id}/rules: a rule of another policy is
+// not found. The write rules (at most lb.MaxRulesPerPolicy rules, each
+// validated as a whole, every write locking the load balancer, the
+// listener and the policy) are the write path's.
 
 // rulePolicy loads the policy of the path (404 "L7Policy <id> not found.").
 func rulePolicy(q *request, tx store.Tx) (*lb.L7Policy, error) {
-	return found(tx.L7Policies().Get(q.ctx, q.params[0]))(nameRulePolicy, q.params[0])
-}
-
-// policyRule loads a rule of the path's policy; a rule of another policy is
-// not found.
-func policyRule(q *request, tx store.Tx, policyID string) (*lb.L7Rule, error) {
-	r, err := found(tx.L7Rules().Get(q.ctx, q.params[1]))(nameL7Rule, q.params[1])
-	if err != nil {
-		return nil, err
-	}
-	if r.L7PolicyID != policyID {
-		return nil, notFound(nameL7Rule, q.params[1])
-	}
-	return r, nil
-}
-
-// liveRuleCount counts a policy's rules that are not being deleted.
-func liveRuleCount(ctx context.Context, tx store.Tx, policyID string) (int, error) {
-	rules, err := tx.L7Rules().List(ctx, store.Query{Filters: []store.Filter{store.F("l7policy_id", policyID)}})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, r := range rules {
-		if r.Status.Provisioning != lb.PendingDelete {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// lockPolicy marks a policy and its listener PENDING_UPDATE at c's
-// generation (Octavia locks both for every rule write).
-func (c *change) lockPolicy(p *lb.L7Policy, l *lb.Listener) error {
-	if err := c.lockListeners([]*lb.Listener{l}); err != nil {
-		return err
-	}
-	p.Status.Change(lb.PendingUpdate, c.gen)
-	p.Touch(c.now)
-	return c.tx.L7Policies().Update(c.ctx, p)
-}
-
-// ruleParents loads the policy of the path, its listener and the locked
-// load balancer, and authorizes action on it.
-func ruleParents(q *request, tx store.Tx, a policy.Action) (*lb.L7Policy, *lb.Listener, *lb.LoadBalancer, error) {
-	p, err := rulePolicy(q, tx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	listener, err := getListener(q.ctx, tx, p.ListenerID)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	parent, err := lockLB(q.ctx, tx, p.LoadBalancerID)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if err := q.authorize(policy.L7Rule, a, parent.ProjectID); err != nil {
-		return nil, nil, nil, err
-	}
-	return p, listener, parent, nil
-}
-
-func writableAll(p *lb.L7Policy, l *lb.Listener, parent *lb.LoadBalancer) error {
-	if err := writable(kindL7Policy, p.ID, p.Status); err != nil {
-		return err
-	}
-	if err := writable(kindListener, l.ID, l.Status); err != nil {
-		return err
-	}
-	return writable(kindLoadBalancer, parent.ID, parent.Status)
+	id := q.param("policy_id")
+	return found(tx.L7Policies().Get(q.ctx, id))(lb.NameL7RulePolicy, id)
 }
 
 func (s *Server) createL7Rule(q *request) error {
-	data, err := s.readBody(q)
+	o, _, err := s.decodeBody(q, &s.schemas.rulePost)
 	if err != nil {
 		return err
 	}
-	o, _, err := s.schemas.rulePost.decode(data)
+	r, err := s.writes.CreateL7Rule(q.ctx, change.L7RuleCreate{PolicyID: q.param("policy_id"), Rule: newRule(o),
+		Allow: q.allow(policy.L7Rule, policy.Post)})
 	if err != nil {
 		return err
 	}
-	r := newRule(o)
-	r.ID = s.newID()
-	var w *l7RuleWire
-	var lbID string
-	err = s.store.Update(q.ctx, func(tx store.Tx) error {
-		p, listener, parent, err := ruleParents(q, tx, policy.Post)
-		if err != nil {
-			return err
-		}
-		lbID = parent.ID
-		if err := r.Validate(); err != nil {
-			return err
-		}
-		n, err := liveRuleCount(q.ctx, tx, p.ID)
-		if err != nil {
-			return err
-		}
-		if n >= lb.MaxRulesPerPolicy {
-			return conflict("Too many rules on L7 policy %s", p.ID)
-		}
-		if err := q.reserve(tx, parent.ProjectID, map[lb.QuotaResource]int{lb.QuotaL7Rule: 1}); err != nil {
-			return err
-		}
-		if err := writableAll(p, listener, parent); err != nil {
-			return err
-		}
-		c := begin(q.ctx, tx, parent, s.now())
-		if err := c.commitLB(); err != nil {
-			return err
-		}
-		r.ProjectID, r.L7PolicyID, r.LoadBalancerID = parent.ProjectID, p.ID, parent.ID
-		r.Status = lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline, Gen: c.gen}
-		r.CreatedAt = c.now
-		if err := tx.L7Rules().Create(q.ctx, r); err != nil {
-			return fmt.Errorf("create l7 rule %s: %w", r.ID, err)
-		}
-		if err := c.lockPolicy(p, listener); err != nil {
-			return err
-		}
-		w = toL7RuleWire(r)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.notify(lbID)
-	writeJSON(q.w, http.StatusCreated, map[string]any{"rule": w})
+	writeObject(q.w, http.StatusCreated, "rule", toL7RuleWire(r))
 	return nil
 }
 
 func (s *Server) showL7Rule(q *request) error {
-	var w *l7RuleWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		p, err := rulePolicy(q, tx)
-		if err != nil {
-			return err
-		}
-		r, err := policyRule(q, tx, p.ID)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.L7Rule, policy.GetOne, r.ProjectID); err != nil {
-			return err
-		}
-		w = toL7RuleWire(r)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, http.StatusOK, "rule", w)
+	return shown[lb.L7Rule]{key: "rule", object: policy.L7Rule,
+		load: func(tx store.Tx) (*lb.L7Rule, error) {
+			p, err := rulePolicy(q, tx)
+			if err != nil {
+				return nil, err
+			}
+			id := q.param("id")
+			r, err := found(tx.L7Rules().Get(q.ctx, id))(lb.NameL7Rule, id)
+			if err == nil && r.L7PolicyID != p.ID {
+				return nil, notFound(lb.NameL7Rule, id)
+			}
+			return r, err
+		},
+		owner:  func(r *lb.L7Rule) string { return r.ProjectID },
+		render: plain(func(r *lb.L7Rule) any { return toL7RuleWire(r) })}.serve(s, q)
 }
 
 func (s *Server) listL7Rules(q *request) error {
-	lp, err := s.parseList(q.r.URL.Query(), s.schemas.ruleColumns)
+	p, err := s.parseList(q.query, s.schemas.ruleColumns)
 	if err != nil {
 		return err
 	}
-	items := []any{}
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		p, err := rulePolicy(q, tx)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.L7Rule, policy.GetAll, p.ProjectID); err != nil {
-			return err
-		}
-		if lp.hasProject {
-			lp.query.Filters = append(lp.query.Filters, store.F("project_id", lp.projectID))
-		}
-		lp.query.Filters = append(lp.query.Filters, store.F("l7policy_id", p.ID))
-		list, err := tx.L7Rules().List(q.ctx, lp.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, r := range list {
-			ids = append(ids, r.ID)
-			items = append(items, toL7RuleWire(r))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeList(q, lp, "rules", items, ids)
+	return page[lb.L7Rule]{plural: "rules", table: store.Tx.L7Rules, id: func(r *lb.L7Rule) string { return r.ID },
+		before: func(tx store.Tx) error {
+			pol, err := rulePolicy(q, tx)
+			if err != nil {
+				return err
+			}
+			if err := q.authorize(policy.L7Rule, policy.GetAll, pol.ProjectID); err != nil {
+				return err
+			}
+			p.under("l7policy_id", pol.ID)
+			return nil
+		},
+		render: each(func(r *lb.L7Rule) any { return toL7RuleWire(r) })}.serve(s, q, p)
 }
 
 // applyRuleUpdate merges a PUT body into a rule as Octavia does: fields sent
@@ -255,92 +113,24 @@ func applyRuleUpdate(r *lb.L7Rule, o *object) (validation lb.L7Rule) {
 }
 
 func (s *Server) updateL7Rule(q *request) error {
-	data, err := s.readBody(q)
+	o, _, err := s.decodeBody(q, &s.schemas.rulePut)
 	if err != nil {
 		return err
 	}
-	o, _, err := s.schemas.rulePut.decode(data)
+	r, err := s.writes.UpdateL7Rule(q.ctx, change.L7RuleUpdate{PolicyID: q.param("policy_id"), ID: q.param("id"),
+		Allow: q.allow(policy.L7Rule, policy.Put), Apply: func(r *lb.L7Rule) lb.L7Rule { return applyRuleUpdate(r, o) }})
 	if err != nil {
 		return err
 	}
-	var w *l7RuleWire
-	var lbID string
-	err = s.store.Update(q.ctx, func(tx store.Tx) error {
-		p, listener, parent, err := ruleParents(q, tx, policy.Put)
-		if err != nil {
-			return err
-		}
-		lbID = parent.ID
-		r, err := policyRule(q, tx, p.ID)
-		if err != nil {
-			return err
-		}
-		validation := applyRuleUpdate(r, o)
-		if err := validation.Validate(); err != nil {
-			return err
-		}
-		if err := writable(kindL7Rule, r.ID, r.Status); err != nil {
-			return err
-		}
-		if err := writableAll(p, listener, parent); err != nil {
-			return err
-		}
-		c := begin(q.ctx, tx, parent, s.now())
-		if err := c.commitLB(); err != nil {
-			return err
-		}
-		r.Status.Change(lb.PendingUpdate, c.gen)
-		r.Touch(c.now)
-		if err := tx.L7Rules().Update(q.ctx, r); err != nil {
-			return err
-		}
-		if err := c.lockPolicy(p, listener); err != nil {
-			return err
-		}
-		w = toL7RuleWire(r)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.notify(lbID)
-	writeJSON(q.w, http.StatusOK, map[string]any{"rule": w})
+	writeObject(q.w, http.StatusOK, "rule", toL7RuleWire(r))
 	return nil
 }
 
 func (s *Server) deleteL7Rule(q *request) error {
-	var lbID string
-	err := s.store.Update(q.ctx, func(tx store.Tx) error {
-		p, listener, parent, err := ruleParents(q, tx, policy.Delete)
-		if err != nil {
-			return err
-		}
-		lbID = parent.ID
-		r, err := policyRule(q, tx, p.ID)
-		if err != nil {
-			return err
-		}
-		if err := writable(kindL7Rule, r.ID, r.Status); err != nil {
-			return err
-		}
-		if err := writableAll(p, listener, parent); err != nil {
-			return err
-		}
-		c := begin(q.ctx, tx, parent, s.now())
-		if err := c.commitLB(); err != nil {
-			return err
-		}
-		r.Status.Change(lb.PendingDelete, c.gen)
-		r.Touch(c.now)
-		if err := tx.L7Rules().Update(q.ctx, r); err != nil {
-			return err
-		}
-		return c.lockPolicy(p, listener)
-	})
+	err := s.writes.DeleteL7Rule(q.ctx, q.param("policy_id"), q.param("id"), q.allow(policy.L7Rule, policy.Delete))
 	if err != nil {
 		return err
 	}
-	s.notify(lbID)
 	writeEmpty(q.w, http.StatusNoContent)
 	return nil
 }

@@ -2,11 +2,11 @@ package apiserver
 
 import (
 	"errors"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -170,13 +170,6 @@ func (s *Server) parseList(q url.Values, columns map[string]bool) (*listParams, 
 	return p, nil
 }
 
-func first(q url.Values, k string) string {
-	if vs := q[k]; len(vs) > 0 {
-		return vs[0]
-	}
-	return ""
-}
-
 func anyStrings(l []string) []any {
 	out := make([]any, len(l))
 	for i, s := range l {
@@ -250,11 +243,7 @@ func (s *Server) links(q *request, p *listParams, ids []string) []pageLink {
 	if len(ids) == 0 {
 		return out
 	}
-	base := s.baseURL
-	if base == "" {
-		base = requestBase(q.r)
-	}
-	path := base + q.r.URL.EscapedPath()
+	path := httpapi.BaseURL(q.r, s.baseURL) + q.r.URL.EscapedPath()
 	limit := "None"
 	if p.limit > 0 {
 		limit = strconv.Itoa(p.limit)
@@ -275,40 +264,73 @@ func (s *Server) links(q *request, p *listParams, ids []string) []pageLink {
 	return out
 }
 
-// writeList writes {"<plural>": items, "<plural>_links": links}, applying
-// fields to each item; the links are repeated under extraLinkKeys (the
-// collections whose upstream links key is spelled differently, §2.6).
-func (s *Server) writeList(q *request, p *listParams, plural string, items []any, ids []string, extraLinkKeys ...string) error {
-	if items == nil {
-		items = []any{}
-	}
-	if p.fields != nil {
-		for i, it := range items {
-			sel, err := selectFields(it, p.fields)
-			if err != nil {
-				return err
-			}
-			items[i] = sel
-		}
-	}
-	links := s.links(q, p, ids)
-	body := map[string]any{plural: items, plural + "_links": links}
-	for _, k := range extraLinkKeys {
-		body[k] = links
-	}
-	writeJSON(q.w, http.StatusOK, body)
-	return nil
+// page serves one page of a collection in one transaction: before runs
+// first (lookups and checks of the path, which may narrow p's query), then
+// the table is listed with p's filters, sort and paging, and render turns
+// the page into wire items, reading the references of the whole page at
+// once.
+type page[T any] struct {
+	plural string
+	table  func(store.Tx) store.Table[T]
+	id     func(*T) string
+	before func(tx store.Tx) error
+	render func(tx store.Tx, list []*T, ids []string) ([]any, error)
+	// linkKeys are extra keys for the links (Octavia's singular
+	// spellings).
+	linkKeys []string
 }
 
-// writeOne writes {"<singular>": v} with fields= applied.
-func (s *Server) writeOne(q *request, status int, singular string, v any) error {
-	if vs, ok := q.r.URL.Query()["fields"]; ok {
-		sel, err := selectFields(v, vs)
-		if err != nil {
-			return err
+func (pg page[T]) serve(s *Server, q *request, p *listParams) error {
+	var items []any
+	var ids []string
+	err := s.store.View(q.ctx, func(tx store.Tx) error {
+		if pg.before != nil {
+			if err := pg.before(tx); err != nil {
+				return err
+			}
 		}
-		v = sel
+		list, err := pg.table(tx).List(q.ctx, p.query)
+		if err != nil {
+			return queryError(err)
+		}
+		ids = make([]string, len(list))
+		for i, x := range list {
+			ids[i] = pg.id(x)
+		}
+		items, err = pg.render(tx, list, ids)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	writeJSON(q.w, status, map[string]any{singular: v})
-	return nil
+	return s.writeList(q, p, pg.plural, items, ids, pg.linkKeys...)
+}
+
+// each renders every item of a page on its own.
+func each[T any](wire func(*T) any) func(store.Tx, []*T, []string) ([]any, error) {
+	return func(_ store.Tx, list []*T, _ []string) ([]any, error) {
+		items := make([]any, len(list))
+		for i, x := range list {
+			items[i] = wire(x)
+		}
+		return items, nil
+	}
+}
+
+// under narrows a list to the children of one parent (members of a pool,
+// rules of a policy); a project_id filter still applies.
+func (p *listParams) under(field, parentID string) {
+	if p.hasProject {
+		p.query.Filters = append(p.query.Filters, store.F("project_id", p.projectID))
+	}
+	p.query.Filters = append(p.query.Filters, store.F(field, parentID))
+}
+
+// scopedList parses a list query and applies the caller's project scope.
+func (s *Server) scopedList(q *request, columns map[string]bool, o policy.Object) (*listParams, error) {
+	p, err := s.parseList(q.query, columns)
+	if err != nil {
+		return nil, err
+	}
+	return p, p.scope(q, o)
 }

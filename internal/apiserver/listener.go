@@ -4,36 +4,12 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/fulcrumlb/fulcrum/internal/change"
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
-
-const kindListener = "listener"
-
-// ref returns a container reference attribute: nil when absent, null or
-// empty (Octavia tests references for truthiness).
-func (o *object) ref(name string) *string {
-	if s, ok := o.str(name); ok && s != "" {
-		return &s
-	}
-	return nil
-}
-
-// optStr returns a string attribute as a pointer, nil when absent or null.
-func (o *object) optStr(name string) *string {
-	if s, ok := o.str(name); ok {
-		return &s
-	}
-	return nil
-}
-
-func (o *object) optInt(name string) *int {
-	if n, ok := o.integer(name); ok {
-		return &n
-	}
-	return nil
-}
 
 // listenerFromBody builds a new listener from a create body with Octavia's
 // defaults.
@@ -176,318 +152,82 @@ func applyListenerUpdate(l *lb.Listener, o *object) {
 	}
 }
 
-func vipAddresses(l *lb.LoadBalancer) []string {
-	out := []string{l.VIP.Address}
-	for _, a := range l.AdditionalVIPs {
-		out = append(out, a.IPAddress)
-	}
-	return out
-}
-
-// checkListener runs the listener rules that depend on its load balancer.
-func (s *Server) checkListener(l *lb.Listener, parent *lb.LoadBalancer, update bool) error {
-	if len(l.AllowedCIDRs) > 0 && len(parent.VIP.SGIDs) > 0 {
-		return lb.Invalid("Allowed CIDRs are not allowed when using custom VIP Security Groups.")
-	}
-	if err := checkProtocol(parent.Provider, l.Protocol); err != nil {
-		return err
-	}
-	return l.Validate(s.settings, vipAddresses(parent), update)
-}
-
-// checkDefaultPool validates a listener's default pool: same load balancer
-// (else 404), not being deleted, compatible protocol.
-func checkDefaultPool(q *request, tx store.Tx, l *lb.Listener) error {
-	if l.DefaultPoolID == "" {
-		return nil
-	}
-	if l.Protocol == lb.ProtocolPrometheus {
-		return lb.ErrPrometheusChildren
-	}
-	p, err := getPool(q.ctx, tx, l.DefaultPoolID)
-	if err != nil {
-		return err
-	}
-	if p.LoadBalancerID != l.LoadBalancerID {
-		return notFound(namePool, l.DefaultPoolID)
-	}
-	if err := lb.CheckListenerPool(l.Protocol, p.Protocol); err != nil {
-		return err
-	}
-	return writable("pool", p.ID, p.Status)
-}
-
 func (s *Server) createListener(q *request) error {
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.listenerPost.decode(data)
+	o, _, err := s.decodeBody(q, &s.schemas.listenerPost)
 	if err != nil {
 		return err
 	}
 	l := listenerFromBody(o)
-	l.ID = s.newID()
 	l.LoadBalancerID, _ = o.str("loadbalancer_id")
-	var w *listenerWire
-	err = s.store.Update(q.ctx, func(tx store.Tx) error {
-		parent, err := lockLB(q.ctx, tx, l.LoadBalancerID)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.Listener, policy.Post, parent.ProjectID); err != nil {
-			return err
-		}
-		if err := q.reserve(tx, parent.ProjectID, map[lb.QuotaResource]int{lb.QuotaListener: 1}); err != nil {
-			return err
-		}
-		l.ProjectID = parent.ProjectID
-		if p, ok := o.obj("default_pool"); ok && p != nil {
-			return lb.Invalid("default_pool can only be specified when creating a fully populated load balancer.")
-		}
-		if ps, _ := o.objs("l7policies"); len(ps) > 0 {
-			return lb.Invalid("l7policies can only be specified when creating a fully populated load balancer.")
-		}
-		if err := checkDefaultPool(q, tx, l); err != nil {
-			return err
-		}
-		l.ApplyTLSDefaults()
-		if err := s.checkListener(l, parent, false); err != nil {
-			return err
-		}
-		if err := writable(kindLoadBalancer, parent.ID, parent.Status); err != nil {
-			return err
-		}
-		if err := checkListenerPort(q, tx, l); err != nil {
-			return err
-		}
-		if err := s.checkListenerRefs(q, tx, l); err != nil {
-			return err
-		}
-		c := begin(q.ctx, tx, parent, s.now())
-		l.Status = lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline, Gen: c.gen}
-		l.CreatedAt = c.now
-		if err := c.commitLB(); err != nil {
-			return err
-		}
-		if err := tx.Listeners().Create(q.ctx, l); err != nil {
-			return fmt.Errorf("create listener %s: %w", l.ID, err)
-		}
-		w = toListenerWire(l, nil)
-		return nil
-	})
+	defaultPool, _ := o.obj("default_pool")
+	policies, _ := o.objs("l7policies")
+	l, err = s.writes.CreateListener(q.ctx, change.ListenerCreate{Listener: l, Allow: q.allow(policy.Listener, policy.Post),
+		WithDefaultPool: defaultPool != nil, WithL7Policies: len(policies) > 0})
 	if err != nil {
 		return err
 	}
-	s.notify(l.LoadBalancerID)
-	writeJSON(q.w, http.StatusCreated, map[string]any{"listener": w})
-	return nil
-}
-
-// checkListenerPort refuses a second listener on the same port within the
-// same transport group (§6.2).
-func checkListenerPort(q *request, tx store.Tx, l *lb.Listener) error {
-	others, err := tx.Listeners().List(q.ctx, store.Query{Filters: []store.Filter{
-		store.F("loadbalancer_id", l.LoadBalancerID), store.F("protocol_port", itoa(l.ProtocolPort))}})
-	if err != nil {
-		return err
-	}
-	for _, x := range others {
-		if x.ID != l.ID && lb.PortGroup(x.Protocol) == lb.PortGroup(l.Protocol) {
-			return conflict("Another Listener on this Load Balancer is already using protocol %s and protocol_port %d", x.Protocol, l.ProtocolPort)
-		}
-	}
+	writeObject(q.w, http.StatusCreated, "listener", toListenerWire(l, nil))
 	return nil
 }
 
 func (s *Server) showListener(q *request) error {
-	id := q.params[0]
-	var w *listenerWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		l, err := getListener(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.Listener, policy.GetOne, l.ProjectID); err != nil {
-			return err
-		}
-		pols, err := listenerPolicies(q.ctx, tx, []string{id})
-		if err != nil {
-			return err
-		}
-		w = toListenerWire(l, pols[id])
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, http.StatusOK, "listener", w)
+	return shown[lb.Listener]{key: "listener", object: policy.Listener,
+		load:   func(tx store.Tx) (*lb.Listener, error) { return getListener(q.ctx, tx, q.param("id")) },
+		owner:  func(l *lb.Listener) string { return l.ProjectID },
+		render: func(tx store.Tx, l *lb.Listener) (any, error) { return listenerWireOf(q, tx, l) }}.serve(s, q)
 }
 
 func (s *Server) listListeners(q *request) error {
-	p, err := s.parseList(q.r.URL.Query(), s.schemas.listenerColumns)
+	p, err := s.scopedList(q, s.schemas.listenerColumns, policy.Listener)
 	if err != nil {
 		return err
 	}
-	if err := p.scope(q, policy.Listener); err != nil {
-		return err
-	}
-	var items []any
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		list, err := tx.Listeners().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, l := range list {
-			ids = append(ids, l.ID)
-		}
-		pols, err := listenerPolicies(q.ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		for _, l := range list {
-			items = append(items, toListenerWire(l, pols[l.ID]))
-		}
-		return nil
-	})
+	return page[lb.Listener]{plural: "listeners", table: store.Tx.Listeners, id: func(l *lb.Listener) string { return l.ID },
+		render: func(tx store.Tx, list []*lb.Listener, ids []string) ([]any, error) {
+			pols, err := listenerPolicies(q.ctx, tx, ids)
+			items := make([]any, len(list))
+			for i, l := range list {
+				items[i] = toListenerWire(l, pols[l.ID])
+			}
+			return items, err
+		}}.serve(s, q, p)
+}
+
+// listenerWireOf renders a listener with its L7 policy ids.
+func listenerWireOf(q *request, tx store.Tx, l *lb.Listener) (*listenerWire, error) {
+	pols, err := listenerPolicies(q.ctx, tx, []string{l.ID})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.writeList(q, p, "listeners", items, ids)
+	return toListenerWire(l, pols[l.ID]), nil
 }
 
 func (s *Server) updateListener(q *request) error {
-	id := q.params[0]
-	data, err := s.readBody(q)
+	o, _, err := s.decodeBody(q, &s.schemas.listenerPut)
 	if err != nil {
 		return err
 	}
-	o, _, err := s.schemas.listenerPut.decode(data)
+	l, err := s.writes.UpdateListener(q.ctx, change.ListenerUpdate{ID: q.param("id"), Sent: o.has,
+		Allow: q.allow(policy.Listener, policy.Put), Apply: func(l *lb.Listener) error {
+			applyListenerUpdate(l, o)
+			return nil
+		}})
 	if err != nil {
 		return err
 	}
-	var w *listenerWire
-	var lbID string
-	err = s.store.Update(q.ctx, func(tx store.Tx) error {
-		l, err := getListener(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		parent, err := lockLB(q.ctx, tx, l.LoadBalancerID)
-		if err != nil {
-			return err
-		}
-		lbID = parent.ID
-		if err := q.authorize(policy.Listener, policy.Put, parent.ProjectID); err != nil {
-			return err
-		}
-		applyListenerUpdate(l, o)
-		if err := s.checkListener(l, parent, true); err != nil {
-			return err
-		}
-		if err := s.checkListenerUpdateRefs(q, tx, l, o); err != nil {
-			return err
-		}
-		if o.has("default_pool_id") {
-			if err := checkDefaultPool(q, tx, l); err != nil {
-				return err
-			}
-		}
-		if err := writable(kindListener, id, l.Status); err != nil {
-			return err
-		}
-		if err := writable(kindLoadBalancer, parent.ID, parent.Status); err != nil {
-			return err
-		}
-		c := begin(q.ctx, tx, parent, s.now())
-		if err := c.commitLB(); err != nil {
-			return err
-		}
-		if err := c.lockListeners([]*lb.Listener{l}); err != nil {
-			return err
-		}
-		pols, err := listenerPolicies(q.ctx, tx, []string{id})
-		if err != nil {
-			return err
-		}
-		w = toListenerWire(l, pols[id])
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.notify(lbID)
-	writeJSON(q.w, http.StatusOK, map[string]any{"listener": w})
-	return nil
+	return s.writeRendered(q, http.StatusOK, "listener", func(tx store.Tx) (any, error) { return listenerWireOf(q, tx, l) })
 }
 
 func (s *Server) deleteListener(q *request) error {
-	id := q.params[0]
-	var lbID string
-	err := s.store.Update(q.ctx, func(tx store.Tx) error {
-		l, err := getListener(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		parent, err := lockLB(q.ctx, tx, l.LoadBalancerID)
-		if err != nil {
-			return err
-		}
-		lbID = parent.ID
-		if err := q.authorize(policy.Listener, policy.Delete, parent.ProjectID); err != nil {
-			return err
-		}
-		if err := writable(kindListener, id, l.Status); err != nil {
-			return err
-		}
-		if err := writable(kindLoadBalancer, parent.ID, parent.Status); err != nil {
-			return err
-		}
-		c := begin(q.ctx, tx, parent, s.now())
-		if err := c.commitLB(); err != nil {
-			return err
-		}
-		l.Status.Change(lb.PendingDelete, c.gen)
-		l.Touch(c.now)
-		if err := tx.Listeners().Update(q.ctx, l); err != nil {
-			return err
-		}
-		// The listener's L7 policies and their rules go with it.
-		pols, err := tx.L7Policies().List(q.ctx, store.Query{Filters: []store.Filter{store.F("listener_id", id)}})
-		if err != nil {
-			return err
-		}
-		for _, p := range pols {
-			p.Status.Change(lb.PendingDelete, c.gen)
-			if err := tx.L7Policies().Update(q.ctx, p); err != nil {
-				return err
-			}
-		}
-		if len(pols) > 0 {
-			rules, err := tx.L7Rules().List(q.ctx, store.Query{Filters: []store.Filter{store.In("l7policy_id", policyIDs(pols)...)}})
-			if err != nil {
-				return err
-			}
-			for _, r := range rules {
-				r.Status.Change(lb.PendingDelete, c.gen)
-				if err := tx.L7Rules().Update(q.ctx, r); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.writes.DeleteListener(q.ctx, q.param("id"), q.allow(policy.Listener, policy.Delete)); err != nil {
 		return err
 	}
-	s.notify(lbID)
 	writeEmpty(q.w, http.StatusNoContent)
 	return nil
 }
 
 func (s *Server) listenerStats(q *request) error {
-	id := q.params[0]
+	id := q.param("id")
 	err := s.store.View(q.ctx, func(tx store.Tx) error {
 		l, err := getListener(q.ctx, tx, id)
 		if err != nil {
@@ -502,6 +242,6 @@ func (s *Server) listenerStats(q *request) error {
 	if err != nil {
 		return fmt.Errorf("stats of listener %s: %w", id, err)
 	}
-	writeJSON(q.w, http.StatusOK, toStatsWire(st))
+	httpapi.WriteJSON(q.w, http.StatusOK, toStatsWire(st))
 	return nil
 }

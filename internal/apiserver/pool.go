@@ -1,15 +1,13 @@
 package apiserver
 
 import (
-	"fmt"
 	"net/http"
 
+	"github.com/fulcrumlb/fulcrum/internal/change"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
-
-const kindPool = "pool"
 
 func spFromBody(o *object) *lb.SessionPersistence {
 	sp := &lb.SessionPersistence{}
@@ -139,11 +137,7 @@ func poolRefsOf(q *request, tx store.Tx, ids []string) (map[string]poolRefs, err
 	if len(ids) == 0 {
 		return out, nil
 	}
-	ls, err := tx.Listeners().Refs(q.ctx, "default_pool_id", ids)
-	if err != nil {
-		return nil, err
-	}
-	redirect, err := redirectListeners(q.ctx, tx, ids)
+	ls, err := change.PoolListenerIDs(q.ctx, tx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -157,11 +151,6 @@ func poolRefsOf(q *request, tx store.Tx, ids []string) (map[string]poolRefs, err
 	}
 	for _, id := range ids {
 		r := poolRefs{listeners: ls[id], members: ms[id]}
-		for _, l := range redirect[id] {
-			if !containsStr(r.listeners, l) {
-				r.listeners = append(r.listeners, l)
-			}
-		}
 		if h := hms[id]; len(h) > 0 {
 			r.monitor = h[0]
 		}
@@ -170,326 +159,78 @@ func poolRefsOf(q *request, tx store.Tx, ids []string) (map[string]poolRefs, err
 	return out, nil
 }
 
-func containsStr(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Server) createPool(q *request) error {
-	data, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	o, _, err := s.schemas.poolPost.decode(data)
+	o, _, err := s.decodeBody(q, &s.schemas.poolPost)
 	if err != nil {
 		return err
 	}
 	p := poolFromBody(o)
-	p.ID = s.newID()
-	lbID, _ := o.str("loadbalancer_id")
+	p.LoadBalancerID, _ = o.str("loadbalancer_id")
 	listenerID, _ := o.str("listener_id")
-	if lbID == "" && listenerID == "" {
-		return lb.Invalid("Must provide at least one of: loadbalancer_id, listener_id")
-	}
-	var w *poolWire
-	err = s.store.Update(q.ctx, func(tx store.Tx) error {
-		var listener *lb.Listener
-		if listenerID != "" {
-			var err error
-			if listener, err = getListener(q.ctx, tx, listenerID); err != nil {
-				return err
-			}
-			if lbID != "" && listener.LoadBalancerID != lbID {
-				return notFound(nameListener, listenerID)
-			}
-			lbID = listener.LoadBalancerID
-		}
-		parent, err := lockLB(q.ctx, tx, lbID)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.Pool, policy.Post, parent.ProjectID); err != nil {
-			return err
-		}
-		if err := q.reserve(tx, parent.ProjectID, map[lb.QuotaResource]int{lb.QuotaPool: 1}); err != nil {
-			return err
-		}
-		p.LoadBalancerID, p.ProjectID = parent.ID, parent.ProjectID
-		if listener != nil {
-			if listener.Protocol == lb.ProtocolPrometheus {
-				return lb.ErrPrometheusChildren
-			}
-			if err := lb.CheckListenerPool(listener.Protocol, p.Protocol); err != nil {
-				return err
-			}
-		}
-		if err := lb.CheckSessionPersistence(p.Protocol, p.SessionPersistence, false); err != nil {
-			return err
-		}
-		if hm, ok := o.obj("healthmonitor"); ok && hm != nil {
-			return lb.Invalid("healthmonitor can only be specified when creating a fully populated load balancer.")
-		}
-		if ms, _ := o.objs("members"); len(ms) > 0 {
-			return lb.Invalid("members can only be specified when creating a fully populated load balancer.")
-		}
-		if listener != nil && listener.DefaultPoolID != "" {
-			return conflict("This listener already has a default pool")
-		}
-		p.ApplyTLSDefaults()
-		if err := p.Validate(s.settings, false); err != nil {
-			return err
-		}
-		if err := checkProtocol(parent.Provider, p.Protocol); err != nil {
-			return err
-		}
-		if err := writable(kindLoadBalancer, parent.ID, parent.Status); err != nil {
-			return err
-		}
-		if err := s.checkPoolRefs(q, tx, p); err != nil {
-			return err
-		}
-		if listener != nil {
-			if err := writable(kindListener, listener.ID, listener.Status); err != nil {
-				return err
-			}
-		}
-		c := begin(q.ctx, tx, parent, s.now())
-		if err := c.commitLB(); err != nil {
-			return err
-		}
-		p.Status = lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline, Gen: c.gen}
-		p.CreatedAt = c.now
-		if err := tx.Pools().Create(q.ctx, p); err != nil {
-			return fmt.Errorf("create pool %s: %w", p.ID, err)
-		}
-		refs := poolRefs{}
-		if listener != nil {
-			listener.DefaultPoolID = p.ID
-			if err := c.lockListeners([]*lb.Listener{listener}); err != nil {
-				return err
-			}
-			refs.listeners = []string{listener.ID}
-		}
-		w = toPoolWire(p, refs)
-		return nil
-	})
+	monitor, _ := o.obj("healthmonitor")
+	members, _ := o.objs("members")
+	p, err = s.writes.CreatePool(q.ctx, change.PoolCreate{Pool: p, ListenerID: listenerID, Allow: q.allow(policy.Pool, policy.Post),
+		WithHealthMonitor: monitor != nil, WithMembers: len(members) > 0})
 	if err != nil {
 		return err
 	}
-	s.notify(p.LoadBalancerID)
-	writeJSON(q.w, http.StatusCreated, map[string]any{"pool": w})
+	refs := poolRefs{}
+	if listenerID != "" {
+		refs.listeners = []string{listenerID}
+	}
+	writeObject(q.w, http.StatusCreated, "pool", toPoolWire(p, refs))
 	return nil
 }
 
 func (s *Server) showPool(q *request) error {
-	id := q.params[0]
-	var w *poolWire
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		p, err := getPool(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := q.authorize(policy.Pool, policy.GetOne, p.ProjectID); err != nil {
-			return err
-		}
-		refs, err := poolRefsOf(q, tx, []string{id})
-		if err != nil {
-			return err
-		}
-		w = toPoolWire(p, refs[id])
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.writeOne(q, http.StatusOK, "pool", w)
+	return shown[lb.Pool]{key: "pool", object: policy.Pool,
+		load:   func(tx store.Tx) (*lb.Pool, error) { return getPool(q.ctx, tx, q.param("id")) },
+		owner:  func(p *lb.Pool) string { return p.ProjectID },
+		render: func(tx store.Tx, p *lb.Pool) (any, error) { return poolWireOf(q, tx, p) }}.serve(s, q)
 }
 
 func (s *Server) listPools(q *request) error {
-	p, err := s.parseList(q.r.URL.Query(), s.schemas.poolColumns)
+	p, err := s.scopedList(q, s.schemas.poolColumns, policy.Pool)
 	if err != nil {
 		return err
 	}
-	if err := p.scope(q, policy.Pool); err != nil {
-		return err
-	}
-	var items []any
-	var ids []string
-	err = s.store.View(q.ctx, func(tx store.Tx) error {
-		list, err := tx.Pools().List(q.ctx, p.query)
-		if err != nil {
-			return queryError(err)
-		}
-		for _, x := range list {
-			ids = append(ids, x.ID)
-		}
-		refs, err := poolRefsOf(q, tx, ids)
-		if err != nil {
-			return err
-		}
-		for _, x := range list {
-			items = append(items, toPoolWire(x, refs[x.ID]))
-		}
-		return nil
-	})
+	return page[lb.Pool]{plural: "pools", table: store.Tx.Pools, id: func(x *lb.Pool) string { return x.ID },
+		render: func(tx store.Tx, list []*lb.Pool, ids []string) ([]any, error) {
+			refs, err := poolRefsOf(q, tx, ids)
+			items := make([]any, len(list))
+			for i, x := range list {
+				items[i] = toPoolWire(x, refs[x.ID])
+			}
+			return items, err
+		}}.serve(s, q, p)
+}
+
+// poolWireOf renders a pool with its references.
+func poolWireOf(q *request, tx store.Tx, p *lb.Pool) (*poolWire, error) {
+	refs, err := poolRefsOf(q, tx, []string{p.ID})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.writeList(q, p, "pools", items, ids)
+	return toPoolWire(p, refs[p.ID]), nil
 }
 
 func (s *Server) updatePool(q *request) error {
-	id := q.params[0]
-	data, err := s.readBody(q)
+	o, _, err := s.decodeBody(q, &s.schemas.poolPut)
 	if err != nil {
 		return err
 	}
-	o, _, err := s.schemas.poolPut.decode(data)
+	p, err := s.writes.UpdatePool(q.ctx, change.PoolUpdate{ID: q.param("id"), Sent: o.has,
+		Allow: q.allow(policy.Pool, policy.Put), Apply: func(p *lb.Pool) error { return applyPoolUpdate(p, o) }})
 	if err != nil {
 		return err
 	}
-	var w *poolWire
-	var lbID string
-	err = s.store.Update(q.ctx, func(tx store.Tx) error {
-		p, err := getPool(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		parent, err := lockLB(q.ctx, tx, p.LoadBalancerID)
-		if err != nil {
-			return err
-		}
-		lbID = parent.ID
-		if err := q.authorize(policy.Pool, policy.Put, parent.ProjectID); err != nil {
-			return err
-		}
-		if err := applyPoolUpdate(p, o); err != nil {
-			return err
-		}
-		if err := lb.CheckSessionPersistence(p.Protocol, p.SessionPersistence, true); err != nil {
-			return err
-		}
-		if err := p.Validate(s.settings, true); err != nil {
-			return err
-		}
-		if err := s.checkPoolUpdateRefs(q, tx, p, o); err != nil {
-			return err
-		}
-		if err := writable(kindPool, id, p.Status); err != nil {
-			return err
-		}
-		if err := writable(kindLoadBalancer, parent.ID, parent.Status); err != nil {
-			return err
-		}
-		c := begin(q.ctx, tx, parent, s.now())
-		if err := c.commitLB(); err != nil {
-			return err
-		}
-		if err := c.lockPool(p); err != nil {
-			return err
-		}
-		refs, err := poolRefsOf(q, tx, []string{id})
-		if err != nil {
-			return err
-		}
-		w = toPoolWire(p, refs[id])
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.notify(lbID)
-	writeJSON(q.w, http.StatusOK, map[string]any{"pool": w})
-	return nil
+	return s.writeRendered(q, http.StatusOK, "pool", func(tx store.Tx) (any, error) { return poolWireOf(q, tx, p) })
 }
 
 func (s *Server) deletePool(q *request) error {
-	id := q.params[0]
-	var lbID string
-	err := s.store.Update(q.ctx, func(tx store.Tx) error {
-		p, err := getPool(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		parent, err := lockLB(q.ctx, tx, p.LoadBalancerID)
-		if err != nil {
-			return err
-		}
-		lbID = parent.ID
-		if err := q.authorize(policy.Pool, policy.Delete, parent.ProjectID); err != nil {
-			return err
-		}
-		pols, err := tx.L7Policies().List(q.ctx, store.Query{Filters: []store.Filter{store.F("redirect_pool_id", id)}})
-		if err != nil {
-			return err
-		}
-		for _, pol := range pols {
-			// A policy being deleted goes first (the controller removes
-			// policies before pools).
-			if pol.Status.Provisioning != lb.PendingDelete {
-				return conflict("Pool %s is in use by L7 policy %s", id, pol.ID)
-			}
-		}
-		if err := writable(kindPool, id, p.Status); err != nil {
-			return err
-		}
-		if err := writable(kindLoadBalancer, parent.ID, parent.Status); err != nil {
-			return err
-		}
-		c := begin(q.ctx, tx, parent, s.now())
-		if err := c.commitLB(); err != nil {
-			return err
-		}
-		// Listeners using the pool as default pool lose it now.
-		ls, err := poolListeners(q.ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		for _, l := range ls {
-			if l.DefaultPoolID == id {
-				l.DefaultPoolID = ""
-			}
-		}
-		if err := c.lockListeners(ls); err != nil {
-			return err
-		}
-		p.Status.Change(lb.PendingDelete, c.gen)
-		p.Touch(c.now)
-		if err := tx.Pools().Update(q.ctx, p); err != nil {
-			return err
-		}
-		// Its members and health monitor go with it.
-		byPool := store.Query{Filters: []store.Filter{store.F("pool_id", id)}}
-		members, err := tx.Members().List(q.ctx, byPool)
-		if err != nil {
-			return err
-		}
-		for _, m := range members {
-			m.Status.Change(lb.PendingDelete, c.gen)
-			if err := tx.Members().Update(q.ctx, m); err != nil {
-				return err
-			}
-		}
-		hms, err := tx.HealthMonitors().List(q.ctx, byPool)
-		if err != nil {
-			return err
-		}
-		for _, h := range hms {
-			h.Status.Change(lb.PendingDelete, c.gen)
-			if err := tx.HealthMonitors().Update(q.ctx, h); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.writes.DeletePool(q.ctx, q.param("id"), q.allow(policy.Pool, policy.Delete)); err != nil {
 		return err
 	}
-	s.notify(lbID)
 	writeEmpty(q.w, http.StatusNoContent)
 	return nil
 }

@@ -1,31 +1,25 @@
 package apiserver
 
 import (
-	"net/http"
 	"slices"
 
+	"github.com/fulcrumlb/fulcrum/internal/change"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
+	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Providers (§5.9): the API lists the enabled providers, the HAProxy
-// provider (announced, not runnable yet) and the Octavia names accepted as
-// aliases, and serves each provider's flavor and availability zone
-// capabilities, which also validate profile data.
-
-// Provider names fulcrum knows.
-const (
-	ProviderFulcrum = "fulcrum"
-	ProviderHAProxy = "haproxy"
-	ProviderNoop    = "noop"
-)
+// Providers: the API lists the enabled providers, the HAProxy provider
+// (always listed; runnable where the server enables it) and the Octavia names accepted as aliases,
+// and serves each provider's flavor and availability zone capabilities,
+// which also validate profile data.
 
 // providerDescriptions are the descriptions of the providers fulcrum knows.
 func providerDescriptions() map[string]string {
 	return map[string]string{
-		ProviderFulcrum: "The fulcrum provider: load balancers run on fulcrum data-plane agents with the native engine.",
-		ProviderHAProxy: "fulcrum agents driving HAProxy. Arriving later: load balancers cannot use it yet.",
-		ProviderNoop:    "The no-op provider: accepts everything and runs nothing (API only, for tests).",
+		lb.ProviderFulcrum: "The fulcrum provider: load balancers run on fulcrum data-plane agents with the native engine, or HAProxy when the flavor says engine: haproxy.",
+		lb.ProviderHAProxy: "fulcrum data-plane agents driving HAProxy (fulcrum agent --engine haproxy).",
+		lb.ProviderNoop:    "The no-op provider: accepts everything and runs nothing (API only, for tests).",
 	}
 }
 
@@ -47,7 +41,7 @@ func (s *Server) listedProviders() []providerWire {
 	for _, p := range s.providers {
 		add(p, desc[p])
 	}
-	add(ProviderHAProxy, desc[ProviderHAProxy])
+	add(lb.ProviderHAProxy, desc[lb.ProviderHAProxy])
 	aliases := make([]string, 0, len(s.aliases))
 	for a := range s.aliases {
 		aliases = append(aliases, a)
@@ -66,7 +60,7 @@ func (s *Server) resolveProvider(name string) (string, error) {
 	if target, ok := s.aliases[name]; ok {
 		name = target
 	}
-	if slices.Contains(s.providers, name) || name == ProviderHAProxy {
+	if slices.Contains(s.providers, name) || name == lb.ProviderHAProxy {
 		return name, nil
 	}
 	return "", badRequest("Provider '%s' is not enabled.", name)
@@ -80,33 +74,21 @@ func (s *Server) runnableProvider(name string) (string, error) {
 		return "", err
 	}
 	if !slices.Contains(s.providers, p) {
-		return "", badRequest("Provider '%s' is not available yet: fulcrum's HAProxy engine arrives in a later release. Use the fulcrum provider.", name)
+		return "", badRequest("Provider '%s' is not enabled.", name)
 	}
 	return p, nil
 }
 
-// flavorSchema returns the flavor metadata a resolved provider accepts.
+// flavorSchema returns the flavor metadata a resolved provider accepts: the
+// fulcrum provider runs either engine, the haproxy provider HAProxy only.
 func flavorSchema(provider string) lb.MetadataSchema {
-	if provider == ProviderHAProxy {
+	switch provider {
+	case lb.ProviderHAProxy:
 		return lb.FlavorSchema(lb.EngineHAProxy)
+	case lb.ProviderFulcrum:
+		return lb.FlavorSchema(lb.EngineNative, lb.EngineHAProxy)
 	}
 	return lb.FlavorSchema(lb.EngineNative)
-}
-
-// providerOption is Octavia's 501 for an option a provider refuses.
-func providerOption(provider, msg string) error {
-	return &apiError{status: http.StatusNotImplemented, msg: "Provider '" + provider + "' does not support a requested option: " + msg}
-}
-
-// checkProtocol refuses, with Octavia's 501, a listener or pool protocol
-// the load balancer's provider cannot carry: the native engine has no SCTP
-// (Go has no SCTP sockets; the kernel module is often absent), and
-// accepting it would only leave the load balancer ERROR later.
-func checkProtocol(provider, protocol string) error {
-	if provider == ProviderFulcrum && protocol == lb.ProtocolSCTP {
-		return providerOption(provider, "The native engine does not support the SCTP protocol.")
-	}
-	return nil
 }
 
 // validateMetadata parses and validates profile data for provider (as
@@ -121,7 +103,7 @@ func (s *Server) validateMetadata(provider, data, option string, schema func(str
 		return err
 	}
 	if err := schema(resolved).Validate(v); err != nil {
-		return providerOption(provider, err.Error())
+		return lb.Unsupported(provider, err.Error())
 	}
 	return nil
 }
@@ -139,34 +121,17 @@ func (s *Server) listProviders(q *request) error {
 	return s.writeBare(q, "providers", items)
 }
 
-// writeBare writes {"<key>": items} with fields= applied and no links
-// (providers and capability lists).
-func (s *Server) writeBare(q *request, key string, items []any) error {
-	if fields, ok := q.r.URL.Query()["fields"]; ok {
-		for i, it := range items {
-			sel, err := selectFields(it, fields)
-			if err != nil {
-				return err
-			}
-			items[i] = sel
-		}
-	}
-	writeJSON(q.w, http.StatusOK, map[string]any{key: items})
-	return nil
-}
-
 // capabilities serves a provider's capability list with Octavia's exact
 // name and description filters.
 func (s *Server) capabilities(q *request, o policy.Object, key string, schema func(string) lb.MetadataSchema) error {
 	if err := q.authorize(o, policy.GetAll, q.caller.ProjectID); err != nil {
 		return err
 	}
-	provider, err := s.resolveProvider(q.params[0])
+	provider, err := s.resolveProvider(q.param("id"))
 	if err != nil {
 		return err
 	}
-	query := q.r.URL.Query()
-	name, desc := query.Get("name"), query.Get("description")
+	name, desc := q.query.Get("name"), q.query.Get("description")
 	items := []any{}
 	for _, c := range schema(provider) {
 		if (name != "" && c.Name != name) || (desc != "" && c.Description != desc) {
@@ -183,4 +148,73 @@ func (s *Server) flavorCapabilities(q *request) error {
 
 func (s *Server) availabilityZoneCapabilities(q *request) error {
 	return s.capabilities(q, policy.ProviderAZ, "availability_zone_capabilities", azSchema)
+}
+
+// Load balancer create with a flavor and an availability zone: both must
+// exist and be enabled, the flavor's provider decides the provider unless
+// one is given (then they must match), and the provider must still accept
+// the profiles' metadata. The write path checks the flavor and the zone
+// again in the create transaction. The scheduler of the fulcrum provider
+// reads the flavor's agent_group and the zone's agent_zone.
+
+// resolveCatalog checks the flavor_id, availability_zone and provider of a
+// load balancer create body in Octavia's order and returns the provider the
+// load balancer runs on.
+func (s *Server) resolveCatalog(q *request, o *object) (string, error) {
+	flavorID, hasFlavor := o.str("flavor_id")
+	azName, hasAZ := o.str("availability_zone")
+	requested, hasProvider := o.str("provider")
+	var fp *lb.FlavorProfile
+	var zp *lb.AvailabilityZoneProfile
+	err := s.store.View(q.ctx, func(tx store.Tx) error {
+		var err error
+		if hasFlavor {
+			if fp, err = change.EnabledFlavor(q.ctx, tx, flavorID); err != nil {
+				return err
+			}
+		}
+		if hasAZ {
+			zp, err = change.EnabledZone(q.ctx, tx, azName)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	provider := s.provider
+	switch {
+	case hasProvider && fp != nil:
+		if s.aliasOf(requested) != s.aliasOf(fp.ProviderName) {
+			return "", badRequest("Flavor '%s' is not compatible with provider '%s'", flavorID, requested)
+		}
+		provider = requested
+	case hasProvider:
+		provider = requested
+	case fp != nil:
+		provider = fp.ProviderName
+	}
+	resolved, err := s.runnableProvider(provider)
+	if err != nil {
+		return "", err
+	}
+	if fp != nil {
+		if err := s.validateMetadata(provider, fp.FlavorData, "flavor_data", flavorSchema); err != nil {
+			return "", err
+		}
+	}
+	if zp != nil {
+		if err := s.validateMetadata(provider, zp.AvailabilityZoneData, "availability_zone_data", azSchema); err != nil {
+			return "", err
+		}
+	}
+	return resolved, nil
+}
+
+// aliasOf maps a provider alias to its target; other names map to
+// themselves.
+func (s *Server) aliasOf(name string) string {
+	if t, ok := s.aliases[name]; ok {
+		return t
+	}
+	return name
 }

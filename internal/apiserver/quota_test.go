@@ -9,6 +9,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/apiserver"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/quota"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -131,5 +132,80 @@ func TestMemberAddressPolicy(t *testing.T) {
 			"members": []any{map[string]any{"address": "192.0.2.1", "protocol_port": 80}}}}}})
 	if r.status != 400 || r.fault() != "192.0.2.1 is not a valid option for member address" {
 		t.Errorf("graph create: %d %s", r.status, r.raw)
+	}
+}
+
+// TestQuotaKeySpellingsAndL7Quotas: docs/octavia-behaviour.md, "Quotas".
+func TestQuotaKeySpellingsAndL7Quotas(t *testing.T) {
+	defaults := lb.UnlimitedQuotas()
+	h := newHarness(t, harnessOpts{controller: true, tweak: func(o *apiserver.Options) {
+		o.Auth = headerAuth{}
+		enf, err := policy.New(policy.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Authorizer = enf
+		q := quota.New(defaults)
+		o.Quotas = q
+		o.QuotaAPI = quota.NewAPI(o.Store, q, enf)
+	}})
+	admin := []string{"X-Project-Id", "adm", "X-Roles", "admin"}
+	member := []string{"X-Project-Id", "p", "X-Roles", "member"}
+	r := h.must(202, "PUT", "/v2.0/lbaas/quotas/p", map[string]any{"quota": map[string]any{"load_balancer": 5, "health_monitor": 2, "l7policy": 1, "l7rule": 2}}, admin...)
+	q := r.obj("quota")
+	for k, want := range map[string]float64{"loadbalancer": 5, "load_balancer": 5, "healthmonitor": 2, "health_monitor": 2, "l7policy": 1, "l7rule": 2, "listener": -1} {
+		if q[k] != want {
+			t.Errorf("quota %s = %v, want %v (answer %v)", k, q[k], want, q)
+		}
+	}
+	lbID := h.must(201, "POST", "/v2.0/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA}}, member...).obj("loadbalancer")["id"].(string)
+	l := h.must(201, "POST", "/v2.0/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": lbID, "protocol": "HTTP", "protocol_port": 80}}, member...).obj("listener")["id"].(string)
+	// A policy with three embedded rules is over the rule quota of 2: the
+	// whole create is refused, nothing is stored.
+	if r := h.do("POST", "/v2.0/lbaas/l7policies", map[string]any{"l7policy": map[string]any{"listener_id": l, "action": "REJECT", "rules": []any{
+		map[string]any{"type": "PATH", "compare_type": "EQUAL_TO", "value": "/a"}, map[string]any{"type": "PATH", "compare_type": "EQUAL_TO", "value": "/b"},
+		map[string]any{"type": "PATH", "compare_type": "EQUAL_TO", "value": "/c"}}}}, member...); r.status != 403 {
+		t.Errorf("policy with 3 rules over a quota of 2: %d %s", r.status, r.raw)
+	}
+	pol := h.must(201, "POST", "/v2.0/lbaas/l7policies", map[string]any{"l7policy": map[string]any{"listener_id": l, "action": "REJECT"}}, member...).obj("l7policy")["id"].(string)
+	if r := h.do("POST", "/v2.0/lbaas/l7policies", map[string]any{"l7policy": map[string]any{"listener_id": l, "action": "REJECT"}}, member...); r.status != 403 {
+		t.Errorf("second policy over a quota of 1: %d %s", r.status, r.raw)
+	}
+	rule := map[string]any{"rule": map[string]any{"type": "PATH", "compare_type": "EQUAL_TO", "value": "/x"}}
+	h.must(201, "POST", "/v2.0/lbaas/l7policies/"+pol+"/rules", rule, member...)
+	h.must(201, "POST", "/v2.0/lbaas/l7policies/"+pol+"/rules", rule, member...)
+	if r := h.do("POST", "/v2.0/lbaas/l7policies/"+pol+"/rules", rule, member...); r.status != 403 || r.fault() == "" {
+		t.Errorf("third rule over a quota of 2: %d %s", r.status, r.raw)
+	}
+	// Under noauth quotas are not enforced.
+	h2 := newHarness(t, harnessOpts{tweak: func(o *apiserver.Options) {
+		zero := lb.UnlimitedQuotas()
+		zero[lb.QuotaL7Policy] = 0
+		o.Quotas = quota.New(zero)
+	}})
+	f := newFixture(h2)
+	h2.must(201, "POST", "/v2.0/lbaas/l7policies", map[string]any{"l7policy": map[string]any{"listener_id": f.http, "action": "REJECT"}})
+}
+
+// TestQuotaDefaultsRoute: docs/octavia-behaviour.md, "Quotas".
+func TestQuotaDefaultsRoute(t *testing.T) {
+	defaults := lb.UnlimitedQuotas()
+	defaults[lb.QuotaL7Rule] = 7
+	h := newHarness(t, harnessOpts{tweak: func(o *apiserver.Options) {
+		o.Auth = headerAuth{}
+		enf, err := policy.New(policy.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Authorizer = enf
+		q := quota.New(defaults)
+		o.Quotas = q
+		o.QuotaAPI = quota.NewAPI(o.Store, q, enf)
+	}})
+	for _, role := range []string{"reader", "member", "admin"} {
+		r := h.must(200, "GET", "/v2.0/lbaas/quotas/defaults", nil, "X-Project-Id", "p", "X-Roles", role)
+		if q := r.obj("quota"); q["l7rule"] != float64(7) || q["loadbalancer"] != float64(-1) || q["load_balancer"] != float64(-1) {
+			t.Errorf("%s: defaults %v", role, q)
+		}
 	}
 }

@@ -33,7 +33,7 @@ type rbacFixture struct {
 	project, lb, listener, pool, member, hm string
 }
 
-// rbacCaps is what a role may do (Octavia §7.3).
+// rbacCaps is what a role may do (docs/octavia-behaviour.md, "Roles").
 type rbacCaps struct {
 	readOwn, writeOwn, readOther, writeOther, quotaReadOwn, quotaReadOther, quotaWrite, admin bool
 	// service may list any pool's members (for telemetry).

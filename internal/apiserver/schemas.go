@@ -3,7 +3,6 @@ package apiserver
 import (
 	"math"
 	"regexp"
-	"strconv"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 )
@@ -54,9 +53,11 @@ const (
 	noMax = math.MaxInt64
 )
 
-// schemas holds the request types of the API, built once per Server and
-// never modified.
+// schemas holds the request types of the API (Octavia's
+// octavia/api/v2/types, 2.30) and the filterable and sortable attribute
+// names of each collection, built once per Server and never modified.
 type schemas struct {
+	// The load balancer and its children (this file).
 	lbPost, lbPut             body
 	listenerPost, listenerPut body
 	poolPost, poolPut         body
@@ -64,13 +65,34 @@ type schemas struct {
 	membersPut                body
 	hmPost, hmPut             body
 
-	// Filterable and sortable attribute names per resource.
 	lbColumns, listenerColumns, poolColumns, memberColumns, healthMonitorColumns map[string]bool
 
-	*moreSchemas // L7, catalog and amphora types (schemas_catalog.go)
+	// L7 policies and rules (schemas_l7.go).
+	l7policyPost, l7policyPut body
+	rulePost, rulePut         body
+
+	l7policyColumns, ruleColumns map[string]bool
+
+	// Flavors, availability zones, their profiles and amphorae
+	// (schemas_catalog.go).
+	flavorPost, flavorPut               body
+	flavorProfilePost, flavorProfilePut body
+	azPost, azPut                       body
+	azProfilePost, azProfilePut         body
+
+	flavorColumns, flavorProfileColumns, azColumns, azProfileColumns, amphoraColumns map[string]bool
 }
 
 func newSchemas() *schemas {
+	s := loadBalancerSchemas()
+	s.addL7()
+	s.addCatalog()
+	return s
+}
+
+// loadBalancerSchemas returns the types of load balancers and their
+// children (the single-create forms included).
+func loadBalancerSchemas() *schemas {
 	name := aStr("name", lb.MaxNameLen)
 	desc := aStr("description", lb.MaxNameLen)
 	tags := aStrList("tags", lb.MaxNameLen)
@@ -148,7 +170,7 @@ func newSchemas() *schemas {
 
 	policySingle := newSchema(name, desc, aBool("admin_state_up"), must(aEnum("action", lb.L7Actions...)),
 		aObj("redirect_pool", poolSingle), aURL("redirect_url"), aURL("redirect_prefix"),
-		aInt("position", 1, lb.MaxPosition), aObjList("rules", ruleSchema("single")), tags, redirectCodes())
+		aInt("position", 1, lb.MaxPosition), aObjList("rules", ruleSchema(ruleEmbedded)), tags, redirectCodes())
 
 	listenerTail := func(hstsMin int64) []attr {
 		return []attr{timeout("timeout_client_data"), timeout("timeout_member_connect"), timeout("timeout_member_data"),
@@ -198,13 +220,9 @@ func newSchemas() *schemas {
 		poolColumns:          columnSet(poolColumnNames),
 		memberColumns:        columnSet(memberColumnNames),
 		healthMonitorColumns: columnSet(healthMonitorColumnNames),
-		moreSchemas:          newMoreSchemas(),
 	}
 }
 
 func aDict(name string, max int) attr {
 	return attr{name: name, kind: kDict, item: &attr{kind: kString, maxLen: max}}
 }
-
-// itoa is strconv.Itoa, kept short for message building.
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -2,16 +2,17 @@
 // OpenStack Octavia v2: routes under /v2, /v2.0 and their lbaas/ forms, the
 // version document at /, request decoding with Octavia's input rules, wire
 // response types, listing (pagination, sorting, filtering, field
-// selection), faults, and the status machine of every write.
+// selection) and faults.
 //
-// Every mutating call runs in one store transaction that bumps the load
-// balancer's generation and marks the touched objects PENDING_*, then wakes
-// the controller through Notifier. fulcrum never answers Octavia's
-// "immutable" 409s: writes are folded into the next reconcile.
+// A mutating call is decoded here, authorized by the caller's policy and
+// handed to the write path (package change) in one call; what it returns
+// is rendered. fulcrum never answers Octavia's "immutable" 409s: writes are
+// folded into the next reconcile. The Octavia behaviours the package
+// reproduces are described in docs/octavia-behaviour.md.
 //
 // The package imports the store contract, never a backend, and no other
 // service package; its collaborators (notifier, VIP allocation, stats,
-// authentication) are small interfaces declared here and wired in cmd.
+// authentication, quotas) are small interfaces wired in cmd.
 package apiserver
 
 import (
@@ -21,63 +22,45 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/change"
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/ids"
-
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
 // Notifier is told which load balancer changed once a write has committed,
-// so that the controller reconciles it. Enqueue must not block for long.
-type Notifier interface {
-	Enqueue(loadBalancerID string)
-}
+// so that the controller reconciles it (the write path's).
+type Notifier = change.Notifier
 
-// VIPAllocator realises a load balancer's VIP. Errors of type
-// *lb.ValidationError are shown to the caller (400); others are logged and
-// answered with 500.
-type VIPAllocator interface {
-	AllocateVIP(ctx context.Context, req lb.VIPRequest) (lb.VIP, []lb.AdditionalVIP, error)
-	// ReleaseVIP undoes AllocateVIP when the load balancer could not be
-	// stored.
-	ReleaseVIP(ctx context.Context, loadBalancerID string, vip lb.VIP) error
-}
+// VIPAllocator realises a load balancer's VIP (the write path's: an
+// allocator that also implements change.TxVIPAllocator allocates inside the
+// create transaction, one that implements change.VIPQoSUpdater applies a
+// changed vip_qos_policy_id). Errors of type *lb.ValidationError are shown
+// to the caller (400); others are logged and answered with 500.
+type VIPAllocator = change.VIPAllocator
 
-// TxVIPAllocator is a VIPAllocator that can also allocate inside the load
-// balancer's create transaction, so that the VIP exists exactly when the
-// load balancer does (nothing to release after a failed create).
-type TxVIPAllocator interface {
-	AllocateVIPTx(ctx context.Context, tx store.Tx, req lb.VIPRequest) (lb.VIP, []lb.AdditionalVIP, error)
-}
+// SubnetChecker validates a member's subnet_id (the write path's).
+type SubnetChecker = change.SubnetChecker
 
-// VIPQoSUpdater is a VIPAllocator that validates a changed
-// vip_qos_policy_id (an *lb.ValidationError "qos_policy <id> not found.")
-// and applies it to the VIP port, inside the update transaction.
-type VIPQoSUpdater interface {
-	UpdateQoS(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
-}
+// QuotaReserver checks quotas inside create transactions (the write
+// path's); *lb.QuotaExceededError is answered 403.
+type QuotaReserver = change.QuotaReserver
 
-// SubnetChecker validates a member's subnet_id: an *lb.ValidationError
-// ("Subnet <id> not found.") when it does not exist for the caller.
-type SubnetChecker interface {
-	CheckSubnet(ctx context.Context, tx store.Tx, id string) error
-}
+// VIPSecurityGroups validates a load balancer's vip_sg_ids inside its
+// create or update transaction and puts them on its VIP port
+// (change.VIPSecurityGroups).
+type VIPSecurityGroups = change.VIPSecurityGroups
 
 // Authorizer decides policy rules (policy.Enforcer).
 type Authorizer interface {
 	Authorize(c policy.Caller, rule policy.Rule, ownerProject string) error
-}
-
-// QuotaReserver checks, inside a create transaction, that project may create
-// want[r] more objects of each resource r; it returns *lb.QuotaExceededError
-// (answered 403) when it may not.
-type QuotaReserver interface {
-	Reserve(ctx context.Context, tx store.Tx, project string, want map[lb.QuotaResource]int) error
 }
 
 // StatsSource reports traffic counters (zeros until a data plane reports
@@ -87,14 +70,13 @@ type StatsSource interface {
 	ListenerStats(ctx context.Context, listenerID string) (lb.Stats, error)
 }
 
-// Authenticator establishes who is calling. It returns ErrUnauthenticated
-// (answered with 401) when the request carries no valid credentials.
-type Authenticator interface {
-	Authenticate(r *http.Request) (policy.Caller, error)
+// QuotaAPI serves the quota endpoints. Register adds its routes below
+// prefix (the canonical "/v2/lbaas/quotas") to rt, each handler wrapped by
+// wrap, which authenticates the caller and puts it in the request context
+// (policy.CallerFrom).
+type QuotaAPI interface {
+	Register(rt *httpapi.Router, prefix string, wrap func(http.Handler) http.Handler)
 }
-
-// ErrUnauthenticated is returned by an Authenticator that refuses a request.
-var ErrUnauthenticated = errors.New("authentication required")
 
 // DefaultMaxBodyBytes is Octavia's request size limit (oslo sizelimit).
 const DefaultMaxBodyBytes = 114688
@@ -120,9 +102,11 @@ type Options struct {
 	Quotas QuotaReserver
 	// QuotaAPI serves the quota endpoints (/v2/lbaas/quotas…); nil answers
 	// them 404.
-	QuotaAPI http.Handler
+	QuotaAPI QuotaAPI
 	// Subnets validates member subnet_id; nil accepts any.
 	Subnets SubnetChecker
+	// SecurityGroups validates vip_sg_ids; nil accepts any.
+	SecurityGroups VIPSecurityGroups
 	// KeyManager checks the key-manager references of listeners and pools
 	// (certificates, client and member CAs, CRLs) as Octavia asks Barbican;
 	// nil accepts any well-formed reference.
@@ -157,15 +141,10 @@ type Options struct {
 // Server is the API. It is safe for concurrent use.
 type Server struct {
 	store     store.Store
-	notifier  Notifier
-	vips      VIPAllocator
+	writes    *change.Writer
 	stats     StatsSource
 	auth      Authenticator
 	authz     Authorizer
-	quotas    QuotaReserver
-	quotaAPI  http.Handler
-	subnets   SubnetChecker
-	keys      KeyManager
 	log       *slog.Logger
 	clock     func() time.Time
 	providers []string
@@ -177,21 +156,16 @@ type Server struct {
 	maxBody   int64
 	newID     func() string
 	schemas   *schemas
+	router    *httpapi.Router
 }
 
 // New returns a Server for opts.
 func New(opts Options) *Server {
 	s := &Server{
 		store:     opts.Store,
-		notifier:  opts.Notifier,
-		vips:      opts.VIPs,
 		stats:     opts.Stats,
 		auth:      opts.Auth,
 		authz:     opts.Authorizer,
-		quotas:    opts.Quotas,
-		quotaAPI:  opts.QuotaAPI,
-		subnets:   opts.Subnets,
-		keys:      opts.KeyManager,
 		log:       opts.Logger,
 		clock:     opts.Clock,
 		providers: append([]string(nil), opts.Providers...),
@@ -241,6 +215,14 @@ func New(opts Options) *Server {
 	if s.provider == "" && len(s.providers) > 0 {
 		s.provider = s.providers[0]
 	}
+	var keys change.KeyManager
+	if opts.KeyManager != nil {
+		keys = callerKeyManager{opts.KeyManager}
+	}
+	s.writes = change.New(change.Options{Store: opts.Store, Notifier: opts.Notifier, Quotas: opts.Quotas,
+		Subnets: opts.Subnets, KeyManager: keys, VIPs: opts.VIPs, SecurityGroups: opts.SecurityGroups, Settings: &s.settings, Clock: s.clock,
+		NewID: s.newID, Logger: s.log})
+	s.router = s.routes(opts.QuotaAPI)
 	return s
 }
 
@@ -249,15 +231,21 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 // request is one API call being served.
 type request struct {
-	w      *recorder
-	r      *http.Request
-	ctx    context.Context
-	id     string
-	log    *slog.Logger
+	w   *recorder
+	r   *http.Request // as the client sent it
+	ctx context.Context
+	id  string
+	log *slog.Logger
+	// route is the request as the router matched it (canonical path, path
+	// parameters).
+	route  *http.Request
+	query  url.Values
 	caller policy.Caller
-	params []string // path parameters in order (ids)
 	s      *Server
 }
+
+// param returns a path parameter of the route.
+func (q *request) param(name string) string { return q.route.PathValue(name) }
 
 // recorder remembers the status written, for the access log and the panic
 // handler.
@@ -291,6 +279,9 @@ func Logger(ctx context.Context) *slog.Logger {
 	return nil
 }
 
+// requestOf returns the call a routed request belongs to.
+func requestOf(r *http.Request) *request { return r.Context().Value(requestKey{}).(*request) }
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := s.clock()
 	id := "req-" + ids.New()
@@ -311,60 +302,38 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		q.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", s.clock().Sub(start))
 	}()
-	if err := s.dispatch(q); err != nil {
-		s.writeError(q, err)
-	}
-}
-
-// dispatch checks the request envelope, routes it, authenticates and runs
-// the handler.
-func (s *Server) dispatch(q *request) error {
-	r := q.r
 	if !acceptsJSON(r.Header.Values("Accept")) {
-		writeJSON(q.w, http.StatusNotAcceptable, map[string]any{"errors": []map[string]any{{
-			"status": http.StatusNotAcceptable, "title": "Not Acceptable",
-			"detail": "Only content type application/json is accepted.", "request_id": q.id,
-		}}})
-		return nil
+		httpapi.WriteJSON(q.w, http.StatusNotAcceptable, notAcceptable(q.id))
+		return
 	}
 	if r.ContentLength > s.maxBody {
-		return &apiError{status: http.StatusRequestEntityTooLarge, msg: "Request is too large."}
+		s.writeError(q, errTooLarge())
+		return
 	}
-	path := r.URL.Path
-	if path == "/" || path == "" {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return methodNotAllowed(q, "GET")
-		}
-		writeJSON(q.w, http.StatusOK, s.versions(r))
-		return nil
+	path, ok := canonicalPath(r.URL.Path)
+	if !ok {
+		s.writeError(q, errNoRoute())
+		return
 	}
-	h, allowed, params := s.route(path, r.Method)
-	if allowed == "" {
-		return &apiError{status: http.StatusNotFound, msg: "The resource could not be found."}
-	}
-	if h == nil {
-		return methodNotAllowed(q, allowed)
-	}
-	q.params = params
-	caller, err := s.auth.Authenticate(r)
-	if err != nil {
-		if errors.Is(err, ErrUnauthenticated) {
-			writeJSON(q.w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
-				"code": http.StatusUnauthorized, "title": "Unauthorized",
-				"message": "The request you have made requires authentication.",
-			}})
-			return nil
-		}
-		return fmt.Errorf("authenticate: %w", err)
-	}
-	q.caller = caller
-	q.ctx = policy.WithCaller(q.ctx, caller)
-	return h(q)
+	s.router.ServeHTTP(q.w, withPath(q.r, path))
 }
 
-func methodNotAllowed(q *request, allowed string) error {
-	q.w.Header().Set("Allow", allowed)
-	return &apiError{status: http.StatusMethodNotAllowed, msg: "The method " + q.r.Method + " is not allowed for this resource."}
+// notAcceptableBody is the 406 of a request that does not accept JSON (the
+// shape of Octavia's content-type middleware).
+type notAcceptableBody struct {
+	Errors []notAcceptableError `json:"errors"`
+}
+
+type notAcceptableError struct {
+	Detail    string `json:"detail"`
+	RequestID string `json:"request_id"`
+	Status    int    `json:"status"`
+	Title     string `json:"title"`
+}
+
+func notAcceptable(requestID string) notAcceptableBody {
+	return notAcceptableBody{Errors: []notAcceptableError{{Detail: "Only content type application/json is accepted.",
+		RequestID: requestID, Status: http.StatusNotAcceptable, Title: "Not Acceptable"}}}
 }
 
 // acceptsJSON implements Octavia's Accept rule: absent, empty, */*,
@@ -392,12 +361,20 @@ func acceptsJSON(values []string) bool {
 	return false
 }
 
-func (s *Server) now() time.Time { return s.clock().UTC() }
-
-func (s *Server) notify(lbID string) {
-	if s.notifier != nil {
-		s.notifier.Enqueue(lbID)
+// authenticate establishes the caller of q: false when the request was
+// answered 401.
+func (s *Server) authenticate(q *request) (bool, error) {
+	caller, err := s.auth.Authenticate(q.r)
+	if errors.Is(err, ErrUnauthenticated) {
+		httpapi.WriteJSON(q.w, http.StatusUnauthorized, unauthorized())
+		return false, nil
 	}
+	if err != nil {
+		return false, fmt.Errorf("authenticate: %w", err)
+	}
+	q.caller = caller
+	q.ctx = policy.WithCaller(q.ctx, caller)
+	return true, nil
 }
 
 // authorize runs the policy hook for object:action on a target owned by
@@ -406,11 +383,25 @@ func (q *request) authorize(o policy.Object, a policy.Action, owner string) erro
 	return q.s.authz.Authorize(q.caller, policy.RuleFor(o, a), owner)
 }
 
-// reserve checks the project's quota for the objects about to be created
-// in tx.
-func (q *request) reserve(tx store.Tx, project string, want map[lb.QuotaResource]int) error {
-	if q.s.quotas == nil {
-		return nil
+// allow is authorize for a write whose owner the write path finds.
+func (q *request) allow(o policy.Object, a policy.Action) change.Allow {
+	return func(owner string) error { return q.authorize(o, a, owner) }
+}
+
+// apiErrorOf gives the write path's not-found and unsupported-option errors
+// their status (404, 501); writeError knows the other domain errors.
+func apiErrorOf(err error) error {
+	var nf *lb.NotFoundError
+	var un *lb.UnsupportedError
+	switch {
+	case errors.As(err, &nf):
+		return &apiError{status: http.StatusNotFound, msg: nf.Error()}
+	case errors.As(err, &un):
+		return &apiError{status: http.StatusNotImplemented, msg: un.Error()}
 	}
-	return q.s.quotas.Reserve(q.ctx, tx, project, want)
+	return err
+}
+
+func errTooLarge() error {
+	return &apiError{status: http.StatusRequestEntityTooLarge, msg: "Request is too large."}
 }

@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
@@ -339,8 +338,13 @@ type statsWire struct {
 	RequestErrors     int64 `json:"request_errors"`
 }
 
-func toStatsWire(st lb.Stats) map[string]statsWire {
-	return map[string]statsWire{"stats": {BytesIn: st.BytesIn, BytesOut: st.BytesOut,
+// statsBody is the body of the stats endpoints: {"stats": {...}}.
+type statsBody struct {
+	Stats statsWire `json:"stats"`
+}
+
+func toStatsWire(st lb.Stats) statsBody {
+	return statsBody{Stats: statsWire{BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 		ActiveConnections: st.ActiveConnections, TotalConnections: st.TotalConnections, RequestErrors: st.RequestErrors}}
 }
 
@@ -381,6 +385,16 @@ type statusListenerWire struct {
 	Pools              []statusPoolWire      `json:"pools"`
 }
 
+// statusBody is the body of the status tree: {"statuses": {"loadbalancer":
+// {...}}}.
+type statusBody struct {
+	Statuses statusesWire `json:"statuses"`
+}
+
+type statusesWire struct {
+	LoadBalancer statusLoadBalancerWire `json:"loadbalancer"`
+}
+
 type statusLoadBalancerWire struct {
 	ID                 string                `json:"id"`
 	Name               string                `json:"name"`
@@ -392,29 +406,6 @@ type statusLoadBalancerWire struct {
 type pageLink struct {
 	Href string `json:"href"`
 	Rel  string `json:"rel"`
-}
-
-// selectFields keeps only the listed top-level keys of v's JSON object
-// (Octavia's fields=). A nil fields keeps everything.
-func selectFields(v any, fields []string) (any, error) {
-	if fields == nil {
-		return v, nil
-	}
-	data, err := marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(data, &all); err != nil {
-		return nil, err
-	}
-	out := make(map[string]json.RawMessage, len(fields))
-	for _, f := range fields {
-		if raw, ok := all[f]; ok {
-			out[f] = raw
-		}
-	}
-	return out, nil
 }
 
 type l7RuleWire struct {

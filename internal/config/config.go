@@ -28,6 +28,7 @@ type Setting struct {
 	isBool  bool
 	set     func(string) error
 	get     func() string
+	changed bool // set by the file, the environment or a flag
 }
 
 // Env is the environment variable of the setting: FULCRUM_ + upper snake case.
@@ -51,8 +52,23 @@ func (s *Set) add(st *Setting) {
 	if _, dup := s.byName[st.Name]; dup {
 		panic("config: duplicate setting " + st.Name)
 	}
+	set := st.set
+	st.set = func(v string) error {
+		if err := set(v); err != nil {
+			return err
+		}
+		st.changed = true
+		return nil
+	}
 	s.settings = append(s.settings, st)
 	s.byName[st.Name] = st
+}
+
+// Changed reports whether Load gave setting name a value (from the file,
+// the environment or a flag), as opposed to leaving its default.
+func (s *Set) Changed(name string) bool {
+	st, ok := s.byName[name]
+	return ok && st.changed
 }
 
 // String binds a string setting.

@@ -79,3 +79,39 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestChanged(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "fulcrum.yaml")
+	os.WriteFile(file, []byte("zone: from-file\n"), 0o600)
+	cases := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		zone, grp bool
+		zoneValue string
+	}{
+		{"defaults", nil, nil, false, false, "def"},
+		{"flag to the default value", []string{"--zone", "def"}, nil, true, false, "def"},
+		{"flag to empty", []string{"--zone="}, nil, true, false, ""},
+		{"environment", nil, map[string]string{"FULCRUM_GROUP": "g"}, false, true, "def"},
+		{"file", []string{"--config", file}, nil, true, false, "from-file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var zone, group string
+			s := New("test")
+			s.String(&zone, "zone", "def", "")
+			s.String(&group, "group", "", "")
+			if err := s.Load(tc.args, func(k string) string { return tc.env[k] }, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if s.Changed("zone") != tc.zone || s.Changed("group") != tc.grp || zone != tc.zoneValue {
+				t.Errorf("Changed(zone)=%v Changed(group)=%v zone=%q; want %v %v %q", s.Changed("zone"), s.Changed("group"), zone, tc.zone, tc.grp, tc.zoneValue)
+			}
+			if s.Changed("unknown") {
+				t.Error("Changed of an unknown setting is true")
+			}
+		})
+	}
+}

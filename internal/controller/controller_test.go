@@ -156,10 +156,12 @@ func (e *env) get(id string) (g *lb.Graph, err error) {
 	return g, err
 }
 
-// eventually polls cond until it holds or 5 s pass.
+// eventually polls cond until it holds or 30 s pass (generous: a loaded
+// machine running the race detector is slow, and a condition that holds
+// returns at once).
 func (e *env) eventually(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("timed out waiting for %s", what)

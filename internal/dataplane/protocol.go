@@ -11,7 +11,9 @@ import "time"
 //	   heartbeat with applied/refused versions, stats and member health.
 //	   Compatible addition: ErrorResponse.Refused, which tells an agent the
 //	   server refuses its identity (an agent that does not know the field
-//	   keeps retrying, as before).
+//	   keeps retrying, as before). Compatible addition: Heartbeat.Capabilities,
+//	   Segments and VRRP (ACTIVE_STANDBY), which a server that does not know them
+//	   ignores; the server sends Config.VRRP only to agents that advertise "vrrp".
 const ProtocolVersion = 1
 
 // ProtocolHeader carries ProtocolVersion on every agent request.
@@ -34,8 +36,10 @@ type EnrollRequest struct {
 	Name string `json:"name"`
 	// CSR is a PEM certificate request for the agent's key.
 	CSR string `json:"csr"`
-	// Address is where the node is reachable; AvailabilityZone and Group
-	// place it for scheduling.
+	// Address is where the node is reachable. AvailabilityZone and Group
+	// are what the agent expects to be placed in: the join token decides,
+	// and the server refuses an enrollment asking for other values than
+	// the token's ("" asks for nothing).
 	Address          string `json:"address,omitempty"`
 	AvailabilityZone string `json:"availability_zone,omitempty"`
 	Group            string `json:"group,omitempty"`
@@ -63,7 +67,9 @@ type ConfigResponse struct {
 type Heartbeat struct {
 	// Name is the agent's name (also in its certificate).
 	Name string `json:"name"`
-	// Address, AvailabilityZone and Group may change between heartbeats.
+	// Address may change between heartbeats. AvailabilityZone and Group
+	// are informational: the server keeps the ones the agent's join token
+	// gave it and logs a claim of others.
 	Address          string `json:"address,omitempty"`
 	AvailabilityZone string `json:"availability_zone,omitempty"`
 	Group            string `json:"group,omitempty"`
@@ -80,6 +86,12 @@ type Heartbeat struct {
 	Events []HealthEvent `json:"events,omitempty"`
 	// Time is the agent's clock when it sent the heartbeat.
 	Time time.Time `json:"time"`
+	// Capabilities the agent has (CapabilityVRRP). Segments: the physical networks it is
+	// attached to, with its interface and address there. VRRP: the state of each VRRP group
+	// it runs. All three are additions an older server ignores (CheckVRRP bounds them).
+	Capabilities []string    `json:"capabilities,omitempty"`
+	Segments     []Segment   `json:"segments,omitempty"`
+	VRRP         []VRRPState `json:"vrrp,omitempty"`
 }
 
 // Refusal is one load balancer an agent could not apply.

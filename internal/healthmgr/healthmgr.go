@@ -1,9 +1,13 @@
 // Package healthmgr turns agent heartbeats into what the API shows:
 // operating statuses of members, pools, listeners and load balancers
 // (rolled up as Octavia's health manager does), per-listener statistics,
-// and agent liveness. An agent silent for longer than the dead window is
-// marked DOWN and its load balancers are handed back to the controller,
-// which reschedules them onto a healthy agent.
+// and agent liveness. An agent silent for longer than the dead window, or
+// revoked or released for re-enrollment (at once), is marked DOWN and its
+// load balancers are handed back to the controller, which reschedules them
+// onto a healthy agent.
+//
+// A heartbeat speaks for the load balancers placed on its agent only:
+// statuses and statistics it reports for anything else are ignored.
 package healthmgr
 
 import (
@@ -38,6 +42,13 @@ type Options struct {
 	// DeadAfter is how long an agent may stay silent before it is marked
 	// down (default 3 s).
 	DeadAfter time.Duration
+	// CheckInterval is how often Run looks for agents to mark down: silent
+	// ones, and revoked or released ones, which go down at once (default
+	// DeadAfter/6, at most 500 ms).
+	CheckInterval time.Duration
+	// Observe, if set, is told what each heartbeat says about its agent
+	// (capabilities, segments): the placement of ACTIVE_STANDBY pairs.
+	Observe func(agentID string, hb *dataplane.Heartbeat)
 }
 
 // Manager processes heartbeats and watches agent liveness.
@@ -51,10 +62,22 @@ type Manager struct {
 }
 
 type agentState struct {
+	// Guarded by Manager.mu.
 	lastSeen time.Time
-	members  map[string]dataplane.MemberStatus // by member id
-	stats    map[string]dataplane.ListenerStats
 	synced   bool // statuses were computed for every placed LB at least once
+
+	// beat serialises the agent's heartbeats; it guards the rest.
+	beat    sync.Mutex
+	members map[string]dataplane.MemberStatus // by member id, as last reported
+	stats   map[string]dataplane.ListenerStats
+	// owner maps member and listener ids the agent reported to their load
+	// balancer as the store has it ("" = the store knows no such id). An
+	// id never changes load balancer, and the server makes its ids, so
+	// neither answer goes stale; the cache spares the store a lookup per
+	// id and heartbeat, also for ids an agent makes up.
+	memberLB, listenerLB map[string]string
+	reported             map[string]bool   // listener ids in the last heartbeat
+	pairs                map[string][2]int // healthy and all members of pairs, as last rolled up
 }
 
 // New returns a manager.
@@ -68,39 +91,55 @@ func New(opts Options) *Manager {
 	if opts.DeadAfter <= 0 {
 		opts.DeadAfter = 3 * time.Second
 	}
+	if opts.CheckInterval <= 0 {
+		opts.CheckInterval = min(opts.DeadAfter/6, 500*time.Millisecond)
+	}
 	return &Manager{opts: opts, log: opts.Logger.With("component", "healthmgr"), agents: map[string]*agentState{}, start: opts.Now()}
 }
 
+// state returns agent agentID's state. Callers hold m.mu.
 func (m *Manager) state(agentID string) *agentState {
 	st, ok := m.agents[agentID]
 	if !ok {
-		st = &agentState{members: map[string]dataplane.MemberStatus{}, stats: map[string]dataplane.ListenerStats{}}
+		st = &agentState{members: map[string]dataplane.MemberStatus{}, stats: map[string]dataplane.ListenerStats{},
+			memberLB: map[string]string{}, listenerLB: map[string]string{}, reported: map[string]bool{}, pairs: map[string][2]int{}}
 		m.agents[agentID] = st
 	}
 	return st
 }
 
-// Heartbeat processes one heartbeat of agent agentID.
+// Heartbeat processes one heartbeat of agent agentID. It speaks for the
+// load balancers placed on the agent only: member statuses and listener
+// statistics of any other load balancer, and statistics of a listener
+// that is not the named load balancer's, are ignored. The heartbeat of an
+// agent that is revoked or released for re-enrollment (a request that
+// passed authentication just before) is dropped: it does not bring the
+// agent back up. Heartbeats of one agent are processed one at a time.
 func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.Heartbeat) error {
 	now := m.opts.Now()
-	changed := m.opts.Acker.Ack(agentID, hb.AppliedVersion, hb.Refused)
+	m.mu.Lock()
+	st := m.state(agentID)
+	// Heard from now, however long the store takes to record it.
+	st.lastSeen = now
+	m.mu.Unlock()
+	st.beat.Lock()
+	defer st.beat.Unlock()
+	m.mu.Lock()
+	full := !st.synced
+	m.mu.Unlock()
 
+	if err := hb.CheckVRRP(); err != nil {
+		m.log.Warn("heartbeat's VRRP report ignored", "agent_id", agentID, "err", err)
+		hb.Capabilities, hb.Segments, hb.VRRP = nil, nil, nil
+	}
+	changed := m.opts.Acker.Ack(agentID, hb.AppliedVersion, hb.Refused)
 	members := make(map[string]dataplane.MemberStatus, len(hb.Health.Members))
 	for _, h := range hb.Health.Members {
 		members[h.MemberID] = h.Status
 	}
-	stats := make(map[string]dataplane.ListenerStats, len(hb.Stats.Listeners))
-	for _, s := range hb.Stats.Listeners {
-		stats[s.ListenerID] = s
-	}
-
-	m.mu.Lock()
-	st := m.state(agentID)
-	st.lastSeen = now
-	full := !st.synced
 	dirtyMembers := map[string]bool{}
 	for id, s := range members {
-		if st.members[id] != s {
+		if old, ok := st.members[id]; !ok || old != s {
 			dirtyMembers[id] = true
 		}
 	}
@@ -109,30 +148,110 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 			dirtyMembers[id] = true
 		}
 	}
-	var dirtyStats []dataplane.ListenerStats
-	dirtyListeners := map[string]bool{}
-	for id, s := range stats {
-		old, ok := st.stats[id]
-		if !ok || old != s {
-			dirtyStats = append(dirtyStats, s)
-		}
-		if !ok {
-			dirtyListeners[id] = true
-		}
+	reportedListeners := map[string]bool{}
+	for _, s := range hb.Stats.Listeners {
+		reportedListeners[s.ListenerID] = true
 	}
-	for id := range st.stats {
-		if _, ok := stats[id]; !ok {
-			dirtyListeners[id] = true
-		}
-	}
-	m.mu.Unlock()
 
-	var cameUp bool
-	err := m.opts.Store.Update(ctx, func(tx store.Tx) error {
+	// Owners of what is reported now and of what was before (what vanished
+	// changes statuses too), looked up in a read transaction: ids an agent
+	// makes up cost reads, never the writer's time.
+	err := m.opts.Store.View(ctx, func(tx store.Tx) error {
+		err := resolve(st.listenerLB, union(reportedListeners, st.stats), func(ids []string) (map[string]string, error) {
+			list, err := tx.Listeners().List(ctx, store.Query{Filters: []store.Filter{store.In("id", ids...)}})
+			out := map[string]string{}
+			for _, l := range list {
+				out[l.ID] = l.LoadBalancerID
+			}
+			return out, err
+		})
+		if err != nil {
+			return err
+		}
+		return resolve(st.memberLB, dirtyMembers, func(ids []string) (map[string]string, error) {
+			list, err := tx.Members().List(ctx, store.Query{Filters: []store.Filter{store.In("id", ids...)}})
+			out := map[string]string{}
+			for _, mm := range list {
+				out[mm.ID] = mm.LoadBalancerID
+			}
+			return out, err
+		})
+	})
+	if err != nil {
+		return err
+	}
+
+	var cameUp, dropped bool
+	var stats map[string]dataplane.ListenerStats
+	var vrrpChanged []string
+	var pairs map[string][2]int
+	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
+		cameUp, dropped, vrrpChanged = false, false, nil
 		agent, err := tx.Agents().Get(ctx, agentID)
 		if err != nil {
 			return err
 		}
+		if agent.Revoked || agent.CertSerial == "" {
+			dropped = true
+			return nil
+		}
+		placed, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("agent_id", agentID)}})
+		if err != nil {
+			return err
+		}
+		lbIDs := map[string]bool{}
+		var pairIDs []string
+		for _, a := range placed {
+			lbIDs[a.LoadBalancerID] = true
+			if a.VRRPID != nil {
+				pairIDs = append(pairIDs, a.LoadBalancerID)
+			}
+		}
+		if vrrpChanged, err = vrrpStates(ctx, tx, placed, hb, now); err != nil {
+			return err
+		}
+		if pairs, err = pairHealth(ctx, tx, pairIDs); err != nil {
+			return err
+		}
+		// Statistics count only for a listener of a load balancer on this
+		// agent, filed under that load balancer.
+		stats = map[string]dataplane.ListenerStats{}
+		for _, s := range hb.Stats.Listeners {
+			if lbIDs[s.LoadBalancerID] && st.listenerLB[s.ListenerID] == s.LoadBalancerID {
+				stats[s.ListenerID] = s
+			}
+		}
+		var dirtyStats []dataplane.ListenerStats
+		recompute := map[string]bool{}
+		for id, s := range stats {
+			old, ok := st.stats[id]
+			if !ok || old != s {
+				dirtyStats = append(dirtyStats, s)
+			}
+			if !ok {
+				recompute[s.LoadBalancerID] = true
+			}
+		}
+		for id := range st.stats {
+			if _, ok := stats[id]; !ok {
+				recompute[st.listenerLB[id]] = true
+			}
+		}
+		for id := range dirtyMembers {
+			recompute[st.memberLB[id]] = true
+		}
+		for _, id := range changed {
+			recompute[id] = true
+		}
+		for id, h := range pairs {
+			if old, ok := st.pairs[id]; !ok || old != h {
+				recompute[id] = true
+			}
+		}
+		if full {
+			recompute = lbIDs
+		}
+
 		wasDown := agent.Status != lb.AgentUp
 		cameUp = wasDown
 		agent.Status = lb.AgentUp
@@ -152,29 +271,8 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		if wasDown {
 			m.log.Info("agent is up", "agent", agent.Name)
 		}
-		placed, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("agent_id", agentID)}})
-		if err != nil {
+		if err := m.putStats(ctx, tx, agentID, dirtyStats, now); err != nil {
 			return err
-		}
-		lbIDs := map[string]bool{}
-		for _, a := range placed {
-			lbIDs[a.LoadBalancerID] = true
-		}
-		if err := m.putStats(ctx, tx, agentID, lbIDs, dirtyStats, now); err != nil {
-			return err
-		}
-		recompute := map[string]bool{}
-		if full {
-			recompute = lbIDs
-		} else {
-			for _, id := range changed {
-				recompute[id] = true
-			}
-			if len(dirtyMembers) > 0 || len(dirtyListeners) > 0 {
-				if err := m.affected(ctx, tx, lbIDs, dirtyMembers, dirtyListeners, recompute); err != nil {
-					return err
-				}
-			}
 		}
 		ids := make([]string, 0, len(recompute))
 		for id := range recompute {
@@ -184,18 +282,28 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
-			if err := m.apply(ctx, tx, id, members, stats); err != nil {
+			if err := m.apply(ctx, tx, id, members, stats, pairs[id]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || dropped {
 		return err
 	}
+	if m.opts.Observe != nil {
+		m.opts.Observe(agentID, hb)
+	}
+	for _, id := range vrrpChanged {
+		m.opts.Enqueue(id)
+	}
+	st.pairs = pairs
+	// Keep the owners of this heartbeat's ids and the last one's: an agent
+	// alternating between two reports costs no lookups.
+	prune(st.listenerLB, union(reportedListeners, st.reported))
+	prune(st.memberLB, union(members, st.members))
+	st.members, st.stats, st.reported = members, stats, reportedListeners
 	m.mu.Lock()
-	st.members = members
-	st.stats = stats
 	st.synced = true
 	m.mu.Unlock()
 	if cameUp && m.opts.AgentUp != nil {
@@ -204,36 +312,57 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	return nil
 }
 
-// affected adds to out the placed load balancers owning a dirty member or listener.
-func (m *Manager) affected(ctx context.Context, tx store.Tx, lbIDs, members, listeners map[string]bool, out map[string]bool) error {
-	if len(members) > 0 {
-		ids := keys(members)
-		list, err := tx.Members().List(ctx, store.Query{Filters: []store.Filter{store.In("id", ids...)}})
-		if err != nil {
-			return err
-		}
-		for _, mm := range list {
-			if lbIDs[mm.LoadBalancerID] {
-				out[mm.LoadBalancerID] = true
-			}
+// maxIn is how many values one IN filter carries: the store turns a filter
+// into one expression per value, and SQLite bounds expression depth.
+const maxIn = 200
+
+// resolve adds to owner every id of ids it lacks, looked up with lookup
+// (maxIn ids at a time); ids the lookup does not return map to "".
+func resolve[V any](owner map[string]string, ids map[string]V, lookup func(ids []string) (map[string]string, error)) error {
+	var missing []string
+	for id := range ids {
+		if _, ok := owner[id]; !ok {
+			missing = append(missing, id)
 		}
 	}
-	if len(listeners) > 0 {
-		list, err := tx.Listeners().List(ctx, store.Query{Filters: []store.Filter{store.In("id", keys(listeners)...)}})
+	sort.Strings(missing)
+	for len(missing) > 0 {
+		n := min(len(missing), maxIn)
+		found, err := lookup(missing[:n])
 		if err != nil {
 			return err
 		}
-		for _, l := range list {
-			if lbIDs[l.LoadBalancerID] {
-				out[l.LoadBalancerID] = true
-			}
+		for _, id := range missing[:n] {
+			owner[id] = found[id]
 		}
+		missing = missing[n:]
 	}
 	return nil
 }
 
+// prune drops from owner the ids not in keep.
+func prune[V any](owner map[string]string, keep map[string]V) {
+	for id := range owner {
+		if _, ok := keep[id]; !ok {
+			delete(owner, id)
+		}
+	}
+}
+
+// union returns the keys of a and b.
+func union[A, B any](a map[string]A, b map[string]B) map[string]bool {
+	out := make(map[string]bool, len(a)+len(b))
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
 // apply recomputes and writes the operating statuses of one load balancer.
-func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats) error {
+func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats, pair [2]int) error {
 	if _, err := tx.LoadBalancers().Lock(ctx, lbID); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
@@ -255,6 +384,9 @@ func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members m
 		}
 	}
 	want := Rollup(g, obs)
+	if w, ok := want[lbID]; ok {
+		want[lbID] = pairStatus(w, pair[0], pair[1])
+	}
 	now := m.opts.Now().UTC().Truncate(time.Second)
 	set := func(id string, s *lb.Status, t *lb.Times, save func() error) error {
 		w, ok := want[id]
@@ -284,12 +416,11 @@ func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members m
 	return set(l.ID, &l.Status, &l.Times, func() error { return tx.LoadBalancers().Update(ctx, l) })
 }
 
-func (m *Manager) putStats(ctx context.Context, tx store.Tx, agentID string, lbIDs map[string]bool, dirty []dataplane.ListenerStats, now time.Time) error {
+// putStats stores the agent's changed listener statistics (already
+// checked by ownStats).
+func (m *Manager) putStats(ctx context.Context, tx store.Tx, agentID string, dirty []dataplane.ListenerStats, now time.Time) error {
 	var rows []*lb.ListenerStats
 	for _, s := range dirty {
-		if !lbIDs[s.LoadBalancerID] {
-			continue
-		}
 		rows = append(rows, &lb.ListenerStats{ListenerID: s.ListenerID, AgentID: agentID, LoadBalancerID: s.LoadBalancerID,
 			ActiveConnections: s.ActiveConnections, TotalConnections: s.TotalConnections, BytesIn: s.BytesIn,
 			BytesOut: s.BytesOut, RequestErrors: s.RequestErrors, UpdatedAt: now})
@@ -300,18 +431,9 @@ func (m *Manager) putStats(ctx context.Context, tx store.Tx, agentID string, lbI
 	return tx.ListenerStats().Put(ctx, rows)
 }
 
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Run marks silent agents down until ctx ends.
+// Run marks agents down (CheckAgents every CheckInterval) until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
-	tick := time.NewTicker(m.opts.DeadAfter / 6)
+	tick := time.NewTicker(m.opts.CheckInterval)
 	defer tick.Stop()
 	for {
 		select {
@@ -325,35 +447,85 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// CheckAgents marks down every agent silent for longer than the dead window
-// and enqueues its load balancers. Agents never heard from since this
-// manager started get the window counted from the start.
+// downReason says why agent a, marked up, is to be marked down ("" if it
+// is not): revoked or released agents go down at once, silent ones after
+// the dead window. Callers hold m.mu.
+func (m *Manager) downReason(a *lb.Agent, now time.Time) string {
+	switch {
+	case a.Revoked:
+		return "revoked"
+	case a.CertSerial == "":
+		return "released for re-enrollment (--replace)"
+	}
+	last := m.start
+	if st, ok := m.agents[a.ID]; ok && st.lastSeen.After(last) {
+		last = st.lastSeen
+	}
+	if now.Sub(last) > m.opts.DeadAfter {
+		return "silent for longer than the dead window"
+	}
+	return ""
+}
+
+// CheckAgents marks down every agent that is revoked or released for
+// re-enrollment (`agent-revoke`, `agent-token --replace`), at once, and
+// every agent silent for longer than the dead window, and enqueues their
+// load balancers, which the controller moves to healthy agents. Agents
+// never heard from since this manager started get the window counted from
+// the start. It writes only when there is an agent to mark down.
 func (m *Manager) CheckAgents(ctx context.Context) error {
 	now := m.opts.Now()
-	var down []*lb.Agent
-	var moved []string
-	err := m.opts.Store.Update(ctx, func(tx store.Tx) error {
+	var candidates []string
+	err := m.opts.Store.View(ctx, func(tx store.Tx) error {
+		candidates = nil
 		agents, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("status", lb.AgentUp)}})
 		if err != nil {
 			return err
 		}
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		for _, a := range agents {
-			last := m.start
-			if st, ok := m.agents[a.ID]; ok && st.lastSeen.After(last) {
-				last = st.lastSeen
-			}
-			if now.Sub(last) > m.opts.DeadAfter {
-				down = append(down, a)
+			if m.downReason(a, now) != "" {
+				candidates = append(candidates, a.ID)
 			}
 		}
-		m.mu.Unlock()
-		for _, a := range down {
+		return nil
+	})
+	if err != nil || len(candidates) == 0 {
+		return err
+	}
+	type down struct {
+		agent  *lb.Agent
+		reason string
+	}
+	var downs []down
+	var moved []string
+	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
+		downs, moved = nil, nil
+		for _, id := range candidates {
+			a, err := tx.Agents().Lock(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if a.Status != lb.AgentUp {
+				continue
+			}
+			// Look again: a heartbeat may have come in meanwhile.
+			m.mu.Lock()
+			reason := m.downReason(a, now)
+			m.mu.Unlock()
+			if reason == "" {
+				continue
+			}
 			a.Status = lb.AgentDown
 			a.Touch(now)
 			if err := tx.Agents().Update(ctx, a); err != nil {
 				return err
 			}
+			downs = append(downs, down{a, reason})
 			placed, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("agent_id", a.ID)}})
 			if err != nil {
 				return err
@@ -373,14 +545,15 @@ func (m *Manager) CheckAgents(ctx context.Context) error {
 		return err
 	}
 	m.mu.Lock()
-	for _, a := range down {
-		if st, ok := m.agents[a.ID]; ok {
+	for _, d := range downs {
+		if st, ok := m.agents[d.agent.ID]; ok {
 			st.synced = false
 		}
 	}
 	m.mu.Unlock()
-	for _, a := range down {
-		m.log.Warn("agent is down: moving its load balancers", "agent", a.Name, "silent_for", now.Sub(m.lastSeen(a.ID)).Round(time.Millisecond))
+	for _, d := range downs {
+		m.log.Warn("agent is down: moving its load balancers", "agent", d.agent.Name, "reason", d.reason,
+			"silent_for", now.Sub(m.lastSeen(d.agent.ID)).Round(time.Millisecond))
 	}
 	for _, id := range moved {
 		m.opts.Enqueue(id)

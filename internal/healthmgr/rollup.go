@@ -20,7 +20,7 @@ type ListenerObs struct {
 }
 
 // Rollup derives every operating status of a load balancer graph from an
-// observation, following Octavia's health-manager rules (§4.5):
+// observation, following Octavia's health-manager rules (docs/octavia-behaviour.md, "Operating status"):
 //
 //   - member: UP→ONLINE, DOWN→ERROR, DRAIN→DRAINING, MAINT→OFFLINE,
 //     NO_CHECK→NO_MONITOR; unreported → OFFLINE (NO_MONITOR when the pool

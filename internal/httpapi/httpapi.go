@@ -29,61 +29,73 @@ type Router struct {
 	MethodNotAllowed func(w http.ResponseWriter, r *http.Request, allow string)
 
 	mux     *http.ServeMux
-	methods map[string][]string // path part of a pattern → its methods, in registration order
-	order   []string
+	methods []string // every method some pattern names, in registration order
 	once    sync.Once
 }
 
 // Handle registers h for pattern, which must be "METHOD /path". GET also
-// answers HEAD, as ServeMux does.
+// answers HEAD, as ServeMux does; the Allow of a 405 lists the methods
+// registered, not that implied HEAD.
 func (rt *Router) Handle(pattern string, h http.Handler) {
 	method, path, ok := strings.Cut(pattern, " ")
 	if !ok || method == "" || !strings.HasPrefix(path, "/") {
 		panic("httpapi: pattern must be \"METHOD /path\": " + pattern)
 	}
+	if path == "/" {
+		panic("httpapi: the root pattern is the Router's own (NotFound): " + pattern)
+	}
 	if rt.mux == nil {
 		rt.mux = http.NewServeMux()
-		rt.methods = map[string][]string{}
 	}
 	rt.mux.Handle(pattern, h)
-	if _, seen := rt.methods[path]; !seen {
-		rt.order = append(rt.order, path)
+	if !slices.Contains(rt.methods, method) {
+		rt.methods = append(rt.methods, method)
 	}
-	rt.methods[path] = append(rt.methods[path], method)
 }
 
 // HandleFunc registers f for pattern (see Handle).
 func (rt *Router) HandleFunc(pattern string, f http.HandlerFunc) { rt.Handle(pattern, f) }
 
-// Allowed returns the methods registered for the path part of a pattern.
-func (rt *Router) Allowed(path string) []string { return slices.Clone(rt.methods[path]) }
-
-// seal registers, once, the method-less fallbacks that turn ServeMux's plain
-// 404 and 405 into the surface's own.
+// seal registers, once, the catch-all that turns ServeMux's plain 404 and 405
+// into the surface's own. A method-less pattern per path would do the same
+// but conflicts with ServeMux's precedence rules as soon as a fixed path
+// ("GET /quotas/defaults") sits beside a wildcard one allowing more methods
+// ("PUT /quotas/{project}"); the catch-all never conflicts.
 func (rt *Router) seal() {
 	if rt.mux == nil {
 		rt.mux = http.NewServeMux()
 	}
-	for _, path := range rt.order {
-		allow := strings.Join(rt.methods[path], ", ")
-		rt.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", allow)
-			if rt.MethodNotAllowed != nil {
-				rt.MethodNotAllowed(w, r, allow)
-				return
-			}
-			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		})
+	rt.mux.HandleFunc("/", rt.miss)
+}
+
+// miss answers a request no registered pattern took: 405 with the methods
+// whose patterns would take this path, else 404. It runs only on misses.
+func (rt *Router) miss(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	probe := *r
+	for _, m := range rt.methods {
+		probe.Method = m
+		// Only a pattern naming m counts: HEAD answered by a GET pattern
+		// is implied, not listed.
+		if _, pattern := rt.mux.Handler(&probe); strings.HasPrefix(pattern, m+" ") {
+			allowed = append(allowed, m)
+		}
 	}
-	if _, taken := rt.methods["/"]; !taken {
-		rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-			if rt.NotFound != nil {
-				rt.NotFound(w, r)
-				return
-			}
-			http.NotFound(w, r)
-		})
+	if len(allowed) == 0 {
+		if rt.NotFound != nil {
+			rt.NotFound(w, r)
+			return
+		}
+		http.NotFound(w, r)
+		return
 	}
+	allow := strings.Join(allowed, ", ")
+	w.Header().Set("Allow", allow)
+	if rt.MethodNotAllowed != nil {
+		rt.MethodNotAllowed(w, r, allow)
+		return
+	}
+	http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 }
 
 // ServeHTTP dispatches r. Registering after the first request panics.

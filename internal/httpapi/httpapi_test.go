@@ -102,3 +102,30 @@ func TestQueryIsStrict(t *testing.T) {
 		t.Fatalf("got %v %v", v, err)
 	}
 }
+
+// A fixed path beside a wildcard one that allows more methods is the shape
+// ServeMux refuses for method-less fallbacks (the quota API's defaults beside
+// {project}); the Router must serve it and still answer 405 precisely.
+func TestRouterFixedPathBesideWildcard(t *testing.T) {
+	rt := &Router{MethodNotAllowed: func(w http.ResponseWriter, r *http.Request, allow string) {
+		WriteJSON(w, 405, map[string]string{"allow": allow})
+	}}
+	rt.HandleFunc("GET /quotas/defaults", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, "defaults") })
+	rt.HandleFunc("GET /quotas/{project}", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, r.PathValue("project")) })
+	rt.HandleFunc("PUT /quotas/{project}", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, "put "+r.PathValue("project")) })
+	rt.HandleFunc("DELETE /quotas/{project}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202) })
+	for _, c := range []struct{ method, path, want string }{
+		{"GET", "/quotas/defaults", `"defaults"`},
+		{"GET", "/quotas/p1", `"p1"`},
+		{"PUT", "/quotas/p1", `"put p1"`},
+		{"PUT", "/quotas/defaults", `"put defaults"`},
+		{"POST", "/quotas/p1", `{"allow":"GET, PUT, DELETE"}`},
+		{"PATCH", "/quotas/defaults", `{"allow":"GET, PUT, DELETE"}`},
+	} {
+		rec := httptest.NewRecorder()
+		rt.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
+		if got := rec.Body.String(); got != c.want {
+			t.Errorf("%s %s = %d %s, want %s", c.method, c.path, rec.Code, got, c.want)
+		}
+	}
+}

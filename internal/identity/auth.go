@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -106,7 +107,7 @@ func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("X-Subject-Token", sealed)
-	writeJSON(w, http.StatusCreated, body)
+	httpapi.WriteJSON(w, http.StatusCreated, body)
 	return nil
 }
 
@@ -336,13 +337,13 @@ func (s *Service) roleNames(ctx context.Context, tx store.Tx, userID string, tar
 }
 
 // tokenBody renders t as Keystone's {"token": {...}}.
-func (s *Service) tokenBody(r *http.Request, t *Token, noCatalog bool) (map[string]any, error) {
+func (s *Service) tokenBody(r *http.Request, t *Token, noCatalog bool) (*tokenReply, error) {
 	ctx := r.Context()
-	tok := map[string]any{
-		"methods":    t.Methods,
-		"audit_ids":  t.AuditIDs,
-		"issued_at":  t.Issued().Format(tokenTimeFormat),
-		"expires_at": t.Expires().Format(tokenTimeFormat),
+	tok := tokenView{
+		Methods:   t.Methods,
+		AuditIDs:  t.AuditIDs,
+		IssuedAt:  t.Issued().Format(tokenTimeFormat),
+		ExpiresAt: t.Expires().Format(tokenTimeFormat),
 	}
 	err := s.view(ctx, func(tx store.Tx) error {
 		u, err := tx.Users().Get(ctx, t.UserID)
@@ -356,7 +357,7 @@ func (s *Service) tokenBody(r *http.Request, t *Token, noCatalog bool) (map[stri
 		if err != nil {
 			return err
 		}
-		tok["user"] = map[string]any{"id": u.ID, "name": u.Name, "domain": ud, "password_expires_at": nil}
+		tok.User = tokenUser{ID: u.ID, Name: u.Name, Domain: ud}
 		if t.ProjectID == "" && t.DomainID == "" {
 			return nil
 		}
@@ -372,52 +373,54 @@ func (s *Service) tokenBody(r *http.Request, t *Token, noCatalog bool) (map[stri
 			if err != nil {
 				return err
 			}
-			tok["project"] = map[string]any{"id": p.ID, "name": p.Name, "domain": pd}
-			tok["is_domain"] = false
+			isDomain := false
+			tok.Project = &tokenProject{ID: p.ID, Name: p.Name, Domain: pd}
+			tok.IsDomain = &isDomain
 		} else {
 			d, err := s.domainRef(ctx, tx, t.DomainID)
 			if err != nil {
 				return err
 			}
-			tok["domain"] = d
+			tok.Domain = &d
 		}
 		roles, err := s.roleRefs(ctx, tx, keystone.ExpandRoles(t.Roles))
 		if err != nil {
 			return err
 		}
-		tok["roles"] = roles
+		tok.Roles = roles
 		if !noCatalog {
-			tok["catalog"] = s.catalog(r)
+			tok.Catalog = s.catalog(r)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"token": tok}, nil
+	return &tokenReply{tok}, nil
 }
 
-func (s *Service) domainRef(ctx context.Context, tx store.Tx, id string) (map[string]any, error) {
+// domainRef names domain id; a domain that is gone has an empty name.
+func (s *Service) domainRef(ctx context.Context, tx store.Tx, id string) (ref, error) {
 	d, err := tx.Domains().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return map[string]any{"id": id, "name": ""}, nil
+		return ref{ID: id}, nil
 	}
 	if err != nil {
-		return nil, err
+		return ref{}, err
 	}
-	return map[string]any{"id": d.ID, "name": d.Name}, nil
+	return ref{ID: d.ID, Name: d.Name}, nil
 }
 
-func (s *Service) roleRefs(ctx context.Context, tx store.Tx, names []string) ([]map[string]any, error) {
+func (s *Service) roleRefs(ctx context.Context, tx store.Tx, names []string) ([]ref, error) {
 	all, err := tx.Roles().List(ctx, store.Query{})
 	if err != nil {
 		return nil, err
 	}
-	out := []map[string]any{}
+	out := []ref{}
 	for _, n := range names {
 		for _, role := range all {
 			if role.Name == n {
-				out = append(out, map[string]any{"id": role.ID, "name": role.Name})
+				out = append(out, ref{ID: role.ID, Name: role.Name})
 			}
 		}
 	}
@@ -425,19 +428,17 @@ func (s *Service) roleRefs(ctx context.Context, tx store.Tx, names []string) ([]
 }
 
 // catalog renders the service catalog for the request's external URL.
-func (s *Service) catalog(r *http.Request) []map[string]any {
+func (s *Service) catalog(r *http.Request) []catalogService {
 	base := s.baseURL(r)
-	out := make([]map[string]any, 0, len(s.opts.Catalog))
+	out := make([]catalogService, 0, len(s.opts.Catalog))
 	for _, svc := range s.opts.Catalog {
 		url := base + svc.Path
-		var eps []map[string]any
+		var eps []catalogEndpoint
 		for _, iface := range []string{"public", "internal", "admin"} {
-			eps = append(eps, map[string]any{
-				"id": stableID("endpoint", svc.Type, iface), "interface": iface,
-				"region": s.opts.Region, "region_id": s.opts.Region, "url": url,
-			})
+			eps = append(eps, catalogEndpoint{ID: stableID("endpoint", svc.Type, iface), Interface: iface,
+				Region: s.opts.Region, RegionID: s.opts.Region, URL: url})
 		}
-		out = append(out, map[string]any{"id": stableID("service", svc.Type), "type": svc.Type, "name": svc.Name, "endpoints": eps})
+		out = append(out, catalogService{ID: stableID("service", svc.Type), Type: svc.Type, Name: svc.Name, Endpoints: eps})
 	}
 	return out
 }
@@ -487,7 +488,7 @@ func (s *Service) validateToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("X-Subject-Token", r.Header.Get("X-Subject-Token"))
-	writeJSON(w, http.StatusOK, body)
+	httpapi.WriteJSON(w, http.StatusOK, body)
 	return nil
 }
 
@@ -524,7 +525,7 @@ func (s *Service) authCatalog(w http.ResponseWriter, r *http.Request) error {
 	if p.ProjectID == "" && p.DomainID == "" {
 		return errForbidden("identity:get_auth_catalog")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"catalog": s.catalog(r), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, catalogBody{Catalog: s.catalog(r), Links: s.links(r)})
 	return nil
 }
 
@@ -542,7 +543,7 @@ func (s *Service) authDomains(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	var out []map[string]any
+	out := []domainView{}
 	err = s.view(ctx, func(tx store.Tx) error {
 		as, err := tx.Assignments().List(ctx, store.Query{Filters: []store.Filter{store.F("user_id", p.UserID)}})
 		if err != nil {
@@ -565,7 +566,7 @@ func (s *Service) authDomains(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"domains": nonNil(out), "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, domainList{Domains: out, Links: s.links(r)})
 	return nil
 }
 
@@ -573,37 +574,30 @@ func (s *Service) authSystem(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.caller(r); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"system": []any{}, "links": s.links(r)})
+	httpapi.WriteJSON(w, http.StatusOK, systemList{System: []struct{}{}, Links: s.links(r)})
 	return nil
 }
 
 // versions is GET /identity: Keystone's multiple-choice version list.
 func (s *Service) versions(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", s.v3URL(r)+"/")
-	writeJSON(w, http.StatusMultipleChoices, map[string]any{"versions": map[string]any{"values": []any{s.versionDoc(r)}}})
+	var body versionsReply
+	body.Versions.Values = []versionDoc{s.versionDoc(r)}
+	httpapi.WriteJSON(w, http.StatusMultipleChoices, body)
 	return nil
 }
 
 func (s *Service) version(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"version": s.versionDoc(r)})
+	httpapi.WriteJSON(w, http.StatusOK, versionReply{s.versionDoc(r)})
 	return nil
 }
 
-func (s *Service) versionDoc(r *http.Request) map[string]any {
-	return map[string]any{
-		"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-		"links":       []any{map[string]any{"rel": "self", "href": s.v3URL(r) + "/"}},
-		"media-types": []any{map[string]any{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}},
-	}
+func (s *Service) versionDoc(r *http.Request) versionDoc {
+	return versionDoc{ID: "v3.14", Status: "stable", Updated: "2020-04-07T00:00:00Z",
+		Links:      []hrefLink{{Rel: "self", Href: s.v3URL(r) + "/"}},
+		MediaTypes: []mediaType{{Base: "application/json", Type: "application/vnd.openstack.identity-v3+json"}}}
 }
 
-func (s *Service) links(r *http.Request) map[string]any {
-	return map[string]any{"self": s.baseURL(r) + r.URL.RequestURI(), "previous": nil, "next": nil}
-}
-
-func nonNil(list []map[string]any) []map[string]any {
-	if list == nil {
-		return []map[string]any{}
-	}
-	return list
+func (s *Service) links(r *http.Request) listLinks {
+	return listLinks{Self: s.baseURL(r) + r.URL.RequestURI()}
 }

@@ -1,10 +1,10 @@
 package identity
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
@@ -60,25 +60,21 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if e.code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Keystone uri="`+s.baseURL(r)+`/identity"`)
 	}
-	title := titles[e.code]
+	writeErrorBody(w, e.code, e.message)
+}
+
+// writeErrorBody writes Keystone's {"error": {"code", "title", "message"}}.
+func writeErrorBody(w http.ResponseWriter, code int, message string) {
+	title := titles[code]
 	if title == "" {
-		title = http.StatusText(e.code)
+		title = http.StatusText(code)
 	}
-	writeJSON(w, e.code, map[string]any{"error": map[string]any{"code": e.code, "title": title, "message": e.message}})
+	httpapi.WriteJSON(w, code, errorBody{errorDetail{Code: code, Title: title, Message: message}})
 }
 
 // WriteUnauthorized writes Keystone's 401 body; middlewares that validate
 // X-Auth-Token for other services use it so every 401 looks the same.
 func WriteUnauthorized(w http.ResponseWriter, authURL string) {
 	w.Header().Set("WWW-Authenticate", `Keystone uri="`+authURL+`"`)
-	writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
-		"code": http.StatusUnauthorized, "title": "Unauthorized", "message": msgUnauthorized}})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	if v != nil {
-		_ = json.NewEncoder(w).Encode(v)
-	}
+	writeErrorBody(w, http.StatusUnauthorized, msgUnauthorized)
 }

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/identity/keystone"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -67,10 +68,10 @@ type Options struct {
 // Service is the Keystone subset. It is an http.Handler for /identity and
 // everything under it. Safe for concurrent use.
 type Service struct {
-	opts  Options
-	log   *slog.Logger
-	mux   *http.ServeMux
-	dummy string // hash verified when the user does not exist
+	opts   Options
+	log    *slog.Logger
+	router *httpapi.Router
+	dummy  string // hash verified when the user does not exist
 }
 
 // New returns the service.
@@ -106,17 +107,24 @@ func New(opts Options) (*Service, error) {
 	return s, nil
 }
 
-// ServeHTTP serves /identity/...
+// ServeHTTP serves /identity/... A query string that cannot be parsed
+// whole (a bad escape, more than 10,000 parameters) is a 400 before any
+// handler runs, so the handlers' r.URL.Query() never silently drops a
+// filter.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Vary", "X-Auth-Token")
-	s.mux.ServeHTTP(w, r)
+	if _, err := httpapi.Query(r); err != nil {
+		s.writeError(w, r, errBadRequest("Invalid query string: "+err.Error()+"."))
+		return
+	}
+	s.router.ServeHTTP(w, r)
 }
 
 // handler is an endpoint that returns its error instead of writing it.
 type handler func(w http.ResponseWriter, r *http.Request) error
 
 func (s *Service) handle(pattern string, h handler) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.router.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
@@ -124,7 +132,14 @@ func (s *Service) handle(pattern string, h handler) {
 }
 
 func (s *Service) routes() {
-	s.mux = http.NewServeMux()
+	s.router = &httpapi.Router{
+		NotFound: func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, &apiError{http.StatusNotFound, "The resource could not be found."})
+		},
+		MethodNotAllowed: func(w http.ResponseWriter, r *http.Request, _ string) {
+			s.writeError(w, r, &apiError{http.StatusMethodNotAllowed, "The method is not allowed for the requested URL."})
+		},
+	}
 	const v3 = "/identity/v3"
 	s.handle("GET /identity", s.versions)
 	s.handle("GET /identity/{$}", s.versions)
@@ -178,23 +193,11 @@ func (s *Service) routes() {
 	s.handle("GET "+v3+"/services", s.listServices)
 	s.handle("GET "+v3+"/endpoints", s.listEndpoints)
 	s.handle("GET "+v3+"/regions", s.listRegions)
-
-	s.handle("/identity/", func(w http.ResponseWriter, r *http.Request) error {
-		return &apiError{http.StatusNotFound, "The resource could not be found."}
-	})
 }
 
-// baseURL is scheme://host[:port] of this server as clients see it.
-func (s *Service) baseURL(r *http.Request) string {
-	if s.opts.ExternalURL != "" {
-		return s.opts.ExternalURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
+// baseURL is scheme://host[:port] of this server as clients see it (see
+// httpapi.BaseURL: forwarding headers are not trusted).
+func (s *Service) baseURL(r *http.Request) string { return httpapi.BaseURL(r, s.opts.ExternalURL) }
 
 func (s *Service) v3URL(r *http.Request) string { return s.baseURL(r) + "/identity/v3" }
 

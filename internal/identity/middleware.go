@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 )
 
@@ -80,8 +81,7 @@ func Middleware(next http.Handler, opts MiddlewareOptions) http.Handler {
 				return
 			}
 			log.Error("token validation failed", "path", r.URL.Path, "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]any{
-				"code": http.StatusServiceUnavailable, "title": "Service Unavailable", "message": "The token could not be validated; try again."}})
+			writeErrorBody(w, http.StatusServiceUnavailable, "The token could not be validated; try again.")
 			return
 		}
 		// IsAdmin stays false: the policy engine derives Octavia's is_admin
@@ -92,13 +92,5 @@ func Middleware(next http.Handler, opts MiddlewareOptions) http.Handler {
 }
 
 func writeUnauthorized(w http.ResponseWriter, r *http.Request, external string) {
-	base := strings.TrimSuffix(external, "/")
-	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
-	}
-	WriteUnauthorized(w, base+"/identity")
+	WriteUnauthorized(w, httpapi.BaseURL(r, external)+"/identity")
 }

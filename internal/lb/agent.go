@@ -34,8 +34,12 @@ type JoinToken struct {
 	ID         string
 	SecretHash string
 	AgentName  string // "" = any name
-	ExpiresAt  time.Time
-	UsedAt     *time.Time
+	// AvailabilityZone and Group are what the enrolled agent gets ("" =
+	// the defaults): the agent cannot choose them.
+	AvailabilityZone string
+	Group            string
+	ExpiresAt        time.Time
+	UsedAt           *time.Time
 	Times
 }
 

@@ -114,6 +114,16 @@ var TLSVersions = []string{"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
 // ALPNProtocols lists the accepted ALPN protocol ids.
 var ALPNProtocols = []string{"h2", "http/1.1", "http/1.0"}
 
+// Providers fulcrum knows (a load balancer's provider, Octavia's provider
+// driver): fulcrum runs load balancers on its data-plane agents with the
+// native engine, haproxy is announced and not runnable yet, noop runs
+// nothing.
+const (
+	ProviderFulcrum = "fulcrum"
+	ProviderHAProxy = "haproxy"
+	ProviderNoop    = "noop"
+)
+
 // VNIC types.
 const (
 	VNICNormal = "normal"

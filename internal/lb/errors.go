@@ -55,3 +55,52 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string { return e.Msg }
+
+// NotFoundError is an object that does not exist (or is hidden from the
+// caller); the API answers 404 with "<Resource> <id> not found.".
+type NotFoundError struct {
+	// Resource is the display name Octavia uses in the message
+	// (NameLoadBalancer, NameL7RulePolicy, …).
+	Resource string
+	ID       string
+}
+
+func (e *NotFoundError) Error() string { return e.Resource + " " + e.ID + " not found." }
+
+// NotFound returns the not-found error of one object.
+func NotFound(resource, id string) error { return &NotFoundError{Resource: resource, ID: id} }
+
+// Display names of the load-balancer objects in Octavia's messages.
+const (
+	NameLoadBalancer  = "Load Balancer"
+	NameListener      = "Listener"
+	NamePool          = "Pool"
+	NameMember        = "Member"
+	NameHealthMonitor = "Health Monitor"
+	NameL7Policy      = "L7 Policy"
+	NameL7Rule        = "L7 Rule"
+	// NameL7RulePolicy is how Octavia names a missing policy in the path of
+	// its rules (/l7policies/{id}/rules).
+	NameL7RulePolicy = "L7Policy"
+	NameAmphora      = "Amphora"
+)
+
+// Conflict returns a ConflictError with a formatted message.
+func Conflict(format string, args ...any) error {
+	return &ConflictError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// UnsupportedError is an option the load balancer's provider cannot carry;
+// the API answers 501, as Octavia does when a provider driver refuses an
+// option.
+type UnsupportedError struct {
+	Provider string
+	Msg      string
+}
+
+func (e *UnsupportedError) Error() string {
+	return "Provider '" + e.Provider + "' does not support a requested option: " + e.Msg
+}
+
+// Unsupported returns the UnsupportedError of provider.
+func Unsupported(provider, msg string) error { return &UnsupportedError{Provider: provider, Msg: msg} }

@@ -40,7 +40,7 @@ func invalidPolicyArgs(msg string) error {
 }
 
 // Sanitize makes the arguments consistent exactly as Octavia does
-// (validate.sanitize_l7policy_api_args, trap 15): an action requires its
+// (Octavia's sanitize_l7policy_api_args; docs/octavia-behaviour.md, "L7 policy actions and positions"): an action requires its
 // argument; a redirect argument selects the action and nulls the others;
 // redirect_url and redirect_prefix default the HTTP code to 302. On create
 // an action is required.
@@ -223,7 +223,7 @@ func CompileRuleRegex(value string) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-// Validate checks an L7 rule as a whole (§5.7, §6.8) in the order and with
+// Validate checks an L7 rule as a whole (docs/octavia-behaviour.md, "L7 rules") in the order and with
 // the messages of Octavia's validate.l7rule_data. REGEX values must compile
 // as RE2 expressions (CompileRuleRegex).
 func (r *L7Rule) Validate() error {

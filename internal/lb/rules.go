@@ -10,7 +10,7 @@ import (
 )
 
 // ListenerPoolCompatible reports whether a pool of protocol pool may serve a
-// listener of protocol listener (Octavia §6.1).
+// listener of protocol listener (docs/octavia-behaviour.md, "Listener and pool protocols").
 func ListenerPoolCompatible(listener, pool string) bool {
 	switch listener {
 	case ProtocolHTTP, ProtocolTerminatedHTTPS:
@@ -41,8 +41,40 @@ func CheckListenerPool(listener, pool string) error {
 // ErrPrometheusChildren is refused pools and policies on PROMETHEUS listeners.
 var ErrPrometheusChildren = &ValidationError{Msg: "Protocol PROMETHEUS listeners cannot have child objects."}
 
+// CheckProviderProtocol refuses a listener or pool protocol the provider
+// cannot carry: the native engine has no SCTP (Go has no SCTP sockets and
+// the kernel module is often absent), and accepting it would only turn the
+// load balancer ERROR later.
+//
+// The haproxy provider runs HAProxy 2.6, which proxies TCP only: UDP and
+// SCTP are refused with the reason (docs/dataplane.md, the engines table).
+func CheckProviderProtocol(provider, protocol string) error {
+	if provider == ProviderFulcrum && protocol == ProtocolSCTP {
+		return Unsupported(provider, "The native engine does not support the SCTP protocol.")
+	}
+	if provider == ProviderHAProxy && IsUDPFamily(protocol) {
+		return Unsupported(provider, "protocol "+protocol+": the haproxy engine does not support it (HAProxy 2.6 proxies TCP only); use the fulcrum provider's native engine for "+protocol+".")
+	}
+	return nil
+}
+
+// CheckProviderMonitor refuses a health monitor type the provider cannot
+// run: HAProxy 2.6 has no ICMP probe (PING) and no UDP (UDP-CONNECT, SCTP).
+func CheckProviderMonitor(provider, monitorType string) error {
+	if provider != ProviderHAProxy {
+		return nil
+	}
+	switch monitorType {
+	case MonitorPing:
+		return Unsupported(provider, "type PING: the haproxy engine has no ICMP probe (HAProxy 2.6); use a TCP health monitor.")
+	case MonitorUDPConnect, MonitorSCTP:
+		return Unsupported(provider, "type "+monitorType+": the haproxy engine does not support it (HAProxy 2.6 has no UDP or SCTP).")
+	}
+	return nil
+}
+
 // PortGroup returns the transport group a listener protocol shares ports in:
-// "TCP", "UDP" or "SCTP" (§6.2).
+// "TCP", "UDP" or "SCTP" (docs/octavia-behaviour.md, "Listener ports and PROMETHEUS listeners").
 func PortGroup(protocol string) string {
 	switch protocol {
 	case ProtocolUDP:
@@ -60,7 +92,7 @@ func IsUDPFamily(protocol string) bool {
 }
 
 // CheckMonitorType validates a health monitor type against its pool protocol
-// (§6.3). minUDPDelay is the configured minimum delay of UDP-CONNECT monitors
+// (docs/octavia-behaviour.md, "Health monitors"). minUDPDelay is the configured minimum delay of UDP-CONNECT monitors
 // (negative: no minimum).
 func CheckMonitorType(poolProtocol, monitorType string, delay, minUDPDelay int) error {
 	if IsUDPFamily(poolProtocol) {
@@ -86,7 +118,7 @@ func IsHTTPMonitor(monitorType string) bool {
 
 var cookieNameRE = regexp.MustCompile(`^[^\s,;\\]+$`)
 
-// ValidCookieName reports whether name is an acceptable cookie name (§6.4).
+// ValidCookieName reports whether name is an acceptable cookie name (docs/octavia-behaviour.md, "Session persistence").
 func ValidCookieName(name string) bool {
 	if !cookieNameRE.MatchString(name) {
 		return false
@@ -103,7 +135,7 @@ func ValidCookieName(name string) bool {
 }
 
 // CheckSessionPersistence validates sp for a pool of protocol poolProtocol
-// (§6.4), in Octavia's order. Like Octavia it tests the optional fields for
+// (docs/octavia-behaviour.md, "Session persistence"), in Octavia's order. Like Octavia it tests the optional fields for
 // truthiness: an empty cookie name or a zero timeout counts as absent.
 // update selects the PUT wording of one message.
 func CheckSessionPersistence(poolProtocol string, sp *SessionPersistence, update bool) error {
@@ -166,7 +198,7 @@ func isMask(a netip.Addr) bool {
 	return true
 }
 
-// CheckInsertHeaders validates a listener's insert_headers for its protocol (§6.5).
+// CheckInsertHeaders validates a listener's insert_headers for its protocol (docs/octavia-behaviour.md, "TLS and listener settings").
 func CheckInsertHeaders(protocol string, headers map[string]string) error {
 	if len(headers) == 0 {
 		return nil

@@ -61,7 +61,7 @@ func (l *Listener) hasCert() bool {
 }
 
 // Validate checks a listener as a whole against Octavia's listener rules
-// (§5.2). vipAddrs are the load balancer's VIP addresses (for allowed_cidrs
+// (docs/octavia-behaviour.md, "TLS and listener settings"). vipAddrs are the load balancer's VIP addresses (for allowed_cidrs
 // families); update selects the PUT wording of some messages.
 func (l *Listener) Validate(s Settings, vipAddrs []string, update bool) error {
 	switch l.Protocol {
@@ -158,6 +158,39 @@ func CheckAllowedCIDRs(cidrs, vipAddrs []string) error {
 	return nil
 }
 
+// ValidateFor checks a listener against its load balancer: no
+// allowed_cidrs with custom VIP security groups, a protocol the provider
+// carries, then Validate with the load balancer's VIP addresses.
+func (l *Listener) ValidateFor(parent *LoadBalancer, s Settings, update bool) error {
+	if len(l.AllowedCIDRs) > 0 && len(parent.VIP.SGIDs) > 0 {
+		return Invalid("Allowed CIDRs are not allowed when using custom VIP Security Groups.")
+	}
+	if err := CheckProviderProtocol(parent.Provider, l.Protocol); err != nil {
+		return err
+	}
+	vips := []string{parent.VIP.Address}
+	for _, a := range parent.AdditionalVIPs {
+		vips = append(vips, a.IPAddress)
+	}
+	return l.Validate(s, vips, update)
+}
+
+// ValidateNew checks a new member's address (reserved addresses, the
+// deployment's member address policy) and refuses SR-IOV ports, which no
+// flavor of fulcrum offers.
+func (m *Member) ValidateNew(s Settings) error {
+	if err := CheckMemberAddress(m.Address, s.ReservedMemberIPs); err != nil {
+		return err
+	}
+	if err := s.MemberAddresses.Check(m); err != nil {
+		return err
+	}
+	if m.VNICType == VNICDirect {
+		return Errorf("The load balancer flavor does not allow SR-IOV member ports.")
+	}
+	return nil
+}
+
 // ApplyTLSDefaults fills the TLS defaults of a TLS-capable listener whose
 // ciphers, versions or ALPN list are unset.
 func (l *Listener) ApplyTLSDefaults() {
@@ -193,7 +226,7 @@ func (p *Pool) ApplyTLSDefaults() {
 	}
 }
 
-// Validate checks a pool as a whole (§5.3, §6.4, §6.6).
+// Validate checks a pool as a whole (docs/octavia-behaviour.md, "Session persistence", "TLS and listener settings").
 func (p *Pool) Validate(s Settings, update bool) error {
 	if err := CheckSessionPersistence(p.Protocol, p.SessionPersistence, update); err != nil {
 		return err
@@ -241,7 +274,24 @@ func (h *HealthMonitor) ApplyTypeDefaults() {
 	}
 }
 
-// Validate checks a health monitor as a whole against its pool's protocol (§5.5, §6.3).
+// CheckTypeFields refuses the HTTP-only attributes (http_method, url_path,
+// expected_codes) on a new monitor of another type.
+func (h *HealthMonitor) CheckTypeFields() error {
+	if IsHTTPMonitor(h.Type) {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"http_method", h.HTTPMethod}, {"url_path", h.URLPath}, {"expected_codes", h.ExpectedCodes}} {
+		if f.v != nil {
+			return InvalidOption(f.name, "health monitors of type "+h.Type)
+		}
+	}
+	return nil
+}
+
+// Validate checks a health monitor as a whole against its pool's protocol (docs/octavia-behaviour.md, "Health monitors").
 func (h *HealthMonitor) Validate(s Settings, poolProtocol string) error {
 	if h.Type == MonitorPing && !s.AllowPing {
 		return NotAllowed("type", MonitorPing)

@@ -11,7 +11,7 @@ const own, other = "p-own", "p-other"
 
 func caller(roles ...string) Caller { return Caller{UserID: "u", ProjectID: own, Roles: roles} }
 
-// TestCapabilities checks §7.3's role → capability table, per role, for an
+// TestCapabilities checks the role table of docs/octavia-behaviour.md ("Roles"), per role, for an
 // object of the caller's own project and of another project.
 func TestCapabilities(t *testing.T) {
 	e, err := New(Options{})

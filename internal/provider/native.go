@@ -35,14 +35,21 @@ type TLSResolver interface {
 	PEM(ctx context.Context, tx store.Tx, project, ref string) (string, error)
 }
 
+// IngressResolver reads, inside the provider's transaction, the client
+// filter of a load balancer's VIP port: the ingress rules of its security
+// groups (nil: no filter).
+type IngressResolver func(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*compile.Ingress, error)
+
 // Native is the "fulcrum" provider.
 type Native struct {
 	store     store.Store
 	cache     *snapshot.Cache
 	addresses Addresses
 	tls       TLSResolver
+	ingress   IngressResolver
 	log       *slog.Logger
 	now       func() time.Time
+	ha        HASettings
 }
 
 // Options configure NewNative.
@@ -52,9 +59,13 @@ type Options struct {
 	Addresses Addresses
 	// TLS resolves the certificates of TERMINATED_HTTPS listeners and
 	// re-encrypting pools; nil refuses them.
-	TLS    TLSResolver
-	Logger *slog.Logger
-	Now    func() time.Time
+	TLS TLSResolver
+	// Ingress reads the VIP port's security groups; nil is no filter.
+	Ingress IngressResolver
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// HA are the VRRP settings of ACTIVE_STANDBY load balancers (pairs.go).
+	HA HASettings
 }
 
 // NewNative returns the native provider.
@@ -65,20 +76,36 @@ func NewNative(opts Options) *Native {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, tls: opts.TLS, log: opts.Logger.With("component", "provider"), now: opts.Now}
+	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, tls: opts.TLS, ingress: opts.Ingress,
+		log: opts.Logger.With("component", "provider"), now: opts.Now, ha: opts.HA}
 }
 
 var _ controller.Provider = (*Native)(nil)
 
-// Apply places g, publishes its fragment and reports whether the agent runs it.
+// Apply places g, compiles and validates its fragment, publishes it and
+// reports whether the agent runs it. A graph that does not compile, or whose
+// fragment fails the data-plane contract's validation, is refused
+// (*controller.RefusedError) and nothing is published.
 func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, error) {
 	l := g.LoadBalancer
+	var topo string
+	if err := n.store.View(ctx, func(tx store.Tx) (err error) { topo, err = topology(ctx, tx, l); return err }); err != nil {
+		return controller.Outcome{}, err
+	}
+	if topo == lb.TopologyActiveStandby {
+		return n.applyPair(ctx, g)
+	}
 	var extra []string
 	var amp *lb.Amphora
 	var agent *lb.Agent
 	var material compile.TLSMaterial
+	var ingress *compile.Ingress
+	var engine string
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		var err error
+		if engine, err = engineOf(ctx, tx, l); err != nil {
+			return err
+		}
 		amp, agent, err = n.place(ctx, tx, l)
 		if err != nil {
 			return err
@@ -88,18 +115,34 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 				return err
 			}
 		}
+		if n.ingress != nil {
+			if ingress, err = n.ingress(ctx, tx, l); err != nil {
+				return err
+			}
+		}
 		material, err = n.resolve(ctx, tx, g)
 		return err
 	})
 	if err != nil {
 		return controller.Outcome{}, err
 	}
-	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material})
+	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material, Ingress: ingress})
 	var unsupported *compile.Unsupported
 	if errors.As(err, &unsupported) {
 		return controller.Outcome{}, &controller.RefusedError{Reason: err.Error()}
 	}
 	if err != nil {
+		return controller.Outcome{}, err
+	}
+	// The agent would refuse a fragment the contract rejects, and with it
+	// (when the refusal cannot be attributed) every changed load balancer
+	// on the node: an invalid fragment is this load balancer's refusal and
+	// is never published.
+	if err := frag.Validate(); err != nil {
+		n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
+		return controller.Outcome{}, &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
+	}
+	if err := refuseForEngine(frag, engine); err != nil {
 		return controller.Outcome{}, err
 	}
 	n.cache.Put(agent.ID, l.ID, l.Generation, frag)
@@ -277,7 +320,16 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 			return nil, nil, err
 		}
 		if err == nil && ag.Status == lb.AgentUp && !ag.Revoked {
-			return current, ag, nil
+			// An agent re-enrolled into another zone or group no longer
+			// serves the load balancer, even if none other can.
+			zone, group, engine, err := requirements(ctx, tx, l)
+			if err != nil {
+				return nil, nil, err
+			}
+			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && n.runs(ag.ID, engine) {
+				return current, ag, nil
+			}
+			n.cache.Delete(ag.ID, l.ID)
 		}
 	}
 	avoid := ""
@@ -322,7 +374,7 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 // profile's agent_group), the one with the fewest placements (ties by
 // name), preferring any agent other than avoid.
 func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, avoid string) (*lb.Agent, error) {
-	zone, group, err := requirements(ctx, tx, l)
+	zone, group, engine, err := requirements(ctx, tx, l)
 	if err != nil {
 		return nil, err
 	}
@@ -332,12 +384,15 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, av
 	}
 	var candidates []*lb.Agent
 	for _, a := range agents {
-		if (zone == "" || a.AvailabilityZone == zone) && (group == "" || a.Group == group) {
+		if (zone == "" || a.AvailabilityZone == zone) && (group == "" || a.Group == group) && n.runs(a.ID, engine) {
 			candidates = append(candidates, a)
 		}
 	}
 	if len(candidates) == 0 {
 		where := ""
+		if engine == dataplane.EngineHAProxy {
+			where += " running the haproxy engine (fulcrum agent --engine haproxy)"
+		}
 		if zone != "" {
 			where += " in agent zone " + zone
 		}
@@ -369,9 +424,68 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, av
 }
 
 // requirements reads the agent zone and agent group a load balancer must
-// run in from its availability zone and flavor profiles ("" = any). A zone
-// without an agent_zone names the agents' zone itself.
-func requirements(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group string, err error) {
+// run in from its availability zone and flavor profiles ("" = any), and the
+// engine its agents must run (engineOf). A zone without an agent_zone names
+// the agents' zone itself.
+func requirements(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group, engine string, err error) {
+	zone, group, err = zoneAndGroup(ctx, tx, l)
+	if err != nil {
+		return "", "", "", err
+	}
+	engine, err = engineOf(ctx, tx, l)
+	return zone, group, engine, err
+}
+
+// engineOf returns the data-plane engine that runs l: HAProxy for the
+// haproxy provider and for a flavor saying engine: haproxy, else native.
+func engineOf(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (string, error) {
+	if l.Provider == lb.ProviderHAProxy {
+		return dataplane.EngineHAProxy, nil
+	}
+	if l.FlavorID == "" {
+		return dataplane.EngineNative, nil
+	}
+	f, err := tx.Flavors().Get(ctx, l.FlavorID)
+	if errors.Is(err, store.ErrNotFound) {
+		return dataplane.EngineNative, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	p, err := tx.FlavorProfiles().Get(ctx, f.FlavorProfileID)
+	if errors.Is(err, store.ErrNotFound) {
+		return dataplane.EngineNative, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if lb.ParseFlavorMetadata(p.FlavorData).Engine == lb.EngineHAProxy {
+		return dataplane.EngineHAProxy, nil
+	}
+	return dataplane.EngineNative, nil
+}
+
+// runs reports whether agent agentID runs engine, as its last heartbeat
+// said (dataplane.EngineCapability). An agent not heard from since the
+// server started counts as native: it runs no HAProxy load balancer until
+// it says it can.
+func (n *Native) runs(agentID, engine string) bool {
+	info, _ := n.cache.Agent(agentID)
+	haproxy := info.Has(dataplane.CapabilityEngineHAProxy)
+	return haproxy == (engine == dataplane.EngineHAProxy)
+}
+
+// refuseForEngine refuses (before anything is published) a fragment the
+// load balancer's engine cannot carry, naming the field and the reason.
+func refuseForEngine(frag *dataplane.Config, engine string) error {
+	if err := frag.CheckEngine(engine); err != nil {
+		return &controller.RefusedError{Reason: "the " + engine + " engine cannot run this load balancer: " + strings.ReplaceAll(err.Error(), "\n", "; ")}
+	}
+	return nil
+}
+
+// zoneAndGroup reads the agent zone and agent group part of requirements.
+func zoneAndGroup(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group string, err error) {
 	if l.AvailabilityZone != "" {
 		zone = l.AvailabilityZone
 		z, err := tx.AvailabilityZones().Get(ctx, l.AvailabilityZone)

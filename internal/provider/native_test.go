@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,5 +180,123 @@ func TestFailoverMovesToAnotherAgent(t *testing.T) {
 	same, err := e.placement(l)
 	if err != nil || same.AgentID != a2.ID || same.Status != lb.AmphoraAllocated {
 		t.Errorf("failover with one agent: %+v %v", same, err)
+	}
+}
+
+// TestInvalidFragmentIsRefusedNotPublished: a graph that compiles into a
+// fragment the data-plane contract rejects (here a VIP address no engine
+// can bind, as a row written around the API would hold) is this load
+// balancer's refusal, naming the broken field, and its agent is never
+// handed it.
+func TestInvalidFragmentIsRefusedNotPublished(t *testing.T) {
+	e := newEnv(t)
+	ag := e.agent("a1", "", "")
+	ctx := context.Background()
+	good := e.loadBalancer("", "")
+	bad := e.loadBalancer("", "")
+	bad.VIP.Address = "127.0.0.300"
+	graph := func(l *lb.LoadBalancer) *lb.Graph {
+		return &lb.Graph{LoadBalancer: l, Listeners: []*lb.Listener{{ID: e.id("11111111"), LoadBalancerID: l.ID, AdminStateUp: true,
+			Protocol: lb.ProtocolTCP, ProtocolPort: 80, ConnectionLimit: -1, TimeoutClientData: 50000,
+			TimeoutMemberConnect: 5000, TimeoutMemberData: 50000}}}
+	}
+	if _, err := e.n.Apply(ctx, graph(good)); err != nil {
+		t.Fatalf("valid graph: %v", err)
+	}
+	_, err := e.n.Apply(ctx, graph(bad))
+	var refused *controller.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(refused.Reason, "listeners[0].addresses[0]") {
+		t.Fatalf("invalid fragment: %v, want a refusal naming listeners[0].addresses[0]", err)
+	}
+	if got := e.cache.Placed(ag.ID); len(got) != 1 || got[0] != good.ID {
+		t.Errorf("agent holds fragments of %v, want only %s", got, good.ID)
+	}
+	cfg, _ := e.cache.Watch(ctx, ag.ID, 0, 0)
+	for _, l := range cfg.Listeners {
+		if l.LoadBalancerID == bad.ID {
+			t.Errorf("the agent's config carries the refused load balancer: %+v", l)
+		}
+	}
+}
+
+// TestInvalidFragmentTurnsTheLoadBalancerError runs the real controller on
+// the provider: the stored load balancer whose fragment fails validation
+// turns ERROR with the reason in last_error.
+func TestInvalidFragmentTurnsTheLoadBalancerError(t *testing.T) {
+	e := newEnv(t)
+	e.agent("a1", "", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bad := e.loadBalancer("", "")
+	e.update(func(tx store.Tx) error {
+		l, err := tx.LoadBalancers().Get(ctx, bad.ID)
+		if err != nil {
+			return err
+		}
+		l.VIP.Address = "127.0.0.300"
+		if err := tx.LoadBalancers().Update(ctx, l); err != nil {
+			return err
+		}
+		return tx.Listeners().Create(ctx, &lb.Listener{ID: e.id("11111111"), ProjectID: "p", LoadBalancerID: bad.ID, AdminStateUp: true,
+			Protocol: lb.ProtocolTCP, ProtocolPort: 80, ConnectionLimit: -1, TimeoutClientData: 50000,
+			TimeoutMemberConnect: 5000, TimeoutMemberData: 50000,
+			Status: lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline, Gen: 1}, Times: lb.Times{CreatedAt: time.Now()}})
+	})
+	ctrl := controller.New(controller.Options{Store: e.st, Providers: map[string]controller.Provider{"fulcrum": e.n}, Workers: 1})
+	done := make(chan error, 1)
+	go func() { done <- ctrl.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var got *lb.LoadBalancer
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := e.st.View(ctx, func(tx store.Tx) error {
+			var err error
+			got, err = tx.LoadBalancers().Get(ctx, bad.ID)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Provisioning == lb.Error {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("load balancer still %s after 20s", got.Status.Provisioning)
+		}
+	}
+	if !strings.Contains(got.LastError, "listeners[0].addresses[0]") {
+		t.Errorf("last_error %q does not name the broken field", got.LastError)
+	}
+}
+
+// An agent re-enrolled into another zone (a join token with another
+// placement) stops serving the load balancers of its old zone: they move
+// to an agent of that zone, and are withdrawn from it even when none is up.
+func TestPlacementLeavesAnAgentMovedToAnotherZone(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	moved := e.agent("a-moved", "rack1", "")
+	_, zone := e.catalog(`{}`, `{"agent_zone": "rack1"}`)
+	l := e.loadBalancer("", zone)
+	if amp, err := e.placement(l); err != nil || amp.AgentID != moved.ID {
+		t.Fatalf("first placement %+v %v, want a-moved", amp, err)
+	}
+	e.update(func(tx store.Tx) error {
+		a, err := tx.Agents().Get(ctx, moved.ID)
+		if err != nil {
+			return err
+		}
+		a.AvailabilityZone = "rack2"
+		return tx.Agents().Update(ctx, a)
+	})
+	var refused *controller.RefusedError
+	if _, err := e.placement(l); !errors.As(err, &refused) {
+		t.Fatalf("placement with no agent left in rack1: %v, want refused", err)
+	}
+	if placed := e.cache.Placed(moved.ID); len(placed) != 0 {
+		t.Errorf("the agent moved to rack2 still has %v published", placed)
+	}
+	fresh := e.agent("b-fresh", "rack1", "")
+	if amp, err := e.placement(l); err != nil || amp.AgentID != fresh.ID {
+		t.Fatalf("placement with b-fresh in rack1: %+v %v", amp, err)
 	}
 }

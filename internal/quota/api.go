@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -21,12 +23,17 @@ type Authorizer interface {
 	Authorize(c policy.Caller, rule policy.Rule, ownerProject string) error
 }
 
-// API serves /v2/lbaas/quotas, /v2.0/lbaas/quotas, /v2/quotas and
-// /v2.0/quotas (Octavia §5.8). The caller comes from policy.CallerFrom.
+// API serves Octavia's quota endpoints: the quotas of every project
+// (GET), the deployment defaults (GET defaults), one project's effective
+// quota (GET, PUT, DELETE {project}) and its defaults (GET
+// {project}/default). The caller comes from policy.CallerFrom.
 type API struct {
 	store store.Store
 	e     *Enforcer
 	authz Authorizer
+
+	once       sync.Once
+	standalone *httpapi.Router
 }
 
 // NewAPI returns the quota API handler.
@@ -34,17 +41,75 @@ func NewAPI(st store.Store, e *Enforcer, authz Authorizer) *API {
 	return &API{store: st, e: e, authz: authz}
 }
 
-// Prefixes are the collection paths the API answers; mount each with and
-// without a trailing slash.
+// Prefixes are the collection paths Octavia serves the quota API at.
 var Prefixes = []string{"/v2/lbaas/quotas", "/v2.0/lbaas/quotas", "/v2/quotas", "/v2.0/quotas"}
 
-// fault is Octavia's error body.
+// Register adds the API's routes below prefix (a collection path such as
+// "/v2/lbaas/quotas") to rt, each handler wrapped by wrap (nil: none).
+func (a *API) Register(rt *httpapi.Router, prefix string, wrap func(http.Handler) http.Handler) {
+	if wrap == nil {
+		wrap = func(h http.Handler) http.Handler { return h }
+	}
+	for _, r := range []struct {
+		pattern string
+		h       func(http.ResponseWriter, *http.Request, policy.Caller) error
+	}{
+		{"GET " + prefix, a.list},
+		{"GET " + prefix + "/{project}", a.get},
+		{"PUT " + prefix + "/{project}", a.put},
+		{"DELETE " + prefix + "/{project}", a.reset},
+		{"GET " + prefix + "/{project}/default", a.projectDefaults},
+	} {
+		rt.Handle(r.pattern, wrap(a.endpoint(r.h)))
+	}
+}
+
+// ServeHTTP serves the API alone, below each of Prefixes.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.once.Do(func() {
+		a.standalone = &httpapi.Router{
+			NotFound: func(w http.ResponseWriter, _ *http.Request) {
+				writeFault(w, &fault{http.StatusNotFound, "The resource could not be found."})
+			},
+			MethodNotAllowed: func(w http.ResponseWriter, _ *http.Request, _ string) {
+				writeFault(w, &fault{http.StatusMethodNotAllowed, "Method not allowed."})
+			},
+		}
+		for _, p := range Prefixes {
+			a.Register(a.standalone, p, nil)
+		}
+	})
+	a.standalone.ServeHTTP(w, r)
+}
+
+// endpoint runs h with the caller of the request and answers its error as
+// a fault.
+func (a *API) endpoint(h func(http.ResponseWriter, *http.Request, policy.Caller) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := policy.CallerFrom(r.Context())
+		if !ok {
+			writeFault(w, &fault{http.StatusUnauthorized, "Authentication required"})
+			return
+		}
+		if err := h(w, r, c); err != nil {
+			writeFault(w, err)
+		}
+	})
+}
+
+// fault is Octavia's error, answered with its body (faultBody).
 type fault struct {
 	code int
 	msg  string
 }
 
 func (f *fault) Error() string { return f.msg }
+
+type faultBody struct {
+	FaultCode   string  `json:"faultcode"`
+	FaultString string  `json:"faultstring"`
+	DebugInfo   *string `json:"debuginfo"`
+}
 
 func writeFault(w http.ResponseWriter, err error) {
 	var f *fault
@@ -59,15 +124,7 @@ func writeFault(w http.ResponseWriter, err error) {
 	if f.code >= 500 {
 		code = "Server"
 	}
-	writeJSON(w, f.code, map[string]any{"faultcode": code, "faultstring": f.msg, "debuginfo": nil})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	if v != nil {
-		_ = json.NewEncoder(w).Encode(v)
-	}
+	httpapi.WriteJSON(w, f.code, faultBody{FaultCode: code, FaultString: f.msg})
 }
 
 var errForbidden = &fault{http.StatusForbidden, policy.DeniedMessage}
@@ -80,63 +137,40 @@ func (a *API) authorize(c policy.Caller, action policy.Action, owner string) err
 	return err
 }
 
-// ServeHTTP routes on the path below one of Prefixes.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest := ""
-	for _, p := range Prefixes {
-		if tail, ok := strings.CutPrefix(r.URL.Path, p); ok && (tail == "" || tail[0] == '/') {
-			rest = strings.Trim(tail, "/")
-			break
-		}
-	}
-	rest = strings.TrimSuffix(rest, ".json")
-	c, ok := policy.CallerFrom(r.Context())
-	if !ok {
-		writeFault(w, &fault{http.StatusUnauthorized, "Authentication required"})
-		return
-	}
-	parts := strings.Split(rest, "/")
-	var err error
-	switch {
-	case rest == "" && r.Method == http.MethodGet:
-		err = a.list(w, r, c)
-	case rest == "defaults" && r.Method == http.MethodGet:
-		err = a.writeQuota(w, http.StatusOK, "defaults", a.e.defaults)
-	case len(parts) == 1 && r.Method == http.MethodGet:
-		err = a.get(w, r, c, parts[0])
-	case len(parts) == 1 && r.Method == http.MethodPut:
-		err = a.put(w, r, c, parts[0])
-	case len(parts) == 1 && r.Method == http.MethodDelete:
-		err = a.reset(w, r, c, parts[0])
-	case len(parts) == 2 && parts[1] == "default" && r.Method == http.MethodGet:
-		if err = a.authorize(c, policy.GetDefaults, parts[0]); err == nil {
-			err = a.writeQuota(w, http.StatusOK, parts[0], a.e.defaults)
-		}
-	case len(parts) <= 2:
-		err = &fault{http.StatusMethodNotAllowed, "Method not allowed."}
-	default:
-		err = &fault{http.StatusNotFound, "The resource could not be found."}
-	}
-	if err != nil {
-		writeFault(w, err)
+// quotaWire is a project's quota with both spellings of the keys Octavia
+// accepts (loadbalancer and load_balancer, healthmonitor and
+// health_monitor); a nil limit (a stored row's default) is null. Fields are
+// in the order Octavia's encoder writes the keys.
+type quotaWire struct {
+	HealthMonitor  *int   `json:"health_monitor"`
+	HealthMonitor2 *int   `json:"healthmonitor"`
+	L7Policy       *int   `json:"l7policy"`
+	L7Rule         *int   `json:"l7rule"`
+	Listener       *int   `json:"listener"`
+	LoadBalancer   *int   `json:"load_balancer"`
+	LoadBalancer2  *int   `json:"loadbalancer"`
+	Member         *int   `json:"member"`
+	Pool           *int   `json:"pool"`
+	ProjectID      string `json:"project_id"`
+	TenantID       string `json:"tenant_id"`
+}
+
+func toQuotaWire(project string, limits [len(lb.QuotaLimits{})]*int) quotaWire {
+	return quotaWire{
+		HealthMonitor: limits[lb.QuotaHealthMonitor], HealthMonitor2: limits[lb.QuotaHealthMonitor],
+		L7Policy: limits[lb.QuotaL7Policy], L7Rule: limits[lb.QuotaL7Rule], Listener: limits[lb.QuotaListener],
+		LoadBalancer: limits[lb.QuotaLoadBalancer], LoadBalancer2: limits[lb.QuotaLoadBalancer],
+		Member: limits[lb.QuotaMember], Pool: limits[lb.QuotaPool], ProjectID: project, TenantID: project,
 	}
 }
 
-// quotaJSON renders limits with both key spellings; nil limits (raw rows)
-// render as null.
-func quotaJSON(project string, limits [len(lb.QuotaLimits{})]*int) map[string]any {
-	out := map[string]any{"project_id": project, "tenant_id": project}
-	for _, r := range lb.QuotaResources {
-		var v any
-		if p := limits[r]; p != nil {
-			v = *p
-		}
-		out[r.Key()] = v
-		if alias := aliasOf(r); alias != "" {
-			out[alias] = v
-		}
-	}
-	return out
+type quotaBody struct {
+	Quota quotaWire `json:"quota"`
+}
+
+type quotasBody struct {
+	Quotas      []quotaWire `json:"quotas"`
+	QuotasLinks []struct{}  `json:"quotas_links"`
 }
 
 func aliasOf(r lb.QuotaResource) string {
@@ -158,15 +192,28 @@ func ptrs(l lb.QuotaLimits) [len(lb.QuotaLimits{})]*int {
 	return out
 }
 
-func (a *API) writeQuota(w http.ResponseWriter, code int, project string, limits lb.QuotaLimits) error {
-	writeJSON(w, code, map[string]any{"quota": quotaJSON(project, ptrs(limits))})
-	return nil
+func writeQuota(w http.ResponseWriter, code int, project string, limits lb.QuotaLimits) {
+	httpapi.WriteJSON(w, code, quotaBody{Quota: toQuotaWire(project, ptrs(limits))})
 }
 
+// badQuery is the 400 of a query string that cannot be parsed as a whole.
+func badQuery(err error) error {
+	if errors.Is(err, httpapi.ErrTooManyParameters) {
+		return &fault{http.StatusBadRequest, "The query string has more than 10000 parameters."}
+	}
+	return &fault{http.StatusBadRequest, fmt.Sprintf("The query string is not valid: %s.", err)}
+}
+
+// list is GET /quotas: every stored quota the caller may see (its own
+// project's unless it may read all), optionally of one project.
 func (a *API) list(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
-	project := r.URL.Query().Get("project_id")
+	query, err := httpapi.Query(r)
+	if err != nil {
+		return badQuery(err)
+	}
+	project := query.Get("project_id")
 	if project == "" {
-		project = r.URL.Query().Get("tenant_id")
+		project = query.Get("tenant_id")
 	}
 	var filters []store.Filter
 	if a.authz.Authorize(c, policy.RuleFor(policy.Quota, policy.GetAllGlobal), "") == nil {
@@ -185,22 +232,42 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, c policy.Caller) erro
 		}
 		filters = append(filters, store.F("id", project))
 	}
-	out := []map[string]any{}
-	err := a.store.View(r.Context(), func(tx store.Tx) error {
+	out := quotasBody{Quotas: []quotaWire{}, QuotasLinks: []struct{}{}}
+	err = a.store.View(r.Context(), func(tx store.Tx) error {
 		rows, err := tx.Quotas().List(r.Context(), store.Query{Filters: filters})
 		for _, q := range rows {
-			out = append(out, quotaJSON(q.ProjectID, q.Limits))
+			out.Quotas = append(out.Quotas, toQuotaWire(q.ProjectID, q.Limits))
 		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"quotas": out, "quotas_links": []any{}})
+	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
-func (a *API) get(w http.ResponseWriter, r *http.Request, c policy.Caller, project string) error {
+// projectDefaults is GET /quotas/{project}/default.
+func (a *API) projectDefaults(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
+	project := r.PathValue("project")
+	if err := a.authorize(c, policy.GetDefaults, project); err != nil {
+		return err
+	}
+	writeQuota(w, http.StatusOK, project, a.e.defaults)
+	return nil
+}
+
+// get is GET /quotas/{project}: the project's effective quota; GET
+// /quotas/defaults is the deployment defaults, for anyone. ("defaults" is
+// matched here rather than by a route of its own: a literal route beside
+// the {project} routes of other methods would make the router's 405
+// fallback for it ambiguous.)
+func (a *API) get(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
+	project := r.PathValue("project")
+	if project == "defaults" {
+		writeQuota(w, http.StatusOK, "defaults", a.e.defaults)
+		return nil
+	}
 	if err := a.authorize(c, policy.GetOne, project); err != nil {
 		return err
 	}
@@ -216,11 +283,13 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, c policy.Caller, proje
 	if err != nil {
 		return err
 	}
-	return a.writeQuota(w, http.StatusOK, project, q.Effective(a.e.defaults))
+	writeQuota(w, http.StatusOK, project, q.Effective(a.e.defaults))
+	return nil
 }
 
 // put is PUT /quotas/{project}: 202 with the effective quota.
-func (a *API) put(w http.ResponseWriter, r *http.Request, c policy.Caller, project string) error {
+func (a *API) put(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
+	project := r.PathValue("project")
 	if err := a.authorize(c, policy.Put, project); err != nil {
 		return err
 	}
@@ -242,11 +311,13 @@ func (a *API) put(w http.ResponseWriter, r *http.Request, c policy.Caller, proje
 	if err != nil {
 		return err
 	}
-	return a.writeQuota(w, http.StatusAccepted, project, q.Effective(a.e.defaults))
+	writeQuota(w, http.StatusAccepted, project, q.Effective(a.e.defaults))
+	return nil
 }
 
 // reset is DELETE /quotas/{project}: every limit back to the default.
-func (a *API) reset(w http.ResponseWriter, r *http.Request, c policy.Caller, project string) error {
+func (a *API) reset(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
+	project := r.PathValue("project")
 	if err := a.authorize(c, policy.Delete, project); err != nil {
 		return err
 	}

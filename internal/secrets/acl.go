@@ -46,46 +46,53 @@ func (s *Service) aclHref(r *http.Request, t aclTarget) string {
 	return s.containerHref(r, t.container.ID) + "/acl"
 }
 
-func (s *Service) serveACL(w http.ResponseWriter, r *http.Request, c policy.Caller, t aclTarget) error {
-	switch r.Method {
-	case http.MethodGet:
-		if !canReadACL(c, t.owner()) {
-			return forbidden(t.op("retrieval"))
-		}
-		writeJSON(w, http.StatusOK, aclView(t.acl()))
-		return nil
-	case http.MethodPut, http.MethodPatch:
-		if !canWrite(c, t.owner()) {
-			return forbidden(t.op("Update"))
-		}
-		return s.setACL(w, r, t, r.Method == http.MethodPut)
-	case http.MethodDelete:
-		if !canWrite(c, t.owner()) {
-			return forbidden(t.op("deletion"))
-		}
-		if err := s.updateACL(r.Context(), t, nil, true); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+// aclHandler serves one method on a secret's or a container's ACL.
+type aclHandler func(w http.ResponseWriter, r *http.Request, c policy.Caller, t aclTarget) error
+
+func (s *Service) getACL(w http.ResponseWriter, r *http.Request, c policy.Caller, t aclTarget) error {
+	if !canReadACL(c, t.owner()) {
+		return forbidden(t.op("retrieval"))
 	}
-	return errMethod
+	writeJSON(w, http.StatusOK, aclView(t.acl()))
+	return nil
+}
+
+func (s *Service) replaceACL(w http.ResponseWriter, r *http.Request, c policy.Caller, t aclTarget) error {
+	if !canWrite(c, t.owner()) {
+		return forbidden(t.op("Update"))
+	}
+	return s.setACL(w, r, t, true)
+}
+
+func (s *Service) patchACL(w http.ResponseWriter, r *http.Request, c policy.Caller, t aclTarget) error {
+	if !canWrite(c, t.owner()) {
+		return forbidden(t.op("Update"))
+	}
+	return s.setACL(w, r, t, false)
+}
+
+func (s *Service) deleteACL(w http.ResponseWriter, r *http.Request, c policy.Caller, t aclTarget) error {
+	if !canWrite(c, t.owner()) {
+		return forbidden(t.op("deletion"))
+	}
+	if err := s.updateACL(r.Context(), t, nil, true); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // aclView is Barbican's ACL body: the explicit read ACL, or the implicit
 // default {"read": {"project-access": true}}.
-func aclView(a barbican.ACL) map[string]any {
+func aclView(a barbican.ACL) aclReply {
 	if !a.Set {
-		return map[string]any{"read": map[string]any{"project-access": true}}
+		return aclReply{aclRead{ProjectAccess: true}}
 	}
 	users := a.Users
 	if users == nil {
 		users = []string{}
 	}
-	return map[string]any{"read": map[string]any{
-		"project-access": a.ProjectAccess, "users": users,
-		"created": pyTime(a.CreatedAt), "updated": pyTime(a.UpdatedAt),
-	}}
+	return aclReply{aclRead{ProjectAccess: a.ProjectAccess, Users: users, Created: pyTime(a.CreatedAt), Updated: pyTime(a.UpdatedAt)}}
 }
 
 // setACL applies a PUT (replace: missing project-access means true,
@@ -178,7 +185,7 @@ func (s *Service) setACL(w http.ResponseWriter, r *http.Request, t aclTarget, re
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"acl_ref": s.aclHref(r, t)})
+	writeJSON(w, http.StatusOK, aclRefReply{s.aclHref(r, t)})
 	return nil
 }
 

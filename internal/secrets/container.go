@@ -189,7 +189,7 @@ func (s *Service) createContainer(w http.ResponseWriter, r *http.Request, c poli
 	}
 	href := s.containerHref(r, ct.ID)
 	w.Header().Set("Location", href)
-	writeJSON(w, http.StatusCreated, map[string]any{"container_ref": href})
+	writeJSON(w, http.StatusCreated, containerRefReply{href})
 	return nil
 }
 
@@ -201,17 +201,15 @@ func pyName(n string) string {
 	return n
 }
 
-func (s *Service) containerView(r *http.Request, ct *barbican.Container, members []*barbican.ContainerSecret) map[string]any {
-	refs := make([]any, 0, len(members))
+func (s *Service) containerView(r *http.Request, ct *barbican.Container, members []*barbican.ContainerSecret) containerView {
+	refs := make([]containerRef, 0, len(members))
 	for _, m := range members {
-		refs = append(refs, map[string]any{"secret_ref": s.secretHref(r, m.SecretID), "name": nullable(m.Name)})
+		refs = append(refs, containerRef{SecretRef: s.secretHref(r, m.SecretID), Name: nullable(m.Name)})
 	}
-	return map[string]any{
-		"container_ref": s.containerHref(r, ct.ID), "status": "ACTIVE",
-		"created": pyTime(ct.CreatedAt), "updated": pyTime(ct.UpdatedAt),
-		"name": nullable(ct.Name), "type": ct.Type, "creator_id": nullable(ct.CreatorID),
-		"secret_refs": refs, "consumers": []any{},
-	}
+	return containerView{ContainerRef: s.containerHref(r, ct.ID), Status: "ACTIVE",
+		Created: pyTime(ct.CreatedAt), Updated: pyTime(ct.UpdatedAt),
+		Name: nullable(ct.Name), Type: ct.Type, CreatorID: nullable(ct.CreatorID),
+		SecretRefs: refs, Consumers: []struct{}{}}
 }
 
 func containerMembers(ctx context.Context, tx store.Tx, ids ...string) (map[string][]*barbican.ContainerSecret, error) {
@@ -275,11 +273,12 @@ func (s *Service) listContainers(w http.ResponseWriter, r *http.Request, c polic
 		return fmt.Errorf("list containers: %w", err)
 	}
 	page := window(all, offset, limit)
-	views := make([]any, len(page))
+	body := containerList{Containers: make([]containerView, len(page)), Total: len(all)}
 	for i, ct := range page {
-		views[i] = s.containerView(r, ct, members[ct.ID])
+		body.Containers[i] = s.containerView(r, ct, members[ct.ID])
 	}
-	writeJSON(w, http.StatusOK, s.navigate("containers", views, offset, limit, len(all), r))
+	body.Previous, body.Next = s.navigate("containers", len(page), offset, limit, len(all), r)
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 
@@ -365,7 +364,7 @@ func (s *Service) addContainerSecret(w http.ResponseWriter, r *http.Request, c p
 	s.changed(r.Context(), []string{ct.ID})
 	href := s.containerHref(r, ct.ID)
 	w.Header().Set("Location", href)
-	writeJSON(w, http.StatusCreated, map[string]any{"container_ref": href})
+	writeJSON(w, http.StatusCreated, containerRefReply{href})
 	return nil
 }
 

@@ -2,18 +2,12 @@ package secrets
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/fulcrumlb/fulcrum/internal/ids"
@@ -67,215 +61,6 @@ func (s *Service) loadSecret(ctx context.Context, id string) (*barbican.Secret, 
 		return nil, fmt.Errorf("load secret %s: %w", id, err)
 	}
 	return sec, nil
-}
-
-// readJSON loads a request body as a JSON object, with Barbican's checks:
-// the content type must be application/json, the body a JSON object;
-// string values are stripped of surrounding white space.
-func readJSON(r *http.Request, limit int64, expected string) (map[string]any, error) {
-	if ct := mediaType(r.Header.Get("Content-Type")); ct != "application/json" {
-		return nil, errorf(http.StatusUnsupportedMediaType, "Unexpected content type. Expected content types are: %s", expected)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, errorf(http.StatusInternalServerError, "Read Error")
-	}
-	if int64(len(body)) > limit {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "Provided information too large to process")
-	}
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return nil, errorf(http.StatusBadRequest, "Malformed JSON")
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errorf(http.StatusBadRequest, "Malformed JSON")
-	}
-	stripStrings(m)
-	return m, nil
-}
-
-func stripStrings(v any) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			if s, ok := e.(string); ok {
-				x[k] = strings.TrimSpace(s)
-			} else {
-				stripStrings(e)
-			}
-		}
-	case []any:
-		for i, e := range x {
-			if s, ok := e.(string); ok {
-				x[i] = strings.TrimSpace(s)
-			} else {
-				stripStrings(e)
-			}
-		}
-	}
-}
-
-func mediaType(h string) string {
-	if h == "" {
-		return ""
-	}
-	mt, _, err := mime.ParseMediaType(h)
-	if err != nil {
-		return strings.ToLower(strings.TrimSpace(strings.Split(h, ";")[0]))
-	}
-	return mt
-}
-
-// pyRepr renders a JSON value as Python prints it in a jsonschema message.
-func pyRepr(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "None"
-	case string:
-		return "'" + x + "'"
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	case float64:
-		if x == float64(int64(x)) {
-			return strconv.FormatInt(int64(x), 10)
-		}
-		return strconv.FormatFloat(x, 'g', -1, 64)
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = pyRepr(e)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = "'" + k + "': " + pyRepr(x[k])
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
-	}
-	return fmt.Sprint(v)
-}
-
-// field is one schema rule of a request body property.
-type field struct {
-	name     string
-	kind     string // "string", "integer", "boolean", "array"
-	nullable bool
-	maxLen   int
-	enum     []string
-	min, max int
-}
-
-// checkFields applies the rules to body the way jsonschema reports the
-// first violation.
-func checkFields(schema string, body map[string]any, fields []field) error {
-	for _, f := range fields {
-		v, ok := body[f.name]
-		if !ok {
-			continue
-		}
-		if v == nil {
-			if f.nullable {
-				continue
-			}
-			return invalidObject(schema, fmt.Sprintf("None is not of type '%s'", f.kind), f.name)
-		}
-		switch f.kind {
-		case "string":
-			s, ok := v.(string)
-			if !ok {
-				if f.nullable {
-					return invalidObject(schema, fmt.Sprintf("%s is not of type 'string', 'null'", pyRepr(v)), f.name)
-				}
-				return invalidObject(schema, fmt.Sprintf("%s is not of type 'string'", pyRepr(v)), f.name)
-			}
-			if f.maxLen > 0 && len([]rune(s)) > f.maxLen {
-				return invalidObject(schema, fmt.Sprintf("%s is too long", pyRepr(v)), f.name)
-			}
-			if f.enum != nil && !slices.Contains(f.enum, s) {
-				return invalidObject(schema, fmt.Sprintf("%s is not one of %s", pyRepr(v), pyList(f.enum)), f.name)
-			}
-		case "integer":
-			n, ok := v.(float64)
-			if !ok || n != float64(int64(n)) {
-				return invalidObject(schema, fmt.Sprintf("%s is not of type 'integer'", pyRepr(v)), f.name)
-			}
-			if int(n) < f.min {
-				return invalidObject(schema, fmt.Sprintf("%s is less than the minimum of %d", pyRepr(v), f.min), f.name)
-			}
-			if f.max > 0 && int(n) > f.max {
-				return invalidObject(schema, fmt.Sprintf("%s is greater than the maximum of %d", pyRepr(v), f.max), f.name)
-			}
-		case "boolean":
-			if _, ok := v.(bool); !ok {
-				return invalidObject(schema, fmt.Sprintf("%s is not of type 'boolean'", pyRepr(v)), f.name)
-			}
-		case "array":
-			if _, ok := v.([]any); !ok {
-				return invalidObject(schema, fmt.Sprintf("%s is not of type 'array'", pyRepr(v)), f.name)
-			}
-		}
-	}
-	return nil
-}
-
-func pyList(xs []string) string {
-	parts := make([]string, len(xs))
-	for i, x := range xs {
-		parts[i] = "'" + x + "'"
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-func str(body map[string]any, k string) string {
-	s, _ := body[k].(string)
-	return s
-}
-
-var secretFields = []field{
-	{name: "name", kind: "string", nullable: true, maxLen: 255},
-	{name: "algorithm", kind: "string", maxLen: 255},
-	{name: "mode", kind: "string", maxLen: 255},
-	{name: "bit_length", kind: "integer", min: 1, max: 32767},
-	{name: "expiration", kind: "string", maxLen: 255},
-	{name: "payload", kind: "string"},
-	{name: "secret_type", kind: "string", maxLen: 80, enum: barbican.SecretTypes},
-	{name: "payload_content_type", kind: "string", nullable: true, maxLen: 255},
-	{name: "payload_content_encoding", kind: "string", maxLen: 255, enum: []string{"base64"}},
-	{name: "transport_key_needed", kind: "string", enum: []string{"true", "false"}},
-	{name: "transport_key_id", kind: "string"},
-}
-
-// parseExpiration reads an ISO 8601 time (with or without zone; none
-// means UTC).
-func parseExpiration(s string) (time.Time, bool) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05Z0700", "2006-01-02T15:04:05.999999999Z0700", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
-}
-
-// decodeBase64 decodes like Python's base64.b64decode without validate:
-// characters outside the alphabet are dropped, padding is required.
-func decodeBase64(s string) ([]byte, error) {
-	clean := strings.Map(func(r rune) rune {
-		if r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '/' || r == '=' {
-			return r
-		}
-		return -1
-	}, s)
-	return base64.StdEncoding.DecodeString(clean)
 }
 
 func (s *Service) createSecret(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
@@ -355,7 +140,7 @@ func (s *Service) createSecret(w http.ResponseWriter, r *http.Request, c policy.
 	}
 	href := s.secretHref(r, sec.ID)
 	w.Header().Set("Location", href)
-	writeJSON(w, http.StatusCreated, map[string]any{"secret_ref": href})
+	writeJSON(w, http.StatusCreated, secretRefReply{href})
 	return nil
 }
 
@@ -376,34 +161,30 @@ func checkEncoding(norm, encoding string) error {
 
 // secretView is a secret's metadata as Barbican renders it (microversion
 // 1.0: no consumers).
-func (s *Service) secretView(r *http.Request, sec *barbican.Secret) map[string]any {
-	v := map[string]any{
-		"secret_ref": s.secretHref(r, sec.ID), "status": "ACTIVE",
-		"created": pyTime(sec.CreatedAt), "updated": pyTime(sec.UpdatedAt),
-		"name": nullable(sec.Name), "secret_type": sec.Type, "expiration": nil,
-		"algorithm": nullable(sec.Algorithm), "bit_length": nil, "mode": nullable(sec.Mode),
-		"creator_id": nullable(sec.CreatorID),
-	}
+func (s *Service) secretView(r *http.Request, sec *barbican.Secret) secretView {
+	v := secretView{SecretRef: s.secretHref(r, sec.ID), Status: "ACTIVE",
+		Created: pyTime(sec.CreatedAt), Updated: pyTime(sec.UpdatedAt),
+		Name: nullable(sec.Name), SecretType: sec.Type, Algorithm: nullable(sec.Algorithm),
+		BitLength: sec.BitLength, Mode: nullable(sec.Mode), CreatorID: nullable(sec.CreatorID)}
 	if sec.Expiration != nil {
-		v["expiration"] = pyTime(*sec.Expiration)
-	}
-	if sec.BitLength != nil {
-		v["bit_length"] = *sec.BitLength
+		e := pyTime(*sec.Expiration)
+		v.Expiration = &e
 	}
 	if sec.Payload != nil {
-		v["content_types"] = map[string]any{"default": sec.ContentType}
+		v.ContentTypes = &contentTypes{Default: sec.ContentType}
 	}
 	if microversion(r) >= 1 {
-		v["consumers"] = []any{}
+		v.Consumers = []struct{}{}
 	}
 	return v
 }
 
-func nullable(s string) any {
+// nullable renders an empty string as null.
+func nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return s
+	return &s
 }
 
 // microversion is the minor version of "OpenStack-API-Version:
@@ -555,299 +336,4 @@ func (s *Service) deleteSecret(w http.ResponseWriter, r *http.Request, c policy.
 	s.changed(r.Context(), ids)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// paging is Barbican's clean_paging_values: offset ≥ 0, 1 ≤ limit ≤ 100,
-// default 10; unparsable values fall back to the defaults.
-func paging(q url.Values) (offset, limit int) {
-	offset, limit = 0, 10
-	if n, err := strconv.Atoi(q.Get("offset")); err == nil && n > 0 {
-		offset = n
-	}
-	if v := q.Get("limit"); v != "" && v != "0" {
-		if n, err := strconv.Atoi(v); err == nil {
-			limit = min(max(n, 1), 100)
-		}
-	}
-	return offset, limit
-}
-
-// likeMatch is SQL LIKE with % and _ as wildcards, case-sensitive.
-func likeMatch(pattern, s string) bool {
-	if !strings.ContainsAny(pattern, "%_") {
-		return pattern == s
-	}
-	p, t := []rune(pattern), []rune(s)
-	var match func(i, j int) bool
-	match = func(i, j int) bool {
-		for i < len(p) {
-			switch p[i] {
-			case '%':
-				for k := j; k <= len(t); k++ {
-					if match(i+1, k) {
-						return true
-					}
-				}
-				return false
-			case '_':
-				if j >= len(t) {
-					return false
-				}
-			default:
-				if j >= len(t) || t[j] != p[i] {
-					return false
-				}
-			}
-			i, j = i+1, j+1
-		}
-		return j == len(t)
-	}
-	return match(0, 0)
-}
-
-var sortKeys = []string{"algorithm", "bit_length", "created", "expiration", "mode", "name", "secret_type", "status", "updated"}
-
-func validSort(sort string) bool {
-	seen := map[string]bool{}
-	for _, part := range strings.Split(sort, ",") {
-		key, dir, ok := strings.Cut(part, ":")
-		if !ok {
-			dir = "asc"
-		} else if strings.Contains(dir, ":") {
-			return false
-		}
-		if !slices.Contains(sortKeys, key) || dir != "asc" && dir != "desc" || seen[key] {
-			return false
-		}
-		seen[key] = true
-	}
-	return true
-}
-
-// dateFilter is one of Barbican's created/updated/expiration filters:
-// comma-separated [gt:|gte:|lt:|lte:]<ISO time>.
-type dateFilter []func(time.Time) bool
-
-func parseDateFilter(v string) (dateFilter, bool) {
-	var out dateFilter
-	seen := map[string]bool{}
-	for _, part := range strings.Split(v, ",") {
-		op, ts := "eq", part
-		for _, p := range []string{"gte:", "lte:", "gt:", "lt:"} {
-			if strings.HasPrefix(part, p) {
-				op, ts = strings.TrimSuffix(p, ":"), part[len(p):]
-				break
-			}
-		}
-		t, ok := parseExpiration(ts)
-		if !ok {
-			return nil, false
-		}
-		switch op {
-		case "gt", "gte":
-			if seen["gt"] || seen["gte"] || op == "gte" && seen["eq"] {
-				return nil, false
-			}
-		case "lt", "lte":
-			if seen["lt"] || seen["lte"] || op == "lte" && seen["eq"] {
-				return nil, false
-			}
-		case "eq":
-			if seen["eq"] || seen["gte"] || seen["lte"] {
-				return nil, false
-			}
-		}
-		seen[op] = true
-		switch op {
-		case "gt":
-			out = append(out, func(x time.Time) bool { return x.After(t) })
-		case "gte":
-			out = append(out, func(x time.Time) bool { return !x.Before(t) })
-		case "lt":
-			out = append(out, func(x time.Time) bool { return x.Before(t) })
-		case "lte":
-			out = append(out, func(x time.Time) bool { return !x.After(t) })
-		default:
-			out = append(out, func(x time.Time) bool { return x.Equal(t) })
-		}
-	}
-	return out, true
-}
-
-func (f dateFilter) match(t *time.Time) bool {
-	if len(f) == 0 {
-		return true
-	}
-	if t == nil {
-		return false
-	}
-	for _, fn := range f {
-		if !fn(*t) {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Service) listSecrets(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
-	const op = "Secret(s) retrieval"
-	if !canList(c) {
-		return forbidden(op)
-	}
-	q := r.URL.Query()
-	filters := map[string]dateFilter{}
-	for _, k := range []string{"created", "updated", "expiration"} {
-		if v := q.Get(k); v != "" {
-			f, ok := parseDateFilter(v)
-			if !ok {
-				return errorf(http.StatusBadRequest, "URI provided invalid query string parameters.")
-			}
-			filters[k] = f
-		}
-	}
-	if v := q.Get("sort"); v != "" && !validSort(v) {
-		return errorf(http.StatusBadRequest, "URI provided invalid query string parameters.")
-	}
-	offset, limit := paging(q)
-	bits, _ := strconv.Atoi(q.Get("bits"))
-	now := s.now()
-	var all []*barbican.Secret
-	err := s.opts.Store.View(r.Context(), func(tx store.Tx) error {
-		fs := []store.Filter{store.F("project_id", c.ProjectID)}
-		if name := q.Get("name"); name != "" && !strings.ContainsAny(name, "%_") {
-			fs = append(fs, store.F("name", name))
-		}
-		var err error
-		all, err = tx.Secrets().List(r.Context(), store.Query{Filters: fs})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("list secrets: %w", err)
-	}
-	aclOnly := strings.EqualFold(q.Get("acl_only"), "true") && c.UserID != ""
-	if aclOnly {
-		err := s.opts.Store.View(r.Context(), func(tx store.Tx) error {
-			var err error
-			all, err = tx.Secrets().List(r.Context(), store.Query{})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("list secrets: %w", err)
-		}
-	}
-	var match []*barbican.Secret
-	for _, sec := range all {
-		switch {
-		case aclOnly && !sec.ACL.Grants(c.UserID),
-			sec.Expired(now) && filters["expiration"] == nil,
-			q.Get("name") != "" && !likeMatch(q.Get("name"), sec.Name),
-			q.Get("alg") != "" && !likeMatch(q.Get("alg"), sec.Algorithm),
-			q.Get("mode") != "" && !likeMatch(q.Get("mode"), sec.Mode),
-			bits > 0 && (sec.BitLength == nil || *sec.BitLength != bits),
-			q.Get("secret_type") != "" && sec.Type != q.Get("secret_type"),
-			!filters["created"].match(&sec.CreatedAt),
-			!filters["updated"].match(&sec.UpdatedAt),
-			!filters["expiration"].match(sec.Expiration):
-			continue
-		}
-		match = append(match, sec)
-	}
-	if v := q.Get("sort"); v != "" {
-		sortSecrets(match, v)
-	}
-	page := window(match, offset, limit)
-	views := make([]any, len(page))
-	for i, sec := range page {
-		views[i] = s.secretView(r, sec)
-	}
-	writeJSON(w, http.StatusOK, s.navigate("secrets", views, offset, limit, len(match), r))
-	return nil
-}
-
-func sortSecrets(list []*barbican.Secret, spec string) {
-	type key struct {
-		name string
-		desc bool
-	}
-	var keys []key
-	for _, part := range strings.Split(spec, ",") {
-		k, d, _ := strings.Cut(part, ":")
-		keys = append(keys, key{k, d == "desc"})
-	}
-	str := func(sec *barbican.Secret, k string) string {
-		switch k {
-		case "algorithm":
-			return sec.Algorithm
-		case "mode":
-			return sec.Mode
-		case "name":
-			return sec.Name
-		case "secret_type":
-			return sec.Type
-		case "bit_length":
-			if sec.BitLength == nil {
-				return ""
-			}
-			return fmt.Sprintf("%010d", *sec.BitLength)
-		case "created":
-			return pyTime(sec.CreatedAt)
-		case "updated":
-			return pyTime(sec.UpdatedAt)
-		case "expiration":
-			if sec.Expiration == nil {
-				return ""
-			}
-			return pyTime(*sec.Expiration)
-		}
-		return ""
-	}
-	slices.SortStableFunc(list, func(a, b *barbican.Secret) int {
-		for _, k := range keys {
-			c := strings.Compare(str(a, k.name), str(b, k.name))
-			if k.desc {
-				c = -c
-			}
-			if c != 0 {
-				return c
-			}
-		}
-		return 0
-	})
-}
-
-func window[T any](all []T, offset, limit int) []T {
-	if offset >= len(all) {
-		return nil
-	}
-	return all[offset:min(len(all), offset+limit)]
-}
-
-// navigate builds Barbican's list body: the items, total, and next and
-// previous hrefs carrying the other query parameters.
-func (s *Service) navigate(coll string, items []any, offset, limit, total int, r *http.Request) map[string]any {
-	out := map[string]any{coll: items, "total": total}
-	if len(items) == 0 {
-		out[coll] = []any{}
-		return out
-	}
-	rest := url.Values{}
-	for k, v := range r.URL.Query() {
-		if k != "limit" && k != "offset" {
-			rest[k] = v
-		}
-	}
-	href := func(off int) string {
-		u := fmt.Sprintf("%s/v1/%s?limit=%d&offset=%d", s.baseURL(r), coll, limit, off)
-		if enc := rest.Encode(); enc != "" {
-			u += "&" + enc
-		}
-		return u
-	}
-	if offset > 0 {
-		out["previous"] = href(max(0, offset-limit))
-	}
-	if total > offset+limit {
-		out["next"] = href(offset + limit)
-	}
-	return out
 }

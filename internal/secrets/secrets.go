@@ -16,7 +16,6 @@ package secrets
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
+	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
@@ -35,7 +36,8 @@ type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	// ExternalURL is scheme://host[:port] as clients see it; "" derives it
-	// from each request (X-Forwarded-Proto and Host, as Barbican does).
+	// from each request's own scheme and Host (forwarding headers are not
+	// trusted; see httpapi.BaseURL).
 	// Secret and container hrefs are <ExternalURL>/key-manager/v1/....
 	ExternalURL string
 	// DefaultProject, if set, gives the project of callers that have none
@@ -57,8 +59,9 @@ type Options struct {
 // everything under it. The caller comes from policy.CallerFrom, set by the
 // authentication middleware. Safe for concurrent use.
 type Service struct {
-	opts Options
-	log  *slog.Logger
+	opts   Options
+	log    *slog.Logger
+	router *httpapi.Router
 }
 
 // Paths lists the path prefixes the service answers, for mounting on a mux.
@@ -79,7 +82,9 @@ func New(opts Options) (*Service, error) {
 		opts.MaxSecretBytes = 20000
 	}
 	opts.ExternalURL = strings.TrimSuffix(opts.ExternalURL, "/")
-	return &Service{opts: opts, log: opts.Logger.With("component", "secrets")}, nil
+	s := &Service{opts: opts, log: opts.Logger.With("component", "secrets")}
+	s.routes()
+	return s, nil
 }
 
 // Error is a Barbican fault: {"code", "title", "description"}.
@@ -111,156 +116,142 @@ func invalidObject(schema, reason, property string) *Error {
 	return errorf(http.StatusBadRequest, "Provided object does not match schema '%s': %s. Invalid property: '%s'", schema, reason, property)
 }
 
-// ServeHTTP serves the Barbican subset.
+// ServeHTTP serves the Barbican subset. A trailing slash is ignored, as
+// Barbican does. A query string that cannot be parsed whole (a bad escape,
+// more than 10,000 parameters) is a 400 before any handler runs, so the
+// handlers' r.URL.Query() never silently drops a filter.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.Path, "/key-manager")
-	if !ok {
-		s.writeError(w, r, errorf(http.StatusNotFound, "The resource could not be found."))
+	if _, err := httpapi.Query(r); err != nil {
+		s.writeError(w, r, errorf(http.StatusBadRequest, "URI provided invalid query string parameters: %v.", err))
 		return
 	}
-	rest = strings.Trim(rest, "/")
-	var parts []string
-	if rest != "" {
-		parts = strings.Split(rest, "/")
+	if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+		r2 := *r
+		u := *r.URL
+		u.Path, u.RawPath = strings.TrimRight(p, "/"), ""
+		r2.URL = &u
+		r = &r2
 	}
-	if err := s.route(w, r, parts); err != nil {
-		s.writeError(w, r, err)
-	}
+	s.router.ServeHTTP(w, r)
 }
 
-func (s *Service) route(w http.ResponseWriter, r *http.Request, parts []string) error {
-	if len(parts) == 0 {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return errMethod
-		}
-		s.versions(w, r)
+// routes registers every endpoint. Handlers below /v1 get the caller (see
+// authed) and, under an id, the loaded secret or container.
+func (s *Service) routes() {
+	s.router = &httpapi.Router{
+		NotFound: func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, errorf(http.StatusNotFound, "The resource could not be found."))
+		},
+		MethodNotAllowed: func(w http.ResponseWriter, r *http.Request, _ string) {
+			s.writeError(w, r, errMethod)
+		},
+	}
+	handle := func(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+		s.router.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				s.writeError(w, r, err)
+			}
+		})
+	}
+	const v1 = "/key-manager/v1"
+	s.router.HandleFunc("GET /key-manager", s.versions)
+	handle("GET "+v1, func(w http.ResponseWriter, r *http.Request) error {
+		writeJSON(w, http.StatusOK, versionReply{s.versionInfo(r)})
 		return nil
+	})
+
+	handle("POST "+v1+"/secrets", s.authed(s.createSecret))
+	handle("GET "+v1+"/secrets", s.authed(s.listSecrets))
+	handle("GET "+v1+"/secrets/{id}", s.withSecret(s.getSecret))
+	handle("PUT "+v1+"/secrets/{id}", s.withSecret(s.putPayload))
+	handle("DELETE "+v1+"/secrets/{id}", s.withSecret(s.deleteSecret))
+	handle("GET "+v1+"/secrets/{id}/payload", s.withSecret(func(w http.ResponseWriter, r *http.Request, c policy.Caller, sec *barbican.Secret) error {
+		return s.getPayload(w, r, c, sec, "Secret payload retrieval")
+	}))
+	secretACL := func(h aclHandler) func(w http.ResponseWriter, r *http.Request) error {
+		return s.withSecret(func(w http.ResponseWriter, r *http.Request, c policy.Caller, sec *barbican.Secret) error {
+			return h(w, r, c, aclTarget{secret: sec})
+		})
 	}
-	if parts[0] != "v1" {
-		return errorf(http.StatusNotFound, "The resource could not be found.")
+	handle("GET "+v1+"/secrets/{id}/acl", secretACL(s.getACL))
+	handle("PUT "+v1+"/secrets/{id}/acl", secretACL(s.replaceACL))
+	handle("PATCH "+v1+"/secrets/{id}/acl", secretACL(s.patchACL))
+	handle("DELETE "+v1+"/secrets/{id}/acl", secretACL(s.deleteACL))
+
+	handle("POST "+v1+"/containers", s.authed(s.createContainer))
+	handle("GET "+v1+"/containers", s.authed(s.listContainers))
+	handle("GET "+v1+"/containers/{id}", s.withContainer(s.getContainer))
+	handle("DELETE "+v1+"/containers/{id}", s.withContainer(s.deleteContainer))
+	handle("POST "+v1+"/containers/{id}/secrets", s.withContainer(s.addContainerSecret))
+	handle("DELETE "+v1+"/containers/{id}/secrets", s.withContainer(s.removeContainerSecret))
+	containerACL := func(h aclHandler) func(w http.ResponseWriter, r *http.Request) error {
+		return s.withContainer(func(w http.ResponseWriter, r *http.Request, c policy.Caller, ct *barbican.Container) error {
+			return h(w, r, c, aclTarget{container: ct})
+		})
 	}
-	parts = parts[1:]
-	if len(parts) == 0 {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return errMethod
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"version": s.versionInfo(r)})
-		return nil
-	}
-	c, ok := policy.CallerFrom(r.Context())
-	if !ok {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
-			"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})
-		return nil
-	}
-	if c.ProjectID == "" && s.opts.DefaultProject != nil {
-		c.ProjectID = s.opts.DefaultProject()
-	}
-	switch parts[0] {
-	case "secrets":
-		return s.routeSecrets(w, r, c, parts[1:])
-	case "containers":
-		return s.routeContainers(w, r, c, parts[1:])
-	}
-	return errorf(http.StatusNotFound, "The resource could not be found.")
+	handle("GET "+v1+"/containers/{id}/acl", containerACL(s.getACL))
+	handle("PUT "+v1+"/containers/{id}/acl", containerACL(s.replaceACL))
+	handle("PATCH "+v1+"/containers/{id}/acl", containerACL(s.patchACL))
+	handle("DELETE "+v1+"/containers/{id}/acl", containerACL(s.deleteACL))
 }
 
 var errMethod = &Error{Code: http.StatusMethodNotAllowed, Description: "The method is not allowed for this resource."}
 
-func (s *Service) routeSecrets(w http.ResponseWriter, r *http.Request, c policy.Caller, parts []string) error {
-	if len(parts) == 0 {
-		switch r.Method {
-		case http.MethodPost:
-			return s.createSecret(w, r, c)
-		case http.MethodGet:
-			return s.listSecrets(w, r, c)
+// authed runs h with the request's caller: 401 in Keystone's shape when
+// the authentication middleware set none, the default project for a caller
+// without one.
+func (s *Service) authed(h func(w http.ResponseWriter, r *http.Request, c policy.Caller) error) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, ok := policy.CallerFrom(r.Context())
+		if !ok {
+			httpapi.WriteJSONAs(w, http.StatusUnauthorized, contentType, unauthorizedBody{unauthorized{Code: http.StatusUnauthorized,
+				Title: "Unauthorized", Message: "The request you have made requires authentication."}})
+			return nil
 		}
-		return errMethod
-	}
-	id := parts[0]
-	if !isUUID(id) {
-		return errorf(http.StatusNotFound, "Not Found. Provided secret id is invalid.")
-	}
-	sec, err := s.loadSecret(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	switch {
-	case len(parts) == 1:
-		switch r.Method {
-		case http.MethodGet:
-			return s.getSecret(w, r, c, sec)
-		case http.MethodPut:
-			return s.putPayload(w, r, c, sec)
-		case http.MethodDelete:
-			return s.deleteSecret(w, r, c, sec)
+		if c.ProjectID == "" && s.opts.DefaultProject != nil {
+			c.ProjectID = s.opts.DefaultProject()
 		}
-		return errMethod
-	case len(parts) == 2 && parts[1] == "payload":
-		if r.Method != http.MethodGet {
-			return errMethod
-		}
-		return s.getPayload(w, r, c, sec, "Secret payload retrieval")
-	case len(parts) == 2 && parts[1] == "acl":
-		return s.serveACL(w, r, c, aclTarget{secret: sec})
+		return h(w, r, c)
 	}
-	return errorf(http.StatusNotFound, "The resource could not be found.")
 }
 
-func (s *Service) routeContainers(w http.ResponseWriter, r *http.Request, c policy.Caller, parts []string) error {
-	if len(parts) == 0 {
-		switch r.Method {
-		case http.MethodPost:
-			return s.createContainer(w, r, c)
-		case http.MethodGet:
-			return s.listContainers(w, r, c)
+// withSecret runs h with the secret named by the path's {id}.
+func (s *Service) withSecret(h func(w http.ResponseWriter, r *http.Request, c policy.Caller, sec *barbican.Secret) error) func(w http.ResponseWriter, r *http.Request) error {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
+		id := r.PathValue("id")
+		if !isUUID(id) {
+			return errorf(http.StatusNotFound, "Not Found. Provided secret id is invalid.")
 		}
-		return errMethod
-	}
-	id := parts[0]
-	if !isUUID(id) {
-		return errorf(http.StatusNotFound, "Not Found. Provided container id is invalid.")
-	}
-	ct, err := s.loadContainer(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	switch {
-	case len(parts) == 1:
-		switch r.Method {
-		case http.MethodGet:
-			return s.getContainer(w, r, c, ct)
-		case http.MethodDelete:
-			return s.deleteContainer(w, r, c, ct)
+		sec, err := s.loadSecret(r.Context(), id)
+		if err != nil {
+			return err
 		}
-		return errMethod
-	case len(parts) == 2 && parts[1] == "secrets":
-		switch r.Method {
-		case http.MethodPost:
-			return s.addContainerSecret(w, r, c, ct)
-		case http.MethodDelete:
-			return s.removeContainerSecret(w, r, c, ct)
-		}
-		return errMethod
-	case len(parts) == 2 && parts[1] == "acl":
-		return s.serveACL(w, r, c, aclTarget{container: ct})
-	}
-	return errorf(http.StatusNotFound, "The resource could not be found.")
+		return h(w, r, c, sec)
+	})
 }
 
-// baseURL is <scheme>://<host>/key-manager as the client sees it.
+// withContainer runs h with the container named by the path's {id}.
+func (s *Service) withContainer(h func(w http.ResponseWriter, r *http.Request, c policy.Caller, ct *barbican.Container) error) func(w http.ResponseWriter, r *http.Request) error {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, c policy.Caller) error {
+		id := r.PathValue("id")
+		if !isUUID(id) {
+			return errorf(http.StatusNotFound, "Not Found. Provided container id is invalid.")
+		}
+		ct, err := s.loadContainer(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		return h(w, r, c, ct)
+	})
+}
+
+// baseURL is <scheme>://<host>/key-manager as the client sees it: the
+// operator's external URL, else the request's own scheme and Host.
+// Forwarding headers (X-Forwarded-Proto, ...) are not trusted: a client
+// could point every href at a scheme of its choosing. Behind a proxy that
+// terminates TLS, --external-url says what clients see.
 func (s *Service) baseURL(r *http.Request) string {
-	if s.opts.ExternalURL != "" {
-		return s.opts.ExternalURL + "/key-manager"
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
-		scheme = p
-	}
-	return scheme + "://" + r.Host + "/key-manager"
+	return httpapi.BaseURL(r, s.opts.ExternalURL) + "/key-manager"
 }
 
 func (s *Service) secretHref(r *http.Request, id string) string {
@@ -271,21 +262,21 @@ func (s *Service) containerHref(r *http.Request, id string) string {
 	return s.baseURL(r) + "/v1/containers/" + id
 }
 
-func (s *Service) versionInfo(r *http.Request) map[string]any {
-	return map[string]any{
-		"id": "v1", "status": "stable", "updated": "2015-04-28T00:00:00Z",
-		"links": []any{
-			map[string]any{"rel": "self", "href": s.baseURL(r) + "/v1/"},
-			map[string]any{"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+func (s *Service) versionInfo(r *http.Request) versionDoc {
+	return versionDoc{ID: "v1", Status: "stable", Updated: "2015-04-28T00:00:00Z",
+		Links: []versionLink{
+			{Rel: "self", Href: s.baseURL(r) + "/v1/"},
+			{Rel: "describedby", Type: "text/html", Href: "https://docs.openstack.org/"},
 		},
-		"media-types": []any{map[string]any{"base": "application/json", "type": "application/vnd.openstack.key-manager-v1+json"}},
-	}
+		MediaTypes: []versionMediaType{{Base: "application/json", Type: "application/vnd.openstack.key-manager-v1+json"}}}
 }
 
 // versions answers the root with 300 Multiple Choices and Barbican's
 // pre-microversion document, which keystoneauth's discovery reads.
 func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusMultipleChoices, map[string]any{"versions": map[string]any{"values": []any{s.versionInfo(r)}}})
+	var body versionsReply
+	body.Versions.Values = []versionDoc{s.versionInfo(r)}
+	writeJSON(w, http.StatusMultipleChoices, body)
 }
 
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -299,15 +290,14 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.Error("key manager request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &Error{Code: http.StatusInternalServerError, Description: "Operation failure seen - please contact site administrator."}
 	}
-	writeJSON(w, e.Code, map[string]any{"code": e.Code, "title": http.StatusText(e.Code), "description": e.Description})
+	writeJSON(w, e.Code, errorBody{Code: e.Code, Title: http.StatusText(e.Code), Description: e.Description})
 }
 
+// contentType is what Barbican answers JSON with.
+const contentType = "application/json; charset=UTF-8"
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(code)
-	if v != nil {
-		_ = json.NewEncoder(w).Encode(v)
-	}
+	httpapi.WriteJSONAs(w, code, contentType, v)
 }
 
 func isUUID(s string) bool {

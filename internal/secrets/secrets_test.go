@@ -4,17 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,12 +17,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/secrets"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
+	"github.com/fulcrumlb/fulcrum/internal/testpki"
 )
 
 type env struct {
@@ -531,29 +526,14 @@ func TestKeyRing(t *testing.T) {
 	}
 }
 
-// certPKI makes a CA and a leaf for name signed by it.
+// certPKI makes a CA and a leaf for name signed by it (see testpki).
 func certPKI(t testing.TB, name string) (ca *x509.Certificate, caKey *ecdsa.PrivateKey, leaf *x509.Certificate, key *ecdsa.PrivateKey) {
-	caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ = x509.ParseCertificate(der)
-	key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ = x509.ParseCertificate(der)
-	return ca, caKey, leaf, key
+	t.Helper()
+	c := testpki.NewCA(t, "test CA")
+	l := c.Leaf(t, name)
+	return c.Cert, c.Key, l.Cert, l.Key
 }
 
-func pemCert(c *x509.Certificate) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-}
+func pemCert(c *x509.Certificate) []byte { return testpki.CertPEM(c) }
 
-func pemKey(k any) []byte {
-	der, _ := x509.MarshalPKCS8PrivateKey(k)
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
+func pemKey(k any) []byte { return testpki.KeyPEM(k) }

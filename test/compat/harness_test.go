@@ -110,38 +110,35 @@ func startServer(t *testing.T, extra ...string) *server {
 			t.Logf("server log (%s):\n%s", s.log.Name(), lastLines(string(b), 80))
 		}
 	})
-	ready := false
+	// The server prints the clouds.yaml line (on a first start with
+	// Keystone) before its banner: read stdout up to the banner, so the
+	// line is never looked for before the server has written it.
 	deadline := time.Now().Add(60 * time.Second)
-	for !ready && time.Now().Before(deadline) {
+	for banner := false; !banner; {
 		select {
 		case line, ok := <-lines:
-			if ok && strings.HasPrefix(line, "export OS_CLOUD=") {
+			if !ok {
+				t.Fatalf("fulcrum server %v exited before its banner", args)
+			}
+			if strings.HasPrefix(line, "export OS_CLOUD=") {
 				s.Export = line
 			}
-		default:
+			banner = strings.HasPrefix(line, "fulcrum server: Octavia v2 API on")
+		case <-time.After(time.Until(deadline)):
+			t.Fatalf("fulcrum server %v printed no banner within 60s", args)
 		}
-		res, err := http.Get(s.URL + "/healthcheck")
-		if err == nil {
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	for ready := false; !ready; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fulcrum server %v did not become ready within 60s", args)
+		}
+		if res, err := http.Get(s.URL + "/healthcheck"); err == nil {
 			res.Body.Close()
 			ready = res.StatusCode == http.StatusOK
-		}
-		if !ready {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	if !ready {
-		t.Fatalf("fulcrum server %v did not become ready within 60s", args)
-	}
-	// Drain what the server printed at start.
-	for done := false; !done; {
-		select {
-		case line, ok := <-lines:
-			if ok && strings.HasPrefix(line, "export OS_CLOUD=") {
-				s.Export = line
-			}
-			done = !ok
-		case <-time.After(300 * time.Millisecond):
-			done = true
 		}
 	}
 	if s.Export != "" {

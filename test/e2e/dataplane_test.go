@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +43,9 @@ func TestTrafficEndToEnd(t *testing.T) {
 		return members["one"] == "ONLINE" && members["two"] == "ONLINE" && field(pool, "operating_status") == "ONLINE"
 	})
 
-	// Stats count the requests (one connection each) within about a second.
-	deadline := time.Now().Add(5 * time.Second)
+	// Stats count the requests (one connection each) within about a second
+	// (the deadline leaves room for a loaded machine).
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		r := a.must(t, "GET", "/v2/lbaas/listeners/"+g.listener+"/stats", nil, 200)
 		st := r.body["stats"].(map[string]any)
@@ -82,8 +84,8 @@ func TestTrafficEndToEnd(t *testing.T) {
 
 	// Cascade delete: the load balancer goes and nothing listens on the VIP.
 	a.must(t, "DELETE", "/v2/lbaas/loadbalancers/"+g.lb+"?cascade=true", nil, 204)
-	a.waitStatus(t, g.lb, "DELETED", 10*time.Second)
-	deadline = time.Now().Add(5 * time.Second)
+	a.waitStatus(t, g.lb, "DELETED", 20*time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", strings.TrimPrefix(g.url(), "http://"), 200*time.Millisecond)
 		if err != nil {
@@ -131,6 +133,8 @@ func waitTree(t *testing.T, a *api, g *graph, timeout time.Duration, cond func(p
 // placements and failovers have two agents to choose from).
 func twoAgents(t *testing.T, serverArgs ...string) (*servertest.Server, []*servertest.Process, []string) {
 	t.Helper()
+	// Info level: the server's "agent is up" lines say when both agents
+	// can take load balancers.
 	srv := servertest.Start(t, bin, "", append([]string{"--auth", "noauth", "--log-level", "info", "--embedded-agent=false"}, serverArgs...)...)
 	var procs []*servertest.Process
 	var dirs []string
@@ -145,16 +149,28 @@ func twoAgents(t *testing.T, serverArgs ...string) (*servertest.Server, []*serve
 		procs = append(procs, servertest.StartProcess(t, bin, "agent", "--server", srv.AgentURL, "--join-token", strings.TrimSpace(tok),
 			"--data-dir", dir, "--name", name, "--log-level", "warn"))
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// Placement and failover choose among the agents that are up: wait
+	// until the server has seen both, rather than for some fixed time.
 	for _, name := range []string{"node-1", "node-2"} {
-		for !strings.Contains(srv.Logs(), `msg="agent is up" component=healthmgr agent=`+name+"\n") {
-			if time.Now().After(deadline) {
-				t.Fatalf("agent %s not up in 30s:\n%s", name, srv.Logs())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitAgentUp(t, srv, name, 60*time.Second)
 	}
 	return srv, procs, dirs
+}
+
+// waitAgentUp polls the server's log until it has said that the agent
+// called name is up.
+func waitAgentUp(t *testing.T, srv *servertest.Server, name string, timeout time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
+		for _, line := range strings.Split(srv.Logs(), "\n") {
+			if strings.Contains(line, `msg="agent is up"`) && slices.Contains(strings.Fields(line), "agent="+name) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not log that agent %s is up within %s:\n%s", name, timeout, srv.Logs())
+		}
+	}
 }
 
 // TestAgentFailover kills the agent that serves a load balancer and measures,
@@ -185,25 +201,21 @@ func TestAgentFailover(t *testing.T) {
 // failover runs two agents, places a load balancer, SIGKILLs the agent that
 // serves it and returns the client-side outage.
 func failover(t *testing.T, serverArgs ...string) time.Duration {
-	srv, agents, dirs := twoAgents(t, serverArgs...)
+	srv, agents, _ := twoAgents(t, serverArgs...)
 	a := newAPI(srv.URL)
 	b := startBackend(t, "backend")
 	g := createGraph(t, a, freePort(t), b)
 	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
 	waitTraffic(t, g.url(), 10*time.Second)
-	// Find the serving agent: kill the first; if traffic still flows (well
-	// inside the dead window) the second one serves, so bring the first
-	// back and kill the second.
-	killedAt := time.Now()
-	agents[0].Kill()
-	time.Sleep(300 * time.Millisecond)
-	if _, err := fetch(g.url()); err == nil {
-		agents[0] = servertest.StartProcess(t, bin, "agent", "--server", srv.AgentURL, "--data-dir", dirs[0],
-			"--name", "node-1", "--log-level", "warn")
-		time.Sleep(2 * time.Second) // heartbeats mark it up again
-		killedAt = time.Now()
-		agents[1].Kill()
+	// The serving agent is the one the API places the load balancer on;
+	// both agents are up (twoAgents waited for them).
+	serving, _ := placement(t, a, g.lb)
+	i := slices.Index([]string{"node-1", "node-2"}, serving)
+	if i < 0 {
+		t.Fatalf("placed on %q, not on one of the two agents", serving)
 	}
+	killedAt := time.Now()
+	agents[i].Kill()
 	waitTraffic(t, g.url(), 30*time.Second)
 	outage := time.Since(killedAt)
 	a.waitStatus(t, g.lb, "ACTIVE", 10*time.Second)
@@ -231,6 +243,6 @@ func TestDataPlaneSurvivesServer(t *testing.T) {
 		agents[i] = servertest.StartProcess(t, bin, "agent", "--server", srv.AgentURL, "--data-dir", dirs[i],
 			"--name", fmt.Sprintf("node-%d", i+1), "--log-level", "warn")
 	}
-	took := waitTraffic(t, g.url(), 10*time.Second)
+	took := waitTraffic(t, g.url(), 30*time.Second)
 	t.Logf("agents restarted with no server: traffic again after %s", took.Round(time.Millisecond))
 }

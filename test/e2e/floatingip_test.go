@@ -30,7 +30,7 @@ func TestFloatingIPServesTheVIP(t *testing.T) {
 	took := waitTraffic(t, url, 10*time.Second)
 	t.Logf("floating IP %s serves the VIP %s after %s", addr, g.vip, took.Round(time.Millisecond))
 	a.must(t, "PUT", "/networking/v2.0/floatingips/"+fip.id("floatingip"), map[string]any{"floatingip": map[string]any{"port_id": nil}}, 200)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := fetch(url); err != nil {
 			break

@@ -130,7 +130,7 @@ func TestGophercloudEndToEnd(t *testing.T) {
 	}
 
 	// One connection per request: the listener's total_connections equals the requests sent.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		st, err := loadbalancers.GetStats(ctx, lbc, created.ID).Extract()
 		if err != nil {
@@ -153,7 +153,7 @@ func TestGophercloudEndToEnd(t *testing.T) {
 	if _, err := ports.Get(ctx, netc, created.VipPortID).Extract(); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 		t.Errorf("VIP port %s after the cascade delete: %v, want 404", created.VipPortID, err)
 	}
-	deadline = time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(created.VipAddress, strconv.Itoa(port)), 200*time.Millisecond)
 		if err != nil {
@@ -168,20 +168,25 @@ func TestGophercloudEndToEnd(t *testing.T) {
 }
 
 // stableConnections waits until the reported total_connections stops moving
-// (stats arrive with heartbeats) and returns it.
+// and returns it. Stats arrive with heartbeats (every second), so the value
+// must hold for longer than the 3 s dead window: an agent whose heartbeats
+// stopped for that long would be down, so at least one heartbeat since the
+// last connection has been counted, however loaded the machine.
 func stableConnections(t *testing.T, c *gophercloud.ServiceClient, id string) int {
 	t.Helper()
-	prev := -1
-	for i := 0; i < 20; i++ {
+	prev, since := -1, time.Now()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		st, err := loadbalancers.GetStats(context.Background(), c, id).Extract()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.TotalConnections == prev {
+		if st.TotalConnections != prev {
+			prev, since = st.TotalConnections, time.Now()
+			continue
+		}
+		if time.Since(since) > 4*time.Second {
 			return prev
 		}
-		prev = st.TotalConnections
-		time.Sleep(1500 * time.Millisecond)
 	}
 	t.Fatal("stats never settled")
 	return 0

@@ -95,7 +95,7 @@ func TestL7EndToEnd(t *testing.T) {
 		t.Fatalf("the keep-alive connection did not survive two reconfigurations: %d connections", dials.Load())
 	}
 	// The rejection counts as a request error of the listener.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st := a.must(t, "GET", "/v2/lbaas/listeners/"+listener+"/stats", nil, 200).body["stats"].(map[string]any)
 		if number(st, "request_errors") == 1 {

@@ -35,24 +35,25 @@ func TestPrometheusListenerThroughTheAPI(t *testing.T) {
 	}
 	url := "http://" + net.JoinHostPort(g.vip, strconv.Itoa(promPort)) + "/metrics"
 	want := fmt.Sprintf(`octavia_listener_sessions_total{listener="%s"} `, g.listener)
+	up := fmt.Sprintf(`octavia_member_status{pool="%s",member="%s",state="UP"} 1`, g.pool, g.members[0])
 	var body string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		var err error
 		if body, err = fetch(url); err != nil {
 			t.Fatalf("scrape %s: %v", url, err)
 		}
-		if v := sample(body, want); v >= n+1 { // + the first request of waitTraffic
+		if sample(body, want) >= n+1 && strings.Contains(body, up) { // + the first request of waitTraffic
 			break
 		}
 	}
 	if v := sample(body, want); v < n+1 {
 		t.Fatalf("%s= %d after %d requests:\n%s", want, v, n+1, body)
 	}
-	if !strings.Contains(body, fmt.Sprintf(`octavia_member_status{pool="%s",member="%s",state="UP"} 1`, g.pool, g.members[0])) {
+	if !strings.Contains(body, up) {
 		t.Errorf("member not UP in the scrape:\n%s", body)
 	}
 	// The API reports the metrics listener ONLINE like any listening listener.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		st := a.must(t, "GET", "/v2/lbaas/listeners/"+prom, nil, 200).field("listener", "operating_status")
 		if st == "ONLINE" {
 			break

@@ -52,7 +52,21 @@ func TestSIGTERMDrainsAndStopsCleanly(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// SIGTERM once the clients are busy (not after a fixed time, which a
+	// loaded machine can spend before the first request completes).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := ok
+		mu.Unlock()
+		if n >= 8 {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("only %d requests completed in 30s before the shutdown (broken: %v)", n, broken)
+		}
+	}
 	clean := srv.Stop(20 * time.Second)
 	close(stop)
 	wg.Wait()

@@ -312,6 +312,21 @@ func (rr *renderer) frontend(i int) error {
 		}
 		w.line("    tcp-request connection reject unless { src -f %s }", word(rr.file(".cidrs", []byte(b.String()))))
 	}
+	if l.Ingress != nil {
+		w.at(lp + ".ingress.allow")
+		if len(l.Ingress.Allow) == 0 {
+			// Security groups that allow nothing toward this port admit nobody.
+			w.line("    tcp-request connection reject")
+		} else {
+			var b strings.Builder
+			for _, c := range l.Ingress.Allow {
+				pfx, _ := netip.ParsePrefix(c)
+				b.WriteString(pfx.Masked().String())
+				b.WriteByte('\n')
+			}
+			w.line("    tcp-request connection reject unless { src -f %s }", word(rr.file(".cidrs", []byte(b.String()))))
+		}
+	}
 	if l.ConnectionLimit > 0 {
 		w.at(lp + ".connection_limit")
 		// Refused at once (the native engine closes excess connections at accept), not

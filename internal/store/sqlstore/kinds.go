@@ -115,6 +115,8 @@ func newKinds() *kinds {
 				text("id", func(v *J) *string { return &v.ID }),
 				text("secret_hash", func(v *J) *string { return &v.SecretHash }),
 				text("agent_name", func(v *J) *string { return &v.AgentName }),
+				text("availability_zone", func(v *J) *string { return &v.AvailabilityZone }),
+				text("agent_group", func(v *J) *string { return &v.Group }),
 				timestamp("expires_at", func(v *J) *time.Time { return &v.ExpiresAt }),
 				ptimestamp("used_at", func(v *J) **time.Time { return &v.UsedAt }),
 			},
