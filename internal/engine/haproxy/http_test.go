@@ -694,3 +694,36 @@ func TestSameContentNoReload(t *testing.T) {
 		t.Fatalf("a change did not reload HAProxy")
 	}
 }
+
+// TestIngressFilter: a listener's security-group filter (contract 2) admits only its
+// networks, together with allowed_cidrs (a client must pass both), and an empty filter
+// admits nobody.
+func TestIngressFilter(t *testing.T) {
+	a := startBackend(t, "a")
+	port := freePort(t)
+	l := httpListener("l1", port, "p1")
+	l.Ingress = &dataplane.Ingress{Allow: []string{"127.0.0.2/32", "127.0.0.4/31"}}
+	l.AllowedCIDRs = []string{"127.0.0.0/30"}
+	e := newEngine(t, Options{})
+	cfg := &dataplane.Config{Version: 1, Contract: 2, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma"))}}
+	mustApply(t, e, cfg)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if code, body := get(t, clientFrom("127.0.0.2"), url); code != 200 || body != "a" {
+		t.Fatalf("source admitted by both filters: %d %q", code, body)
+	}
+	for _, src := range []string{"127.0.0.1", "127.0.0.3", "127.0.0.5"} {
+		// 127.0.0.1 and .3: inside allowed_cidrs, outside the security groups; .5: the reverse.
+		if _, err := clientFrom(src).Get(url); err == nil {
+			t.Errorf("source %s served; the ingress filter or allowed_cidrs should refuse it", src)
+		}
+	}
+	cfg.Version = 2
+	cfg.Listeners[0].Ingress = &dataplane.Ingress{Allow: []string{}}
+	mustApply(t, e, cfg)
+	if _, err := clientFrom("127.0.0.2").Get(url); err == nil {
+		t.Errorf("an empty ingress filter admitted 127.0.0.2")
+	}
+	if a.hits.Load() != 1 {
+		t.Fatalf("backend saw %d requests, want 1", a.hits.Load())
+	}
+}
