@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -411,6 +412,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 			return refused(cfg.Version, lineErrors(err, r))
 		}
 		e.restoreTables(ctx, saved, r, v)
+		if e.cfg != nil {
+			e.cutIngress(ctx, e.cfg, cfg)
+		}
 	} else {
 		os.Remove(filepath.Join(e.dir, stateFile))
 		if err := os.Rename(next, cfgPath); err != nil {
@@ -656,4 +660,96 @@ func (e *Engine) Close() error {
 	e.m.stop(10 * time.Second)
 	os.Remove(filepath.Join(e.dir, pidFile))
 	return nil
+}
+
+// cutIngress closes, in every worker, the established connections of the listeners whose
+// security-group filter (Listener.Ingress) changed from prev to cfg and no longer admits
+// their client, as Neutron cuts the connections a removed rule allowed and the native
+// engine does. New connections are filtered by the configuration itself; the replaced
+// workers would otherwise serve the old ones until they end.
+func (e *Engine) cutIngress(ctx context.Context, prev, cfg *dataplane.Config) {
+	before := map[string]*dataplane.Ingress{}
+	for i := range prev.Listeners {
+		before[prev.Listeners[i].ID] = prev.Listeners[i].Ingress
+	}
+	changed := map[string][]netip.Prefix{} // frontend → the networks it admits now
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		if l.Ingress == nil {
+			continue
+		}
+		if b, ok := before[l.ID]; ok && b != nil && slices.Equal(b.Allow, l.Ingress.Allow) {
+			continue
+		}
+		var allow []netip.Prefix
+		for _, c := range l.Ingress.Allow {
+			if p, err := netip.ParsePrefix(c); err == nil {
+				allow = append(allow, p.Masked())
+			}
+		}
+		changed[name("fe_", l.ID)] = allow
+	}
+	if len(changed) == 0 {
+		return
+	}
+	p, err := e.m.showProc(ctx)
+	if err != nil {
+		e.log.Warn("haproxy: connections no longer admitted by security groups not cut", "err", err)
+		return
+	}
+	cut := 0
+	for _, pid := range append(p.workers, p.old...) {
+		out, err := cli(ctx, e.m.sock(), fmt.Sprintf("@!%d show sess", pid))
+		if err != nil {
+			e.log.Warn("haproxy: show sess", "pid", pid, "err", err)
+			continue
+		}
+		for _, s := range parseSessions(out) {
+			allow, ok := changed[s.frontend]
+			if !ok || slices.ContainsFunc(allow, func(p netip.Prefix) bool { return p.Contains(s.src) }) {
+				continue
+			}
+			if _, err := cli(ctx, e.m.sock(), fmt.Sprintf("@!%d shutdown session %s", pid, s.ptr)); err == nil {
+				cut++
+			}
+		}
+	}
+	if cut > 0 {
+		e.log.Info("haproxy: connections no longer admitted by security groups closed", "connections", cut)
+	}
+}
+
+// session is one line of HAProxy's "show sess".
+type session struct {
+	ptr      string
+	src      netip.Addr
+	frontend string
+}
+
+var sessionPtr = regexp.MustCompile(`^0x[0-9a-f]+$`)
+
+// parseSessions reads "show sess": "0x55d0c1a2b3c0: proto=tcpv4 src=127.0.0.1:50000 fe=fe_x ...".
+func parseSessions(out string) []session {
+	var list []session
+	for _, line := range strings.Split(out, "\n") {
+		ptr, rest, ok := strings.Cut(line, ": ")
+		if !ok || !sessionPtr.MatchString(ptr) {
+			continue
+		}
+		s := session{ptr: ptr}
+		for _, f := range strings.Fields(rest) {
+			switch {
+			case strings.HasPrefix(f, "src="):
+				if ap, err := netip.ParseAddrPort(strings.TrimPrefix(f, "src=")); err == nil {
+					s.src = ap.Addr().Unmap()
+				}
+			case strings.HasPrefix(f, "fe="):
+				s.frontend = strings.TrimPrefix(f, "fe=")
+			}
+		}
+		if s.src.IsValid() && s.frontend != "" {
+			list = append(list, s)
+		}
+	}
+	return list
 }

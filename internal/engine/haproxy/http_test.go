@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -725,5 +726,53 @@ func TestIngressFilter(t *testing.T) {
 	}
 	if a.hits.Load() != 1 {
 		t.Fatalf("backend saw %d requests, want 1", a.hits.Load())
+	}
+}
+
+// TestIngressChangeCutsEstablished: when a listener's security-group filter stops
+// admitting a client, its established keep-alive connection is closed (the replaced
+// worker would otherwise serve it on), while an admitted client's connection lives on.
+func TestIngressChangeCutsEstablished(t *testing.T) {
+	a := startBackend(t, "a")
+	port := freePort(t)
+	// A TCP listener: HAProxy closes idle HTTP keep-alive connections of a replaced
+	// worker by itself, TCP connections it serves on.
+	l := tcpListener("l1", dataplane.ProtocolTCP, port, "p1")
+	l.Ingress = &dataplane.Ingress{Allow: []string{"127.0.0.2/32", "127.0.0.3/32"}}
+	e := newEngine(t, Options{})
+	cfg := &dataplane.Config{Version: 1, Contract: 2, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolTCP, dataplane.RoundRobin, a.member("ma"))}}
+	mustApply(t, e, cfg)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	request := func(c net.Conn) error {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	removed, kept := dialFrom(t, "127.0.0.2", addr), dialFrom(t, "127.0.0.3", addr)
+	for _, c := range []net.Conn{removed, kept} {
+		if err := request(c); err != nil {
+			t.Fatalf("admitted client: %v", err)
+		}
+	}
+	cfg.Version = 2
+	cfg.Listeners[0].Ingress = &dataplane.Ingress{Allow: []string{"127.0.0.3/32"}}
+	mustApply(t, e, cfg)
+	removed.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := removed.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the connection of a client the security groups no longer admit is still open (read %d, %v)", n, err)
+	}
+	if err := request(kept); err != nil {
+		t.Fatalf("the connection of a client still admitted was cut: %v", err)
 	}
 }
