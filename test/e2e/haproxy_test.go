@@ -360,3 +360,101 @@ func hapHTTPS(addr, serverName string, roots *x509.CertPool) (*x509.Certificate,
 	}
 	return resp.TLS.PeerCertificates[0], string(body)
 }
+
+// TestHAProxyConfigChangesUnderLoad: the embedded agent configured for HAProxy
+// (--embedded-agent-engine haproxy) serves a load balancer of provider haproxy while 50
+// configuration changes go through the API (each one applied before the next: listener
+// timeouts and member weights, each a reload of HAProxy) under constant client load: not
+// one request fails.
+func TestHAProxyConfigChangesUnderLoad(t *testing.T) {
+	dataDir := t.TempDir()
+	t.Cleanup(func() { hapKillLeftover(filepath.Join(dataDir, "agent", "haproxy", "haproxy.pid")) })
+	srv := servertest.Start(t, bin, dataDir, "--auth", "noauth", "--log-level", "warn", "--embedded-agent-engine", "haproxy")
+	t.Cleanup(func() { srv.Stop(30 * time.Second) })
+	a := newAPI(srv.URL)
+	one, two := startBackend(t, "one"), startBackend(t, "two")
+	port := freePort(t)
+	r := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+		"name": "hap-load", "vip_subnet_id": vipSubnet(a), "provider": "haproxy"}}, 201)
+	g := &graph{lb: r.id("loadbalancer"), vip: r.field("loadbalancer", "vip_address"), port: port}
+	g.listener = a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
+		"loadbalancer_id": g.lb, "protocol": "HTTP", "protocol_port": port}}, 201).id("listener")
+	g.pool = a.must(t, "POST", "/v2/lbaas/pools", map[string]any{"pool": map[string]any{
+		"listener_id": g.listener, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 201).id("pool")
+	var members []string
+	for _, b := range []*backend{one, two} {
+		members = append(members, a.must(t, "POST", "/v2/lbaas/pools/"+g.pool+"/members", map[string]any{"member": map[string]any{
+			"address": "127.0.0.1", "protocol_port": b.port, "name": b.name}}, 201).id("member"))
+	}
+	a.waitStatus(t, g.lb, "ACTIVE", 60*time.Second)
+	if agent, _ := placement(t, a, g.lb); agent != "embedded" {
+		t.Fatalf("placed on %q, want the embedded agent running HAProxy", agent)
+	}
+	waitTraffic(t, g.url(), 20*time.Second)
+
+	// Two clients with keep-alive connections, bounded in time and count.
+	stop := make(chan struct{})
+	type tally struct {
+		ok   int
+		fail []string
+	}
+	results := make(chan tally, 2)
+	for w := 0; w < 2; w++ {
+		go func() {
+			c := &http.Client{Timeout: 10 * time.Second}
+			defer c.CloseIdleConnections()
+			var tl tally
+			// At most 500 requests per second each: load, not a CPU hog on a shared machine.
+			pace := time.NewTicker(2 * time.Millisecond)
+			defer pace.Stop()
+			limit := time.Now().Add(4 * time.Minute)
+			for i := 0; i < 100000 && time.Now().Before(limit); i++ {
+				select {
+				case <-stop:
+					results <- tl
+					return
+				case <-pace.C:
+				}
+				resp, err := c.Get(g.url() + "/")
+				if err != nil {
+					tl.fail = append(tl.fail, err.Error())
+					continue
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || (string(body) != "one" && string(body) != "two") {
+					tl.fail = append(tl.fail, strconv.Itoa(resp.StatusCode)+" "+string(body))
+					continue
+				}
+				tl.ok++
+			}
+			results <- tl
+		}()
+	}
+	start := time.Now()
+	for i := 0; i < 50; i++ {
+		if i%2 == 0 {
+			a.must(t, "PUT", "/v2/lbaas/listeners/"+g.listener, map[string]any{"listener": map[string]any{
+				"timeout_client_data": 50000 + i}}, 200)
+		} else {
+			a.must(t, "PUT", "/v2/lbaas/pools/"+g.pool+"/members/"+members[i%4/2], map[string]any{"member": map[string]any{
+				"weight": 1 + i%7}}, 200)
+		}
+		a.waitStatus(t, g.lb, "ACTIVE", 60*time.Second)
+	}
+	took := time.Since(start)
+	close(stop)
+	var total tally
+	for w := 0; w < 2; w++ {
+		tl := <-results
+		total.ok += tl.ok
+		total.fail = append(total.fail, tl.fail...)
+	}
+	t.Logf("50 configuration changes applied in %s under load: %d requests served, %d failed", took.Round(time.Millisecond), total.ok, len(total.fail))
+	if len(total.fail) > 0 {
+		t.Errorf("%d requests failed during the changes, first: %v", len(total.fail), total.fail[:min(5, len(total.fail))])
+	}
+	if total.ok < 100 {
+		t.Errorf("only %d requests served during 50 changes", total.ok)
+	}
+}
