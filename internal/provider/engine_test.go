@@ -10,8 +10,11 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/snapshot"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
+
+func snapshotNew() *snapshot.Cache { return snapshot.New(time.Now, func([]string) {}) }
 
 // heard records a heartbeat of agent a advertising caps, as the health manager does.
 func (e *env) heard(a *lb.Agent, caps ...string) {
@@ -61,6 +64,21 @@ func TestSchedulerPlacesByEngine(t *testing.T) {
 		}
 		if amp == nil || amp.AgentID != tt.want.ID {
 			t.Errorf("%s: placed on %+v, want %s", tt.name, amp, tt.want.Name)
+		}
+	}
+
+	// The load balancer refused while no HAProxy agent was up is placed now.
+	if amp, err := e.placement(byProvider); err != nil || amp == nil || amp.AgentID != hap.ID {
+		t.Fatalf("provider haproxy once the HAProxy agent is up: %+v, %v", amp, err)
+	}
+
+	// A server restart forgets what agents said: a placed load balancer stays on its agent
+	// until the agent's next heartbeat says otherwise.
+	fresh := NewNative(Options{Store: e.st, Cache: snapshotNew()})
+	if _, err := fresh.Apply(context.Background(), &lb.Graph{LoadBalancer: byProvider}); err != nil {
+		var r *controller.RefusedError
+		if errors.As(err, &r) {
+			t.Fatalf("after a server restart, the HAProxy load balancer was moved or refused: %v", err)
 		}
 	}
 

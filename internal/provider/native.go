@@ -326,7 +326,7 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 			if err != nil {
 				return nil, nil, err
 			}
-			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && n.runs(ag.ID, engine) {
+			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && n.mayKeep(ag.ID, engine) {
 				return current, ag, nil
 			}
 			n.cache.Delete(ag.ID, l.ID)
@@ -473,6 +473,17 @@ func (n *Native) runs(agentID, engine string) bool {
 	info, _ := n.cache.Agent(agentID)
 	haproxy := info.Has(dataplane.CapabilityEngineHAProxy)
 	return haproxy == (engine == dataplane.EngineHAProxy)
+}
+
+// mayKeep reports whether a load balancer of engine stays on agent agentID, where it is
+// placed: when the agent runs that engine, or has not said anything since the server
+// started (after a restart of the server, its first heartbeat comes within a second, and
+// moving its load balancers meanwhile would be an outage).
+func (n *Native) mayKeep(agentID, engine string) bool {
+	if _, heard := n.cache.Agent(agentID); !heard {
+		return true
+	}
+	return n.runs(agentID, engine)
 }
 
 // refuseForEngine refuses (before anything is published) a fragment the
