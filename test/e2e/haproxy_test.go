@@ -346,7 +346,9 @@ func hapBackendOn(t *testing.T, name string, port int) {
 func hapHTTPS(addr, serverName string, roots *x509.CertPool) (*x509.Certificate, string) {
 	d := &net.Dialer{Timeout: 2 * time.Second}
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext:       func(ctx context.Context, network, _ string) (net.Conn, error) { return d.DialContext(ctx, network, addr) },
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
 		TLSClientConfig:   &tls.Config{RootCAs: roots, ServerName: serverName},
 		DisableKeepAlives: true}}
 	resp, err := c.Get("https://" + serverName + "/")
