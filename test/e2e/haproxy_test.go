@@ -23,7 +23,7 @@ import (
 // haproxy`. A load balancer asked for before any HAProxy agent is up is ERROR with a fault
 // that says so, and converges once one is; then a graph created through the API carries
 // traffic, member health goes down and up in the API's operating statuses, stats come
-// through the API, L7 policies route and reject, a TERMINATED_HTTPS listener picks its
+// through the API, SOURCE_IP persistence holds a client, L7 policies route and reject, a TERMINATED_HTTPS listener picks its
 // certificate by SNI, what HAProxy cannot do is refused with the field named, and
 // placement follows the engine (provider haproxy and flavor engine: haproxy on the
 // HAProxy agent, the fulcrum provider on the native one).
@@ -118,6 +118,22 @@ func TestHAProxyEngineEndToEnd(t *testing.T) {
 	waitTree(t, a, g, 30*time.Second, func(pool map[string]any, members map[string]string) bool {
 		return members["two"] == "ONLINE" && field(pool, "operating_status") == "ONLINE"
 	})
+
+	// Persistence: with SOURCE_IP every new connection of this client lands on one member.
+	a.must(t, "PUT", "/v2/lbaas/pools/"+g.pool, map[string]any{"pool": map[string]any{
+		"session_persistence": map[string]any{"type": "SOURCE_IP"}}}, 200)
+	a.waitStatus(t, lbID, "ACTIVE", 30*time.Second)
+	seen := map[string]int{}
+	for i := 0; i < 10; i++ {
+		body, err := fetch(g.url())
+		if err != nil {
+			t.Fatalf("with SOURCE_IP persistence: %v", err)
+		}
+		seen[body]++
+	}
+	if len(seen) != 1 {
+		t.Errorf("SOURCE_IP persistence spread one client over %v", seen)
+	}
 
 	// L7: /api goes to a second pool, X-Block: yes is rejected.
 	api := startBackend(t, "api")
