@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -64,13 +66,13 @@ func (s *Set) applyFile(path string, data []byte) error {
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 		return nil // empty, or comments only
 	} else if err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
+		return syntaxError(path, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return fileError(path, extra.Line, "a second YAML document: the file holds one")
 	} else if !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %w", path, err)
+		return syntaxError(path, err)
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
@@ -86,6 +88,19 @@ func (s *Set) applyFile(path string, data []byte) error {
 		return fileError(path, root.Line, "want a mapping of settings (key: value), got %s", nodeWord(root))
 	}
 	return s.applyMapping(path, "", root, map[string]int{})
+}
+
+// yamlLine matches the YAML library's syntax errors.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError reports a YAML syntax error at its line, as the other
+// errors are.
+func syntaxError(path string, err error) error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return fileError(path, line, "%s", m[2])
+	}
+	return fmt.Errorf("config file %s: %w", path, err)
 }
 
 // applyMapping applies the keys of m, each joined to prefix with '-';

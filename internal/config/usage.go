@@ -67,9 +67,10 @@ func printFlag(b *strings.Builder, name, typ, usage, def, env string) {
 		fmt.Fprintf(b, " %s", typ)
 	}
 	b.WriteString("\n")
-	tail := "env " + env
+	// A non-breaking space keeps "default X" and "env Y" on one line each.
+	tail := "env" + nbsp + env
 	if def != "" {
-		tail = "default " + def + "; " + tail
+		tail = "default" + nbsp + def + "; " + tail
 	}
 	text := tail
 	if usage != "" {
@@ -77,6 +78,10 @@ func printFlag(b *strings.Builder, name, typ, usage, def, env string) {
 	}
 	b.WriteString(wrap(text, 8))
 }
+
+// nbsp joins words that wrap keeps on one line (a control character,
+// since strings.Fields splits at U+00A0); it prints as a space.
+const nbsp = "\x1f"
 
 // wrap breaks text into lines of at most usageWidth columns (a longer word
 // stays whole), each indented by indent spaces.
@@ -96,8 +101,8 @@ func wrap(text string, indent int) string {
 			b.WriteByte(' ')
 			col++
 		}
-		b.WriteString(word)
-		col += len(word)
+		b.WriteString(strings.ReplaceAll(word, nbsp, " "))
+		col += len(word) - (len(nbsp)-1)*strings.Count(word, nbsp)
 	}
 	b.WriteString("\n")
 	return b.String()
