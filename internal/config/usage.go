@@ -45,7 +45,7 @@ func (s *Set) PrintUsage(w io.Writer) {
 		"flags win over the environment, the environment over the file, the file over the defaults.", 0))
 	b.WriteString("\n")
 	printFlag(&b, "config", "file", "YAML config file: keys as the flags below, lists as YAML lists; "+
-		"a mapping under a key joins its keys to it with '-'; see docs/operations.md", "", "FULCRUM_CONFIG")
+		"a mapping under a key joins its keys to it with '-'; see docs/configuration.md", "", "FULCRUM_CONFIG")
 	section := ""
 	for _, st := range s.Infos() {
 		if st.Section != section {
