@@ -123,7 +123,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(cfg.DataDir, "fulcrum.db"), Logger: log})
 	if err != nil {
-		return err
+		return refuseNewerSchema(err)
 	}
 	defer st.Close()
 
