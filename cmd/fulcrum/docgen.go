@@ -166,8 +166,8 @@ func runMan(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// roff escapes text for a roff line: backslashes, and a leading '.' or '\''
-// that would make it a request.
+// roff escapes text for a roff line: backslashes, dashes, and a leading dot
+// or apostrophe that would make it a request.
 func roff(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\e`)
 	s = strings.ReplaceAll(s, "-", `\-`)
