@@ -66,18 +66,16 @@ type backupFile struct {
 // runBackup is `fulcrum backup`.
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dataDir, to string
-	var keysOnly bool
 	s := config.New("backup")
 	s.String(&dataDir, "data-dir", "./fulcrum-data", "the server's data directory (the server may be running)")
 	s.String(&to, "to", "", "backup file to write (mode 0600; must not exist)")
-	s.Bool(&keysOnly, "keys-only", false, "leave the database out: for a server whose database is backed up on its own (PostgreSQL: pg_dump)")
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
 	}
 	if to == "" {
 		return fmt.Errorf("%w: backup needs --to FILE", errUsage)
 	}
-	m, err := writeBackup(ctx, dataDir, to, !keysOnly)
+	m, err := writeBackup(ctx, dataDir, to)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -90,7 +88,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // writeBackup writes the backup of dataDir to the new file to.
-func writeBackup(ctx context.Context, dataDir, to string, withDB bool) (*backupManifest, error) {
+func writeBackup(ctx context.Context, dataDir, to string) (*backupManifest, error) {
 	if _, err := os.Lstat(to); err == nil {
 		return nil, fmt.Errorf("%s exists: give a new file", to)
 	}
@@ -98,6 +96,11 @@ func writeBackup(ctx context.Context, dataDir, to string, withDB bool) (*backupM
 		return nil, err
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory", dataDir)
+	}
+	if inside, err := within(dataDir, filepath.Dir(to)); err != nil {
+		return nil, err
+	} else if inside {
+		return nil, fmt.Errorf("%s is inside the data dir %s: write the backup elsewhere", to, dataDir)
 	}
 	stage, err := os.MkdirTemp(filepath.Dir(to), ".fulcrum-backup-")
 	if err != nil {
@@ -108,27 +111,25 @@ func writeBackup(ctx context.Context, dataDir, to string, withDB bool) (*backupM
 	m := &backupManifest{Format: backupFormat, Created: time.Now().UTC().Truncate(time.Second), Fulcrum: currentBuild().Version}
 	type entry struct {
 		file backupFile
-		src  string // staged copy, or nil data read into body
+		src  string // the staged database copy; "" for a file read into body
 		body []byte
 	}
 	var entries []entry
-	if withDB {
-		dbPath := filepath.Join(dataDir, backupDatabaseName)
-		if _, err := os.Stat(dbPath); err != nil {
-			return nil, fmt.Errorf("no database in %s (%w); --keys-only backs up the keys alone", dataDir, err)
-		}
-		copyPath := filepath.Join(stage, backupDatabaseName)
-		schema, err := snapshotSQLite(ctx, dbPath, copyPath)
-		if err != nil {
-			return nil, err
-		}
-		m.Schema = schema
-		sum, size, err := hashFile(copyPath)
-		if err != nil {
-			return nil, err
-		}
-		entries = append(entries, entry{file: backupFile{Name: backupDatabaseName, Size: size, Mode: 0o600, SHA256: sum}, src: copyPath})
+	dbPath := filepath.Join(dataDir, backupDatabaseName)
+	if _, err := os.Stat(dbPath); err != nil {
+		return nil, fmt.Errorf("no SQLite database in %s (%w): a server on PostgreSQL is backed up with the database's own tools and its master key (docs/operations.md)", dataDir, err)
 	}
+	copyPath := filepath.Join(stage, backupDatabaseName)
+	schema, err := snapshotSQLite(ctx, dbPath, copyPath)
+	if err != nil {
+		return nil, err
+	}
+	m.Schema = schema
+	sum, size, err := hashFile(copyPath)
+	if err != nil {
+		return nil, err
+	}
+	entries = append(entries, entry{file: backupFile{Name: backupDatabaseName, Size: size, Mode: 0o600, SHA256: sum}, src: copyPath})
 	// Then every other regular file, read after the database snapshot.
 	err = filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -221,6 +222,23 @@ func addFile(add func(string, uint32, int64, io.Reader) error, f backupFile, src
 	}
 	defer r.Close()
 	return add(f.Name, f.Mode, f.Size, r)
+}
+
+// within reports whether dir is root or below it.
+func within(root, dir string) (bool, error) {
+	r, err := filepath.Abs(root)
+	if err != nil {
+		return false, err
+	}
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(r, d)
+	if err != nil {
+		return false, nil
+	}
+	return rel == "." || filepath.IsLocal(rel), nil
 }
 
 // skipInBackup reports whether a data-dir file stays out of a backup: the

@@ -149,7 +149,7 @@ func TestGeneratedFilesInSync(t *testing.T) {
 	}
 	// Every flag of the server appears, once, with its default.
 	for _, want := range []string{`.BI \-\-agent\-dead\-after " duration"`, `(default 3s; env FULCRUM_AGENT_DEAD_AFTER)`,
-		`.B \-\-embedded\-agent`, `.SS fulcrum backup`, `\-\-keys\-only`, "unique agent name (default: the host name) (env FULCRUM_NAME)"} {
+		`.B \-\-embedded\-agent`, `.SS fulcrum backup`, `\-\-to " string"`, "unique agent name (default: the host name) (env FULCRUM_NAME)"} {
 		if strings.Count(out.String(), want) < 1 {
 			t.Errorf("man page lacks %q", want)
 		}

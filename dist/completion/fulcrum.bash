@@ -24,7 +24,7 @@ _fulcrum() {
     agent-revoke) flags="--config --data-dir --name" ;;
     engine) flags="--config --freebind --log-level --pprof" ;;
     lab) flags="--subnet --stale up exec list down" ;;
-    backup) flags="--config --data-dir --to --keys-only" ;;
+    backup) flags="--config --data-dir --to" ;;
     restore) flags="--config --from --data-dir" ;;
     version) flags="--version" ;;
     completion) flags="bash" ;;
