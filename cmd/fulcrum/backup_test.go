@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -72,6 +73,17 @@ func backupWaitActive(t *testing.T, base, id string) map[string]any {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// backupFreePort returns a TCP port free on addr now.
+func backupFreePort(t *testing.T, addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // backupStoreSecret stores a secret and returns its id.
@@ -198,6 +210,21 @@ func TestBackupRestoreOfARunningServer(t *testing.T) {
 	if lb["name"] != "web" || lb["vip_address"] != vip {
 		t.Errorf("restored load balancer: %v", lb)
 	}
+	// A change after the restore reaches the data plane: the embedded agent
+	// is back with its restored identity, trusted by the restored CA.
+	port := backupFreePort(t, vip.(string))
+	code, raw = backupCall(t, "POST", srv2.URL+"/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
+		"loadbalancer_id": lbID, "protocol": "TCP", "protocol_port": port}})
+	if code != http.StatusCreated {
+		t.Fatalf("create listener after the restore: %d %s", code, raw)
+	}
+	backupWaitActive(t, srv2.URL, lbID)
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(vip.(string), fmt.Sprint(port)), 10*time.Second)
+	if err != nil {
+		t.Errorf("the restored server's listener on %s:%d does not accept: %v", vip, port, err)
+	} else {
+		conn.Close()
+	}
 	code, raw = backupCall(t, "GET", srv2.URL+"/key-manager/v1/secrets/"+secretID+"/payload", nil)
 	if code != 200 || string(raw) != "the-one-secret" {
 		t.Errorf("restored secret: %d %q", code, raw)
@@ -232,7 +259,7 @@ func TestBackupRestoreOfARunningServer(t *testing.T) {
 			t.Errorf("secret %s: %d %q, want %q", id, code, raw, stored[id])
 		}
 	}
-	t.Logf("backup of %d secrets (%d acknowledged before it began, %d in all); restored server lists %d", len(stored)+1, len(before)+1, len(stored)+1, len(list))
+	t.Logf("%d secrets stored while the backup ran (%d acknowledged before it began); the restored server holds %d", len(stored), len(before), len(list))
 }
 
 // backupArchive writes a backup-shaped archive from entries (name, body)
