@@ -163,6 +163,16 @@ func TestBashCompletion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tmp := t.TempDir()
+	if err := os.Mkdir(filepath.Join(tmp, "data-dir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "b.backup"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "da-file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		words []string
 		want  string
@@ -173,7 +183,8 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"fulcrum", "agent", "--keep"}, "--keepalived"},
 		{[]string{"fulcrum", "restore", "--fr"}, "--from"},
 		{[]string{"fulcrum", "engine", "--ppr"}, "--pprof"},
-		{[]string{"fulcrum", "backup", "--data-dir", "/u"}, "/usr"},
+		{[]string{"fulcrum", "backup", "--data-dir", filepath.Join(tmp, "da")}, filepath.Join(tmp, "data-dir")},
+		{[]string{"fulcrum", "restore", "--from", filepath.Join(tmp, "b")}, filepath.Join(tmp, "b.backup")},
 	} {
 		words := make([]string, len(tc.words))
 		for i, w := range tc.words {
