@@ -244,3 +244,46 @@ func TestSystemdUnitsVerify(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestServerHelp: `fulcrum server -h` printed every default twice
+// ((default "3s") (default 3s)) and said "L7 Policys"; now each flag and
+// each default appears once.
+func TestServerHelp(t *testing.T) {
+	for _, cmd := range []string{"server", "agent", "agent-token", "backup", "restore"} {
+		var out bytes.Buffer
+		err := dispatch(context.Background(), []string{cmd, "-h"}, io.Discard, &out)
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("%s -h: %v", cmd, err)
+		}
+		text := out.String()
+		if strings.Contains(text, "olicys") || strings.Contains(text, `(default "`) {
+			t.Errorf("%s -h:\n%s", cmd, text)
+		}
+		blocks := strings.Split(text, "\n  --")[1:]
+		seen := map[string]bool{}
+		for _, b := range blocks {
+			name, _, _ := strings.Cut(b, "\n")
+			name, _, _ = strings.Cut(name, " ")
+			if seen[name] {
+				t.Errorf("%s -h: --%s listed twice", cmd, name)
+			}
+			seen[name] = true
+			if n := strings.Count(b, "(default "); n > 1 {
+				t.Errorf("%s -h: --%s shows %d defaults:\n%s", cmd, name, n, b)
+			}
+			if n := strings.Count(b, "env FULCRUM_"); n != 1 {
+				t.Errorf("%s -h: --%s shows %d environment variables:\n%s", cmd, name, n, b)
+			}
+		}
+		if len(seen) < 3 {
+			t.Errorf("%s -h lists %d flags:\n%s", cmd, len(seen), text)
+		}
+	}
+	var out bytes.Buffer
+	dispatch(context.Background(), []string{"server", "-h"}, io.Discard, &out)
+	for _, want := range []string{"default quota of L7 policies per project", "(default 3s; env FULCRUM_AGENT_DEAD_AFTER)", "\nLoad-balancer quotas:\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("server -h lacks %q", want)
+		}
+	}
+}
