@@ -418,3 +418,39 @@ func TestBackupRefusals(t *testing.T) {
 		t.Errorf("data dir holds %q after refused backups", names)
 	}
 }
+
+// FuzzRestore: no archive panics a restore, and a refused one leaves
+// nothing at the target or beside it.
+func FuzzRestore(f *testing.F) {
+	ctx := context.Background()
+	dataDir := f.TempDir()
+	os.MkdirAll(filepath.Join(dataDir, "keys"), 0o700)
+	os.WriteFile(filepath.Join(dataDir, "keys", "1"), []byte("k"), 0o600)
+	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	st.Close()
+	real := filepath.Join(f.TempDir(), "real")
+	if _, err := writeBackup(ctx, dataDir, real); err != nil {
+		f.Fatal(err)
+	}
+	body, _ := os.ReadFile(real)
+	f.Add(body)
+	f.Add([]byte{})
+	f.Add(body[:100])
+	f.Fuzz(func(t *testing.T, archive []byte) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "in")
+		os.WriteFile(file, archive, 0o600)
+		out := filepath.Join(dir, "out", "data")
+		if _, err := restoreBackup(ctx, file, out); err != nil {
+			if _, serr := os.Stat(out); !os.IsNotExist(serr) {
+				t.Errorf("refused restore (%v) left %s", err, out)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 0 {
+				t.Errorf("refused restore (%v) left %d entries beside the target", err, len(entries))
+			}
+		}
+	})
+}
