@@ -146,7 +146,7 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 	req.Reserved = reserved
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
 	if err != nil {
-		return err
+		return refuseNewerSchema(err)
 	}
 	defer st.Close()
 	ca, err := pki.LoadOrCreateCA(filepath.Join(dataDir, "pki"), time.Now())
@@ -202,7 +202,7 @@ func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
 	if err != nil {
-		return err
+		return refuseNewerSchema(err)
 	}
 	defer st.Close()
 	err = agentapi.Revoke(ctx, st, name, time.Now(), reserved...)
