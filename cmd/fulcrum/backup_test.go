@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -330,12 +332,36 @@ func TestRestoreRefusesBadBackups(t *testing.T) {
 	garbage := filepath.Join(t.TempDir(), "garbage")
 	os.WriteFile(garbage, []byte("not a backup"), 0o600)
 
+	// A database a newer binary migrated.
+	newerDir := t.TempDir()
+	newerPath := filepath.Join(newerDir, "fulcrum.db")
+	st, err = sqlstore.Open(ctx, sqlstore.Options{Path: newerPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := openSQLiteFile(newerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (99999, '99999_next.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	newerDB, _ := os.ReadFile(newerPath)
+	newerSum := sha256.Sum256(newerDB)
+
 	cases := []struct {
 		name string
 		file string
 		want string
 	}{
 		{"not gzip", garbage, "not a fulcrum backup"},
+		{"a database of a newer schema", backupArchive(t, man(backupFile{Name: "fulcrum.db", Size: int64(len(newerDB)), Mode: 0o600, SHA256: hex.EncodeToString(newerSum[:])}),
+			[2]string{"fulcrum.db", string(newerDB)}), "schema is version 99999 (99999_next.sql)"},
 		{"truncated", truncated, ""},
 		{"a flipped byte", flipped, ""},
 		{"no manifest first", noManifest, "no fulcrum-backup.json first"},

@@ -90,9 +90,9 @@ func TestReadBuildInfo(t *testing.T) {
 	}
 }
 
-// TestServerRefusesNewerDatabase: `fulcrum server` on a database a newer
-// binary migrated refuses to start, naming both schema versions and this
-// binary.
+// TestServerRefusesNewerDatabase: `fulcrum server` (and every command that
+// opens the database) on a database a newer binary migrated refuses to
+// start, naming both schema versions and this binary.
 func TestServerRefusesNewerDatabase(t *testing.T) {
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "fulcrum.db")
@@ -110,13 +110,20 @@ func TestServerRefusesNewerDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	err = runServer(context.Background(), []string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--auth", "noauth"}, io.Discard, io.Discard)
-	if err == nil {
-		t.Fatal("the server started on a database of a newer schema")
-	}
-	for _, want := range []string{fmt.Sprintf("schema is version %d (future.sql)", binary+5), fmt.Sprintf("schema version %d", binary), "this is fulcrum "} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
+	for _, args := range [][]string{
+		{"server", "--data-dir", dir, "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--auth", "noauth"},
+		{"agent-token", "--data-dir", dir},
+		{"agent-revoke", "--data-dir", dir, "--name", "x"},
+		{"backup", "--data-dir", dir, "--to", filepath.Join(t.TempDir(), "b")},
+	} {
+		err = dispatch(context.Background(), args, io.Discard, io.Discard)
+		if err == nil {
+			t.Fatalf("%s ran on a database of a newer schema", args[0])
+		}
+		for _, want := range []string{fmt.Sprintf("schema is version %d (future.sql)", binary+5), fmt.Sprintf("schema version %d", binary), "this is fulcrum "} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not say %q", args[0], err, want)
+			}
 		}
 	}
 }
