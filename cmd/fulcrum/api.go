@@ -60,7 +60,7 @@ func newAPI(d apiDeps) (http.Handler, error) {
 		return nil, err
 	}
 	settings.MemberAddresses = member
-	providers, aliases := []string{"fulcrum", "noop"}, map[string]string{"amphora": d.cfg.Provider, "octavia": d.cfg.Provider}
+	providers, aliases := []string{"fulcrum", "haproxy", "noop"}, map[string]string{"amphora": d.cfg.Provider, "octavia": d.cfg.Provider}
 	s := apiserver.New(apiserver.Options{
 		Store:           d.store,
 		Notifier:        d.ctrl,

@@ -10,15 +10,15 @@ import (
 )
 
 // Providers: the API lists the enabled providers, the HAProxy provider
-// (announced, not runnable yet) and the Octavia names accepted as aliases,
+// (always listed; runnable where the server enables it) and the Octavia names accepted as aliases,
 // and serves each provider's flavor and availability zone capabilities,
 // which also validate profile data.
 
 // providerDescriptions are the descriptions of the providers fulcrum knows.
 func providerDescriptions() map[string]string {
 	return map[string]string{
-		lb.ProviderFulcrum: "The fulcrum provider: load balancers run on fulcrum data-plane agents with the native engine.",
-		lb.ProviderHAProxy: "fulcrum agents driving HAProxy. Arriving later: load balancers cannot use it yet.",
+		lb.ProviderFulcrum: "The fulcrum provider: load balancers run on fulcrum data-plane agents with the native engine, or HAProxy when the flavor says engine: haproxy.",
+		lb.ProviderHAProxy: "fulcrum data-plane agents driving HAProxy (fulcrum agent --engine haproxy).",
 		lb.ProviderNoop:    "The no-op provider: accepts everything and runs nothing (API only, for tests).",
 	}
 }
@@ -74,7 +74,7 @@ func (s *Server) runnableProvider(name string) (string, error) {
 		return "", err
 	}
 	if !slices.Contains(s.providers, p) {
-		return "", badRequest("Provider '%s' is not available yet: fulcrum's HAProxy engine arrives in a later release. Use the fulcrum provider.", name)
+		return "", badRequest("Provider '%s' is not enabled.", name)
 	}
 	return p, nil
 }
@@ -83,17 +83,30 @@ func (s *Server) runnableProvider(name string) (string, error) {
 // (amphora, octavia) list Octavia's amphora driver metadata first, exactly
 // as Octavia does, so profiles written for Octavia carry over, then
 // fulcrum's own keys; fulcrum's providers list their keys first, then
-// Octavia's. Either accepts both.
+// Octavia's (the haproxy provider only its own). Either accepts both.
+
+// engineSchema is fulcrum's flavor metadata for a resolved provider: the
+// fulcrum provider runs either engine, the haproxy provider HAProxy only.
+func engineSchema(resolved string) lb.MetadataSchema {
+	switch resolved {
+	case lb.ProviderHAProxy:
+		return lb.FlavorSchema(lb.EngineHAProxy)
+	case lb.ProviderFulcrum:
+		return lb.FlavorSchema(lb.EngineNative, lb.EngineHAProxy)
+	}
+	return lb.FlavorSchema(lb.EngineNative)
+}
 
 // flavorSchema returns the flavor metadata provider (as named) accepts.
 func (s *Server) flavorSchema(provider string) lb.MetadataSchema {
+	own := engineSchema(s.aliasOf(provider))
 	if lb.IsOctaviaProvider(provider) {
-		return lb.OctaviaFlavorSchema().Union(lb.FlavorSchema(lb.EngineNative))
+		return lb.OctaviaFlavorSchema().Union(own)
 	}
 	if s.aliasOf(provider) == lb.ProviderHAProxy {
-		return lb.FlavorSchema(lb.EngineHAProxy)
+		return own
 	}
-	return lb.FlavorSchema(lb.EngineNative).Union(lb.OctaviaFlavorSchema())
+	return own.Union(lb.OctaviaFlavorSchema())
 }
 
 // azSchema returns the availability zone metadata provider (as named)
