@@ -410,7 +410,7 @@ func TestLBaaSCompatHostileBodies(t *testing.T) {
 		{"POST", net + "/pools", poolBody(map[string]any{"admin_state_up": "maybe"}), "admin_state_up"},
 		{"POST", net + "/pools", poolBody(map[string]any{"health_monitors": "all"}), "health_monitors"},
 		{"POST", net + "/pools", poolBody(map[string]any{"health_monitors": []any{"x"}}), "health_monitors"},
-		{"POST", net + "/pools", poolBody(map[string]any{"provider": "haproxy"}), "haproxy"},
+		{"POST", net + "/pools", poolBody(map[string]any{"provider": "f5"}), "f5"},
 		{"POST", net + "/pools", poolBody(map[string]any{"id": "3b9f7a52-6d1e-4c6a-9a43-5a0d2c9b2f10"}), "id"},
 		{"POST", net + "/pools", poolBody(map[string]any{"bogus": 1}), "bogus"},
 		{"PUT", net + "/pools/" + pool, map[string]any{"pool": map[string]any{"protocol": "TCP"}}, "protocol"},
