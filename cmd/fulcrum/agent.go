@@ -15,6 +15,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
+	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
@@ -41,7 +42,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var server, token, dataDir, name, address, zone, group, logLevel, logFormat string
 	var freeBind bool
 	var segments []string
-	var keepalived string
+	var keepalived, accessLog string
 	host, _ := os.Hostname()
 	s := config.New("agent")
 	s.String(&server, "server", "https://127.0.0.1:9443", "the server's agent API")
@@ -56,6 +57,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s.String(&keepalived, "keepalived", vrrp.DefaultBinary, "keepalived's path (with --segment)")
 	s.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&logFormat, "log-format", "text", "text or json")
+	s.String(&accessLog, "access-log", "", accessLogUsage)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
 	}
@@ -76,8 +78,15 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	al, err := openAccessLog(accessLog)
+	if err != nil {
+		return err
+	}
+	if al != nil {
+		defer al.Close()
+	}
 	events := make(chan dataplane.HealthEvent, 1024)
-	eng := engine.New(engine.Options{Logger: log.With("component", "engine"), FreeBind: freeBind,
+	eng := engine.New(engine.Options{Logger: log.With("component", "engine"), FreeBind: freeBind, Proxy: proxy.Options{AccessLog: al},
 		OnHealthEvent: func(ev dataplane.HealthEvent) {
 			select {
 			case events <- ev:

@@ -17,6 +17,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
+	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
@@ -122,8 +123,12 @@ func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig
 		}
 		token = tok
 	}
+	al, err := openAccessLog(cfg.AccessLog)
+	if err != nil {
+		return err
+	}
 	events := make(chan dataplane.HealthEvent, 1024)
-	eng := engine.New(engine.Options{Logger: log.With("component", "engine"),
+	eng := engine.New(engine.Options{Logger: log.With("component", "engine"), Proxy: proxy.Options{AccessLog: al},
 		OnHealthEvent: func(ev dataplane.HealthEvent) {
 			select {
 			case events <- ev:
@@ -134,11 +139,17 @@ func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig
 		Address: "127.0.0.1", Engine: eng, Logger: log, Events: events, HeartbeatInterval: cfg.AgentHeartbeat})
 	if err != nil {
 		eng.Close()
+		if al != nil {
+			al.Close()
+		}
 		return err
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		if al != nil {
+			defer al.Close()
+		}
 		defer eng.Close()
 		if err := a.Run(ctx); err != nil {
 			log.Error("embedded agent stopped", "err", err)

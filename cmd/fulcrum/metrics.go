@@ -14,6 +14,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/metrics"
@@ -257,4 +258,21 @@ func (m *serverMetrics) serve(ctx context.Context, wg *sync.WaitGroup, ln net.Li
 		<-ctx.Done()
 		srv.Close()
 	}()
+}
+
+// accessLogUsage documents --access-log of the agent, the server (its embedded
+// agent) and the standalone engine.
+const accessLogUsage = "data-plane access log, one JSON line per HTTP request and per TCP/UDP flow (docs/dataplane.md): file:PATH, syslog://HOST:PORT (UDP), syslog+tcp://HOST:PORT or syslog+unix:///PATH (RFC 5424); empty: off"
+
+// openAccessLog opens the data plane's access log; nil when spec is empty.
+// The caller closes it after the engine.
+func openAccessLog(spec string) (*proxy.AccessLog, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	al, err := proxy.OpenAccessLog(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --access-log: %v", errUsage, err)
+	}
+	return al, nil
 }

@@ -41,6 +41,7 @@ type serverConfig struct {
 	EmbeddedAgentName string
 	AgentHeartbeat    time.Duration
 	AgentDeadAfter    time.Duration
+	AccessLog         string
 
 	Identity identityConfig
 	Network  networkConfig
@@ -66,6 +67,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one)")
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
+	s.String(&c.AccessLog, "access-log", "", "the embedded agent's "+accessLogUsage)
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
 	c.Network.register(s)
 	c.Identity.register(s)
