@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -150,6 +151,50 @@ func TestAccessLogHTTPPipelinedAndPerListenerSwitch(t *testing.T) {
 	first := num(t, lines[0], "bytes_out") + num(t, lines[1], "bytes_out") + num(t, lines[2], "bytes_out")
 	if first != int64(len(resp)) {
 		t.Errorf("bytes_out of the pipelined requests = %d, the client read %d", first, len(resp))
+	}
+}
+
+func TestAccessLogTLSPipelined(t *testing.T) {
+	ca := newTestCA(t, "test CA")
+	def, _ := ca.issue(t, "www.example.test", "www.example.test")
+	b := startBackend(t, "b1")
+	al, path := openLog(t)
+	port := freePort(t)
+	e := newEngine(t, Options{Proxy: proxy.Options{AccessLog: al}})
+	mustApply(t, e, &dataplane.Config{Version: 1,
+		Listeners: []dataplane.Listener{httpsListener("tls", port, "p", &dataplane.ListenerTLS{DefaultCertificate: &def})},
+		Pools:     []dataplane.Pool{pool("p", dataplane.ProtocolHTTP, dataplane.RoundRobin, b.member("m1"))}})
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: ioWait}, "tcp", fmt.Sprintf("127.0.0.1:%d", port),
+		&tls.Config{RootCAs: ca.pool(), ServerName: "www.example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(ioWait))
+	const n = 5
+	var reqs strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&reqs, "GET /t%d HTTP/1.1\r\nHost: www.example.test\r\n", i)
+		if i == n-1 {
+			reqs.WriteString("Connection: close\r\n")
+		}
+		reqs.WriteString("\r\n")
+	}
+	io.WriteString(c, reqs.String())
+	resp, err := io.ReadAll(c)
+	if err != nil || strings.Count(string(resp), "HTTP/1.1 200 OK") != n {
+		t.Fatalf("%v: %q", err, resp)
+	}
+	lines := logLines(t, al, path, n)
+	var out int64
+	for i, l := range lines {
+		if l["target"] != fmt.Sprintf("/t%d", i) || l["tls_sni"] != "www.example.test" || num(t, l, "status") != 200 || l["listener_id"] != "tls" {
+			t.Errorf("line %d = %v", i, l)
+		}
+		out += num(t, l, "bytes_out")
+	}
+	if out != int64(len(resp)) {
+		t.Errorf("bytes_out sums to %d, the client read %d", out, len(resp))
 	}
 }
 
