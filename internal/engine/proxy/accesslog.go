@@ -44,8 +44,8 @@ type logItem struct {
 	sync chan struct{}
 }
 
-// sink is where lines go: a file (lines buffered, flushed when the queue is empty) or a
-// syslog socket (one message per line).
+// sink is where lines go: a file (lines buffered, flushed when the buffer fills, every
+// flushEvery and on Sync) or a syslog socket (one message per line).
 type sink interface {
 	write(line []byte) error
 	flush() error
@@ -143,12 +143,26 @@ func (a *AccessLog) Close() error {
 	return a.sink.close()
 }
 
+// flushEvery bounds how long a line may wait in the file buffer.
+const flushEvery = 200 * time.Millisecond
+
 func (a *AccessLog) run() {
 	defer close(a.done)
+	tick := time.NewTicker(flushEvery)
+	defer tick.Stop()
+	dirty := false
 	for {
 		select {
 		case it := <-a.queue:
 			a.take(it)
+			dirty = it.sync == nil
+		case <-tick.C:
+			if dirty {
+				if err := a.sink.flush(); err != nil {
+					a.failed.Add(1)
+				}
+				dirty = false
+			}
 		case <-a.stop:
 			for {
 				select {
@@ -158,11 +172,6 @@ func (a *AccessLog) run() {
 					a.sink.flush()
 					return
 				}
-			}
-		}
-		if len(a.queue) == 0 {
-			if err := a.sink.flush(); err != nil {
-				a.failed.Add(1)
 			}
 		}
 	}
