@@ -1,8 +1,7 @@
 package proxy
 
 import (
-	"bufio"
-	"errors"
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -18,42 +17,47 @@ import (
 
 // AccessLog receives the data plane's access log: one line per HTTP request and one per
 // TCP connection or UDP flow when it ends, as a JSON object (docs/dataplane.md, "Access
-// logs"). Lines are formatted by the proxy goroutines into pooled buffers and handed to
-// one writer goroutine over a bounded queue: a slow or unreachable sink never stalls
-// traffic; lines that find the queue full are dropped and counted (Dropped).
+// logs"). The proxy goroutines format a line into a pooled buffer and append it to a
+// shared batch under a short lock; one writer goroutine takes the batch every
+// flushEvery (at once when it passes kickBytes) and hands it to the sink. A slow or
+// unreachable sink never stalls traffic: a line that would grow the batch past
+// maxPendingBytes is dropped and counted (Dropped).
 //
 // Every client-controlled value (method, host, target, version) is written as a JSON
 // string in which quotes, backslashes, control characters and every byte outside
 // printable ASCII are escaped, so a line can neither be split nor forged by a client.
 type AccessLog struct {
+	mu      sync.Mutex
+	pending []byte // complete lines waiting for the writer
+	closed  bool
+
 	sink    sink
-	queue   chan logItem
+	kick    chan struct{}      // the batch passed kickBytes
+	syncs   chan chan struct{} // Sync requests
 	stop    chan struct{}
 	done    chan struct{}
 	bufs    sync.Pool
 	dropped atomic.Int64
 	failed  atomic.Int64
 	once    sync.Once
-	// syslog header parts (syslog sinks only): "<134>1 " and " HOST fulcrum PID ".
+	// syslog header parts (syslog sinks only).
 	syslog     bool
 	host, proc string
 }
 
-type logItem struct {
-	b    *[]byte
-	sync chan struct{}
-}
+// Batch bounds: the writer is woken early past kickBytes; lines are dropped past
+// maxPendingBytes (a sink that cannot keep up).
+const (
+	kickBytes       = 256 << 10
+	maxPendingBytes = 16 << 20
+)
 
-// sink is where lines go: a file (lines buffered, flushed when the buffer fills, every
-// flushEvery and on Sync) or a syslog socket (one message per line).
+// sink is where lines go: a file (a batch per write) or a syslog socket (one message per
+// line).
 type sink interface {
-	write(line []byte) error
-	flush() error
+	write(batch []byte) error
 	close() error
 }
-
-// accessLogQueue bounds the lines waiting for the writer.
-const accessLogQueue = 8192
 
 // maxLogField bounds one client-controlled value in a line (before escaping); a longer
 // value is cut and ends with "...".
@@ -68,14 +72,14 @@ const maxLogField = 2048
 //
 // The caller must Close it.
 func OpenAccessLog(spec string) (*AccessLog, error) {
-	a := &AccessLog{queue: make(chan logItem, accessLogQueue), stop: make(chan struct{}), done: make(chan struct{})}
+	a := &AccessLog{kick: make(chan struct{}, 1), syncs: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	switch {
 	case len(spec) > 5 && spec[:5] == "file:":
 		var f *os.File
 		f, err = os.OpenFile(spec[5:], os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err == nil {
-			a.sink = &fileSink{f: f, w: bufio.NewWriterSize(f, 64<<10)}
+			a.sink = &fileSink{f: f}
 		}
 	default:
 		u, perr := url.Parse(spec)
@@ -115,27 +119,23 @@ func OpenAccessLog(spec string) (*AccessLog, error) {
 	return a, nil
 }
 
-// Dropped returns how many lines were dropped because the queue was full.
+// Dropped returns how many lines were dropped because the writer was behind.
 func (a *AccessLog) Dropped() int64 { return a.dropped.Load() }
 
-// Failed returns how many lines the sink failed to take.
+// Failed returns how many batches the sink failed to take.
 func (a *AccessLog) Failed() int64 { return a.failed.Load() }
 
 // Sync waits until every line logged before it was called has been handed to the sink.
 func (a *AccessLog) Sync() {
 	ch := make(chan struct{})
 	select {
-	case a.queue <- logItem{sync: ch}:
-	case <-a.done:
-		return
-	}
-	select {
-	case <-ch:
+	case a.syncs <- ch:
+		<-ch
 	case <-a.done:
 	}
 }
 
-// Close writes the lines queued, then closes the sink. Lines logged afterwards are
+// Close writes the lines pending, then closes the sink. Lines logged afterwards are
 // dropped.
 func (a *AccessLog) Close() error {
 	a.once.Do(func() { close(a.stop) })
@@ -143,53 +143,45 @@ func (a *AccessLog) Close() error {
 	return a.sink.close()
 }
 
-// flushEvery bounds how long a line may wait in the file buffer.
-const flushEvery = 200 * time.Millisecond
+// flushEvery bounds how long a line waits for the writer.
+const flushEvery = 100 * time.Millisecond
 
 func (a *AccessLog) run() {
 	defer close(a.done)
 	tick := time.NewTicker(flushEvery)
 	defer tick.Stop()
-	dirty := false
+	var spare []byte
+	write := func() {
+		a.mu.Lock()
+		batch := a.pending
+		a.pending = spare[:0]
+		a.mu.Unlock()
+		if len(batch) > 0 {
+			if err := a.sink.write(batch); err != nil {
+				a.failed.Add(1)
+			}
+		}
+		spare = batch
+		if cap(spare) > 4*kickBytes {
+			spare = nil // a burst's buffer is not kept
+		}
+	}
 	for {
 		select {
-		case it := <-a.queue:
-			a.take(it)
-			dirty = it.sync == nil
 		case <-tick.C:
-			if dirty {
-				if err := a.sink.flush(); err != nil {
-					a.failed.Add(1)
-				}
-				dirty = false
-			}
+			write()
+		case <-a.kick:
+			write()
+		case ch := <-a.syncs:
+			write()
+			close(ch)
 		case <-a.stop:
-			for {
-				select {
-				case it := <-a.queue:
-					a.take(it)
-				default:
-					a.sink.flush()
-					return
-				}
-			}
+			a.mu.Lock()
+			a.closed = true
+			a.mu.Unlock()
+			write()
+			return
 		}
-	}
-}
-
-func (a *AccessLog) take(it logItem) {
-	if it.sync != nil {
-		if err := a.sink.flush(); err != nil {
-			a.failed.Add(1)
-		}
-		close(it.sync)
-		return
-	}
-	if err := a.sink.write(*it.b); err != nil {
-		a.failed.Add(1)
-	}
-	if cap(*it.b) <= 16<<10 {
-		a.bufs.Put(it.b)
 	}
 }
 
@@ -226,20 +218,27 @@ func (a *AccessLog) begin(kind string, fe *Frontend, now time.Time) *[]byte {
 	return bp
 }
 
-// end finishes the line in bp and queues it; it never blocks.
+// end finishes the line in bp and adds it to the batch; it never blocks on the sink.
 func (a *AccessLog) end(bp *[]byte) {
-	b := append(*bp, "}\n"...)
-	*bp = b
-	select {
-	case <-a.stop:
+	line := append(*bp, "}\n"...)
+	a.mu.Lock()
+	if a.closed || len(a.pending)+len(line) > maxPendingBytes {
+		a.mu.Unlock()
 		a.dropped.Add(1)
-		return
-	default:
+	} else {
+		a.pending = append(a.pending, line...)
+		kick := len(a.pending) >= kickBytes
+		a.mu.Unlock()
+		if kick {
+			select {
+			case a.kick <- struct{}{}:
+			default:
+			}
+		}
 	}
-	select {
-	case a.queue <- logItem{b: bp}:
-	default:
-		a.dropped.Add(1)
+	if cap(line) <= 16<<10 {
+		*bp = line
+		a.bufs.Put(bp)
 	}
 }
 
@@ -475,20 +474,13 @@ func syslogToken(s string) string {
 	return string(out)
 }
 
-type fileSink struct {
-	f *os.File
-	w *bufio.Writer
-}
+type fileSink struct{ f *os.File }
 
-func (s *fileSink) write(line []byte) error { _, err := s.w.Write(line); return err }
-func (s *fileSink) flush() error            { return s.w.Flush() }
-func (s *fileSink) close() error {
-	err := s.w.Flush()
-	return errors.Join(err, s.f.Close())
-}
+func (s *fileSink) write(batch []byte) error { _, err := s.f.Write(batch); return err }
+func (s *fileSink) close() error             { return s.f.Close() }
 
 // dgramSyslog sends each line as one datagram (UDP or a unix datagram socket), without
-// the trailing newline.
+// its newline.
 type dgramSyslog struct{ c net.Conn }
 
 func dialSyslog(network, addr string) (sink, error) {
@@ -499,61 +491,63 @@ func dialSyslog(network, addr string) (sink, error) {
 	return &dgramSyslog{c: c}, nil
 }
 
-func (s *dgramSyslog) write(line []byte) error {
-	_, err := s.c.Write(line[:len(line)-1])
-	return err
+// lines calls f with each line of batch, without its newline (escaping keeps newlines
+// out of lines).
+func lines(batch []byte, f func(line []byte) error) error {
+	var errs error
+	for len(batch) > 0 {
+		i := bytes.IndexByte(batch, '\n')
+		if i < 0 {
+			i = len(batch)
+		}
+		if err := f(batch[:i]); err != nil && errs == nil {
+			errs = err
+		}
+		batch = batch[min(i+1, len(batch)):]
+	}
+	return errs
 }
-func (s *dgramSyslog) flush() error { return nil }
+
+func (s *dgramSyslog) write(batch []byte) error {
+	return lines(batch, func(line []byte) error { _, err := s.c.Write(line); return err })
+}
 func (s *dgramSyslog) close() error { return s.c.Close() }
 
 // tcpSyslog frames each message with its length (RFC 6587 octet counting) over a TCP
-// connection, dialled when needed and again after a failure (one attempt per line).
+// connection, dialled when needed and again after a failure (one attempt per batch).
 type tcpSyslog struct {
 	addr string
 	c    net.Conn
-	w    *bufio.Writer
+	out  []byte
 }
 
-func (s *tcpSyslog) write(line []byte) error {
+func (s *tcpSyslog) write(batch []byte) error {
 	if s.c == nil {
 		c, err := net.DialTimeout("tcp", s.addr, time.Second)
 		if err != nil {
 			return err
 		}
-		s.c, s.w = c, bufio.NewWriterSize(c, 32<<10)
+		s.c = c
 	}
-	msg := line[:len(line)-1]
-	var n [20]byte
-	s.w.Write(strconv.AppendInt(n[:0], int64(len(msg)), 10))
-	s.w.WriteByte(' ')
-	if _, err := s.w.Write(msg); err != nil {
-		s.reset()
-		return err
-	}
-	return nil
-}
-
-func (s *tcpSyslog) flush() error {
-	if s.c == nil {
+	s.out = s.out[:0]
+	lines(batch, func(line []byte) error {
+		s.out = strconv.AppendInt(s.out, int64(len(line)), 10)
+		s.out = append(s.out, ' ')
+		s.out = append(s.out, line...)
 		return nil
-	}
+	})
 	s.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := s.w.Flush(); err != nil {
-		s.reset()
+	if _, err := s.c.Write(s.out); err != nil {
+		s.c.Close()
+		s.c = nil
 		return err
 	}
 	return nil
-}
-
-func (s *tcpSyslog) reset() {
-	s.c.Close()
-	s.c, s.w = nil, nil
 }
 
 func (s *tcpSyslog) close() error {
 	if s.c == nil {
 		return nil
 	}
-	err := s.w.Flush()
-	return errors.Join(err, s.c.Close())
+	return s.c.Close()
 }
