@@ -18,6 +18,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/dashboard"
 	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
@@ -194,6 +195,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		io.WriteString(w, "OK\n")
 	})
 	idp.mount(mux, cfg.Auth, cfg.Identity.ExternalURL, log)
+	dashboard.New().Mount(mux)
 	mux.Handle("/", api)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
