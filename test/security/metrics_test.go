@@ -2,8 +2,11 @@ package security
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -133,6 +136,56 @@ func TestMetricsOperatorOnly(t *testing.T) {
 	for _, leak := range []string{probe, id} {
 		if strings.Contains(text, leak) {
 			t.Errorf("the exposition carries %q from a request path:\n%s", leak, text)
+		}
+	}
+}
+
+// TestMetricsAccessLogThroughTheServer: `fulcrum server --access-log file:…` gives the
+// embedded agent's engine an access log; a request through a tenant's VIP becomes one
+// line naming its load balancer and listener, with the client's hostile bytes escaped.
+func TestMetricsAccessLogThroughTheServer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	c := newCloud(t, "--metrics-listen", "", "--access-log", "file:"+path)
+	s := c.user(t, "metrics-logs", "metrics-bob", "member")
+	member := httpStartMember(t)
+	addr := httpDeploy(t, s, member, nil)
+	r := s.must(t, "GET", "/v2/lbaas/listeners", nil, 200)
+	ls, _ := r.body["listeners"].([]any)
+	if len(ls) != 1 {
+		t.Fatalf("listeners: %s", r.raw)
+	}
+	listener, lb := str(ls[0].(map[string]any), "id"), ""
+	if l, _ := ls[0].(map[string]any)["loadbalancers"].([]any); len(l) == 1 {
+		lb = str(l[0].(map[string]any), "id")
+	}
+	rs := httpSend(t, addr, nil, "GET /metrics-probe?q=%22x%22 HTTP/1.1\r\nHost: probe.example\r\n\r\n"+
+		"GET /second\"quote HTTP/1.1\r\nHost: probe.example\r\nConnection: close\r\n\r\n")
+	if httpStatuses(rs) != "200,200" {
+		t.Fatalf("statuses %s", httpStatuses(rs))
+	}
+	var lines []map[string]any
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		raw, _ := os.ReadFile(path)
+		lines = lines[:0]
+		for _, l := range strings.Split(string(raw), "\n") {
+			var m map[string]any
+			if l != "" && json.Unmarshal([]byte(l), &m) == nil && (m["target"] == "/metrics-probe?q=%22x%22" || m["target"] == `/second"quote`) {
+				lines = append(lines, m)
+			}
+		}
+		if len(lines) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines for the 2 requests in 30s:\n%s", len(lines), raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, l := range lines {
+		if l["kind"] != "http" || l["listener_id"] != listener || l["loadbalancer_id"] != lb || l["host"] != "probe.example" ||
+			str(l, "status") != "200" || l["member"] != "127.0.0.1:"+strconv.Itoa(member.port) {
+			t.Errorf("line %v, want listener %s of load balancer %s", l, listener, lb)
 		}
 	}
 }
