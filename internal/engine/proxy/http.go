@@ -175,6 +175,7 @@ func (hc *HTTPConn) Release() {
 		h.view.buf = nil
 	}
 	h.view.m, h.view.tls, h.view.fe, h.view.conn = nil, nil, nil, nil
+	h.rec.reset()
 	clear(h.tried[:])
 	h.opts.connPool.Put(h)
 }
