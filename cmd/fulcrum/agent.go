@@ -78,7 +78,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	al, err := openAccessLog(accessLog)
+	al, err := openAccessLog(accessLog, log)
 	if err != nil {
 		return err
 	}

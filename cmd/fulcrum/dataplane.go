@@ -123,7 +123,7 @@ func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig
 		}
 		token = tok
 	}
-	al, err := openAccessLog(cfg.AccessLog)
+	al, err := openAccessLog(cfg.AccessLog, log)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func engineMain(ctx context.Context, args []string, stderr io.Writer, reload <-c
 		defer stop()
 	}
 
-	al, err := openAccessLog(*accessLog)
+	al, err := openAccessLog(*accessLog, log)
 	if err != nil {
 		return err
 	}

@@ -266,11 +266,11 @@ const accessLogUsage = "data-plane access log, one JSON line per HTTP request an
 
 // openAccessLog opens the data plane's access log; nil when spec is empty.
 // The caller closes it after the engine.
-func openAccessLog(spec string) (*proxy.AccessLog, error) {
+func openAccessLog(spec string, log *slog.Logger) (*proxy.AccessLog, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	al, err := proxy.OpenAccessLog(spec)
+	al, err := proxy.OpenAccessLog(spec, log.With("component", "access-log"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: --access-log: %v", errUsage, err)
 	}

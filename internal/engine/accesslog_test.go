@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +25,7 @@ import (
 func openLog(t *testing.T) (*proxy.AccessLog, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "access.log")
-	al, err := proxy.OpenAccessLog("file:" + path)
+	al, err := proxy.OpenAccessLog("file:"+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +340,7 @@ func TestAccessLogSyslogUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	al, err := proxy.OpenAccessLog("syslog://" + pc.LocalAddr().String())
+	al, err := proxy.OpenAccessLog("syslog://"+pc.LocalAddr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +374,7 @@ func TestAccessLogSyslogUDP(t *testing.T) {
 
 func TestOpenAccessLogRefusesBadSpecs(t *testing.T) {
 	for _, spec := range []string{"", "stdout", "syslog://", "syslog://host", "syslog+unix://x/y", "syslog://h:1/path", "http://h:1", "syslog://u@h:1"} {
-		if al, err := proxy.OpenAccessLog(spec); err == nil {
+		if al, err := proxy.OpenAccessLog(spec, nil); err == nil {
 			al.Close()
 			t.Errorf("OpenAccessLog(%q) accepted", spec)
 		}
@@ -383,7 +385,7 @@ func TestOpenAccessLogRefusesBadSpecs(t *testing.T) {
 // file: the cost of the access log on the request path (compare with
 // BenchmarkHTTPForward).
 func BenchmarkHTTPForwardAccessLog(b *testing.B) {
-	al, err := proxy.OpenAccessLog("file:" + filepath.Join(b.TempDir(), "access.log"))
+	al, err := proxy.OpenAccessLog("file:"+filepath.Join(b.TempDir(), "access.log"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -392,4 +394,47 @@ func BenchmarkHTTPForwardAccessLog(b *testing.B) {
 	if al.Dropped() != 0 {
 		b.Logf("%d lines dropped", al.Dropped())
 	}
+}
+
+// TestAccessLogWarnsWhenTheSinkFails: a syslog+tcp sink nobody listens on fails every
+// batch; traffic is served all the same and the operator's log says lines are lost.
+func TestAccessLogWarnsWhenTheSinkFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	al, err := proxy.OpenAccessLog("syslog+tcp://"+dead, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	b := startBackend(t, "b1")
+	port := freePort(t)
+	e := newEngine(t, Options{Proxy: proxy.Options{AccessLog: al}})
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{httpListener("web", port, "p")},
+		Pools: []dataplane.Pool{pool("p", dataplane.ProtocolHTTP, dataplane.RoundRobin, b.member("m1"))}})
+	if got := rawExchange(t, fmt.Sprintf("127.0.0.1:%d", port), "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"); statusOf(got) != "HTTP/1.1 200 OK" {
+		t.Fatalf("served %q", got)
+	}
+	waitUntil(t, "a warning about lost lines", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logs.String(), "access log is losing lines") && al.Failed() > 0
+	})
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -40,6 +41,8 @@ type AccessLog struct {
 	dropped atomic.Int64
 	failed  atomic.Int64
 	once    sync.Once
+	log     *slog.Logger
+	name    string // the spec, for warnings
 	// syslog header parts (syslog sinks only).
 	syslog     bool
 	host, proc string
@@ -70,9 +73,10 @@ const maxLogField = 2048
 //	syslog+tcp://HOST:PORT    RFC 5424 over TCP, octet-counted framing (RFC 6587)
 //	syslog+unix:///PATH       RFC 5424 datagrams to a local socket (e.g. /dev/log)
 //
-// The caller must Close it.
-func OpenAccessLog(spec string) (*AccessLog, error) {
-	a := &AccessLog{kick: make(chan struct{}, 1), syncs: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+// log, when not nil, is warned (at most every warnEvery) while lines are dropped or
+// the sink fails. The caller must Close it.
+func OpenAccessLog(spec string, log *slog.Logger) (*AccessLog, error) {
+	a := &AccessLog{log: log, name: spec, kick: make(chan struct{}, 1), syncs: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	switch {
 	case len(spec) > 5 && spec[:5] == "file:":
@@ -143,8 +147,12 @@ func (a *AccessLog) Close() error {
 	return a.sink.close()
 }
 
-// flushEvery bounds how long a line waits for the writer.
-const flushEvery = 100 * time.Millisecond
+// flushEvery bounds how long a line waits for the writer; warnEvery spaces the warnings
+// about lost lines.
+const (
+	flushEvery = 100 * time.Millisecond
+	warnEvery  = 10 * time.Second
+)
 
 func (a *AccessLog) run() {
 	defer close(a.done)
@@ -166,10 +174,16 @@ func (a *AccessLog) run() {
 			spare = nil // a burst's buffer is not kept
 		}
 	}
+	var warned time.Time
+	var lastDropped, lastFailed int64
 	for {
 		select {
 		case <-tick.C:
 			write()
+			if d, f := a.dropped.Load(), a.failed.Load(); a.log != nil && (d != lastDropped || f != lastFailed) && time.Since(warned) >= warnEvery {
+				a.log.Warn("access log is losing lines", "dropped_lines", d-lastDropped, "failed_writes", f-lastFailed, "sink", a.name)
+				lastDropped, lastFailed, warned = d, f, time.Now()
+			}
 		case <-a.kick:
 			write()
 		case ch := <-a.syncs:
