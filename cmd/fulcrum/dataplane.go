@@ -16,8 +16,6 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agent"
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
-	"github.com/fulcrumlb/fulcrum/internal/engine"
-	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
@@ -128,15 +126,22 @@ func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig
 		return err
 	}
 	events := make(chan dataplane.HealthEvent, 1024)
-	eng := engine.New(engine.Options{Logger: log.With("component", "engine"), Proxy: proxy.Options{AccessLog: al},
-		OnHealthEvent: func(ev dataplane.HealthEvent) {
-			select {
-			case events <- ev:
-			default:
-			}
-		}})
+	es := cfg.EmbeddedEngine
+	es.accessLog = al
+	eng, caps, err := newAgentEngine(es, dir, false, log, func(ev dataplane.HealthEvent) {
+		select {
+		case events <- ev:
+		default:
+		}
+	})
+	if err != nil {
+		if al != nil {
+			al.Close()
+		}
+		return fmt.Errorf("embedded agent: %w", err)
+	}
 	a, err := agent.New(agent.Options{ServerURL: cp.url, DataDir: dir, Name: cfg.EmbeddedAgentName, JoinToken: token,
-		Address: "127.0.0.1", Engine: eng, Logger: log, Events: events, HeartbeatInterval: cfg.AgentHeartbeat})
+		Address: "127.0.0.1", Engine: eng, Capabilities: caps, Logger: log, Events: events, HeartbeatInterval: cfg.AgentHeartbeat})
 	if err != nil {
 		eng.Close()
 		if al != nil {
