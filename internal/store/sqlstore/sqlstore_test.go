@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -331,5 +332,59 @@ func TestSQLiteDiskFull(t *testing.T) {
 	}
 	if got := count(); got != len(acked) {
 		t.Fatalf("after reopening: %d rows, %d acknowledged", got, len(acked))
+	}
+}
+
+// TestPostgresListenSurvivesLostConnection: when the database drops the
+// connection a listener holds, the listener says so (Lost) once it listens
+// again, and delivers what is sent afterwards.
+func TestPostgresListenSurvivesLostConnection(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := sqlstore.Open(ctx, sqlstore.Options{Driver: "postgres", DSN: pg.NewDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ch, err := s.Listen(ctx, "lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Leases().Get(ctx, "x") // any query on the pool
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	kill := func() {
+		db, err := sql.Open("pgx", pg.DSN("postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' OR wait_event = 'ClientRead' AND backend_type = 'client backend' AND pid <> pg_backend_pid()`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kill()
+	deadline := time.After(20 * time.Second)
+	sent := false
+	for {
+		select {
+		case n := <-ch:
+			if n.Lost {
+				if err := s.Notify(ctx, "lb", "after"); err != nil {
+					t.Fatal(err)
+				}
+				sent = true
+				continue
+			}
+			if sent && n.Payload == "after" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no Lost notification and no delivery after the listener's connection was terminated")
+		}
 	}
 }
