@@ -85,7 +85,9 @@ func (l leaseTable) Acquire(ctx context.Context, name, holder string, ttl time.D
 	if holder == "" || ttl <= 0 {
 		return store.Lease{}, fmt.Errorf("acquire lease %s: a holder and a positive time to live are required", name)
 	}
-	fail := func(err error) (store.Lease, error) { return store.Lease{}, fmt.Errorf("acquire lease %s: %w", name, err) }
+	fail := func(err error) (store.Lease, error) {
+		return store.Lease{}, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
 	if _, err := l.t.exec(ctx, `INSERT INTO "leases" ("name", "holder", "epoch", "expires_at") VALUES (?, '', 0, 0) ON CONFLICT ("name") DO NOTHING`, name); err != nil {
 		return fail(err)
 	}

@@ -210,4 +210,3 @@ func (h *hub) deliver(notes []store.Notification) {
 		}
 	}
 }
-

@@ -113,7 +113,9 @@ func testLeases(t *testing.T, s store.Store) {
 // another holder's term begins; its later checks fail.
 func testLeaseFence(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	a := lease(t, s, func(l store.LeaseTable) (store.Lease, error) { return l.Acquire(ctx, "control", "a", 100*time.Millisecond) })
+	a := lease(t, s, func(l store.LeaseTable) (store.Lease, error) {
+		return l.Acquire(ctx, "control", "a", 100*time.Millisecond)
+	})
 	waitExpired(t, s, "control")
 	var committed atomic.Bool
 	checked := make(chan struct{})
