@@ -23,10 +23,12 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Acker records an agent's acknowledgements and returns the load balancers
-// whose state on it changed (the snapshot cache).
+// Acker records an agent's acknowledgements inside the heartbeat's
+// transaction and returns the load balancers whose state on the agent
+// changed (snapshot.Cache, or snapshot.Shared, which also tells the
+// leader's controller).
 type Acker interface {
-	Ack(agentID string, applied uint64, refused []dataplane.Refusal) []string
+	Acknowledge(ctx context.Context, tx store.Tx, agentID string, applied uint64, refused []dataplane.Refusal) ([]string, error)
 }
 
 // Options configure New.
@@ -56,11 +58,21 @@ type Manager struct {
 	mu     sync.Mutex
 	agents map[string]*agentState
 	start  time.Time
+	// observed is, by agent id, the last heartbeat time the store held
+	// when a liveness check looked, and when it first saw that value: a
+	// heartbeat another server received moves it, so the leader counts
+	// every server's heartbeats without trusting their clocks.
+	observed map[string]observation
+}
+
+type observation struct {
+	value, at time.Time
 }
 
 type agentState struct {
 	// Guarded by Manager.mu.
 	lastSeen time.Time
+	wrote    int64 // the last heartbeat time this manager stored, in unix µs
 	synced   bool // statuses were computed for every placed LB at least once
 
 	// beat serialises the agent's heartbeats; it guards the rest.
@@ -90,7 +102,8 @@ func New(opts Options) *Manager {
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = min(opts.DeadAfter/6, 500*time.Millisecond)
 	}
-	return &Manager{opts: opts, log: opts.Logger.With("component", "healthmgr"), agents: map[string]*agentState{}, start: opts.Now()}
+	return &Manager{opts: opts, log: opts.Logger.With("component", "healthmgr"), agents: map[string]*agentState{}, start: opts.Now(),
+		observed: map[string]observation{}}
 }
 
 // state returns agent agentID's state. Callers hold m.mu.
@@ -124,7 +137,6 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	full := !st.synced
 	m.mu.Unlock()
 
-	changed := m.opts.Acker.Ack(agentID, hb.AppliedVersion, hb.Refused)
 	members := make(map[string]dataplane.MemberStatus, len(hb.Health.Members))
 	for _, h := range hb.Health.Members {
 		members[h.MemberID] = h.Status
@@ -184,6 +196,10 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		if agent.Revoked || agent.CertSerial == "" {
 			dropped = true
 			return nil
+		}
+		changed, err := m.opts.Acker.Acknowledge(ctx, tx, agentID, hb.AppliedVersion, hb.Refused)
+		if err != nil {
+			return err
 		}
 		placed, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("agent_id", agentID)}})
 		if err != nil {
@@ -266,6 +282,9 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	if err != nil || dropped {
 		return err
 	}
+	m.mu.Lock()
+	st.wrote = now.UnixMicro()
+	m.mu.Unlock()
 	// Keep the owners of this heartbeat's ids and the last one's: an agent
 	// alternating between two reports costs no lookups.
 	prune(st.listenerLB, union(reportedListeners, st.reported))
@@ -397,7 +416,12 @@ func (m *Manager) putStats(ctx context.Context, tx store.Tx, agentID string, dir
 }
 
 // Run marks agents down (CheckAgents every CheckInterval) until ctx ends.
-func (m *Manager) Run(ctx context.Context) error {
+func (m *Manager) Run(ctx context.Context) error { return m.RunLiveness(ctx, m.opts.Store) }
+
+// RunLiveness is Run writing through st: on servers sharing a store, the
+// leader runs it with the fenced store of its term, so that dead-agent
+// detection runs once and a deposed leader's verdicts are refused.
+func (m *Manager) RunLiveness(ctx context.Context, st store.Store) error {
 	tick := time.NewTicker(m.opts.CheckInterval)
 	defer tick.Stop()
 	for {
@@ -405,7 +429,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if err := m.CheckAgents(ctx); err != nil && ctx.Err() == nil {
+			if err := m.checkAgents(ctx, st); err != nil && ctx.Err() == nil {
 				m.log.Warn("agent liveness check failed", "err", err)
 			}
 		}
@@ -422,14 +446,40 @@ func (m *Manager) downReason(a *lb.Agent, now time.Time) string {
 	case a.CertSerial == "":
 		return "released for re-enrollment (--replace)"
 	}
-	last := m.start
-	if st, ok := m.agents[a.ID]; ok && st.lastSeen.After(last) {
-		last = st.lastSeen
-	}
-	if now.Sub(last) > m.opts.DeadAfter {
+	if now.Sub(m.lastSeenLocked(a.ID)) > m.opts.DeadAfter {
 		return "silent for longer than the dead window"
 	}
 	return ""
+}
+
+// observe notes the heartbeat time the store holds for a (the latest of
+// any server's). Callers hold m.mu.
+func (m *Manager) observe(a *lb.Agent, now time.Time) {
+	if a.LastHeartbeat == nil {
+		return
+	}
+	if o, ok := m.observed[a.ID]; ok && o.value.Equal(*a.LastHeartbeat) {
+		return
+	}
+	at := now
+	if st, ok := m.agents[a.ID]; ok && st.wrote == a.LastHeartbeat.UnixMicro() {
+		at = st.lastSeen // a heartbeat this manager stored: its own clock says when
+	}
+	m.observed[a.ID] = observation{value: *a.LastHeartbeat, at: at}
+}
+
+// lastSeenLocked is when agentID was last heard from, by this server or,
+// as far as the store showed, any other; the manager's start when never.
+// Callers hold m.mu.
+func (m *Manager) lastSeenLocked(agentID string) time.Time {
+	last := m.start
+	if st, ok := m.agents[agentID]; ok && st.lastSeen.After(last) {
+		last = st.lastSeen
+	}
+	if o, ok := m.observed[agentID]; ok && o.at.After(last) {
+		last = o.at
+	}
+	return last
 }
 
 // CheckAgents marks down every agent that is revoked or released for
@@ -438,10 +488,12 @@ func (m *Manager) downReason(a *lb.Agent, now time.Time) string {
 // load balancers, which the controller moves to healthy agents. Agents
 // never heard from since this manager started get the window counted from
 // the start. It writes only when there is an agent to mark down.
-func (m *Manager) CheckAgents(ctx context.Context) error {
+func (m *Manager) CheckAgents(ctx context.Context) error { return m.checkAgents(ctx, m.opts.Store) }
+
+func (m *Manager) checkAgents(ctx context.Context, st store.Store) error {
 	now := m.opts.Now()
 	var candidates []string
-	err := m.opts.Store.View(ctx, func(tx store.Tx) error {
+	err := st.View(ctx, func(tx store.Tx) error {
 		candidates = nil
 		agents, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("status", lb.AgentUp)}})
 		if err != nil {
@@ -450,6 +502,7 @@ func (m *Manager) CheckAgents(ctx context.Context) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for _, a := range agents {
+			m.observe(a, now)
 			if m.downReason(a, now) != "" {
 				candidates = append(candidates, a.ID)
 			}
@@ -465,7 +518,7 @@ func (m *Manager) CheckAgents(ctx context.Context) error {
 	}
 	var downs []down
 	var moved []string
-	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
+	err = st.Update(ctx, func(tx store.Tx) error {
 		downs, moved = nil, nil
 		for _, id := range candidates {
 			a, err := tx.Agents().Lock(ctx, id)
@@ -480,6 +533,7 @@ func (m *Manager) CheckAgents(ctx context.Context) error {
 			}
 			// Look again: a heartbeat may have come in meanwhile.
 			m.mu.Lock()
+			m.observe(a, now)
 			reason := m.downReason(a, now)
 			m.mu.Unlock()
 			if reason == "" {
@@ -529,8 +583,5 @@ func (m *Manager) CheckAgents(ctx context.Context) error {
 func (m *Manager) lastSeen(agentID string) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if st, ok := m.agents[agentID]; ok && st.lastSeen.After(m.start) {
-		return st.lastSeen
-	}
-	return m.start
+	return m.lastSeenLocked(agentID)
 }
