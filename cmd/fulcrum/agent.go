@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/agent"
@@ -15,7 +15,6 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
-	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
 // runAgent is `fulcrum agent`: a data-plane node.
@@ -65,11 +64,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // runAgentToken is `fulcrum agent-token`: issue a join token from the
 // server's data directory (the server may be running).
 func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, name, server, zone, group string
+	var sc storeConfig
+	var name, server, zone, group string
 	var ttl time.Duration
 	var replace bool
 	s := config.New("agent-token")
-	s.String(&dataDir, "data-dir", "./fulcrum-data", "the server's data directory")
+	sc.register(s, "the server's data directory (the embedded agent's name; with SQLite and no master key, the database and the CA)")
 	s.String(&name, "name", "", "bind the token to this agent name (default: the token creates a new agent of any unused name)")
 	s.Duration(&ttl, "ttl", 24*time.Hour, "how long the token may be used")
 	s.Bool(&replace, "replace", false, "re-enroll --name although it is enrolled: its current certificate is refused from now on, and its load balancers move to other agents at once")
@@ -103,17 +103,24 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 			*f.dst = f.value
 		}
 	}
-	reserved, err := agentapi.ReservedNames(dataDir)
+	if err := sc.check(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	reserved, err := agentapi.ReservedNames(sc.DataDir)
 	if err != nil {
 		return err
 	}
 	req.Reserved = reserved
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
+	st, err := sc.open(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dataDir, "pki"), time.Now())
+	rings, err := sc.openKeyRings(ctx, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	ca, err := rings.loadCA(ctx, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -150,9 +157,10 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // runAgentRevoke is `fulcrum agent-revoke --name NAME`.
 func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, name string
+	var sc storeConfig
+	var name string
 	s := config.New("agent-revoke")
-	s.String(&dataDir, "data-dir", "./fulcrum-data", "the server's data directory")
+	sc.register(s, "the server's data directory (the embedded agent's name; with SQLite, the database)")
 	s.String(&name, "name", "", "agent to revoke")
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
@@ -160,11 +168,14 @@ func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if name == "" {
 		return fmt.Errorf("%w: agent-revoke needs --name", errUsage)
 	}
-	reserved, err := agentapi.ReservedNames(dataDir)
+	if _, _, err := sc.dsn(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	reserved, err := agentapi.ReservedNames(sc.DataDir)
 	if err != nil {
 		return err
 	}
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
+	st, err := sc.open(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -9,24 +9,22 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
+	"github.com/fulcrumlb/fulcrum/internal/cluster"
 	"github.com/fulcrumlb/fulcrum/internal/config"
-	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
-	"github.com/fulcrumlb/fulcrum/internal/provider"
-	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
+	"github.com/fulcrumlb/fulcrum/internal/snapshot"
 )
 
 // serverConfig is everything `fulcrum server` can be told.
 type serverConfig struct {
+	storeConfig
 	Listen          string
-	DataDir         string
 	Auth            string
 	Provider        string
 	LogLevel        string
@@ -40,6 +38,8 @@ type serverConfig struct {
 	EmbeddedAgentName string
 	AgentHeartbeat    time.Duration
 	AgentDeadAfter    time.Duration
+	AgentCertHosts    []string
+	LeaseTTL          time.Duration
 
 	Identity identityConfig
 	Network  networkConfig
@@ -52,7 +52,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	var c serverConfig
 	s := config.New("server")
 	s.String(&c.Listen, "listen", "127.0.0.1:9876", "address of the HTTP API")
-	s.String(&c.DataDir, "data-dir", "./fulcrum-data", "directory for the database and keys (created if missing)")
+	c.storeConfig.register(s, "directory for this server's files: the SQLite database and keys unless --database and --master-key-file say otherwise, the agent API's certificate (created if missing)")
 	s.String(&c.Auth, "auth", "keystone", "authentication: keystone (tokens from the built-in Keystone subset) or noauth (project from X-Project-Id, everyone admin, no quotas)")
 	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (native data plane) or noop (API only)")
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -61,10 +61,12 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.Duration(&c.Resync, "resync", 10*time.Second, "period of the controller's resync of unsettled load balancers")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
-	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one)")
+	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one; off by default with postgres://, where each server needs its own --embedded-agent-name)")
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
+	s.List(&c.AgentCertHosts, "agent-cert-hosts", nil, "more DNS names or IP addresses agents reach this server's agent API by (a name several servers answer), for its certificate")
+	s.Duration(&c.LeaseTTL, "lease-ttl", cluster.DefaultTTL, "with servers sharing a database: how long the leader's lease lasts unless renewed (it renews five times as often); another server takes over at most this long after the leader dies")
 	c.Network.register(s)
 	c.Identity.register(s)
 	c.Policy.register(s)
@@ -73,7 +75,14 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
 	}
-	for _, err := range []error{c.Network.check(), c.Quota.check(), c.API.check(), c.Identity.check(c.Auth)} {
+	if c.shared() && !s.Changed("embedded-agent") {
+		// Servers sharing a database would all enroll one embedded name.
+		c.EmbeddedAgent = false
+	}
+	if c.LeaseTTL < 100*time.Millisecond {
+		return nil, fmt.Errorf("--lease-ttl %v: want at least 100ms", c.LeaseTTL)
+	}
+	for _, err := range []error{c.storeConfig.check(), c.Network.check(), c.Quota.check(), c.API.check(), c.Identity.check(c.Auth)} {
 		if err != nil {
 			return nil, err
 		}
@@ -114,43 +123,37 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(cfg.DataDir, "fulcrum.db"), Logger: log})
+	st, err := cfg.open(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
-	var ctrl *controller.Controller
-	enqueue := func(id string) { ctrl.Enqueue(id) }
-	idp, err := newServices(cfg, st, log, enqueue)
+	rings, err := cfg.openKeyRings(ctx, st, log)
 	if err != nil {
 		return err
 	}
 
-	synced := make(chan struct{})
-	resync := func() { ctrl.Resync(ctx) }
-	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, resync: resync, ready: synced})
+	// Every server takes writes; the leader's controller reconciles them.
+	w := &work{ctx: ctx}
+	if cfg.shared() {
+		w.bus = cluster.NewBus(st, log)
+	}
+	idp, err := newServices(cfg, st, rings, log, w.Enqueue)
 	if err != nil {
 		return err
 	}
-	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.keyManager}})
-	ctrl = controller.New(controller.Options{
-		Store:     st,
-		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
-		Hooks:     idp.network.hooks,
-		Logger:    log,
-		Workers:   cfg.Workers,
-		Resync:    cfg.Resync,
-	})
-	go func() {
-		select {
-		case <-ctrl.Synced():
-			close(synced)
-		case <-ctx.Done():
-		}
-	}()
+	shared := snapshot.NewShared(snapshot.SharedOptions{Store: st, Broadcaster: st, ConfigChannel: cluster.Configs,
+		LoadBalancerChannel: cluster.LoadBalancers, Logger: log})
+	cp, err := newControlPlane(ctx, controlPlaneDeps{cfg: cfg, store: st, rings: rings, log: log, shared: shared, work: w})
+	if err != nil {
+		return err
+	}
+	holder := serverID()
+	elector := cluster.NewElector(cluster.ElectorOptions{Store: st, Lease: "control", Holder: holder, TTL: cfg.LeaseTTL,
+		Solo: !cfg.shared(), Logger: log})
+	leader := &leaderWork{cfg: cfg, log: log, work: w, shared: shared, cp: cp, services: idp}
 
-	api, err := newAPI(apiDeps{cfg: cfg, store: st, ctrl: ctrl, log: log, id: idp})
+	api, err := newAPI(apiDeps{cfg: cfg, store: st, notifier: w, log: log, id: idp})
 	if err != nil {
 		return err
 	}
@@ -182,7 +185,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	if err := idp.bootstrap(ctx, cfg, st, ln.Addr(), stdout, stderr); err != nil {
+	if err := retryConflicts(func() error { return idp.bootstrap(ctx, cfg, st, ln.Addr(), stdout, stderr) }); err != nil {
 		ln.Close()
 		return err
 	}
@@ -196,12 +199,29 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var wg sync.WaitGroup
 	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCtrl()
-	wg.Add(1)
+	w.ctx = ctrlCtx
+	if w.bus != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.bus.Run(ctrlCtx)
+		}()
+		if err := w.follow(ctrlCtx, st, log); err != nil {
+			stopCtrl()
+			wg.Wait()
+			return err
+		}
+	}
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := ctrl.Run(ctrlCtx); err != nil {
-			log.Error("controller stopped", "err", err)
+		if err := shared.Run(ctrlCtx); err != nil {
+			log.Error("agent configurations not followed", "err", err)
 		}
+	}()
+	go func() {
+		defer wg.Done()
+		elector.Run(ctrlCtx, leader.lead)
 	}()
 	cp.run(ctrlCtx, &wg, log)
 	idp.rotateKeys(ctrlCtx, &wg, cfg.Identity.TokenKeyRotation, log)
@@ -220,7 +240,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}()
 	ready.Store(true)
 	printBanner(stdout, cfg, ln.Addr().String(), cp.url)
-	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "agent_api", cp.url, "data_dir", cfg.DataDir, "auth", cfg.Auth, "provider", cfg.Provider)
+	driver, _, _ := cfg.dsn()
+	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "agent_api", cp.url, "data_dir", cfg.DataDir, "database", driver,
+		"server_id", holder, "auth", cfg.Auth, "provider", cfg.Provider)
 
 	select {
 	case <-ctx.Done():
@@ -247,7 +269,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func printBanner(w io.Writer, cfg *serverConfig, addr, agentURL string) {
 	base := "http://" + addr
 	fmt.Fprintf(w, "fulcrum server: Octavia v2 API on %s (auth %s, default provider %s, data in %s)\n", base, cfg.Auth, cfg.Provider, cfg.DataDir)
-	fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --data-dir %s\n", agentURL, cfg.DataDir)
+	if cfg.shared() {
+		fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --database <url> --master-key-file <file>\n", agentURL)
+	} else {
+		fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --data-dir %s\n", agentURL, cfg.DataDir)
+	}
 	if cfg.Auth != "noauth" {
 		fmt.Fprintf(w, "try:  openstack loadbalancer create --name web --vip-subnet-id private-subnet   (after the export line above)\n")
 	}
