@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/agent"
@@ -19,11 +20,12 @@ import (
 
 // runAgent is `fulcrum agent`: a data-plane node.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var server, token, dataDir, name, address, zone, group, logLevel, logFormat string
+	var token, dataDir, name, address, zone, group, logLevel, logFormat string
+	var servers []string
 	var freeBind bool
 	host, _ := os.Hostname()
 	s := config.New("agent")
-	s.String(&server, "server", "https://127.0.0.1:9443", "the server's agent API")
+	s.List(&servers, "server", []string{"https://127.0.0.1:9443"}, "the servers' agent APIs, comma-separated (servers sharing a database; a name with several addresses works too): the agent talks to one and moves to the next when it does not answer")
 	s.String(&token, "join-token", "", "join token from `fulcrum agent-token` (first start only)")
 	s.String(&dataDir, "data-dir", "./fulcrum-agent", "identity and config cache (created if missing)")
 	s.String(&name, "name", host, "unique agent name")
@@ -52,12 +54,15 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}})
 	defer eng.Close()
-	a, err := agent.New(agent.Options{ServerURL: server, DataDir: dataDir, Name: name, JoinToken: token,
+	if len(servers) == 0 {
+		return fmt.Errorf("%w: --server needs at least one https://host:port", errUsage)
+	}
+	a, err := agent.New(agent.Options{Servers: servers, DataDir: dataDir, Name: name, JoinToken: token,
 		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Logger: log, Events: events})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "fulcrum agent %s: data plane for %s (data in %s)\n", name, server, dataDir)
+	fmt.Fprintf(stdout, "fulcrum agent %s: data plane for %s (data in %s)\n", name, strings.Join(servers, ", "), dataDir)
 	return a.Run(ctx)
 }
 

@@ -73,7 +73,7 @@ type agentState struct {
 	// Guarded by Manager.mu.
 	lastSeen time.Time
 	wrote    int64 // the last heartbeat time this manager stored, in unix µs
-	synced   bool // statuses were computed for every placed LB at least once
+	synced   bool  // statuses were computed for every placed LB at least once
 
 	// beat serialises the agent's heartbeats; it guards the rest.
 	beat    sync.Mutex
