@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -130,6 +131,18 @@ func (s *Server) DSN(db string) string {
 // NewDatabase creates an empty database and returns its DSN.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
+	return s.DSN(s.create(t))
+}
+
+// NewDatabaseURL creates an empty database and returns it as a
+// postgres:// URL (what `fulcrum server --database` takes).
+func (s *Server) NewDatabaseURL(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=5432&sslmode=disable", s.create(t), url.QueryEscape(s.sock))
+}
+
+func (s *Server) create(t testing.TB) string {
+	t.Helper()
 	s.mu.Lock()
 	s.n++
 	name := fmt.Sprintf("t%d", s.n)
@@ -142,5 +155,5 @@ func (s *Server) NewDatabase(t testing.TB) string {
 	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
 		t.Fatal(err)
 	}
-	return s.DSN(name)
+	return name
 }
