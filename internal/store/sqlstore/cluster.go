@@ -81,6 +81,12 @@ func (l leaseTable) Get(ctx context.Context, name string) (store.Lease, error) {
 	return out, nil
 }
 
+// Acquire locks the lease row against other acquirers without waiting
+// for the transactions that checked it (FOR NO KEY UPDATE does not
+// conflict with Check's FOR KEY SHARE), so a renewal (an UPDATE of the
+// expiry) never waits for the leader's own writes. A new term replaces the
+// row (DELETE, then INSERT), which waits for every transaction that
+// checked the old term: the fence.
 func (l leaseTable) Acquire(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
 	if holder == "" || ttl <= 0 {
 		return store.Lease{}, fmt.Errorf("acquire lease %s: a holder and a positive time to live are required", name)
@@ -88,12 +94,28 @@ func (l leaseTable) Acquire(ctx context.Context, name, holder string, ttl time.D
 	fail := func(err error) (store.Lease, error) {
 		return store.Lease{}, fmt.Errorf("acquire lease %s: %w", name, err)
 	}
-	if _, err := l.t.exec(ctx, `INSERT INTO "leases" ("name", "holder", "epoch", "expires_at") VALUES (?, '', 0, 0) ON CONFLICT ("name") DO NOTHING`, name); err != nil {
-		return fail(err)
+	lock := ""
+	if l.t.s.d.name == "postgres" {
+		lock = " FOR NO KEY UPDATE"
 	}
-	cur, _, err := l.read(ctx, name, l.t.s.d.forUpdate)
-	if err != nil {
-		return fail(err)
+	var cur store.Lease
+	for attempt := 0; ; attempt++ {
+		if _, err := l.t.exec(ctx, `INSERT INTO "leases" ("name", "holder", "epoch", "expires_at") VALUES (?, '', 0, 0) ON CONFLICT ("name") DO NOTHING`, name); err != nil {
+			return fail(err)
+		}
+		var found bool
+		var err error
+		if cur, found, err = l.read(ctx, name, lock); err != nil {
+			return fail(err)
+		}
+		if found {
+			break
+		}
+		// Another acquirer replaced the row while this one waited for
+		// it: read the new one.
+		if attempt > 10 {
+			return fail(errors.New("the lease row keeps changing"))
+		}
 	}
 	if cur.Holder != "" && cur.Holder != holder && cur.Left > 0 {
 		return cur, nil // another holder's term
@@ -102,12 +124,21 @@ func (l leaseTable) Acquire(ctx context.Context, name, holder string, ttl time.D
 	if err != nil {
 		return fail(err)
 	}
-	if !cur.Held(holder) {
-		cur.Epoch++ // a new term
+	expires := now + ttl.Microseconds()
+	if cur.Held(holder) {
+		if _, err := l.t.exec(ctx, `UPDATE "leases" SET "expires_at" = ? WHERE "name" = ?`, expires, name); err != nil {
+			return fail(err)
+		}
+		cur.Left = ttl
+		return cur, nil
 	}
+	cur.Epoch++ // a new term
 	cur.Holder, cur.Left = holder, ttl
-	if _, err := l.t.exec(ctx, `UPDATE "leases" SET "holder" = ?, "epoch" = ?, "expires_at" = ? WHERE "name" = ?`,
-		holder, cur.Epoch, now+ttl.Microseconds(), name); err != nil {
+	if _, err := l.t.exec(ctx, `DELETE FROM "leases" WHERE "name" = ?`, name); err != nil {
+		return fail(err)
+	}
+	if _, err := l.t.exec(ctx, `INSERT INTO "leases" ("name", "holder", "epoch", "expires_at") VALUES (?, ?, ?, ?)`,
+		name, holder, cur.Epoch, expires); err != nil {
 		return fail(err)
 	}
 	return cur, nil
@@ -123,9 +154,10 @@ func (l leaseTable) Release(ctx context.Context, name, holder string) error {
 func (l leaseTable) Check(ctx context.Context, name, holder string, epoch int64) error {
 	suffix := ""
 	if l.t.s.d.name == "postgres" {
-		// Shares the row with other checkers; Acquire's UPDATE waits for
-		// every checking transaction to end.
-		suffix = " FOR SHARE"
+		// Shares the row with other checkers and with renewals; a new
+		// term (Acquire's DELETE) waits for every checking transaction to
+		// end.
+		suffix = " FOR KEY SHARE"
 	}
 	var one int
 	found, err := l.t.queryRow(ctx, `SELECT 1 FROM "leases" WHERE "name" = ? AND "holder" = ? AND "epoch" = ?`+suffix,

@@ -388,3 +388,55 @@ func TestPostgresListenSurvivesLostConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresRenewalDoesNotWaitForTheFence: on PostgreSQL the holder
+// renews its lease while its own writes that checked it are open (a
+// leader's renewal never queues behind its controller), yet another
+// holder's new term still waits for them.
+func TestPostgresRenewalDoesNotWaitForTheFence(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, sqlstore.Options{Driver: "postgres", DSN: pgtest.Start(t).NewDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	acquire := func(holder string) store.Lease {
+		var l store.Lease
+		if err := s.Update(ctx, func(tx store.Tx) error {
+			var err error
+			l, err = tx.Leases().Acquire(ctx, "control", holder, time.Minute)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a := acquire("a")
+	checked, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(tx store.Tx) error {
+			if err := tx.Leases().Check(ctx, "control", "a", a.Epoch); err != nil {
+				return err
+			}
+			close(checked)
+			<-release
+			return nil
+		})
+	}()
+	<-checked
+	renewed := make(chan store.Lease, 1)
+	go func() { renewed <- acquire("a") }()
+	select {
+	case l := <-renewed:
+		if !l.Held("a") || l.Epoch != a.Epoch {
+			t.Errorf("renewal: %+v", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the renewal waited for a transaction that checked the lease")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
