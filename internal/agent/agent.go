@@ -131,7 +131,9 @@ type Agent struct {
 	serverMu sync.Mutex
 	cur      int
 	moved    chan struct{}
-	attached bool // a request to servers[cur] succeeded
+	attached bool          // a request to servers[cur] succeeded
+	kick     chan struct{} // 1-buffered: heartbeat now (the agent moved)
+	streak   int           // moves since a server last answered
 
 	applyMu sync.Mutex // one apply at a time, so a retry never overtakes a newer config
 
@@ -191,7 +193,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
 	return &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
-		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{})}, nil
+		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1)}, nil
 }
 
 // server returns the server to talk to, its index and a channel closed
@@ -216,6 +218,16 @@ func (a *Agent) unreachable(i int, err error) {
 	close(a.moved)
 	a.moved = make(chan struct{})
 	a.log.Warn("server does not answer: moving to the next one", "from", from, "to", a.servers[a.cur], "err", err)
+	// Report to the new server at once: it learns the agent is alive and
+	// what it runs without waiting for the next heartbeat (once round the
+	// list: when every server is down, heartbeats keep their pace).
+	a.streak++
+	if a.streak < len(a.servers) {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // answered notes that server i answered.
@@ -225,7 +237,7 @@ func (a *Agent) answered(i int) {
 	if i != a.cur || a.attached {
 		return
 	}
-	a.attached = true
+	a.attached, a.streak = true, 0
 	if len(a.servers) > 1 {
 		a.log.Info("attached to server", "server", a.servers[i])
 	}
@@ -1036,8 +1048,14 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		a.mu.Lock()
 		d := a.interval
 		a.mu.Unlock()
-		if !sleep(ctx, d) {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C:
+		case <-a.kick:
+			t.Stop()
 		}
 	}
 }

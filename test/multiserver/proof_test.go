@@ -297,7 +297,8 @@ func TestThreeServersSurviveKills(t *testing.T) {
 	c.addAgent("node-1", 0)
 	c.addAgent("node-2", 1)
 	c.waitAgentsUp(60 * time.Second)
-	_, epoch := c.waitLeader(0, 30*time.Second)
+	c.waitLeader(0, 30*time.Second)
+	var epoch int64 // the epoch of the last leader killed
 	a := newAPI(c.servers[0].url())
 	sub := subnet(t, a)
 	backends := []*backend{startBackend(t, "b1"), startBackend(t, "b2"), startBackend(t, "b3")}
