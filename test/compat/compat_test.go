@@ -20,8 +20,13 @@ func script(name string) string { return filepath.Join(repoRoot(), "test", "comp
 // auth with the bootstrap clouds.yaml: create → listener → pool → member →
 // monitor → stats → status → cascade delete.
 func TestOpenstackCLIPasswordMode(t *testing.T) {
+	openstackCLIPasswordMode(t, startServer(t, append([]string{"--auth", "keystone"}, loopbackMembers...)...))
+}
+
+// openstackCLIPasswordMode runs the CLI smoke against s (Keystone auth).
+func openstackCLIPasswordMode(t *testing.T, s *server) {
+	t.Helper()
 	needOpenstack(t)
-	s := startServer(t, append([]string{"--auth", "keystone"}, loopbackMembers...)...)
 	if s.Export == "" {
 		t.Fatal("the server printed no `export OS_CLOUD=...` line")
 	}
@@ -146,10 +151,16 @@ const gophercloudExpected = `^(TestAmphoraeList|TestFlavorProfilesList|TestFlavo
 // in the noop network mode: the tests make 192.168.x.0/24 subnets, which the
 // loopback mode refuses as it cannot serve them.
 func TestGophercloudAcceptance(t *testing.T) {
+	gophercloudAcceptance(t, startServer(t, "--auth", "keystone", "--network", "noop"))
+}
+
+// gophercloudAcceptance runs gophercloud's acceptance tests against s
+// (Keystone auth, noop network mode).
+func gophercloudAcceptance(t *testing.T, s *server) {
+	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Fatal("go is required to build gophercloud's acceptance tests")
 	}
-	s := startServer(t, "--auth", "keystone", "--network", "noop")
 	out, err := run(t, []string{"OS_AUTH_URL=" + s.URL + "/identity/v3", "OS_USERNAME=admin", "OS_PASSWORD=" + s.Password,
 		"OS_PROJECT_NAME=admin", "OS_DOMAIN_NAME=Default", "OS_REGION_NAME=RegionOne", "GC_RUN=" + gophercloudExpected,
 		"GC_WORK=" + t.TempDir()}, "bash", script("gophercloud-acceptance.sh"))
