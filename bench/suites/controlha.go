@@ -143,6 +143,9 @@ func takeoverBench(ctx context.Context, bin, dir string, pg *pgtest.Server, key 
 	}
 	defer stopBackend()
 
+	if err := waitAgentUp(ctx, st, "bench-agent"); err != nil {
+		return err
+	}
 	c := benchkit.NewClient(servers[0].srv.URL)
 	var subnets struct {
 		Subnets []struct{ ID string }
@@ -216,6 +219,24 @@ func takeoverBench(ctx context.Context, bin, dir string, pg *pgtest.Server, key 
 	fmt.Printf("takeover: median of %d %.1f ms (min %.1f, max %.1f); lease TTL 1.5 s\n", runs, took[len(took)/2], took[0], took[len(took)-1])
 	fmt.Printf("RESULT control_takeover_ms %.1f\n", took[len(took)/2])
 	return nil
+}
+
+// waitAgentUp waits until the store has agent name UP.
+func waitAgentUp(ctx context.Context, st store.Store, name string) error {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		up := false
+		if err := st.View(ctx, func(tx store.Tx) error {
+			list, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("name", name), store.F("status", "UP")}})
+			up = len(list) == 1
+			return err
+		}); err != nil {
+			return err
+		}
+		if up {
+			return nil
+		}
+	}
+	return fmt.Errorf("agent %s not up within 60 s", name)
 }
 
 // leaderOf returns the index of the server holding the control lease (by
