@@ -240,7 +240,8 @@ func (w *work) Resync() {
 	}
 }
 
-// follow hands what other servers send on the bus to this server's
+// follow hands what is sent on the bus — by other servers' writes, and by
+// any server's acknowledgements (this one's too) — to this server's
 // controller while it leads, until ctx ends.
 func (w *work) follow(ctx context.Context, b store.Broadcaster, log *slog.Logger) error {
 	ch, err := b.Listen(ctx, cluster.LoadBalancers)

@@ -206,11 +206,13 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			defer wg.Done()
 			w.bus.Run(ctrlCtx)
 		}()
-		if err := w.follow(ctrlCtx, st, log); err != nil {
-			stopCtrl()
-			wg.Wait()
-			return err
-		}
+	}
+	// Acknowledgements recorded by any server (this one too) name the load
+	// balancers they changed on this channel.
+	if err := w.follow(ctrlCtx, st, log); err != nil {
+		stopCtrl()
+		wg.Wait()
+		return err
 	}
 	wg.Add(2)
 	go func() {

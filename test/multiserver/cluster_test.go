@@ -2,11 +2,12 @@ package multiserver
 
 import (
 	"bytes"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -62,6 +63,23 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// stablePort returns a loopback port that is free now, below Linux's
+// ephemeral range (32768 and up), so that a server restarted on it does
+// not find it taken by an outgoing connection meanwhile.
+func stablePort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port below 32768")
+	return 0
+}
+
 // newCluster starts a private PostgreSQL, writes a master key and starts
 // n servers on it (the first alone, so that it bootstraps), each with
 // extra flags.
@@ -70,7 +88,7 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 	pg := pgtest.Start(t)
 	c := &cluster{t: t, db: pg.NewDatabaseURL(t), masterKey: writeMasterKey(t)}
 	for i := range n {
-		s := &server{name: fmt.Sprintf("server-%d", i+1), api: freePort(t), agent: freePort(t)}
+		s := &server{name: fmt.Sprintf("server-%d", i+1), api: stablePort(t), agent: stablePort(t)}
 		args := append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", s.api), "--agent-listen", fmt.Sprintf("127.0.0.1:%d", s.agent),
 			"--auth", "noauth", "--database", c.db, "--master-key-file", c.masterKey, "--log-level", "info"}, extra...)
 		s.proc = servertest.Start(t, bin, "", args...)
@@ -82,7 +100,7 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 func writeMasterKey(t *testing.T) string {
 	t.Helper()
 	raw := make([]byte, 32)
-	rand.Read(raw)
+	crand.Read(raw)
 	path := filepath.Join(t.TempDir(), "master.key")
 	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(raw)+"\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -622,4 +622,3 @@ func checkAgentConfigs(t *testing.T, c *cluster, a *api, lbs []map[string]any) {
 		}
 	}
 }
-
