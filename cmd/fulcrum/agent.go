@@ -121,7 +121,7 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer st.Close()
-	rings, err := sc.openKeyRings(ctx, st, slog.New(slog.DiscardHandler))
+	rings, err := sc.openKeyRings(ctx, st, false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

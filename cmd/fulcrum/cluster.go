@@ -111,14 +111,15 @@ type keyRings struct {
 	// otherwise nil and the CA is files of <data-dir>/pki.
 	sealed bool
 	dir    string // <data-dir>
+	adopt  bool   // copy the data directory's CA into an empty ring
 }
 
 // openKeyRings finds the key rings: in the store, sealed with the master
-// key, when one is given (keys the data directory holds are copied there
-// the first time); else files of the data directory, as fulcrum always
-// kept them — refused when the store holds sealed keys, which only the
-// master key opens.
-func (c *storeConfig) openKeyRings(ctx context.Context, st store.Store, log *slog.Logger) (*keyRings, error) {
+// key, when one is given (with adopt, keys the data directory holds are
+// copied there the first time: a server moving to a master key); else
+// files of the data directory, as fulcrum always kept them — refused when
+// the store holds sealed keys, which only the master key opens.
+func (c *storeConfig) openKeyRings(ctx context.Context, st store.Store, adopt bool, log *slog.Logger) (*keyRings, error) {
 	dirs := map[string]string{"token": filepath.Join(c.DataDir, "keys"), "secrets": filepath.Join(c.DataDir, "keys", "secrets")}
 	if c.MasterKeyFile == "" {
 		var sealed []*store.SealedKey
@@ -147,7 +148,10 @@ func (c *storeConfig) openKeyRings(ctx context.Context, st store.Store, log *slo
 		return nil, err
 	}
 	rings := &keyRings{token: keystore.Sealed(st, mk, "token"), secrets: keystore.Sealed(st, mk, "secrets"),
-		ca: keystore.Sealed(st, mk, "agent-ca"), sealed: true, dir: c.DataDir}
+		ca: keystore.Sealed(st, mk, "agent-ca"), sealed: true, dir: c.DataDir, adopt: adopt}
+	if !adopt {
+		return rings, nil
+	}
 	for name, ring := range map[string]keystore.Ring{"token": rings.token, "secrets": rings.secrets} {
 		if _, err := os.Stat(dirs[name]); err != nil {
 			continue
@@ -175,18 +179,17 @@ func (r *keyRings) loadCA(ctx context.Context, log *slog.Logger) (*pki.CA, error
 	if !r.sealed {
 		return pki.LoadOrCreateCA(dir, time.Now())
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
-	}
 	imported := false
 	key, err := keystore.One(ctx, r.ca, func() ([]byte, error) {
-		data, err := pki.ReadCAFiles(dir)
-		if err == nil {
-			imported = true
-			return data, nil
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+		if r.adopt {
+			data, err := pki.ReadCAFiles(dir)
+			if err == nil {
+				imported = true
+				return data, nil
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
 		}
 		return pki.NewCAPEM(time.Now())
 	})

@@ -53,6 +53,11 @@ func newControlPlane(ctx context.Context, d controlPlaneDeps) (*controlPlane, er
 	if err != nil {
 		return nil, err
 	}
+	// The agent API's own certificate is this server's, in its data
+	// directory, whatever keeps the CA.
+	if err := os.MkdirAll(pkiDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", pkiDir, err)
+	}
 	ln, err := net.Listen("tcp", cfg.AgentListen)
 	if err != nil {
 		return nil, fmt.Errorf("agent API listen: %w", err)

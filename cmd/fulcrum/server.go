@@ -128,7 +128,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer st.Close()
-	rings, err := cfg.openKeyRings(ctx, st, log)
+	rings, err := cfg.openKeyRings(ctx, st, true, log)
 	if err != nil {
 		return err
 	}
