@@ -350,27 +350,27 @@ func union[A, B any](a map[string]A, b map[string]B) map[string]bool {
 
 // apply recomputes and writes the operating statuses of one load balancer.
 func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats) error {
+	// Look first without a lock: most heartbeats change nothing, and a
+	// load balancer's row lock is what writes and reconciles queue on.
+	g, err := store.LoadGraph(ctx, tx, lbID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !differs(g, rollup(g, members, stats)) {
+		return nil
+	}
 	if _, err := tx.LoadBalancers().Lock(ctx, lbID); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	g, err := store.LoadGraph(ctx, tx, lbID)
-	if err != nil {
+	if g, err = store.LoadGraph(ctx, tx, lbID); err != nil {
 		return err
 	}
-	obs := Observation{Members: map[string]dataplane.MemberStatus{}, Listeners: map[string]ListenerObs{}}
-	for _, mm := range g.Members {
-		if s, ok := members[mm.ID]; ok {
-			obs.Members[mm.ID] = s
-		}
-	}
-	for _, l := range g.Listeners {
-		if s, ok := stats[l.ID]; ok {
-			obs.Listeners[l.ID] = ListenerObs{Full: l.ConnectionLimit > 0 && s.ActiveConnections >= int64(l.ConnectionLimit)}
-		}
-	}
-	want := Rollup(g, obs)
+	want := rollup(g, members, stats)
 	now := m.opts.Now().UTC().Truncate(time.Second)
 	set := func(id string, s *lb.Status, t *lb.Times, save func() error) error {
 		w, ok := want[id]
@@ -398,6 +398,47 @@ func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members m
 	}
 	l := g.LoadBalancer
 	return set(l.ID, &l.Status, &l.Times, func() error { return tx.LoadBalancers().Update(ctx, l) })
+}
+
+// rollup computes the operating statuses of g's objects from what the
+// agent reports.
+func rollup(g *lb.Graph, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats) map[string]lb.OperatingStatus {
+	obs := Observation{Members: map[string]dataplane.MemberStatus{}, Listeners: map[string]ListenerObs{}}
+	for _, mm := range g.Members {
+		if s, ok := members[mm.ID]; ok {
+			obs.Members[mm.ID] = s
+		}
+	}
+	for _, l := range g.Listeners {
+		if s, ok := stats[l.ID]; ok {
+			obs.Listeners[l.ID] = ListenerObs{Full: l.ConnectionLimit > 0 && s.ActiveConnections >= int64(l.ConnectionLimit)}
+		}
+	}
+	return Rollup(g, obs)
+}
+
+// differs reports whether want changes any operating status of g.
+func differs(g *lb.Graph, want map[string]lb.OperatingStatus) bool {
+	ne := func(id string, s lb.Status) bool {
+		w, ok := want[id]
+		return ok && w != s.Operating
+	}
+	for _, x := range g.Members {
+		if ne(x.ID, x.Status) {
+			return true
+		}
+	}
+	for _, x := range g.Pools {
+		if ne(x.ID, x.Status) {
+			return true
+		}
+	}
+	for _, x := range g.Listeners {
+		if ne(x.ID, x.Status) {
+			return true
+		}
+	}
+	return ne(g.LoadBalancer.ID, g.LoadBalancer.Status)
 }
 
 // putStats stores the agent's changed listener statistics (already

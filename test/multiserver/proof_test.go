@@ -503,6 +503,15 @@ func TestThreeServersSurviveKills(t *testing.T) {
 			default:
 				t.Logf("agent %s attached to another server %s after %s died", ag.name, next.Sub(k.at).Round(time.Millisecond), k.server.name)
 			}
+			if testing.Verbose() {
+				for _, line := range strings.Split(ag.proc.Logs(), "\n") {
+					if m := timeRE.FindStringSubmatch(line); m != nil {
+						if ts, err := time.Parse(time.RFC3339Nano, m[1]); err == nil && !ts.Before(k.at) && !ts.After(next) {
+							t.Logf("  %s: %s", ag.name, line)
+						}
+					}
+				}
+			}
 		}
 	}
 }
