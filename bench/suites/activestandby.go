@@ -1,14 +1,24 @@
-// The active-standby suite: a pair of hosts (network namespaces on one
-// bridge, addresses from 198.18.0.0/15) runs keepalived under fulcrum's VRRP supervisor with
-// a small HTTP server on the VIP; a client host opens a new connection to the VIP every 5 ms;
-// faults are injected into the MASTER and the client counts failed requests and measures the
-// outage. Each fault runs -runs times per vrrpSetting (the default 200 ms adverts, and 50 ms). It
-// ends with "RESULT <name> <value>" lines:
+// The active-standby suite, in two parts.
 //
-//	vrrp_failover_outage_ms                median outage, SIGKILL of the MASTER's agent (node process), default vrrpSetting
-//	vrrp_failover_outage_fast_ms           the same with 50 ms adverts
-//	vrrp_silent_failover_outage_ms         median outage, MASTER's link down (no resignation), default vrrpSetting
-//	vrrp_planned_failover_failed_requests  median failed requests of a planned handover, default vrrpSetting
+// Real agents (-agents): a `fulcrum server` and three `fulcrum agent`s, each in a network
+// namespace on one bridge (addresses from 198.18.0.0/15, internal/vrrp/agentlab), an
+// ACTIVE_STANDBY load balancer with an HTTP listener created through the API, a backend and a
+// client host opening a new connection to the VIP every 5 ms; each fault on the MASTER
+// (SIGKILL of its agent, its link down, SIGKILL of its keepalived, `amphora failover` of its
+// amphora) runs -runs times with the defaults (200 ms adverts).
+//
+// Supervisor level (-supervisor): a pair of hosts runs keepalived under fulcrum's VRRP
+// supervisor with a small HTTP server on the VIP (internal/vrrp/vrrplab), each fault -runs
+// times per vrrpSetting (the default 200 ms adverts, and 50 ms).
+//
+// It ends with "RESULT <name> <value>" lines:
+//
+//	vrrp_failover_outage_ms                          median outage, SIGKILL of the MASTER's fulcrum agent
+//	vrrp_planned_failover_failed_requests            median failed requests, `amphora failover` of the MASTER
+//	vrrp_failover_outage_supervisor_ms               median outage, SIGKILL of the MASTER's node process (supervisor level)
+//	vrrp_failover_outage_fast_ms                     the same with 50 ms adverts
+//	vrrp_silent_failover_outage_ms                   median outage, MASTER's link down (supervisor level)
+//	vrrp_planned_failover_failed_requests_supervisor median failed requests of a planned handover (supervisor level)
 //
 // Needs root and keepalived 2.2 (Debian's package). Run: bench/run active-standby
 package main
@@ -24,8 +34,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/bench/internal/benchkit"
 	"github.com/fulcrumlb/fulcrum/internal/netlab"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp/agentlab"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp/vrrplab"
 )
 
@@ -34,10 +46,83 @@ func runActiveStandby(_ context.Context, args []string) error {
 	runs := fs.Int("runs", 5, "measurements per fault and vrrpSetting")
 	faults := fs.String("faults", "", "comma-separated faults (default all: "+vrrpFaultNames()+")")
 	scale := fs.Bool("scale", true, "also compare one VRRP instance per load balancer with one per pair (250 and 1,000 load balancers)")
+	agents := fs.Bool("agents", true, "measure real fulcrum agents (server, three agents, ACTIVE_STANDBY load balancer)")
+	supervisor := fs.Bool("supervisor", true, "measure the VRRP supervisor alone (vrrplab pair)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return runVRRPFaults(*runs, *faults, *scale)
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root (network namespaces, keepalived)")
+	}
+	if *runs < 1 || *runs > 100 {
+		return fmt.Errorf("-runs %d: 1 to 100", *runs)
+	}
+	var results []string
+	if *agents {
+		r, err := runAgentFaults(*runs)
+		if err != nil {
+			return err
+		}
+		results = append(results, r...)
+	}
+	if *supervisor {
+		r, err := runVRRPFaults(*runs, *faults, *scale)
+		if err != nil {
+			return err
+		}
+		results = append(results, r...)
+	}
+	fmt.Println()
+	for _, r := range results {
+		fmt.Println(r)
+	}
+	return nil
+}
+
+// runAgentFaults measures real agents and returns its RESULT lines.
+func runAgentFaults(runs int) ([]string, error) {
+	ctx := context.Background()
+	if err := vrrp.CheckBinary(vrrp.DefaultBinary); err != nil {
+		return nil, err
+	}
+	if removed, _ := netlab.Sweep(ctx); len(removed) > 0 {
+		fmt.Fprintln(os.Stderr, "swept labs of crashed runs:", removed)
+	}
+	_, bin, cleanup, err := benchkit.Workdir("fulcrum-bench-ha-")
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	l, err := agentlab.Start(ctx, agentlab.Options{Binary: bin})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	if err := l.CreateLoadBalancer(ctx); err != nil {
+		return nil, err
+	}
+	fmt.Printf("real agents: fulcrum server, %d agents, ACTIVE_STANDBY load balancer (HTTP); advert_int %v, priorities %d/%d, nopreempt\n",
+		len(l.Agents), vrrp.DefaultAdvertInterval, vrrp.DefaultMasterPriority, vrrp.DefaultBackupPriority)
+	outages := map[agentlab.Fault][]float64{}
+	failed := map[agentlab.Fault][]float64{}
+	for _, f := range agentlab.Faults {
+		var whole []float64
+		for range runs {
+			res, err := l.Measure(ctx, f)
+			if err != nil {
+				return nil, fmt.Errorf("agents %s: %w", f, err)
+			}
+			outages[f] = append(outages[f], float64(res.Outage)/float64(time.Millisecond))
+			failed[f] = append(failed[f], float64(res.Failed))
+			whole = append(whole, res.Recovered.Seconds())
+		}
+		fmt.Printf("  %-18s outage ms %-28s median %4.0f | failed %-20s median %3.0f | pair whole again after median %.1f s\n", f,
+			vrrpList(outages[f]), vrrpMedian(outages[f]), vrrpList(failed[f]), vrrpMedian(failed[f]), vrrpMedian(whole))
+	}
+	return []string{
+		fmt.Sprintf("RESULT vrrp_failover_outage_ms %.0f", vrrpMedian(outages[agentlab.KillAgent])),
+		fmt.Sprintf("RESULT vrrp_planned_failover_failed_requests %.0f", vrrpMedian(failed[agentlab.Failover])),
+	}, nil
 }
 
 func vrrpFaultNames() string {
@@ -53,22 +138,16 @@ type vrrpSetting struct {
 	advert time.Duration
 }
 
-func runVRRPFaults(runs int, only string, scale bool) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("needs root (network namespaces, keepalived)")
-	}
+func runVRRPFaults(runs int, only string, scale bool) ([]string, error) {
 	if err := vrrp.CheckBinary(vrrp.DefaultBinary); err != nil {
-		return err
-	}
-	if runs < 1 || runs > 100 {
-		return fmt.Errorf("-runs %d: 1 to 100", runs)
+		return nil, err
 	}
 	faults := vrrplab.Faults
 	if only != "" {
 		faults = nil
 		for _, f := range strings.Split(only, ",") {
 			if !slices.Contains(vrrplab.Faults, vrrplab.Fault(f)) {
-				return fmt.Errorf("unknown fault %q (known: %s)", f, vrrpFaultNames())
+				return nil, fmt.Errorf("unknown fault %q (known: %s)", f, vrrpFaultNames())
 			}
 			faults = append(faults, vrrplab.Fault(f))
 		}
@@ -91,7 +170,7 @@ func runVRRPFaults(runs int, only string, scale bool) error {
 	for _, s := range []vrrpSetting{{"default", vrrp.DefaultAdvertInterval}, {"fast", 50 * time.Millisecond}} {
 		l, err := vrrplab.Start(ctx, vrrplab.Options{AdvertInterval: s.advert, Stderr: os.Stderr})
 		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 		fmt.Printf("\n%s: advert_int %v, priorities %d/%d, nopreempt\n", s.name, s.advert, vrrp.DefaultMasterPriority, vrrp.DefaultBackupPriority)
 		for _, f := range faults {
@@ -100,7 +179,7 @@ func runVRRPFaults(runs int, only string, scale bool) error {
 				res, err := l.Measure(ctx, f)
 				if err != nil {
 					l.Close()
-					return fmt.Errorf("%s %s: %w", s.name, f, err)
+					return nil, fmt.Errorf("%s %s: %w", s.name, f, err)
 				}
 				outages[k] = append(outages[k], float64(res.Outage)/float64(time.Millisecond))
 				failed[k] = append(failed[k], float64(res.Failed))
@@ -111,12 +190,12 @@ func runVRRPFaults(runs int, only string, scale bool) error {
 		pr, err := l.Partition(ctx)
 		if err != nil {
 			l.Close()
-			return fmt.Errorf("%s partition: %w", s.name, err)
+			return nil, fmt.Errorf("%s partition: %w", s.name, err)
 		}
 		fmt.Printf("  %-18s both MASTER after %v (both hold the VIP: %v, client served by %s); after the heal one MASTER in %v, client back on it in %v\n",
 			"partition", pr.BothMaster.Round(time.Millisecond), pr.BothHeldVIP, pr.DuringServedBy, pr.Resolved.Round(time.Millisecond), pr.Served.Round(time.Millisecond))
 		if err := l.Close(); err != nil {
-			return fmt.Errorf("%s teardown: %w", s.name, err)
+			return nil, fmt.Errorf("%s teardown: %w", s.name, err)
 		}
 	}
 	if scale {
@@ -124,15 +203,15 @@ func runVRRPFaults(runs int, only string, scale bool) error {
 		for _, layout := range [][2]int{{250, 1}, {1, 250}, {1, 1000}} {
 			l, err := vrrplab.Start(ctx, vrrplab.Options{Stderr: os.Stderr})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			res, err := l.Scale(ctx, layout[0], layout[1], 10*time.Second)
 			cerr := l.Close()
 			if err != nil {
-				return fmt.Errorf("scale %d×%d: %w", layout[0], layout[1], err)
+				return nil, fmt.Errorf("scale %d×%d: %w", layout[0], layout[1], err)
 			}
 			if cerr != nil {
-				return cerr
+				return nil, cerr
 			}
 			what := "one instance per load balancer"
 			if layout[0] == 1 {
@@ -141,7 +220,6 @@ func runVRRPFaults(runs int, only string, scale bool) error {
 			fmt.Printf("  %-31s %s\n", what, res)
 		}
 	}
-	fmt.Println()
 	pick := func(m map[key][]float64, s string, f vrrplab.Fault) string {
 		v, ok := m[key{s, f}]
 		if !ok {
@@ -149,11 +227,12 @@ func runVRRPFaults(runs int, only string, scale bool) error {
 		}
 		return strconv.FormatFloat(vrrpMedian(v), 'f', 0, 64)
 	}
-	fmt.Println("RESULT vrrp_failover_outage_ms", pick(outages, "default", vrrplab.NodeKill))
-	fmt.Println("RESULT vrrp_failover_outage_fast_ms", pick(outages, "fast", vrrplab.NodeKill))
-	fmt.Println("RESULT vrrp_silent_failover_outage_ms", pick(outages, "default", vrrplab.LinkDown))
-	fmt.Println("RESULT vrrp_planned_failover_failed_requests", pick(failed, "default", vrrplab.Planned))
-	return nil
+	return []string{
+		"RESULT vrrp_failover_outage_supervisor_ms " + pick(outages, "default", vrrplab.NodeKill),
+		"RESULT vrrp_failover_outage_fast_ms " + pick(outages, "fast", vrrplab.NodeKill),
+		"RESULT vrrp_silent_failover_outage_ms " + pick(outages, "default", vrrplab.LinkDown),
+		"RESULT vrrp_planned_failover_failed_requests_supervisor " + pick(failed, "default", vrrplab.Planned),
+	}, nil
 }
 
 func vrrpList(v []float64) string {

@@ -16,13 +16,32 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
+
+// parseSegments reads --segment NAME=INTERFACE values.
+func parseSegments(list []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range list {
+		name, ifc, ok := strings.Cut(v, "=")
+		if !ok || name == "" || ifc == "" || len(name) > 64 || len(ifc) > 15 || strings.ContainsAny(ifc, " /") {
+			return nil, fmt.Errorf("%q: want NAME=INTERFACE (a name of at most 64 bytes, an interface name)", v)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("segment %q given twice", name)
+		}
+		out[name] = ifc
+	}
+	return out, nil
+}
 
 // runAgent is `fulcrum agent`: a data-plane node.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var token, dataDir, name, address, zone, group, logLevel, logFormat string
 	var servers []string
 	var freeBind bool
+	var segments []string
+	var keepalived string
 	host, _ := os.Hostname()
 	s := config.New("agent")
 	s.List(&servers, "server", []string{"https://127.0.0.1:9443"}, "the servers' agent APIs, comma-separated (servers sharing a database; a name with several addresses works too): the agent talks to one and moves to the next when it does not answer")
@@ -32,7 +51,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s.String(&address, "address", "", "address where this node is reachable (informational)")
 	s.String(&zone, "availability-zone", "", "availability zone of this node at enrollment: must be the join token's (default: the token's)")
 	s.String(&group, "group", "", "agent group of this node at enrollment: must be the join token's (default: the token's)")
-	s.Bool(&freeBind, "freebind", false, "bind VIPs not configured on this host (IP_FREEBIND)")
+	s.Bool(&freeBind, "freebind", false, "bind VIPs not configured on this host (IP_FREEBIND); on with --segment")
+	s.List(&segments, "segment", nil, "physical networks this node is on, as NAME=INTERFACE (comma-separated or repeated): the node runs ACTIVE_STANDBY load balancers' VRRP groups there with keepalived")
+	s.String(&keepalived, "keepalived", vrrp.DefaultBinary, "keepalived's path (with --segment)")
 	s.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&logFormat, "log-format", "text", "text or json")
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
@@ -40,6 +61,16 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := pki.CheckAgentName(name); err != nil {
 		return fmt.Errorf("%w: --name: %v", errUsage, err)
+	}
+	segs, err := parseSegments(segments)
+	if err != nil {
+		return fmt.Errorf("%w: --segment: %v", errUsage, err)
+	}
+	if len(segs) > 0 {
+		if err := vrrp.CheckBinary(keepalived); err != nil {
+			return err
+		}
+		freeBind = true // the BACKUP binds VIPs it does not hold
 	}
 	log, err := newLogger(stderr, logLevel, logFormat)
 	if err != nil {
@@ -58,7 +89,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: --server needs at least one https://host:port", errUsage)
 	}
 	a, err := agent.New(agent.Options{Servers: servers, DataDir: dataDir, Name: name, JoinToken: token,
-		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Logger: log, Events: events})
+		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Logger: log, Events: events,
+		Segments: segs, Keepalived: keepalived})
 	if err != nil {
 		return err
 	}

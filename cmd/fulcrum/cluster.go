@@ -18,6 +18,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/keystore"
+	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
@@ -284,7 +285,7 @@ type leaderWork struct {
 // the term ends.
 func (l *leaderWork) lead(ctx context.Context, term cluster.Term) {
 	native := provider.NewNative(provider.Options{Store: term.Store, Cache: l.shared, Logger: l.log, Addresses: floatingAddresses,
-		TLS: keyManager{l.services.keyManager}})
+		TLS: keyManager{l.services.keyManager}, Ingress: network.VIPIngress})
 	ctrl := controller.New(controller.Options{
 		Store:     term.Store,
 		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},

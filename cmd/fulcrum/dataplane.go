@@ -77,7 +77,7 @@ func newControlPlane(ctx context.Context, d controlPlaneDeps) (*controlPlane, er
 	// Heartbeats count on every server; the leader runs the liveness check
 	// (leaderWork.lead).
 	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: d.shared, Enqueue: d.work.Enqueue, AgentUp: d.work.Resync,
-		Logger: d.log, DeadAfter: cfg.AgentDeadAfter})
+		Logger: d.log, DeadAfter: cfg.AgentDeadAfter, Observe: d.shared.Observe})
 	embedded := ""
 	if cfg.EmbeddedAgent {
 		embedded = cfg.EmbeddedAgentName

@@ -104,6 +104,13 @@ type Options struct {
 	// StartupTimeout is how long an enrolled agent waits at start for the
 	// server's config before it serves the one kept on disk (default 3 s).
 	StartupTimeout time.Duration
+	// Segments maps each physical network the node is attached to onto its
+	// interface there (--segment). With any, the agent runs VRRP groups
+	// (keepalived, vrrp.go) and advertises the "vrrp" capability; the
+	// engine must bind VIPs it does not hold (IP_FREEBIND).
+	Segments map[string]string
+	// Keepalived is keepalived's path ("" = Debian's).
+	Keepalived string
 }
 
 // ErrRefused is returned by Run when the server refused the agent's
@@ -132,7 +139,7 @@ type Agent struct {
 	cur      int
 	moved    chan struct{}
 	attached bool          // a request to servers[cur] succeeded
-	kick     chan struct{} // 1-buffered: heartbeat now (the agent moved)
+	kick     chan struct{} // 1-buffered: heartbeat now (the agent moved, or a VRRP state changed)
 	streak   int           // moves since a server last answered
 
 	applyMu sync.Mutex // one apply at a time, so a retry never overtakes a newer config
@@ -155,6 +162,8 @@ type Agent struct {
 
 	stop       context.CancelCauseFunc // ends Run
 	refuseOnce sync.Once
+
+	vrrp *vrrpNode // nil without segments
 }
 
 // New checks the options; Run does the work.
@@ -192,8 +201,10 @@ func New(opts Options) (*Agent, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
-	return &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
-		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1)}, nil
+	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
+		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1)}
+	a.vrrp = newVRRPNode(a)
+	return a, nil
 }
 
 // server returns the server to talk to, its index and a channel closed
@@ -254,6 +265,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	a.stop = stop
+	if a.vrrp != nil {
+		defer a.vrrp.close()
+	}
 	if a.enrolled() {
 		if err := a.connect(ctx); err != nil {
 			return err
@@ -516,6 +530,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 		return &permanentError{err}
 	}
 	req.Header.Set(dataplane.ProtocolHeader, strconv.Itoa(dataplane.ProtocolVersion))
+	req.Header.Set(dataplane.ContractHeader, strconv.Itoa(dataplane.ContractVersion))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if errors.Is(err, errPin) {
@@ -581,6 +596,7 @@ func (a *Agent) do(ctx context.Context, method, path string, body any, out any) 
 		return err
 	}
 	req.Header.Set(dataplane.ProtocolHeader, strconv.Itoa(dataplane.ProtocolVersion))
+	req.Header.Set(dataplane.ContractHeader, strconv.Itoa(dataplane.ContractVersion))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -685,7 +701,17 @@ func (a *Agent) engineApply(ctx context.Context, cfg *dataplane.Config) error {
 	a.mu.Unlock()
 	c := *cfg
 	c.Version = v
-	return a.opts.Engine.Apply(ctx, &c)
+	if a.vrrp == nil {
+		return a.opts.Engine.Apply(ctx, &c)
+	}
+	kc, err := a.vrrp.config(&c)
+	if err != nil {
+		return err
+	}
+	if err := a.opts.Engine.Apply(ctx, &c); err != nil {
+		return err
+	}
+	return a.vrrp.apply(kc)
 }
 
 // retryLoop re-applies the last config while some load balancers of it are
@@ -931,7 +957,7 @@ func (a *Agent) current() *dataplane.Config {
 	return a.applied
 }
 
-var pathRE = regexp.MustCompile(`(listeners|pools)\[(\d+)\]`)
+var pathRE = regexp.MustCompile(`(listeners|pools|vrrp)\[(\d+)\]`)
 
 // attribute maps an engine error to the load balancers it names.
 func attribute(cfg *dataplane.Config, err error) map[string]string {
@@ -952,6 +978,10 @@ func attribute(cfg *dataplane.Config, err error) map[string]string {
 				lbID = cfg.Listeners[i].LoadBalancerID
 			} else if m[1] == "pools" && i < len(cfg.Pools) {
 				lbID = poolLB[cfg.Pools[i].ID]
+			} else if m[1] == "vrrp" && i < len(cfg.VRRP) {
+				if ids := cfg.VRRP[i].LoadBalancerIDs(); len(ids) > 0 {
+					lbID = ids[0]
+				}
 			}
 			if lbID != "" {
 				if _, seen := out[lbID]; !seen {
@@ -996,6 +1026,7 @@ func without(cfg *dataplane.Config, lbs map[string]string) *dataplane.Config {
 			out.Pools = append(out.Pools, p)
 		}
 	}
+	out.VRRP = withoutGroups(cfg.VRRP, lbs)
 	return out
 }
 
@@ -1054,7 +1085,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
-		case <-a.kick:
+		case <-a.kick: // a VRRP state changed, or the agent moved to another server: report now
 			t.Stop()
 		}
 	}
@@ -1071,6 +1102,11 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 	a.mu.Unlock()
 	hb.Stats = a.opts.Engine.Stats()
 	hb.Health = a.opts.Engine.Health()
+	if a.vrrp != nil {
+		hb.Capabilities = []string{dataplane.CapabilityVRRP}
+		hb.Segments = a.vrrp.segmentsNow()
+		hb.VRRP = a.vrrp.states()
+	}
 	var resp dataplane.HeartbeatResponse
 	// A server that accepts the connection but does not answer is as
 	// good as dead: the agent moves on.

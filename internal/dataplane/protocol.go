@@ -11,7 +11,9 @@ import "time"
 //	   heartbeat with applied/refused versions, stats and member health.
 //	   Compatible addition: ErrorResponse.Refused, which tells an agent the
 //	   server refuses its identity (an agent that does not know the field
-//	   keeps retrying, as before).
+//	   keeps retrying, as before). Compatible addition: Heartbeat.Capabilities,
+//	   Segments and VRRP (ACTIVE_STANDBY), which a server that does not know them
+//	   ignores; the server sends Config.VRRP only to agents that advertise "vrrp".
 const ProtocolVersion = 1
 
 // ProtocolHeader carries ProtocolVersion on every agent request.
@@ -84,6 +86,12 @@ type Heartbeat struct {
 	Events []HealthEvent `json:"events,omitempty"`
 	// Time is the agent's clock when it sent the heartbeat.
 	Time time.Time `json:"time"`
+	// Capabilities the agent has (CapabilityVRRP). Segments: the physical networks it is
+	// attached to, with its interface and address there. VRRP: the state of each VRRP group
+	// it runs. All three are additions an older server ignores (CheckVRRP bounds them).
+	Capabilities []string    `json:"capabilities,omitempty"`
+	Segments     []Segment   `json:"segments,omitempty"`
+	VRRP         []VRRPState `json:"vrrp,omitempty"`
 }
 
 // Refusal is one load balancer an agent could not apply.

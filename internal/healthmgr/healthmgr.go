@@ -48,6 +48,9 @@ type Options struct {
 	// ones, and revoked or released ones, which go down at once (default
 	// DeadAfter/6, at most 500 ms).
 	CheckInterval time.Duration
+	// Observe, if set, is told what each heartbeat says about its agent
+	// (capabilities, segments): the placement of ACTIVE_STANDBY pairs.
+	Observe func(agentID string, hb *dataplane.Heartbeat)
 }
 
 // Manager processes heartbeats and watches agent liveness.
@@ -85,7 +88,8 @@ type agentState struct {
 	// neither answer goes stale; the cache spares the store a lookup per
 	// id and heartbeat, also for ids an agent makes up.
 	memberLB, listenerLB map[string]string
-	reported             map[string]bool // listener ids in the last heartbeat
+	reported             map[string]bool   // listener ids in the last heartbeat
+	pairs                map[string][2]int // healthy and all members of pairs, as last rolled up
 }
 
 // New returns a manager.
@@ -111,7 +115,7 @@ func (m *Manager) state(agentID string) *agentState {
 	st, ok := m.agents[agentID]
 	if !ok {
 		st = &agentState{members: map[string]dataplane.MemberStatus{}, stats: map[string]dataplane.ListenerStats{},
-			memberLB: map[string]string{}, listenerLB: map[string]string{}, reported: map[string]bool{}}
+			memberLB: map[string]string{}, listenerLB: map[string]string{}, reported: map[string]bool{}, pairs: map[string][2]int{}}
 		m.agents[agentID] = st
 	}
 	return st
@@ -137,6 +141,10 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	full := !st.synced
 	m.mu.Unlock()
 
+	if err := hb.CheckVRRP(); err != nil {
+		m.log.Warn("heartbeat's VRRP report ignored", "agent_id", agentID, "err", err)
+		hb.Capabilities, hb.Segments, hb.VRRP = nil, nil, nil
+	}
 	members := make(map[string]dataplane.MemberStatus, len(hb.Health.Members))
 	for _, h := range hb.Health.Members {
 		members[h.MemberID] = h.Status
@@ -187,8 +195,10 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 
 	var cameUp, dropped bool
 	var stats map[string]dataplane.ListenerStats
+	var vrrpChanged []string
+	var pairs map[string][2]int
 	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
-		cameUp, dropped = false, false
+		cameUp, dropped, vrrpChanged = false, false, nil
 		agent, err := tx.Agents().Get(ctx, agentID)
 		if err != nil {
 			return err
@@ -206,8 +216,18 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 			return err
 		}
 		lbIDs := map[string]bool{}
+		var pairIDs []string
 		for _, a := range placed {
 			lbIDs[a.LoadBalancerID] = true
+			if a.VRRPID != nil {
+				pairIDs = append(pairIDs, a.LoadBalancerID)
+			}
+		}
+		if vrrpChanged, err = vrrpStates(ctx, tx, placed, hb, now); err != nil {
+			return err
+		}
+		if pairs, err = pairHealth(ctx, tx, pairIDs); err != nil {
+			return err
 		}
 		// Statistics count only for a listener of a load balancer on this
 		// agent, filed under that load balancer.
@@ -238,6 +258,11 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		}
 		for _, id := range changed {
 			recompute[id] = true
+		}
+		for id, h := range pairs {
+			if old, ok := st.pairs[id]; !ok || old != h {
+				recompute[id] = true
+			}
 		}
 		if full {
 			recompute = lbIDs
@@ -273,7 +298,7 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
-			if err := m.apply(ctx, tx, id, members, stats); err != nil {
+			if err := m.apply(ctx, tx, id, members, stats, pairs[id]); err != nil {
 				return err
 			}
 		}
@@ -285,6 +310,13 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	m.mu.Lock()
 	st.wrote = now.UnixMicro()
 	m.mu.Unlock()
+	if m.opts.Observe != nil {
+		m.opts.Observe(agentID, hb)
+	}
+	for _, id := range vrrpChanged {
+		m.opts.Enqueue(id)
+	}
+	st.pairs = pairs
 	// Keep the owners of this heartbeat's ids and the last one's: an agent
 	// alternating between two reports costs no lookups.
 	prune(st.listenerLB, union(reportedListeners, st.reported))
@@ -349,7 +381,7 @@ func union[A, B any](a map[string]A, b map[string]B) map[string]bool {
 }
 
 // apply recomputes and writes the operating statuses of one load balancer.
-func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats) error {
+func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats, pair [2]int) error {
 	// Look first without a lock: most heartbeats change nothing, and a
 	// load balancer's row lock is what writes and reconciles queue on.
 	g, err := store.LoadGraph(ctx, tx, lbID)
@@ -359,7 +391,7 @@ func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members m
 	if err != nil {
 		return err
 	}
-	if !differs(g, rollup(g, members, stats)) {
+	if !differs(g, rollup(g, members, stats, pair)) {
 		return nil
 	}
 	if _, err := tx.LoadBalancers().Lock(ctx, lbID); errors.Is(err, store.ErrNotFound) {
@@ -370,7 +402,7 @@ func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members m
 	if g, err = store.LoadGraph(ctx, tx, lbID); err != nil {
 		return err
 	}
-	want := rollup(g, members, stats)
+	want := rollup(g, members, stats, pair)
 	now := m.opts.Now().UTC().Truncate(time.Second)
 	set := func(id string, s *lb.Status, t *lb.Times, save func() error) error {
 		w, ok := want[id]
@@ -401,8 +433,8 @@ func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members m
 }
 
 // rollup computes the operating statuses of g's objects from what the
-// agent reports.
-func rollup(g *lb.Graph, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats) map[string]lb.OperatingStatus {
+// agent reports, and of a pair's load balancer from its members' health.
+func rollup(g *lb.Graph, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats, pair [2]int) map[string]lb.OperatingStatus {
 	obs := Observation{Members: map[string]dataplane.MemberStatus{}, Listeners: map[string]ListenerObs{}}
 	for _, mm := range g.Members {
 		if s, ok := members[mm.ID]; ok {
@@ -414,7 +446,11 @@ func rollup(g *lb.Graph, members map[string]dataplane.MemberStatus, stats map[st
 			obs.Listeners[l.ID] = ListenerObs{Full: l.ConnectionLimit > 0 && s.ActiveConnections >= int64(l.ConnectionLimit)}
 		}
 	}
-	return Rollup(g, obs)
+	want := Rollup(g, obs)
+	if w, ok := want[g.LoadBalancer.ID]; ok {
+		want[g.LoadBalancer.ID] = pairStatus(w, pair[0], pair[1])
+	}
+	return want
 }
 
 // differs reports whether want changes any operating status of g.

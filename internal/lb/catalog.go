@@ -103,7 +103,7 @@ type MetadataSchema []Capability
 func FlavorSchema(engines ...string) MetadataSchema {
 	return MetadataSchema{
 		{Name: FlavorTopology, Type: "string", Enum: []string{TopologyActiveStandby, TopologySingle},
-			Description: "The load balancer topology. One of: SINGLE - One data-plane agent per load balancer. ACTIVE_STANDBY - accepted and recorded; placed like SINGLE (one agent, failover by rescheduling onto a healthy agent) until standby pairs exist."},
+			Description: "The load balancer topology. One of: SINGLE - One amphora per load balancer. ACTIVE_STANDBY - Two amphora per load balancer."},
 		{Name: FlavorEngine, Type: "string", Enum: engines,
 			Description: "The data-plane engine that runs the load balancer. One of: " + strings.Join(engines, ", ") + "."},
 		{Name: FlavorAgentGroup, Type: "string",

@@ -48,7 +48,15 @@ type Publisher interface {
 	Withdraw(ctx context.Context, tx store.Tx, agentID, lbID string) error
 	// Withdrawn reports whether agent agentID runs a version without lbID.
 	Withdrawn(ctx context.Context, tx store.Tx, agentID, lbID string) (bool, error)
+	// AgentInfo returns what agent agentID last said about itself in a
+	// heartbeat (capabilities, segments), and whether it said anything.
+	AgentInfo(ctx context.Context, tx store.Tx, agentID string) (snapshot.AgentInfo, bool, error)
 }
+
+// IngressResolver reads, inside the provider's transaction, the client
+// filter of a load balancer's VIP port: the ingress rules of its security
+// groups (nil: no filter).
+type IngressResolver func(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*compile.Ingress, error)
 
 // Native is the "fulcrum" provider.
 type Native struct {
@@ -56,8 +64,10 @@ type Native struct {
 	cache     Publisher
 	addresses Addresses
 	tls       TLSResolver
+	ingress   IngressResolver
 	log       *slog.Logger
 	now       func() time.Time
+	ha        HASettings
 }
 
 // Options configure NewNative.
@@ -69,9 +79,13 @@ type Options struct {
 	Addresses Addresses
 	// TLS resolves the certificates of TERMINATED_HTTPS listeners and
 	// re-encrypting pools; nil refuses them.
-	TLS    TLSResolver
-	Logger *slog.Logger
-	Now    func() time.Time
+	TLS TLSResolver
+	// Ingress reads the VIP port's security groups; nil is no filter.
+	Ingress IngressResolver
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// HA are the VRRP settings of ACTIVE_STANDBY load balancers (pairs.go).
+	HA HASettings
 }
 
 // NewNative returns the native provider.
@@ -82,7 +96,8 @@ func NewNative(opts Options) *Native {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, tls: opts.TLS, log: opts.Logger.With("component", "provider"), now: opts.Now}
+	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, tls: opts.TLS, ingress: opts.Ingress,
+		log: opts.Logger.With("component", "provider"), now: opts.Now, ha: opts.HA}
 }
 
 var _ controller.Provider = (*Native)(nil)
@@ -93,11 +108,19 @@ var _ controller.Provider = (*Native)(nil)
 // (*controller.RefusedError) and nothing is published.
 func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, error) {
 	l := g.LoadBalancer
+	var topo string
+	if err := n.store.View(ctx, func(tx store.Tx) (err error) { topo, err = topology(ctx, tx, l); return err }); err != nil {
+		return controller.Outcome{}, err
+	}
+	if topo == lb.TopologyActiveStandby {
+		return n.applyPair(ctx, g)
+	}
 	var extra []string
 	var amp *lb.Amphora
 	var agent *lb.Agent
 	var material compile.TLSMaterial
 	var refused *controller.RefusedError
+	var ingress *compile.Ingress
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		var err error
 		refused = nil
@@ -115,6 +138,11 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 				return err
 			}
 		}
+		if n.ingress != nil {
+			if ingress, err = n.ingress(ctx, tx, l); err != nil {
+				return err
+			}
+		}
 		material, err = n.resolve(ctx, tx, g)
 		return err
 	})
@@ -124,7 +152,7 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	if refused != nil {
 		return controller.Outcome{}, refused
 	}
-	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material})
+	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material, Ingress: ingress})
 	var unsupported *compile.Unsupported
 	if errors.As(err, &unsupported) {
 		return controller.Outcome{}, &controller.RefusedError{Reason: err.Error()}

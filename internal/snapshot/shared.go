@@ -37,6 +37,12 @@ func (c *Cache) Withdrawn(_ context.Context, _ store.Tx, agentID, lbID string) (
 	return c.Removed(agentID, lbID), nil
 }
 
+// AgentInfo is Agent.
+func (c *Cache) AgentInfo(_ context.Context, _ store.Tx, agentID string) (AgentInfo, bool, error) {
+	i, ok := c.Agent(agentID)
+	return i, ok, nil
+}
+
 // Acknowledge is Ack.
 func (c *Cache) Acknowledge(_ context.Context, _ store.Tx, agentID string, applied uint64, refused []dataplane.Refusal) ([]string, error) {
 	return c.Ack(agentID, applied, refused), nil
@@ -81,6 +87,13 @@ type Shared struct {
 	loaded   bool
 	complete bool
 	ready    chan struct{} // closed once loaded and complete
+
+	// What this server last found stored for each agent: the contract it
+	// announced and what it said about itself (JSON), so that a watch or
+	// a heartbeat saying the same writes nothing.
+	seenMu    sync.Mutex
+	contracts map[string]int
+	about     map[string][]byte
 }
 
 // NewShared returns a Shared; Run keeps its mirror.
@@ -94,7 +107,8 @@ func NewShared(opts SharedOptions) *Shared {
 	if opts.Poll <= 0 {
 		opts.Poll = 2 * time.Second
 	}
-	return &Shared{opts: opts, log: opts.Logger.With("component", "snapshot"), mirror: New(opts.Now, nil), ready: make(chan struct{})}
+	return &Shared{opts: opts, log: opts.Logger.With("component", "snapshot"), mirror: New(opts.Now, nil), ready: make(chan struct{}),
+		contracts: map[string]int{}, about: map[string][]byte{}}
 }
 
 // Ready is closed once the mirror holds the store's configurations and
@@ -110,8 +124,12 @@ func (s *Shared) nextVersion(prev uint64) uint64 {
 	return v
 }
 
-// stateOf tells where a fragment of version v stands against head.
-func stateOf(head *store.AgentConfig, lbID string, v uint64) (State, string) {
+// stateOf tells where a fragment of version v, needing data-plane
+// contract need, stands against head.
+func stateOf(head *store.AgentConfig, lbID string, v uint64, need int) (State, string) {
+	if head.Contract != 0 && need > head.Contract {
+		return Refused, heldReason(head.Contract, need)
+	}
 	for _, r := range head.Refused {
 		if r.LoadBalancerID == lbID && r.Version >= v {
 			return Refused, r.Reason
@@ -138,7 +156,7 @@ func (s *Shared) Publish(ctx context.Context, tx store.Tx, agentID, lbID string,
 		if err != nil {
 			return Absent, "", fmt.Errorf("publish %s on agent %s: %w", lbID, agentID, err)
 		}
-		st, reason := stateOf(head, lbID, cur.Version)
+		st, reason := stateOf(head, lbID, cur.Version, frag.NeededContract())
 		return st, reason, nil
 	}
 	if err != nil && !isNotFound(err) {
@@ -148,7 +166,7 @@ func (s *Shared) Publish(ctx context.Context, tx store.Tx, agentID, lbID string,
 	if err != nil {
 		return Absent, "", fmt.Errorf("publish %s on agent %s: %w", lbID, agentID, err)
 	}
-	st, reason := stateOf(head, lbID, head.Version)
+	st, reason := stateOf(head, lbID, head.Version, frag.NeededContract())
 	return st, reason, nil
 }
 
@@ -303,6 +321,141 @@ func sameStoredRefusals(a, b []store.Refusal) bool {
 	return true
 }
 
+// storeTimeout bounds the store work of SetContract and Observe, which
+// their callers give no context.
+const storeTimeout = 10 * time.Second
+
+// SetContract records the data-plane contract agent agentID announced
+// (dataplane.ContractHeader; 1 when it sent none) before it watches, for
+// every server and the leader's provider to see: the agent's
+// configuration leaves out the fragments that need a newer contract, whose
+// state is Refused with the reason (as the Cache's SetContract). A change
+// that alters what the agent gets makes a new version, under which those
+// fragments count again. A failure is logged: the watch goes on with what
+// the store held.
+func (s *Shared) SetContract(agentID string, contract int) {
+	s.seenMu.Lock()
+	known, ok := s.contracts[agentID]
+	s.seenMu.Unlock()
+	if ok && known == contract {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err := s.opts.Store.Update(ctx, func(tx store.Tx) error {
+		p := tx.Publications()
+		head, err := p.LockHead(ctx, agentID)
+		if err != nil || head.Contract == contract {
+			return err
+		}
+		before, after := max(head.Contract, 1), max(contract, 1)
+		head.Contract = contract
+		if before != after {
+			frags, err := p.Fragments(ctx, agentID, 0)
+			if err != nil {
+				return err
+			}
+			bumped := false
+			for _, f := range frags {
+				if f.Config == nil {
+					continue
+				}
+				cfg := &dataplane.Config{}
+				if err := json.Unmarshal(f.Config, cfg); err != nil {
+					return fmt.Errorf("fragment %s of agent %s: %w", f.LoadBalancerID, agentID, err)
+				}
+				if cfg.NeededContract() <= min(before, after) {
+					continue
+				}
+				if !bumped {
+					head.Version = s.nextVersion(head.Version) // the config it gets changes
+					bumped = true
+				}
+				// Its content is in the agent's config from this version
+				// on: an acknowledgement of an earlier one does not apply it.
+				f.Version = head.Version
+				if err := p.PutFragment(ctx, f); err != nil {
+					return err
+				}
+			}
+		}
+		if err := p.PutHead(ctx, head); err != nil {
+			return err
+		}
+		return tx.Notify(ctx, s.opts.ConfigChannel, agentID)
+	})
+	if err == nil {
+		err = s.refresh(ctx, agentID)
+	}
+	if err != nil {
+		s.log.Warn("record an agent's data-plane contract", "agent_id", agentID, "contract", contract, "err", err)
+		return
+	}
+	s.seenMu.Lock()
+	s.contracts[agentID] = contract
+	s.seenMu.Unlock()
+}
+
+// Observe records what agent agentID's heartbeat says about itself
+// (capabilities, segments) in the store, where the leader's provider reads
+// it (AgentInfo) whichever server the heartbeat reached; a heartbeat
+// saying what is stored writes nothing. A failure is logged: the next
+// heartbeat tries again.
+func (s *Shared) Observe(agentID string, hb *dataplane.Heartbeat) {
+	raw, err := json.Marshal(AgentInfo{Capabilities: hb.Capabilities, Segments: hb.Segments})
+	if err != nil {
+		s.log.Warn("record what an agent says about itself", "agent_id", agentID, "err", err)
+		return
+	}
+	s.seenMu.Lock()
+	known, ok := s.about[agentID]
+	s.seenMu.Unlock()
+	if ok && bytes.Equal(known, raw) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err = s.opts.Store.Update(ctx, func(tx store.Tx) error {
+		p := tx.Publications()
+		if head, err := p.Head(ctx, agentID); err == nil && bytes.Equal(head.About, raw) {
+			return nil
+		}
+		head, err := p.LockHead(ctx, agentID)
+		if err != nil || bytes.Equal(head.About, raw) {
+			return err
+		}
+		head.About = raw
+		return p.PutHead(ctx, head)
+	})
+	if err != nil {
+		s.log.Warn("record what an agent says about itself", "agent_id", agentID, "err", err)
+		return
+	}
+	s.seenMu.Lock()
+	s.about[agentID] = raw
+	s.seenMu.Unlock()
+}
+
+// AgentInfo returns, inside tx, what agent agentID last said about itself
+// in a heartbeat to any server, and whether it said anything.
+func (s *Shared) AgentInfo(ctx context.Context, tx store.Tx, agentID string) (AgentInfo, bool, error) {
+	head, err := tx.Publications().Head(ctx, agentID)
+	if isNotFound(err) {
+		return AgentInfo{}, false, nil
+	}
+	if err != nil {
+		return AgentInfo{}, false, err
+	}
+	if head.About == nil {
+		return AgentInfo{}, false, nil
+	}
+	var info AgentInfo
+	if err := json.Unmarshal(head.About, &info); err != nil {
+		return AgentInfo{}, false, fmt.Errorf("what agent %s says about itself: %w", agentID, err)
+	}
+	return info, true, nil
+}
+
 // NoteSent records that version v of its configuration was handed to
 // agent agentID, for every server to know (a heartbeat may reach another
 // server than the watch).
@@ -441,7 +594,7 @@ func (s *Shared) refreshLocked(ctx context.Context, agentID string, head *store.
 		}
 		changed = append(changed, m)
 	}
-	s.mirror.mirror(agentID, head.Version, changed, full)
+	s.mirror.mirror(agentID, head.Version, head.Contract, changed, full)
 	return nil
 }
 

@@ -80,6 +80,13 @@ type AgentConfig struct {
 	// recorded as fragments; a reader behind it reads the whole
 	// configuration again.
 	Pruned uint64
+	// Contract is the data-plane contract the agent announced on its
+	// last watch (0: none yet): fragments needing a newer one are held
+	// back from it.
+	Contract int
+	// About is what the agent's last heartbeat said about itself
+	// (capabilities, segments), as JSON; nil when it said nothing yet.
+	About []byte
 }
 
 // Fragment is one load balancer's part of an agent's configuration.

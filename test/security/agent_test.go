@@ -466,6 +466,32 @@ func agentWaitUp(t *testing.T, c *cloud, name string) {
 	agentWaitLog(t, c.s.Logs, 30*time.Second, `msg="agent is up"`, "agent="+name)
 }
 
+// agentWaitUpAgain waits until the server has said the agent is up more
+// than seen times: an agent replaced or revoked and enrolled again is up
+// only once the server logs it anew, not when the line of its first life is
+// still in the log.
+func agentWaitUpAgain(t *testing.T, c *cloud, name string, seen int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for agentLogCount(c.s.Logs(), `msg="agent is up"`, "agent="+name) <= seen {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not say again that %s is up in 30s:\n%s", name, c.s.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// agentLogCount counts the log lines holding every fragment.
+func agentLogCount(logs string, frags ...string) int {
+	n := 0
+	for _, line := range strings.Split(logs, "\n") {
+		if agentLogLine(line, frags...) {
+			n++
+		}
+	}
+	return n
+}
+
 // agentWaitLog waits for a log line holding every fragment.
 func agentWaitLog(t *testing.T, logs func() string, timeout time.Duration, frags ...string) {
 	t.Helper()

@@ -93,6 +93,7 @@ func TestAgentTrustTokenBindsZoneAndGroup(t *testing.T) {
 	// The administrator moves node-plain: stderr says so, the server logs
 	// the re-enrollment with the old and new placement, and the next
 	// secure load balancer goes to the (now fitting, less loaded) node.
+	upBefore := agentLogCount(c.s.Logs(), `msg="agent is up"`, "agent=node-plain")
 	out, exited, err := agentCLI(t, 30*time.Second, "agent-token", "--data-dir", dd, "--name", "node-plain", "--replace",
 		"--availability-zone", "az-secure", "--group", "gold")
 	if !exited || err != nil || !strings.Contains(out, `moves from availability zone "", group "" to availability zone "az-secure", group "gold"`) {
@@ -100,7 +101,7 @@ func TestAgentTrustTokenBindsZoneAndGroup(t *testing.T) {
 	}
 	agentStart(t, c.s.AgentURL, "node-plain", agentTrustTokenIn(t, out), t.TempDir())
 	agentWaitLog(t, c.s.Logs, 20*time.Second, "agent re-enrolled", "agent=node-plain", "availability_zone=az-secure", "previous_availability_zone=")
-	agentWaitUp(t, c, "node-plain")
+	agentWaitUpAgain(t, c, "node-plain", upBefore)
 	third := agentTrustCreateLB(t, c.admin, agentTrustBackend(t, "secure-3"), map[string]any{"availability_zone": az, "flavor_id": flavor})
 	c.admin.waitLB(t, third.id, "ACTIVE", 30*time.Second)
 	if got := agentAmphora(t, c.admin, third.id); got != "node-plain" {

@@ -173,7 +173,7 @@ func (l leaseTable) Check(ctx context.Context, name, holder string, epoch int64)
 
 type publicationTable struct{ t *txn }
 
-const headCols = `"agent_id", "version", "sent", "applied", "refused", "pruned"`
+const headCols = `"agent_id", "version", "sent", "applied", "refused", "pruned", "contract", "about"`
 
 type refusalRow struct {
 	LoadBalancerID string `json:"loadbalancer_id"`
@@ -183,10 +183,14 @@ type refusalRow struct {
 
 func scanHead(rows *sql.Rows) (*store.AgentConfig, error) {
 	h := &store.AgentConfig{}
-	var version, sent, applied, pruned int64
-	var refused string
-	if err := rows.Scan(&h.AgentID, &version, &sent, &applied, &refused, &pruned); err != nil {
+	var version, sent, applied, pruned, contract int64
+	var refused, about string
+	if err := rows.Scan(&h.AgentID, &version, &sent, &applied, &refused, &pruned, &contract, &about); err != nil {
 		return nil, err
+	}
+	h.Contract, h.About = int(contract), []byte(about)
+	if about == "" {
+		h.About = nil
 	}
 	h.Version, h.Sent, h.Applied, h.Pruned = uint64(version), uint64(sent), uint64(applied), uint64(pruned)
 	var rs []refusalRow
@@ -255,10 +259,10 @@ func (p publicationTable) PutHead(ctx context.Context, h *store.AgentConfig) err
 	if err != nil {
 		return fmt.Errorf("put config head of agent %s: %w", h.AgentID, err)
 	}
-	if _, err := p.t.exec(ctx, `INSERT INTO "agent_configs" (`+headCols+`) VALUES (?, ?, ?, ?, ?, ?)
+	if _, err := p.t.exec(ctx, `INSERT INTO "agent_configs" (`+headCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT ("agent_id") DO UPDATE SET "version" = excluded."version", "sent" = excluded."sent", "applied" = excluded."applied",
-"refused" = excluded."refused", "pruned" = excluded."pruned"`,
-		h.AgentID, int64(h.Version), int64(h.Sent), int64(h.Applied), string(refused), int64(h.Pruned)); err != nil {
+"refused" = excluded."refused", "pruned" = excluded."pruned", "contract" = excluded."contract", "about" = excluded."about"`,
+		h.AgentID, int64(h.Version), int64(h.Sent), int64(h.Applied), string(refused), int64(h.Pruned), int64(h.Contract), string(h.About)); err != nil {
 		return fmt.Errorf("put config head of agent %s: %w", h.AgentID, err)
 	}
 	return nil

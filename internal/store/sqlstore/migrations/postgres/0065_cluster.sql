@@ -2,8 +2,9 @@
 -- leader (its epoch fences a deposed leader's writes); the data-plane
 -- configuration published for each agent (a head per agent and a fragment
 -- per load balancer, config NULL for a withdrawal), which every server
--- hands its agents; the key rings the servers share, sealed by the master
--- key (base64).
+-- hands its agents, with the data-plane contract the agent announced and
+-- what its last heartbeat said about itself (capabilities, segments);
+-- the key rings the servers share, sealed by the master key (base64).
 CREATE TABLE leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -17,7 +18,9 @@ CREATE TABLE agent_configs (
     sent BIGINT NOT NULL DEFAULT 0,
     applied BIGINT NOT NULL DEFAULT 0,
     refused TEXT NOT NULL DEFAULT '[]',
-    pruned BIGINT NOT NULL DEFAULT 0
+    pruned BIGINT NOT NULL DEFAULT 0,
+    contract BIGINT NOT NULL DEFAULT 0,
+    about TEXT NOT NULL DEFAULT ''
 );
 
 CREATE TABLE agent_fragments (

@@ -1,0 +1,196 @@
+package ha
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/servertest"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp/agentlab"
+)
+
+// fulcrumBinary builds the fulcrum binary once per test binary run.
+func fulcrumBinary(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), "fulcrum-ha-bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := servertest.Binary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// startAgentLab starts a server, three agents, a backend and a client in a lab, and an
+// ACTIVE_STANDBY load balancer through the API; the lab goes when the test ends, failed or
+// not.
+func startAgentLab(t *testing.T) *agentlab.Lab {
+	t.Helper()
+	lw := &logWriter{t: t}
+	t.Cleanup(func() {
+		lw.mu.Lock()
+		lw.done = true
+		lw.mu.Unlock()
+	})
+	ctx := context.Background()
+	l, err := agentlab.Start(ctx, agentlab.Options{Binary: fulcrumBinary(t), Stderr: lw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+	})
+	if err := l.CreateLoadBalancer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestAgentsActiveStandby is ACTIVE_STANDBY end to end: a real server, three real agents
+// with their keepalived, an ACTIVE_STANDBY load balancer created through the API (two
+// amphorae on two agents, MASTER and BACKUP, with Octavia's VRRP fields), and a client
+// opening a new connection every 5 ms while each fault hits the MASTER. Each fault must move
+// the VIP to the other member within VRRP's detection time (3 s allowed on a loaded
+// machine), the pair must be whole again (a lost member replaced on the spare agent), and a
+// planned `amphora failover` of the MASTER may drop only the few connections in flight at
+// the instant the client's ARP entry moves.
+func TestAgentsActiveStandby(t *testing.T) {
+	l := startAgentLab(t)
+	amps, err := l.Amphorae()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(amps) != 2 || amps[0].ComputeID == amps[1].ComputeID {
+		t.Fatalf("amphorae %+v: want two on two agents", amps)
+	}
+	for _, a := range amps {
+		if a.VRRPIP == "" || a.HAIP != l.VIP.String() || a.VRRPInterface != "eth0" || a.VRRPID == nil || *a.VRRPID != *amps[0].VRRPID || a.VRRPPriority == nil {
+			t.Errorf("amphora %+v: want vrrp_ip, ha_ip %s, vrrp_interface eth0, one vrrp_id, a vrrp_priority", a, l.VIP)
+		}
+	}
+	for _, f := range agentlab.Faults {
+		res, err := l.Measure(context.Background(), f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		t.Logf("%s; errors %v", res, res.Errors)
+		if f != agentlab.KillKeepalived && res.From == res.To {
+			t.Errorf("%s: the VIP stayed on %s", f, res.From)
+		}
+		if res.Outage > 3*time.Second {
+			t.Errorf("%s: outage %v, want within VRRP's detection time (3 s allowed)", f, res.Outage)
+		}
+		if f == agentlab.Failover && res.Failed > 3 {
+			t.Errorf("amphora failover: %d failed requests (%v), want at most the few in flight at the switch", res.Failed, res.Errors)
+		}
+	}
+}
+
+// until polls cond for up to d.
+func until(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAgentsDegradedAndPartition: a pair that loses a member with no spare agent to replace
+// it keeps serving on the survivor and shows DEGRADED (the lost amphora ERROR) until an
+// agent comes back; and the split-brain rule of docs/active-standby.md with real agents:
+// when the two members cannot hear each other but both reach the segment, both take the VIP
+// (after VRRP's detection time) for as long as the partition lasts, and once they hear each
+// other again one MASTER remains within a few advert intervals.
+func TestAgentsDegradedAndPartition(t *testing.T) {
+	ctx := context.Background()
+	l := startAgentLab(t)
+	master, err := l.Steady(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	amps, err := l.Amphorae()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backup, spare *agentlab.Agent
+	for _, a := range l.Agents {
+		on := false
+		for _, x := range amps {
+			on = on || x.ComputeID == a.Name
+		}
+		switch {
+		case a == master:
+		case on:
+			backup = a
+		default:
+			spare = a
+		}
+	}
+
+	// Degraded: the spare first, then the BACKUP's agent dies.
+	spare.Kill()
+	backup.Kill()
+	until(t, 30*time.Second, "DEGRADED with the lost amphora in ERROR", func() bool {
+		_, oper, err := l.LoadBalancer()
+		amps, aerr := l.Amphorae()
+		lost := false
+		for _, x := range amps {
+			lost = lost || x.ComputeID == backup.Name && x.Status == "ERROR"
+		}
+		return err == nil && aerr == nil && oper == "DEGRADED" && lost
+	})
+	if !master.HoldsVIP() {
+		t.Errorf("the survivor %s does not hold the VIP", master.Name)
+	}
+	if err := spare.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := backup.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitStatus(ctx, "ACTIVE", "ONLINE"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = l.Steady(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Partition between the members.
+	amps, _ = l.Amphorae()
+	var pair []*agentlab.Agent
+	for _, x := range amps {
+		pair = append(pair, l.Agent(x.ComputeID))
+	}
+	for _, a := range pair {
+		if err := a.Host.SetIsolated(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	until(t, 10*time.Second, "both members holding the VIP during the partition", func() bool {
+		return pair[0].HoldsVIP() && pair[1].HoldsVIP()
+	})
+	t.Logf("partition: both members hold the VIP after %v", time.Since(start).Round(time.Millisecond))
+	for _, a := range pair {
+		if err := a.Host.SetIsolated(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	healed := time.Now()
+	until(t, 10*time.Second, "one member holding the VIP after the heal", func() bool {
+		return pair[0].HoldsVIP() != pair[1].HoldsVIP()
+	})
+	t.Logf("after the heal: one MASTER after %v", time.Since(healed).Round(time.Millisecond))
+	if _, err := l.Steady(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
