@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/agent"
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
@@ -28,6 +30,8 @@ type cluster struct {
 	shared *snapshot.Shared
 	urls   []string
 	srvs   []*http.Server
+	// watches counts the config requests each server received.
+	watches []*atomic.Int64
 }
 
 func startCluster(t *testing.T, n int) *cluster {
@@ -65,7 +69,16 @@ func startCluster(t *testing.T, n int) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := &http.Server{Handler: api.Handler(), TLSConfig: api.TLSConfig(cert), ErrorLog: log.New(io.Discard, "", 0)}
+		watches := &atomic.Int64{}
+		c.watches = append(c.watches, watches)
+		h := api.Handler()
+		counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == dataplane.PathConfig {
+				watches.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+		srv := &http.Server{Handler: counted, TLSConfig: api.TLSConfig(cert), ErrorLog: log.New(io.Discard, "", 0)}
 		go srv.ServeTLS(ln, "", "")
 		t.Cleanup(func() { srv.Close() })
 		c.urls = append(c.urls, "https://"+ln.Addr().String())
@@ -123,8 +136,18 @@ func TestAgentMovesToAnotherServer(t *testing.T) {
 	applies := eng.applies
 	eng.mu.Unlock()
 	// The agent talks to the first server: it dies (connections cut).
+	base := c.watches[1].Load()
 	killed := time.Now()
 	c.srvs[0].Close()
+	// Its watch resumes on the second server with the version it runs:
+	// the server holds it (MaxWait) and answers "unchanged", the agent
+	// watches again, and nothing is applied.
+	eventually(t, "two watches on the second server", func() bool { return c.watches[1].Load() >= base+2 })
+	eng.mu.Lock()
+	if eng.applies != applies {
+		t.Errorf("%d applies after the move with no change, want none", eng.applies-applies)
+	}
+	eng.mu.Unlock()
 	before := c.applied(t, agentID)
 	c.publish(t, agentID, "lb-2", 8002)
 	eventually(t, "the change taken from the second server and acknowledged", func() bool {
