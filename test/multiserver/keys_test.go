@@ -197,3 +197,50 @@ func refusedStart(t *testing.T, args ...string) (string, error) {
 	}
 	return out.String(), nil
 }
+
+// TestTokenKeyRotationAcrossServers: two servers sharing the sealed token
+// key ring on PostgreSQL rotate it once per period between them (the first
+// to find the key old rotates it for both), and tokens issued with the key
+// before and after the rotation, through either server, are valid on both.
+func TestTokenKeyRotationAcrossServers(t *testing.T) {
+	db := pgtest.Start(t).NewDatabaseURL(t)
+	key := writeMasterKey(t)
+	args := []string{"--database", db, "--master-key-file", key, "--token-expiry", "60s", "--token-key-rotation", "30s"}
+	a := servertest.Start(t, bin, "", args...)
+	b := servertest.Start(t, bin, "", args...)
+	valid := func(tok string, s *servertest.Server) bool {
+		code, _ := authed(t, tok, "GET", s.URL+"/v2/lbaas/loadbalancers", nil)
+		return code == 200
+	}
+	before := adminToken(t, a.URL, a.DataDir)
+	if !valid(before, b) {
+		t.Fatal("a token of the first server is refused by the second")
+	}
+	rotations := func() int {
+		return strings.Count(a.Logs(), "token key rotated") + strings.Count(b.Logs(), "token key rotated")
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for rotations() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no rotation within 90 s with --token-key-rotation 30s:\n%s\n%s", a.Logs(), b.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rotated := time.Now()
+	afterA, afterB := adminToken(t, a.URL, a.DataDir), adminToken(t, b.URL, a.DataDir)
+	for name, tok := range map[string]string{"issued before the rotation": before, "issued by the first after it": afterA, "issued by the second after it": afterB} {
+		for _, s := range []*servertest.Server{a, b} {
+			if !valid(tok, s) {
+				t.Errorf("a token %s is refused by %s", name, s.URL)
+			}
+		}
+	}
+	// The other server saw the key old too by now (it checks every 3 s):
+	// it took the rotation made for both instead of making its own.
+	for time.Since(rotated) < 6*time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := rotations(); n != 1 && time.Since(rotated) < 25*time.Second {
+		t.Errorf("%d rotations within one period by two servers, want 1:\n%s\n%s", n, a.Logs(), b.Logs())
+	}
+}

@@ -112,3 +112,72 @@ func TestLeaderTakeover(t *testing.T) {
 		t.Errorf("traffic after the takeover: %v", err)
 	}
 }
+
+// backendSeen polls url until a response comes from the backend named
+// name, and returns how long that took.
+func backendSeen(t *testing.T, url, name string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for time.Since(start) < timeout {
+		if resp, err := c.Get(url); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) == name {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no response from backend %s through %s within %s", name, url, timeout)
+	return 0
+}
+
+// TestLeaderKilledMidReconcile: a write through one server is committed
+// (201) and the leader is SIGKILLed at once, while the load balancer is
+// still PENDING_UPDATE — it was reconciling the write or about to. Another
+// server takes over from the committed desired state: the load balancer is
+// ACTIVE within 10 s and its agent sends traffic to the new member. Three
+// rounds, each killing the leader of the moment (restarted afterwards);
+// at least one must catch the load balancer still pending after the kill.
+func TestLeaderKilledMidReconcile(t *testing.T) {
+	c := newCluster(t, 3)
+	c.addAgent("node-1", 0)
+	c.addAgent("node-2", 1)
+	c.waitAgentsUp(60 * time.Second)
+	_, epoch := c.waitLeader(0, 30*time.Second)
+	g := createGraph(t, newAPI(c.servers[0].url()), subnet(t, newAPI(c.servers[0].url())), startBackend(t, "b0"))
+	waitTraffic(t, g.url(), 20*time.Second)
+	caught := 0
+	for round := 1; round <= 3; round++ {
+		leader, e := c.waitLeader(epoch-1, 30*time.Second)
+		epoch = e
+		writer, reader := newAPI(c.servers[(leader+1)%3].url()), newAPI(c.servers[(leader+2)%3].url())
+		name := fmt.Sprintf("b%d", round)
+		b := startBackend(t, name)
+		writer.must(t, "POST", "/v2/lbaas/pools/"+g.pool+"/members", map[string]any{"member": map[string]any{
+			"address": "127.0.0.1", "protocol_port": b.port, "name": name}}, 201)
+		c.servers[leader].kill()
+		killed := time.Now()
+		if st := str(reader.must(t, "GET", "/v2/lbaas/loadbalancers/"+g.lb, nil, 200).obj("loadbalancer"), "provisioning_status"); st == "PENDING_UPDATE" {
+			caught++
+		} else {
+			t.Logf("round %d: the load balancer was %s already when the leader died", round, st)
+		}
+		waitActive(t, reader, g.lb, 30*time.Second)
+		took := time.Since(killed)
+		if took > 10*time.Second {
+			t.Errorf("round %d: ACTIVE %s after the leader died, want within 10 s", round, took)
+		}
+		next, ne := c.waitLeader(epoch, 10*time.Second)
+		t.Logf("round %d: %s killed in epoch %d; %s leads in epoch %d; the write was ACTIVE %s after the kill",
+			round, c.servers[leader].name, epoch, c.servers[next].name, ne, took.Round(time.Millisecond))
+		// The agent serves the new member (round robin with the others).
+		backendSeen(t, g.url(), name, 20*time.Second)
+		c.servers[leader].restart()
+		epoch = ne
+	}
+	if caught == 0 {
+		t.Errorf("no round caught the load balancer still PENDING_UPDATE when the leader died")
+	}
+}

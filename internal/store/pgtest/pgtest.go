@@ -46,7 +46,7 @@ func bin(name string) (string, error) {
 	if len(matches) > 0 {
 		return matches[len(matches)-1], nil
 	}
-	return "", fmt.Errorf("%s not found: install the PostgreSQL server (Debian: apt-get install postgresql; .ci/run does this)", name)
+	return "", fmt.Errorf("%s not found: install the PostgreSQL server (Debian: apt-get install postgresql; test/install does this)", name)
 }
 
 // asPostgres returns a command running as the postgres user when this
