@@ -1108,9 +1108,13 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 		hb.VRRP = a.vrrp.states()
 	}
 	var resp dataplane.HeartbeatResponse
-	// A server that accepts the connection but does not answer is as
-	// good as dead: the agent moves on.
-	hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
+	// With other servers to go to, a server that accepts the connection
+	// but does not answer is as good as dead: the agent moves on. With
+	// one, there is nowhere to go, and a slow answer still counts.
+	hctx, cancel := ctx, context.CancelFunc(func() {})
+	if len(a.servers) > 1 {
+		hctx, cancel = context.WithTimeout(ctx, heartbeatTimeout)
+	}
 	defer cancel()
 	if err := a.do(hctx, "POST", dataplane.PathHeartbeat, &hb, &resp); err != nil {
 		if errors.Is(err, ErrRefused) {
@@ -1132,7 +1136,8 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 	}
 }
 
-// heartbeatTimeout bounds one heartbeat request.
+// heartbeatTimeout bounds one heartbeat request when the agent has
+// several servers.
 const heartbeatTimeout = 2 * time.Second
 
 func sleep(ctx context.Context, d time.Duration) bool {
