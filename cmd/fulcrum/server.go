@@ -17,6 +17,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/cluster"
 	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/dashboard"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
 )
@@ -60,6 +61,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.Int(&c.Workers, "workers", 4, "parallel reconciles")
 	s.Duration(&c.Resync, "resync", 10*time.Second, "period of the controller's resync of unsettled load balancers")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	s.Section("Agents")
 	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
 	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one; off by default with postgres://, where each server needs its own --embedded-agent-name)")
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
@@ -67,10 +69,15 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
 	s.List(&c.AgentCertHosts, "agent-cert-hosts", nil, "more DNS names or IP addresses agents reach this server's agent API by (a name several servers answer), for its certificate")
 	s.Duration(&c.LeaseTTL, "lease-ttl", cluster.DefaultTTL, "with servers sharing a database: how long the leader's lease lasts unless renewed (it renews five times as often); another server takes over at most this long after the leader dies")
+	s.Section("Network (the Neutron subset and VIP allocation)")
 	c.Network.register(s)
+	s.Section("Identity (the Keystone subset)")
 	c.Identity.register(s)
+	s.Section("Policy (RBAC)")
 	c.Policy.register(s)
+	s.Section("Octavia API")
 	c.API.register(s)
+	s.Section("Load-balancer quotas")
 	c.Quota.register(s)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
@@ -125,7 +132,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	st, err := cfg.open(ctx, log)
 	if err != nil {
-		return err
+		return refuseNewerSchema(err)
 	}
 	defer st.Close()
 	rings, err := cfg.openKeyRings(ctx, st, true, log)
@@ -179,6 +186,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		io.WriteString(w, "OK\n")
 	})
 	idp.mount(mux, cfg.Auth, cfg.Identity.ExternalURL, log)
+	dashboard.New().Mount(mux)
 	mux.Handle("/", api)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
