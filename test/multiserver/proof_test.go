@@ -375,7 +375,7 @@ func TestThreeServersSurviveKills(t *testing.T) {
 	t.Logf("%d writes sent, %d acknowledged", w.n, w.acked)
 	for _, s := range c.servers {
 		for _, line := range strings.Split(s.proc.Logs(), "\n") {
-			if strings.Contains(line, "msg=leading") || strings.Contains(line, "no longer leading") {
+			if strings.Contains(line, "msg=leading") || strings.Contains(line, "no longer leading") || strings.Contains(line, "agent is down") {
 				t.Logf("%s: %s", s.name, line)
 			}
 		}
