@@ -288,7 +288,7 @@ func (l *leaderWork) lead(ctx context.Context, term cluster.Term) {
 		TLS: keyManager{l.services.keyManager}, Ingress: network.VIPIngress})
 	ctrl := controller.New(controller.Options{
 		Store:     term.Store,
-		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
+		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native, "haproxy": native},
 		Hooks:     l.services.network.hooks,
 		Logger:    l.log,
 		Workers:   l.cfg.Workers,

@@ -37,6 +37,7 @@ type serverConfig struct {
 	AgentListen       string
 	EmbeddedAgent     bool
 	EmbeddedAgentName string
+	EmbeddedEngine    engineSettings
 	AgentHeartbeat    time.Duration
 	AgentDeadAfter    time.Duration
 	AgentCertHosts    []string
@@ -55,7 +56,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.Listen, "listen", "127.0.0.1:9876", "address of the HTTP API")
 	c.storeConfig.register(s, "directory for this server's files: the SQLite database and keys unless --database and --master-key-file say otherwise, the agent API's certificate (created if missing)")
 	s.String(&c.Auth, "auth", "keystone", "authentication: keystone (tokens from the built-in Keystone subset) or noauth (project from X-Project-Id, everyone admin, no quotas)")
-	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (native data plane) or noop (API only)")
+	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (fulcrum agents, native engine unless the flavor says engine: haproxy), haproxy (fulcrum agents running the HAProxy engine) or noop (API only)")
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", "text", "text or json")
 	s.Int(&c.Workers, "workers", 4, "parallel reconciles")
@@ -65,6 +66,8 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
 	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one; off by default with postgres://, where each server needs its own --embedded-agent-name)")
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
+	s.String(&c.EmbeddedEngine.Kind, "embedded-agent-engine", "native", "data-plane engine of the embedded agent: native or haproxy (HAProxy 2.6 or newer)")
+	s.String(&c.EmbeddedEngine.HAProxy, "embedded-agent-haproxy", "", "haproxy executable of the embedded agent with --embedded-agent-engine haproxy (default: haproxy in PATH, else /usr/sbin/haproxy)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
 	s.List(&c.AgentCertHosts, "agent-cert-hosts", nil, "more DNS names or IP addresses agents reach this server's agent API by (a name several servers answer), for its certificate")
@@ -97,8 +100,11 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	if err := pki.CheckAgentName(c.EmbeddedAgentName); err != nil {
 		return nil, fmt.Errorf("--embedded-agent-name: %w", err)
 	}
-	if c.Provider != "noop" && c.Provider != "fulcrum" {
-		return nil, fmt.Errorf("--provider %q: want fulcrum or noop", c.Provider)
+	if c.Provider != "noop" && c.Provider != "fulcrum" && c.Provider != "haproxy" {
+		return nil, fmt.Errorf("--provider %q: want fulcrum, haproxy or noop", c.Provider)
+	}
+	if err := c.EmbeddedEngine.check("embedded-agent-engine"); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }

@@ -121,9 +121,13 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	var material compile.TLSMaterial
 	var refused *controller.RefusedError
 	var ingress *compile.Ingress
+	var engine string
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		var err error
 		refused = nil
+		if engine, err = engineOf(ctx, tx, l); err != nil {
+			return err
+		}
 		amp, agent, err = n.place(ctx, tx, l)
 		if errors.As(err, &refused) {
 			// Nowhere to go: commit what placing withdrew (an agent
@@ -167,6 +171,9 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	if err := frag.Validate(); err != nil {
 		n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
 		return controller.Outcome{}, &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
+	}
+	if err := refuseForEngine(frag, engine); err != nil {
+		return controller.Outcome{}, err
 	}
 	var st snapshot.State
 	var reason string
@@ -368,11 +375,15 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 		if err == nil && ag.Status == lb.AgentUp && !ag.Revoked {
 			// An agent re-enrolled into another zone or group no longer
 			// serves the load balancer, even if none other can.
-			zone, group, err := requirements(ctx, tx, l)
+			zone, group, engine, err := requirements(ctx, tx, l)
 			if err != nil {
 				return nil, nil, err
 			}
-			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) {
+			keep, err := n.mayKeep(ctx, tx, ag.ID, engine)
+			if err != nil {
+				return nil, nil, err
+			}
+			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && keep {
 				return current, ag, nil
 			}
 			if err := n.cache.Withdraw(ctx, tx, ag.ID, l.ID); err != nil {
@@ -424,7 +435,7 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 // profile's agent_group), the one with the fewest placements (ties by
 // name), preferring any agent other than avoid.
 func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, avoid string) (*lb.Agent, error) {
-	zone, group, err := requirements(ctx, tx, l)
+	zone, group, engine, err := requirements(ctx, tx, l)
 	if err != nil {
 		return nil, err
 	}
@@ -435,11 +446,20 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, av
 	var candidates []*lb.Agent
 	for _, a := range agents {
 		if (zone == "" || a.AvailabilityZone == zone) && (group == "" || a.Group == group) {
-			candidates = append(candidates, a)
+			runs, err := n.runs(ctx, tx, a.ID, engine)
+			if err != nil {
+				return nil, err
+			}
+			if runs {
+				candidates = append(candidates, a)
+			}
 		}
 	}
 	if len(candidates) == 0 {
 		where := ""
+		if engine == dataplane.EngineHAProxy {
+			where += " running the haproxy engine (fulcrum agent --engine haproxy)"
+		}
 		if zone != "" {
 			where += " in agent zone " + zone
 		}
@@ -471,9 +491,83 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, av
 }
 
 // requirements reads the agent zone and agent group a load balancer must
-// run in from its availability zone and flavor profiles ("" = any). A zone
-// without an agent_zone names the agents' zone itself.
-func requirements(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group string, err error) {
+// run in from its availability zone and flavor profiles ("" = any), and the
+// engine its agents must run (engineOf). A zone without an agent_zone names
+// the agents' zone itself.
+func requirements(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group, engine string, err error) {
+	zone, group, err = zoneAndGroup(ctx, tx, l)
+	if err != nil {
+		return "", "", "", err
+	}
+	engine, err = engineOf(ctx, tx, l)
+	return zone, group, engine, err
+}
+
+// engineOf returns the data-plane engine that runs l: HAProxy for the
+// haproxy provider and for a flavor saying engine: haproxy, else native.
+func engineOf(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (string, error) {
+	if l.Provider == lb.ProviderHAProxy {
+		return dataplane.EngineHAProxy, nil
+	}
+	if l.FlavorID == "" {
+		return dataplane.EngineNative, nil
+	}
+	f, err := tx.Flavors().Get(ctx, l.FlavorID)
+	if errors.Is(err, store.ErrNotFound) {
+		return dataplane.EngineNative, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	p, err := tx.FlavorProfiles().Get(ctx, f.FlavorProfileID)
+	if errors.Is(err, store.ErrNotFound) {
+		return dataplane.EngineNative, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if lb.ParseFlavorMetadata(p.FlavorData).Engine == lb.EngineHAProxy {
+		return dataplane.EngineHAProxy, nil
+	}
+	return dataplane.EngineNative, nil
+}
+
+// runs reports whether agent agentID runs engine, as its last heartbeat
+// said (dataplane.EngineCapability). An agent not heard from since the
+// server started counts as native: it runs no HAProxy load balancer until
+// it says it can.
+func (n *Native) runs(ctx context.Context, tx store.Tx, agentID, engine string) (bool, error) {
+	info, _, err := n.cache.AgentInfo(ctx, tx, agentID)
+	if err != nil {
+		return false, err
+	}
+	haproxy := info.Has(dataplane.CapabilityEngineHAProxy)
+	return haproxy == (engine == dataplane.EngineHAProxy), nil
+}
+
+// mayKeep reports whether a load balancer of engine stays on agent agentID, where it is
+// placed: when the agent runs that engine, or has not said anything since the server
+// started (after a restart of the server, its first heartbeat comes within a second, and
+// moving its load balancers meanwhile would be an outage).
+func (n *Native) mayKeep(ctx context.Context, tx store.Tx, agentID, engine string) (bool, error) {
+	_, heard, err := n.cache.AgentInfo(ctx, tx, agentID)
+	if err != nil || !heard {
+		return true, err
+	}
+	return n.runs(ctx, tx, agentID, engine)
+}
+
+// refuseForEngine refuses (before anything is published) a fragment the
+// load balancer's engine cannot carry, naming the field and the reason.
+func refuseForEngine(frag *dataplane.Config, engine string) error {
+	if err := frag.CheckEngine(engine); err != nil {
+		return &controller.RefusedError{Reason: "the " + engine + " engine cannot run this load balancer: " + strings.ReplaceAll(err.Error(), "\n", "; ")}
+	}
+	return nil
+}
+
+// zoneAndGroup reads the agent zone and agent group part of requirements.
+func zoneAndGroup(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group string, err error) {
 	if l.AvailabilityZone != "" {
 		zone = l.AvailabilityZone
 		z, err := tx.AvailabilityZones().Get(ctx, l.AvailabilityZone)

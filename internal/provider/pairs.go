@@ -109,8 +109,12 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph) (controller.Outcome
 	var plan pairPlan
 	var extra []string
 	var material compile.TLSMaterial
+	var engine string
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		var err error
+		if engine, err = engineOf(ctx, tx, l); err != nil {
+			return err
+		}
 		if plan, err = n.placePair(ctx, tx, l); err != nil {
 			return err
 		}
@@ -151,6 +155,9 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph) (controller.Outcome
 		if err := frag.Validate(); err != nil {
 			n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
 			return controller.Outcome{}, &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
+		}
+		if err := refuseForEngine(frag, engine); err != nil {
+			return controller.Outcome{}, err
 		}
 		frags[i] = frag
 	}
@@ -197,7 +204,7 @@ func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer)
 	if err != nil {
 		return pairPlan{}, err
 	}
-	zone, group, err := requirements(ctx, tx, l)
+	zone, group, engine, err := requirements(ctx, tx, l)
 	if err != nil {
 		return pairPlan{}, err
 	}
@@ -205,7 +212,7 @@ func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer)
 	if err != nil {
 		return pairPlan{}, &controller.RefusedError{Reason: "ACTIVE_STANDBY needs a VIP address"}
 	}
-	eligible, up, err := n.eligible(ctx, tx, zone, group, vip)
+	eligible, up, err := n.eligible(ctx, tx, zone, group, engine, vip)
 	if err != nil {
 		return pairPlan{}, err
 	}
@@ -434,7 +441,7 @@ type candidate struct {
 // eligible returns the agents that may hold the VIP: up, not revoked, in the
 // zone and group, advertising VRRP, with a segment whose subnet holds it.
 // up lists the agents that are up in the zone and group, eligible or not.
-func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group string, vip netip.Addr) (map[string]candidate, map[string]bool, error) {
+func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group, engine string, vip netip.Addr) (map[string]candidate, map[string]bool, error) {
 	agents, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("status", lb.AgentUp), store.F("revoked", "false")}})
 	if err != nil {
 		return nil, nil, err
@@ -451,6 +458,11 @@ func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group string, 
 			return nil, nil, err
 		}
 		if !ok || !info.Has(dataplane.CapabilityVRRP) {
+			continue
+		}
+		if runs, err := n.runs(ctx, tx, a.ID, engine); err != nil {
+			return nil, nil, err
+		} else if !runs {
 			continue
 		}
 		for _, s := range info.Segments {
