@@ -222,6 +222,15 @@ type work struct {
 	ctx context.Context
 }
 
+// queueLen is the length of this server's controller queue (0 while it
+// does not lead).
+func (w *work) queueLen() int {
+	if c := w.cur.Load(); c != nil {
+		return c.QueueLen()
+	}
+	return 0
+}
+
 // Enqueue asks for load balancer id to be reconciled. It never blocks.
 func (w *work) Enqueue(id string) {
 	if c := w.cur.Load(); c != nil {
@@ -278,21 +287,24 @@ type leaderWork struct {
 	shared   *snapshot.Shared
 	cp       *controlPlane
 	services *services
+	metrics  *serverMetrics
 }
 
 // lead runs the controller (with the native provider) and dead-agent
 // detection for one term, writing through the term's fenced store, until
 // the term ends.
 func (l *leaderWork) lead(ctx context.Context, term cluster.Term) {
+	term.Store = l.metrics.store(term.Store)
 	native := provider.NewNative(provider.Options{Store: term.Store, Cache: l.shared, Logger: l.log, Addresses: floatingAddresses,
 		TLS: keyManager{l.services.keyManager}, Ingress: network.VIPIngress})
 	ctrl := controller.New(controller.Options{
-		Store:     term.Store,
-		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native, "haproxy": native},
-		Hooks:     l.services.network.hooks,
-		Logger:    l.log,
-		Workers:   l.cfg.Workers,
-		Resync:    l.cfg.Resync,
+		Store:       term.Store,
+		Providers:   map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native, "haproxy": native},
+		Hooks:       l.services.network.hooks,
+		Logger:      l.log,
+		Workers:     l.cfg.Workers,
+		Resync:      l.cfg.Resync,
+		OnReconcile: l.metrics.observeReconcile,
 	})
 	l.work.cur.Store(ctrl)
 	defer l.work.cur.Store(nil)

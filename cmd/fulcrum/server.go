@@ -42,12 +42,14 @@ type serverConfig struct {
 	AgentDeadAfter    time.Duration
 	AgentCertHosts    []string
 	LeaseTTL          time.Duration
+	AccessLog         string
 
 	Identity identityConfig
 	Network  networkConfig
 	Policy   policyConfig
 	API      apiConfig
 	Quota    quotaConfig
+	Metrics  metricsConfig
 }
 
 func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
@@ -69,6 +71,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.EmbeddedEngine.Kind, "embedded-agent-engine", "native", "data-plane engine of the embedded agent: native or haproxy (HAProxy 2.6 or newer)")
 	s.String(&c.EmbeddedEngine.HAProxy, "embedded-agent-haproxy", "", "haproxy executable of the embedded agent with --embedded-agent-engine haproxy (default: haproxy in PATH, else /usr/sbin/haproxy)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
+	s.String(&c.AccessLog, "access-log", "", "the embedded agent's "+accessLogUsage)
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
 	s.List(&c.AgentCertHosts, "agent-cert-hosts", nil, "more DNS names or IP addresses agents reach this server's agent API by (a name several servers answer), for its certificate")
 	s.Duration(&c.LeaseTTL, "lease-ttl", cluster.DefaultTTL, "with servers sharing a database: how long the leader's lease lasts unless renewed (it renews five times as often); another server takes over at most this long after the leader dies")
@@ -82,6 +85,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	c.API.register(s)
 	s.Section("Load-balancer quotas")
 	c.Quota.register(s)
+	c.Metrics.register(s)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
 	}
@@ -141,6 +145,17 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return refuseNewerSchema(err)
 	}
 	defer st.Close()
+	metricsLn, err := listenMetrics(&cfg.Metrics, log)
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		defer metricsLn.Close()
+	}
+	sm := newServerMetrics()
+	// Everything but the health check, Close, leases and notifications
+	// goes through the observed store.
+	ost := sm.store(st)
 	rings, err := cfg.openKeyRings(ctx, st, true, log)
 	if err != nil {
 		return err
@@ -151,22 +166,23 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cfg.shared() {
 		w.bus = cluster.NewBus(st, log)
 	}
-	idp, err := newServices(cfg, st, rings, log, w.Enqueue)
+	idp, err := newServices(cfg, ost, rings, log, w.Enqueue)
 	if err != nil {
 		return err
 	}
-	shared := snapshot.NewShared(snapshot.SharedOptions{Store: st, Broadcaster: st, ConfigChannel: cluster.Configs,
+	shared := snapshot.NewShared(snapshot.SharedOptions{Store: ost, Broadcaster: st, ConfigChannel: cluster.Configs,
 		LoadBalancerChannel: cluster.LoadBalancers, Logger: log})
-	cp, err := newControlPlane(ctx, controlPlaneDeps{cfg: cfg, store: st, rings: rings, log: log, shared: shared, work: w})
+	cp, err := newControlPlane(ctx, controlPlaneDeps{cfg: cfg, store: ost, rings: rings, log: log, shared: shared, work: w})
 	if err != nil {
 		return err
 	}
 	holder := serverID()
 	elector := cluster.NewElector(cluster.ElectorOptions{Store: st, Lease: "control", Holder: holder, TTL: cfg.LeaseTTL,
 		Solo: !cfg.shared(), Logger: log})
-	leader := &leaderWork{cfg: cfg, log: log, work: w, shared: shared, cp: cp, services: idp}
+	leader := &leaderWork{cfg: cfg, log: log, work: w, shared: shared, cp: cp, services: idp, metrics: sm}
+	sm.gauges(w.queueLen, cp.hm, ost)
 
-	api, err := newAPI(apiDeps{cfg: cfg, store: st, notifier: w, log: log, id: idp})
+	api, err := newAPI(apiDeps{cfg: cfg, store: ost, notifier: w, log: log, id: idp})
 	if err != nil {
 		return err
 	}
@@ -199,12 +215,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	if err := retryConflicts(func() error { return idp.bootstrap(ctx, cfg, st, ln.Addr(), stdout, stderr) }); err != nil {
+	if err := retryConflicts(func() error { return idp.bootstrap(ctx, cfg, ost, ln.Addr(), stdout, stderr) }); err != nil {
 		ln.Close()
 		return err
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           sm.api.Wrap(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -240,6 +256,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		elector.Run(ctrlCtx, leader.lead)
 	}()
 	cp.run(ctrlCtx, &wg, log)
+	if metricsLn != nil {
+		sm.serve(ctrlCtx, &wg, metricsLn, log)
+	}
 	idp.rotateKeys(ctrlCtx, &wg, cfg.Identity.TokenKeyRotation, log)
 	if cfg.EmbeddedAgent {
 		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, cp, log); err != nil {
@@ -256,8 +275,13 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}()
 	ready.Store(true)
 	printBanner(stdout, cfg, ln.Addr().String(), cp.url)
+	metricsAddr := ""
+	if metricsLn != nil {
+		metricsAddr = metricsLn.Addr().String()
+		fmt.Fprintf(stdout, "metrics (Prometheus, operators only) on http://%s/metrics\n", metricsAddr)
+	}
 	driver, _, _ := cfg.dsn()
-	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "agent_api", cp.url, "data_dir", cfg.DataDir, "database", driver,
+	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "metrics", metricsAddr, "agent_api", cp.url, "data_dir", cfg.DataDir, "database", driver,
 		"server_id", holder, "auth", cfg.Auth, "provider", cfg.Provider)
 
 	select {
