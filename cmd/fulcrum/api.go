@@ -6,7 +6,6 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/apiserver"
 	"github.com/fulcrumlb/fulcrum/internal/config"
-	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/lbaasv1"
 	"github.com/fulcrumlb/fulcrum/internal/quota"
@@ -30,11 +29,11 @@ func (c *apiConfig) check() error {
 }
 
 type apiDeps struct {
-	cfg   *serverConfig
-	store store.Store
-	ctrl  *controller.Controller
-	log   *slog.Logger
-	id    *services
+	cfg      *serverConfig
+	store    store.Store
+	notifier apiserver.Notifier
+	log      *slog.Logger
+	id       *services
 }
 
 // loadBalancing are the load-balancing APIs the network endpoint serves
@@ -63,7 +62,7 @@ func newAPI(d apiDeps) (http.Handler, error) {
 	providers, aliases := []string{"fulcrum", "haproxy", "noop"}, map[string]string{"amphora": d.cfg.Provider, "octavia": d.cfg.Provider}
 	s := apiserver.New(apiserver.Options{
 		Store:           d.store,
-		Notifier:        d.ctrl,
+		Notifier:        d.notifier,
 		VIPs:            d.id.network.vips,
 		Subnets:         d.id.network.vips,
 		SecurityGroups:  d.id.network.neutron,

@@ -33,8 +33,8 @@ type services struct {
 	loadBalancing *loadBalancing
 }
 
-func newServices(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue func(lbID string)) (*services, error) {
-	id, err := newIdentityService(cfg, st, log)
+func newServices(cfg *serverConfig, st store.Store, rings *keyRings, log *slog.Logger, enqueue func(lbID string)) (*services, error) {
+	id, err := newIdentityService(cfg, st, rings, log)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func newServices(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue fu
 	if err != nil {
 		return nil, err
 	}
-	km, err := newKeyManager(cfg, st, log, enqueue, func() string { return id.adminProject })
+	km, err := newKeyManager(cfg, st, rings, log, enqueue, func() string { return id.adminProject })
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,12 @@
 //     the server about its certificate), it stops serving at once, deletes
 //     its cached config and its identity, and Run returns ErrRefused.
 //
+// Several servers: given their agent APIs (Options.Servers), the agent
+// talks to one at a time and moves to the next when it does not answer
+// (no connection, a timeout, a 5xx), within about a second when a server
+// dies; it resumes its watch there with the version it runs, which every
+// server sharing the store knows, so nothing unchanged is applied again.
+//
 // Two load balancers whose listeners want the same socket in one config:
 // the one already serving it keeps it, the other is refused with the
 // reason; when neither serves it yet, the smaller load balancer id wins.
@@ -67,8 +73,11 @@ type Engine interface {
 
 // Options configure New.
 type Options struct {
-	// ServerURL is the server's agent API, https://host:port.
+	// ServerURL is the server's agent API, https://host:port; Servers,
+	// when set, is every server's (servers sharing one store), tried in
+	// turn: ServerURL is then ignored.
 	ServerURL string
+	Servers   []string
 	// DataDir keeps the identity (key, certificate, CA) and the last
 	// applied config.
 	DataDir string
@@ -126,6 +135,16 @@ type Agent struct {
 	log    *slog.Logger
 	client *http.Client
 
+	// The server the agent talks to: servers[cur]. moved is closed (and
+	// replaced) when it changes, to end a watch pending on the old one.
+	servers  []string
+	serverMu sync.Mutex
+	cur      int
+	moved    chan struct{}
+	attached bool          // a request to servers[cur] succeeded
+	kick     chan struct{} // 1-buffered: heartbeat now (the agent moved, or a VRRP state changed)
+	streak   int           // moves since a server last answered
+
 	applyMu sync.Mutex // one apply at a time, so a retry never overtakes a newer config
 
 	mu       sync.Mutex
@@ -147,14 +166,22 @@ type Agent struct {
 	stop       context.CancelCauseFunc // ends Run
 	refuseOnce sync.Once
 
-	vrrp *vrrpNode     // nil without segments
-	kick chan struct{} // a heartbeat is wanted now
+	vrrp *vrrpNode // nil without segments
 }
 
 // New checks the options; Run does the work.
 func New(opts Options) (*Agent, error) {
-	if opts.ServerURL == "" || opts.DataDir == "" || opts.Name == "" || opts.Engine == nil {
+	servers := opts.Servers
+	if len(servers) == 0 && opts.ServerURL != "" {
+		servers = []string{opts.ServerURL}
+	}
+	if len(servers) == 0 || opts.DataDir == "" || opts.Name == "" || opts.Engine == nil {
 		return nil, errors.New("agent: server URL, data dir, name and engine are required")
+	}
+	for _, u := range servers {
+		if !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("agent: server %q: want https://host:port", u)
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -178,9 +205,56 @@ func New(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
 	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
-		owners: map[socketKey]string{}, kick: make(chan struct{}, 1)}
+		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1)}
 	a.vrrp = newVRRPNode(a)
 	return a, nil
+}
+
+// server returns the server to talk to, its index and a channel closed
+// when the agent moves to another.
+func (a *Agent) server() (string, int, <-chan struct{}) {
+	a.serverMu.Lock()
+	defer a.serverMu.Unlock()
+	return a.servers[a.cur], a.cur, a.moved
+}
+
+// unreachable moves the agent to the next server after server i failed to
+// answer (unless it moved since).
+func (a *Agent) unreachable(i int, err error) {
+	a.serverMu.Lock()
+	defer a.serverMu.Unlock()
+	if i != a.cur || len(a.servers) == 1 {
+		return
+	}
+	from := a.servers[a.cur]
+	a.cur = (a.cur + 1) % len(a.servers)
+	a.attached = false
+	close(a.moved)
+	a.moved = make(chan struct{})
+	a.log.Warn("server does not answer: moving to the next one", "from", from, "to", a.servers[a.cur], "err", err)
+	// Report to the new server at once: it learns the agent is alive and
+	// what it runs without waiting for the next heartbeat (once round the
+	// list: when every server is down, heartbeats keep their pace).
+	a.streak++
+	if a.streak < len(a.servers) {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// answered notes that server i answered.
+func (a *Agent) answered(i int) {
+	a.serverMu.Lock()
+	defer a.serverMu.Unlock()
+	if i != a.cur || a.attached {
+		return
+	}
+	a.attached, a.streak = true, 0
+	if len(a.servers) > 1 {
+		a.log.Info("attached to server", "server", a.servers[i])
+	}
 }
 
 func (a *Agent) path(name string) string { return filepath.Join(a.opts.DataDir, name) }
@@ -271,8 +345,15 @@ func (a *Agent) firstContact(ctx context.Context) error {
 	defer cancel()
 	var resp dataplane.ConfigResponse
 	q := url.Values{"version": {strconv.FormatUint(have, 10)}, "wait": {"0s"}}
-	if err := a.do(cctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp); err != nil {
-		return err
+	for tries := 0; ; tries++ {
+		err := a.do(cctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp)
+		if err == nil {
+			break
+		}
+		// Each server gets a try while the time lasts.
+		if errors.Is(err, ErrRefused) || cctx.Err() != nil || tries+1 >= len(a.servers) {
+			return err
+		}
 	}
 	if resp.Changed && resp.Config != nil {
 		a.apply(ctx, resp.Config)
@@ -446,7 +527,8 @@ func (a *Agent) enroll(ctx context.Context) error {
 	body, _ := json.Marshal(dataplane.EnrollRequest{Token: a.opts.JoinToken, Name: a.opts.Name, CSR: string(csr),
 		Address: a.opts.Address, AvailabilityZone: a.opts.AvailabilityZone, Group: a.opts.Group})
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: pin}}
-	req, err := http.NewRequestWithContext(ctx, "POST", a.opts.ServerURL+dataplane.PathEnroll, bytes.NewReader(body))
+	server, idx, _ := a.server()
+	req, err := http.NewRequestWithContext(ctx, "POST", server+dataplane.PathEnroll, bytes.NewReader(body))
 	if err != nil {
 		return &permanentError{err}
 	}
@@ -458,6 +540,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 		return &permanentError{fmt.Errorf("enroll: %w", err)}
 	}
 	if err != nil {
+		a.unreachable(idx, err)
 		return fmt.Errorf("enroll: %w", err)
 	}
 	defer resp.Body.Close()
@@ -499,7 +582,19 @@ func (a *Agent) do(ctx context.Context, method, path string, body any, out any) 
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, a.opts.ServerURL+path, rd)
+	server, idx, moved := a.server()
+	// A request still pending when the agent moves to another server
+	// (the heartbeat found this one dead) ends at once.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-moved:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, method, server+path, rd)
 	if err != nil {
 		return err
 	}
@@ -510,12 +605,23 @@ func (a *Agent) do(ctx context.Context, method, path string, body any, out any) 
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			a.unreachable(idx, err)
+		}
 		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
+		if ctx.Err() == nil {
+			a.unreachable(idx, err)
+		}
 		return err
+	}
+	if resp.StatusCode >= 500 {
+		a.unreachable(idx, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, errorText(data)))
+	} else {
+		a.answered(idx)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e dataplane.ErrorResponse
@@ -558,7 +664,10 @@ func (a *Agent) watchLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		var resp dataplane.ConfigResponse
 		q := url.Values{"version": {strconv.FormatUint(a.version(), 10)}, "wait": {a.opts.Wait.String()}}
-		err := a.do(ctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp)
+		_, idx, _ := a.server()
+		wctx, cancel := context.WithTimeout(ctx, a.opts.Wait+10*time.Second)
+		err := a.do(wctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -566,6 +675,11 @@ func (a *Agent) watchLoop(ctx context.Context) {
 			if errors.Is(err, ErrRefused) {
 				a.refuse(err)
 				return
+			}
+			if _, now, _ := a.server(); now != idx {
+				// Moved to another server: watch there at once.
+				backoff = 100 * time.Millisecond
+				continue
 			}
 			a.log.Warn("watch failed; still serving the last config", "err", err, "retry_in", backoff)
 			if !sleep(ctx, backoff) {
@@ -974,7 +1088,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
-		case <-a.kick: // a VRRP state changed: report it now
+		case <-a.kick: // a VRRP state changed, or the agent moved to another server: report now
 			t.Stop()
 		}
 	}
@@ -998,7 +1112,15 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 		hb.VRRP = a.vrrp.states()
 	}
 	var resp dataplane.HeartbeatResponse
-	if err := a.do(ctx, "POST", dataplane.PathHeartbeat, &hb, &resp); err != nil {
+	// With other servers to go to, a server that accepts the connection
+	// but does not answer is as good as dead: the agent moves on. With
+	// one, there is nowhere to go, and a slow answer still counts.
+	hctx, cancel := ctx, context.CancelFunc(func() {})
+	if len(a.servers) > 1 {
+		hctx, cancel = context.WithTimeout(ctx, heartbeatTimeout)
+	}
+	defer cancel()
+	if err := a.do(hctx, "POST", dataplane.PathHeartbeat, &hb, &resp); err != nil {
 		if errors.Is(err, ErrRefused) {
 			a.refuse(err)
 			return
@@ -1017,6 +1139,10 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 		a.mu.Unlock()
 	}
 }
+
+// heartbeatTimeout bounds one heartbeat request when the agent has
+// several servers.
+const heartbeatTimeout = 2 * time.Second
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

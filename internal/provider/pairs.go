@@ -162,11 +162,26 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph) (controller.Outcome
 		frags[i] = frag
 	}
 	done := !plan.wait
-	for i, m := range plan.members {
-		n.cache.Put(m.agent.ID, l.ID, l.Generation, frags[i])
+	type placed struct {
+		st     snapshot.State
+		reason string
 	}
-	for _, m := range plan.members {
-		switch st, reason := n.cache.State(m.agent.ID, l.ID, l.Generation); st {
+	states := make([]placed, len(plan.members))
+	err = n.store.Update(ctx, func(tx store.Tx) error {
+		for i, m := range plan.members {
+			st, reason, err := n.cache.Publish(ctx, tx, m.agent.ID, l.ID, l.Generation, frags[i])
+			if err != nil {
+				return err
+			}
+			states[i] = placed{st, reason}
+		}
+		return nil
+	})
+	if err != nil {
+		return controller.Outcome{}, err
+	}
+	for i, m := range plan.members {
+		switch st, reason := states[i].st, states[i].reason; st {
 		case snapshot.Applied:
 			if m.amp.Status == lb.AmphoraAllocated {
 				n.setAmphoraStatus(ctx, m.amp.ID, lb.AmphoraReady)
@@ -202,7 +217,11 @@ func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer)
 		return pairPlan{}, err
 	}
 	for _, a := range amps {
-		if _, ok := n.cache.Agent(a.AgentID); up[a.AgentID] && !ok {
+		_, ok, err := n.cache.AgentInfo(ctx, tx, a.AgentID)
+		if err != nil {
+			return pairPlan{}, err
+		}
+		if up[a.AgentID] && !ok {
 			// The server restarted and the agent has not said yet where it
 			// is: its member is not lost, wait for its heartbeat.
 			return pairPlan{}, fmt.Errorf("place load balancer %s: agent %s has not reported its segments since the server started", l.ID, a.ComputeID)
@@ -434,8 +453,16 @@ func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group, engine 
 			continue
 		}
 		up[a.ID] = true
-		info, ok := n.cache.Agent(a.ID)
-		if !ok || !info.Has(dataplane.CapabilityVRRP) || !n.runs(a.ID, engine) {
+		info, ok, err := n.cache.AgentInfo(ctx, tx, a.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok || !info.Has(dataplane.CapabilityVRRP) {
+			continue
+		}
+		if runs, err := n.runs(ctx, tx, a.ID, engine); err != nil {
+			return nil, nil, err
+		} else if !runs {
 			continue
 		}
 		for _, s := range info.Segments {
@@ -536,7 +563,9 @@ func (n *Native) createMember(ctx context.Context, tx store.Tx, l *lb.LoadBalanc
 // agent.
 func (n *Native) dropAmphora(ctx context.Context, tx store.Tx, a *lb.Amphora) error {
 	if a.AgentID != "" {
-		n.cache.Delete(a.AgentID, a.LoadBalancerID)
+		if err := n.cache.Withdraw(ctx, tx, a.AgentID, a.LoadBalancerID); err != nil {
+			return err
+		}
 	}
 	err := tx.Amphorae().Delete(ctx, a.ID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -8,12 +8,13 @@ import (
 )
 
 // AgentInfo is what an agent last said about itself in a heartbeat: its capabilities and
-// the segments it is attached to. It is kept in memory only: after a server restart an
-// agent's first heartbeat (within a second) fills it in again, and placements already made
-// are in the store.
+// the segments it is attached to. The Cache keeps it in memory only: after a server restart
+// an agent's first heartbeat (within a second) fills it in again, and placements already
+// made are in the store. Shared keeps it in the agent's head in the store, so that the
+// leader knows it whichever server the heartbeat reached.
 type AgentInfo struct {
-	Capabilities []string
-	Segments     []dataplane.Segment
+	Capabilities []string            `json:"capabilities,omitempty"`
+	Segments     []dataplane.Segment `json:"segments,omitempty"`
 }
 
 // Has reports whether the agent advertised capability c.

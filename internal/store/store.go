@@ -135,6 +135,13 @@ type Tx interface {
 	// balancer); V1HealthMonitors stand alone.
 	V1Pools() Table[lb.V1Pool]
 	V1HealthMonitors() Table[lb.V1HealthMonitor]
+	// What servers sharing the store coordinate with (cluster.go).
+	Leases() LeaseTable
+	Publications() PublicationTable
+	SealedKeys() SealedKeyTable
+	// Notify sends payload on channel (see Broadcaster) when, and only
+	// if, the transaction commits.
+	Notify(ctx context.Context, channel, payload string) error
 }
 
 // StatsTable stores listener counters per (listener, agent).

@@ -51,6 +51,11 @@ func Run(t *testing.T, open Opener) {
 		{"SecretsRoundTripAndConstraints", testSecretsRoundTripAndConstraints},
 		{"Catalog", testCatalog},
 		{"LBaaSCompat", testLBaaSCompat},
+		{"Leases", testLeases},
+		{"LeaseFence", testLeaseFence},
+		{"Publications", testPublications},
+		{"SealedKeys", testSealedKeys},
+		{"Notifications", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
