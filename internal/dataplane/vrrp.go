@@ -76,6 +76,13 @@ type VRRPState struct {
 	State    string    `json:"state"`
 	Priority int       `json:"priority"`
 	Since    time.Time `json:"since"`
+	// PeerHeard: the agent heard an advert of the group's peer (a MASTER's, priority above
+	// 0) within the last three advert intervals. A healthy BACKUP hears its MASTER; a
+	// MASTER hears nothing from a healthy BACKUP, which is silent.
+	PeerHeard bool `json:"peer_heard,omitempty"`
+	// Held: the agent keeps the group in FAULT because the server said so
+	// (HeartbeatResponse.Hold).
+	Held bool `json:"held,omitempty"`
 }
 
 var vrrpNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
