@@ -73,7 +73,7 @@ func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
 		}
 	})
 	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: cp.cache, Enqueue: d.enqueue, AgentUp: d.resync,
-		Logger: d.log, DeadAfter: cfg.AgentDeadAfter, Observe: cp.cache.Observe})
+		Logger: d.log, DeadAfter: cfg.AgentDeadAfter})
 	embedded := ""
 	if cfg.EmbeddedAgent {
 		embedded = cfg.EmbeddedAgentName
@@ -84,7 +84,7 @@ func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
 		return nil, err
 	}
 	cp.api = agentapi.New(agentapi.Options{Store: d.store, CA: ca, Watcher: cp.cache, Heartbeats: cp.hm, Logger: d.log,
-		Ready: d.ready, HeartbeatInterval: cfg.AgentHeartbeat, EmbeddedName: embedded})
+		Ready: d.ready, HeartbeatInterval: cfg.AgentHeartbeat, EmbeddedName: embedded, Holds: cp.hm.Holds})
 	cp.srv = &http.Server{Handler: cp.api.Handler(), TLSConfig: cp.api.TLSConfig(cert), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(&slogWriter{d.log}, "", 0)}
 	return cp, nil

@@ -235,6 +235,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.collectEvents(ctx) }()
 	}
+	if a.vrrp != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.vrrp.run(ctx) }()
+	}
 	wg.Wait()
 	if cause := context.Cause(ctx); errors.Is(cause, ErrRefused) {
 		return cause
@@ -992,7 +996,11 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 		hb.VRRP = a.vrrp.states()
 	}
 	var resp dataplane.HeartbeatResponse
-	if err := a.do(ctx, "POST", dataplane.PathHeartbeat, &hb, &resp); err != nil {
+	// Bounded: a server cut off mid-request must not hold the next heartbeat back for the
+	// minutes TCP takes to give up (VRRP holds depend on fresh answers).
+	hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout(a.heartbeatInterval()))
+	defer cancel()
+	if err := a.do(hctx, "POST", dataplane.PathHeartbeat, &hb, &resp); err != nil {
 		if errors.Is(err, ErrRefused) {
 			a.refuse(err)
 			return
@@ -1010,6 +1018,21 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 		a.interval = d
 		a.mu.Unlock()
 	}
+	if a.vrrp != nil {
+		a.vrrp.answered(checkHold(resp.Hold))
+	}
+}
+
+// heartbeatInterval is the interval the server asked for.
+func (a *Agent) heartbeatInterval() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.interval
+}
+
+// heartbeatTimeout bounds one heartbeat: two intervals, from 2 s to 10 s.
+func heartbeatTimeout(interval time.Duration) time.Duration {
+	return min(max(2*interval, 2*time.Second), 10*time.Second)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -46,9 +47,6 @@ type Options struct {
 	// ones, and revoked or released ones, which go down at once (default
 	// DeadAfter/6, at most 500 ms).
 	CheckInterval time.Duration
-	// Observe, if set, is told what each heartbeat says about its agent
-	// (capabilities, segments): the placement of ACTIVE_STANDBY pairs.
-	Observe func(agentID string, hb *dataplane.Heartbeat)
 }
 
 // Manager processes heartbeats and watches agent liveness.
@@ -78,6 +76,9 @@ type agentState struct {
 	memberLB, listenerLB map[string]string
 	reported             map[string]bool   // listener ids in the last heartbeat
 	pairs                map[string][2]int // healthy and all members of pairs, as last rolled up
+	// hold: the VRRP groups the last heartbeat's answer names (vrrp.go). Guarded by
+	// Manager.mu.
+	hold []string
 }
 
 // New returns a manager.
@@ -128,10 +129,6 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	full := !st.synced
 	m.mu.Unlock()
 
-	if err := hb.CheckVRRP(); err != nil {
-		m.log.Warn("heartbeat's VRRP report ignored", "agent_id", agentID, "err", err)
-		hb.Capabilities, hb.Segments, hb.VRRP = nil, nil, nil
-	}
 	changed := m.opts.Acker.Ack(agentID, hb.AppliedVersion, hb.Refused)
 	members := make(map[string]dataplane.MemberStatus, len(hb.Health.Members))
 	for _, h := range hb.Health.Members {
@@ -181,12 +178,18 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		return err
 	}
 
+	vrrpOK := true
+	if err := hb.CheckVRRP(); err != nil {
+		m.log.Warn("heartbeat's VRRP report ignored", "agent_id", agentID, "err", err)
+		hb.Capabilities, hb.Segments, hb.VRRP = nil, nil, nil
+		vrrpOK = false
+	}
 	var cameUp, dropped bool
 	var stats map[string]dataplane.ListenerStats
-	var vrrpChanged []string
+	var vrrpChanged, hold []string
 	var pairs map[string][2]int
 	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
-		cameUp, dropped, vrrpChanged = false, false, nil
+		cameUp, dropped, vrrpChanged, hold = false, false, nil, nil
 		agent, err := tx.Agents().Get(ctx, agentID)
 		if err != nil {
 			return err
@@ -210,7 +213,12 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		if vrrpChanged, err = vrrpStates(ctx, tx, placed, hb, now); err != nil {
 			return err
 		}
-		if pairs, err = pairHealth(ctx, tx, pairIDs); err != nil {
+		pairAmps, err := pairMembers(ctx, tx, pairIDs)
+		if err != nil {
+			return err
+		}
+		pairs = pairHealth(pairAmps)
+		if hold, err = holds(ctx, tx, agentID, placed, pairAmps, hb); err != nil {
 			return err
 		}
 		// Statistics count only for a listener of a load balancer on this
@@ -265,6 +273,9 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		if hb.Address != "" {
 			agent.Address = hb.Address
 		}
+		if vrrpOK {
+			agent.Capabilities, agent.Segments = hb.Capabilities, segments(hb.Segments)
+		}
 		if err := tx.Agents().Update(ctx, agent); err != nil {
 			return err
 		}
@@ -291,9 +302,6 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	if err != nil || dropped {
 		return err
 	}
-	if m.opts.Observe != nil {
-		m.opts.Observe(agentID, hb)
-	}
 	for _, id := range vrrpChanged {
 		m.opts.Enqueue(id)
 	}
@@ -305,9 +313,21 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	st.members, st.stats, st.reported = members, stats, reportedListeners
 	m.mu.Lock()
 	st.synced = true
+	st.hold = hold
 	m.mu.Unlock()
 	if cameUp && m.opts.AgentUp != nil {
 		m.opts.AgentUp()
+	}
+	return nil
+}
+
+// Holds returns the VRRP groups agent agentID must keep in FAULT, as its last heartbeat
+// left them (the split-brain rule, vrrp.go): the agent API puts them in its answer.
+func (m *Manager) Holds(agentID string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st, ok := m.agents[agentID]; ok {
+		return slices.Clone(st.hold)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package healthmgr
 
 import (
 	"context"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
@@ -12,7 +14,8 @@ import (
 // ACTIVE_STANDBY members (docs/active-standby.md). Each agent reports the VRRP state of the
 // groups it runs; the amphora of the load balancer on that agent takes it:
 //
-//	MASTER, BACKUP          role MASTER or BACKUP (the live role); an amphora in ERROR is READY again
+//	MASTER, BACKUP          role MASTER or BACKUP (the live role) and role_since (when the
+//	                        agent says it entered it); an amphora in ERROR is READY again
 //	FAULT, STOP, STOPPED    status ERROR (the member cannot take the VIP)
 //
 // An amphora being failed over (PENDING_DELETE) keeps its status. A changed amphora
@@ -20,6 +23,19 @@ import (
 //
 // A pair with one member unhealthy (ERROR: its agent is down, or its group is in FAULT) is
 // DEGRADED; with none healthy, ERROR.
+//
+// The split-brain rule (holds): the answer to an agent's heartbeat names the groups it must
+// keep in FAULT. Everything it rests on is in the store (roles, role_since, agent status)
+// or in the heartbeat itself, so any server can answer any agent, also right after a
+// restart:
+//
+//   - a group the agent runs but is no longer a member of (it was replaced while cut off):
+//     held;
+//   - a group whose other member is MASTER, healthy (not ERROR) and on an agent that is up,
+//     while this agent does not hear that member's adverts: held if this agent is MASTER
+//     and became MASTER earlier than the other (the clients followed the last gratuitous
+//     ARPs, the other's), or if it holds the group already (it stays held until it hears
+//     its peer, or the peer stops being a healthy MASTER).
 
 // vrrpStates applies hb's VRRP states to the agent's amphorae and returns the load
 // balancers whose amphorae changed.
@@ -27,51 +43,60 @@ func vrrpStates(ctx context.Context, tx store.Tx, placed []*lb.Amphora, hb *data
 	if len(hb.VRRP) == 0 {
 		return nil, nil
 	}
-	states := make(map[string]string, len(hb.VRRP))
+	states := make(map[string]dataplane.VRRPState, len(hb.VRRP))
 	for _, s := range hb.VRRP {
-		states[s.Group] = s.State
+		states[s.Group] = s
 	}
 	var changed []string
 	for _, a := range placed {
 		if a.VRRPID == nil {
 			continue
 		}
-		st, ok := states[dataplane.VRRPGroupName(a.LoadBalancerID)]
+		s, ok := states[dataplane.VRRPGroupName(a.LoadBalancerID)]
 		if !ok {
 			continue
 		}
-		role, status := a.Role, a.Status
-		switch st {
+		role, status, since := a.Role, a.Status, a.RoleSince
+		switch s.State {
 		case dataplane.VRRPMaster, dataplane.VRRPBackup:
-			role = st
+			role = s.State
 			if status == lb.AmphoraError {
 				status = lb.AmphoraReady
+			}
+			if !s.Since.IsZero() {
+				t := s.Since.UTC().Truncate(time.Microsecond)
+				if t.After(now) {
+					t = now.UTC().Truncate(time.Microsecond)
+				}
+				if since == nil || !since.Equal(t) {
+					since = &t
+				}
 			}
 		default:
 			if status != lb.AmphoraPendingDelete {
 				status = lb.AmphoraError
 			}
 		}
-		if role == a.Role && status == a.Status {
+		if role == a.Role && status == a.Status && since == a.RoleSince {
 			continue
 		}
-		a.Role, a.Status = role, status
+		roleChanged := role != a.Role || status != a.Status
+		a.Role, a.Status, a.RoleSince = role, status, since
 		a.Touch(now)
 		if err := tx.Amphorae().Update(ctx, a); err != nil {
 			return nil, err
 		}
-		changed = append(changed, a.LoadBalancerID)
+		if roleChanged {
+			changed = append(changed, a.LoadBalancerID)
+		}
 	}
 	return changed, nil
 }
 
-// pairHealth reports, for each load balancer of ids that is a pair (amphorae with a VRRP
-// id), how many of its members are healthy (not ERROR) and how many it has.
-func pairHealth(ctx context.Context, tx store.Tx, ids []string) (map[string][2]int, error) {
-	out := map[string][2]int{}
-	if len(ids) == 0 {
-		return out, nil
-	}
+// pairMembers lists the members (amphorae with a VRRP id) of the load balancers ids, by load
+// balancer.
+func pairMembers(ctx context.Context, tx store.Tx, ids []string) (map[string][]*lb.Amphora, error) {
+	out := map[string][]*lb.Amphora{}
 	for len(ids) > 0 {
 		k := min(len(ids), maxIn)
 		amps, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.In("loadbalancer_id", ids[:k]...)}})
@@ -79,19 +104,116 @@ func pairHealth(ctx context.Context, tx store.Tx, ids []string) (map[string][2]i
 			return nil, err
 		}
 		for _, a := range amps {
-			if a.VRRPID == nil {
-				continue
+			if a.VRRPID != nil {
+				out[a.LoadBalancerID] = append(out[a.LoadBalancerID], a)
 			}
-			h := out[a.LoadBalancerID]
-			h[1]++
-			if a.Status != lb.AmphoraError {
-				h[0]++
-			}
-			out[a.LoadBalancerID] = h
 		}
 		ids = ids[k:]
 	}
 	return out, nil
+}
+
+// pairHealth reports, for each pair of members, how many are healthy (not ERROR) and how
+// many there are.
+func pairHealth(members map[string][]*lb.Amphora) map[string][2]int {
+	out := make(map[string][2]int, len(members))
+	for id, amps := range members {
+		var h [2]int
+		for _, a := range amps {
+			h[1]++
+			if a.Status != lb.AmphoraError {
+				h[0]++
+			}
+		}
+		out[id] = h
+	}
+	return out
+}
+
+// holds returns the groups agent agentID must hold (the split-brain rule above), sorted.
+// placed are the agent's amphorae, members the members of their pairs, as this heartbeat
+// left them.
+func holds(ctx context.Context, tx store.Tx, agentID string, placed []*lb.Amphora, members map[string][]*lb.Amphora, hb *dataplane.Heartbeat) ([]string, error) {
+	if len(hb.VRRP) == 0 {
+		return nil, nil
+	}
+	mine := map[string]*lb.Amphora{}
+	for _, a := range placed {
+		if a.VRRPID != nil {
+			mine[dataplane.VRRPGroupName(a.LoadBalancerID)] = a
+		}
+	}
+	type contest struct {
+		group    string
+		self, at *lb.Amphora // at: the other member, a healthy MASTER
+	}
+	var out []string
+	var contests []contest
+	for _, s := range hb.VRRP {
+		a, ok := mine[s.Group]
+		if !ok {
+			out = append(out, s.Group) // not a member any more
+			continue
+		}
+		if s.PeerHeard || !s.Held && s.State != dataplane.VRRPMaster {
+			continue
+		}
+		for _, p := range members[a.LoadBalancerID] {
+			if p.ID != a.ID && p.AgentID != agentID && p.AgentID != "" && p.Role == lb.RoleMaster && p.Status != lb.AmphoraError {
+				if s.Held || earlier(a, p) {
+					contests = append(contests, contest{s.Group, a, p})
+				}
+			}
+		}
+	}
+	if len(contests) > 0 {
+		var ids []string
+		for _, c := range contests {
+			ids = append(ids, c.at.AgentID)
+		}
+		agents, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.In("id", ids...)}})
+		if err != nil {
+			return nil, err
+		}
+		up := map[string]bool{}
+		for _, ag := range agents {
+			up[ag.ID] = ag.Status == lb.AgentUp && !ag.Revoked && ag.CertSerial != ""
+		}
+		for _, c := range contests {
+			if up[c.at.AgentID] && !slices.Contains(out, c.group) {
+				out = append(out, c.group)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// earlier reports whether member a became MASTER before member b: the one the clients no
+// longer follow. A member that never said when is the earlier; equal times fall to the
+// lower configured priority, then to the smaller id, so that of two members exactly one is
+// earlier.
+func earlier(a, b *lb.Amphora) bool {
+	switch {
+	case a.RoleSince == nil && b.RoleSince != nil:
+		return true
+	case a.RoleSince != nil && b.RoleSince == nil:
+		return false
+	case a.RoleSince != nil && !a.RoleSince.Equal(*b.RoleSince):
+		return a.RoleSince.Before(*b.RoleSince)
+	}
+	pa, pb := prio(a), prio(b)
+	if pa != pb {
+		return pa < pb
+	}
+	return a.ID < b.ID
+}
+
+func prio(a *lb.Amphora) int {
+	if a.VRRPPriority == nil {
+		return 0
+	}
+	return *a.VRRPPriority
 }
 
 // pairStatus turns the roll-up of a pair's load balancer into DEGRADED or ERROR when
@@ -107,4 +229,16 @@ func pairStatus(want lb.OperatingStatus, healthy, members int) lb.OperatingStatu
 		return lb.Degraded
 	}
 	return want
+}
+
+// segments converts what a heartbeat says about the agent's segments for its record.
+func segments(in []dataplane.Segment) []lb.AgentSegment {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]lb.AgentSegment, len(in))
+	for i, s := range in {
+		out[i] = lb.AgentSegment{Name: s.Name, Interface: s.Interface, Address: s.Address}
+	}
+	return out
 }

@@ -79,12 +79,12 @@ var _ controller.Provider = (*Native)(nil)
 // (*controller.RefusedError) and nothing is published.
 func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, error) {
 	l := g.LoadBalancer
-	var topo string
-	if err := n.store.View(ctx, func(tx store.Tx) (err error) { topo, err = topology(ctx, tx, l); return err }); err != nil {
+	var md lb.FlavorMetadata
+	if err := n.store.View(ctx, func(tx store.Tx) (err error) { md, err = flavorOf(ctx, tx, l); return err }); err != nil {
 		return controller.Outcome{}, err
 	}
-	if topo == lb.TopologyActiveStandby {
-		return n.applyPair(ctx, g)
+	if md.Topology == lb.TopologyActiveStandby {
+		return n.applyPair(ctx, g, md)
 	}
 	var extra []string
 	var amp *lb.Amphora

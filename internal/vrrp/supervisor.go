@@ -353,7 +353,8 @@ func (s *Supervisor) writeHealth(healthy bool) error {
 }
 
 // States returns the last event of each instance keepalived reported (STOPPED ones
-// included, DELETED ones removed). The map is the caller's.
+// included, DELETED ones removed), with At the time the instance entered that state (a
+// reload that reports an unchanged state does not move it). The map is the caller's.
 func (s *Supervisor) States() map[string]Event {
 	s.evMu.Lock()
 	defer s.evMu.Unlock()
@@ -641,7 +642,13 @@ func (s *Supervisor) readFIFO() {
 		case StateDeleted:
 			delete(s.states, ev.Instance)
 		default:
-			s.states[ev.Instance] = ev
+			// keepalived writes every state again on reload: a state it was already in
+			// keeps the time it was entered.
+			kept := ev
+			if prev, ok := s.states[ev.Instance]; ok && prev.State == ev.State {
+				kept.At = prev.At
+			}
+			s.states[ev.Instance] = kept
 		}
 		if s.opts.OnEvent != nil {
 			s.opts.OnEvent(ev)
