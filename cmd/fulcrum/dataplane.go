@@ -18,6 +18,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
+	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -43,6 +44,8 @@ type controlPlaneDeps struct {
 	enqueue func(lbID string)
 	resync  func()
 	ready   <-chan struct{}
+	// reserve keeps agents' segment addresses out of IPAM (networkService.reserveAgent).
+	reserve func(ctx context.Context, tx store.Tx, a *lb.Agent) error
 }
 
 func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
@@ -73,7 +76,7 @@ func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
 		}
 	})
 	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: cp.cache, Enqueue: d.enqueue, AgentUp: d.resync,
-		Logger: d.log, DeadAfter: cfg.AgentDeadAfter})
+		Logger: d.log, DeadAfter: cfg.AgentDeadAfter, ReserveAddresses: d.reserve})
 	embedded := ""
 	if cfg.EmbeddedAgent {
 		embedded = cfg.EmbeddedAgentName

@@ -129,7 +129,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	synced := make(chan struct{})
 	resync := func() { ctrl.Resync(ctx) }
-	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, resync: resync, ready: synced})
+	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, resync: resync, ready: synced,
+		reserve: idp.network.reserveAgent})
 	if err != nil {
 		return err
 	}

@@ -1030,9 +1030,9 @@ func (a *Agent) heartbeatInterval() time.Duration {
 	return a.interval
 }
 
-// heartbeatTimeout bounds one heartbeat: two intervals, from 2 s to 10 s.
+// heartbeatTimeout bounds one heartbeat: two intervals, from 1 s to 10 s.
 func heartbeatTimeout(interval time.Duration) time.Duration {
-	return min(max(2*interval, 2*time.Second), 10*time.Second)
+	return min(max(2*interval, time.Second), 10*time.Second)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

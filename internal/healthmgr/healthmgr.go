@@ -47,6 +47,10 @@ type Options struct {
 	// ones, and revoked or released ones, which go down at once (default
 	// DeadAfter/6, at most 500 ms).
 	CheckInterval time.Duration
+	// ReserveAddresses, if set, is called in the heartbeat's transaction when the agent's
+	// segment addresses change (the record already holds the new ones): IPAM keeps them
+	// from being handed out (network.VIPs.ReserveAgentAddresses).
+	ReserveAddresses func(ctx context.Context, tx store.Tx, agent *lb.Agent) error
 }
 
 // Manager processes heartbeats and watches agent liveness.
@@ -274,7 +278,13 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 			agent.Address = hb.Address
 		}
 		if vrrpOK {
+			moved := !sameAddresses(agent.Segments, segments(hb.Segments))
 			agent.Capabilities, agent.Segments = hb.Capabilities, segments(hb.Segments)
+			if moved && m.opts.ReserveAddresses != nil {
+				if err := m.opts.ReserveAddresses(ctx, tx, agent); err != nil {
+					return err
+				}
+			}
 		}
 		if err := tx.Agents().Update(ctx, agent); err != nil {
 			return err

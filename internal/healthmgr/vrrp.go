@@ -242,3 +242,16 @@ func segments(in []dataplane.Segment) []lb.AgentSegment {
 	}
 	return out
 }
+
+// sameAddresses reports whether two segment lists hold the same addresses.
+func sameAddresses(a, b []lb.AgentSegment) bool {
+	set := func(x []lb.AgentSegment) []string {
+		out := make([]string, len(x))
+		for i, s := range x {
+			out[i] = s.Address
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return slices.Equal(set(a), set(b))
+}

@@ -248,10 +248,22 @@ func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer,
 	plan := pairPlan{segment: eligible[survivor.AgentID].seg.Name}
 	sm := member{amp: survivor, agent: eligible[survivor.AgentID].agent, seg: eligible[survivor.AgentID].seg}
 	if len(keep) == 2 {
-		// Steady: a finished handover leaves no promoted priority behind.
+		// Steady: a finished handover leaves no promoted priority behind, and a member
+		// placed before its agent's address was reserved learns its port.
 		for _, a := range keep {
+			dirty := false
 			if *a.VRRPPriority == promotePriority {
 				a.VRRPPriority = intPtr(hs.MasterPriority)
+				dirty = true
+			}
+			if a.VRRPPortID == "" {
+				port, err := vrrpPort(ctx, tx, a.AgentID, a.VRRPIP)
+				if err != nil {
+					return pairPlan{}, err
+				}
+				a.VRRPPortID, dirty = port, dirty || port != ""
+			}
+			if dirty {
 				a.Touch(now)
 				if err := tx.Amphorae().Update(ctx, a); err != nil {
 					return pairPlan{}, err
@@ -507,14 +519,41 @@ func lowestFree(used map[int]bool) (int, error) {
 
 func (n *Native) createMember(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, ag *lb.Agent, seg lb.AgentSegment, role string, vrid, prio int, now time.Time) (*lb.Amphora, error) {
 	p, _ := netip.ParsePrefix(seg.Address)
+	port, err := vrrpPort(ctx, tx, ag.ID, p.Addr().String())
+	if err != nil {
+		return nil, err
+	}
 	a := &lb.Amphora{ID: ids.New(), LoadBalancerID: l.ID, AgentID: ag.ID, Role: role, Status: lb.AmphoraAllocated,
-		ComputeID: ag.Name, LBNetworkIP: ag.Address, VRRPIP: p.Addr().String(), VRRPInterface: seg.Interface,
+		ComputeID: ag.Name, LBNetworkIP: ag.Address, VRRPIP: p.Addr().String(), VRRPInterface: seg.Interface, VRRPPortID: port,
 		HAIP: l.VIP.Address, HAPortID: l.VIP.PortID, VRRPID: intPtr(vrid), VRRPPriority: intPtr(prio),
 		CachedZone: ag.AvailabilityZone, Times: lb.Times{CreatedAt: now}}
 	if err := tx.Amphorae().Create(ctx, a); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// vrrpPort returns the IPAM port that reserves the agent's address ip (device owner
+// fulcrum:agent, device id the agent; internal/network/agents.go), or "" if there is none
+// (the address is in no subnet, or another port held it first).
+func vrrpPort(ctx context.Context, tx store.Tx, agentID, ip string) (string, error) {
+	allocs, err := tx.IPAllocations().List(ctx, store.Query{Filters: []store.Filter{store.F("ip_address", ip)}})
+	if err != nil {
+		return "", err
+	}
+	for _, al := range allocs {
+		p, err := tx.Ports().Get(ctx, al.PortID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if p.DeviceID == agentID {
+			return p.ID, nil
+		}
+	}
+	return "", nil
 }
 
 // dropAmphora removes a placement and withdraws the load balancer from its

@@ -3,6 +3,7 @@ package agentlab
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,8 +39,16 @@ func (l *Lab) CreateLoadBalancer(ctx context.Context) error {
 	var fp struct {
 		FlavorProfile struct{ ID string } `json:"flavorprofile"`
 	}
+	data := map[string]any{"loadbalancer_topology": "ACTIVE_STANDBY"}
+	if l.opts.AdvertIntervalMS != 0 {
+		data["vrrp_advert_int_ms"] = l.opts.AdvertIntervalMS
+	}
+	fd, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
 	if err := l.Do("POST", "/v2/lbaas/flavorprofiles", map[string]any{"flavorprofile": map[string]any{"name": "active-standby",
-		"provider_name": "fulcrum", "flavor_data": `{"loadbalancer_topology": "ACTIVE_STANDBY"}`}}, &fp); err != nil {
+		"provider_name": "fulcrum", "flavor_data": string(fd)}}, &fp); err != nil {
 		return err
 	}
 	var fl struct {
@@ -235,15 +244,15 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	p := l.startProbe()
+	p := l.StartProbe()
 	stopped := false
 	defer func() {
 		if !stopped {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	// A baseline of served requests first.
-	if err := poll(ctx, 30*time.Second, "the client served", func() bool { return p.servedRun("", time.Time{}) >= 20 }); err != nil {
+	if err := poll(ctx, 30*time.Second, "the client served", func() bool { return p.ServedRun("", time.Time{}) >= 20 }); err != nil {
 		return res, err
 	}
 	var restore func() error
@@ -297,7 +306,7 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 	var to string
 	if err := poll(ctx, 60*time.Second, "another agent serving", func() bool {
 		for _, a := range l.Agents {
-			if a != master && p.servedRun(a.Name, at) >= 40 {
+			if a != master && p.ServedRun(a.Name, at) >= 40 {
 				to = a.Name
 				return true
 			}
@@ -324,7 +333,7 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 	}
 	res.Recovered = time.Since(at)
 	stopped = true
-	res.Result = vrrplab.Analyze(p.stop())
+	res.Result = vrrplab.Analyze(p.Stop())
 	res.Result.From, res.Result.To = master.Name, to
 	return res, nil
 }
@@ -346,9 +355,9 @@ func (l *Lab) waitReplaced(ctx context.Context, a *Agent) error {
 	})
 }
 
-// probe opens a new connection to the VIP from the client host every 5 ms (bounded:
+// Probe opens a new connection to the VIP from the client host every 5 ms (bounded:
 // vrrplab's ProbeMaxDuration and ProbeMaxRequests).
-type probe struct {
+type Probe struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -356,9 +365,10 @@ type probe struct {
 	reqs   []vrrplab.Request
 }
 
-func (l *Lab) startProbe() *probe {
+// StartProbe starts a probe; Stop ends it.
+func (l *Lab) StartProbe() *Probe {
 	ctx, cancel := context.WithTimeout(context.Background(), vrrplab.ProbeMaxDuration)
-	p := &probe{cancel: cancel, done: make(chan struct{})}
+	p := &Probe{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		t := time.NewTicker(vrrplab.ProbeInterval)
@@ -382,9 +392,9 @@ func (l *Lab) startProbe() *probe {
 	return p
 }
 
-// servedRun counts the latest consecutive completed requests started after since that host
+// ServedRun counts the latest consecutive completed requests started after since that host
 // answered ("" = any host).
-func (p *probe) servedRun(host string, since time.Time) int {
+func (p *Probe) ServedRun(host string, since time.Time) int {
 	p.mu.Lock()
 	reqs := slices.Clone(p.reqs)
 	p.mu.Unlock()
@@ -400,7 +410,8 @@ func (p *probe) servedRun(host string, since time.Time) int {
 	return n
 }
 
-func (p *probe) stop() []vrrplab.Request {
+// Stop ends the probe and returns its requests in the order they started.
+func (p *Probe) Stop() []vrrplab.Request {
 	p.cancel()
 	<-p.done
 	p.wg.Wait()
