@@ -127,3 +127,121 @@ func TestAgentsSplitBrain(t *testing.T) {
 		t.Errorf("%d failed requests during the partition, want at most the few in flight at the takeover", res.Failed)
 	}
 }
+
+// TestAgentsCutMember: the MASTER's host is cut off from the whole segment (its bridge port
+// stops forwarding; its interface keeps its carrier, so neither it nor its keepalived can
+// tell). The BACKUP takes over, the controller replaces the silent member on the spare
+// agent, and the cut-off host keeps the VIP in its island, where nobody can reach it. When
+// it is connected again it is no longer a member: the server names the stale group in its
+// first heartbeat answer, so it lets the VIP go within a heartbeat (its timeout included)
+// instead of holding it, beside the new MASTER, until its configuration catches up.
+func TestAgentsCutMember(t *testing.T) {
+	ctx := context.Background()
+	l := startAgentLab(t)
+	master, backup := pairAgents(t, l)
+	h := l.WatchHolders()
+	defer h.Stop()
+	p := l.StartProbe()
+	until(t, 30*time.Second, "the client served", func() bool { return p.ServedRun("", time.Time{}) >= 20 })
+
+	cut := time.Now()
+	if err := master.Host.SetCut(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 30*time.Second, "the BACKUP serving", func() bool { return p.ServedRun(backup.Name, cut) >= 40 })
+	until(t, 60*time.Second, "the cut-off member replaced", func() bool {
+		amps, err := l.Amphorae()
+		if err != nil || len(amps) != 2 {
+			return false
+		}
+		for _, a := range amps {
+			if a.ComputeID == master.Name || a.Status != "READY" {
+				return false
+			}
+		}
+		return true
+	})
+	if !master.HoldsVIP() {
+		t.Fatalf("the cut-off member %s let the VIP go before it could hear anyone", master.Name)
+	}
+
+	healed := time.Now()
+	if err := master.Host.SetCut(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 30*time.Second, "the stale member letting the VIP go", func() bool { return !master.HoldsVIP() })
+	gone := time.Since(healed)
+	bound := 2*agentlab.Heartbeat + time.Second /* heartbeat timeout */ + splitLoadSlack
+	t.Logf("cut: %s took over; reconnected, the stale member %s let the VIP go after %v (bound %v)",
+		backup.Name, master.Name, gone.Round(time.Millisecond), bound)
+	if gone > bound {
+		t.Errorf("the reconnected stale member held the VIP beside the MASTER for %v, want at most %v:\n%s", gone, bound, h)
+	}
+	now, err := l.Steady(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now != backup {
+		t.Errorf("MASTER after the reconnection: %s, want %s", now.Name, backup.Name)
+	}
+	res := vrrplab.Analyze(p.Stop())
+	t.Logf("client: %d requests, %d failed, outage %v", res.Requests, res.Failed, res.Outage)
+	if res.Outage > 3*time.Second {
+		t.Errorf("outage %v, want within VRRP's detection time (3 s allowed)", res.Outage)
+	}
+}
+
+// TestAgentsPartitionServerAway: the path between the members breaks while neither reaches
+// the server (the clients reach both). Without a witness the members cannot tell a dead
+// peer from a cut path: the BACKUP takes the VIP and both hold it, as the rule's table says.
+// As soon as the server is reachable again, the split is resolved within a heartbeat (its
+// timeout included): the earlier MASTER yields, the newer keeps serving.
+func TestAgentsPartitionServerAway(t *testing.T) {
+	ctx := context.Background()
+	// A long dead window: the server must not give the members up while it cannot hear them.
+	l := startAgentLabWith(t, agentlab.Options{DeadAfter: 20 * time.Second})
+	master, backup := pairAgents(t, l)
+	h := l.WatchHolders(master, backup)
+	defer h.Stop()
+	away := []*agentlab.Agent{master, backup}
+	for _, a := range away {
+		if err := a.Host.SetIsolated(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctl := l.Net.Host("ctl")
+	if err := ctl.SetIsolated(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 30*time.Second, "both members holding the VIP (no witness)", func() bool { return master.HoldsVIP() && backup.HoldsVIP() })
+	time.Sleep(2 * time.Second)
+	if !master.HoldsVIP() || !backup.HoldsVIP() {
+		t.Fatalf("without the server both members should keep the VIP: %v", h.Now())
+	}
+
+	back := time.Now()
+	if err := ctl.SetIsolated(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 30*time.Second, "one member holding the VIP", func() bool { return master.HoldsVIP() != backup.HoldsVIP() })
+	resolved := time.Since(back)
+	bound := 2*agentlab.Heartbeat + time.Second /* heartbeat timeout */ + splitLoadSlack
+	t.Logf("server reachable again: one holder (%v) after %v (bound %v)", h.Now(), resolved.Round(time.Millisecond), bound)
+	if resolved > bound {
+		t.Errorf("split resolved %v after the server came back, want at most %v", resolved, bound)
+	}
+	if !backup.HoldsVIP() {
+		t.Errorf("the newer MASTER %s yielded; want the earlier one, %s, to yield", backup.Name, master.Name)
+	}
+	for _, a := range away {
+		if err := a.Host.SetIsolated(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.WaitStatus(ctx, "ACTIVE", "ONLINE"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Steady(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

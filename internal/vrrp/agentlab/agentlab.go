@@ -70,9 +70,11 @@ type Lab struct {
 	Net                  *netlab.Lab
 	Ctl, Backend, Client *netlab.Host
 	Agents               []*Agent
-	// LB and VIP: the ACTIVE_STANDBY load balancer (CreateLoadBalancer).
-	LB  string
-	VIP netip.Addr
+	// LB and VIP: the ACTIVE_STANDBY load balancer (CreateLoadBalancer); Subnet its VIP
+	// subnet.
+	LB     string
+	VIP    netip.Addr
+	Subnet string
 
 	opts    Options
 	dir     string
@@ -344,6 +346,23 @@ func (l *Lab) Do(method, path string, body, out any) error {
 		return json.Unmarshal(data, out)
 	}
 	return nil
+}
+
+// OpenStack runs the openstack CLI (python-octaviaclient) against the lab's API, from the
+// server's host (nothing outside the lab routes into it), without authentication (the
+// server runs with --auth noauth), and returns its standard output.
+func (l *Lab) OpenStack(ctx context.Context, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	argv := append([]string{"--os-auth-type", "none", "--os-endpoint", l.base}, args...)
+	cmd := l.Ctl.Command(ctx, "openstack", argv...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("openstack %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
 }
 
 // Close stops everything and removes the lab (namespaces, processes inside them, data).

@@ -27,13 +27,36 @@ func (l *Lab) CreateLoadBalancer(ctx context.Context) error {
 	if err := l.Do("POST", "/networking/v2.0/networks", map[string]any{"network": map[string]any{"name": Segment, "shared": true}}, &net); err != nil {
 		return err
 	}
+	// The allocation pools hold the agents' own addresses (reserved in IPAM as soon as the
+	// subnet exists: no VIP may take them) and .99–.199; the other hosts (server, backend,
+	// client) are kept out.
 	first, last := l.Net.AddrAt(99), l.Net.AddrAt(199)
+	lo, hi := l.Agents[0].Host.Addr, l.Agents[0].Host.Addr
+	for _, a := range l.Agents {
+		if a.Host.Addr.Less(lo) {
+			lo = a.Host.Addr
+		}
+		if hi.Less(a.Host.Addr) {
+			hi = a.Host.Addr
+		}
+	}
 	var sub struct {
 		Subnet struct{ ID string } `json:"subnet"`
 	}
 	if err := l.Do("POST", "/networking/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net.Network.ID,
 		"cidr": l.Net.Subnet.String(), "ip_version": 4, "gateway_ip": nil,
-		"allocation_pools": []map[string]string{{"start": first.String(), "end": last.String()}}}}, &sub); err != nil {
+		"allocation_pools": []map[string]string{{"start": lo.String(), "end": hi.String()}, {"start": first.String(), "end": last.String()}}}}, &sub); err != nil {
+		return err
+	}
+	l.Subnet = sub.Subnet.ID
+	// Every agent's address reserved (an agent that has not reported yet would find it
+	// taken by the VIP).
+	if err := poll(ctx, 60*time.Second, "the agents' addresses reserved", func() bool {
+		var ports struct {
+			Ports []any `json:"ports"`
+		}
+		return l.Do("GET", "/networking/v2.0/ports?device_owner=fulcrum:agent", nil, &ports) == nil && len(ports.Ports) == len(l.Agents)
+	}); err != nil {
 		return err
 	}
 	var fp struct {
@@ -142,6 +165,7 @@ type Amphora struct {
 	Role          string `json:"role"`
 	Status        string `json:"status"`
 	VRRPIP        string `json:"vrrp_ip"`
+	VRRPPortID    string `json:"vrrp_port_id"`
 	HAIP          string `json:"ha_ip"`
 	VRRPInterface string `json:"vrrp_interface"`
 	VRRPID        *int   `json:"vrrp_id"`
