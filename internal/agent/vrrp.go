@@ -54,7 +54,8 @@ type vrrpNode struct {
 	sup     *vrrp.Supervisor
 	adverts *vrrp.Adverts // nil until keepalived runs, or when the raw socket cannot be had
 	cfg     vrrp.Config
-	ordered map[string]bool // groups the server's last answer says to hold
+	announce func(ifc string, mac net.HardwareAddr, vips []netip.Prefix) error
+	ordered  map[string]string // groups the server's last answer says to hold → the peer's MAC ("" = none)
 	answer  time.Time       // when that answer came
 	held    map[string]bool // groups held now (Supervisor.Hold)
 }
@@ -75,8 +76,8 @@ func newVRRPNode(a *Agent) *vrrpNode {
 		dir = a.path("vrrp")
 	}
 	return &vrrpNode{segments: a.opts.Segments, binary: a.opts.Keepalived, dir: dir, start: vrrp.Start, log: a.log.With("component", "vrrp"),
-		listen: vrrp.ListenAdverts, now: time.Now, interval: a.heartbeatInterval,
-		ordered: map[string]bool{}, held: map[string]bool{},
+		listen: vrrp.ListenAdverts, announce: vrrp.Announce, now: time.Now, interval: a.heartbeatInterval,
+		ordered: map[string]string{}, held: map[string]bool{},
 		advert: func() {
 			select {
 			case a.kick <- struct{}{}:
@@ -105,15 +106,20 @@ func (n *vrrpNode) config(cfg *dataplane.Config) (vrrp.Config, error) {
 		}
 		in := vrrp.Instance{Name: g.Name, Interface: ifc, VRID: g.VRID, Priority: g.Priority, Preempt: g.Preempt,
 			AdvertInterval: time.Duration(g.AdvertIntervalMS) * time.Millisecond, SourceIP: src, Peers: []netip.Addr{peer}}
+		bad := false
 		for _, id := range g.LoadBalancerIDs() {
 			for _, s := range g.VIPs[id] {
 				p, err := netip.ParsePrefix(s)
 				if err != nil {
 					errs = append(errs, &dataplane.FieldError{Path: path + ".vips", Msg: err.Error()})
+					bad = true
 					continue
 				}
 				in.VIPs = append(in.VIPs, p)
 			}
+		}
+		if bad {
+			continue // the group is refused whole, never run without a VIP it has
 		}
 		one := vrrp.Config{Instances: []vrrp.Instance{in}}
 		if err := one.Validate(); err != nil {
@@ -176,11 +182,11 @@ func (n *vrrpNode) watchLocked() {
 }
 
 // answered records the groups a heartbeat answer says to hold, and applies them at once.
-func (n *vrrpNode) answered(hold []string) {
+func (n *vrrpNode) answered(hold []dataplane.Hold) {
 	n.mu.Lock()
-	n.ordered = make(map[string]bool, len(hold))
-	for _, g := range hold {
-		n.ordered[g] = true
+	n.ordered = make(map[string]string, len(hold))
+	for _, h := range hold {
+		n.ordered[h.Group] = h.PeerMAC
 	}
 	n.answer = n.now()
 	n.mu.Unlock()
@@ -213,9 +219,17 @@ func (n *vrrpNode) checkHolds() {
 	fresh := now.Sub(n.answer) <= holdLease(n.interval())
 	changed := false
 	for _, in := range n.cfg.Instances {
-		want := n.ordered[in.Name] && fresh && !n.peerHeardLocked(in, now)
+		mac, ordered := n.ordered[in.Name]
+		want := ordered && fresh && !n.peerHeardLocked(in, now)
 		if want == n.held[in.Name] {
 			continue
+		}
+		if hw, err := net.ParseMAC(mac); want && err == nil {
+			// The clients this member still draws follow the one that keeps the VIPs
+			// before they go from here.
+			if err := n.announce(in.Interface, hw, in.VIPs); err != nil {
+				n.log.Warn("cannot announce the VIPs at the peer's address before yielding them", "group", in.Name, "err", err)
+			}
 		}
 		if err := n.sup.Hold(in.Name, want); err != nil {
 			n.log.Error("cannot hold a VRRP group", "group", in.Name, "hold", want, "err", err)
@@ -228,9 +242,9 @@ func (n *vrrpNode) checkHolds() {
 			delete(n.held, in.Name)
 			reason := "the server lifted the order"
 			switch {
-			case n.ordered[in.Name] && !fresh:
+			case ordered && !fresh:
 				reason = "no answer from the server within the hold lease"
-			case n.ordered[in.Name]:
+			case ordered:
 				reason = "the peer is heard again"
 			}
 			n.log.Info("VRRP group no longer held", "group", in.Name, "reason", reason)
@@ -310,7 +324,8 @@ func (n *vrrpNode) states() []dataplane.VRRPState {
 	return out
 }
 
-// segmentsNow reports the agent's segments with the interface's first IPv4 address.
+// segmentsNow reports the agent's segments with the interface's first IPv4 address and
+// its hardware address.
 func (n *vrrpNode) segmentsNow() []dataplane.Segment {
 	names := make([]string, 0, len(n.segments))
 	for s := range n.segments {
@@ -339,7 +354,11 @@ func (n *vrrpNode) segmentsNow() []dataplane.Segment {
 			if ones == 32 {
 				continue
 			}
-			out = append(out, dataplane.Segment{Name: s, Interface: ifc.Name, Address: netip.PrefixFrom(ip, ones).String()})
+			seg := dataplane.Segment{Name: s, Interface: ifc.Name, Address: netip.PrefixFrom(ip, ones).String()}
+			if len(ifc.HardwareAddr) == 6 {
+				seg.MAC = ifc.HardwareAddr.String()
+			}
+			out = append(out, seg)
 			break
 		}
 	}
@@ -381,16 +400,21 @@ func withoutGroups(groups []dataplane.VRRPGroup, lbs map[string]string) []datapl
 	return out
 }
 
-// checkHold keeps the valid group names of a heartbeat answer's Hold (at most 255).
-func checkHold(hold []string) []string {
-	var out []string
-	for _, g := range hold {
+// checkHold keeps the valid entries of a heartbeat answer's Hold (at most 255): a group
+// name, and a MAC address or none (an invalid one is dropped, the hold kept).
+func checkHold(hold []dataplane.Hold) []dataplane.Hold {
+	var out []dataplane.Hold
+	for _, h := range hold {
 		if len(out) == 255 {
 			break
 		}
-		if vrrpGroupName.MatchString(g) {
-			out = append(out, g)
+		if !vrrpGroupName.MatchString(h.Group) {
+			continue
 		}
+		if hw, err := net.ParseMAC(h.PeerMAC); err != nil || len(hw) != 6 {
+			h.PeerMAC = ""
+		}
+		out = append(out, h)
 	}
 	return out
 }

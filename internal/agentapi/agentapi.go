@@ -82,7 +82,7 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// Holds, if set, names the VRRP groups an agent must keep in FAULT, for the answer to
 	// its heartbeat (the health manager's split-brain rule, docs/active-standby.md).
-	Holds func(agentID string) []string
+	Holds func(agentID string) []dataplane.Hold
 	// MaxWait caps a watch's wait (default 60 s).
 	MaxWait time.Duration
 	// EmbeddedName is the name of the server's own agent ("" when it runs

@@ -112,8 +112,17 @@ type HeartbeatResponse struct {
 	// docs/active-standby.md): the agent puts each in FAULT, unless it hears its peer's
 	// adverts (the pair is whole again), and lets them go when a later answer no longer
 	// names them or when it has had no answer for longer than its hold lease (the server
-	// could no longer lift the order). At most 255 names.
-	Hold []string `json:"hold,omitempty"`
+	// could no longer lift the order). At most 255.
+	Hold []Hold `json:"hold,omitempty"`
+}
+
+// Hold is one VRRP group an agent must keep out of MASTER.
+type Hold struct {
+	Group string `json:"group"`
+	// PeerMAC, if set, is the MAC address of the member that keeps the group's VIPs:
+	// before it lets them go, the agent announces them there (gratuitous ARP), so that the
+	// clients it still draws follow the member that keeps them at once.
+	PeerMAC string `json:"peer_mac,omitempty"`
 }
 
 // ErrorResponse is the body of every agent API answer other than 200.

@@ -82,7 +82,7 @@ type agentState struct {
 	pairs                map[string][2]int // healthy and all members of pairs, as last rolled up
 	// hold: the VRRP groups the last heartbeat's answer names (vrrp.go). Guarded by
 	// Manager.mu.
-	hold []string
+	hold []dataplane.Hold
 }
 
 // New returns a manager.
@@ -190,7 +190,8 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	}
 	var cameUp, dropped bool
 	var stats map[string]dataplane.ListenerStats
-	var vrrpChanged, hold []string
+	var vrrpChanged []string
+	var hold []dataplane.Hold
 	var pairs map[string][2]int
 	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
 		cameUp, dropped, vrrpChanged, hold = false, false, nil, nil
@@ -259,6 +260,15 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 			if old, ok := st.pairs[id]; !ok || old != h {
 				recompute[id] = true
 			}
+		}
+		// The other member's agent (maybe through another server) changes a pair's health
+		// too: a stored status that does not fit it is recomputed.
+		stale, err := stalePairs(ctx, tx, pairs)
+		if err != nil {
+			return err
+		}
+		for _, id := range stale {
+			recompute[id] = true
 		}
 		if full {
 			recompute = lbIDs
@@ -333,7 +343,7 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 
 // Holds returns the VRRP groups agent agentID must keep in FAULT, as its last heartbeat
 // left them (the split-brain rule, vrrp.go): the agent API puts them in its answer.
-func (m *Manager) Holds(agentID string) []string {
+func (m *Manager) Holds(agentID string) []dataplane.Hold {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if st, ok := m.agents[agentID]; ok {

@@ -2,6 +2,7 @@ package healthmgr
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"sort"
 	"time"
@@ -130,10 +131,10 @@ func pairHealth(members map[string][]*lb.Amphora) map[string][2]int {
 	return out
 }
 
-// holds returns the groups agent agentID must hold (the split-brain rule above), sorted.
-// placed are the agent's amphorae, members the members of their pairs, as this heartbeat
-// left them.
-func holds(ctx context.Context, tx store.Tx, agentID string, placed []*lb.Amphora, members map[string][]*lb.Amphora, hb *dataplane.Heartbeat) ([]string, error) {
+// holds returns the groups agent agentID must hold (the split-brain rule above), sorted,
+// with the MAC address of the member that keeps the VIPs when there is one. placed are the
+// agent's amphorae, members the members of their pairs, as this heartbeat left them.
+func holds(ctx context.Context, tx store.Tx, agentID string, placed []*lb.Amphora, members map[string][]*lb.Amphora, hb *dataplane.Heartbeat) ([]dataplane.Hold, error) {
 	if len(hb.VRRP) == 0 {
 		return nil, nil
 	}
@@ -144,15 +145,15 @@ func holds(ctx context.Context, tx store.Tx, agentID string, placed []*lb.Amphor
 		}
 	}
 	type contest struct {
-		group    string
-		self, at *lb.Amphora // at: the other member, a healthy MASTER
+		group string
+		at    *lb.Amphora // the other member, a healthy MASTER
 	}
-	var out []string
+	var out []dataplane.Hold
 	var contests []contest
 	for _, s := range hb.VRRP {
 		a, ok := mine[s.Group]
 		if !ok {
-			out = append(out, s.Group) // not a member any more
+			out = append(out, dataplane.Hold{Group: s.Group}) // not a member any more
 			continue
 		}
 		if s.PeerHeard || !s.Held && s.State != dataplane.VRRPMaster {
@@ -161,7 +162,7 @@ func holds(ctx context.Context, tx store.Tx, agentID string, placed []*lb.Amphor
 		for _, p := range members[a.LoadBalancerID] {
 			if p.ID != a.ID && p.AgentID != agentID && p.AgentID != "" && p.Role == lb.RoleMaster && p.Status != lb.AmphoraError {
 				if s.Held || earlier(a, p) {
-					contests = append(contests, contest{s.Group, a, p})
+					contests = append(contests, contest{s.Group, p})
 				}
 			}
 		}
@@ -175,18 +176,32 @@ func holds(ctx context.Context, tx store.Tx, agentID string, placed []*lb.Amphor
 		if err != nil {
 			return nil, err
 		}
-		up := map[string]bool{}
+		byID := map[string]*lb.Agent{}
 		for _, ag := range agents {
-			up[ag.ID] = ag.Status == lb.AgentUp && !ag.Revoked && ag.CertSerial != ""
-		}
-		for _, c := range contests {
-			if up[c.at.AgentID] && !slices.Contains(out, c.group) {
-				out = append(out, c.group)
+			if ag.Status == lb.AgentUp && !ag.Revoked && ag.CertSerial != "" {
+				byID[ag.ID] = ag
 			}
 		}
+		for _, c := range contests {
+			ag := byID[c.at.AgentID]
+			if ag == nil || slices.ContainsFunc(out, func(h dataplane.Hold) bool { return h.Group == c.group }) {
+				continue
+			}
+			out = append(out, dataplane.Hold{Group: c.group, PeerMAC: macOf(ag, c.at.VRRPIP)})
+		}
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out, nil
+}
+
+// macOf is the MAC address agent a reported for its segment address ip ("" if none).
+func macOf(a *lb.Agent, ip string) string {
+	for _, s := range a.Segments {
+		if p, err := netip.ParsePrefix(s.Address); err == nil && p.Addr().String() == ip {
+			return s.MAC
+		}
+	}
+	return ""
 }
 
 // earlier reports whether member a became MASTER before member b: the one the clients no
@@ -216,6 +231,39 @@ func prio(a *lb.Amphora) int {
 	return *a.VRRPPriority
 }
 
+// stalePairs returns the load balancers of pairs whose stored operating status may not fit
+// their members' health (healthy and all): a member's health changes through the other
+// member's agent too, whose heartbeats this one's cache does not see.
+func stalePairs(ctx context.Context, tx store.Tx, pairs map[string][2]int) ([]string, error) {
+	ids := make([]string, 0, len(pairs))
+	for id, h := range pairs {
+		if h[1] > 0 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var out []string
+	for len(ids) > 0 {
+		k := min(len(ids), maxIn)
+		lbs, err := tx.LoadBalancers().List(ctx, store.Query{Filters: []store.Filter{store.In("id", ids[:k]...)}})
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lbs {
+			// Fits for sure: a whole pair neither DEGRADED nor ERROR, a pair with no
+			// healthy member ERROR. Anything else may be stale (or the members' doing):
+			// recomputed, which costs a read of a load balancer in trouble.
+			h, s := pairs[l.ID], l.Status.Operating
+			fits := h[0] == h[1] && s != lb.Degraded && s != lb.OpError || h[0] == 0 && s == lb.OpError
+			if !fits {
+				out = append(out, l.ID)
+			}
+		}
+		ids = ids[k:]
+	}
+	return out, nil
+}
+
 // pairStatus turns the roll-up of a pair's load balancer into DEGRADED or ERROR when
 // members are unhealthy.
 func pairStatus(want lb.OperatingStatus, healthy, members int) lb.OperatingStatus {
@@ -238,7 +286,7 @@ func segments(in []dataplane.Segment) []lb.AgentSegment {
 	}
 	out := make([]lb.AgentSegment, len(in))
 	for i, s := range in {
-		out[i] = lb.AgentSegment{Name: s.Name, Interface: s.Interface, Address: s.Address}
+		out[i] = lb.AgentSegment{Name: s.Name, Interface: s.Interface, Address: s.Address, MAC: s.MAC}
 	}
 	return out
 }

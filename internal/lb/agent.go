@@ -40,6 +40,7 @@ type AgentSegment struct {
 	Name      string `json:"name"`      // the physical network (fulcrum agent --segment NAME=IFACE)
 	Interface string `json:"interface"` // Octavia's vrrp_interface
 	Address   string `json:"address"`   // the agent's address there with its prefix length (vrrp_ip)
+	MAC       string `json:"mac,omitempty"` // the interface's hardware address
 }
 
 // JoinToken is a stored, unused or used, agent enrollment token (the secret

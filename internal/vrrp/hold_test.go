@@ -1,9 +1,13 @@
 package vrrp
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,5 +177,57 @@ func TestParseAdvert(t *testing.T) {
 				t.Errorf("parseAdvert(% x) = %d, %d, %v; want %d, %d, %v", c.b, vrid, prio, ok, c.vrid, c.prio, c.ok)
 			}
 		})
+	}
+}
+
+// TestAnnounce: a gratuitous ARP sent from one host moves a third host's entry for a VIP
+// to the MAC it names, even right after that host resolved the VIP elsewhere (Linux takes
+// gratuitous ARPs within its locktime).
+func TestAnnounce(t *testing.T) {
+	l := newLab(t, "a", "b", "c")
+	a, b, c := l.Hosts[0], l.Hosts[1], l.Hosts[2]
+	vip := l.AddrAt(100)
+	ctx := context.Background()
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	mac := func(h *netlab.Host) net.HardwareAddr {
+		var hw net.HardwareAddr
+		if err := h.Do(func() error {
+			ifc, err := net.InterfaceByName(h.Interface)
+			if err == nil {
+				hw = ifc.HardwareAddr
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return hw
+	}
+	entry := func() string {
+		f := strings.Fields(run("-n", c.Namespace, "neigh", "show", vip.String(), "dev", c.Interface))
+		for i, w := range f {
+			if w == "lladdr" && i+1 < len(f) {
+				return f[i+1]
+			}
+		}
+		return ""
+	}
+	run("-n", b.Namespace, "addr", "add", netip.PrefixFrom(vip, 32).String(), "dev", b.Interface)
+	// c resolves the VIP: at b.
+	_, _ = c.Dial(ctx, &net.Dialer{Timeout: time.Second}, "tcp", netip.AddrPortFrom(vip, 9).String())
+	until(t, "c's entry for the VIP at b", func() bool { return entry() == mac(b).String() })
+	// a announces the VIP at a's own MAC (as a yielding member announces its peer's).
+	if err := a.Do(func() error { return Announce(a.Interface, mac(a), []netip.Prefix{netip.PrefixFrom(vip, 32)}) }); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "c's entry for the VIP moved to the announced MAC", func() bool { return entry() == mac(a).String() })
+	if err := Announce(a.Interface, net.HardwareAddr{1, 2}, nil); err == nil {
+		t.Error("Announce with a short MAC succeeded")
 	}
 }
