@@ -50,14 +50,14 @@ type vrrpNode struct {
 	now      func() time.Time
 	interval func() time.Duration // the heartbeat interval the server asks for
 
-	mu      sync.Mutex
-	sup     *vrrp.Supervisor
-	adverts *vrrp.Adverts // nil until keepalived runs, or when the raw socket cannot be had
-	cfg     vrrp.Config
+	mu       sync.Mutex
+	sup      *vrrp.Supervisor
+	adverts  *vrrp.Adverts // nil until keepalived runs, or when the raw socket cannot be had
+	cfg      vrrp.Config
 	announce func(ifc string, mac net.HardwareAddr, vips []netip.Prefix) error
 	ordered  map[string]string // groups the server's last answer says to hold → the peer's MAC ("" = none)
-	answer  time.Time       // when that answer came
-	held    map[string]bool // groups held now (Supervisor.Hold)
+	answer   time.Time         // when that answer came
+	held     map[string]bool   // groups held now (Supervisor.Hold)
 }
 
 // holdCheck is how often the node looks at its holds (peer heard, lease expired).

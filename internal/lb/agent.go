@@ -37,9 +37,9 @@ type Agent struct {
 
 // AgentSegment is one physical network an agent is attached to.
 type AgentSegment struct {
-	Name      string `json:"name"`      // the physical network (fulcrum agent --segment NAME=IFACE)
-	Interface string `json:"interface"` // Octavia's vrrp_interface
-	Address   string `json:"address"`   // the agent's address there with its prefix length (vrrp_ip)
+	Name      string `json:"name"`          // the physical network (fulcrum agent --segment NAME=IFACE)
+	Interface string `json:"interface"`     // Octavia's vrrp_interface
+	Address   string `json:"address"`       // the agent's address there with its prefix length (vrrp_ip)
 	MAC       string `json:"mac,omitempty"` // the interface's hardware address
 }
 
