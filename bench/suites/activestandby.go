@@ -15,6 +15,10 @@
 //
 //	vrrp_failover_outage_ms                          median outage, SIGKILL of the MASTER's fulcrum agent
 //	vrrp_planned_failover_failed_requests            median failed requests, `amphora failover` of the MASTER
+//	vrrp_split_brain_both_held_ms                    median time both members held the VIP, path between them cut
+//
+// With -advert-ms N (the flavor's vrrp_advert_int_ms) the real agents' names carry _advertN
+// (vrrp_failover_outage_advert50_ms).
 //	vrrp_failover_outage_supervisor_ms               median outage, SIGKILL of the MASTER's node process (supervisor level)
 //	vrrp_failover_outage_fast_ms                     the same with 50 ms adverts
 //	vrrp_silent_failover_outage_ms                   median outage, MASTER's link down (supervisor level)
@@ -48,6 +52,7 @@ func runActiveStandby(_ context.Context, args []string) error {
 	scale := fs.Bool("scale", true, "also compare one VRRP instance per load balancer with one per pair (250 and 1,000 load balancers)")
 	agents := fs.Bool("agents", true, "measure real fulcrum agents (server, three agents, ACTIVE_STANDBY load balancer)")
 	supervisor := fs.Bool("supervisor", true, "measure the VRRP supervisor alone (vrrplab pair)")
+	advert := fs.Int("advert-ms", 0, "real agents: the flavor's vrrp_advert_int_ms (default: the server's, 200); a multiple of 10")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,8 +63,11 @@ func runActiveStandby(_ context.Context, args []string) error {
 		return fmt.Errorf("-runs %d: 1 to 100", *runs)
 	}
 	var results []string
+	if *advert != 0 && (*advert < 10 || *advert > 40950 || *advert%10 != 0) {
+		return fmt.Errorf("-advert-ms %d: a multiple of 10 from 10 to 40950", *advert)
+	}
 	if *agents {
-		r, err := runAgentFaults(*runs)
+		r, err := runAgentFaults(*runs, *advert)
 		if err != nil {
 			return err
 		}
@@ -79,8 +87,10 @@ func runActiveStandby(_ context.Context, args []string) error {
 	return nil
 }
 
-// runAgentFaults measures real agents and returns its RESULT lines.
-func runAgentFaults(runs int) ([]string, error) {
+// runAgentFaults measures real agents with adverts every advertMS (0: the default) and
+// returns its RESULT lines; with a setting other than the default their names say it
+// (vrrp_failover_outage_advert50_ms).
+func runAgentFaults(runs, advertMS int) ([]string, error) {
 	ctx := context.Background()
 	if err := vrrp.CheckBinary(vrrp.DefaultBinary); err != nil {
 		return nil, err
@@ -93,7 +103,7 @@ func runAgentFaults(runs int) ([]string, error) {
 		return nil, err
 	}
 	defer cleanup()
-	l, err := agentlab.Start(ctx, agentlab.Options{Binary: bin})
+	l, err := agentlab.Start(ctx, agentlab.Options{Binary: bin, AdvertIntervalMS: advertMS})
 	if err != nil {
 		return nil, err
 	}
@@ -101,8 +111,12 @@ func runAgentFaults(runs int) ([]string, error) {
 	if err := l.CreateLoadBalancer(ctx); err != nil {
 		return nil, err
 	}
-	fmt.Printf("real agents: fulcrum server, %d agents, ACTIVE_STANDBY load balancer (HTTP); advert_int %v, priorities %d/%d, nopreempt\n",
-		len(l.Agents), vrrp.DefaultAdvertInterval, vrrp.DefaultMasterPriority, vrrp.DefaultBackupPriority)
+	adv, suffix := vrrp.DefaultAdvertInterval, ""
+	if advertMS != 0 && time.Duration(advertMS)*time.Millisecond != vrrp.DefaultAdvertInterval {
+		adv, suffix = time.Duration(advertMS)*time.Millisecond, fmt.Sprintf("_advert%d", advertMS)
+	}
+	fmt.Printf("real agents: fulcrum server, %d agents, ACTIVE_STANDBY load balancer (HTTP); advert_int %v (flavor vrrp_advert_int_ms), priorities %d/%d, nopreempt; heartbeats every %v\n",
+		len(l.Agents), adv, vrrp.DefaultMasterPriority, vrrp.DefaultBackupPriority, agentlab.Heartbeat)
 	outages := map[agentlab.Fault][]float64{}
 	failed := map[agentlab.Fault][]float64{}
 	for _, f := range agentlab.Faults {
@@ -119,9 +133,24 @@ func runAgentFaults(runs int) ([]string, error) {
 		fmt.Printf("  %-18s outage ms %-28s median %4.0f | failed %-20s median %3.0f | pair whole again after median %.1f s\n", f,
 			vrrpList(outages[f]), vrrpMedian(outages[f]), vrrpList(failed[f]), vrrpMedian(failed[f]), vrrpMedian(whole))
 	}
+	// The split-brain rule: the path between the members cut for 2 s while both reach the
+	// server and the client.
+	var both, alone, splitFailed []float64
+	for range runs {
+		r, err := l.SplitBrain(ctx, 2*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("agents partition: %w", err)
+		}
+		both = append(both, float64(r.BothHeld)/float64(time.Millisecond))
+		alone = append(alone, float64(r.Alone)/float64(time.Millisecond))
+		splitFailed = append(splitFailed, float64(r.Failed))
+	}
+	fmt.Printf("  %-18s both held the VIP ms %-22s median %4.0f | one alone after ms %-24s median %4.0f | failed %-12s median %3.0f\n", "partition",
+		vrrpList(both), vrrpMedian(both), vrrpList(alone), vrrpMedian(alone), vrrpList(splitFailed), vrrpMedian(splitFailed))
 	return []string{
-		fmt.Sprintf("RESULT vrrp_failover_outage_ms %.0f", vrrpMedian(outages[agentlab.KillAgent])),
-		fmt.Sprintf("RESULT vrrp_planned_failover_failed_requests %.0f", vrrpMedian(failed[agentlab.Failover])),
+		fmt.Sprintf("RESULT vrrp_failover_outage%s_ms %.0f", suffix, vrrpMedian(outages[agentlab.KillAgent])),
+		fmt.Sprintf("RESULT vrrp_planned_failover_failed_requests%s %.0f", suffix, vrrpMedian(failed[agentlab.Failover])),
+		fmt.Sprintf("RESULT vrrp_split_brain_both_held%s_ms %.0f", suffix, vrrpMedian(both)),
 	}, nil
 }
 

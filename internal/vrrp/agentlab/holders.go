@@ -1,10 +1,13 @@
 package agentlab
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/vrrp/vrrplab"
 )
 
 // Holders watches which agents have the VIP plumbed, every HoldersPoll, to measure how long
@@ -130,4 +133,75 @@ func (h *Holders) String() string {
 		fmt.Fprintf(&b, "%s +%v %v\n", s.From.Format("15:04:05.000"), s.Duration().Round(time.Millisecond), s.Who)
 	}
 	return b.String()
+}
+
+// SplitResult is what a partition between the two members of a steady pair gave.
+type SplitResult struct {
+	// BothHeld is how long both members held the VIP; Alone how long after the cut the
+	// newer MASTER held it alone.
+	BothHeld, Alone time.Duration
+	// Failed requests of the client during the partition and the heal.
+	Failed, Requests int
+}
+
+// SplitBrain cuts the path between the members of a steady pair (both still reach the
+// server and the client), waits until one member alone holds the VIP, keeps the partition
+// for hold more, heals it and waits until the pair is steady again.
+func (l *Lab) SplitBrain(ctx context.Context, hold time.Duration) (SplitResult, error) {
+	var res SplitResult
+	master, err := l.Steady(ctx)
+	if err != nil {
+		return res, err
+	}
+	amps, err := l.Amphorae()
+	if err != nil {
+		return res, err
+	}
+	var pair []*Agent
+	for _, x := range amps {
+		pair = append(pair, l.Agent(x.ComputeID))
+	}
+	if len(pair) != 2 || pair[0] == nil || pair[1] == nil {
+		return res, fmt.Errorf("amphorae %+v: want two on lab agents", amps)
+	}
+	h := l.WatchHolders(pair...)
+	defer h.Stop()
+	p := l.StartProbe()
+	stopped := false
+	defer func() {
+		if !stopped {
+			p.Stop()
+		}
+	}()
+	if err := poll(ctx, 30*time.Second, "the client served", func() bool { return p.ServedRun("", time.Time{}) >= 20 }); err != nil {
+		return res, err
+	}
+	cut := time.Now()
+	for _, a := range pair {
+		if err := a.Host.SetIsolated(ctx, true); err != nil {
+			return res, err
+		}
+	}
+	other := pair[0]
+	if other == master {
+		other = pair[1]
+	}
+	if err := poll(ctx, 30*time.Second, "one member alone holding the VIP", func() bool { return other.HoldsVIP() && !master.HoldsVIP() }); err != nil {
+		return res, err
+	}
+	res.Alone = time.Since(cut)
+	time.Sleep(hold)
+	res.BothHeld = h.Longest(cut)
+	for _, a := range pair {
+		if err := a.Host.SetIsolated(ctx, false); err != nil {
+			return res, err
+		}
+	}
+	if _, err := l.Steady(ctx); err != nil {
+		return res, err
+	}
+	stopped = true
+	r := vrrplab.Analyze(p.Stop())
+	res.Failed, res.Requests = r.Failed, r.Requests
+	return res, nil
 }
