@@ -51,6 +51,7 @@ func newAPI(d apiDeps) (http.Handler, error) {
 		Notifier:        d.ctrl,
 		VIPs:            d.id.network.vips,
 		Subnets:         d.id.network.vips,
+		SecurityGroups:  d.id.network.neutron,
 		KeyManager:      d.id.keyManager,
 		Auth:            d.id.identity.authenticator(d.cfg.Auth),
 		Authorizer:      d.id.rbac,

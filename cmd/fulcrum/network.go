@@ -4,28 +4,47 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/apiserver"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/network"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
 // networkConfig holds the settings of the Neutron subset and VIP allocation.
 type networkConfig struct {
-	Mode     string
-	Segment  []string
-	segments network.Segments
+	Mode            string
+	Segment         []string
+	segments        network.Segments
+	Quota           network.QuotaLimits
+	SubnetMinPrefix int
 }
 
 func (c *networkConfig) register(s *config.Set) {
 	s.String(&c.Mode, "network", "loopback", "network mode: loopback (the Neutron subset allocates VIPs in 127.0.0.0/8 subnets), segment (VIP subnets also on the physical networks of --segment, where agents started with --segment serve them; ACTIVE_STANDBY needs it) or noop (any well-formed id accepted, addresses invented)")
 	s.List(&c.Segment, "segment", nil, "segment network mode: a physical network and the range its subnets may take, as NAME=CIDR (comma-separated or repeated)")
+	for _, r := range neutron.QuotaResources {
+		s.Int(&c.Quota[r], "quota-"+strings.ReplaceAll(r.Key(), "_", "-"), network.DefaultQuotas[r],
+			"default network quota of "+r.Key()+"s per project (-1 unlimited; Neutron's default)")
+	}
+	s.Int(&c.SubnetMinPrefix, "subnet-min-prefix", network.DefaultSubnetMinPrefix,
+		"loopback network mode: the shortest IPv4 prefix (largest subnet) a caller who is not an admin may create (8: any)")
 }
 
 func (c *networkConfig) check() error {
+	for _, r := range neutron.QuotaResources {
+		if n := c.Quota[r]; n < -1 || n > math.MaxInt32 {
+			return fmt.Errorf("--quota-%s %d: want -1…%d", strings.ReplaceAll(r.Key(), "_", "-"), n, math.MaxInt32)
+		}
+	}
+	if c.SubnetMinPrefix < 8 || c.SubnetMinPrefix > 32 {
+		return fmt.Errorf("--subnet-min-prefix %d: want 8…32", c.SubnetMinPrefix)
+	}
 	switch c.Mode {
 	case "loopback", "noop":
 		if len(c.Segment) > 0 {
@@ -68,12 +87,14 @@ type networkService struct {
 
 func newNetworkService(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue func(lbID string)) *networkService {
 	n := &networkService{neutron: network.NewService(network.Options{Store: st, Logger: log, ExternalURL: cfg.Identity.ExternalURL, Notify: enqueue,
-		AnyAddress: cfg.Network.Mode == "noop", Segments: cfg.Network.segments})}
+		AnyAddress: cfg.Network.Mode == "noop", Segments: cfg.Network.segments, Quotas: &cfg.Network.Quota,
+		SubnetMinPrefix: cfg.Network.SubnetMinPrefix})}
 	if cfg.Network.Mode == "noop" {
 		noop := network.NewNoop()
 		n.vips, n.hooks = noop, noHooks{}
 	} else {
-		v := network.NewVIPs(st, nil).WithSegments(cfg.Network.segments)
+		// The service's VIPs count VIP ports against the project's port quota.
+		v := n.neutron.VIPs().WithSegments(cfg.Network.segments)
 		n.vips, n.hooks, n.agents = v, v, v
 	}
 	n.log = log

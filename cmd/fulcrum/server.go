@@ -18,6 +18,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
@@ -134,7 +135,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.keyManager}})
+	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.keyManager},
+		Ingress: network.VIPIngress})
 	ctrl = controller.New(controller.Options{
 		Store:     st,
 		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},

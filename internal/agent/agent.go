@@ -452,6 +452,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 		return &permanentError{err}
 	}
 	req.Header.Set(dataplane.ProtocolHeader, strconv.Itoa(dataplane.ProtocolVersion))
+	req.Header.Set(dataplane.ContractHeader, strconv.Itoa(dataplane.ContractVersion))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if errors.Is(err, errPin) {
@@ -504,6 +505,7 @@ func (a *Agent) do(ctx context.Context, method, path string, body any, out any) 
 		return err
 	}
 	req.Header.Set(dataplane.ProtocolHeader, strconv.Itoa(dataplane.ProtocolVersion))
+	req.Header.Set(dataplane.ContractHeader, strconv.Itoa(dataplane.ContractVersion))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -62,6 +62,12 @@ type Watcher interface {
 	Watch(ctx context.Context, agentID string, have uint64, wait time.Duration) (*dataplane.Config, bool)
 }
 
+// contractSetter is a Watcher told which data-plane contract each agent
+// announces (dataplane.ContractHeader) before it watches (snapshot.Cache).
+type contractSetter interface {
+	SetContract(agentID string, contract int)
+}
+
 // HeartbeatSink consumes heartbeats (the health manager).
 type HeartbeatSink interface {
 	Heartbeat(ctx context.Context, agentID string, hb *dataplane.Heartbeat) error
@@ -506,6 +512,13 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 		}
 	}
 	wait -= s.opts.Now().Sub(start)
+	if cs, ok := s.opts.Watcher.(contractSetter); ok {
+		contract, err := strconv.Atoi(r.Header.Get(dataplane.ContractHeader))
+		if err != nil || contract < 1 {
+			contract = 1 // an agent built before contract 2 sends none
+		}
+		cs.SetContract(agent.ID, contract)
+	}
 	cfg, changed := s.opts.Watcher.Watch(r.Context(), agent.ID, have, max(wait, 0))
 	if r.Context().Err() != nil {
 		return

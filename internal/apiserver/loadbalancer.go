@@ -31,6 +31,11 @@ func (s *Server) createLoadBalancer(q *request) error {
 	if err != nil {
 		return err
 	}
+	if req.SGIDs != nil {
+		if err := q.authorize(policy.LoadBalancer, policy.PostVIPSGIDs, project); err != nil {
+			return err
+		}
+	}
 	provider, err := s.resolveCatalog(q, o)
 	if err != nil {
 		return err
@@ -135,8 +140,18 @@ func (s *Server) updateLoadBalancer(q *request) error {
 	if err != nil {
 		return err
 	}
+	allow := q.allow(policy.LoadBalancer, policy.Put)
+	if o.has("vip_sg_ids") {
+		put, sgs := allow, q.allow(policy.LoadBalancer, policy.PutVIPSGIDs)
+		allow = func(owner string) error {
+			if err := put(owner); err != nil {
+				return err
+			}
+			return sgs(owner)
+		}
+	}
 	l, err := s.writes.UpdateLoadBalancer(q.ctx, change.LoadBalancerUpdate{ID: q.param("id"), Sent: o.has,
-		Allow: q.allow(policy.LoadBalancer, policy.Put), Apply: func(l *lb.LoadBalancer) error {
+		Allow: allow, Apply: func(l *lb.LoadBalancer) error {
 			applyLoadBalancerUpdate(l, o)
 			return nil
 		}})

@@ -53,6 +53,11 @@ type SubnetChecker = change.SubnetChecker
 // path's); *lb.QuotaExceededError is answered 403.
 type QuotaReserver = change.QuotaReserver
 
+// VIPSecurityGroups validates a load balancer's vip_sg_ids inside its
+// create or update transaction and puts them on its VIP port
+// (change.VIPSecurityGroups).
+type VIPSecurityGroups = change.VIPSecurityGroups
+
 // Authorizer decides policy rules (policy.Enforcer).
 type Authorizer interface {
 	Authorize(c policy.Caller, rule policy.Rule, ownerProject string) error
@@ -100,6 +105,8 @@ type Options struct {
 	QuotaAPI QuotaAPI
 	// Subnets validates member subnet_id; nil accepts any.
 	Subnets SubnetChecker
+	// SecurityGroups validates vip_sg_ids; nil accepts any.
+	SecurityGroups VIPSecurityGroups
 	// KeyManager checks the key-manager references of listeners and pools
 	// (certificates, client and member CAs, CRLs) as Octavia asks Barbican;
 	// nil accepts any well-formed reference.
@@ -213,7 +220,7 @@ func New(opts Options) *Server {
 		keys = callerKeyManager{opts.KeyManager}
 	}
 	s.writes = change.New(change.Options{Store: opts.Store, Notifier: opts.Notifier, Quotas: opts.Quotas,
-		Subnets: opts.Subnets, KeyManager: keys, VIPs: opts.VIPs, Settings: &s.settings, Clock: s.clock,
+		Subnets: opts.Subnets, KeyManager: keys, VIPs: opts.VIPs, SecurityGroups: opts.SecurityGroups, Settings: &s.settings, Clock: s.clock,
 		NewID: s.newID, Logger: s.log})
 	s.router = s.routes(opts.QuotaAPI)
 	return s

@@ -85,6 +85,14 @@ type VIPQoSUpdater interface {
 	UpdateQoS(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
 }
 
+// VIPSecurityGroups validates a load balancer's vip_sg_ids inside its
+// create or update transaction (an *lb.ValidationError "Security Group
+// <id> not found." unless each exists in the load balancer's project) and
+// puts them on its VIP port.
+type VIPSecurityGroups interface {
+	SetVIPSecurityGroups(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
+}
+
 // Allow is the caller's authorization of one write: it is asked, inside the
 // write's transaction, with the project owning the write's target, before
 // any other rule is checked (so a caller learns nothing about objects it
@@ -117,6 +125,9 @@ type Options struct {
 	// transaction; when it implements VIPQoSUpdater, load balancer updates
 	// that send vip_qos_policy_id go through it.
 	VIPs VIPAllocator
+	// SecurityGroups validates and applies vip_sg_ids on creates that name
+	// them and updates that send them; nil accepts any.
+	SecurityGroups VIPSecurityGroups
 	// Settings are the validation knobs; nil means lb.DefaultSettings().
 	Settings *lb.Settings
 	// Clock returns the current time; nil means time.Now. Each write reads
@@ -138,6 +149,7 @@ type Writer struct {
 	subnets  SubnetChecker
 	keys     KeyManager
 	vips     VIPAllocator
+	sgs      VIPSecurityGroups
 	settings lb.Settings
 	clock    func() time.Time
 	newID    func() string
@@ -147,7 +159,7 @@ type Writer struct {
 // New returns a Writer for opts.
 func New(opts Options) *Writer {
 	w := &Writer{store: opts.Store, notifier: opts.Notifier, quotas: opts.Quotas, subnets: opts.Subnets,
-		keys: opts.KeyManager, vips: opts.VIPs, clock: opts.Clock, newID: opts.NewID, log: opts.Logger}
+		keys: opts.KeyManager, vips: opts.VIPs, sgs: opts.SecurityGroups, clock: opts.Clock, newID: opts.NewID, log: opts.Logger}
 	if opts.Settings != nil {
 		w.settings = *opts.Settings
 	} else {

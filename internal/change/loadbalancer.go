@@ -58,6 +58,11 @@ func (w *Writer) CreateLoadBalancer(ctx context.Context, in LoadBalancerCreate) 
 			}
 			l.VIP, l.AdditionalVIPs = v, additional
 		}
+		if w.sgs != nil && req.SGIDs != nil {
+			if err := w.sgs.SetVIPSecurityGroups(ctx, t.tx, l); err != nil {
+				return err
+			}
+		}
 		t.lb, t.gen, t.now = l, gen, l.CreatedAt
 		if err := t.storeGraph(g); err != nil {
 			return err
@@ -248,7 +253,8 @@ type LoadBalancerUpdate struct {
 	// the write.
 	Apply func(*lb.LoadBalancer) error
 	// Sent: a request that sends vip_qos_policy_id has it validated and
-	// applied to the VIP port (VIPQoSUpdater).
+	// applied to the VIP port (VIPQoSUpdater); one that sends vip_sg_ids,
+	// its security groups (Options.SecurityGroups).
 	Sent Sent
 }
 
@@ -269,6 +275,11 @@ func (w *Writer) UpdateLoadBalancer(ctx context.Context, in LoadBalancerUpdate) 
 		}
 		if u, ok := w.vips.(VIPQoSUpdater); ok && in.Sent.has("vip_qos_policy_id") {
 			if err := u.UpdateQoS(t.ctx, t.tx, l); err != nil {
+				return err
+			}
+		}
+		if w.sgs != nil && in.Sent.has("vip_sg_ids") {
+			if err := w.sgs.SetVIPSecurityGroups(t.ctx, t.tx, l); err != nil {
 				return err
 			}
 		}

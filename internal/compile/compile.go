@@ -26,6 +26,8 @@ type Options struct {
 	// VRRP, when set, makes the fragment carry this node's VRRP group for the load
 	// balancer (ACTIVE_STANDBY); a disabled load balancer gets none.
 	VRRP *VRRP
+	// Ingress is the VIP port's security-group filter; nil is none.
+	Ingress *Ingress
 }
 
 // Unsupported is returned for a graph that uses something the data plane
@@ -43,7 +45,7 @@ func (e *Unsupported) Error() string { return e.Object + ": " + e.What }
 // is left out, as Octavia's drivers do: a disabled listener does not listen,
 // a disabled pool answers like a missing one.
 func LoadBalancer(g *lb.Graph, opts Options) (*dataplane.Config, error) {
-	out := &dataplane.Config{Contract: dataplane.ContractVersion, Listeners: []dataplane.Listener{}, Pools: []dataplane.Pool{}}
+	out := &dataplane.Config{Contract: 1, Listeners: []dataplane.Listener{}, Pools: []dataplane.Pool{}}
 	l := g.LoadBalancer
 	if !l.AdminStateUp {
 		return out, nil
@@ -87,6 +89,9 @@ func LoadBalancer(g *lb.Graph, opts Options) (*dataplane.Config, error) {
 		}
 		dl, err := listener(li, addrs, &opts.TLS)
 		if err != nil {
+			return nil, err
+		}
+		if dl.Ingress, err = ingressFor(opts.Ingress, li); err != nil {
 			return nil, err
 		}
 		if _, ok := pools[li.DefaultPoolID]; ok {
@@ -136,6 +141,7 @@ func LoadBalancer(g *lb.Graph, opts Options) (*dataplane.Config, error) {
 	if opts.VRRP != nil {
 		out.VRRP = vrrpGroup(l, opts.VRRP)
 	}
+	out.Contract = out.NeededContract()
 	return out, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,6 +123,17 @@ func TestGolden(t *testing.T) {
 			return g
 		}, Options{}},
 	}
+	cases = append(cases, struct {
+		name  string
+		graph func() *lb.Graph
+		opts  Options
+	}{"security-groups", base, Options{Ingress: &Ingress{Rules: []IngressRule{
+		{Protocol: 6, PortMin: 80, PortMax: 80, Remote: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}},
+		{Protocol: 17, Remote: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}},
+		{IPv6: true, Protocol: -1},
+		{Protocol: 6, PortMin: 1000, PortMax: 2000, Remote: []netip.Prefix{netip.MustParsePrefix("127.0.0.5/32"), netip.MustParsePrefix("127.0.0.6/32")}},
+		{Protocol: 1},
+	}}}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := tc.graph()

@@ -22,15 +22,31 @@ import (
 //	   algorithms, session persistence, members and health monitors. TLS termination and L7
 //	   policies are described but refused by Validate.
 //
+//	2  Listener.Ingress: the clients a listener admits, from the security groups of the
+//	   load balancer's VIP port (Neutron's ingress rules reduced to the listener's
+//	   protocol and port). An engine of contract 1 would decode it as an unknown field,
+//	   so a config carrying it says contract 2 (Config.NeededContract) and a server
+//	   never sends it to an agent that announced an older contract (ContractHeader):
+//	   such an agent is given its other load balancers only, and the one with the filter
+//	   is reported refused ("upgrade the agent"), never served unfiltered.
+//
 // L7 policies on HTTP listeners became carried without a change of shape: an engine built
 // before that refuses them in Validate ("not supported by this engine yet"), which the
-// agent reports as the load balancer's error, so the version stays 1.
+// agent reports as the load balancer's error, so the version stayed 1 then.
 //
 // Config.VRRP (ACTIVE_STANDBY load balancers) became carried without a change of shape
 // either: the server sends VRRP groups only to agents that advertise the "vrrp"
 // capability in their heartbeats (CapabilityVRRP), and an agent built before that never
 // gets a config that has them.
-const ContractVersion = 1
+const ContractVersion = 2
+
+// ContractHeader carries, on every agent request, the highest ContractVersion the agent's
+// engine understands. An agent that does not send it (built before contract 2) speaks
+// contract 1.
+const ContractHeader = "Fulcrum-Agent-Contract"
+
+// MaxIngressPrefixes bounds Listener.Ingress.Allow.
+const MaxIngressPrefixes = 10000
 
 // Protocol is a listener or pool protocol, spelled as in Octavia.
 type Protocol string
@@ -154,6 +170,14 @@ type Listener struct {
 	// AllowedCIDRs restricts clients to these networks (IPv4 or IPv6 CIDR). Empty allows
 	// everyone. Connections from elsewhere are closed without a byte (UDP: dropped).
 	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
+	// Ingress, when non-nil, admits only clients whose address is inside one of
+	// Ingress.Allow: the security groups of the load balancer's VIP port (contract 2).
+	// It applies with AllowedCIDRs (a client must pass both) to every protocol: TCP and
+	// HTTP connections from elsewhere are closed without a byte at accept, UDP datagrams
+	// from elsewhere are dropped. When it changes, established TCP connections and UDP
+	// flows of clients it no longer admits are closed, as Neutron cuts the connections a
+	// removed rule allowed. nil means no such filter.
+	Ingress *Ingress `json:"ingress,omitempty"`
 	// InsertHeaders asks HTTP listeners to add request headers toward members: keys
 	// X-Forwarded-For, X-Forwarded-Port, X-Forwarded-Proto, X-Forwarded-IP, X-Real-IP, X-Client-IP with value
 	// "true" (case-insensitive) to enable; other values disable. Only on HTTP listeners
@@ -166,6 +190,25 @@ type Listener struct {
 	// the default pool; the first whose rules all match decides. Only on HTTP (and
 	// TERMINATED_HTTPS) listeners: Validate refuses them elsewhere.
 	L7Policies []L7Policy `json:"l7policies,omitempty"`
+}
+
+// Ingress is a listener's client filter from security groups (Listener.Ingress).
+type Ingress struct {
+	// Allow lists the client networks admitted, IPv4 or IPv6 CIDRs (at most
+	// MaxIngressPrefixes). Empty admits nobody: a VIP port whose groups allow nothing
+	// toward this listener's port.
+	Allow []string `json:"allow"`
+}
+
+// NeededContract is the lowest ContractVersion that carries c: 2 when a listener has an
+// Ingress filter, else 1.
+func (c *Config) NeededContract() int {
+	for i := range c.Listeners {
+		if c.Listeners[i].Ingress != nil {
+			return 2
+		}
+	}
+	return 1
 }
 
 // ListenerTLS is the TLS-termination part of a TERMINATED_HTTPS listener (contract only).

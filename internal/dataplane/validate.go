@@ -130,6 +130,7 @@ func (c *Config) Validate() error {
 				v.add(fmt.Sprintf("%s.allowed_cidrs[%d]", path, j), "invalid CIDR %q", s)
 			}
 		}
+		v.ingress(path, l)
 		v.insertHeaders(path, l)
 		v.listenerTLS(path, l)
 		v.l7Policies(path, l, c, pools)
@@ -512,4 +513,21 @@ func MaskBits(mask netip.Addr) int {
 		}
 	}
 	return n
+}
+
+// ingress checks a listener's security-group filter: valid CIDRs, at most
+// MaxIngressPrefixes, and a contract that carries it.
+func (v *validator) ingress(path string, l *Listener) {
+	if l.Ingress == nil {
+		return
+	}
+	if len(l.Ingress.Allow) > MaxIngressPrefixes {
+		v.add(path+".ingress.allow", "%d prefixes, at most %d", len(l.Ingress.Allow), MaxIngressPrefixes)
+		return
+	}
+	for j, s := range l.Ingress.Allow {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			v.add(fmt.Sprintf("%s.ingress.allow[%d]", path, j), "invalid CIDR %q", s)
+		}
+	}
 }

@@ -345,7 +345,10 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 	}
 	e.pools.Store(&pools)
 	for k, s := range newSockets {
-		s.fe.Store(frontends[k])
+		old := s.fe.Swap(frontends[k])
+		if fe := frontends[k]; old != nil && fe.Ingress != nil {
+			s.cutRefused(fe)
+		}
 	}
 	for _, s := range fresh {
 		e.wg.Add(1)
@@ -747,6 +750,24 @@ func (s *socket) drainConns() {
 	for _, drain := range s.conns {
 		if drain != nil {
 			drain()
+		}
+	}
+}
+
+// cutRefused closes the connections (UDP: the flows) of clients fe's security-group filter
+// does not admit: a rule taken away stops the traffic it allowed, as in Neutron, which
+// drops the tracked connections of removed rules.
+func (s *socket) cutRefused(fe *proxy.Frontend) {
+	if s.udp != nil {
+		s.udp.Cut(fe.IngressAdmits)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && !fe.IngressAdmits(a.AddrPort().Addr()) {
+			c.SetLinger(0)
+			c.Close()
 		}
 	}
 }

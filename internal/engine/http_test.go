@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,16 +100,24 @@ func TestHTTPLeastConnections(t *testing.T) {
 	if got["a"] < 40 || got["b"] < 40 {
 		t.Fatalf("idle members should share sequential requests (±10%%): %v", got)
 	}
-	// Hold a slow request on whichever member gets it; the next requests avoid it.
-	slow := make(chan string)
-	go func() {
-		_, body := get(t, newClient(), url+"slow")
-		slow <- body
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for a.hits.Load()+b.hits.Load() < 101 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	// Hold a slow request on whichever member gets it (until released); the next requests
+	// avoid it.
+	type answer struct {
+		body string
+		err  error
 	}
+	slow := make(chan answer, 1)
+	go func() {
+		resp, err := newClient().Get(url + "slow")
+		if err != nil {
+			slow <- answer{err: err}
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- answer{string(body), err}
+	}()
+	waitUntil(t, "the slow request reaches a member", func() bool { return a.hits.Load()+b.hits.Load() == 101 })
 	busy := ""
 	for _, m := range e.Stats().Members {
 		if m.ActiveConnections == 1 {
@@ -125,8 +132,10 @@ func TestHTTPLeastConnections(t *testing.T) {
 			t.Fatalf("request %d went to %s, which has a request in flight", i, busy)
 		}
 	}
-	if body := <-slow; body != busy {
-		t.Fatalf("slow request answered by %s, want %s", body, busy)
+	a.releaseSlow()
+	b.releaseSlow()
+	if got := <-slow; got.err != nil || got.body != busy {
+		t.Fatalf("slow request answered by %q (%v), want %s", got.body, got.err, busy)
 	}
 }
 
@@ -268,7 +277,7 @@ func TestHTTPProtocolFeatures(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
 	t.Run("forwarded headers and hop-by-hop", func(t *testing.T) {
-		resp := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.9\r\nConnection: close, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\nX-Keep: yes\r\n\r\n", 5*time.Second)
+		resp := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.9\r\nConnection: close, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\nX-Keep: yes\r\n\r\n")
 		if statusOf(resp) != "HTTP/1.1 200 OK" {
 			t.Fatalf("got %q", resp)
 		}
@@ -290,7 +299,7 @@ func TestHTTPProtocolFeatures(t *testing.T) {
 	})
 
 	t.Run("chunked request and response", func(t *testing.T) {
-		resp := rawExchange(t, addr, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n", 5*time.Second)
+		resp := rawExchange(t, addr, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
 		if !strings.HasSuffix(resp, "hello world") || statusOf(resp) != "HTTP/1.1 200 OK" {
 			t.Fatalf("chunked echo: %q", resp)
 		}
@@ -301,16 +310,20 @@ func TestHTTPProtocolFeatures(t *testing.T) {
 	})
 
 	t.Run("large bodies both ways", func(t *testing.T) {
+		// 3 MiB each way under -race on a loaded machine takes seconds, through the engine
+		// or not: the exchange has no deadline, but a stall of stallWait fails it.
 		payload := make([]byte, 3<<20+17)
 		rand.Read(payload)
-		resp, err := newClient().Post("http://"+addr+"/echo", "application/octet-stream", bytes.NewReader(payload))
+		c := stallClient()
+		defer c.CloseIdleConnections()
+		resp, err := c.Post("http://"+addr+"/echo", "application/octet-stream", bytes.NewReader(payload))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, _ := io.ReadAll(resp.Body)
+		got, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !bytes.Equal(got, payload) {
-			t.Fatalf("echoed %d bytes, want %d identical", len(got), len(payload))
+		if err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("echoed %d bytes (%v), want %d identical", len(got), err, len(payload))
 		}
 	})
 
@@ -320,7 +333,7 @@ func TestHTTPProtocolFeatures(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(ioWait))
 		io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
 		br := bufio.NewReader(c)
 		line, _ := br.ReadString('\n')
@@ -341,7 +354,7 @@ func TestHTTPProtocolFeatures(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(ioWait))
 		io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nonePOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ntwoGET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		br := bufio.NewReader(c)
 		for _, want := range []string{"one", "two", "a"} {
@@ -357,11 +370,11 @@ func TestHTTPProtocolFeatures(t *testing.T) {
 	})
 
 	t.Run("HEAD and HTTP/1.0", func(t *testing.T) {
-		resp := rawExchange(t, addr, "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second)
+		resp := rawExchange(t, addr, "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		if statusOf(resp) != "HTTP/1.1 200 OK" || !strings.HasSuffix(resp, "\r\n\r\n") {
 			t.Fatalf("HEAD: %q", resp)
 		}
-		resp = rawExchange(t, addr, "GET / HTTP/1.0\r\n\r\n", 5*time.Second)
+		resp = rawExchange(t, addr, "GET / HTTP/1.0\r\n\r\n")
 		if statusOf(resp) != "HTTP/1.1 200 OK" || !strings.HasSuffix(resp, "a") {
 			t.Fatalf("HTTP/1.0: %q", resp)
 		}
@@ -375,7 +388,7 @@ func TestHTTPProtocolFeatures(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(ioWait))
 		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 		br := bufio.NewReader(c)
 		resp, err := http.ReadResponse(br, nil)
@@ -442,7 +455,7 @@ func TestHTTPMalformed(t *testing.T) {
 		{"member too slow", fmt.Sprintf("127.0.0.1:%d", slowPort), "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", "504"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := rawExchange(t, tc.addr, tc.req, 5*time.Second)
+			resp := rawExchange(t, tc.addr, tc.req)
 			if got := statusOf(resp); !strings.HasPrefix(got, "HTTP/1.1 "+tc.want+" ") {
 				t.Fatalf("request %q: got %q, want status %s", tc.req, resp, tc.want)
 			}
@@ -458,7 +471,7 @@ func TestHTTPMalformed(t *testing.T) {
 	// A member with no pool members: 503.
 	mustApply(t, e, &dataplane.Config{Version: 2, Listeners: []dataplane.Listener{httpListener("l1", port, "p1")},
 		Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin)}})
-	if got := statusOf(rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 5*time.Second)); !strings.Contains(got, " 503 ") {
+	if got := statusOf(rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")); !strings.Contains(got, " 503 ") {
 		t.Fatalf("empty pool: %q", got)
 	}
 }
@@ -480,7 +493,7 @@ func startJunkBackend(t *testing.T) int {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
+				c.SetDeadline(time.Now().Add(ioWait))
 				c.Read(make([]byte, 4096))
 				io.WriteString(c, "SSH-2.0-OpenSSH_9.2\r\nnot http at all\r\n\r\n")
 			}()
@@ -506,7 +519,7 @@ func TestConnectionLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(ioWait))
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		if resp, _ := readResponse(t, bufio.NewReader(c), "GET"); resp.StatusCode != 200 {
 			t.Fatalf("connection %d: %d", i, resp.StatusCode)
@@ -516,7 +529,7 @@ func TestConnectionLimit(t *testing.T) {
 	// The third concurrent connection is refused.
 	c, err := net.Dial("tcp", addr)
 	if err == nil {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(ioWait))
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		b, _ := io.ReadAll(c)
 		c.Close()
@@ -528,10 +541,7 @@ func TestConnectionLimit(t *testing.T) {
 		t.Fatalf("stats with the limit reached: %+v", st)
 	}
 	held[0].Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for e.Stats().Listeners[0].ActiveConnections != 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "the engine sees one of the two connections closed", func() bool { return e.Stats().Listeners[0].ActiveConnections == 1 })
 	if code, _ := get(t, newClient(), "http://"+addr+"/"); code != 200 {
 		t.Fatalf("after one closed, a new connection got %d", code)
 	}
@@ -557,8 +567,9 @@ func TestAllowedCIDRs(t *testing.T) {
 	}
 }
 
-// TestReloadUnderLoad applies 50 config changes while clients send requests without pause,
-// and requires every request to succeed.
+// TestReloadUnderLoad applies 50 config changes while 4 keep-alive clients send requests
+// without pause, and requires every request to succeed and every connection to carry
+// requests across every reload (the listener survives each one).
 func TestReloadUnderLoad(t *testing.T) {
 	checkGoroutines(t)
 	var bs []*backend
@@ -586,59 +597,32 @@ func TestReloadUnderLoad(t *testing.T) {
 		return &dataplane.Config{Version: uint64(v), Listeners: ls, Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, algs[v%4], ms...)}}
 	}
 	mustApply(t, e, cfgFor(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var ok, failed, dials atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Count connections: a client retrying on a fresh connection (as Go's
-			// transport silently does for idempotent requests) would hide a dropped one.
-			d := &net.Dialer{}
-			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true,
-				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					dials.Add(1)
-					return d.DialContext(ctx, network, addr)
-				}}}
-			defer c.CloseIdleConnections()
-			for i := 0; i < 20000 && ctx.Err() == nil; i++ { // bounded in count and time
-				resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-				if err == nil {
-					_, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				} else {
-					ok.Add(1)
-				}
+	// Raw keep-alive connections, not an http.Transport: a Transport opens another
+	// connection now and then on its own (it gives up on reusing one whose request
+	// write it has not seen finish within 50 ms, which a loaded machine allows), and
+	// it silently retries a GET on a fresh one, which would hide a dropped connection.
+	load := startKeepAliveLoad(t, fmt.Sprintf("127.0.0.1:%d", port), 4, func(int) string { return "/" },
+		func(_ string, resp *http.Response, body string) error {
+			if resp.StatusCode != 200 || !strings.HasPrefix(body, "b") {
+				return fmt.Errorf("answer %d %q", resp.StatusCode, body)
 			}
-		}()
-	}
+			return nil
+		})
+	load.advance(t, 1)
 	for v := 2; v <= 51; v++ {
-		time.Sleep(20 * time.Millisecond)
 		mustApply(t, e, cfgFor(v))
 		if err := e.Apply(context.Background(), cfgFor(v)); err != nil {
 			t.Fatalf("identical config is not a no-op: %v", err)
 		}
+		// Two answers per connection: at least one request sent after this version
+		// took over.
+		load.advance(t, 2)
 	}
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	wg.Wait()
-	if failed.Load() != 0 || ok.Load() < 100 {
-		t.Fatalf("50 reloads under load: %d ok, %d failed (first: %v)", ok.Load(), failed.Load(), firstErr.Load())
+	n := load.stop(t)
+	if st := e.Stats().Listeners[0]; st.TotalConnections != 4 {
+		t.Fatalf("the listener accepted %d connections, want the 4 kept alive", st.TotalConnections)
 	}
-	if dials.Load() != 4 {
-		t.Fatalf("4 keep-alive clients opened %d connections: the engine dropped some across reloads", dials.Load())
-	}
-	t.Logf("50 reloads under load: %d requests on 4 keep-alive connections, 0 failed", ok.Load())
+	t.Logf("50 reloads under load: %d requests on 4 keep-alive connections, 0 failed", n)
 }
 
 func TestApplyRefusals(t *testing.T) {
@@ -690,41 +674,40 @@ func TestRemovedListenerDrains(t *testing.T) {
 	a := startBackend(t, "a")
 	port := freePort(t)
 	e := newEngine(t, Options{})
-	mustApply(t, e, oneListener(port, pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma"))))
+	// A keep-alive wait of 24 days: an idle connection that ends within the test's
+	// patience was drained, not timed out.
+	l := httpListener("l1", port, "p1")
+	l.TimeoutClientData = dataplane.MaxTimeout
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma"))}})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	for a.hits.Load() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	c.SetDeadline(time.Now().Add(patience))
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n") // held by the member until released
+	waitUntil(t, "the slow request reaches the member", func() bool { return a.hits.Load() == 1 })
 	// An idle keep-alive connection, too.
 	idle, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	idle.SetDeadline(time.Now().Add(10 * time.Second))
+	idle.SetDeadline(time.Now().Add(patience))
 	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	ibr := bufio.NewReader(idle)
 	if resp, _ := readResponse(t, ibr, "GET"); resp.StatusCode != 200 || resp.Close {
 		t.Fatalf("keep-alive request: %d close=%v", resp.StatusCode, resp.Close)
 	}
 	mustApply(t, e, &dataplane.Config{Version: 2})
-	start := time.Now()
 	if n, err := ibr.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-		t.Fatalf("idle keep-alive connection of a removed listener: read %d, %v; want EOF", n, err)
+		t.Fatalf("idle keep-alive connection of a removed listener: read %d, %v; want EOF at once", n, err)
 	}
-	if waited := time.Since(start); waited > 2*time.Second {
-		t.Fatalf("idle keep-alive connection closed after %v; want at once", waited)
-	}
-	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", addr, ioWait); err == nil {
 		t.Fatalf("removed listener still accepts")
 	}
+	a.releaseSlow()
 	br := bufio.NewReader(c)
 	resp, body := readResponse(t, br, "GET")
 	if resp.StatusCode != 200 || body != "a" {
@@ -781,7 +764,7 @@ func TestHTTPProxyProtocolPool(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.SetDeadline(time.Now().Add(ioWait))
 				br := bufio.NewReader(c)
 				line, err := br.ReadString('\n')
 				if err != nil {
@@ -806,7 +789,7 @@ func TestHTTPProxyProtocolPool(t *testing.T) {
 	mustApply(t, e, oneListener(port, p))
 	for client := 0; client < 2; client++ {
 		c := dialFrom(t, fmt.Sprintf("127.0.0.%d", 20+client), fmt.Sprintf("127.0.0.1:%d", port))
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(ioWait))
 		br := bufio.NewReader(c)
 		for i := 0; i < 3; i++ {
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -72,7 +72,7 @@ func startScriptedMember(t *testing.T, script func(m *scriptedMember, conn int, 
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.SetDeadline(time.Now().Add(ioWait))
 				script(m, n, c, bufio.NewReader(c))
 			}()
 		}
@@ -137,13 +137,13 @@ func TestHTTPResponseFraming(t *testing.T) {
 			"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := rawExchange(t, addr, tc.req, 5*time.Second); got != tc.want {
+			if got := rawExchange(t, addr, tc.req); got != tc.want {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
 		})
 	}
 	for _, path := range []string{"/badchunk", "/badreason"} {
-		if got := statusOf(rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n", 5*time.Second)); got != "HTTP/1.1 502 Bad Gateway" {
+		if got := statusOf(rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")); got != "HTTP/1.1 502 Bad Gateway" {
 			t.Errorf("GET %s: %q, want 502", path, got)
 		}
 	}
@@ -190,8 +190,8 @@ func TestHTTPNoBodyResponseNotReused(t *testing.T) {
 			})
 			e := newEngine(t, Options{})
 			addr := scriptedListener(t, e, m)
-			rawExchange(t, addr, tc.req+"\r\nHost: a\r\nConnection: close\r\n\r\n", 5*time.Second)
-			resp := rawExchange(t, addr, "GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5*time.Second)
+			rawExchange(t, addr, tc.req+"\r\nHost: a\r\nConnection: close\r\n\r\n")
+			resp := rawExchange(t, addr, "GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 			if !strings.HasSuffix(resp, "real") {
 				t.Fatalf("next request: %q", resp)
 			}
@@ -213,10 +213,10 @@ func TestHTTPRequestLineTooLong(t *testing.T) {
 	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{httpListener("l1", port, "p1")},
 		Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma"))}})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if got := statusOf(rawExchange(t, addr, "GET /"+strings.Repeat("a", 20<<10)+" HTTP/1.1\r\nHost: a\r\n\r\n", 5*time.Second)); got != "HTTP/1.1 414 URI Too Long" {
+	if got := statusOf(rawExchange(t, addr, "GET /"+strings.Repeat("a", 20<<10)+" HTTP/1.1\r\nHost: a\r\n\r\n")); got != "HTTP/1.1 414 URI Too Long" {
 		t.Errorf("long request line: %q", got)
 	}
-	if got := statusOf(rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nX: "+strings.Repeat("a", 20<<10)+"\r\n\r\n", 5*time.Second)); got != "HTTP/1.1 431 Request Header Fields Too Large" {
+	if got := statusOf(rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nX: "+strings.Repeat("a", 20<<10)+"\r\n\r\n")); got != "HTTP/1.1 431 Request Header Fields Too Large" {
 		t.Errorf("long field: %q", got)
 	}
 }
@@ -247,7 +247,7 @@ func TestL7RulesSeeWhatTheMemberGets(t *testing.T) {
 		{"host of an absolute-form target", "GET http://admin.example/ HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n", "403"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := statusOf(rawExchange(t, addr, tc.req, 5*time.Second)); !strings.Contains(got, " "+tc.want+" ") {
+			if got := statusOf(rawExchange(t, addr, tc.req)); !strings.Contains(got, " "+tc.want+" ") {
 				t.Fatalf("%q: %q, want %s", tc.req, got, tc.want)
 			}
 		})

@@ -32,13 +32,13 @@ func startEcho(t *testing.T, name string) int {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				b, err := io.ReadAll(c)
+				sc := stallConn{c}
+				b, err := io.ReadAll(sc)
 				if err != nil {
 					return
 				}
-				c.Write([]byte(name + ":"))
-				c.Write(b)
+				sc.Write([]byte(name + ":"))
+				sc.Write(b)
 			}()
 		}
 	}()
@@ -64,16 +64,14 @@ func TestTCPByteExactHalfClose(t *testing.T) {
 	for _, p := range []int{port, tlsPort} {
 		payload := make([]byte, 8<<20+123)
 		rand.Read(payload)
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(20 * time.Second))
+		// 16 MiB through the engine under -race on a loaded machine: no deadline on the
+		// whole, but a stall fails it.
+		c := dialStall(t, fmt.Sprintf("127.0.0.1:%d", p))
 		errc := make(chan error, 1)
 		go func() {
 			_, err := c.Write(payload)
 			if err == nil {
-				err = c.(*net.TCPConn).CloseWrite() // half-close: the echo answers only after EOF
+				err = c.CloseWrite() // half-close: the echo answers only after EOF
 			}
 			errc <- err
 		}()
@@ -105,7 +103,7 @@ func TestTCPSourceIPPersistence(t *testing.T) {
 	who := func(src string) string {
 		c := dialFrom(t, src, fmt.Sprintf("127.0.0.1:%d", port))
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(ioWait))
 		c.(*net.TCPConn).CloseWrite()
 		b, _ := io.ReadAll(c)
 		return string(b)
@@ -160,7 +158,7 @@ func TestUDPRoundTripsAndExpiry(t *testing.T) {
 	e := newEngine(t, Options{Clock: clk})
 	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{p}})
 	roundTrip := func(c net.Conn, msg string) string {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(ioWait))
 		if _, err := c.Write([]byte(msg)); err != nil {
 			t.Fatal(err)
 		}
@@ -199,13 +197,7 @@ func TestUDPRoundTripsAndExpiry(t *testing.T) {
 	// Idle flows expire after timeout_client_data of the (fake) clock.
 	clk.Advance(3 * time.Second)
 	clk.Advance(time.Second)
-	deadline := time.Now().Add(5 * time.Second)
-	for e.Stats().Listeners[0].ActiveConnections != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("flows did not expire: %+v", e.Stats().Listeners[0])
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "idle UDP flows expire", func() bool { return e.Stats().Listeners[0].ActiveConnections == 0 })
 	// A new datagram makes a new flow.
 	if got := roundTrip(conns[0], "again"); got != "u1:again" && got != "u2:again" {
 		t.Fatalf("after expiry: %q", got)
@@ -229,7 +221,7 @@ func TestTCPProxyProtocol(t *testing.T) {
 	send := func(port int) (string, int) {
 		c := dialFrom(t, "127.0.0.9", fmt.Sprintf("127.0.0.1:%d", port))
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(ioWait))
 		c.Write([]byte("payload"))
 		c.(*net.TCPConn).CloseWrite()
 		b, _ := io.ReadAll(c)

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,16 +22,6 @@ func l7rule(typ, cmp, key, value string) dataplane.L7Rule {
 
 func toPool(id string, pos int, pool string, rules ...dataplane.L7Rule) dataplane.L7Policy {
 	return dataplane.L7Policy{ID: id, Position: pos, Action: dataplane.ActionRedirectToPool, RedirectPoolID: pool, Rules: rules}
-}
-
-// countingClient is a keep-alive client that counts the connections it opens.
-func countingClient(dials *atomic.Int64) *http.Client {
-	d := &net.Dialer{}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return d.DialContext(ctx, network, addr)
-		}}}
 }
 
 // l7conn is a raw keep-alive client connection for exact answers.
@@ -50,12 +38,13 @@ func dialL7(t *testing.T, port int) *l7conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	return &l7conn{t: t, c: c, br: bufio.NewReader(c)}
 }
 
+// send writes a request; the exchange (send, then read) has ioWait.
 func (lc *l7conn) send(raw string) {
 	lc.t.Helper()
+	lc.c.SetDeadline(time.Now().Add(ioWait))
 	if _, err := io.WriteString(lc.c, raw); err != nil {
 		lc.t.Fatalf("write: %v", err)
 	}
@@ -69,7 +58,7 @@ func (lc *l7conn) read(method string) (*http.Response, string) {
 // closed reports whether the server closed the connection: no further byte, and an end
 // of stream or a reset (closing with unread input resets) rather than a timeout.
 func (lc *l7conn) closed() bool {
-	lc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	lc.c.SetReadDeadline(time.Now().Add(ioWait))
 	_, err := lc.br.ReadByte()
 	var ne net.Error
 	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
@@ -88,21 +77,23 @@ func TestL7PathRouting(t *testing.T) {
 		pool("pa", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma")),
 		pool("pb", dataplane.ProtocolHTTP, dataplane.RoundRobin, b.member("mb")),
 	}})
-	var dials atomic.Int64
-	c := countingClient(&dials)
-	defer c.CloseIdleConnections()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	kc, err := dialKeepAlive(fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
 	for i := 0; i < 3; i++ {
 		for _, tc := range []struct{ path, want string }{
 			{"/api/users", "b"}, {"/", "a"}, {"/api", "b"}, {"/apix?q=1", "b"}, {"/v1/api", "a"}, {"/API/users", "a"}, {"/x?p=/api", "a"},
 		} {
-			if code, body := get(t, c, base+tc.path); code != 200 || body != tc.want {
-				t.Fatalf("GET %s: %d %q, want 200 %q", tc.path, code, body, tc.want)
+			resp, body, err := kc.get(tc.path)
+			if err != nil {
+				t.Fatalf("request %d on one keep-alive connection: %v", i, err)
+			}
+			if resp.StatusCode != 200 || body != tc.want {
+				t.Fatalf("GET %s: %d %q, want 200 %q", tc.path, resp.StatusCode, body, tc.want)
 			}
 		}
-	}
-	if n := dials.Load(); n != 1 {
-		t.Fatalf("21 sequential keep-alive requests opened %d connections, want 1", n)
 	}
 	if a.hits.Load() != 12 || b.hits.Load() != 9 {
 		t.Fatalf("hits a=%d b=%d, want 12 and 9", a.hits.Load(), b.hits.Load())
@@ -367,7 +358,7 @@ func TestL7PoolPersistenceAndHealth(t *testing.T) {
 	l.L7Policies = []dataplane.L7Policy{toPool("api", 1, "pb", l7rule(dataplane.RulePath, dataplane.CompareStartsWith, "", "/api"))}
 	pb := pool("pb", dataplane.ProtocolHTTP, dataplane.RoundRobin, b1.member("mb1"), b2.member("mb2"), b3.member("mb3"))
 	pb.SessionPersistence = &dataplane.SessionPersistence{Type: dataplane.PersistHTTPCookie}
-	pb.HealthMonitor = &dataplane.HealthMonitor{Type: dataplane.MonitorTCP, Delay: 5, Timeout: 1, MaxRetries: 1, MaxRetriesDown: 1, AdminStateUp: true}
+	pb.HealthMonitor = &dataplane.HealthMonitor{Type: dataplane.MonitorTCP, Delay: 5, Timeout: 30, MaxRetries: 1, MaxRetriesDown: 1, AdminStateUp: true}
 	pb.Members[2].MonitorPort = freePort(t) // nothing listens there: mb3 goes DOWN, though it would answer
 	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{
 		pool("pa", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma")), pb}})
@@ -474,66 +465,31 @@ func TestL7ReloadUnderLoad(t *testing.T) {
 		return &dataplane.Config{Version: uint64(v), Listeners: []dataplane.Listener{l}, Pools: pools}
 	}
 	mustApply(t, e, cfgFor(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var ok, failed, dials atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	accept := map[string]map[string]bool{
 		"/api/x": {"200 b": true, "200 c": true},
 		"/x":     {"200 a": true},
 		"/old":   {"200 a": true, "302 http://new.example/": true},
 	}
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := countingClient(&dials)
-			cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-			defer cl.CloseIdleConnections()
-			paths := []string{"/api/x", "/x", "/old"}
-			for i := 0; i < 20000 && ctx.Err() == nil; i++ { // bounded in count and time
-				path := paths[i%3]
-				resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
-				if err == nil {
-					var body []byte
-					body, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					got := fmt.Sprintf("%d %s", resp.StatusCode, body)
-					if resp.StatusCode == 302 {
-						got = fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Location"))
-					}
-					if err == nil && !accept[path][got] {
-						err = fmt.Errorf("GET %s: %s", path, got)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				} else {
-					ok.Add(1)
-				}
+	paths := []string{"/api/x", "/x", "/old"}
+	load := startKeepAliveLoad(t, fmt.Sprintf("127.0.0.1:%d", port), 4, func(i int) string { return paths[i%3] },
+		func(path string, resp *http.Response, body string) error {
+			got := fmt.Sprintf("%d %s", resp.StatusCode, body)
+			if resp.StatusCode == 302 {
+				got = fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Location"))
 			}
-		}()
-	}
-	waitOK := func(n int64) {
-		deadline := time.Now().Add(10 * time.Second)
-		for ok.Load()+failed.Load() < n && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-	}
+			if !accept[path][got] {
+				return fmt.Errorf("GET %s: %s", path, got)
+			}
+			return nil
+		})
+	load.advance(t, 3)
 	for v := 2; v <= 41; v++ {
-		waitOK(ok.Load() + failed.Load() + 20) // some traffic on each version
 		mustApply(t, e, cfgFor(v))
+		load.advance(t, 4) // each path at least once after this version took over
 	}
-	waitOK(ok.Load() + failed.Load() + 20)
-	cancel()
-	wg.Wait()
-	if failed.Load() != 0 || ok.Load() < 800 {
-		t.Fatalf("40 policy changes under load: %d ok, %d failed (first: %v)", ok.Load(), failed.Load(), firstErr.Load())
-	}
-	if dials.Load() != 4 {
-		t.Fatalf("4 keep-alive clients opened %d connections: the engine dropped some across reloads", dials.Load())
+	n := load.stop(t)
+	if st := e.Stats().Listeners[0]; st.TotalConnections != 4 {
+		t.Fatalf("the listener accepted %d connections, want the 4 kept alive", st.TotalConnections)
 	}
 	// The last version (41: odd, not a multiple of 3) is in force for new requests.
 	cl := newClient()
@@ -543,7 +499,7 @@ func TestL7ReloadUnderLoad(t *testing.T) {
 			t.Fatalf("after the reloads GET %s: %d %q, want 200 %q", path, code, body, want)
 		}
 	}
-	t.Logf("40 policy changes under load: %d requests on 4 keep-alive connections, 0 failed", ok.Load())
+	t.Logf("40 policy changes under load: %d requests on 4 keep-alive connections, 0 failed", n)
 }
 
 // TestL7Refusals checks that Apply refuses invalid policies with the field path and keeps

@@ -10,10 +10,13 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -104,13 +107,13 @@ func tlsClient(roots *x509.CertPool, serverName string, cert *tls.Certificate, k
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: !keepAlive, ForceAttemptHTTP2: false},
-		Timeout: 10 * time.Second}
+		Timeout: ioWait}
 }
 
 // servedLeaf handshakes with addr for sni and returns the certificate served.
 func servedLeaf(t *testing.T, addr, sni string) *x509.Certificate {
 	t.Helper()
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: ioWait}, "tcp", addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatalf("handshake for %q: %v", sni, err)
 	}
@@ -224,16 +227,7 @@ func TestTLSClientAuthentication(t *testing.T) {
 	}
 	// The engine counts a refused handshake when its side of it ends, which may be just
 	// after the client saw the refusal.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		got := e.Stats().Listeners[0].RequestErrors
-		if got >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("refused handshakes counted as request errors: %d, want 2", got)
-			break
-		}
-	}
+	waitUntil(t, "two refused handshakes counted as request errors", func() bool { return e.Stats().Listeners[0].RequestErrors >= 2 })
 }
 
 func TestTLSVersionsEnforced(t *testing.T) {
@@ -273,18 +267,49 @@ func TestTLSVersionsEnforced(t *testing.T) {
 }
 
 // tlsMember is an HTTPS backend with a certificate of memberCA that requires a client
-// certificate of clientCA.
-func tlsMember(t *testing.T, memberCA, clientCA *testCA, id string) (*httptest.Server, dataplane.Member) {
+// certificate of clientCA. The server's error log (failed handshakes) goes to the
+// returned recorder and the test log.
+func tlsMember(t *testing.T, memberCA, clientCA *testCA, id string) (*serverLog, dataplane.Member) {
 	t.Helper()
 	cert, _ := memberCA.issue(t, id, "member.example.test")
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s sni=%s client=%s", id, r.TLS.ServerName, r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
+	sl := &serverLog{t: t}
+	srv.Config.ErrorLog = log.New(sl, "member "+id+": ", 0)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{keyPair(cert)}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA.pool()}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	ap := srv.Listener.Addr().(*net.TCPAddr)
-	return srv, dataplane.Member{ID: id, Address: "127.0.0.1", ProtocolPort: ap.Port, Weight: 1, AdminStateUp: true}
+	return sl, dataplane.Member{ID: id, Address: "127.0.0.1", ProtocolPort: ap.Port, Weight: 1, AdminStateUp: true}
+}
+
+// serverLog records what a test server logs, and passes it on to the test log.
+type serverLog struct {
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *serverLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	l.t.Log(line)
+	l.mu.Lock()
+	l.lines = append(l.lines, line)
+	l.mu.Unlock()
+	return len(p), nil
+}
+
+// has reports whether a recorded line contains s.
+func (l *serverLog) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestPoolReencryption(t *testing.T) {
@@ -295,13 +320,13 @@ func TestPoolReencryption(t *testing.T) {
 	lbClientCA := newTestCA(t, "lb client CA")
 	front, _ := ca.issue(t, "www.example.test", "www.example.test")
 	lbCert, _ := lbClientCA.issue(t, "load balancer")
-	_, m := tlsMember(t, memberCA, lbClientCA, "tls-member")
+	memberLog, m := tlsMember(t, memberCA, lbClientCA, "tls-member")
 	e := newEngine(t, Options{})
 	port := freePort(t)
 	apply := func(v uint64, pt *dataplane.PoolTLS) {
 		p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, m)
 		p.TLS = pt
-		p.HealthMonitor = &dataplane.HealthMonitor{ID: "hm", Type: dataplane.MonitorHTTP, Delay: 60, Timeout: 2, MaxRetries: 1, MaxRetriesDown: 1,
+		p.HealthMonitor = &dataplane.HealthMonitor{ID: "hm", Type: dataplane.MonitorHTTP, Delay: 60, Timeout: 30, MaxRetries: 1, MaxRetriesDown: 1,
 			HTTPMethod: "GET", URLPath: "/", ExpectedCodes: "200", AdminStateUp: true}
 		mustApply(t, e, &dataplane.Config{Version: v, Listeners: []dataplane.Listener{
 			httpsListener("l1", port, "p1", &dataplane.ListenerTLS{DefaultCertificate: &front})}, Pools: []dataplane.Pool{p}})
@@ -310,28 +335,26 @@ func TestPoolReencryption(t *testing.T) {
 	apply(1, &dataplane.PoolTLS{ClientCertificate: &lbCert, CA: memberCA.pem(), Versions: []string{"TLSv1.2", "TLSv1.3"}, ALPNProtocols: []string{"http/1.1"}})
 	// An HTTP monitor of a re-encrypting pool probes over TLS with the pool's
 	// client certificate, so the TLS-only member is healthy.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitUntil(t, "the member UP by a probe over TLS", func() bool {
 		h := e.Health().Members
-		if len(h) == 1 && h[0].LastCheckOK && h[0].Status == dataplane.StatusUp {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("member health over TLS: %+v", h)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(h) == 1 && h[0].LastCheckOK && h[0].Status == dataplane.StatusUp
+	})
 	c := tlsClient(ca.pool(), "www.example.test", nil, true)
 	code, body := get(t, c, url)
 	if code != 200 || body != "tls-member sni=www.example.test client=load balancer" {
 		t.Fatalf("re-encrypted request: %d %q", code, body)
 	}
-	// A member whose certificate the pool's CA did not sign is refused: 503.
+	// A member whose certificate the pool's CA did not sign is refused: 503, and the
+	// member sees the engine end the handshake with a bad_certificate alert.
+	if memberLog.has("bad certificate") {
+		t.Fatalf("the member logged a refused certificate before the pool's CA changed")
+	}
 	apply(2, &dataplane.PoolTLS{ClientCertificate: &lbCert, CA: otherCA.pem()})
 	c.CloseIdleConnections()
 	if code, _ := get(t, c, url); code != 503 {
 		t.Errorf("member with an unverified certificate: %d, want 503", code)
 	}
+	waitUntil(t, "the member logs the engine's bad_certificate alert", func() bool { return memberLog.has("remote error: tls: bad certificate") })
 	// Without a CA the member is not verified.
 	apply(3, &dataplane.PoolTLS{ClientCertificate: &lbCert})
 	if code, _ := get(t, c, url); code != 200 {
@@ -355,27 +378,26 @@ func TestTLSCertificateReplacedOnReload(t *testing.T) {
 	mustApply(t, e, cfg(1, old))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	// A keep-alive connection opened on the old certificate.
-	c := tlsClient(ca.pool(), "www.example.test", nil, true)
-	var servedBy []*x509.Certificate
-	c.Transport.(*http.Transport).TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
-		servedBy = append(servedBy, cs.PeerCertificates[0])
-		return nil
+	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: ioWait}, "tcp", addr, &tls.Config{RootCAs: ca.pool(), ServerName: "www.example.test"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if code, _ := get(t, c, "https://"+addr+"/"); code != 200 {
-		t.Fatal(code)
+	kc := newKeepAliveConn(tc)
+	defer kc.Close()
+	if !tc.ConnectionState().PeerCertificates[0].Equal(oldLeaf) {
+		t.Fatalf("first handshake got %s", tc.ConnectionState().PeerCertificates[0].Subject.CommonName)
+	}
+	if resp, _, err := kc.get("/"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("keep-alive connection before reload: %v %v", resp, err)
 	}
 	mustApply(t, e, cfg(2, fresh))
 	if got := servedLeaf(t, addr, "www.example.test"); !got.Equal(freshLeaf) {
 		t.Errorf("new handshakes get %s", got.Subject.CommonName)
 	}
-	// The old connection goes on (no new handshake on it).
-	if code, body := get(t, c, "https://"+addr+"/"); code != 200 || body != "b1" {
-		t.Errorf("keep-alive connection after reload: %d %q", code, body)
+	// The old connection goes on, on its old session.
+	if resp, body, err := kc.get("/"); err != nil || resp.StatusCode != 200 || body != "b1" {
+		t.Errorf("keep-alive connection after reload: %v %q %v", resp, body, err)
 	}
-	if len(servedBy) != 1 || !servedBy[0].Equal(oldLeaf) {
-		t.Errorf("handshakes on the kept connection: %d", len(servedBy))
-	}
-	c.CloseIdleConnections()
 }
 
 func TestTLSSessionResumption(t *testing.T) {
@@ -393,11 +415,12 @@ func TestTLSSessionResumption(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	ccfg := &tls.Config{RootCAs: ca.pool(), ServerName: "r.example.test", ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 	handshake := func() bool {
-		c, err := tls.Dial("tcp", addr, ccfg)
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: ioWait}, "tcp", addr, ccfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		c.SetDeadline(time.Now().Add(ioWait))
 		// TLS 1.3 tickets arrive after the handshake: a request makes sure we read one.
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		io.ReadAll(c)

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -30,6 +31,51 @@ type addressSpace struct {
 	any bool
 	// segments: segment network mode (segment.go).
 	segments Segments
+	// minPrefix is the shortest IPv4 prefix a caller who is not an admin
+	// may give a subnet in loopback mode (0: any).
+	minPrefix int
+}
+
+// spaceLock is the lock row every subnet create of the loopback mode
+// takes (migration 0055 makes it).
+const spaceLock = "address-space"
+
+// lock serialises the subnet creates whose ranges the overlap check
+// compares: in loopback mode all of them (one address space), otherwise
+// those of one network. On SQLite writers are serialised anyway; on
+// PostgreSQL, without it, two transactions could each find no overlap and
+// both commit.
+func (a addressSpace) lock(ctx context.Context, tx store.Tx, networkID string) error {
+	if a.any {
+		_, err := tx.Networks().Lock(ctx, networkID)
+		return err
+	}
+	_, err := tx.NetworkLocks().Lock(ctx, spaceLock)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, err = tx.NetworkLocks().CreateIfAbsent(ctx, &neutron.Lock{ID: spaceLock}); err == nil {
+			_, err = tx.NetworkLocks().Lock(ctx, spaceLock)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("lock the address space: %w", err)
+	}
+	return nil
+}
+
+// checkSize refuses, in loopback mode, an IPv4 subnet wider than
+// minPrefix unless admin: subnets share the host's address space, and a
+// member claiming 127.128.0.0/9 would keep every other project out of half
+// of it.
+func (a addressSpace) checkSize(cidr string, admin bool) error {
+	if a.any || admin || a.minPrefix <= 0 {
+		return nil
+	}
+	pfx, err := netip.ParsePrefix(cidr)
+	if err != nil || !pfx.Addr().Is4() || pfx.Bits() >= a.minPrefix {
+		return nil
+	}
+	return invalidInput(fmt.Sprintf("Requested subnet with cidr: %s is larger than /%d: in loopback network mode every subnet shares this host's address space, and only an admin may create a subnet larger than /%d.",
+		cidr, a.minPrefix, a.minPrefix))
 }
 
 // allocationID is the store id of the allocation of ip on subnet. In

@@ -56,15 +56,33 @@ func qosTarget(q *neutron.QoSPolicy) policy.Target {
 
 func ownerTarget(project string) policy.Target { return policy.Target{"project_id": project} }
 
-// networks memoises network lookups of one transaction (a list of subnets
-// or ports asks for the same few networks again and again).
+// networks memoises network and security group lookups of one transaction
+// (a list of subnets, ports or rules asks for the same few again and
+// again).
 type networks struct {
-	tx   store.Tx
-	seen map[string]*neutron.Network
+	tx     store.Tx
+	seen   map[string]*neutron.Network
+	groups map[string]*neutron.SecurityGroup
 }
 
 func newNetworks(tx store.Tx) *networks {
-	return &networks{tx: tx, seen: map[string]*neutron.Network{}}
+	return &networks{tx: tx, seen: map[string]*neutron.Network{}, groups: map[string]*neutron.SecurityGroup{}}
+}
+
+// group returns the security group, or nil when it does not exist.
+func (ns *networks) group(ctx context.Context, id string) (*neutron.SecurityGroup, error) {
+	if g, ok := ns.groups[id]; ok {
+		return g, nil
+	}
+	g, err := ns.tx.SecurityGroups().Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		g, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ns.groups[id] = g
+	return g, nil
 }
 
 // get returns the network, or nil when it does not exist.

@@ -77,6 +77,9 @@ func (s *Service) createFloatingIP(ctx context.Context, c policy.Caller, project
 	fip := &neutron.FloatingIP{ID: ids.New(), ProjectID: project, FloatingNetworkID: *b.FloatingNetworkID,
 		Description: str(b.Description), Status: neutron.PortDown, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	set(&fip.Tags, b.Tags)
+	if err := checkTags(fip.Tags); err != nil {
+		return nil, nil, err
+	}
 	err := s.update(ctx, func(tx store.Tx) error {
 		n, _, err := networkResource.visible(ctx, s, newNetworks(tx), c, fip.FloatingNetworkID)
 		if err != nil {
@@ -85,8 +88,12 @@ func (s *Service) createFloatingIP(ctx context.Context, c policy.Caller, project
 		if !n.External {
 			return badRequest("floatingip", fmt.Sprintf("Network %s is not a valid external network", n.ID))
 		}
+		if err := s.reserve(ctx, tx, c, project, map[neutron.QuotaResource]int{neutron.QuotaFloatingIP: 1}); err != nil {
+			return err
+		}
 		port := &neutron.Port{ID: ids.New(), NetworkID: n.ID, MACAddress: newMAC(), AdminStateUp: true,
-			DeviceOwner: neutron.OwnerFloatingIP, DeviceID: fip.ID, Status: neutron.PortActive, Times: fip.Times}
+			DeviceOwner: neutron.OwnerFloatingIP, DeviceID: fip.ID, Status: neutron.PortActive, SecurityGroups: []string{},
+			Tags: []string{}, Times: fip.Times}
 		if err := tx.Ports().Create(ctx, port); err != nil {
 			return err
 		}
@@ -189,35 +196,38 @@ func (s *Service) deleteFloatingIP(ctx context.Context, tx store.Tx, fip *neutro
 }
 
 // touchVIPPorts starts a new generation of every load balancer whose VIP
-// port is among ports, because the addresses it is served on changed. It
-// returns their ids, to be enqueued after the commit.
+// port is among ports, because the addresses it is served on or the
+// clients it admits changed. It returns their ids, to be enqueued after
+// the commit.
 func touchVIPPorts(ctx context.Context, tx store.Tx, now time.Time, ports ...string) ([]string, error) {
-	var lbIDs []string
-	seen := map[string]bool{}
+	var want []string
 	for _, p := range ports {
-		if p == "" || seen[p] {
+		if p != "" {
+			want = append(want, p)
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	list, err := tx.LoadBalancers().List(ctx, store.Query{Filters: []store.Filter{store.In("vip_port_id", dedupe(want)...)}})
+	if err != nil {
+		return nil, err
+	}
+	var lbIDs []string
+	for _, l := range list {
+		if l.Status.Provisioning == lb.PendingDelete {
 			continue
 		}
-		seen[p] = true
-		list, err := tx.LoadBalancers().List(ctx, store.Query{Filters: []store.Filter{store.F("vip_port_id", p)}})
+		l, err := tx.LoadBalancers().Lock(ctx, l.ID)
 		if err != nil {
 			return nil, err
 		}
-		for _, l := range list {
-			if l.Status.Provisioning == lb.PendingDelete {
-				continue
-			}
-			l, err := tx.LoadBalancers().Lock(ctx, l.ID)
-			if err != nil {
-				return nil, err
-			}
-			l.NextGeneration()
-			l.Touch(now)
-			if err := tx.LoadBalancers().Update(ctx, l); err != nil {
-				return nil, err
-			}
-			lbIDs = append(lbIDs, l.ID)
+		l.NextGeneration()
+		l.Touch(now)
+		if err := tx.LoadBalancers().Update(ctx, l); err != nil {
+			return nil, err
 		}
+		lbIDs = append(lbIDs, l.ID)
 	}
 	return lbIDs, nil
 }

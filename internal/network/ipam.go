@@ -35,8 +35,9 @@ func subnetsOf(ctx context.Context, tx store.Tx, networkID string) ([]*neutron.S
 }
 
 // allocate reserves the requested fixed IPs for port on network and returns
-// them. With no requests it takes the lowest free address of the first
-// subnet (IPv4 first) that has one. The uniqueness of allocation ids in the
+// them. With no requests it takes an address (neutron.Subnet.Choose: never
+// used before, else released longest ago) of the first subnet (IPv4
+// first) that has one. The uniqueness of allocation ids in the
 // store (per address in loopback mode, per subnet and address otherwise:
 // addressSpace.allocationID) makes a concurrent double allocation fail
 // with a conflict.
@@ -103,7 +104,15 @@ func (a addressSpace) allocateOne(ctx context.Context, tx store.Tx, sub *neutron
 		if err != nil {
 			return neutron.FixedIP{}, err
 		}
-		if ip, err = sub.LowestFree(used); err != nil {
+		released, err := tx.IPReleases().List(ctx, store.Query{Filters: []store.Filter{store.F("subnet_id", sub.ID)}})
+		if err != nil {
+			return neutron.FixedIP{}, err
+		}
+		rel := make([]neutron.IPRelease, len(released))
+		for i, r := range released {
+			rel[i] = *r
+		}
+		if ip, err = sub.Choose(used, rel); err != nil {
 			return neutron.FixedIP{}, err
 		}
 	} else {
@@ -165,9 +174,34 @@ func hasFree(ctx context.Context, tx store.Tx, sub *neutron.Subnet, n int) (bool
 	return free.Cmp(big.NewInt(int64(n))) >= 0, nil
 }
 
-// deletePort removes a port, its address allocations (by cascade) and the
-// association of any floating IP with it.
+// releaseAddresses frees every address portID holds, recording when, so
+// that IPAM hands them out again only after addresses never used and those
+// released before.
+func releaseAddresses(ctx context.Context, tx store.Tx, portID string, now time.Time) error {
+	allocs, err := tx.IPAllocations().List(ctx, store.Query{Filters: []store.Filter{store.F("port_id", portID)}})
+	if err != nil {
+		return err
+	}
+	for _, a := range allocs {
+		rel := &neutron.IPRelease{ID: a.ID, SubnetID: a.SubnetID, IPAddress: a.IPAddress, ReleasedAt: now}
+		made, err := tx.IPReleases().CreateIfAbsent(ctx, rel)
+		if err == nil && !made {
+			err = tx.IPReleases().Update(ctx, rel)
+		}
+		if err != nil {
+			return fmt.Errorf("release %s: %w", a.IPAddress, err)
+		}
+	}
+	_, err = tx.IPAllocations().DeleteWhere(ctx, store.F("port_id", portID))
+	return err
+}
+
+// deletePort removes a port, its address allocations (recording their
+// release) and the association of any floating IP with it.
 func deletePort(ctx context.Context, tx store.Tx, portID string, now time.Time) error {
+	if err := releaseAddresses(ctx, tx, portID, now); err != nil {
+		return err
+	}
 	fips, err := tx.FloatingIPs().List(ctx, store.Query{Filters: []store.Filter{store.F("port_id", portID)}})
 	if err != nil {
 		return err

@@ -108,9 +108,18 @@ func (s *Service) createNetwork(ctx context.Context, c policy.Caller, project st
 	}
 	set(&n.MTU, b.MTU)
 	set(&n.Tags, b.Tags)
+	if err := checkTags(n.Tags); err != nil {
+		return nil, nil, err
+	}
 	var out any
 	err := s.update(ctx, func(tx store.Tx) error {
 		if err := s.usableQoS(ctx, tx, c, n.QoSPolicyID); err != nil {
+			return err
+		}
+		if err := s.reserve(ctx, tx, c, project, map[neutron.QuotaResource]int{neutron.QuotaNetwork: 1}); err != nil {
+			return err
+		}
+		if _, err := s.ensureDefaultGroup(ctx, tx, c, project); err != nil {
 			return err
 		}
 		if err := tx.Networks().Create(ctx, n); err != nil {
@@ -129,6 +138,11 @@ func (s *Service) changeNetwork(ctx context.Context, tx store.Tx, c policy.Calle
 	}
 	if err := s.setQoS(ctx, tx, c, &n.QoSPolicyID, b.QoSPolicyID); err != nil {
 		return nil, err
+	}
+	if b.Tags != nil {
+		if err := checkTags(*b.Tags); err != nil {
+			return nil, err
+		}
 	}
 	b.apply(&n.Name, &n.Description, &n.Tags)
 	set(&n.AdminStateUp, b.AdminStateUp)

@@ -24,7 +24,8 @@ type portBody struct {
 	DeviceOwner    *string    `json:"device_owner"`
 	DeviceID       *string    `json:"device_id"`
 	QoSPolicyID    *string    `json:"qos_policy_id"`
-	SecurityGroups *[]string  `json:"security_groups"`
+	SecurityGroups optList    `json:"security_groups"`
+	PortSecurity   *bool      `json:"port_security_enabled"`
 }
 
 // fixedIP is a port's address on the wire (in a body, either part may be
@@ -74,7 +75,7 @@ func renderPort(p *neutron.Port) portJSON {
 	return portJSON{owner: ownerOf(p.ID, p.Name, p.Description, p.ProjectID),
 		NetworkID: p.NetworkID, MACAddress: p.MACAddress, AdminStateUp: p.AdminStateUp, Status: p.Status, DeviceID: p.DeviceID,
 		DeviceOwner: p.DeviceOwner, FixedIPs: ips, AllowedAddressPairs: []string{}, ExtraDHCPOpts: []string{},
-		SecurityGroups: sgs, PortSecurityEnabled: true, QoSPolicyID: nullable(p.QoSPolicyID), VNICType: "normal",
+		SecurityGroups: sgs, PortSecurityEnabled: p.PortSecurityEnabled, QoSPolicyID: nullable(p.QoSPolicyID), VNICType: "normal",
 		standard: standardOf(p.Tags, p.Times)}
 }
 
@@ -154,14 +155,20 @@ func (s *Service) createPort(ctx context.Context, c policy.Caller, project strin
 	p := &neutron.Port{ID: ids.New(), ProjectID: project, NetworkID: *b.NetworkID, Name: str(b.Name), Description: str(b.Description),
 		AdminStateUp: b.AdminStateUp == nil || *b.AdminStateUp, MACAddress: newMAC(), DeviceOwner: str(b.DeviceOwner),
 		DeviceID: str(b.DeviceID), QoSPolicyID: str(b.QoSPolicyID), SecurityGroups: []string{}, Status: neutron.PortDown,
-		Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
+		PortSecurityEnabled: b.PortSecurity == nil || *b.PortSecurity, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	set(&p.MACAddress, b.MACAddress)
-	set(&p.SecurityGroups, b.SecurityGroups)
 	set(&p.Tags, b.Tags)
+	if err := checkTags(p.Tags); err != nil {
+		return nil, nil, err
+	}
+	if !p.PortSecurityEnabled && len(b.SecurityGroups.Values) > 0 {
+		return nil, nil, portSecurityRequired()
+	}
 	if p.DeviceID != "" {
 		p.Status = neutron.PortActive
 	}
 	var out any
+	var touched []string
 	err := s.update(ctx, func(tx store.Tx) error {
 		n, _, err := networkResource.visible(ctx, s, newNetworks(tx), c, p.NetworkID)
 		if err != nil {
@@ -177,6 +184,26 @@ func (s *Service) createPort(ctx context.Context, c policy.Caller, project strin
 		if err := s.usableQoS(ctx, tx, c, p.QoSPolicyID); err != nil {
 			return err
 		}
+		if err := s.reserve(ctx, tx, c, project, map[neutron.QuotaResource]int{neutron.QuotaPort: 1}); err != nil {
+			return err
+		}
+		switch {
+		case !p.PortSecurityEnabled:
+		case b.SecurityGroups.Set:
+			if p.SecurityGroups, err = s.portGroups(ctx, tx, c, project, b.SecurityGroups.Values); err != nil {
+				return err
+			}
+		case !isNetworkDevice(p.DeviceOwner):
+			// As Neutron: a port that names no group gets its project's
+			// default group.
+			def, err := s.ensureDefaultGroup(ctx, tx, c, project)
+			if err != nil {
+				return err
+			}
+			if def != "" {
+				p.SecurityGroups = []string{def}
+			}
+		}
 		if err := tx.Ports().Create(ctx, p); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return conflict("MacAddressInUse", fmt.Sprintf("Unable to complete operation for network %s. The mac address %s is in use.", p.NetworkID, p.MACAddress))
@@ -191,10 +218,24 @@ func (s *Service) createPort(ctx context.Context, c policy.Caller, project strin
 				return err
 			}
 		}
+		if err := bindGroups(ctx, tx, p); err != nil {
+			return err
+		}
+		// A new member of groups other groups' rules admit.
+		if touched, err = s.touchGroups(ctx, tx, p.SecurityGroups); err != nil {
+			return err
+		}
 		out = renderPort(p)
 		return nil
 	})
-	return out, nil, err
+	return out, touched, err
+}
+
+// portSecurityRequired is Neutron's refusal of groups on a port without
+// port security.
+func portSecurityRequired() *Error {
+	return &Error{Code: http.StatusBadRequest, Type: "PortSecurityAndIPRequiredForSecurityGroups",
+		Message: "Port security must be enabled and port must have an IP address in order to use security groups."}
 }
 
 func requests(fixed *[]fixedIP) []IPRequest {
@@ -223,13 +264,32 @@ func (s *Service) changePort(ctx context.Context, tx store.Tx, c policy.Caller, 
 	if err := s.setQoS(ctx, tx, c, &p.QoSPolicyID, b.QoSPolicyID); err != nil {
 		return nil, err
 	}
+	if b.Tags != nil {
+		if err := checkTags(*b.Tags); err != nil {
+			return nil, err
+		}
+	}
+	before := slices.Clone(p.SecurityGroups)
+	beforeSecurity := p.PortSecurityEnabled
+	set(&p.PortSecurityEnabled, b.PortSecurity)
+	if b.SecurityGroups.Set {
+		var err error
+		if p.SecurityGroups, err = s.portGroups(ctx, tx, c, p.ProjectID, b.SecurityGroups.Values); err != nil {
+			return nil, err
+		}
+	}
+	if !p.PortSecurityEnabled && len(p.SecurityGroups) > 0 {
+		if b.SecurityGroups.Set {
+			return nil, portSecurityRequired()
+		}
+		return nil, conflict("PortSecurityPortHasSecurityGroup", "Port has security group associated. Cannot disable port security or IP address until security group is removed.")
+	}
 	b.apply(&p.Name, &p.Description, &p.Tags)
 	set(&p.AdminStateUp, b.AdminStateUp)
 	set(&p.DeviceOwner, b.DeviceOwner)
 	set(&p.DeviceID, b.DeviceID)
-	set(&p.SecurityGroups, b.SecurityGroups)
 	if b.FixedIPs != nil {
-		if _, err := tx.IPAllocations().DeleteWhere(ctx, store.F("port_id", p.ID)); err != nil {
+		if err := releaseAddresses(ctx, tx, p.ID, s.now()); err != nil {
 			return nil, err
 		}
 		p.FixedIPs = nil
@@ -241,14 +301,32 @@ func (s *Service) changePort(ctx context.Context, tx store.Tx, c policy.Caller, 
 		}
 	}
 	p.UpdatedAt = s.now()
-	return nil, nil
+	if !b.SecurityGroups.Set && b.FixedIPs == nil && beforeSecurity == p.PortSecurityEnabled {
+		return nil, nil
+	}
+	if b.SecurityGroups.Set {
+		if err := bindGroups(ctx, tx, p); err != nil {
+			return nil, err
+		}
+	}
+	// The port's own filter (a VIP port) and the groups whose members'
+	// addresses changed.
+	touched, err := touchVIPPorts(ctx, tx, s.now(), p.ID)
+	if err != nil {
+		return nil, err
+	}
+	more, err := s.touchGroups(ctx, tx, append(before, p.SecurityGroups...))
+	return append(touched, more...), err
 }
 
 func (s *Service) deletePortCall(ctx context.Context, tx store.Tx, p *neutron.Port) ([]string, error) {
 	if err := checkNotServicePort(ctx, tx, p, "deleted"); err != nil {
 		return nil, err
 	}
-	return nil, deletePort(ctx, tx, p.ID, s.now())
+	if err := deletePort(ctx, tx, p.ID, s.now()); err != nil {
+		return nil, err
+	}
+	return s.touchGroups(ctx, tx, p.SecurityGroups)
 }
 
 // checkNotServicePort refuses to delete or re-address a port that holds a

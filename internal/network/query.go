@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -64,6 +65,8 @@ func dedupe(vals []string) []string {
 type listQuery struct {
 	filters []store.Filter
 	tags    store.Tags
+	// sort are Neutron's sort_key/sort_dir pairs, in order.
+	sort []store.Sort
 	// raw is the parsed query string, for filters a handler applies itself.
 	raw url.Values
 }
@@ -94,6 +97,9 @@ func parseList(r *http.Request, fields map[string]string) (listQuery, error) {
 		All: tagValues(q, "tags"), Any: tagValues(q, "tags-any"),
 		NotAll: tagValues(q, "not-tags"), NotAny: tagValues(q, "not-tags-any"),
 	}}
+	if lq.sort, err = parseSort(q, fields); err != nil {
+		return listQuery{}, err
+	}
 	params := make([]string, 0, len(fields))
 	for p := range fields {
 		params = append(params, p)
@@ -114,6 +120,38 @@ func parseList(r *http.Request, fields map[string]string) (listQuery, error) {
 	return lq, nil
 }
 
+// parseSort reads Neutron's sort_key and sort_dir parameters: each key one
+// of the resource's filter attributes (or created_at, updated_at), each
+// direction asc or desc; a direction per key, or none at all (ascending).
+func parseSort(q url.Values, fields map[string]string) ([]store.Sort, error) {
+	keys, dirs := q["sort_key"], q["sort_dir"]
+	if len(dirs) > 0 && len(dirs) != len(keys) {
+		return nil, &Error{Code: http.StatusBadRequest, Type: "HTTPBadRequest", Message: "The number of sort_keys and sort_dirs must be same"}
+	}
+	var out []store.Sort
+	for i, k := range keys {
+		field, ok := fields[k]
+		if k == "created_at" || k == "updated_at" {
+			field, ok = k, true
+		}
+		if !ok {
+			return nil, &Error{Code: http.StatusBadRequest, Type: "HTTPBadRequest", Message: fmt.Sprintf("%s is an invalid attribute for sort_keys", k)}
+		}
+		desc := false
+		if len(dirs) > 0 {
+			switch dirs[i] {
+			case "asc":
+			case "desc":
+				desc = true
+			default:
+				return nil, &Error{Code: http.StatusBadRequest, Type: "HTTPBadRequest", Message: fmt.Sprintf("%s is an invalid value for sort_dirs, valid values are: asc, desc", dirs[i])}
+			}
+		}
+		out = append(out, store.Sort{Field: field, Desc: desc})
+	}
+	return out, nil
+}
+
 // storeValues is the most values of one filter or one tag list sent to the
 // store in one condition. The store turns n values into an expression n
 // deep, and SQLite refuses expressions deeper than 1,000; a longer list is
@@ -131,7 +169,7 @@ type part struct {
 // split moves the long conditions of lq out of the returned query into
 // parts.
 func (lq listQuery) split() (store.Query, []part) {
-	base := store.Query{}
+	base := store.Query{Sort: lq.sort}
 	var parts []part
 	for _, f := range lq.filters {
 		if len(f.Values) <= storeValues {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -9,11 +10,25 @@ import (
 // maxBody is the largest request body read.
 const maxBody = 1 << 20
 
+// readBody reads a request body of at most maxBody bytes: a longer one is
+// a 413, never a truncated document.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, &Error{Code: http.StatusBadRequest, Type: "HTTPBadRequest", Message: "Bad request: could not read the body."}
+	}
+	if len(body) > maxBody {
+		return nil, &Error{Code: http.StatusRequestEntityTooLarge, Type: "HTTPRequestEntityTooLarge",
+			Message: fmt.Sprintf("Request is too large: the body may hold at most %d bytes.", maxBody)}
+	}
+	return body, nil
+}
+
 // decode reads {"<wrapper>": {...}} into v.
 func decode(r *http.Request, wrapper string, v any) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	body, err := readBody(r)
 	if err != nil {
-		return badRequest(wrapper, "could not read the body")
+		return err
 	}
 	var outer map[string]json.RawMessage
 	if err := json.Unmarshal(body, &outer); err != nil {
@@ -108,4 +123,28 @@ func str(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// optList distinguishes an absent list (Set false) from a given one; JSON
+// null is the empty list, as Neutron converts it.
+type optList struct {
+	Set    bool
+	Values []string
+}
+
+func (l *optList) UnmarshalJSON(b []byte) error {
+	l.Set = true
+	if string(b) == "null" {
+		l.Values = []string{}
+		return nil
+	}
+	var v []string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v == nil {
+		v = []string{}
+	}
+	l.Values = v
+	return nil
 }

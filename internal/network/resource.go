@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/fulcrumlb/fulcrum/internal/httpapi"
@@ -20,8 +21,11 @@ type resource[T any] struct {
 	title  string // "Network", for "Network <id> could not be found."
 	// notFound is the fault type of a missing object: "NetworkNotFound".
 	notFound string
-	table    func(store.Tx) store.Table[T]
-	id       func(*T) string
+	// missingFormat, when set, is the message of a missing object (with
+	// its id) instead of "<title> <id> could not be found.".
+	missingFormat string
+	table         func(store.Tx) store.Table[T]
+	id            func(*T) string
 	// filters maps list query parameters to store fields.
 	filters map[string]string
 	// target is the policy target of v; nets memoises network lookups.
@@ -32,7 +36,12 @@ type resource[T any] struct {
 
 func (rs *resource[T]) rule(action string) policy.Rule { return policy.Rule(action + "_" + rs.name) }
 
-func (rs *resource[T]) missing(id string) *Error { return notFound(rs.title, rs.notFound, id) }
+func (rs *resource[T]) missing(id string) *Error {
+	if rs.missingFormat != "" {
+		return &Error{Code: http.StatusNotFound, Type: rs.notFound, Message: fmt.Sprintf(rs.missingFormat, id)}
+	}
+	return notFound(rs.title, rs.notFound, id)
+}
 
 // visible loads object id for c, or answers 404 when it does not exist or
 // c may not see it (get_<name>).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/httpapi"
+	"github.com/fulcrumlb/fulcrum/internal/network/neutron"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
@@ -35,7 +36,19 @@ type Options struct {
 	AnyAddress bool
 	// Segments, in segment network mode, are servable too (segment.go).
 	Segments Segments
+	// Quotas are the default network quotas of every project; nil is
+	// Neutron's defaults (DefaultQuotas).
+	Quotas *QuotaLimits
+	// SubnetMinPrefix is, in loopback mode, the shortest IPv4 prefix (the
+	// largest subnet) a caller who is not an admin may create: subnets
+	// share the host's address space, and a wide one would keep every other
+	// project's out of it. 0 is DefaultSubnetMinPrefix; 8 lets anyone claim
+	// the whole servable range.
+	SubnetMinPrefix int
 }
+
+// DefaultSubnetMinPrefix is Options.SubnetMinPrefix's default: a /24.
+const DefaultSubnetMinPrefix = 24
 
 // Service is the Neutron subset, an http.Handler for /networking/... and
 // for /v2.0/{networks,subnets,ports,floatingips,qos,extensions} (clients
@@ -46,6 +59,7 @@ type Service struct {
 	log    *slog.Logger
 	policy *policy.Enforcer
 	space  addressSpace
+	quotas QuotaLimits
 	router *httpapi.Router
 }
 
@@ -65,15 +79,24 @@ func NewService(opts Options) *Service {
 		opts.Policy = p
 	}
 	opts.ExternalURL = strings.TrimSuffix(opts.ExternalURL, "/")
+	if opts.SubnetMinPrefix == 0 {
+		opts.SubnetMinPrefix = DefaultSubnetMinPrefix
+	}
 	s := &Service{opts: opts, log: opts.Logger.With("component", "network"), policy: opts.Policy,
-		space: addressSpace{any: opts.AnyAddress, segments: opts.Segments}}
+		space: addressSpace{any: opts.AnyAddress, segments: opts.Segments, minPrefix: opts.SubnetMinPrefix}, quotas: DefaultQuotas}
+	if opts.Quotas != nil {
+		s.quotas = *opts.Quotas
+	}
 	s.routes()
 	return s
 }
 
 // Paths lists the path prefixes the service answers, for mounting on a mux.
+// (/v2.0/quotas there is Octavia's: the subset's quotas are served under
+// /networking only.)
 var Paths = []string{"/networking", "/networking/", "/v2.0/networks", "/v2.0/networks/", "/v2.0/subnets", "/v2.0/subnets/",
-	"/v2.0/ports", "/v2.0/ports/", "/v2.0/floatingips", "/v2.0/floatingips/", "/v2.0/qos/", "/v2.0/extensions", "/v2.0/extensions/"}
+	"/v2.0/ports", "/v2.0/ports/", "/v2.0/floatingips", "/v2.0/floatingips/", "/v2.0/qos/", "/v2.0/extensions", "/v2.0/extensions/",
+	"/v2.0/security-groups", "/v2.0/security-groups/", "/v2.0/security-group-rules", "/v2.0/security-group-rules/"}
 
 // ServeHTTP serves the Neutron subset: /networking/v2.0/x is /v2.0/x, and
 // a trailing ".json" is ignored.
@@ -145,6 +168,10 @@ func (s *Service) routes() {
 			modify(s, floatingIPResource, s.changeFloatingIP), floatingIPResource.remove(s, s.deleteFloatingIP)},
 		{"/v2.0/qos/policies", qosResource.list(s), create(s, qosResource, s.createQoSPolicy), qosResource.show(s),
 			modify(s, qosResource, s.changeQoSPolicy), qosResource.remove(s, deleteQoSPolicy)},
+		{"/v2.0/security-groups", s.listSecurityGroups, create(s, securityGroupResource, s.createSecurityGroup), securityGroupResource.show(s),
+			withRevision(modify(s, securityGroupResource, s.changeSecurityGroup)), s.removeSecurityGroup},
+		{"/v2.0/security-group-rules", s.listRules, s.createRules, ruleResource.show(s),
+			modify(s, ruleResource, s.changeRule), ruleResource.remove(s, s.deleteRule)},
 	}
 	for _, col := range collections {
 		s.handle("GET "+col.path, col.list)
@@ -153,6 +180,23 @@ func (s *Service) routes() {
 		s.handle("PUT "+col.path+"/{id}", col.set)
 		s.handle("DELETE "+col.path+"/{id}", col.delete)
 	}
+	for path, t := range map[string]tagged{
+		"/v2.0/networks": tagsOf(networkResource, func(n *neutron.Network) *[]string { return &n.Tags },
+			func(n *neutron.Network, s *Service) { n.UpdatedAt = s.now() }),
+		"/v2.0/subnets": tagsOf(subnetResource, func(n *neutron.Subnet) *[]string { return &n.Tags },
+			func(n *neutron.Subnet, s *Service) { n.UpdatedAt = s.now() }),
+		"/v2.0/ports": tagsOf(portResource, func(p *neutron.Port) *[]string { return &p.Tags },
+			func(p *neutron.Port, s *Service) { p.UpdatedAt = s.now() }),
+		"/v2.0/floatingips": tagsOf(floatingIPResource, func(f *neutron.FloatingIP) *[]string { return &f.Tags },
+			func(f *neutron.FloatingIP, s *Service) { f.UpdatedAt = s.now() }),
+		"/v2.0/security-groups": tagsOf(securityGroupResource, func(g *neutron.SecurityGroup) *[]string { return &g.Tags },
+			func(g *neutron.SecurityGroup, s *Service) { g.RevisionNumber++; g.UpdatedAt = s.now() }),
+		"/v2.0/qos/policies": tagsOf(qosResource, func(q *neutron.QoSPolicy) *[]string { return &q.Tags },
+			func(q *neutron.QoSPolicy, s *Service) { q.UpdatedAt = s.now() }),
+	} {
+		s.tagRoutes(path, t)
+	}
+	s.quotaRoutes()
 }
 
 type link struct {
@@ -180,7 +224,8 @@ type collection struct {
 
 func (s *Service) resources(w http.ResponseWriter, r *http.Request, _ policy.Caller) error {
 	var out []collection
-	for _, res := range []struct{ name, coll string }{{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"}, {"floatingip", "floatingips"}} {
+	for _, res := range []struct{ name, coll string }{{"network", "networks"}, {"subnet", "subnets"}, {"port", "ports"}, {"floatingip", "floatingips"},
+		{"security_group", "security-groups"}, {"security_group_rule", "security-group-rules"}, {"quota", "quotas"}} {
 		out = append(out, collection{Name: res.name, Collection: res.coll,
 			Links: []link{{Rel: "self", Href: s.baseURL(r) + "/networking/v2.0/" + res.coll}}})
 	}
@@ -202,7 +247,8 @@ func (s *Service) extensions(w http.ResponseWriter, r *http.Request, _ policy.Ca
 	var out []extension
 	for _, e := range [][2]string{{"external-net", "Neutron external network"}, {"qos", "Quality of Service"},
 		{"standard-attr-tag", "Tag support for resources with standard attribute"}, {"standard-attr-description", "standard-attr-description"},
-		{"router", "Neutron L3 Router"}, {"quotas", "Quota management support"}} {
+		{"router", "Neutron L3 Router"}, {"quotas", "Quota management support"}, {"quota_details", "Quota details management support"},
+		{"security-group", "security-group"}, {"port-security", "Port Security"}, {"stateful-security-group", "Stateful security group"}} {
 		out = append(out, extension{Alias: e[0], Name: e[1], Description: e[1], Updated: "2016-01-01T00:00:00-00:00", Links: []link{}})
 	}
 	httpapi.WriteJSON(w, http.StatusOK, struct {

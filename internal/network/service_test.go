@@ -37,6 +37,12 @@ func newEnv(t *testing.T, opts network.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvOn(t, st, opts)
+}
+
+// newEnvOn is newEnv on a store of the test's choosing.
+func newEnvOn(t *testing.T, st store.Store, opts network.Options) *env {
+	t.Helper()
 	opts.Store = st
 	svc := network.NewService(opts)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -154,14 +160,20 @@ func TestNetworksSubnetsPortsScenario(t *testing.T) {
 	}
 	p1id := p1.body["port"].(map[string]any)["id"].(string)
 	e.must(e.admin("DELETE", "/v2.0/ports/"+p1id, nil), 204)
-	if got := ip(port(map[string]any{})); got != "127.30.0.2" {
-		t.Errorf("released address not reused: got %s", got)
+	// A released address comes back only once every address never used
+	// has been handed out.
+	if got := ip(port(map[string]any{})); got != "127.30.0.4" {
+		t.Errorf("after a release: got %s, want 127.30.0.4 (never used) before 127.30.0.2 (released)", got)
 	}
 	if r := e.must(e.admin("GET", "/v2.0/ports?fixed_ips=subnet_id%3D"+sub, nil), 200); len(r["ports"].([]any)) != 3 {
 		t.Errorf("ports on subnet: %d", len(r["ports"].([]any)))
 	}
-	port(map[string]any{}) // .4
-	port(map[string]any{}) // .6
+	if got := ip(port(map[string]any{})); got != "127.30.0.6" {
+		t.Errorf("got %s, want 127.30.0.6, the last never used", got)
+	}
+	if got := ip(port(map[string]any{})); got != "127.30.0.2" {
+		t.Errorf("got %s, want the released 127.30.0.2 once nothing else is free", got)
+	}
 	wantNeutronError(t, port(map[string]any{"fixed_ips": []any{map[string]any{"subnet_id": sub}}}), 409, "IpAddressGenerationFailure", "No more IP addresses")
 
 	// In-use deletes.
@@ -324,8 +336,12 @@ func TestVIPAllocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	l5, err := mk("lb5", lb.VIP{SubnetID: subnet})
-	if err != nil || l5.VIP.Address != "127.10.0.2" {
-		t.Errorf("released VIP address not reused: %+v %v", l5.VIP, err)
+	if err != nil || l5.VIP.Address == l1.VIP.Address || seen[l5.VIP.Address] {
+		t.Errorf("the next VIP took a released or used address: %+v %v", l5.VIP, err)
+	}
+	// The released address can still be asked for.
+	if l6, err := mk("lb6", lb.VIP{SubnetID: subnet, Address: l1.VIP.Address}); err != nil || l6.VIP.Address != l1.VIP.Address {
+		t.Errorf("asking for a released address: %+v %v", l6.VIP, err)
 	}
 	// A user-supplied port is adopted and, on release, unbound but kept.
 	p := e.must(e.admin("POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": l1.VIP.NetworkID}}), 201)["port"].(map[string]any)

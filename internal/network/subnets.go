@@ -104,6 +104,9 @@ func (s *Service) createSubnet(ctx context.Context, c policy.Caller, project str
 	}
 	set(&sub.DNSNameservers, b.DNSNameservers)
 	set(&sub.Tags, b.Tags)
+	if err := checkTags(sub.Tags); err != nil {
+		return nil, nil, err
+	}
 	if err := neutron.ParseSubnet(sub, noGateway); err != nil {
 		var bre *neutron.BadRequestError
 		if errors.As(err, &bre) {
@@ -123,7 +126,16 @@ func (s *Service) createSubnet(ctx context.Context, c policy.Caller, project str
 		if err := s.space.checkServable(sub.CIDR); err != nil {
 			return err
 		}
+		if err := s.reserve(ctx, tx, c, project, map[neutron.QuotaResource]int{neutron.QuotaSubnet: 1}); err != nil {
+			return err
+		}
+		if err := s.space.lock(ctx, tx, sub.NetworkID); err != nil {
+			return err
+		}
 		if err := s.space.checkOverlap(ctx, tx, sub); err != nil {
+			return err
+		}
+		if err := s.space.checkSize(sub.CIDR, s.allowed(c, "admin_only", nil)); err != nil {
 			return err
 		}
 		if err := tx.Subnets().Create(ctx, sub); err != nil {

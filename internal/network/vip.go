@@ -35,17 +35,25 @@ func createdFor(port *neutron.Port, lbID string) bool {
 // is removed. The caller (policy.CallerFrom) decides which subnets are
 // usable: its own project's, shared or external ones, or any for admins.
 type VIPs struct {
-	store store.Store
-	now   func() time.Time
-	space addressSpace // loopback or segment mode (WithSegments)
+	store  store.Store
+	now    func() time.Time
+	space  addressSpace // loopback or segment mode (WithSegments)
+	quotas QuotaLimits
 }
 
-// NewVIPs returns the allocator on st; now may be nil.
+// NewVIPs returns the allocator on st, counting VIP ports against
+// Neutron's default port quota; now may be nil.
 func NewVIPs(st store.Store, now func() time.Time) *VIPs {
 	if now == nil {
 		now = time.Now
 	}
-	return &VIPs{store: st, now: now}
+	return &VIPs{store: st, now: now, quotas: DefaultQuotas}
+}
+
+// VIPs returns the allocator on the service's store, counting VIP ports
+// against the service's port quotas.
+func (s *Service) VIPs() *VIPs {
+	return &VIPs{store: s.opts.Store, now: s.opts.Now, quotas: s.quotas}
 }
 
 // AllocateVIPTx allocates the VIP described by req inside tx (the load
@@ -161,9 +169,20 @@ func (v *VIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) er
 		return vipErr(err) // a subnet made before the network mode refused it
 	}
 	now := v.now().UTC()
+	// The VIP port counts against the project's port quota, as the port
+	// Octavia makes in the project does.
+	if c, ok := policy.CallerFrom(ctx); ok {
+		if err := reserveQuota(ctx, tx, v.quotas, c, l.ProjectID, map[neutron.QuotaResource]int{neutron.QuotaPort: 1}); err != nil {
+			return vipErr(err)
+		}
+	}
+	// Its groups are vip_sg_ids (apiserver.VIPSecurityGroups puts them
+	// on); without any, only the listeners' allowed_cidrs filter, as
+	// Octavia's own group of the load balancer does.
 	port := &neutron.Port{ID: vipPortID(l.ID), ProjectID: l.ProjectID, NetworkID: n.ID, Name: vipPortName(l.ID), AdminStateUp: false,
 		MACAddress: newMAC(), DeviceOwner: neutron.OwnerLoadBalancerVIP, DeviceID: l.ID, QoSPolicyID: vip.QoSPolicyID,
-		SecurityGroups: []string{}, Status: neutron.PortDown, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
+		SecurityGroups: []string{}, PortSecurityEnabled: true, Status: neutron.PortDown, Tags: []string{},
+		Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	if err := tx.Ports().Create(ctx, port); err != nil {
 		return fmt.Errorf("create vip port: %w", err)
 	}
@@ -221,6 +240,8 @@ func vipErr(err error) error {
 		return &lb.ConflictError{Msg: "The VIP IP address is already in use: " + e.Message}
 	case "IpAddressGenerationFailure":
 		return &lb.ConflictError{Msg: "No free VIP address: " + e.Message}
+	case "OverQuota": // Octavia passes Neutron's answer on
+		return &lb.ConflictError{Msg: e.Message}
 	}
 	return &lb.ValidationError{Msg: "Validation failure: " + e.Message}
 }
@@ -298,8 +319,11 @@ func (v *VIPs) adoptPort(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) e
 	} else {
 		port.QoSPolicyID = vip.QoSPolicyID
 	}
-	port.UpdatedAt = v.now().UTC()
-	if err := tx.Ports().Update(ctx, port); err != nil {
+	// Octavia replaces the groups of a port it adopts with its own (and
+	// vip_sg_ids, put on by apiserver.VIPSecurityGroups): a port made with
+	// its project's default group would otherwise admit only that group's
+	// ports.
+	if err := setGroups(ctx, tx, port, nil, v.now().UTC()); err != nil {
 		return err
 	}
 	vip.Address, vip.SubnetID, vip.NetworkID = chosen.IPAddress, chosen.SubnetID, port.NetworkID

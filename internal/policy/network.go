@@ -13,8 +13,10 @@ package policy
 // owner) and, where a rule names them, "network:project_id" (the owner of a
 // subnet's or port's network), "networks:shared" and
 // "networks:router:external" (of a network, or of the network of a subnet
-// or port), "subnets:router:external" (of a subnet's network) and
-// "policies:shared" (of a QoS policy), each "True" or "False".
+// or port), "subnets:router:external" (of a subnet's network),
+// "policies:shared" (of a QoS policy) and "security_groups:shared", each
+// "True" or "False", and "security_group:project_id" (the owner of a
+// rule's group).
 //
 // There are no legacy alternatives: the load-balancer_* roles are Octavia's
 // and mean nothing here, as in Neutron; noauth callers (Caller.IsAdmin) are
@@ -42,6 +44,10 @@ func NetworkRules() map[Rule]string {
 		"external":          "field:networks:router:external=True",
 		"external_network":  "field:subnets:router:external=True",
 		"shared_qos_policy": "field:policies:shared=True",
+		"sg_owner":          "project_id:%(security_group:project_id)s",
+		// Security groups are never shared (no RBAC in the subset): the
+		// field is always False, the rule kept for operators' overrides.
+		"shared_security_group": "field:security_groups:shared=True",
 
 		// Networks.
 		"get_network":                    adminOrReader + " or rule:service_api or rule:shared or rule:external",
@@ -87,6 +93,45 @@ func NetworkRules() map[Rule]string {
 		"create_policy": admin,
 		"update_policy": admin,
 		"delete_policy": admin,
+
+		// Security groups and their rules: a rule's target carries its
+		// group's owner too ("security_group:project_id"), who may read it.
+		"get_security_group":         adminOrReader + " or rule:shared_security_group",
+		"create_security_group":      adminOrMember,
+		"update_security_group":      adminOrMember,
+		"delete_security_group":      adminOrMember,
+		"get_security_group_rule":    adminOrReader + " or rule:sg_owner",
+		"create_security_group_rule": adminOrMember,
+		"update_security_group_rule": adminOrMember,
+		"delete_security_group_rule": adminOrMember,
+
+		// Tags (/<resource>/{id}/tags): read as the object is, written by
+		// those who may update it. Checked against the object's own target
+		// (Neutron 2024.1 checks the caller's project and relies on the
+		// object lookup).
+		"get_networks_tags":           adminOrReader + " or rule:shared or rule:external",
+		"update_networks_tags":        adminOrMember,
+		"delete_networks_tags":        adminOrMember,
+		"get_subnets_tags":            "rule:project_reader or rule:shared or rule:external_network or rule:admin_only or rule:net_owner_reader",
+		"update_subnets_tags":         "rule:project_member or " + adminOrNetMember,
+		"delete_subnets_tags":         "rule:project_member or " + adminOrNetMember,
+		"get_ports_tags":              adminOrService + " or rule:net_owner_reader or rule:project_reader",
+		"update_ports_tags":           adminOrService + " or rule:project_member",
+		"delete_ports_tags":           adminOrService + " or rule:project_member",
+		"get_floatingips_tags":        adminOrReader,
+		"update_floatingips_tags":     adminOrMember,
+		"delete_floatingips_tags":     adminOrMember,
+		"get_security_groups_tags":    adminOrReader + " or rule:shared_security_group",
+		"update_security_groups_tags": adminOrMember,
+		"delete_security_groups_tags": adminOrMember,
+		"get_policies_tags":           adminOrReader + " or rule:shared_qos_policy",
+		"update_policies_tags":        admin,
+		"delete_policies_tags":        admin,
+
+		// Quotas: read by the project's readers, written by admins.
+		"get_quota":    adminOrReader,
+		"update_quota": admin,
+		"delete_quota": admin,
 	}
 }
 

@@ -35,12 +35,18 @@ type TLSResolver interface {
 	PEM(ctx context.Context, tx store.Tx, project, ref string) (string, error)
 }
 
+// IngressResolver reads, inside the provider's transaction, the client
+// filter of a load balancer's VIP port: the ingress rules of its security
+// groups (nil: no filter).
+type IngressResolver func(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*compile.Ingress, error)
+
 // Native is the "fulcrum" provider.
 type Native struct {
 	store     store.Store
 	cache     *snapshot.Cache
 	addresses Addresses
 	tls       TLSResolver
+	ingress   IngressResolver
 	log       *slog.Logger
 	now       func() time.Time
 	ha        HASettings
@@ -53,9 +59,11 @@ type Options struct {
 	Addresses Addresses
 	// TLS resolves the certificates of TERMINATED_HTTPS listeners and
 	// re-encrypting pools; nil refuses them.
-	TLS    TLSResolver
-	Logger *slog.Logger
-	Now    func() time.Time
+	TLS TLSResolver
+	// Ingress reads the VIP port's security groups; nil is no filter.
+	Ingress IngressResolver
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// HA are the VRRP settings of ACTIVE_STANDBY load balancers (pairs.go).
 	HA HASettings
 }
@@ -68,7 +76,8 @@ func NewNative(opts Options) *Native {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, tls: opts.TLS, log: opts.Logger.With("component", "provider"), now: opts.Now, ha: opts.HA}
+	return &Native{store: opts.Store, cache: opts.Cache, addresses: opts.Addresses, tls: opts.TLS, ingress: opts.Ingress,
+		log: opts.Logger.With("component", "provider"), now: opts.Now, ha: opts.HA}
 }
 
 var _ controller.Provider = (*Native)(nil)
@@ -90,6 +99,7 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	var amp *lb.Amphora
 	var agent *lb.Agent
 	var material compile.TLSMaterial
+	var ingress *compile.Ingress
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		var err error
 		amp, agent, err = n.place(ctx, tx, l)
@@ -101,13 +111,18 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 				return err
 			}
 		}
+		if n.ingress != nil {
+			if ingress, err = n.ingress(ctx, tx, l); err != nil {
+				return err
+			}
+		}
 		material, err = n.resolve(ctx, tx, g)
 		return err
 	})
 	if err != nil {
 		return controller.Outcome{}, err
 	}
-	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material})
+	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material, Ingress: ingress})
 	var unsupported *compile.Unsupported
 	if errors.As(err, &unsupported) {
 		return controller.Outcome{}, &controller.RefusedError{Reason: err.Error()}

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ type fragment struct {
 	cfg     *dataplane.Config
 	raw     []byte // canonical JSON, to detect identical content
 	version uint64 // first version containing this content
+	need    int    // the data-plane contract it needs
 }
 
 type node struct {
@@ -62,6 +64,10 @@ type node struct {
 	applied  uint64
 	refused  map[string]dataplane.Refusal
 	lastSeen time.Time
+	// contract is the data-plane contract the agent announced on its last
+	// watch; 0 until it has watched. Fragments needing a newer one are not
+	// sent to it.
+	contract int
 }
 
 // New returns an empty cache. notify may be nil.
@@ -113,7 +119,7 @@ func (c *Cache) Put(agentID, lbID string, gen int64, frag *dataplane.Config) uin
 		return n.version
 	}
 	c.bump(n)
-	n.frags[lbID] = &fragment{gen: gen, cfg: frag, raw: raw, version: n.version}
+	n.frags[lbID] = &fragment{gen: gen, cfg: frag, raw: raw, version: n.version, need: frag.NeededContract()}
 	delete(n.removed, lbID)
 	return n.version
 }
@@ -147,6 +153,9 @@ func (c *Cache) State(agentID, lbID string, gen int64) (State, string) {
 	f, ok := n.frags[lbID]
 	if !ok || f.gen < gen {
 		return Absent, ""
+	}
+	if n.contract != 0 && f.need > n.contract {
+		return Refused, n.held(f)
 	}
 	if r, ok := n.refused[lbID]; ok && r.Version >= f.version {
 		return Refused, r.Reason
@@ -189,7 +198,46 @@ func (c *Cache) Placed(agentID string) []string {
 	return out
 }
 
-// config assembles the node's whole config for its current version.
+// SetContract records the data-plane contract agent agentID announced
+// (dataplane.ContractHeader; 1 when it sent none) before it watches: its
+// config leaves out the fragments that need a newer contract, whose state
+// is Refused with the reason, so an old agent never meets a field it cannot
+// decode and never serves a load balancer without a filter it cannot
+// enforce.
+func (c *Cache) SetContract(agentID string, contract int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.node(agentID)
+	before, after := max(n.contract, 1), max(contract, 1)
+	n.contract = contract
+	if before == after {
+		return
+	}
+	bumped := false
+	for _, f := range n.frags {
+		if f.need <= min(before, after) {
+			continue
+		}
+		if !bumped {
+			c.bump(n) // the config it gets changes
+			bumped = true
+		}
+		// Its content is in the agent's config from this version on: an
+		// acknowledgement of an earlier one does not apply it.
+		f.version = n.version
+	}
+}
+
+// held is why fragment f is not sent to the node.
+func (n *node) held(f *fragment) string {
+	return fmt.Sprintf("the agent's engine speaks data-plane contract %d, and this load balancer needs contract %d (its VIP port's security groups): upgrade the agent",
+		n.contract, f.need)
+}
+
+// config assembles the node's whole config for its current version: the
+// fragments its agent's contract carries (all but those needing a newer
+// one; before the agent announced one, those of contract 1), and the
+// lowest contract that carries them.
 func (n *node) config(agentID string) *dataplane.Config {
 	if n.cfg != nil {
 		return n.cfg
@@ -199,13 +247,17 @@ func (n *node) config(agentID string) *dataplane.Config {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	cfg := &dataplane.Config{Contract: dataplane.ContractVersion, Version: n.version, NodeID: agentID,
+	cfg := &dataplane.Config{Contract: 1, Version: n.version, NodeID: agentID,
 		Listeners: []dataplane.Listener{}, Pools: []dataplane.Pool{}}
 	for _, id := range ids {
-		f := n.frags[id].cfg
-		cfg.Listeners = append(cfg.Listeners, f.Listeners...)
-		cfg.Pools = append(cfg.Pools, f.Pools...)
-		cfg.VRRP = append(cfg.VRRP, f.VRRP...)
+		f := n.frags[id]
+		if f.need > max(n.contract, 1) {
+			continue
+		}
+		cfg.Contract = max(cfg.Contract, f.need)
+		cfg.Listeners = append(cfg.Listeners, f.cfg.Listeners...)
+		cfg.Pools = append(cfg.Pools, f.cfg.Pools...)
+		cfg.VRRP = append(cfg.VRRP, f.cfg.VRRP...)
 	}
 	n.cfg = cfg
 	return cfg

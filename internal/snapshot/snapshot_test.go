@@ -118,3 +118,51 @@ func TestWatchBlocksUntilChangeAndAssemblesSortedConfig(t *testing.T) {
 		t.Error("cancelled watch reported a change")
 	}
 }
+
+// TestOldContractAgentNeverGetsAFilter: an agent that announced data-plane
+// contract 1 is never sent a load balancer whose listeners carry a
+// security-group filter (it could not decode the field, and serving the
+// load balancer without the filter would let everyone in): that one is
+// Refused with the reason, the others flow, and the config says contract 1.
+// Once the agent announces contract 2 the load balancer is sent and the
+// config says 2.
+func TestOldContractAgentNeverGetsAFilter(t *testing.T) {
+	c := New(nil, nil)
+	filtered := frag("lb1", 80)
+	filtered.Listeners[0].Ingress = &dataplane.Ingress{Allow: []string{"127.0.0.2/32"}}
+	c.Put("a1", "lb1", 1, filtered)
+	c.Put("a1", "lb2", 1, frag("lb2", 81))
+
+	// Before the agent has watched, nothing is known: pending.
+	if st, _ := c.State("a1", "lb1", 1); st != Pending {
+		t.Fatalf("before any watch: %v", st)
+	}
+	c.SetContract("a1", 1)
+	cfg, changed := c.Watch(context.Background(), "a1", 0, 0)
+	if !changed || cfg.Contract != 1 || len(cfg.Listeners) != 1 || cfg.Listeners[0].LoadBalancerID != "lb2" {
+		t.Fatalf("contract-1 agent got %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config for a contract-1 agent: %v", err)
+	}
+	c.Ack("a1", cfg.Version, nil)
+	if st, reason := c.State("a1", "lb1", 1); st != Refused || reason == "" {
+		t.Errorf("filtered load balancer on a contract-1 agent: %v %q", st, reason)
+	}
+	if st, _ := c.State("a1", "lb2", 1); st != Applied {
+		t.Errorf("the other load balancer: %v", st)
+	}
+
+	c.SetContract("a1", 2)
+	cfg, changed = c.Watch(context.Background(), "a1", cfg.Version, 0)
+	if !changed || cfg.Contract != 2 || len(cfg.Listeners) != 2 {
+		t.Fatalf("contract-2 agent got %+v", cfg)
+	}
+	if st, _ := c.State("a1", "lb1", 1); st != Pending {
+		t.Errorf("after the upgrade, before its ack: %v", st)
+	}
+	c.Ack("a1", cfg.Version, nil)
+	if st, _ := c.State("a1", "lb1", 1); st != Applied {
+		t.Errorf("after the upgrade: %v", st)
+	}
+}

@@ -98,6 +98,18 @@ type Tx interface {
 	IPAllocations() Table[neutron.IPAllocation]
 	FloatingIPs() Table[neutron.FloatingIP]
 	QoSPolicies() Table[neutron.QoSPolicy]
+	// Deleting a security group removes its rules; a rule whose remote
+	// group is deleted goes with it.
+	SecurityGroups() Table[neutron.SecurityGroup]
+	SecurityGroupRules() Table[neutron.SecurityGroupRule]
+	// PortSecurityGroups go with their port; a group a port carries
+	// cannot be deleted (ErrConflict).
+	PortSecurityGroups() Table[neutron.PortSecurityGroup]
+	// NetworkQuotas are keyed by project id.
+	NetworkQuotas() Table[neutron.NetworkQuota]
+	// IPReleases go with their subnet.
+	IPReleases() Table[neutron.IPRelease]
+	NetworkLocks() Table[neutron.Lock]
 
 	// The Barbican subset. Deleting a secret or a container removes the
 	// ContainerSecrets that name it; a ContainerSecret's container and

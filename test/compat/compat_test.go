@@ -135,24 +135,50 @@ func TestDemoProjectFlow(t *testing.T) {
 }
 
 // gophercloudExpected are gophercloud's load-balancer acceptance tests
-// (v2.15.0): all of them must run and pass.
+// (v2.16.0, the version gophercloud-acceptance.sh pins): all of them must
+// run and pass.
 const gophercloudExpected = `^(TestAmphoraeList|TestFlavorProfilesList|TestFlavorProfilesCRUD|TestFlavorsList|TestFlavorsCRUD|` +
 	`TestL7PoliciesList|TestListenersList|TestLoadbalancersList|TestLoadbalancersListByTags|TestLoadbalancerHTTPCRUD|` +
-	`TestLoadBalancerWithAdditionalVips|TestLoadbalancersCRUD|TestLoadbalancersCascadeCRUD|TestLoadbalancersFullyPopulatedCRUD|` +
-	`TestMonitorsList|TestPoolsList|TestProvidersList|TestProviderCapabilities|TestQuotasGet|TestQuotasUpdate|TestQuotasDelete)$`
+	`TestLoadBalancerWithAdditionalVips|TestLoadBalancerWithVIPSecurityGroups|TestLoadbalancersCRUD|TestLoadbalancersCascadeCRUD|` +
+	`TestLoadbalancersFullyPopulatedCRUD|TestMonitorsList|TestPoolsList|TestProvidersList|TestProviderCapabilities|TestQuotasGet|` +
+	`TestQuotasUpdate|TestQuotasDelete)$`
+
+// gophercloudNetworkingExpected are gophercloud's networking acceptance
+// tests of security groups and tags that need only networks, subnets,
+// ports and groups (internal/acceptance/openstack/networking/v2/extensions).
+const gophercloudNetworkingExpected = `^(TestSecurityGroupsCreateUpdateDelete|TestSecurityGroupsPort|TestSecurityGroupsRevision|` +
+	`TestTags|TestQueryByTags)$`
 
 // TestGophercloudAcceptance runs gophercloud's own load-balancer acceptance
 // tests against a fresh server with the noop provider and Keystone auth,
 // in the noop network mode: the tests make 192.168.x.0/24 subnets, which the
 // loopback mode refuses as it cannot serve them.
 func TestGophercloudAcceptance(t *testing.T) {
+	gophercloudRun(t, "", gophercloudExpected)
+}
+
+// TestGophercloudNetworkingAcceptance runs gophercloud's security group and
+// tag acceptance tests against the Neutron subset (noop network mode, as
+// they make 192.168.x subnets).
+func TestGophercloudNetworkingAcceptance(t *testing.T) {
+	gophercloudRun(t, "./internal/acceptance/openstack/networking/v2/extensions/", gophercloudNetworkingExpected)
+}
+
+// gophercloudRun runs the acceptance tests of pkg ("" the load-balancer
+// ones) that expected names against a fresh server and requires each of
+// them to pass.
+func gophercloudRun(t *testing.T, pkg, expected string) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Fatal("go is required to build gophercloud's acceptance tests")
 	}
 	s := startServer(t, "--auth", "keystone", "--network", "noop")
-	out, err := run(t, []string{"OS_AUTH_URL=" + s.URL + "/identity/v3", "OS_USERNAME=admin", "OS_PASSWORD=" + s.Password,
-		"OS_PROJECT_NAME=admin", "OS_DOMAIN_NAME=Default", "OS_REGION_NAME=RegionOne", "GC_RUN=" + gophercloudExpected,
-		"GC_WORK=" + t.TempDir()}, "bash", script("gophercloud-acceptance.sh"))
+	env := []string{"OS_AUTH_URL=" + s.URL + "/identity/v3", "OS_USERNAME=admin", "OS_PASSWORD=" + s.Password,
+		"OS_PROJECT_NAME=admin", "OS_DOMAIN_NAME=Default", "OS_REGION_NAME=RegionOne", "GC_RUN=" + expected,
+		"GC_WORK=" + t.TempDir()}
+	if pkg != "" {
+		env = append(env, "GC_PKG="+pkg)
+	}
+	out, err := run(t, env, "bash", script("gophercloud-acceptance.sh"))
 	var summary []string
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "ok ") || strings.HasPrefix(line, "FAIL") {
@@ -165,7 +191,7 @@ func TestGophercloudAcceptance(t *testing.T) {
 	}
 	// Every expected test must have run and passed (a renamed test must not
 	// turn this into a no-op).
-	names := strings.Split(strings.TrimSuffix(strings.TrimPrefix(gophercloudExpected, "^("), ")$"), "|")
+	names := strings.Split(strings.TrimSuffix(strings.TrimPrefix(expected, "^("), ")$"), "|")
 	for _, name := range names {
 		if !strings.Contains(out, "--- PASS: "+name+" ") {
 			t.Errorf("gophercloud %s did not pass", name)

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Runs gophercloud v2's own load-balancer acceptance tests
-# (internal/acceptance/openstack/loadbalancer/v2) against a running fulcrum
-# server. The tests are in an internal package of the gophercloud module, so
+# Runs gophercloud v2's own acceptance tests (by default the load-balancer
+# ones, internal/acceptance/openstack/loadbalancer/v2) against a running
+# fulcrum server. The tests are in an internal package of the gophercloud module, so
 # they are built from a writable copy of the module fetched through the Go
 # module proxy.
 #
 # Environment (defaults: a local server on 127.0.0.1:9876 with its clouds.yaml
 # admin credentials exported by the caller):
 #   OS_AUTH_URL OS_USERNAME OS_PASSWORD OS_PROJECT_NAME OS_DOMAIN_NAME OS_REGION_NAME
-#   GC_VERSION  gophercloud module version (default v2.15.0, pinned for repeatable CI)
+#   GC_VERSION  gophercloud module version (default v2.16.0, pinned for repeatable CI)
+#   GC_PKG      acceptance package, relative to the module (default the load-balancer one)
 #   GC_RUN      go test -run regexp (default ^Test)
 #   GC_SKIP     go test -skip regexp (default none)
 #   GC_WORK     scratch directory (default: mktemp)
 set -euo pipefail
 
-GC_VERSION=${GC_VERSION:-v2.15.0}
+GC_VERSION=${GC_VERSION:-v2.16.0}
+GC_PKG=${GC_PKG:-./internal/acceptance/openstack/loadbalancer/v2/}
 GC_RUN=${GC_RUN:-'^Test'}
 GC_SKIP=${GC_SKIP:-}
 export OS_AUTH_URL=${OS_AUTH_URL:-http://127.0.0.1:9876/identity/v3}
@@ -44,5 +46,4 @@ fi
 cd "$src"
 skip=()
 [ -n "$GC_SKIP" ] && skip=(-skip "$GC_SKIP")
-exec go test -v -count=1 -p 1 -tags acceptance -timeout 30m -run "$GC_RUN" "${skip[@]}" \
-	./internal/acceptance/openstack/loadbalancer/v2/
+exec go test -v -count=1 -p 1 -tags acceptance -timeout 30m -run "$GC_RUN" "${skip[@]}" "$GC_PKG"

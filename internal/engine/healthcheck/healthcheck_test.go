@@ -27,8 +27,14 @@ func addrOf(t *testing.T, s string) netip.AddrPort {
 	return ap
 }
 
+// patience bounds a test's wait for a condition; far beyond any pause of a loaded CI
+// machine, so reaching it means something is stuck.
+const patience = 60 * time.Second
+
+// spec is a monitor of type t. Its timeout (real time) is generous: a probe that should
+// succeed never times out on a loaded machine, and one that should fail is refused at once.
 func spec(t dataplane.MonitorType, mod func(*dataplane.HealthMonitor)) Spec {
-	hm := &dataplane.HealthMonitor{Type: t, Delay: 1, Timeout: 2, MaxRetries: 1, MaxRetriesDown: 1, AdminStateUp: true}
+	hm := &dataplane.HealthMonitor{Type: t, Delay: 1, Timeout: 30, MaxRetries: 1, MaxRetriesDown: 1, AdminStateUp: true}
 	if mod != nil {
 		mod(hm)
 	}
@@ -186,7 +192,7 @@ func TestCheckerRiseFall(t *testing.T) {
 	c.Start()
 	defer func() { c.Stop(); c.Wait() }()
 	wait := func(n int64) {
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(patience)
 		for c.Checks() < n || clk.Pending() < 1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("check %d did not finish", n)

@@ -113,7 +113,10 @@ type Frontend struct {
 	ConnectTimeout time.Duration
 	MemberTimeout  time.Duration
 	Allowed        []netip.Prefix
-	Opts           *Options
+	// Ingress is the security-group filter (dataplane.Listener.Ingress); nil admits
+	// every client.
+	Ingress *AddrSet
+	Opts    *Options
 
 	// TLS terminates client connections (TERMINATED_HTTPS); nil for HTTP. Set by the
 	// engine with SetTLS.
@@ -161,6 +164,7 @@ func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters
 			f.Allowed = append(f.Allowed, p.Masked())
 		}
 	}
+	f.Ingress = ingressSet(l.Ingress)
 	on := func(k string) bool { return strings.EqualFold(l.InsertHeaders[k], "true") }
 	f.xff, f.xfPort, f.xfProto, f.realIP, f.clientIP, f.fwdIP = on("X-Forwarded-For"), on("X-Forwarded-Port"), on("X-Forwarded-Proto"), on("X-Real-IP"), on("X-Client-IP"), on("X-Forwarded-IP")
 	for i, k := range tlsterm.SSLHeaders {
@@ -211,22 +215,13 @@ func (f *Frontend) SetTLS(srv *tlsterm.Server, poolTLS map[string]*tlsterm.Clien
 // its value is the member id.
 const HTTPCookieName = "SRV"
 
-// Admit reports whether a client at addr may connect: allowed_cidrs, then connection_limit.
-// When it returns true the caller must call Release when the connection ends.
+// Admit reports whether a client at addr may connect: allowed_cidrs and the
+// security-group filter, then connection_limit. When it returns true the caller must call
+// Release when the connection ends.
 func (f *Frontend) Admit(addr netip.Addr) bool {
-	if len(f.Allowed) > 0 {
-		addr = addr.Unmap()
-		ok := false
-		for _, p := range f.Allowed {
-			if p.Contains(addr) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			f.Counters.Errors.Add(1)
-			return false
-		}
+	if !f.AllowedAddr(addr) {
+		f.Counters.Errors.Add(1)
+		return false
 	}
 	n := f.Counters.Active.Add(1)
 	if f.Limit > 0 && n > f.Limit {
@@ -241,12 +236,16 @@ func (f *Frontend) Admit(addr netip.Addr) bool {
 // Release ends a connection admitted by Admit.
 func (f *Frontend) Release() { f.Counters.Active.Add(-1) }
 
-// AllowedAddr reports whether addr passes allowed_cidrs (without counting a connection).
+// AllowedAddr reports whether addr passes allowed_cidrs and the security-group filter
+// (without counting a connection).
 func (f *Frontend) AllowedAddr(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	if f.Ingress != nil && !f.Ingress.Contains(addr) {
+		return false
+	}
 	if len(f.Allowed) == 0 {
 		return true
 	}
-	addr = addr.Unmap()
 	for _, p := range f.Allowed {
 		if p.Contains(addr) {
 			return true

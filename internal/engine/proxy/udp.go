@@ -188,6 +188,18 @@ func (s *UDPServer) expire() {
 	}
 }
 
+// Cut ends the flows of the clients admit refuses (a security-group filter that no longer
+// admits them): their member sockets close, so no more replies reach them.
+func (s *UDPServer) Cut(admit func(netip.Addr) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.flows {
+		if !admit(f.client.Addr()) {
+			s.endLocked(f)
+		}
+	}
+}
+
 // Flows returns the number of live flows.
 func (s *UDPServer) Flows() int {
 	s.mu.Lock()

@@ -28,6 +28,10 @@ type ca struct {
 	key  *ecdsa.PrivateKey
 }
 
+// ioWait bounds one handshake or exchange of a test; far beyond any pause of a loaded CI
+// machine running -race, so reaching it means something is stuck.
+const ioWait = 30 * time.Second
+
 func newCA(t testing.TB, name string) *ca {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -106,7 +110,7 @@ func serve(t *testing.T, s *Server) (addr string, infos <-chan *ConnInfo) {
 			go func() {
 				defer c.Close()
 				tc := tls.Server(c, s.Config)
-				tc.SetDeadline(time.Now().Add(5 * time.Second))
+				tc.SetDeadline(time.Now().Add(ioWait))
 				if err := tc.Handshake(); err != nil {
 					return
 				}
@@ -122,12 +126,12 @@ func serve(t *testing.T, s *Server) (addr string, infos <-chan *ConnInfo) {
 
 // dial handshakes with cfg and reads the "ok".
 func dial(addr string, cfg *tls.Config) (tls.ConnectionState, error) {
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: ioWait}, "tcp", addr, cfg)
 	if err != nil {
 		return tls.ConnectionState{}, err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(ioWait))
 	b, err := io.ReadAll(c)
 	if err != nil {
 		return c.ConnectionState(), err
@@ -325,7 +329,7 @@ func TestClientAuthentication(t *testing.T) {
 	for ci == nil || !ci.HasCert {
 		select {
 		case ci = <-mInfos:
-		case <-time.After(5 * time.Second):
+		case <-time.After(ioWait):
 			t.Fatal("no connection info")
 		}
 	}
@@ -364,7 +368,7 @@ func TestClientAuthentication(t *testing.T) {
 				}
 				return
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(ioWait):
 			t.Fatal("no optional connection without a certificate")
 		}
 	}

@@ -218,3 +218,43 @@ func (s *Subnet) PoolSize() *big.Int {
 	}
 	return n
 }
+
+// Choose picks the address IPAM hands out next on the subnet: the lowest
+// address of the allocation pools never handed out before (not in used,
+// never released), else the free pool address released longest ago (ties
+// by address). used holds the canonical addresses allocated now (and the
+// gateway); released the subnet's release records. It returns
+// ErrNoFreeAddress when every pool address is in use.
+func (s *Subnet) Choose(used []string, released []IPRelease) (string, error) {
+	seen := make([]string, 0, len(used)+len(released))
+	seen = append(seen, used...)
+	for _, r := range released {
+		seen = append(seen, r.IPAddress)
+	}
+	if ip, err := s.LowestFree(seen); err == nil {
+		return ip, nil
+	}
+	inUse := make(map[netip.Addr]bool, len(used))
+	for _, u := range used {
+		if a, err := netip.ParseAddr(u); err == nil {
+			inUse[a] = true
+		}
+	}
+	order := slices.Clone(released)
+	slices.SortFunc(order, func(a, b IPRelease) int {
+		if c := a.ReleasedAt.Compare(b.ReleasedAt); c != 0 {
+			return c
+		}
+		x, _ := netip.ParseAddr(a.IPAddress)
+		y, _ := netip.ParseAddr(b.IPAddress)
+		return x.Compare(y)
+	})
+	for _, r := range order {
+		a, err := netip.ParseAddr(r.IPAddress)
+		if err != nil || inUse[a] || !s.InPools(r.IPAddress) {
+			continue
+		}
+		return a.String(), nil
+	}
+	return "", ErrNoFreeAddress
+}

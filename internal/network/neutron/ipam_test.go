@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestParseSubnet(t *testing.T) {
@@ -84,5 +85,46 @@ func TestLowestFree(t *testing.T) {
 	}
 	if !s.Contains("127.30.0.7") || s.Contains("127.30.0.8") || !s.InPools("127.30.0.6") || s.InPools("127.30.0.1") {
 		t.Errorf("Contains/InPools wrong")
+	}
+}
+
+// TestChoose: the order IPAM hands addresses out in, step by step: never
+// used first (lowest), then the one released longest ago.
+func TestChoose(t *testing.T) {
+	s := Subnet{CIDR: "127.30.0.0/29"}
+	if err := ParseSubnet(&s, false); err != nil { // pool .2–.6, gateway .1
+		t.Fatal(err)
+	}
+	at := func(sec int) time.Time { return time.Unix(int64(1000+sec), 0) }
+	rel := func(ip string, sec int) IPRelease { return IPRelease{IPAddress: ip, ReleasedAt: at(sec)} }
+	tests := []struct {
+		name     string
+		used     []string
+		released []IPRelease
+		want     string
+	}{
+		{"empty subnet: lowest", []string{"127.30.0.1"}, nil, "127.30.0.2"},
+		{"released skipped while a never-used one is free", []string{"127.30.0.1", "127.30.0.3"}, []IPRelease{rel("127.30.0.2", 5)}, "127.30.0.4"},
+		{"then the one released longest ago", []string{"127.30.0.1", "127.30.0.3", "127.30.0.6"},
+			[]IPRelease{rel("127.30.0.2", 9), rel("127.30.0.5", 3), rel("127.30.0.4", 7)}, "127.30.0.5"},
+		{"ties by address", []string{"127.30.0.1"},
+			[]IPRelease{rel("127.30.0.6", 1), rel("127.30.0.4", 1), rel("127.30.0.2", 1), rel("127.30.0.3", 1), rel("127.30.0.5", 1)}, "127.30.0.2"},
+		{"a released address in use again is skipped", []string{"127.30.0.1", "127.30.0.2", "127.30.0.3", "127.30.0.4", "127.30.0.5"},
+			[]IPRelease{rel("127.30.0.2", 1), rel("127.30.0.6", 2)}, "127.30.0.6"},
+		{"full", []string{"127.30.0.1", "127.30.0.2", "127.30.0.3", "127.30.0.4", "127.30.0.5", "127.30.0.6"}, []IPRelease{rel("127.30.0.2", 1)}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Choose(tc.used, tc.released)
+			if tc.want == "" {
+				if !errors.Is(err, ErrNoFreeAddress) {
+					t.Fatalf("Choose = %q, %v; want ErrNoFreeAddress", got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Choose(used %v, released %v) = %q, %v; want %s", tc.used, tc.released, got, err, tc.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 // Package neutron is the domain model of fulcrum's Neutron v2 subset:
-// networks, subnets, ports with fixed IPs, floating IPs and QoS policies,
-// plus the pure IPAM rules (allocation pools, lowest free address).
+// networks, subnets, ports with fixed IPs, floating IPs, QoS policies,
+// security groups and their rules, network quotas, plus the pure IPAM rules
+// (allocation pools, address choice) and the security-group rule rules.
 //
 // It imports only the standard library. The HTTP service, the VIP allocator
 // and the transactional IPAM live in internal/network; rows live in the store.
@@ -88,8 +89,11 @@ type Port struct {
 	DeviceID       string
 	QoSPolicyID    string
 	SecurityGroups []string
-	Status         string
-	Tags           []string
+	// PortSecurityEnabled false turns the port's filtering off; a port
+	// with security groups must have it on.
+	PortSecurityEnabled bool
+	Status              string
+	Tags                []string
 	Times
 }
 
@@ -137,3 +141,111 @@ type QoSPolicy struct {
 	Tags        []string
 	Times
 }
+
+// Security group rule directions and ethertypes.
+const (
+	Ingress = "ingress"
+	Egress  = "egress"
+	IPv4    = "IPv4"
+	IPv6    = "IPv6"
+)
+
+// DefaultSecurityGroupName is the name of the group Neutron makes for every
+// project on first use.
+const DefaultSecurityGroupName = "default"
+
+// SecurityGroup is a named set of rules that filter the traffic of the
+// ports that carry it: what is not allowed by a rule of one of a port's
+// groups is dropped.
+type SecurityGroup struct {
+	ID          string
+	ProjectID   string
+	Name        string
+	Description string
+	Stateful    bool
+	// IsDefault marks the project's "default" group, made on first use.
+	IsDefault      bool
+	RevisionNumber int
+	Tags           []string
+	Times
+}
+
+// SecurityGroupRule allows one kind of traffic to or from the ports of its
+// group: a direction, an ethertype, a protocol (any when empty), a port
+// range (TCP, UDP, SCTP, DCCP, UDP-Lite) or ICMP type and code, and a remote
+// end: an address prefix or the ports of a group (any when both are empty).
+type SecurityGroupRule struct {
+	ID              string
+	ProjectID       string
+	SecurityGroupID string
+	Description     string
+	Direction       string // Ingress or Egress
+	EtherType       string // IPv4 or IPv6
+	// Protocol is a protocol name Neutron knows (lower case) or a number
+	// 0–255 in decimal; "" is any protocol.
+	Protocol string
+	// PortRangeMin and PortRangeMax bound the destination ports (ICMP: type
+	// and code); nil is unbounded.
+	PortRangeMin   *int
+	PortRangeMax   *int
+	RemoteIPPrefix string // canonical CIDR; "" = none
+	RemoteGroupID  string // "" = none
+	RevisionNumber int
+	Times
+}
+
+// NetworkQuota is a project's stored quota row of the Neutron subset. A nil
+// limit means "use the deployment default".
+type NetworkQuota struct {
+	ProjectID string
+	Limits    [NumQuotaResources]*int
+}
+
+// QuotaResource names one kind of object a network quota limits.
+type QuotaResource int
+
+// Network quota resources, in the order of their store columns.
+const (
+	QuotaNetwork QuotaResource = iota
+	QuotaSubnet
+	QuotaPort
+	QuotaFloatingIP
+	QuotaSecurityGroup
+	QuotaSecurityGroupRule
+	NumQuotaResources
+)
+
+// QuotaResources lists every network quota resource.
+var QuotaResources = []QuotaResource{QuotaNetwork, QuotaSubnet, QuotaPort, QuotaFloatingIP, QuotaSecurityGroup, QuotaSecurityGroupRule}
+
+// Key is the resource's name in Neutron's quota API ("security_group_rule").
+func (r QuotaResource) Key() string {
+	return [...]string{"network", "subnet", "port", "floatingip", "security_group", "security_group_rule"}[r]
+}
+
+// IPRelease records when an address was last given back: IPAM hands out
+// addresses never used before those released, and among released ones the
+// least recently released first. ID is the allocation's id.
+type IPRelease struct {
+	ID         string
+	SubnetID   string
+	IPAddress  string
+	ReleasedAt time.Time
+}
+
+// Lock is a row a transaction locks to serialise a check that spans rows no
+// single row guards, such as "no two subnets of one address space overlap".
+type Lock struct {
+	ID string
+}
+
+// PortSecurityGroup records that a port carries a security group (the
+// port's SecurityGroups, indexed both ways). ID is PortSecurityGroupID.
+type PortSecurityGroup struct {
+	ID              string
+	PortID          string
+	SecurityGroupID string
+}
+
+// PortSecurityGroupID is the id of the binding of group to port.
+func PortSecurityGroupID(portID, groupID string) string { return portID + "/" + groupID }

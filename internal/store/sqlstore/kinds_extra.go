@@ -26,6 +26,13 @@ type networkKinds struct {
 	ipAllocations *kind[neutron.IPAllocation]
 	floatingIPs   *kind[neutron.FloatingIP]
 	qosPolicies   *kind[neutron.QoSPolicy]
+
+	securityGroups     *kind[neutron.SecurityGroup]
+	securityGroupRules *kind[neutron.SecurityGroupRule]
+	portSecurityGroups *kind[neutron.PortSecurityGroup]
+	quotas             *kind[neutron.NetworkQuota]
+	ipReleases         *kind[neutron.IPRelease]
+	locks              *kind[neutron.Lock]
 }
 
 func newIdentityKinds() identityKinds {
@@ -103,6 +110,10 @@ func newNetworkKinds() networkKinds {
 	type A = neutron.IPAllocation
 	type F = neutron.FloatingIP
 	type Q = neutron.QoSPolicy
+	type G = neutron.SecurityGroup
+	type R = neutron.SecurityGroupRule
+	type IR = neutron.IPRelease
+	type PG = neutron.PortSecurityGroup
 	return networkKinds{
 		networks: newKind("networks", cat(
 			[]column[N]{
@@ -150,6 +161,7 @@ func newNetworkKinds() networkKinds {
 				text("device_id", func(v *P) *string { return &v.DeviceID }),
 				ref("qos_policy_id", func(v *P) *string { return &v.QoSPolicyID }),
 				jsonb("security_groups", func(v *P) *[]string { return &v.SecurityGroups }),
+				boolean("port_security_enabled", func(v *P) *bool { return &v.PortSecurityEnabled }),
 				text("status", func(v *P) *string { return &v.Status }),
 				jsonb("tags", func(v *P) *[]string { return &v.Tags }),
 			},
@@ -189,7 +201,61 @@ func newNetworkKinds() networkKinds {
 			},
 			neutronTimeCols(func(v *Q) *neutron.Times { return &v.Times }),
 		)...),
+		securityGroups: newKind("security_groups", cat(
+			[]column[G]{
+				text("id", func(v *G) *string { return &v.ID }),
+				text("project_id", func(v *G) *string { return &v.ProjectID }),
+				text("name", func(v *G) *string { return &v.Name }),
+				text("description", func(v *G) *string { return &v.Description }),
+				boolean("stateful", func(v *G) *bool { return &v.Stateful }),
+				boolean("is_default", func(v *G) *bool { return &v.IsDefault }),
+				integer("revision_number", func(v *G) *int { return &v.RevisionNumber }),
+				jsonb("tags", func(v *G) *[]string { return &v.Tags }),
+			},
+			neutronTimeCols(func(v *G) *neutron.Times { return &v.Times }),
+		)...),
+		securityGroupRules: newKind("security_group_rules", cat(
+			[]column[R]{
+				text("id", func(v *R) *string { return &v.ID }),
+				text("project_id", func(v *R) *string { return &v.ProjectID }),
+				text("security_group_id", func(v *R) *string { return &v.SecurityGroupID }),
+				text("description", func(v *R) *string { return &v.Description }),
+				text("direction", func(v *R) *string { return &v.Direction }),
+				text("ethertype", func(v *R) *string { return &v.EtherType }),
+				ref("protocol", func(v *R) *string { return &v.Protocol }),
+				pint("port_range_min", func(v *R) **int { return &v.PortRangeMin }),
+				pint("port_range_max", func(v *R) **int { return &v.PortRangeMax }),
+				ref("remote_ip_prefix", func(v *R) *string { return &v.RemoteIPPrefix }),
+				ref("remote_group_id", func(v *R) *string { return &v.RemoteGroupID }),
+				integer("revision_number", func(v *R) *int { return &v.RevisionNumber }),
+			},
+			neutronTimeCols(func(v *R) *neutron.Times { return &v.Times }),
+		)...),
+		portSecurityGroups: newKind("port_security_groups",
+			text("id", func(v *PG) *string { return &v.ID }),
+			text("port_id", func(v *PG) *string { return &v.PortID }),
+			text("security_group_id", func(v *PG) *string { return &v.SecurityGroupID }),
+		),
+		quotas: newNetworkQuotaKind(),
+		ipReleases: newKind("ip_releases",
+			text("id", func(v *IR) *string { return &v.ID }),
+			text("subnet_id", func(v *IR) *string { return &v.SubnetID }),
+			text("ip_address", func(v *IR) *string { return &v.IPAddress }),
+			timestamp("released_at", func(v *IR) *time.Time { return &v.ReleasedAt }),
+		),
+		locks: newKind("network_locks", text("id", func(v *neutron.Lock) *string { return &v.ID })),
 	}
+}
+
+// newNetworkQuotaKind describes the network_quotas table; its id is the
+// project id.
+func newNetworkQuotaKind() *kind[neutron.NetworkQuota] {
+	type Q = neutron.NetworkQuota
+	cols := []column[Q]{text("id", func(v *Q) *string { return &v.ProjectID })}
+	for _, r := range neutron.QuotaResources {
+		cols = append(cols, pint(r.Key(), func(v *Q) **int { return &v.Limits[r] }))
+	}
+	return newKind("network_quotas", cols...)
 }
 
 // newQuotaKind describes the quotas table; its id is the project id.

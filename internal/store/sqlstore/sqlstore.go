@@ -521,6 +521,24 @@ func (t *txn) FloatingIPs() store.Table[neutron.FloatingIP] {
 func (t *txn) QoSPolicies() store.Table[neutron.QoSPolicy] {
 	return &table[neutron.QoSPolicy]{tx: t, k: t.s.kinds.network.qosPolicies}
 }
+func (t *txn) SecurityGroups() store.Table[neutron.SecurityGroup] {
+	return &table[neutron.SecurityGroup]{tx: t, k: t.s.kinds.network.securityGroups}
+}
+func (t *txn) SecurityGroupRules() store.Table[neutron.SecurityGroupRule] {
+	return &table[neutron.SecurityGroupRule]{tx: t, k: t.s.kinds.network.securityGroupRules}
+}
+func (t *txn) PortSecurityGroups() store.Table[neutron.PortSecurityGroup] {
+	return &table[neutron.PortSecurityGroup]{tx: t, k: t.s.kinds.network.portSecurityGroups}
+}
+func (t *txn) NetworkQuotas() store.Table[neutron.NetworkQuota] {
+	return &table[neutron.NetworkQuota]{tx: t, k: t.s.kinds.network.quotas}
+}
+func (t *txn) IPReleases() store.Table[neutron.IPRelease] {
+	return &table[neutron.IPRelease]{tx: t, k: t.s.kinds.network.ipReleases}
+}
+func (t *txn) NetworkLocks() store.Table[neutron.Lock] {
+	return &table[neutron.Lock]{tx: t, k: t.s.kinds.network.locks}
+}
 func (t *txn) Agents() store.Table[lb.Agent] { return &table[lb.Agent]{tx: t, k: t.s.kinds.agents} }
 func (t *txn) JoinTokens() store.Table[lb.JoinToken] {
 	return &table[lb.JoinToken]{tx: t, k: t.s.kinds.joinTokens}

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdentityRoundTrip", testIdentityRoundTrip},
 		{"IdentityConstraints", testIdentityConstraints},
 		{"NetworkRoundTripAndConstraints", testNetworkRoundTripAndConstraints},
+		{"NetworkSecurity", testNetworkSecurity},
 		{"Quotas", testQuotas},
 		{"AgentsAndPlacements", testAgentsAndPlacements},
 		{"SecretsRoundTripAndConstraints", testSecretsRoundTripAndConstraints},
