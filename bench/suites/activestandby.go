@@ -16,13 +16,16 @@
 //	vrrp_failover_outage_ms                          median outage, SIGKILL of the MASTER's fulcrum agent
 //	vrrp_planned_failover_failed_requests            median failed requests, `amphora failover` of the MASTER
 //	vrrp_split_brain_both_held_ms                    median time both members held the VIP, path between them cut
+//	vrrp_failover_outage_advert50_ms                 the SIGKILL of the MASTER's agent again, the flavor's
+//	                                                 vrrp_advert_int_ms 50 (-fast-advert-ms; 0 skips it)
 //
-// With -advert-ms N (the flavor's vrrp_advert_int_ms) the real agents' names carry _advertN
-// (vrrp_failover_outage_advert50_ms).
 //	vrrp_failover_outage_supervisor_ms               median outage, SIGKILL of the MASTER's node process (supervisor level)
 //	vrrp_failover_outage_fast_ms                     the same with 50 ms adverts
 //	vrrp_silent_failover_outage_ms                   median outage, MASTER's link down (supervisor level)
 //	vrrp_planned_failover_failed_requests_supervisor median failed requests of a planned handover (supervisor level)
+//
+// With -advert-ms N (the flavor's vrrp_advert_int_ms) the real agents' names carry _advertN
+// (vrrp_failover_outage_advert100_ms).
 //
 // Needs root and keepalived 2.2 (Debian's package). Run: bench/run active-standby
 package main
@@ -53,6 +56,7 @@ func runActiveStandby(_ context.Context, args []string) error {
 	agents := fs.Bool("agents", true, "measure real fulcrum agents (server, three agents, ACTIVE_STANDBY load balancer)")
 	supervisor := fs.Bool("supervisor", true, "measure the VRRP supervisor alone (vrrplab pair)")
 	advert := fs.Int("advert-ms", 0, "real agents: the flavor's vrrp_advert_int_ms (default: the server's, 200); a multiple of 10")
+	fast := fs.Int("fast-advert-ms", 50, "real agents: a second lab whose flavor sets this vrrp_advert_int_ms, SIGKILL of the MASTER's agent only (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,15 +67,32 @@ func runActiveStandby(_ context.Context, args []string) error {
 		return fmt.Errorf("-runs %d: 1 to 100", *runs)
 	}
 	var results []string
-	if *advert != 0 && (*advert < 10 || *advert > 40950 || *advert%10 != 0) {
-		return fmt.Errorf("-advert-ms %d: a multiple of 10 from 10 to 40950", *advert)
+	for _, a := range []struct {
+		name string
+		v    int
+	}{{"advert-ms", *advert}, {"fast-advert-ms", *fast}} {
+		if a.v != 0 && (a.v < 10 || a.v > 40950 || a.v%10 != 0) {
+			return fmt.Errorf("-%s %d: a multiple of 10 from 10 to 40950", a.name, a.v)
+		}
 	}
 	if *agents {
-		r, err := runAgentFaults(*runs, *advert)
+		r, err := runAgentFaults(*runs, *advert, agentlab.Faults, true)
 		if err != nil {
 			return err
 		}
 		results = append(results, r...)
+		base := *advert
+		if base == 0 {
+			base = int(vrrp.DefaultAdvertInterval / time.Millisecond)
+		}
+		if *fast != 0 && *fast != base {
+			fmt.Println()
+			r, err := runAgentFaults(*runs, *fast, []agentlab.Fault{agentlab.KillAgent}, false)
+			if err != nil {
+				return err
+			}
+			results = append(results, r...)
+		}
 	}
 	if *supervisor {
 		r, err := runVRRPFaults(*runs, *faults, *scale)
@@ -87,10 +108,10 @@ func runActiveStandby(_ context.Context, args []string) error {
 	return nil
 }
 
-// runAgentFaults measures real agents with adverts every advertMS (0: the default) and
-// returns its RESULT lines; with a setting other than the default their names say it
-// (vrrp_failover_outage_advert50_ms).
-func runAgentFaults(runs, advertMS int) ([]string, error) {
+// runAgentFaults measures faults (and, if partition, the split-brain rule) on real agents with
+// adverts every advertMS (0: the default) and returns its RESULT lines; with a setting other
+// than the default their names say it (vrrp_failover_outage_advert50_ms).
+func runAgentFaults(runs, advertMS int, faults []agentlab.Fault, partition bool) ([]string, error) {
 	ctx := context.Background()
 	if err := vrrp.CheckBinary(vrrp.DefaultBinary); err != nil {
 		return nil, err
@@ -119,7 +140,7 @@ func runAgentFaults(runs, advertMS int) ([]string, error) {
 		len(l.Agents), adv, vrrp.DefaultMasterPriority, vrrp.DefaultBackupPriority, agentlab.Heartbeat)
 	outages := map[agentlab.Fault][]float64{}
 	failed := map[agentlab.Fault][]float64{}
-	for _, f := range agentlab.Faults {
+	for _, f := range faults {
 		var whole []float64
 		for range runs {
 			res, err := l.Measure(ctx, f)
@@ -132,6 +153,16 @@ func runAgentFaults(runs, advertMS int) ([]string, error) {
 		}
 		fmt.Printf("  %-18s outage ms %-28s median %4.0f | failed %-20s median %3.0f | pair whole again after median %.1f s\n", f,
 			vrrpList(outages[f]), vrrpMedian(outages[f]), vrrpList(failed[f]), vrrpMedian(failed[f]), vrrpMedian(whole))
+	}
+	var out []string
+	if slices.Contains(faults, agentlab.KillAgent) {
+		out = append(out, fmt.Sprintf("RESULT vrrp_failover_outage%s_ms %.0f", suffix, vrrpMedian(outages[agentlab.KillAgent])))
+	}
+	if slices.Contains(faults, agentlab.Failover) {
+		out = append(out, fmt.Sprintf("RESULT vrrp_planned_failover_failed_requests%s %.0f", suffix, vrrpMedian(failed[agentlab.Failover])))
+	}
+	if !partition {
+		return out, nil
 	}
 	// The split-brain rule: the path between the members cut for 2 s while both reach the
 	// server and the client.
@@ -147,11 +178,7 @@ func runAgentFaults(runs, advertMS int) ([]string, error) {
 	}
 	fmt.Printf("  %-18s both held the VIP ms %-22s median %4.0f | one alone after ms %-24s median %4.0f | failed %-12s median %3.0f\n", "partition",
 		vrrpList(both), vrrpMedian(both), vrrpList(alone), vrrpMedian(alone), vrrpList(splitFailed), vrrpMedian(splitFailed))
-	return []string{
-		fmt.Sprintf("RESULT vrrp_failover_outage%s_ms %.0f", suffix, vrrpMedian(outages[agentlab.KillAgent])),
-		fmt.Sprintf("RESULT vrrp_planned_failover_failed_requests%s %.0f", suffix, vrrpMedian(failed[agentlab.Failover])),
-		fmt.Sprintf("RESULT vrrp_split_brain_both_held%s_ms %.0f", suffix, vrrpMedian(both)),
-	}, nil
+	return append(out, fmt.Sprintf("RESULT vrrp_split_brain_both_held%s_ms %.0f", suffix, vrrpMedian(both))), nil
 }
 
 func vrrpFaultNames() string {

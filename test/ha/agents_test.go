@@ -171,3 +171,37 @@ func TestAgentsDegraded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAgentsLoadBalancerFailover: `loadbalancer failover` of an ACTIVE_STANDBY load balancer
+// replaces both members, one at a time (the BACKUP first, then the MASTER after a planned
+// handover), while the VIP keeps being served: the client opening a new connection every
+// 5 ms loses at most the few in flight when its ARP entry moves.
+func TestAgentsLoadBalancerFailover(t *testing.T) {
+	l := startAgentLab(t)
+	before, err := l.Amphorae()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Measure(context.Background(), agentlab.LBFailover)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s; errors %v", res, res.Errors)
+	if res.From == res.To {
+		t.Errorf("the VIP stayed on %s", res.From)
+	}
+	if res.Failed > 3 || res.Outage > 3*time.Second {
+		t.Errorf("loadbalancer failover: %d failed requests (%v), outage %v; want at most the few in flight at the switch", res.Failed, res.Errors, res.Outage)
+	}
+	after, err := l.Amphorae()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range after {
+		for _, b := range before {
+			if a.ID == b.ID {
+				t.Errorf("amphora %s (%s on %s) was not replaced: before %+v, after %+v", a.ID, a.Role, a.ComputeID, before, after)
+			}
+		}
+	}
+}

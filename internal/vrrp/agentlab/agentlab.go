@@ -365,6 +365,10 @@ func (l *Lab) OpenStack(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
+// Dir is the lab's data directory (the server's and the agents'); every process the lab
+// starts names it on its command line.
+func (l *Lab) Dir() string { return l.dir }
+
 // Close stops everything and removes the lab (namespaces, processes inside them, data).
 func (l *Lab) Close() error {
 	if l.backend != nil {

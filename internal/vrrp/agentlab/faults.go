@@ -241,6 +241,9 @@ const (
 	KillKeepalived Fault = "kill-keepalived"
 	// Failover is `amphora failover` of the MASTER through the API: make before break.
 	Failover Fault = "amphora-failover"
+	// LBFailover is `loadbalancer failover` through the API: both members replaced, one at
+	// a time (the BACKUP first), the VIP handed over once. Not in Faults.
+	LBFailover Fault = "loadbalancer-failover"
 )
 
 // Faults lists them.
@@ -323,6 +326,10 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 		if err := l.Do("PUT", "/v2/octavia/amphorae/"+id+"/failover", nil, nil); err != nil {
 			return res, err
 		}
+	case LBFailover:
+		if err := l.Do("PUT", "/v2/lbaas/loadbalancers/"+l.LB+"/failover", nil, nil); err != nil {
+			return res, err
+		}
 	default:
 		return res, fmt.Errorf("unknown fault %q", f)
 	}
@@ -347,7 +354,7 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 			return res, err
 		}
 	}
-	if f == Failover {
+	if f == Failover || f == LBFailover {
 		if err := l.WaitStatus(ctx, "ACTIVE", ""); err != nil {
 			return res, err
 		}
