@@ -102,12 +102,13 @@ func TestAgentAddressesReserved(t *testing.T) {
 		t.Errorf("a3 on a held address: taken %v, want [198.18.0.9]", taken)
 	}
 
-	// a1 moves to another address: the old one is free again, the new one reserved.
+	// a1 moves to another address: the old one is free again (IPAM prefers addresses never
+	// used, so it is asked for by name), the new one reserved.
 	a1.Segments[0].Address = "198.18.0.20/24"
 	reserve(a1)
-	l3, err := mk("lb3", lb.VIP{SubnetID: sub})
+	l3, err := mk("lb3", lb.VIP{SubnetID: sub, Address: "198.18.0.2"})
 	if err != nil || l3.VIP.Address != "198.18.0.2" {
-		t.Errorf("VIP after a1 moved: %+v %v, want its old address 198.18.0.2", l3.VIP, err)
+		t.Errorf("VIP on a1's old address after it moved: %+v %v, want 198.18.0.2", l3.VIP, err)
 	}
 	if _, err := mk("lb4", lb.VIP{SubnetID: sub, Address: "198.18.0.20"}); !errors.As(err, &conflict) {
 		t.Errorf("VIP on a1's new address: %v, want a conflict", err)
