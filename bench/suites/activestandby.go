@@ -215,7 +215,7 @@ func runVRRPFaults(runs int, only string, scale bool) ([]string, error) {
 	ver, _ := exec.Command(vrrp.DefaultBinary, "--version").CombinedOutput()
 	first, _, _ := strings.Cut(string(ver), "\n")
 	fmt.Printf("keepalived: %s\n", first)
-	fmt.Printf("a new connection to the VIP every %v; a request fails without a 200 within %v; outage = span of failed request starts + %v\n",
+	fmt.Printf("a new connection to the VIP every %v; a request fails without a 200 within %v; outage = longest run of failed request starts + %v\n",
 		vrrplab.ProbeInterval, vrrplab.RequestTimeout, vrrplab.ProbeInterval)
 	type key struct {
 		vrrpSetting string

@@ -258,8 +258,8 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-16s %s→%s outage %4.0f ms, %3d failed of %4d (client stall %.0f ms), pair whole after %.1f s",
-		r.Fault, r.From, r.To, float64(r.Outage)/1e6, r.Failed, r.Requests, float64(r.ClientStall)/1e6, r.Recovered.Seconds())
+	return fmt.Sprintf("%-16s %s→%s outage %4.0f ms, %3d failed of %4d over %.0f ms (client stall %.0f ms), pair whole after %.1f s",
+		r.Fault, r.From, r.To, float64(r.Outage)/1e6, r.Failed, r.Requests, float64(r.FailSpan)/1e6, float64(r.ClientStall)/1e6, r.Recovered.Seconds())
 }
 
 // Measure injects f into the MASTER of a steady pair while the client probes, waits until
