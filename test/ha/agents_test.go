@@ -33,9 +33,21 @@ func startAgentLab(t *testing.T) *agentlab.Lab {
 	return startAgentLabWith(t, agentlab.Options{})
 }
 
-// startAgentLabWith is startAgentLab with options (Binary and Stderr are filled in).
+// testDeadAfter is the server's --agent-dead-after in these tests unless one sets its own.
+// The binaries are built with -race, and on a busy 2-core machine (load average 20 and more)
+// the server has taken over a second to answer heartbeats in bursts: with the lab's default
+// 1.5 s a live agent was declared down and its member replaced in the middle of a test
+// (TestAgentsAmphoraCLI). VRRP's failover does not wait for it; only the replacement of a
+// lost member does.
+const testDeadAfter = 4 * time.Second
+
+// startAgentLabWith is startAgentLab with options (Binary and Stderr are filled in; DeadAfter
+// testDeadAfter if unset).
 func startAgentLabWith(t *testing.T, opts agentlab.Options) *agentlab.Lab {
 	t.Helper()
+	if opts.DeadAfter == 0 {
+		opts.DeadAfter = testDeadAfter
+	}
 	lw := &logWriter{t: t}
 	t.Cleanup(func() {
 		lw.mu.Lock()
