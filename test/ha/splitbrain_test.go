@@ -120,11 +120,15 @@ func TestAgentsSplitBrain(t *testing.T) {
 		t.Errorf("both members held the VIP after the heal, for %v:\n%s", d, h)
 	}
 	res := vrrplab.Analyze(p.Stop())
-	t.Logf("client: %d requests, %d failed, outage %v; errors %v", res.Requests, res.Failed, res.Outage, res.Errors)
-	// The clients follow the newer MASTER throughout: at most the few connections in flight
-	// when their ARP entry moved to it.
-	if res.Failed > 5 {
-		t.Errorf("%d failed requests during the partition, want at most the few in flight at the takeover", res.Failed)
+	t.Logf("client: %d requests, %d failed over %v, outage %v; errors %v", res.Requests, res.Failed, res.FailSpan, res.Outage, res.Errors)
+	// The clients follow the newer MASTER throughout: new connections fail only in the instant
+	// their ARP entry moves to it, and the connections in flight to the member that yields are
+	// reset (how many depends on how long a request takes: 12 of 14 on a machine at load 20),
+	// all within the time both may hold the VIP.
+	reset := res.Errors["connection reset by peer"]
+	if res.Failed-reset > 5 || res.FailSpan > splitBound {
+		t.Errorf("%d failed requests (%d of them reset in flight) over %v during the partition, want at most 5 new connections failed and all within %v",
+			res.Failed, reset, res.FailSpan, splitBound)
 	}
 }
 
