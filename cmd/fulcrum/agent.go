@@ -47,7 +47,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s.String(&server, "server", "https://127.0.0.1:9443", "the server's agent API")
 	s.String(&token, "join-token", "", "join token from `fulcrum agent-token` (first start only)")
 	s.String(&dataDir, "data-dir", "./fulcrum-agent", "identity and config cache (created if missing)")
-	s.String(&name, "name", host, "unique agent name")
+	s.String(&name, "name", "", "unique agent name (default: the host name)")
 	s.String(&address, "address", "", "address where this node is reachable (informational)")
 	s.String(&zone, "availability-zone", "", "availability zone of this node at enrollment: must be the join token's (default: the token's)")
 	s.String(&group, "group", "", "agent group of this node at enrollment: must be the join token's (default: the token's)")
@@ -58,6 +58,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s.String(&logFormat, "log-format", "text", "text or json")
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
+	}
+	if name == "" {
+		name = host
 	}
 	if err := pki.CheckAgentName(name); err != nil {
 		return fmt.Errorf("%w: --name: %v", errUsage, err)
@@ -143,7 +146,7 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 	req.Reserved = reserved
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
 	if err != nil {
-		return err
+		return refuseNewerSchema(err)
 	}
 	defer st.Close()
 	ca, err := pki.LoadOrCreateCA(filepath.Join(dataDir, "pki"), time.Now())
@@ -199,7 +202,7 @@ func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
 	if err != nil {
-		return err
+		return refuseNewerSchema(err)
 	}
 	defer st.Close()
 	err = agentapi.Revoke(ctx, st, name, time.Now(), reserved...)

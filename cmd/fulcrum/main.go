@@ -33,6 +33,11 @@ func commands() []command {
 		{"agent-revoke", "revoke an agent's certificate", runAgentRevoke},
 		{"engine", "run the native proxy engine from a data-plane config file", runEngine},
 		{"lab", "hosts as network namespaces on one bridged segment (tests, demos)", runLab},
+		{"backup", "write a consistent backup of a server's data dir (database and keys), online", runBackup},
+		{"restore", "restore a backup into a new data dir", runRestore},
+		{"version", "print the version, commit, Go version, API and schema versions", runVersion},
+		{"completion", "print the bash shell completion script", runCompletion},
+		{"man", "print the manual page (roff)", runMan},
 	}
 }
 
@@ -55,6 +60,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errUsage
 		}
 		return nil
+	}
+	if args[0] == "--version" {
+		return runVersion(ctx, nil, stdout, stderr)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {

@@ -30,7 +30,7 @@ func (c *networkConfig) register(s *config.Set) {
 	s.List(&c.Segment, "segment", nil, "segment network mode: a physical network and the range its subnets may take, as NAME=CIDR (comma-separated or repeated)")
 	for _, r := range neutron.QuotaResources {
 		s.Int(&c.Quota[r], "quota-"+strings.ReplaceAll(r.Key(), "_", "-"), network.DefaultQuotas[r],
-			"default network quota of "+r.Key()+"s per project (-1 unlimited; Neutron's default)")
+			"default quota per project of Neutron's "+r.Key()+" resource (-1 unlimited; the default is Neutron's)")
 	}
 	s.Int(&c.SubnetMinPrefix, "subnet-min-prefix", network.DefaultSubnetMinPrefix,
 		"loopback network mode: the shortest IPv4 prefix (largest subnet) a caller who is not an admin may create (8: any)")

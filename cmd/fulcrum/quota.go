@@ -19,9 +19,14 @@ func (c *quotaConfig) register(s *config.Set) {
 		if name == "" {
 			name = r.Key()
 		}
-		s.Int(&c.Defaults[i], "quota-"+name, lb.QuotaUnlimited, "default quota of "+r.DisplayName()+"s per project (-1 unlimited)")
+		s.Int(&c.Defaults[i], "quota-"+name, lb.QuotaUnlimited, "default quota of "+quotaPlural[r]+" per project (-1 unlimited)")
 	}
 }
+
+// quotaPlural names each resource's objects in help text.
+var quotaPlural = map[lb.QuotaResource]string{lb.QuotaLoadBalancer: "load balancers", lb.QuotaListener: "listeners",
+	lb.QuotaPool: "pools", lb.QuotaHealthMonitor: "health monitors", lb.QuotaMember: "members",
+	lb.QuotaL7Policy: "L7 policies", lb.QuotaL7Rule: "L7 rules"}
 
 func (c *quotaConfig) check() error {
 	for i, n := range c.Defaults {

@@ -18,6 +18,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/controller"
+	"github.com/fulcrumlb/fulcrum/internal/dashboard"
 	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
@@ -61,15 +62,21 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.Int(&c.Workers, "workers", 4, "parallel reconciles")
 	s.Duration(&c.Resync, "resync", 10*time.Second, "period of the controller's resync of unsettled load balancers")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	s.Section("Agents")
 	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
 	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one)")
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
+	s.Section("Network (the Neutron subset and VIP allocation)")
 	c.Network.register(s)
+	s.Section("Identity (the Keystone subset)")
 	c.Identity.register(s)
+	s.Section("Policy (RBAC)")
 	c.Policy.register(s)
+	s.Section("Octavia API")
 	c.API.register(s)
+	s.Section("Load-balancer quotas")
 	c.Quota.register(s)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
@@ -117,7 +124,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(cfg.DataDir, "fulcrum.db"), Logger: log})
 	if err != nil {
-		return err
+		return refuseNewerSchema(err)
 	}
 	defer st.Close()
 
@@ -179,6 +186,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		io.WriteString(w, "OK\n")
 	})
 	idp.mount(mux, cfg.Auth, cfg.Identity.ExternalURL, log)
+	dashboard.New().Mount(mux)
 	mux.Handle("/", api)
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -1,34 +1,55 @@
 // Package config loads process settings from, in increasing precedence,
-// built-in defaults, an optional config file, FULCRUM_* environment
+// built-in defaults, an optional YAML config file, FULCRUM_* environment
 // variables and command-line flags.
 //
-// The config file is flat YAML: one "key: value" per line, '#' comments,
-// keys spelled like the flags (listen, data-dir, ...). Lists are
-// comma-separated values.
+// Every setting has one name, spelled like its flag (data-dir,
+// agent-dead-after, quota-load-balancer). The config file is real YAML (see
+// file.go for the schema): a mapping whose keys are setting names, or
+// groups of them, since a mapping under a key joins its keys to the key
+// with '-' (quota: {listener: 5} is quota-listener). Lists are YAML
+// sequences; in the environment and on the command line they are
+// comma-separated, and a list flag given again adds to the list.
 package config
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// kind is the type of a setting's value.
+type kind int
+
+const (
+	kindString kind = iota
+	kindInt
+	kindBool
+	kindDuration
+	kindList
+)
+
+// word is how usage and messages name the kind.
+func (k kind) word() string {
+	return [...]string{"string", "int", "bool", "duration", "list"}[k]
+}
 
 // Setting is one named option bound to a variable.
 type Setting struct {
 	Name    string // flag and file key, e.g. "data-dir"
 	Usage   string
 	Default string
-	isBool  bool
-	set     func(string) error
+	Section string // heading it is listed under in -h ("" for the first, untitled group)
+	kind    kind
+	set     func(string) error // a value as the environment, a flag or a file scalar gives it
+	setList func([]string) error
 	get     func() string
 	changed bool // set by the file, the environment or a flag
+	flagged bool // set by a flag in this Load: a list flag given again appends
 }
 
 // Env is the environment variable of the setting: FULCRUM_ + upper snake case.
@@ -39,6 +60,7 @@ func (s *Setting) Env() string {
 // Set is a group of settings for one command.
 type Set struct {
 	cmd      string
+	section  string
 	settings []*Setting
 	byName   map[string]*Setting
 }
@@ -48,20 +70,38 @@ func New(cmd string) *Set {
 	return &Set{cmd: cmd, byName: map[string]*Setting{}}
 }
 
+// Section starts a heading of the -h output: the settings registered after
+// it are listed under title until the next Section. It changes nothing
+// else (names, file keys and environment variables stay as they are).
+func (s *Set) Section(title string) {
+	s.section = title
+}
+
 func (s *Set) add(st *Setting) {
-	if _, dup := s.byName[st.Name]; dup {
+	if _, dup := s.byName[st.Name]; dup || st.Name == "config" {
 		panic("config: duplicate setting " + st.Name)
 	}
-	set := st.set
-	st.set = func(v string) error {
-		if err := set(v); err != nil {
-			return err
-		}
-		st.changed = true
-		return nil
-	}
+	st.Section = s.section
 	s.settings = append(s.settings, st)
 	s.byName[st.Name] = st
+}
+
+// assign gives st a value from a string (environment, flag, file scalar).
+func (st *Setting) assign(v string) error {
+	if err := st.set(v); err != nil {
+		return err
+	}
+	st.changed = true
+	return nil
+}
+
+// assignList gives a list setting its items (a YAML sequence).
+func (st *Setting) assignList(items []string) error {
+	if err := st.setList(items); err != nil {
+		return err
+	}
+	st.changed = true
+	return nil
 }
 
 // Changed reports whether Load gave setting name a value (from the file,
@@ -74,7 +114,7 @@ func (s *Set) Changed(name string) bool {
 // String binds a string setting.
 func (s *Set) String(p *string, name, def, usage string) {
 	*p = def
-	s.add(&Setting{Name: name, Usage: usage, Default: def,
+	s.add(&Setting{Name: name, Usage: usage, Default: def, kind: kindString,
 		set: func(v string) error { *p = v; return nil },
 		get: func() string { return *p }})
 }
@@ -82,7 +122,7 @@ func (s *Set) String(p *string, name, def, usage string) {
 // Int binds an integer setting.
 func (s *Set) Int(p *int, name string, def int, usage string) {
 	*p = def
-	s.add(&Setting{Name: name, Usage: usage, Default: strconv.Itoa(def),
+	s.add(&Setting{Name: name, Usage: usage, Default: strconv.Itoa(def), kind: kindInt,
 		set: func(v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
@@ -97,7 +137,7 @@ func (s *Set) Int(p *int, name string, def int, usage string) {
 // Bool binds a boolean setting.
 func (s *Set) Bool(p *bool, name string, def bool, usage string) {
 	*p = def
-	s.add(&Setting{Name: name, Usage: usage, Default: strconv.FormatBool(def), isBool: true,
+	s.add(&Setting{Name: name, Usage: usage, Default: strconv.FormatBool(def), kind: kindBool,
 		set: func(v string) error {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
@@ -112,7 +152,7 @@ func (s *Set) Bool(p *bool, name string, def bool, usage string) {
 // Duration binds a duration setting ("1s", "250ms").
 func (s *Set) Duration(p *time.Duration, name string, def time.Duration, usage string) {
 	*p = def
-	s.add(&Setting{Name: name, Usage: usage, Default: def.String(),
+	s.add(&Setting{Name: name, Usage: usage, Default: shortDuration(def), kind: kindDuration,
 		set: func(v string) error {
 			d, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil {
@@ -124,19 +164,37 @@ func (s *Set) Duration(p *time.Duration, name string, def time.Duration, usage s
 		get: func() string { return p.String() }})
 }
 
-// List binds a comma-separated list setting.
+// shortDuration is d as time.Duration.String spells it without zero
+// trailing units (24h, not 24h0m0s); it parses back to d.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// List binds a list setting. A string value (environment, flag, file
+// scalar) is split at commas and newlines; empty items are dropped. The
+// variable never shares its backing array with def.
 func (s *Set) List(p *[]string, name string, def []string, usage string) {
-	*p = def
-	s.add(&Setting{Name: name, Usage: usage, Default: strings.Join(def, ","),
-		set: func(v string) error { *p = splitList(v); return nil },
-		get: func() string { return strings.Join(*p, ",") }})
+	*p = slices.Clone(def)
+	s.add(&Setting{Name: name, Usage: usage, Default: strings.Join(def, ","), kind: kindList,
+		set:     func(v string) error { *p = splitList(v); return nil },
+		setList: func(items []string) error { *p = items; return nil },
+		get:     func() string { return strings.Join(*p, ",") }})
 }
 
 func splitList(v string) []string {
 	var out []string
-	for _, item := range strings.Split(v, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
+	for _, line := range strings.Split(v, "\n") {
+		for _, item := range strings.Split(line, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
 		}
 	}
 	return out
@@ -151,10 +209,25 @@ func (f flagValue) String() string {
 	}
 	return f.s.get()
 }
-func (f flagValue) Set(v string) error { return f.s.set(v) }
+
+// Set assigns a flag's value. The first occurrence of a list flag replaces
+// what the file or the environment gave; each further one appends.
+func (f flagValue) Set(v string) error {
+	st := f.s
+	if st.kind == kindList && st.flagged {
+		// Items never hold a comma or a newline (every source splits
+		// at them), so the joined value splits back into the same items.
+		return st.assignList(append(splitList(st.get()), splitList(v)...))
+	}
+	if err := st.assign(v); err != nil {
+		return err
+	}
+	st.flagged = true
+	return nil
+}
 
 // IsBoolFlag lets boolean settings be given as a bare --name.
-func (f flagValue) IsBoolFlag() bool { return f.s != nil && f.s.isBool }
+func (f flagValue) IsBoolFlag() bool { return f.s != nil && f.s.kind == kindBool }
 
 // ignore accepts any flag value without storing it.
 type ignore struct{ isBool bool }
@@ -164,15 +237,24 @@ func (ignore) Set(string) error   { return nil }
 func (i ignore) IsBoolFlag() bool { return i.isBool }
 
 // Load applies defaults, the config file named by --config (or
-// FULCRUM_CONFIG), the environment and then the flags in args. It returns
-// flag.ErrHelp after printing usage for -h.
+// FULCRUM_CONFIG), the environment and then the flags in args. For -h it
+// prints the usage to stderr (or, when stderr is a Describer, hands it the
+// settings instead) and returns flag.ErrHelp.
 func (s *Set) Load(args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fulcrum "+s.cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var configFile string
-	fs.StringVar(&configFile, "config", getenv("FULCRUM_CONFIG"), "config file (flat YAML: key: value); env FULCRUM_CONFIG")
+	fs.StringVar(&configFile, "config", getenv("FULCRUM_CONFIG"), "")
 	for _, st := range s.settings {
-		fs.Var(flagValue{st}, st.Name, fmt.Sprintf("%s (env %s, default %q)", st.Usage, st.Env(), st.Default))
+		st.flagged = false
+		fs.Var(flagValue{st}, st.Name, st.Usage)
+	}
+	fs.Usage = func() {
+		if d, ok := stderr.(Describer); ok {
+			d.DescribeSettings(s.cmd, s.Infos())
+			return
+		}
+		s.PrintUsage(stderr)
 	}
 	// A first pass over the flags only learns --config, so the file can be
 	// read before the environment and the flags override it.
@@ -180,7 +262,7 @@ func (s *Set) Load(args []string, getenv func(string) string, stderr io.Writer) 
 	probe.SetOutput(io.Discard)
 	probe.StringVar(&configFile, "config", configFile, "")
 	for _, st := range s.settings {
-		probe.Var(ignore{st.isBool}, st.Name, "")
+		probe.Var(ignore{st.kind == kindBool}, st.Name, "")
 	}
 	if err := probe.Parse(args); err != nil {
 		// Let the real flag set report the error (and handle -h).
@@ -193,7 +275,7 @@ func (s *Set) Load(args []string, getenv func(string) string, stderr io.Writer) 
 	}
 	for _, st := range s.settings {
 		if v := getenv(st.Env()); v != "" {
-			if err := st.set(v); err != nil {
+			if err := st.assign(v); err != nil {
 				return fmt.Errorf("%s: %w", st.Env(), err)
 			}
 		}
@@ -205,50 +287,6 @@ func (s *Set) Load(args []string, getenv func(string) string, stderr io.Writer) 
 		return fmt.Errorf("fulcrum %s: unexpected arguments %q", s.cmd, fs.Args())
 	}
 	return nil
-}
-
-func (s *Set) loadFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") || text == "---" {
-			continue
-		}
-		key, value, ok := strings.Cut(text, ":")
-		if !ok {
-			return fmt.Errorf("config file %s:%d: want \"key: value\"", path, line)
-		}
-		key = strings.TrimSpace(key)
-		value = strings.TrimSpace(value)
-		if i := strings.Index(value, " #"); i >= 0 {
-			value = strings.TrimSpace(value[:i])
-		}
-		value = strings.Trim(value, `"'`)
-		st, ok := s.byName[key]
-		if !ok {
-			return fmt.Errorf("config file %s:%d: unknown setting %q (known: %s)", path, line, key, strings.Join(s.names(), ", "))
-		}
-		if err := st.set(value); err != nil {
-			return fmt.Errorf("config file %s:%d: %s: %w", path, line, key, err)
-		}
-	}
-	return sc.Err()
-}
-
-func (s *Set) names() []string {
-	var out []string
-	for _, st := range s.settings {
-		out = append(out, st.Name)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // ErrInvalid wraps a setting whose value is out of its allowed range.

@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -611,18 +610,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 
 	dir := "migrations/" + s.d.name
-	entries, err := fs.ReadDir(migrationFS, dir)
+	files, err := migrationFiles(s.d.name)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
-			return fmt.Errorf("migrate: bad migration file name %q", name)
-		}
+	// A database a newer binary migrated is refused before anything runs.
+	if err := s.checkNotNewer(ctx, files); err != nil {
+		return err
+	}
+	for _, m := range files {
+		version, name := m.version, m.name
 		body, err := migrationFS.ReadFile(dir + "/" + name)
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
