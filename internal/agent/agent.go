@@ -598,6 +598,14 @@ func (a *Agent) engineApply(ctx context.Context, cfg *dataplane.Config) error {
 	if err != nil {
 		return err
 	}
+	// The groups cfg drops stop before the engine drops their listeners: this member is
+	// leaving a pair, and its peer, pushed at the same time, stops advertising to it; left
+	// running through a slow engine apply it would become MASTER and draw the clients to a
+	// VIP without listeners. Groups that stay or come change after the engine, so that a
+	// member has its listeners before it can take a VIP.
+	if err := a.vrrp.withdraw(kc); err != nil {
+		return err
+	}
 	if err := a.opts.Engine.Apply(ctx, &c); err != nil {
 		return err
 	}

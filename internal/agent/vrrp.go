@@ -167,6 +167,36 @@ func (n *vrrpNode) apply(kc vrrp.Config) error {
 	return n.sup.SetHealthy(true)
 }
 
+// withdraw stops the running groups kc no longer has, leaving the others as they run (apply
+// brings them to kc afterwards). Nothing to do when none is dropped.
+func (n *vrrpNode) withdraw(kc vrrp.Config) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sup == nil {
+		return nil
+	}
+	keep := make(map[string]bool, len(kc.Instances))
+	for _, in := range kc.Instances {
+		keep[in.Name] = true
+	}
+	cur := n.cfg
+	cur.Instances = nil
+	for _, in := range n.cfg.Instances {
+		if keep[in.Name] {
+			cur.Instances = append(cur.Instances, in)
+		}
+	}
+	if len(cur.Instances) == len(n.cfg.Instances) {
+		return nil
+	}
+	if err := n.sup.Apply(cur); err != nil {
+		return fmt.Errorf("keepalived: stop the groups this config drops: %w", err)
+	}
+	n.cfg = cur
+	n.watchLocked()
+	return nil
+}
+
 // watchLocked tells the advert listener the peers of the running groups. Callers hold n.mu.
 func (n *vrrpNode) watchLocked() {
 	if n.adverts == nil {

@@ -283,3 +283,79 @@ func TestVRRPNodeHolds(t *testing.T) {
 		t.Errorf("held after an answer without the group: %+v", s)
 	}
 }
+
+// groupsAtApply is an engine that records, at each Apply, the VRRP groups keepalived runs.
+type groupsAtApply struct {
+	n    *vrrpNode
+	mu   sync.Mutex
+	seen [][]string
+}
+
+func (e *groupsAtApply) Apply(_ context.Context, _ *dataplane.Config) error {
+	e.n.mu.Lock()
+	var names []string
+	for _, in := range e.n.cfg.Instances {
+		names = append(names, in.Name)
+	}
+	e.n.mu.Unlock()
+	slices.Sort(names)
+	e.mu.Lock()
+	e.seen = append(e.seen, names)
+	e.mu.Unlock()
+	return nil
+}
+func (e *groupsAtApply) Stats() dataplane.Stats   { return dataplane.Stats{} }
+func (e *groupsAtApply) Health() dataplane.Health { return dataplane.Health{} }
+
+// TestEngineApplyWithdrawsFirst: a config that drops a VRRP group stops it in keepalived
+// before the engine drops its listeners (a member leaving a pair must not take the VIP
+// without them while its peer, pushed at the same time, no longer advertises to it); a
+// group that comes starts after the engine has its listeners.
+func TestEngineApplyWithdrawsFirst(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("needs root for network namespaces and keepalived (CI runs as root); uid %d", os.Geteuid())
+	}
+	ctx := context.Background()
+	lab, err := netlab.Create(ctx, netlab.Spec{Hosts: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	ha, hb := lab.Hosts[0], lab.Hosts[1]
+	n := &vrrpNode{segments: map[string]string{"physnet": ha.Interface}, dir: filepath.Join(t.TempDir(), "vrrp"), log: slog.New(slog.DiscardHandler),
+		start: func(o vrrp.Options, c vrrp.Config) (*vrrp.Supervisor, error) {
+			o.Wrap = ha.Wrap()
+			return vrrp.Start(o, c)
+		},
+		listen:   func() (*vrrp.Adverts, error) { return nil, errors.New("not in this test") },
+		announce: func(string, net.HardwareAddr, []netip.Prefix) error { return nil },
+		now:      time.Now, interval: func() time.Duration { return 250 * time.Millisecond },
+		ordered: map[string]string{}, held: map[string]bool{}, advert: func() {}}
+	defer n.close()
+	eng := &groupsAtApply{n: n}
+	a := &Agent{opts: Options{Engine: eng}, log: slog.New(slog.DiscardHandler), vrrp: n}
+	cfg := func(names ...string) *dataplane.Config {
+		c := &dataplane.Config{}
+		for i, name := range names {
+			vip := netip.PrefixFrom(lab.AddrAt(100+i), 32).String()
+			c.VRRP = append(c.VRRP, group(name, "physnet", 10+i, ha.Addr.String(), hb.Addr.String(), map[string][]string{name: {vip}}))
+		}
+		return c
+	}
+	for _, c := range []*dataplane.Config{cfg("lb-1", "lb-2"), cfg("lb-2"), cfg("lb-2", "lb-3"), cfg()} {
+		if err := a.engineApply(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := [][]string{nil, {"lb-2"}, {"lb-2"}, nil}
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	if len(eng.seen) != len(want) {
+		t.Fatalf("engine applied %d times, want %d", len(eng.seen), len(want))
+	}
+	for i := range want {
+		if !slices.Equal(eng.seen[i], want[i]) {
+			t.Errorf("apply %d: keepalived ran %v while the engine applied, want %v (all: %v)", i, eng.seen[i], want[i], eng.seen)
+		}
+	}
+}
