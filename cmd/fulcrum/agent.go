@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
+	"github.com/fulcrumlb/fulcrum/internal/engine/haproxy"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
@@ -36,12 +38,51 @@ func parseSegments(list []string) (map[string]string, error) {
 	return out, nil
 }
 
+// agentEngine is the engine an agent drives: the native one or HAProxy.
+type agentEngine interface {
+	agent.Engine
+	Close() error
+}
+
+// engineSettings choose and configure an agent's engine (`--engine`, `--haproxy`).
+type engineSettings struct {
+	Kind    string // dataplane.EngineNative or dataplane.EngineHAProxy
+	HAProxy string // the haproxy executable ("": haproxy in PATH, else /usr/sbin/haproxy)
+}
+
+func (e *engineSettings) check(flag string) error {
+	if e.Kind != dataplane.EngineNative && e.Kind != dataplane.EngineHAProxy {
+		return fmt.Errorf("%w: --%s %q: want %s or %s", errUsage, flag, e.Kind, dataplane.EngineNative, dataplane.EngineHAProxy)
+	}
+	return nil
+}
+
+// newAgentEngine starts the engine es names; the HAProxy engine keeps its files in
+// dir/haproxy and refuses a missing or too-old haproxy. It returns the capabilities the
+// agent advertises for it.
+func newAgentEngine(es engineSettings, dir string, freeBind bool, log *slog.Logger, onEvent func(dataplane.HealthEvent)) (agentEngine, []string, error) {
+	log = log.With("component", "engine", "engine", es.Kind)
+	if es.Kind != dataplane.EngineHAProxy {
+		return engine.New(engine.Options{Logger: log, FreeBind: freeBind, OnHealthEvent: onEvent}), nil, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	eng, err := haproxy.New(haproxy.Options{Dir: filepath.Join(dir, "haproxy"), Binary: es.HAProxy, Logger: log,
+		FreeBind: freeBind, OnHealthEvent: onEvent})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--engine haproxy: %w", err)
+	}
+	return eng, []string{dataplane.CapabilityEngineHAProxy}, nil
+}
+
 // runAgent is `fulcrum agent`: a data-plane node.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var server, token, dataDir, name, address, zone, group, logLevel, logFormat string
 	var freeBind bool
 	var segments []string
 	var keepalived string
+	var es engineSettings
 	host, _ := os.Hostname()
 	s := config.New("agent")
 	s.String(&server, "server", "https://127.0.0.1:9443", "the server's agent API")
@@ -54,6 +95,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s.Bool(&freeBind, "freebind", false, "bind VIPs not configured on this host (IP_FREEBIND); on with --segment")
 	s.List(&segments, "segment", nil, "physical networks this node is on, as NAME=INTERFACE (comma-separated or repeated): the node runs ACTIVE_STANDBY load balancers' VRRP groups there with keepalived")
 	s.String(&keepalived, "keepalived", vrrp.DefaultBinary, "keepalived's path (with --segment)")
+	s.String(&es.Kind, "engine", dataplane.EngineNative, "data-plane engine: native (fulcrum's own proxy) or haproxy (HAProxy "+haproxy.MinVersion+" or newer, Debian's package, driven by the agent)")
+	s.String(&es.HAProxy, "haproxy", "", "haproxy executable for --engine haproxy (default: haproxy in PATH, else /usr/sbin/haproxy)")
 	s.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&logFormat, "log-format", "text", "text or json")
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
@@ -64,6 +107,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := pki.CheckAgentName(name); err != nil {
 		return fmt.Errorf("%w: --name: %v", errUsage, err)
+	}
+	if err := es.check("engine"); err != nil {
+		return err
 	}
 	segs, err := parseSegments(segments)
 	if err != nil {
@@ -80,21 +126,23 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	events := make(chan dataplane.HealthEvent, 1024)
-	eng := engine.New(engine.Options{Logger: log.With("component", "engine"), FreeBind: freeBind,
-		OnHealthEvent: func(ev dataplane.HealthEvent) {
-			select {
-			case events <- ev:
-			default: // the agent is behind; the next heartbeat's health snapshot still has the state
-			}
-		}})
+	eng, caps, err := newAgentEngine(es, dataDir, freeBind, log, func(ev dataplane.HealthEvent) {
+		select {
+		case events <- ev:
+		default: // the agent is behind; the next heartbeat's health snapshot still has the state
+		}
+	})
+	if err != nil {
+		return err
+	}
 	defer eng.Close()
 	a, err := agent.New(agent.Options{ServerURL: server, DataDir: dataDir, Name: name, JoinToken: token,
-		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Logger: log, Events: events,
+		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Capabilities: caps, Logger: log, Events: events,
 		Segments: segs, Keepalived: keepalived})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "fulcrum agent %s: data plane for %s (data in %s)\n", name, server, dataDir)
+	fmt.Fprintf(stdout, "fulcrum agent %s: data plane for %s with the %s engine (data in %s)\n", name, server, es.Kind, dataDir)
 	return a.Run(ctx)
 }
 

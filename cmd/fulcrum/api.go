@@ -59,7 +59,7 @@ func newAPI(d apiDeps) (http.Handler, error) {
 		QuotaAPI:        quota.NewAPI(d.store, d.id.quotas, d.id.rbac),
 		Settings:        &settings,
 		Logger:          d.log,
-		Providers:       []string{"fulcrum", "noop"},
+		Providers:       []string{"fulcrum", "haproxy", "noop"},
 		DefaultProvider: d.cfg.Provider,
 		ProviderAliases: map[string]string{"amphora": d.cfg.Provider, "octavia": d.cfg.Provider},
 	})

@@ -16,7 +16,6 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agent"
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
-	"github.com/fulcrumlb/fulcrum/internal/engine"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
@@ -126,15 +125,17 @@ func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig
 		token = tok
 	}
 	events := make(chan dataplane.HealthEvent, 1024)
-	eng := engine.New(engine.Options{Logger: log.With("component", "engine"),
-		OnHealthEvent: func(ev dataplane.HealthEvent) {
-			select {
-			case events <- ev:
-			default:
-			}
-		}})
+	eng, caps, err := newAgentEngine(cfg.EmbeddedEngine, dir, false, log, func(ev dataplane.HealthEvent) {
+		select {
+		case events <- ev:
+		default:
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("embedded agent: %w", err)
+	}
 	a, err := agent.New(agent.Options{ServerURL: cp.url, DataDir: dir, Name: cfg.EmbeddedAgentName, JoinToken: token,
-		Address: "127.0.0.1", Engine: eng, Logger: log, Events: events, HeartbeatInterval: cfg.AgentHeartbeat})
+		Address: "127.0.0.1", Engine: eng, Capabilities: caps, Logger: log, Events: events, HeartbeatInterval: cfg.AgentHeartbeat})
 	if err != nil {
 		eng.Close()
 		return err

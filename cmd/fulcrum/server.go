@@ -40,6 +40,7 @@ type serverConfig struct {
 	AgentListen       string
 	EmbeddedAgent     bool
 	EmbeddedAgentName string
+	EmbeddedEngine    engineSettings
 	AgentHeartbeat    time.Duration
 	AgentDeadAfter    time.Duration
 
@@ -56,7 +57,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.Listen, "listen", "127.0.0.1:9876", "address of the HTTP API")
 	s.String(&c.DataDir, "data-dir", "./fulcrum-data", "directory for the database and keys (created if missing)")
 	s.String(&c.Auth, "auth", "keystone", "authentication: keystone (tokens from the built-in Keystone subset) or noauth (project from X-Project-Id, everyone admin, no quotas)")
-	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (native data plane) or noop (API only)")
+	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (fulcrum agents, native engine unless the flavor says engine: haproxy), haproxy (fulcrum agents running the HAProxy engine) or noop (API only)")
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", "text", "text or json")
 	s.Int(&c.Workers, "workers", 4, "parallel reconciles")
@@ -66,6 +67,8 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
 	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one)")
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
+	s.String(&c.EmbeddedEngine.Kind, "embedded-agent-engine", "native", "data-plane engine of the embedded agent: native or haproxy (HAProxy 2.6 or newer)")
+	s.String(&c.EmbeddedEngine.HAProxy, "embedded-agent-haproxy", "", "haproxy executable of the embedded agent with --embedded-agent-engine haproxy (default: haproxy in PATH, else /usr/sbin/haproxy)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
 	s.Section("Network (the Neutron subset and VIP allocation)")
@@ -89,8 +92,11 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	if err := pki.CheckAgentName(c.EmbeddedAgentName); err != nil {
 		return nil, fmt.Errorf("--embedded-agent-name: %w", err)
 	}
-	if c.Provider != "noop" && c.Provider != "fulcrum" {
-		return nil, fmt.Errorf("--provider %q: want fulcrum or noop", c.Provider)
+	if c.Provider != "noop" && c.Provider != "fulcrum" && c.Provider != "haproxy" {
+		return nil, fmt.Errorf("--provider %q: want fulcrum, haproxy or noop", c.Provider)
+	}
+	if err := c.EmbeddedEngine.check("embedded-agent-engine"); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -146,7 +152,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Ingress: network.VIPIngress})
 	ctrl = controller.New(controller.Options{
 		Store:     st,
-		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native},
+		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native, "haproxy": native},
 		Hooks:     idp.network.hooks,
 		Logger:    log,
 		Workers:   cfg.Workers,

@@ -80,7 +80,10 @@ type Options struct {
 	AvailabilityZone string
 	Group            string
 	Engine           Engine
-	Logger           *slog.Logger
+	// Capabilities the agent advertises in every heartbeat besides VRRP's: the
+	// engine's (dataplane.EngineCapability), which the server places load balancers by.
+	Capabilities []string
+	Logger       *slog.Logger
 	// HeartbeatInterval until the server says otherwise (default 1 s).
 	HeartbeatInterval time.Duration
 	// Wait is how long one watch may block on the server (default 30 s).
@@ -1000,8 +1003,9 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 	a.mu.Unlock()
 	hb.Stats = a.opts.Engine.Stats()
 	hb.Health = a.opts.Engine.Health()
+	hb.Capabilities = append([]string(nil), a.opts.Capabilities...)
 	if a.vrrp != nil {
-		hb.Capabilities = []string{dataplane.CapabilityVRRP}
+		hb.Capabilities = append(hb.Capabilities, dataplane.CapabilityVRRP)
 		hb.Segments = a.vrrp.segmentsNow()
 		hb.VRRP = a.vrrp.states()
 	}

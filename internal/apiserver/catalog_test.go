@@ -15,7 +15,7 @@ import (
 // availability zone stores and shows them; disabled, unknown or mismatched
 // ones are refused with Octavia's messages; a flavor, zone or profile in
 // use cannot be deleted or have its data changed; the haproxy provider is
-// listed but cannot run load balancers yet.
+// listed but runs load balancers only where the server enables it.
 func TestScenarioFlavorsAndZones(t *testing.T) {
 	h := newHarness(t, harnessOpts{controller: true, tweak: func(o *apiserver.Options) {
 		o.Providers = []string{"noop"}
@@ -57,8 +57,8 @@ func TestScenarioFlavorsAndZones(t *testing.T) {
 		{"flavor and its provider's alias", map[string]any{"flavor_id": flavor, "provider": "octavia"}, 201, ""},
 		{"disabled zone", map[string]any{"availability_zone": "closed"}, 400, "The selected availability_zone is not allowed in this deployment: closed"},
 		{"unknown zone", map[string]any{"availability_zone": "mars"}, 400, "Validation failure: Invalid availability zone."},
-		{"haproxy provider", map[string]any{"provider": "haproxy"}, 400, "Provider 'haproxy' is not available yet: fulcrum's HAProxy engine arrives in a later release. Use the fulcrum provider."},
-		{"haproxy flavor", map[string]any{"flavor_id": hflavor}, 400, "Provider 'haproxy' is not available yet: fulcrum's HAProxy engine arrives in a later release. Use the fulcrum provider."},
+		{"haproxy provider", map[string]any{"provider": "haproxy"}, 400, "Provider 'haproxy' is not enabled."},
+		{"haproxy flavor", map[string]any{"flavor_id": hflavor}, 400, "Provider 'haproxy' is not enabled."},
 	} {
 		r := create(tt.extra)
 		if r.status != tt.code || (tt.fault != "" && r.fault() != tt.fault) {

@@ -124,6 +124,9 @@ func (s *Server) buildGraph(parent *lb.LoadBalancer, o *object) (*lb.Graph, erro
 			if err := h.Validate(s.settings, p.Protocol); err != nil {
 				return nil, err
 			}
+			if err := lb.CheckProviderMonitor(parent.Provider, h.Type); err != nil {
+				return nil, err
+			}
 			h.ID, h.PoolID, h.LoadBalancerID, h.ProjectID = s.newID(), p.ID, parent.ID, parent.ProjectID
 			g.HealthMonitors = append(g.HealthMonitors, h)
 		}

@@ -11,15 +11,15 @@ import (
 )
 
 // Providers: the API lists the enabled providers, the HAProxy provider
-// (announced, not runnable yet) and the Octavia names accepted as aliases,
+// (always listed; runnable where the server enables it) and the Octavia names accepted as aliases,
 // and serves each provider's flavor and availability zone capabilities,
 // which also validate profile data.
 
 // providerDescriptions are the descriptions of the providers fulcrum knows.
 func providerDescriptions() map[string]string {
 	return map[string]string{
-		lb.ProviderFulcrum: "The fulcrum provider: load balancers run on fulcrum data-plane agents with the native engine.",
-		lb.ProviderHAProxy: "fulcrum agents driving HAProxy. Arriving later: load balancers cannot use it yet.",
+		lb.ProviderFulcrum: "The fulcrum provider: load balancers run on fulcrum data-plane agents with the native engine, or HAProxy when the flavor says engine: haproxy.",
+		lb.ProviderHAProxy: "fulcrum data-plane agents driving HAProxy (fulcrum agent --engine haproxy).",
 		lb.ProviderNoop:    "The no-op provider: accepts everything and runs nothing (API only, for tests).",
 	}
 }
@@ -75,15 +75,19 @@ func (s *Server) runnableProvider(name string) (string, error) {
 		return "", err
 	}
 	if !slices.Contains(s.providers, p) {
-		return "", badRequest("Provider '%s' is not available yet: fulcrum's HAProxy engine arrives in a later release. Use the fulcrum provider.", name)
+		return "", badRequest("Provider '%s' is not enabled.", name)
 	}
 	return p, nil
 }
 
-// flavorSchema returns the flavor metadata a resolved provider accepts.
+// flavorSchema returns the flavor metadata a resolved provider accepts: the
+// fulcrum provider runs either engine, the haproxy provider HAProxy only.
 func flavorSchema(provider string) lb.MetadataSchema {
-	if provider == lb.ProviderHAProxy {
+	switch provider {
+	case lb.ProviderHAProxy:
 		return lb.FlavorSchema(lb.EngineHAProxy)
+	case lb.ProviderFulcrum:
+		return lb.FlavorSchema(lb.EngineNative, lb.EngineHAProxy)
 	}
 	return lb.FlavorSchema(lb.EngineNative)
 }

@@ -42,6 +42,9 @@ func (w *Writer) CreateHealthMonitor(ctx context.Context, in HealthMonitorCreate
 		if err := h.Validate(w.settings, p.Protocol); err != nil {
 			return err
 		}
+		if err := lb.CheckProviderMonitor(parent.Provider, h.Type); err != nil {
+			return err
+		}
 		if err := writable(resPool, p.ID, p.Status); err != nil {
 			return err
 		}

@@ -45,9 +45,30 @@ var ErrPrometheusChildren = &ValidationError{Msg: "Protocol PROMETHEUS listeners
 // cannot carry: the native engine has no SCTP (Go has no SCTP sockets and
 // the kernel module is often absent), and accepting it would only turn the
 // load balancer ERROR later.
+//
+// The haproxy provider runs HAProxy 2.6, which proxies TCP only: UDP and
+// SCTP are refused with the reason (docs/dataplane.md, the engines table).
 func CheckProviderProtocol(provider, protocol string) error {
 	if provider == ProviderFulcrum && protocol == ProtocolSCTP {
 		return Unsupported(provider, "The native engine does not support the SCTP protocol.")
+	}
+	if provider == ProviderHAProxy && IsUDPFamily(protocol) {
+		return Unsupported(provider, "protocol "+protocol+": the haproxy engine does not support it (HAProxy 2.6 proxies TCP only); use the fulcrum provider's native engine for "+protocol+".")
+	}
+	return nil
+}
+
+// CheckProviderMonitor refuses a health monitor type the provider cannot
+// run: HAProxy 2.6 has no ICMP probe (PING) and no UDP (UDP-CONNECT, SCTP).
+func CheckProviderMonitor(provider, monitorType string) error {
+	if provider != ProviderHAProxy {
+		return nil
+	}
+	switch monitorType {
+	case MonitorPing:
+		return Unsupported(provider, "type PING: the haproxy engine has no ICMP probe (HAProxy 2.6); use a TCP health monitor.")
+	case MonitorUDPConnect, MonitorSCTP:
+		return Unsupported(provider, "type "+monitorType+": the haproxy engine does not support it (HAProxy 2.6 has no UDP or SCTP).")
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -100,8 +101,12 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	var agent *lb.Agent
 	var material compile.TLSMaterial
 	var ingress *compile.Ingress
+	var engine string
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		var err error
+		if engine, err = engineOf(ctx, tx, l); err != nil {
+			return err
+		}
 		amp, agent, err = n.place(ctx, tx, l)
 		if err != nil {
 			return err
@@ -137,6 +142,9 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	if err := frag.Validate(); err != nil {
 		n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
 		return controller.Outcome{}, &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
+	}
+	if err := refuseForEngine(frag, engine); err != nil {
+		return controller.Outcome{}, err
 	}
 	n.cache.Put(agent.ID, l.ID, l.Generation, frag)
 	switch st, reason := n.cache.State(agent.ID, l.ID, l.Generation); st {
@@ -315,11 +323,11 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 		if err == nil && ag.Status == lb.AgentUp && !ag.Revoked {
 			// An agent re-enrolled into another zone or group no longer
 			// serves the load balancer, even if none other can.
-			zone, group, err := requirements(ctx, tx, l)
+			zone, group, engine, err := requirements(ctx, tx, l)
 			if err != nil {
 				return nil, nil, err
 			}
-			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) {
+			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && mayKeep(ag, engine) {
 				return current, ag, nil
 			}
 			n.cache.Delete(ag.ID, l.ID)
@@ -367,7 +375,7 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 // profile's agent_group), the one with the fewest placements (ties by
 // name), preferring any agent other than avoid.
 func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, avoid string) (*lb.Agent, error) {
-	zone, group, err := requirements(ctx, tx, l)
+	zone, group, engine, err := requirements(ctx, tx, l)
 	if err != nil {
 		return nil, err
 	}
@@ -377,12 +385,15 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, av
 	}
 	var candidates []*lb.Agent
 	for _, a := range agents {
-		if (zone == "" || a.AvailabilityZone == zone) && (group == "" || a.Group == group) {
+		if (zone == "" || a.AvailabilityZone == zone) && (group == "" || a.Group == group) && runs(a, engine) {
 			candidates = append(candidates, a)
 		}
 	}
 	if len(candidates) == 0 {
 		where := ""
+		if engine == dataplane.EngineHAProxy {
+			where += " running the haproxy engine (fulcrum agent --engine haproxy)"
+		}
 		if zone != "" {
 			where += " in agent zone " + zone
 		}
@@ -414,9 +425,77 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, av
 }
 
 // requirements reads the agent zone and agent group a load balancer must
-// run in from its availability zone and flavor profiles ("" = any). A zone
-// without an agent_zone names the agents' zone itself.
-func requirements(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group string, err error) {
+// run in from its availability zone and flavor profiles ("" = any), and the
+// engine its agents must run (engineOf). A zone without an agent_zone names
+// the agents' zone itself.
+func requirements(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group, engine string, err error) {
+	zone, group, err = zoneAndGroup(ctx, tx, l)
+	if err != nil {
+		return "", "", "", err
+	}
+	engine, err = engineOf(ctx, tx, l)
+	return zone, group, engine, err
+}
+
+// engineOf returns the data-plane engine that runs l: HAProxy for the
+// haproxy provider and for a flavor saying engine: haproxy, else native.
+func engineOf(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (string, error) {
+	if l.Provider == lb.ProviderHAProxy {
+		return dataplane.EngineHAProxy, nil
+	}
+	if l.FlavorID == "" {
+		return dataplane.EngineNative, nil
+	}
+	f, err := tx.Flavors().Get(ctx, l.FlavorID)
+	if errors.Is(err, store.ErrNotFound) {
+		return dataplane.EngineNative, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	p, err := tx.FlavorProfiles().Get(ctx, f.FlavorProfileID)
+	if errors.Is(err, store.ErrNotFound) {
+		return dataplane.EngineNative, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if lb.ParseFlavorMetadata(p.FlavorData).Engine == lb.EngineHAProxy {
+		return dataplane.EngineHAProxy, nil
+	}
+	return dataplane.EngineNative, nil
+}
+
+// runs reports whether agent a runs engine, as its record says (the capabilities of its
+// last heartbeat, kept in the store: dataplane.EngineCapability). An agent that has not
+// reported one counts as native: it runs no HAProxy load balancer until it says it can.
+func runs(a *lb.Agent, engine string) bool {
+	haproxy := slices.Contains(a.Capabilities, dataplane.CapabilityEngineHAProxy)
+	return haproxy == (engine == dataplane.EngineHAProxy)
+}
+
+// mayKeep reports whether a load balancer of engine stays on agent a, where it is placed:
+// when the agent runs that engine, or has never sent a heartbeat (nothing is known of it
+// yet; moving its load balancers would be an outage). What an agent reported survives a
+// server restart in its record, so a restarted server needs no grace period.
+func mayKeep(a *lb.Agent, engine string) bool {
+	if a.LastHeartbeat == nil {
+		return true
+	}
+	return runs(a, engine)
+}
+
+// refuseForEngine refuses (before anything is published) a fragment the
+// load balancer's engine cannot carry, naming the field and the reason.
+func refuseForEngine(frag *dataplane.Config, engine string) error {
+	if err := frag.CheckEngine(engine); err != nil {
+		return &controller.RefusedError{Reason: "the " + engine + " engine cannot run this load balancer: " + strings.ReplaceAll(err.Error(), "\n", "; ")}
+	}
+	return nil
+}
+
+// zoneAndGroup reads the agent zone and agent group part of requirements.
+func zoneAndGroup(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, group string, err error) {
 	if l.AvailabilityZone != "" {
 		zone = l.AvailabilityZone
 		z, err := tx.AvailabilityZones().Get(ctx, l.AvailabilityZone)

@@ -113,8 +113,12 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph, md lb.FlavorMetadat
 	var plan pairPlan
 	var extra []string
 	var material compile.TLSMaterial
+	var engine string
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		var err error
+		if engine, err = engineOf(ctx, tx, l); err != nil {
+			return err
+		}
 		if plan, err = n.placePair(ctx, tx, l, hs); err != nil {
 			return err
 		}
@@ -155,6 +159,9 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph, md lb.FlavorMetadat
 			n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
 			return controller.Outcome{}, &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
 		}
+		if err := refuseForEngine(frag, engine); err != nil {
+			return controller.Outcome{}, err
+		}
 		frags[i] = frag
 	}
 	done := !plan.wait
@@ -184,7 +191,7 @@ func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer,
 	if err != nil {
 		return pairPlan{}, err
 	}
-	zone, group, err := requirements(ctx, tx, l)
+	zone, group, engine, err := requirements(ctx, tx, l)
 	if err != nil {
 		return pairPlan{}, err
 	}
@@ -192,7 +199,7 @@ func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer,
 	if err != nil {
 		return pairPlan{}, &controller.RefusedError{Reason: "ACTIVE_STANDBY needs a VIP address"}
 	}
-	eligible, err := n.eligible(ctx, tx, zone, group, vip)
+	eligible, err := n.eligible(ctx, tx, zone, group, engine, vip)
 	if err != nil {
 		return pairPlan{}, err
 	}
@@ -420,9 +427,10 @@ type candidate struct {
 }
 
 // eligible returns the agents that may hold the VIP: up, not revoked, in the
-// zone and group, advertising VRRP, with a segment whose subnet holds it (as
-// their records say: what they last reported, kept across server restarts).
-func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group string, vip netip.Addr) (map[string]candidate, error) {
+// zone and group, advertising VRRP and running the load balancer's engine, with a segment
+// whose subnet holds it (as their records say: what they last reported, kept across server
+// restarts).
+func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group, engine string, vip netip.Addr) (map[string]candidate, error) {
 	agents, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("status", lb.AgentUp), store.F("revoked", "false")}})
 	if err != nil {
 		return nil, err
@@ -432,7 +440,7 @@ func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group string, 
 		if zone != "" && a.AvailabilityZone != zone || group != "" && a.Group != group {
 			continue
 		}
-		if !slices.Contains(a.Capabilities, dataplane.CapabilityVRRP) {
+		if !slices.Contains(a.Capabilities, dataplane.CapabilityVRRP) || !runs(a, engine) {
 			continue
 		}
 		for _, s := range a.Segments {

@@ -1,0 +1,221 @@
+package haproxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+)
+
+// hammer sends requests to url on fresh connections until stop, counting failures.
+func hammer(t *testing.T, url string) (stop func() (ok, failed int64, first string)) {
+	var okN, failN atomic.Int64
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := clientFrom("127.0.0.1")
+			for i := 0; i < 100000 && ctx.Err() == nil; i++ {
+				resp, err := c.Get(url)
+				if err == nil {
+					_, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					failN.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				} else {
+					okN.Add(1)
+				}
+			}
+		}()
+	}
+	return func() (int64, int64, string) {
+		cancel()
+		wg.Wait()
+		s, _ := firstErr.Load().(string)
+		return okN.Load(), failN.Load(), s
+	}
+}
+
+// TestAdoptAfterCrash: an agent that dies (no Close) leaves HAProxy serving; a new engine
+// on the same directory adopts the running master and reloads it, and traffic never
+// stops.
+func TestAdoptAfterCrash(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	port := freePort(t)
+	dir := testDir(t)
+	e1, err := New(Options{Dir: dir, PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := oneListener(port, pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma")))
+	mustApply(t, e1, cfg)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	stop := hammer(t, url)
+	// The agent dies: its goroutines stop, HAProxy is not told.
+	close(e1.stop)
+	e1.wg.Wait()
+	masterPid := e1.m.currentPid()
+	e2 := newEngine(t, Options{Dir: dir})
+	if e2.m.currentPid() != masterPid {
+		t.Fatalf("adopted pid %d, want the running master %d", e2.m.currentPid(), masterPid)
+	}
+	cfg2 := oneListener(port, pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma"), b.member("mb")))
+	mustApply(t, e2, cfg2)
+	eventually(t, 10*time.Second, "traffic reaches the member added by the new engine", func() bool { return b.hits.Load() > 0 })
+	ok, failed, first := stop()
+	if failed != 0 || ok == 0 {
+		t.Fatalf("across the crash and adoption: %d ok, %d failed (first: %s)", ok, failed, first)
+	}
+	if st := e2.Stats(); len(st.Members) != 2 {
+		t.Fatalf("stats of the adopting engine: %+v", st)
+	}
+	// Close stops the adopted master.
+	e2.Close()
+	if syscall.Kill(masterPid, 0) == nil {
+		eventually(t, 10*time.Second, "the adopted master exits", func() bool { return syscall.Kill(masterPid, 0) != nil })
+	}
+}
+
+// TestMasterKilled: HAProxy's workers exit with their master; the engine notices the
+// master is gone and starts HAProxy again on the configuration in force, without waiting
+// for a change.
+func TestMasterKilled(t *testing.T) {
+	a := startBackend(t, "a")
+	port := freePort(t)
+	e := newEngine(t, Options{})
+	mustApply(t, e, oneListener(port, pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma"))))
+	old := e.m.pid
+	syscall.Kill(old, syscall.SIGKILL)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	eventually(t, 20*time.Second, "a new master", func() bool { return e.m.currentPid() != old })
+	eventually(t, 20*time.Second, "HAProxy serving again", func() bool {
+		resp, err := clientFrom("127.0.0.1").Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if st := e.Stats(); st.Version != 1 || len(st.Listeners) != 1 {
+		t.Fatalf("stats after the restart: %+v", st)
+	}
+}
+
+// TestTimeouts: timeout_member_data answers 504, timeout_client_data closes an idle
+// connection.
+func TestTimeouts(t *testing.T) {
+	a := startBackend(t, "a")
+	port := freePort(t)
+	l := httpListener("l1", port, "p1")
+	l.TimeoutMemberData = 500
+	l.TimeoutClientData = 700
+	e := newEngine(t, Options{})
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma"))}})
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	start := time.Now()
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := readResponse(t, br, "GET"); resp.StatusCode != 504 {
+		t.Fatalf("member slower than timeout_member_data: %d, want 504", resp.StatusCode)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond || d > 2900*time.Millisecond {
+		t.Fatalf("504 after %v, want about 500 ms", d)
+	}
+	idle, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.SetDeadline(time.Now().Add(10 * time.Second))
+	start = time.Now()
+	// HAProxy answers 408 before it closes a connection that sent nothing in time (the
+	// native engine closes it without a byte).
+	got, _ := io.ReadAll(idle)
+	if d := time.Since(start); d < 500*time.Millisecond || d > 5*time.Second || (len(got) > 0 && !strings.HasPrefix(string(got), "HTTP/1.1 408")) {
+		t.Fatalf("idle connection closed after %v with %q, want about 700 ms", d, got)
+	}
+}
+
+// TestPrivateFiles: the directory is 0700, certificates and keys are written 0600, and a
+// file no longer referenced is removed after the next reload.
+func TestPrivateFiles(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	c1, _ := ca.issue(t, "one", "one.example.test")
+	c2, _ := ca.issue(t, "two", "two.example.test")
+	b := startBackend(t, "b1")
+	e := newEngine(t, Options{})
+	port := freePort(t)
+	cfg := func(v uint64, cert dataplane.Certificate) *dataplane.Config {
+		return &dataplane.Config{Version: v, Listeners: []dataplane.Listener{httpsListener("l1", port, "p1", &dataplane.ListenerTLS{DefaultCertificate: &cert})},
+			Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, b.member("m1"))}}
+	}
+	mustApply(t, e, cfg(1, c1))
+	files := func() map[string]string {
+		out := map[string]string{}
+		ents, _ := os.ReadDir(filepath.Join(e.dir, filesDir))
+		for _, ent := range ents {
+			p := filepath.Join(e.dir, filesDir, ent.Name())
+			st, _ := os.Stat(p)
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v, want 0600", ent.Name(), st.Mode().Perm())
+			}
+			body, _ := os.ReadFile(p)
+			out[ent.Name()] = string(body)
+		}
+		return out
+	}
+	hasKey := func(fs map[string]string, key string) bool {
+		for _, v := range fs {
+			if strings.Contains(v, strings.TrimSpace(key)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, d := range []string{e.dir, filepath.Join(e.dir, filesDir)} {
+		if st, _ := os.Stat(d); st.Mode().Perm() != 0o700 {
+			t.Errorf("%s: mode %v, want 0700", d, st.Mode().Perm())
+		}
+	}
+	if st, _ := os.Stat(filepath.Join(e.dir, ticketsFile)); st.Mode().Perm() != 0o600 {
+		t.Errorf("ticket keys: mode %v", st.Mode().Perm())
+	}
+	if fs := files(); !hasKey(fs, c1.KeyPEM) {
+		t.Fatalf("the key of the first certificate is not among the files")
+	}
+	mustApply(t, e, cfg(2, c2))
+	fs := files()
+	if hasKey(fs, c1.KeyPEM) || !hasKey(fs, c2.KeyPEM) {
+		t.Fatalf("after replacing the certificate: old key kept %v, new key written %v", hasKey(fs, c1.KeyPEM), hasKey(fs, c2.KeyPEM))
+	}
+	if st, _ := os.Stat(filepath.Join(e.dir, configFile)); st.Mode().Perm() != 0o600 {
+		t.Errorf("haproxy.cfg: mode %v", st.Mode().Perm())
+	}
+}
