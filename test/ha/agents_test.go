@@ -9,6 +9,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/servertest"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp/agentlab"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp/vrrplab"
 )
 
 // fulcrumBinary builds the fulcrum binary once per test binary run.
@@ -105,10 +106,20 @@ func TestAgentsActiveStandby(t *testing.T) {
 		if res.Outage > 3*time.Second {
 			t.Errorf("%s: outage %v, want within VRRP's detection time (3 s allowed)", f, res.Outage)
 		}
-		if f == agentlab.Failover && res.Failed > 3 {
-			t.Errorf("amphora failover: %d failed requests (%v), want at most the few in flight at the switch", res.Failed, res.Errors)
+		if f == agentlab.Failover && !plannedSwitch(res.Result) {
+			t.Errorf("amphora failover: %d failed requests (%v), outage %v; want at most the few in flight at the switch", res.Failed, res.Errors, res.Outage)
 		}
 	}
+}
+
+// plannedSwitch reports whether a planned handover cost the client only the few connections
+// in flight at the switch: at most 3 new connections failed (SYNs sent in the instant the
+// client's ARP entry moved) besides those reset in flight on the member that let the VIP go
+// (how many depends on how long a request takes: 4 at a load average of 20), and no outage
+// longer than a second (a member drawing clients to a VIP it then drops without telling
+// anyone costs seconds).
+func plannedSwitch(r vrrplab.Result) bool {
+	return r.Failed-r.Errors["connection reset by peer"] <= 3 && r.Outage <= time.Second
 }
 
 // until polls cond for up to d.
@@ -202,7 +213,7 @@ func TestAgentsLoadBalancerFailover(t *testing.T) {
 	if res.From == res.To {
 		t.Errorf("the VIP stayed on %s", res.From)
 	}
-	if res.Failed > 3 || res.Outage > 3*time.Second {
+	if !plannedSwitch(res.Result) {
 		t.Errorf("loadbalancer failover: %d failed requests (%v), outage %v; want at most the few in flight at the switch", res.Failed, res.Errors, res.Outage)
 	}
 	after, err := l.Amphorae()
