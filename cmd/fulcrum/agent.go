@@ -17,6 +17,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
 	"github.com/fulcrumlb/fulcrum/internal/engine/haproxy"
+	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
@@ -48,6 +49,8 @@ type agentEngine interface {
 type engineSettings struct {
 	Kind    string // dataplane.EngineNative or dataplane.EngineHAProxy
 	HAProxy string // the haproxy executable ("": haproxy in PATH, else /usr/sbin/haproxy)
+	// accessLog is the native engine's access log (nil: none; openAccessLog).
+	accessLog *proxy.AccessLog
 }
 
 func (e *engineSettings) check(flag string) error {
@@ -63,7 +66,10 @@ func (e *engineSettings) check(flag string) error {
 func newAgentEngine(es engineSettings, dir string, freeBind bool, log *slog.Logger, onEvent func(dataplane.HealthEvent)) (agentEngine, []string, error) {
 	log = log.With("component", "engine", "engine", es.Kind)
 	if es.Kind != dataplane.EngineHAProxy {
-		return engine.New(engine.Options{Logger: log, FreeBind: freeBind, OnHealthEvent: onEvent}), nil, nil
+		return engine.New(engine.Options{Logger: log, FreeBind: freeBind, OnHealthEvent: onEvent, Proxy: proxy.Options{AccessLog: es.accessLog}}), nil, nil
+	}
+	if es.accessLog != nil {
+		return nil, nil, fmt.Errorf("%w: --access-log is the native engine's (HAProxy logs on its own)", errUsage)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
@@ -81,7 +87,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var server, token, dataDir, name, address, zone, group, logLevel, logFormat string
 	var freeBind bool
 	var segments []string
-	var keepalived string
+	var keepalived, accessLog string
 	var es engineSettings
 	host, _ := os.Hostname()
 	s := config.New("agent")
@@ -99,6 +105,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s.String(&es.HAProxy, "haproxy", "", "haproxy executable for --engine haproxy (default: haproxy in PATH, else /usr/sbin/haproxy)")
 	s.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&logFormat, "log-format", "text", "text or json")
+	s.String(&accessLog, "access-log", "", accessLogUsage)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
 	}
@@ -125,6 +132,14 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	al, err := openAccessLog(accessLog, log)
+	if err != nil {
+		return err
+	}
+	if al != nil {
+		defer al.Close()
+	}
+	es.accessLog = al
 	events := make(chan dataplane.HealthEvent, 1024)
 	eng, caps, err := newAgentEngine(es, dataDir, freeBind, log, func(ev dataplane.HealthEvent) {
 		select {

@@ -124,25 +124,40 @@ func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig
 		}
 		token = tok
 	}
+	al, err := openAccessLog(cfg.AccessLog, log)
+	if err != nil {
+		return err
+	}
 	events := make(chan dataplane.HealthEvent, 1024)
-	eng, caps, err := newAgentEngine(cfg.EmbeddedEngine, dir, false, log, func(ev dataplane.HealthEvent) {
+	es := cfg.EmbeddedEngine
+	es.accessLog = al
+	eng, caps, err := newAgentEngine(es, dir, false, log, func(ev dataplane.HealthEvent) {
 		select {
 		case events <- ev:
 		default:
 		}
 	})
 	if err != nil {
+		if al != nil {
+			al.Close()
+		}
 		return fmt.Errorf("embedded agent: %w", err)
 	}
 	a, err := agent.New(agent.Options{ServerURL: cp.url, DataDir: dir, Name: cfg.EmbeddedAgentName, JoinToken: token,
 		Address: "127.0.0.1", Engine: eng, Capabilities: caps, Logger: log, Events: events, HeartbeatInterval: cfg.AgentHeartbeat})
 	if err != nil {
 		eng.Close()
+		if al != nil {
+			al.Close()
+		}
 		return err
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		if al != nil {
+			defer al.Close()
+		}
 		defer eng.Close()
 		if err := a.Run(ctx); err != nil {
 			log.Error("embedded agent stopped", "err", err)

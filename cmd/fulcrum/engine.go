@@ -16,6 +16,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
+	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 )
 
 // runEngine runs the native engine standalone from a data-plane config file, re-reading it
@@ -35,6 +36,7 @@ func engineMain(ctx context.Context, args []string, stderr io.Writer, reload <-c
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060)")
 	freeBind := fs.Bool("freebind", false, "bind listener addresses not configured on this host (IP_FREEBIND)")
+	accessLog := fs.String("access-log", "", accessLogUsage)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fulcrum engine --config FILE [flags]")
 		fmt.Fprintln(stderr, "\nRuns the native proxy engine from a data-plane config; SIGHUP re-reads the file.")
@@ -61,7 +63,14 @@ func engineMain(ctx context.Context, args []string, stderr io.Writer, reload <-c
 		defer stop()
 	}
 
-	e := engine.New(engine.Options{Logger: log, FreeBind: *freeBind})
+	al, err := openAccessLog(*accessLog, log)
+	if err != nil {
+		return err
+	}
+	if al != nil {
+		defer al.Close()
+	}
+	e := engine.New(engine.Options{Logger: log, FreeBind: *freeBind, Proxy: proxy.Options{AccessLog: al}})
 	defer e.Close()
 	load := func() error {
 		data, err := os.ReadFile(*cfgPath)

@@ -43,12 +43,14 @@ type serverConfig struct {
 	EmbeddedEngine    engineSettings
 	AgentHeartbeat    time.Duration
 	AgentDeadAfter    time.Duration
+	AccessLog         string
 
 	Identity identityConfig
 	Network  networkConfig
 	Policy   policyConfig
 	API      apiConfig
 	Quota    quotaConfig
+	Metrics  metricsConfig
 }
 
 func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
@@ -70,6 +72,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.String(&c.EmbeddedEngine.Kind, "embedded-agent-engine", "native", "data-plane engine of the embedded agent: native or haproxy (HAProxy 2.6 or newer)")
 	s.String(&c.EmbeddedEngine.HAProxy, "embedded-agent-haproxy", "", "haproxy executable of the embedded agent with --embedded-agent-engine haproxy (default: haproxy in PATH, else /usr/sbin/haproxy)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
+	s.String(&c.AccessLog, "access-log", "", "the embedded agent's "+accessLogUsage)
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
 	s.Section("Network (the Neutron subset and VIP allocation)")
 	c.Network.register(s)
@@ -81,6 +84,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	c.API.register(s)
 	s.Section("Load-balancer quotas")
 	c.Quota.register(s)
+	c.Metrics.register(s)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
 	}
@@ -133,31 +137,43 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return refuseNewerSchema(err)
 	}
 	defer st.Close()
+	metricsLn, err := listenMetrics(&cfg.Metrics, log)
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		defer metricsLn.Close()
+	}
+	sm := newServerMetrics()
+	// Everything but the health check and Close goes through the observed store.
+	ost := sm.store(st)
 
 	var ctrl *controller.Controller
 	enqueue := func(id string) { ctrl.Enqueue(id) }
-	idp, err := newServices(cfg, st, log, enqueue)
+	idp, err := newServices(cfg, ost, log, enqueue)
 	if err != nil {
 		return err
 	}
 
 	synced := make(chan struct{})
 	resync := func() { ctrl.Resync(ctx) }
-	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: st, log: log, enqueue: enqueue, resync: resync, ready: synced,
+	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: ost, log: log, enqueue: enqueue, resync: resync, ready: synced,
 		reserve: idp.network.reserveAgent})
 	if err != nil {
 		return err
 	}
-	native := provider.NewNative(provider.Options{Store: st, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.keyManager},
+	native := provider.NewNative(provider.Options{Store: ost, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.keyManager},
 		Ingress: network.VIPIngress})
 	ctrl = controller.New(controller.Options{
-		Store:     st,
-		Providers: map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native, "haproxy": native},
-		Hooks:     idp.network.hooks,
-		Logger:    log,
-		Workers:   cfg.Workers,
-		Resync:    cfg.Resync,
+		Store:       ost,
+		Providers:   map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native, "haproxy": native},
+		Hooks:       idp.network.hooks,
+		Logger:      log,
+		Workers:     cfg.Workers,
+		Resync:      cfg.Resync,
+		OnReconcile: sm.observeReconcile,
 	})
+	sm.gauges(ctrl, cp.hm, ost)
 	go func() {
 		select {
 		case <-ctrl.Synced():
@@ -166,7 +182,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}()
 
-	api, err := newAPI(apiDeps{cfg: cfg, store: st, ctrl: ctrl, log: log, id: idp})
+	api, err := newAPI(apiDeps{cfg: cfg, store: ost, ctrl: ctrl, log: log, id: idp})
 	if err != nil {
 		return err
 	}
@@ -199,12 +215,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	if err := idp.bootstrap(ctx, cfg, st, ln.Addr(), stdout, stderr); err != nil {
+	if err := idp.bootstrap(ctx, cfg, ost, ln.Addr(), stdout, stderr); err != nil {
 		ln.Close()
 		return err
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           sm.api.Wrap(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -221,6 +237,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}()
 	cp.run(ctrlCtx, &wg, log)
+	if metricsLn != nil {
+		sm.serve(ctrlCtx, &wg, metricsLn, log)
+	}
 	idp.rotateKeys(ctrlCtx, &wg, cfg.Identity.TokenKeyRotation, log)
 	if cfg.EmbeddedAgent {
 		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, cp, log); err != nil {
@@ -237,7 +256,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}()
 	ready.Store(true)
 	printBanner(stdout, cfg, ln.Addr().String(), cp.url)
-	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "agent_api", cp.url, "data_dir", cfg.DataDir, "auth", cfg.Auth, "provider", cfg.Provider)
+	metricsAddr := ""
+	if metricsLn != nil {
+		metricsAddr = metricsLn.Addr().String()
+		fmt.Fprintf(stdout, "metrics (Prometheus, operators only) on http://%s/metrics\n", metricsAddr)
+	}
+	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "metrics", metricsAddr, "agent_api", cp.url, "data_dir", cfg.DataDir, "auth", cfg.Auth, "provider", cfg.Provider)
 
 	select {
 	case <-ctx.Done():

@@ -387,6 +387,12 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		}
 		agent.CertSerial = serial
 		agent.Revoked = false
+		if reenrolled && !embedded {
+			// A name enrolled again (--replace) starts a new life: down until
+			// the server hears the new certificate's first heartbeat, whether
+			// or not the dead-agent check has marked the old life down yet.
+			agent.Status = lb.AgentDown
+		}
 		agent.Address = req.Address
 		agent.AvailabilityZone = place.AvailabilityZone
 		agent.Group = place.Group

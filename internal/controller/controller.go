@@ -75,6 +75,11 @@ type Options struct {
 	Resync time.Duration
 	// MaxBackoff caps the retry delay after failures (default 30 s).
 	MaxBackoff time.Duration
+	// OnReconcile, if set, is told how long each reconcile took and how it
+	// ended: "ok", "retry" (a later attempt is scheduled) or "error" (it
+	// failed and will be retried). It is called from the workers and must
+	// not block (metrics).
+	OnReconcile func(d time.Duration, result string)
 }
 
 // Controller is the reconcile loop. Create it with New, start it with Run.
@@ -135,6 +140,10 @@ func (c *Controller) markReconciled(id string) {
 		close(c.synced)
 	}
 }
+
+// QueueLen returns the number of load balancers waiting for a worker (not
+// counting those being reconciled or waiting for a retry's backoff).
+func (c *Controller) QueueLen() int { return c.q.len() }
 
 // Enqueue asks for load balancer id to be reconciled. It never blocks.
 func (c *Controller) Enqueue(id string) { c.q.add(id) }
@@ -223,7 +232,18 @@ func (c *Controller) work(ctx context.Context) {
 		if !ok {
 			return
 		}
+		start := time.Now()
 		retry, err := c.reconcile(ctx, id)
+		if c.opts.OnReconcile != nil {
+			result := "ok"
+			switch {
+			case err != nil:
+				result = "error"
+			case retry:
+				result = "retry"
+			}
+			c.opts.OnReconcile(time.Since(start), result)
+		}
 		c.q.done(id)
 		c.markReconciled(id)
 		if err != nil && ctx.Err() == nil {

@@ -30,6 +30,11 @@ import (
 //	   such an agent is given its other load balancers only, and the one with the filter
 //	   is reported refused ("upgrade the agent"), never served unfiltered.
 //
+//	3  Listener.ConnectionLogging: false turns the engine's access log off for the
+//	   listener. A config carrying it says contract 3 (Config.NeededContract); the
+//	   server sets it only when asked to, so agents of contract 2 keep getting every
+//	   other config.
+//
 // L7 policies on HTTP listeners became carried without a change of shape: an engine built
 // before that refuses them in Validate ("not supported by this engine yet"), which the
 // agent reports as the load balancer's error, so the version stayed 1 then.
@@ -38,7 +43,7 @@ import (
 // either: the server sends VRRP groups only to agents that advertise the "vrrp"
 // capability in their heartbeats (CapabilityVRRP), and an agent built before that never
 // gets a config that has them.
-const ContractVersion = 2
+const ContractVersion = 3
 
 // ContractHeader carries, on every agent request, the highest ContractVersion the agent's
 // engine understands. An agent that does not send it (built before contract 2) speaks
@@ -186,6 +191,9 @@ type Listener struct {
 	// TLS terminates TLS on the listener (TERMINATED_HTTPS). Not supported by the engine yet:
 	// Validate refuses a non-nil value.
 	TLS *ListenerTLS `json:"tls,omitempty"`
+	// ConnectionLogging false turns the engine's access log off for this listener; absent
+	// (or true) logs its requests and flows when the engine has an access log (contract 3).
+	ConnectionLogging *bool `json:"connection_logging,omitempty"`
 	// L7Policies are evaluated per request in Position order (ties in list order) before
 	// the default pool; the first whose rules all match decides. Only on HTTP (and
 	// TERMINATED_HTTPS) listeners: Validate refuses them elsewhere.
@@ -200,15 +208,19 @@ type Ingress struct {
 	Allow []string `json:"allow"`
 }
 
-// NeededContract is the lowest ContractVersion that carries c: 2 when a listener has an
-// Ingress filter, else 1.
+// NeededContract is the lowest ContractVersion that carries c: 3 when a listener says
+// connection_logging, 2 when a listener has an Ingress filter, else 1.
 func (c *Config) NeededContract() int {
+	need := 1
 	for i := range c.Listeners {
+		if c.Listeners[i].ConnectionLogging != nil {
+			return 3
+		}
 		if c.Listeners[i].Ingress != nil {
-			return 2
+			need = 2
 		}
 	}
-	return 1
+	return need
 }
 
 // ListenerTLS is the TLS-termination part of a TERMINATED_HTTPS listener (contract only).

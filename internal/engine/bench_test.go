@@ -88,11 +88,15 @@ func BenchmarkHTTPRedirectL7(b *testing.B) {
 }
 
 func benchForward(b *testing.B, policies []dataplane.L7Policy, status string) {
+	benchForwardWith(b, Options{}, policies, status)
+}
+
+func benchForwardWith(b *testing.B, opts Options, policies []dataplane.L7Policy, status string) {
 	member := startFixedBackend(b)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	e := New(Options{})
+	e := New(opts)
 	defer e.Close()
 	l := dataplane.Listener{ID: "l", LoadBalancerID: "lb", Protocol: dataplane.ProtocolHTTP, Addresses: []string{"127.0.0.1"}, ProtocolPort: port,
 		DefaultPoolID: "p", ConnectionLimit: -1, TimeoutClientData: 50000, TimeoutMemberConnect: 5000, TimeoutMemberData: 50000,

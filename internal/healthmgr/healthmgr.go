@@ -609,3 +609,34 @@ func (m *Manager) lastSeen(agentID string) time.Time {
 	}
 	return m.start
 }
+
+// AgentHealth is what the manager knows of one agent, for metrics.
+type AgentHealth struct {
+	Name   string
+	Status string // lb.AgentUp or lb.AgentDown
+	// HeartbeatAge is the time since the agent's last heartbeat processed by
+	// this manager, or since the manager started when it has heard none.
+	HeartbeatAge time.Duration
+	// AppliedVersion is the newest config version the agent reported applied.
+	AppliedVersion uint64
+}
+
+// Agents returns every enrolled agent with its status and heartbeat age, in
+// the store's order.
+func (m *Manager) Agents(ctx context.Context) ([]AgentHealth, error) {
+	var agents []*lb.Agent
+	err := m.opts.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		agents, err = tx.Agents().List(ctx, store.Query{})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := m.opts.Now()
+	out := make([]AgentHealth, 0, len(agents))
+	for _, a := range agents {
+		out = append(out, AgentHealth{Name: a.Name, Status: a.Status, HeartbeatAge: now.Sub(m.lastSeen(a.ID)), AppliedVersion: a.AppliedVersion})
+	}
+	return out, nil
+}

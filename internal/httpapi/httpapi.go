@@ -6,6 +6,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -47,7 +48,7 @@ func (rt *Router) Handle(pattern string, h http.Handler) {
 	if rt.mux == nil {
 		rt.mux = http.NewServeMux()
 	}
-	rt.mux.Handle(pattern, h)
+	rt.mux.Handle(pattern, recordPattern(pattern, h))
 	if !slices.Contains(rt.methods, method) {
 		rt.methods = append(rt.methods, method)
 	}
@@ -71,6 +72,9 @@ func (rt *Router) seal() {
 // miss answers a request no registered pattern took: 405 with the methods
 // whose patterns would take this path, else 404. It runs only on misses.
 func (rt *Router) miss(w http.ResponseWriter, r *http.Request) {
+	if slot, ok := r.Context().Value(patternKey{}).(*patternSlot); ok {
+		slot.pattern = Unmatched
+	}
 	var allowed []string
 	probe := *r
 	for _, m := range rt.methods {
@@ -102,6 +106,33 @@ func (rt *Router) miss(w http.ResponseWriter, r *http.Request) {
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.once.Do(rt.seal)
 	rt.mux.ServeHTTP(w, r)
+}
+
+// Unmatched is the pattern RecordPattern reports for a request a Router
+// answered 404 or 405.
+const Unmatched = "unmatched"
+
+type patternKey struct{}
+
+type patternSlot struct{ pattern string }
+
+// RecordPattern returns r with room in its context for the pattern that
+// serves it: a Router that dispatches the request (or one nested in it)
+// records the pattern it matched, or Unmatched. The returned function reads
+// it once the handler has returned ("" when no Router saw the request).
+// Metrics label requests with it, never with the raw path.
+func RecordPattern(r *http.Request) (*http.Request, func() string) {
+	slot := &patternSlot{}
+	return r.WithContext(context.WithValue(r.Context(), patternKey{}, slot)), func() string { return slot.pattern }
+}
+
+func recordPattern(pattern string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slot, ok := r.Context().Value(patternKey{}).(*patternSlot); ok {
+			slot.pattern = pattern
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ContentTypeJSON is the media type WriteJSON sends.

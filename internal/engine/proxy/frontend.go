@@ -57,6 +57,10 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives debug logs of connection failures. Default discards.
 	Logger *slog.Logger
+	// AccessLog, when set, receives a line per HTTP request and per TCP or UDP flow of
+	// every listener whose connection_logging is not false. nil logs nothing (and costs
+	// the hot path one pointer test).
+	AccessLog *AccessLog
 
 	connPool *sync.Pool // httpConn reuse; set by WithDefaults
 }
@@ -67,7 +71,7 @@ func (o *Options) WithDefaults() *Options {
 	if o != nil {
 		out.MaxHeaderBytes, out.MaxHeaders, out.HeaderTimeout, out.MaxBodyBytes = o.MaxHeaderBytes, o.MaxHeaders, o.HeaderTimeout, o.MaxBodyBytes
 		out.MaxIdlePerMember, out.MemberIdleTimeout, out.ConnectAttempts = o.MaxIdlePerMember, o.MemberIdleTimeout, o.ConnectAttempts
-		out.Clock, out.Logger = o.Clock, o.Logger
+		out.Clock, out.Logger, out.AccessLog = o.Clock, o.Logger, o.AccessLog
 	}
 	if out.MaxHeaderBytes <= 0 {
 		out.MaxHeaderBytes = 16 << 10
@@ -135,7 +139,8 @@ type Frontend struct {
 	// and on a listener whose rules read the path, the headers some servers take as the
 	// request's path instead of its target (pathOverrides).
 	dropped  []string
-	def      route // the default pool's route
+	log      *AccessLog // nil: this listener logs nothing
+	def      route      // the default pool's route
 	policies []policy
 	dialer   net.Dialer
 }
@@ -159,6 +164,9 @@ func NewFrontend(l *dataplane.Listener, pools map[string]*balance.Pool, counters
 		Opts:           opts,
 	}
 	f.dialer.Timeout = f.ConnectTimeout
+	if opts != nil && opts.AccessLog != nil && (l.ConnectionLogging == nil || *l.ConnectionLogging) {
+		f.log = opts.AccessLog
+	}
 	for _, s := range l.AllowedCIDRs {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			f.Allowed = append(f.Allowed, p.Masked())

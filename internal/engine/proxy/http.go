@@ -75,6 +75,9 @@ type httpConn struct {
 	bodyWithheld bool
 	// view is what L7 rules read from the current request.
 	view l7view
+	// rec is the access-log record of the current request (filled only while its
+	// listener logs).
+	rec httpRecord
 }
 
 type bodyMode uint8
@@ -172,6 +175,7 @@ func (hc *HTTPConn) Release() {
 		h.view.buf = nil
 	}
 	h.view.m, h.view.tls, h.view.fe, h.view.conn = nil, nil, nil, nil
+	h.rec.reset()
 	clear(h.tried[:])
 	h.opts.connPool.Put(h)
 }
@@ -188,6 +192,9 @@ func (h *httpConn) serve(current func() *Frontend) {
 		n, err := h.readHead(fe)
 		if err != nil {
 			h.readFailed(fe, err)
+			if fe.log != nil && h.rec.status != 0 {
+				h.logHTTP(fe, time.Time{})
+			}
 			return
 		}
 		// The config may have changed while the connection waited for this request: the
@@ -196,7 +203,11 @@ func (h *httpConn) serve(current func() *Frontend) {
 		if now := current(); now != nil {
 			fe = now
 		}
-		if !h.handle(fe, n) {
+		keep := h.handle(fe, n)
+		if fe.log != nil {
+			h.logHTTP(fe, h.now)
+		}
+		if !keep {
 			return
 		}
 	}
@@ -320,8 +331,15 @@ func (h *httpConn) fail(fe *Frontend, code int) {
 	fe.Counters.Errors.Add(1)
 	resp := ErrorResponse(code)
 	h.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if n, err := h.c.Write(resp); err == nil {
+	n, err := h.c.Write(resp)
+	if err == nil {
 		fe.Counters.BytesOut.Add(int64(n))
+	}
+	if fe.log != nil {
+		if !h.rec.have {
+			h.captureBad()
+		}
+		h.rec.status, h.rec.engine, h.rec.sent = code, true, h.rec.sent+int64(n)
 	}
 	h.closeGently()
 }
@@ -408,6 +426,9 @@ func (h *httpConn) answer(fe *Frontend, p *policy, n int) bool {
 	h.wdl.writeAt(h.c, fe.ClientTimeout, h.now.UnixNano())
 	wn, err := h.c.Write(out)
 	fe.Counters.BytesOut.Add(int64(wn))
+	if fe.log != nil {
+		h.rec.status, h.rec.engine, h.rec.sent = policyStatus(p.head), true, int64(wn)
+	}
 	if err != nil {
 		fe.Counters.BytesIn.Add(h.in)
 		return false
@@ -486,6 +507,9 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	case err != nil:
 		h.fail(fe, 400)
 		return false
+	}
+	if fe.log != nil {
+		h.captureRequest()
 	}
 	method := req.first[0].of(req.head)
 	if string(method) == "CONNECT" {
@@ -592,6 +616,9 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 			}
 			continue
 		}
+		if fe.log != nil {
+			h.rec.conn, h.rec.member = time.Now(), m
+		}
 		m.State.Active.Add(1)
 		m.State.Total.Add(1)
 		status, retry := h.exchange(fe, mc, mode, remaining, waitContinue, &resLen)
@@ -613,6 +640,9 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	fe.Counters.BytesIn.Add(h.in)
 
 	res := &h.res
+	if fe.log != nil {
+		h.rec.response, h.rec.status = time.Now(), res.status
+	}
 	if res.status == 101 {
 		if !upgrade {
 			mc.Close()
@@ -690,6 +720,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	h.wdl.writeAt(h.c, fe.ClientTimeout, h.now.UnixNano())
 	wn, err := h.c.Write(h.out)
 	fe.Counters.BytesOut.Add(int64(wn))
+	h.rec.sent += int64(wn)
 	if err != nil {
 		mc.Close()
 		return false
@@ -697,6 +728,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	if !done {
 		_, sn, err, srcFailed := h.stream(h.c, mb, &mc.dl, fe.MemberTimeout, rmode, rremain, chunks)
 		fe.Counters.BytesOut.Add(sn)
+		h.rec.sent += sn
 		if err != nil {
 			resetOnClose(mc.tcp)
 			mc.Close()

@@ -203,6 +203,7 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 			h.cbuf = appendInterim(h.cbuf[:0], &h.res)
 			wn, err := h.c.Write(h.cbuf)
 			fe.Counters.BytesOut.Add(int64(wn))
+			h.rec.sent += int64(wn)
 			if err != nil {
 				return -1, false
 			}
@@ -301,10 +302,12 @@ func (h *httpConn) tunnel(fe *Frontend, mc *memberConn, resLen int) {
 		return
 	} else {
 		fe.Counters.BytesOut.Add(int64(n))
+		h.rec.sent += int64(n)
 	}
 	if h.br.buffered() > 0 {
 		n, err := mc.c.Write(h.br.buf[h.br.r:h.br.w])
 		fe.Counters.BytesIn.Add(int64(n))
+		h.in += int64(n)
 		h.br.r = h.br.w
 		if err != nil {
 			return
@@ -312,5 +315,7 @@ func (h *httpConn) tunnel(fe *Frontend, mc *memberConn, resLen int) {
 	}
 	h.c.SetDeadline(time.Time{})
 	mc.c.SetDeadline(time.Time{})
-	Pipe(h.c, mc.c, fe.ClientTimeout, fe.MemberTimeout, &fe.Counters.BytesIn, &fe.Counters.BytesOut)
+	up, down := Pipe(h.c, mc.c, fe.ClientTimeout, fe.MemberTimeout, &fe.Counters.BytesIn, &fe.Counters.BytesOut)
+	h.in += up
+	h.rec.sent += down
 }

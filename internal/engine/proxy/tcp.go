@@ -20,29 +20,47 @@ const copyChunk = 1 << 20
 func (f *Frontend) ServeTCP(c *net.TCPConn) {
 	defer c.Close()
 	client := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	var start time.Time
+	if f.log != nil {
+		start = time.Now()
+	}
 	m, mc := f.dialTCP(client, nil)
 	if mc == nil {
 		f.Counters.Errors.Add(1)
+		if f.log != nil {
+			f.log.logFlow("tcp", f, client, nil, start, time.Time{}, 0, 0, "no_member")
+		}
 		return
 	}
 	defer mc.Close()
 	if hdr := proxyHeader(f.Pool.Protocol, client, c.LocalAddr().(*net.TCPAddr).AddrPort()); hdr != nil {
 		if _, err := mc.Write(hdr); err != nil {
 			f.Counters.Errors.Add(1)
+			if f.log != nil {
+				f.log.logFlow("tcp", f, client, m, start, time.Time{}, 0, 0, "member_error")
+			}
 			return
 		}
+	}
+	var connected time.Time
+	if f.log != nil {
+		connected = time.Now()
 	}
 	m.State.Active.Add(1)
 	m.State.Total.Add(1)
 	defer m.State.Active.Add(-1)
-	Pipe(c, mc, f.ClientTimeout, f.MemberTimeout, &f.Counters.BytesIn, &f.Counters.BytesOut)
+	in, out := Pipe(c, mc, f.ClientTimeout, f.MemberTimeout, &f.Counters.BytesIn, &f.Counters.BytesOut)
+	if f.log != nil {
+		f.log.logFlow("tcp", f, client, m, start, connected, in, out, "closed")
+	}
 }
 
 // Pipe copies a→b and b→a until both directions end: EOF on one side is passed on as a
 // half-close (CloseWrite) to the other; an error, or no traffic in either direction for
 // the direction's timeout (aTimeout when waiting on a, bTimeout on b; 0 = none), aborts both.
-// Bytes read from a are added to in, bytes read from b to out. It does not close a or b.
-func Pipe(a, b Conn, aTimeout, bTimeout time.Duration, in, out *atomic.Int64) {
+// Bytes read from a are added to in, bytes read from b to out as they move, and their
+// totals returned. It does not close a or b.
+func Pipe(a, b Conn, aTimeout, bTimeout time.Duration, in, out *atomic.Int64) (inN, outN int64) {
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	abort := func() {
@@ -57,13 +75,14 @@ func Pipe(a, b Conn, aTimeout, bTimeout time.Duration, in, out *atomic.Int64) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		copyDir(a, b, bTimeout, out, &last, &aborted, abort)
+		outN = copyDir(a, b, bTimeout, out, &last, &aborted, abort)
 	}()
-	copyDir(b, a, aTimeout, in, &last, &aborted, abort)
+	inN = copyDir(b, a, aTimeout, in, &last, &aborted, abort)
 	<-done
+	return inN, outN
 }
 
-func copyDir(dst, src Conn, timeout time.Duration, count *atomic.Int64, last *atomic.Int64, aborted *atomic.Bool, abort func()) {
+func copyDir(dst, src Conn, timeout time.Duration, count *atomic.Int64, last *atomic.Int64, aborted *atomic.Bool, abort func()) (total int64) {
 	var dl deadline
 	for {
 		if aborted.Load() {
@@ -74,6 +93,7 @@ func copyDir(dst, src Conn, timeout time.Duration, count *atomic.Int64, last *at
 			return
 		}
 		n, err := io.CopyN(dst, src, copyChunk)
+		total += n
 		if n > 0 {
 			count.Add(n)
 			last.Store(time.Now().UnixNano())

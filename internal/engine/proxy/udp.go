@@ -37,6 +37,9 @@ type udpFlow struct {
 	fe     *Frontend
 	conn   *net.UDPConn
 	last   atomic.Int64 // clock time of the last datagram either way, unix nanoseconds
+	// start, in and out feed the access log (kept only while the listener logs).
+	start   time.Time
+	in, out atomic.Int64
 }
 
 // NewUDPServer returns a server for pc; current returns the frontend in force (nil drops
@@ -70,6 +73,9 @@ func (s *UDPServer) Serve() {
 			continue
 		}
 		f.last.Store(s.opts.Clock.Now().UnixNano())
+		if fe.log != nil {
+			f.in.Add(int64(n))
+		}
 		f.conn.Write(buf[:n])
 	}
 }
@@ -85,7 +91,7 @@ func (s *UDPServer) flow(fe *Frontend, client netip.AddrPort) *udpFlow {
 		if f.m.Sticky() && f.fe == fe {
 			return f
 		}
-		s.endLocked(f) // member went away or the listener changed: re-balance
+		s.endLocked(f, "rebalanced") // member went away or the listener changed
 	}
 	if fe.Pool == nil {
 		fe.Counters.Errors.Add(1)
@@ -107,6 +113,9 @@ func (s *UDPServer) flow(fe *Frontend, client netip.AddrPort) *udpFlow {
 			continue
 		}
 		f := &udpFlow{client: client, m: m, fe: fe, conn: conn}
+		if fe.log != nil {
+			f.start = time.Now()
+		}
 		m.State.Active.Add(1)
 		m.State.Total.Add(1)
 		s.flows[client] = f
@@ -119,6 +128,9 @@ func (s *UDPServer) flow(fe *Frontend, client netip.AddrPort) *udpFlow {
 	}
 	fe.Release()
 	fe.Counters.Errors.Add(1)
+	if fe.log != nil {
+		fe.log.logFlow("udp", fe, client, nil, time.Now(), time.Time{}, 0, 0, "no_member")
+	}
 	return nil
 }
 
@@ -137,15 +149,22 @@ func (s *UDPServer) replies(f *udpFlow) {
 		f.last.Store(s.opts.Clock.Now().UnixNano())
 		if _, err := s.pc.WriteToUDPAddrPort(buf[:n], f.client); err == nil {
 			f.fe.Counters.BytesOut.Add(int64(n))
+			if f.fe.log != nil {
+				f.out.Add(int64(n))
+			}
 		}
 	}
 }
 
-func (s *UDPServer) endLocked(f *udpFlow) {
+// endLocked ends flow f; why says so in its access-log line.
+func (s *UDPServer) endLocked(f *udpFlow, why string) {
 	delete(s.flows, f.client)
 	f.conn.Close()
 	f.m.State.Active.Add(-1)
 	f.fe.Release()
+	if f.fe.log != nil {
+		f.fe.log.logFlow("udp", f.fe, f.client, f.m, f.start, f.start, f.in.Load(), f.out.Load(), why)
+	}
 }
 
 func flowTimeout(fe *Frontend) time.Duration {
@@ -180,7 +199,7 @@ func (s *UDPServer) expire() {
 	now := s.opts.Clock.Now().UnixNano()
 	for _, f := range s.flows {
 		if now-f.last.Load() >= int64(flowTimeout(f.fe)) {
-			s.endLocked(f)
+			s.endLocked(f, "idle_timeout")
 		}
 	}
 	if len(s.flows) > 0 {
@@ -195,7 +214,7 @@ func (s *UDPServer) Cut(admit func(netip.Addr) bool) {
 	defer s.mu.Unlock()
 	for _, f := range s.flows {
 		if !admit(f.client.Addr()) {
-			s.endLocked(f)
+			s.endLocked(f, "ingress_cut")
 		}
 	}
 }
@@ -219,7 +238,7 @@ func (s *UDPServer) Close() {
 		s.sweep = nil
 	}
 	for _, f := range s.flows {
-		s.endLocked(f)
+		s.endLocked(f, "closed")
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
