@@ -41,6 +41,7 @@ func suites() []suite {
 		{name: "failover", short: "SIGKILL of the agent serving a load balancer → first 200 OK through the VIP again", run: runFailover},
 		{name: "dataplane", short: "the engine against HAProxy 2.6 and the direct path: req/s, CPU, latency, TCP bulk, apply, memory", run: runDataplane},
 		{name: "active-standby", short: "VRRP pair in namespaces (keepalived): outage per fault on the MASTER, planned handover failures", run: runActiveStandby},
+		{name: "control-ha", short: "three servers on PostgreSQL: leader SIGKILL → a write ACTIVE through another server; API latency with 10,000 load balancers", run: runControlHA},
 		{name: "engines", short: "the native and HAProxy engines through the API: req/s, req per CPU-s, p99, create → first 200 OK", run: runEngines},
 		{name: "tls", short: "TERMINATED_HTTPS against HAProxy 2.6 + OpenSSL: TLS keep-alive req/s and new handshakes/s", run: runTLS},
 		{name: "dataplane-apply", run: runDataplaneApply, hidden: true},

@@ -19,7 +19,6 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/engine/haproxy"
 	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
-	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
 
@@ -84,14 +83,15 @@ func newAgentEngine(es engineSettings, dir string, freeBind bool, log *slog.Logg
 
 // runAgent is `fulcrum agent`: a data-plane node.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var server, token, dataDir, name, address, zone, group, logLevel, logFormat string
+	var token, dataDir, name, address, zone, group, logLevel, logFormat string
+	var servers []string
 	var freeBind bool
 	var segments []string
 	var keepalived, accessLog string
 	var es engineSettings
 	host, _ := os.Hostname()
 	s := config.New("agent")
-	s.String(&server, "server", "https://127.0.0.1:9443", "the server's agent API")
+	s.List(&servers, "server", []string{"https://127.0.0.1:9443"}, "the servers' agent APIs, comma-separated (servers sharing a database; a name with several addresses works too): the agent talks to one and moves to the next when it does not answer")
 	s.String(&token, "join-token", "", "join token from `fulcrum agent-token` (first start only)")
 	s.String(&dataDir, "data-dir", "./fulcrum-agent", "identity and config cache (created if missing)")
 	s.String(&name, "name", "", "unique agent name (default: the host name)")
@@ -151,24 +151,28 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer eng.Close()
-	a, err := agent.New(agent.Options{ServerURL: server, DataDir: dataDir, Name: name, JoinToken: token,
+	if len(servers) == 0 {
+		return fmt.Errorf("%w: --server needs at least one https://host:port", errUsage)
+	}
+	a, err := agent.New(agent.Options{Servers: servers, DataDir: dataDir, Name: name, JoinToken: token,
 		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Capabilities: caps, Logger: log, Events: events,
 		Segments: segs, Keepalived: keepalived})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "fulcrum agent %s: data plane for %s with the %s engine (data in %s)\n", name, server, es.Kind, dataDir)
+	fmt.Fprintf(stdout, "fulcrum agent %s: data plane for %s with the %s engine (data in %s)\n", name, strings.Join(servers, ", "), es.Kind, dataDir)
 	return a.Run(ctx)
 }
 
 // runAgentToken is `fulcrum agent-token`: issue a join token from the
 // server's data directory (the server may be running).
 func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, name, server, zone, group string
+	var sc storeConfig
+	var name, server, zone, group string
 	var ttl time.Duration
 	var replace bool
 	s := config.New("agent-token")
-	s.String(&dataDir, "data-dir", "./fulcrum-data", "the server's data directory")
+	sc.register(s, "the server's data directory (the embedded agent's name; with SQLite and no master key, the database and the CA)")
 	s.String(&name, "name", "", "bind the token to this agent name (default: the token creates a new agent of any unused name)")
 	s.Duration(&ttl, "ttl", 24*time.Hour, "how long the token may be used")
 	s.Bool(&replace, "replace", false, "re-enroll --name although it is enrolled: its current certificate is refused from now on, and its load balancers move to other agents at once")
@@ -202,17 +206,24 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 			*f.dst = f.value
 		}
 	}
-	reserved, err := agentapi.ReservedNames(dataDir)
+	if err := sc.check(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	reserved, err := agentapi.ReservedNames(sc.DataDir)
 	if err != nil {
 		return err
 	}
 	req.Reserved = reserved
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
+	st, err := sc.open(ctx, nil)
 	if err != nil {
 		return refuseNewerSchema(err)
 	}
 	defer st.Close()
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dataDir, "pki"), time.Now())
+	rings, err := sc.openKeyRings(ctx, st, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	ca, err := rings.loadCA(ctx, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -249,9 +260,10 @@ func runAgentToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // runAgentRevoke is `fulcrum agent-revoke --name NAME`.
 func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, name string
+	var sc storeConfig
+	var name string
 	s := config.New("agent-revoke")
-	s.String(&dataDir, "data-dir", "./fulcrum-data", "the server's data directory")
+	sc.register(s, "the server's data directory (the embedded agent's name; with SQLite, the database)")
 	s.String(&name, "name", "", "agent to revoke")
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
@@ -259,11 +271,14 @@ func runAgentRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if name == "" {
 		return fmt.Errorf("%w: agent-revoke needs --name", errUsage)
 	}
-	reserved, err := agentapi.ReservedNames(dataDir)
+	if _, _, err := sc.dsn(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	reserved, err := agentapi.ReservedNames(sc.DataDir)
 	if err != nil {
 		return err
 	}
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dataDir, "fulcrum.db")})
+	st, err := sc.open(ctx, nil)
 	if err != nil {
 		return refuseNewerSchema(err)
 	}

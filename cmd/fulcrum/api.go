@@ -6,7 +6,6 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/apiserver"
 	"github.com/fulcrumlb/fulcrum/internal/config"
-	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/quota"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -29,11 +28,11 @@ func (c *apiConfig) check() error {
 }
 
 type apiDeps struct {
-	cfg   *serverConfig
-	store store.Store
-	ctrl  *controller.Controller
-	log   *slog.Logger
-	id    *services
+	cfg      *serverConfig
+	store    store.Store
+	notifier apiserver.Notifier
+	log      *slog.Logger
+	id       *services
 }
 
 // newAPI builds the public API handler: Octavia v2 on the store, waking the
@@ -48,7 +47,7 @@ func newAPI(d apiDeps) (http.Handler, error) {
 	settings.MemberAddresses = member
 	s := apiserver.New(apiserver.Options{
 		Store:           d.store,
-		Notifier:        d.ctrl,
+		Notifier:        d.notifier,
 		VIPs:            d.id.network.vips,
 		Subnets:         d.id.network.vips,
 		SecurityGroups:  d.id.network.neutron,

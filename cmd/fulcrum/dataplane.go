@@ -23,10 +23,11 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// controlPlane is the server side of the data plane: the snapshot cache,
-// the health manager and the agent API listener.
+// controlPlane is the server side of the data plane: the agent
+// configurations published in the store, the health manager and the agent
+// API listener.
 type controlPlane struct {
-	cache *snapshot.Cache
+	cache *snapshot.Shared
 	hm    *healthmgr.Manager
 	api   *agentapi.Server
 	ca    *pki.CA
@@ -37,22 +38,27 @@ type controlPlane struct {
 }
 
 type controlPlaneDeps struct {
-	cfg     *serverConfig
-	store   store.Store
-	log     *slog.Logger
-	enqueue func(lbID string)
-	resync  func()
-	ready   <-chan struct{}
+	cfg    *serverConfig
+	store  store.Store
+	rings  *keyRings
+	log    *slog.Logger
+	shared *snapshot.Shared
+	work   *work
 	// reserve keeps agents' segment addresses out of IPAM (networkService.reserveAgent).
 	reserve func(ctx context.Context, tx store.Tx, a *lb.Agent) error
 }
 
-func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
+func newControlPlane(ctx context.Context, d controlPlaneDeps) (*controlPlane, error) {
 	cfg := d.cfg
 	pkiDir := filepath.Join(cfg.DataDir, "pki")
-	ca, err := pki.LoadOrCreateCA(pkiDir, time.Now())
+	ca, err := d.rings.loadCA(ctx, d.log)
 	if err != nil {
 		return nil, err
+	}
+	// The agent API's own certificate is this server's, in its data
+	// directory, whatever keeps the CA.
+	if err := os.MkdirAll(pkiDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", pkiDir, err)
 	}
 	ln, err := net.Listen("tcp", cfg.AgentListen)
 	if err != nil {
@@ -63,18 +69,16 @@ func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
 	if h, err := os.Hostname(); err == nil {
 		hosts = append(hosts, h)
 	}
+	hosts = append(hosts, cfg.AgentCertHosts...)
 	cert, err := ca.ServerCertificate(pkiDir, hosts, time.Now())
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	cp := &controlPlane{ca: ca, ln: ln, url: "https://" + ln.Addr().String()}
-	cp.cache = snapshot.New(time.Now, func(ids []string) {
-		for _, id := range ids {
-			d.enqueue(id)
-		}
-	})
-	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: cp.cache, Enqueue: d.enqueue, AgentUp: d.resync,
+	cp := &controlPlane{ca: ca, ln: ln, url: "https://" + ln.Addr().String(), cache: d.shared}
+	// Heartbeats count on every server; the leader runs the liveness check
+	// (leaderWork.lead).
+	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: d.shared, Enqueue: d.work.Enqueue, AgentUp: d.work.Resync,
 		Logger: d.log, DeadAfter: cfg.AgentDeadAfter, ReserveAddresses: d.reserve})
 	embedded := ""
 	if cfg.EmbeddedAgent {
@@ -85,25 +89,21 @@ func newControlPlane(d controlPlaneDeps) (*controlPlane, error) {
 		ln.Close()
 		return nil, err
 	}
-	cp.api = agentapi.New(agentapi.Options{Store: d.store, CA: ca, Watcher: cp.cache, Heartbeats: cp.hm, Logger: d.log,
-		Ready: d.ready, HeartbeatInterval: cfg.AgentHeartbeat, EmbeddedName: embedded, Holds: cp.hm.Holds})
+	cp.api = agentapi.New(agentapi.Options{Store: d.store, CA: ca, Watcher: d.shared, Sent: d.shared, Heartbeats: cp.hm, Logger: d.log,
+		Ready: d.shared.Ready(), HeartbeatInterval: cfg.AgentHeartbeat, EmbeddedName: embedded, Holds: cp.hm.Holds})
 	cp.srv = &http.Server{Handler: cp.api.Handler(), TLSConfig: cp.api.TLSConfig(cert), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(&slogWriter{d.log}, "", 0)}
 	return cp, nil
 }
 
-// run serves the agent API and watches agent liveness until ctx ends.
+// run serves the agent API until ctx ends.
 func (cp *controlPlane) run(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger) {
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		if err := cp.srv.ServeTLS(cp.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("agent API stopped", "err", err)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		cp.hm.Run(ctx)
 	}()
 	go func() {
 		<-ctx.Done()

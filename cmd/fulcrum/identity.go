@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -54,9 +53,9 @@ type identityService struct {
 	adminProject string
 }
 
-func newIdentityService(cfg *serverConfig, st store.Store, log *slog.Logger) (*identityService, error) {
+func newIdentityService(cfg *serverConfig, st store.Store, rings *keyRings, log *slog.Logger) (*identityService, error) {
 	ic := &cfg.Identity
-	keys, err := identity.OpenKeyRing(filepath.Join(cfg.DataDir, "keys"), 0, nil)
+	keys, err := identity.OpenKeyRingIn(rings.token, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +67,9 @@ func newIdentityService(cfg *serverConfig, st store.Store, log *slog.Logger) (*i
 }
 
 // rotateKeys replaces the token-sealing key when it is older than every,
-// checking a few times per period until ctx ends; replicas sharing the key
-// directory pick up each other's rotations on the same checks.
+// checking a few times per period until ctx ends; servers sharing the key
+// ring pick up each other's rotations on the same checks, and the first to
+// find the key old rotates it for all.
 func (id *identityService) rotateKeys(ctx context.Context, wg *sync.WaitGroup, every time.Duration, log *slog.Logger) {
 	if every <= 0 {
 		return

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/provider"
@@ -12,11 +11,12 @@ import (
 )
 
 // newKeyManager returns the Barbican subset, its payloads sealed with the
-// keys in <data-dir>/keys/secrets. Callers without a project (noauth
+// keys of the secrets ring (<data-dir>/keys/secrets, or the database's,
+// sealed with the master key). Callers without a project (noauth
 // without X-Project-Id) act in adminProject's answer; a change to a secret
 // or container re-publishes the load balancers that use it.
-func newKeyManager(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue func(lbID string), adminProject func() string) (*secrets.Service, error) {
-	keys, err := secrets.OpenKeyRing(filepath.Join(cfg.DataDir, "keys", "secrets"))
+func newKeyManager(cfg *serverConfig, st store.Store, rings *keyRings, log *slog.Logger, enqueue func(lbID string), adminProject func() string) (*secrets.Service, error) {
+	keys, err := secrets.OpenKeyRingIn(rings.secrets)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
-	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
@@ -105,11 +104,12 @@ func (m *serverMetrics) observeTx(kind string, start time.Time, err error) {
 	m.txs.Add(1, kind, result)
 }
 
-// gauges registers the families read at scrape time.
-func (m *serverMetrics) gauges(ctrl *controller.Controller, hm *healthmgr.Manager, st store.Store) {
-	m.reg.Gauge("fulcrum_reconcile_queue_depth", "Load balancers waiting for a controller worker.", nil,
+// gauges registers the families read at scrape time; queueLen is the
+// controller's queue on this server (0 while another server leads).
+func (m *serverMetrics) gauges(queueLen func() int, hm *healthmgr.Manager, st store.Store) {
+	m.reg.Gauge("fulcrum_reconcile_queue_depth", "Load balancers waiting for a controller worker (on the leader).", nil,
 		func(_ context.Context, emit func(float64, ...string)) error {
-			emit(float64(ctrl.QueueLen()))
+			emit(float64(queueLen()))
 			return nil
 		})
 	var (

@@ -28,8 +28,8 @@ type services struct {
 	quotas     *quota.Enforcer
 }
 
-func newServices(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue func(lbID string)) (*services, error) {
-	id, err := newIdentityService(cfg, st, log)
+func newServices(cfg *serverConfig, st store.Store, rings *keyRings, log *slog.Logger, enqueue func(lbID string)) (*services, error) {
+	id, err := newIdentityService(cfg, st, rings, log)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func newServices(cfg *serverConfig, st store.Store, log *slog.Logger, enqueue fu
 	if err != nil {
 		return nil, err
 	}
-	km, err := newKeyManager(cfg, st, log, enqueue, func() string { return id.adminProject })
+	km, err := newKeyManager(cfg, st, rings, log, enqueue, func() string { return id.adminProject })
 	if err != nil {
 		return nil, err
 	}

@@ -9,26 +9,23 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
+	"github.com/fulcrumlb/fulcrum/internal/cluster"
 	"github.com/fulcrumlb/fulcrum/internal/config"
-	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/dashboard"
-	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
-	"github.com/fulcrumlb/fulcrum/internal/provider"
-	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
+	"github.com/fulcrumlb/fulcrum/internal/snapshot"
 )
 
 // serverConfig is everything `fulcrum server` can be told.
 type serverConfig struct {
+	storeConfig
 	Listen          string
-	DataDir         string
 	Auth            string
 	Provider        string
 	LogLevel        string
@@ -43,6 +40,8 @@ type serverConfig struct {
 	EmbeddedEngine    engineSettings
 	AgentHeartbeat    time.Duration
 	AgentDeadAfter    time.Duration
+	AgentCertHosts    []string
+	LeaseTTL          time.Duration
 	AccessLog         string
 
 	Identity identityConfig
@@ -57,7 +56,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	var c serverConfig
 	s := config.New("server")
 	s.String(&c.Listen, "listen", "127.0.0.1:9876", "address of the HTTP API")
-	s.String(&c.DataDir, "data-dir", "./fulcrum-data", "directory for the database and keys (created if missing)")
+	c.storeConfig.register(s, "directory for this server's files: the SQLite database and keys unless --database and --master-key-file say otherwise, the agent API's certificate (created if missing)")
 	s.String(&c.Auth, "auth", "keystone", "authentication: keystone (tokens from the built-in Keystone subset) or noauth (project from X-Project-Id, everyone admin, no quotas)")
 	s.String(&c.Provider, "provider", "fulcrum", "default provider for new load balancers: fulcrum (fulcrum agents, native engine unless the flavor says engine: haproxy), haproxy (fulcrum agents running the HAProxy engine) or noop (API only)")
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -67,13 +66,15 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	s.Section("Agents")
 	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
-	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one)")
+	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one; off by default with postgres://, where each server needs its own --embedded-agent-name)")
 	s.String(&c.EmbeddedAgentName, "embedded-agent-name", agentapi.ReservedName, "name of the embedded agent (no join token can enroll it)")
 	s.String(&c.EmbeddedEngine.Kind, "embedded-agent-engine", "native", "data-plane engine of the embedded agent: native or haproxy (HAProxy 2.6 or newer)")
 	s.String(&c.EmbeddedEngine.HAProxy, "embedded-agent-haproxy", "", "haproxy executable of the embedded agent with --embedded-agent-engine haproxy (default: haproxy in PATH, else /usr/sbin/haproxy)")
 	s.Duration(&c.AgentHeartbeat, "agent-heartbeat", time.Second, "how often agents report")
 	s.String(&c.AccessLog, "access-log", "", "the embedded agent's "+accessLogUsage)
 	s.Duration(&c.AgentDeadAfter, "agent-dead-after", 3*time.Second, "silence after which an agent is down and its load balancers move")
+	s.List(&c.AgentCertHosts, "agent-cert-hosts", nil, "more DNS names or IP addresses agents reach this server's agent API by (a name several servers answer), for its certificate")
+	s.Duration(&c.LeaseTTL, "lease-ttl", cluster.DefaultTTL, "with servers sharing a database: how long the leader's lease lasts unless renewed (it renews five times as often); another server takes over at most this long after the leader dies")
 	s.Section("Network (the Neutron subset and VIP allocation)")
 	c.Network.register(s)
 	s.Section("Identity (the Keystone subset)")
@@ -88,7 +89,14 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
 	}
-	for _, err := range []error{c.Network.check(), c.Quota.check(), c.API.check(), c.Identity.check(c.Auth)} {
+	if c.shared() && !s.Changed("embedded-agent") {
+		// Servers sharing a database would all enroll one embedded name.
+		c.EmbeddedAgent = false
+	}
+	if c.LeaseTTL < 100*time.Millisecond {
+		return nil, fmt.Errorf("--lease-ttl %v: want at least 100ms", c.LeaseTTL)
+	}
+	for _, err := range []error{c.storeConfig.check(), c.Network.check(), c.Quota.check(), c.API.check(), c.Identity.check(c.Auth)} {
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +140,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(cfg.DataDir, "fulcrum.db"), Logger: log})
+	st, err := cfg.open(ctx, log)
 	if err != nil {
 		return refuseNewerSchema(err)
 	}
@@ -145,44 +153,37 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer metricsLn.Close()
 	}
 	sm := newServerMetrics()
-	// Everything but the health check and Close goes through the observed store.
+	// Everything but the health check, Close, leases and notifications
+	// goes through the observed store.
 	ost := sm.store(st)
-
-	var ctrl *controller.Controller
-	enqueue := func(id string) { ctrl.Enqueue(id) }
-	idp, err := newServices(cfg, ost, log, enqueue)
+	rings, err := cfg.openKeyRings(ctx, st, true, log)
 	if err != nil {
 		return err
 	}
 
-	synced := make(chan struct{})
-	resync := func() { ctrl.Resync(ctx) }
-	cp, err := newControlPlane(controlPlaneDeps{cfg: cfg, store: ost, log: log, enqueue: enqueue, resync: resync, ready: synced,
+	// Every server takes writes; the leader's controller reconciles them.
+	w := &work{ctx: ctx}
+	if cfg.shared() {
+		w.bus = cluster.NewBus(st, log)
+	}
+	idp, err := newServices(cfg, ost, rings, log, w.Enqueue)
+	if err != nil {
+		return err
+	}
+	shared := snapshot.NewShared(snapshot.SharedOptions{Store: ost, Broadcaster: st, ConfigChannel: cluster.Configs,
+		LoadBalancerChannel: cluster.LoadBalancers, Logger: log})
+	cp, err := newControlPlane(ctx, controlPlaneDeps{cfg: cfg, store: ost, rings: rings, log: log, shared: shared, work: w,
 		reserve: idp.network.reserveAgent})
 	if err != nil {
 		return err
 	}
-	native := provider.NewNative(provider.Options{Store: ost, Cache: cp.cache, Logger: log, Addresses: floatingAddresses, TLS: keyManager{idp.keyManager},
-		Ingress: network.VIPIngress})
-	ctrl = controller.New(controller.Options{
-		Store:       ost,
-		Providers:   map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native, "haproxy": native},
-		Hooks:       idp.network.hooks,
-		Logger:      log,
-		Workers:     cfg.Workers,
-		Resync:      cfg.Resync,
-		OnReconcile: sm.observeReconcile,
-	})
-	sm.gauges(ctrl, cp.hm, ost)
-	go func() {
-		select {
-		case <-ctrl.Synced():
-			close(synced)
-		case <-ctx.Done():
-		}
-	}()
+	holder := serverID()
+	elector := cluster.NewElector(cluster.ElectorOptions{Store: st, Lease: "control", Holder: holder, TTL: cfg.LeaseTTL,
+		Solo: !cfg.shared(), Logger: log})
+	leader := &leaderWork{cfg: cfg, log: log, work: w, shared: shared, cp: cp, services: idp, metrics: sm}
+	sm.gauges(w.queueLen, cp.hm, ost)
 
-	api, err := newAPI(apiDeps{cfg: cfg, store: ost, ctrl: ctrl, log: log, id: idp})
+	api, err := newAPI(apiDeps{cfg: cfg, store: ost, notifier: w, log: log, id: idp})
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	if err := idp.bootstrap(ctx, cfg, ost, ln.Addr(), stdout, stderr); err != nil {
+	if err := retryConflicts(func() error { return idp.bootstrap(ctx, cfg, ost, ln.Addr(), stdout, stderr) }); err != nil {
 		ln.Close()
 		return err
 	}
@@ -229,12 +230,31 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var wg sync.WaitGroup
 	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCtrl()
-	wg.Add(1)
+	w.ctx = ctrlCtx
+	if w.bus != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.bus.Run(ctrlCtx)
+		}()
+	}
+	// Acknowledgements recorded by any server (this one too) name the load
+	// balancers they changed on this channel.
+	if err := w.follow(ctrlCtx, st, log); err != nil {
+		stopCtrl()
+		wg.Wait()
+		return err
+	}
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := ctrl.Run(ctrlCtx); err != nil {
-			log.Error("controller stopped", "err", err)
+		if err := shared.Run(ctrlCtx); err != nil {
+			log.Error("agent configurations not followed", "err", err)
 		}
+	}()
+	go func() {
+		defer wg.Done()
+		elector.Run(ctrlCtx, leader.lead)
 	}()
 	cp.run(ctrlCtx, &wg, log)
 	if metricsLn != nil {
@@ -261,7 +281,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		metricsAddr = metricsLn.Addr().String()
 		fmt.Fprintf(stdout, "metrics (Prometheus, operators only) on http://%s/metrics\n", metricsAddr)
 	}
-	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "metrics", metricsAddr, "agent_api", cp.url, "data_dir", cfg.DataDir, "auth", cfg.Auth, "provider", cfg.Provider)
+	driver, _, _ := cfg.dsn()
+	log.Info("fulcrum server ready", "listen", ln.Addr().String(), "metrics", metricsAddr, "agent_api", cp.url, "data_dir", cfg.DataDir, "database", driver,
+		"server_id", holder, "auth", cfg.Auth, "provider", cfg.Provider)
 
 	select {
 	case <-ctx.Done():
@@ -288,7 +310,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func printBanner(w io.Writer, cfg *serverConfig, addr, agentURL string) {
 	base := "http://" + addr
 	fmt.Fprintf(w, "fulcrum server: Octavia v2 API on %s (auth %s, default provider %s, data in %s)\n", base, cfg.Auth, cfg.Provider, cfg.DataDir)
-	fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --data-dir %s\n", agentURL, cfg.DataDir)
+	if cfg.shared() {
+		fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --database <url> --master-key-file <file>\n", agentURL)
+	} else {
+		fmt.Fprintf(w, "agent API (mutual TLS) on %s; add a node with: fulcrum agent-token --data-dir %s\n", agentURL, cfg.DataDir)
+	}
 	if cfg.Auth != "noauth" {
 		fmt.Fprintf(w, "try:  openstack loadbalancer create --name web --vip-subnet-id private-subnet   (after the export line above)\n")
 	}

@@ -18,6 +18,12 @@
 //     the server about its certificate), it stops serving at once, deletes
 //     its cached config and its identity, and Run returns ErrRefused.
 //
+// Several servers: given their agent APIs (Options.Servers), the agent
+// talks to one at a time and moves to the next when it does not answer
+// (no connection, a timeout, a 5xx), within about a second when a server
+// dies; it resumes its watch there with the version it runs, which every
+// server sharing the store knows, so nothing unchanged is applied again.
+//
 // Two load balancers whose listeners want the same socket in one config:
 // the one already serving it keeps it, the other is refused with the
 // reason; when neither serves it yet, the smaller load balancer id wins.
@@ -67,8 +73,11 @@ type Engine interface {
 
 // Options configure New.
 type Options struct {
-	// ServerURL is the server's agent API, https://host:port.
+	// ServerURL is the server's agent API, https://host:port; Servers,
+	// when set, is every server's (servers sharing one store), tried in
+	// turn: ServerURL is then ignored.
 	ServerURL string
+	Servers   []string
 	// DataDir keeps the identity (key, certificate, CA) and the last
 	// applied config.
 	DataDir string
@@ -126,6 +135,16 @@ type Agent struct {
 	log    *slog.Logger
 	client *http.Client
 
+	// The server the agent talks to: servers[cur]. moved is closed (and
+	// replaced) when it changes, to end a watch pending on the old one.
+	servers  []string
+	serverMu sync.Mutex
+	cur      int
+	moved    chan struct{}
+	attached bool          // a request to servers[cur] succeeded
+	kick     chan struct{} // 1-buffered: heartbeat now (the agent moved, or a VRRP state changed)
+	streak   int           // moves since a server last answered
+
 	applyMu sync.Mutex // one apply at a time, so a retry never overtakes a newer config
 
 	mu       sync.Mutex
@@ -147,14 +166,22 @@ type Agent struct {
 	stop       context.CancelCauseFunc // ends Run
 	refuseOnce sync.Once
 
-	vrrp *vrrpNode     // nil without segments
-	kick chan struct{} // a heartbeat is wanted now
+	vrrp *vrrpNode // nil without segments
 }
 
 // New checks the options; Run does the work.
 func New(opts Options) (*Agent, error) {
-	if opts.ServerURL == "" || opts.DataDir == "" || opts.Name == "" || opts.Engine == nil {
+	servers := opts.Servers
+	if len(servers) == 0 && opts.ServerURL != "" {
+		servers = []string{opts.ServerURL}
+	}
+	if len(servers) == 0 || opts.DataDir == "" || opts.Name == "" || opts.Engine == nil {
 		return nil, errors.New("agent: server URL, data dir, name and engine are required")
+	}
+	for _, u := range servers {
+		if !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("agent: server %q: want https://host:port", u)
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -178,9 +205,56 @@ func New(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
 	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
-		owners: map[socketKey]string{}, kick: make(chan struct{}, 1)}
+		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1)}
 	a.vrrp = newVRRPNode(a)
 	return a, nil
+}
+
+// server returns the server to talk to, its index and a channel closed
+// when the agent moves to another.
+func (a *Agent) server() (string, int, <-chan struct{}) {
+	a.serverMu.Lock()
+	defer a.serverMu.Unlock()
+	return a.servers[a.cur], a.cur, a.moved
+}
+
+// unreachable moves the agent to the next server after server i failed to
+// answer (unless it moved since).
+func (a *Agent) unreachable(i int, err error) {
+	a.serverMu.Lock()
+	defer a.serverMu.Unlock()
+	if i != a.cur || len(a.servers) == 1 {
+		return
+	}
+	from := a.servers[a.cur]
+	a.cur = (a.cur + 1) % len(a.servers)
+	a.attached = false
+	close(a.moved)
+	a.moved = make(chan struct{})
+	a.log.Warn("server does not answer: moving to the next one", "from", from, "to", a.servers[a.cur], "err", err)
+	// Report to the new server at once: it learns the agent is alive and
+	// what it runs without waiting for the next heartbeat (once round the
+	// list: when every server is down, heartbeats keep their pace).
+	a.streak++
+	if a.streak < len(a.servers) {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// answered notes that server i answered.
+func (a *Agent) answered(i int) {
+	a.serverMu.Lock()
+	defer a.serverMu.Unlock()
+	if i != a.cur || a.attached {
+		return
+	}
+	a.attached, a.streak = true, 0
+	if len(a.servers) > 1 {
+		a.log.Info("attached to server", "server", a.servers[i])
+	}
 }
 
 func (a *Agent) path(name string) string { return filepath.Join(a.opts.DataDir, name) }
@@ -275,8 +349,15 @@ func (a *Agent) firstContact(ctx context.Context) error {
 	defer cancel()
 	var resp dataplane.ConfigResponse
 	q := url.Values{"version": {strconv.FormatUint(have, 10)}, "wait": {"0s"}}
-	if err := a.do(cctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp); err != nil {
-		return err
+	for tries := 0; ; tries++ {
+		err := a.do(cctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp)
+		if err == nil {
+			break
+		}
+		// Each server gets a try while the time lasts.
+		if errors.Is(err, ErrRefused) || cctx.Err() != nil || tries+1 >= len(a.servers) {
+			return err
+		}
 	}
 	if resp.Changed && resp.Config != nil {
 		a.apply(ctx, resp.Config)
@@ -450,7 +531,8 @@ func (a *Agent) enroll(ctx context.Context) error {
 	body, _ := json.Marshal(dataplane.EnrollRequest{Token: a.opts.JoinToken, Name: a.opts.Name, CSR: string(csr),
 		Address: a.opts.Address, AvailabilityZone: a.opts.AvailabilityZone, Group: a.opts.Group})
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: pin}}
-	req, err := http.NewRequestWithContext(ctx, "POST", a.opts.ServerURL+dataplane.PathEnroll, bytes.NewReader(body))
+	server, idx, _ := a.server()
+	req, err := http.NewRequestWithContext(ctx, "POST", server+dataplane.PathEnroll, bytes.NewReader(body))
 	if err != nil {
 		return &permanentError{err}
 	}
@@ -462,6 +544,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 		return &permanentError{fmt.Errorf("enroll: %w", err)}
 	}
 	if err != nil {
+		a.unreachable(idx, err)
 		return fmt.Errorf("enroll: %w", err)
 	}
 	defer resp.Body.Close()
@@ -503,7 +586,19 @@ func (a *Agent) do(ctx context.Context, method, path string, body any, out any) 
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, a.opts.ServerURL+path, rd)
+	server, idx, moved := a.server()
+	// A request still pending when the agent moves to another server
+	// (the heartbeat found this one dead) ends at once.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-moved:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, method, server+path, rd)
 	if err != nil {
 		return err
 	}
@@ -514,12 +609,23 @@ func (a *Agent) do(ctx context.Context, method, path string, body any, out any) 
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			a.unreachable(idx, err)
+		}
 		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
+		if ctx.Err() == nil {
+			a.unreachable(idx, err)
+		}
 		return err
+	}
+	if resp.StatusCode >= 500 {
+		a.unreachable(idx, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, errorText(data)))
+	} else {
+		a.answered(idx)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e dataplane.ErrorResponse
@@ -562,7 +668,10 @@ func (a *Agent) watchLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		var resp dataplane.ConfigResponse
 		q := url.Values{"version": {strconv.FormatUint(a.version(), 10)}, "wait": {a.opts.Wait.String()}}
-		err := a.do(ctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp)
+		_, idx, _ := a.server()
+		wctx, cancel := context.WithTimeout(ctx, a.opts.Wait+10*time.Second)
+		err := a.do(wctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -570,6 +679,11 @@ func (a *Agent) watchLoop(ctx context.Context) {
 			if errors.Is(err, ErrRefused) {
 				a.refuse(err)
 				return
+			}
+			if _, now, _ := a.server(); now != idx {
+				// Moved to another server: watch there at once.
+				backoff = 100 * time.Millisecond
+				continue
 			}
 			a.log.Warn("watch failed; still serving the last config", "err", err, "retry_in", backoff)
 			if !sleep(ctx, backoff) {
@@ -986,7 +1100,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
-		case <-a.kick: // a VRRP state changed: report it now
+		case <-a.kick: // a VRRP state changed, or the agent moved to another server: report now
 			t.Stop()
 		}
 	}
@@ -1011,8 +1125,9 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 	}
 	var resp dataplane.HeartbeatResponse
 	// Bounded: a server cut off mid-request must not hold the next heartbeat back for the
-	// minutes TCP takes to give up (VRRP holds depend on fresh answers).
-	hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout(a.heartbeatInterval()))
+	// minutes TCP takes to give up (VRRP holds depend on fresh answers); with other servers
+	// to go to, one that does not answer in time is as good as dead and the agent moves on.
+	hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout(a.heartbeatInterval(), len(a.servers) > 1))
 	defer cancel()
 	if err := a.do(hctx, "POST", dataplane.PathHeartbeat, &hb, &resp); err != nil {
 		if errors.Is(err, ErrRefused) {
@@ -1044,9 +1159,15 @@ func (a *Agent) heartbeatInterval() time.Duration {
 	return a.interval
 }
 
-// heartbeatTimeout bounds one heartbeat: two intervals, from 1 s to 10 s.
-func heartbeatTimeout(interval time.Duration) time.Duration {
-	return min(max(2*interval, time.Second), 10*time.Second)
+// heartbeatTimeout bounds one heartbeat. With several servers, 2 s: a server
+// that does not answer by then is left for the next. With one there is
+// nowhere to go, and a slow answer (a busy server) still counts: four
+// intervals, from 2 s to 10 s.
+func heartbeatTimeout(interval time.Duration, several bool) time.Duration {
+	if several {
+		return 2 * time.Second
+	}
+	return min(max(4*interval, 2*time.Second), 10*time.Second)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

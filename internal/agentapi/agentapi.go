@@ -62,8 +62,17 @@ type Watcher interface {
 	Watch(ctx context.Context, agentID string, have uint64, wait time.Duration) (*dataplane.Config, bool)
 }
 
+// SentLog shares, between servers, which config version each agent was
+// handed last (snapshot.Shared): an agent's heartbeat may reach another
+// server than its watch.
+type SentLog interface {
+	NoteSent(ctx context.Context, agentID string, v uint64) error
+	Sent(ctx context.Context, agentID string) (uint64, error)
+}
+
 // contractSetter is a Watcher told which data-plane contract each agent
-// announces (dataplane.ContractHeader) before it watches (snapshot.Cache).
+// announces (dataplane.ContractHeader) before it watches (snapshot.Cache,
+// snapshot.Shared).
 type contractSetter interface {
 	SetContract(agentID string, contract int)
 }
@@ -94,6 +103,9 @@ type Options struct {
 	// EmbeddedName is the name of the server's own agent ("" when it runs
 	// none). Like ReservedName, only EmbeddedJoinToken may enroll it.
 	EmbeddedName string
+	// Sent, if set, records the versions handed to agents for every
+	// server; without it only this process's count.
+	Sent SentLog
 }
 
 // Server is the agent API.
@@ -534,8 +546,12 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 		return
 	}
 	// Recorded before the agent can see it, so that its acknowledgement
-	// always finds it.
-	s.noteSent(agent.ID, cfg.Version)
+	// always finds it, on whichever server it lands.
+	if err := s.noteSent(r.Context(), agent.ID, cfg.Version); err != nil {
+		s.log.Error("record the config version sent", "agent", agent.Name, "err", err)
+		fail(w, http.StatusInternalServerError, "internal error")
+		return
+	}
 	httpapi.WriteJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: true, Version: cfg.Version, Config: cfg})
 }
 
@@ -553,7 +569,11 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, agent *lb.Age
 		fail(w, http.StatusBadRequest, "heartbeat: %v", err)
 		return
 	}
-	s.settleClaims(agent, &hb)
+	if err := s.settleClaims(r.Context(), agent, &hb); err != nil {
+		s.log.Error("heartbeat", "agent", agent.Name, "err", err)
+		fail(w, http.StatusInternalServerError, "internal error")
+		return
+	}
 	if err := s.opts.Heartbeats.Heartbeat(r.Context(), agent.ID, &hb); err != nil {
 		s.log.Error("heartbeat", "agent", agent.Name, "err", err)
 		fail(w, http.StatusInternalServerError, "internal error")

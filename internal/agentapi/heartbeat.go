@@ -1,6 +1,7 @@
 package agentapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -150,8 +151,8 @@ func truncate(s string, n int) string {
 // settleClaims makes hb say what the server holds, not what the agent
 // claims: the placement is the one its join token gave (a different one is
 // ignored, and logged once), and an acknowledgement of a config version
-// this server never sent it counts as none.
-func (s *Server) settleClaims(agent *lb.Agent, hb *dataplane.Heartbeat) {
+// no server ever sent it counts as none.
+func (s *Server) settleClaims(ctx context.Context, agent *lb.Agent, hb *dataplane.Heartbeat) error {
 	if (hb.AvailabilityZone != "" && hb.AvailabilityZone != agent.AvailabilityZone) || (hb.Group != "" && hb.Group != agent.Group) {
 		if s.noteOnce(agent.ID, "placement", hb.AvailabilityZone+"\x00"+hb.Group) {
 			s.log.Warn("agent claims another placement than its join token gave it: ignored; to move it, issue a token with agent-token --name NAME --replace --availability-zone Z --group G",
@@ -165,7 +166,21 @@ func (s *Server) settleClaims(agent *lb.Agent, hb *dataplane.Heartbeat) {
 	sent := s.sent[agent.ID]
 	s.mu.Unlock()
 	if hb.AppliedVersion <= sent {
-		return
+		return nil
+	}
+	if s.opts.Sent != nil {
+		// Another server may have sent it (the agent moved to this one).
+		shared, err := s.opts.Sent.Sent(ctx, agent.ID)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.sent[agent.ID] = max(s.sent[agent.ID], shared)
+		sent = s.sent[agent.ID]
+		s.mu.Unlock()
+		if hb.AppliedVersion <= sent {
+			return nil
+		}
 	}
 	// After a server restart an agent reports what an earlier process sent
 	// until its first watch: that is expected, and says nothing now.
@@ -181,6 +196,7 @@ func (s *Server) settleClaims(agent *lb.Agent, hb *dataplane.Heartbeat) {
 		}
 	}
 	hb.Refused = kept
+	return nil
 }
 
 // noteOnce reports whether claim (of kind what) by agent agentID differs
@@ -198,10 +214,15 @@ func (s *Server) noteOnce(agentID, what, claim string) bool {
 
 // noteSent records that version v of its config was handed to agent
 // agentID.
-func (s *Server) noteSent(agentID string, v uint64) {
+func (s *Server) noteSent(ctx context.Context, agentID string, v uint64) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v > s.sent[agentID] {
+	seen := v <= s.sent[agentID]
+	if !seen {
 		s.sent[agentID] = v
 	}
+	s.mu.Unlock()
+	if seen || s.opts.Sent == nil {
+		return nil
+	}
+	return s.opts.Sent.NoteSent(ctx, agentID, v)
 }

@@ -146,7 +146,7 @@ func (c *Controller) markReconciled(id string) {
 func (c *Controller) QueueLen() int { return c.q.len() }
 
 // Enqueue asks for load balancer id to be reconciled. It never blocks.
-func (c *Controller) Enqueue(id string) { c.q.add(id) }
+func (c *Controller) Enqueue(id string) { c.q.addUrgent(id) }
 
 // Run reconciles until ctx ends, then waits for in-flight reconciles.
 func (c *Controller) Run(ctx context.Context) error {

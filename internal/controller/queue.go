@@ -7,38 +7,58 @@ import (
 // queue is a deduplicating work queue keyed by load balancer id, in the style
 // of controller-runtime's: a key is processed by one worker at a time; a key
 // added while it is being processed is processed again afterwards.
+//
+// Keys added urgently (a write, an acknowledgement) go before keys added
+// in bulk (the resyncs): a leader that starts by reconciling every load
+// balancer still takes a new write first.
 type queue struct {
 	mu         sync.Mutex
 	cond       *sync.Cond
-	order      []string
+	urgent     []string
+	order      []string // bulk; may hold keys already taken from urgent
 	queued     map[string]bool
+	inUrgent   map[string]bool
 	processing map[string]bool
-	dirty      map[string]bool
+	dirty      map[string]bool // value: requeue urgently
 	closed     bool
 }
 
 func newQueue() *queue {
-	q := &queue{queued: map[string]bool{}, processing: map[string]bool{}, dirty: map[string]bool{}}
+	q := &queue{queued: map[string]bool{}, inUrgent: map[string]bool{}, processing: map[string]bool{}, dirty: map[string]bool{}}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
-// add schedules key for processing.
-func (q *queue) add(key string) {
+// add schedules key for processing after the urgent keys.
+func (q *queue) add(key string) { q.put(key, false) }
+
+// addUrgent schedules key for processing before the bulk keys.
+func (q *queue) addUrgent(key string) { q.put(key, true) }
+
+func (q *queue) put(key string, urgent bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return
 	}
 	if q.processing[key] {
-		q.dirty[key] = true
+		q.dirty[key] = q.dirty[key] || urgent
 		return
 	}
-	if q.queued[key] {
+	q.enqueueLocked(key, urgent)
+}
+
+func (q *queue) enqueueLocked(key string, urgent bool) {
+	switch {
+	case q.queued[key] && (!urgent || q.inUrgent[key]):
 		return
+	case urgent:
+		q.urgent = append(q.urgent, key)
+		q.inUrgent[key] = true
+	default:
+		q.order = append(q.order, key)
 	}
 	q.queued[key] = true
-	q.order = append(q.order, key)
 	q.cond.Signal()
 }
 
@@ -46,18 +66,30 @@ func (q *queue) add(key string) {
 func (q *queue) get() (key string, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.order) == 0 && !q.closed {
-		q.cond.Wait()
+	for {
+		for len(q.urgent) == 0 && len(q.order) == 0 && !q.closed {
+			q.cond.Wait()
+		}
+		if q.closed {
+			return "", false
+		}
+		if len(q.urgent) > 0 {
+			key = q.urgent[0]
+			q.urgent[0] = ""
+			q.urgent = q.urgent[1:]
+		} else {
+			key = q.order[0]
+			q.order[0] = ""
+			q.order = q.order[1:]
+			if !q.queued[key] || q.inUrgent[key] {
+				continue // taken already, or waiting in the urgent list
+			}
+		}
+		delete(q.queued, key)
+		delete(q.inUrgent, key)
+		q.processing[key] = true
+		return key, true
 	}
-	if q.closed {
-		return "", false
-	}
-	key = q.order[0]
-	q.order[0] = ""
-	q.order = q.order[1:]
-	delete(q.queued, key)
-	q.processing[key] = true
-	return key, true
 }
 
 // done marks key processed, requeueing it if it was added meanwhile.
@@ -65,12 +97,10 @@ func (q *queue) done(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.processing, key)
-	if q.dirty[key] {
+	if urgent, ok := q.dirty[key]; ok {
 		delete(q.dirty, key)
-		if !q.closed && !q.queued[key] {
-			q.queued[key] = true
-			q.order = append(q.order, key)
-			q.cond.Signal()
+		if !q.closed {
+			q.enqueueLocked(key, urgent)
 		}
 	}
 }
@@ -79,7 +109,7 @@ func (q *queue) done(key string) {
 func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.order)
+	return len(q.queued)
 }
 
 func (q *queue) close() {

@@ -34,3 +34,34 @@ func TestQueueCoalescesAndRequeuesDirtyKeys(t *testing.T) {
 }
 
 func itoa(n int) string { return string(rune('0' + n)) }
+
+func TestQueueTakesUrgentKeysFirst(t *testing.T) {
+	q := newQueue()
+	for _, k := range []string{"a", "b", "c"} {
+		q.add(k)
+	}
+	q.addUrgent("c") // queued in bulk already: moves ahead
+	q.addUrgent("d")
+	q.addUrgent("d")
+	if n := q.len(); n != 4 {
+		t.Fatalf("len %d, want 4", n)
+	}
+	var got []string
+	for q.len() > 0 {
+		k, _ := q.get()
+		got = append(got, k)
+		if k == "a" && len(got) == 3 {
+			q.addUrgent("a") // added while processing: requeued urgently
+		}
+		q.done(k)
+	}
+	want := []string{"c", "d", "a", "a", "b"}
+	if len(got) != len(want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("order %v, want %v", got, want)
+		}
+	}
+}

@@ -24,10 +24,12 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
-// Acker records an agent's acknowledgements and returns the load balancers
-// whose state on it changed (the snapshot cache).
+// Acker records an agent's acknowledgements inside the heartbeat's
+// transaction and returns the load balancers whose state on the agent
+// changed (snapshot.Cache, or snapshot.Shared, which also tells the
+// leader's controller).
 type Acker interface {
-	Ack(agentID string, applied uint64, refused []dataplane.Refusal) []string
+	Acknowledge(ctx context.Context, tx store.Tx, agentID string, applied uint64, refused []dataplane.Refusal) ([]string, error)
 }
 
 // Options configure New.
@@ -61,12 +63,22 @@ type Manager struct {
 	mu     sync.Mutex
 	agents map[string]*agentState
 	start  time.Time
+	// observed is, by agent id, the last heartbeat time the store held
+	// when a liveness check looked, and when it first saw that value: a
+	// heartbeat another server received moves it, so the leader counts
+	// every server's heartbeats without trusting their clocks.
+	observed map[string]observation
+}
+
+type observation struct {
+	value, at time.Time
 }
 
 type agentState struct {
 	// Guarded by Manager.mu.
 	lastSeen time.Time
-	synced   bool // statuses were computed for every placed LB at least once
+	wrote    int64 // the last heartbeat time this manager stored, in unix µs
+	synced   bool  // statuses were computed for every placed LB at least once
 
 	// beat serialises the agent's heartbeats; it guards the rest.
 	beat    sync.Mutex
@@ -99,7 +111,8 @@ func New(opts Options) *Manager {
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = min(opts.DeadAfter/6, 500*time.Millisecond)
 	}
-	return &Manager{opts: opts, log: opts.Logger.With("component", "healthmgr"), agents: map[string]*agentState{}, start: opts.Now()}
+	return &Manager{opts: opts, log: opts.Logger.With("component", "healthmgr"), agents: map[string]*agentState{}, start: opts.Now(),
+		observed: map[string]observation{}}
 }
 
 // state returns agent agentID's state. Callers hold m.mu.
@@ -133,7 +146,6 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	full := !st.synced
 	m.mu.Unlock()
 
-	changed := m.opts.Acker.Ack(agentID, hb.AppliedVersion, hb.Refused)
 	members := make(map[string]dataplane.MemberStatus, len(hb.Health.Members))
 	for _, h := range hb.Health.Members {
 		members[h.MemberID] = h.Status
@@ -202,6 +214,10 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		if agent.Revoked || agent.CertSerial == "" {
 			dropped = true
 			return nil
+		}
+		changed, err := m.opts.Acker.Acknowledge(ctx, tx, agentID, hb.AppliedVersion, hb.Refused)
+		if err != nil {
+			return err
 		}
 		placed, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("agent_id", agentID)}})
 		if err != nil {
@@ -322,6 +338,9 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	if err != nil || dropped {
 		return err
 	}
+	m.mu.Lock()
+	st.wrote = now.UnixMicro()
+	m.mu.Unlock()
 	for _, id := range vrrpChanged {
 		m.opts.Enqueue(id)
 	}
@@ -403,30 +422,27 @@ func union[A, B any](a map[string]A, b map[string]B) map[string]bool {
 
 // apply recomputes and writes the operating statuses of one load balancer.
 func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats, pair [2]int) error {
+	// Look first without a lock: most heartbeats change nothing, and a
+	// load balancer's row lock is what writes and reconciles queue on.
+	g, err := store.LoadGraph(ctx, tx, lbID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !differs(g, rollup(g, members, stats, pair)) {
+		return nil
+	}
 	if _, err := tx.LoadBalancers().Lock(ctx, lbID); errors.Is(err, store.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	g, err := store.LoadGraph(ctx, tx, lbID)
-	if err != nil {
+	if g, err = store.LoadGraph(ctx, tx, lbID); err != nil {
 		return err
 	}
-	obs := Observation{Members: map[string]dataplane.MemberStatus{}, Listeners: map[string]ListenerObs{}}
-	for _, mm := range g.Members {
-		if s, ok := members[mm.ID]; ok {
-			obs.Members[mm.ID] = s
-		}
-	}
-	for _, l := range g.Listeners {
-		if s, ok := stats[l.ID]; ok {
-			obs.Listeners[l.ID] = ListenerObs{Full: l.ConnectionLimit > 0 && s.ActiveConnections >= int64(l.ConnectionLimit)}
-		}
-	}
-	want := Rollup(g, obs)
-	if w, ok := want[lbID]; ok {
-		want[lbID] = pairStatus(w, pair[0], pair[1])
-	}
+	want := rollup(g, members, stats, pair)
 	now := m.opts.Now().UTC().Truncate(time.Second)
 	set := func(id string, s *lb.Status, t *lb.Times, save func() error) error {
 		w, ok := want[id]
@@ -456,6 +472,51 @@ func (m *Manager) apply(ctx context.Context, tx store.Tx, lbID string, members m
 	return set(l.ID, &l.Status, &l.Times, func() error { return tx.LoadBalancers().Update(ctx, l) })
 }
 
+// rollup computes the operating statuses of g's objects from what the
+// agent reports, and of a pair's load balancer from its members' health.
+func rollup(g *lb.Graph, members map[string]dataplane.MemberStatus, stats map[string]dataplane.ListenerStats, pair [2]int) map[string]lb.OperatingStatus {
+	obs := Observation{Members: map[string]dataplane.MemberStatus{}, Listeners: map[string]ListenerObs{}}
+	for _, mm := range g.Members {
+		if s, ok := members[mm.ID]; ok {
+			obs.Members[mm.ID] = s
+		}
+	}
+	for _, l := range g.Listeners {
+		if s, ok := stats[l.ID]; ok {
+			obs.Listeners[l.ID] = ListenerObs{Full: l.ConnectionLimit > 0 && s.ActiveConnections >= int64(l.ConnectionLimit)}
+		}
+	}
+	want := Rollup(g, obs)
+	if w, ok := want[g.LoadBalancer.ID]; ok {
+		want[g.LoadBalancer.ID] = pairStatus(w, pair[0], pair[1])
+	}
+	return want
+}
+
+// differs reports whether want changes any operating status of g.
+func differs(g *lb.Graph, want map[string]lb.OperatingStatus) bool {
+	ne := func(id string, s lb.Status) bool {
+		w, ok := want[id]
+		return ok && w != s.Operating
+	}
+	for _, x := range g.Members {
+		if ne(x.ID, x.Status) {
+			return true
+		}
+	}
+	for _, x := range g.Pools {
+		if ne(x.ID, x.Status) {
+			return true
+		}
+	}
+	for _, x := range g.Listeners {
+		if ne(x.ID, x.Status) {
+			return true
+		}
+	}
+	return ne(g.LoadBalancer.ID, g.LoadBalancer.Status)
+}
+
 // putStats stores the agent's changed listener statistics (already
 // checked by ownStats).
 func (m *Manager) putStats(ctx context.Context, tx store.Tx, agentID string, dirty []dataplane.ListenerStats, now time.Time) error {
@@ -472,7 +533,12 @@ func (m *Manager) putStats(ctx context.Context, tx store.Tx, agentID string, dir
 }
 
 // Run marks agents down (CheckAgents every CheckInterval) until ctx ends.
-func (m *Manager) Run(ctx context.Context) error {
+func (m *Manager) Run(ctx context.Context) error { return m.RunLiveness(ctx, m.opts.Store) }
+
+// RunLiveness is Run writing through st: on servers sharing a store, the
+// leader runs it with the fenced store of its term, so that dead-agent
+// detection runs once and a deposed leader's verdicts are refused.
+func (m *Manager) RunLiveness(ctx context.Context, st store.Store) error {
 	tick := time.NewTicker(m.opts.CheckInterval)
 	defer tick.Stop()
 	for {
@@ -480,7 +546,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if err := m.CheckAgents(ctx); err != nil && ctx.Err() == nil {
+			if err := m.checkAgents(ctx, st); err != nil && ctx.Err() == nil {
 				m.log.Warn("agent liveness check failed", "err", err)
 			}
 		}
@@ -497,14 +563,40 @@ func (m *Manager) downReason(a *lb.Agent, now time.Time) string {
 	case a.CertSerial == "":
 		return "released for re-enrollment (--replace)"
 	}
-	last := m.start
-	if st, ok := m.agents[a.ID]; ok && st.lastSeen.After(last) {
-		last = st.lastSeen
-	}
-	if now.Sub(last) > m.opts.DeadAfter {
+	if now.Sub(m.lastSeenLocked(a.ID)) > m.opts.DeadAfter {
 		return "silent for longer than the dead window"
 	}
 	return ""
+}
+
+// observe notes the heartbeat time the store holds for a (the latest of
+// any server's). Callers hold m.mu.
+func (m *Manager) observe(a *lb.Agent, now time.Time) {
+	if a.LastHeartbeat == nil {
+		return
+	}
+	if o, ok := m.observed[a.ID]; ok && o.value.Equal(*a.LastHeartbeat) {
+		return
+	}
+	at := now
+	if st, ok := m.agents[a.ID]; ok && st.wrote == a.LastHeartbeat.UnixMicro() {
+		at = st.lastSeen // a heartbeat this manager stored: its own clock says when
+	}
+	m.observed[a.ID] = observation{value: *a.LastHeartbeat, at: at}
+}
+
+// lastSeenLocked is when agentID was last heard from, by this server or,
+// as far as the store showed, any other; the manager's start when never.
+// Callers hold m.mu.
+func (m *Manager) lastSeenLocked(agentID string) time.Time {
+	last := m.start
+	if st, ok := m.agents[agentID]; ok && st.lastSeen.After(last) {
+		last = st.lastSeen
+	}
+	if o, ok := m.observed[agentID]; ok && o.at.After(last) {
+		last = o.at
+	}
+	return last
 }
 
 // CheckAgents marks down every agent that is revoked or released for
@@ -513,10 +605,12 @@ func (m *Manager) downReason(a *lb.Agent, now time.Time) string {
 // load balancers, which the controller moves to healthy agents. Agents
 // never heard from since this manager started get the window counted from
 // the start. It writes only when there is an agent to mark down.
-func (m *Manager) CheckAgents(ctx context.Context) error {
+func (m *Manager) CheckAgents(ctx context.Context) error { return m.checkAgents(ctx, m.opts.Store) }
+
+func (m *Manager) checkAgents(ctx context.Context, st store.Store) error {
 	now := m.opts.Now()
 	var candidates []string
-	err := m.opts.Store.View(ctx, func(tx store.Tx) error {
+	err := st.View(ctx, func(tx store.Tx) error {
 		candidates = nil
 		agents, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("status", lb.AgentUp)}})
 		if err != nil {
@@ -525,6 +619,7 @@ func (m *Manager) CheckAgents(ctx context.Context) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for _, a := range agents {
+			m.observe(a, now)
 			if m.downReason(a, now) != "" {
 				candidates = append(candidates, a.ID)
 			}
@@ -540,7 +635,7 @@ func (m *Manager) CheckAgents(ctx context.Context) error {
 	}
 	var downs []down
 	var moved []string
-	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
+	err = st.Update(ctx, func(tx store.Tx) error {
 		downs, moved = nil, nil
 		for _, id := range candidates {
 			a, err := tx.Agents().Lock(ctx, id)
@@ -555,6 +650,7 @@ func (m *Manager) CheckAgents(ctx context.Context) error {
 			}
 			// Look again: a heartbeat may have come in meanwhile.
 			m.mu.Lock()
+			m.observe(a, now)
 			reason := m.downReason(a, now)
 			m.mu.Unlock()
 			if reason == "" {
@@ -604,10 +700,7 @@ func (m *Manager) CheckAgents(ctx context.Context) error {
 func (m *Manager) lastSeen(agentID string) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if st, ok := m.agents[agentID]; ok && st.lastSeen.After(m.start) {
-		return st.lastSeen
-	}
-	return m.start
+	return m.lastSeenLocked(agentID)
 }
 
 // AgentHealth is what the manager knows of one agent, for metrics.

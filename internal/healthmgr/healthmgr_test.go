@@ -19,7 +19,9 @@ import (
 
 type nopAcker struct{}
 
-func (nopAcker) Ack(string, uint64, []dataplane.Refusal) []string { return nil }
+func (nopAcker) Acknowledge(context.Context, store.Tx, string, uint64, []dataplane.Refusal) ([]string, error) {
+	return nil, nil
+}
 
 // clock is a settable clock.
 type clock struct {

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -9,15 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/fulcrumlb/fulcrum/internal/atomicfile"
+	"github.com/fulcrumlb/fulcrum/internal/keystore"
 )
 
 // Token is what a token string carries. It is sealed with AES-256-GCM, so
@@ -50,18 +46,21 @@ var (
 	ErrTokenRevoked   = errors.New("token revoked")
 )
 
-// KeyRing holds the token keys of a directory: files named by a number,
-// each holding a base64 32-byte key, mode 0600. The highest number is the
-// primary key that seals new tokens; every key opens tokens, so a rotated
-// ring keeps validating the tokens sealed with the previous primary. Safe
-// for concurrent use.
+// KeyRing holds the token keys: numbered keys of 32 bytes in a
+// keystore.Ring (files of a directory, mode 0600, or the store, sealed by
+// the master key). The highest number is the primary key that seals new
+// tokens; every key opens tokens, so a rotated ring keeps validating the
+// tokens sealed with the previous primary. Safe for concurrent use, also
+// by servers sharing the ring: each re-reads it when it meets an unknown
+// key id and when it checks whether to rotate.
 type KeyRing struct {
-	dir     string
+	ring    keystore.Ring
 	maxKeys int
 	now     func() time.Time
 
 	mu         sync.RWMutex
 	keys       []ringKey // ascending by number
+	created    time.Time // the primary key's
 	lastReload time.Time
 }
 
@@ -74,23 +73,36 @@ type ringKey struct {
 // DefaultMaxKeys is how many keys a ring keeps after a rotation.
 const DefaultMaxKeys = 3
 
+// ringTimeout bounds one read or write of the ring.
+const ringTimeout = 10 * time.Second
+
 // OpenKeyRing loads the keys in dir, creating the directory (0700) and a
 // first key when there is none. maxKeys <= 0 means DefaultMaxKeys.
 func OpenKeyRing(dir string, maxKeys int, now func() time.Time) (*KeyRing, error) {
+	ring, err := keystore.Dir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open key ring: %w", err)
+	}
+	return OpenKeyRingIn(ring, maxKeys, now)
+}
+
+// OpenKeyRingIn loads the keys of ring, adding a first key when there is
+// none. maxKeys <= 0 means DefaultMaxKeys.
+func OpenKeyRingIn(ring keystore.Ring, maxKeys int, now func() time.Time) (*KeyRing, error) {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
 	if now == nil {
 		now = time.Now
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open key ring: %w", err)
-	}
-	k := &KeyRing{dir: dir, maxKeys: maxKeys, now: now}
+	k := &KeyRing{ring: ring, maxKeys: maxKeys, now: now}
 	if err := k.reload(); err != nil {
 		return nil, err
 	}
-	if len(k.keys) == 0 {
+	k.mu.RLock()
+	empty := len(k.keys) == 0
+	k.mu.RUnlock()
+	if empty {
 		if err := k.Rotate(); err != nil {
 			return nil, err
 		}
@@ -99,41 +111,27 @@ func OpenKeyRing(dir string, maxKeys int, now func() time.Time) (*KeyRing, error
 }
 
 func (k *KeyRing) reload() error {
-	entries, err := os.ReadDir(k.dir)
+	ctx, cancel := context.WithTimeout(context.Background(), ringTimeout)
+	defer cancel()
+	stored, err := k.ring.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("load token keys: %w", err)
 	}
 	var keys []ringKey
-	for _, e := range entries {
-		num, err := strconv.Atoi(e.Name())
-		if err != nil || e.IsDir() {
-			continue
+	var created time.Time
+	for _, sk := range stored {
+		if len(sk.Material) != 32 {
+			return fmt.Errorf("load token key %d of %s: want 32 bytes, got %d", sk.Num, k.ring, len(sk.Material))
 		}
-		path := filepath.Join(k.dir, e.Name())
-		info, err := e.Info()
+		rk, err := newRingKey(sk.Num, sk.Material)
 		if err != nil {
-			return fmt.Errorf("load token key %s: %w", path, err)
-		}
-		if info.Mode().Perm()&0o077 != 0 {
-			return fmt.Errorf("load token key %s: mode %v is readable by others, want 0600", path, info.Mode().Perm())
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("load token key %s: %w", path, err)
-		}
-		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
-		if err != nil || len(key) != 32 {
-			return fmt.Errorf("load token key %s: want 32 base64-encoded bytes", path)
-		}
-		rk, err := newRingKey(num, key)
-		if err != nil {
-			return fmt.Errorf("load token key %s: %w", path, err)
+			return fmt.Errorf("load token key %d of %s: %w", sk.Num, k.ring, err)
 		}
 		keys = append(keys, rk)
+		created = sk.Created
 	}
-	slices.SortFunc(keys, func(a, b ringKey) int { return a.num - b.num })
 	k.mu.Lock()
-	k.keys = keys
+	k.keys, k.created = keys, created
 	k.lastReload = k.now()
 	k.mu.Unlock()
 	return nil
@@ -155,7 +153,9 @@ func newRingKey(num int, key []byte) (ringKey, error) {
 }
 
 // Rotate adds a new primary key and drops the oldest keys beyond the
-// ring's size. Tokens sealed with a dropped key stop validating.
+// ring's size. Tokens sealed with a dropped key stop validating. When
+// another server sharing the ring adds the same number first, its key is
+// the new primary.
 func (k *KeyRing) Rotate() error {
 	if err := k.reload(); err != nil {
 		return err
@@ -165,51 +165,51 @@ func (k *KeyRing) Rotate() error {
 	if n := len(k.keys); n > 0 {
 		next = k.keys[n-1].num + 1
 	}
-	var drop []int
-	if extra := len(k.keys) + 1 - k.maxKeys; extra > 0 {
-		for _, rk := range k.keys[:extra] {
-			drop = append(drop, rk.num)
-		}
-	}
 	k.mu.RUnlock()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("rotate token keys: %w", err)
 	}
-	path := filepath.Join(k.dir, strconv.Itoa(next))
-	if err := atomicfile.Write(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), ringTimeout)
+	defer cancel()
+	if err := k.ring.Add(ctx, keystore.Key{Num: next, Material: key, Created: k.now()}); err != nil && !errors.Is(err, keystore.ErrExists) {
 		return fmt.Errorf("rotate token keys: %w", err)
 	}
+	if err := k.reload(); err != nil {
+		return err
+	}
+	k.mu.RLock()
+	var drop []int
+	if extra := len(k.keys) - k.maxKeys; extra > 0 {
+		for _, rk := range k.keys[:extra] {
+			drop = append(drop, rk.num)
+		}
+	}
+	k.mu.RUnlock()
 	for _, num := range drop {
-		if err := os.Remove(filepath.Join(k.dir, strconv.Itoa(num))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := k.ring.Remove(ctx, num); err != nil {
 			return fmt.Errorf("rotate token keys: %w", err)
 		}
+	}
+	if len(drop) == 0 {
+		return nil
 	}
 	return k.reload()
 }
 
-// RotateIfOlder re-reads the key directory (picking up rotations made by
-// replicas sharing it) and rotates when the primary key's file is at least
-// age old. Replicas that share the directory agree on the file's age, so
-// together they rotate about once per age. It reports whether it rotated.
+// RotateIfOlder re-reads the ring (picking up rotations made by servers
+// sharing it) and rotates when the primary key is at least age old.
+// Servers sharing the ring agree on the key's age, so together they rotate
+// about once per age. It reports whether it rotated.
 func (k *KeyRing) RotateIfOlder(age time.Duration) (bool, error) {
 	if err := k.reload(); err != nil {
 		return false, err
 	}
 	k.mu.RLock()
-	num := 0
-	if n := len(k.keys); n > 0 {
-		num = k.keys[n-1].num
-	}
+	have, created := len(k.keys) > 0, k.created
 	k.mu.RUnlock()
-	if num > 0 {
-		info, err := os.Stat(filepath.Join(k.dir, strconv.Itoa(num)))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return false, fmt.Errorf("rotate token keys: %w", err)
-		}
-		if err == nil && k.now().Sub(info.ModTime()) < age {
-			return false, nil
-		}
+	if have && k.now().Sub(created) < age {
+		return false, nil
 	}
 	return true, k.Rotate()
 }

@@ -1,5 +1,7 @@
-// Package pki is fulcrum's internal certificate authority: it creates and
-// keeps the CA in the server's data directory, issues the server certificate
+// Package pki is fulcrum's internal certificate authority: it creates the
+// CA and keeps it in the server's data directory (or hands it as PEM to
+// whoever keeps it elsewhere: servers sharing a database keep it in the
+// database, see NewCAPEM and ParseCA), issues the server certificate
 // the agent API is served with, signs agent certificates from their
 // certificate requests, and mints and parses join tokens that let a new
 // agent enroll once and pin the CA while doing so.
@@ -60,9 +62,23 @@ func LoadOrCreateCA(dir string, now time.Time) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create ca: %w", err)
 	}
+	certPEM, key, err := newCA(now)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteKey(keyPath, key); err != nil {
+		return nil, fmt.Errorf("create ca: %w", err)
+	}
+	if err := atomicfile.Write(certPath, certPEM, 0o644); err != nil {
+		return nil, fmt.Errorf("create ca: %w", err)
+	}
+	return loadCA(certPath, keyPath)
+}
+
+func newCA(now time.Time) ([]byte, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("create ca: %w", err)
+		return nil, nil, fmt.Errorf("create ca: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
@@ -76,15 +92,66 @@ func LoadOrCreateCA(dir string, now time.Time) (*CA, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
+		return nil, nil, fmt.Errorf("create ca: %w", err)
+	}
+	return pemCert(der), key, nil
+}
+
+// NewCAPEM creates a CA and returns it as PEM: its certificate, then its
+// private key (PKCS#8). It is how the CA is kept where it is not files of a
+// data directory (the key ring servers share); ParseCA reads it back.
+func NewCAPEM(now time.Time) ([]byte, error) {
+	certPEM, key, err := newCA(now)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
 		return nil, fmt.Errorf("create ca: %w", err)
 	}
-	if err := WriteKey(keyPath, key); err != nil {
-		return nil, fmt.Errorf("create ca: %w", err)
+	return append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...), nil
+}
+
+// ParseCA reads a CA from PEM holding its certificate and its PKCS#8
+// ECDSA private key, in either order (NewCAPEM's form, or ca.crt and
+// ca.key one after the other). The key must be the certificate's.
+func ParseCA(data []byte) (*CA, error) {
+	var certPEM []byte
+	var key *ecdsa.PrivateKey
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		switch block.Type {
+		case "CERTIFICATE":
+			if certPEM == nil {
+				certPEM = pem.EncodeToMemory(block)
+			}
+		case "PRIVATE KEY":
+			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("parse ca key: %w", err)
+			}
+			ek, ok := k.(*ecdsa.PrivateKey)
+			if !ok {
+				return nil, errors.New("parse ca key: not an ECDSA key")
+			}
+			key = ek
+		}
 	}
-	if err := atomicfile.Write(certPath, pemCert(der), 0o644); err != nil {
-		return nil, fmt.Errorf("create ca: %w", err)
+	if certPEM == nil || key == nil {
+		return nil, errors.New("parse ca: want a PEM certificate and its PEM private key")
 	}
-	return loadCA(certPath, keyPath)
+	cert, err := ParseCert(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("parse ca: %w", err)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("parse ca: the private key is not the certificate's")
+	}
+	return &CA{Cert: cert, key: key, pem: certPEM}, nil
 }
 
 func loadCA(certPath, keyPath string) (*CA, error) {
@@ -104,6 +171,25 @@ func loadCA(certPath, keyPath string) (*CA, error) {
 		return nil, fmt.Errorf("load ca: %w", err)
 	}
 	return &CA{Cert: cert, key: key, pem: certPEM}, nil
+}
+
+// ReadCAFiles returns dir/ca.crt and dir/ca.key one after the other (for
+// ParseCA), checking the key file's mode; os.ErrNotExist when either is
+// missing.
+func ReadCAFiles(dir string) ([]byte, error) {
+	certPath, keyPath := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
+	if err := CheckKeyFile(keyPath); err != nil {
+		return nil, err
+	}
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(certPEM, '\n'), keyPEM...), nil
 }
 
 // PEM returns the CA certificate in PEM form.

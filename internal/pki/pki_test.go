@@ -222,3 +222,51 @@ func TestParseJoinTokenBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestCAPEMRoundTrip(t *testing.T) {
+	now := time.Now()
+	blob, err := NewCAPEM(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := ParseCA(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ParseCA(blob)
+	if err != nil || again.Fingerprint() != ca.Fingerprint() {
+		t.Fatalf("parsed twice: %v, fingerprints %s %s", err, again.Fingerprint(), ca.Fingerprint())
+	}
+	// What it signs chains to it.
+	key, _ := NewKey()
+	csr, _ := CSR(key, "node-1")
+	certPEM, _, err := ca.SignAgent(csr, "node-1", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := ParseCert(certPEM)
+	if err := leaf.CheckSignatureFrom(ca.Cert); err != nil {
+		t.Fatalf("agent certificate does not chain to the parsed CA: %v", err)
+	}
+	other, _ := NewCAPEM(now)
+	otherCA, _ := ParseCA(other)
+	mixed := append(append([]byte{}, otherCA.PEM()...), blob[len(ca.PEM()):]...)
+	for name, data := range map[string][]byte{"key of another CA": mixed, "certificate only": ca.PEM(), "empty": nil} {
+		if _, err := ParseCA(data); err == nil {
+			t.Errorf("%s: parsed", name)
+		}
+	}
+	// The files LoadOrCreateCA writes read back as the same CA.
+	dir := t.TempDir()
+	fileCA, err := LoadOrCreateCA(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := ReadCAFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ParseCA(data); err != nil || got.Fingerprint() != fileCA.Fingerprint() {
+		t.Fatalf("CA files: %v", err)
+	}
+}

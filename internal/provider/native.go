@@ -36,6 +36,21 @@ type TLSResolver interface {
 	PEM(ctx context.Context, tx store.Tx, project, ref string) (string, error)
 }
 
+// Publisher publishes compiled fragments to agents and tells what the
+// agents run: snapshot.Cache (one server, in memory) or snapshot.Shared
+// (in the store, for every server sharing it). Publish and Withdraw run
+// inside the provider's transaction, so that the store of a deposed
+// leader refuses them with its other writes.
+type Publisher interface {
+	// Publish publishes generation gen of load balancer lbID's fragment on
+	// agent agentID and returns where it stands there.
+	Publish(ctx context.Context, tx store.Tx, agentID, lbID string, gen int64, frag *dataplane.Config) (snapshot.State, string, error)
+	// Withdraw withdraws load balancer lbID from agent agentID.
+	Withdraw(ctx context.Context, tx store.Tx, agentID, lbID string) error
+	// Withdrawn reports whether agent agentID runs a version without lbID.
+	Withdrawn(ctx context.Context, tx store.Tx, agentID, lbID string) (bool, error)
+}
+
 // IngressResolver reads, inside the provider's transaction, the client
 // filter of a load balancer's VIP port: the ingress rules of its security
 // groups (nil: no filter).
@@ -44,7 +59,7 @@ type IngressResolver func(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) 
 // Native is the "fulcrum" provider.
 type Native struct {
 	store     store.Store
-	cache     *snapshot.Cache
+	cache     Publisher
 	addresses Addresses
 	tls       TLSResolver
 	ingress   IngressResolver
@@ -55,8 +70,10 @@ type Native struct {
 
 // Options configure NewNative.
 type Options struct {
+	// Store is where the provider reads and writes: on a server that
+	// shares its store, the leader's fenced store of its term.
 	Store     store.Store
-	Cache     *snapshot.Cache
+	Cache     Publisher
 	Addresses Addresses
 	// TLS resolves the certificates of TERMINATED_HTTPS listeners and
 	// re-encrypting pools; nil refuses them.
@@ -100,14 +117,21 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	var amp *lb.Amphora
 	var agent *lb.Agent
 	var material compile.TLSMaterial
+	var refused *controller.RefusedError
 	var ingress *compile.Ingress
 	var engine string
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		var err error
+		refused = nil
 		if engine, err = engineOf(ctx, tx, l); err != nil {
 			return err
 		}
 		amp, agent, err = n.place(ctx, tx, l)
+		if errors.As(err, &refused) {
+			// Nowhere to go: commit what placing withdrew (an agent
+			// that no longer fits keeps nothing it may not serve).
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -126,6 +150,9 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	})
 	if err != nil {
 		return controller.Outcome{}, err
+	}
+	if refused != nil {
+		return controller.Outcome{}, refused
 	}
 	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material, Ingress: ingress})
 	var unsupported *compile.Unsupported
@@ -146,8 +173,17 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	if err := refuseForEngine(frag, engine); err != nil {
 		return controller.Outcome{}, err
 	}
-	n.cache.Put(agent.ID, l.ID, l.Generation, frag)
-	switch st, reason := n.cache.State(agent.ID, l.ID, l.Generation); st {
+	var st snapshot.State
+	var reason string
+	err = n.store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		st, reason, err = n.cache.Publish(ctx, tx, agent.ID, l.ID, l.Generation, frag)
+		return err
+	})
+	if err != nil {
+		return controller.Outcome{}, err
+	}
+	switch st {
 	case snapshot.Applied:
 		if amp.Status != lb.AmphoraReady {
 			n.setAmphoraStatus(ctx, amp.ID, lb.AmphoraReady)
@@ -288,13 +324,27 @@ func (n *Native) Remove(ctx context.Context, l *lb.LoadBalancer) (controller.Out
 		return controller.Outcome{}, err
 	}
 	done := true
-	for id, ag := range agents {
-		n.cache.Delete(id, l.ID)
-		// A down agent cannot acknowledge; when it comes back its watch
-		// hands it the config without this load balancer.
-		if ag.Status == lb.AgentUp && !n.cache.Removed(id, l.ID) {
-			done = false
+	err = n.store.Update(ctx, func(tx store.Tx) error {
+		done = true
+		for id, ag := range agents {
+			if err := n.cache.Withdraw(ctx, tx, id, l.ID); err != nil {
+				return err
+			}
+			// A down agent cannot acknowledge; when it comes back its
+			// watch hands it the config without this load balancer.
+			if ag.Status != lb.AgentUp {
+				continue
+			}
+			gone, err := n.cache.Withdrawn(ctx, tx, id, l.ID)
+			if err != nil {
+				return err
+			}
+			done = done && gone
 		}
+		return nil
+	})
+	if err != nil {
+		return controller.Outcome{}, err
 	}
 	return controller.Outcome{Done: done}, nil
 }
@@ -330,7 +380,9 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && mayKeep(ag, engine) {
 				return current, ag, nil
 			}
-			n.cache.Delete(ag.ID, l.ID)
+			if err := n.cache.Withdraw(ctx, tx, ag.ID, l.ID); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	avoid := ""
@@ -347,7 +399,9 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 		current = &lb.Amphora{ID: ids.New(), LoadBalancerID: l.ID, Role: lb.RoleStandalone, Times: lb.Times{CreatedAt: now}}
 	} else {
 		if current.AgentID != "" && current.AgentID != target.ID {
-			n.cache.Delete(current.AgentID, l.ID)
+			if err := n.cache.Withdraw(ctx, tx, current.AgentID, l.ID); err != nil {
+				return nil, nil, err
+			}
 			n.log.Info("moving load balancer to another agent", "loadbalancer_id", l.ID, "from", current.ComputeID, "to", target.Name, "failover", failover)
 		}
 		current.Touch(now)

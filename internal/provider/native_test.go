@@ -35,6 +35,38 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, st: st, cache: cache, n: NewNative(Options{Store: st, Cache: cache})}
 }
 
+// newSharedEnv is newEnv publishing through the store (snapshot.Shared),
+// as servers sharing a database do.
+func newSharedEnv(t *testing.T) *env {
+	e := newEnv(t)
+	st := e.st.(*sqlstore.Store)
+	e.n = NewNative(Options{Store: st, Cache: snapshot.NewShared(snapshot.SharedOptions{Store: st, Broadcaster: st, ConfigChannel: "c", LoadBalancerChannel: "l"})})
+	e.cache = nil
+	return e
+}
+
+// published returns the load balancers published on agent agentID.
+func (e *env) published(agentID string) []string {
+	e.t.Helper()
+	if e.cache != nil {
+		return e.cache.Placed(agentID)
+	}
+	var out []string
+	err := e.st.View(context.Background(), func(tx store.Tx) error {
+		frags, err := tx.Publications().Fragments(context.Background(), agentID, 0)
+		for _, f := range frags {
+			if f.Config != nil {
+				out = append(out, f.LoadBalancerID)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
 func (e *env) id(prefix string) string {
 	e.seq++
 	return fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, e.seq)
@@ -272,7 +304,12 @@ func TestInvalidFragmentTurnsTheLoadBalancerError(t *testing.T) {
 // placement) stops serving the load balancers of its old zone: they move
 // to an agent of that zone, and are withdrawn from it even when none is up.
 func TestPlacementLeavesAnAgentMovedToAnotherZone(t *testing.T) {
-	e := newEnv(t)
+	for name, newEnv := range map[string]func(*testing.T) *env{"memory": newEnv, "store": newSharedEnv} {
+		t.Run(name, func(t *testing.T) { testPlacementLeavesAnAgentMovedToAnotherZone(t, newEnv(t)) })
+	}
+}
+
+func testPlacementLeavesAnAgentMovedToAnotherZone(t *testing.T, e *env) {
 	ctx := context.Background()
 	moved := e.agent("a-moved", "rack1", "")
 	_, zone := e.catalog(`{}`, `{"agent_zone": "rack1"}`)
@@ -292,7 +329,7 @@ func TestPlacementLeavesAnAgentMovedToAnotherZone(t *testing.T) {
 	if _, err := e.placement(l); !errors.As(err, &refused) {
 		t.Fatalf("placement with no agent left in rack1: %v, want refused", err)
 	}
-	if placed := e.cache.Placed(moved.ID); len(placed) != 0 {
+	if placed := e.published(moved.ID); len(placed) != 0 {
 		t.Errorf("the agent moved to rack2 still has %v published", placed)
 	}
 	fresh := e.agent("b-fresh", "rack1", "")

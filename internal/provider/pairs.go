@@ -165,11 +165,26 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph, md lb.FlavorMetadat
 		frags[i] = frag
 	}
 	done := !plan.wait
-	for i, m := range plan.members {
-		n.cache.Put(m.agent.ID, l.ID, l.Generation, frags[i])
+	type placed struct {
+		st     snapshot.State
+		reason string
 	}
-	for _, m := range plan.members {
-		switch st, reason := n.cache.State(m.agent.ID, l.ID, l.Generation); st {
+	states := make([]placed, len(plan.members))
+	err = n.store.Update(ctx, func(tx store.Tx) error {
+		for i, m := range plan.members {
+			st, reason, err := n.cache.Publish(ctx, tx, m.agent.ID, l.ID, l.Generation, frags[i])
+			if err != nil {
+				return err
+			}
+			states[i] = placed{st, reason}
+		}
+		return nil
+	})
+	if err != nil {
+		return controller.Outcome{}, err
+	}
+	for i, m := range plan.members {
+		switch st, reason := states[i].st, states[i].reason; st {
 		case snapshot.Applied:
 			if m.amp.Status == lb.AmphoraAllocated {
 				n.setAmphoraStatus(ctx, m.amp.ID, lb.AmphoraReady)
@@ -568,7 +583,9 @@ func vrrpPort(ctx context.Context, tx store.Tx, agentID, ip string) (string, err
 // agent.
 func (n *Native) dropAmphora(ctx context.Context, tx store.Tx, a *lb.Amphora) error {
 	if a.AgentID != "" {
-		n.cache.Delete(a.AgentID, a.LoadBalancerID)
+		if err := n.cache.Withdraw(ctx, tx, a.AgentID, a.LoadBalancerID); err != nil {
+			return err
+		}
 	}
 	err := tx.Amphorae().Delete(ctx, a.ID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -1,46 +1,59 @@
 package secrets
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
+	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/keystore"
 	"github.com/fulcrumlb/fulcrum/internal/secrets/barbican"
 )
 
-// KeyRing holds the key-encryption keys that seal secret payloads: files
-// of a directory named by a number, each holding 32 random bytes in
-// base64, mode 0600 (the layout of the Keystone token keys). The highest
-// number seals new payloads; every key opens the payloads it sealed. Keys
-// are never removed: a payload sealed with a deleted key would be lost.
-// Safe for concurrent use.
+// KeyRing holds the key-encryption keys that seal secret payloads:
+// numbered keys of 32 random bytes in a keystore.Ring (files of a
+// directory, mode 0600, as the Keystone token keys; or the store, sealed
+// by the master key). The highest number seals new payloads; every key
+// opens the payloads it sealed. Keys are never removed: a payload sealed
+// with a deleted key would be lost. Safe for concurrent use, also by
+// servers sharing the ring: each re-reads it when it meets an unknown key
+// number.
 type KeyRing struct {
-	dir string
+	ring keystore.Ring
 
 	mu      sync.RWMutex
 	keys    map[int]cipher.AEAD
 	primary int
 }
 
+// ringTimeout bounds one read or write of the ring.
+const ringTimeout = 10 * time.Second
+
 // OpenKeyRing loads the keys in dir, creating the directory (0700) and a
 // first key when there is none.
 func OpenKeyRing(dir string) (*KeyRing, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	ring, err := keystore.Dir(dir)
+	if err != nil {
 		return nil, fmt.Errorf("open secret key ring: %w", err)
 	}
-	k := &KeyRing{dir: dir}
+	return OpenKeyRingIn(ring)
+}
+
+// OpenKeyRingIn loads the keys of ring, adding a first key when there is
+// none.
+func OpenKeyRingIn(ring keystore.Ring) (*KeyRing, error) {
+	k := &KeyRing{ring: ring}
 	if err := k.load(); err != nil {
 		return nil, err
 	}
-	if len(k.keys) == 0 {
+	k.mu.RLock()
+	empty := len(k.keys) == 0
+	k.mu.RUnlock()
+	if empty {
 		if err := k.Rotate(); err != nil {
 			return nil, err
 		}
@@ -49,39 +62,24 @@ func OpenKeyRing(dir string) (*KeyRing, error) {
 }
 
 func (k *KeyRing) load() error {
-	entries, err := os.ReadDir(k.dir)
+	ctx, cancel := context.WithTimeout(context.Background(), ringTimeout)
+	defer cancel()
+	stored, err := k.ring.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("load secret keys: %w", err)
 	}
 	keys := map[int]cipher.AEAD{}
 	primary := 0
-	for _, e := range entries {
-		num, err := strconv.Atoi(e.Name())
-		if err != nil || e.IsDir() || num <= 0 {
-			continue
+	for _, sk := range stored {
+		if len(sk.Material) != 32 {
+			return fmt.Errorf("load secret key %d of %s: want 32 bytes, got %d", sk.Num, k.ring, len(sk.Material))
 		}
-		path := filepath.Join(k.dir, e.Name())
-		info, err := e.Info()
+		aead, err := newAEAD(sk.Material)
 		if err != nil {
-			return fmt.Errorf("load secret key %s: %w", path, err)
+			return fmt.Errorf("load secret key %d of %s: %w", sk.Num, k.ring, err)
 		}
-		if info.Mode().Perm()&0o077 != 0 {
-			return fmt.Errorf("load secret key %s: mode %v is readable by others, want 0600", path, info.Mode().Perm())
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("load secret key %s: %w", path, err)
-		}
-		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
-		if err != nil || len(key) != 32 {
-			return fmt.Errorf("load secret key %s: want 32 base64-encoded bytes", path)
-		}
-		aead, err := newAEAD(key)
-		if err != nil {
-			return fmt.Errorf("load secret key %s: %w", path, err)
-		}
-		keys[num] = aead
-		primary = max(primary, num)
+		keys[sk.Num] = aead
+		primary = max(primary, sk.Num)
 	}
 	k.mu.Lock()
 	k.keys, k.primary = keys, primary
@@ -98,33 +96,42 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 }
 
 // Rotate adds a new primary key. Payloads sealed before keep opening with
-// their own key.
+// their own key. When another server sharing the ring adds the same
+// number first, it tries the next one.
 func (k *KeyRing) Rotate() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return fmt.Errorf("rotate secret keys: %w", err)
+	ctx, cancel := context.WithTimeout(context.Background(), ringTimeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return fmt.Errorf("rotate secret keys: %w", err)
+		}
+		k.mu.RLock()
+		num := k.primary + 1
+		k.mu.RUnlock()
+		err := k.ring.Add(ctx, keystore.Key{Num: num, Material: key})
+		if errors.Is(err, keystore.ErrExists) && attempt < 3 {
+			if err := k.load(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("rotate secret keys: %w", err)
+		}
+		aead, err := newAEAD(key)
+		if err != nil {
+			return fmt.Errorf("rotate secret keys: %w", err)
+		}
+		k.mu.Lock()
+		if k.keys == nil {
+			k.keys = map[int]cipher.AEAD{}
+		}
+		k.keys[num] = aead
+		k.primary = max(k.primary, num)
+		k.mu.Unlock()
+		return nil
 	}
-	num := k.primary + 1
-	path := filepath.Join(k.dir, strconv.Itoa(num))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("rotate secret keys: %w", err)
-	}
-	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
-	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-		return fmt.Errorf("rotate secret keys: %w", err)
-	}
-	aead, err := newAEAD(key)
-	if err != nil {
-		return fmt.Errorf("rotate secret keys: %w", err)
-	}
-	if k.keys == nil {
-		k.keys = map[int]cipher.AEAD{}
-	}
-	k.keys[num], k.primary = aead, num
-	return nil
 }
 
 // Seal encrypts plain with the primary key. aad binds the result to its
@@ -155,7 +162,7 @@ func (k *KeyRing) Open(s *barbican.Sealed, aad []byte) ([]byte, error) {
 		aead, ok = k.keys[s.KeyID]
 		k.mu.RUnlock()
 		if !ok {
-			return nil, fmt.Errorf("open payload: no key %d in %s", s.KeyID, k.dir)
+			return nil, fmt.Errorf("open payload: no key %d in %s", s.KeyID, k.ring)
 		}
 	}
 	if len(s.Data) < aead.NonceSize() {

@@ -229,9 +229,13 @@ func (c *Cache) SetContract(agentID string, contract int) {
 }
 
 // held is why fragment f is not sent to the node.
-func (n *node) held(f *fragment) string {
+func (n *node) held(f *fragment) string { return heldReason(n.contract, f.need) }
+
+// heldReason is why a fragment needing contract need is not sent to an
+// agent that announced contract have.
+func heldReason(have, need int) string {
 	return fmt.Sprintf("the agent's engine speaks data-plane contract %d, and this load balancer needs contract %d (its VIP port's security groups): upgrade the agent",
-		n.contract, f.need)
+		have, need)
 }
 
 // config assembles the node's whole config for its current version: the
@@ -269,13 +273,19 @@ func (n *node) config(agentID string) *dataplane.Config {
 // gets a fresh version at once, so it moves to the server's content.
 // The returned config is shared: callers must not modify it.
 func (c *Cache) Watch(ctx context.Context, agentID string, have uint64, wait time.Duration) (*dataplane.Config, bool) {
+	return c.watch(ctx, agentID, have, wait, true)
+}
+
+// watch is Watch; without bump, a have above the node's version waits
+// like any other (Shared settles that case against the store first).
+func (c *Cache) watch(ctx context.Context, agentID string, have uint64, wait time.Duration, bump bool) (*dataplane.Config, bool) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		c.mu.Lock()
 		n := c.node(agentID)
 		n.lastSeen = c.now()
-		if have > n.version {
+		if bump && have > n.version {
 			c.bump(n)
 			// Make sure the fresh version is above what the agent has.
 			if n.version <= have {
@@ -297,6 +307,55 @@ func (c *Cache) Watch(ctx context.Context, agentID string, have uint64, wait tim
 			return nil, false
 		}
 	}
+}
+
+// mirror makes agent agentID's node what a store holds: version, with the
+// fragments that changed since the node's version (a nil Config withdraws
+// one); full replaces every fragment. Watchers wake when the version
+// moves. Shared keeps its mirror with it.
+func (c *Cache) mirror(agentID string, version uint64, contract int, changed []mirrored, full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.node(agentID)
+	if contract != n.contract {
+		n.contract = contract
+		n.cfg = nil
+	}
+	if full {
+		n.frags = map[string]*fragment{}
+	}
+	for _, m := range changed {
+		if m.cfg == nil {
+			delete(n.frags, m.lbID)
+			continue
+		}
+		n.frags[m.lbID] = &fragment{gen: m.gen, cfg: m.cfg, raw: m.raw, version: m.version, need: m.cfg.NeededContract()}
+	}
+	if version != n.version || full || len(changed) > 0 {
+		n.version = version
+		n.cfg = nil
+		close(n.changed)
+		n.changed = make(chan struct{})
+	}
+}
+
+// mirrored is one fragment as a store holds it.
+type mirrored struct {
+	lbID    string
+	gen     int64
+	version uint64
+	raw     []byte
+	cfg     *dataplane.Config // nil: withdrawn
+}
+
+// version returns agent agentID's current version (0 if unknown).
+func (c *Cache) version(agentID string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.nodes[agentID]; ok {
+		return n.version
+	}
+	return 0
 }
 
 // Ack records what agent agentID reports: the version it runs and the load

@@ -130,6 +130,14 @@ type Tx interface {
 	JoinTokens() Table[lb.JoinToken]
 	Amphorae() Table[lb.Amphora]
 	ListenerStats() StatsTable
+
+	// What servers sharing the store coordinate with (cluster.go).
+	Leases() LeaseTable
+	Publications() PublicationTable
+	SealedKeys() SealedKeyTable
+	// Notify sends payload on channel (see Broadcaster) when, and only
+	// if, the transaction commits.
+	Notify(ctx context.Context, channel, payload string) error
 }
 
 // StatsTable stores listener counters per (listener, agent).

@@ -20,8 +20,13 @@ func script(name string) string { return filepath.Join(repoRoot(), "test", "comp
 // auth with the bootstrap clouds.yaml: create → listener → pool → member →
 // monitor → stats → status → cascade delete.
 func TestOpenstackCLIPasswordMode(t *testing.T) {
+	openstackCLIPasswordMode(t, startServer(t, append([]string{"--auth", "keystone"}, loopbackMembers...)...))
+}
+
+// openstackCLIPasswordMode runs the CLI smoke against s (Keystone auth).
+func openstackCLIPasswordMode(t *testing.T, s *server) {
+	t.Helper()
 	needOpenstack(t)
-	s := startServer(t, append([]string{"--auth", "keystone"}, loopbackMembers...)...)
 	if s.Export == "" {
 		t.Fatal("the server printed no `export OS_CLOUD=...` line")
 	}
@@ -154,24 +159,25 @@ const gophercloudNetworkingExpected = `^(TestSecurityGroupsCreateUpdateDelete|Te
 // in the noop network mode: the tests make 192.168.x.0/24 subnets, which the
 // loopback mode refuses as it cannot serve them.
 func TestGophercloudAcceptance(t *testing.T) {
-	gophercloudRun(t, "", gophercloudExpected)
+	gophercloudRun(t, startServer(t, "--auth", "keystone", "--network", "noop"), "", gophercloudExpected)
 }
 
 // TestGophercloudNetworkingAcceptance runs gophercloud's security group and
 // tag acceptance tests against the Neutron subset (noop network mode, as
 // they make 192.168.x subnets).
 func TestGophercloudNetworkingAcceptance(t *testing.T) {
-	gophercloudRun(t, "./internal/acceptance/openstack/networking/v2/extensions/", gophercloudNetworkingExpected)
+	gophercloudRun(t, startServer(t, "--auth", "keystone", "--network", "noop"),
+		"./internal/acceptance/openstack/networking/v2/extensions/", gophercloudNetworkingExpected)
 }
 
 // gophercloudRun runs the acceptance tests of pkg ("" the load-balancer
-// ones) that expected names against a fresh server and requires each of
-// them to pass.
-func gophercloudRun(t *testing.T, pkg, expected string) {
+// ones) that expected names against s (Keystone auth, noop network mode)
+// and requires each of them to pass.
+func gophercloudRun(t *testing.T, s *server, pkg, expected string) {
+	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Fatal("go is required to build gophercloud's acceptance tests")
 	}
-	s := startServer(t, "--auth", "keystone", "--network", "noop")
 	env := []string{"OS_AUTH_URL=" + s.URL + "/identity/v3", "OS_USERNAME=admin", "OS_PASSWORD=" + s.Password,
 		"OS_PROJECT_NAME=admin", "OS_DOMAIN_NAME=Default", "OS_REGION_NAME=RegionOne", "GC_RUN=" + expected,
 		"GC_WORK=" + t.TempDir()}

@@ -185,6 +185,8 @@ type Store struct {
 	kinds *kinds
 	log   *slog.Logger
 	w     writeState
+	dsn   string // PostgreSQL: for the connections Listen holds
+	hub   hub    // SQLite: notifications within the process
 }
 
 // writeState remembers whether the last write failed with
@@ -297,7 +299,7 @@ func openPostgres(ctx context.Context, opts Options) (*Store, error) {
 	}
 	// One pool serves readers and writers: PostgreSQL serialises writers to
 	// the same load balancer with the row locks Table.Lock takes.
-	s := &Store{d: &postgresDialect, write: db, read: db, kinds: newKinds(), log: opts.Logger}
+	s := &Store{d: &postgresDialect, write: db, read: db, kinds: newKinds(), log: opts.Logger, dsn: opts.DSN}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -405,13 +407,15 @@ func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(stor
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", s.translate(err))
 	}
+	s.hub.deliver(t.notes)
 	return nil
 }
 
 // txn implements store.Tx.
 type txn struct {
-	s  *Store
-	tx *sql.Tx
+	s     *Store
+	tx    *sql.Tx
+	notes []store.Notification // SQLite: delivered after the commit
 }
 
 // rebind turns ? placeholders into $n for dialects that number them; there,

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -331,5 +332,119 @@ func TestSQLiteDiskFull(t *testing.T) {
 	}
 	if got := count(); got != len(acked) {
 		t.Fatalf("after reopening: %d rows, %d acknowledged", got, len(acked))
+	}
+}
+
+// TestPostgresListenSurvivesLostConnection: when the database drops the
+// connection a listener holds, the listener says so (Lost) once it listens
+// again, and delivers what is sent afterwards.
+func TestPostgresListenSurvivesLostConnection(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := sqlstore.Open(ctx, sqlstore.Options{Driver: "postgres", DSN: pg.NewDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ch, err := s.Listen(ctx, "lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Leases().Get(ctx, "x") // any query on the pool
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	kill := func() {
+		db, err := sql.Open("pgx", pg.DSN("postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' OR wait_event = 'ClientRead' AND backend_type = 'client backend' AND pid <> pg_backend_pid()`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kill()
+	deadline := time.After(20 * time.Second)
+	sent := false
+	for {
+		select {
+		case n := <-ch:
+			if n.Lost {
+				// The pool's idle connections were terminated too: the
+				// first use of one may fail before the pool replaces it.
+				for try := 0; ; try++ {
+					err := s.Notify(ctx, "lb", "after")
+					if err == nil {
+						break
+					}
+					if try == 5 {
+						t.Fatal(err)
+					}
+				}
+				sent = true
+				continue
+			}
+			if sent && n.Payload == "after" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no Lost notification and no delivery after the listener's connection was terminated")
+		}
+	}
+}
+
+// TestPostgresRenewalDoesNotWaitForTheFence: on PostgreSQL the holder
+// renews its lease while its own writes that checked it are open (a
+// leader's renewal never queues behind its controller), yet another
+// holder's new term still waits for them.
+func TestPostgresRenewalDoesNotWaitForTheFence(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, sqlstore.Options{Driver: "postgres", DSN: pgtest.Start(t).NewDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	acquire := func(holder string) store.Lease {
+		var l store.Lease
+		if err := s.Update(ctx, func(tx store.Tx) error {
+			var err error
+			l, err = tx.Leases().Acquire(ctx, "control", holder, time.Minute)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a := acquire("a")
+	checked, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(tx store.Tx) error {
+			if err := tx.Leases().Check(ctx, "control", "a", a.Epoch); err != nil {
+				return err
+			}
+			close(checked)
+			<-release
+			return nil
+		})
+	}()
+	<-checked
+	renewed := make(chan store.Lease, 1)
+	go func() { renewed <- acquire("a") }()
+	select {
+	case l := <-renewed:
+		if !l.Held("a") || l.Epoch != a.Epoch {
+			t.Errorf("renewal: %+v", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the renewal waited for a transaction that checked the lease")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

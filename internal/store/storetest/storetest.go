@@ -50,6 +50,11 @@ func Run(t *testing.T, open Opener) {
 		{"AgentsAndPlacements", testAgentsAndPlacements},
 		{"SecretsRoundTripAndConstraints", testSecretsRoundTripAndConstraints},
 		{"Catalog", testCatalog},
+		{"Leases", testLeases},
+		{"LeaseFence", testLeaseFence},
+		{"Publications", testPublications},
+		{"SealedKeys", testSealedKeys},
+		{"Notifications", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
