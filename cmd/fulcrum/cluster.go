@@ -299,7 +299,7 @@ func (l *leaderWork) lead(ctx context.Context, term cluster.Term) {
 		TLS: keyManager{l.services.keyManager}, Ingress: network.VIPIngress})
 	ctrl := controller.New(controller.Options{
 		Store:       term.Store,
-		Providers:   map[string]controller.Provider{"noop": controller.Noop{}, "fulcrum": native, "haproxy": native},
+		Providers:   map[string]controller.Provider{"noop": controller.Noop{Store: term.Store}, "fulcrum": native, "haproxy": native},
 		Hooks:       l.services.network.hooks,
 		Logger:      l.log,
 		Workers:     l.cfg.Workers,

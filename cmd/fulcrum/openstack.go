@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/apiserver"
+	"github.com/fulcrumlb/fulcrum/internal/lbaasv1"
 	"github.com/fulcrumlb/fulcrum/internal/network"
 	"github.com/fulcrumlb/fulcrum/internal/policy"
 	"github.com/fulcrumlb/fulcrum/internal/quota"
@@ -26,6 +28,9 @@ type services struct {
 	keyManager *secrets.Service
 	rbac       *policy.Enforcer
 	quotas     *quota.Enforcer
+	// loadBalancing is set by newAPI: what the network endpoint serves of
+	// load balancing.
+	loadBalancing *loadBalancing
 }
 
 func newServices(cfg *serverConfig, st store.Store, rings *keyRings, log *slog.Logger, enqueue func(lbID string)) (*services, error) {
@@ -46,13 +51,29 @@ func newServices(cfg *serverConfig, st store.Store, rings *keyRings, log *slog.L
 }
 
 // mount adds the Keystone, Neutron and Barbican subsets to mux. Neutron
-// and Barbican run behind the same authentication as the Octavia API.
+// and Barbican run behind the same authentication as the Octavia API. The
+// network endpoint also serves what Neutron served of load balancing:
+// Neutron-LBaaS v2 (/networking/v2.0/lbaas, the Octavia API's handlers),
+// LBaaS v1 (/v2.0/lb, there and at the root) and the load-balancer quota
+// keys merged into the network quota API.
 func (s *services) mount(mux *http.ServeMux, auth, externalURL string, log *slog.Logger) {
 	mux.Handle("/identity", s.identity.keystone)
 	mux.Handle("/identity/", s.identity.keystone)
 	neutron := s.identity.middleware(s.network.neutron, auth, externalURL, log)
 	for _, path := range network.Paths {
 		mux.Handle(path, neutron)
+	}
+	if lbs := s.loadBalancing; lbs != nil {
+		mux.Handle(apiserver.NeutronPrefix, lbs.v2)
+		mux.Handle(apiserver.NeutronPrefix+"/", lbs.v2)
+		v1 := s.identity.middleware(lbs.v1, auth, externalURL, log)
+		for _, path := range lbaasv1.Paths {
+			mux.Handle(path, v1)
+		}
+		quotas := s.identity.middleware(quota.NewNeutronAPI(lbs.store, lbs.quotas, lbs.rbac, s.network.neutron), auth, externalURL, log)
+		for _, path := range quota.NeutronPaths {
+			mux.Handle(path, quotas)
+		}
 	}
 	keyManager := s.identity.middleware(s.keyManager, auth, externalURL, log)
 	for _, path := range secrets.Paths {

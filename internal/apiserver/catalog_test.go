@@ -41,7 +41,7 @@ func TestScenarioFlavorsAndZones(t *testing.T) {
 		return h.do("POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": body})
 	}
 	r := create(map[string]any{"flavor_id": flavor, "availability_zone": "rack1"})
-	if r.status != 201 || r.obj("loadbalancer")["flavor_id"] != flavor || r.obj("loadbalancer")["availability_zone"] != "rack1" || r.obj("loadbalancer")["provider"] != "noop" {
+	if r.status != 201 || r.obj("loadbalancer")["flavor_id"] != flavor || r.obj("loadbalancer")["availability_zone"] != "rack1" || r.obj("loadbalancer")["provider"] != "amphora" {
 		t.Fatalf("create with flavor and zone: %d %s", r.status, r.raw)
 	}
 	lbID := r.obj("loadbalancer")["id"].(string)
@@ -85,7 +85,8 @@ func TestScenarioFlavorsAndZones(t *testing.T) {
 		fault string
 	}{
 		{`{"agent_group": 7}`, 501, "Provider 'noop' does not support a requested option: agent_group 7 is not of type 'string'"},
-		{`{"compute_flavor": "m1"}`, 501, "Provider 'noop' does not support a requested option: Additional properties are not allowed ('compute_flavor' was unexpected)"},
+		{`{"compute_flavour": "m1"}`, 501, "Provider 'noop' does not support a requested option: Additional properties are not allowed ('compute_flavour' was unexpected)"},
+		{`{"sriov_vip": "yes"}`, 501, "Provider 'noop' does not support a requested option: sriov_vip 'yes' is not of type 'boolean'"},
 		{`{"engine": "haproxy"}`, 501, "Provider 'noop' does not support a requested option: engine 'haproxy' is not one of ['native']"},
 		{`nope`, 400, "nope is not a valid option for flavor_data"},
 	} {

@@ -84,6 +84,10 @@ type fault struct {
 }
 
 func writeFault(w http.ResponseWriter, status int, msg string) {
+	if rec, ok := w.(*recorder); ok && rec.neutron {
+		writeNeutronFault(w, status, msg)
+		return
+	}
 	code := "Client"
 	if status >= 500 {
 		code = "Server"

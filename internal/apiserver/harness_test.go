@@ -57,8 +57,11 @@ func (n *recordingNotifier) count() int {
 
 type harnessOpts struct {
 	controller bool
-	clock      func() time.Time
-	tweak      func(*apiserver.Options)
+	// noopAmphorae has the noop provider record amphorae (as the server's
+	// does); tests that write placements themselves leave it off.
+	noopAmphorae bool
+	clock        func() time.Time
+	tweak        func(*apiserver.Options)
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -71,7 +74,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, store: st, notes: &recordingNotifier{}}
 	if o.controller {
-		h.ctrl = controller.New(controller.Options{Store: st, Providers: map[string]controller.Provider{"noop": controller.Noop{}}, Resync: time.Second,
+		noop := controller.Noop{}
+		if o.noopAmphorae {
+			noop.Store = st
+		}
+		h.ctrl = controller.New(controller.Options{Store: st, Providers: map[string]controller.Provider{"noop": noop}, Resync: time.Second,
 			Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		h.notes.next = h.ctrl
 		cctx, cancel := context.WithCancel(ctx)
@@ -86,7 +93,18 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.tweak != nil {
 		o.tweak(&opts)
 	}
-	h.srv = httptest.NewServer(apiserver.New(opts).Handler())
+	api := apiserver.New(opts)
+	octavia, neutron := api.Handler(), api.NeutronHandler()
+	// The network endpoint's Neutron-LBaaS v2 beside the Octavia API, as
+	// cmd mounts them (without a ServeMux, which would clean the paths the
+	// routing tests send as they are).
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == apiserver.NeutronPrefix || strings.HasPrefix(r.URL.Path, apiserver.NeutronPrefix+"/") {
+			neutron.ServeHTTP(w, r)
+			return
+		}
+		octavia.ServeHTTP(w, r)
+	}))
 	t.Cleanup(h.srv.Close)
 	return h
 }

@@ -36,11 +36,16 @@ func (s *Server) createLoadBalancer(q *request) error {
 			return err
 		}
 	}
-	provider, err := s.resolveCatalog(q, o)
+	provider, asked, err := s.resolveCatalog(q, o)
 	if err != nil {
 		return err
 	}
 	l := &lb.LoadBalancer{ID: s.newID(), ProjectID: project, AdminStateUp: true, Provider: provider}
+	if asked != provider {
+		// An alias: the load balancer runs on its target and shows the
+		// name the client sent (Terraform's provider is ForceNew).
+		l.ProviderName = asked
+	}
 	l.Name, _ = o.str("name")
 	l.Description, _ = o.str("description")
 	if v, set := o.flag("admin_state_up"); set {
@@ -124,6 +129,7 @@ func (s *Server) listLoadBalancers(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.providerFilter(p)
 	return page[lb.LoadBalancer]{plural: "loadbalancers", table: store.Tx.LoadBalancers, id: func(l *lb.LoadBalancer) string { return l.ID },
 		render: func(tx store.Tx, list []*lb.LoadBalancer, ids []string) ([]any, error) {
 			ls, ps, err := lbChildren(q, tx, ids)

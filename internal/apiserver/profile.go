@@ -46,7 +46,7 @@ func (s *Server) flavorProfileAPI() *profileAPI[lb.FlavorProfile] {
 	return &profileAPI[lb.FlavorProfile]{
 		object: policy.FlavorProfile, key: "flavorprofile", dataKey: "flavor_data", name: nameNilFlavorProfile,
 		plural: "flavorprofiles", linksKey: "flavorprofile_links", columns: s.schemas.flavorProfileColumns,
-		post: &s.schemas.flavorProfilePost, put: &s.schemas.flavorProfilePut, metadata: flavorSchema,
+		post: &s.schemas.flavorProfilePost, put: &s.schemas.flavorProfilePut, metadata: s.flavorSchema,
 		table: store.Tx.FlavorProfiles,
 		users: func(ctx context.Context, tx store.Tx, id string) (int, error) {
 			return tx.Flavors().Count(ctx, store.F("flavor_profile_id", id))
@@ -63,7 +63,7 @@ func (s *Server) azProfileAPI() *profileAPI[lb.AvailabilityZoneProfile] {
 	return &profileAPI[lb.AvailabilityZoneProfile]{
 		object: policy.AvailabilityZoneProfile, key: "availability_zone_profile", dataKey: "availability_zone_data", name: nameAZProfile,
 		plural: "availability_zone_profiles", linksKey: "availability_zone_profile_links", columns: s.schemas.azProfileColumns,
-		post: &s.schemas.azProfilePost, put: &s.schemas.azProfilePut, metadata: azSchema,
+		post: &s.schemas.azProfilePost, put: &s.schemas.azProfilePut, metadata: s.azSchema,
 		table: store.Tx.AvailabilityZoneProfiles,
 		users: func(ctx context.Context, tx store.Tx, id string) (int, error) {
 			return tx.AvailabilityZones().Count(ctx, store.F("availability_zone_profile_id", id))

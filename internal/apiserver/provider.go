@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/fulcrumlb/fulcrum/internal/change"
@@ -79,10 +80,16 @@ func (s *Server) runnableProvider(name string) (string, error) {
 	return p, nil
 }
 
-// flavorSchema returns the flavor metadata a resolved provider accepts: the
+// Metadata schemas go by the provider name as given. Octavia's names
+// (amphora, octavia) list Octavia's amphora driver metadata first, exactly
+// as Octavia does, so profiles written for Octavia carry over, then
+// fulcrum's own keys; fulcrum's providers list their keys first, then
+// Octavia's (the haproxy provider only its own). Either accepts both.
+
+// engineSchema is fulcrum's flavor metadata for a resolved provider: the
 // fulcrum provider runs either engine, the haproxy provider HAProxy only.
-func flavorSchema(provider string) lb.MetadataSchema {
-	switch provider {
+func engineSchema(resolved string) lb.MetadataSchema {
+	switch resolved {
 	case lb.ProviderHAProxy:
 		return lb.FlavorSchema(lb.EngineHAProxy)
 	case lb.ProviderFulcrum:
@@ -91,24 +98,49 @@ func flavorSchema(provider string) lb.MetadataSchema {
 	return lb.FlavorSchema(lb.EngineNative)
 }
 
+// flavorSchema returns the flavor metadata provider (as named) accepts.
+func (s *Server) flavorSchema(provider string) lb.MetadataSchema {
+	own := engineSchema(s.aliasOf(provider))
+	if lb.IsOctaviaProvider(provider) {
+		return lb.OctaviaFlavorSchema().Union(own)
+	}
+	if s.aliasOf(provider) == lb.ProviderHAProxy {
+		return own
+	}
+	return own.Union(lb.OctaviaFlavorSchema())
+}
+
+// azSchema returns the availability zone metadata provider (as named)
+// accepts.
+func (s *Server) azSchema(provider string) lb.MetadataSchema {
+	if lb.IsOctaviaProvider(provider) {
+		return lb.OctaviaAvailabilityZoneSchema().Union(lb.AvailabilityZoneSchema())
+	}
+	return lb.AvailabilityZoneSchema().Union(lb.OctaviaAvailabilityZoneSchema())
+}
+
 // validateMetadata parses and validates profile data for provider (as
-// sent): 400 when it is not JSON, 501 when the provider refuses it.
+// sent): 400 when it is not JSON, the provider is unknown or a value breaks
+// its key's rule, 501 when the provider refuses it.
 func (s *Server) validateMetadata(provider, data, option string, schema func(string) lb.MetadataSchema) error {
 	v, err := lb.ParseMetadata(data, option)
 	if err != nil {
 		return err
 	}
-	resolved, err := s.resolveProvider(provider)
-	if err != nil {
+	if _, err := s.resolveProvider(provider); err != nil {
 		return err
 	}
-	if err := schema(resolved).Validate(v); err != nil {
+	if err := schema(provider).Validate(v); err != nil {
+		// A value outside a key's range is bad input (400, naming the key and the rule);
+		// keys and types the provider does not know are Octavia's 501.
+		var ve *lb.ValidationError
+		if errors.As(err, &ve) {
+			return lb.InvalidField(option, data, ve.Msg)
+		}
 		return lb.Unsupported(provider, err.Error())
 	}
 	return nil
 }
-
-func azSchema(string) lb.MetadataSchema { return lb.AvailabilityZoneSchema() }
 
 func (s *Server) listProviders(q *request) error {
 	if err := q.authorize(policy.Provider, policy.GetAll, q.caller.ProjectID); err != nil {
@@ -127,8 +159,8 @@ func (s *Server) capabilities(q *request, o policy.Object, key string, schema fu
 	if err := q.authorize(o, policy.GetAll, q.caller.ProjectID); err != nil {
 		return err
 	}
-	provider, err := s.resolveProvider(q.param("id"))
-	if err != nil {
+	provider := q.param("id")
+	if _, err := s.resolveProvider(provider); err != nil {
 		return err
 	}
 	name, desc := q.query.Get("name"), q.query.Get("description")
@@ -143,11 +175,11 @@ func (s *Server) capabilities(q *request, o policy.Object, key string, schema fu
 }
 
 func (s *Server) flavorCapabilities(q *request) error {
-	return s.capabilities(q, policy.ProviderFlavor, "flavor_capabilities", flavorSchema)
+	return s.capabilities(q, policy.ProviderFlavor, "flavor_capabilities", s.flavorSchema)
 }
 
 func (s *Server) availabilityZoneCapabilities(q *request) error {
-	return s.capabilities(q, policy.ProviderAZ, "availability_zone_capabilities", azSchema)
+	return s.capabilities(q, policy.ProviderAZ, "availability_zone_capabilities", s.azSchema)
 }
 
 // Load balancer create with a flavor and an availability zone: both must
@@ -159,14 +191,15 @@ func (s *Server) availabilityZoneCapabilities(q *request) error {
 
 // resolveCatalog checks the flavor_id, availability_zone and provider of a
 // load balancer create body in Octavia's order and returns the provider the
-// load balancer runs on.
-func (s *Server) resolveCatalog(q *request, o *object) (string, error) {
+// load balancer runs on and the name it was asked for (the same unless that
+// was an alias).
+func (s *Server) resolveCatalog(q *request, o *object) (resolved, asked string, err error) {
 	flavorID, hasFlavor := o.str("flavor_id")
 	azName, hasAZ := o.str("availability_zone")
 	requested, hasProvider := o.str("provider")
 	var fp *lb.FlavorProfile
 	var zp *lb.AvailabilityZoneProfile
-	err := s.store.View(q.ctx, func(tx store.Tx) error {
+	err = s.store.View(q.ctx, func(tx store.Tx) error {
 		var err error
 		if hasFlavor {
 			if fp, err = change.EnabledFlavor(q.ctx, tx, flavorID); err != nil {
@@ -179,13 +212,13 @@ func (s *Server) resolveCatalog(q *request, o *object) (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	provider := s.provider
 	switch {
 	case hasProvider && fp != nil:
 		if s.aliasOf(requested) != s.aliasOf(fp.ProviderName) {
-			return "", badRequest("Flavor '%s' is not compatible with provider '%s'", flavorID, requested)
+			return "", "", badRequest("Flavor '%s' is not compatible with provider '%s'", flavorID, requested)
 		}
 		provider = requested
 	case hasProvider:
@@ -193,21 +226,32 @@ func (s *Server) resolveCatalog(q *request, o *object) (string, error) {
 	case fp != nil:
 		provider = fp.ProviderName
 	}
-	resolved, err := s.runnableProvider(provider)
+	resolved, err = s.runnableProvider(provider)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if fp != nil {
-		if err := s.validateMetadata(provider, fp.FlavorData, "flavor_data", flavorSchema); err != nil {
-			return "", err
+		if err := s.validateMetadata(s.schemaName(provider, fp.ProviderName), fp.FlavorData, "flavor_data", s.flavorSchema); err != nil {
+			return "", "", err
 		}
 	}
 	if zp != nil {
-		if err := s.validateMetadata(provider, zp.AvailabilityZoneData, "availability_zone_data", azSchema); err != nil {
-			return "", err
+		if err := s.validateMetadata(s.schemaName(provider, zp.ProviderName), zp.AvailabilityZoneData, "availability_zone_data", s.azSchema); err != nil {
+			return "", "", err
 		}
 	}
-	return resolved, nil
+	return resolved, provider, nil
+}
+
+// schemaName is the provider name a profile of a load balancer is checked
+// against: the profile's own when it names the load balancer's provider
+// (by another name, e.g. amphora for fulcrum: its data follows that name's
+// schema), else the load balancer's.
+func (s *Server) schemaName(provider, profileProvider string) string {
+	if s.aliasOf(profileProvider) == s.aliasOf(provider) {
+		return profileProvider
+	}
+	return provider
 }
 
 // aliasOf maps a provider alias to its target; other names map to
@@ -217,4 +261,22 @@ func (s *Server) aliasOf(name string) string {
 		return t
 	}
 	return name
+}
+
+// providerFilter makes a list's provider filter match the name a load
+// balancer shows: an alias selects the load balancers asked for by that
+// name, any other name those running on it that were not asked for by an
+// alias.
+func (s *Server) providerFilter(p *listParams) {
+	for i, f := range p.query.Filters {
+		if f.Field != "provider" {
+			continue
+		}
+		if _, alias := s.aliases[f.Value]; alias {
+			p.query.Filters[i] = store.F("provider_name", f.Value)
+		} else {
+			p.query.Filters = append(p.query.Filters, store.F("provider_name", ""))
+		}
+		return
+	}
 }

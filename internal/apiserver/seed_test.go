@@ -96,16 +96,32 @@ func TestScenarioFullyPopulatedLoadBalancer(t *testing.T) {
 	}
 }
 
-// TestProviderAliases: Octavia's provider names are accepted as aliases and
-// the load balancer shows the provider it runs on.
+// TestProviderAliases: Octavia's provider names are accepted as aliases; a
+// load balancer runs on the alias's target and shows the name the client
+// sent (Terraform's provider attribute forces a replacement when it
+// changes), in every response and list filter.
 func TestProviderAliases(t *testing.T) {
-	h := newHarness(t, harnessOpts{tweak: func(o *apiserver.Options) {
+	h := newHarness(t, harnessOpts{controller: true, tweak: func(o *apiserver.Options) {
 		o.Providers = []string{"noop"}
 		o.ProviderAliases = map[string]string{"amphora": "noop"}
 	}})
 	l := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA, "provider": "amphora"}}).obj("loadbalancer")
-	if l["provider"] != "noop" {
-		t.Errorf("provider %v, want noop", l["provider"])
+	if l["provider"] != "amphora" {
+		t.Errorf("create response: provider %v, want amphora", l["provider"])
+	}
+	id := l["id"].(string)
+	// The controller runs it on noop (an alias it did not know would leave
+	// it PENDING_CREATE, then ERROR).
+	h.waitStatus("/v2/lbaas/loadbalancers/"+id, "loadbalancer", "ACTIVE")
+	direct := h.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA, "provider": "noop"}}).obj("loadbalancer")["id"].(string)
+	if p := h.must(200, "GET", "/v2/lbaas/loadbalancers/"+id, nil).obj("loadbalancer")["provider"]; p != "amphora" {
+		t.Errorf("show: provider %v, want amphora", p)
+	}
+	for filter, want := range map[string]string{"amphora": id, "noop": direct} {
+		list := h.must(200, "GET", "/v2/lbaas/loadbalancers?provider="+filter, nil).list("loadbalancers")
+		if len(list) != 1 || list[0].(map[string]any)["id"] != want {
+			t.Errorf("?provider=%s: %v, want only %s", filter, list, want)
+		}
 	}
 	if r := h.must(400, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"vip_subnet_id": uuidA, "provider": "octavia"}}); r.fault() != "Provider 'octavia' is not enabled." {
 		t.Errorf("fault %q", r.fault())

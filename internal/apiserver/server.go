@@ -226,6 +226,14 @@ func New(opts Options) *Server {
 	return s
 }
 
+// Writer returns the write path the API writes through, for another API
+// that translates onto load balancers (LBaaS v1) to share its settings,
+// quotas, VIP allocation and notifications.
+func (s *Server) Writer() *change.Writer { return s.writes }
+
+// Stats returns the API's source of traffic counters.
+func (s *Server) Stats() StatsSource { return s.stats }
+
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
@@ -252,6 +260,9 @@ func (q *request) param(name string) string { return q.route.PathValue(name) }
 type recorder struct {
 	http.ResponseWriter
 	status int
+	// neutron: the call came through the network endpoint (faults and the
+	// status tree in Neutron-LBaaS v2's shapes).
+	neutron bool
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -282,10 +293,14 @@ func Logger(ctx context.Context) *slog.Logger {
 // requestOf returns the call a routed request belongs to.
 func requestOf(r *http.Request) *request { return r.Context().Value(requestKey{}).(*request) }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) { s.serveAs(w, r, false) }
+
+// serveAs serves one call; neutron answers it as the network endpoint's
+// Neutron-LBaaS v2 (NeutronHandler).
+func (s *Server) serveAs(w http.ResponseWriter, r *http.Request, neutron bool) {
 	start := s.clock()
 	id := "req-" + ids.New()
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{ResponseWriter: w, neutron: neutron}
 	rec.Header().Set("X-Openstack-Request-Id", id)
 	q := &request{w: rec, r: r, id: id, log: s.log.With("request_id", id), s: s}
 	q.ctx = context.WithValue(r.Context(), requestKey{}, q)

@@ -16,6 +16,7 @@ import (
 func (s *Server) loadBalancerStatus(q *request) error {
 	id := q.param("id")
 	var tree statusLoadBalancerWire
+	var neutronTree map[string]any
 	err := s.store.View(q.ctx, func(tx store.Tx) error {
 		l, err := getLB(q.ctx, tx, id)
 		if err != nil {
@@ -50,10 +51,21 @@ func (s *Server) loadBalancerStatus(q *request) error {
 			return err
 		}
 		tree = buildStatusTree(l, listeners, pools, members, monitors, policies, rules)
+		if q.w.neutron {
+			all, err := tx.L7Rules().List(q.ctx, byLB)
+			if err != nil {
+				return err
+			}
+			neutronTree = neutronStatusTree(tree, l, listeners, pools, members, monitors, policies, all)
+		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if neutronTree != nil {
+		httpapi.WriteJSON(q.w, http.StatusOK, neutronTree)
+		return nil
 	}
 	httpapi.WriteJSON(q.w, http.StatusOK, statusBody{Statuses: statusesWire{LoadBalancer: tree}})
 	return nil

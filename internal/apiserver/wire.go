@@ -110,6 +110,9 @@ func toLoadBalancerWire(l *lb.LoadBalancer, listeners, pools any) *loadBalancerW
 		Tags: nonNil(l.Tags), AvailabilityZone: optional(l.AvailabilityZone),
 		VIPVNICType: l.VIP.VNICType,
 	}
+	if l.ProviderName != "" {
+		w.Provider = l.ProviderName
+	}
 	if w.Provider == "" {
 		w.Provider = "octavia"
 	}

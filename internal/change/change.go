@@ -209,8 +209,22 @@ func (w *Writer) write(ctx context.Context, fn func(*txn) error) error {
 }
 
 // run is write with the transaction kind given (a reconfiguration only
-// reads, then wakes the controller).
+// reads, then wakes the controller). Inside Together, the write joins the
+// batch's transaction and its load balancer is woken with the batch's.
 func (w *Writer) run(ctx context.Context, kind func(context.Context, func(store.Tx) error) error, fn func(*txn) error) error {
+	if b, ok := ctx.Value(batchKey{}).(*batch); ok && b.w == w {
+		t := &txn{w: w, ctx: ctx, tx: b.tx}
+		if err := fn(t); err != nil {
+			if b.err == nil {
+				b.err = err
+			}
+			return err
+		}
+		if t.wake != "" {
+			b.wake = append(b.wake, t.wake)
+		}
+		return nil
+	}
 	var wake string
 	err := kind(ctx, func(tx store.Tx) error {
 		t := &txn{w: w, ctx: ctx, tx: tx}
@@ -225,6 +239,53 @@ func (w *Writer) run(ctx context.Context, kind func(context.Context, func(store.
 	}
 	if wake != "" && w.notifier != nil {
 		w.notifier.Enqueue(wake)
+	}
+	return nil
+}
+
+// batchKey marks a context whose writes join one transaction (Together).
+type batchKey struct{}
+
+// batch is the transaction of a Together call and what its writes did.
+type batch struct {
+	w    *Writer
+	tx   store.Tx
+	wake []string // load balancers to reconcile once committed
+	err  error    // the first write that failed
+}
+
+// Together runs fn in one store transaction, with a context in which every
+// write of w (and Together again) joins that transaction: a caller that
+// translates another API onto load balancers (LBaaS v1) makes several
+// writes, and rows of its own through tx, all or nothing. Each write still
+// locks, checks and stamps as it does alone, each starting a generation of
+// its load balancer; the controller is told about every load balancer they
+// changed once the transaction has committed. A write that fails inside
+// fails the whole: Together returns its error even when fn swallowed it.
+func (w *Writer) Together(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	if b, ok := ctx.Value(batchKey{}).(*batch); ok && b.w == w {
+		return fn(ctx, b.tx)
+	}
+	b := &batch{w: w}
+	err := w.store.Update(ctx, func(tx store.Tx) error {
+		b.tx, b.wake, b.err = tx, nil, nil
+		err := fn(context.WithValue(ctx, batchKey{}, b), tx)
+		if err == nil {
+			err = b.err
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if w.notifier != nil {
+		seen := map[string]bool{}
+		for _, id := range b.wake {
+			if !seen[id] {
+				seen[id] = true
+				w.notifier.Enqueue(id)
+			}
+		}
 	}
 	return nil
 }

@@ -318,6 +318,57 @@ func (w *Writer) DeleteLoadBalancer(ctx context.Context, id string, cascade bool
 	})
 }
 
+// TxVIPReleaser is a VIPAllocator that can release a load balancer's VIP
+// inside a transaction (the network's VIP allocator; the noop network
+// holds nothing to release).
+type TxVIPReleaser interface {
+	Release(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
+}
+
+// MoveVIP gives a load balancer another VIP: the one req describes (a
+// subnet or network, and an address or none), in its project, with the
+// old VIP's QoS policy and security groups. The old VIP is released and
+// the new one allocated in the same transaction (a refused address changes
+// nothing), and the load balancer starts a generation (PENDING_UPDATE):
+// its listeners move to the new address. LBaaS v1 needs it: there, the
+// address is chosen when a pool gets its VIP, long after the load balancer
+// that holds the pool was created. Additional VIPs are dropped.
+func (w *Writer) MoveVIP(ctx context.Context, id string, req lb.VIPRequest, allow Allow) (*lb.LoadBalancer, error) {
+	var out *lb.LoadBalancer
+	err := w.write(ctx, func(t *txn) error {
+		l, err := t.lock(id, allow)
+		if err != nil {
+			return err
+		}
+		if err := writable(resLoadBalancer, id, l.Status); err != nil {
+			return err
+		}
+		req.LoadBalancerID, req.ProjectID = l.ID, l.ProjectID
+		req.QoSPolicyID, req.SGIDs, req.Additional = l.VIP.QoSPolicyID, l.VIP.SGIDs, nil
+		if rel, ok := w.vips.(TxVIPReleaser); ok {
+			if err := rel.Release(ctx, t.tx, l); err != nil {
+				return err
+			}
+		}
+		var vip lb.VIP
+		if txVIPs, ok := w.vips.(TxVIPAllocator); ok {
+			vip, _, err = txVIPs.AllocateVIPTx(ctx, t.tx, req)
+		} else {
+			vip, _, err = w.vips.AllocateVIP(ctx, req)
+		}
+		if err != nil {
+			return fmt.Errorf("move vip of load balancer %s: %w", id, err)
+		}
+		l.VIP, l.AdditionalVIPs = vip, nil
+		if err := t.begin(lb.PendingUpdate); err != nil {
+			return err
+		}
+		out = l
+		return nil
+	})
+	return out, err
+}
+
 // FailoverLoadBalancer replaces every placement of a load balancer: they
 // are marked for replacement at a new generation and the provider moves the
 // load balancer to other agents when there are any.

@@ -6,15 +6,20 @@ package lb
 // any of its children increments it in the same transaction. AppliedGeneration
 // is the newest generation its provider has acknowledged.
 type LoadBalancer struct {
-	ID                string
-	ProjectID         string
-	Name              string
-	Description       string
-	AdminStateUp      bool
-	Status            Status
-	VIP               VIP
-	AdditionalVIPs    []AdditionalVIP
+	ID             string
+	ProjectID      string
+	Name           string
+	Description    string
+	AdminStateUp   bool
+	Status         Status
+	VIP            VIP
+	AdditionalVIPs []AdditionalVIP
+	// Provider is the provider that runs the load balancer; ProviderName
+	// is the name the client asked for when that was an alias of it
+	// (Octavia's "amphora" or "octavia"), "" otherwise. The API shows
+	// ProviderName when set, so a client sees the name it sent.
 	Provider          string
+	ProviderName      string
 	FlavorID          string // "" when none
 	AvailabilityZone  string // name; "" when none
 	Tags              []string

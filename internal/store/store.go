@@ -131,6 +131,10 @@ type Tx interface {
 	Amphorae() Table[lb.Amphora]
 	ListenerStats() StatsTable
 
+	// The LBaaS v1 translation: a V1Pool goes with its pool (and its load
+	// balancer); V1HealthMonitors stand alone.
+	V1Pools() Table[lb.V1Pool]
+	V1HealthMonitors() Table[lb.V1HealthMonitor]
 	// What servers sharing the store coordinate with (cluster.go).
 	Leases() LeaseTable
 	Publications() PublicationTable

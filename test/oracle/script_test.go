@@ -12,12 +12,12 @@ import (
 var reasons = map[string]string{
 	"versions":         "the oracle is Octavia 11, older than v2.27; fulcrum serves v2.30",
 	"providers":        "fulcrum lists its own providers (fulcrum, haproxy, noop) and the Octavia names as aliases",
-	"capabilities":     "fulcrum's providers have their own flavor and availability zone capabilities (topology, engine, agent group; agent zone)",
+	"capabilities":     "under amphora and octavia fulcrum lists Octavia's capabilities first, then its own (engine, agent group, Avi's se_group_ref; agent zone), and accepts both",
 	"links-keys":       "fulcrum emits both the upstream singular links key and the plural one gophercloud reads",
 	"regex-dialect":    "REGEX rule values are compiled as Go RE2 expressions, not Python re: different accepted set and messages",
 	"rule-in-path":     "a rule is only found under its own policy (Octavia does not check the policy in the path)",
 	"graph-bug":        "Octavia 11 leaves the children of a single-call create PENDING_CREATE for ever (fixed in 12.0.0)",
-	"amphorae":         "fulcrum's noop provider places nothing: amphorae are the fulcrum provider's placements on agents",
+	"amphorae":         "fulcrum's noop provider records its amphorae as Octavia's noop drivers do, but they run nowhere: no compute_id, lb_network_ip, VRRP port or certificate; failover puts an amphora back in place where Octavia builds a replacement",
 	"routing":          "routing errors use the fault body; Octavia answers WebOb's {code,title,description}",
 	"rules-embedded":   "a standalone L7 policy create with embedded rules creates them; Octavia 11 fails with a 500",
 	"missing-parent":   "a flavor or zone naming a missing profile is a 404; Octavia's database refuses it with a 500",
@@ -81,7 +81,12 @@ func script() []*step {
 		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "bad", "provider_name": "amphora", "flavor_data": "{\"loadbalancer_topology\": 1}"`)),
 		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "bad", "provider_name": "amphora", "flavor_data": "[1]"`)),
 		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "bad", "provider_name": "bogus", "flavor_data": "{}"`)),
-		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "bad", "provider_name": "amphora", "flavor_data": "{\"compute_flavor\": \"m1\"}"`)).because("capabilities"),
+		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "cf", "provider_name": "amphora", "flavor_data": "{\"compute_flavor\": \"m1\"}"`)),
+		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "octavia-keys", "provider_name": "amphora", "flavor_data": "{\"loadbalancer_topology\": \"ACTIVE_STANDBY\", \"compute_flavor\": \"m1.amphora\", \"amp_image_tag\": \"amphora\"}"`)),
+		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "bad", "provider_name": "amphora", "flavor_data": "{\"compute_flavor\": 1}"`)),
+		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "bad", "provider_name": "amphora", "flavor_data": "{\"amp_image_tag\": [\"a\"]}"`)),
+		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "sriov", "provider_name": "amphora", "flavor_data": "{\"sriov_vip\": true}"`)).as("fpsriov").because("versions"),
+		c("DELETE", "/v2/lbaas/flavorprofiles/{fpsriov}", "").because("versions"),
 		c("POST", "/v2/lbaas/flavorprofiles", fp(`"provider_name": "amphora", "flavor_data": "{}"`)),
 		c("POST", "/v2/lbaas/flavorprofiles", fp(`"name": "x", "provider_name": "amphora", "flavor_data": "{}", "foo": 1`)),
 		c("POST", "/v2/lbaas/flavorprofiles", `{"flavor_profile": {}}`),
@@ -138,6 +143,11 @@ func script() []*step {
 	add(c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "azp1", "provider_name": "amphora", "availability_zone_data": "{\"compute_zone\": \"nova\"}"`)).as("azp1"),
 		c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "bad", "provider_name": "amphora", "availability_zone_data": "{\"agent_zone\": \"r1\"}"`)).because("capabilities"),
 		c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "bad", "provider_name": "amphora", "availability_zone_data": "{\"compute_zone\": 3}"`)),
+		c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "octavia-keys", "provider_name": "amphora", "availability_zone_data": "{\"compute_zone\": \"nova\", \"management_network\": \"`+networkUUID+`\", \"valid_vip_networks\": [\"`+networkUUID+`\"]}"`)),
+		c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "bad", "provider_name": "amphora", "availability_zone_data": "{\"valid_vip_networks\": \"`+networkUUID+`\"}"`)),
+		c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "bad", "provider_name": "amphora", "availability_zone_data": "{\"management_network\": 7}"`)),
+		c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "vz", "provider_name": "amphora", "availability_zone_data": "{\"volume_zone\": \"cinder\"}"`)).as("azpvz").because("versions"),
+		c("DELETE", "/v2/lbaas/availabilityzoneprofiles/{azpvz}", "").because("versions"),
 		c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "bad", "provider_name": "amphora", "availability_zone_data": "{"`)),
 		c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "bad", "provider_name": "nope", "availability_zone_data": "{}"`)),
 		c("POST", "/v2/lbaas/availabilityzoneprofiles", azp(`"name": "bad"`)),
@@ -176,6 +186,16 @@ func script() []*step {
 		c("DELETE", "/v2/lbaas/availabilityzones/az1", ""),
 		c("PUT", "/v2/lbaas/flavors/{f1}", fl(`"enabled": false`)),
 		c("PUT", "/v2/lbaas/flavors/{f1}", fl(`"enabled": true`)),
+	)
+
+	// The provider a load balancer shows is the name it was asked for
+	// (an alias in fulcrum, the driver in Octavia), directly or through a
+	// flavor whose profile names it.
+	add(c("GET", "/v2/lbaas/loadbalancers/{lbf}", "").providerShown(),
+		c("POST", "/v2/lbaas/loadbalancers", lbCreate("lbp", `, "provider": "amphora"`)).as("lbp").wait("lbp").providerShown(),
+		c("GET", "/v2/lbaas/loadbalancers/{lbp}", "").providerShown(),
+		c("GET", "/v2/lbaas/loadbalancers?provider=amphora&name=lbp&fields=name&fields=provider", "").providerShown(),
+		c("DELETE", "/v2/lbaas/loadbalancers/{lbp}", "").waitGone("/v2/lbaas/loadbalancers/{lbp}"),
 	)
 
 	// The L7 fixture: a load balancer with HTTP, TCP and PROMETHEUS
@@ -395,8 +415,15 @@ func script() []*step {
 	add(c("POST", "/v2/lbaas/l7policies", policy(`"listener_id": "{lt}", "action": "REJECT", "name": "embedded", "rules": [{"type": "PATH", "compare_type": "EQUAL_TO", "value": "/e"}]`)).because("rules-embedded"))
 	add(c("POST", "/v2/lbaas/loadbalancers", lbCreate("dup", `, "tags": ["a", "b", "a"]`)).because("dup-tags"))
 
-	// Amphorae.
-	add(c("GET", "/v2/octavia/amphorae", "").because("amphorae"),
+	// Amphorae: Octavia's noop drivers and fulcrum's noop provider both
+	// record one amphora per load balancer.
+	add(c("GET", "/v2/octavia/amphorae?loadbalancer_id={lbt}&fields=loadbalancer_id&fields=role&fields=status", ""),
+		c("GET", "/v2/octavia/amphorae?loadbalancer_id={lbt}", "").asFirst("amp").because("amphorae"),
+		c("GET", "/v2/octavia/amphorae/{amp}?fields=role&fields=status&fields=loadbalancer_id", ""),
+		c("PUT", "/v2/octavia/amphorae/{amp}/config", "").wait("lbt"),
+		c("PUT", "/v2/octavia/amphorae/{amp}/failover", "").wait("lbt"),
+		c("GET", "/v2/octavia/amphorae?loadbalancer_id={lbt}&fields=role&fields=status", "").because("amphorae"),
+		c("GET", "/v2/octavia/amphorae", "").because("amphorae"),
 		c("GET", "/v2/octavia/amphorae?loadbalancer_id="+otherUUID, ""),
 		c("GET", "/v2/octavia/amphorae?bogus=1", ""),
 		c("GET", "/v2/octavia/amphorae/"+otherUUID, ""),

@@ -74,6 +74,7 @@ type kinds struct {
 	agents         *kind[lb.Agent]
 	joinTokens     *kind[lb.JoinToken]
 	amphorae       *kind[lb.Amphora]
+	lbaasV1        lbaasV1Kinds
 }
 
 func newKinds() *kinds {
@@ -93,6 +94,7 @@ func newKinds() *kinds {
 		identity: newIdentityKinds(),
 		network:  newNetworkKinds(),
 		secrets:  newSecretKinds(),
+		lbaasV1:  newLBaaSV1Kinds(),
 		agents: newKind("agents", cat(
 			[]column[A]{
 				text("id", func(v *A) *string { return &v.ID }),
@@ -107,6 +109,8 @@ func newKinds() *kinds {
 				uinteger64("refused_version", func(v *A) *uint64 { return &v.RefusedVersion }),
 				text("refused_reason", func(v *A) *string { return &v.RefusedReason }),
 				ptimestamp("last_heartbeat", func(v *A) **time.Time { return &v.LastHeartbeat }),
+				jsonb("capabilities", func(v *A) *[]string { return &v.Capabilities }),
+				jsonb("segments", func(v *A) *[]lb.AgentSegment { return &v.Segments }),
 			},
 			timeCols(func(v *A) *lb.Times { return &v.Times }),
 		)...),
@@ -143,6 +147,7 @@ func newKinds() *kinds {
 				ref("compute_flavor", func(v *Am) *string { return &v.ComputeFlavor }),
 				ptimestamp("cert_expiration", func(v *Am) **time.Time { return &v.CertExpiration }),
 				boolean("cert_busy", func(v *Am) *bool { return &v.CertBusy }),
+				ptimestamp("role_since", func(v *Am) **time.Time { return &v.RoleSince }),
 			},
 			timeCols(func(v *Am) *lb.Times { return &v.Times }),
 		)...),
@@ -165,6 +170,7 @@ func newKinds() *kinds {
 				ref("vip_vnic_type", func(v *LB) *string { return &v.VIP.VNICType }),
 				jsonb("additional_vips", func(v *LB) *[]lb.AdditionalVIP { return &v.AdditionalVIPs }),
 				text("provider", func(v *LB) *string { return &v.Provider }),
+				ref("provider_name", func(v *LB) *string { return &v.ProviderName }),
 				ref("flavor_id", func(v *LB) *string { return &v.FlavorID }),
 				ref("availability_zone", func(v *LB) *string { return &v.AvailabilityZone }),
 				jsonb("tags", func(v *LB) *[]string { return &v.Tags }),

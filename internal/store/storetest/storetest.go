@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"AgentsAndPlacements", testAgentsAndPlacements},
 		{"SecretsRoundTripAndConstraints", testSecretsRoundTripAndConstraints},
 		{"Catalog", testCatalog},
+		{"LBaaSCompat", testLBaaSCompat},
 		{"Leases", testLeases},
 		{"LeaseFence", testLeaseFence},
 		{"Publications", testPublications},
