@@ -15,10 +15,17 @@
 //
 //	vrrp_failover_outage_ms                          median outage, SIGKILL of the MASTER's fulcrum agent
 //	vrrp_planned_failover_failed_requests            median failed requests, `amphora failover` of the MASTER
+//	vrrp_split_brain_both_held_ms                    median time both members held the VIP, path between them cut
+//	vrrp_failover_outage_advert50_ms                 the SIGKILL of the MASTER's agent again, the flavor's
+//	                                                 vrrp_advert_int_ms 50 (-fast-advert-ms; 0 skips it)
+//
 //	vrrp_failover_outage_supervisor_ms               median outage, SIGKILL of the MASTER's node process (supervisor level)
 //	vrrp_failover_outage_fast_ms                     the same with 50 ms adverts
 //	vrrp_silent_failover_outage_ms                   median outage, MASTER's link down (supervisor level)
 //	vrrp_planned_failover_failed_requests_supervisor median failed requests of a planned handover (supervisor level)
+//
+// With -advert-ms N (the flavor's vrrp_advert_int_ms) the real agents' names carry _advertN
+// (vrrp_failover_outage_advert100_ms).
 //
 // Needs root and keepalived 2.2 (Debian's package). Run: bench/run active-standby
 package main
@@ -48,6 +55,8 @@ func runActiveStandby(_ context.Context, args []string) error {
 	scale := fs.Bool("scale", true, "also compare one VRRP instance per load balancer with one per pair (250 and 1,000 load balancers)")
 	agents := fs.Bool("agents", true, "measure real fulcrum agents (server, three agents, ACTIVE_STANDBY load balancer)")
 	supervisor := fs.Bool("supervisor", true, "measure the VRRP supervisor alone (vrrplab pair)")
+	advert := fs.Int("advert-ms", 0, "real agents: the flavor's vrrp_advert_int_ms (default: the server's, 200); a multiple of 10")
+	fast := fs.Int("fast-advert-ms", 50, "real agents: a second lab whose flavor sets this vrrp_advert_int_ms, SIGKILL of the MASTER's agent only (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,12 +67,32 @@ func runActiveStandby(_ context.Context, args []string) error {
 		return fmt.Errorf("-runs %d: 1 to 100", *runs)
 	}
 	var results []string
+	for _, a := range []struct {
+		name string
+		v    int
+	}{{"advert-ms", *advert}, {"fast-advert-ms", *fast}} {
+		if a.v != 0 && (a.v < 10 || a.v > 40950 || a.v%10 != 0) {
+			return fmt.Errorf("-%s %d: a multiple of 10 from 10 to 40950", a.name, a.v)
+		}
+	}
 	if *agents {
-		r, err := runAgentFaults(*runs)
+		r, err := runAgentFaults(*runs, *advert, agentlab.Faults, true)
 		if err != nil {
 			return err
 		}
 		results = append(results, r...)
+		base := *advert
+		if base == 0 {
+			base = int(vrrp.DefaultAdvertInterval / time.Millisecond)
+		}
+		if *fast != 0 && *fast != base {
+			fmt.Println()
+			r, err := runAgentFaults(*runs, *fast, []agentlab.Fault{agentlab.KillAgent}, false)
+			if err != nil {
+				return err
+			}
+			results = append(results, r...)
+		}
 	}
 	if *supervisor {
 		r, err := runVRRPFaults(*runs, *faults, *scale)
@@ -79,8 +108,10 @@ func runActiveStandby(_ context.Context, args []string) error {
 	return nil
 }
 
-// runAgentFaults measures real agents and returns its RESULT lines.
-func runAgentFaults(runs int) ([]string, error) {
+// runAgentFaults measures faults (and, if partition, the split-brain rule) on real agents with
+// adverts every advertMS (0: the default) and returns its RESULT lines; with a setting other
+// than the default their names say it (vrrp_failover_outage_advert50_ms).
+func runAgentFaults(runs, advertMS int, faults []agentlab.Fault, partition bool) ([]string, error) {
 	ctx := context.Background()
 	if err := vrrp.CheckBinary(vrrp.DefaultBinary); err != nil {
 		return nil, err
@@ -93,7 +124,7 @@ func runAgentFaults(runs int) ([]string, error) {
 		return nil, err
 	}
 	defer cleanup()
-	l, err := agentlab.Start(ctx, agentlab.Options{Binary: bin})
+	l, err := agentlab.Start(ctx, agentlab.Options{Binary: bin, AdvertIntervalMS: advertMS})
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +132,15 @@ func runAgentFaults(runs int) ([]string, error) {
 	if err := l.CreateLoadBalancer(ctx); err != nil {
 		return nil, err
 	}
-	fmt.Printf("real agents: fulcrum server, %d agents, ACTIVE_STANDBY load balancer (HTTP); advert_int %v, priorities %d/%d, nopreempt\n",
-		len(l.Agents), vrrp.DefaultAdvertInterval, vrrp.DefaultMasterPriority, vrrp.DefaultBackupPriority)
+	adv, suffix := vrrp.DefaultAdvertInterval, ""
+	if advertMS != 0 && time.Duration(advertMS)*time.Millisecond != vrrp.DefaultAdvertInterval {
+		adv, suffix = time.Duration(advertMS)*time.Millisecond, fmt.Sprintf("_advert%d", advertMS)
+	}
+	fmt.Printf("real agents: fulcrum server, %d agents, ACTIVE_STANDBY load balancer (HTTP); advert_int %v (flavor vrrp_advert_int_ms), priorities %d/%d, nopreempt; heartbeats every %v\n",
+		len(l.Agents), adv, vrrp.DefaultMasterPriority, vrrp.DefaultBackupPriority, agentlab.Heartbeat)
 	outages := map[agentlab.Fault][]float64{}
 	failed := map[agentlab.Fault][]float64{}
-	for _, f := range agentlab.Faults {
+	for _, f := range faults {
 		var whole []float64
 		for range runs {
 			res, err := l.Measure(ctx, f)
@@ -119,10 +154,31 @@ func runAgentFaults(runs int) ([]string, error) {
 		fmt.Printf("  %-18s outage ms %-28s median %4.0f | failed %-20s median %3.0f | pair whole again after median %.1f s\n", f,
 			vrrpList(outages[f]), vrrpMedian(outages[f]), vrrpList(failed[f]), vrrpMedian(failed[f]), vrrpMedian(whole))
 	}
-	return []string{
-		fmt.Sprintf("RESULT vrrp_failover_outage_ms %.0f", vrrpMedian(outages[agentlab.KillAgent])),
-		fmt.Sprintf("RESULT vrrp_planned_failover_failed_requests %.0f", vrrpMedian(failed[agentlab.Failover])),
-	}, nil
+	var out []string
+	if slices.Contains(faults, agentlab.KillAgent) {
+		out = append(out, fmt.Sprintf("RESULT vrrp_failover_outage%s_ms %.0f", suffix, vrrpMedian(outages[agentlab.KillAgent])))
+	}
+	if slices.Contains(faults, agentlab.Failover) {
+		out = append(out, fmt.Sprintf("RESULT vrrp_planned_failover_failed_requests%s %.0f", suffix, vrrpMedian(failed[agentlab.Failover])))
+	}
+	if !partition {
+		return out, nil
+	}
+	// The split-brain rule: the path between the members cut for 2 s while both reach the
+	// server and the client.
+	var both, alone, splitFailed []float64
+	for range runs {
+		r, err := l.SplitBrain(ctx, 2*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("agents partition: %w", err)
+		}
+		both = append(both, float64(r.BothHeld)/float64(time.Millisecond))
+		alone = append(alone, float64(r.Alone)/float64(time.Millisecond))
+		splitFailed = append(splitFailed, float64(r.Failed))
+	}
+	fmt.Printf("  %-18s both held the VIP ms %-22s median %4.0f | one alone after ms %-24s median %4.0f | failed %-12s median %3.0f\n", "partition",
+		vrrpList(both), vrrpMedian(both), vrrpList(alone), vrrpMedian(alone), vrrpList(splitFailed), vrrpMedian(splitFailed))
+	return append(out, fmt.Sprintf("RESULT vrrp_split_brain_both_held%s_ms %.0f", suffix, vrrpMedian(both))), nil
 }
 
 func vrrpFaultNames() string {
@@ -159,7 +215,7 @@ func runVRRPFaults(runs int, only string, scale bool) ([]string, error) {
 	ver, _ := exec.Command(vrrp.DefaultBinary, "--version").CombinedOutput()
 	first, _, _ := strings.Cut(string(ver), "\n")
 	fmt.Printf("keepalived: %s\n", first)
-	fmt.Printf("a new connection to the VIP every %v; a request fails without a 200 within %v; outage = span of failed request starts + %v\n",
+	fmt.Printf("a new connection to the VIP every %v; a request fails without a 200 within %v; outage = longest run of failed request starts + %v\n",
 		vrrplab.ProbeInterval, vrrplab.RequestTimeout, vrrplab.ProbeInterval)
 	type key struct {
 		vrrpSetting string

@@ -17,6 +17,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
+	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/metrics"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
@@ -44,6 +45,8 @@ type controlPlaneDeps struct {
 	log    *slog.Logger
 	shared *snapshot.Shared
 	work   *work
+	// reserve keeps agents' segment addresses out of IPAM (networkService.reserveAgent).
+	reserve func(ctx context.Context, tx store.Tx, a *lb.Agent) error
 }
 
 func newControlPlane(ctx context.Context, d controlPlaneDeps) (*controlPlane, error) {
@@ -77,7 +80,7 @@ func newControlPlane(ctx context.Context, d controlPlaneDeps) (*controlPlane, er
 	// Heartbeats count on every server; the leader runs the liveness check
 	// (leaderWork.lead).
 	cp.hm = healthmgr.New(healthmgr.Options{Store: d.store, Acker: d.shared, Enqueue: d.work.Enqueue, AgentUp: d.work.Resync,
-		Logger: d.log, DeadAfter: cfg.AgentDeadAfter, Observe: d.shared.Observe})
+		Logger: d.log, DeadAfter: cfg.AgentDeadAfter, ReserveAddresses: d.reserve})
 	embedded := ""
 	if cfg.EmbeddedAgent {
 		embedded = cfg.EmbeddedAgentName
@@ -88,7 +91,7 @@ func newControlPlane(ctx context.Context, d controlPlaneDeps) (*controlPlane, er
 		return nil, err
 	}
 	cp.api = agentapi.New(agentapi.Options{Store: d.store, CA: ca, Watcher: d.shared, Sent: d.shared, Heartbeats: cp.hm, Logger: d.log,
-		Ready: d.shared.Ready(), HeartbeatInterval: cfg.AgentHeartbeat, EmbeddedName: embedded})
+		Ready: d.shared.Ready(), HeartbeatInterval: cfg.AgentHeartbeat, EmbeddedName: embedded, Holds: cp.hm.Holds})
 	cp.srv = &http.Server{Handler: cp.api.Handler(), TLSConfig: cp.api.TLSConfig(cert), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(&slogWriter{d.log}, "", 0)}
 	return cp, nil

@@ -78,6 +78,8 @@ type vipAllocator interface {
 type networkService struct {
 	neutron *network.Service
 	vips    vipAllocator
+	agents  *network.VIPs // reserves agents' segment addresses; nil in noop mode
+	log     *slog.Logger
 	hooks   interface {
 		LoadBalancerDeleted(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) error
 	}
@@ -93,9 +95,23 @@ func newNetworkService(cfg *serverConfig, st store.Store, log *slog.Logger, enqu
 	} else {
 		// The service's VIPs count VIP ports against the project's port quota.
 		v := n.neutron.VIPs().WithSegments(cfg.Network.segments)
-		n.vips, n.hooks = v, v
+		n.vips, n.hooks, n.agents = v, v, v
 	}
+	n.log = log
 	return n
+}
+
+// reserveAgent keeps the agent's segment addresses out of VIP and port allocation (the
+// health manager calls it when they change).
+func (n *networkService) reserveAgent(ctx context.Context, tx store.Tx, a *lb.Agent) error {
+	if n.agents == nil {
+		return nil
+	}
+	taken, err := n.agents.ReserveAgentAddresses(ctx, tx, a.ID, a.Name, network.AgentAddresses(a))
+	if len(taken) > 0 {
+		n.log.Warn("an agent's segment address is held by another port: it cannot be reserved for the agent", "agent", a.Name, "addresses", taken)
+	}
+	return err
 }
 
 // bootstrap creates the networks and subnets VIPs come from on first start.

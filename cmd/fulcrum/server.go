@@ -172,7 +172,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	shared := snapshot.NewShared(snapshot.SharedOptions{Store: ost, Broadcaster: st, ConfigChannel: cluster.Configs,
 		LoadBalancerChannel: cluster.LoadBalancers, Logger: log})
-	cp, err := newControlPlane(ctx, controlPlaneDeps{cfg: cfg, store: ost, rings: rings, log: log, shared: shared, work: w})
+	cp, err := newControlPlane(ctx, controlPlaneDeps{cfg: cfg, store: ost, rings: rings, log: log, shared: shared, work: w,
+		reserve: idp.network.reserveAgent})
 	if err != nil {
 		return err
 	}

@@ -359,6 +359,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.collectEvents(ctx) }()
 	}
+	if a.vrrp != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.vrrp.run(ctx) }()
+	}
 	wg.Wait()
 	if cause := context.Cause(ctx); errors.Is(cause, ErrRefused) {
 		return cause
@@ -756,6 +760,14 @@ func (a *Agent) engineApply(ctx context.Context, cfg *dataplane.Config) error {
 	}
 	kc, err := a.vrrp.config(&c)
 	if err != nil {
+		return err
+	}
+	// The groups cfg drops stop before the engine drops their listeners: this member is
+	// leaving a pair, and its peer, pushed at the same time, stops advertising to it; left
+	// running through a slow engine apply it would become MASTER and draw the clients to a
+	// VIP without listeners. Groups that stay or come change after the engine, so that a
+	// member has its listeners before it can take a VIP.
+	if err := a.vrrp.withdraw(kc); err != nil {
 		return err
 	}
 	if err := a.opts.Engine.Apply(ctx, &c); err != nil {
@@ -1170,13 +1182,10 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 		hb.VRRP = a.vrrp.states()
 	}
 	var resp dataplane.HeartbeatResponse
-	// With other servers to go to, a server that accepts the connection
-	// but does not answer is as good as dead: the agent moves on. With
-	// one, there is nowhere to go, and a slow answer still counts.
-	hctx, cancel := ctx, context.CancelFunc(func() {})
-	if len(a.servers) > 1 {
-		hctx, cancel = context.WithTimeout(ctx, heartbeatTimeout)
-	}
+	// Bounded: a server cut off mid-request must not hold the next heartbeat back for the
+	// minutes TCP takes to give up (VRRP holds depend on fresh answers); with other servers
+	// to go to, one that does not answer in time is as good as dead and the agent moves on.
+	hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout(a.heartbeatInterval(), len(a.servers) > 1))
 	defer cancel()
 	server, _, _ := a.server()
 	start := time.Now()
@@ -1202,11 +1211,28 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 		a.interval = d
 		a.mu.Unlock()
 	}
+	if a.vrrp != nil {
+		a.vrrp.answered(checkHold(resp.Hold))
+	}
 }
 
-// heartbeatTimeout bounds one heartbeat request when the agent has
-// several servers.
-const heartbeatTimeout = 2 * time.Second
+// heartbeatInterval is the interval the server asked for.
+func (a *Agent) heartbeatInterval() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.interval
+}
+
+// heartbeatTimeout bounds one heartbeat. With several servers, 2 s: a server
+// that does not answer by then is left for the next. With one there is
+// nowhere to go, and a slow answer (a busy server) still counts: four
+// intervals, from 2 s to 10 s.
+func heartbeatTimeout(interval time.Duration, several bool) time.Duration {
+	if several {
+		return 2 * time.Second
+	}
+	return min(max(4*interval, 2*time.Second), 10*time.Second)
+}
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -95,6 +95,9 @@ type Options struct {
 	Ready <-chan struct{}
 	// HeartbeatInterval is what agents are told (default 1 s).
 	HeartbeatInterval time.Duration
+	// Holds, if set, names the VRRP groups an agent must keep in FAULT, for the answer to
+	// its heartbeat (the health manager's split-brain rule, docs/active-standby.md).
+	Holds func(agentID string) []dataplane.Hold
 	// MaxWait caps a watch's wait (default 60 s).
 	MaxWait time.Duration
 	// EmbeddedName is the name of the server's own agent ("" when it runs
@@ -576,7 +579,11 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, agent *lb.Age
 		fail(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, dataplane.HeartbeatResponse{Interval: s.opts.HeartbeatInterval.String()})
+	resp := dataplane.HeartbeatResponse{Interval: s.opts.HeartbeatInterval.String()}
+	if s.opts.Holds != nil {
+		resp.Hold = s.opts.Holds(agent.ID)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
 }
 
 type httpError struct {

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/fulcrumlb/fulcrum/internal/change"
@@ -119,8 +120,8 @@ func (s *Server) azSchema(provider string) lb.MetadataSchema {
 }
 
 // validateMetadata parses and validates profile data for provider (as
-// sent): 400 when it is not JSON or the provider is unknown, 501 when the
-// provider refuses it.
+// sent): 400 when it is not JSON, the provider is unknown or a value breaks
+// its key's rule, 501 when the provider refuses it.
 func (s *Server) validateMetadata(provider, data, option string, schema func(string) lb.MetadataSchema) error {
 	v, err := lb.ParseMetadata(data, option)
 	if err != nil {
@@ -130,6 +131,12 @@ func (s *Server) validateMetadata(provider, data, option string, schema func(str
 		return err
 	}
 	if err := schema(provider).Validate(v); err != nil {
+		// A value outside a key's range is bad input (400, naming the key and the rule);
+		// keys and types the provider does not know are Octavia's 501.
+		var ve *lb.ValidationError
+		if errors.As(err, &ve) {
+			return lb.InvalidField(option, data, ve.Msg)
+		}
 		return lb.Unsupported(provider, err.Error())
 	}
 	return nil

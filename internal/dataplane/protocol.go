@@ -14,6 +14,9 @@ import "time"
 //	   keeps retrying, as before). Compatible addition: Heartbeat.Capabilities,
 //	   Segments and VRRP (ACTIVE_STANDBY), which a server that does not know them
 //	   ignores; the server sends Config.VRRP only to agents that advertise "vrrp".
+//	   Compatible addition: VRRPState.PeerHeard and Held, and HeartbeatResponse.Hold
+//	   (the split-brain rule, docs/active-standby.md): an older agent ignores Hold and
+//	   keeps both MASTERs of a partition, as before; an older server sends none.
 const ProtocolVersion = 1
 
 // ProtocolHeader carries ProtocolVersion on every agent request.
@@ -101,9 +104,25 @@ type Refusal struct {
 	Reason         string `json:"reason"`
 }
 
-// HeartbeatResponse tells the agent how often to report.
+// HeartbeatResponse tells the agent how often to report, and which of its VRRP groups it
+// must keep out of MASTER.
 type HeartbeatResponse struct {
 	Interval string `json:"interval"` // a Go duration
+	// Hold names VRRP groups the agent must not hold the VIPs of now (the split-brain rule,
+	// docs/active-standby.md): the agent puts each in FAULT, unless it hears its peer's
+	// adverts (the pair is whole again), and lets them go when a later answer no longer
+	// names them or when it has had no answer for longer than its hold lease (the server
+	// could no longer lift the order). At most 255.
+	Hold []Hold `json:"hold,omitempty"`
+}
+
+// Hold is one VRRP group an agent must keep out of MASTER.
+type Hold struct {
+	Group string `json:"group"`
+	// PeerMAC, if set, is the MAC address of the member that keeps the group's VIPs:
+	// before it lets them go, the agent announces them there (gratuitous ARP), so that the
+	// clients it still draws follow the member that keeps them at once.
+	PeerMAC string `json:"peer_mac,omitempty"`
 }
 
 // ErrorResponse is the body of every agent API answer other than 200.

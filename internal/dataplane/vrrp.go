@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -59,6 +60,9 @@ type Segment struct {
 	Interface string `json:"interface"`
 	// Address is the agent's address there with the segment's prefix length (vrrp_ip).
 	Address string `json:"address"`
+	// MAC is the interface's hardware address (a peer that yields the VIPs announces them
+	// there). Optional.
+	MAC string `json:"mac,omitempty"`
 }
 
 // VRRP states an agent reports (VRRPState.State).
@@ -76,6 +80,13 @@ type VRRPState struct {
 	State    string    `json:"state"`
 	Priority int       `json:"priority"`
 	Since    time.Time `json:"since"`
+	// PeerHeard: the agent heard an advert of the group's peer (a MASTER's, priority above
+	// 0) within the last three advert intervals. A healthy BACKUP hears its MASTER; a
+	// MASTER hears nothing from a healthy BACKUP, which is silent.
+	PeerHeard bool `json:"peer_heard,omitempty"`
+	// Held: the agent keeps the group in FAULT because the server said so
+	// (HeartbeatResponse.Hold).
+	Held bool `json:"held,omitempty"`
 }
 
 var vrrpNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -179,6 +190,9 @@ func (hb *Heartbeat) CheckVRRP() error {
 		}
 		if p, err := netip.ParsePrefix(s.Address); err != nil || !p.Addr().Is4() {
 			return fmt.Errorf("segments[%d].address: %q: an IPv4 address with a prefix length is required", i, s.Address)
+		}
+		if hw, err := net.ParseMAC(s.MAC); s.MAC != "" && (err != nil || len(hw) != 6) {
+			return fmt.Errorf("segments[%d].mac: %q: an Ethernet address is required", i, s.MAC)
 		}
 	}
 	if len(hb.VRRP) > maxVRRPGroups {

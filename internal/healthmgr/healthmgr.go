@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -48,9 +49,10 @@ type Options struct {
 	// ones, and revoked or released ones, which go down at once (default
 	// DeadAfter/6, at most 500 ms).
 	CheckInterval time.Duration
-	// Observe, if set, is told what each heartbeat says about its agent
-	// (capabilities, segments): the placement of ACTIVE_STANDBY pairs.
-	Observe func(agentID string, hb *dataplane.Heartbeat)
+	// ReserveAddresses, if set, is called in the heartbeat's transaction when the agent's
+	// segment addresses change (the record already holds the new ones): IPAM keeps them
+	// from being handed out (network.VIPs.ReserveAgentAddresses).
+	ReserveAddresses func(ctx context.Context, tx store.Tx, agent *lb.Agent) error
 }
 
 // Manager processes heartbeats and watches agent liveness.
@@ -90,6 +92,9 @@ type agentState struct {
 	memberLB, listenerLB map[string]string
 	reported             map[string]bool   // listener ids in the last heartbeat
 	pairs                map[string][2]int // healthy and all members of pairs, as last rolled up
+	// hold: the VRRP groups the last heartbeat's answer names (vrrp.go). Guarded by
+	// Manager.mu.
+	hold []dataplane.Hold
 }
 
 // New returns a manager.
@@ -141,10 +146,6 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	full := !st.synced
 	m.mu.Unlock()
 
-	if err := hb.CheckVRRP(); err != nil {
-		m.log.Warn("heartbeat's VRRP report ignored", "agent_id", agentID, "err", err)
-		hb.Capabilities, hb.Segments, hb.VRRP = nil, nil, nil
-	}
 	members := make(map[string]dataplane.MemberStatus, len(hb.Health.Members))
 	for _, h := range hb.Health.Members {
 		members[h.MemberID] = h.Status
@@ -193,12 +194,19 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		return err
 	}
 
+	vrrpOK := true
+	if err := hb.CheckVRRP(); err != nil {
+		m.log.Warn("heartbeat's VRRP report ignored", "agent_id", agentID, "err", err)
+		hb.Capabilities, hb.Segments, hb.VRRP = nil, nil, nil
+		vrrpOK = false
+	}
 	var cameUp, dropped bool
 	var stats map[string]dataplane.ListenerStats
 	var vrrpChanged []string
+	var hold []dataplane.Hold
 	var pairs map[string][2]int
 	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
-		cameUp, dropped, vrrpChanged = false, false, nil
+		cameUp, dropped, vrrpChanged, hold = false, false, nil, nil
 		agent, err := tx.Agents().Get(ctx, agentID)
 		if err != nil {
 			return err
@@ -226,7 +234,12 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		if vrrpChanged, err = vrrpStates(ctx, tx, placed, hb, now); err != nil {
 			return err
 		}
-		if pairs, err = pairHealth(ctx, tx, pairIDs); err != nil {
+		pairAmps, err := pairMembers(ctx, tx, pairIDs)
+		if err != nil {
+			return err
+		}
+		pairs = pairHealth(pairAmps)
+		if hold, err = holds(ctx, tx, agentID, placed, pairAmps, hb); err != nil {
 			return err
 		}
 		// Statistics count only for a listener of a load balancer on this
@@ -264,6 +277,15 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 				recompute[id] = true
 			}
 		}
+		// The other member's agent (maybe through another server) changes a pair's health
+		// too: a stored status that does not fit it is recomputed.
+		stale, err := stalePairs(ctx, tx, pairs)
+		if err != nil {
+			return err
+		}
+		for _, id := range stale {
+			recompute[id] = true
+		}
 		if full {
 			recompute = lbIDs
 		}
@@ -280,6 +302,15 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		}
 		if hb.Address != "" {
 			agent.Address = hb.Address
+		}
+		if vrrpOK {
+			moved := !sameAddresses(agent.Segments, segments(hb.Segments))
+			agent.Capabilities, agent.Segments = hb.Capabilities, segments(hb.Segments)
+			if moved && m.opts.ReserveAddresses != nil {
+				if err := m.opts.ReserveAddresses(ctx, tx, agent); err != nil {
+					return err
+				}
+			}
 		}
 		if err := tx.Agents().Update(ctx, agent); err != nil {
 			return err
@@ -310,9 +341,6 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	m.mu.Lock()
 	st.wrote = now.UnixMicro()
 	m.mu.Unlock()
-	if m.opts.Observe != nil {
-		m.opts.Observe(agentID, hb)
-	}
 	for _, id := range vrrpChanged {
 		m.opts.Enqueue(id)
 	}
@@ -324,9 +352,21 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	st.members, st.stats, st.reported = members, stats, reportedListeners
 	m.mu.Lock()
 	st.synced = true
+	st.hold = hold
 	m.mu.Unlock()
 	if cameUp && m.opts.AgentUp != nil {
 		m.opts.AgentUp()
+	}
+	return nil
+}
+
+// Holds returns the VRRP groups agent agentID must keep in FAULT, as its last heartbeat
+// left them (the split-brain rule, vrrp.go): the agent API puts them in its answer.
+func (m *Manager) Holds(agentID string) []dataplane.Hold {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st, ok := m.agents[agentID]; ok {
+		return slices.Clone(st.hold)
 	}
 	return nil
 }

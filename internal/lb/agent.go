@@ -25,7 +25,22 @@ type Agent struct {
 	RefusedVersion uint64
 	RefusedReason  string
 	LastHeartbeat  *time.Time
+	// Capabilities and Segments are what the agent last said about itself in a heartbeat
+	// (dataplane.CapabilityVRRP; the physical networks it is attached to, with its
+	// interface and address there). Kept in the store so that a restarted server, or
+	// another server, places ACTIVE_STANDBY pairs and keeps agent addresses out of VIP
+	// allocation without waiting for the agent to report again.
+	Capabilities []string
+	Segments     []AgentSegment
 	Times
+}
+
+// AgentSegment is one physical network an agent is attached to.
+type AgentSegment struct {
+	Name      string `json:"name"`          // the physical network (fulcrum agent --segment NAME=IFACE)
+	Interface string `json:"interface"`     // Octavia's vrrp_interface
+	Address   string `json:"address"`       // the agent's address there with its prefix length (vrrp_ip)
+	MAC       string `json:"mac,omitempty"` // the interface's hardware address
 }
 
 // JoinToken is a stored, unused or used, agent enrollment token (the secret
@@ -80,6 +95,10 @@ type Amphora struct {
 	ComputeFlavor  string
 	CertExpiration *time.Time
 	CertBusy       bool
+	// RoleSince is when the member's agent says its VRRP instance entered the live Role
+	// (MASTER or BACKUP), nil before it said so. Of two members both MASTER, the one that
+	// became MASTER earlier is the one the clients no longer follow (the split-brain rule).
+	RoleSince *time.Time
 	Times
 }
 

@@ -71,7 +71,12 @@ const (
 	// FlavorSEGroupRef is the Avi driver's service engine group; fulcrum
 	// reads it as agent_group when that is absent (AgentGroupOfSEGroupRef).
 	FlavorSEGroupRef = "se_group_ref"
-	AZAgentZone      = "agent_zone"
+	// ACTIVE_STANDBY's VRRP settings (docs/active-standby.md): the advert interval in
+	// milliseconds and the priorities of the member meant to be MASTER and of the other.
+	FlavorVRRPAdvertIntMS    = "vrrp_advert_int_ms"
+	FlavorVRRPPriorityMaster = "vrrp_priority_master"
+	FlavorVRRPPriorityBackup = "vrrp_priority_backup"
+	AZAgentZone              = "agent_zone"
 	// AZComputeZone is Octavia's name for the zone; fulcrum reads it as an
 	// alias of agent_zone so Octavia scripts keep working.
 	AZComputeZone = "compute_zone"
@@ -103,14 +108,27 @@ type UnsupportedOptionError struct {
 
 func (e *UnsupportedOptionError) Error() string { return e.Msg }
 
+// Defaults of the VRRP flavor keys: a BACKUP takes over from a silent MASTER after
+// 3 × 200 ms plus skew, about 0.73 s (the 1 s target); priorities are Octavia's. A member
+// being promoted by a planned failover gets VRRPPromotePriority, above any MASTER's.
+const (
+	DefaultVRRPAdvertIntMS    = 200
+	DefaultVRRPPriorityMaster = 100
+	DefaultVRRPPriorityBackup = 90
+	VRRPPromotePriority       = 254
+)
+
 // Capability is one metadata key a provider accepts in a profile.
 type Capability struct {
 	Name        string
 	Description string
-	// Type is the JSON type of the value ("string", "boolean" or
-	// "array"); Enum, when set, lists the accepted values.
+	// Type is the JSON type of the value ("string", "boolean", "array" or
+	// "integer"); Enum, when set, lists the accepted values of a string.
 	Type string
 	Enum []string
+	// Check, for an integer, returns the rule a value breaks ("" if none): a 400 naming
+	// the key, unlike the type and enum checks, which are Octavia's 501.
+	Check func(v int64) string
 }
 
 // MetadataSchema is the set of keys a provider accepts in flavor or
@@ -130,6 +148,12 @@ func FlavorSchema(engines ...string) MetadataSchema {
 			Description: "The agent group (service engine group) whose agents run the load balancer."},
 		{Name: FlavorSEGroupRef, Type: "string",
 			Description: "The Avi driver's service engine group reference, read as agent_group when that is absent: the name after ?name= or #, else the last path element."},
+		{Name: FlavorVRRPAdvertIntMS, Type: "integer", Check: checkAdvertInt,
+			Description: fmt.Sprintf("ACTIVE_STANDBY: how often the MASTER sends VRRP adverts, in milliseconds (a multiple of 10 from 10 to 40950; default %d). A BACKUP takes over from a silent MASTER after three intervals and a skew.", DefaultVRRPAdvertIntMS)},
+		{Name: FlavorVRRPPriorityMaster, Type: "integer", Check: checkPriority,
+			Description: fmt.Sprintf("ACTIVE_STANDBY: the VRRP priority of the amphora meant to be MASTER (1 to 253, above the BACKUP's; default %d).", DefaultVRRPPriorityMaster)},
+		{Name: FlavorVRRPPriorityBackup, Type: "integer", Check: checkPriority,
+			Description: fmt.Sprintf("ACTIVE_STANDBY: the VRRP priority of the other amphora (1 to 253, below the MASTER's; default %d).", DefaultVRRPPriorityBackup)},
 	}
 }
 
@@ -173,6 +197,20 @@ func (s MetadataSchema) Union(more MetadataSchema) MetadataSchema {
 // its amphora driver (amphora, octavia): fulcrum accepts them as aliases
 // and validates their profiles with Octavia's metadata schemas.
 func IsOctaviaProvider(name string) bool { return name == "amphora" || name == "octavia" }
+
+func checkAdvertInt(v int64) string {
+	if v < 10 || v > 40950 || v%10 != 0 {
+		return "must be a multiple of 10 from 10 to 40950 (milliseconds; VRRP counts centiseconds)"
+	}
+	return ""
+}
+
+func checkPriority(v int64) string {
+	if v < 1 || v > VRRPPromotePriority-1 {
+		return fmt.Sprintf("must be from 1 to %d (%d is what a planned failover promotes a member to)", VRRPPromotePriority-1, VRRPPromotePriority)
+	}
+	return ""
+}
 
 // AvailabilityZoneSchema returns the availability zone metadata of
 // fulcrum's providers.
@@ -234,6 +272,15 @@ func (s MetadataSchema) Validate(v any) error {
 		val := m[k]
 		ok := true
 		switch c.Type {
+		case "integer":
+			n, isInt := jsonInt(val)
+			if !isInt {
+				return &ValidationError{Msg: fmt.Sprintf("%s %s must be an integer", k, pyRepr(val))}
+			}
+			if rule := c.Check(n); rule != "" {
+				return &ValidationError{Msg: fmt.Sprintf("%s %d %s", k, n, rule)}
+			}
+			continue
 		case "string":
 			_, ok = val.(string)
 		case "boolean":
@@ -252,7 +299,30 @@ func (s MetadataSchema) Validate(v any) error {
 			return &UnsupportedOptionError{Msg: fmt.Sprintf("%s %s is not one of [%s]", k, pyRepr(val), strings.Join(q, ", "))}
 		}
 	}
+	if s.find(FlavorVRRPPriorityMaster) != nil {
+		master, backup := int64(DefaultVRRPPriorityMaster), int64(DefaultVRRPPriorityBackup)
+		mShown, bShown := " (the default)", " (the default)"
+		if n, ok := jsonInt(m[FlavorVRRPPriorityMaster]); ok {
+			master, mShown = n, ""
+		}
+		if n, ok := jsonInt(m[FlavorVRRPPriorityBackup]); ok {
+			backup, bShown = n, ""
+		}
+		if master <= backup {
+			return &ValidationError{Msg: fmt.Sprintf("%s %d%s must be above %s %d%s", FlavorVRRPPriorityMaster, master, mShown, FlavorVRRPPriorityBackup, backup, bShown)}
+		}
+	}
 	return nil
+}
+
+// jsonInt reads a decoded JSON integer (json.Number without fraction or exponent).
+func jsonInt(v any) (int64, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(string(n), 10, 64)
+	return i, err == nil
 }
 
 func (s MetadataSchema) find(name string) *Capability {
@@ -273,6 +343,8 @@ type FlavorMetadata struct {
 	// ComputeFlavor is Octavia's compute_flavor, shown on amphorae and
 	// otherwise without effect.
 	ComputeFlavor string
+	// VRRP settings of ACTIVE_STANDBY; 0 = unset (the defaults).
+	VRRPAdvertIntMS, VRRPPriorityMaster, VRRPPriorityBackup int
 }
 
 // AvailabilityZoneMetadata is the parsed data of a fulcrum availability
@@ -304,7 +376,27 @@ func ParseFlavorMetadata(data string) FlavorMetadata {
 	if g == "" && m[FlavorSEGroupRef] != "" {
 		g = AgentGroupOfSEGroupRef(m[FlavorSEGroupRef])
 	}
-	return FlavorMetadata{Topology: m[FlavorTopology], Engine: m[FlavorEngine], AgentGroup: g, ComputeFlavor: m[FlavorComputeFlavor]}
+	md := FlavorMetadata{Topology: m[FlavorTopology], Engine: m[FlavorEngine], AgentGroup: g, ComputeFlavor: m[FlavorComputeFlavor]}
+	var raw map[string]json.Number
+	dec := json.NewDecoder(strings.NewReader(data))
+	dec.UseNumber()
+	var all map[string]any
+	if dec.Decode(&all) == nil {
+		raw = map[string]json.Number{}
+		for k, v := range all {
+			if n, ok := v.(json.Number); ok {
+				raw[k] = n
+			}
+		}
+	}
+	get := func(k string) int {
+		if n, err := strconv.Atoi(string(raw[k])); err == nil {
+			return n
+		}
+		return 0
+	}
+	md.VRRPAdvertIntMS, md.VRRPPriorityMaster, md.VRRPPriorityBackup = get(FlavorVRRPAdvertIntMS), get(FlavorVRRPPriorityMaster), get(FlavorVRRPPriorityBackup)
+	return md
 }
 
 // AgentGroupOfSEGroupRef is the agent group an Avi service engine group

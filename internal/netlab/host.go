@@ -94,6 +94,18 @@ func (h *Host) SetIsolated(ctx context.Context, on bool) error {
 	return ip(ctx, "-n", h.lab.Bridge, "link", "set", "dev", h.BridgePort, "type", "bridge_slave", "isolated", onOff(on))
 }
 
+// SetCut stops, or starts again, the bridge forwarding anything to or from the host's port
+// (the port's state disabled, then forwarding): the host is cut off from the whole segment
+// while its interface keeps its carrier, so the host cannot tell (an upstream cable or
+// switch fault, not a link down).
+func (h *Host) SetCut(ctx context.Context, on bool) error {
+	state := "3" // forwarding
+	if on {
+		state = "0" // disabled
+	}
+	return ip(ctx, "netns", "exec", h.lab.Bridge, "bridge", "link", "set", "dev", h.BridgePort, "state", state)
+}
+
 // Addrs returns the addresses on the host's interface.
 func (h *Host) Addrs() ([]netip.Prefix, error) {
 	var out []netip.Prefix

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +28,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		crashChild()
 		return
+	}
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("internal/netlab: skipped under -short: needs root for network namespaces; test/run runs it")
+		os.Exit(0)
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintf(os.Stderr, "netlab tests need root to create network namespaces (CI runs as root); ran as uid %d\n", os.Geteuid())
@@ -287,6 +293,37 @@ func TestLinkAndIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, c, a, 7001)
+}
+
+// TestCut: a cut host reaches no other host and none reaches it, while its interface keeps
+// its carrier (it cannot tell); the others still reach each other; uncut, all is back.
+func TestCut(t *testing.T) {
+	l := newLab(t, "a", "b", "c")
+	a, b, c := l.Hosts[0], l.Hosts[1], l.Hosts[2]
+	for _, h := range l.Hosts {
+		serve(t, h, 7002)
+	}
+	eventually(t, a, b, 7002)
+	ctx := context.Background()
+	if err := a.SetCut(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	never(t, a, b, 7002)
+	never(t, c, a, 7002)
+	eventually(t, b, c, 7002)
+	var up bool
+	if err := a.Do(func() error {
+		ifc, err := net.InterfaceByName(a.Interface)
+		up = err == nil && ifc.Flags&net.FlagRunning != 0
+		return err
+	}); err != nil || !up {
+		t.Errorf("a's interface while cut: running %v (%v), want running (carrier kept)", up, err)
+	}
+	if err := a.SetCut(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, a, b, 7002)
+	eventually(t, c, a, 7002)
 }
 
 // TestSweepRemovesCrashedRun: a run that exits without cleaning up leaves its lab and a

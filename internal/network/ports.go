@@ -332,7 +332,8 @@ func (s *Service) deletePortCall(ctx context.Context, tx store.Tx, p *neutron.Po
 // checkNotServicePort refuses to delete or re-address a port that holds a
 // service's address while the service lives: a load balancer's VIP port
 // (device owner Octavia) while the load balancer exists, a floating IP's
-// port while the floating IP exists. Freeing such a port through the port
+// port while the floating IP exists, an agent's address (fulcrum:agent,
+// agents.go) while the agent exists. Freeing such a port through the port
 // API would hand a live address to the next allocation. The answer is
 // Neutron's for ports of its own services: 409 ServicePortInUse.
 func checkNotServicePort(ctx context.Context, tx store.Tx, p *neutron.Port, what string) error {
@@ -345,6 +346,8 @@ func checkNotServicePort(ctx context.Context, tx store.Tx, p *neutron.Port, what
 		_, err = tx.LoadBalancers().Get(ctx, p.DeviceID)
 	case neutron.OwnerFloatingIP:
 		_, err = tx.FloatingIPs().Get(ctx, p.DeviceID)
+	case neutron.OwnerAgent:
+		_, err = tx.Agents().Get(ctx, p.DeviceID)
 	default:
 		return nil
 	}

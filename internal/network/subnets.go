@@ -141,6 +141,10 @@ func (s *Service) createSubnet(ctx context.Context, c policy.Caller, project str
 		if err := tx.Subnets().Create(ctx, sub); err != nil {
 			return err
 		}
+		// Agents' addresses inside it are never handed out (agents.go).
+		if err := reserveAgentsIn(ctx, tx, s.space, sub, now); err != nil {
+			return err
+		}
 		out = renderSubnet(sub)
 		return nil
 	})

@@ -16,9 +16,12 @@ import (
 
 func snapshotNew() *snapshot.Cache { return snapshot.New(time.Now, func([]string) {}) }
 
-// heard records a heartbeat of agent a advertising caps, as the health manager does.
+// heard records a heartbeat of agent a advertising caps in its record, as the health
+// manager does.
 func (e *env) heard(a *lb.Agent, caps ...string) {
-	e.cache.Observe(a.ID, &dataplane.Heartbeat{Name: a.Name, Capabilities: caps, Time: time.Now()})
+	now := time.Now()
+	a.Capabilities, a.LastHeartbeat = append([]string{}, caps...), &now
+	e.update(func(tx store.Tx) error { return tx.Agents().Update(context.Background(), a) })
 }
 
 // TestSchedulerPlacesByEngine: load balancers of provider haproxy, and of provider fulcrum
@@ -72,8 +75,8 @@ func TestSchedulerPlacesByEngine(t *testing.T) {
 		t.Fatalf("provider haproxy once the HAProxy agent is up: %+v, %v", amp, err)
 	}
 
-	// A server restart forgets what agents said: a placed load balancer stays on its agent
-	// until the agent's next heartbeat says otherwise.
+	// A server restart keeps what agents said (their records): a placed load balancer stays
+	// on its agent, with a fresh provider and cache.
 	fresh := NewNative(Options{Store: e.st, Cache: snapshotNew()})
 	if _, err := fresh.Apply(context.Background(), &lb.Graph{LoadBalancer: byProvider}); err != nil {
 		var r *controller.RefusedError

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -48,9 +49,6 @@ type Publisher interface {
 	Withdraw(ctx context.Context, tx store.Tx, agentID, lbID string) error
 	// Withdrawn reports whether agent agentID runs a version without lbID.
 	Withdrawn(ctx context.Context, tx store.Tx, agentID, lbID string) (bool, error)
-	// AgentInfo returns what agent agentID last said about itself in a
-	// heartbeat (capabilities, segments), and whether it said anything.
-	AgentInfo(ctx context.Context, tx store.Tx, agentID string) (snapshot.AgentInfo, bool, error)
 }
 
 // IngressResolver reads, inside the provider's transaction, the client
@@ -108,12 +106,12 @@ var _ controller.Provider = (*Native)(nil)
 // (*controller.RefusedError) and nothing is published.
 func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, error) {
 	l := g.LoadBalancer
-	var topo string
-	if err := n.store.View(ctx, func(tx store.Tx) (err error) { topo, err = topology(ctx, tx, l); return err }); err != nil {
+	var md lb.FlavorMetadata
+	if err := n.store.View(ctx, func(tx store.Tx) (err error) { md, err = flavorOf(ctx, tx, l); return err }); err != nil {
 		return controller.Outcome{}, err
 	}
-	if topo == lb.TopologyActiveStandby {
-		return n.applyPair(ctx, g)
+	if md.Topology == lb.TopologyActiveStandby {
+		return n.applyPair(ctx, g, md)
 	}
 	var extra []string
 	var amp *lb.Amphora
@@ -379,11 +377,7 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 			if err != nil {
 				return nil, nil, err
 			}
-			keep, err := n.mayKeep(ctx, tx, ag.ID, engine)
-			if err != nil {
-				return nil, nil, err
-			}
-			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && keep {
+			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && mayKeep(ag, engine) {
 				return current, ag, nil
 			}
 			if err := n.cache.Withdraw(ctx, tx, ag.ID, l.ID); err != nil {
@@ -445,14 +439,8 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, av
 	}
 	var candidates []*lb.Agent
 	for _, a := range agents {
-		if (zone == "" || a.AvailabilityZone == zone) && (group == "" || a.Group == group) {
-			runs, err := n.runs(ctx, tx, a.ID, engine)
-			if err != nil {
-				return nil, err
-			}
-			if runs {
-				candidates = append(candidates, a)
-			}
+		if (zone == "" || a.AvailabilityZone == zone) && (group == "" || a.Group == group) && runs(a, engine) {
+			candidates = append(candidates, a)
 		}
 	}
 	if len(candidates) == 0 {
@@ -532,29 +520,23 @@ func engineOf(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (string, err
 	return dataplane.EngineNative, nil
 }
 
-// runs reports whether agent agentID runs engine, as its last heartbeat
-// said (dataplane.EngineCapability). An agent not heard from since the
-// server started counts as native: it runs no HAProxy load balancer until
-// it says it can.
-func (n *Native) runs(ctx context.Context, tx store.Tx, agentID, engine string) (bool, error) {
-	info, _, err := n.cache.AgentInfo(ctx, tx, agentID)
-	if err != nil {
-		return false, err
-	}
-	haproxy := info.Has(dataplane.CapabilityEngineHAProxy)
-	return haproxy == (engine == dataplane.EngineHAProxy), nil
+// runs reports whether agent a runs engine, as its record says (the capabilities of its
+// last heartbeat, kept in the store: dataplane.EngineCapability). An agent that has not
+// reported one counts as native: it runs no HAProxy load balancer until it says it can.
+func runs(a *lb.Agent, engine string) bool {
+	haproxy := slices.Contains(a.Capabilities, dataplane.CapabilityEngineHAProxy)
+	return haproxy == (engine == dataplane.EngineHAProxy)
 }
 
-// mayKeep reports whether a load balancer of engine stays on agent agentID, where it is
-// placed: when the agent runs that engine, or has not said anything since the server
-// started (after a restart of the server, its first heartbeat comes within a second, and
-// moving its load balancers meanwhile would be an outage).
-func (n *Native) mayKeep(ctx context.Context, tx store.Tx, agentID, engine string) (bool, error) {
-	_, heard, err := n.cache.AgentInfo(ctx, tx, agentID)
-	if err != nil || !heard {
-		return true, err
+// mayKeep reports whether a load balancer of engine stays on agent a, where it is placed:
+// when the agent runs that engine, or has never sent a heartbeat (nothing is known of it
+// yet; moving its load balancers would be an outage). What an agent reported survives a
+// server restart in its record, so a restarted server needs no grace period.
+func mayKeep(a *lb.Agent, engine string) bool {
+	if a.LastHeartbeat == nil {
+		return true
 	}
-	return n.runs(ctx, tx, agentID, engine)
+	return runs(a, engine)
 }
 
 // refuseForEngine refuses (before anything is published) a fragment the

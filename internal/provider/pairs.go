@@ -1,10 +1,12 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,57 +44,58 @@ import (
 //   - with both marked (load balancer failover), the BACKUP goes first.
 
 // HASettings are the VRRP settings of ACTIVE_STANDBY load balancers; zero
-// values mean the defaults (200 ms adverts, priorities 100 and 90).
+// values mean the defaults (lb.DefaultVRRPAdvertIntMS, lb.DefaultVRRPPriorityMaster
+// and lb.DefaultVRRPPriorityBackup). A flavor's vrrp_* keys override them for
+// its load balancers.
 type HASettings struct {
 	AdvertIntervalMS               int
 	MasterPriority, BackupPriority int
 }
 
-const (
-	defaultAdvertMS = 200
-	promotePriority = 254
-)
+const promotePriority = lb.VRRPPromotePriority
 
 func (s HASettings) withDefaults() HASettings {
-	if s.AdvertIntervalMS == 0 {
-		s.AdvertIntervalMS = defaultAdvertMS
-	}
-	if s.MasterPriority == 0 {
-		s.MasterPriority = 100
-	}
-	if s.BackupPriority == 0 {
-		s.BackupPriority = 90
-	}
+	s.AdvertIntervalMS = cmp.Or(s.AdvertIntervalMS, lb.DefaultVRRPAdvertIntMS)
+	s.MasterPriority = cmp.Or(s.MasterPriority, lb.DefaultVRRPPriorityMaster)
+	s.BackupPriority = cmp.Or(s.BackupPriority, lb.DefaultVRRPPriorityBackup)
 	return s
 }
 
-// topology reads the load balancer's flavor topology ("" = SINGLE).
-func topology(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (string, error) {
+// of returns the settings of a load balancer of flavor md: its vrrp_* keys over s.
+func (s HASettings) of(md lb.FlavorMetadata) HASettings {
+	s.AdvertIntervalMS = cmp.Or(md.VRRPAdvertIntMS, s.AdvertIntervalMS)
+	s.MasterPriority = cmp.Or(md.VRRPPriorityMaster, s.MasterPriority)
+	s.BackupPriority = cmp.Or(md.VRRPPriorityBackup, s.BackupPriority)
+	return s.withDefaults()
+}
+
+// flavorOf reads the load balancer's flavor metadata (zero without a flavor).
+func flavorOf(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (lb.FlavorMetadata, error) {
 	if l.FlavorID == "" {
-		return "", nil
+		return lb.FlavorMetadata{}, nil
 	}
 	f, err := tx.Flavors().Get(ctx, l.FlavorID)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
+		return lb.FlavorMetadata{}, nil
 	}
 	if err != nil {
-		return "", err
+		return lb.FlavorMetadata{}, err
 	}
 	p, err := tx.FlavorProfiles().Get(ctx, f.FlavorProfileID)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
+		return lb.FlavorMetadata{}, nil
 	}
 	if err != nil {
-		return "", err
+		return lb.FlavorMetadata{}, err
 	}
-	return lb.ParseFlavorMetadata(p.FlavorData).Topology, nil
+	return lb.ParseFlavorMetadata(p.FlavorData), nil
 }
 
 // member is one amphora of a pair with what placing it needs.
 type member struct {
 	amp   *lb.Amphora
 	agent *lb.Agent
-	seg   dataplane.Segment
+	seg   lb.AgentSegment
 	peer  string // the lost peer's address, when it serves alone
 }
 
@@ -103,9 +106,10 @@ type pairPlan struct {
 	wait    bool // a planned handover is under way: not done yet
 }
 
-// applyPair is Apply for an ACTIVE_STANDBY load balancer.
-func (n *Native) applyPair(ctx context.Context, g *lb.Graph) (controller.Outcome, error) {
+// applyPair is Apply for an ACTIVE_STANDBY load balancer of flavor md.
+func (n *Native) applyPair(ctx context.Context, g *lb.Graph, md lb.FlavorMetadata) (controller.Outcome, error) {
 	l := g.LoadBalancer
+	hs := n.ha.of(md)
 	var plan pairPlan
 	var extra []string
 	var material compile.TLSMaterial
@@ -115,7 +119,7 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph) (controller.Outcome
 		if engine, err = engineOf(ctx, tx, l); err != nil {
 			return err
 		}
-		if plan, err = n.placePair(ctx, tx, l); err != nil {
+		if plan, err = n.placePair(ctx, tx, l, hs); err != nil {
 			return err
 		}
 		if n.addresses != nil {
@@ -129,7 +133,6 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph) (controller.Outcome
 	if err != nil {
 		return controller.Outcome{}, err
 	}
-	hs := n.ha.withDefaults()
 	frags := make([]*dataplane.Config, len(plan.members))
 	for i, m := range plan.members {
 		v := &compile.VRRP{Group: dataplane.VRRPGroupName(l.ID), Segment: plan.segment, VRID: *m.amp.VRRPID, Priority: *m.amp.VRRPPriority,
@@ -197,8 +200,7 @@ func (n *Native) applyPair(ctx context.Context, g *lb.Graph) (controller.Outcome
 
 // placePair decides the two members of l (see the comment at the top) and
 // writes the amphora rows.
-func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (pairPlan, error) {
-	hs := n.ha.withDefaults()
+func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, hs HASettings) (pairPlan, error) {
 	now := n.now().UTC().Truncate(time.Second)
 	amps, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", l.ID)}})
 	if err != nil {
@@ -212,20 +214,9 @@ func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer)
 	if err != nil {
 		return pairPlan{}, &controller.RefusedError{Reason: "ACTIVE_STANDBY needs a VIP address"}
 	}
-	eligible, up, err := n.eligible(ctx, tx, zone, group, engine, vip)
+	eligible, err := n.eligible(ctx, tx, zone, group, engine, vip)
 	if err != nil {
 		return pairPlan{}, err
-	}
-	for _, a := range amps {
-		_, ok, err := n.cache.AgentInfo(ctx, tx, a.AgentID)
-		if err != nil {
-			return pairPlan{}, err
-		}
-		if up[a.AgentID] && !ok {
-			// The server restarted and the agent has not said yet where it
-			// is: its member is not lost, wait for its heartbeat.
-			return pairPlan{}, fmt.Errorf("place load balancer %s: agent %s has not reported its segments since the server started", l.ID, a.ComputeID)
-		}
 	}
 	var keep, planned, lost []*lb.Amphora
 	for _, a := range amps {
@@ -279,10 +270,22 @@ func (n *Native) placePair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer)
 	plan := pairPlan{segment: eligible[survivor.AgentID].seg.Name}
 	sm := member{amp: survivor, agent: eligible[survivor.AgentID].agent, seg: eligible[survivor.AgentID].seg}
 	if len(keep) == 2 {
-		// Steady: a finished handover leaves no promoted priority behind.
+		// Steady: a finished handover leaves no promoted priority behind, and a member
+		// placed before its agent's address was reserved learns its port.
 		for _, a := range keep {
+			dirty := false
 			if *a.VRRPPriority == promotePriority {
 				a.VRRPPriority = intPtr(hs.MasterPriority)
+				dirty = true
+			}
+			if a.VRRPPortID == "" {
+				port, err := vrrpPort(ctx, tx, a.AgentID, a.VRRPIP)
+				if err != nil {
+					return pairPlan{}, err
+				}
+				a.VRRPPortID, dirty = port, dirty || port != ""
+			}
+			if dirty {
 				a.Touch(now)
 				if err := tx.Amphorae().Update(ctx, a); err != nil {
 					return pairPlan{}, err
@@ -434,38 +437,28 @@ func (n *Native) newPair(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, e
 // candidate is an eligible agent and its address on the VIP's segment.
 type candidate struct {
 	agent     *lb.Agent
-	seg       dataplane.Segment
+	seg       lb.AgentSegment
 	vridTaken bool // (third) the survivor's VRID is used on it
 }
 
 // eligible returns the agents that may hold the VIP: up, not revoked, in the
-// zone and group, advertising VRRP, with a segment whose subnet holds it.
-// up lists the agents that are up in the zone and group, eligible or not.
-func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group, engine string, vip netip.Addr) (map[string]candidate, map[string]bool, error) {
+// zone and group, advertising VRRP and running the load balancer's engine, with a segment
+// whose subnet holds it (as their records say: what they last reported, kept across server
+// restarts).
+func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group, engine string, vip netip.Addr) (map[string]candidate, error) {
 	agents, err := tx.Agents().List(ctx, store.Query{Filters: []store.Filter{store.F("status", lb.AgentUp), store.F("revoked", "false")}})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	out := map[string]candidate{}
-	up := map[string]bool{}
 	for _, a := range agents {
 		if zone != "" && a.AvailabilityZone != zone || group != "" && a.Group != group {
 			continue
 		}
-		up[a.ID] = true
-		info, ok, err := n.cache.AgentInfo(ctx, tx, a.ID)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !ok || !info.Has(dataplane.CapabilityVRRP) {
+		if !slices.Contains(a.Capabilities, dataplane.CapabilityVRRP) || !runs(a, engine) {
 			continue
 		}
-		if runs, err := n.runs(ctx, tx, a.ID, engine); err != nil {
-			return nil, nil, err
-		} else if !runs {
-			continue
-		}
-		for _, s := range info.Segments {
+		for _, s := range a.Segments {
 			p, err := netip.ParsePrefix(s.Address)
 			if err == nil && p.Masked().Contains(vip) && p.Addr() != vip {
 				out[a.ID] = candidate{agent: a, seg: s}
@@ -473,7 +466,7 @@ func (n *Native) eligible(ctx context.Context, tx store.Tx, zone, group, engine 
 			}
 		}
 	}
-	return out, up, nil
+	return out, nil
 }
 
 // third picks the replacement member: an eligible agent on segment other
@@ -547,16 +540,43 @@ func lowestFree(used map[int]bool) (int, error) {
 	return 0, errors.New("no free VRRP router id")
 }
 
-func (n *Native) createMember(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, ag *lb.Agent, seg dataplane.Segment, role string, vrid, prio int, now time.Time) (*lb.Amphora, error) {
+func (n *Native) createMember(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, ag *lb.Agent, seg lb.AgentSegment, role string, vrid, prio int, now time.Time) (*lb.Amphora, error) {
 	p, _ := netip.ParsePrefix(seg.Address)
+	port, err := vrrpPort(ctx, tx, ag.ID, p.Addr().String())
+	if err != nil {
+		return nil, err
+	}
 	a := &lb.Amphora{ID: ids.New(), LoadBalancerID: l.ID, AgentID: ag.ID, Role: role, Status: lb.AmphoraAllocated,
-		ComputeID: ag.Name, LBNetworkIP: ag.Address, VRRPIP: p.Addr().String(), VRRPInterface: seg.Interface,
+		ComputeID: ag.Name, LBNetworkIP: ag.Address, VRRPIP: p.Addr().String(), VRRPInterface: seg.Interface, VRRPPortID: port,
 		HAIP: l.VIP.Address, HAPortID: l.VIP.PortID, VRRPID: intPtr(vrid), VRRPPriority: intPtr(prio),
 		CachedZone: ag.AvailabilityZone, Times: lb.Times{CreatedAt: now}}
 	if err := tx.Amphorae().Create(ctx, a); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// vrrpPort returns the IPAM port that reserves the agent's address ip (device owner
+// fulcrum:agent, device id the agent; internal/network/agents.go), or "" if there is none
+// (the address is in no subnet, or another port held it first).
+func vrrpPort(ctx context.Context, tx store.Tx, agentID, ip string) (string, error) {
+	allocs, err := tx.IPAllocations().List(ctx, store.Query{Filters: []store.Filter{store.F("ip_address", ip)}})
+	if err != nil {
+		return "", err
+	}
+	for _, al := range allocs {
+		p, err := tx.Ports().Get(ctx, al.PortID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if p.DeviceID == agentID {
+			return p.ID, nil
+		}
+	}
+	return "", nil
 }
 
 // dropAmphora removes a placement and withdraws the load balancer from its

@@ -5,18 +5,21 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/controller"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/snapshot"
 	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
 // vrrpAgent is an agent that reported the "vrrp" capability on segment physnet.
 func (e *env) vrrpAgent(name, addr string) *lb.Agent {
 	a := e.agent(name, "", "")
-	e.cache.Observe(a.ID, &dataplane.Heartbeat{Capabilities: []string{dataplane.CapabilityVRRP},
-		Segments: []dataplane.Segment{{Name: "physnet", Interface: "eth0", Address: addr + "/24"}}})
+	a.Capabilities = []string{dataplane.CapabilityVRRP}
+	a.Segments = []lb.AgentSegment{{Name: "physnet", Interface: "eth0", Address: addr + "/24"}}
+	e.update(func(tx store.Tx) error { return tx.Agents().Update(context.Background(), a) })
 	return a
 }
 
@@ -160,3 +163,80 @@ func TestActiveStandbyPlacement(t *testing.T) {
 func errorsAs(err error, target **controller.RefusedError) bool { return errors.As(err, target) }
 
 func errorsJoin(errs ...error) error { return errors.Join(errs...) }
+
+// TestActiveStandbyFlavorSettings: a flavor's vrrp_* keys give the pair its advert interval
+// and priorities; another load balancer without them gets the defaults.
+func TestActiveStandbyFlavorSettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	fast, _ := e.catalog(`{"loadbalancer_topology": "ACTIVE_STANDBY", "vrrp_advert_int_ms": 50, "vrrp_priority_master": 150, "vrrp_priority_backup": 120}`, `{}`)
+	plain, _ := e.catalog(`{"loadbalancer_topology": "ACTIVE_STANDBY"}`, `{}`)
+	a1 := e.vrrpAgent("a1", "198.18.0.2")
+	a2 := e.vrrpAgent("a2", "198.18.0.3")
+	for _, c := range []struct {
+		flavor, vip    string
+		advert, mp, bp int
+	}{{fast, "198.18.0.100", 50, 150, 120}, {plain, "198.18.0.101", 200, 100, 90}} {
+		l := e.pairLB(c.flavor)
+		l.VIP.Address = c.vip
+		e.update(func(tx store.Tx) error { return tx.LoadBalancers().Update(ctx, l) })
+		if _, err := e.n.Apply(ctx, &lb.Graph{LoadBalancer: l}); err != nil {
+			t.Fatal(err)
+		}
+		prios := map[int]bool{}
+		for _, ag := range []*lb.Agent{a1, a2} {
+			cfg, _ := e.cache.Watch(ctx, ag.ID, 0, 0)
+			var g *dataplane.VRRPGroup
+			for i := range cfg.VRRP {
+				if cfg.VRRP[i].Name == dataplane.VRRPGroupName(l.ID) {
+					g = &cfg.VRRP[i]
+				}
+			}
+			if g == nil || g.AdvertIntervalMS != c.advert {
+				t.Fatalf("flavor %s on %s: group %+v, want advert interval %d ms", c.flavor, ag.Name, g, c.advert)
+			}
+			prios[g.Priority] = true
+		}
+		if !prios[c.mp] || !prios[c.bp] {
+			t.Errorf("flavor %s: priorities %v, want %d and %d", c.flavor, prios, c.mp, c.bp)
+		}
+	}
+}
+
+// TestActiveStandbyAfterRestart: a server that has just started (a fresh snapshot cache,
+// no heartbeat heard yet) places and keeps pairs from what the agents' records say about
+// their segments, without waiting for them to report again.
+func TestActiveStandbyAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	flavor, _ := e.catalog(`{"loadbalancer_topology": "ACTIVE_STANDBY"}`, `{}`)
+	e.vrrpAgent("a1", "198.18.0.2")
+	e.vrrpAgent("a2", "198.18.0.3")
+	l := e.pairLB(flavor)
+	if _, err := e.n.Apply(ctx, &lb.Graph{LoadBalancer: l}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.amphorae(l.ID)
+	// The restart: a new provider with a new cache over the same store.
+	e.cache = snapshot.New(time.Now, func([]string) {})
+	e.n = NewNative(Options{Store: e.st, Cache: e.cache})
+	if _, err := e.n.Apply(ctx, &lb.Graph{LoadBalancer: l}); err != nil {
+		t.Fatalf("reconcile right after a restart: %v, want the pair kept", err)
+	}
+	after := e.amphorae(l.ID)
+	for name, a := range before {
+		if after[name] == nil || after[name].ID != a.ID {
+			t.Errorf("after the restart: amphorae %v, want the same as before %v", after, before)
+		}
+	}
+	// A new pair too.
+	l2 := e.pairLB(flavor)
+	l2.VIP.Address = "198.18.0.101"
+	e.update(func(tx store.Tx) error { return tx.LoadBalancers().Update(ctx, l2) })
+	if _, err := e.n.Apply(ctx, &lb.Graph{LoadBalancer: l2}); err != nil {
+		t.Fatalf("new pair right after a restart: %v", err)
+	}
+	if n := len(e.amphorae(l2.ID)); n != 2 {
+		t.Errorf("new pair after a restart: %d amphorae, want 2", n)
+	}
+}

@@ -162,6 +162,9 @@ func mustEC(k *ecdsa.PrivateKey) []byte {
 // documented workflow does. The openssl tool is required (.ci/run installs
 // it).
 func TestResolveOpenSSLBundle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: needs openssl; test/run runs it")
+	}
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl is required (apt-get install openssl; .ci/run does)")
 	}
@@ -197,6 +200,9 @@ func TestResolveOpenSSLBundle(t *testing.T) {
 // writes it, with the container's private_key_passphrase, as Octavia does;
 // and logs why a certificate is refused (never the key or the passphrase).
 func TestResolveEncryptedPKCS8(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: needs openssl; test/run runs it")
+	}
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl is required (apt-get install openssl; .ci/run does)")
 	}

@@ -37,12 +37,6 @@ func (c *Cache) Withdrawn(_ context.Context, _ store.Tx, agentID, lbID string) (
 	return c.Removed(agentID, lbID), nil
 }
 
-// AgentInfo is Agent.
-func (c *Cache) AgentInfo(_ context.Context, _ store.Tx, agentID string) (AgentInfo, bool, error) {
-	i, ok := c.Agent(agentID)
-	return i, ok, nil
-}
-
 // Acknowledge is Ack.
 func (c *Cache) Acknowledge(_ context.Context, _ store.Tx, agentID string, applied uint64, refused []dataplane.Refusal) ([]string, error) {
 	return c.Ack(agentID, applied, refused), nil
@@ -89,11 +83,9 @@ type Shared struct {
 	ready    chan struct{} // closed once loaded and complete
 
 	// What this server last found stored for each agent: the contract it
-	// announced and what it said about itself (JSON), so that a watch or
-	// a heartbeat saying the same writes nothing.
+	// announced, so that a watch saying the same writes nothing.
 	seenMu    sync.Mutex
 	contracts map[string]int
-	about     map[string][]byte
 }
 
 // NewShared returns a Shared; Run keeps its mirror.
@@ -108,7 +100,7 @@ func NewShared(opts SharedOptions) *Shared {
 		opts.Poll = 2 * time.Second
 	}
 	return &Shared{opts: opts, log: opts.Logger.With("component", "snapshot"), mirror: New(opts.Now, nil), ready: make(chan struct{}),
-		contracts: map[string]int{}, about: map[string][]byte{}}
+		contracts: map[string]int{}}
 }
 
 // Ready is closed once the mirror holds the store's configurations and
@@ -394,66 +386,6 @@ func (s *Shared) SetContract(agentID string, contract int) {
 	s.seenMu.Lock()
 	s.contracts[agentID] = contract
 	s.seenMu.Unlock()
-}
-
-// Observe records what agent agentID's heartbeat says about itself
-// (capabilities, segments) in the store, where the leader's provider reads
-// it (AgentInfo) whichever server the heartbeat reached; a heartbeat
-// saying what is stored writes nothing. A failure is logged: the next
-// heartbeat tries again.
-func (s *Shared) Observe(agentID string, hb *dataplane.Heartbeat) {
-	raw, err := json.Marshal(AgentInfo{Capabilities: hb.Capabilities, Segments: hb.Segments})
-	if err != nil {
-		s.log.Warn("record what an agent says about itself", "agent_id", agentID, "err", err)
-		return
-	}
-	s.seenMu.Lock()
-	known, ok := s.about[agentID]
-	s.seenMu.Unlock()
-	if ok && bytes.Equal(known, raw) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	err = s.opts.Store.Update(ctx, func(tx store.Tx) error {
-		p := tx.Publications()
-		if head, err := p.Head(ctx, agentID); err == nil && bytes.Equal(head.About, raw) {
-			return nil
-		}
-		head, err := p.LockHead(ctx, agentID)
-		if err != nil || bytes.Equal(head.About, raw) {
-			return err
-		}
-		head.About = raw
-		return p.PutHead(ctx, head)
-	})
-	if err != nil {
-		s.log.Warn("record what an agent says about itself", "agent_id", agentID, "err", err)
-		return
-	}
-	s.seenMu.Lock()
-	s.about[agentID] = raw
-	s.seenMu.Unlock()
-}
-
-// AgentInfo returns, inside tx, what agent agentID last said about itself
-// in a heartbeat to any server, and whether it said anything.
-func (s *Shared) AgentInfo(ctx context.Context, tx store.Tx, agentID string) (AgentInfo, bool, error) {
-	head, err := tx.Publications().Head(ctx, agentID)
-	if isNotFound(err) {
-		return AgentInfo{}, false, nil
-	}
-	if err != nil {
-		return AgentInfo{}, false, err
-	}
-	if head.About == nil {
-		return AgentInfo{}, false, nil
-	}
-	var info AgentInfo
-	if err := json.Unmarshal(head.About, &info); err != nil {
-		return AgentInfo{}, false, fmt.Errorf("what agent %s says about itself: %w", agentID, err)
-	}
-	return info, true, nil
 }
 
 // NoteSent records that version v of its configuration was handed to

@@ -45,8 +45,6 @@ type Cache struct {
 	// notify is called, outside the lock, with the load balancers whose
 	// state changed on some agent because of an acknowledgement.
 	notify func(lbIDs []string)
-	// agents is what agents said about themselves (agents.go).
-	agents agentInfos
 }
 
 type fragment struct {

@@ -84,9 +84,6 @@ type AgentConfig struct {
 	// last watch (0: none yet): fragments needing a newer one are held
 	// back from it.
 	Contract int
-	// About is what the agent's last heartbeat said about itself
-	// (capabilities, segments), as JSON; nil when it said nothing yet.
-	About []byte
 }
 
 // Fragment is one load balancer's part of an agent's configuration.

@@ -18,7 +18,14 @@ type Files struct {
 	// Health is the engine health file every instance tracks: "0" healthy, anything else
 	// puts the instances in FAULT.
 	Health string
+	// HoldDir, if set, holds one file per instance, named after it, that the instance
+	// tracks besides Health: "0" lets it run, anything else keeps that instance alone in
+	// FAULT (Supervisor.Hold: the split-brain rule).
+	HoldDir string
 }
+
+// HoldFile is the hold file of an instance (Files.HoldDir).
+func (f Files) HoldFile(instance string) string { return f.HoldDir + "/" + instance }
 
 // healthTrack is the name of the track_file fed by Supervisor.SetHealthy.
 const healthTrack = "fulcrum_engine"
@@ -43,7 +50,11 @@ func Render(cfg Config, files Files) ([]byte, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	for _, p := range []string{files.NotifyFIFO, files.Health} {
+	paths := []string{files.NotifyFIFO, files.Health}
+	if files.HoldDir != "" {
+		paths = append(paths, files.HoldDir)
+	}
+	for _, p := range paths {
 		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\r\n\"'\\{}#!") {
 			return nil, fmt.Errorf("%w: file path %q must be absolute, without whitespace, quotes or braces", ErrInvalid, p)
 		}
@@ -79,6 +90,18 @@ func Render(cfg Config, files Files) ([]byte, error) {
 	w(1, "weight 0")
 	w(0, "}")
 
+	instances := slices.Clone(cfg.Instances)
+	slices.SortFunc(instances, func(a, b Instance) int { return cmp.Compare(a.Name, b.Name) })
+	if files.HoldDir != "" {
+		for _, in := range instances {
+			w(0, "")
+			w(0, "track_file %s {", holdTrack(in.Name))
+			w(1, "file %q", files.HoldFile(in.Name))
+			w(1, "weight 0")
+			w(0, "}")
+		}
+	}
+
 	scripts := slices.Clone(cfg.Scripts)
 	slices.SortFunc(scripts, func(a, b Script) int { return cmp.Compare(a.Name, b.Name) })
 	for _, s := range scripts {
@@ -96,8 +119,6 @@ func Render(cfg Config, files Files) ([]byte, error) {
 		w(0, "}")
 	}
 
-	instances := slices.Clone(cfg.Instances)
-	slices.SortFunc(instances, func(a, b Instance) int { return cmp.Compare(a.Name, b.Name) })
 	for _, in := range instances {
 		adv := in.AdvertInterval
 		if adv == 0 {
@@ -144,6 +165,9 @@ func Render(cfg Config, files Files) ([]byte, error) {
 		}
 		w(1, "track_file {")
 		w(2, "%s", healthTrack)
+		if files.HoldDir != "" {
+			w(2, "%s", holdTrack(in.Name))
+		}
 		w(1, "}")
 		if len(in.Scripts) > 0 {
 			w(1, "track_script {")
@@ -160,6 +184,9 @@ func Render(cfg Config, files Files) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// holdTrack is the name of the track_file that holds one instance (Files.HoldDir).
+func holdTrack(instance string) string { return "hold_" + instance }
 
 // anchor is the advertised address of an instance (see Render).
 func anchor(vrid int) netip.Prefix {

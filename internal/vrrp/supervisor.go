@@ -85,6 +85,8 @@ type Supervisor struct {
 	ready      bool // the running keepalived handles SIGHUP
 	startedGen int  // gen when the running keepalived was started
 	healthy    bool
+	held       map[string]bool // instances held in FAULT (Hold)
+	running    map[string]bool // instances of the configuration written last
 	closed     bool
 
 	evMu   sync.Mutex // serialises state updates and OnEvent calls
@@ -122,6 +124,7 @@ func Start(opts Options, cfg Config) (*Supervisor, error) {
 		files: Files{
 			NotifyFIFO: filepath.Join(opts.DataDir, "notify.fifo"),
 			Health:     filepath.Join(opts.DataDir, "engine-health"),
+			HoldDir:    filepath.Join(opts.DataDir, "hold"),
 		},
 		conf:    filepath.Join(opts.DataDir, "keepalived.conf"),
 		pid:     filepath.Join(opts.DataDir, "keepalived.pid"),
@@ -130,6 +133,11 @@ func Start(opts Options, cfg Config) (*Supervisor, error) {
 		runDone: make(chan struct{}),
 		fifoEnd: make(chan struct{}),
 		healthy: opts.Healthy,
+		held:    map[string]bool{},
+		running: map[string]bool{},
+	}
+	if err := os.MkdirAll(s.files.HoldDir, 0o700); err != nil {
+		return nil, fmt.Errorf("vrrp supervisor: %w", err)
 	}
 	if err := s.writeHealth(opts.Healthy); err != nil {
 		return nil, err
@@ -225,6 +233,9 @@ func (s *Supervisor) write(cfg Config) error {
 	if err := atomicfile.Write(next, text, 0o600); err != nil {
 		return fmt.Errorf("vrrp supervisor: %w", err)
 	}
+	if err := s.writeHoldFiles(cfg); err != nil {
+		return err
+	}
 	argv := append(append([]string(nil), s.opts.Wrap...), s.opts.Binary, "--config-test", "--use-file", next)
 	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
 		return fmt.Errorf("%w refuses the configuration: %v: %s", ErrKeepalived, err, strings.TrimSpace(string(out)))
@@ -239,6 +250,7 @@ func (s *Supervisor) write(cfg Config) error {
 	for _, in := range cfg.Instances {
 		s.maxAdvert = max(s.maxAdvert, cmp.Or(in.AdvertInterval, DefaultAdvertInterval))
 	}
+	s.dropHoldFiles(cfg)
 	s.gen++
 	if s.ready && s.proc != nil {
 		s.proc.Signal(syscall.SIGHUP)
@@ -263,6 +275,72 @@ func (s *Supervisor) SetHealthy(healthy bool) error {
 	return nil
 }
 
+// Hold keeps one instance in FAULT (held), away from its VIPs, whatever the engine's health,
+// or lets it run again: keepalived reads the instance's hold file at once (inotify). A MASTER
+// that is held removes its VIPs and sends a priority-0 advert. The state is kept for an
+// instance the configuration does not have yet, until a configuration without it is applied.
+func (s *Supervisor) Hold(instance string, held bool) error {
+	if !nameRE.MatchString(instance) {
+		return invalid("instance", "%q: letters, digits, '_', '.', '-', at most 64", instance)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[instance] == held {
+		return nil
+	}
+	if held {
+		s.held[instance] = true
+	} else {
+		delete(s.held, instance)
+	}
+	if !s.running[instance] {
+		return nil // written with the configuration that brings it
+	}
+	return writeFlag(s.files.HoldFile(instance), held)
+}
+
+// writeHoldFiles writes the hold file of every instance of cfg before keepalived reads the
+// configuration (a track_file whose file is missing is not what we mean).
+func (s *Supervisor) writeHoldFiles(cfg Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, in := range cfg.Instances {
+		if err := writeFlag(s.files.HoldFile(in.Name), s.held[in.Name]); err != nil {
+			return err
+		}
+		s.running[in.Name] = true
+	}
+	return nil
+}
+
+// dropHoldFiles removes the hold files (and hold states) of instances cfg no longer has.
+// Callers hold s.mu.
+func (s *Supervisor) dropHoldFiles(cfg Config) {
+	keep := make(map[string]bool, len(cfg.Instances))
+	for _, in := range cfg.Instances {
+		keep[in.Name] = true
+	}
+	for name := range s.running {
+		if !keep[name] {
+			delete(s.running, name)
+			delete(s.held, name)
+			os.Remove(s.files.HoldFile(name))
+		}
+	}
+}
+
+// writeFlag writes a track file: "1" (set: FAULT) or "0".
+func writeFlag(path string, set bool) error {
+	v := "0\n"
+	if set {
+		v = "1\n"
+	}
+	if err := atomicfile.Write(path, []byte(v), 0o600); err != nil {
+		return fmt.Errorf("vrrp supervisor: hold file: %w", err)
+	}
+	return nil
+}
+
 func (s *Supervisor) writeHealth(healthy bool) error {
 	v := "1\n"
 	if healthy {
@@ -275,7 +353,8 @@ func (s *Supervisor) writeHealth(healthy bool) error {
 }
 
 // States returns the last event of each instance keepalived reported (STOPPED ones
-// included, DELETED ones removed). The map is the caller's.
+// included, DELETED ones removed), with At the time the instance entered that state (a
+// reload that reports an unchanged state does not move it). The map is the caller's.
 func (s *Supervisor) States() map[string]Event {
 	s.evMu.Lock()
 	defer s.evMu.Unlock()
@@ -563,7 +642,13 @@ func (s *Supervisor) readFIFO() {
 		case StateDeleted:
 			delete(s.states, ev.Instance)
 		default:
-			s.states[ev.Instance] = ev
+			// keepalived writes every state again on reload: a state it was already in
+			// keeps the time it was entered.
+			kept := ev
+			if prev, ok := s.states[ev.Instance]; ok && prev.State == ev.State {
+				kept.At = prev.At
+			}
+			s.states[ev.Instance] = kept
 		}
 		if s.opts.OnEvent != nil {
 			s.opts.OnEvent(ev)

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -20,6 +21,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("internal/vrrp: skipped under -short: needs root, network namespaces and keepalived; test/run runs it")
+		os.Exit(0)
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintf(os.Stderr, "vrrp tests need root for network namespaces and keepalived (CI runs as root); ran as uid %d\n", os.Geteuid())
 		os.Exit(1)

@@ -59,7 +59,7 @@ func sampleConfig() Config {
 	}
 }
 
-var sampleFiles = Files{NotifyFIFO: "/var/lib/fulcrum/vrrp/notify.fifo", Health: "/var/lib/fulcrum/vrrp/engine-health"}
+var sampleFiles = Files{NotifyFIFO: "/var/lib/fulcrum/vrrp/notify.fifo", Health: "/var/lib/fulcrum/vrrp/engine-health", HoldDir: "/var/lib/fulcrum/vrrp/hold"}
 
 // TestRenderGolden: the rendered keepalived.conf of a host in two pairs (one preempting, one
 // with a script). Run with -update to rewrite testdata/keepalived.conf.golden.
@@ -102,7 +102,7 @@ func TestRenderAcceptedByKeepalived(t *testing.T) {
 		cfg.Instances[i].Interface = h.Interface
 	}
 	dir := t.TempDir()
-	text, err := Render(cfg, Files{NotifyFIFO: filepath.Join(dir, "fifo"), Health: filepath.Join(dir, "health")})
+	text, err := Render(cfg, Files{NotifyFIFO: filepath.Join(dir, "fifo"), Health: filepath.Join(dir, "health"), HoldDir: filepath.Join(dir, "hold")})
 	if err != nil {
 		t.Fatal(err)
 	}

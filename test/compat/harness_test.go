@@ -4,8 +4,9 @@
 // fulcrum send traffic anywhere. The Barbican subset is driven with
 // python3-barbicanclient (`openstack secret ...`).
 //
-// The clients are required, never skipped: CI installs the CLI
-// (.ci/run) and gophercloud comes from the Go module proxy.
+// The clients are required, never skipped: test/install installs the CLI
+// and gophercloud comes from the Go module proxy. Only go test -short
+// skips the package (main_test.go).
 package compat_test
 
 import (

@@ -8,6 +8,7 @@ package dashboard
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +30,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("test/dashboard: skipped under -short: needs chromium; test/run runs it")
+		os.Exit(0)
+	}
 	os.Exit(run(m))
 }
 

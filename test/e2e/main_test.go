@@ -2,6 +2,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -13,6 +14,11 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("test/e2e: skipped under -short: end-to-end runs of the real binary, and haproxy for the HAProxy engine; test/run runs it")
+		os.Exit(0)
+	}
 	dir, cleanup, err := servertest.TempDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -6,6 +6,7 @@ package ha
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -17,6 +18,11 @@ import (
 
 func TestMain(m *testing.M) {
 	vrrplab.MaybeRunNode()
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("test/ha: skipped under -short: needs root, network namespaces and keepalived; test/run runs it")
+		os.Exit(0)
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintf(os.Stderr, "test/ha needs root for network namespaces and keepalived (CI runs as root); ran as uid %d\n", os.Geteuid())
 		os.Exit(1)

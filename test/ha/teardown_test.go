@@ -26,7 +26,10 @@ const (
 // or is killed outright (as by `go test -timeout`), and checks that no namespace, bridge,
 // keepalived or node process of it is left: after a failure or a panic at once (the test's
 // cleanup), after a kill once the processes have followed their parent (parent-death
-// signals) and the next run's sweep has removed the namespaces.
+// signals) and the next run's sweep has removed the namespaces. The agents-* runs do the same
+// with real fulcrum: a server, three agents (their engines in-process) and the keepalived of
+// each member of an ACTIVE_STANDBY load balancer; a killed run's agents do not follow their
+// parent, the next run's sweep kills them with their namespaces.
 func TestFailingRunLeavesNothing(t *testing.T) {
 	if mode := os.Getenv(failingModeEnv); mode != "" {
 		failingRun(t, mode)
@@ -36,7 +39,7 @@ func TestFailingRunLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []string{"fatal", "panic", "kill"} {
+	for _, mode := range []string{"fatal", "panic", "kill", "agents-fatal", "agents-kill"} {
 		t.Run(mode, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "lab")
 			cmd := exec.Command(exe, "-test.run=^TestFailingRunLeavesNothing$", "-test.count=1", "-test.v")
@@ -52,6 +55,12 @@ func TestFailingRunLeavesNothing(t *testing.T) {
 			}
 			lab, dir := f[0], f[1]
 			defer os.RemoveAll(dir) // a killed run cannot remove it
+			if mode == "agents-kill" {
+				removed, err := netlab.Sweep(context.Background())
+				if err != nil || !slices.Contains(removed, lab) {
+					t.Errorf("sweep removed %v (%v), want lab %s among them", removed, err, lab)
+				}
+			}
 			if mode == "kill" {
 				deadline := time.Now().Add(30 * time.Second)
 				for processesLeft(lab, dir) {
@@ -84,8 +93,32 @@ func processesLeft(lab, dir string) bool {
 // failingRun starts a pair, writes its lab name and data directory for the parent, and
 // fails the way mode says.
 func failingRun(t *testing.T, mode string) {
-	l := startLab(t, 50*time.Millisecond)
-	if err := os.WriteFile(os.Getenv(failingOutEnv), []byte(l.Net.Name+" "+l.Dir+"\n"), 0o600); err != nil {
+	var lab, dir string
+	if agents, ok := strings.CutPrefix(mode, "agents-"); ok {
+		l := startAgentLab(t)
+		lab, dir, mode = l.Net.Name, l.Dir(), agents
+		// Everything the teardown must end runs: the server, the agents, and keepalived on
+		// both members.
+		var server, agent, keepalived int
+		for _, p := range vrrplab.Leftovers(lab, dir) {
+			switch {
+			case strings.Contains(p, "keepalived"):
+				keepalived++
+			case strings.Contains(p, " server "):
+				server++
+			case strings.Contains(p, " agent "):
+				agent++
+			}
+		}
+		if server != 1 || agent != len(l.Agents) || keepalived < 2 {
+			t.Fatalf("before the failure: %d server, %d agent, %d keepalived processes, want 1, %d, at least 2: %v",
+				server, agent, keepalived, len(l.Agents), vrrplab.Leftovers(lab, dir))
+		}
+	} else {
+		l := startLab(t, 50*time.Millisecond)
+		lab, dir = l.Net.Name, l.Dir
+	}
+	if err := os.WriteFile(os.Getenv(failingOutEnv), []byte(lab+" "+dir+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	switch mode {

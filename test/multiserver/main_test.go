@@ -4,6 +4,7 @@
 package multiserver
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -15,6 +16,11 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("test/multiserver: skipped under -short: needs PostgreSQL; test/run runs it")
+		os.Exit(0)
+	}
 	dir, cleanup, err := servertest.TempDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -7,6 +7,7 @@
 package security
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -18,6 +19,11 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("test/security: skipped under -short: the attack suite, run against the real binary; test/run runs it")
+		os.Exit(0)
+	}
 	dir, cleanup, err := servertest.TempDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

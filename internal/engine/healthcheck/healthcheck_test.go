@@ -149,6 +149,9 @@ func TestUDPConnectProbe(t *testing.T) {
 // TestPingProbe checks both ICMP paths. It needs root (CI runs as root) to set
 // net.ipv4.ping_group_range, which it restores afterwards.
 func TestPingProbe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: needs root; test/run runs it")
+	}
 	const sysctl = "/proc/sys/net/ipv4/ping_group_range"
 	orig, err := os.ReadFile(sysctl)
 	if err != nil {

@@ -40,6 +40,9 @@ type udpFlow struct {
 	// start, in and out feed the access log (kept only while the listener logs).
 	start   time.Time
 	in, out atomic.Int64
+	// why the flow ended, set by endLocked before it closes conn; the replies goroutine
+	// writes the access-log line once it has counted its last datagram.
+	why atomic.Pointer[string]
 }
 
 // NewUDPServer returns a server for pc; current returns the frontend in force (nil drops
@@ -142,6 +145,9 @@ func (s *UDPServer) replies(f *udpFlow) {
 		n, err := f.conn.Read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				if why := f.why.Load(); why != nil && f.fe.log != nil {
+					f.fe.log.logFlow("udp", f.fe, f.client, f.m, f.start, f.start, f.in.Load(), f.out.Load(), *why)
+				}
 				return
 			}
 			continue // ICMP errors from the member surface here; the flow stays
@@ -156,15 +162,15 @@ func (s *UDPServer) replies(f *udpFlow) {
 	}
 }
 
-// endLocked ends flow f; why says so in its access-log line.
+// endLocked ends flow f; why says so in its access-log line, which the flow's replies
+// goroutine writes after its last datagram is counted (a reply the client already read is
+// never missing from the line).
 func (s *UDPServer) endLocked(f *udpFlow, why string) {
 	delete(s.flows, f.client)
-	f.conn.Close()
+	f.why.Store(&why)
+	f.conn.Close() // the replies goroutine logs the flow once it has counted its last reply
 	f.m.State.Active.Add(-1)
 	f.fe.Release()
-	if f.fe.log != nil {
-		f.fe.log.logFlow("udp", f.fe, f.client, f.m, f.start, f.start, f.in.Load(), f.out.Load(), why)
-	}
 }
 
 func flowTimeout(fe *Frontend) time.Duration {

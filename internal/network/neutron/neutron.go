@@ -13,6 +13,9 @@ import "time"
 const (
 	OwnerLoadBalancerVIP = "Octavia"
 	OwnerFloatingIP      = "network:floatingip"
+	// OwnerAgent holds a data-plane agent's own address on a segment (device id: the
+	// agent), so that IPAM never hands it out.
+	OwnerAgent = "fulcrum:agent"
 )
 
 // Port statuses.

@@ -2,8 +2,9 @@
 // benchmarks: initdb into a temporary directory and postgres listening only
 // on a Unix socket there, so they never touch a system database or a TCP
 // port. It needs the PostgreSQL server binaries (Debian package postgresql;
-// .ci/run installs it) and fails the test, never skips, when they are
-// missing.
+// test/install installs it) and fails the test, never skips, when they are
+// missing. Under go test -short, Start skips the test instead: -short is
+// the quick loop that needs nothing installed; test/run runs without it.
 //
 // Only tests and benchmarks import it.
 package pgtest
@@ -62,6 +63,9 @@ func asPostgres(uid, gid int, name string, args ...string) *exec.Cmd {
 // Start initialises and starts a server; it is stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped under -short: needs the PostgreSQL server; test/run runs it")
+	}
 	s, err := Launch(Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -173,7 +173,7 @@ func (l leaseTable) Check(ctx context.Context, name, holder string, epoch int64)
 
 type publicationTable struct{ t *txn }
 
-const headCols = `"agent_id", "version", "sent", "applied", "refused", "pruned", "contract", "about"`
+const headCols = `"agent_id", "version", "sent", "applied", "refused", "pruned", "contract"`
 
 type refusalRow struct {
 	LoadBalancerID string `json:"loadbalancer_id"`
@@ -184,14 +184,11 @@ type refusalRow struct {
 func scanHead(rows *sql.Rows) (*store.AgentConfig, error) {
 	h := &store.AgentConfig{}
 	var version, sent, applied, pruned, contract int64
-	var refused, about string
-	if err := rows.Scan(&h.AgentID, &version, &sent, &applied, &refused, &pruned, &contract, &about); err != nil {
+	var refused string
+	if err := rows.Scan(&h.AgentID, &version, &sent, &applied, &refused, &pruned, &contract); err != nil {
 		return nil, err
 	}
-	h.Contract, h.About = int(contract), []byte(about)
-	if about == "" {
-		h.About = nil
-	}
+	h.Contract = int(contract)
 	h.Version, h.Sent, h.Applied, h.Pruned = uint64(version), uint64(sent), uint64(applied), uint64(pruned)
 	var rs []refusalRow
 	if err := json.Unmarshal([]byte(refused), &rs); err != nil {
@@ -259,10 +256,10 @@ func (p publicationTable) PutHead(ctx context.Context, h *store.AgentConfig) err
 	if err != nil {
 		return fmt.Errorf("put config head of agent %s: %w", h.AgentID, err)
 	}
-	if _, err := p.t.exec(ctx, `INSERT INTO "agent_configs" (`+headCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	if _, err := p.t.exec(ctx, `INSERT INTO "agent_configs" (`+headCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT ("agent_id") DO UPDATE SET "version" = excluded."version", "sent" = excluded."sent", "applied" = excluded."applied",
-"refused" = excluded."refused", "pruned" = excluded."pruned", "contract" = excluded."contract", "about" = excluded."about"`,
-		h.AgentID, int64(h.Version), int64(h.Sent), int64(h.Applied), string(refused), int64(h.Pruned), int64(h.Contract), string(h.About)); err != nil {
+"refused" = excluded."refused", "pruned" = excluded."pruned", "contract" = excluded."contract"`,
+		h.AgentID, int64(h.Version), int64(h.Sent), int64(h.Applied), string(refused), int64(h.Pruned), int64(h.Contract)); err != nil {
 		return fmt.Errorf("put config head of agent %s: %w", h.AgentID, err)
 	}
 	return nil

@@ -16,11 +16,12 @@ func testAgentsAndPlacements(t *testing.T, s store.Store) {
 	l, lis, _, _, _, _, _ := createGraph(t, s)
 	agent := &lb.Agent{ID: id("a9e00000", 1), Name: "node-1", Address: "127.0.0.1", AvailabilityZone: "az1", Group: "g",
 		CertSerial: "abcd", Status: lb.AgentUp, AppliedVersion: 1 << 40, RefusedVersion: 3, RefusedReason: "port in use",
-		LastHeartbeat: tp(base.Add(time.Minute)), Times: lb.Times{CreatedAt: base}}
+		LastHeartbeat: tp(base.Add(time.Minute)), Capabilities: []string{"vrrp"},
+		Segments: []lb.AgentSegment{{Name: "physnet", Interface: "eth0", Address: "198.18.0.2/24"}}, Times: lb.Times{CreatedAt: base}}
 	tok := &lb.JoinToken{ID: "tok1", SecretHash: "h", AgentName: "node-1", AvailabilityZone: "az1", Group: "g", ExpiresAt: base.Add(time.Hour), Times: lb.Times{CreatedAt: base}}
 	amp := &lb.Amphora{ID: id("a3a00000", 1), LoadBalancerID: l.ID, AgentID: agent.ID, Role: lb.RoleStandalone, Status: lb.AmphoraAllocated,
 		ComputeID: "node-1", LBNetworkIP: "127.0.0.1", HAIP: l.VIP.Address, VRRPPriority: ip(100), CertExpiration: tp(base.Add(24 * time.Hour)),
-		Times: lb.Times{CreatedAt: base}}
+		RoleSince: tp(base.Add(time.Second)), Times: lb.Times{CreatedAt: base}}
 	mustUpdate(t, s, func(tx store.Tx) error {
 		return errors.Join(tx.Agents().Create(ctx, agent), tx.JoinTokens().Create(ctx, tok), tx.Amphorae().Create(ctx, amp))
 	})

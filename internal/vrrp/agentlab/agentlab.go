@@ -54,26 +54,38 @@ type Options struct {
 	Agents int
 	// Stderr receives the processes' logs (nil: discarded).
 	Stderr io.Writer
-	// DeadAfter is the server's --agent-dead-after (default 1.5 s, heartbeats every 250 ms).
+	// DeadAfter is the server's --agent-dead-after (default 1.5 s, heartbeats every
+	// Heartbeat).
 	DeadAfter time.Duration
+	// AdvertIntervalMS, if set, is the flavor's vrrp_advert_int_ms (default: the server's,
+	// 200 ms).
+	AdvertIntervalMS int
 }
+
+// Heartbeat is how often the lab's agents report (the server's --agent-heartbeat).
+const Heartbeat = 250 * time.Millisecond
 
 // Lab is a running lab.
 type Lab struct {
 	Net                  *netlab.Lab
 	Ctl, Backend, Client *netlab.Host
 	Agents               []*Agent
-	// LB and VIP: the ACTIVE_STANDBY load balancer (CreateLoadBalancer).
-	LB  string
-	VIP netip.Addr
+	// LB and VIP: the ACTIVE_STANDBY load balancer (CreateLoadBalancer); Subnet its VIP
+	// subnet.
+	LB     string
+	VIP    netip.Addr
+	Subnet string
 
 	opts    Options
 	dir     string
-	server  *exec.Cmd
 	api     *http.Client
 	base    string
 	backend net.Listener
 	logs    io.Writer
+
+	mu         sync.Mutex
+	server     *exec.Cmd
+	serverDone chan struct{}
 }
 
 // Agent is one agent host and its process.
@@ -130,21 +142,7 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	sdir := filepath.Join(l.dir, "server")
-	l.server = l.Ctl.Command(context.Background(), opts.Binary, "server",
-		"--listen", netip.AddrPortFrom(l.Ctl.Addr, apiPort).String(),
-		"--agent-listen", netip.AddrPortFrom(l.Ctl.Addr, agentPort).String(),
-		"--data-dir", sdir, "--auth", "noauth", "--embedded-agent=false",
-		"--network", "segment", "--segment", Segment+"="+n.Subnet.String(),
-		"--member-address-allow", n.Subnet.String(),
-		"--agent-heartbeat", "250ms", "--agent-dead-after", opts.DeadAfter.String(), "--resync", "2s")
-	l.server.Stdout, l.server.Stderr = prefixed(l.logs, "server: "), prefixed(l.logs, "server: ")
-	if err := l.server.Start(); err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
-	}
-	go func() { _ = l.server.Wait() }()
-	if err := poll(ctx, 60*time.Second, "the server's API", func() bool {
-		return l.Do("GET", "/v2/lbaas/loadbalancers", nil, nil) == nil
-	}); err != nil {
+	if err := l.StartServer(ctx); err != nil {
 		return nil, err
 	}
 	for i := 1; i <= opts.Agents; i++ {
@@ -168,6 +166,43 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// StartServer starts the server (again, after KillServer: same data directory) and waits
+// for its API.
+func (l *Lab) StartServer(ctx context.Context) error {
+	n := l.Net
+	cmd := l.Ctl.Command(context.Background(), l.opts.Binary, "server",
+		"--listen", netip.AddrPortFrom(l.Ctl.Addr, apiPort).String(),
+		"--agent-listen", netip.AddrPortFrom(l.Ctl.Addr, agentPort).String(),
+		"--data-dir", filepath.Join(l.dir, "server"), "--auth", "noauth", "--embedded-agent=false",
+		"--network", "segment", "--segment", Segment+"="+n.Subnet.String(),
+		"--member-address-allow", n.Subnet.String(),
+		"--agent-heartbeat", Heartbeat.String(), "--agent-dead-after", l.opts.DeadAfter.String(), "--resync", "2s")
+	cmd.Stdout, cmd.Stderr = prefixed(l.logs, "server: "), prefixed(l.logs, "server: ")
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start server: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	l.mu.Lock()
+	l.server, l.serverDone = cmd, done
+	l.mu.Unlock()
+	return poll(ctx, 60*time.Second, "the server's API", func() bool {
+		return l.Do("GET", "/v2/lbaas/loadbalancers", nil, nil) == nil
+	})
+}
+
+// KillServer SIGKILLs the server and waits for it to exit.
+func (l *Lab) KillServer() {
+	l.mu.Lock()
+	cmd, done := l.server, l.serverDone
+	l.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
 }
 
 // agentsUp counts the agents whose process runs (the server learns of them by heartbeat;
@@ -312,6 +347,27 @@ func (l *Lab) Do(method, path string, body, out any) error {
 	}
 	return nil
 }
+
+// OpenStack runs the openstack CLI (python-octaviaclient) against the lab's API, from the
+// server's host (nothing outside the lab routes into it), without authentication (the
+// server runs with --auth noauth), and returns its standard output.
+func (l *Lab) OpenStack(ctx context.Context, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	argv := append([]string{"--os-auth-type", "none", "--os-endpoint", l.base}, args...)
+	cmd := l.Ctl.Command(ctx, "openstack", argv...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("openstack %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// Dir is the lab's data directory (the server's and the agents'); every process the lab
+// starts names it on its command line.
+func (l *Lab) Dir() string { return l.dir }
 
 // Close stops everything and removes the lab (namespaces, processes inside them, data).
 func (l *Lab) Close() error {

@@ -3,6 +3,7 @@ package agentlab
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,20 +27,51 @@ func (l *Lab) CreateLoadBalancer(ctx context.Context) error {
 	if err := l.Do("POST", "/networking/v2.0/networks", map[string]any{"network": map[string]any{"name": Segment, "shared": true}}, &net); err != nil {
 		return err
 	}
+	// The allocation pools hold the agents' own addresses (reserved in IPAM as soon as the
+	// subnet exists: no VIP may take them) and .99–.199; the other hosts (server, backend,
+	// client) are kept out.
 	first, last := l.Net.AddrAt(99), l.Net.AddrAt(199)
+	lo, hi := l.Agents[0].Host.Addr, l.Agents[0].Host.Addr
+	for _, a := range l.Agents {
+		if a.Host.Addr.Less(lo) {
+			lo = a.Host.Addr
+		}
+		if hi.Less(a.Host.Addr) {
+			hi = a.Host.Addr
+		}
+	}
 	var sub struct {
 		Subnet struct{ ID string } `json:"subnet"`
 	}
 	if err := l.Do("POST", "/networking/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net.Network.ID,
 		"cidr": l.Net.Subnet.String(), "ip_version": 4, "gateway_ip": nil,
-		"allocation_pools": []map[string]string{{"start": first.String(), "end": last.String()}}}}, &sub); err != nil {
+		"allocation_pools": []map[string]string{{"start": lo.String(), "end": hi.String()}, {"start": first.String(), "end": last.String()}}}}, &sub); err != nil {
+		return err
+	}
+	l.Subnet = sub.Subnet.ID
+	// Every agent's address reserved (an agent that has not reported yet would find it
+	// taken by the VIP).
+	if err := poll(ctx, 60*time.Second, "the agents' addresses reserved", func() bool {
+		var ports struct {
+			Ports []any `json:"ports"`
+		}
+		return l.Do("GET", "/networking/v2.0/ports?device_owner=fulcrum:agent", nil, &ports) == nil && len(ports.Ports) == len(l.Agents)
+	}); err != nil {
 		return err
 	}
 	var fp struct {
 		FlavorProfile struct{ ID string } `json:"flavorprofile"`
 	}
+	data := map[string]any{"loadbalancer_topology": "ACTIVE_STANDBY"}
+	if l.opts.AdvertIntervalMS != 0 {
+		data["vrrp_advert_int_ms"] = l.opts.AdvertIntervalMS
+	}
+	fd, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
 	if err := l.Do("POST", "/v2/lbaas/flavorprofiles", map[string]any{"flavorprofile": map[string]any{"name": "active-standby",
-		"provider_name": "fulcrum", "flavor_data": `{"loadbalancer_topology": "ACTIVE_STANDBY"}`}}, &fp); err != nil {
+		"provider_name": "fulcrum", "flavor_data": string(fd)}}, &fp); err != nil {
 		return err
 	}
 	var fl struct {
@@ -133,6 +165,7 @@ type Amphora struct {
 	Role          string `json:"role"`
 	Status        string `json:"status"`
 	VRRPIP        string `json:"vrrp_ip"`
+	VRRPPortID    string `json:"vrrp_port_id"`
 	HAIP          string `json:"ha_ip"`
 	VRRPInterface string `json:"vrrp_interface"`
 	VRRPID        *int   `json:"vrrp_id"`
@@ -208,6 +241,9 @@ const (
 	KillKeepalived Fault = "kill-keepalived"
 	// Failover is `amphora failover` of the MASTER through the API: make before break.
 	Failover Fault = "amphora-failover"
+	// LBFailover is `loadbalancer failover` through the API: both members replaced, one at
+	// a time (the BACKUP first), the VIP handed over once. Not in Faults.
+	LBFailover Fault = "loadbalancer-failover"
 )
 
 // Faults lists them.
@@ -222,8 +258,8 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-16s %s→%s outage %4.0f ms, %3d failed of %4d (client stall %.0f ms), pair whole after %.1f s",
-		r.Fault, r.From, r.To, float64(r.Outage)/1e6, r.Failed, r.Requests, float64(r.ClientStall)/1e6, r.Recovered.Seconds())
+	return fmt.Sprintf("%-16s %s→%s outage %4.0f ms, %3d failed of %4d over %.0f ms (client stall %.0f ms), pair whole after %.1f s",
+		r.Fault, r.From, r.To, float64(r.Outage)/1e6, r.Failed, r.Requests, float64(r.FailSpan)/1e6, float64(r.ClientStall)/1e6, r.Recovered.Seconds())
 }
 
 // Measure injects f into the MASTER of a steady pair while the client probes, waits until
@@ -235,15 +271,15 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	p := l.startProbe()
+	p := l.StartProbe()
 	stopped := false
 	defer func() {
 		if !stopped {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	// A baseline of served requests first.
-	if err := poll(ctx, 30*time.Second, "the client served", func() bool { return p.servedRun("", time.Time{}) >= 20 }); err != nil {
+	if err := poll(ctx, 30*time.Second, "the client served", func() bool { return p.ServedRun("", time.Time{}) >= 20 }); err != nil {
 		return res, err
 	}
 	var restore func() error
@@ -290,6 +326,10 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 		if err := l.Do("PUT", "/v2/octavia/amphorae/"+id+"/failover", nil, nil); err != nil {
 			return res, err
 		}
+	case LBFailover:
+		if err := l.Do("PUT", "/v2/lbaas/loadbalancers/"+l.LB+"/failover", nil, nil); err != nil {
+			return res, err
+		}
 	default:
 		return res, fmt.Errorf("unknown fault %q", f)
 	}
@@ -297,7 +337,7 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 	var to string
 	if err := poll(ctx, 60*time.Second, "another agent serving", func() bool {
 		for _, a := range l.Agents {
-			if a != master && p.servedRun(a.Name, at) >= 40 {
+			if a != master && p.ServedRun(a.Name, at) >= 40 {
 				to = a.Name
 				return true
 			}
@@ -314,7 +354,7 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 			return res, err
 		}
 	}
-	if f == Failover {
+	if f == Failover || f == LBFailover {
 		if err := l.WaitStatus(ctx, "ACTIVE", ""); err != nil {
 			return res, err
 		}
@@ -324,7 +364,7 @@ func (l *Lab) Measure(ctx context.Context, f Fault) (Result, error) {
 	}
 	res.Recovered = time.Since(at)
 	stopped = true
-	res.Result = vrrplab.Analyze(p.stop())
+	res.Result = vrrplab.Analyze(p.Stop())
 	res.Result.From, res.Result.To = master.Name, to
 	return res, nil
 }
@@ -346,9 +386,9 @@ func (l *Lab) waitReplaced(ctx context.Context, a *Agent) error {
 	})
 }
 
-// probe opens a new connection to the VIP from the client host every 5 ms (bounded:
+// Probe opens a new connection to the VIP from the client host every 5 ms (bounded:
 // vrrplab's ProbeMaxDuration and ProbeMaxRequests).
-type probe struct {
+type Probe struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -356,9 +396,10 @@ type probe struct {
 	reqs   []vrrplab.Request
 }
 
-func (l *Lab) startProbe() *probe {
+// StartProbe starts a probe; Stop ends it.
+func (l *Lab) StartProbe() *Probe {
 	ctx, cancel := context.WithTimeout(context.Background(), vrrplab.ProbeMaxDuration)
-	p := &probe{cancel: cancel, done: make(chan struct{})}
+	p := &Probe{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		t := time.NewTicker(vrrplab.ProbeInterval)
@@ -382,9 +423,9 @@ func (l *Lab) startProbe() *probe {
 	return p
 }
 
-// servedRun counts the latest consecutive completed requests started after since that host
+// ServedRun counts the latest consecutive completed requests started after since that host
 // answered ("" = any host).
-func (p *probe) servedRun(host string, since time.Time) int {
+func (p *Probe) ServedRun(host string, since time.Time) int {
 	p.mu.Lock()
 	reqs := slices.Clone(p.reqs)
 	p.mu.Unlock()
@@ -400,7 +441,8 @@ func (p *probe) servedRun(host string, since time.Time) int {
 	return n
 }
 
-func (p *probe) stop() []vrrplab.Request {
+// Stop ends the probe and returns its requests in the order they started.
+func (p *Probe) Stop() []vrrplab.Request {
 	p.cancel()
 	<-p.done
 	p.wg.Wait()

@@ -150,11 +150,16 @@ type Result struct {
 	// Failed requests: errors (refused, reset) and requests without an answer within
 	// RequestTimeout.
 	Failed int
-	// Outage is the span of the failed requests' start times plus one probe interval: how
-	// long new connections failed. Zero when none failed. (Measured on starts rather than
-	// on completions, so that a stall of the client itself on a loaded machine, when it
-	// starts no requests, does not count.)
+	// Outage is the longest run of consecutive failed requests (by start time), from the
+	// first one's start to the last one's plus one probe interval: how long new connections
+	// kept failing. Zero when none failed. (Measured on starts rather than on completions, so
+	// that a stall of the client itself on a loaded machine, when it starts no requests, does
+	// not count; and on runs, so that a lone request that timed out on a starved machine
+	// seconds after the switch does not stretch the switch's outage: FailSpan has it.)
 	Outage time.Duration
+	// FailSpan is the span of all the failed requests' start times plus one probe interval
+	// (Outage when they all failed in one run).
+	FailSpan time.Duration
 	// ClientStall is the longest time between two request starts (ProbeInterval when the
 	// client kept up).
 	ClientStall time.Duration
@@ -165,18 +170,19 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-18s %s→%s outage %4.0f ms, %3d failed of %4d (client stall %.0f ms)", r.Fault, r.From, r.To, ms(r.Outage), r.Failed, r.Requests, ms(r.ClientStall))
+	return fmt.Sprintf("%-18s %s→%s outage %4.0f ms, %3d failed of %4d over %.0f ms (client stall %.0f ms)", r.Fault, r.From, r.To, ms(r.Outage), r.Failed, r.Requests, ms(r.FailSpan), ms(r.ClientStall))
 }
 
 // Analyze computes a Result from a probe's requests (sorted by start).
 func Analyze(reqs []Request) Result {
 	res := Result{Requests: len(reqs), Errors: map[string]int{}}
-	var first, last time.Time
+	var first, last, runStart time.Time
 	for i, r := range reqs {
 		if i > 0 {
 			res.ClientStall = max(res.ClientStall, r.Start.Sub(reqs[i-1].Start))
 		}
 		if r.Err == nil {
+			runStart = time.Time{}
 			continue
 		}
 		res.Failed++
@@ -185,9 +191,13 @@ func Analyze(reqs []Request) Result {
 			first = r.Start
 		}
 		last = r.Start
+		if runStart.IsZero() {
+			runStart = r.Start
+		}
+		res.Outage = max(res.Outage, r.Start.Sub(runStart)+ProbeInterval)
 	}
 	if res.Failed > 0 {
-		res.Outage = last.Sub(first) + ProbeInterval
+		res.FailSpan = last.Sub(first) + ProbeInterval
 	}
 	return res
 }

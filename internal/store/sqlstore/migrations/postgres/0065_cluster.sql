@@ -2,8 +2,7 @@
 -- leader (its epoch fences a deposed leader's writes); the data-plane
 -- configuration published for each agent (a head per agent and a fragment
 -- per load balancer, config NULL for a withdrawal), which every server
--- hands its agents, with the data-plane contract the agent announced and
--- what its last heartbeat said about itself (capabilities, segments);
+-- hands its agents, with the data-plane contract the agent announced;
 -- the key rings the servers share, sealed by the master key (base64).
 CREATE TABLE leases (
     name TEXT PRIMARY KEY,
@@ -19,8 +18,7 @@ CREATE TABLE agent_configs (
     applied BIGINT NOT NULL DEFAULT 0,
     refused TEXT NOT NULL DEFAULT '[]',
     pruned BIGINT NOT NULL DEFAULT 0,
-    contract BIGINT NOT NULL DEFAULT 0,
-    about TEXT NOT NULL DEFAULT ''
+    contract BIGINT NOT NULL DEFAULT 0
 );
 
 CREATE TABLE agent_fragments (
