@@ -323,7 +323,7 @@ func nodeGauges(reg *metrics.Registry, a *agent.Agent, al *proxy.AccessLog) {
 	}
 	gauge("fulcrum_node_applied_config_version", "Version of the newest config this agent applied (0: none yet).", nil,
 		func(st agent.Status, emit func(float64, ...string)) { emit(float64(st.AppliedVersion)) })
-	gauge("fulcrum_node_loadbalancers", "Load balancers this agent serves.", nil,
+	gauge("fulcrum_node_loadbalancers", "Load balancers this agent serves listeners for (one without listeners carries no traffic and is not counted).", nil,
 		func(st agent.Status, emit func(float64, ...string)) { emit(float64(st.LoadBalancers)) })
 	gauge("fulcrum_node_loadbalancers_refused", "Load balancers of the newest config this agent refused (docs/agents.md).", nil,
 		func(st agent.Status, emit func(float64, ...string)) { emit(float64(st.Refused)) })
