@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/agent"
@@ -18,6 +20,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/engine"
 	"github.com/fulcrumlb/fulcrum/internal/engine/haproxy"
 	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
+	"github.com/fulcrumlb/fulcrum/internal/metrics"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
@@ -89,6 +92,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var segments []string
 	var keepalived, accessLog string
 	var es engineSettings
+	var mc metricsConfig
 	host, _ := os.Hostname()
 	s := config.New("agent")
 	s.List(&servers, "server", []string{"https://127.0.0.1:9443"}, "the servers' agent APIs, comma-separated (servers sharing a database; a name with several addresses works too): the agent talks to one and moves to the next when it does not answer")
@@ -106,6 +110,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&logFormat, "log-format", "text", "text or json")
 	s.String(&accessLog, "access-log", "", accessLogUsage)
+	mc.register(s, defaultAgentMetricsListen)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
 	}
@@ -154,14 +159,38 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(servers) == 0 {
 		return fmt.Errorf("%w: --server needs at least one https://host:port", errUsage)
 	}
-	a, err := agent.New(agent.Options{Servers: servers, DataDir: dataDir, Name: name, JoinToken: token,
-		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Capabilities: caps, Logger: log, Events: events,
-		Segments: segs, Keepalived: keepalived})
+	metricsLn, err := listenMetrics(&mc, log)
 	if err != nil {
 		return err
 	}
+	if metricsLn != nil {
+		defer metricsLn.Close()
+	}
+	reg := metrics.New()
+	a, err := agent.New(agent.Options{Servers: servers, DataDir: dataDir, Name: name, JoinToken: token,
+		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Capabilities: caps, Logger: log, Events: events,
+		Segments: segs, Keepalived: keepalived, Observer: newNodeMetrics(reg)})
+	if err != nil {
+		return err
+	}
+	nodeGauges(reg, a, al)
+	reg.Gauge("go_goroutines", "Goroutines of the agent process.", nil,
+		func(_ context.Context, emit func(float64, ...string)) error {
+			emit(float64(runtime.NumGoroutine()))
+			return nil
+		})
 	fmt.Fprintf(stdout, "fulcrum agent %s: data plane for %s with the %s engine (data in %s)\n", name, strings.Join(servers, ", "), es.Kind, dataDir)
-	return a.Run(ctx)
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
+	if metricsLn != nil {
+		serveMetrics(runCtx, &wg, metricsLn, reg, log)
+		fmt.Fprintf(stdout, "metrics (Prometheus, operators only) on http://%s/metrics\n", metricsLn.Addr())
+	}
+	return a.Run(runCtx)
 }
 
 // runAgentToken is `fulcrum agent-token`: issue a join token from the

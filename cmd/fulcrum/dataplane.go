@@ -18,6 +18,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
 	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/metrics"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -114,7 +115,8 @@ func (cp *controlPlane) run(ctx context.Context, wg *sync.WaitGroup, log *slog.L
 // runEmbeddedAgent runs the all-in-one's own data-plane node, enrolling it
 // over the real protocol on first start with a token only this process
 // knows (so that no join token can become the embedded agent).
-func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig, cp *controlPlane, log *slog.Logger) error {
+// Its metrics (fulcrum_node_*, fulcrum_access_log_*) go to reg, the server's.
+func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig, cp *controlPlane, reg *metrics.Registry, log *slog.Logger) error {
 	dir := filepath.Join(cfg.DataDir, "agent")
 	token := ""
 	if _, err := os.Stat(filepath.Join(dir, "agent.crt")); errors.Is(err, os.ErrNotExist) {
@@ -144,7 +146,8 @@ func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig
 		return fmt.Errorf("embedded agent: %w", err)
 	}
 	a, err := agent.New(agent.Options{ServerURL: cp.url, DataDir: dir, Name: cfg.EmbeddedAgentName, JoinToken: token,
-		Address: "127.0.0.1", Engine: eng, Capabilities: caps, Logger: log, Events: events, HeartbeatInterval: cfg.AgentHeartbeat})
+		Address: "127.0.0.1", Engine: eng, Capabilities: caps, Logger: log, Events: events, HeartbeatInterval: cfg.AgentHeartbeat,
+		Observer: newNodeMetrics(reg)})
 	if err != nil {
 		eng.Close()
 		if al != nil {
@@ -152,6 +155,7 @@ func runEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup, cfg *serverConfig
 		}
 		return err
 	}
+	nodeGauges(reg, a, al)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/agent"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
@@ -21,18 +22,24 @@ import (
 )
 
 // defaultMetricsListen is the Prometheus exporter's conventional kind of
-// address: loopback, a port of its own.
-const defaultMetricsListen = "127.0.0.1:9877"
+// address: loopback, a port of its own. The agent's differs from the
+// server's so that an all-in-one server and an agent on one host both serve
+// theirs.
+const (
+	defaultMetricsListen      = "127.0.0.1:9877"
+	defaultAgentMetricsListen = "127.0.0.1:9878"
+)
 
-// metricsConfig is where the control plane's /metrics is served.
+// metricsConfig is where a process's /metrics is served.
 type metricsConfig struct {
 	Listen string
 	set    *config.Set
 }
 
-func (c *metricsConfig) register(s *config.Set) {
+// register declares --metrics-listen with its default address def.
+func (c *metricsConfig) register(s *config.Set, def string) {
 	c.set = s
-	s.String(&c.Listen, "metrics-listen", defaultMetricsListen,
+	s.String(&c.Listen, "metrics-listen", def,
 		"address of the operator's /metrics (Prometheus text format, no authentication: keep it on loopback or a management network); empty disables")
 }
 
@@ -241,10 +248,15 @@ func listenMetrics(cfg *metricsConfig, log *slog.Logger) (net.Listener, error) {
 	return ln, nil
 }
 
-// serveMetrics serves /metrics on ln until ctx ends.
+// serve serves the server's /metrics on ln until ctx ends.
 func (m *serverMetrics) serve(ctx context.Context, wg *sync.WaitGroup, ln net.Listener, log *slog.Logger) {
+	serveMetrics(ctx, wg, ln, m.reg, log)
+}
+
+// serveMetrics serves reg at /metrics on ln until ctx ends.
+func serveMetrics(ctx context.Context, wg *sync.WaitGroup, ln net.Listener, reg *metrics.Registry, log *slog.Logger) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", m.reg.Handler(10*time.Second, func(err error) { log.Warn("metrics scrape incomplete", "err", err) }))
+	mux.Handle("/metrics", reg.Handler(10*time.Second, func(err error) { log.Warn("metrics scrape incomplete", "err", err) }))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	wg.Add(1)
@@ -258,6 +270,85 @@ func (m *serverMetrics) serve(ctx context.Context, wg *sync.WaitGroup, ln net.Li
 		<-ctx.Done()
 		srv.Close()
 	}()
+}
+
+// nodeMetrics are a data-plane agent's own metrics (fulcrum_node_*): its
+// applies and heartbeats as they happen; what it serves, the server it talks
+// to and its access log read at each scrape. The embedded agent's are on the
+// server's /metrics.
+type nodeMetrics struct {
+	applies      *metrics.Counter
+	applyLatency *metrics.Histogram
+	heartbeats   *metrics.Counter
+	hbLatency    *metrics.Histogram
+}
+
+func newNodeMetrics(reg *metrics.Registry) *nodeMetrics {
+	return &nodeMetrics{
+		applies:      reg.Counter("fulcrum_node_config_applies_total", "Configs this agent applied, by result (ok; partial: some load balancers refused; refused: the previous config keeps serving).", "result"),
+		applyLatency: reg.Histogram("fulcrum_node_config_apply_duration_seconds", "Time this agent took to apply a config, by result.", nil, "result"),
+		heartbeats:   reg.Counter("fulcrum_node_heartbeats_total", "Heartbeats this agent sent, by result (ok, refused: the server refuses the agent, error: no answer or a failure).", "result"),
+		hbLatency:    reg.Histogram("fulcrum_node_heartbeat_duration_seconds", "Heartbeat round trip, by result.", nil, "result"),
+	}
+}
+
+// ConfigApplied is agent.Observer's.
+func (m *nodeMetrics) ConfigApplied(took time.Duration, result string) {
+	m.applies.Add(1, result)
+	m.applyLatency.Observe(took.Seconds(), result)
+}
+
+// Heartbeat is agent.Observer's.
+func (m *nodeMetrics) Heartbeat(_ string, took time.Duration, err error) {
+	result := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, agent.ErrRefused):
+		result = "refused"
+	default:
+		result = "error"
+	}
+	m.heartbeats.Add(1, result)
+	m.hbLatency.Observe(took.Seconds(), result)
+}
+
+// nodeGauges registers the families read from the agent (and its access
+// log, when it has one) at each scrape.
+func nodeGauges(reg *metrics.Registry, a *agent.Agent, al *proxy.AccessLog) {
+	gauge := func(name, help string, labels []string, f func(st agent.Status, emit func(float64, ...string))) {
+		reg.Gauge(name, help, labels, func(_ context.Context, emit func(float64, ...string)) error {
+			f(a.Status(), emit)
+			return nil
+		})
+	}
+	gauge("fulcrum_node_applied_config_version", "Version of the newest config this agent applied (0: none yet).", nil,
+		func(st agent.Status, emit func(float64, ...string)) { emit(float64(st.AppliedVersion)) })
+	gauge("fulcrum_node_loadbalancers", "Load balancers this agent serves listeners for (one without listeners carries no traffic and is not counted).", nil,
+		func(st agent.Status, emit func(float64, ...string)) { emit(float64(st.LoadBalancers)) })
+	gauge("fulcrum_node_loadbalancers_refused", "Load balancers of the newest config this agent refused (docs/agents.md).", nil,
+		func(st agent.Status, emit func(float64, ...string)) { emit(float64(st.Refused)) })
+	gauge("fulcrum_node_server", "The server this agent talks to: 1 once it has answered, 0 while the agent has just moved to it.", []string{"server"},
+		func(st agent.Status, emit func(float64, ...string)) {
+			v := 0.0
+			if st.Attached {
+				v = 1
+			}
+			emit(v, st.Server)
+		})
+	if al == nil {
+		return
+	}
+	reg.CounterFunc("fulcrum_access_log_lines_total", "Access-log lines, by result (written: the sink took them; dropped: the sink was behind).", []string{"result"},
+		func(_ context.Context, emit func(float64, ...string)) error {
+			emit(float64(al.Written()), "written")
+			emit(float64(al.Dropped()), "dropped")
+			return nil
+		})
+	reg.CounterFunc("fulcrum_access_log_write_failures_total", "Batches of access-log lines the sink failed to take (their lines are lost).", nil,
+		func(_ context.Context, emit func(float64, ...string)) error {
+			emit(float64(al.Failed()))
+			return nil
+		})
 }
 
 // accessLogUsage documents --access-log of the agent, the server (its embedded

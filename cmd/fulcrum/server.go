@@ -85,7 +85,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	c.API.register(s)
 	s.Section("Load-balancer quotas")
 	c.Quota.register(s)
-	c.Metrics.register(s)
+	c.Metrics.register(s, defaultMetricsListen)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return nil, err
 	}
@@ -257,16 +257,17 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		elector.Run(ctrlCtx, leader.lead)
 	}()
 	cp.run(ctrlCtx, &wg, log)
-	if metricsLn != nil {
-		sm.serve(ctrlCtx, &wg, metricsLn, log)
-	}
 	idp.rotateKeys(ctrlCtx, &wg, cfg.Identity.TokenKeyRotation, log)
 	if cfg.EmbeddedAgent {
-		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, cp, log); err != nil {
+		if err := runEmbeddedAgent(ctrlCtx, &wg, cfg, cp, sm.reg, log); err != nil {
 			stopCtrl()
 			wg.Wait()
 			return err
 		}
+	}
+	if metricsLn != nil {
+		// After the embedded agent registered its families on sm.reg.
+		sm.serve(ctrlCtx, &wg, metricsLn, log)
 	}
 	serveErr := make(chan error, 1)
 	wg.Add(1)

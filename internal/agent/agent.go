@@ -114,6 +114,53 @@ type Options struct {
 	Segments map[string]string
 	// Keepalived is keepalived's path ("" = Debian's).
 	Keepalived string
+	// Observer, if set, is told of every config apply and heartbeat (the
+	// agent's metrics). Its methods must not block.
+	Observer Observer
+}
+
+// Observer watches the agent's work.
+type Observer interface {
+	// ConfigApplied reports one apply of a config: result is "ok" (every
+	// load balancer runs), "partial" (some were refused) or "refused" (the
+	// engine refused the config; the previous one keeps serving).
+	ConfigApplied(took time.Duration, result string)
+	// Heartbeat reports one heartbeat to server: err is nil when the server
+	// accepted it.
+	Heartbeat(server string, took time.Duration, err error)
+}
+
+// Status is what the agent runs and whom it talks to, at one instant.
+type Status struct {
+	// AppliedVersion is the version of the newest config applied (0: none).
+	AppliedVersion uint64
+	// LoadBalancers counts the load balancers served; Refused those the
+	// newest config carried that the agent refused.
+	LoadBalancers, Refused int
+	// Server is the server the agent talks to; Attached tells whether it
+	// has answered since the agent moved to it.
+	Server   string
+	Attached bool
+}
+
+// Status returns the agent's current status.
+func (a *Agent) Status() Status {
+	var st Status
+	a.mu.Lock()
+	if a.applied != nil {
+		st.AppliedVersion = a.applied.Version
+		lbs := map[string]struct{}{}
+		for _, l := range a.applied.Listeners {
+			lbs[l.LoadBalancerID] = struct{}{}
+		}
+		st.LoadBalancers = len(lbs)
+	}
+	st.Refused = len(a.refused)
+	a.mu.Unlock()
+	a.serverMu.Lock()
+	st.Server, st.Attached = a.servers[a.cur], a.attached
+	a.serverMu.Unlock()
+	return st
 }
 
 // ErrRefused is returned by Run when the server refused the agent's
@@ -801,6 +848,9 @@ func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 			}
 			a.mu.Unlock()
 			a.log.Error("config refused; the previous one keeps serving", "version", cfg.Version, "err", err)
+			if a.opts.Observer != nil {
+				a.opts.Observer.ConfigApplied(time.Since(start), "refused")
+			}
 			return
 		}
 		for id, reason := range culprits {
@@ -819,7 +869,15 @@ func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 			a.log.Warn("cannot save config cache", "err", err)
 		}
 	}
-	a.log.Info("applied config", "version", cfg.Version, "listeners", len(left.Listeners), "refused", len(refused), "took", time.Since(start).Round(time.Microsecond))
+	took := time.Since(start)
+	a.log.Info("applied config", "version", cfg.Version, "listeners", len(left.Listeners), "refused", len(refused), "took", took.Round(time.Microsecond))
+	if a.opts.Observer != nil {
+		result := "ok"
+		if len(refused) > 0 {
+			result = "partial"
+		}
+		a.opts.Observer.ConfigApplied(took, result)
+	}
 }
 
 // refusals lists the refused load balancers, sorted by id.
@@ -1129,7 +1187,13 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 	// to go to, one that does not answer in time is as good as dead and the agent moves on.
 	hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout(a.heartbeatInterval(), len(a.servers) > 1))
 	defer cancel()
-	if err := a.do(hctx, "POST", dataplane.PathHeartbeat, &hb, &resp); err != nil {
+	server, _, _ := a.server()
+	start := time.Now()
+	err := a.do(hctx, "POST", dataplane.PathHeartbeat, &hb, &resp)
+	if a.opts.Observer != nil && (err == nil || ctx.Err() == nil) {
+		a.opts.Observer.Heartbeat(server, time.Since(start), err)
+	}
+	if err != nil {
 		if errors.Is(err, ErrRefused) {
 			a.refuse(err)
 			return

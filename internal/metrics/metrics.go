@@ -186,6 +186,13 @@ func (r *Registry) Gauge(name, help string, labels []string, collect func(ctx co
 	r.add(&family{name: name, help: help, kind: "gauge", labels: labels, collect: collect})
 }
 
+// CounterFunc registers a counter family whose values collect reports at
+// each scrape: a count its owner keeps (it must never decrease). Errors are
+// handled as Gauge's.
+func (r *Registry) CounterFunc(name, help string, labels []string, collect func(ctx context.Context, emit func(v float64, values ...string)) error) {
+	r.add(&family{name: name, help: help, kind: "counter", labels: labels, collect: collect})
+}
+
 type sample struct {
 	values []string
 	v      float64

@@ -40,6 +40,7 @@ type AccessLog struct {
 	bufs    sync.Pool
 	dropped atomic.Int64
 	failed  atomic.Int64
+	written atomic.Int64
 	once    sync.Once
 	log     *slog.Logger
 	name    string // the spec, for warnings
@@ -123,6 +124,10 @@ func OpenAccessLog(spec string, log *slog.Logger) (*AccessLog, error) {
 	return a, nil
 }
 
+// Written returns how many lines the sink accepted (lines of a failed write
+// are not counted).
+func (a *AccessLog) Written() int64 { return a.written.Load() }
+
 // Dropped returns how many lines were dropped because the writer was behind.
 func (a *AccessLog) Dropped() int64 { return a.dropped.Load() }
 
@@ -167,6 +172,8 @@ func (a *AccessLog) run() {
 		if len(batch) > 0 {
 			if err := a.sink.write(batch); err != nil {
 				a.failed.Add(1)
+			} else {
+				a.written.Add(int64(bytes.Count(batch, []byte{'\n'})))
 			}
 		}
 		spare = batch
