@@ -37,7 +37,11 @@ func newH2Attack(t *testing.T) *h2Attack {
 	b := startBackend(t, "b1")
 	e := newEngine(t, Options{})
 	port := freePort(t)
-	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{h2Listener(port, "p1", &cert, []string{"h2", "http/1.1"})},
+	l := h2Listener(port, "p1", &cert, []string{"h2", "http/1.1"})
+	// The idle timeout (GOAWAY after timeout_client_data without a request) must not be
+	// what ends an attacking connection within closedWithin's patience.
+	l.TimeoutClientData = int64(5 * patience / time.Millisecond)
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l},
 		Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, b.member("m1"))}})
 	return &h2Attack{t: t, e: e, ca: ca, addr: fmt.Sprintf("127.0.0.1:%d", port), b: b}
 }
@@ -157,7 +161,10 @@ func TestH2ContinuationFlood(t *testing.T) {
 	a := newH2Attack(t)
 	r := a.dial()
 	blk := r.block("/", hpack.HeaderField{Name: "x-a", Value: "b"})
-	junk := bytes.Repeat([]byte{0x40, 0x03, 'x', '-', 'j', 0x7f, 0x01}, 2000) // literal fields, incremental
+	// Valid fields (literal, not indexed, new name "x-j", a 100-byte value), so that
+	// only the size of the header list can stop them.
+	field := append([]byte{0x00, 0x03, 'x', '-', 'j', 100}, bytes.Repeat([]byte{'v'}, 100)...)
+	junk := bytes.Repeat(field, 130)
 	var wg sync.WaitGroup
 	written := 0
 	wg.Add(1)
@@ -167,7 +174,7 @@ func TestH2ContinuationFlood(t *testing.T) {
 			return
 		}
 		for i := 0; i < 10000; i++ { // 10,000 × 14 KB: far beyond any limit
-			if r.fr.WriteContinuation(1, false, junk[:len(junk)-len(junk)%7]) != nil {
+			if r.fr.WriteContinuation(1, false, junk) != nil {
 				return
 			}
 			written += len(junk)
