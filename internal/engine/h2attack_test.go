@@ -282,3 +282,46 @@ func TestH2SettingsFlood(t *testing.T) {
 	}
 	a.normalClient()
 }
+
+// TestH2DrainOnListenerRemoved: removing the listener sends its HTTP/2 clients a GOAWAY;
+// the stream in flight still gets its whole answer, then the connection ends.
+func TestH2DrainOnListenerRemoved(t *testing.T) {
+	checkGoroutines(t)
+	a := newH2Attack(t)
+	r := a.dial()
+	if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: r.block("/slow"), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the member holds the request", func() bool { return a.b.hits.Load() == 1 })
+	mustApply(t, a.e, &dataplane.Config{Version: 2, Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.b.member("m1"))}})
+	r.c.SetReadDeadline(time.Now().Add(patience))
+	var events []string
+	released := false
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			events = append(events, "closed")
+			break
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			events = append(events, "GOAWAY "+f.ErrCode.String())
+			if !released {
+				released = true
+				a.b.releaseSlow()
+			}
+		case *http2.MetaHeadersFrame:
+			events = append(events, "HEADERS "+f.PseudoValue("status"))
+		case *http2.DataFrame:
+			if len(f.Data()) > 0 {
+				events = append(events, "DATA "+string(f.Data()))
+			}
+			if f.StreamEnded() {
+				events = append(events, "END")
+			}
+		}
+	}
+	if got, want := strings.Join(events, ", "), "GOAWAY NO_ERROR, HEADERS 200, DATA b1, END, closed"; got != want {
+		t.Errorf("frames: %s, want %s", got, want)
+	}
+}
