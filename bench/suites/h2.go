@@ -19,8 +19,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 const (
@@ -32,7 +30,7 @@ const (
 // connection through HAProxy (bind ... alpn h2,http/1.1) and `fulcrum engine` (a
 // TERMINATED_HTTPS listener with alpn_protocols [h2, http/1.1]), the same certificate
 // and the same two HTTP/1.1 backends, interleaved runs, medians. The load is h2load
-// (Debian's nghttp2-client) when installed, else a small Go client (x/net/http2).
+// (Debian's nghttp2-client) when installed, else a small Go client (net/http).
 func runH2(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("h2", flag.ContinueOnError)
 	runs := fs.Int("runs", envInt("RUNS", 3), "interleaved runs per target (default from $RUNS)")
@@ -89,7 +87,7 @@ func runH2(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	load, tool := h2GoLoad, "Go client (x/net/http2)"
+	load, tool := h2GoLoad, "Go client (net/http)"
 	if _, err := exec.LookPath("h2load"); err == nil {
 		load, tool = h2loadRun, "h2load -t1"
 	}
@@ -197,7 +195,7 @@ func h2loadRun(ctx context.Context, url string, d time.Duration, conns, streams 
 }
 
 // h2GoLoad is the fallback load: conns HTTP/2 connections (one x/net/http2 Transport
-// each), streams goroutines per connection sending GETs back to back for d.
+// each, HTTP/2 only), streams goroutines per connection sending GETs back to back for d.
 func h2GoLoad(ctx context.Context, url string, d time.Duration, conns, streams int) (sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -207,7 +205,9 @@ func h2GoLoad(ctx context.Context, url string, d time.Duration, conns, streams i
 	var wg sync.WaitGroup
 	start := time.Now()
 	for c := 0; c < conns; c++ {
-		tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}}
+		var protos http.Protocols
+		protos.SetHTTP2(true)
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Protocols: &protos, DisableCompression: true}
 		defer tr.CloseIdleConnections()
 		for s := 0; s < streams; s++ {
 			wg.Add(1)

@@ -8,15 +8,15 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/net/http2"
-
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 )
 
-// h2Client is an HTTP/2-only client (x/net/http2's Transport) for serverName verifying
-// against roots: all its requests share one connection.
+// h2Client is an HTTP/2-only client for serverName verifying against roots: all its
+// requests share one connection.
 func h2Client(t *testing.T, ca *testCA, serverName string) *http.Client {
-	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool(), ServerName: serverName, NextProtos: []string{"h2"}}}
+	var protos http.Protocols
+	protos.SetHTTP2(true)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool(), ServerName: serverName}, Protocols: &protos}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: ioWait}
 }
