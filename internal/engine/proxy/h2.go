@@ -276,14 +276,23 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cl.Close()
 	})
 	var wrote chan struct{}
+	complete := false // the whole response was relayed
 	defer func() {
 		stop()
-		stream.abort()
+		if !complete {
+			stream.abort()
+		}
+		// Closing the pipe ends whatever the engine still waits for on the client side.
 		cl.Close()
-		<-served
 		if wrote != nil {
 			r.Body.Close() // a body read still waiting for the client ends
 			<-wrote
+		}
+		if !complete {
+			// The handler, which x/net/http2 counts against the stream limit, lasts as
+			// long as the exchange it started (rapid reset). After a complete response
+			// the engine only keeps or closes its member connection: no need to wait.
+			<-served
 		}
 	}()
 
@@ -330,7 +339,22 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	buf := make([]byte, 16<<10)
+	bp := h2Bufs.Get().(*[]byte)
+	defer h2Bufs.Put(bp)
+	buf := *bp
+	if cl := resp.ContentLength; cl >= 0 && cl <= int64(len(buf)) {
+		// A small body of known length goes out with the end of the handler: x/net/http2
+		// then sends HEADERS and DATA together, END_STREAM on the DATA.
+		n, err := io.ReadFull(resp.Body, buf[:cl])
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		complete = true
+		return
+	}
 	fl, _ := w.(http.Flusher)
 	for {
 		n, err := resp.Body.Read(buf)
@@ -338,11 +362,12 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				panic(http.ErrAbortHandler)
 			}
-			if fl != nil && br.Buffered() == 0 {
+			if fl != nil && br.Buffered() == 0 && err == nil {
 				fl.Flush()
 			}
 		}
 		if err == io.EOF {
+			complete = true
 			return
 		}
 		if err != nil {
@@ -351,6 +376,9 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// h2Bufs are the body buffers of streams.
+var h2Bufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // streamConn is the engine's end of a stream's in-memory connection.
 type streamConn struct{ net.Conn }
