@@ -223,9 +223,14 @@ func TestAgentFailover(t *testing.T) {
 				outage := failover(t, e, c.args...)
 				t.Logf("client-side outage after SIGKILL of the serving agent: %s (dead window %s)", outage.Round(time.Millisecond), c.window)
 				// Detection takes the window plus at most a sixth of it; the new
-				// agent binds within milliseconds (HAProxy: a start, about half a
-				// second). Allow for a loaded machine.
-				if limit := c.window + 3*time.Second; outage > limit {
+				// agent binds within milliseconds, or starts HAProxy (its first apply
+				// runs haproxy -c, then the master: about a second on a loaded
+				// machine). Allow for a loaded machine.
+				limit := c.window + 3*time.Second
+				if e.name == "haproxy" {
+					limit += 3 * time.Second
+				}
+				if outage > limit {
 					t.Errorf("failover took %s, more than %s", outage, limit)
 				}
 			})
@@ -252,9 +257,12 @@ func failover(t *testing.T, e dataEngine, serverArgs ...string) time.Duration {
 	agents[i].Kill()
 	waitTraffic(t, g.url(), 30*time.Second)
 	outage := time.Since(killedAt)
-	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
-	if now, _ := placement(t, a, g.lb); now == serving {
-		t.Errorf("the load balancer is still placed on the killed agent %s", serving)
+	// The load balancer has moved to the other agent, which serves it: ACTIVE there
+	// (an agent that could not bind the VIP's port would leave it ERROR).
+	waitPlacement(t, a, g.lb, serving)
+	a.waitStatus(t, g.lb, "ACTIVE", 30*time.Second)
+	if _, err := fetch(g.url()); err != nil {
+		t.Fatalf("after the failover: %v", err)
 	}
 	return outage
 }
