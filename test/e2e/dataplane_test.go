@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +65,72 @@ func caseTraffic(t *testing.T, s *engineServer) {
 			t.Fatalf("stats did not reach 21 connections, or the load balancer's %v differ from its only listener's %v", lbst, st)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A connection held open counts as active; a malformed request is answered 400 and
+	// counted as a request error.
+	held, err := net.Dial("tcp", strings.TrimPrefix(g.url(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if code := rawRequest(t, held, "GET / HTTP/1.1\r\nHost: e2e\r\n\r\n"); code != 200 {
+		t.Fatalf("keep-alive request: %d", code)
+	}
+	bad, err := net.Dial("tcp", strings.TrimPrefix(g.url(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := rawRequest(t, bad, "NOT A REQUEST\r\n\r\n"); code != 400 {
+		t.Errorf("malformed request: %d, want 400", code)
+	}
+	bad.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st := a.must(t, "GET", "/v2/lbaas/listeners/"+g.listener+"/stats", nil, 200).body["stats"].(map[string]any)
+		if number(st, "active_connections") == 1 && number(st, "request_errors") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with one connection held and one malformed request: %v, want active_connections 1, request_errors 1", st)
+		}
+	}
+	held.Close()
+
+	// Inserted headers are the engine's: X-Forwarded-For keeps the client's elements and
+	// ends with the client's address, X-Forwarded-Port replaces the client's copy.
+	a.must(t, "PUT", "/v2/lbaas/listeners/"+g.listener, map[string]any{"listener": map[string]any{
+		"insert_headers": map[string]string{"X-Forwarded-For": "true", "X-Forwarded-Port": "true"}}}, 200)
+	a.waitStatus(t, g.lb, "ACTIVE", 30*time.Second)
+	hc, err := net.Dial("tcp", strings.TrimPrefix(g.url(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := b1.hits.Load() + b2.hits.Load()
+	if code := rawRequest(t, hc, "GET /h HTTP/1.1\r\nHost: e2e\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Port: 1\r\nConnection: close\r\n\r\n"); code != 200 {
+		t.Fatalf("request with forwarding headers: %d", code)
+	}
+	client := hc.LocalAddr().(*net.TCPAddr).IP.String()
+	hc.Close()
+	var hdr *http.Header
+	for _, b := range []*backend{b1, b2} {
+		if h := b.last.Load(); h != nil && h.Get("X-Test-Path") == "/h" {
+			hdr = h
+		}
+	}
+	if hdr == nil || b1.hits.Load()+b2.hits.Load() != before+1 {
+		t.Fatalf("the request with forwarding headers did not reach a member once")
+	}
+	var xff []string
+	for _, v := range (*hdr)["X-Forwarded-For"] {
+		for _, e := range strings.Split(v, ",") {
+			xff = append(xff, strings.TrimSpace(e))
+		}
+	}
+	if want := []string{"203.0.113.7", client}; !slices.Equal(xff, want) {
+		t.Errorf("X-Forwarded-For at the member: %q, want %q", (*hdr)["X-Forwarded-For"], want)
+	}
+	if got, want := (*hdr)["X-Forwarded-Port"], []string{strconv.Itoa(g.port)}; !slices.Equal(got, want) {
+		t.Errorf("X-Forwarded-Port at the member: %q, want %q", got, want)
 	}
 
 	// Kill one backend: its member goes ERROR and the pool DEGRADED within
@@ -291,4 +361,21 @@ func TestDataPlaneSurvivesServer(t *testing.T) {
 		took := waitTraffic(t, g.url(), 30*time.Second)
 		t.Logf("agents restarted with no server: traffic again after %s", took.Round(time.Millisecond))
 	})
+}
+
+// rawRequest writes req on c and returns the status of the response it reads.
+func rawRequest(t *testing.T, c net.Conn, req string) int {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("response to %q: %v", req, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -32,6 +32,7 @@ func startBackend(t *testing.T, name string) *backend {
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthcheck" {
 			h := r.Header.Clone()
+			h.Set("X-Test-Path", r.URL.Path)
 			b.last.Store(&h)
 			b.hits.Add(1)
 		}

@@ -111,7 +111,8 @@ func firstLine(s string) string {
 }
 
 // master is the HAProxy master process: the engine's child, or one a previous engine
-// (an agent that crashed) left running, which the engine adopts.
+// (an engine stopped without Close, or an older agent) left running, which the engine
+// adopts.
 type master struct {
 	dir string
 	bin string
@@ -136,9 +137,8 @@ func (m *master) showProc(ctx context.Context) (procs, error) {
 }
 
 // adopt takes over a master a previous engine left running in dir: its pid file names a
-// live haproxy whose command line is ours and whose master socket answers. An agent
-// restarted after a crash so goes on with the sockets and connections in place; the next
-// Apply reloads it.
+// live haproxy whose command line is ours and whose master socket answers; the next Apply
+// reloads it. (A master this code starts dies with its agent's process: see start.)
 func (m *master) adopt(ctx context.Context) bool {
 	b, err := os.ReadFile(filepath.Join(m.dir, pidFile))
 	if err != nil {

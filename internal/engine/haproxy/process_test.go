@@ -61,9 +61,10 @@ func hammer(t *testing.T, url string) (stop func() (ok, failed int64, first stri
 	}
 }
 
-// TestAdoptAfterCrash: an agent that dies (no Close) leaves HAProxy serving; a new engine
-// on the same directory adopts the running master and reloads it, and traffic never
-// stops.
+// TestAdoptAfterCrash: an engine that stops without Close (its goroutines end, its process
+// lives on) leaves HAProxy serving; a new engine on the same directory adopts the running
+// master and reloads it, and traffic never stops. (An agent process that dies takes its
+// HAProxy with it: TestHAProxyDiesWithItsAgent.)
 func TestAdoptAfterCrash(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
 	port := freePort(t)
@@ -76,7 +77,7 @@ func TestAdoptAfterCrash(t *testing.T) {
 	mustApply(t, e1, cfg)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	stop := hammer(t, url)
-	// The agent dies: its goroutines stop, HAProxy is not told.
+	// The engine stops: its goroutines end, HAProxy is not told.
 	close(e1.stop)
 	e1.wg.Wait()
 	masterPid := e1.m.currentPid()
