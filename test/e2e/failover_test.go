@@ -49,16 +49,20 @@ func TestAPIFailoverMovesTheLoadBalancer(t *testing.T) {
 		waitTraffic(t, g.url(), 20*time.Second)
 		first, _ := placement(t, a, g.lb)
 
+		start := time.Now()
 		a.must(t, "PUT", "/v2/lbaas/loadbalancers/"+g.lb+"/failover", nil, 202)
 		second := waitPlacement(t, a, g.lb, first)
 		a.waitStatus(t, g.lb, "ACTIVE", 30*time.Second)
 		waitTraffic(t, g.url(), 20*time.Second)
+		lbFailover := time.Since(start)
 
+		start = time.Now()
 		_, id := placement(t, a, g.lb)
 		a.must(t, "PUT", "/v2/octavia/amphorae/"+id+"/failover", nil, 202)
 		third := waitPlacement(t, a, g.lb, second)
 		a.waitStatus(t, g.lb, "ACTIVE", 30*time.Second)
 		waitTraffic(t, g.url(), 20*time.Second)
+		t.Logf("load balancer failover → ACTIVE and serving in %s, amphora failover in %s", lbFailover.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 		if third != first {
 			t.Errorf("amphora failover moved the load balancer from %s to %s, want back to %s", second, third, first)
 		}
