@@ -208,6 +208,23 @@ func caseEngineRefusals(t *testing.T, s *engineServer) {
 		// (UDP-CONNECT and SCTP monitors go on UDP and SCTP pools only, which are refused
 		// above.)
 		refused("/v2/lbaas/healthmonitors", "healthmonitor", monitor("PING"), "type PING: the haproxy engine has no ICMP probe (HAProxy 2.6)")
+
+		// Provider fulcrum with a flavor engine: haproxy reaches the engine's own refusal,
+		// worded as the table's row: the load balancer is ERROR with it as its fault.
+		fp := a.must(t, "POST", "/v2/lbaas/flavorprofiles", map[string]any{"flavorprofile": map[string]any{
+			"name": "e2e-hap", "provider_name": "fulcrum", "flavor_data": `{"engine": "haproxy"}`}}, 201).id("flavorprofile")
+		flavor := a.must(t, "POST", "/v2/lbaas/flavors", map[string]any{"flavor": map[string]any{"name": "e2e-hap", "flavor_profile_id": fp}}, 201).id("flavor")
+		viaFlavor := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+			"name": "udp-via-flavor", "vip_subnet_id": vipSubnet(a), "flavor_id": flavor}}, 201).id("loadbalancer")
+		a.deleteOnCleanup(t, viaFlavor)
+		a.waitStatus(t, viaFlavor, "ACTIVE", 30*time.Second)
+		a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
+			"loadbalancer_id": viaFlavor, "protocol": "UDP", "protocol_port": freeUDPPort(t)}}, 201)
+		a.waitStatus(t, viaFlavor, "ERROR", 30*time.Second)
+		want := "listeners[0].protocol: UDP is not supported by the haproxy engine: HAProxy 2.6 proxies TCP only (use an agent running the native engine for UDP)"
+		if f := a.must(t, "GET", "/v2/lbaas/loadbalancers/"+viaFlavor, nil, 200).field("loadbalancer", "fault"); !strings.Contains(f, want) {
+			t.Errorf("UDP listener on a flavor engine: haproxy load balancer: fault %q, want it to say %q", f, want)
+		}
 	default:
 		t.Fatalf("no refusals listed for engine %s", s.e.name)
 	}
