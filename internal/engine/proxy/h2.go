@@ -102,6 +102,42 @@ func (h *httpConn) localAddr() netip.AddrPort {
 type h2State struct {
 	hs       *http.Server
 	shutdown atomic.Bool
+	// x/net/http2 lets handlers run on after ServeConn returns: the connection waits
+	// for them (they read its fields) before it is released.
+	mu       sync.Mutex
+	cond     sync.Cond
+	handlers int
+	ended    bool
+}
+
+// enter registers a handler; false once the connection has ended.
+func (st *h2State) enter() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended {
+		return false
+	}
+	st.handlers++
+	return true
+}
+
+func (st *h2State) leave() {
+	st.mu.Lock()
+	st.handlers--
+	if st.handlers == 0 && st.ended {
+		st.cond.Broadcast()
+	}
+	st.mu.Unlock()
+}
+
+// end refuses new handlers and waits for the running ones.
+func (st *h2State) end() {
+	st.mu.Lock()
+	st.ended = true
+	for st.handlers > 0 {
+		st.cond.Wait()
+	}
+	st.mu.Unlock()
 }
 
 // goAway starts a graceful end (GOAWAY; streams in flight finish) once.
@@ -135,9 +171,13 @@ func (h *httpConn) serveH2(fe *Frontend) {
 		return
 	}
 	st := &h2State{hs: hs}
+	st.cond.L = &st.mu
 	h.h2srv.Store(st)
 	g := &h2Guard{Conn: h.tls, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st}
-	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h}})
+	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h, st}})
+	// The connection is gone: its streams' contexts are cancelled, which ends their
+	// exchanges; wait for their handlers.
+	st.end()
 }
 
 // h2Guard is the client connection as x/net/http2 reads it: it follows the frame headers
@@ -224,23 +264,26 @@ func (g *h2Guard) spend() bool {
 }
 
 // h2Handler serves the streams of one client connection.
-type h2Handler struct{ h *httpConn }
+type h2Handler struct {
+	h  *httpConn
+	st *h2State
+}
 
 // h2Hop are the response fields that belong to the HTTP/1.1 hop and are not sent in
 // HTTP/2.
 var h2Hop = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true, "Upgrade": true}
 
 func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !hh.st.enter() {
+		panic(http.ErrAbortHandler) // the connection has ended
+	}
+	defer hh.st.leave()
 	parent := hh.h
 	if parent.drain.Load() {
-		if st := parent.h2srv.Load(); st != nil {
-			st.goAway()
-		}
+		hh.st.goAway()
 	}
 	if fe := parent.current(); fe == nil {
-		if st := parent.h2srv.Load(); st != nil {
-			st.goAway()
-		}
+		hh.st.goAway()
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(503)
 		io.WriteString(w, "503 Service Unavailable\n")
