@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 )
 
 // h2Client is an HTTP/2-only client for serverName verifying against roots: all its
@@ -206,6 +207,49 @@ func TestH2OnlyWhenListed(t *testing.T) {
 		}
 		if resp.StatusCode != 200 || string(body) != "b1" || resp.Proto != want {
 			t.Errorf("ALPN list %q: %d %q over %s, want 200 b1 over %s", lists[i], resp.StatusCode, body, resp.Proto, want)
+		}
+	}
+}
+
+// TestH2PersistenceAndAccessLog: HTTP_COOKIE persistence holds per request on an HTTP/2
+// connection (the cookie the engine sets keeps later requests on its member, round robin
+// notwithstanding), and the access log writes one line per stream naming HTTP/2.0.
+func TestH2PersistenceAndAccessLog(t *testing.T) {
+	checkGoroutines(t)
+	al, path := openLog(t)
+	ca := newTestCA(t, "h2 CA")
+	cert, _ := ca.issue(t, "h2.example.test", "h2.example.test")
+	b1, b2 := startBackend(t, "b1"), startBackend(t, "b2")
+	e := newEngine(t, Options{Proxy: proxy.Options{AccessLog: al}})
+	port := freePort(t)
+	p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, b1.member("m1"), b2.member("m2"))
+	p.SessionPersistence = &dataplane.SessionPersistence{Type: dataplane.PersistHTTPCookie}
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{h2Listener(port, "p1", &cert, []string{"h2"})}, Pools: []dataplane.Pool{p}})
+	c := h2Client(t, ca, "h2.example.test")
+	url := fmt.Sprintf("https://127.0.0.1:%d/", port)
+	req, _ := http.NewRequest("GET", url, nil)
+	resp, first := h2Do(t, c, req)
+	var cookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == proxy.HTTPCookieName {
+			cookie = ck
+		}
+	}
+	if cookie == nil {
+		t.Fatalf("no persistence cookie in %v", resp.Header)
+	}
+	for i := 0; i < 4; i++ {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.AddCookie(&http.Cookie{Name: "other", Value: "x"})
+		req.AddCookie(cookie)
+		if _, body := h2Do(t, c, req); body != first {
+			t.Fatalf("request %d with the cookie went to %q, not %q", i, body, first)
+		}
+	}
+	lines := logLines(t, al, path, 5)
+	for _, l := range lines {
+		if l["kind"] != "http" || l["version"] != "HTTP/2.0" || l["method"] != "GET" || l["host"] != fmt.Sprintf("127.0.0.1:%d", port) {
+			t.Errorf("access-log line %v", l)
 		}
 	}
 }
