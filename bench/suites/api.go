@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,27 +58,29 @@ func apiWrites(ctx context.Context, runs, clients int, dur time.Duration, max in
 		return err
 	}
 	defer cleanup()
-	var on, off []float64
+	var on, off, cpuOn, cpuOff []float64
 	for r := 0; r < runs; r++ {
 		for _, group := range []bool{true, false} {
 			data := filepath.Join(dir, fmt.Sprintf("data-%d-%v", r, group))
-			rate, err := apiWritesRun(ctx, bin, data, clients, dur, max, group)
+			rate, cpu, err := apiWritesRun(ctx, bin, data, clients, dur, max, group)
 			os.RemoveAll(data)
 			if err != nil {
 				return err
 			}
 			name := "group commit"
 			if group {
-				on = append(on, rate)
+				on, cpuOn = append(on, rate), append(cpuOn, cpu)
 			} else {
 				name = "no group commit"
-				off = append(off, rate)
+				off, cpuOff = append(off, rate), append(cpuOff, cpu)
 			}
-			fmt.Printf("writes run %d  %-16s %8.0f member creates/s (%d clients)\n", r+1, name, rate, clients)
+			fmt.Printf("writes run %d  %-16s %8.0f member creates/s (%d clients), server CPU %.2f ms per create\n", r+1, name, rate, clients, cpu)
 		}
 	}
 	medOn, medOff := benchkit.Pct(on, 50), benchkit.Pct(off, 50)
 	fmt.Printf("median of %d runs: %.0f/s with group commit, %.0f/s without\n", runs, medOn, medOff)
+	fmt.Printf("RESULT api_write_cpu_ms %.2f\n", benchkit.Pct(cpuOn, 50))
+	fmt.Printf("server CPU per member create (median): %.2f ms with group commit, %.2f ms without\n", benchkit.Pct(cpuOn, 50), benchkit.Pct(cpuOff, 50))
 	fmt.Printf("RESULT api_writes_per_s %.0f\n", medOn)
 	fmt.Printf("RESULT api_writes_per_s_nogroup %.0f\n", medOff)
 	if medOff > 0 {
@@ -85,7 +89,9 @@ func apiWrites(ctx context.Context, runs, clients int, dur time.Duration, max in
 	return nil
 }
 
-func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.Duration, max int, group bool) (float64, error) {
+// apiWritesRun returns member creates per second and the server's CPU
+// milliseconds per create.
+func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.Duration, max int, group bool) (float64, float64, error) {
 	// The server inherits the environment it starts with.
 	if group {
 		os.Unsetenv(noGroupCommitEnv)
@@ -96,7 +102,7 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 		"--embedded-agent=false", "--log-level", "warn")
 	os.Unsetenv(noGroupCommitEnv)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer benchkit.Stop(srv.Cmd)
 	c := benchkit.NewClient(srv.URL)
@@ -108,22 +114,26 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 		var l struct{ Loadbalancer struct{ ID string } }
 		if err := c.Do("POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
 			"name": fmt.Sprintf("writes-%d", i), "vip_subnet_id": "6d7b0a60-6a7e-4c3a-9d1b-2f4f9d6c1e01"}}, 201, &l); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := c.WaitActive(wctx, l.Loadbalancer.ID)
 		cancel()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		var p struct{ Pool struct{ ID string } }
 		if err := c.Do("POST", "/v2/lbaas/pools", map[string]any{"pool": map[string]any{
 			"loadbalancer_id": l.Loadbalancer.ID, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 201, &p); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		pools[i] = p.Pool.ID
 	}
 
+	cpu0, err := procCPU(srv.Cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
 	var done atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
@@ -151,9 +161,34 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 	wg.Wait()
 	elapsed := time.Since(start)
 	if firstErr != nil {
-		return 0, firstErr
+		return 0, 0, firstErr
 	}
-	return float64(done.Load()) / elapsed.Seconds(), nil
+	cpu1, err := procCPU(srv.Cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	n := float64(done.Load())
+	return n / elapsed.Seconds(), (cpu1 - cpu0).Seconds() * 1000 / n, nil
+}
+
+// procCPU returns the user and system CPU time process pid has used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name (which may hold spaces): state is
+	// the first, utime and stime the 12th and 13th, in clock ticks.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %v %v", pid, err1, err2)
+	}
+	return time.Duration(u+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
 
 func apiBench(ctx context.Context, nLB, rounds, samples int) error {

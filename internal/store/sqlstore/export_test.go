@@ -18,3 +18,17 @@ func BeforeCommit(s *Store, fn func(n int)) { s.group.beforeCommit = fn }
 // SetMaxBatchTime sets how long a batch takes writers for (tests that need
 // one batch whatever the machine's speed).
 func SetMaxBatchTime(s *Store, d time.Duration) { s.group.maxTime = d }
+
+// CachedStmts returns how many statements the write and the read pools
+// have prepared (stmtcache.go).
+func CachedStmts(s *Store) (write, read int) {
+	n := func(c *stmtCache) int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.stmts) + len(c.learned)
+	}
+	return n(s.writeStmts), n(s.readStmts)
+}
+
+// MaxCachedStmts is the bound of each pool's statement cache.
+const MaxCachedStmts = maxCachedStmts

@@ -107,6 +107,8 @@ func (s *Store) runBatch() {
 	g.mu.Unlock()
 
 	rest := s.commitBatch(batch)
+	// The connection is free again: prepare what the batch learned.
+	s.writeStmts.prepareLearned()
 
 	g.mu.Lock()
 	if len(rest) > 0 {
@@ -147,6 +149,9 @@ func (s *Store) commitBatch(batch []*pending) (rest []*pending) {
 	if s.group.maxTime > 0 {
 		limit = s.group.maxTime
 	}
+	// sp runs the savepoint statements (prepared once, like the fns').
+	sp := &txn{s: s, tx: tx, stmts: s.writeStmts}
+	bg := context.Background()
 	var done []*pending // fns that succeeded
 	// broken ends the batch when the transaction can no longer be used:
 	// SQLite rolled it back whole (a full disk, an I/O error) so the
@@ -169,18 +174,16 @@ func (s *Store) commitBatch(batch []*pending) (rest []*pending) {
 			p.err = err
 			continue
 		}
-		if _, err := tx.Exec(`SAVEPOINT fulcrum_write`); err != nil {
-			err = s.translate(err)
+		if _, err := sp.exec(bg, `SAVEPOINT fulcrum_write`); err != nil {
 			if i == 0 {
 				p.err = fmt.Errorf("savepoint: %w", err)
 				return broken(err, batch[1:])
 			}
 			return broken(err, batch[i:])
 		}
-		t := &txn{s: s, tx: tx, batched: true}
+		t := &txn{s: s, tx: tx, batched: true, stmts: s.writeStmts}
 		if s.callFn(p, t) {
-			if _, err := tx.Exec(`RELEASE fulcrum_write`); err != nil {
-				err = s.translate(err)
+			if _, err := sp.exec(bg, `RELEASE fulcrum_write`); err != nil {
 				p.err = fmt.Errorf("release savepoint: %w", err)
 				return broken(err, batch[i+1:])
 			}
@@ -188,11 +191,11 @@ func (s *Store) commitBatch(batch []*pending) (rest []*pending) {
 			done = append(done, p)
 			continue
 		}
-		if _, err := tx.Exec(`ROLLBACK TO fulcrum_write`); err != nil {
-			return broken(rollbackCause(p.err, s.translate(err)), batch[i+1:])
+		if _, err := sp.exec(bg, `ROLLBACK TO fulcrum_write`); err != nil {
+			return broken(rollbackCause(p.err, err), batch[i+1:])
 		}
-		if _, err := tx.Exec(`RELEASE fulcrum_write`); err != nil {
-			return broken(rollbackCause(p.err, s.translate(err)), batch[i+1:])
+		if _, err := sp.exec(bg, `RELEASE fulcrum_write`); err != nil {
+			return broken(rollbackCause(p.err, err), batch[i+1:])
 		}
 	}
 	if len(done) == 0 {

@@ -195,6 +195,8 @@ type Store struct {
 	// grouped: Update batches concurrent writers (SQLite, groupcommit.go).
 	grouped bool
 	group   group
+	// SQLite: prepared statements of each pool (stmtcache.go).
+	writeStmts, readStmts *stmtCache
 }
 
 // writeState remembers whether the last write failed with
@@ -253,7 +255,8 @@ func openSQLite(ctx context.Context, opts Options) (*Store, error) {
 	read.SetMaxOpenConns(opts.ReadConns)
 	read.SetMaxIdleConns(opts.ReadConns)
 	s := &Store{d: &sqliteDialect, write: write, read: read, kinds: newKinds(), log: opts.Logger,
-		grouped: !opts.NoGroupCommit && os.Getenv(noGroupCommitEnv) != "1"}
+		grouped:    !opts.NoGroupCommit && os.Getenv(noGroupCommitEnv) != "1",
+		writeStmts: newStmtCache(write), readStmts: newStmtCache(read)}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -318,6 +321,11 @@ func openPostgres(ctx context.Context, opts Options) (*Store, error) {
 
 // Close releases the connections.
 func (s *Store) Close() error {
+	for _, c := range []*stmtCache{s.writeStmts, s.readStmts} {
+		if c != nil {
+			c.close()
+		}
+	}
 	if s.read == s.write {
 		return s.write.Close()
 	}
@@ -410,7 +418,10 @@ func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(stor
 	if err != nil {
 		return fmt.Errorf("begin: %w", s.translate(err))
 	}
-	t := &txn{s: s, tx: tx}
+	t := &txn{s: s, tx: tx, stmts: s.readStmts}
+	if db == s.write {
+		t.stmts = s.writeStmts
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			tx.Rollback()
@@ -419,13 +430,24 @@ func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(stor
 	}()
 	if err := fn(t); err != nil {
 		tx.Rollback()
+		t.prepareLearned()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		t.prepareLearned()
 		return fmt.Errorf("commit: %w", s.translate(err))
 	}
+	t.prepareLearned()
 	s.hub.deliver(t.notes)
 	return nil
+}
+
+// prepareLearned prepares the statements t ran that its pool's cache
+// lacked; t's transaction must have ended.
+func (t *txn) prepareLearned() {
+	if t.stmts != nil {
+		t.stmts.prepareLearned()
+	}
 }
 
 // txn implements store.Tx.
@@ -438,6 +460,8 @@ type txn struct {
 	// back the whole transaction): a statement of a caller whose context
 	// has ended fails before it starts instead.
 	batched bool
+	// stmts: the pool's prepared statements (SQLite), nil for none.
+	stmts *stmtCache
 }
 
 // rebind turns ? placeholders into $n for dialects that number them; there,
@@ -472,6 +496,12 @@ func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 		}
 		ctx = context.WithoutCancel(ctx)
 	}
+	if t.stmts != nil {
+		if st := t.stmts.get(q); st != nil {
+			rows, err := t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+			return rows, t.s.translate(err)
+		}
+	}
 	rows, err := t.tx.QueryContext(ctx, t.rebind(q), args...)
 	return rows, t.s.translate(err)
 }
@@ -482,6 +512,12 @@ func (t *txn) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 			return nil, err
 		}
 		ctx = context.WithoutCancel(ctx)
+	}
+	if t.stmts != nil {
+		if st := t.stmts.get(q); st != nil {
+			res, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+			return res, t.s.translate(err)
+		}
 	}
 	res, err := t.tx.ExecContext(ctx, t.rebind(q), args...)
 	return res, t.s.translate(err)
