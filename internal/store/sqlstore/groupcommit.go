@@ -32,7 +32,8 @@ import (
 //     commit's error. Notifications go out after the commit, as before.
 //
 // No writer waits for others to arrive: the first writer of an idle store
-// runs at once as a batch of one. A batch holds at most maxBatch writers
+// runs at once as a batch of one (without a savepoint: its transaction is
+// its own). A batch holds at most maxBatch writers
 // and stops taking more after maxBatchTime of running fns; the rest run in
 // the next one. The writer that runs a batch is one of its callers (the
 // first in the queue), so no goroutine is left behind when the store is
@@ -165,7 +166,27 @@ func (s *Store) commitBatch(batch []*pending) (rest []*pending) {
 		}
 		return unrun
 	}
+	if len(batch) == 1 {
+		// Alone: the fn's transaction is its own, as without group
+		// commit; no savepoint to pay for.
+		p := batch[0]
+		if err := p.ctx.Err(); err != nil {
+			p.err = err
+			tx.Rollback()
+			return nil
+		}
+		t := &txn{s: s, tx: tx, batched: true, stmts: s.writeStmts}
+		if !s.callFn(p, t) {
+			tx.Rollback()
+			return nil
+		}
+		p.notes = t.notes
+		done = append(done, p)
+	}
 	for i, p := range batch {
+		if len(batch) == 1 {
+			break
+		}
 		if i > 0 && time.Since(start) > limit {
 			rest = batch[i:]
 			break

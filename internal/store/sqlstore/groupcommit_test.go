@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -441,6 +442,45 @@ func TestGroupCommitDiskFull(t *testing.T) {
 	for _, id := range acked {
 		if !have[id] {
 			t.Errorf("acknowledged %s lost", id)
+		}
+	}
+}
+
+// BenchmarkUpdate: one load balancer created per Update on a real file,
+// one writer and eight, with group commit on and off.
+func BenchmarkUpdate(b *testing.B) {
+	for _, group := range []bool{true, false} {
+		for _, writers := range []int{1, 8} {
+			b.Run(fmt.Sprintf("group=%v/writers=%d", group, writers), func(b *testing.B) {
+				ctx := context.Background()
+				s, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(b.TempDir(), "fulcrum.db"), NoGroupCommit: !group})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				var n atomic.Int64
+				b.SetParallelism(writers)
+				b.ResetTimer()
+				if writers == 1 {
+					for b.Loop() {
+						id := fmt.Sprint(n.Add(1))
+						if err := s.Update(ctx, func(tx store.Tx) error { return tx.LoadBalancers().Create(ctx, groupLB(id)) }); err != nil {
+							b.Fatal(err)
+						}
+					}
+					return
+				}
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						id := fmt.Sprint(n.Add(1))
+						if err := s.Update(ctx, func(tx store.Tx) error { return tx.LoadBalancers().Create(ctx, groupLB(id)) }); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(n.Load())/float64(max(sqlstore.Commits(s), 1)), "writes/commit")
+			})
 		}
 	}
 }
