@@ -232,6 +232,27 @@ func TestGroupCommitFailuresStayTheirOwn(t *testing.T) {
 	if !have["taken"] {
 		t.Error("the row written before the batch is gone")
 	}
+	// Alone (a batch of one), a panic reaches its caller, and the store
+	// writes on.
+	func() {
+		defer func() {
+			if v := recover(); v != "alone" {
+				t.Errorf("a lone writer's panic: %v", v)
+			}
+		}()
+		s.Update(ctx, func(tx store.Tx) error {
+			if err := tx.LoadBalancers().Create(ctx, groupLB("alone")); err != nil {
+				return err
+			}
+			panic("alone")
+		})
+	}()
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.LoadBalancers().Create(ctx, groupLB("after")) }); err != nil {
+		t.Fatalf("write after a panic: %v", err)
+	}
+	if have := groupIDs(t, s); have["alone"] || !have["after"] {
+		t.Errorf("after a lone panic: alone stored %v, after stored %v", have["alone"], have["after"])
+	}
 }
 
 // TestGroupCommitCanceledCaller: a caller whose context ends while it
