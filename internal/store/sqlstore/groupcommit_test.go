@@ -500,7 +500,9 @@ func BenchmarkUpdate(b *testing.B) {
 						}
 					}
 				})
-				b.ReportMetric(float64(n.Load())/float64(max(sqlstore.Commits(s), 1)), "writes/commit")
+				if group {
+					b.ReportMetric(float64(n.Load())/float64(max(sqlstore.Commits(s), 1)), "writes/commit")
+				}
 			})
 		}
 	}
