@@ -165,10 +165,11 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, t Term
 // the lease Renew after Renew. It reports whether lead returned by itself.
 //
 // The term ends when the store says another server holds the lease, or
-// when a renewal fails (the store unreachable) and the lease's local
-// deadline has passed — the deadline is counted from before the last
-// renewal that succeeded, so it never falls after the store's own expiry.
-// A deadline passing is not enough by itself: a leader woken late (a busy
+// when a renewal fails outright once the lease's local deadline has
+// passed (the deadline is counted from before the last renewal that
+// succeeded, so it never falls after the store's own expiry), or when
+// renewals keep timing out for a lifetime of the lease past it. A
+// deadline passing is not enough by itself: a leader woken late (a busy
 // machine) tries a renewal first, and leads on when the store still
 // counts it as the holder — or when its lease expired there but no other
 // server took it (a new epoch, the fence moved along). Whatever the local
@@ -214,17 +215,23 @@ func (e *Elector) lead(ctx context.Context, l store.Lease, deadline time.Time, l
 		case <-renew.C:
 		}
 		start := time.Now()
-		cur, err := e.renew(ctx, deadline)
+		cur, err := e.renew(ctx)
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
 				continue
 			}
-			if !time.Now().Before(deadline) {
+			// A renewal that failed outright after the deadline ends the
+			// term; one that timed out (the machine or the database too
+			// busy to answer) is tried again for one more lifetime of the
+			// lease: the store decides, when it answers, whether another
+			// server took over meanwhile.
+			late := time.Since(deadline)
+			if late >= 0 && (!errors.Is(err, context.DeadlineExceeded) || late >= e.opts.TTL) {
 				stop(fmt.Sprintf("the lease could not be renewed before it expired: %v", err))
 				return false
 			}
-			e.log.Warn("renewing the lease failed; trying again until it expires", "err", err, "expires_in", time.Until(deadline).Round(time.Millisecond))
+			e.log.Warn("renewing the lease failed; trying again", "err", err, "expires_in", time.Until(deadline).Round(time.Millisecond))
 			continue
 		case cur.Held(e.opts.Holder) && cur.Epoch == epoch:
 		case cur.Held(e.opts.Holder) && cur.Epoch == epoch+1:
@@ -245,10 +252,11 @@ func (e *Elector) lead(ctx context.Context, l store.Lease, deadline time.Time, l
 }
 
 // renew renews this server's term: one transaction on the lease store,
-// given until the deadline to finish (or Renew, when the deadline is
-// closer or past: a leader woken late still gets a real try).
-func (e *Elector) renew(ctx context.Context, deadline time.Time) (store.Lease, error) {
-	ctx, cancel := context.WithTimeout(ctx, max(time.Until(deadline), e.opts.Renew))
+// given the lease's lifetime to finish, wherever the deadline stands (a
+// renewal that reaches the store late is still an answer: the term goes
+// on, or the store names the server that took over).
+func (e *Elector) renew(ctx context.Context) (store.Lease, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.TTL)
 	defer cancel()
 	var l store.Lease
 	err := e.opts.LeaseStore.Update(ctx, func(tx store.Tx) error {
