@@ -3,13 +3,21 @@ package main
 // The api suite measures fulcrum's API latency with 1,000 load balancers
 // stored. It builds and starts a real server (SQLite, noauth, noop provider)
 // on a temporary data directory, drives it over loopback HTTP and prints
-// medians over several rounds.
+// medians over several rounds. Then it measures write throughput: 8
+// concurrent clients creating members, on fresh servers with SQLite's group
+// commit on and off (interleaved runs, medians).
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/bench/internal/benchkit"
@@ -20,10 +28,167 @@ func runAPI(ctx context.Context, args []string) error {
 	lbs := fs.Int("lbs", 1000, "load balancers to store")
 	rounds := fs.Int("rounds", 5, "measurement rounds (medians are reported)")
 	samples := fs.Int("samples", 200, "requests per operation per round")
+	writeRuns := fs.Int("write-runs", 3, "write-throughput runs per setting (group commit on, off), interleaved")
+	writeSecs := fs.Float64("write-secs", 3, "seconds of member creates per write-throughput run")
+	writeMax := fs.Int("write-max", 20000, "member creates at most per write-throughput run")
+	clients := fs.Int("clients", 8, "concurrent clients of the write-throughput runs")
+	writesOnly := fs.Bool("writes-only", false, "skip the latency rounds")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return apiBench(ctx, *lbs, *rounds, *samples)
+	if !*writesOnly {
+		if err := apiBench(ctx, *lbs, *rounds, *samples); err != nil {
+			return err
+		}
+	}
+	return apiWrites(ctx, *writeRuns, *clients, time.Duration(*writeSecs*float64(time.Second)), *writeMax)
+}
+
+// noGroupCommitEnv turns the store's group commit off in the server it is
+// set for (internal/store/sqlstore, a benchmark knob).
+const noGroupCommitEnv = "FULCRUM_BENCH_NO_GROUP_COMMIT"
+
+// apiWrites prints api_writes_per_s: clients concurrent clients, each
+// creating members in a pool of its own load balancer through the API of a
+// fresh server (SQLite, default settings), for dur or max creates, whichever
+// ends first; the same with group commit off; runs interleaved, medians.
+func apiWrites(ctx context.Context, runs, clients int, dur time.Duration, max int) error {
+	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-apiwrites-")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var on, off, cpuOn, cpuOff []float64
+	for r := 0; r < runs; r++ {
+		for _, group := range []bool{true, false} {
+			data := filepath.Join(dir, fmt.Sprintf("data-%d-%v", r, group))
+			rate, cpu, err := apiWritesRun(ctx, bin, data, clients, dur, max, group)
+			os.RemoveAll(data)
+			if err != nil {
+				return err
+			}
+			name := "group commit"
+			if group {
+				on, cpuOn = append(on, rate), append(cpuOn, cpu)
+			} else {
+				name = "no group commit"
+				off, cpuOff = append(off, rate), append(cpuOff, cpu)
+			}
+			fmt.Printf("writes run %d  %-16s %8.0f member creates/s (%d clients), server CPU %.2f ms per create\n", r+1, name, rate, clients, cpu)
+		}
+	}
+	medOn, medOff := benchkit.Pct(on, 50), benchkit.Pct(off, 50)
+	fmt.Printf("median of %d runs: %.0f/s with group commit, %.0f/s without\n", runs, medOn, medOff)
+	fmt.Printf("RESULT api_write_cpu_ms %.2f\n", benchkit.Pct(cpuOn, 50))
+	fmt.Printf("server CPU per member create (median): %.2f ms with group commit, %.2f ms without\n", benchkit.Pct(cpuOn, 50), benchkit.Pct(cpuOff, 50))
+	fmt.Printf("RESULT api_writes_per_s %.0f\n", medOn)
+	fmt.Printf("RESULT api_writes_per_s_nogroup %.0f\n", medOff)
+	if medOff > 0 {
+		fmt.Printf("RESULT api_writes_ratio_nogroup %.2f\n", medOn/medOff)
+	}
+	return nil
+}
+
+// apiWritesRun returns member creates per second and the server's CPU
+// milliseconds per create.
+func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.Duration, max int, group bool) (float64, float64, error) {
+	// The server inherits the environment it starts with.
+	if group {
+		os.Unsetenv(noGroupCommitEnv)
+	} else {
+		os.Setenv(noGroupCommitEnv, "1")
+	}
+	srv, err := benchkit.StartServer(bin, data, "--auth", "noauth", "--network", "noop", "--provider", "noop",
+		"--embedded-agent=false", "--log-level", "warn")
+	os.Unsetenv(noGroupCommitEnv)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer benchkit.Stop(srv.Cmd)
+	c := benchkit.NewClient(srv.URL)
+	c.HC.Transport.(*http.Transport).MaxIdleConnsPerHost = clients
+
+	// One load balancer and pool per client, ACTIVE before the clock starts.
+	pools := make([]string, clients)
+	for i := range pools {
+		var l struct{ Loadbalancer struct{ ID string } }
+		if err := c.Do("POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+			"name": fmt.Sprintf("writes-%d", i), "vip_subnet_id": "6d7b0a60-6a7e-4c3a-9d1b-2f4f9d6c1e01"}}, 201, &l); err != nil {
+			return 0, 0, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := c.WaitActive(wctx, l.Loadbalancer.ID)
+		cancel()
+		if err != nil {
+			return 0, 0, err
+		}
+		var p struct{ Pool struct{ ID string } }
+		if err := c.Do("POST", "/v2/lbaas/pools", map[string]any{"pool": map[string]any{
+			"loadbalancer_id": l.Loadbalancer.ID, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 201, &p); err != nil {
+			return 0, 0, err
+		}
+		pools[i] = p.Pool.ID
+	}
+
+	cpu0, err := procCPU(srv.Cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	var done atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	deadline := time.Now().Add(dur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for port := 1; time.Now().Before(deadline) && ctx.Err() == nil; port++ {
+				if done.Add(1) > int64(max) {
+					done.Add(-1)
+					return
+				}
+				if err := c.Do("POST", "/v2/lbaas/pools/"+pools[i]+"/members", map[string]any{"member": map[string]any{
+					"address": "127.0.0.1", "protocol_port": port}}, 201, nil); err != nil {
+					done.Add(-1)
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return 0, 0, firstErr
+	}
+	cpu1, err := procCPU(srv.Cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	n := float64(done.Load())
+	return n / elapsed.Seconds(), (cpu1 - cpu0).Seconds() * 1000 / n, nil
+}
+
+// procCPU returns the user and system CPU time process pid has used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name (which may hold spaces): state is
+	// the first, utime and stime the 12th and 13th, in clock ticks.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %v %v", pid, err1, err2)
+	}
+	return time.Duration(u+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
 
 func apiBench(ctx context.Context, nLB, rounds, samples int) error {

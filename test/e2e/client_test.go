@@ -15,6 +15,8 @@ type api struct {
 	base    string
 	project string
 	hc      *http.Client
+	// provider is the provider of the load balancers newLB creates ("" = the default).
+	provider string
 }
 
 func newAPI(base string) *api {

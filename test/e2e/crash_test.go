@@ -143,12 +143,15 @@ func writer(a *api, led *ledger, seed int64, stop <-chan struct{}) {
 // TestCrashAnywhereConverges SIGKILLs the server while writers hammer it,
 // restarts it on the same data directory and checks that every write that
 // was answered 2xx survived, and that everything converges: no object stays
-// PENDING_*.
+// PENDING_*. The writers run concurrently, so the store's group commit
+// batches their transactions (several writers' changes in one COMMIT): a
+// kill lands between, during and after shared commits, and a write is
+// still answered only once the commit holding it is on disk.
 func TestCrashAnywhereConverges(t *testing.T) {
 	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--network", "noop", "--provider", "noop", "--resync", "200ms", "--log-level", "warn")
 	led := &ledger{objs: map[string]*object{}}
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	const cycles, writers = 3, 4
+	const cycles, writers = 3, 8
 	// lbs counts the load balancers whose create was answered 201.
 	lbs := func() int {
 		led.mu.Lock()

@@ -39,29 +39,34 @@ func waitPlacement(t *testing.T, a *api, lbID, from string) string {
 
 // TestAPIFailoverMovesTheLoadBalancer: with two agents, a load balancer
 // failover and then an amphora failover each move the load balancer to the
-// other agent, and traffic follows it.
+// other agent, and traffic follows it; on each engine.
 func TestAPIFailoverMovesTheLoadBalancer(t *testing.T) {
-	srv, _, _ := twoAgents(t)
-	a := newAPI(srv.URL)
-	b := startBackend(t, "backend")
-	g := createGraph(t, a, freePort(t), b)
-	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
-	waitTraffic(t, g.url(), 10*time.Second)
-	first, _ := placement(t, a, g.lb)
+	forEngines(t, func(t *testing.T, e dataEngine) {
+		_, a, _, _ := twoAgents(t, e)
+		b := startBackend(t, "backend")
+		g := createGraph(t, a, freePort(t), b)
+		a.waitStatus(t, g.lb, "ACTIVE", 30*time.Second)
+		waitTraffic(t, g.url(), 20*time.Second)
+		first, _ := placement(t, a, g.lb)
 
-	a.must(t, "PUT", "/v2/lbaas/loadbalancers/"+g.lb+"/failover", nil, 202)
-	second := waitPlacement(t, a, g.lb, first)
-	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
-	waitTraffic(t, g.url(), 10*time.Second)
+		start := time.Now()
+		a.must(t, "PUT", "/v2/lbaas/loadbalancers/"+g.lb+"/failover", nil, 202)
+		second := waitPlacement(t, a, g.lb, first)
+		a.waitStatus(t, g.lb, "ACTIVE", 30*time.Second)
+		waitTraffic(t, g.url(), 20*time.Second)
+		lbFailover := time.Since(start)
 
-	_, id := placement(t, a, g.lb)
-	a.must(t, "PUT", "/v2/octavia/amphorae/"+id+"/failover", nil, 202)
-	third := waitPlacement(t, a, g.lb, second)
-	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
-	waitTraffic(t, g.url(), 10*time.Second)
-	if third != first {
-		t.Errorf("amphora failover moved the load balancer from %s to %s, want back to %s", second, third, first)
-	}
-	a.must(t, "PUT", "/v2/octavia/amphorae/"+id+"/config", nil, 202)
-	t.Logf("failover moved the load balancer %s → %s → %s, traffic following", first, second, third)
+		start = time.Now()
+		_, id := placement(t, a, g.lb)
+		a.must(t, "PUT", "/v2/octavia/amphorae/"+id+"/failover", nil, 202)
+		third := waitPlacement(t, a, g.lb, second)
+		a.waitStatus(t, g.lb, "ACTIVE", 30*time.Second)
+		waitTraffic(t, g.url(), 20*time.Second)
+		t.Logf("load balancer failover → ACTIVE and serving in %s, amphora failover in %s", lbFailover.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		if third != first {
+			t.Errorf("amphora failover moved the load balancer from %s to %s, want back to %s", second, third, first)
+		}
+		a.must(t, "PUT", "/v2/octavia/amphorae/"+id+"/config", nil, 202)
+		t.Logf("failover moved the load balancer %s → %s → %s, traffic following", first, second, third)
+	})
 }

@@ -5,19 +5,16 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/fulcrumlb/fulcrum/internal/servertest"
 )
 
-// TestFloatingIPServesTheVIP associates a floating IP from the public
-// network with a load balancer's VIP port: the data plane serves the
-// listeners on that address too, and stops when it is disassociated.
-func TestFloatingIPServesTheVIP(t *testing.T) {
-	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn")
-	a := newAPI(srv.URL)
+// caseFloatingIP associates a floating IP from the public network with a load
+// balancer's VIP port: the data plane serves the listeners on that address too, and
+// stops when it is disassociated.
+func caseFloatingIP(t *testing.T, s *engineServer) {
+	a := s.a
 	b := startBackend(t, "backend")
 	g := createGraph(t, a, freePort(t), b)
-	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, g.lb, "ACTIVE", 30*time.Second)
 	port := a.must(t, "GET", "/v2/lbaas/loadbalancers/"+g.lb, nil, 200).field("loadbalancer", "vip_port_id")
 	nets := a.must(t, "GET", "/networking/v2.0/networks?name=public", nil, 200).body["networks"].([]any)
 	if len(nets) != 1 {

@@ -19,6 +19,7 @@ type backend struct {
 	srv  *http.Server
 	hits atomic.Int64
 	port int
+	last atomic.Pointer[http.Header] // headers of the last request (not health probes)
 }
 
 func startBackend(t *testing.T, name string) *backend {
@@ -30,6 +31,9 @@ func startBackend(t *testing.T, name string) *backend {
 	b := &backend{name: name, ln: ln, port: ln.Addr().(*net.TCPAddr).Port}
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthcheck" {
+			h := r.Header.Clone()
+			h.Set("X-Test-Path", r.URL.Path)
+			b.last.Store(&h)
 			b.hits.Add(1)
 		}
 		io.WriteString(w, b.name)
@@ -110,8 +114,7 @@ func (g *graph) url() string { return "http://" + net.JoinHostPort(g.vip, strcon
 func createGraph(t *testing.T, a *api, port int, backends ...*backend) *graph {
 	t.Helper()
 	g := &graph{port: port}
-	r := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
-		"name": "e2e", "vip_subnet_id": vipSubnet(a)}}, 201)
+	r := a.newLB(t, map[string]any{"name": "e2e"})
 	g.lb, g.vip = r.id("loadbalancer"), r.field("loadbalancer", "vip_address")
 	g.listener = a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
 		"loadbalancer_id": g.lb, "protocol": "HTTP", "protocol_port": port}}, 201).id("listener")

@@ -9,21 +9,17 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/fulcrumlb/fulcrum/internal/servertest"
 )
 
-// TestL7EndToEnd creates L7 policies and rules through the Octavia API and checks real
+// caseL7 creates L7 policies and rules through the Octavia API and checks real
 // traffic through the embedded agent: /api goes to a second pool, a rejection and a
 // redirect are answered by the engine, and deleting a policy takes effect.
-func TestL7EndToEnd(t *testing.T) {
-	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn")
-	a := newAPI(srv.URL)
+func caseL7(t *testing.T, s *engineServer) {
+	a := s.a
 	web, api := startBackend(t, "web"), startBackend(t, "api")
 	port := freePort(t)
 
-	r := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
-		"name": "e2e-l7", "vip_subnet_id": vipSubnet(a)}}, 201)
+	r := a.newLB(t, map[string]any{"name": "e2e-l7"})
 	lbID, vip := r.id("loadbalancer"), r.field("loadbalancer", "vip_address")
 	listener := a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
 		"loadbalancer_id": lbID, "protocol": "HTTP", "protocol_port": port}}, 201).id("listener")
@@ -39,7 +35,7 @@ func TestL7EndToEnd(t *testing.T) {
 		"listener_id": listener, "action": "REDIRECT_TO_POOL", "redirect_pool_id": apiPool, "name": "api"}}, 201).id("l7policy")
 	a.must(t, "POST", "/v2/lbaas/l7policies/"+toAPI+"/rules", map[string]any{"rule": map[string]any{
 		"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api"}}, 201)
-	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, lbID, "ACTIVE", 30*time.Second)
 	base := "http://" + net.JoinHostPort(vip, strconv.Itoa(port))
 	waitTraffic(t, base+"/", 10*time.Second)
 
@@ -67,7 +63,7 @@ func TestL7EndToEnd(t *testing.T) {
 		"listener_id": listener, "action": "REDIRECT_PREFIX", "redirect_prefix": "https://new.example", "redirect_http_code": 301}}, 201).id("l7policy")
 	a.must(t, "POST", "/v2/lbaas/l7policies/"+moved+"/rules", map[string]any{"rule": map[string]any{
 		"type": "PATH", "compare_type": "STARTS_WITH", "value": "/old/"}}, 201)
-	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, lbID, "ACTIVE", 30*time.Second)
 	for _, tc := range []struct {
 		path      string
 		hdr       map[string]string
@@ -87,13 +83,17 @@ func TestL7EndToEnd(t *testing.T) {
 
 	// Deleting the pool policy sends /api to the default pool again.
 	a.must(t, "DELETE", "/v2/lbaas/l7policies/"+toAPI, nil, 204)
-	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, lbID, "ACTIVE", 30*time.Second)
 	if code, body, _ := l7Get(t, c, base+"/api/users", nil); code != 200 || body != "web" {
 		t.Fatalf("after deleting the policy GET /api/users: %d %q, want 200 web", code, body)
 	}
-	if dials.Load() != 1 {
+	// docs/dataplane.md engine table, "hitless reconfiguration": the native engine swaps
+	// its configuration in process and keeps the connection; HAProxy's replaced worker
+	// closes idle keep-alive connections (the client reconnects, no request fails).
+	if s.e.name == "native" && dials.Load() != 1 {
 		t.Fatalf("the keep-alive connection did not survive two reconfigurations: %d connections", dials.Load())
 	}
+	t.Logf("%d connections for the requests across two reconfigurations", dials.Load())
 	// The rejection counts as a request error of the listener.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -144,25 +144,24 @@ func l7Get(t *testing.T, c *http.Client, url string, hdr map[string]string) (int
 	return resp.StatusCode, string(b), resp.Header.Get("Location")
 }
 
-// TestL7FullyPopulatedEndToEnd creates a load balancer with an L7 policy in one call (the
+// caseL7FullyPopulated creates a load balancer with an L7 policy in one call (the
 // fully populated create) and checks that /api reaches the redirect pool.
-func TestL7FullyPopulatedEndToEnd(t *testing.T) {
-	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn")
-	a := newAPI(srv.URL)
+func caseL7FullyPopulated(t *testing.T, s *engineServer) {
+	a := s.a
 	web, api := startBackend(t, "web"), startBackend(t, "api")
 	port := freePort(t)
 	pool := func(name string, b *backend) map[string]any {
 		return map[string]any{"name": name, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
 			"members": []any{map[string]any{"address": "127.0.0.1", "protocol_port": b.port}}}
 	}
-	r := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
-		"name": "e2e-l7-graph", "vip_subnet_id": vipSubnet(a),
+	r := a.newLB(t, map[string]any{
+		"name": "e2e-l7-graph",
 		"listeners": []any{map[string]any{"protocol": "HTTP", "protocol_port": port, "default_pool": pool("web", web),
 			"l7policies": []any{map[string]any{"action": "REDIRECT_TO_POOL", "redirect_pool": pool("api", api),
 				"rules": []any{map[string]any{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api"}}}}}},
-	}}, 201)
+	})
 	lbID, vip := r.id("loadbalancer"), r.field("loadbalancer", "vip_address")
-	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, lbID, "ACTIVE", 30*time.Second)
 	base := "http://" + net.JoinHostPort(vip, strconv.Itoa(port))
 	waitTraffic(t, base+"/", 10*time.Second)
 	var dials atomic.Int64

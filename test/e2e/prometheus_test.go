@@ -7,22 +7,18 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fulcrumlb/fulcrum/internal/servertest"
 )
 
-// TestPrometheusListenerThroughTheAPI: a PROMETHEUS listener created through the API on
-// the default provider serves /metrics on the VIP, counting the traffic of its load
-// balancer's other listener.
-func TestPrometheusListenerThroughTheAPI(t *testing.T) {
-	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn")
-	a := newAPI(srv.URL)
+// casePrometheus: a PROMETHEUS listener created through the API serves /metrics on the
+// VIP, counting the traffic of its load balancer's other listener.
+func casePrometheus(t *testing.T, s *engineServer) {
+	a := s.a
 	b := startBackend(t, "backend")
 	g := createGraph(t, a, freePort(t), b)
 	promPort := freePort(t)
 	prom := a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
 		"loadbalancer_id": g.lb, "protocol": "PROMETHEUS", "protocol_port": promPort, "allowed_cidrs": []string{"127.0.0.0/8"}}}, 201).id("listener")
-	a.waitStatus(t, g.lb, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, g.lb, "ACTIVE", 30*time.Second)
 	if st := a.must(t, "GET", "/v2/lbaas/listeners/"+prom, nil, 200).field("listener", "provisioning_status"); st != "ACTIVE" {
 		t.Fatalf("PROMETHEUS listener %s", st)
 	}

@@ -6,20 +6,16 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fulcrumlb/fulcrum/internal/servertest"
 )
 
-// TestRefusedConfigIsErrorAndConverges: a listener on an address:port that
-// something else on the host already holds cannot be applied; the load
-// balancer goes ERROR (others on the agent keep working), and once the port
-// is free the controller's retries converge it to ACTIVE.
-func TestRefusedConfigIsErrorAndConverges(t *testing.T) {
-	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn")
-	a := newAPI(srv.URL)
+// caseRefusedConfigConverges: a listener on an address:port that something else on the
+// host already holds cannot be applied; the load balancer goes ERROR (others on the agent
+// keep working), and once the port is free the controller's retries converge it to ACTIVE.
+func caseRefusedConfigConverges(t *testing.T, s *engineServer) {
+	srv, a := s.srv, s.a
 	b := startBackend(t, "backend")
 	healthy := createGraph(t, a, freePort(t), b)
-	a.waitStatus(t, healthy.lb, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, healthy.lb, "ACTIVE", 30*time.Second)
 
 	// Occupy a port on an address of private-subnet (127.10.0.0/16, where
 	// the Neutron subset allocates VIPs) and ask for a VIP there.
@@ -29,12 +25,11 @@ func TestRefusedConfigIsErrorAndConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := blocker.Addr().(*net.TCPAddr).Port
-	r := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
-		"name": "clash", "vip_subnet_id": vipSubnet(a), "vip_address": clashAddr}}, 201)
+	r := a.newLB(t, map[string]any{"name": "clash", "vip_address": clashAddr})
 	lbID := r.id("loadbalancer")
 	lis := a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
 		"loadbalancer_id": lbID, "protocol": "TCP", "protocol_port": port}}, 201).id("listener")
-	a.waitStatus(t, lbID, "ERROR", 20*time.Second)
+	a.waitStatus(t, lbID, "ERROR", 30*time.Second)
 	if st := a.must(t, "GET", "/v2/lbaas/listeners/"+lis, nil, 200).field("listener", "provisioning_status"); st != "ERROR" {
 		t.Errorf("listener of the refused load balancer: %s", st)
 	}

@@ -21,8 +21,6 @@ import (
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
-
-	"github.com/fulcrumlb/fulcrum/internal/servertest"
 )
 
 // e2eCA issues server certificates for the TLS end-to-end test.
@@ -70,39 +68,40 @@ func storeSecret(t *testing.T, a *api, name string, p12 []byte) string {
 	return href
 }
 
-// TestTerminatedHTTPSEndToEnd: a PKCS#12 secret through the Barbican API, a
-// TERMINATED_HTTPS listener using it, HTTPS through the VIP verified against
-// the test CA; then the listener's default_tls_container_ref is replaced
-// while clients keep sending requests: new handshakes get the new
-// certificate after the hot apply, and no request fails.
-func TestTerminatedHTTPSEndToEnd(t *testing.T) {
-	srv := servertest.Start(t, bin, "", "--auth", "noauth", "--log-level", "warn")
-	a := newAPI(srv.URL)
+// caseTerminatedHTTPS: PKCS#12 secrets through the Barbican API, a TERMINATED_HTTPS
+// listener using them (a default certificate and one chosen by SNI), HTTPS through the
+// VIP verified against the test CA, X-Forwarded-Proto set by the engine (a client's copy
+// replaced), the listener's own stats; then the listener's default_tls_container_ref is
+// replaced while clients keep sending requests: new handshakes get the new certificate
+// after the hot apply, and no request fails.
+func caseTerminatedHTTPS(t *testing.T, s *engineServer) {
+	a := s.a
 	ca := newE2ECA(t)
-	const name = "www.example.test"
+	const name, sniName = "www.example.test", "api.example.test"
 	p12a, leafA := ca.bundle(t, name, 10)
 	p12b, leafB := ca.bundle(t, name, 11)
-	hrefA, hrefB := storeSecret(t, a, "cert-a", p12a), storeSecret(t, a, "cert-b", p12b)
+	p12sni, leafSNI := ca.bundle(t, sniName, 12)
+	hrefA, hrefB, hrefSNI := storeSecret(t, a, "cert-a", p12a), storeSecret(t, a, "cert-b", p12b), storeSecret(t, a, "cert-sni", p12sni)
 	b := startBackend(t, "member")
 
-	r := a.must(t, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{"name": "tls", "vip_subnet_id": vipSubnet(a)}}, 201)
+	r := a.newLB(t, map[string]any{"name": "tls"})
 	lbID, vip := r.id("loadbalancer"), r.field("loadbalancer", "vip_address")
-	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, lbID, "ACTIVE", 30*time.Second)
 	port := freePort(t)
 	// An unreadable reference is refused the way Octavia refuses it.
-	bad := srv.URL + "/key-manager/v1/secrets/00000000-0000-4000-8000-000000000000"
+	bad := s.srv.URL + "/key-manager/v1/secrets/00000000-0000-4000-8000-000000000000"
 	r = a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": lbID,
 		"protocol": "TERMINATED_HTTPS", "protocol_port": port, "default_tls_container_ref": bad}}, 400)
 	if got := r.body["faultstring"]; got != "Could not retrieve certificate: ['"+bad+"']" {
 		t.Errorf("unreadable reference: %v", got)
 	}
 	listener := a.must(t, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": lbID,
-		"protocol": "TERMINATED_HTTPS", "protocol_port": port, "default_tls_container_ref": hrefA,
+		"protocol": "TERMINATED_HTTPS", "protocol_port": port, "default_tls_container_ref": hrefA, "sni_container_refs": []string{hrefSNI},
 		"insert_headers": map[string]string{"X-Forwarded-Proto": "true"}}}, 201).id("listener")
 	a.must(t, "POST", "/v2/lbaas/pools", map[string]any{"pool": map[string]any{"listener_id": listener, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 201)
 	pool := a.must(t, "GET", "/v2/lbaas/listeners/"+listener, nil, 200).body["listener"].(map[string]any)["default_pool_id"].(string)
 	a.must(t, "POST", "/v2/lbaas/pools/"+pool+"/members", map[string]any{"member": map[string]any{"address": "127.0.0.1", "protocol_port": b.port}}, 201)
-	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, lbID, "ACTIVE", 30*time.Second)
 
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
@@ -138,6 +137,36 @@ func TestTerminatedHTTPSEndToEnd(t *testing.T) {
 	}
 	if got == nil || !got.Equal(leafA) {
 		t.Fatalf("served %v, want certificate A (serial 10)", got)
+	}
+	// SNI: naming the other name gets its certificate.
+	if c, body := hapHTTPS(addr, sniName, roots); c == nil || !c.Equal(leafSNI) || body != "member" {
+		t.Fatalf("naming %s: certificate %v, body %q; want the SNI certificate (serial 12)", sniName, c, body)
+	}
+	// X-Forwarded-Proto is the engine's, whatever the client sent.
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("X-Forwarded-Proto", "http")
+	if resp, err := newClient(false).Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	var got1 []string
+	if h := b.last.Load(); h != nil {
+		got1 = (*h)["X-Forwarded-Proto"]
+	}
+	if len(got1) != 1 || got1[0] != "https" {
+		t.Errorf("the member got X-Forwarded-Proto %q, want [https] only", got1)
+	}
+	// The listener's own stats count its connections (at least the three above).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st := a.must(t, "GET", "/v2/lbaas/listeners/"+listener+"/stats", nil, 200).body["stats"].(map[string]any)
+		if number(st, "total_connections") >= 3 && number(st, "bytes_out") > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("TERMINATED_HTTPS listener stats never counted 3 connections: %v", st)
+		}
 	}
 
 	// Load during the change: one keep-alive client and one new connection per request.
@@ -188,7 +217,7 @@ func TestTerminatedHTTPSEndToEnd(t *testing.T) {
 	}
 	waitOK(10)
 	a.must(t, "PUT", "/v2/lbaas/listeners/"+listener, map[string]any{"listener": map[string]any{"default_tls_container_ref": hrefB}}, 200)
-	a.waitStatus(t, lbID, "ACTIVE", 20*time.Second)
+	a.waitStatus(t, lbID, "ACTIVE", 30*time.Second)
 	swapped := false
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if c := leafOf(); c != nil && c.Equal(leafB) {
@@ -211,7 +240,7 @@ func TestTerminatedHTTPSEndToEnd(t *testing.T) {
 	// compiled any more, so it goes ERROR with the reason, while the data
 	// plane keeps serving the certificate it has.
 	a.must(t, "DELETE", "/key-manager/v1/secrets/"+hrefB[len(hrefB)-36:], nil, 204)
-	a.waitStatus(t, lbID, "ERROR", 20*time.Second)
+	a.waitStatus(t, lbID, "ERROR", 30*time.Second)
 	if c := leafOf(); c == nil || !c.Equal(leafB) {
 		t.Errorf("after the secret was deleted the listener serves %v, want certificate B still", c)
 	}

@@ -175,8 +175,8 @@ func CheckBinary(ctx context.Context, path string) (BinaryInfo, error) {
 var plainPath = regexp.MustCompile(`^[A-Za-z0-9/._-]+$`)
 
 // New checks the HAProxy executable, prepares the private directory and adopts an HAProxy
-// a previous engine left running there (an agent restarted after a crash keeps serving
-// without a gap; the first Apply reloads it). It starts no process: the first Apply does.
+// a previous engine left running there (one stopped without Close in this process, or an
+// older agent's; the first Apply reloads it). It starts no process: the first Apply does.
 func New(opts Options) (*Engine, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("haproxy engine: a private directory is required")

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,7 +111,8 @@ func firstLine(s string) string {
 }
 
 // master is the HAProxy master process: the engine's child, or one a previous engine
-// (an agent that crashed) left running, which the engine adopts.
+// (an engine stopped without Close, or an older agent) left running, which the engine
+// adopts.
 type master struct {
 	dir string
 	bin string
@@ -135,9 +137,8 @@ func (m *master) showProc(ctx context.Context) (procs, error) {
 }
 
 // adopt takes over a master a previous engine left running in dir: its pid file names a
-// live haproxy whose command line is ours and whose master socket answers. An agent
-// restarted after a crash so goes on with the sockets and connections in place; the next
-// Apply reloads it.
+// live haproxy whose command line is ours and whose master socket answers; the next Apply
+// reloads it. (A master this code starts dies with its agent's process: see start.)
 func (m *master) adopt(ctx context.Context) bool {
 	b, err := os.ReadFile(filepath.Join(m.dir, pidFile))
 	if err != nil {
@@ -168,21 +169,41 @@ func (m *master) start(ctx context.Context) error {
 	args := []string{"-W", "-db", "-S", m.sock() + ",mode,600", "-f", filepath.Join(m.dir, configFile), "-p", filepath.Join(m.dir, pidFile)}
 	cmd := exec.Command(m.bin, args...)
 	cmd.Dir = m.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// HAProxy dies with its agent (SIGTERM, as Close sends; the workers exit with their
+	// master): an agent's data plane lives as long as the agent, as with the native engine.
+	// Otherwise a killed agent's HAProxy would go on holding the VIP's ports, and the agent
+	// its load balancers fail over to could not bind them.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	ring := &lineRing{max: 200}
+	exited := make(chan struct{})
+	copied := make(chan struct{})
+	// The parent-death signal fires when the thread that forked the master exits, not the
+	// process: the goroutine that starts it stays on its thread until the master has exited
+	// (the thread ends with the goroutine, never unlocked). The master re-executes itself on
+	// reload with the same pid and parent, so the signal holds across reloads.
+	startErr := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			startErr <- err
+			return
+		}
+		startErr <- nil
+		cmd.Wait()
+		<-copied
+		close(exited)
+	}()
+	if err := <-startErr; err != nil {
 		pr.Close()
 		pw.Close()
 		return fmt.Errorf("start %s: %w", m.bin, err)
 	}
 	pw.Close()
-	ring := &lineRing{max: 200}
-	exited := make(chan struct{})
-	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
 		sc := bufio.NewScanner(pr)
@@ -194,11 +215,6 @@ func (m *master) start(ctx context.Context) error {
 			}
 		}
 		pr.Close()
-	}()
-	go func() {
-		cmd.Wait()
-		<-copied
-		close(exited)
 	}()
 	m.mu.Lock()
 	m.cmd, m.exited, m.pid, m.stderr = cmd, exited, cmd.Process.Pid, ring

@@ -3,11 +3,14 @@ package haproxy
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,9 +61,10 @@ func hammer(t *testing.T, url string) (stop func() (ok, failed int64, first stri
 	}
 }
 
-// TestAdoptAfterCrash: an agent that dies (no Close) leaves HAProxy serving; a new engine
-// on the same directory adopts the running master and reloads it, and traffic never
-// stops.
+// TestAdoptAfterCrash: an engine that stops without Close (its goroutines end, its process
+// lives on) leaves HAProxy serving; a new engine on the same directory adopts the running
+// master and reloads it, and traffic never stops. (An agent process that dies takes its
+// HAProxy with it: TestHAProxyDiesWithItsAgent.)
 func TestAdoptAfterCrash(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
 	port := freePort(t)
@@ -73,7 +77,7 @@ func TestAdoptAfterCrash(t *testing.T) {
 	mustApply(t, e1, cfg)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	stop := hammer(t, url)
-	// The agent dies: its goroutines stop, HAProxy is not told.
+	// The engine stops: its goroutines end, HAProxy is not told.
 	close(e1.stop)
 	e1.wg.Wait()
 	masterPid := e1.m.currentPid()
@@ -218,4 +222,138 @@ func TestPrivateFiles(t *testing.T) {
 	if st, _ := os.Stat(filepath.Join(e.dir, configFile)); st.Mode().Perm() != 0o600 {
 		t.Errorf("haproxy.cfg: mode %v", st.Mode().Perm())
 	}
+}
+
+// agentChildEnv makes the test binary an "agent" (agentChild) instead of running tests.
+const agentChildEnv = "FULCRUM_HAPROXY_TEST_AGENT_DIR"
+
+// agentChild is a stand-in agent process: an engine on dir that applies dir/cfg1.json then
+// dir/cfg2.json (so that its HAProxy master has re-executed itself once), prints "ready"
+// and waits to be killed.
+func agentChild(dir string) {
+	fail := func(err error) {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	e, err := New(Options{Dir: filepath.Join(dir, "engine"), PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		fail(err)
+	}
+	for _, name := range []string{"cfg1.json", "cfg2.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			fail(err)
+		}
+		var cfg dataplane.Config
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			fail(err)
+		}
+		if err := e.Apply(context.Background(), &cfg); err != nil {
+			fail(err)
+		}
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+// TestHAProxyDiesWithItsAgent: an agent process SIGKILLed (no Close) takes its HAProxy
+// with it, after a reload as well: the master and its workers exit and the listener's port
+// is free at once for another agent (the one its load balancers fail over to), as with the
+// native engine, whose listeners close with the process.
+func TestHAProxyDiesWithItsAgent(t *testing.T) {
+	a := startBackend(t, "a")
+	port := freePort(t)
+	dir := testDir(t)
+	cfg := oneListener(port, pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, a.member("ma")))
+	for i, name := range []string{"cfg1.json", "cfg2.json"} {
+		cfg.Version = uint64(i + 1)
+		cfg.Listeners[0].TimeoutClientData = 50000 + int64(i) // a change: the second apply reloads
+		b, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), agentChildEnv+"="+dir)
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	t.Cleanup(func() {
+		child.Process.Kill()
+		<-exited
+	})
+	lines := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		child.Wait()
+		close(exited)
+	}()
+	select {
+	case l := <-lines:
+		if l != "ready" {
+			t.Fatalf("agent child: %q", l)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("agent child not ready in 2 minutes")
+	}
+	pidText, err := os.ReadFile(filepath.Join(dir, "engine", pidFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	masterPid, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // an HAProxy that outlived its agent (the failure this test catches)
+		if !processGone(masterPid) {
+			syscall.Kill(masterPid, syscall.SIGKILL)
+		}
+	})
+	// Its master CLI shows the reload: the master re-executed itself once.
+	p, err := (&master{dir: filepath.Join(dir, "engine")}).showProc(context.Background())
+	if err != nil || p.master != masterPid || p.reloads < 1 {
+		t.Fatalf("show proc of the child's HAProxy: %+v %v, want master %d reloaded once", p, err, masterPid)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if resp, err := clientFrom("127.0.0.1").Get(url); err != nil {
+		t.Fatalf("through the child's HAProxy: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	child.Process.Signal(syscall.SIGKILL)
+	<-exited
+	eventually(t, 20*time.Second, "HAProxy's master exits with its agent", func() bool { return processGone(masterPid) })
+	eventually(t, 20*time.Second, "the listener's port is free", func() bool {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return false
+		}
+		ln.Close()
+		return true
+	})
+}
+
+// processGone reports whether pid has exited (a zombie nobody reaped yet counts as gone).
+func processGone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
 }

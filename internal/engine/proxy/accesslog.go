@@ -307,7 +307,11 @@ func (h *httpConn) captureRequest() {
 		h.rec.keep(1, req.hostValue.of(req.head))
 	}
 	h.rec.keep(2, req.first[1].of(req.head))
-	h.rec.keep(3, req.first[2].of(req.head))
+	if h.h2 != nil {
+		h.rec.keep(3, h2Proto) // the client's protocol, not the stream's HTTP/1.1 form
+	} else {
+		h.rec.keep(3, req.first[2].of(req.head))
+	}
 }
 
 // captureBad keeps the first line of a request head that did not parse.

@@ -78,6 +78,10 @@ type httpConn struct {
 	// rec is the access-log record of the current request (filled only while its
 	// listener logs).
 	rec httpRecord
+	// h2srv is set while the client connection speaks HTTP/2 (h2.go); h2 is set on
+	// the httpConn of one HTTP/2 stream.
+	h2srv atomic.Pointer[h2State]
+	h2    *h2Stream
 }
 
 type bodyMode uint8
@@ -130,6 +134,8 @@ func newHTTPConn(c Conn, tcp *net.TCPConn, tc *tls.Conn, current func() *Fronten
 	h.current = current
 	h.drain.Store(false)
 	h.idle.Store(false)
+	h.h2srv.Store(nil)
+	h.h2 = nil
 	return &HTTPConn{h: h}
 }
 
@@ -151,6 +157,9 @@ func (hc *HTTPConn) Serve() {
 func (hc *HTTPConn) Drain() {
 	h := hc.h
 	h.drain.Store(true)
+	if st := h.h2srv.Load(); st != nil {
+		st.goAway()
+	}
 	if h.idle.Load() {
 		h.c.SetReadDeadline(time.Unix(1, 0))
 	}
@@ -162,6 +171,8 @@ func (hc *HTTPConn) Release() {
 	h := hc.h
 	hc.h = nil
 	h.c, h.tcp, h.tls, h.info, h.sslFor, h.br.c, h.current = nil, nil, nil, nil, nil, nil, nil
+	h.h2srv.Store(nil)
+	h.h2 = nil
 	if cap(h.out) > 64<<10 {
 		h.out = make([]byte, 0, 4<<10)
 	}
@@ -181,8 +192,16 @@ func (hc *HTTPConn) Release() {
 }
 
 func (h *httpConn) serve(current func() *Frontend) {
-	if h.tls != nil && !h.handshake(current) {
-		return
+	if h.tls != nil {
+		if !h.handshake(current) {
+			return
+		}
+		if h.tls.ConnectionState().NegotiatedProtocol == "h2" {
+			if fe := current(); fe != nil {
+				h.serveH2(fe)
+			}
+			return
+		}
 	}
 	for {
 		fe := current()
@@ -608,6 +627,9 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 		var reused bool
 		mc, reused = h.memberConn(fe, rt, m)
+		if !h.holdMember(mc) {
+			return false // an HTTP/2 stream the client reset meanwhile
+		}
 		if mc == nil {
 			tried = append(tried, m)
 			if len(tried) >= h.opts.ConnectAttempts || len(tried) == cap(h.tried) {
@@ -738,7 +760,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 			return false
 		}
 	}
-	if memberKeep && mb.buffered() == 0 {
+	if memberKeep && mb.buffered() == 0 && h.holdMember(nil) {
 		if rt.proxied {
 			if h.private != nil {
 				h.private.Close() // kept for another PROXY pool this client used before

@@ -255,7 +255,7 @@ func (h *httpConn) memberConn(fe *Frontend, rt *route, m *balance.Member) (*memb
 		return nil, false
 	}
 	if proxied {
-		hdr := proxyHeader(rt.pool.Protocol, h.client, h.tcp.LocalAddr().(*net.TCPAddr).AddrPort())
+		hdr := proxyHeader(rt.pool.Protocol, h.client, h.localAddr())
 		if _, err := tcp.Write(hdr); err != nil {
 			tcp.Close()
 			m.State.ConnectErrors.Add(1)

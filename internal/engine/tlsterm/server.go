@@ -51,7 +51,7 @@ func NewServer(lt *dataplane.ListenerTLS, opts ServerOptions) (*Server, error) {
 	}
 	protos := DefaultALPN
 	if lt.ALPNProtocols != nil {
-		protos = alpn(lt.ALPNProtocols)
+		protos = serverALPN(lt.ALPNProtocols)
 	}
 	s := &Server{certs: idx}
 	cfg := &tls.Config{

@@ -135,13 +135,21 @@ func ciphers(list string, maxVersion uint16) ([]uint16, error) {
 	return out, nil
 }
 
-// alpn keeps the protocols the engine speaks: http/1.1 and http/1.0. h2 is
-// dropped: the engine has no HTTP/2, and offering it would make clients
-// speak a protocol nobody answers. nil when nothing is left.
-func alpn(protocols []string) []string {
+// alpn keeps the protocols a member connection may speak: http/1.1 and
+// http/1.0. h2 is dropped: the engine speaks HTTP/1.1 to members, and
+// offering h2 would make a member answer in a protocol the engine does not
+// read. nil when nothing is left.
+func alpn(protocols []string) []string { return keepALPN(protocols, false) }
+
+// serverALPN keeps the protocols a TERMINATED_HTTPS listener offers, in the
+// listener's order (crypto/tls picks the first of them the client offers):
+// h2, http/1.1 and http/1.0. nil when nothing is left.
+func serverALPN(protocols []string) []string { return keepALPN(protocols, true) }
+
+func keepALPN(protocols []string, h2 bool) []string {
 	var out []string
 	for _, p := range protocols {
-		if (p == "http/1.1" || p == "http/1.0") && !slices.Contains(out, p) {
+		if (p == "http/1.1" || p == "http/1.0" || (h2 && p == "h2")) && !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}
@@ -149,7 +157,9 @@ func alpn(protocols []string) []string {
 }
 
 // DefaultALPN is what a listener offers when its contract names none:
-// Octavia's default list without h2.
+// HTTP/1 only. (The API fills Octavia's default, h2 first, into every
+// TERMINATED_HTTPS listener it creates; a contract without a list is one
+// written by hand.)
 var DefaultALPN = []string{"http/1.1", "http/1.0"}
 
 // parseCRL reads the first X509 CRL block of a PEM document.

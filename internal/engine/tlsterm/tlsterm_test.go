@@ -226,15 +226,33 @@ func TestVersionsCiphersALPN(t *testing.T) {
 			}},
 		{"client without the cipher", dataplane.ListenerTLS{Versions: []string{"TLSv1.2"}, Ciphers: "ECDHE-ECDSA-CHACHA20-POLY1305"},
 			&tls.Config{CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, false, nil},
-		{"ALPN: h2 never offered", dataplane.ListenerTLS{ALPNProtocols: []string{"h2", "http/1.1"}}, &tls.Config{NextProtos: []string{"h2", "http/1.1"}}, true,
+		{"ALPN: h2 offered when listed", dataplane.ListenerTLS{ALPNProtocols: []string{"h2", "http/1.1"}}, &tls.Config{NextProtos: []string{"h2", "http/1.1"}}, true,
+			func(t *testing.T, cs tls.ConnectionState) {
+				if cs.NegotiatedProtocol != "h2" {
+					t.Errorf("ALPN %q", cs.NegotiatedProtocol)
+				}
+			}},
+		{"ALPN h2 only", dataplane.ListenerTLS{ALPNProtocols: []string{"h2"}}, &tls.Config{NextProtos: []string{"h2"}}, true,
+			func(t *testing.T, cs tls.ConnectionState) {
+				if cs.NegotiatedProtocol != "h2" {
+					t.Errorf("ALPN %q", cs.NegotiatedProtocol)
+				}
+			}},
+		{"ALPN: the listener's order wins", dataplane.ListenerTLS{ALPNProtocols: []string{"http/1.1", "h2"}}, &tls.Config{NextProtos: []string{"h2", "http/1.1"}}, true,
 			func(t *testing.T, cs tls.ConnectionState) {
 				if cs.NegotiatedProtocol != "http/1.1" {
 					t.Errorf("ALPN %q", cs.NegotiatedProtocol)
 				}
 			}},
-		{"ALPN h2 only: nothing negotiated", dataplane.ListenerTLS{ALPNProtocols: []string{"h2"}}, &tls.Config{NextProtos: []string{"h2"}}, true,
+		{"ALPN: no list, no h2", dataplane.ListenerTLS{}, &tls.Config{NextProtos: []string{"h2", "http/1.1"}}, true,
 			func(t *testing.T, cs tls.ConnectionState) {
-				if cs.NegotiatedProtocol != "" {
+				if cs.NegotiatedProtocol != "http/1.1" {
+					t.Errorf("ALPN %q", cs.NegotiatedProtocol)
+				}
+			}},
+		{"ALPN: a list without h2", dataplane.ListenerTLS{ALPNProtocols: []string{"http/1.1", "http/1.0"}}, &tls.Config{NextProtos: []string{"h2", "http/1.1"}}, true,
+			func(t *testing.T, cs tls.ConnectionState) {
+				if cs.NegotiatedProtocol != "http/1.1" {
 					t.Errorf("ALPN %q", cs.NegotiatedProtocol)
 				}
 			}},

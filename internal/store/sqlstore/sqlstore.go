@@ -175,6 +175,11 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadConns is the size of the read pool (default 4).
 	ReadConns int
+	// NoGroupCommit (SQLite) runs each Update in a transaction of its own
+	// instead of batching concurrent ones (groupcommit.go). For comparisons
+	// only; the environment variable FULCRUM_BENCH_NO_GROUP_COMMIT=1 sets
+	// it too.
+	NoGroupCommit bool
 }
 
 // Store is a store.Store on database/sql.
@@ -187,6 +192,11 @@ type Store struct {
 	w     writeState
 	dsn   string // PostgreSQL: for the connections Listen holds
 	hub   hub    // SQLite: notifications within the process
+	// grouped: Update batches concurrent writers (SQLite, groupcommit.go).
+	grouped bool
+	group   group
+	// SQLite: prepared statements of each pool (stmtcache.go).
+	writeStmts, readStmts *stmtCache
 }
 
 // writeState remembers whether the last write failed with
@@ -244,7 +254,9 @@ func openSQLite(ctx context.Context, opts Options) (*Store, error) {
 	}
 	read.SetMaxOpenConns(opts.ReadConns)
 	read.SetMaxIdleConns(opts.ReadConns)
-	s := &Store{d: &sqliteDialect, write: write, read: read, kinds: newKinds(), log: opts.Logger}
+	s := &Store{d: &sqliteDialect, write: write, read: read, kinds: newKinds(), log: opts.Logger,
+		grouped:    !opts.NoGroupCommit && os.Getenv(noGroupCommitEnv) != "1",
+		writeStmts: newStmtCache(write), readStmts: newStmtCache(read)}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -309,15 +321,28 @@ func openPostgres(ctx context.Context, opts Options) (*Store, error) {
 
 // Close releases the connections.
 func (s *Store) Close() error {
+	for _, c := range []*stmtCache{s.writeStmts, s.readStmts} {
+		if c != nil {
+			c.close()
+		}
+	}
 	if s.read == s.write {
 		return s.write.Close()
 	}
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
-// Update runs fn in a read-write transaction.
+// Update runs fn in a read-write transaction. On SQLite, concurrent calls
+// share one transaction and one commit, each fn in a savepoint of its own
+// (groupcommit.go); Update still returns only once fn's writes are
+// committed, and an error from fn rolls back fn's writes only.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
-	err := s.run(ctx, s.write, false, fn)
+	var err error
+	if s.grouped {
+		err = s.updateGrouped(ctx, fn)
+	} else {
+		err = s.run(ctx, s.write, false, fn)
+	}
 	s.w.mu.Lock()
 	switch {
 	case err == nil:
@@ -393,7 +418,10 @@ func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(stor
 	if err != nil {
 		return fmt.Errorf("begin: %w", s.translate(err))
 	}
-	t := &txn{s: s, tx: tx}
+	t := &txn{s: s, tx: tx, stmts: s.readStmts}
+	if db == s.write {
+		t.stmts = s.writeStmts
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			tx.Rollback()
@@ -402,13 +430,24 @@ func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(stor
 	}()
 	if err := fn(t); err != nil {
 		tx.Rollback()
+		t.prepareLearned()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		t.prepareLearned()
 		return fmt.Errorf("commit: %w", s.translate(err))
 	}
+	t.prepareLearned()
 	s.hub.deliver(t.notes)
 	return nil
+}
+
+// prepareLearned prepares the statements t ran that its pool's cache
+// lacked; t's transaction must have ended.
+func (t *txn) prepareLearned() {
+	if t.stmts != nil {
+		t.stmts.prepareLearned()
+	}
 }
 
 // txn implements store.Tx.
@@ -416,6 +455,13 @@ type txn struct {
 	s     *Store
 	tx    *sql.Tx
 	notes []store.Notification // SQLite: delivered after the commit
+	// batched: the transaction is shared by a group of writers, which no
+	// one caller's context may interrupt (an interrupted statement can roll
+	// back the whole transaction): a statement of a caller whose context
+	// has ended fails before it starts instead.
+	batched bool
+	// stmts: the pool's prepared statements (SQLite), nil for none.
+	stmts *stmtCache
 }
 
 // rebind turns ? placeholders into $n for dialects that number them; there,
@@ -444,11 +490,35 @@ func (t *txn) rebind(q string) string {
 }
 
 func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if t.batched {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
+	if t.stmts != nil {
+		if st := t.stmts.get(q); st != nil {
+			rows, err := t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+			return rows, t.s.translate(err)
+		}
+	}
 	rows, err := t.tx.QueryContext(ctx, t.rebind(q), args...)
 	return rows, t.s.translate(err)
 }
 
 func (t *txn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if t.batched {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
+	if t.stmts != nil {
+		if st := t.stmts.get(q); st != nil {
+			res, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+			return res, t.s.translate(err)
+		}
+	}
 	res, err := t.tx.ExecContext(ctx, t.rebind(q), args...)
 	return res, t.s.translate(err)
 }

@@ -1,0 +1,529 @@
+//lint:file-ignore SA1019 x/net/http2's Server is deprecated in favour of net/http's, which cannot serve a connection it did not accept; the engine hands it one already handshaken (and wrapped by h2Guard).
+
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// HTTP/2 to clients of TERMINATED_HTTPS listeners whose ALPN list offers h2
+// (docs/http2.md). x/net/http2 speaks the protocol (framing, HPACK, flow
+// control, stream limits); each stream is then bridged into the engine's own
+// HTTP/1.1 path: its request is written as an HTTP/1.1 request onto an
+// in-memory connection served by an httpConn of its own, so that the L7
+// policies, inserted headers, persistence, member choice, retries, counters
+// and access log are the ones HTTP/1.1 clients get, request by request.
+
+// The HTTP/2 limits of a client connection.
+const (
+	// H2MaxConcurrentStreams is SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may
+	// have open at once. x/net/http2 also runs at most this many handlers per connection
+	// and ends a connection whose reset streams queue more than four times as many
+	// (rapid reset).
+	H2MaxConcurrentStreams = 100
+	// h2HeaderTable is SETTINGS_HEADER_TABLE_SIZE (HPACK dynamic table) both ways.
+	h2HeaderTable = 4096
+	// h2StreamWindow and h2ConnWindow are the receive windows for request bodies.
+	h2StreamWindow = 256 << 10
+	h2ConnWindow   = 1 << 20
+	// H2ControlBurst and H2ControlRate bound the control frames a client sends that
+	// cost the server work and carry no request: SETTINGS and PING (not their
+	// acknowledgements), RST_STREAM and PRIORITY. A connection that sends more than
+	// the burst plus the rate per second is closed.
+	H2ControlBurst = 1000
+	H2ControlRate  = 200
+)
+
+// h2Stream is the state of an httpConn that serves one HTTP/2 stream.
+type h2Stream struct {
+	// local is the address the client connection reached (for PROXY headers).
+	local netip.AddrPort
+	mu    sync.Mutex
+	mc    *memberConn // the member connection the stream's exchange holds
+	done  bool        // the stream ended: a member connection held now is closed
+}
+
+// holdMember tells an HTTP/2 stream's abort which member connection its exchange uses
+// (nil when it was released to an idle pool). false when the stream has ended already:
+// mc is then closed and the exchange must stop. Always true for HTTP/1 clients.
+func (h *httpConn) holdMember(mc *memberConn) bool {
+	s := h.h2
+	if s == nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		if mc != nil {
+			mc.c.Close()
+		}
+		s.mc = nil
+		return false
+	}
+	s.mc = mc
+	return true
+}
+
+// abort ends the stream's member exchange, if any: the client reset the stream (or went
+// away), so nobody reads the answer.
+func (s *h2Stream) abort() {
+	s.mu.Lock()
+	s.done = true
+	if s.mc != nil {
+		s.mc.c.Close()
+		s.mc = nil
+	}
+	s.mu.Unlock()
+}
+
+// localAddr is the local address of the client connection.
+func (h *httpConn) localAddr() netip.AddrPort {
+	if h.h2 != nil {
+		return h.h2.local
+	}
+	return h.tcp.LocalAddr().(*net.TCPAddr).AddrPort()
+}
+
+// h2State is what the client connection keeps while it speaks HTTP/2.
+type h2State struct {
+	hs       *http.Server
+	shutdown atomic.Bool
+	// x/net/http2 lets handlers run on after ServeConn returns: the connection waits
+	// for them (they read its fields) before it is released.
+	mu       sync.Mutex
+	cond     sync.Cond
+	handlers int
+	ended    bool
+}
+
+// enter registers a handler; false once the connection has ended.
+func (st *h2State) enter() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended {
+		return false
+	}
+	st.handlers++
+	return true
+}
+
+func (st *h2State) leave() {
+	st.mu.Lock()
+	st.handlers--
+	if st.handlers == 0 && st.ended {
+		st.cond.Broadcast()
+	}
+	st.mu.Unlock()
+}
+
+// end refuses new handlers and waits for the running ones.
+func (st *h2State) end() {
+	st.mu.Lock()
+	st.ended = true
+	for st.handlers > 0 {
+		st.cond.Wait()
+	}
+	st.mu.Unlock()
+}
+
+// goAway starts a graceful end (GOAWAY; streams in flight finish) once.
+func (st *h2State) goAway() {
+	if st.shutdown.CompareAndSwap(false, true) {
+		// No listener or connection is registered with hs: Shutdown only runs the
+		// HTTP/2 graceful-shutdown hook ConfigureServer installed.
+		st.hs.Shutdown(context.Background())
+	}
+}
+
+var h2ErrorLog = log.New(io.Discard, "", 0)
+
+// h2Proto is the protocol the access log names for HTTP/2 requests.
+var h2Proto = []byte("HTTP/2.0")
+
+// serveH2 serves a client connection whose TLS handshake negotiated h2.
+func (h *httpConn) serveH2(fe *Frontend) {
+	hs := &http.Server{MaxHeaderBytes: h.opts.MaxHeaderBytes, IdleTimeout: fe.ClientTimeout, ErrorLog: h2ErrorLog}
+	srv := &http2.Server{
+		MaxConcurrentStreams:         H2MaxConcurrentStreams,
+		MaxDecoderHeaderTableSize:    h2HeaderTable,
+		MaxEncoderHeaderTableSize:    h2HeaderTable,
+		MaxUploadBufferPerStream:     h2StreamWindow,
+		MaxUploadBufferPerConnection: h2ConnWindow,
+		IdleTimeout:                  fe.ClientTimeout,
+		WriteByteTimeout:             fe.ClientTimeout,
+	}
+	if err := http2.ConfigureServer(hs, srv); err != nil {
+		fe.Counters.Errors.Add(1)
+		return
+	}
+	st := &h2State{hs: hs}
+	st.cond.L = &st.mu
+	h.h2srv.Store(st)
+	g := &h2Guard{Conn: h.tls, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st}
+	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h, st}})
+	// The connection is gone: its streams' contexts are cancelled, which ends their
+	// exchanges; wait for their handlers.
+	st.end()
+}
+
+// h2Guard is the client connection as x/net/http2 reads it: it follows the frame headers
+// going by and closes the connection when the client floods control frames (SETTINGS,
+// PING, RST_STREAM, PRIORITY) beyond H2ControlBurst + H2ControlRate per second. It also
+// starts the graceful end when the connection was drained before x/net/http2 could see
+// it.
+type h2Guard struct {
+	*tls.Conn
+	h       *httpConn
+	st      *h2State
+	preface int // bytes of the client preface still to pass
+	hdr     [9]byte
+	hn      int    // bytes of hdr filled
+	skip    uint32 // payload bytes of the current frame still to pass
+	tokens  float64
+	last    time.Time
+	flooded bool
+}
+
+var errH2Flood = errors.New("http2: control frame flood")
+
+func (g *h2Guard) Read(p []byte) (int, error) {
+	if g.h.drain.Load() {
+		g.st.goAway()
+	}
+	if g.flooded {
+		return 0, errH2Flood
+	}
+	n, err := g.Conn.Read(p)
+	if !g.scan(p[:n]) {
+		g.flooded = true
+		g.h.opts.Logger.Debug("HTTP/2 control frame flood: connection closed", "client", g.h.client.String())
+		g.Conn.NetConn().(*net.TCPConn).SetLinger(0)
+		g.Conn.NetConn().Close()
+		return 0, errH2Flood
+	}
+	return n, err
+}
+
+// scan follows the frames in p; false when the control frame budget is spent.
+func (g *h2Guard) scan(p []byte) bool {
+	for len(p) > 0 {
+		switch {
+		case g.preface > 0:
+			k := min(g.preface, len(p))
+			g.preface -= k
+			p = p[k:]
+		case g.skip > 0:
+			k := min(int(g.skip), len(p))
+			g.skip -= uint32(k)
+			p = p[k:]
+		default:
+			k := copy(g.hdr[g.hn:], p)
+			g.hn += k
+			p = p[k:]
+			if g.hn < len(g.hdr) {
+				return true
+			}
+			g.hn = 0
+			g.skip = uint32(g.hdr[0])<<16 | uint32(g.hdr[1])<<8 | uint32(g.hdr[2])
+			typ, ack := http2.FrameType(g.hdr[3]), g.hdr[4]&1 != 0
+			switch {
+			case typ == http2.FrameSettings && !ack, typ == http2.FramePing && !ack,
+				typ == http2.FrameRSTStream, typ == http2.FramePriority:
+				if !g.spend() {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func (g *h2Guard) spend() bool {
+	now := time.Now()
+	g.tokens = min(H2ControlBurst, g.tokens+now.Sub(g.last).Seconds()*H2ControlRate)
+	g.last = now
+	if g.tokens < 1 {
+		return false
+	}
+	g.tokens--
+	return true
+}
+
+// h2Handler serves the streams of one client connection.
+type h2Handler struct {
+	h  *httpConn
+	st *h2State
+}
+
+// h2Hop are the response fields that belong to the HTTP/1.1 hop and are not sent in
+// HTTP/2.
+var h2Hop = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true, "Upgrade": true}
+
+func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !hh.st.enter() {
+		panic(http.ErrAbortHandler) // the connection has ended
+	}
+	defer hh.st.leave()
+	parent := hh.h
+	if parent.drain.Load() {
+		hh.st.goAway()
+	}
+	if fe := parent.current(); fe == nil {
+		hh.st.goAway()
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(503)
+		io.WriteString(w, "503 Service Unavailable\n")
+		return
+	}
+	head, ok := h2RequestHead(make([]byte, 0, 1024), r)
+	if !ok {
+		if fe := parent.current(); fe != nil {
+			fe.Counters.Errors.Add(1)
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(400)
+		io.WriteString(w, "400 Bad Request\n")
+		return
+	}
+
+	// The stream's own httpConn, on one end of an in-memory connection.
+	cl, en := net.Pipe()
+	stream := &h2Stream{local: parent.localAddr()}
+	hc := newHTTPConn(streamConn{en}, parent.tcp, nil, parent.current, parent.opts)
+	sh := hc.h
+	sh.tcp, sh.info, sh.h2 = nil, parent.info, stream
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		hc.Serve()
+		hc.Release()
+	}()
+	// The client resetting the stream (or the connection ending) ends the exchange:
+	// both ends of the pipe and the member connection are closed.
+	stop := context.AfterFunc(r.Context(), func() {
+		stream.abort()
+		cl.Close()
+	})
+	var wrote chan struct{}
+	complete := false // the whole response was relayed
+	defer func() {
+		stop()
+		if !complete {
+			stream.abort()
+		}
+		// Closing the pipe ends whatever the engine still waits for on the client side.
+		cl.Close()
+		if wrote != nil {
+			r.Body.Close() // a body read still waiting for the client ends
+			<-wrote
+		}
+		if !complete {
+			// The handler, which x/net/http2 counts against the stream limit, lasts as
+			// long as the exchange it started (rapid reset). After a complete response
+			// the engine only keeps or closes its member connection: no need to wait.
+			<-served
+		}
+	}()
+
+	// The request: the head, then the body (length-framed, or chunked when the
+	// client did not say its length).
+	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+	if !hasBody {
+		if _, err := cl.Write(head); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+	} else {
+		wrote = make(chan struct{})
+		go func() {
+			defer close(wrote)
+			if _, err := cl.Write(head); err != nil {
+				return
+			}
+			if !h2WriteBody(cl, r) {
+				cl.Close() // the engine sees a truncated body
+			}
+		}()
+	}
+
+	// The response.
+	br := bufio.NewReaderSize(cl, 4<<10)
+	var resp *http.Response
+	for {
+		var err error
+		resp, err = http.ReadResponse(br, r)
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == 101 {
+			break
+		}
+	}
+	if resp.StatusCode == 101 {
+		panic(http.ErrAbortHandler) // never asked for: the request carries no Upgrade
+	}
+	wh := w.Header()
+	for k, vv := range resp.Header {
+		if !h2Hop[k] {
+			wh[k] = vv
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	bp := h2Bufs.Get().(*[]byte)
+	defer h2Bufs.Put(bp)
+	buf := *bp
+	if cl := resp.ContentLength; cl >= 0 && cl <= int64(len(buf)) {
+		// A small body of known length goes out with the end of the handler: x/net/http2
+		// then sends HEADERS and DATA together, END_STREAM on the DATA.
+		n, err := io.ReadFull(resp.Body, buf[:cl])
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		complete = true
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				panic(http.ErrAbortHandler)
+			}
+			if fl != nil && br.Buffered() == 0 && err == nil {
+				fl.Flush()
+			}
+		}
+		if err == io.EOF {
+			complete = true
+			return
+		}
+		if err != nil {
+			// A truncated response must not look complete: the stream is reset.
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// h2Bufs are the body buffers of streams.
+var h2Bufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+// streamConn is the engine's end of a stream's in-memory connection.
+type streamConn struct{ net.Conn }
+
+// CloseWrite is a no-op: the stream's handler reads each answer by its framing, and
+// closing the pipe's write side would close both.
+func (streamConn) CloseWrite() error { return nil }
+
+// h2RequestHead writes the HTTP/1.1 head of an HTTP/2 request: the request line, Host
+// from :authority, the client's fields (framing, Host and Expect aside: x/net/http2
+// answers 100-continue itself), the framing of the body, and Connection: close (one
+// request per stream connection). false when the method, path or authority holds a
+// byte an HTTP/1.1 head cannot carry.
+func h2RequestHead(out []byte, r *http.Request) ([]byte, bool) {
+	if r.Method == "" || r.RequestURI == "" {
+		return nil, false
+	}
+	for i := 0; i < len(r.Method); i++ {
+		if !tokenChar(r.Method[i]) {
+			return nil, false
+		}
+	}
+	if !h2Visible(r.RequestURI) || !h2Visible(r.Host) {
+		return nil, false
+	}
+	out = append(out, r.Method...)
+	out = append(out, ' ')
+	out = append(out, r.RequestURI...)
+	out = append(out, " HTTP/1.1\r\n"...)
+	if r.Host != "" {
+		out = append(out, "Host: "...)
+		out = append(out, r.Host...)
+		out = append(out, "\r\n"...)
+	}
+	for k, vv := range r.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect":
+			continue
+		}
+		for _, v := range vv {
+			out = append(out, k...)
+			out = append(out, ": "...)
+			out = append(out, v...)
+			out = append(out, "\r\n"...)
+		}
+	}
+	switch {
+	case r.ContentLength > 0:
+		out = append(out, "Content-Length: "...)
+		out = strconv.AppendInt(out, r.ContentLength, 10)
+		out = append(out, "\r\n"...)
+	case r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody:
+		out = append(out, "Transfer-Encoding: chunked\r\n"...)
+	}
+	return append(out, "Connection: close\r\n\r\n"...), true
+}
+
+// h2Visible: s holds no control character, space or DEL (x/net/http2 checks header
+// values, not the pseudo-header fields that make the request line).
+func h2Visible(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// h2WriteBody copies a request body onto the stream connection: as is when the client
+// said its length, else in chunks. false when the body ended in an error (the client
+// reset the stream, or sent more or less than it said).
+func h2WriteBody(w io.Writer, r *http.Request) bool {
+	buf := make([]byte, 16<<10)
+	chunked := r.ContentLength < 0
+	var size []byte
+	for {
+		n, err := r.Body.Read(buf)
+		if n > 0 {
+			if chunked {
+				size = strconv.AppendInt(size[:0], int64(n), 16)
+				size = append(size, "\r\n"...)
+				if _, werr := w.Write(size); werr != nil {
+					return true
+				}
+			}
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return true // the engine stopped reading: it has answered
+			}
+			if chunked {
+				if _, werr := w.Write([]byte("\r\n")); werr != nil {
+					return true
+				}
+			}
+		}
+		if err == io.EOF {
+			if chunked {
+				w.Write([]byte("0\r\n\r\n"))
+			}
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
