@@ -20,6 +20,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/dashboard"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
+	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
 // serverConfig is everything `fulcrum server` can be told.
@@ -178,7 +179,18 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	holder := serverID()
-	elector := cluster.NewElector(cluster.ElectorOptions{Store: st, Lease: "control", Holder: holder, TTL: cfg.LeaseTTL,
+	// The lease is renewed on connections of its own: a renewal never
+	// waits for a connection busy with the API's or the controller's work.
+	var leaseStore store.Store
+	if cfg.shared() {
+		ls, err := cfg.open(ctx, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer ls.Close()
+		leaseStore = ls
+	}
+	elector := cluster.NewElector(cluster.ElectorOptions{Store: st, LeaseStore: leaseStore, Lease: "control", Holder: holder, TTL: cfg.LeaseTTL,
 		Solo: !cfg.shared(), Logger: log})
 	leader := &leaderWork{cfg: cfg, log: log, work: w, shared: shared, cp: cp, services: idp, metrics: sm}
 	sm.gauges(w.queueLen, cp.hm, ost)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -45,7 +46,10 @@ const (
 
 // Term is one term of leadership.
 type Term struct {
-	// Epoch is the lease's epoch for this term (0 when Solo).
+	// Epoch is the lease's epoch when the term began (0 when Solo). A
+	// leader whose lease expired while no other server took it, and that
+	// renews it then, leads on in the next epoch (its store's fence moves
+	// with it): nobody else led in between.
 	Epoch int64
 	// Store is the store whose writes commit only while this term lasts
 	// (the plain store when Solo).
@@ -54,7 +58,14 @@ type Term struct {
 
 // ElectorOptions configure NewElector.
 type ElectorOptions struct {
+	// Store is the store the leader's work writes through (fenced by the
+	// lease).
 	Store store.Store
+	// LeaseStore, when set, is where the lease is read, renewed and
+	// released: a store on connections of its own, so that a renewal
+	// never waits for a connection busy with the API's or the
+	// controller's work (default Store).
+	LeaseStore store.Store
 	// Lease is the lease's name; Holder this server's unique name.
 	Lease, Holder string
 	// TTL is how long a term lasts unless renewed (default DefaultTTL);
@@ -87,6 +98,9 @@ func NewElector(opts ElectorOptions) *Elector {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.LeaseStore == nil {
+		opts.LeaseStore = opts.Store
 	}
 	return &Elector{opts: opts, log: opts.Logger.With("component", "cluster", "lease", opts.Lease, "holder", opts.Holder)}
 }
@@ -147,13 +161,25 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, t Term
 	}
 }
 
-// lead runs one term: lead in its own goroutine, while the loop renews the
-// lease and ends the term when it cannot. It reports whether lead returned
-// by itself.
+// lead runs one term: lead in its own goroutine, while this loop renews
+// the lease Renew after Renew. It reports whether lead returned by itself.
+//
+// The term ends when the store says another server holds the lease, or
+// when a renewal fails outright once the lease's local deadline has
+// passed (the deadline is counted from before the last renewal that
+// succeeded, so it never falls after the store's own expiry), or when
+// renewals keep timing out for a lifetime of the lease past it. A
+// deadline passing is not enough by itself: a leader woken late (a busy
+// machine) tries a renewal first, and leads on when the store still
+// counts it as the holder — or when its lease expired there but no other
+// server took it (a new epoch, the fence moved along). Whatever the local
+// clocks say, a deposed leader's writes are refused by the fence.
 func (e *Elector) lead(ctx context.Context, l store.Lease, deadline time.Time, lead func(ctx context.Context, t Term)) (ended bool) {
 	termCtx, end := context.WithCancel(ctx)
 	defer end()
-	term := Term{Epoch: l.Epoch, Store: Fenced(e.opts.Store, e.opts.Lease, e.opts.Holder, l.Epoch)}
+	fence := &fenced{Store: e.opts.Store, name: e.opts.Lease, holder: e.opts.Holder}
+	fence.epoch.Store(l.Epoch)
+	term := Term{Epoch: l.Epoch, Store: fence}
 	e.log.Info("leading", "epoch", l.Epoch)
 	e.setLeading(true)
 	done := make(chan struct{})
@@ -161,16 +187,19 @@ func (e *Elector) lead(ctx context.Context, l store.Lease, deadline time.Time, l
 		defer close(done)
 		lead(termCtx, term)
 	}()
+	epoch := l.Epoch
 	stop := func(why string) {
 		e.setLeading(false)
 		end()
 		<-done
 		if why != "" {
-			e.log.Warn("no longer leading: "+why, "epoch", l.Epoch)
+			e.log.Warn("no longer leading: "+why, "epoch", epoch)
 		}
 	}
 	renew := time.NewTicker(e.opts.Renew)
 	defer renew.Stop()
+	// expiry wakes the loop at the deadline for one more renewal, should
+	// the last ones have failed.
 	expiry := time.NewTimer(time.Until(deadline))
 	defer expiry.Stop()
 	for {
@@ -183,25 +212,59 @@ func (e *Elector) lead(ctx context.Context, l store.Lease, deadline time.Time, l
 			e.release()
 			return true
 		case <-expiry.C:
-			stop("the lease was not renewed before it expired")
-			return false
 		case <-renew.C:
 		}
 		start := time.Now()
-		cur, err := e.acquire(ctx)
+		cur, err := e.renew(ctx)
 		switch {
 		case err != nil:
-			if ctx.Err() == nil {
-				e.log.Warn("renewing the lease failed; trying again until it expires", "err", err, "expires_in", time.Until(deadline).Round(time.Millisecond))
+			if ctx.Err() != nil {
+				continue
 			}
-		case !cur.Held(e.opts.Holder) || cur.Epoch != l.Epoch:
+			// A renewal that failed outright after the deadline ends the
+			// term; one that timed out (the machine or the database too
+			// busy to answer) is tried again for one more lifetime of the
+			// lease: the store decides, when it answers, whether another
+			// server took over meanwhile.
+			late := time.Since(deadline)
+			if late >= 0 && (!errors.Is(err, context.DeadlineExceeded) || late >= e.opts.TTL) {
+				stop(fmt.Sprintf("the lease could not be renewed before it expired: %v", err))
+				return false
+			}
+			e.log.Warn("renewing the lease failed; trying again", "err", err, "expires_in", time.Until(deadline).Round(time.Millisecond))
+			continue
+		case cur.Held(e.opts.Holder) && cur.Epoch == epoch:
+		case cur.Held(e.opts.Holder) && cur.Epoch == epoch+1:
+			// The term expired in the store before this renewal reached
+			// it, and nobody took the lease meanwhile (that would have
+			// made the epoch grow by more): the work goes on, fenced by
+			// the new epoch from now on.
+			e.log.Warn("the lease had expired when this renewal reached the store, but no other server took it: leading on", "epoch", cur.Epoch, "was", epoch)
+			epoch = cur.Epoch
+			fence.epoch.Store(epoch)
+		default:
 			stop(fmt.Sprintf("another server holds the lease (%s, epoch %d)", cur.Holder, cur.Epoch))
 			return false
-		default:
-			deadline = start.Add(e.opts.TTL)
-			expiry.Reset(time.Until(deadline))
 		}
+		deadline = start.Add(e.opts.TTL)
+		expiry.Reset(time.Until(deadline))
 	}
+}
+
+// renew renews this server's term: one transaction on the lease store,
+// given the lease's lifetime to finish, wherever the deadline stands (a
+// renewal that reaches the store late is still an answer: the term goes
+// on, or the store names the server that took over).
+func (e *Elector) renew(ctx context.Context) (store.Lease, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.TTL)
+	defer cancel()
+	var l store.Lease
+	err := e.opts.LeaseStore.Update(ctx, func(tx store.Tx) error {
+		var err error
+		l, err = tx.Leases().Acquire(ctx, e.opts.Lease, e.opts.Holder, e.opts.TTL)
+		return err
+	})
+	return l, err
 }
 
 func (e *Elector) acquire(ctx context.Context) (store.Lease, error) {
@@ -210,7 +273,7 @@ func (e *Elector) acquire(ctx context.Context) (store.Lease, error) {
 	var l store.Lease
 	// Most looks find a live term: a read, so that followers never lock
 	// the row the leader renews and fences its writes with.
-	err := e.opts.Store.View(ctx, func(tx store.Tx) error {
+	err := e.opts.LeaseStore.View(ctx, func(tx store.Tx) error {
 		var err error
 		l, err = tx.Leases().Get(ctx, e.opts.Lease)
 		return err
@@ -218,7 +281,7 @@ func (e *Elector) acquire(ctx context.Context) (store.Lease, error) {
 	if err != nil || (l.Left > 0 && l.Holder != e.opts.Holder && l.Holder != "") {
 		return l, err
 	}
-	err = e.opts.Store.Update(ctx, func(tx store.Tx) error {
+	err = e.opts.LeaseStore.Update(ctx, func(tx store.Tx) error {
 		var err error
 		l, err = tx.Leases().Acquire(ctx, e.opts.Lease, e.opts.Holder, e.opts.TTL)
 		return err
@@ -230,7 +293,7 @@ func (e *Elector) acquire(ctx context.Context) (store.Lease, error) {
 func (e *Elector) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.TTL)
 	defer cancel()
-	err := e.opts.Store.Update(ctx, func(tx store.Tx) error { return tx.Leases().Release(ctx, e.opts.Lease, e.opts.Holder) })
+	err := e.opts.LeaseStore.Update(ctx, func(tx store.Tx) error { return tx.Leases().Release(ctx, e.opts.Lease, e.opts.Holder) })
 	if err != nil {
 		e.log.Warn("releasing the lease failed: another server takes over when it expires", "err", err)
 	}
@@ -240,18 +303,20 @@ func (e *Elector) release() {
 // name at epoch: each transaction checks it first (store.LeaseTable.Check)
 // and fails with store.ErrLeaseLost otherwise. View is st's.
 func Fenced(st store.Store, name, holder string, epoch int64) store.Store {
-	return &fenced{Store: st, name: name, holder: holder, epoch: epoch}
+	f := &fenced{Store: st, name: name, holder: holder}
+	f.epoch.Store(epoch)
+	return f
 }
 
 type fenced struct {
 	store.Store
 	name, holder string
-	epoch        int64
+	epoch        atomic.Int64
 }
 
 func (f *fenced) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return f.Store.Update(ctx, func(tx store.Tx) error {
-		if err := tx.Leases().Check(ctx, f.name, f.holder, f.epoch); err != nil {
+		if err := tx.Leases().Check(ctx, f.name, f.holder, f.epoch.Load()); err != nil {
 			return err
 		}
 		return fn(tx)

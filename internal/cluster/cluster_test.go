@@ -2,7 +2,9 @@ package cluster_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -236,5 +238,119 @@ func TestBusReachesListeners(t *testing.T) {
 				t.Errorf("received %v, want lb-1, lb-2 and the resync once each", got)
 			}
 		})
+	}
+}
+
+// TestLateRenewalLeadsOn: the leader's lease expires in the store before
+// its renewal reaches it (a busy machine, a slow round trip) and no other
+// server takes it meanwhile: the renewal starts the next epoch and the
+// leader leads on — its work is not stopped and started again, and its
+// term's writes commit, fenced by the new epoch.
+func TestLateRenewalLeadsOn(t *testing.T) {
+	dsn := pgtest.Start(t).NewDatabase(t)
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, sqlstore.Options{Driver: "postgres", DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	const ttl = time.Second
+	a := start(t, st, "a", ttl)
+	_, term := waitTerm(t, a)
+	for round := range 3 {
+		// The store forgets the term's time left, as if the renewals had
+		// not reached it for longer than the lease lasts.
+		var epoch int64
+		if err := db.QueryRow(`UPDATE leases SET expires_at = 0 WHERE name = 'control' RETURNING epoch`).Scan(&epoch); err != nil {
+			t.Fatal(err)
+		}
+		// The next renewal finds it expired and nobody holding it.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var now int64
+			if err := db.QueryRow(`SELECT epoch FROM leases WHERE name = 'control' AND holder = 'a' AND expires_at > 0`).Scan(&now); err == nil {
+				if now != epoch+1 {
+					t.Fatalf("round %d: renewed in epoch %d, want %d", round, now, epoch+1)
+				}
+				break
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				t.Fatal(err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the lease was not renewed within 10 s", round)
+			}
+		}
+		select {
+		case e := <-a.ended:
+			t.Fatalf("round %d: the term of epoch %d ended: a late renewal nobody contested demoted the leader", round, e)
+		case term2 := <-a.terms:
+			t.Fatalf("round %d: the work started again in epoch %d", round, term2.Epoch)
+		case <-time.After(2 * ttl):
+		}
+		err := term.Store.Update(ctx, func(tx store.Tx) error {
+			return tx.Agents().Create(ctx, &lb.Agent{ID: fmt.Sprintf("late-%d", round), Name: fmt.Sprintf("late-%d", round), Status: lb.AgentDown,
+				Times: lb.Times{CreatedAt: time.Now()}})
+		})
+		if err != nil {
+			t.Fatalf("round %d: a write of the term after the late renewal: %v", round, err)
+		}
+	}
+	// Another server still cannot take the lease while the leader renews
+	// it, and a deposed term's writes are still refused.
+	b := start(t, st, "b", ttl)
+	select {
+	case <-b.terms:
+		t.Fatal("a second server leads while the leader renews its lease")
+	case <-time.After(2 * ttl):
+	}
+	a.stop()
+	if _, term2 := waitTerm(t, b); term2.Epoch <= term.Epoch+3 {
+		t.Errorf("the next leader's epoch %d, want above %d", term2.Epoch, term.Epoch+3)
+	}
+	err = term.Store.Update(ctx, func(tx store.Tx) error {
+		return tx.Agents().Create(ctx, &lb.Agent{ID: "deposed", Name: "deposed", Status: lb.AgentDown, Times: lb.Times{CreatedAt: time.Now()}})
+	})
+	if !cluster.IsLeaseLost(err) {
+		t.Errorf("a write of the deposed term: %v, want the lease lost", err)
+	}
+}
+
+// TestRenewalsOnTheirOwnStore: the lease is renewed through LeaseStore
+// alone: a leader whose work store cannot be reached (every connection
+// busy, say) keeps its lease, for as long as the lease store answers.
+func TestRenewalsOnTheirOwnStore(t *testing.T) {
+	st := backends(t)["postgres"]
+	work := &cuttable{Store: st}
+	work.cut.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	const ttl = 600 * time.Millisecond
+	e := cluster.NewElector(cluster.ElectorOptions{Store: work, LeaseStore: st, Lease: "control", Holder: "a", TTL: ttl})
+	terms, ended := make(chan cluster.Term, 4), make(chan struct{}, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Run(ctx, func(ctx context.Context, term cluster.Term) {
+			terms <- term
+			<-ctx.Done()
+			ended <- struct{}{}
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-terms:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no term within 20 s")
+	}
+	select {
+	case <-ended:
+		t.Fatal("the term ended while the lease store answered")
+	case <-time.After(5 * ttl):
+	}
+	if !e.Leading() {
+		t.Error("not leading")
 	}
 }

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/fulcrumlb/fulcrum/internal/httpapi"
@@ -83,7 +84,7 @@ func (s *Service) putGrant(scope string) handler {
 			return err
 		}
 		ctx := r.Context()
-		err := s.update(ctx, func(tx store.Tx) error {
+		grant := func(tx store.Tx) error {
 			if err := s.grantTargets(ctx, tx, scope, target, user, role); err != nil {
 				return err
 			}
@@ -98,7 +99,15 @@ func (s *Service) putGrant(scope string) handler {
 				a.DomainID = target
 			}
 			return tx.Assignments().Create(ctx, a)
-		})
+		}
+		err := s.update(ctx, grant)
+		if errors.Is(err, store.ErrConflict) {
+			// The same grant, made at once through another server,
+			// committed first (the assignment's unique index refused this
+			// one): granting is idempotent, so look again — the second
+			// attempt finds it (or finds the user, role or target gone).
+			err = s.update(ctx, grant)
+		}
 		if err != nil {
 			return err
 		}

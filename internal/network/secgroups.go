@@ -694,6 +694,14 @@ func (s *Service) addRules(ctx context.Context, tx store.Tx, c policy.Caller, ru
 	if err := s.authorize(c, "create_security_group_rule", policy.Target{"project_id": project, "security_group:project_id": g.ProjectID}); err != nil {
 		return nil, nil, err
 	}
+	// The group's row lock makes the duplicate check below exact: rule
+	// creates in one group, through any server, take turns from here on
+	// (each then reads the rules the previous one committed).
+	if g, err = tx.SecurityGroups().Lock(ctx, sgID); errors.Is(err, store.ErrNotFound) {
+		return nil, nil, securityGroupResource.missing(sgID)
+	} else if err != nil {
+		return nil, nil, err
+	}
 	existing, err := tx.SecurityGroupRules().List(ctx, store.Query{Filters: []store.Filter{store.F("security_group_id", sgID)}})
 	if err != nil {
 		return nil, nil, err
