@@ -1,4 +1,4 @@
-// Command engines compares fulcrum's two data-plane engines on this machine: the same HTTP
+// Package main is the engines comparison: it compares fulcrum's two data-plane engines on this machine: the same HTTP
 // traffic (wrk, keep-alive, two Go backends answering 2 bytes) through the native engine
 // and through the HAProxy engine, and how long a configuration takes from Apply to the
 // first 200. With -layout it measures what decided the HAProxy engine's process layout:

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -115,30 +114,7 @@ func runH2(ctx context.Context, args []string) error {
 		}
 	}
 	fmt.Printf("load average after the runs: %s\n", loadAvg())
-	med := func(ss []sample, f func(sample) float64) float64 {
-		var xs []float64
-		for _, s := range ss {
-			xs = append(xs, f(s))
-		}
-		sort.Float64s(xs)
-		if len(xs) == 0 {
-			return 0
-		}
-		return xs[len(xs)/2]
-	}
-	rps := func(s sample) float64 { return s.rps }
-	eff := func(s sample) float64 {
-		if s.cpu <= 0 {
-			return 0
-		}
-		return s.reqs / s.cpu
-	}
-	ratio := func(a, b float64) float64 {
-		if b == 0 {
-			return 0
-		}
-		return a / b
-	}
+	med, rps, eff, ratio := medianOf, sampleRPS, sampleReqPerCPU, ratioOf
 	fmt.Println()
 	fmt.Printf("%-8s %12s %12s\n", "medians", "h2 req/s", "req/CPU-s")
 	for _, t := range targets {

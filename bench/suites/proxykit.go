@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -296,4 +297,36 @@ func numCPU() int {
 		}
 	}
 	return n
+}
+
+// medianOf is the median of f over the samples (0 when there are none).
+func medianOf(ss []sample, f func(sample) float64) float64 {
+	xs := make([]float64, 0, len(ss))
+	for _, s := range ss {
+		xs = append(xs, f(s))
+	}
+	sort.Float64s(xs)
+	if len(xs) == 0 {
+		return 0
+	}
+	return xs[len(xs)/2]
+}
+
+// sampleRPS is a sample's requests per second.
+func sampleRPS(s sample) float64 { return s.rps }
+
+// sampleReqPerCPU is a sample's requests per CPU-second of the proxy (0 without CPU).
+func sampleReqPerCPU(s sample) float64 {
+	if s.cpu <= 0 {
+		return 0
+	}
+	return s.reqs / s.cpu
+}
+
+// ratioOf is a / b, 0 when b is 0.
+func ratioOf(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }

@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"time"
 
@@ -112,34 +111,11 @@ func runTLS(ctx context.Context, args []string) error {
 		}
 	}
 	fmt.Printf("load average after the runs: %s\n", loadAvg())
-	med := func(ss []sample, f func(sample) float64) float64 {
-		var xs []float64
-		for _, s := range ss {
-			xs = append(xs, f(s))
-		}
-		sort.Float64s(xs)
-		if len(xs) == 0 {
-			return 0
-		}
-		return xs[len(xs)/2]
-	}
-	rps := func(s sample) float64 { return s.rps }
-	eff := func(s sample) float64 {
-		if s.cpu <= 0 {
-			return 0
-		}
-		return s.reqs / s.cpu
-	}
+	med, rps, eff, ratio := medianOf, sampleRPS, sampleReqPerCPU, ratioOf
 	fmt.Println()
 	fmt.Printf("%-8s %16s %12s %16s %14s\n", "medians", "TLS keep-alive/s", "req/CPU-s", "handshakes/s", "hs/CPU-s")
 	for _, t := range targets {
 		fmt.Printf("%-8s %16.0f %12.0f %16.0f %14.0f\n", t.name, med(ka[t.name], rps), med(ka[t.name], eff), med(hs[t.name], rps), med(hs[t.name], eff))
-	}
-	ratio := func(a, b float64) float64 {
-		if b == 0 {
-			return 0
-		}
-		return a / b
 	}
 	fmt.Println()
 	fmt.Printf("RESULT tls_keepalive_rps %.0f\n", med(ka["fulcrum"], rps))
