@@ -489,12 +489,23 @@ func (t *txn) rebind(q string) string {
 	return b.String()
 }
 
+// statementCtx is the context a statement of t runs under. In a batch (group commit) a
+// caller's cancellation must not interrupt a running statement, which would roll back the
+// whole shared transaction: a cancelled caller fails at its next statement instead.
+func (t *txn) statementCtx(ctx context.Context) (context.Context, error) {
+	if !t.batched {
+		return ctx, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if t.batched {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ctx = context.WithoutCancel(ctx)
+	ctx, err := t.statementCtx(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if t.stmts != nil {
 		if st := t.stmts.get(q); st != nil {
@@ -507,11 +518,9 @@ func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 }
 
 func (t *txn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if t.batched {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ctx = context.WithoutCancel(ctx)
+	ctx, err := t.statementCtx(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if t.stmts != nil {
 		if st := t.stmts.get(q); st != nil {
