@@ -334,16 +334,3 @@ func (f errorLog) Println(v ...any) {
 	}
 	f(errors.New(strings.TrimSpace(fmt.Sprintln(v...))))
 }
-
-// Names returns the names of the families registered with Counter,
-// Histogram, Gauge and CounterFunc, sorted.
-func (r *Registry) Names() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.names))
-	for n := range r.names {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
