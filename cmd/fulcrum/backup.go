@@ -92,6 +92,12 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // writeBackup writes the backup of dataDir to the new file to.
 func writeBackup(ctx context.Context, dataDir, to string) (*backupManifest, error) {
+	return writeBackupThen(ctx, dataDir, to, nil)
+}
+
+// writeBackupThen is writeBackup that runs afterSnapshot (tests: a
+// rotation finishing meanwhile) between the database copy and the walk.
+func writeBackupThen(ctx context.Context, dataDir, to string, afterSnapshot func()) (*backupManifest, error) {
 	if _, err := os.Lstat(to); err == nil {
 		return nil, fmt.Errorf("%s exists: give a new file", to)
 	}
@@ -150,6 +156,9 @@ func writeBackup(ctx context.Context, dataDir, to string) (*backupManifest, erro
 		return nil, err
 	}
 	m.Schema = schema
+	if afterSnapshot != nil {
+		afterSnapshot()
+	}
 	sum, size, err := hashFile(copyPath)
 	if err != nil {
 		return nil, err
