@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -153,20 +152,12 @@ func runDataplane(ctx context.Context, args []string) error {
 	}
 	fmt.Print(string(out))
 
-	med := func(xs []float64) float64 {
-		s := append([]float64(nil), xs...)
-		sort.Float64s(s)
-		if len(s) == 0 {
-			return 0
-		}
-		return s[len(s)/2]
-	}
 	field := func(ss []sample, f func(sample) float64) float64 {
 		var xs []float64
 		for _, s := range ss {
 			xs = append(xs, f(s))
 		}
-		return med(xs)
+		return median(xs)
 	}
 	eff := func(s sample) float64 {
 		if s.cpu <= 0 {
@@ -183,7 +174,7 @@ func runDataplane(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("%-8s %12.0f %9.2f %9.2f %12s %12.0f %10.2f\n", t.name, field(ka[t.name], func(s sample) float64 { return s.rps }),
 			field(ka[t.name], func(s sample) float64 { return s.p50 }), field(ka[t.name], func(s sample) float64 { return s.p99 }),
-			e, field(cl[t.name], func(s sample) float64 { return s.rps }), med(tp[t.name]))
+			e, field(cl[t.name], func(s sample) float64 { return s.rps }), median(tp[t.name]))
 	}
 	ratio := func(a, b float64) float64 {
 		if b == 0 {
@@ -202,7 +193,7 @@ func runDataplane(ctx context.Context, args []string) error {
 				xs = append(xs, ratio(f(a[i]), f(b[i])))
 			}
 		}
-		return med(xs)
+		return median(xs)
 	}
 	rps := func(s sample) float64 { return s.rps }
 	p99 := func(s sample) float64 { return s.p99 }
@@ -213,12 +204,12 @@ func runDataplane(ctx context.Context, args []string) error {
 	fmt.Println()
 	fmt.Printf("ratio of medians: req/s %.3f, req/CPU-s %.3f, p99 %.3f, TCP bulk vs direct %.3f, close/s %.3f\n",
 		ratio(field(ka["fulcrum"], rps), field(ka["haproxy"], rps)), ratio(field(ka["fulcrum"], eff), field(ka["haproxy"], eff)),
-		ratio(field(ka["fulcrum"], p99), field(ka["haproxy"], p99)), ratio(med(tp["fulcrum"]), med(tp["direct"])),
+		ratio(field(ka["fulcrum"], p99), field(ka["haproxy"], p99)), ratio(median(tp["fulcrum"]), median(tp["direct"])),
 		ratio(field(cl["fulcrum"], rps), field(cl["haproxy"], rps)))
 	fmt.Printf("RESULT http_rps_ratio_haproxy %.3f\n", paired(ka["fulcrum"], ka["haproxy"], rps))
 	fmt.Printf("RESULT http_cpu_eff_ratio_haproxy %.3f\n", paired(ka["fulcrum"], ka["haproxy"], eff))
 	fmt.Printf("RESULT http_p99_ratio_haproxy %.3f\n", paired(ka["fulcrum"], ka["haproxy"], p99))
-	fmt.Printf("RESULT tcp_throughput_ratio_direct %.3f\n", med(bulkRatios))
+	fmt.Printf("RESULT tcp_throughput_ratio_direct %.3f\n", median(bulkRatios))
 	fmt.Printf("RESULT conn_rate_ratio_haproxy %.3f\n", paired(cl["fulcrum"], cl["haproxy"], rps))
 	fmt.Printf("RESULT apply_1000_listeners_s %.3f\n", applyS)
 	fmt.Printf("RESULT idle_kib_per_listener %.1f\n", kib)
