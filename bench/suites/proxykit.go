@@ -133,6 +133,11 @@ const (
 	haTCP        = "127.0.0.1:18191"
 	fuHTTP       = "127.0.0.1:18281"
 	fuTCP        = "127.0.0.1:18291"
+	fuStockHTTP  = "127.0.0.1:18282"
+	fuStockTCP   = "127.0.0.1:18292"
+	// noRawSyscallsEnv turns the HTTP path's raw syscalls off in the engine it is set
+	// for (internal/engine/proxy, a benchmark knob).
+	noRawSyscallsEnv = "FULCRUM_BENCH_NO_RAW_SYSCALLS"
 )
 
 type sample struct {

@@ -262,7 +262,7 @@ func (h *httpConn) memberConn(fe *Frontend, rt *route, m *balance.Member) (*memb
 			return nil, false
 		}
 	}
-	var c Conn = tcp
+	c := newRawTCP(tcp)
 	if client != nil {
 		tc := tls.Client(tcp, client.Config(sni))
 		tcp.SetDeadline(time.Now().Add(fe.ConnectTimeout))
