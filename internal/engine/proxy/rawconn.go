@@ -108,3 +108,12 @@ func (c *rawTCP) Write(p []byte) (int, error) {
 	}
 	return done, nil
 }
+
+// bare is the connection under a rawTCP (c itself otherwise): a tunnel copies between
+// bare sockets, which the kernel can splice.
+func bare(c Conn) Conn {
+	if r, ok := c.(*rawTCP); ok {
+		return r.TCPConn
+	}
+	return c
+}
