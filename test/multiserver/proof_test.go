@@ -410,7 +410,8 @@ func TestThreeServersSurviveKills(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("load balancers not all ACTIVE 90 s after the load: %s\n%s", r.raw, c.logs())
+			t.Fatalf("load balancers not all ACTIVE 90 s after the load: %s\nplacements: %v\n%s", r.raw,
+				c.checkPlacements("load balancers not ACTIVE", time.Second, false), c.logs())
 		}
 	}
 	for _, kind := range []string{"listeners", "pools"} {
