@@ -18,6 +18,8 @@ type pruneHook struct {
 	store.Store
 	mu     sync.Mutex
 	before func()
+	// afterHeads runs, once, when a read of every agent's head returns.
+	afterHeads func()
 }
 
 func (h *pruneHook) arm(fn func()) {
@@ -50,6 +52,18 @@ func (t hookedTx) Publications() store.PublicationTable {
 type hookedPubs struct {
 	store.PublicationTable
 	h *pruneHook
+}
+
+func (p hookedPubs) Heads(ctx context.Context) ([]*store.AgentConfig, error) {
+	hs, err := p.PublicationTable.Heads(ctx)
+	p.h.mu.Lock()
+	fn := p.h.afterHeads
+	p.h.afterHeads = nil
+	p.h.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	return hs, err
 }
 
 func (p hookedPubs) Fragments(ctx context.Context, agentID string, after uint64) ([]*store.Fragment, error) {
@@ -185,6 +199,59 @@ func TestSharedMirrorFullReadKeepsWhatIsPublishedMeanwhile(t *testing.T) {
 					}
 					publish("lb1") // for the next path
 				})
+			}
+		})
+	}
+}
+
+// TestSharedMirrorNeverGoesBackAVersion: the periodic look reads every
+// agent's head, then each agent's fragments; a notification or a watch
+// that brought the agent's mirror further meanwhile is not undone. Before,
+// the look set the mirror back to the older head's version with the newer
+// content, so an agent already holding that older version was not woken
+// for the change until the next one.
+func TestSharedMirrorNeverGoesBackAVersion(t *testing.T) {
+	for name, st := range sharedStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			update(t, st, func(tx store.Tx) (bool, error) { return true, tx.Publications().MarkComplete(ctx, time.Now()) })
+			leader := NewShared(SharedOptions{Store: st, ConfigChannel: "cfg", LoadBalancerChannel: "lb"})
+			hook := &pruneHook{Store: st}
+			s := NewShared(SharedOptions{Store: hook, ConfigChannel: "cfg", LoadBalancerChannel: "lb"})
+			publish := func(id string, port int) uint64 {
+				return update(t, st, func(tx store.Tx) (uint64, error) {
+					if _, _, err := leader.Publish(ctx, tx, "a1", id, 1, frag(id, port)); err != nil {
+						return 0, err
+					}
+					h, err := tx.Publications().Head(ctx, "a1")
+					return h.Version, err
+				})
+			}
+			v1 := publish("lb1", 80)
+			if err := s.refreshAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// An agent runs v1 (from any server). lb2 is published and this
+			// server's notification brings it while its periodic look,
+			// which read the heads at v1, goes on.
+			var v2 uint64
+			hook.mu.Lock()
+			hook.afterHeads = func() {
+				v2 = publish("lb2", 81)
+				if err := s.refresh(ctx, "a1"); err != nil {
+					t.Error(err)
+				}
+			}
+			hook.mu.Unlock()
+			if err := s.refreshAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if v := s.mirror.version("a1"); v != v2 {
+				t.Errorf("mirror of a1 at version %d after the look, want %d (v1 %d)", v, v2, v1)
+			}
+			cfg, changed := s.Watch(ctx, "a1", v1, 0)
+			if !changed || !reflect.DeepEqual(lbIDs(cfg), []string{"lb1", "lb2"}) {
+				t.Errorf("an agent at %d watching: changed %v, %v; want [lb1 lb2] at %d", v1, changed, lbIDs(cfg), v2)
 			}
 		})
 	}
