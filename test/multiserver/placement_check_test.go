@@ -299,7 +299,7 @@ func (p *placementChecks) start(step string) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		got := p.c.checkPlacements(step, 30*time.Second, false)
+		got := p.c.checkPlacements(step, 60*time.Second, false)
 		p.mu.Lock()
 		p.problems = append(p.problems, got...)
 		p.mu.Unlock()
