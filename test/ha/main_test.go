@@ -9,11 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/fulcrumlb/fulcrum/internal/netlab"
+	"github.com/fulcrumlb/fulcrum/internal/servertest"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp/vrrplab"
 )
@@ -33,7 +32,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "test/ha: %v (.ci/run installs keepalived)\n", err)
 		os.Exit(1)
 	}
-	if err := raisePriority(labNice); err != nil {
+	if err := servertest.RaisePriority(labNice); err != nil {
 		fmt.Fprintf(os.Stderr, "test/ha: raise the lab's CPU priority: %v\n", err)
 		os.Exit(1)
 	}
@@ -54,26 +53,3 @@ func TestMain(m *testing.M) {
 // than fulcrum. A dedicated load-balancer node is not shared that way; the lab gets the CPU
 // first instead.
 const labNice = -10
-
-// raisePriority sets every thread of this process to nice n. Linux keeps a nice value per
-// thread and a new thread or child process inherits its creator's, so after two passes over
-// /proc/self/task (threads started during the first are caught by the second) everything
-// this process starts runs at n.
-func raisePriority(n int) error {
-	for pass := 0; pass < 2; pass++ {
-		tasks, err := os.ReadDir("/proc/self/task")
-		if err != nil {
-			return err
-		}
-		for _, t := range tasks {
-			tid, err := strconv.Atoi(t.Name())
-			if err != nil {
-				continue
-			}
-			if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, n); err != nil && err != syscall.ESRCH {
-				return fmt.Errorf("thread %d: %w", tid, err)
-			}
-		}
-	}
-	return nil
-}
