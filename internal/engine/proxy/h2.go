@@ -62,7 +62,7 @@ type h2Stream struct {
 	// want is closed when the HTTP/1.1 forwarder reads past the request head: the
 	// handler then writes the body onto the in-memory connection. taken is closed when
 	// h2Forward reads the body itself; quit when the handler ends.
-	want, taken, quit chan struct{}
+	want, taken, quit  chan struct{}
 	wantOnce, takeOnce sync.Once
 	// writing: h2Forward answers on w itself; failed: its answer broke off.
 	writing, failed bool
