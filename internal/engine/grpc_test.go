@@ -108,7 +108,7 @@ func (g *grpcMember) FullDuplexCall(st grpc.BidiStreamingServer[testpb.Streaming
 
 // grpcThroughEngine starts an engine whose TERMINATED_HTTPS listener (ALPN h2) balances
 // over pool p, and a grpc-go client of it.
-func grpcThroughEngine(t *testing.T, p dataplane.Pool, poolTLS bool) testpb.TestServiceClient {
+func grpcThroughEngine(t *testing.T, p dataplane.Pool) testpb.TestServiceClient {
 	t.Helper()
 	ca := newTestCA(t, "grpc CA")
 	cert, _ := ca.issue(t, "grpc.example.test", "grpc.example.test")
@@ -116,7 +116,6 @@ func grpcThroughEngine(t *testing.T, p dataplane.Pool, poolTLS bool) testpb.Test
 	port := freePort(t)
 	l := h2Listener(port, p.ID, &cert, []string{"h2", "http/1.1"})
 	l.InsertHeaders = map[string]string{"X-Forwarded-Proto": "true"}
-	_ = poolTLS
 	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{p}})
 	creds := credentials.NewTLS(&tls.Config{RootCAs: ca.pool(), ServerName: "grpc.example.test"})
 	cc, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", port), grpc.WithTransportCredentials(creds))
@@ -142,7 +141,7 @@ func TestGRPCUnaryPerCall(t *testing.T) {
 	g1, g2 := startGRPCMember(t, "g1", nil), startGRPCMember(t, "g2", nil)
 	p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, g1.member("m1"), g2.member("m2"))
 	p.H2C = true
-	c := grpcThroughEngine(t, p, false)
+	c := grpcThroughEngine(t, p)
 	ctx := grpcCtx(t)
 	var seen []string
 	for i := 0; i < 6; i++ {
@@ -181,7 +180,7 @@ func TestGRPCStreams(t *testing.T) {
 	g1 := startGRPCMember(t, "g1", nil)
 	p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, g1.member("m1"))
 	p.H2C = true
-	c := grpcThroughEngine(t, p, false)
+	c := grpcThroughEngine(t, p)
 	ctx := grpcCtx(t)
 
 	so, err := c.StreamingOutputCall(ctx, &testpb.StreamingOutputCallRequest{ResponseParameters: make([]*testpb.ResponseParameters, 5)})
@@ -238,7 +237,7 @@ func TestGRPCDeadlineAndCancel(t *testing.T) {
 	g1 := startGRPCMember(t, "g1", nil)
 	p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, g1.member("m1"))
 	p.H2C = true
-	c := grpcThroughEngine(t, p, false)
+	c := grpcThroughEngine(t, p)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	_, err := c.UnaryCall(ctx, &testpb.SimpleRequest{Payload: &testpb.Payload{Body: []byte("wait")}})
@@ -272,5 +271,43 @@ func TestGRPCDeadlineAndCancel(t *testing.T) {
 		}
 	case <-time.After(ioWait):
 		t.Fatal("the client's cancel never reached the member")
+	}
+}
+
+// TestGRPCTLSPool: a re-encrypting pool whose alpn_protocols names h2 speaks HTTP/2 (ALPN
+// h2) to its grpc-go members over TLS verified against the pool's CA: unary calls are
+// balanced per call and a server stream carries its messages and trailers.
+func TestGRPCTLSPool(t *testing.T) {
+	checkGoroutines(t)
+	memberCA := newTestCA(t, "grpc member CA")
+	mc, _ := memberCA.issue(t, "grpc-member", "grpc-member")
+	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{keyPair(mc)}})
+	g1, g2 := startGRPCMember(t, "g1", creds), startGRPCMember(t, "g2", creds)
+	p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, g1.member("m1"), g2.member("m2"))
+	p.TLS = &dataplane.PoolTLS{CA: memberCA.pem(), ALPNProtocols: []string{"h2", "http/1.1"}}
+	c := grpcThroughEngine(t, p)
+	ctx := grpcCtx(t)
+	var seen []string
+	for i := 0; i < 4; i++ {
+		res, err := c.UnaryCall(ctx, &testpb.SimpleRequest{})
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		seen = append(seen, res.ServerId)
+	}
+	if seen[0] == seen[1] || seen[1] == seen[2] || seen[2] == seen[3] {
+		t.Fatalf("not balanced per call: %v", seen)
+	}
+	so, err := c.StreamingOutputCall(ctx, &testpb.StreamingOutputCallRequest{ResponseParameters: make([]*testpb.ResponseParameters, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := so.Recv(); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if _, err := so.Recv(); status.Code(err) != codes.Aborted || len(so.Trailer().Get("x-member")) != 1 {
+		t.Fatalf("stream end: %v, trailer %v", err, so.Trailer())
 	}
 }
