@@ -267,6 +267,16 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	if insertCookie {
 		wh.Add("Set-Cookie", HTTPCookieName+"="+m.ID+"; path=/")
 	}
+	bp := h2Bufs.Get().(*[]byte)
+	defer h2Bufs.Put(bp)
+	buf := *bp
+	var sent int64
+	defer func() {
+		h.in += body.n.Load()
+		fe.Counters.BytesIn.Add(h.in)
+		fe.Counters.BytesOut.Add(sent)
+		h.rec.sent += sent
+	}()
 	w.WriteHeader(resp.StatusCode)
 	if resp.ContentLength == 0 {
 		// An answer without a body (the member ended the stream with its HEADERS, as
@@ -277,15 +287,6 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	if fl != nil {
 		fl.Flush() // a stream's head goes out at once (gRPC streams answer in pieces)
 	}
-	bp := h2Bufs.Get().(*[]byte)
-	defer h2Bufs.Put(bp)
-	buf := *bp
-	var sent int64
-	defer func() {
-		fe.Counters.BytesIn.Add(h.in + body.n.Load())
-		fe.Counters.BytesOut.Add(sent)
-		h.rec.sent += sent
-	}()
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
