@@ -56,6 +56,10 @@ func startH2CMember(t *testing.T, id string) *h2cMember {
 			m.ended <- r.Context().Err()
 			return
 		}
+		if r.URL.Path == "/big" {
+			w.Header().Set("X-Big", strings.Repeat("b", 100<<10))
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Trailer", "X-Sum")
 		w.Header().Set("Content-Type", "text/plain")
@@ -195,5 +199,29 @@ func TestH2MemberReset(t *testing.T) {
 	}
 	if n := m1.conns.Load(); n != 1 {
 		t.Errorf("the member accepted %d connections, want 1 (a reset stream keeps its connection)", n)
+	}
+}
+
+// TestH2MemberOversizedHeaders: a member answering with a header list beyond the engine's
+// maximum head size gets its answer refused (502); the engine's connection to it stays
+// usable for the next stream.
+func TestH2MemberOversizedHeaders(t *testing.T) {
+	checkGoroutines(t)
+	ca := newTestCA(t, "h2 CA")
+	cert, _ := ca.issue(t, "h2.example.test", "h2.example.test")
+	m1 := startH2CMember(t, "b1")
+	e := newEngine(t, Options{})
+	port := freePort(t)
+	p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, m1.member("m1"))
+	p.H2C = true
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{h2Listener(port, "p1", &cert, []string{"h2"})}, Pools: []dataplane.Pool{p}})
+	c := h2Client(t, ca, "h2.example.test")
+	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/big", port), nil)
+	if resp, body := h2Do(t, c, req); resp.StatusCode != 502 || resp.Header.Get("X-Big") != "" {
+		t.Fatalf("oversized member header list: %d %q", resp.StatusCode, body)
+	}
+	req, _ = http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/", port), nil)
+	if _, body := h2Do(t, c, req); !strings.HasPrefix(body, "b1 HTTP/2.0") {
+		t.Fatalf("next request: %q", body)
 	}
 }

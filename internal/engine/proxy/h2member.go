@@ -56,12 +56,15 @@ func (fe *Frontend) speaksH2(rt *route) bool {
 	if rt.proxied {
 		return false
 	}
-	if rt.pool.H2C {
-		return true
+	if c := fe.poolTLS[rt.pool.ID]; c != nil {
+		return c.H2() // a pool with TLS speaks h2 by ALPN, never in the clear
 	}
-	c := fe.poolTLS[rt.pool.ID]
-	return c != nil && c.H2()
+	return rt.pool.H2C
 }
+
+// h2MaxSlots bounds a frontend's member connection slots (one per member and SNI: the SNI
+// is the client's choice).
+const h2MaxSlots = 1024
 
 func (fe *Frontend) h2Transport() *http2.Transport {
 	hm := &fe.h2m
@@ -84,7 +87,7 @@ func (fe *Frontend) h2Transport() *http2.Transport {
 
 // h2Conn returns a connection to m able to take a new stream, dialing one when needed;
 // nil when the dial (or the TLS handshake, or ALPN h2) failed.
-func (h *httpConn) h2Conn(fe *Frontend, rt *route, m *balance.Member) *http2.ClientConn {
+func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) *http2.ClientConn {
 	tr := fe.h2Transport()
 	client := fe.poolTLS[m.PoolID]
 	key := h2Key{m: m}
@@ -95,6 +98,10 @@ func (h *httpConn) h2Conn(fe *Frontend, rt *route, m *balance.Member) *http2.Cli
 	hm.mu.Lock()
 	s := hm.slots[key]
 	if s == nil {
+		if len(hm.slots) >= h2MaxSlots {
+			// Forgotten connections serve their streams and close when idle.
+			clear(hm.slots)
+		}
 		s = &h2Slot{}
 		hm.slots[key] = s
 	}
@@ -111,7 +118,7 @@ func (h *httpConn) h2Conn(fe *Frontend, rt *route, m *balance.Member) *http2.Cli
 		return nil
 	}
 	var c net.Conn = tcp
-	if !rt.pool.H2C {
+	if client != nil {
 		tc := tls.Client(tcp, client.H2Config(key.sni))
 		tcp.SetDeadline(time.Now().Add(fe.ConnectTimeout))
 		err := tc.Handshake()
@@ -169,7 +176,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		return
 	}
 	u.Scheme = "https"
-	if rt.pool.H2C {
+	if fe.poolTLS[rt.pool.ID] == nil {
 		u.Scheme = "http"
 	}
 	body := &h2Counted{rc: r.Body}
@@ -189,7 +196,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 			h.fail(fe, 503)
 			return
 		}
-		cc := h.h2Conn(fe, rt, m)
+		cc := h.h2Conn(fe, m)
 		if cc == nil {
 			tried = append(tried, m)
 			if len(tried) >= h.opts.ConnectAttempts || len(tried) == cap(h.tried) {
