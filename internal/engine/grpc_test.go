@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -309,5 +310,69 @@ func TestGRPCTLSPool(t *testing.T) {
 	}
 	if _, err := so.Recv(); status.Code(err) != codes.Aborted || len(so.Trailer().Get("x-member")) != 1 {
 		t.Fatalf("stream end: %v, trailer %v", err, so.Trailer())
+	}
+}
+
+// TestGRPCCleartextListener: a grpc-go client without TLS (h2c by prior knowledge) on an
+// HTTP listener reaches h2c members: unary calls balanced per call, a bidi stream with
+// its trailer; HTTP/1.1 clients of the same listener are served as before.
+func TestGRPCCleartextListener(t *testing.T) {
+	checkGoroutines(t)
+	g1, g2 := startGRPCMember(t, "g1", nil), startGRPCMember(t, "g2", nil)
+	b := startBackend(t, "b1")
+	e := newEngine(t, Options{})
+	port := freePort(t)
+	p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, g1.member("m1"), g2.member("m2"))
+	p.H2C = true
+	web := pool("web", dataplane.ProtocolHTTP, dataplane.RoundRobin, b.member("w1"))
+	l := httpListener("l1", port, "web")
+	l.InsertHeaders = map[string]string{"X-Forwarded-Proto": "true"}
+	// gRPC requests are POSTs with content-type application/grpc: an L7 policy sends them
+	// to the gRPC pool.
+	l.L7Policies = []dataplane.L7Policy{{ID: "grpc", Position: 1, Action: dataplane.ActionRedirectToPool, RedirectPoolID: "p1",
+		Rules: []dataplane.L7Rule{{ID: "r1", Type: dataplane.RuleHeader, CompareType: dataplane.CompareStartsWith, Key: "Content-Type", Value: "application/grpc"}}}}
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l}, Pools: []dataplane.Pool{p, web}})
+	cc, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", port), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c := testpb.NewTestServiceClient(cc)
+	ctx := grpcCtx(t)
+	var seen []string
+	for i := 0; i < 4; i++ {
+		res, err := c.UnaryCall(ctx, &testpb.SimpleRequest{})
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if res.Username != "http" {
+			t.Fatalf("call %d: the member saw X-Forwarded-Proto %q", i, res.Username)
+		}
+		seen = append(seen, res.ServerId)
+	}
+	if seen[0] == seen[1] || seen[1] == seen[2] || seen[2] == seen[3] {
+		t.Fatalf("not balanced per call: %v", seen)
+	}
+	bd, err := c.FullDuplexCall(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := bd.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("x")}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bd.Recv(); err != nil {
+			t.Fatalf("bidi recv %d: %v", i, err)
+		}
+	}
+	bd.CloseSend()
+	if _, err := bd.Recv(); err != io.EOF {
+		t.Fatalf("bidi end: %v", err)
+	}
+	if got := bd.Trailer().Get("x-count"); len(got) != 1 || got[0] != "3" {
+		t.Fatalf("bidi trailer: %v", bd.Trailer())
+	}
+	if code, body := get(t, newClient(), fmt.Sprintf("http://127.0.0.1:%d/", port)); code != 200 || body != "b1" {
+		t.Fatalf("HTTP/1.1 client: %d %q", code, body)
 	}
 }

@@ -5,7 +5,6 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -192,7 +191,27 @@ var h2ErrorLog = log.New(io.Discard, "", 0)
 // h2Proto is the protocol the access log names for HTTP/2 requests.
 var h2Proto = []byte("HTTP/2.0")
 
-// serveH2 serves a client connection whose TLS handshake negotiated h2.
+// h2cPreface is the head the HTTP/1.1 reader finds at the start of a client preface
+// (RFC 9113 §3.4): an HTTP listener's client speaking h2c by prior knowledge.
+const h2cPreface = "PRI * HTTP/2.0\r\n\r\n"
+
+// h2cConn is a cleartext client connection whose first bytes were read already.
+type h2cConn struct {
+	*net.TCPConn
+	pre []byte
+}
+
+func (c *h2cConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.TCPConn.Read(p)
+}
+
+// serveH2 serves a client connection whose TLS handshake negotiated h2, or a cleartext
+// one that began with the HTTP/2 client preface (h2c by prior knowledge).
 func (h *httpConn) serveH2(fe *Frontend) {
 	hs := &http.Server{MaxHeaderBytes: h.opts.MaxHeaderBytes, IdleTimeout: fe.ClientTimeout, ErrorLog: h2ErrorLog}
 	srv := &http2.Server{
@@ -211,7 +230,13 @@ func (h *httpConn) serveH2(fe *Frontend) {
 	st := &h2State{hs: hs}
 	st.cond.L = &st.mu
 	h.h2srv.Store(st)
-	g := &h2Guard{Conn: h.tls, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st}
+	var c net.Conn = h.tls
+	if h.tls == nil {
+		// h2c by prior knowledge: the preface's first bytes are in the read buffer.
+		c = &h2cConn{TCPConn: h.tcp, pre: h.br.buf[h.br.r:h.br.w]}
+		h.tcp.SetDeadline(time.Time{}) // the head's read deadline; x/net/http2 keeps its own
+	}
+	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st}
 	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h, st}})
 	// The connection is gone: its streams' contexts are cancelled, which ends their
 	// exchanges; wait for their handlers.
@@ -224,7 +249,8 @@ func (h *httpConn) serveH2(fe *Frontend) {
 // starts the graceful end when the connection was drained before x/net/http2 could see
 // it.
 type h2Guard struct {
-	*tls.Conn
+	net.Conn // the *tls.Conn, or the cleartext connection (h2cConn)
+	tcp     *net.TCPConn
 	h       *httpConn
 	st      *h2State
 	preface int // bytes of the client preface still to pass
@@ -249,8 +275,8 @@ func (g *h2Guard) Read(p []byte) (int, error) {
 	if !g.scan(p[:n]) {
 		g.flooded = true
 		g.h.opts.Logger.Debug("HTTP/2 control frame flood: connection closed", "client", g.h.client.String())
-		g.Conn.NetConn().(*net.TCPConn).SetLinger(0)
-		g.Conn.NetConn().Close()
+		g.tcp.SetLinger(0)
+		g.tcp.Close()
 		return 0, errH2Flood
 	}
 	return n, err

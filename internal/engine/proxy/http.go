@@ -222,6 +222,10 @@ func (h *httpConn) serve(current func() *Frontend) {
 		if now := current(); now != nil {
 			fe = now
 		}
+		if n == len(h2cPreface) && h.tls == nil && string(h.br.buf[h.br.r:h.br.r+n]) == h2cPreface {
+			h.serveH2(fe) // h2c by prior knowledge (docs/http2.md)
+			return
+		}
 		keep := h.handle(fe, n)
 		if fe.log != nil {
 			h.logHTTP(fe, h.now)
