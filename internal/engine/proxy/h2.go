@@ -250,16 +250,16 @@ func (h *httpConn) serveH2(fe *Frontend) {
 // it.
 type h2Guard struct {
 	net.Conn // the *tls.Conn, or the cleartext connection (h2cConn)
-	tcp     *net.TCPConn
-	h       *httpConn
-	st      *h2State
-	preface int // bytes of the client preface still to pass
-	hdr     [9]byte
-	hn      int    // bytes of hdr filled
-	skip    uint32 // payload bytes of the current frame still to pass
-	tokens  float64
-	last    time.Time
-	flooded bool
+	tcp      *net.TCPConn
+	h        *httpConn
+	st       *h2State
+	preface  int // bytes of the client preface still to pass
+	hdr      [9]byte
+	hn       int    // bytes of hdr filled
+	skip     uint32 // payload bytes of the current frame still to pass
+	tokens   float64
+	last     time.Time
+	flooded  bool
 }
 
 var errH2Flood = errors.New("http2: control frame flood")
