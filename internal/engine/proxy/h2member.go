@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 x/net/http2's Transport and ClientConn are deprecated in favour of net/http's; the engine runs each member connection it dialed (and handshook, for TLS pools) as one ClientConn of its own, shared by the streams to that member, which x/net/http2 offers directly.
+
 package proxy
 
 import (
