@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
+	"golang.org/x/net/http2"
 )
 
 // h2cMember is a net/http server speaking cleartext HTTP/2 (prior knowledge) and HTTP/1.1. It
@@ -223,5 +225,68 @@ func TestH2MemberOversizedHeaders(t *testing.T) {
 	req, _ = http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/", port), nil)
 	if _, body := h2Do(t, c, req); !strings.HasPrefix(body, "b1 HTTP/2.0") {
 		t.Fatalf("next request: %q", body)
+	}
+}
+
+// TestH2CPriorKnowledgeFlood: the client-side limits hold on an HTTP listener's h2c
+// connections too: a client flooding PINGs is disconnected, another is served.
+func TestH2CPriorKnowledgeFlood(t *testing.T) {
+	checkGoroutines(t)
+	b := startBackend(t, "b1")
+	e := newEngine(t, Options{})
+	port := freePort(t)
+	l := httpListener("l1", port, "p1")
+	l.TimeoutClientData = int64(5 * patience / time.Millisecond)
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l},
+		Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, b.member("m1"))}})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+
+	c, err := net.DialTimeout("tcp", addr, ioWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(patience))
+	fr := http2.NewFramer(c, c)
+	go func() {
+		if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
+			return
+		}
+		fr.WriteSettings()
+		for i := 0; i < 50000; i++ {
+			if fr.WritePing(false, [8]byte{byte(i)}) != nil {
+				return
+			}
+		}
+	}()
+	settings := false
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the engine kept a flooding h2c connection for %v", patience)
+			}
+			break
+		}
+		if _, ok := f.(*http2.SettingsFrame); ok {
+			settings = true
+		}
+	}
+	if !settings {
+		t.Fatal("the engine never spoke HTTP/2 on the h2c connection")
+	}
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Timeout: ioWait, Transport: &http.Transport{Protocols: &protos}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "b1" || resp.ProtoMajor != 2 {
+		t.Fatalf("h2c client: %s %d %q", resp.Proto, resp.StatusCode, body)
 	}
 }
