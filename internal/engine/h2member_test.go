@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -288,5 +289,47 @@ func TestH2CPriorKnowledgeFlood(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "b1" || resp.ProtoMajor != 2 {
 		t.Fatalf("h2c client: %s %d %q", resp.Proto, resp.StatusCode, body)
+	}
+}
+
+// TestH2TLSPoolFallsBackToHTTP1: a re-encrypting pool with the API's default ALPN list
+// (h2, http/1.1, http/1.0) over a member that speaks HTTP/2 and one that speaks only
+// HTTP/1.1: an HTTP/2 client's requests reach the first in HTTP/2 and the second, which
+// chose http/1.1 by ALPN, in HTTP/1.1, both served.
+func TestH2TLSPoolFallsBackToHTTP1(t *testing.T) {
+	checkGoroutines(t)
+	ca := newTestCA(t, "h2 CA")
+	cert, _ := ca.issue(t, "h2.example.test", "h2.example.test")
+	memberCA := newTestCA(t, "member CA")
+	mcert, _ := memberCA.issue(t, "member", "member.example.test")
+	var members []dataplane.Member
+	for i, h2 := range []bool{true, false} {
+		id := fmt.Sprintf("t%d", i+1)
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s %s", id, r.Proto)
+		}))
+		srv.EnableHTTP2 = h2
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{keyPair(mcert)}}
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		members = append(members, dataplane.Member{ID: id, Address: "127.0.0.1", ProtocolPort: srv.Listener.Addr().(*net.TCPAddr).Port, Weight: 1, AdminStateUp: true})
+	}
+	e := newEngine(t, Options{})
+	port := freePort(t)
+	p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, members...)
+	p.TLS = &dataplane.PoolTLS{CA: memberCA.pem(), ALPNProtocols: []string{"h2", "http/1.1", "http/1.0"}}
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{h2Listener(port, "p1", &cert, []string{"h2"})}, Pools: []dataplane.Pool{p}})
+	c := h2Client(t, ca, "h2.example.test")
+	seen := map[string]int{}
+	for i := 0; i < 6; i++ {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/", port), nil)
+		resp, body := h2Do(t, c, req)
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		seen[body]++
+	}
+	if seen["t1 HTTP/2.0"] == 0 || seen["t2 HTTP/1.1"] == 0 || len(seen) != 2 {
+		t.Fatalf("answers %v: want t1 in HTTP/2 and t2 in HTTP/1.1", seen)
 	}
 }

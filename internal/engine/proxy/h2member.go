@@ -48,6 +48,7 @@ type h2Key struct {
 type h2Slot struct {
 	mu sync.Mutex
 	cc *http2.ClientConn
+	h1 bool // the member chose HTTP/1.x by ALPN: its streams take the HTTP/1.1 path
 }
 
 // h2Hops are the request fields that do not travel in HTTP/2 (RFC 9113 §8.2.2).
@@ -88,8 +89,9 @@ func (fe *Frontend) h2Transport() *http2.Transport {
 }
 
 // h2Conn returns a connection to m able to take a new stream, dialing one when needed;
-// nil when the dial (or the TLS handshake, or ALPN h2) failed.
-func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) *http2.ClientConn {
+// nil when the dial (or the TLS handshake) failed. h1 is true when m chose HTTP/1.x by
+// ALPN (this config version then asks it no more).
+func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn, h1 bool) {
 	tr := fe.h2Transport()
 	client := fe.poolTLS[m.PoolID]
 	key := h2Key{m: m}
@@ -110,14 +112,17 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) *http2.ClientConn {
 	hm.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.h1 {
+		return nil, true
+	}
 	if s.cc != nil && s.cc.CanTakeNewRequest() {
-		return s.cc
+		return s.cc, false
 	}
 	tcp, err := fe.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, m.AddrPort)
 	if err != nil {
 		m.State.ConnectErrors.Add(1)
 		h.opts.Logger.Debug("connect to member failed", "listener", fe.ListenerID, "pool", m.PoolID, "member", m.ID, "addr", m.Addr, "err", err)
-		return nil
+		return nil, false
 	}
 	var c net.Conn = tcp
 	if client != nil {
@@ -125,14 +130,16 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) *http2.ClientConn {
 		tcp.SetDeadline(time.Now().Add(fe.ConnectTimeout))
 		err := tc.Handshake()
 		tcp.SetDeadline(time.Time{})
-		if err == nil && tc.ConnectionState().NegotiatedProtocol != "h2" {
-			err = errors.New("the member did not choose h2 by ALPN")
-		}
 		if err != nil {
 			tcp.Close()
 			m.State.ConnectErrors.Add(1)
 			h.opts.Logger.Debug("TLS handshake with member failed", "listener", fe.ListenerID, "pool", m.PoolID, "member", m.ID, "addr", m.Addr, "err", err)
-			return nil
+			return nil, false
+		}
+		if tc.ConnectionState().NegotiatedProtocol != "h2" {
+			tc.Close()
+			s.h1 = true
+			return nil, true
 		}
 		c = tc
 	}
@@ -140,25 +147,26 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) *http2.ClientConn {
 	if err != nil {
 		c.Close()
 		m.State.ConnectErrors.Add(1)
-		return nil
+		return nil, false
 	}
 	s.cc = cc
-	return cc
+	return cc, false
 }
 
 // h2Forward serves an HTTP/2 client's stream on an HTTP/2 member of rt's pool: m is the
 // member persistence named (nil: the pool's algorithm chooses), insertCookie adds the
 // HTTP_COOKIE persistence cookie. h.out holds the request head the HTTP/1.1 path built
 // (inserted headers in, dropped ones out). Failures before the member's answer are the
-// engine's own answers (h.fail); after it, a failure resets the client's stream.
-func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertCookie bool) {
+// engine's own answers (h.fail); after it, a failure resets the client's stream. false
+// when nothing was done and the stream must take the HTTP/1.1 path to the member
+// returned, which chose HTTP/1.x by ALPN.
+func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertCookie bool) (*balance.Member, bool) {
 	s := h.h2
-	s.takeBody()
 	r := s.r
 	in, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(h.out)))
 	if err != nil {
 		h.fail(fe, 400)
-		return
+		return nil, true
 	}
 	hdr := in.Header
 	for _, k := range h2Hops {
@@ -175,7 +183,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	u, err := url.ParseRequestURI(in.RequestURI)
 	if err != nil || u.Host != "" {
 		h.fail(fe, 400)
-		return
+		return nil, true
 	}
 	u.Scheme = "https"
 	if fe.poolTLS[rt.pool.ID] == nil {
@@ -190,20 +198,28 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	defer cancel()
 	var resp *http.Response
 	tried := h.tried[:0]
+	taken := false
 	for {
 		if m == nil || contains(tried, m) {
 			m = pool.Choose(h.client, tried)
 		}
 		if m == nil {
 			h.fail(fe, 503)
-			return
+			return nil, true
 		}
-		cc := h.h2Conn(fe, m)
+		cc, h1 := h.h2Conn(fe, m)
+		if h1 {
+			if taken {
+				h.fail(fe, 502) // a retry met an HTTP/1.x member: the body went to another
+				return nil, true
+			}
+			return m, false
+		}
 		if cc == nil {
 			tried = append(tried, m)
 			if len(tried) >= h.opts.ConnectAttempts || len(tried) == cap(h.tried) {
 				h.fail(fe, 503)
-				return
+				return nil, true
 			}
 			continue
 		}
@@ -214,6 +230,8 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 			out.Body = body
 		}
 		out = out.WithContext(ctx)
+		s.takeBody() // from now on the body is read here, not by the HTTP/1.1 path
+		taken = true
 		if fe.log != nil {
 			h.rec.conn, h.rec.member = time.Now(), m
 		}
@@ -233,23 +251,23 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		}
 		m.State.Active.Add(-1)
 		if r.Context().Err() != nil {
-			return // the client reset the stream: nobody to answer
+			return nil, true // the client reset the stream: nobody to answer
 		}
 		if timedOut.Load() {
 			h.fail(fe, 504)
-			return
+			return nil, true
 		}
 		if !body.started.Load() && len(tried)+1 < h.opts.ConnectAttempts && http2CanRetry(err) {
 			tried = append(tried, m)
 			continue
 		}
 		h.fail(fe, 502)
-		return
+		return nil, true
 	}
 	defer m.State.Active.Add(-1)
 	defer resp.Body.Close()
 	if !s.direct() {
-		return // the client reset the stream meanwhile
+		return nil, true // the client reset the stream meanwhile
 	}
 	if fe.log != nil {
 		h.rec.response, h.rec.status = time.Now(), resp.StatusCode
@@ -290,7 +308,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	if resp.ContentLength == 0 {
 		// An answer without a body (the member ended the stream with its HEADERS, as
 		// gRPC's trailers-only answers do) is relayed so: one HEADERS with END_STREAM.
-		return
+		return nil, true
 	}
 	fl, _ := w.(http.Flusher)
 	if fl != nil {
@@ -301,7 +319,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				s.fail()
-				return
+				return nil, true
 			}
 			sent += int64(n)
 			if fl != nil {
@@ -313,12 +331,13 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		}
 		if err != nil {
 			s.fail() // a truncated answer must not look complete: the stream is reset
-			return
+			return nil, true
 		}
 	}
 	for k, vv := range resp.Trailer {
 		wh[http.TrailerPrefix+k] = vv
 	}
+	return nil, true
 }
 
 // http2CanRetry: the member connection failed before the stream was sent on it.

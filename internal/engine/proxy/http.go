@@ -595,8 +595,10 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	// The forwarded head, plus the body bytes already here when they fit.
 	h.out = h.buildRequest(fe, h.out[:0])
 	if h.h2 != nil && fe.speaksH2(rt) {
-		h.h2Forward(fe, rt, m, rt.cookieMode == dataplane.PersistHTTPCookie && !cookieHit)
-		return false
+		var done bool
+		if m, done = h.h2Forward(fe, rt, m, rt.cookieMode == dataplane.PersistHTTPCookie && !cookieHit); done {
+			return false
+		}
 	}
 	b.r += n
 	h.in = int64(n)

@@ -15,8 +15,8 @@ import (
 // immutable and safe for concurrent use.
 type Client struct {
 	config *tls.Config
-	// h2 is config offering only h2, when the pool's ALPN list names it (nil otherwise):
-	// used for the requests of HTTP/2 clients (docs/http2.md).
+	// h2 is config offering the pool's whole ALPN list, h2 included, when the list names
+	// it (nil otherwise): used for the requests of HTTP/2 clients (docs/http2.md).
 	h2 *tls.Config
 }
 
@@ -82,7 +82,7 @@ func NewClient(pt *dataplane.PoolTLS) (*Client, error) {
 	c := &Client{config: cfg}
 	if slices.Contains(pt.ALPNProtocols, "h2") {
 		c.h2 = cfg.Clone()
-		c.h2.NextProtos = []string{"h2"}
+		c.h2.NextProtos = serverALPN(pt.ALPNProtocols) // the pool's list, h2 kept
 		c.h2.ClientSessionCache = tls.NewLRUClientSessionCache(256)
 	}
 	return c, nil
@@ -91,8 +91,8 @@ func NewClient(pt *dataplane.PoolTLS) (*Client, error) {
 // H2 reports whether the pool's ALPN list names h2.
 func (c *Client) H2() bool { return c.h2 != nil }
 
-// H2Config is Config for an HTTP/2 member connection (ALPN h2 only); nil when the pool's
-// list does not name h2.
+// H2Config is Config for a member connection of an HTTP/2 client's request: ALPN offers
+// the pool's list with h2 in it; nil when the list does not name h2.
 func (c *Client) H2Config(serverName string) *tls.Config {
 	if c.h2 == nil || serverName == "" {
 		return c.h2
