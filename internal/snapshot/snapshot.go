@@ -61,9 +61,9 @@ type fragment struct {
 }
 
 type node struct {
-	version  uint64
-	frags    map[string]*fragment
-	removed  map[string]uint64 // lb id → version that dropped it (the tombstones deltas carry)
+	version uint64
+	frags   map[string]*fragment
+	removed map[string]uint64 // lb id → version that dropped it (the tombstones deltas carry)
 	// floor is the oldest version a delta can start from: below it some
 	// withdrawal is forgotten (acknowledged and pruned), or the version
 	// was never this cache's (made before it started, or ahead of it).
