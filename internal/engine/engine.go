@@ -71,25 +71,25 @@ type Engine struct {
 	onEvt  func(dataplane.HealthEvent)
 	freeBd bool
 
-	mu       sync.Mutex
-	closed   bool
+	mu     sync.Mutex
+	closed bool
 	// units are the load balancers in force, each applied on its own (unit.go);
 	// cfgJSON is the last whole config Apply took (nil after an Update).
-	units    map[string]*unit
-	cfgJSON  []byte
-	applied  bool // a config was applied
+	units   map[string]*unit
+	cfgJSON []byte
+	applied bool // a config was applied
 	// owners of listener ids, pool ids and sockets, by load balancer, for the checks
 	// across load balancers an Update makes.
 	listenerOwner, poolOwner map[string]string
 	sockOwner                map[sockKey]string
-	sockets  map[sockKey]*socket
-	draining map[*socket]struct{}
-	counters map[string]*proxy.Counters
-	members  map[memberKey]*balance.MemberState
-	sessions map[string]*poolSessions
-	checkers map[checkKey]*healthcheck.Checker
-	stopped  []*healthcheck.Checker
-	wg       sync.WaitGroup // socket accept loops and drain waiters
+	sockets                  map[sockKey]*socket
+	draining                 map[*socket]struct{}
+	counters                 map[string]*proxy.Counters
+	members                  map[memberKey]*balance.MemberState
+	sessions                 map[string]*poolSessions
+	checkers                 map[checkKey]*healthcheck.Checker
+	stopped                  []*healthcheck.Checker
+	wg                       sync.WaitGroup // socket accept loops and drain waiters
 
 	pools   atomic.Pointer[map[string]*balance.Pool]
 	version atomic.Uint64
