@@ -211,8 +211,8 @@ type Agent struct {
 	recvVersion uint64
 	servedCount int               // len(served)
 	applied     *dataplane.Config // effective config the engine runs (server version; only the version with an Updater)
-	received *dataplane.Config // the last config the server sent, refusals included
-	refused  []dataplane.Refusal
+	received    *dataplane.Config // the last config the server sent, refusals included
+	refused     []dataplane.Refusal
 	// engineVersion numbers what the agent hands the engine. It is the
 	// agent's own counter, not the server's version, because a retry of
 	// refused load balancers re-applies the same server version with other
