@@ -124,7 +124,7 @@ func assemble(frags map[string]*lbFrag, version uint64, nodeID string) *dataplan
 // the answer is unusable. Callers hold applyMu.
 func (a *Agent) receive(resp *dataplane.ConfigResponse) error {
 	next := map[string]*lbFrag{}
-	nodeID := a.nodeID
+	var nodeID string
 	switch {
 	case resp.Delta != nil:
 		d := resp.Delta

@@ -542,29 +542,3 @@ type LoadBalancerError struct {
 
 func (e *LoadBalancerError) Error() string { return "load balancer " + e.ID + ": " + e.Err.Error() }
 func (e *LoadBalancerError) Unwrap() error { return e.Err }
-
-// Fragment returns the part of c that belongs to load balancer lbID: its
-// listeners, the pools they send to, and the VRRP groups that carry it.
-func (c *Config) Fragment(lbID string) *Config {
-	out := &Config{Contract: c.Contract, Version: c.Version, NodeID: c.NodeID, Listeners: []Listener{}, Pools: []Pool{}}
-	used := map[string]bool{}
-	for i := range c.Listeners {
-		if l := &c.Listeners[i]; l.LoadBalancerID == lbID {
-			out.Listeners = append(out.Listeners, *l)
-			for _, id := range l.PoolIDs() {
-				used[id] = true
-			}
-		}
-	}
-	for _, p := range c.Pools {
-		if used[p.ID] {
-			out.Pools = append(out.Pools, p)
-		}
-	}
-	for _, g := range c.VRRP {
-		if _, ok := g.VIPs[lbID]; ok {
-			out.VRRP = append(out.VRRP, g)
-		}
-	}
-	return out
-}

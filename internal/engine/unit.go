@@ -79,9 +79,8 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 
 	// Split by load balancer, keeping each listener's and pool's index in cfg for errors.
 	type part struct {
-		cfg           *dataplane.Config
-		lidx, pidx    []int
-		listenerPaths []int
+		cfg        *dataplane.Config
+		lidx, pidx []int
 	}
 	parts := map[string]*part{}
 	var order []string
