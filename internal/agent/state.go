@@ -149,6 +149,11 @@ func (a *Agent) receive(resp *dataplane.ConfigResponse) error {
 			}
 		}
 		for _, f := range changed {
+			// A full resync (another server, a restart) resends what the agent has:
+			// an unchanged load balancer keeps its fragment, so nothing runs it again.
+			if old := a.recv[f.id]; d.Full && old != nil && string(old.raw) == string(f.raw) {
+				f = old
+			}
 			next[f.id] = f
 		}
 		nodeID = d.NodeID
