@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -71,7 +70,22 @@ func runDataplane(ctx context.Context, args []string) error {
 		return err
 	}
 	defer fu.stop()
-	for _, a := range []string{httpA, httpB, sinkAddr, haHTTP, haTCP, fuHTTP, fuTCP} {
+	// The same engine with its HTTP path's raw syscalls off (a benchmark knob of
+	// internal/engine/proxy), on ports of its own: what that change buys, measured in
+	// the same runs (keep-alive only).
+	stockCfg := filepath.Join(*outDir, "fulcrum-stock.json")
+	b, _ = json.MarshalIndent(fulcrumConfigAt(fuStockHTTP, fuStockTCP), "", "  ")
+	if err := os.WriteFile(stockCfg, b, 0o644); err != nil {
+		return err
+	}
+	os.Setenv(noRawSyscallsEnv, "1")
+	stock, err := startProc(ctx, filepath.Join(*outDir, "fulcrum-stock.log"), *fulcrumBin, "engine", "--config", stockCfg, "--log-level", "warn")
+	os.Unsetenv(noRawSyscallsEnv)
+	if err != nil {
+		return err
+	}
+	defer stock.stop()
+	for _, a := range []string{httpA, httpB, sinkAddr, haHTTP, haTCP, fuHTTP, fuTCP, fuStockHTTP} {
 		if err := waitPort(a, 10*time.Second); err != nil {
 			return err
 		}
@@ -85,11 +99,13 @@ func runDataplane(ctx context.Context, args []string) error {
 		tcp      string
 		pid      int
 		hasProxy bool
+		kaOnly   bool // keep-alive runs only
 	}
 	targets := []target{
-		{"direct", httpA, sinkAddr, 0, false},
-		{"haproxy", haHTTP, haTCP, ha.cmd.Process.Pid, true},
-		{"fulcrum", fuHTTP, fuTCP, fu.cmd.Process.Pid, true},
+		{"direct", httpA, sinkAddr, 0, false, false},
+		{"haproxy", haHTTP, haTCP, ha.cmd.Process.Pid, true, false},
+		{"fulcrum", fuHTTP, fuTCP, fu.cmd.Process.Pid, true, false},
+		{"stock", fuStockHTTP, "", stock.cmd.Process.Pid, true, true},
 	}
 	ka := map[string][]sample{}
 	cl := map[string][]sample{}
@@ -122,6 +138,9 @@ func runDataplane(ctx context.Context, args []string) error {
 			fmt.Printf("run %d %-8s keep-alive %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  proxy CPU %5.2f s\n", r, t.name, s.rps, s.p50, s.p99, s.cpu)
 		}
 		for _, t := range order {
+			if t.kaOnly {
+				continue
+			}
 			s, err := measure(ctx, t.pid, func() (sample, error) { return wrk(ctx, t.http, *closeDur, *conns, true) })
 			if err != nil {
 				return fmt.Errorf("%s close mode: %w", t.name, err)
@@ -130,6 +149,9 @@ func runDataplane(ctx context.Context, args []string) error {
 			fmt.Printf("run %d %-8s close mode %9.0f req/s  p99 %6.2f ms  proxy CPU %5.2f s\n", r, t.name, s.rps, s.p99, s.cpu)
 		}
 		for _, t := range order {
+			if t.kaOnly {
+				continue
+			}
 			g, err := bulk(t.tcp, *bulkDur, 200<<30)
 			if err != nil {
 				return fmt.Errorf("%s bulk: %w", t.name, err)
@@ -153,20 +175,12 @@ func runDataplane(ctx context.Context, args []string) error {
 	}
 	fmt.Print(string(out))
 
-	med := func(xs []float64) float64 {
-		s := append([]float64(nil), xs...)
-		sort.Float64s(s)
-		if len(s) == 0 {
-			return 0
-		}
-		return s[len(s)/2]
-	}
 	field := func(ss []sample, f func(sample) float64) float64 {
 		var xs []float64
 		for _, s := range ss {
 			xs = append(xs, f(s))
 		}
-		return med(xs)
+		return median(xs)
 	}
 	eff := func(s sample) float64 {
 		if s.cpu <= 0 {
@@ -183,7 +197,7 @@ func runDataplane(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("%-8s %12.0f %9.2f %9.2f %12s %12.0f %10.2f\n", t.name, field(ka[t.name], func(s sample) float64 { return s.rps }),
 			field(ka[t.name], func(s sample) float64 { return s.p50 }), field(ka[t.name], func(s sample) float64 { return s.p99 }),
-			e, field(cl[t.name], func(s sample) float64 { return s.rps }), med(tp[t.name]))
+			e, field(cl[t.name], func(s sample) float64 { return s.rps }), median(tp[t.name]))
 	}
 	ratio := func(a, b float64) float64 {
 		if b == 0 {
@@ -202,7 +216,7 @@ func runDataplane(ctx context.Context, args []string) error {
 				xs = append(xs, ratio(f(a[i]), f(b[i])))
 			}
 		}
-		return med(xs)
+		return median(xs)
 	}
 	rps := func(s sample) float64 { return s.rps }
 	p99 := func(s sample) float64 { return s.p99 }
@@ -213,13 +227,15 @@ func runDataplane(ctx context.Context, args []string) error {
 	fmt.Println()
 	fmt.Printf("ratio of medians: req/s %.3f, req/CPU-s %.3f, p99 %.3f, TCP bulk vs direct %.3f, close/s %.3f\n",
 		ratio(field(ka["fulcrum"], rps), field(ka["haproxy"], rps)), ratio(field(ka["fulcrum"], eff), field(ka["haproxy"], eff)),
-		ratio(field(ka["fulcrum"], p99), field(ka["haproxy"], p99)), ratio(med(tp["fulcrum"]), med(tp["direct"])),
+		ratio(field(ka["fulcrum"], p99), field(ka["haproxy"], p99)), ratio(median(tp["fulcrum"]), median(tp["direct"])),
 		ratio(field(cl["fulcrum"], rps), field(cl["haproxy"], rps)))
 	fmt.Printf("RESULT http_rps_ratio_haproxy %.3f\n", paired(ka["fulcrum"], ka["haproxy"], rps))
 	fmt.Printf("RESULT http_cpu_eff_ratio_haproxy %.3f\n", paired(ka["fulcrum"], ka["haproxy"], eff))
 	fmt.Printf("RESULT http_p99_ratio_haproxy %.3f\n", paired(ka["fulcrum"], ka["haproxy"], p99))
-	fmt.Printf("RESULT tcp_throughput_ratio_direct %.3f\n", med(bulkRatios))
+	fmt.Printf("RESULT tcp_throughput_ratio_direct %.3f\n", median(bulkRatios))
 	fmt.Printf("RESULT conn_rate_ratio_haproxy %.3f\n", paired(cl["fulcrum"], cl["haproxy"], rps))
+	fmt.Printf("RESULT http_raw_syscalls_rps_gain %.3f\n", paired(ka["fulcrum"], ka["stock"], rps))
+	fmt.Printf("RESULT http_raw_syscalls_cpu_eff_gain %.3f\n", paired(ka["fulcrum"], ka["stock"], eff))
 	fmt.Printf("RESULT apply_1000_listeners_s %.3f\n", applyS)
 	fmt.Printf("RESULT idle_kib_per_listener %.1f\n", kib)
 	return nil
@@ -252,7 +268,11 @@ backend be_tcp
 `, haHTTP, httpA, httpB, haTCP, sinkAddr)
 }
 
-func fulcrumConfig() *dataplane.Config {
+func fulcrumConfig() *dataplane.Config { return fulcrumConfigAt(fuHTTP, fuTCP) }
+
+// fulcrumConfigAt is the bench's engine config with its HTTP and TCP listeners on
+// httpAddr and tcpAddr.
+func fulcrumConfigAt(httpAddr, tcpAddr string) *dataplane.Config {
 	l := func(id string, proto dataplane.Protocol, addr, pool string) dataplane.Listener {
 		host, port, _ := net.SplitHostPort(addr)
 		p, _ := strconv.Atoi(port)
@@ -265,7 +285,7 @@ func fulcrumConfig() *dataplane.Config {
 		return dataplane.Member{ID: id, Address: host, ProtocolPort: p, Weight: 1, AdminStateUp: true}
 	}
 	return &dataplane.Config{Version: 1,
-		Listeners: []dataplane.Listener{l("http", dataplane.ProtocolHTTP, fuHTTP, "web"), l("tcp", dataplane.ProtocolTCP, fuTCP, "sink")},
+		Listeners: []dataplane.Listener{l("http", dataplane.ProtocolHTTP, httpAddr, "web"), l("tcp", dataplane.ProtocolTCP, tcpAddr, "sink")},
 		Pools: []dataplane.Pool{
 			{ID: "web", Protocol: dataplane.ProtocolHTTP, Algorithm: dataplane.RoundRobin, Members: []dataplane.Member{m("a", httpA), m("b", httpB)}},
 			{ID: "sink", Protocol: dataplane.ProtocolTCP, Algorithm: dataplane.RoundRobin, Members: []dataplane.Member{m("s", sinkAddr)}},

@@ -133,6 +133,11 @@ const (
 	haTCP        = "127.0.0.1:18191"
 	fuHTTP       = "127.0.0.1:18281"
 	fuTCP        = "127.0.0.1:18291"
+	fuStockHTTP  = "127.0.0.1:18282"
+	fuStockTCP   = "127.0.0.1:18292"
+	// noRawSyscallsEnv turns the HTTP path's raw syscalls off in the engine it is set
+	// for (internal/engine/proxy, a benchmark knob).
+	noRawSyscallsEnv = "FULCRUM_BENCH_NO_RAW_SYSCALLS"
 )
 
 type sample struct {
@@ -305,11 +310,18 @@ func medianOf(ss []sample, f func(sample) float64) float64 {
 	for _, s := range ss {
 		xs = append(xs, f(s))
 	}
-	sort.Float64s(xs)
+	return median(xs)
+}
+
+// median is the median of xs, the upper one of an even count (0 when xs
+// is empty); xs is left as it was.
+func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
-	return xs[len(xs)/2]
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }
 
 // sampleRPS is a sample's requests per second.

@@ -196,6 +196,9 @@ func TestRBACMatrix(t *testing.T) {
 		{"member", "show", "read", func(hdr []string, f *rbacFixture, _ bool) *response {
 			return h.do("GET", api+"pools/"+f.pool+"/members/"+f.member, nil, hdr...)
 		}},
+		{"member", "stats", "read", func(hdr []string, f *rbacFixture, _ bool) *response {
+			return h.do("GET", api+"pools/"+f.pool+"/members/"+f.member+"/stats", nil, hdr...)
+		}},
 		{"member", "create", "write", func(hdr []string, f *rbacFixture, _ bool) *response {
 			return h.do("POST", api+"pools/"+f.pool+"/members", map[string]any{"member": map[string]any{
 				"address": "127.0.0.2", "protocol_port": 1000 + next()}}, hdr...)

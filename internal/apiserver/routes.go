@@ -115,6 +115,7 @@ func (s *Server) routes(quotas QuotaAPI) *httpapi.Router {
 		{"POST " + members, s.createMember},
 		{"PUT " + members, s.batchUpdateMembers},
 		{"GET " + members + "/{id}", s.showMember},
+		{"GET " + members + "/{id}/stats", s.memberStats},
 		{"PUT " + members + "/{id}", s.updateMember},
 		{"DELETE " + members + "/{id}", s.deleteMember},
 

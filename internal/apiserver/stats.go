@@ -3,6 +3,10 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"net/http"
+
+	"github.com/fulcrumlb/fulcrum/internal/httpapi"
+	"github.com/fulcrumlb/fulcrum/internal/policy"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -65,4 +69,57 @@ func (s storeStats) sum(ctx context.Context, loadBalancerID string, listenerIDs 
 		return lb.Stats{}, fmt.Errorf("stats of load balancer %s: %w", loadBalancerID, err)
 	}
 	return out, nil
+}
+
+// memberStats serves GET …/pools/{pool_id}/members/{id}/stats, a fulcrum
+// extension (Octavia keeps no member counters): the member's counters
+// summed over the agents that reported them, active connections only on
+// agents that host its load balancer now, as for listeners. Zeros until an
+// agent reports the member.
+func (s *Server) memberStats(q *request) error {
+	var out memberStatsWire
+	err := s.store.View(q.ctx, func(tx store.Tx) error {
+		p, err := memberPool(q, tx)
+		if err != nil {
+			return err
+		}
+		id := q.param("id")
+		m, err := found(tx.Members().Get(q.ctx, id))(lb.NameMember, id)
+		if err == nil && m.PoolID != p.ID {
+			err = notFound(lb.NameMember, id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := q.authorize(policy.Member, policy.GetStats, m.ProjectID); err != nil {
+			return err
+		}
+		rows, err := tx.MemberStats().List(q.ctx, "", m.ID)
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		amps, err := tx.Amphorae().List(q.ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", m.LoadBalancerID)}})
+		if err != nil {
+			return err
+		}
+		hosts := map[string]bool{}
+		for _, a := range amps {
+			if a.AgentID != "" {
+				hosts[a.AgentID] = true
+			}
+		}
+		for _, r := range rows {
+			out.TotalConnections += r.TotalConnections
+			out.ConnectErrors += r.ConnectErrors
+			if hosts[r.AgentID] {
+				out.ActiveConnections += r.ActiveConnections
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(q.w, http.StatusOK, memberStatsBody{Stats: out})
+	return nil
 }

@@ -351,6 +351,18 @@ func toStatsWire(st lb.Stats) statsBody {
 		ActiveConnections: st.ActiveConnections, TotalConnections: st.TotalConnections, RequestErrors: st.RequestErrors}}
 }
 
+// memberStatsBody is the body of a member's counters (a fulcrum extension):
+// {"stats": {...}}, the sum over the agents that reported the member.
+type memberStatsBody struct {
+	Stats memberStatsWire `json:"stats"`
+}
+
+type memberStatsWire struct {
+	ActiveConnections int64 `json:"active_connections"`
+	TotalConnections  int64 `json:"total_connections"`
+	ConnectErrors     int64 `json:"connect_errors"`
+}
+
 // Status tree (GET /loadbalancers/{id}/status): loadbalancer → listeners →
 // pools → {health_monitor, members}.
 

@@ -691,6 +691,13 @@ func (c *Controller) finishDelete(ctx context.Context, id string, log *slog.Logg
 				return err
 			}
 		}
+		// The counters agents reported for it go with it.
+		if err := tx.ListenerStats().Delete(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.MemberStats().Delete(ctx, id); err != nil {
+			return err
+		}
 		log.Info("load balancer deleted")
 		return tx.LoadBalancers().Delete(ctx, id)
 	})

@@ -84,6 +84,7 @@ type agentState struct {
 	beat    sync.Mutex
 	members map[string]dataplane.MemberStatus // by member id, as last reported
 	stats   map[string]dataplane.ListenerStats
+	mstats  map[string]dataplane.MemberStats // by member id, as last stored
 	// owner maps member and listener ids the agent reported to their load
 	// balancer as the store has it ("" = the store knows no such id). An
 	// id never changes load balancer, and the server makes its ids, so
@@ -120,6 +121,7 @@ func (m *Manager) state(agentID string) *agentState {
 	st, ok := m.agents[agentID]
 	if !ok {
 		st = &agentState{members: map[string]dataplane.MemberStatus{}, stats: map[string]dataplane.ListenerStats{},
+			mstats:   map[string]dataplane.MemberStats{},
 			memberLB: map[string]string{}, listenerLB: map[string]string{}, reported: map[string]bool{}, pairs: map[string][2]int{}}
 		m.agents[agentID] = st
 	}
@@ -165,6 +167,10 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	for _, s := range hb.Stats.Listeners {
 		reportedListeners[s.ListenerID] = true
 	}
+	reportedMembers := map[string]bool{}
+	for _, s := range hb.Stats.Members {
+		reportedMembers[s.MemberID] = true
+	}
 
 	// Owners of what is reported now and of what was before (what vanished
 	// changes statuses too), looked up in a read transaction: ids an agent
@@ -181,7 +187,7 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		if err != nil {
 			return err
 		}
-		return resolve(st.memberLB, dirtyMembers, func(ids []string) (map[string]string, error) {
+		return resolve(st.memberLB, union(dirtyMembers, reportedMembers), func(ids []string) (map[string]string, error) {
 			list, err := tx.Members().List(ctx, store.Query{Filters: []store.Filter{store.In("id", ids...)}})
 			out := map[string]string{}
 			for _, mm := range list {
@@ -202,6 +208,7 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	}
 	var cameUp, dropped bool
 	var stats map[string]dataplane.ListenerStats
+	var mstats map[string]dataplane.MemberStats
 	var vrrpChanged []string
 	var hold []dataplane.Hold
 	var pairs map[string][2]int
@@ -248,6 +255,21 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		for _, s := range hb.Stats.Listeners {
 			if lbIDs[s.LoadBalancerID] && st.listenerLB[s.ListenerID] == s.LoadBalancerID {
 				stats[s.ListenerID] = s
+			}
+		}
+		// Member counters likewise: a member of a load balancer on this agent.
+		mstats = map[string]dataplane.MemberStats{}
+		var dirtyMemberStats []*lb.MemberStats
+		for _, s := range hb.Stats.Members {
+			owner := st.memberLB[s.MemberID]
+			if owner == "" || !lbIDs[owner] {
+				continue
+			}
+			mstats[s.MemberID] = s
+			if old, ok := st.mstats[s.MemberID]; !ok || old != s {
+				dirtyMemberStats = append(dirtyMemberStats, &lb.MemberStats{MemberID: s.MemberID, AgentID: agentID,
+					LoadBalancerID: owner, ActiveConnections: s.ActiveConnections,
+					TotalConnections: s.TotalConnections, ConnectErrors: s.ConnectErrors, UpdatedAt: now})
 			}
 		}
 		var dirtyStats []dataplane.ListenerStats
@@ -321,6 +343,11 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		if err := m.putStats(ctx, tx, agentID, dirtyStats, now); err != nil {
 			return err
 		}
+		if len(dirtyMemberStats) > 0 {
+			if err := tx.MemberStats().Put(ctx, dirtyMemberStats); err != nil {
+				return err
+			}
+		}
 		ids := make([]string, 0, len(recompute))
 		for id := range recompute {
 			if lbIDs[id] {
@@ -348,8 +375,8 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	// Keep the owners of this heartbeat's ids and the last one's: an agent
 	// alternating between two reports costs no lookups.
 	prune(st.listenerLB, union(reportedListeners, st.reported))
-	prune(st.memberLB, union(members, st.members))
-	st.members, st.stats, st.reported = members, stats, reportedListeners
+	prune(st.memberLB, union(union(members, st.members), union(reportedMembers, st.mstats)))
+	st.members, st.stats, st.reported, st.mstats = members, stats, reportedListeners, mstats
 	m.mu.Lock()
 	st.synced = true
 	st.hold = hold

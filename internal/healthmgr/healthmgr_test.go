@@ -371,3 +371,37 @@ func TestManyUnknownMembersAndListeners(t *testing.T) {
 		t.Errorf("statistics stored for listeners that do not exist: %v", ids)
 	}
 }
+
+func TestMemberStatsStoredForOwnMembersOnly(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.agent("a"), e.agent("b")
+	own, victim := e.loadBalancer(a), e.loadBalancer(b)
+	memberRows := func(lbID string) []*lb.MemberStats {
+		var rows []*lb.MemberStats
+		e.view(func(ctx context.Context, tx store.Tx) error {
+			var err error
+			rows, err = tx.MemberStats().List(ctx, lbID)
+			return err
+		})
+		return rows
+	}
+	for i := int64(1); i <= 3; i++ { // the first heartbeat, a change, the same again
+		total := min(i, 2) * 10
+		e.beat(a, dataplane.Heartbeat{Stats: dataplane.Stats{Members: []dataplane.MemberStats{
+			{PoolID: own.pool, MemberID: own.member, ActiveConnections: 1, TotalConnections: total, ConnectErrors: 2},
+			{PoolID: victim.pool, MemberID: victim.member, TotalConnections: 1 << 40},
+			{PoolID: own.pool, MemberID: victim.member, TotalConnections: 1 << 40},
+			{PoolID: own.pool, MemberID: "no-such-member", TotalConnections: 1 << 40}}}})
+		rows := memberRows(own.lb)
+		if len(rows) != 1 {
+			t.Fatalf("heartbeat %d: own load balancer's member stats %+v, want one row", i, rows)
+		}
+		if r := rows[0]; r.MemberID != own.member || r.AgentID != a.ID || r.TotalConnections != total ||
+			r.ActiveConnections != 1 || r.ConnectErrors != 2 {
+			t.Errorf("heartbeat %d: stored %+v", i, r)
+		}
+		if rows := memberRows(victim.lb); len(rows) != 0 {
+			t.Errorf("heartbeat %d: agent a's report of another agent's member was stored: %+v", i, rows)
+		}
+	}
+}

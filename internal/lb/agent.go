@@ -116,3 +116,16 @@ type ListenerStats struct {
 	RequestErrors     int64
 	UpdatedAt         time.Time
 }
+
+// MemberStats are the counters one agent reported for one member of a pool.
+// A member's statistics are the sum over agents; active connections count
+// only on agents that currently host its load balancer.
+type MemberStats struct {
+	MemberID          string
+	AgentID           string
+	LoadBalancerID    string
+	ActiveConnections int64
+	TotalConnections  int64
+	ConnectErrors     int64
+	UpdatedAt         time.Time
+}

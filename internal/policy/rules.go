@@ -115,6 +115,7 @@ func OperationRules() map[Rule]string {
 	out[RuleFor(Listener, GetStats)] = read
 	crud(Pool, true)
 	crud(Member, false)
+	out[RuleFor(Member, GetStats)] = read // a fulcrum extension: Octavia has no member counters
 	out[RuleFor(Member, GetAll)] = readOrService
 	crud(HealthMonitor, true)
 	crud(L7Policy, true)

@@ -130,6 +130,7 @@ type Tx interface {
 	JoinTokens() Table[lb.JoinToken]
 	Amphorae() Table[lb.Amphora]
 	ListenerStats() StatsTable
+	MemberStats() MemberStatsTable
 
 	// The LBaaS v1 translation: a V1Pool goes with its pool (and its load
 	// balancer); V1HealthMonitors stand alone.
@@ -154,6 +155,18 @@ type StatsTable interface {
 	// Delete removes the rows of the given listeners, or of every listener of
 	// the given load balancer when listenerIDs is empty.
 	Delete(ctx context.Context, loadBalancerID string, listenerIDs ...string) error
+}
+
+// MemberStatsTable stores member counters per (member, agent).
+type MemberStatsTable interface {
+	// Put inserts or replaces the rows, keyed by (MemberID, AgentID).
+	Put(ctx context.Context, rows []*lb.MemberStats) error
+	// List returns the rows of the given members, or of every member of
+	// the given load balancer when memberIDs is empty.
+	List(ctx context.Context, loadBalancerID string, memberIDs ...string) ([]*lb.MemberStats, error)
+	// Delete removes the rows of the given members, or of every member of
+	// the given load balancer when memberIDs is empty.
+	Delete(ctx context.Context, loadBalancerID string, memberIDs ...string) error
 }
 
 // Table is the storage of one object kind, keyed by id. Returned objects are

@@ -170,6 +170,45 @@ func TestDashboardWizardTrafficDelete(t *testing.T) {
 	p.checkConsole("traffic")
 	p.screenshot("traffic", true)
 
+	// The pool's page draws each member's counters; a member's own page too, and its
+	// edit form sends what changed, showing the API's refusal under the field.
+	var poolID string
+	p.eval(`document.querySelector("[data-attr=pools] a").getAttribute("href").split("/").pop()`, &poolID)
+	p.eval(`location.hash = "#/pools/`+poolID+`"`, nil)
+	p.waitFor("member charts on the pool page", `document.querySelectorAll('section.chart[data-stats*="/members/"]').length === 2`, 60*time.Second)
+	memberStat := `Number(document.querySelector('section.chart[data-stats*="/members/"] [data-stat=total_connections]').textContent)`
+	p.waitFor("member counters moved", memberStat+" >= 10", 90*time.Second)
+	p.click(`#members tbody tr a`)
+	p.waitFor("member page", `location.hash.includes("/members/") && document.querySelector("[data-attr=weight]") && document.querySelector("[data-action=edit]")`, 60*time.Second)
+	p.waitFor("member chart", `document.querySelector('section.chart[data-stats$="/stats"] [data-stat=connect_errors]') &&
+		Number(document.querySelector('section.chart[data-stats$="/stats"] [data-stat=total_connections]').textContent) >= 10`, 60*time.Second)
+	p.click(`[data-action=edit]`)
+	p.waitFor("edit form", `document.querySelector("#edit-form #f-weight")`, 60*time.Second)
+	if got := p.text("[data-attr=weight] td"); got != "1" {
+		t.Fatalf("member weight before the edit: %q", got)
+	}
+	memberID := p.text("[data-attr=id] td")
+	p.allow("PUT", "/v2/lbaas/pools/"+poolID+"/members/"+memberID, 400)
+	p.fill("#edit-form #f-weight", "1000")
+	p.click(`#edit-form button[data-action=save]`)
+	p.waitFor("weight refused", `document.querySelector("#edit-form [data-error-for=weight]").textContent !== ""`, 60*time.Second)
+	if got := p.text("#edit-form [data-error-for=weight]"); !strings.Contains(got, "weight") || !strings.Contains(got, "256") {
+		t.Fatalf("weight 1000: error %q, want the API's message naming weight and its bound", got)
+	}
+	p.fill("#edit-form #f-weight", "7")
+	p.fill("#edit-form #f-name", "alpha-renamed")
+	p.click(`#edit-form button[data-action=save]`)
+	p.waitFor("member saved", `document.querySelector("#edit [data-saved]")`, 60*time.Second)
+	if got := p.text("#edit [data-saved]"); got != "Saved: name, weight." {
+		t.Fatalf("saved: %q, want only the changed fields", got)
+	}
+	p.waitFor("member updated", `document.querySelector("[data-attr=weight] td").textContent === "7" &&
+		document.querySelector("[data-attr=name] td").textContent === "alpha-renamed"`, 60*time.Second)
+	p.checkConsole("member edit")
+	p.screenshot("member", true)
+	p.eval(`location.hash = "#/loadbalancers/`+lbID+`"`, nil)
+	p.waitFor("load balancer page again", `document.querySelector("[data-attr=provisioning_status] [data-status=ACTIVE]") && document.querySelector('a[href="#/loadbalancers/`+lbID+`/status"]')`, 90*time.Second)
+
 	// The status tree: load balancer, listener, pool, monitor and both
 	// members ONLINE from real health checks.
 	p.click(`a[href="#/loadbalancers/` + lbID + `/status"]`)

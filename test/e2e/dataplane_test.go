@@ -67,6 +67,23 @@ func caseTraffic(t *testing.T, s *engineServer) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Each member's counters (a fulcrum extension) count the requests it served: the 20
+	// alternating ones give each at least 10.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var totals []int64
+		for _, m := range g.members {
+			st := a.must(t, "GET", "/v2/lbaas/pools/"+g.pool+"/members/"+m+"/stats", nil, 200).body["stats"].(map[string]any)
+			totals = append(totals, number(st, "total_connections"))
+		}
+		if len(totals) == 2 && totals[0] >= 10 && totals[1] >= 10 {
+			t.Logf("member stats after 21 requests: total_connections %v", totals)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member stats %v, want at least 10 requests on each of the two members", totals)
+		}
+	}
+
 	// A connection held open counts as active; a malformed request is answered 400 and
 	// counted as a request error.
 	held, err := net.Dial("tcp", strings.TrimPrefix(g.url(), "http://"))

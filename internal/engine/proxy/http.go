@@ -103,7 +103,7 @@ type HTTPConn struct {
 // request boundary (a request in flight finishes on the frontend it started with); when it
 // returns nil (the listener went away or is no longer HTTP) the connection ends.
 func NewHTTPConn(c *net.TCPConn, current func() *Frontend, opts *Options) *HTTPConn {
-	return newHTTPConn(c, c, nil, current, opts)
+	return newHTTPConn(newRawTCP(c), c, nil, current, opts)
 }
 
 // NewHTTPSConn is NewHTTPConn for a TERMINATED_HTTPS listener: Serve first completes the

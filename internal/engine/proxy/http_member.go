@@ -262,7 +262,7 @@ func (h *httpConn) memberConn(fe *Frontend, rt *route, m *balance.Member) (*memb
 			return nil, false
 		}
 	}
-	var c Conn = tcp
+	c := newRawTCP(tcp)
 	if client != nil {
 		tc := tls.Client(tcp, client.Config(sni))
 		tcp.SetDeadline(time.Now().Add(fe.ConnectTimeout))
@@ -315,7 +315,7 @@ func (h *httpConn) tunnel(fe *Frontend, mc *memberConn, resLen int) {
 	}
 	h.c.SetDeadline(time.Time{})
 	mc.c.SetDeadline(time.Time{})
-	up, down := Pipe(h.c, mc.c, fe.ClientTimeout, fe.MemberTimeout, &fe.Counters.BytesIn, &fe.Counters.BytesOut)
+	up, down := Pipe(bare(h.c), bare(mc.c), fe.ClientTimeout, fe.MemberTimeout, &fe.Counters.BytesIn, &fe.Counters.BytesOut)
 	h.in += up
 	h.rec.sent += down
 }

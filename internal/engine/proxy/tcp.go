@@ -123,6 +123,8 @@ func tcpOf(c Conn) *net.TCPConn {
 	switch x := c.(type) {
 	case *net.TCPConn:
 		return x
+	case *rawTCP:
+		return x.TCPConn
 	case *tls.Conn:
 		t, _ := x.NetConn().(*net.TCPConn)
 		return t

@@ -628,7 +628,8 @@ func (t *txn) JoinTokens() store.Table[lb.JoinToken] {
 func (t *txn) Amphorae() store.Table[lb.Amphora] {
 	return &table[lb.Amphora]{tx: t, k: t.s.kinds.amphorae}
 }
-func (t *txn) ListenerStats() store.StatsTable { return &statsTable{tx: t} }
+func (t *txn) ListenerStats() store.StatsTable     { return &statsTable{tx: t} }
+func (t *txn) MemberStats() store.MemberStatsTable { return &memberStatsTable{tx: t} }
 
 // translate maps driver errors onto the store's sentinel errors, keeping the
 // driver's text for the logs.

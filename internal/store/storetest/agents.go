@@ -79,6 +79,43 @@ func testAgentsAndPlacements(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+	// Member stats: upsert per (member, agent), list by LB or member, delete by member or LB.
+	mrow := func(memberID, agentID string, total int64) *lb.MemberStats {
+		return &lb.MemberStats{MemberID: memberID, AgentID: agentID, LoadBalancerID: l.ID, ActiveConnections: 2,
+			TotalConnections: total, ConnectErrors: 3, UpdatedAt: base}
+	}
+	mustUpdate(t, s, func(tx store.Tx) error {
+		return tx.MemberStats().Put(ctx, []*lb.MemberStats{mrow("m1", "a1", 1), mrow("m1", "a2", 4), mrow("m2", "a1", 9)})
+	})
+	mustUpdate(t, s, func(tx store.Tx) error { return tx.MemberStats().Put(ctx, []*lb.MemberStats{mrow("m1", "a1", 6)}) })
+	_ = s.View(ctx, func(tx store.Tx) error {
+		byLB, err := tx.MemberStats().List(ctx, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []*lb.MemberStats{mrow("m1", "a1", 6), mrow("m1", "a2", 4), mrow("m2", "a1", 9)}; !reflect.DeepEqual(byLB, want) {
+			t.Errorf("member stats by LB: %+v", byLB)
+		}
+		byMember, err := tx.MemberStats().List(ctx, "", "m2")
+		if want := []*lb.MemberStats{mrow("m2", "a1", 9)}; err != nil || !reflect.DeepEqual(byMember, want) {
+			t.Errorf("member stats by member: %+v, %v", byMember, err)
+		}
+		return nil
+	})
+	mustUpdate(t, s, func(tx store.Tx) error { return tx.MemberStats().Delete(ctx, "", "m1") })
+	_ = s.View(ctx, func(tx store.Tx) error {
+		if rows, _ := tx.MemberStats().List(ctx, l.ID); len(rows) != 1 || rows[0].MemberID != "m2" {
+			t.Errorf("member stats after deleting m1: %+v", rows)
+		}
+		return nil
+	})
+	mustUpdate(t, s, func(tx store.Tx) error { return tx.MemberStats().Delete(ctx, l.ID) })
+	_ = s.View(ctx, func(tx store.Tx) error {
+		if rows, _ := tx.MemberStats().List(ctx, l.ID); len(rows) != 0 {
+			t.Errorf("member stats after delete: %+v", rows)
+		}
+		return nil
+	})
 	// Deleting the load balancer removes its placements; deleting the agent keeps them, agentless.
 	mustUpdate(t, s, func(tx store.Tx) error { return tx.Agents().Delete(ctx, agent.ID) })
 	_ = s.View(ctx, func(tx store.Tx) error {

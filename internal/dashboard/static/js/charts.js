@@ -23,6 +23,25 @@ const GROUPS = [
 
 const COUNTERS = ['active_connections', 'total_connections', 'request_errors', 'bytes_in', 'bytes_out'];
 
+// A member's counters (fulcrum's …/members/{id}/stats): connections or
+// requests sent to it, and failed attempts to connect to it.
+const MEMBER_GROUPS = [
+  { title: 'Connections', unit: '', series: [
+    { label: 'active', value: (st) => st.active_connections, gauge: true },
+    { label: 'new /s', value: (st) => st.total_connections },
+  ] },
+  { title: 'Connect errors', unit: '/s', series: [
+    { label: 'errors /s', value: (st) => st.connect_errors },
+  ] },
+];
+
+const MEMBER_COUNTERS = ['active_connections', 'total_connections', 'connect_errors'];
+
+const PROFILES = {
+  traffic: { groups: GROUPS, counters: COUNTERS },
+  member: { groups: MEMBER_GROUPS, counters: MEMBER_COUNTERS },
+};
+
 function fmt(v) {
   if (!isFinite(v)) return '0';
   const a = Math.abs(v);
@@ -32,10 +51,12 @@ function fmt(v) {
   return Number.isInteger(v) ? String(v) : v.toFixed(1);
 }
 
-// StatsPanel polls one stats path and draws its charts.
+// StatsPanel polls one stats path and draws its charts: a load balancer's
+// or listener's ('traffic', the default) or a member's ('member').
 export class StatsPanel {
-  constructor(title, path) {
+  constructor(title, path, profile = 'traffic') {
     this.path = path;
+    this.profile = PROFILES[profile];
     this.samples = [];
     this.el = h('section', { class: 'chart', 'data-stats': path });
     this.title = title;
@@ -77,7 +98,7 @@ export class StatsPanel {
   draw() {
     const last = this.samples.length ? this.samples[this.samples.length - 1].st : null;
     const now = this.samples.length ? this.samples[this.samples.length - 1].t : 0;
-    const charts = GROUPS.map((g) => {
+    const charts = this.profile.groups.map((g) => {
       const lines = g.series.map((se) => ({ se, pts: this.points(se) }));
       const max = Math.max(1, ...lines.flatMap((l) => l.pts.map((p) => p.v)));
       const x = (t) => PAD + (W - PAD) * (1 - Math.min(1, (now - t) / (KEEP * 2)));
@@ -101,7 +122,7 @@ export class StatsPanel {
     replace(this.el,
       h('h3', null, this.title),
       this.error ? h('div', { class: 'alert', role: 'alert' }, this.error) : null,
-      h('div', { class: 'counters' }, COUNTERS.map((k) => h('span', null, k + ' ', h('b', { 'data-stat': k }, last ? String(last[k]) : '—')))),
+      h('div', { class: 'counters' }, this.profile.counters.map((k) => h('span', null, k + ' ', h('b', { 'data-stat': k }, last ? String(last[k]) : '—')))),
       charts);
   }
 }

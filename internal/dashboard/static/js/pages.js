@@ -3,8 +3,10 @@
 import { h, replace, badge, shortID, display, alertBox } from './dom.js';
 import * as api from './api.js';
 import { StatsPanel } from './charts.js';
+import { editable, editButton } from './edit.js';
 
 const OCTAVIA = '/v2/lbaas';
+const MEMBER_CHARTS = 8; // member charts drawn on a pool's page
 
 // kinds describes each listed resource: where it lives, its keys, the
 // columns of its list, who may delete it.
@@ -151,12 +153,15 @@ async function detail(c, name, id) {
   const title = h('h1');
   const attrs = h('div', { id: 'attrs' });
   const toolbar = h('div', { class: 'toolbar' });
+  const editBox = h('div', { id: 'edit' });
   const extra = h('div');
-  replace(c.main, title, toolbar, attrs, extra);
+  replace(c.main, title, toolbar, editBox, attrs, extra);
   let first = true;
+  let latest = null;
   const panels = [];
   await c.every(3000, async () => {
     const obj = (await api.get(path, { signal: c.signal }))[kind.item];
+    latest = obj;
     c.clearError();
     replace(title, `${kind.one} `, h('span', { class: 'name' }, labelOf(kind, obj)));
     replace(attrs, attrTable(obj, obj.id));
@@ -169,6 +174,7 @@ async function detail(c, name, id) {
     } else if (name === 'listeners') {
       panels.push(new StatsPanel(`Listener ${labelOf(kind, obj)}`, path + '/stats'));
     }
+    if (api.can(kind.write) && editable(name)) toolbar.append(editButton(name, kind.item, () => latest, path, editBox));
     if (api.can(kind.write)) {
       const cascade = name === 'loadbalancers' ? h('input', { type: 'checkbox', id: 'cascade', checked: true }) : null;
       toolbar.append(deleteButton(c, labelOf(kind, obj), async (withChildren) => {
@@ -177,9 +183,16 @@ async function detail(c, name, id) {
       }, cascade));
     }
     if ((name === 'loadbalancers' || name === 'amphorae') && api.can('admin')) toolbar.append(failoverButton(labelOf(kind, obj), path));
+    if (name === 'pools') {
+      // Each member's counters (fulcrum's member /stats), for the first few members.
+      const ms = await api.list(`${OCTAVIA}/pools/${obj.id}/members`, 'members', { signal: c.signal });
+      for (const m of ms.slice(0, MEMBER_CHARTS)) {
+        panels.push(new StatsPanel(`Member ${m.name || m.address + ':' + m.protocol_port}`, `${path}/members/${m.id}/stats`, 'member'));
+      }
+    }
     if (panels.length) {
       extra.append(h('h2', null, 'Traffic'), h('p', { class: 'muted' },
-        'Rates from the /stats counters, polled every 2 s. Octavia\'s API has no per-member counters.'),
+        'Rates from the /stats counters, polled every 2 s. Member counters are a fulcrum extension of Octavia\'s API.'),
       h('div', { class: 'grid' }, panels.map((p) => p.el)));
       c.every(2000, () => Promise.all(panels.map((p) => p.poll(c.signal))));
     }
@@ -206,34 +219,47 @@ async function rules(c, policy) {
   return box;
 }
 
-// child shows one member or L7 rule (objects addressed under a parent).
-async function child(c, one, item, parentHash, path) {
+// child shows one member or L7 rule (objects addressed under a parent);
+// a member's page also draws its traffic.
+async function child(c, page, one, item, parentHash, path) {
   const title = h('h1');
   const toolbar = h('div', { class: 'toolbar' }, h('a', { class: 'button secondary', href: parentHash }, 'Back'));
+  const editBox = h('div', { id: 'edit' });
   const attrs = h('div', { id: 'attrs' });
-  replace(c.main, title, toolbar, attrs);
+  const extra = h('div');
+  replace(c.main, title, toolbar, editBox, attrs, extra);
   let first = true;
+  let latest = null;
   await c.every(3000, async () => {
     const obj = (await api.get(path, { signal: c.signal }))[item];
+    latest = obj;
     c.clearError();
     replace(title, `${one} `, h('span', { class: 'name' }, obj.name || obj.id));
     replace(attrs, attrTable(obj));
     if (first && api.can('write')) {
+      toolbar.append(editButton(page, item, () => latest, path, editBox));
       toolbar.append(deleteButton(c, obj.name || obj.id, async () => {
         await api.call('DELETE', path);
         c.go(parentHash);
       }));
+    }
+    if (first && page === 'members') {
+      const panel = new StatsPanel(`Member ${obj.name || obj.id}`, path + '/stats', 'member');
+      extra.append(h('h2', null, 'Traffic'), h('p', { class: 'muted' },
+        'Connections (TCP) or requests (HTTP) sent to this member and failed connection attempts, polled every 2 s (a fulcrum extension of Octavia\'s API).'),
+      h('div', { class: 'grid' }, panel.el));
+      c.every(2000, () => panel.poll(c.signal));
     }
     first = false;
   });
 }
 
 function member(c, poolID, id) {
-  return child(c, 'Member', 'member', `#/pools/${poolID}`, `${OCTAVIA}/pools/${encodeURIComponent(poolID)}/members/${encodeURIComponent(id)}`);
+  return child(c, 'members', 'Member', 'member', `#/pools/${poolID}`, `${OCTAVIA}/pools/${encodeURIComponent(poolID)}/members/${encodeURIComponent(id)}`);
 }
 
 function rule(c, policyID, id) {
-  return child(c, 'L7 rule', 'rule', `#/l7policies/${policyID}`, `${OCTAVIA}/l7policies/${encodeURIComponent(policyID)}/rules/${encodeURIComponent(id)}`);
+  return child(c, 'rules', 'L7 rule', 'rule', `#/l7policies/${policyID}`, `${OCTAVIA}/l7policies/${encodeURIComponent(policyID)}/rules/${encodeURIComponent(id)}`);
 }
 
 // refID is the id at the end of a Barbican reference URL.
