@@ -211,7 +211,6 @@ type Agent struct {
 	recvVersion uint64
 	servedCount int               // len(served)
 	applied     *dataplane.Config // effective config the engine runs (server version; only the version with an Updater)
-	received    *dataplane.Config // the last config the server sent, refusals included
 	refused     []dataplane.Refusal
 	// engineVersion numbers what the agent hands the engine. It is the
 	// agent's own counter, not the server's version, because a retry of
@@ -471,7 +470,7 @@ func (a *Agent) refuse(err error) {
 			a.log.Error("cannot stop serving", "err", aerr)
 		}
 		a.mu.Lock()
-		a.applied, a.received, a.refused, a.recvVersion = nil, nil, nil, 0
+		a.applied, a.refused, a.recvVersion = nil, nil, 0
 		a.mu.Unlock()
 		a.recv, a.served, a.disk = map[string]*lbFrag{}, map[string]*lbFrag{}, map[string]*lbFrag{}
 		if rerr := os.RemoveAll(a.path(cacheDir)); rerr != nil {
@@ -802,7 +801,6 @@ func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 	}
 	start := time.Now()
 	a.mu.Lock()
-	a.received = cfg
 	a.pruneOwners(cfg)
 	refused := clashes(a.owners, cfg)
 	a.mu.Unlock()
