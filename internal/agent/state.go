@@ -34,7 +34,8 @@ type Updater interface {
 type lbFrag struct {
 	id      string
 	version uint64
-	raw     []byte            // as received; the disk cache keeps it as is
+	sum     [32]byte          // SHA-256 of the fragment as received, to tell a change
+	raw     []byte            // as received, until the disk cache has it (then nil)
 	cfg     *dataplane.Config // decoded
 }
 
@@ -52,7 +53,7 @@ func decodeFragment(lb dataplane.LoadBalancerConfig) (*lbFrag, error) {
 			return nil, fmt.Errorf("load balancer %s: listeners[%d] belongs to load balancer %q", lb.ID, i, cfg.Listeners[i].LoadBalancerID)
 		}
 	}
-	return &lbFrag{id: lb.ID, version: lb.Version, raw: append([]byte(nil), lb.Config...), cfg: cfg}, nil
+	return &lbFrag{id: lb.ID, version: lb.Version, sum: sha256.Sum256(lb.Config), raw: append([]byte(nil), lb.Config...), cfg: cfg}, nil
 }
 
 // split cuts a whole config (a server that answers no delta) into load balancers'
@@ -151,7 +152,7 @@ func (a *Agent) receive(resp *dataplane.ConfigResponse) error {
 		for _, f := range changed {
 			// A full resync (another server, a restart) resends what the agent has:
 			// an unchanged load balancer keeps its fragment, so nothing runs it again.
-			if old := a.recv[f.id]; d.Full && old != nil && string(old.raw) == string(f.raw) {
+			if old := a.recv[f.id]; d.Full && old != nil && old.sum == f.sum {
 				f = old
 			}
 			next[f.id] = f
@@ -164,7 +165,7 @@ func (a *Agent) receive(resp *dataplane.ConfigResponse) error {
 		}
 		// Unchanged load balancers keep their fragment, so nothing runs them again.
 		for id, f := range all {
-			if old := a.recv[id]; old != nil && string(old.raw) == string(f.raw) {
+			if old := a.recv[id]; old != nil && old.sum == f.sum {
 				f = old
 			}
 			next[id] = f
@@ -412,7 +413,11 @@ func (a *Agent) saveLocked() {
 		if a.disk[id] == f {
 			continue
 		}
-		data, err := json.Marshal(dataplane.LoadBalancerConfig{ID: id, Version: f.version, Config: f.raw})
+		raw := f.raw
+		if raw == nil { // saved before under another name: cannot happen, but never write an empty fragment
+			raw, _ = json.Marshal(f.cfg)
+		}
+		data, err := json.Marshal(dataplane.LoadBalancerConfig{ID: id, Version: f.version, Config: raw})
 		if err == nil {
 			err = atomicfile.Write(filepath.Join(dir, cacheName(id)), data, 0o600)
 		}
@@ -421,6 +426,7 @@ func (a *Agent) saveLocked() {
 			return
 		}
 		a.disk[id] = f
+		f.raw = nil // on disk now: the decoded fragment and its digest are enough
 	}
 	for id := range a.disk {
 		if a.recv[id] != nil {
@@ -495,6 +501,7 @@ func (a *Agent) loadCacheLocked() error {
 	a.disk = make(map[string]*lbFrag, len(frags))
 	for id, f := range frags {
 		a.disk[id] = f
+		f.raw = nil // on disk
 	}
 	a.mu.Lock()
 	a.recvVersion = head.Version

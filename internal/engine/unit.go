@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +26,7 @@ import (
 type unit struct {
 	id        string
 	cfg       *dataplane.Config // the fragment: Listeners and Pools
-	raw       []byte            // its JSON, to tell a change
+	sum       [32]byte          // SHA-256 of its JSON, to tell a change
 	frontends map[sockKey]*proxy.Frontend
 	pools     map[string]*balance.Pool
 	members   []memberKey
@@ -36,7 +37,7 @@ type unit struct {
 type fragmentIn struct {
 	id  string
 	cfg *dataplane.Config
-	raw []byte
+	sum [32]byte // SHA-256 of cfg's JSON
 	// listener and pool turn an index into the fragment into a field path.
 	listener, pool func(i int) string
 }
@@ -122,11 +123,12 @@ func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
 	for _, id := range order {
 		p := parts[id]
 		fraw, _ := json.Marshal(p.cfg)
-		if u := e.units[id]; u != nil && bytes.Equal(u.raw, fraw) {
+		fsum := sha256.Sum256(fraw)
+		if u := e.units[id]; u != nil && u.sum == fsum {
 			continue
 		}
 		lidx, pidx := p.lidx, p.pidx
-		set = append(set, fragmentIn{id: id, cfg: p.cfg, raw: fraw,
+		set = append(set, fragmentIn{id: id, cfg: p.cfg, sum: fsum,
 			listener: func(i int) string { return fmt.Sprintf("listeners[%d]", lidx[i]) },
 			pool:     func(i int) string { return fmt.Sprintf("pools[%d]", pidx[i]) }})
 	}
@@ -190,7 +192,7 @@ func (e *Engine) Update(ctx context.Context, version uint64, set map[string]*dat
 		if err != nil {
 			return err
 		}
-		in = append(in, fragmentIn{id: id, cfg: f, raw: raw,
+		in = append(in, fragmentIn{id: id, cfg: f, sum: sha256.Sum256(raw),
 			listener: func(i int) string { return fmt.Sprintf("listeners[%d]", i) },
 			pool:     func(i int) string { return fmt.Sprintf("pools[%d]", i) }})
 	}
@@ -211,7 +213,7 @@ func (e *Engine) Update(ctx context.Context, version uint64, set map[string]*dat
 	// Unchanged fragments need nothing.
 	kept := in[:0]
 	for _, f := range in {
-		if u := e.units[f.id]; u == nil || !bytes.Equal(u.raw, f.raw) {
+		if u := e.units[f.id]; u == nil || u.sum != f.sum {
 			kept = append(kept, f)
 		}
 	}
@@ -435,7 +437,7 @@ func (e *Engine) applyUnits(version uint64, set []fragmentIn, drop []string, che
 		for id, t := range b.tlsClients {
 			e.tlsClients[id] = t
 		}
-		u := &unit{id: b.in.id, cfg: b.in.cfg, raw: b.in.raw, frontends: b.frontends, pools: b.pools}
+		u := &unit{id: b.in.id, cfg: b.in.cfg, sum: b.in.sum, frontends: b.frontends, pools: b.pools}
 		for k, st := range b.members {
 			e.members[k] = st
 			u.members = append(u.members, k)
