@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -167,6 +166,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer metricsLn.Close()
 	}
 	reg := metrics.New()
+	reg.Runtime()
 	a, err := agent.New(agent.Options{Servers: servers, DataDir: dataDir, Name: name, JoinToken: token,
 		Address: address, AvailabilityZone: zone, Group: group, Engine: eng, Capabilities: caps, Logger: log, Events: events,
 		Segments: segs, Keepalived: keepalived, Observer: newNodeMetrics(reg)})
@@ -174,11 +174,6 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	nodeGauges(reg, a, al)
-	reg.Gauge("go_goroutines", "Goroutines of the agent process.", nil,
-		func(_ context.Context, emit func(float64, ...string)) error {
-			emit(float64(runtime.NumGoroutine()))
-			return nil
-		})
 	fmt.Fprintf(stdout, "fulcrum agent %s: data plane for %s with the %s engine (data in %s)\n", name, strings.Join(servers, ", "), es.Kind, dataDir)
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup

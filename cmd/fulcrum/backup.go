@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path"
@@ -33,8 +34,10 @@ import (
 //	keys/…, pki/…, …     every other regular file of the data dir
 //
 // The database is copied first, in one read transaction while the server
-// runs; the files after it. Key rings only ever gain keys, so the files
-// hold every key the copied database needs.
+// runs; the files after it. Of the keys, the database's rows need the
+// secret keys, which rotate-secret-key may remove: they are also read
+// before the database, and a key removed meanwhile is packed from that
+// earlier read, so the backup holds every key the copied database needs.
 
 const (
 	backupManifestName = "fulcrum-backup.json"
@@ -89,6 +92,12 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // writeBackup writes the backup of dataDir to the new file to.
 func writeBackup(ctx context.Context, dataDir, to string) (*backupManifest, error) {
+	return writeBackupThen(ctx, dataDir, to, nil)
+}
+
+// writeBackupThen is writeBackup that runs afterSnapshot (tests: a
+// rotation finishing meanwhile) between the database copy and the walk.
+func writeBackupThen(ctx context.Context, dataDir, to string, afterSnapshot func()) (*backupManifest, error) {
 	if _, err := os.Lstat(to); err == nil {
 		return nil, fmt.Errorf("%s exists: give a new file", to)
 	}
@@ -119,12 +128,37 @@ func writeBackup(ctx context.Context, dataDir, to string) (*backupManifest, erro
 	if _, err := os.Stat(dbPath); err != nil {
 		return nil, fmt.Errorf("no SQLite database in %s (%w): a server on PostgreSQL is backed up with the database's own tools and its master key (docs/operations.md)", dataDir, err)
 	}
+	// The secret keys as they are before the snapshot: rotate-secret-key
+	// may remove one the copied database still needs before the walk.
+	type early struct {
+		mode uint32
+		body []byte
+	}
+	earlyKeys := map[string]early{}
+	secretKeys := filepath.Join(dataDir, "keys", "secrets")
+	if list, err := os.ReadDir(secretKeys); err == nil {
+		for _, d := range list {
+			if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+				continue
+			}
+			fi, err := d.Info()
+			if err != nil {
+				continue
+			}
+			if body, err := readBounded(filepath.Join(secretKeys, d.Name())); err == nil {
+				earlyKeys["keys/secrets/"+d.Name()] = early{uint32(fi.Mode().Perm()), body}
+			}
+		}
+	}
 	copyPath := filepath.Join(stage, backupDatabaseName)
 	schema, err := snapshotSQLite(ctx, dbPath, copyPath)
 	if err != nil {
 		return nil, err
 	}
 	m.Schema = schema
+	if afterSnapshot != nil {
+		afterSnapshot()
+	}
 	sum, size, err := hashFile(copyPath)
 	if err != nil {
 		return nil, err
@@ -164,6 +198,14 @@ func writeBackup(ctx context.Context, dataDir, to string) (*backupManifest, erro
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, e := range entries {
+		delete(earlyKeys, e.file.Name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(earlyKeys)) {
+		k := earlyKeys[name]
+		sum := sha256.Sum256(k.body)
+		entries = append(entries, entry{file: backupFile{Name: name, Size: int64(len(k.body)), Mode: k.mode, SHA256: hex.EncodeToString(sum[:])}, body: k.body})
 	}
 	for _, e := range entries {
 		m.Files = append(m.Files, e.file)

@@ -33,12 +33,16 @@ type storeConfig struct {
 	DataDir       string
 	Database      string
 	MasterKeyFile string
+	// PreviousMasterKeyFile also opens the keys while they move to the
+	// master key (rotate-master-key).
+	PreviousMasterKeyFile string
 }
 
 func (c *storeConfig) register(s *config.Set, dataDirUsage string) {
 	s.String(&c.DataDir, "data-dir", "./fulcrum-data", dataDirUsage)
 	s.String(&c.Database, "database", "", "the store: sqlite:PATH (default: sqlite:<data-dir>/fulcrum.db) or postgres://user@host/db?… (several servers share it)")
 	s.String(&c.MasterKeyFile, "master-key-file", "", "file holding the master key (32 random bytes in base64, mode 0600) that seals the keys servers share in the database; required with postgres://")
+	s.String(&c.PreviousMasterKeyFile, "previous-master-key-file", "", "while rotating the master key: the old one, which still opens what it sealed (docs/operations.md, \"Rotate keys\")")
 }
 
 // dsn parses --database into a driver and what it opens.
@@ -83,6 +87,9 @@ func (c *storeConfig) shared() bool {
 func (c *storeConfig) check() error {
 	if _, _, err := c.dsn(); err != nil {
 		return err
+	}
+	if c.PreviousMasterKeyFile != "" && c.MasterKeyFile == "" {
+		return errors.New("--previous-master-key-file needs --master-key-file (the new master key)")
 	}
 	if c.shared() && c.MasterKeyFile == "" {
 		return errors.New("--database postgres://… needs --master-key-file: the servers keep the keys they share (token keys, secret keys, the agent CA) in the database, sealed with it; create one with: openssl rand -base64 32 > master.key && chmod 600 master.key")
@@ -147,6 +154,13 @@ func (c *storeConfig) openKeyRings(ctx context.Context, st store.Store, adopt bo
 	mk, err := keystore.LoadMasterKey(c.MasterKeyFile)
 	if err != nil {
 		return nil, err
+	}
+	if c.PreviousMasterKeyFile != "" {
+		prev, err := keystore.LoadMasterKey(c.PreviousMasterKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--previous-master-key-file: %w", err)
+		}
+		mk = mk.WithPrevious(prev)
 	}
 	rings := &keyRings{token: keystore.Sealed(st, mk, "token"), secrets: keystore.Sealed(st, mk, "secrets"),
 		ca: keystore.Sealed(st, mk, "agent-ca"), sealed: true, dir: c.DataDir, adopt: adopt}

@@ -35,6 +35,8 @@ func commands() []command {
 		{"lab", "hosts as network namespaces on one bridged segment (tests, demos)", runLab},
 		{"backup", "write a consistent backup of a server's data dir (database and keys), online", runBackup},
 		{"restore", "restore a backup into a new data dir", runRestore},
+		{"rotate-secret-key", "new key-encryption key for the key manager's payloads, old keys retired (online)", runRotateSecretKey},
+		{"rotate-master-key", "seal the database's keys under a new master key (several servers)", runRotateMasterKey},
 		{"version", "print the version, commit, Go version, API and schema versions", runVersion},
 		{"completion", "print the bash shell completion script", runCompletion},
 		{"man", "print the manual page (roff)", runMan},
@@ -86,7 +88,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: fulcrum <command> [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.short)
+		fmt.Fprintf(w, "  %-17s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'fulcrum <command> -h' for the flags of a command.")

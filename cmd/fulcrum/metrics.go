@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -60,6 +59,7 @@ type serverMetrics struct {
 
 func newServerMetrics() *serverMetrics {
 	reg := metrics.New()
+	reg.Runtime()
 	m := &serverMetrics{reg: reg, api: metrics.NewHTTP(reg, "fulcrum_api")}
 	m.txs = reg.Counter("fulcrum_store_transactions_total", "Store transactions by kind (update, view) and result (ok, not_found, conflict, cannot_write, error: any other error, the caller's included).", "kind", "result")
 	m.txLatency = reg.Histogram("fulcrum_store_transaction_duration_seconds", "Store transaction latency, by kind (update, view).", nil, "kind")
@@ -217,11 +217,6 @@ func (m *serverMetrics) gauges(queueLen func() int, hm *healthmgr.Manager, st st
 				}
 			}
 			emit(float64(n))
-			return nil
-		})
-	m.reg.Gauge("go_goroutines", "Goroutines of the server process.", nil,
-		func(_ context.Context, emit func(float64, ...string)) error {
-			emit(float64(runtime.NumGoroutine()))
 			return nil
 		})
 }

@@ -5,7 +5,7 @@ _fulcrum() {
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     COMPREPLY=()
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "server agent agent-token agent-revoke engine lab backup restore version completion man --version help" -- "$cur"))
+        COMPREPLY=($(compgen -W "server agent agent-token agent-revoke engine lab backup restore rotate-secret-key rotate-master-key version completion man --version help" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -18,14 +18,16 @@ _fulcrum() {
         return ;;
     esac
     case "$cmd" in
-    server) flags="--config --listen --data-dir --database --master-key-file --auth --provider --log-level --log-format --workers --resync --shutdown-timeout --agent-listen --embedded-agent --embedded-agent-name --embedded-agent-engine --embedded-agent-haproxy --agent-heartbeat --access-log --agent-dead-after --agent-cert-hosts --lease-ttl --network --segment --quota-network --quota-subnet --quota-port --quota-floatingip --quota-security-group --quota-security-group-rule --subnet-min-prefix --external-url --token-expiry --token-key-rotation --policy-legacy-roles --member-address-allow --member-address-deny --quota-load-balancer --quota-listener --quota-pool --quota-health-monitor --quota-member --quota-l7policy --quota-l7rule --metrics-listen" ;;
+    server) flags="--config --listen --data-dir --database --master-key-file --previous-master-key-file --auth --provider --log-level --log-format --workers --resync --shutdown-timeout --agent-listen --embedded-agent --embedded-agent-name --embedded-agent-engine --embedded-agent-haproxy --agent-heartbeat --access-log --agent-dead-after --agent-cert-hosts --lease-ttl --network --segment --quota-network --quota-subnet --quota-port --quota-floatingip --quota-security-group --quota-security-group-rule --subnet-min-prefix --external-url --token-expiry --token-key-rotation --policy-legacy-roles --member-address-allow --member-address-deny --quota-load-balancer --quota-listener --quota-pool --quota-health-monitor --quota-member --quota-l7policy --quota-l7rule --metrics-listen" ;;
     agent) flags="--config --server --join-token --data-dir --name --address --availability-zone --group --freebind --segment --keepalived --engine --haproxy --log-level --log-format --access-log --metrics-listen" ;;
-    agent-token) flags="--config --data-dir --database --master-key-file --name --ttl --replace --availability-zone --group --server" ;;
-    agent-revoke) flags="--config --data-dir --database --master-key-file --name" ;;
+    agent-token) flags="--config --data-dir --database --master-key-file --previous-master-key-file --name --ttl --replace --availability-zone --group --server" ;;
+    agent-revoke) flags="--config --data-dir --database --master-key-file --previous-master-key-file --name" ;;
     engine) flags="--config --access-log --freebind --log-level --pprof" ;;
     lab) flags="--subnet --stale up exec list down" ;;
     backup) flags="--config --data-dir --to" ;;
     restore) flags="--config --from --data-dir" ;;
+    rotate-secret-key) flags="--config --data-dir --database --master-key-file --previous-master-key-file --settle" ;;
+    rotate-master-key) flags="--config --data-dir --database --master-key-file --previous-master-key-file --new-master-key-file" ;;
     version) flags="--version" ;;
     completion) flags="bash" ;;
     man) flags="" ;;

@@ -44,15 +44,9 @@ func (s storeStats) sum(ctx context.Context, loadBalancerID string, listenerIDs 
 		if err != nil || len(rows) == 0 {
 			return err
 		}
-		amps, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", loadBalancerID)}})
+		hosts, err := hostingAgents(ctx, tx, loadBalancerID)
 		if err != nil {
 			return err
-		}
-		hosts := map[string]bool{}
-		for _, a := range amps {
-			if a.AgentID != "" {
-				hosts[a.AgentID] = true
-			}
 		}
 		for _, r := range rows {
 			out.BytesIn += r.BytesIn
@@ -98,15 +92,9 @@ func (s *Server) memberStats(q *request) error {
 		if err != nil || len(rows) == 0 {
 			return err
 		}
-		amps, err := tx.Amphorae().List(q.ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", m.LoadBalancerID)}})
+		hosts, err := hostingAgents(q.ctx, tx, m.LoadBalancerID)
 		if err != nil {
 			return err
-		}
-		hosts := map[string]bool{}
-		for _, a := range amps {
-			if a.AgentID != "" {
-				hosts[a.AgentID] = true
-			}
 		}
 		for _, r := range rows {
 			out.TotalConnections += r.TotalConnections
@@ -122,4 +110,20 @@ func (s *Server) memberStats(q *request) error {
 	}
 	httpapi.WriteJSON(q.w, http.StatusOK, memberStatsBody{Stats: out})
 	return nil
+}
+
+// hostingAgents is the set of agents a load balancer is placed on now: only
+// their active connections count (what another agent reports is history).
+func hostingAgents(ctx context.Context, tx store.Tx, loadBalancerID string) (map[string]bool, error) {
+	amps, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", loadBalancerID)}})
+	if err != nil {
+		return nil, err
+	}
+	hosts := map[string]bool{}
+	for _, a := range amps {
+		if a.AgentID != "" {
+			hosts[a.AgentID] = true
+		}
+	}
+	return hosts, nil
 }

@@ -18,12 +18,7 @@ func TestStatsFromStore(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	err := h.store.Update(ctx, func(tx store.Tx) error {
-		for _, a := range []string{"agent-1", "agent-old"} {
-			if err := tx.Agents().Create(ctx, &lb.Agent{ID: a, Name: a, Status: lb.AgentUp, Times: lb.Times{CreatedAt: now}}); err != nil {
-				return err
-			}
-		}
-		if err := tx.Amphorae().Create(ctx, &lb.Amphora{ID: uuidB, LoadBalancerID: f.lb, AgentID: "agent-1", Status: "READY", Times: lb.Times{CreatedAt: now}}); err != nil {
+		if err := placeOnAgent1(ctx, tx, f.lb, now); err != nil {
 			return err
 		}
 		return tx.ListenerStats().Put(ctx, []*lb.ListenerStats{
@@ -73,12 +68,7 @@ func TestMemberStatsFromStore(t *testing.T) {
 	}
 	m1, m2 := member(f.pool, "8081"), member(f.pool, "8082")
 	err := h.store.Update(ctx, func(tx store.Tx) error {
-		for _, a := range []string{"agent-1", "agent-old"} {
-			if err := tx.Agents().Create(ctx, &lb.Agent{ID: a, Name: a, Status: lb.AgentUp, Times: lb.Times{CreatedAt: now}}); err != nil {
-				return err
-			}
-		}
-		if err := tx.Amphorae().Create(ctx, &lb.Amphora{ID: uuidB, LoadBalancerID: f.lb, AgentID: "agent-1", Status: "READY", Times: lb.Times{CreatedAt: now}}); err != nil {
+		if err := placeOnAgent1(ctx, tx, f.lb, now); err != nil {
 			return err
 		}
 		return tx.MemberStats().Put(ctx, []*lb.MemberStats{
@@ -109,4 +99,15 @@ func TestMemberStatsFromStore(t *testing.T) {
 	}
 	h.must(404, "GET", "/v2/lbaas/pools/"+f.udpPool+"/members/"+m1+"/stats", nil)
 	h.must(404, "GET", "/v2/lbaas/pools/"+f.pool+"/members/"+uuidB+"/stats", nil)
+}
+
+// placeOnAgent1 stores agents agent-1 and agent-old and places load balancer
+// lbID on agent-1 alone.
+func placeOnAgent1(ctx context.Context, tx store.Tx, lbID string, now time.Time) error {
+	for _, a := range []string{"agent-1", "agent-old"} {
+		if err := tx.Agents().Create(ctx, &lb.Agent{ID: a, Name: a, Status: lb.AgentUp, Times: lb.Times{CreatedAt: now}}); err != nil {
+			return err
+		}
+	}
+	return tx.Amphorae().Create(ctx, &lb.Amphora{ID: uuidB, LoadBalancerID: lbID, AgentID: "agent-1", Status: "READY", Times: lb.Times{CreatedAt: now}})
 }

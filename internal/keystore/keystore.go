@@ -141,6 +141,14 @@ func randomSuffix() string {
 // MasterKey seals the keys a ring keeps in the store.
 type MasterKey struct {
 	aead cipher.AEAD
+	prev *MasterKey // also opens (WithPrevious)
+}
+
+// WithPrevious returns a master key that seals as m and opens what m or
+// prev sealed: what servers run with while Reseal moves the keys from prev
+// to m, so that they work before and after it.
+func (m *MasterKey) WithPrevious(prev *MasterKey) *MasterKey {
+	return &MasterKey{aead: m.aead, prev: prev}
 }
 
 // MasterKeySize is the size of a master key: 32 bytes (AES-256).
@@ -208,6 +216,9 @@ func (m *MasterKey) open(ring string, num int, sealed []byte) ([]byte, error) {
 		return nil, fmt.Errorf("key %d of ring %s: %w", num, ring, ErrWrongMasterKey)
 	}
 	plain, err := m.aead.Open(nil, sealed[:ns], sealed[ns:], aad(ring, num))
+	if err != nil && m.prev != nil {
+		return m.prev.open(ring, num, sealed)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("key %d of ring %s: %w (is --master-key-file the one the other servers were given?)", num, ring, ErrWrongMasterKey)
 	}
@@ -320,4 +331,46 @@ func One(ctx context.Context, ring Ring, create func() ([]byte, error)) (Key, er
 			return Key{}, err
 		}
 	}
+}
+
+// Reseal seals every key the store keeps, of every ring, again under next
+// in one transaction: afterwards servers given next open them and old opens
+// nothing. Keys next already opens are left as they are, so running it
+// again after it succeeded changes nothing. It returns how many keys it
+// sealed again and how many next already opened; a key that neither opens
+// fails it with ErrWrongMasterKey and changes nothing.
+func Reseal(ctx context.Context, st store.Store, old, next *MasterKey) (resealed, already int, err error) {
+	next = &MasterKey{aead: next.aead} // next alone: what it opens is already moved
+	err = st.Update(ctx, func(tx store.Tx) error {
+		resealed, already = 0, 0
+		rows, err := tx.SealedKeys().List(ctx, "")
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return errors.New("the database holds no sealed keys (have the servers been started with --master-key-file?)")
+		}
+		for _, r := range rows {
+			if _, err := next.open(r.Ring, r.Num, r.Sealed); err == nil {
+				already++
+				continue
+			}
+			plain, err := old.open(r.Ring, r.Num, r.Sealed)
+			if err != nil {
+				return fmt.Errorf("neither master key opens it: %w", err)
+			}
+			if err := tx.SealedKeys().Delete(ctx, r.Ring, r.Num); err != nil {
+				return err
+			}
+			if err := tx.SealedKeys().Create(ctx, &store.SealedKey{Ring: r.Ring, Num: r.Num, Sealed: next.seal(r.Ring, r.Num, plain), CreatedAt: r.CreatedAt}); err != nil {
+				return err
+			}
+			resealed++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("reseal keys under the new master key: %w", err)
+	}
+	return resealed, already, nil
 }

@@ -1,151 +1,165 @@
-// Package metrics keeps fulcrum's control-plane metrics and writes them in the
-// Prometheus text exposition format (version 0.0.4): counters and histograms
-// updated as things happen, and gauges read from their owner at scrape time.
+// Package metrics keeps fulcrum's control-plane and agent metrics and serves
+// them in the Prometheus exposition formats through Prometheus's Go client
+// library (github.com/prometheus/client_golang): counters and histograms
+// updated as things happen, and families read from their owner at scrape
+// time.
 //
-// It is written by hand on the standard library so that the binary carries no
-// metrics dependency; the format is small and stable. Label cardinality is
-// bounded by construction: a family keeps at most MaxSeries label sets, and a
-// new set beyond that is counted under the values "other". Callers pass
-// bounded values (route patterns, status codes, known methods), never raw
-// client input.
+// The package adds two things to the library. Label cardinality is bounded
+// by construction: a counter or histogram family keeps at most MaxSeries
+// label sets, and a new set beyond that is counted under the values "other".
+// Callers pass bounded values (route patterns, status codes, known methods),
+// never raw client input. And scrape-time families get the scrape's context
+// (with its deadline), which the library's Collector interface does not carry.
 package metrics
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
-// MaxSeries bounds the label sets of one family.
+// MaxSeries bounds the label sets of one counter or histogram family.
 const MaxSeries = 2000
 
 // Overflow is the label value every label of a family takes once the family
 // holds MaxSeries label sets.
 const Overflow = "other"
 
+// maxLabels bounds the label names of a counter or histogram family, so that
+// a label set is a fixed-size array: looking one up allocates nothing.
+const maxLabels = 4
+
 // DefaultBuckets are latency buckets in seconds, from 1 ms to 30 s.
 var DefaultBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
-// Registry holds metric families in registration order. It is safe for
-// concurrent use; register every family before serving scrapes.
+// Registry holds metric families. It is safe for concurrent use; register
+// every family before serving scrapes. A name registered twice panics, as
+// does a name or label name Prometheus refuses.
 type Registry struct {
-	mu   sync.Mutex
-	fams []*family
+	reg *prometheus.Registry
+
+	mu    sync.Mutex
+	names map[string]bool
+	funcs []*funcFamily
 }
 
 // New returns an empty registry.
-func New() *Registry { return &Registry{} }
-
-type family struct {
-	name, help, kind string
-	labels           []string
-	buckets          []float64 // histograms
-
-	mu     sync.Mutex
-	series map[string]*series
-
-	collect func(ctx context.Context, emit func(v float64, values ...string)) error
+func New() *Registry {
+	return &Registry{reg: prometheus.NewPedanticRegistry(), names: map[string]bool{}}
 }
 
-type series struct {
-	values []string
-	count  atomic.Uint64   // counter value, histogram count
-	sum    atomic.Uint64   // histogram sum (float64 bits)
-	bucket []atomic.Uint64 // histogram: observations ≤ buckets[i] (not cumulative)
+// Runtime registers the Go runtime's families (go_goroutines, go_memstats_*,
+// go_gc_duration_seconds, ...) and the process's (process_cpu_seconds_total,
+// process_resident_memory_bytes, process_open_fds, ...), read at each scrape.
+func (r *Registry) Runtime() {
+	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
-func (r *Registry) add(f *family) {
-	if !validName(f.name) {
-		panic("metrics: bad metric name " + f.name)
-	}
-	for _, l := range f.labels {
-		if !validName(l) || strings.HasPrefix(l, "__") || l == "le" {
-			panic("metrics: bad label name " + l)
-		}
-	}
+func (r *Registry) claim(name string, labels []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, g := range r.fams {
-		if g.name == f.name {
-			panic("metrics: duplicate metric " + f.name)
+	if r.names[name] {
+		panic("metrics: duplicate metric " + name)
+	}
+	for _, l := range labels {
+		if l == "le" || l == "quantile" {
+			panic("metrics: reserved label name " + l + " in " + name)
 		}
 	}
-	f.series = map[string]*series{}
-	r.fams = append(r.fams, f)
+	r.names[name] = true
 }
 
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9' {
-			continue
-		}
-		return false
-	}
-	return true
+// series caches a family's children by label set, bounded to MaxSeries.
+type series[T any] struct {
+	name   string
+	labels int
+	child  func(values ...string) T // the vector's WithLabelValues
+
+	mu sync.RWMutex
+	m  map[[maxLabels]string]T
 }
 
-// get returns the series of values, creating it (or the overflow series once
-// the family is full).
-func (f *family) get(values []string) *series {
-	if len(values) != len(f.labels) {
-		panic(fmt.Sprintf("metrics: %s takes %d label values, got %d", f.name, len(f.labels), len(values)))
+func newSeries[T any](name string, labels []string, child func(...string) T) *series[T] {
+	if len(labels) > maxLabels {
+		panic(fmt.Sprintf("metrics: %s has %d labels, at most %d", name, len(labels), maxLabels))
 	}
-	key := strings.Join(values, "\xff")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if s := f.series[key]; s != nil {
-		return s
+	return &series[T]{name: name, labels: len(labels), child: child, m: map[[maxLabels]string]T{}}
+}
+
+// get returns the child of values, creating it (or the overflow child once
+// the family is full). A known label set costs a read lock and a map lookup.
+func (s *series[T]) get(values []string) T {
+	if len(values) != s.labels {
+		panic(fmt.Sprintf("metrics: %s takes %d label values, got %d", s.name, s.labels, len(values)))
 	}
-	if len(f.series) >= MaxSeries {
-		values = make([]string, len(f.labels))
-		for i := range values {
-			values[i] = Overflow
+	var k [maxLabels]string
+	copy(k[:], values)
+	s.mu.RLock()
+	c, ok := s.m[k]
+	s.mu.RUnlock()
+	if ok {
+		return c
+	}
+	return s.create(k)
+}
+
+func (s *series[T]) create(k [maxLabels]string) T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.m[k]; ok {
+		return c
+	}
+	if len(s.m) >= MaxSeries {
+		for i := range s.labels {
+			k[i] = Overflow
 		}
-		key = strings.Join(values, "\xff")
-		if s := f.series[key]; s != nil {
-			return s
+		if c, ok := s.m[k]; ok {
+			return c
 		}
 	}
-	s := &series{values: slices.Clone(values)}
-	if f.kind == "histogram" {
-		s.bucket = make([]atomic.Uint64, len(f.buckets))
+	values := make([]string, s.labels)
+	for i := range values {
+		// Prometheus refuses label values that are not UTF-8.
+		values[i] = strings.ToValidUTF8(k[i], "\uFFFD")
 	}
-	f.series[key] = s
-	return s
+	c := s.child(values...)
+	s.m[k] = c
+	return c
 }
 
 // Counter is a family of monotonic counters.
-type Counter struct{ f *family }
+type Counter struct{ s *series[prometheus.Counter] }
 
-// Counter registers a counter family named name with the given label names.
+// Counter registers a counter family named name with the given label names
+// (at most four).
 func (r *Registry) Counter(name, help string, labels ...string) *Counter {
-	f := &family{name: name, help: help, kind: "counter", labels: labels}
-	r.add(f)
-	return &Counter{f}
+	r.claim(name, labels)
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	r.reg.MustRegister(v)
+	return &Counter{newSeries(name, labels, v.WithLabelValues)}
 }
 
 // Add adds n to the counter of the label values (in the order of the label
 // names).
-func (c *Counter) Add(n uint64, values ...string) { c.f.get(values).count.Add(n) }
+func (c *Counter) Add(n uint64, values ...string) { c.s.get(values).Add(float64(n)) }
 
 // Histogram is a family of histograms.
-type Histogram struct{ f *family }
+type Histogram struct{ s *series[prometheus.Observer] }
 
 // Histogram registers a histogram family; buckets are the upper bounds, in
-// increasing order (nil: DefaultBuckets). +Inf is implied.
+// increasing order (nil: DefaultBuckets); +Inf is implied and a bucket
+// counts the observations less than or equal to its bound.
 func (r *Registry) Histogram(name, help string, buckets []float64, labels ...string) *Histogram {
 	if buckets == nil {
 		buckets = DefaultBuckets
@@ -153,172 +167,148 @@ func (r *Registry) Histogram(name, help string, buckets []float64, labels ...str
 	if !slices.IsSorted(buckets) {
 		panic("metrics: buckets of " + name + " are not sorted")
 	}
-	f := &family{name: name, help: help, kind: "histogram", labels: labels, buckets: slices.Clone(buckets)}
-	r.add(f)
-	return &Histogram{f}
+	r.claim(name, labels)
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: slices.Clone(buckets)}, labels)
+	r.reg.MustRegister(v)
+	return &Histogram{newSeries(name, labels, v.WithLabelValues)}
 }
 
 // Observe records v in the histogram of the label values.
-func (h *Histogram) Observe(v float64, values ...string) {
-	s := h.f.get(values)
-	if i, _ := slices.BinarySearch(h.f.buckets, v); i < len(s.bucket) {
-		s.bucket[i].Add(1)
-	}
-	for {
-		old := s.sum.Load()
-		if s.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
-			break
-		}
-	}
-	s.count.Add(1)
-}
+func (h *Histogram) Observe(v float64, values ...string) { h.s.get(values).Observe(v) }
 
 // ObserveSince records the seconds since start.
 func (h *Histogram) ObserveSince(start time.Time, values ...string) {
 	h.Observe(time.Since(start).Seconds(), values...)
 }
 
+// funcFamily is a family whose samples its owner reports at each scrape.
+type funcFamily struct {
+	desc    *prometheus.Desc
+	kind    prometheus.ValueType
+	labels  int
+	collect func(ctx context.Context, emit func(v float64, values ...string)) error
+}
+
 // Gauge registers a gauge family whose values collect reports at each
-// scrape by calling emit once per label set. An error from collect leaves
-// the family without samples in that scrape (its HELP and TYPE remain);
-// Write reports it.
+// scrape by calling emit once per label set (a label set emitted twice keeps
+// its first value). An error from collect leaves the family without samples
+// in that scrape; the handler reports it.
 func (r *Registry) Gauge(name, help string, labels []string, collect func(ctx context.Context, emit func(v float64, values ...string)) error) {
-	r.add(&family{name: name, help: help, kind: "gauge", labels: labels, collect: collect})
+	r.addFunc(name, help, prometheus.GaugeValue, labels, collect)
 }
 
 // CounterFunc registers a counter family whose values collect reports at
 // each scrape: a count its owner keeps (it must never decrease). Errors are
 // handled as Gauge's.
 func (r *Registry) CounterFunc(name, help string, labels []string, collect func(ctx context.Context, emit func(v float64, values ...string)) error) {
-	r.add(&family{name: name, help: help, kind: "counter", labels: labels, collect: collect})
+	r.addFunc(name, help, prometheus.CounterValue, labels, collect)
 }
 
-type sample struct {
-	values []string
-	v      float64
-}
-
-// Write writes every family in the text format. Gauges are collected with
-// ctx; a family whose collection fails is written without samples and the
-// failures are returned together after the whole exposition is written.
-func (r *Registry) Write(ctx context.Context, w io.Writer) error {
+func (r *Registry) addFunc(name, help string, kind prometheus.ValueType, labels []string, collect func(context.Context, func(float64, ...string)) error) {
+	r.claim(name, labels)
+	f := &funcFamily{desc: prometheus.NewDesc(name, help, labels, nil), kind: kind, labels: len(labels), collect: collect}
+	// Register the description once now so that a bad name or a clash
+	// with a library family panics at start, not at the first scrape.
+	if err := prometheus.NewPedanticRegistry().Register(describeOnly{f.desc}); err != nil {
+		panic("metrics: " + name + ": " + err.Error())
+	}
 	r.mu.Lock()
-	fams := slices.Clone(r.fams)
+	r.funcs = append(r.funcs, f)
 	r.mu.Unlock()
-	bw := bufio.NewWriter(w)
-	var errs []string
-	for _, f := range fams {
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", f.name, escapeHelp(f.help), f.name, f.kind)
-		if f.collect != nil {
-			var got []sample
-			err := f.collect(ctx, func(v float64, values ...string) {
-				if len(values) != len(f.labels) {
-					panic(fmt.Sprintf("metrics: %s takes %d label values, got %d", f.name, len(f.labels), len(values)))
-				}
-				got = append(got, sample{slices.Clone(values), v})
-			})
-			if err != nil {
-				errs = append(errs, f.name+": "+err.Error())
-				continue
+}
+
+type describeOnly struct{ d *prometheus.Desc }
+
+func (c describeOnly) Describe(ch chan<- *prometheus.Desc) { ch <- c.d }
+func (c describeOnly) Collect(chan<- prometheus.Metric)    {}
+
+// scrapeCollector is the collector of the scrape-time families for one scrape.
+type scrapeCollector struct {
+	ctx   context.Context
+	funcs []*funcFamily
+}
+
+func (s scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range s.funcs {
+		ch <- f.desc
+	}
+}
+
+func (s scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	type sample struct {
+		values []string
+		v      float64
+	}
+	for _, f := range s.funcs {
+		var got []sample
+		err := f.collect(s.ctx, func(v float64, values ...string) {
+			if len(values) != f.labels {
+				panic(fmt.Sprintf("metrics: %s takes %d label values, got %d", f.desc, f.labels, len(values)))
 			}
-			slices.SortFunc(got, func(a, b sample) int { return slices.Compare(a.values, b.values) })
-			for i, s := range got {
-				if i > 0 && slices.Equal(got[i-1].values, s.values) {
-					continue // one sample per label set
-				}
-				writeSample(bw, f.name, f.labels, s.values, "", "", s.v)
+			vs := make([]string, len(values))
+			for i, x := range values {
+				vs[i] = strings.ToValidUTF8(x, "\uFFFD")
 			}
+			got = append(got, sample{vs, v})
+		})
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(f.desc, err)
 			continue
 		}
-		f.mu.Lock()
-		all := make([]*series, 0, len(f.series))
-		for _, s := range f.series {
-			all = append(all, s)
-		}
-		f.mu.Unlock()
-		slices.SortFunc(all, func(a, b *series) int { return slices.Compare(a.values, b.values) })
-		for _, s := range all {
-			if f.kind == "counter" {
-				writeSample(bw, f.name, f.labels, s.values, "", "", float64(s.count.Load()))
-				continue
+		slices.SortStableFunc(got, func(a, b sample) int { return slices.Compare(a.values, b.values) })
+		for i, x := range got {
+			if i > 0 && slices.Equal(got[i-1].values, x.values) {
+				continue // one sample per label set
 			}
-			// Read the count first: buckets and sum may then run ahead of it by
-			// observations in flight, never behind.
-			count := s.count.Load()
-			var cum uint64
-			for i, le := range f.buckets {
-				cum += s.bucket[i].Load()
-				writeSample(bw, f.name+"_bucket", f.labels, s.values, "le", formatFloat(le), float64(min(cum, count)))
-			}
-			writeSample(bw, f.name+"_bucket", f.labels, s.values, "le", "+Inf", float64(count))
-			writeSample(bw, f.name+"_sum", f.labels, s.values, "", "", math.Float64frombits(s.sum.Load()))
-			writeSample(bw, f.name+"_count", f.labels, s.values, "", "", float64(count))
+			ch <- prometheus.MustNewConstMetric(f.desc, f.kind, x.v, x.values...)
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		return err
+}
+
+// gatherer returns what one scrape with ctx reads: the library's registry
+// and the scrape-time families, collected with ctx.
+func (r *Registry) gatherer(ctx context.Context) prometheus.Gatherer {
+	r.mu.Lock()
+	funcs := slices.Clone(r.funcs)
+	r.mu.Unlock()
+	per := prometheus.NewRegistry()
+	per.MustRegister(scrapeCollector{ctx, funcs})
+	return prometheus.Gatherers{r.reg, per}
+}
+
+// Write writes every family in the text format (version 0.0.4), as a scrape
+// without an Accept header reads it. Scrape-time families are collected with
+// ctx; a family whose collection fails is left out and the failures are
+// returned after the rest is written.
+func (r *Registry) Write(ctx context.Context, w io.Writer) error {
+	fams, gerr := r.gatherer(ctx).Gather()
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range fams {
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("collect metrics: %s", strings.Join(errs, "; "))
+	if gerr != nil {
+		return fmt.Errorf("collect metrics: %w", gerr)
 	}
 	return nil
 }
 
-func writeSample(w *bufio.Writer, name string, labels, values []string, extraName, extraValue string, v float64) {
-	w.WriteString(name)
-	if len(labels) > 0 || extraName != "" {
-		w.WriteByte('{')
-		for i, l := range labels {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			w.WriteString(l)
-			w.WriteString(`="`)
-			w.WriteString(escapeLabel(values[i]))
-			w.WriteByte('"')
-		}
-		if extraName != "" {
-			if len(labels) > 0 {
-				w.WriteByte(',')
-			}
-			w.WriteString(extraName)
-			w.WriteString(`="`)
-			w.WriteString(extraValue)
-			w.WriteByte('"')
-		}
-		w.WriteByte('}')
-	}
-	w.WriteByte(' ')
-	w.WriteString(formatFloat(v))
-	w.WriteByte('\n')
-}
-
-func formatFloat(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
-
-// ContentType is the media type of the text format.
+// ContentType is the media type of the text format a scrape without an
+// Accept header gets (the library adds the name-escaping parameter).
 const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
-// Handler serves the registry on GET (and HEAD); each scrape's gauges are
-// collected within timeout. Collection errors are logged by the caller's
-// onError (nil ignores them); the scrape still answers 200 with what was
-// collected, as exporters do.
+// Handler serves the registry on GET (and HEAD) with the library's handler:
+// the format the scraper's Accept header asks for (the text format when it
+// asks for none), gzip when it accepts it. Each scrape's scrape-time
+// families are collected within timeout. Collection errors go to onError
+// (nil ignores them); the scrape still answers 200 with what was collected,
+// as exporters do.
 func (r *Registry) Handler(timeout time.Duration, onError func(error)) http.Handler {
+	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}
+	if onError != nil {
+		opts.ErrorLog = errorLog(onError)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -327,10 +317,20 @@ func (r *Registry) Handler(timeout time.Duration, onError func(error)) http.Hand
 		}
 		ctx, cancel := context.WithTimeout(req.Context(), timeout)
 		defer cancel()
-		w.Header().Set("Content-Type", ContentType)
 		w.Header().Set("Cache-Control", "no-store")
-		if err := r.Write(ctx, w); err != nil && onError != nil {
-			onError(err)
-		}
+		promhttp.HandlerFor(r.gatherer(ctx), opts).ServeHTTP(w, req)
 	})
+}
+
+// errorLog is promhttp's Logger over a callback.
+type errorLog func(error)
+
+func (f errorLog) Println(v ...any) {
+	for _, x := range v {
+		if err, ok := x.(error); ok {
+			f(err)
+			return
+		}
+	}
+	f(errors.New(strings.TrimSpace(fmt.Sprintln(v...))))
 }

@@ -18,20 +18,26 @@ import (
 // numbered keys of 32 random bytes in a keystore.Ring (files of a
 // directory, mode 0600, as the Keystone token keys; or the store, sealed
 // by the master key). The highest number seals new payloads; every key
-// opens the payloads it sealed. Keys are never removed: a payload sealed
-// with a deleted key would be lost. Safe for concurrent use, also by
-// servers sharing the ring: each re-reads it when it meets an unknown key
-// number.
+// opens the payloads it sealed. Only RotateKeys removes a key, once no
+// payload needs it. Safe for concurrent use, also by servers sharing the
+// ring: each re-reads it when it meets an unknown key number, and before
+// sealing when its view is older than KeyRefresh, so that a key added by
+// RotateKeys seals everywhere within KeyRefresh.
 type KeyRing struct {
 	ring keystore.Ring
 
 	mu      sync.RWMutex
 	keys    map[int]cipher.AEAD
 	primary int
+	loaded  time.Time
 }
 
 // ringTimeout bounds one read or write of the ring.
 const ringTimeout = 10 * time.Second
+
+// KeyRefresh is how old a KeyRing's view of its ring may be when it seals:
+// older, it reads the ring again first.
+const KeyRefresh = 2 * time.Second
 
 // OpenKeyRing loads the keys in dir, creating the directory (0700) and a
 // first key when there is none.
@@ -82,7 +88,7 @@ func (k *KeyRing) load() error {
 		primary = max(primary, sk.Num)
 	}
 	k.mu.Lock()
-	k.keys, k.primary = keys, primary
+	k.keys, k.primary, k.loaded = keys, primary, time.Now()
 	k.mu.Unlock()
 	return nil
 }
@@ -139,13 +145,18 @@ func (k *KeyRing) Rotate() error {
 // secret.
 func (k *KeyRing) Seal(plain, aad []byte) (*barbican.Sealed, error) {
 	k.mu.RLock()
-	aead, num := k.keys[k.primary], k.primary
+	stale := time.Since(k.loaded) > KeyRefresh
 	k.mu.RUnlock()
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("seal payload: %w", err)
+	if stale {
+		// A ring that cannot be read now keeps sealing with the key it
+		// knows: that key opens everywhere until RotateKeys, which waits
+		// for servers to refresh, removes it.
+		_ = k.load()
 	}
-	return &barbican.Sealed{KeyID: num, Data: aead.Seal(nonce, nonce, plain, aad)}, nil
+	k.mu.RLock()
+	num := k.primary
+	k.mu.RUnlock()
+	return k.sealWith(num, plain, aad)
 }
 
 // Open decrypts s. An unknown key id makes it re-read the directory once

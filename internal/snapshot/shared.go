@@ -507,8 +507,21 @@ func (s *Shared) refresh(ctx context.Context, agentID string) error {
 
 // refreshLocked reads agent agentID's head (or uses head) and the
 // fragments that changed since the mirror's version. Callers hold syncMu.
+//
+// A withdrawal is a fragment row only until the agent acknowledges it
+// (Acknowledge prunes it, on whichever server the heartbeat lands), so a
+// mirror behind it may find it gone between its read of the head and its
+// read of the fragments (a head read earlier by refreshAll, or PostgreSQL's
+// READ COMMITTED, where each statement sees what committed before it). The
+// pruned mark, read after the fragments, tells: then every fragment is
+// read again, as for a mirror behind the mark from the start. Without that
+// the mirror would go on serving the withdrawn load balancer under the
+// head's version, for good.
 func (s *Shared) refreshLocked(ctx context.Context, agentID string, head *store.AgentConfig) error {
 	cur := s.mirror.version(agentID)
+	if head != nil && head.Version < cur {
+		head = nil // read before a newer refresh: read it again
+	}
 	var frags []*store.Fragment
 	full := false
 	err := s.opts.Store.View(ctx, func(tx store.Tx) error {
@@ -532,18 +545,36 @@ func (s *Shared) refreshLocked(ctx context.Context, agentID string, head *store.
 			after = 0
 		}
 		var err error
-		frags, err = p.Fragments(ctx, agentID, after)
+		if frags, err = p.Fragments(ctx, agentID, after); err != nil || full {
+			return err
+		}
+		now, err := p.Head(ctx, agentID)
+		if err != nil {
+			return err
+		}
+		if cur < now.Pruned {
+			head, full = now, true
+			frags, err = p.Fragments(ctx, agentID, 0)
+		}
 		return err
 	})
 	if err != nil || head == nil || head.Version == cur {
 		return err
 	}
+	version := head.Version
 	changed := make([]mirrored, 0, len(frags))
 	for _, f := range frags {
-		// Published after the head was read: the next refresh brings it
-		// with the version that holds it.
 		if f.Version > head.Version {
-			continue
+			if !full {
+				// Published after the head was read: the next refresh
+				// brings it with the version that holds it.
+				continue
+			}
+			// A full read replaces every fragment: leaving this one out
+			// would withdraw a load balancer the store still publishes.
+			// The store's content read holds every version up to it
+			// (an agent's fragments are written under its locked head).
+			version = max(version, f.Version)
 		}
 		m := mirrored{lbID: f.LoadBalancerID, gen: f.Generation, version: f.Version, raw: f.Config}
 		if f.Config != nil {
@@ -555,7 +586,7 @@ func (s *Shared) refreshLocked(ctx context.Context, agentID string, head *store.
 		}
 		changed = append(changed, m)
 	}
-	s.mirror.mirror(agentID, head.Version, head.Pruned, head.Contract, changed, full)
+	s.mirror.mirror(agentID, version, head.Pruned, head.Contract, changed, full)
 	return nil
 }
 

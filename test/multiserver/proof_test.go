@@ -363,15 +363,23 @@ func TestThreeServersSurviveKills(t *testing.T) {
 		t.Logf("%s SIGKILLed (leader in epoch %d; agents attached to it: %v)", s.name, e, k.attached)
 		kills = append(kills, k)
 	}
+	// After each step, no load balancer is live on an agent it is not
+	// placed on, in the store or from any live server (placement_check_test.go).
+	checks := &placementChecks{c: c}
 	time.Sleep(8 * time.Second)
 	killLeader()
+	checks.start("after the first kill")
 	time.Sleep(8 * time.Second)
 	killLeader()
+	checks.start("after the second kill")
 	time.Sleep(6 * time.Second)
 	kills[0].server.restart()
+	checks.start("after the first restart")
 	time.Sleep(5 * time.Second)
 	kills[1].server.restart()
+	checks.start("after the second restart")
 	wg.Wait()
+	checks.wait(t)
 	t.Logf("%d writes sent, %d acknowledged", w.n, w.acked)
 	for _, s := range c.servers {
 		for _, line := range strings.Split(s.proc.Logs(), "\n") {
@@ -402,7 +410,8 @@ func TestThreeServersSurviveKills(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("load balancers not all ACTIVE 90 s after the load: %s\n%s", r.raw, c.logs())
+			t.Fatalf("load balancers not all ACTIVE 90 s after the load: %s\nplacements: %v\n%s", r.raw,
+				c.checkPlacements("load balancers not ACTIVE", time.Second, false), c.logs())
 		}
 	}
 	for _, kind := range []string{"listeners", "pools"} {
@@ -473,6 +482,7 @@ func TestThreeServersSurviveKills(t *testing.T) {
 
 	// Every load balancer runs on exactly one agent, with its configuration.
 	checkAgentConfigs(t, c, live, lbs)
+	c.checkPlacementsSettled(t, "once settled")
 
 	// No request to the VIPs failed.
 	close(stopClient)

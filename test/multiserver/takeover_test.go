@@ -111,6 +111,7 @@ func TestLeaderTakeover(t *testing.T) {
 	if err := get(g.url()); err != nil {
 		t.Errorf("traffic after the takeover: %v", err)
 	}
+	c.checkPlacementsSettled(t, "after the takeover")
 }
 
 // backendSeen polls url until a response comes from the backend named
@@ -180,4 +181,5 @@ func TestLeaderKilledMidReconcile(t *testing.T) {
 	if caught == 0 {
 		t.Errorf("no round caught the load balancer still PENDING_UPDATE when the leader died")
 	}
+	c.checkPlacementsSettled(t, "after three takeovers")
 }

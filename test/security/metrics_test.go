@@ -72,6 +72,10 @@ func metricsScrapeParsed(t *testing.T, url string) (string, map[string]float64, 
 				n += len(h.GetBucket()) + 2 // every bucket (+Inf too), _sum, _count
 				continue
 			}
+			if q := m.GetSummary(); q != nil {
+				n += len(q.GetQuantile()) + 2 // every quantile, _sum, _count
+				continue
+			}
 			n++
 		}
 	}
@@ -189,11 +193,11 @@ func TestMetricsOperatorOnly(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	created := `fulcrum_api_requests_total{method="POST",route="/v2/lbaas/loadbalancers",code="201"}`
+	created := `fulcrum_api_requests_total{code="201",method="POST",route="/v2/lbaas/loadbalancers"}`
 	if after[created]-before[created] < 1 {
 		t.Errorf("%s did not move: %v → %v", created, before[created], after[created])
 	}
-	missing := `fulcrum_api_requests_total{method="GET",route="/v2/lbaas/loadbalancers/{id}",code="404"}`
+	missing := `fulcrum_api_requests_total{code="404",method="GET",route="/v2/lbaas/loadbalancers/{id}"}`
 	if after[missing]-before[missing] < 2 {
 		t.Errorf("%s moved by %v, want ≥ 2 (both spellings of the path)", missing, after[missing]-before[missing])
 	}
