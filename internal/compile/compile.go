@@ -210,6 +210,8 @@ func pool(p *lb.Pool, members []*lb.Member, hm *lb.HealthMonitor, m *TLSMaterial
 			return dp, err
 		}
 		dp.TLS = t
+	} else if len(p.ALPNProtocols) == 1 && p.ALPNProtocols[0] == "h2" {
+		dp.H2C = true // cleartext HTTP/2 by prior knowledge (docs/http2.md)
 	}
 	for _, m := range members {
 		dm := dataplane.Member{ID: m.ID, Address: m.Address, ProtocolPort: m.ProtocolPort, Weight: m.Weight,

@@ -322,6 +322,10 @@ type Pool struct {
 	HealthMonitor *HealthMonitor `json:"healthmonitor,omitempty"`
 	// TLS re-encrypts toward members. Not supported by the engine yet: Validate refuses it.
 	TLS *PoolTLS `json:"tls,omitempty"`
+	// H2C speaks cleartext HTTP/2 by prior knowledge to the members of a pool without TLS,
+	// for the requests of HTTP/2 clients (docs/http2.md). The API sets it when a pool
+	// without tls_enabled has alpn_protocols exactly ["h2"].
+	H2C bool `json:"h2c,omitempty"`
 }
 
 // PoolTLS is backend re-encryption (contract only).

@@ -65,6 +65,16 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// freePortNumber is the number of a port free on loopback now.
+func freePortNumber(t *testing.T) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(freePort(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
 // startServer runs `fulcrum server` with the noop provider on free loopback
 // ports and waits until it is ready. extra flags are appended.
 func startServer(t *testing.T, extra ...string) *server {

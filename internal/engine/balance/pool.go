@@ -24,7 +24,9 @@ type Pool struct {
 	Persistence    *dataplane.SessionPersistence
 	SourceSessions *Sessions[netip.Addr]
 	CookieSessions *Sessions[string]
-	mask           int // SOURCE_IP granularity in bits of an IPv4 address; -1 = whole address
+	// H2C: the members speak cleartext HTTP/2 to HTTP/2 clients' requests (dataplane.Pool.H2C).
+	H2C  bool
+	mask int // SOURCE_IP granularity in bits of an IPv4 address; -1 = whole address
 
 	refreshMu sync.Mutex
 	snap      atomic.Pointer[snapshot]
@@ -44,7 +46,7 @@ func NewPool(cfg *dataplane.Pool, members []*Member, src *Sessions[netip.Addr], 
 	p := &Pool{
 		ID: cfg.ID, Protocol: cfg.Protocol, Algorithm: cfg.Algorithm, Members: members,
 		byID: make(map[string]*Member, len(members)), Persistence: cfg.SessionPersistence,
-		SourceSessions: src, CookieSessions: cookie, mask: -1,
+		SourceSessions: src, CookieSessions: cookie, mask: -1, H2C: cfg.H2C,
 	}
 	if sp := cfg.SessionPersistence; sp != nil && sp.PersistenceGranularity != "" {
 		if m, err := dataplane.ParseGranularity(sp.PersistenceGranularity); err == nil {

@@ -143,6 +143,7 @@ type Frontend struct {
 	def      route      // the default pool's route
 	policies []policy
 	dialer   net.Dialer
+	h2m      h2Members // HTTP/2 member connections (h2member.go)
 }
 
 // NewFrontend builds the frontend of listener l, which must have passed

@@ -5,7 +5,6 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -55,6 +54,44 @@ type h2Stream struct {
 	mu    sync.Mutex
 	mc    *memberConn // the member connection the stream's exchange holds
 	done  bool        // the stream ended: a member connection held now is closed
+
+	// The client's stream, for an exchange with an HTTP/2 member (h2member.go).
+	r *http.Request
+	w http.ResponseWriter
+	// want is closed when the HTTP/1.1 forwarder reads past the request head: the
+	// handler then writes the body onto the in-memory connection. taken is closed when
+	// h2Forward reads the body itself; quit when the handler ends.
+	want, taken, quit  chan struct{}
+	wantOnce, takeOnce sync.Once
+	// writing: h2Forward answers on w itself; failed: its answer broke off.
+	writing, failed bool
+}
+
+// takeBody tells the handler that the request body goes to an HTTP/2 member directly.
+func (s *h2Stream) takeBody() { s.takeOnce.Do(func() { close(s.taken) }) }
+
+// direct makes h2Forward the writer of the client's answer; false when the stream has
+// ended already.
+func (s *h2Stream) direct() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return false
+	}
+	s.writing = true
+	return true
+}
+
+func (s *h2Stream) fail() {
+	s.mu.Lock()
+	s.failed = true
+	s.mu.Unlock()
+}
+
+func (s *h2Stream) answered() (writing, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writing, s.failed
 }
 
 // holdMember tells an HTTP/2 stream's abort which member connection its exchange uses
@@ -154,7 +191,27 @@ var h2ErrorLog = log.New(io.Discard, "", 0)
 // h2Proto is the protocol the access log names for HTTP/2 requests.
 var h2Proto = []byte("HTTP/2.0")
 
-// serveH2 serves a client connection whose TLS handshake negotiated h2.
+// h2cPreface is the head the HTTP/1.1 reader finds at the start of a client preface
+// (RFC 9113 §3.4): an HTTP listener's client speaking h2c by prior knowledge.
+const h2cPreface = "PRI * HTTP/2.0\r\n\r\n"
+
+// h2cConn is a cleartext client connection whose first bytes were read already.
+type h2cConn struct {
+	*net.TCPConn
+	pre []byte
+}
+
+func (c *h2cConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.TCPConn.Read(p)
+}
+
+// serveH2 serves a client connection whose TLS handshake negotiated h2, or a cleartext
+// one that began with the HTTP/2 client preface (h2c by prior knowledge).
 func (h *httpConn) serveH2(fe *Frontend) {
 	hs := &http.Server{MaxHeaderBytes: h.opts.MaxHeaderBytes, IdleTimeout: fe.ClientTimeout, ErrorLog: h2ErrorLog}
 	srv := &http2.Server{
@@ -173,7 +230,13 @@ func (h *httpConn) serveH2(fe *Frontend) {
 	st := &h2State{hs: hs}
 	st.cond.L = &st.mu
 	h.h2srv.Store(st)
-	g := &h2Guard{Conn: h.tls, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st}
+	var c net.Conn = h.tls
+	if h.tls == nil {
+		// h2c by prior knowledge: the preface's first bytes are in the read buffer.
+		c = &h2cConn{TCPConn: h.tcp, pre: h.br.buf[h.br.r:h.br.w]}
+		h.tcp.SetDeadline(time.Time{}) // the head's read deadline; x/net/http2 keeps its own
+	}
+	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st}
 	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h, st}})
 	// The connection is gone: its streams' contexts are cancelled, which ends their
 	// exchanges; wait for their handlers.
@@ -186,16 +249,17 @@ func (h *httpConn) serveH2(fe *Frontend) {
 // starts the graceful end when the connection was drained before x/net/http2 could see
 // it.
 type h2Guard struct {
-	*tls.Conn
-	h       *httpConn
-	st      *h2State
-	preface int // bytes of the client preface still to pass
-	hdr     [9]byte
-	hn      int    // bytes of hdr filled
-	skip    uint32 // payload bytes of the current frame still to pass
-	tokens  float64
-	last    time.Time
-	flooded bool
+	net.Conn // the *tls.Conn, or the cleartext connection (h2cConn)
+	tcp      *net.TCPConn
+	h        *httpConn
+	st       *h2State
+	preface  int // bytes of the client preface still to pass
+	hdr      [9]byte
+	hn       int    // bytes of hdr filled
+	skip     uint32 // payload bytes of the current frame still to pass
+	tokens   float64
+	last     time.Time
+	flooded  bool
 }
 
 var errH2Flood = errors.New("http2: control frame flood")
@@ -211,8 +275,8 @@ func (g *h2Guard) Read(p []byte) (int, error) {
 	if !g.scan(p[:n]) {
 		g.flooded = true
 		g.h.opts.Logger.Debug("HTTP/2 control frame flood: connection closed", "client", g.h.client.String())
-		g.Conn.NetConn().(*net.TCPConn).SetLinger(0)
-		g.Conn.NetConn().Close()
+		g.tcp.SetLinger(0)
+		g.tcp.Close()
 		return 0, errH2Flood
 	}
 	return n, err
@@ -302,8 +366,9 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// The stream's own httpConn, on one end of an in-memory connection.
 	cl, en := net.Pipe()
-	stream := &h2Stream{local: parent.localAddr()}
-	hc := newHTTPConn(streamConn{en}, parent.tcp, nil, parent.current, parent.opts)
+	stream := &h2Stream{local: parent.localAddr(), r: r, w: w,
+		want: make(chan struct{}), taken: make(chan struct{}), quit: make(chan struct{})}
+	hc := newHTTPConn(&streamConn{Conn: en, s: stream, head: len(head)}, parent.tcp, nil, parent.current, parent.opts)
 	sh := hc.h
 	sh.tcp, sh.info, sh.h2 = nil, parent.info, stream
 	served := make(chan struct{})
@@ -327,6 +392,10 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Closing the pipe ends whatever the engine still waits for on the client side.
 		cl.Close()
+		close(stream.quit)
+		if writing, _ := stream.answered(); writing {
+			<-served // h2Forward writes on w until it returns
+		}
 		if wrote != nil {
 			r.Body.Close() // a body read still waiting for the client ends
 			<-wrote
@@ -341,16 +410,26 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// The request: the head, then the body (length-framed, or chunked when the
 	// client did not say its length).
+	// The body is written only once the forwarder reads past the head: a stream bound
+	// for an HTTP/2 member has its body read by h2Forward instead.
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
-	if !hasBody {
-		if _, err := cl.Write(head); err != nil {
-			panic(http.ErrAbortHandler)
+	if _, err := cl.Write(head); err != nil {
+		if writing, failed := stream.answered(); writing && !failed {
+			<-served
+			complete = true
+			return
 		}
-	} else {
+		panic(http.ErrAbortHandler)
+	}
+	if hasBody {
 		wrote = make(chan struct{})
 		go func() {
 			defer close(wrote)
-			if _, err := cl.Write(head); err != nil {
+			select {
+			case <-stream.want:
+			case <-stream.taken:
+				return
+			case <-stream.quit:
 				return
 			}
 			if !h2WriteBody(cl, r) {
@@ -366,6 +445,13 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var err error
 		resp, err = http.ReadResponse(br, r)
 		if err != nil {
+			if writing, _ := stream.answered(); writing {
+				<-served // h2Forward answered on the stream itself
+				if _, failed := stream.answered(); !failed {
+					complete = true
+					return
+				}
+			}
 			panic(http.ErrAbortHandler)
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == 101 {
@@ -424,11 +510,25 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var h2Bufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // streamConn is the engine's end of a stream's in-memory connection.
-type streamConn struct{ net.Conn }
+type streamConn struct {
+	net.Conn
+	s    *h2Stream
+	head int // bytes of the request head still to read
+}
+
+// Read tells the handler to send the body once the forwarder reads past the head.
+func (c *streamConn) Read(p []byte) (int, error) {
+	if c.head <= 0 {
+		c.s.wantOnce.Do(func() { close(c.s.want) })
+	}
+	n, err := c.Conn.Read(p)
+	c.head -= n
+	return n, err
+}
 
 // CloseWrite is a no-op: the stream's handler reads each answer by its framing, and
 // closing the pipe's write side would close both.
-func (streamConn) CloseWrite() error { return nil }
+func (*streamConn) CloseWrite() error { return nil }
 
 // h2RequestHead writes the HTTP/1.1 head of an HTTP/2 request: the request line, Host
 // from :authority, the client's fields (framing, Host and Expect aside: x/net/http2

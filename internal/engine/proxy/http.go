@@ -222,6 +222,10 @@ func (h *httpConn) serve(current func() *Frontend) {
 		if now := current(); now != nil {
 			fe = now
 		}
+		if n == len(h2cPreface) && h.tls == nil && string(h.br.buf[h.br.r:h.br.r+n]) == h2cPreface {
+			h.serveH2(fe) // h2c by prior knowledge (docs/http2.md)
+			return
+		}
 		keep := h.handle(fe, n)
 		if fe.log != nil {
 			h.logHTTP(fe, h.now)
@@ -590,6 +594,12 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 
 	// The forwarded head, plus the body bytes already here when they fit.
 	h.out = h.buildRequest(fe, h.out[:0])
+	if h.h2 != nil && fe.speaksH2(rt) {
+		var done bool
+		if m, done = h.h2Forward(fe, rt, m, rt.cookieMode == dataplane.PersistHTTPCookie && !cookieHit); done {
+			return false
+		}
+	}
 	b.r += n
 	h.in = int64(n)
 	mode, remaining := bodyNone, int64(0)

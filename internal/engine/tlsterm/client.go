@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/fulcrumlb/fulcrum/internal/certpem"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
@@ -14,6 +15,9 @@ import (
 // immutable and safe for concurrent use.
 type Client struct {
 	config *tls.Config
+	// h2 is config offering the pool's whole ALPN list, h2 included, when the list names
+	// it (nil otherwise): used for the requests of HTTP/2 clients (docs/http2.md).
+	h2 *tls.Config
 }
 
 // NewClient builds the client side of a pool. With a CA the member's chain
@@ -75,7 +79,27 @@ func NewClient(pt *dataplane.PoolTLS) (*Client, error) {
 	} else if pt.CRL != "" {
 		return nil, errors.New("crl: needs a ca")
 	}
-	return &Client{config: cfg}, nil
+	c := &Client{config: cfg}
+	if slices.Contains(pt.ALPNProtocols, "h2") {
+		c.h2 = cfg.Clone()
+		c.h2.NextProtos = serverALPN(pt.ALPNProtocols) // the pool's list, h2 kept
+		c.h2.ClientSessionCache = tls.NewLRUClientSessionCache(256)
+	}
+	return c, nil
+}
+
+// H2 reports whether the pool's ALPN list names h2.
+func (c *Client) H2() bool { return c.h2 != nil }
+
+// H2Config is Config for a member connection of an HTTP/2 client's request: ALPN offers
+// the pool's list with h2 in it; nil when the list does not name h2.
+func (c *Client) H2Config(serverName string) *tls.Config {
+	if c.h2 == nil || serverName == "" {
+		return c.h2
+	}
+	cfg := c.h2.Clone()
+	cfg.ServerName = serverName
+	return cfg
 }
 
 // Certificates returns the client certificates presented to members (shared,
