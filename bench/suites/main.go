@@ -44,6 +44,7 @@ func suites() []suite {
 		{name: "control-ha", short: "three servers on PostgreSQL: leader SIGKILL → a write ACTIVE through another server; API latency with 10,000 load balancers", run: runControlHA},
 		{name: "engines", short: "the native and HAProxy engines through the API: req/s, req per CPU-s, p99, create → first 200 OK", run: runEngines},
 		{name: "tls", short: "TERMINATED_HTTPS against HAProxy 2.6 + OpenSSL: TLS keep-alive req/s and new handshakes/s", run: runTLS},
+		{name: "scale", short: "one agent holding 10,000 load balancers: all ACTIVE (8 clients), the agent's RSS, one member change → ACTIVE", run: runScale},
 		{name: "accesslog", short: "the data plane's access log: keep-alive req/s of a logging listener against silent ones in the same engine", run: runAccessLog},
 		{name: "h2", short: "HTTP/2 over TLS (ALPN h2, many streams per connection) against HAProxy 2.6: req/s, req per CPU-s", run: runH2},
 		{name: "dataplane-apply", run: runDataplaneApply, hidden: true},

@@ -147,7 +147,10 @@ type Status struct {
 func (a *Agent) Status() Status {
 	var st Status
 	a.mu.Lock()
-	if a.applied != nil {
+	if _, ok := a.incremental(); ok && a.applied != nil {
+		st.AppliedVersion = a.applied.Version
+		st.LoadBalancers = a.servedCount
+	} else if a.applied != nil {
 		st.AppliedVersion = a.applied.Version
 		lbs := map[string]struct{}{}
 		for _, l := range a.applied.Listeners {
@@ -194,10 +197,21 @@ type Agent struct {
 
 	applyMu sync.Mutex // one apply at a time, so a retry never overtakes a newer config
 
-	mu       sync.Mutex
-	applied  *dataplane.Config // effective config the engine runs (server version)
-	received *dataplane.Config // the last config the server sent, refusals included
-	refused  []dataplane.Refusal
+	// Held under applyMu (state.go): the config received, one fragment per load
+	// balancer, its node id; with an Updater engine, the fragments the engine runs; the
+	// fragments and head the disk cache holds.
+	recv     map[string]*lbFrag
+	nodeID   string
+	served   map[string]*lbFrag
+	disk     map[string]*lbFrag
+	diskHead cacheHeadFile
+
+	mu sync.Mutex
+	// recvVersion is the version of the config received (a watch asks from it).
+	recvVersion uint64
+	servedCount int               // len(served)
+	applied     *dataplane.Config // effective config the engine runs (server version; only the version with an Updater)
+	refused     []dataplane.Refusal
 	// engineVersion numbers what the agent hands the engine. It is the
 	// agent's own counter, not the server's version, because a retry of
 	// refused load balancers re-applies the same server version with other
@@ -252,7 +266,8 @@ func New(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent data dir: %w", err)
 	}
 	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
-		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1)}
+		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1),
+		recv: map[string]*lbFrag{}, served: map[string]*lbFrag{}, disk: map[string]*lbFrag{}}
 	a.vrrp = newVRRPNode(a)
 	return a, nil
 }
@@ -380,22 +395,23 @@ func (a *Agent) enrolled() bool {
 // agent should run and runs it. An error means the server did not answer
 // (the caller serves the cache) or refused the agent (ErrRefused).
 func (a *Agent) firstContact(ctx context.Context) error {
-	cached, err := a.loadCache()
-	if err != nil {
+	a.applyMu.Lock()
+	if err := a.loadCacheLocked(); err != nil {
 		a.log.Warn("cached config unusable", "err", err)
-		cached = nil
+		a.recv, a.disk = map[string]*lbFrag{}, map[string]*lbFrag{}
+		a.forgetVersion()
 	}
 	a.mu.Lock()
-	a.noteOwners(cached)
-	a.mu.Unlock()
-	var have uint64
-	if cached != nil {
-		have = cached.Version
+	for _, f := range a.recv {
+		a.noteOwners(f.cfg)
 	}
+	a.mu.Unlock()
+	have := a.watchVersion()
+	a.applyMu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, a.opts.StartupTimeout)
 	defer cancel()
 	var resp dataplane.ConfigResponse
-	q := url.Values{"version": {strconv.FormatUint(have, 10)}, "wait": {"0s"}}
+	q := url.Values{"version": {strconv.FormatUint(have, 10)}, "wait": {"0s"}, "delta": {"1"}}
 	for tries := 0; ; tries++ {
 		err := a.do(cctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp)
 		if err == nil {
@@ -406,16 +422,18 @@ func (a *Agent) firstContact(ctx context.Context) error {
 			return err
 		}
 	}
-	if resp.Changed && resp.Config != nil {
-		a.apply(ctx, resp.Config)
-		return nil
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	if resp.Changed {
+		if err := a.receive(&resp); err != nil {
+			a.log.Warn("config answer unusable; asking for the whole config", "err", err)
+			a.forgetVersion()
+		}
 	}
-	// The server has nothing newer (or is still starting): the cache is
-	// what it would send.
-	if cached != nil {
-		a.applyMu.Lock()
-		defer a.applyMu.Unlock()
-		return a.serveLocked(ctx, cached)
+	// The server's answer on top of the cache, or (nothing newer, or still
+	// starting) the cache as it is: what the server would send.
+	if len(a.recv) > 0 || resp.Changed {
+		a.applyReceivedLocked(ctx)
 	}
 	return nil
 }
@@ -428,39 +446,15 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-// loadCache reads the config saved by the previous run (nil if none).
-func (a *Agent) loadCache() (*dataplane.Config, error) {
-	data, err := os.ReadFile(a.path("config.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return dataplane.Decode(data)
-}
-
 // serveCached applies the config saved by the previous run.
 func (a *Agent) serveCached(ctx context.Context) error {
-	cfg, err := a.loadCache()
-	if err != nil || cfg == nil {
-		return err
-	}
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
-	return a.serveLocked(ctx, cfg)
-}
-
-// serveLocked runs cfg, a config applied before, as it is.
-func (a *Agent) serveLocked(ctx context.Context, cfg *dataplane.Config) error {
-	if err := a.engineApply(ctx, cfg); err != nil {
-		return fmt.Errorf("apply cached config v%d: %w", cfg.Version, err)
+	if len(a.recv) == 0 {
+		return nil
 	}
-	a.mu.Lock()
-	a.applied = cfg
-	a.noteOwners(cfg)
-	a.mu.Unlock()
-	a.log.Info("serving cached config", "version", cfg.Version, "listeners", len(cfg.Listeners))
+	a.applyReceivedLocked(ctx)
+	a.log.Info("serving cached config", "version", a.watchVersion(), "loadbalancers", len(a.recv))
 	return nil
 }
 
@@ -476,9 +470,13 @@ func (a *Agent) refuse(err error) {
 			a.log.Error("cannot stop serving", "err", aerr)
 		}
 		a.mu.Lock()
-		a.applied, a.received, a.refused = nil, nil, nil
+		a.applied, a.refused, a.recvVersion = nil, nil, 0
 		a.mu.Unlock()
-		for _, f := range []string{"config.json", "agent.key", "agent.crt"} {
+		a.recv, a.served, a.disk = map[string]*lbFrag{}, map[string]*lbFrag{}, map[string]*lbFrag{}
+		if rerr := os.RemoveAll(a.path(cacheDir)); rerr != nil {
+			a.log.Error("cannot remove the config cache", "err", rerr)
+		}
+		for _, f := range []string{legacyCache, "agent.key", "agent.crt"} {
 			if rerr := os.Remove(a.path(f)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 				a.log.Error("cannot remove "+f, "err", rerr)
 			}
@@ -701,20 +699,11 @@ func errorText(data []byte) string {
 	return msg
 }
 
-func (a *Agent) version() uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.applied == nil {
-		return 0
-	}
-	return a.applied.Version
-}
-
 func (a *Agent) watchLoop(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		var resp dataplane.ConfigResponse
-		q := url.Values{"version": {strconv.FormatUint(a.version(), 10)}, "wait": {a.opts.Wait.String()}}
+		q := url.Values{"version": {strconv.FormatUint(a.watchVersion(), 10)}, "wait": {a.opts.Wait.String()}, "delta": {"1"}}
 		_, idx, _ := a.server()
 		wctx, cancel := context.WithTimeout(ctx, a.opts.Wait+10*time.Second)
 		err := a.do(wctx, "GET", dataplane.PathConfig+"?"+q.Encode(), nil, &resp)
@@ -740,8 +729,8 @@ func (a *Agent) watchLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if resp.Changed && resp.Config != nil {
-			a.apply(ctx, resp.Config)
+		if resp.Changed {
+			a.apply(ctx, &resp)
 			a.sendHeartbeat(ctx) // acknowledge at once
 		}
 	}
@@ -776,37 +765,34 @@ func (a *Agent) engineApply(ctx context.Context, cfg *dataplane.Config) error {
 	return a.vrrp.apply(kc)
 }
 
-// retryLoop re-applies the last config while some load balancers of it are
-// refused, so they converge once their cause is gone.
+// retryLoop re-applies the config received while some load balancers of it
+// are refused, so they converge once their cause is gone.
 func (a *Agent) retryLoop(ctx context.Context) {
 	for sleep(ctx, a.opts.RetryRefused) {
 		a.mu.Lock()
-		cfg, pending := a.received, len(a.refused) > 0
+		pending := len(a.refused) > 0
 		a.mu.Unlock()
-		if cfg != nil && pending && a.applyIfCurrent(ctx, cfg) {
-			a.sendHeartbeat(ctx)
+		if !pending {
+			continue
 		}
+		a.applyMu.Lock()
+		a.applyReceivedLocked(ctx)
+		a.applyMu.Unlock()
+		a.sendHeartbeat(ctx)
 	}
 }
 
-// applyIfCurrent applies cfg unless a newer config arrived meanwhile.
-func (a *Agent) applyIfCurrent(ctx context.Context, cfg *dataplane.Config) bool {
+// apply takes a watch's answer and runs the config received, leaving out
+// the load balancers the engine refuses.
+func (a *Agent) apply(ctx context.Context, resp *dataplane.ConfigResponse) {
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
-	a.mu.Lock()
-	current := a.received == cfg
-	a.mu.Unlock()
-	if current {
-		a.applyLocked(ctx, cfg)
+	if err := a.receive(resp); err != nil {
+		a.log.Warn("config answer unusable; asking for the whole config", "err", err)
+		a.forgetVersion()
+		return
 	}
-	return current
-}
-
-// apply runs cfg, leaving out the load balancers the engine refuses.
-func (a *Agent) apply(ctx context.Context, cfg *dataplane.Config) {
-	a.applyMu.Lock()
-	defer a.applyMu.Unlock()
-	a.applyLocked(ctx, cfg)
+	a.applyReceivedLocked(ctx)
 }
 
 func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
@@ -815,7 +801,6 @@ func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 	}
 	start := time.Now()
 	a.mu.Lock()
-	a.received = cfg
 	a.pruneOwners(cfg)
 	refused := clashes(a.owners, cfg)
 	a.mu.Unlock()
@@ -864,11 +849,6 @@ func (a *Agent) applyLocked(ctx context.Context, cfg *dataplane.Config) {
 	a.refused = refusals(refused, cfg.Version)
 	a.noteOwners(left)
 	a.mu.Unlock()
-	if data, err := json.Marshal(left); err == nil {
-		if err := atomicfile.Write(a.path("config.json"), data, 0o600); err != nil {
-			a.log.Warn("cannot save config cache", "err", err)
-		}
-	}
 	took := time.Since(start)
 	a.log.Info("applied config", "version", cfg.Version, "listeners", len(left.Listeners), "refused", len(refused), "took", took.Round(time.Microsecond))
 	if a.opts.Observer != nil {

@@ -213,9 +213,13 @@ func TestServesCachedConfigWithoutServer(t *testing.T) {
 	eventually(t, "enrollment", func() bool { return s.agentID(t, "node-2") != "" })
 	s.cache.Put(s.agentID(t, "node-2"), "lb-1", 1, frag("lb-1", 8080))
 	eventually(t, "applied", func() bool { return len(eng.ports()) == 1 })
-	eventually(t, "config cached", func() bool { _, err := os.Stat(filepath.Join(dir, "config.json")); return err == nil })
-	for _, f := range []string{"config.json", "agent.key"} {
-		if info, err := os.Stat(filepath.Join(dir, f)); err != nil || info.Mode().Perm() != 0o600 {
+	eventually(t, "config cached", func() bool { _, err := os.Stat(filepath.Join(dir, "cache", "head.json")); return err == nil })
+	cached, _ := filepath.Glob(filepath.Join(dir, "cache", "*"))
+	if len(cached) != 2 {
+		t.Errorf("cache holds %v, want the head and one load balancer", cached)
+	}
+	for _, f := range append(cached, filepath.Join(dir, "agent.key")) {
+		if info, err := os.Stat(f); err != nil || info.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v, want mode 0600", f, info, err)
 		}
 	}
@@ -339,7 +343,7 @@ func TestRefusedAgentStopsServing(t *testing.T) {
 			eventually(t, "enrollment", func() bool { return s.agentID(t, "node-1") != "" })
 			s.cache.Put(s.agentID(t, "node-1"), "lb-1", 1, frag("lb-1", 8081))
 			eventually(t, "applied and cached", func() bool {
-				_, err := os.Stat(filepath.Join(dir, "config.json"))
+				_, err := os.Stat(filepath.Join(dir, "cache", "head.json"))
 				return len(eng.ports()) == 1 && err == nil
 			})
 			tc.refuse(t, s)
@@ -354,7 +358,7 @@ func TestRefusedAgentStopsServing(t *testing.T) {
 			if p := eng.ports(); len(p) != 0 {
 				t.Errorf("the refused agent still serves ports %v", p)
 			}
-			for _, f := range []string{"config.json", "agent.key", "agent.crt"} {
+			for _, f := range []string{"cache", "agent.key", "agent.crt"} {
 				if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 					t.Errorf("%s kept after the refusal", f)
 				}

@@ -62,6 +62,13 @@ type Watcher interface {
 	Watch(ctx context.Context, agentID string, have uint64, wait time.Duration) (*dataplane.Config, bool)
 }
 
+// DeltaWatcher is a Watcher that also answers incremental watches
+// (snapshot.Cache, snapshot.Shared): an agent asking delta=1 gets what
+// changed since its version.
+type DeltaWatcher interface {
+	WatchDelta(ctx context.Context, agentID string, have uint64, wait time.Duration) (uint64, *dataplane.ConfigDelta, bool)
+}
+
 // SentLog shares, between servers, which config version each agent was
 // handed last (snapshot.Shared): an agent's heartbeat may reach another
 // server than its watch.
@@ -514,6 +521,15 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 		}
 	}
 	wait = min(wait, s.opts.MaxWait)
+	var dw DeltaWatcher
+	switch d := q.Get("delta"); d {
+	case "", "0":
+	case "1":
+		dw, _ = s.opts.Watcher.(DeltaWatcher)
+	default:
+		fail(w, http.StatusBadRequest, "delta: want 0 or 1, got %q", d)
+		return
+	}
 	start := s.opts.Now()
 	select {
 	case <-s.opts.Ready:
@@ -537,22 +553,29 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request, agent *lb.Agent)
 		}
 		cs.SetContract(agent.ID, contract)
 	}
-	cfg, changed := s.opts.Watcher.Watch(r.Context(), agent.ID, have, max(wait, 0))
+	var resp dataplane.ConfigResponse
+	if dw != nil {
+		if v, d, changed := dw.WatchDelta(r.Context(), agent.ID, have, max(wait, 0)); changed {
+			resp = dataplane.ConfigResponse{Changed: true, Version: v, Delta: d}
+		}
+	} else if cfg, changed := s.opts.Watcher.Watch(r.Context(), agent.ID, have, max(wait, 0)); changed {
+		resp = dataplane.ConfigResponse{Changed: true, Version: cfg.Version, Config: cfg}
+	}
 	if r.Context().Err() != nil {
 		return
 	}
-	if !changed {
+	if !resp.Changed {
 		httpapi.WriteJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: false, Version: have})
 		return
 	}
 	// Recorded before the agent can see it, so that its acknowledgement
 	// always finds it, on whichever server it lands.
-	if err := s.noteSent(r.Context(), agent.ID, cfg.Version); err != nil {
+	if err := s.noteSent(r.Context(), agent.ID, resp.Version); err != nil {
 		s.log.Error("record the config version sent", "agent", agent.Name, "err", err)
 		fail(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, dataplane.ConfigResponse{Changed: true, Version: cfg.Version, Config: cfg})
+	httpapi.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, agent *lb.Agent) {

@@ -1,6 +1,9 @@
 package dataplane
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // ProtocolVersion is the version of the controller⇄agent HTTP protocol
 // (endpoints and the bodies below). Agents send it in the ProtocolHeader of
@@ -17,6 +20,13 @@ import "time"
 //	   Compatible addition: VRRPState.PeerHeard and Held, and HeartbeatResponse.Hold
 //	   (the split-brain rule, docs/active-standby.md): an older agent ignores Hold and
 //	   keeps both MASTERs of a partition, as before; an older server sends none.
+//	   Compatible addition: the incremental watch. An agent that adds delta=1 to
+//	   its watch gets ConfigResponse.Delta instead of Config: the load balancers
+//	   whose fragment changed since its version, and the ids of those withdrawn,
+//	   or (Delta.Full) every load balancer when the server cannot answer from its
+//	   version. A server that does not know the parameter ignores it and answers
+//	   Config, which the agent takes as a full resync; an agent that does not
+//	   send it gets Config, as before.
 const ProtocolVersion = 1
 
 // ProtocolHeader carries ProtocolVersion on every agent request.
@@ -27,7 +37,7 @@ const ProtocolHeader = "Fulcrum-Agent-Protocol"
 // the agent's certificate.
 const (
 	PathEnroll    = "/agent/v1/enroll"
-	PathConfig    = "/agent/v1/config"    // GET ?version=<have>&wait=<duration>
+	PathConfig    = "/agent/v1/config"    // GET ?version=<have>&wait=<duration>[&delta=1]
 	PathHeartbeat = "/agent/v1/heartbeat" // POST Heartbeat
 )
 
@@ -64,7 +74,40 @@ type ConfigResponse struct {
 	Changed bool    `json:"changed"`
 	Version uint64  `json:"version"`
 	Config  *Config `json:"config,omitempty"`
+	// Delta replaces Config when the agent asked for one (delta=1).
+	Delta *ConfigDelta `json:"delta,omitempty"`
 }
+
+// ConfigDelta is an incremental answer to a watch: applied on top of the
+// version the agent asked from (Since), it gives the node's config at
+// ConfigResponse.Version. Full means LoadBalancers is every load balancer of
+// the node (the server could not answer from the agent's version: too old,
+// unknown to it, or its contract changed) and the agent drops any other.
+type ConfigDelta struct {
+	Full  bool   `json:"full"`
+	Since uint64 `json:"since"`
+	// NodeID is the agent's id, as in Config.
+	NodeID string `json:"node_id,omitempty"`
+	// LoadBalancers are the fragments added or changed since Since (all of
+	// them when Full), sorted by id.
+	LoadBalancers []LoadBalancerConfig `json:"loadbalancers"`
+	// Deleted names the load balancers withdrawn since Since (tombstones),
+	// sorted; empty when Full.
+	Deleted []string `json:"deleted,omitempty"`
+}
+
+// LoadBalancerConfig is one load balancer's fragment of a node config: its
+// listeners, the pools they use and its VRRP groups (Config's fields, with
+// Version and NodeID unset), as it stands since Version.
+type LoadBalancerConfig struct {
+	ID      string          `json:"id"`
+	Version uint64          `json:"version"`
+	Config  json.RawMessage `json:"config"`
+}
+
+// MaxDeltaLoadBalancers bounds what an agent accepts in one delta (ids and
+// fragments together).
+const MaxDeltaLoadBalancers = 1 << 20
 
 // Heartbeat is what an agent reports, by default every second.
 type Heartbeat struct {

@@ -531,3 +531,14 @@ func (v *validator) ingress(path string, l *Listener) {
 		}
 	}
 }
+
+// LoadBalancerError is an engine's refusal of one load balancer's fragment
+// in an incremental apply: the agent leaves that load balancer out and
+// reports Err as the reason. Err's field paths are within the fragment.
+type LoadBalancerError struct {
+	ID  string
+	Err error
+}
+
+func (e *LoadBalancerError) Error() string { return "load balancer " + e.ID + ": " + e.Err.Error() }
+func (e *LoadBalancerError) Unwrap() error { return e.Err }

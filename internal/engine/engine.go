@@ -13,7 +13,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -72,18 +71,25 @@ type Engine struct {
 	onEvt  func(dataplane.HealthEvent)
 	freeBd bool
 
-	mu       sync.Mutex
-	closed   bool
-	cfg      *dataplane.Config
-	cfgJSON  []byte
-	sockets  map[sockKey]*socket
-	draining map[*socket]struct{}
-	counters map[string]*proxy.Counters
-	members  map[memberKey]*balance.MemberState
-	sessions map[string]*poolSessions
-	checkers map[checkKey]*healthcheck.Checker
-	stopped  []*healthcheck.Checker
-	wg       sync.WaitGroup // socket accept loops and drain waiters
+	mu     sync.Mutex
+	closed bool
+	// units are the load balancers in force, each applied on its own (unit.go);
+	// cfgJSON is the last whole config Apply took (nil after an Update).
+	units   map[string]*unit
+	cfgJSON []byte
+	applied bool // a config was applied
+	// owners of listener ids, pool ids and sockets, by load balancer, for the checks
+	// across load balancers an Update makes.
+	listenerOwner, poolOwner map[string]string
+	sockOwner                map[sockKey]string
+	sockets                  map[sockKey]*socket
+	draining                 map[*socket]struct{}
+	counters                 map[string]*proxy.Counters
+	members                  map[memberKey]*balance.MemberState
+	sessions                 map[string]*poolSessions
+	checkers                 map[checkKey]*healthcheck.Checker
+	stopped                  []*healthcheck.Checker
+	wg                       sync.WaitGroup // socket accept loops and drain waiters
 
 	pools   atomic.Pointer[map[string]*balance.Pool]
 	version atomic.Uint64
@@ -138,7 +144,9 @@ func New(opts Options) *Engine {
 		log: opts.Logger, clk: opts.Clock, onEvt: opts.OnHealthEvent, freeBd: opts.FreeBind,
 		sockets: map[sockKey]*socket{}, draining: map[*socket]struct{}{}, counters: map[string]*proxy.Counters{},
 		members: map[memberKey]*balance.MemberState{}, sessions: map[string]*poolSessions{},
-		checkers: map[checkKey]*healthcheck.Checker{},
+		checkers: map[checkKey]*healthcheck.Checker{}, units: map[string]*unit{},
+		listenerOwner: map[string]string{}, poolOwner: map[string]string{}, sockOwner: map[sockKey]string{},
+		tlsServers: map[string]tlsEntry[tlsterm.Server]{}, tlsClients: map[string]tlsEntry[tlsterm.Client]{},
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -159,278 +167,6 @@ func New(opts Options) *Engine {
 
 // Version returns the version of the config in force (0 before the first Apply).
 func (e *Engine) Version() uint64 { return e.version.Load() }
-
-// Apply makes cfg the engine's configuration. See the package documentation for the
-// semantics. cfg is copied; the caller may reuse it. The error names the field or socket at
-// fault; on error nothing changed.
-func (e *Engine) Apply(ctx context.Context, cfg *dataplane.Config) error {
-	if cfg == nil {
-		return fmt.Errorf("apply config: %w", &dataplane.FieldError{Path: "config", Msg: "missing"})
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("apply config version %d: %w", cfg.Version, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("apply config version %d: %w", cfg.Version, err)
-	}
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		return fmt.Errorf("apply config version %d: %w", cfg.Version, err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return fmt.Errorf("apply config version %d: %w", cfg.Version, ErrClosed)
-	}
-	if e.cfg != nil {
-		switch {
-		case bytes.Equal(raw, e.cfgJSON):
-			return nil
-		case cfg.Version < e.cfg.Version:
-			return fmt.Errorf("apply config version %d: %w: version %d is in force", cfg.Version, ErrStale, e.cfg.Version)
-		case cfg.Version == e.cfg.Version:
-			return fmt.Errorf("apply config version %d: %w: version %d is in force with different content", cfg.Version, ErrStale, e.cfg.Version)
-		}
-	}
-	cfg = cfg.Clone()
-	now := e.clk.Now()
-
-	// TLS sides: listeners' servers and pools' clients, rebuilt only when their settings
-	// changed. Validate parsed the material already, so errors here are rare.
-	tlsServers := map[string]tlsEntry[tlsterm.Server]{}
-	tlsClients := map[string]tlsEntry[tlsterm.Client]{}
-	poolTLS := map[string]*tlsterm.Client{}
-	for i := range cfg.Pools {
-		pc := &cfg.Pools[i]
-		if pc.TLS == nil {
-			continue
-		}
-		key := digest(pc.TLS)
-		ent := e.tlsClients[pc.ID]
-		if ent.key != string(key) {
-			c, err := tlsterm.NewClient(pc.TLS)
-			if err != nil {
-				return fmt.Errorf("apply config version %d: %w", cfg.Version, &dataplane.FieldError{Path: fmt.Sprintf("pools[%d].tls", i), Msg: err.Error()})
-			}
-			ent = tlsEntry[tlsterm.Client]{key, c}
-		}
-		tlsClients[pc.ID] = ent
-		poolTLS[pc.ID] = ent.v
-	}
-	for i := range cfg.Listeners {
-		lc := &cfg.Listeners[i]
-		if lc.Protocol != dataplane.ProtocolTerminatedHTTPS {
-			continue
-		}
-		key := digest(lc.TLS)
-		ent := e.tlsServers[lc.ID]
-		if ent.key != string(key) {
-			srv, err := tlsterm.NewServer(lc.TLS, tlsterm.ServerOptions{TicketKeys: e.ticketKeys})
-			if err != nil {
-				return fmt.Errorf("apply config version %d: %w", cfg.Version, &dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].tls", i), Msg: err.Error()})
-			}
-			ent = tlsEntry[tlsterm.Server]{key, srv}
-		}
-		tlsServers[lc.ID] = ent
-	}
-
-	// Members and pools, reusing the state of members that did not change identity.
-	members := map[memberKey]*balance.MemberState{}
-	pools := map[string]*balance.Pool{}
-	sessions := map[string]*poolSessions{}
-	type wantCheck struct {
-		spec   healthcheck.Spec
-		target healthcheck.Target
-		state  *balance.MemberState
-	}
-	checks := map[checkKey]wantCheck{}
-	for i := range cfg.Pools {
-		pc := &cfg.Pools[i]
-		rt := make([]*balance.Member, 0, len(pc.Members))
-		hm := pc.HealthMonitor
-		monitored := hm != nil && hm.AdminStateUp
-		var spec healthcheck.Spec
-		if monitored {
-			spec = healthcheck.SpecFrom(hm)
-			if ent, ok := tlsClients[pc.ID]; ok {
-				spec = spec.OverTLS(ent.v.Certificates(), ent.key)
-			}
-		}
-		for j := range pc.Members {
-			mc := &pc.Members[j]
-			ip, _ := netip.ParseAddr(mc.Address)
-			ap := netip.AddrPortFrom(ip.Unmap(), uint16(mc.ProtocolPort))
-			k := memberKey{pc.ID, mc.ID, ap}
-			st := e.members[k]
-			if st == nil {
-				st = balance.NewMemberState(now)
-			}
-			members[k] = st
-			rt = append(rt, balance.NewMember(pc.ID, mc, st))
-			if monitored && mc.AdminStateUp {
-				target := ap
-				if mc.MonitorAddress != "" {
-					mip, _ := netip.ParseAddr(mc.MonitorAddress)
-					target = netip.AddrPortFrom(mip.Unmap(), target.Port())
-				}
-				if mc.MonitorPort != 0 {
-					target = netip.AddrPortFrom(target.Addr(), uint16(mc.MonitorPort))
-				}
-				checks[checkKey{pc.ID, mc.ID, spec.Key(), target}] = wantCheck{spec, healthcheck.Target{PoolID: pc.ID, MemberID: mc.ID, Addr: target}, st}
-			}
-		}
-		ps := e.poolSessions(pc)
-		if ps != nil {
-			sessions[pc.ID] = ps
-		}
-		var src *balance.Sessions[netip.Addr]
-		var cookie *balance.Sessions[string]
-		if ps != nil {
-			src, cookie = ps.src, ps.cookie
-		}
-		pools[pc.ID] = balance.NewPool(pc, rt, src, cookie)
-	}
-
-	// Frontends and sockets. New sockets are bound now; a failure undoes them.
-	counters := map[string]*proxy.Counters{}
-	frontends := map[sockKey]*proxy.Frontend{}
-	var fresh []*socket
-	undo := func() {
-		for _, s := range fresh {
-			s.closeListener()
-		}
-	}
-	for i := range cfg.Listeners {
-		lc := &cfg.Listeners[i]
-		ctr := e.counters[lc.ID]
-		if ctr == nil {
-			ctr = &proxy.Counters{}
-		}
-		counters[lc.ID] = ctr
-		fe, err := proxy.NewFrontend(lc, pools, ctr, e.popts)
-		if err != nil {
-			undo()
-			return fmt.Errorf("apply config version %d: %w", cfg.Version,
-				&dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].l7policies", i), Msg: err.Error()})
-		}
-		fe.SetTLS(tlsServers[lc.ID].v, poolTLS)
-		for j, a := range lc.Addresses {
-			ip, _ := netip.ParseAddr(a)
-			k := sockKey{lc.Protocol.Transport(), netip.AddrPortFrom(ip.Unmap(), uint16(lc.ProtocolPort))}
-			frontends[k] = fe
-			if e.sockets[k] != nil {
-				continue
-			}
-			s, err := e.listen(k)
-			if err != nil {
-				undo()
-				// A FieldError, so that an agent can tell which listener (and so which load
-				// balancer) is at fault.
-				return fmt.Errorf("apply config version %d: %w", cfg.Version,
-					&dataplane.FieldError{Path: fmt.Sprintf("listeners[%d].addresses[%d]", i, j), Msg: err.Error()})
-			}
-			fresh = append(fresh, s)
-		}
-	}
-
-	// Commit: from here nothing fails.
-	newSockets := map[sockKey]*socket{}
-	for _, s := range fresh {
-		newSockets[s.key] = s
-	}
-	for k, s := range e.sockets {
-		if _, keep := frontends[k]; keep {
-			newSockets[k] = s
-		}
-	}
-	e.pools.Store(&pools)
-	for k, s := range newSockets {
-		old := s.fe.Swap(frontends[k])
-		if fe := frontends[k]; old != nil && fe.Ingress != nil {
-			s.cutRefused(fe)
-		}
-	}
-	for _, s := range fresh {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			s.serve()
-		}()
-		e.log.Info("listening", "transport", s.key.transport, "addr", s.key.addr.String(), "listener", frontends[s.key].ListenerID, "protocol", string(frontends[s.key].Protocol))
-	}
-	for k, s := range e.sockets {
-		if _, keep := newSockets[k]; keep {
-			continue
-		}
-		e.log.Info("listener removed, draining", "transport", k.transport, "addr", k.addr.String())
-		s.fe.Store(nil)
-		s.closeListener()
-		s.drainConns()
-		e.draining[s] = struct{}{}
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			s.wait()
-			e.mu.Lock()
-			delete(e.draining, s)
-			e.mu.Unlock()
-		}()
-	}
-	e.sockets = newSockets
-
-	// Health checkers: keep unchanged ones, stop removed ones, start new ones.
-	live := e.stopped[:0]
-	for _, c := range e.stopped {
-		if !c.Done() {
-			live = append(live, c)
-		}
-	}
-	e.stopped = live
-	for k, c := range e.checkers {
-		if _, keep := checks[k]; !keep {
-			c.Stop()
-			e.stopped = append(e.stopped, c)
-			delete(e.checkers, k)
-		}
-	}
-	for k, w := range checks {
-		if e.checkers[k] != nil {
-			continue
-		}
-		c := healthcheck.New(w.spec, w.target, w.state, healthcheck.Options{Clock: e.clk, Logger: e.log, OnTransition: e.transition})
-		e.checkers[k] = c
-		w.state.SetMonitored(true, now)
-		c.Start()
-	}
-	for k, st := range members {
-		monitored := false
-		for ck := range checks {
-			if ck.pool == k.pool && ck.member == k.member {
-				monitored = true
-				break
-			}
-		}
-		if !monitored {
-			st.SetMonitored(false, now)
-		}
-	}
-	for k, st := range e.members {
-		if _, keep := members[k]; !keep {
-			st.Retire()
-		}
-	}
-	e.members = members
-	e.sessions = sessions
-	e.counters = counters
-	e.tlsServers, e.tlsClients = tlsServers, tlsClients
-	e.cfg, e.cfgJSON = cfg, raw
-	// Health may have moved while we built: settle every pool on the current health.
-	for _, p := range pools {
-		p.Refresh()
-	}
-	e.version.Store(cfg.Version)
-	return nil
-}
 
 // poolSessions returns the persistence tables for pc, reusing the old ones when the
 // persistence settings did not change.
@@ -474,16 +210,15 @@ func (e *Engine) transition(t healthcheck.Transition) {
 // Stats returns a snapshot of all listener and member counters of the config in force.
 func (e *Engine) Stats() dataplane.Stats {
 	e.mu.Lock()
-	cfg := e.cfg
-	counters := e.counters
+	listeners := e.listenersLocked()
+	counters := make([]*proxy.Counters, len(listeners))
+	for i, l := range listeners {
+		counters[i] = e.counters[l.ID]
+	}
 	e.mu.Unlock()
 	out := dataplane.Stats{Version: e.version.Load(), Time: e.clk.Now(), Listeners: []dataplane.ListenerStats{}, Members: []dataplane.MemberStats{}}
-	if cfg == nil {
-		return out
-	}
-	for i := range cfg.Listeners {
-		l := &cfg.Listeners[i]
-		c := counters[l.ID]
+	for i, l := range listeners {
+		c := counters[i]
 		out.Listeners = append(out.Listeners, dataplane.ListenerStats{
 			ListenerID: l.ID, LoadBalancerID: l.LoadBalancerID,
 			ActiveConnections: c.Active.Load(), TotalConnections: c.Total.Load(),

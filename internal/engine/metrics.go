@@ -216,20 +216,21 @@ var memberStates = []dataplane.MemberStatus{dataplane.StatusUp, dataplane.Status
 // use (default pools and L7 redirect pools) and their members.
 func (e *Engine) renderMetrics(lbID string, w *bytes.Buffer) {
 	e.mu.Lock()
-	cfg, counters, pools := e.cfg, e.counters, *e.pools.Load()
-	e.mu.Unlock()
 	var listeners []*dataplane.Listener
+	counters := map[string]*proxy.Counters{}
 	used := map[string]bool{}
-	if cfg != nil {
-		for i := range cfg.Listeners {
-			if l := &cfg.Listeners[i]; l.LoadBalancerID == lbID {
-				listeners = append(listeners, l)
-				for _, id := range l.PoolIDs() {
-					used[id] = true
-				}
+	if u := e.units[lbID]; u != nil {
+		for i := range u.cfg.Listeners {
+			l := &u.cfg.Listeners[i]
+			listeners = append(listeners, l)
+			counters[l.ID] = e.counters[l.ID]
+			for _, id := range l.PoolIDs() {
+				used[id] = true
 			}
 		}
 	}
+	pools := *e.pools.Load()
+	e.mu.Unlock()
 	sort.Slice(listeners, func(i, j int) bool { return listeners[i].ID < listeners[j].ID })
 	var views []poolView
 	for id := range used {

@@ -99,7 +99,7 @@ func NewShared(opts SharedOptions) *Shared {
 	if opts.Poll <= 0 {
 		opts.Poll = 2 * time.Second
 	}
-	return &Shared{opts: opts, log: opts.Logger.With("component", "snapshot"), mirror: New(opts.Now, nil), ready: make(chan struct{}),
+	return &Shared{opts: opts, log: opts.Logger.With("component", "snapshot"), mirror: newMirror(opts.Now), ready: make(chan struct{}),
 		contracts: map[string]int{}}
 }
 
@@ -433,6 +433,23 @@ func (s *Shared) MarkComplete(ctx context.Context) error {
 // that it moves to the store's content. The returned config is shared:
 // callers must not modify it.
 func (s *Shared) Watch(ctx context.Context, agentID string, have uint64, wait time.Duration) (*dataplane.Config, bool) {
+	a, ok := s.watch(ctx, agentID, have, wait, false)
+	if !ok || a == nil {
+		return nil, false
+	}
+	return a.Config, true
+}
+
+// WatchDelta is Watch for an agent that takes deltas (Cache.WatchDelta).
+// Every server's mirror holds the store's fragments and withdrawals under
+// the store's versions, so the same have gets the same delta from any
+// server, restarted or not; a have the store cannot answer from (below
+// the withdrawals it pruned, or moved past by overtake) gets a full one.
+func (s *Shared) WatchDelta(ctx context.Context, agentID string, have uint64, wait time.Duration) (uint64, *dataplane.ConfigDelta, bool) {
+	return answerDelta(s.watch(ctx, agentID, have, wait, true))
+}
+
+func (s *Shared) watch(ctx context.Context, agentID string, have uint64, wait time.Duration, delta bool) (*answer, bool) {
 	if have > s.mirror.version(agentID) {
 		if err := s.refresh(ctx, agentID); err != nil {
 			s.log.Warn("read an agent's configuration", "agent_id", agentID, "err", err)
@@ -445,7 +462,19 @@ func (s *Shared) Watch(ctx context.Context, agentID string, have uint64, wait ti
 			}
 		}
 	}
-	return s.mirror.watch(ctx, agentID, have, wait, false)
+	full := false
+	if delta && have > 0 {
+		// A version no server handed this agent (the store was restored
+		// from a backup older than what the agent runs) is not the
+		// store's, even when the store's versions have since moved past it.
+		sent, err := s.Sent(ctx, agentID)
+		if err != nil {
+			s.log.Warn("read the versions sent to an agent", "agent_id", agentID, "err", err)
+			return nil, false
+		}
+		full = have > sent
+	}
+	return s.mirror.watch(ctx, agentID, have, wait, false, delta, full)
 }
 
 // overtake gives agent agentID's configuration a version above have.
@@ -456,6 +485,8 @@ func (s *Shared) overtake(ctx context.Context, agentID string, have uint64) erro
 			return err
 		}
 		head.Version = s.nextVersion(max(head.Version, have))
+		// What the agent has is not the store's: no delta reaches it.
+		head.Pruned = head.Version
 		if err := tx.Publications().PutHead(ctx, head); err != nil {
 			return err
 		}
@@ -552,12 +583,10 @@ func (s *Shared) refreshLocked(ctx context.Context, agentID string, head *store.
 				return fmt.Errorf("fragment %s of agent %s: %w", f.LoadBalancerID, agentID, err)
 			}
 			m.cfg = cfg
-		} else if full {
-			continue
 		}
 		changed = append(changed, m)
 	}
-	s.mirror.mirror(agentID, version, head.Contract, changed, full)
+	s.mirror.mirror(agentID, version, head.Pruned, head.Contract, changed, full)
 	return nil
 }
 

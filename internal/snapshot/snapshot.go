@@ -42,6 +42,11 @@ type Cache struct {
 	mu    sync.Mutex
 	now   func() time.Time
 	nodes map[string]*node
+	// durable: the cache mirrors a store (Shared), whose versions and
+	// withdrawals outlive this process, so a node it creates can answer a
+	// delta from any version the store can (floor 0 until the store says).
+	// Otherwise a node answers deltas only from versions it made itself.
+	durable bool
 	// notify is called, outside the lock, with the load balancers whose
 	// state changed on some agent because of an acknowledgement.
 	notify func(lbIDs []string)
@@ -56,9 +61,13 @@ type fragment struct {
 }
 
 type node struct {
-	version  uint64
-	frags    map[string]*fragment
-	removed  map[string]uint64 // lb id → version that dropped it
+	version uint64
+	frags   map[string]*fragment
+	removed map[string]uint64 // lb id → version that dropped it (the tombstones deltas carry)
+	// floor is the oldest version a delta can start from: below it some
+	// withdrawal is forgotten (acknowledged and pruned), or the version
+	// was never this cache's (made before it started, or ahead of it).
+	floor    uint64
 	cfg      *dataplane.Config // assembled for version; nil = stale
 	changed  chan struct{}     // closed when version moves
 	applied  uint64
@@ -83,6 +92,11 @@ func (c *Cache) node(agentID string) *node {
 	if !ok {
 		n = &node{frags: map[string]*fragment{}, removed: map[string]uint64{}, refused: map[string]dataplane.Refusal{},
 			changed: make(chan struct{})}
+		if !c.durable {
+			// Versions are times: any this cache makes is at or above now,
+			// any an agent holds from before is below.
+			n.floor = uint64(c.now().UnixMicro())
+		}
 		c.nodes[agentID] = n
 	}
 	return n
@@ -273,12 +287,76 @@ func (n *node) config(agentID string) *dataplane.Config {
 // gets a fresh version at once, so it moves to the server's content.
 // The returned config is shared: callers must not modify it.
 func (c *Cache) Watch(ctx context.Context, agentID string, have uint64, wait time.Duration) (*dataplane.Config, bool) {
-	return c.watch(ctx, agentID, have, wait, true)
+	a, ok := c.watch(ctx, agentID, have, wait, true, false, false)
+	if !ok {
+		return nil, false
+	}
+	return a.Config, true
 }
 
-// watch is Watch; without bump, a have above the node's version waits
-// like any other (Shared settles that case against the store first).
-func (c *Cache) watch(ctx context.Context, agentID string, have uint64, wait time.Duration, bump bool) (*dataplane.Config, bool) {
+// WatchDelta is Watch for an agent that takes deltas: when the version
+// moves it returns what changed since have (the delta), or every load
+// balancer (Delta.Full) when have is not a version the cache can answer
+// from: 0, older than its floor (a withdrawal since then was forgotten;
+// made before this cache started), or ahead of it.
+// It returns the new version, the delta (shared: callers must not modify
+// it) and whether the version moved.
+func (c *Cache) WatchDelta(ctx context.Context, agentID string, have uint64, wait time.Duration) (uint64, *dataplane.ConfigDelta, bool) {
+	return answerDelta(c.watch(ctx, agentID, have, wait, true, true, false))
+}
+
+func answerDelta(a *answer, ok bool) (uint64, *dataplane.ConfigDelta, bool) {
+	if !ok || a == nil {
+		return 0, nil, false
+	}
+	return a.Version, a.Delta, true
+}
+
+// answer is a watch's answer: Version and either the whole Config or a
+// Delta. Both are shared: callers must not modify them.
+type answer struct {
+	Version uint64
+	Config  *dataplane.Config
+	Delta   *dataplane.ConfigDelta
+}
+
+// delta is what changed on the node since have, or all of it when have is
+// not a version it can answer from. The fragments the agent's contract
+// does not carry count as withdrawn. Callers hold the lock.
+func (n *node) delta(agentID string, have uint64) *dataplane.ConfigDelta {
+	full := have == 0 || have < n.floor || have > n.version
+	d := &dataplane.ConfigDelta{Full: full, NodeID: agentID, LoadBalancers: []dataplane.LoadBalancerConfig{}}
+	if !full {
+		d.Since = have
+	}
+	for id, f := range n.frags {
+		if !full && f.version <= have {
+			continue
+		}
+		if f.need > max(n.contract, 1) {
+			if !full {
+				d.Deleted = append(d.Deleted, id)
+			}
+			continue
+		}
+		d.LoadBalancers = append(d.LoadBalancers, dataplane.LoadBalancerConfig{ID: id, Version: f.version, Config: f.raw})
+	}
+	if !full {
+		for id, v := range n.removed {
+			if v > have {
+				d.Deleted = append(d.Deleted, id)
+			}
+		}
+	}
+	sort.Slice(d.LoadBalancers, func(i, j int) bool { return d.LoadBalancers[i].ID < d.LoadBalancers[j].ID })
+	sort.Strings(d.Deleted)
+	return d
+}
+
+// watch is Watch (delta: WatchDelta); without bump, a have above the
+// node's version waits like any other (Shared settles that case against
+// the store first); full makes a delta answer full whatever have is.
+func (c *Cache) watch(ctx context.Context, agentID string, have uint64, wait time.Duration, bump, delta, full bool) (*answer, bool) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -291,11 +369,22 @@ func (c *Cache) watch(ctx context.Context, agentID string, have uint64, wait tim
 			if n.version <= have {
 				n.version = have + 1
 			}
+			n.floor = max(n.floor, n.version) // what the agent has is unknown here
 		}
 		if n.version != have {
+			if delta {
+				from := have
+				if full {
+					from = 0
+				}
+				d := n.delta(agentID, from)
+				v := n.version
+				c.mu.Unlock()
+				return &answer{Version: v, Delta: d}, true
+			}
 			cfg := n.config(agentID)
 			c.mu.Unlock()
-			return cfg, true
+			return &answer{Version: cfg.Version, Config: cfg}, true
 		}
 		ch := n.changed
 		c.mu.Unlock()
@@ -313,7 +402,7 @@ func (c *Cache) watch(ctx context.Context, agentID string, have uint64, wait tim
 // fragments that changed since the node's version (a nil Config withdraws
 // one); full replaces every fragment. Watchers wake when the version
 // moves. Shared keeps its mirror with it.
-func (c *Cache) mirror(agentID string, version uint64, contract int, changed []mirrored, full bool) {
+func (c *Cache) mirror(agentID string, version, pruned uint64, contract int, changed []mirrored, full bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.node(agentID)
@@ -323,13 +412,23 @@ func (c *Cache) mirror(agentID string, version uint64, contract int, changed []m
 	}
 	if full {
 		n.frags = map[string]*fragment{}
+		n.removed = map[string]uint64{}
 	}
 	for _, m := range changed {
 		if m.cfg == nil {
 			delete(n.frags, m.lbID)
+			n.removed[m.lbID] = m.version
 			continue
 		}
 		n.frags[m.lbID] = &fragment{gen: m.gen, cfg: m.cfg, raw: m.raw, version: m.version, need: m.cfg.NeededContract()}
+		delete(n.removed, m.lbID)
+	}
+	// The store keeps withdrawals above pruned: a delta can start there.
+	n.floor = max(n.floor, pruned)
+	for id, v := range n.removed {
+		if v <= pruned {
+			delete(n.removed, id)
+		}
 	}
 	if version != n.version || full || len(changed) > 0 {
 		n.version = version
@@ -390,6 +489,7 @@ func (c *Cache) Ack(agentID string, applied uint64, refused []dataplane.Refusal)
 			if !removedBefore[id] && n.applied >= v {
 				changed = append(changed, id)
 				delete(n.removed, id)
+				n.floor = max(n.floor, v) // a delta from below would miss this withdrawal
 			}
 		}
 	}
@@ -430,4 +530,11 @@ func (c *Cache) Version(agentID string) (current, applied uint64) {
 		return 0, 0
 	}
 	return n.version, n.applied
+}
+
+// newMirror returns the cache Shared keeps in step with the store.
+func newMirror(now func() time.Time) *Cache {
+	c := New(now, nil)
+	c.durable = true
+	return c
 }

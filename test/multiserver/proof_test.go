@@ -561,12 +561,38 @@ func checkAgentConfigs(t *testing.T, c *cluster, a *api, lbs []map[string]any) {
 		listeners map[string]string // listener id → load balancer id
 		members   map[string]string
 	}
+	var readConfig func(data []byte, out running) error
 	read := func(ag *agentProc) (running, error) {
 		out := running{listeners: map[string]string{}, members: map[string]string{}}
-		data, err := os.ReadFile(filepath.Join(ag.dir, "config.json"))
+		// The agent's disk cache: one file per load balancer beside head.json.
+		if _, err := os.Stat(filepath.Join(ag.dir, "cache", "head.json")); err != nil {
+			return out, err
+		}
+		files, err := filepath.Glob(filepath.Join(ag.dir, "cache", "*.json"))
 		if err != nil {
 			return out, err
 		}
+		for _, f := range files {
+			if filepath.Base(f) == "head.json" {
+				continue
+			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return out, err
+			}
+			var lb struct {
+				Config json.RawMessage `json:"config"`
+			}
+			if err := json.Unmarshal(data, &lb); err != nil {
+				return out, err
+			}
+			if err := readConfig(lb.Config, out); err != nil {
+				return out, err
+			}
+		}
+		return out, nil
+	}
+	readConfig = func(data []byte, out running) error {
 		var cfg struct {
 			Listeners []struct {
 				ID             string `json:"id"`
@@ -582,7 +608,7 @@ func checkAgentConfigs(t *testing.T, c *cluster, a *api, lbs []map[string]any) {
 			} `json:"pools"`
 		}
 		if err := json.Unmarshal(data, &cfg); err != nil {
-			return out, err
+			return err
 		}
 		for _, l := range cfg.Listeners {
 			out.listeners[l.ID] = l.LoadBalancerID
@@ -592,7 +618,7 @@ func checkAgentConfigs(t *testing.T, c *cluster, a *api, lbs []map[string]any) {
 				out.members[m.ID] = fmt.Sprintf("%s:%d/%d", m.Address, m.Port, m.Weight)
 			}
 		}
-		return out, nil
+		return nil
 	}
 	var problems []string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {

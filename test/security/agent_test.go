@@ -67,7 +67,7 @@ func TestAgentUnnamedTokenCannotTakeOverAnIdentity(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("refusal to become %q does not say %q:\n%s", victim, want, out)
 		}
-		for _, f := range []string{"agent.crt", "agent.key", "config.json"} {
+		for _, f := range []string{"agent.crt", "agent.key", "config.json", "cache"} {
 			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 				t.Errorf("the refused impostor of %q got %s", victim, f)
 			}
@@ -175,7 +175,7 @@ func TestAgentReplaceReenrollsAndIsLogged(t *testing.T) {
 	if !strings.Contains(old.p.Logs(), "superseded") {
 		t.Errorf("the replaced agent does not say why it stopped:\n%s", old.p.Logs())
 	}
-	for _, f := range []string{"config.json", "agent.key"} {
+	for _, f := range []string{"config.json", "cache", "agent.key"} {
 		if _, err := os.Stat(filepath.Join(old.dir, f)); err == nil {
 			t.Errorf("the replaced agent kept %s", f)
 		}
@@ -241,8 +241,10 @@ func TestAgentRevokedStopsServingButServerOutageDoesNot(t *testing.T) {
 	if !strings.Contains(n.p.Logs(), "revoked") {
 		t.Errorf("the revoked agent does not say why it stopped:\n%s", n.p.Logs())
 	}
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
-		t.Errorf("the revoked agent kept its cached config (and the private keys in it)")
+	for _, f := range []string{"config.json", "cache"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("the revoked agent kept its cached config %s (and the private keys in it)", f)
+		}
 	}
 	// Restarted, with or without the server, it serves nothing.
 	n = agentStart(t, c.s.AgentURL, "node-1", "", dir)
