@@ -135,7 +135,9 @@ func (e *env) client(id *identity) *http.Client {
 	if id != nil {
 		cfg.Certificates = []tls.Certificate{id.cert}
 	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	// A bound, not a wait: TestHeartbeatBodies sends a 16 MiB body over TLS, which took
+	// over 10 s with the race detector at a load average of 20.
+	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 }
 
 func (e *env) do(t *testing.T, id *identity, method, path string, body any) answer {
