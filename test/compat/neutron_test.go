@@ -149,7 +149,9 @@ var vipLine = regexp.MustCompile(`(?m)^VIP=(\S+)$`)
 // behind.
 func TestNeutronCLISeedFlows(t *testing.T) {
 	needNeutron(t)
-	const port = "18180"
+	// Ports free at the time, not fixed ones: anything else on the machine on the same
+	// address and port (another run of this suite, a benchmark) made a bind fail.
+	port, v2Port, v1Port := freePortNumber(t), freePortNumber(t), freePortNumber(t)
 	// The v2 VIP's security group admits allowed and not denied.
 	const allowed, denied = "127.13.0.100", "127.13.0.101"
 	v2Members := []string{"127.13.0.11", "127.13.0.12"}
@@ -160,7 +162,7 @@ func TestNeutronCLISeedFlows(t *testing.T) {
 	s := startServer(t, append([]string{"--auth", "keystone", "--provider", "fulcrum", "--embedded-agent=true", "--network", "loopback"},
 		loopbackMembers...)...)
 	env := append(s.cloudEnv(), "MEMBER_PORT="+port, "V2_MEMBERS="+strings.Join(v2Members, " "),
-		"V1_MEMBERS="+strings.Join(v1Members, " "), "V2_PORT=18191", "V1_PORT=18192", "V1_VIP_ADDRESS=127.10.13.13", "V2_CLIENT="+allowed)
+		"V1_MEMBERS="+strings.Join(v1Members, " "), "V2_PORT="+v2Port, "V1_PORT="+v1Port, "V1_VIP_ADDRESS=127.10.13.13", "V2_CLIENT="+allowed)
 	phase := func(t *testing.T, name string) string {
 		t.Helper()
 		out, err := run(t, env, "bash", script("neutron-lbaas.sh"), name)
@@ -236,7 +238,7 @@ func TestNeutronCLISeedFlows(t *testing.T) {
 			t.Error("the second VIP of a pool was not refused with v1's message")
 		}
 		vip := vipOf(t, out)
-		if vip != "127.10.13.13:18192" {
+		if vip != "127.10.13.13:"+v1Port {
 			t.Errorf("v1 VIP %s, want the address asked for", vip)
 		}
 		seen := neutronTraffic(t, "", vip, v1Members)
