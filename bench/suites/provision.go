@@ -44,21 +44,11 @@ func provisionBench(ctx context.Context, iters, many int) error {
 		return err
 	}
 	defer stopBackend()
-
-	srv, err := benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--embedded-agent=false", "--log-level", "warn")
+	srv, agent, stop, err := startServerAndAgent(bin, dir)
 	if err != nil {
 		return err
 	}
-	defer benchkit.Stop(srv.Cmd)
-	tok, err := runOut(bin, "agent-token", "--data-dir", filepath.Join(dir, "data"), "--name", "bench-agent")
-	if err != nil {
-		return err
-	}
-	agent, err := startProvisionAgent(bin, srv.AgentURL, strings.TrimSpace(tok), filepath.Join(dir, "agent"))
-	if err != nil {
-		return err
-	}
-	defer benchkit.Stop(agent)
+	defer stop()
 	c := benchkit.NewClient(srv.URL)
 	time.Sleep(1500 * time.Millisecond) // first heartbeat marks the agent up
 
@@ -194,6 +184,25 @@ func execOutput(bin string, args ...string) (string, error) {
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	return string(out), err
+}
+
+// startServerAndAgent starts a server (noauth, no embedded agent) with its data in
+// dir/data and one separate agent, enrolled with a join token, with its data in
+// dir/agent; stop stops both.
+func startServerAndAgent(bin, dir string) (srv *benchkit.Server, agent *exec.Cmd, stop func(), err error) {
+	srv, err = benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--embedded-agent=false", "--log-level", "warn")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tok, err := runOut(bin, "agent-token", "--data-dir", filepath.Join(dir, "data"), "--name", "bench-agent")
+	if err == nil {
+		agent, err = startProvisionAgent(bin, srv.AgentURL, strings.TrimSpace(tok), filepath.Join(dir, "agent"))
+	}
+	if err != nil {
+		benchkit.Stop(srv.Cmd)
+		return nil, nil, nil, err
+	}
+	return srv, agent, func() { benchkit.Stop(agent); benchkit.Stop(srv.Cmd) }, nil
 }
 
 func startProvisionAgent(bin, server, token, dir string) (*exec.Cmd, error) {

@@ -9,8 +9,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,20 +47,11 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 		return err
 	}
 	defer stopBackend()
-	srv, err := benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--embedded-agent=false", "--log-level", "warn")
+	srv, agent, stop, err := startServerAndAgent(bin, dir)
 	if err != nil {
 		return err
 	}
-	defer benchkit.Stop(srv.Cmd)
-	tok, err := runOut(bin, "agent-token", "--data-dir", filepath.Join(dir, "data"), "--name", "bench-agent")
-	if err != nil {
-		return err
-	}
-	agent, err := startProvisionAgent(bin, srv.AgentURL, strings.TrimSpace(tok), filepath.Join(dir, "agent"))
-	if err != nil {
-		return err
-	}
-	defer benchkit.Stop(agent)
+	defer stop()
 	c := benchkit.NewClient(srv.URL)
 	time.Sleep(1500 * time.Millisecond) // the first heartbeat marks the agent up
 
