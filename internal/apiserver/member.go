@@ -65,6 +65,21 @@ func memberPool(q *request, tx store.Tx) (*lb.Pool, error) {
 	return getPool(q.ctx, tx, q.param("pool_id"))
 }
 
+// poolMember is the member the path names, which must be the path's pool's
+// (another pool's member is a 404).
+func poolMember(q *request, tx store.Tx) (*lb.Member, error) {
+	p, err := memberPool(q, tx)
+	if err != nil {
+		return nil, err
+	}
+	id := q.param("id")
+	m, err := found(tx.Members().Get(q.ctx, id))(lb.NameMember, id)
+	if err == nil && m.PoolID != p.ID {
+		return nil, notFound(lb.NameMember, id)
+	}
+	return m, err
+}
+
 func (s *Server) createMember(q *request) error {
 	o, _, err := s.decodeBody(q, &s.schemas.memberPost)
 	if err != nil {
@@ -81,18 +96,7 @@ func (s *Server) createMember(q *request) error {
 
 func (s *Server) showMember(q *request) error {
 	return shown[lb.Member]{key: "member", object: policy.Member,
-		load: func(tx store.Tx) (*lb.Member, error) {
-			p, err := memberPool(q, tx)
-			if err != nil {
-				return nil, err
-			}
-			id := q.param("id")
-			m, err := found(tx.Members().Get(q.ctx, id))(lb.NameMember, id)
-			if err == nil && m.PoolID != p.ID {
-				return nil, notFound(lb.NameMember, id)
-			}
-			return m, err
-		},
+		load:   func(tx store.Tx) (*lb.Member, error) { return poolMember(q, tx) },
 		owner:  func(m *lb.Member) string { return m.ProjectID },
 		render: plain(func(m *lb.Member) any { return toMemberWire(m) })}.serve(s, q)
 }

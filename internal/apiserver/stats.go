@@ -73,15 +73,7 @@ func (s storeStats) sum(ctx context.Context, loadBalancerID string, listenerIDs 
 func (s *Server) memberStats(q *request) error {
 	var out memberStatsWire
 	err := s.store.View(q.ctx, func(tx store.Tx) error {
-		p, err := memberPool(q, tx)
-		if err != nil {
-			return err
-		}
-		id := q.param("id")
-		m, err := found(tx.Members().Get(q.ctx, id))(lb.NameMember, id)
-		if err == nil && m.PoolID != p.ID {
-			err = notFound(lb.NameMember, id)
-		}
+		m, err := poolMember(q, tx)
 		if err != nil {
 			return err
 		}
