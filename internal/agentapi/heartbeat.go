@@ -117,6 +117,22 @@ func checkHeartbeat(hb *dataplane.Heartbeat) error {
 			}
 		}
 	}
+	for i, m := range hb.Stats.Members {
+		if err := checkID(m.MemberID); err != nil {
+			return fmt.Errorf("stats.members[%d].member_id: %w", i, err)
+		}
+		if err := checkID(m.PoolID); err != nil {
+			return fmt.Errorf("stats.members[%d].pool_id: %w", i, err)
+		}
+		for _, c := range []struct {
+			name string
+			v    int64
+		}{{"active_connections", m.ActiveConnections}, {"total_connections", m.TotalConnections}, {"connect_errors", m.ConnectErrors}} {
+			if c.v < 0 {
+				return fmt.Errorf("stats.members[%d].%s: %d: a counter cannot be negative", i, c.name, c.v)
+			}
+		}
+	}
 	for i, m := range hb.Health.Members {
 		if err := checkID(m.MemberID); err != nil {
 			return fmt.Errorf("health.members[%d].member_id: %w", i, err)

@@ -261,6 +261,9 @@ func TestHeartbeatBodies(t *testing.T) {
 		{"long refusal reason is cut, not refused", `{"name":"node-1","refused":[{"loadbalancer_id":"x","reason":"` + strings.Repeat("r", 10000) + `"}]}`, 200, ""},
 		{"negative active connections", `{"name":"node-1","stats":{"listeners":[{"listener_id":"l","loadbalancer_id":"x","active_connections":-1}]}}`, 400, "stats.listeners[0].active_connections"},
 		{"listener stats without listener", `{"name":"node-1","stats":{"listeners":[{"loadbalancer_id":"x"}]}}`, 400, "stats.listeners[0].listener_id"},
+		{"negative member counter", `{"name":"node-1","stats":{"members":[{"member_id":"m","pool_id":"p","connect_errors":-5}]}}`, 400, "stats.members[0].connect_errors"},
+		{"member stats without member", `{"name":"node-1","stats":{"members":[{"pool_id":"p"}]}}`, 400, "stats.members[0].member_id"},
+		{"member stats", `{"name":"node-1","stats":{"members":[{"member_id":"m","pool_id":"p","active_connections":1,"total_connections":9}]}}`, 200, ""},
 		{"member status", `{"name":"node-1","health":{"members":[{"member_id":"m","status":"up"}]}}`, 400, "health.members[0].status"},
 		{"member statuses", `{"name":"node-1","health":{"members":[{"member_id":"m1","status":"UP"},{"member_id":"m2","status":"DOWN"},{"member_id":"m3","status":"DRAIN"},{"member_id":"m4","status":"MAINT"},{"member_id":"m5","status":"NO_CHECK"}]}}`, 200, ""},
 	} {
