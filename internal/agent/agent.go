@@ -219,6 +219,7 @@ type Agent struct {
 	engineVersion uint64
 	interval      time.Duration
 	events        []dataplane.HealthEvent
+	acksServer    int // 1 + the index of the server that last said it reads Heartbeat.Ack; 0: none
 	// owners maps each socket a load balancer's listener holds to that load
 	// balancer, for as long as the load balancer is in the server's config
 	// (refused or not): a clash never hands it to another one.
@@ -731,7 +732,7 @@ func (a *Agent) watchLoop(ctx context.Context) {
 		backoff = 100 * time.Millisecond
 		if resp.Changed {
 			a.apply(ctx, &resp)
-			a.sendHeartbeat(ctx) // acknowledge at once
+			a.acknowledge(ctx) // at once
 		}
 	}
 }
@@ -1144,22 +1145,46 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 	}
 }
 
-func (a *Agent) sendHeartbeat(ctx context.Context) {
+// acknowledge reports the config just applied: with a heartbeat that
+// carries only the applied version and refusals (Heartbeat.Ack) when the
+// current server said it reads those, else with a full heartbeat. Stats and
+// health of every load balancer would make acknowledging one change cost as
+// much as the agent holds.
+func (a *Agent) acknowledge(ctx context.Context) {
+	_, idx, _ := a.server()
+	a.mu.Lock()
+	acks := a.acksServer == idx+1
+	a.mu.Unlock()
+	if !acks {
+		a.sendHeartbeat(ctx)
+		return
+	}
+	a.heartbeat(ctx, true)
+}
+
+func (a *Agent) sendHeartbeat(ctx context.Context) { a.heartbeat(ctx, false) }
+
+func (a *Agent) heartbeat(ctx context.Context, ack bool) {
 	a.mu.Lock()
 	hb := dataplane.Heartbeat{Name: a.opts.Name, Address: a.opts.Address, AvailabilityZone: a.opts.AvailabilityZone,
-		Group: a.opts.Group, Refused: append([]dataplane.Refusal(nil), a.refused...), Events: a.events, Time: time.Now().UTC()}
+		Group: a.opts.Group, Refused: append([]dataplane.Refusal(nil), a.refused...), Time: time.Now().UTC(), Ack: ack}
 	if a.applied != nil {
 		hb.AppliedVersion = a.applied.Version
 	}
-	a.events = nil
+	if !ack {
+		hb.Events = a.events
+		a.events = nil
+	}
 	a.mu.Unlock()
-	hb.Stats = a.opts.Engine.Stats()
-	hb.Health = a.opts.Engine.Health()
-	hb.Capabilities = append([]string(nil), a.opts.Capabilities...)
-	if a.vrrp != nil {
-		hb.Capabilities = append(hb.Capabilities, dataplane.CapabilityVRRP)
-		hb.Segments = a.vrrp.segmentsNow()
-		hb.VRRP = a.vrrp.states()
+	if !ack {
+		hb.Stats = a.opts.Engine.Stats()
+		hb.Health = a.opts.Engine.Health()
+		hb.Capabilities = append([]string(nil), a.opts.Capabilities...)
+		if a.vrrp != nil {
+			hb.Capabilities = append(hb.Capabilities, dataplane.CapabilityVRRP)
+			hb.Segments = a.vrrp.segmentsNow()
+			hb.VRRP = a.vrrp.states()
+		}
 	}
 	var resp dataplane.HeartbeatResponse
 	// Bounded: a server cut off mid-request must not hold the next heartbeat back for the
@@ -1167,7 +1192,7 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 	// to go to, one that does not answer in time is as good as dead and the agent moves on.
 	hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout(a.heartbeatInterval(), len(a.servers) > 1))
 	defer cancel()
-	server, _, _ := a.server()
+	server, idx, _ := a.server()
 	start := time.Now()
 	err := a.do(hctx, "POST", dataplane.PathHeartbeat, &hb, &resp)
 	if a.opts.Observer != nil && (err == nil || ctx.Err() == nil) {
@@ -1185,6 +1210,15 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 			a.mu.Unlock()
 		}
 		return
+	}
+	a.mu.Lock()
+	a.acksServer = 0
+	if resp.Acks {
+		a.acksServer = idx + 1
+	}
+	a.mu.Unlock()
+	if ack {
+		return // the hold and interval are the last full heartbeat's
 	}
 	if d, err := time.ParseDuration(resp.Interval); err == nil && d > 0 {
 		a.mu.Lock()

@@ -602,7 +602,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, agent *lb.Age
 		fail(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	resp := dataplane.HeartbeatResponse{Interval: s.opts.HeartbeatInterval.String()}
+	resp := dataplane.HeartbeatResponse{Interval: s.opts.HeartbeatInterval.String(), Acks: true}
 	if s.opts.Holds != nil {
 		resp.Hold = s.opts.Holds(agent.ID)
 	}

@@ -138,6 +138,13 @@ type Heartbeat struct {
 	Capabilities []string    `json:"capabilities,omitempty"`
 	Segments     []Segment   `json:"segments,omitempty"`
 	VRRP         []VRRPState `json:"vrrp,omitempty"`
+	// Ack marks the heartbeat an agent sends right after applying a config
+	// to acknowledge it: it carries the applied version, the refusals and
+	// the agent's name and address, and no stats, health, events or VRRP
+	// report (the next regular heartbeat does), so acknowledging one change
+	// costs the same whatever the agent holds. An agent sends it only to a
+	// server that said it reads it (HeartbeatResponse.Acks).
+	Ack bool `json:"ack,omitempty"`
 }
 
 // Refusal is one load balancer an agent could not apply.
@@ -157,6 +164,9 @@ type HeartbeatResponse struct {
 	// names them or when it has had no answer for longer than its hold lease (the server
 	// could no longer lift the order). At most 255.
 	Hold []Hold `json:"hold,omitempty"`
+	// Acks: the server reads Heartbeat.Ack (an older one would take an
+	// acknowledgement for a heartbeat without stats or health).
+	Acks bool `json:"acks,omitempty"`
 }
 
 // Hold is one VRRP group an agent must keep out of MASTER.

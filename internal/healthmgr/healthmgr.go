@@ -144,6 +144,9 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	m.mu.Unlock()
 	st.beat.Lock()
 	defer st.beat.Unlock()
+	if hb.Ack {
+		return m.ack(ctx, agentID, st, hb, now)
+	}
 	m.mu.Lock()
 	full := !st.synced
 	m.mu.Unlock()
@@ -380,6 +383,75 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	m.mu.Lock()
 	st.synced = true
 	st.hold = hold
+	m.mu.Unlock()
+	if cameUp && m.opts.AgentUp != nil {
+		m.opts.AgentUp()
+	}
+	return nil
+}
+
+// ack records a heartbeat that only acknowledges a config
+// (dataplane.Heartbeat.Ack): the agent is heard from and up, its applied
+// version and refusals are stored, and the load balancers the
+// acknowledgement settles get their statuses from the health and stats of
+// the last full heartbeat. It reads only those load balancers, so its cost
+// does not grow with what the agent holds. The caller holds st.beat.
+func (m *Manager) ack(ctx context.Context, agentID string, st *agentState, hb *dataplane.Heartbeat, now time.Time) error {
+	var cameUp, dropped bool
+	err := m.opts.Store.Update(ctx, func(tx store.Tx) error {
+		cameUp, dropped = false, false
+		agent, err := tx.Agents().Get(ctx, agentID)
+		if err != nil {
+			return err
+		}
+		if agent.Revoked || agent.CertSerial == "" {
+			dropped = true
+			return nil
+		}
+		changed, err := m.opts.Acker.Acknowledge(ctx, tx, agentID, hb.AppliedVersion, hb.Refused)
+		if err != nil {
+			return err
+		}
+		cameUp = agent.Status != lb.AgentUp
+		agent.Status = lb.AgentUp
+		t := now.UTC()
+		agent.LastHeartbeat = &t
+		agent.AppliedVersion = hb.AppliedVersion
+		if len(hb.Refused) > 0 {
+			r := hb.Refused[len(hb.Refused)-1]
+			agent.RefusedVersion, agent.RefusedReason = r.Version, r.Reason
+		}
+		if hb.Address != "" {
+			agent.Address = hb.Address
+		}
+		if err := tx.Agents().Update(ctx, agent); err != nil {
+			return err
+		}
+		if cameUp {
+			m.log.Info("agent is up", "agent", agent.Name)
+		}
+		ids := slices.Clone(changed)
+		sort.Strings(ids)
+		for _, id := range slices.Compact(ids) {
+			// Only a load balancer placed on this agent takes its word.
+			n, err := tx.Amphorae().Count(ctx, store.F("loadbalancer_id", id), store.F("agent_id", agentID))
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				continue
+			}
+			if err := m.apply(ctx, tx, id, st.members, st.stats, st.pairs[id]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || dropped {
+		return err
+	}
+	m.mu.Lock()
+	st.wrote = now.UnixMicro()
 	m.mu.Unlock()
 	if cameUp && m.opts.AgentUp != nil {
 		m.opts.AgentUp()

@@ -34,6 +34,9 @@ type addressSpace struct {
 	// minPrefix is the shortest IPv4 prefix a caller who is not an admin
 	// may give a subnet in loopback mode (0: any).
 	minPrefix int
+	// hints speed up the choice of the next address (iphints.go); nil:
+	// every choice reads the subnet's allocations.
+	hints *ipHints
 }
 
 // spaceLock is the lock row every subnet create of the loopback mode

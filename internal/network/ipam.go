@@ -100,19 +100,8 @@ func pickSubnet(subs []*neutron.Subnet, networkID string, rq IPRequest) (*neutro
 
 func (a addressSpace) allocateOne(ctx context.Context, tx store.Tx, sub *neutron.Subnet, portID, ip string) (neutron.FixedIP, error) {
 	if ip == "" {
-		used, err := usedAddresses(ctx, tx, sub)
-		if err != nil {
-			return neutron.FixedIP{}, err
-		}
-		released, err := tx.IPReleases().List(ctx, store.Query{Filters: []store.Filter{store.F("subnet_id", sub.ID)}})
-		if err != nil {
-			return neutron.FixedIP{}, err
-		}
-		rel := make([]neutron.IPRelease, len(released))
-		for i, r := range released {
-			rel[i] = *r
-		}
-		if ip, err = sub.Choose(used, rel); err != nil {
+		var err error
+		if ip, err = a.chooseAddress(ctx, tx, sub); err != nil {
 			return neutron.FixedIP{}, err
 		}
 	} else {

@@ -83,7 +83,7 @@ func NewService(opts Options) *Service {
 		opts.SubnetMinPrefix = DefaultSubnetMinPrefix
 	}
 	s := &Service{opts: opts, log: opts.Logger.With("component", "network"), policy: opts.Policy,
-		space: addressSpace{any: opts.AnyAddress, segments: opts.Segments, minPrefix: opts.SubnetMinPrefix}, quotas: DefaultQuotas}
+		space: addressSpace{any: opts.AnyAddress, segments: opts.Segments, minPrefix: opts.SubnetMinPrefix, hints: newIPHints()}, quotas: DefaultQuotas}
 	if opts.Quotas != nil {
 		s.quotas = *opts.Quotas
 	}

@@ -47,13 +47,13 @@ func NewVIPs(st store.Store, now func() time.Time) *VIPs {
 	if now == nil {
 		now = time.Now
 	}
-	return &VIPs{store: st, now: now, quotas: DefaultQuotas}
+	return &VIPs{store: st, now: now, quotas: DefaultQuotas, space: addressSpace{hints: newIPHints()}}
 }
 
 // VIPs returns the allocator on the service's store, counting VIP ports
 // against the service's port quotas.
 func (s *Service) VIPs() *VIPs {
-	return &VIPs{store: s.opts.Store, now: s.opts.Now, quotas: s.quotas}
+	return &VIPs{store: s.opts.Store, now: s.opts.Now, quotas: s.quotas, space: addressSpace{hints: newIPHints()}}
 }
 
 // AllocateVIPTx allocates the VIP described by req inside tx (the load

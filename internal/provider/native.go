@@ -456,20 +456,25 @@ func (n *Native) choose(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, av
 		}
 		return nil, &controller.RefusedError{Reason: "no data-plane agent is up" + where}
 	}
-	ids := make([]string, len(candidates))
-	for i, a := range candidates {
-		ids[i] = a.ID
+	if len(candidates) == 1 {
+		return candidates[0], nil
 	}
-	load, err := tx.Amphorae().Refs(ctx, "agent_id", ids)
-	if err != nil {
-		return nil, err
+	// Counted per agent (an index count), not listed: an agent holds up to
+	// tens of thousands of placements and a placement is made per create.
+	load := make(map[string]int, len(candidates))
+	for _, a := range candidates {
+		c, err := tx.Amphorae().Count(ctx, store.F("agent_id", a.ID))
+		if err != nil {
+			return nil, err
+		}
+		load[a.ID] = c
 	}
 	sort.Slice(candidates, func(i, j int) bool {
 		ai, aj := candidates[i].ID == avoid, candidates[j].ID == avoid
 		if ai != aj {
 			return aj
 		}
-		li, lj := len(load[candidates[i].ID]), len(load[candidates[j].ID])
+		li, lj := load[candidates[i].ID], load[candidates[j].ID]
 		if li != lj {
 			return li < lj
 		}
