@@ -9,6 +9,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,6 +92,7 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 	fmt.Printf("creating %d load balancers on one agent with %d clients ...\n", n, clients)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
+	srvCPU0, agentCPU0 := scaleCPU(srv.Cmd.Process.Pid), scaleCPU(agent.Process.Pid)
 	t0 := time.Now()
 	graphs := make([]scaleGraph, n)
 	var mu sync.Mutex
@@ -136,8 +139,9 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d load balancers: API calls done in %.1fs, all ACTIVE after %.1fs; agent RSS %.1f MiB\n",
-		n, created.Seconds(), total.Seconds(), float64(rss)/1024)
+	srvCPU1, agentCPU1 := scaleCPU(srv.Cmd.Process.Pid), scaleCPU(agent.Process.Pid)
+	fmt.Printf("%d load balancers: API calls done in %.1fs, all ACTIVE after %.1fs; agent RSS %.1f MiB; CPU server %.1fs, agent %.1fs\n",
+		n, created.Seconds(), total.Seconds(), float64(rss)/1024, (srvCPU1 - srvCPU0).Seconds(), (agentCPU1 - agentCPU0).Seconds())
 
 	// 2. One member weight change at a time, API write → ACTIVE.
 	fmt.Printf("%d member weight changes, one at a time ...\n", changes)
@@ -167,10 +171,34 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
 	}
 	p50 := benchkit.Pct(lat, 50)
-	fmt.Printf("member change → ACTIVE with %d load balancers on the agent: p50 %.1f ms, p99 %.1f ms\n", n, p50, benchkit.Pct(lat, 99))
+	srvCPU2, agentCPU2 := scaleCPU(srv.Cmd.Process.Pid), scaleCPU(agent.Process.Pid)
+	fmt.Printf("member change → ACTIVE with %d load balancers on the agent: p50 %.1f ms, p99 %.1f ms; CPU per change (with the heartbeats meanwhile): server %.1f ms, agent %.1f ms\n",
+		n, p50, benchkit.Pct(lat, 99), float64((srvCPU2-srvCPU1).Microseconds())/1000/float64(changes), float64((agentCPU2-agentCPU1).Microseconds())/1000/float64(changes))
 	name := fmt.Sprintf("lb%d", n)
 	fmt.Printf("RESULT %s_change_to_active_p50_ms %.1f\n", name, p50)
 	fmt.Printf("RESULT %s_agent_rss_mib %.1f\n", name, float64(rss)/1024)
 	fmt.Printf("RESULT %s_to_active_s %.2f\n", name, total.Seconds())
 	return nil
+}
+
+// scaleCPU is the user and system CPU time process pid has used (Linux
+// /proc; 0 elsewhere or on error), in clock ticks of 10 ms.
+func scaleCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (in parentheses, which may hold spaces).
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data)[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
