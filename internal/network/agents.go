@@ -119,9 +119,13 @@ func reserveAgentAddress(ctx context.Context, tx store.Tx, space addressSpace, s
 	if held > 0 {
 		return false, nil
 	}
+	mac, err := freeMAC(ctx, tx, sub.NetworkID)
+	if err != nil {
+		return false, err
+	}
 	port := &neutron.Port{ID: id, ProjectID: sub.ProjectID, NetworkID: sub.NetworkID, Name: "fulcrum-agent-" + agentName,
 		Description: "the address of data-plane agent " + agentName + " on this segment (vrrp_ip)", AdminStateUp: true,
-		MACAddress: newMAC(), DeviceOwner: neutron.OwnerAgent, DeviceID: agentID, SecurityGroups: []string{},
+		MACAddress: mac, DeviceOwner: neutron.OwnerAgent, DeviceID: agentID, SecurityGroups: []string{},
 		Status: neutron.PortActive, Tags: []string{}, Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	if err := tx.Ports().Create(ctx, port); err != nil {
 		return false, fmt.Errorf("reserve the address of agent %s: %w", agentName, err)

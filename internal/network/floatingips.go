@@ -91,7 +91,11 @@ func (s *Service) createFloatingIP(ctx context.Context, c policy.Caller, project
 		if err := s.reserve(ctx, tx, c, project, map[neutron.QuotaResource]int{neutron.QuotaFloatingIP: 1}); err != nil {
 			return err
 		}
-		port := &neutron.Port{ID: ids.New(), NetworkID: n.ID, MACAddress: newMAC(), AdminStateUp: true,
+		mac, err := freeMAC(ctx, tx, n.ID)
+		if err != nil {
+			return err
+		}
+		port := &neutron.Port{ID: ids.New(), NetworkID: n.ID, MACAddress: mac, AdminStateUp: true,
 			DeviceOwner: neutron.OwnerFloatingIP, DeviceID: fip.ID, Status: neutron.PortActive, SecurityGroups: []string{},
 			Tags: []string{}, Times: fip.Times}
 		if err := tx.Ports().Create(ctx, port); err != nil {

@@ -204,6 +204,11 @@ func (s *Service) createPort(ctx context.Context, c policy.Caller, project strin
 				p.SecurityGroups = []string{def}
 			}
 		}
+		if b.MACAddress == nil {
+			if p.MACAddress, err = freeMAC(ctx, tx, p.NetworkID); err != nil {
+				return err
+			}
+		}
 		if err := tx.Ports().Create(ctx, p); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return conflict("MacAddressInUse", fmt.Sprintf("Unable to complete operation for network %s. The mac address %s is in use.", p.NetworkID, p.MACAddress))

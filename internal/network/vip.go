@@ -179,8 +179,12 @@ func (v *VIPs) Allocate(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) er
 	// Its groups are vip_sg_ids (apiserver.VIPSecurityGroups puts them
 	// on); without any, only the listeners' allowed_cidrs filter, as
 	// Octavia's own group of the load balancer does.
+	mac, err := freeMAC(ctx, tx, n.ID)
+	if err != nil {
+		return vipErr(err)
+	}
 	port := &neutron.Port{ID: vipPortID(l.ID), ProjectID: l.ProjectID, NetworkID: n.ID, Name: vipPortName(l.ID), AdminStateUp: false,
-		MACAddress: newMAC(), DeviceOwner: neutron.OwnerLoadBalancerVIP, DeviceID: l.ID, QoSPolicyID: vip.QoSPolicyID,
+		MACAddress: mac, DeviceOwner: neutron.OwnerLoadBalancerVIP, DeviceID: l.ID, QoSPolicyID: vip.QoSPolicyID,
 		SecurityGroups: []string{}, PortSecurityEnabled: true, Status: neutron.PortDown, Tags: []string{},
 		Times: neutron.Times{CreatedAt: now, UpdatedAt: now}}
 	if err := tx.Ports().Create(ctx, port); err != nil {
