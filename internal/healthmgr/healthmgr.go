@@ -433,12 +433,14 @@ func (m *Manager) ack(ctx context.Context, agentID string, st *agentState, hb *d
 		ids := slices.Clone(changed)
 		sort.Strings(ids)
 		for _, id := range slices.Compact(ids) {
-			// Only a load balancer placed on this agent takes its word.
-			n, err := tx.Amphorae().Count(ctx, store.F("loadbalancer_id", id), store.F("agent_id", agentID))
+			// Only a load balancer placed on this agent takes its word. By
+			// the load balancer's placements (one or two rows): filtered by
+			// agent too, SQLite may walk the agent's every placement.
+			amps, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", id)}})
 			if err != nil {
 				return err
 			}
-			if n == 0 {
+			if !slices.ContainsFunc(amps, func(a *lb.Amphora) bool { return a.AgentID == agentID }) {
 				continue
 			}
 			if err := m.apply(ctx, tx, id, st.members, st.stats, st.pairs[id]); err != nil {
