@@ -78,3 +78,35 @@ func TestAckKeepsHealthAndStatsOfTheLastHeartbeat(t *testing.T) {
 		t.Errorf("own member after a full heartbeat saying DOWN: %s, want ERROR", s)
 	}
 }
+
+// An acknowledgement reaching a server that has no full heartbeat of the
+// agent yet (it just started, or the agent just moved to it) leaves the
+// operating statuses alone: it has no health to compute them from.
+func TestAckBeforeAnyHeartbeatLeavesStatusesAlone(t *testing.T) {
+	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(t.TempDir(), "db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	acker := &settledAcker{}
+	e := &env{t: t, st: st, clk: &clock{t: time.Unix(1_000_000, 0)}}
+	e.m = New(Options{Store: st, Acker: acker, Now: e.clk.now, DeadAfter: time.Minute, Enqueue: func(string) {}})
+	a := e.agent("a")
+	g := e.loadBalancer(a)
+	e.update(func(tx store.Tx) error {
+		m, err := tx.Members().Get(context.Background(), g.member)
+		if err != nil {
+			return err
+		}
+		m.Status.Operating = lb.Online
+		return tx.Members().Update(context.Background(), m)
+	})
+	acker.ids = []string{g.lb}
+	e.beat(a, dataplane.Heartbeat{AppliedVersion: 1, Ack: true})
+	if s := e.memberStatus(g); s != lb.Online {
+		t.Errorf("member after an acknowledgement to a server without the agent's health: %s, want ONLINE as stored", s)
+	}
+	if row := e.agentRow(a.ID); row.Status != lb.AgentUp || row.AppliedVersion != 1 {
+		t.Errorf("agent after its acknowledgement: %s, applied %d; want UP, 1", row.Status, row.AppliedVersion)
+	}
+}

@@ -397,6 +397,12 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 // the last full heartbeat. It reads only those load balancers, so its cost
 // does not grow with what the agent holds. The caller holds st.beat.
 func (m *Manager) ack(ctx context.Context, agentID string, st *agentState, hb *dataplane.Heartbeat, now time.Time) error {
+	// Without a full heartbeat of the agent yet (this server just started,
+	// or the agent just moved here), there is no health to compute statuses
+	// from: the next full heartbeat computes every one.
+	m.mu.Lock()
+	synced := st.synced
+	m.mu.Unlock()
 	var cameUp, dropped bool
 	err := m.opts.Store.Update(ctx, func(tx store.Tx) error {
 		cameUp, dropped = false, false
@@ -429,6 +435,9 @@ func (m *Manager) ack(ctx context.Context, agentID string, st *agentState, hb *d
 		}
 		if cameUp {
 			m.log.Info("agent is up", "agent", agent.Name)
+		}
+		if !synced {
+			return nil
 		}
 		ids := slices.Clone(changed)
 		sort.Strings(ids)
