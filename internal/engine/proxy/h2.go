@@ -219,7 +219,6 @@ func (h *httpConn) serveH2(fe *Frontend) {
 		MaxUploadBufferPerStream:     h2StreamWindow,
 		MaxUploadBufferPerConnection: h2ConnWindow,
 		IdleTimeout:                  fe.ClientTimeout,
-		WriteByteTimeout:             fe.ClientTimeout,
 	}
 	if err := http2.ConfigureServer(hs, srv); err != nil {
 		fe.Counters.Errors.Add(1)
@@ -234,7 +233,8 @@ func (h *httpConn) serveH2(fe *Frontend) {
 		c = &h2cConn{TCPConn: h.tcp, pre: h.br.buf[h.br.r:h.br.w]}
 		h.tcp.SetDeadline(time.Time{}) // the head's read deadline; x/net/http2 keeps its own
 	}
-	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st}
+	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st,
+		w: newH2Writer(c, fe.ClientTimeout)}
 	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h, st}})
 	// The connection is gone: its streams' contexts are cancelled, which ends their
 	// exchanges; wait for their handlers.
@@ -245,9 +245,11 @@ func (h *httpConn) serveH2(fe *Frontend) {
 // going by and closes the connection when the client floods control frames (SETTINGS,
 // PING, RST_STREAM, PRIORITY) beyond H2ControlBurst + H2ControlRate per second. It also
 // starts the graceful end when the connection was drained before x/net/http2 could see
-// it.
+// it. Its writes are gathered by an h2Writer, which bounds a write the client does not
+// take by timeout_client_data.
 type h2Guard struct {
 	net.Conn // the *tls.Conn, or the cleartext connection (h2cConn)
+	w        *h2Writer
 	tcp      *net.TCPConn
 	h        *httpConn
 	st       *h2State
@@ -261,6 +263,21 @@ type h2Guard struct {
 }
 
 var errH2Flood = errors.New("http2: control frame flood")
+
+func (g *h2Guard) Write(p []byte) (int, error) { return g.w.Write(p) }
+
+// SetWriteDeadline is the h2Writer's business.
+func (g *h2Guard) SetWriteDeadline(time.Time) error { return nil }
+
+func (g *h2Guard) SetDeadline(t time.Time) error { return g.Conn.SetReadDeadline(t) }
+
+// Close writes what waits (a GOAWAY, the last answers), for a second at most, then
+// closes.
+func (g *h2Guard) Close() error {
+	g.w.flush(time.Second)
+	g.w.fail(net.ErrClosed)
+	return g.Conn.Close()
+}
 
 func (g *h2Guard) Read(p []byte) (int, error) {
 	if g.h.drain.Load() {

@@ -143,7 +143,7 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn,
 		}
 		c = tc
 	}
-	cc, err := tr.NewClientConn(c)
+	cc, err := tr.NewClientConn(&h2WConn{Conn: c, w: newH2Writer(c, fe.MemberTimeout)})
 	if err != nil {
 		c.Close()
 		m.State.ConnectErrors.Add(1)
