@@ -36,6 +36,11 @@ const (
 	beforeGRPC = "127.0.0.1:18746"
 	grpcA      = "127.0.0.1:18651"
 	grpcB      = "127.0.0.1:18652"
+	// The suite's own HTTP/1.1 backends and sink (not the dataplane suite's: both may
+	// run at once).
+	h2HTTPA = "127.0.0.1:18681"
+	h2HTTPB = "127.0.0.1:18682"
+	h2Sink  = "127.0.0.1:18691"
 )
 
 // runH2, the h2 suite, measures HTTP/2 over TLS to clients through HAProxy and `fulcrum
@@ -76,7 +81,7 @@ func runH2(ctx context.Context, args []string) error {
 	if err := os.WriteFile(pemPath, append(append([]byte(nil), certPEM...), keyPEM...), 0o600); err != nil {
 		return err
 	}
-	stop, err := startBackends([]string{httpA, httpB}, sinkAddr)
+	stop, err := startBackends([]string{h2HTTPA, h2HTTPB}, h2Sink)
 	if err != nil {
 		return fmt.Errorf("backends: %w", err)
 	}
@@ -128,7 +133,7 @@ func runH2(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	for _, a := range []string{httpA, httpB, grpcA, grpcB} {
+	for _, a := range []string{h2HTTPA, h2HTTPB, grpcA, grpcB} {
 		if err := waitPort(a, 10*time.Second); err != nil {
 			return err
 		}
@@ -209,6 +214,12 @@ func fulcrumH2Config(certPEM, keyPEM, h2Addr, grpcAddr string) *dataplane.Config
 	cfg.Listeners[0].Addresses = []string{host}
 	cfg.Listeners[0].ProtocolPort, _ = strconv.Atoi(port)
 	cfg.Listeners[0].TLS.ALPNProtocols = []string{"h2", "http/1.1"}
+	m := func(id, addr string) dataplane.Member {
+		h, pt, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(pt)
+		return dataplane.Member{ID: id, Address: h, ProtocolPort: n, Weight: 1, AdminStateUp: true}
+	}
+	cfg.Pools[0].Members = []dataplane.Member{m("a", h2HTTPA), m("b", h2HTTPB)}
 	g := cfg.Listeners[0]
 	g.ID, g.DefaultPoolID, g.InsertHeaders = "grpc", "grpc", nil
 	host, port, _ = net.SplitHostPort(grpcAddr)
@@ -218,11 +229,6 @@ func fulcrumH2Config(certPEM, keyPEM, h2Addr, grpcAddr string) *dataplane.Config
 	tlsCopy.ALPNProtocols = []string{"h2"}
 	g.TLS = &tlsCopy
 	cfg.Listeners = append(cfg.Listeners, g)
-	m := func(id, addr string) dataplane.Member {
-		h, pt, _ := net.SplitHostPort(addr)
-		n, _ := strconv.Atoi(pt)
-		return dataplane.Member{ID: id, Address: h, ProtocolPort: n, Weight: 1, AdminStateUp: true}
-	}
 	cfg.Pools = append(cfg.Pools, dataplane.Pool{ID: "grpc", Protocol: dataplane.ProtocolHTTP, Algorithm: dataplane.RoundRobin, H2C: true,
 		Members: []dataplane.Member{m("ga", grpcA), m("gb", grpcB)}})
 	return cfg
@@ -442,5 +448,5 @@ backend be_grpc
     balance roundrobin
     server a %s proto h2
     server b %s proto h2
-`, haH2, pemPath, httpA, httpB, haGRPC, pemPath, grpcA, grpcB)
+`, haH2, pemPath, h2HTTPA, h2HTTPB, haGRPC, pemPath, grpcA, grpcB)
 }
