@@ -49,9 +49,6 @@ type h2Slot struct {
 	h1 bool // the member chose HTTP/1.x by ALPN: its streams take the HTTP/1.1 path
 }
 
-// h2Hops are the request fields that do not travel in HTTP/2 (RFC 9113 §8.2.2).
-var h2Hops = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Content-Length", "Host"}
-
 // speaksH2 reports whether rt's members get HTTP/2 for HTTP/2 clients' streams.
 func (fe *Frontend) speaksH2(rt *route) bool {
 	if rt.proxied {
