@@ -229,6 +229,11 @@ func (c *streamConn) writeHead(hd []byte) {
 	for i := range res.fields {
 		f := &res.fields[i]
 		if f.drop {
+			if res.contentLength >= 0 && !res.chunked && eq(f.name.of(hd), "content-length") {
+				// Framing is the stream's, but x/net/http2 declares the length given.
+				vals[i] = text[f.value[0]:f.value[1]]
+				wh["Content-Length"] = vals[i : i+1 : i+1]
+			}
 			continue
 		}
 		k := http.CanonicalHeaderKey(text[f.name[0]:f.name[1]])
@@ -238,9 +243,6 @@ func (c *streamConn) writeHead(hd []byte) {
 		} else {
 			wh[k] = vals[i : i+1 : i+1]
 		}
-	}
-	if res.contentLength >= 0 && !res.chunked {
-		wh["Content-Length"] = []string{strconv.FormatInt(res.contentLength, 10)}
 	}
 	switch {
 	case c.isHead || res.status == 204 || res.status == 304:
