@@ -236,6 +236,7 @@ func (h *httpConn) serveH2(fe *Frontend) {
 	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st,
 		w: newH2Writer(c, fe.ClientTimeout)}
 	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h, st}})
+	g.w.fail(net.ErrClosed) // x/net/http2 closed g already; its writer ends in any case
 	// The connection is gone: its streams' contexts are cancelled, which ends their
 	// exchanges; wait for their handlers.
 	st.end()

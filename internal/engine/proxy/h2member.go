@@ -138,9 +138,10 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn,
 		}
 		c = tc
 	}
-	cc, err := tr.NewClientConn(&h2WConn{Conn: c, w: newH2Writer(c, fe.MemberTimeout)})
+	wc := &h2WConn{Conn: c, w: newH2Writer(c, fe.MemberTimeout)}
+	cc, err := tr.NewClientConn(wc)
 	if err != nil {
-		c.Close()
+		wc.Close()
 		m.State.ConnectErrors.Add(1)
 		return nil, false
 	}
