@@ -20,11 +20,11 @@ import (
 
 // HTTP/2 to clients of TERMINATED_HTTPS listeners whose ALPN list offers h2
 // (docs/http2.md). x/net/http2 speaks the protocol (framing, HPACK, flow
-// control, stream limits); each stream is then bridged into the engine's own
-// HTTP/1.1 path: its request is written as an HTTP/1.1 request onto an
-// in-memory connection served by an httpConn of its own, so that the L7
-// policies, inserted headers, persistence, member choice, retries, counters
-// and access log are the ones HTTP/1.1 clients get, request by request.
+// control, stream limits); each stream's handler then runs the engine's own
+// HTTP/1.1 path for its request, on an httpConn of its own over a streamConn
+// (h2stream.go), so that the L7 policies, inserted headers, persistence, member
+// choice, retries, counters and access log are the ones HTTP/1.1 clients get,
+// request by request.
 
 // The HTTP/2 limits of a client connection.
 const (
