@@ -225,6 +225,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	pool := rt.pool
 
 	// The member's answer head is awaited for timeout_member_data at most.
+	start := time.Now()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	var resp *http.Response
@@ -292,6 +293,9 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		if !body.started.Load() && len(tried)+1 < h.opts.ConnectAttempts && http2CanRetry(err) {
 			tried = append(tried, m)
 			continue
+		}
+		if st, ok := grpcCanceled(r, err, start); ok && h.grpcStatus(fe, st) {
+			return nil, true
 		}
 		h.fail(fe, 502)
 		return nil, true
@@ -393,3 +397,61 @@ func (b *h2Counted) Read(p []byte) (int, error) {
 }
 
 func (b *h2Counted) Close() error { return b.rc.Close() }
+
+// grpcCanceled says what a gRPC client is told when the member reset its call's stream
+// with CANCEL before answering: a gRPC server does that when the call's deadline (its
+// grpc-timeout field) passes or the call is cancelled on its side. The engine cannot pass
+// the reset on as it came (x/net/http2's handlers reset a stream only with
+// INTERNAL_ERROR), so it answers what grpc-go's client makes of such a reset: status 4
+// (DEADLINE_EXCEEDED) when the call's grpc-timeout has passed since the stream reached
+// the engine, status 1 (CANCELLED) otherwise. false for anything else (the client gets
+// 502 as for any member failure).
+func grpcCanceled(r *http.Request, err error, start time.Time) (string, bool) {
+	var se http2.StreamError
+	if !errors.As(err, &se) || se.Code != http2.ErrCodeCancel || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		return "", false
+	}
+	if d, ok := grpcTimeout(r.Header.Get("Grpc-Timeout")); ok && time.Since(start) >= d {
+		return "4", true
+	}
+	return "1", true
+}
+
+// grpcTimeout parses a grpc-timeout value: at most 8 digits and a unit (H, M, S, m, u, n).
+func grpcTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v[:len(v)-1] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
+	if unit == 0 {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
+}
+
+// grpcStatus ends the client's stream with a gRPC trailers-only answer (one HEADERS
+// frame: 200, content-type, grpc-status) of the engine's own; false when the stream can
+// no longer be answered here.
+func (h *httpConn) grpcStatus(fe *Frontend, status string) bool {
+	s := h.h2
+	if !s.direct() {
+		return false
+	}
+	fe.Counters.Errors.Add(1)
+	wh := s.w.Header()
+	wh["Content-Type"] = []string{"application/grpc"}
+	wh["Grpc-Status"] = []string{status}
+	wh["Grpc-Message"] = []string{"the member reset the call's stream"}
+	s.w.WriteHeader(200)
+	if fe.log != nil {
+		h.rec.status, h.rec.engine = 200, true
+	}
+	return true
+}
