@@ -771,6 +771,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 	}
 	if memberKeep && mb.buffered() == 0 && h.holdMember(nil) {
+		mc.idleAt = h.now.UnixNano()
 		if rt.proxied {
 			if h.private != nil {
 				h.private.Close() // kept for another PROXY pool this client used before
