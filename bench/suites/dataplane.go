@@ -25,6 +25,14 @@ import (
 // listeners and their idle memory in a fresh process.
 
 // runDataplane is the dataplane suite.
+// The engine with its reads-after-readiness off (a benchmark knob of
+// internal/engine/proxy), on ports of its own.
+const (
+	fuNoWaitHTTP  = "127.0.0.1:18283"
+	fuNoWaitTCP   = "127.0.0.1:18293"
+	noReadWaitEnv = "FULCRUM_BENCH_NO_READ_WAIT"
+)
+
 func runDataplane(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dataplane", flag.ContinueOnError)
 	runs := fs.Int("runs", envInt("RUNS", 5), "interleaved runs per target (default from $RUNS)")
@@ -85,7 +93,21 @@ func runDataplane(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stock.stop()
-	for _, a := range []string{httpA, httpB, sinkAddr, haHTTP, haTCP, fuHTTP, fuTCP, fuStockHTTP} {
+	// And the engine with only its reads-after-readiness off (FULCRUM_BENCH_NO_READ_WAIT:
+	// every read tried first, parking on EAGAIN): what waiting for readiness buys.
+	noWaitCfg := filepath.Join(*outDir, "fulcrum-nowait.json")
+	b, _ = json.MarshalIndent(fulcrumConfigAt(fuNoWaitHTTP, fuNoWaitTCP), "", "  ")
+	if err := os.WriteFile(noWaitCfg, b, 0o644); err != nil {
+		return err
+	}
+	os.Setenv(noReadWaitEnv, "1")
+	noWait, err := startProc(ctx, filepath.Join(*outDir, "fulcrum-nowait.log"), *fulcrumBin, "engine", "--config", noWaitCfg, "--log-level", "warn")
+	os.Unsetenv(noReadWaitEnv)
+	if err != nil {
+		return err
+	}
+	defer noWait.stop()
+	for _, a := range []string{httpA, httpB, sinkAddr, haHTTP, haTCP, fuHTTP, fuTCP, fuStockHTTP, fuNoWaitHTTP} {
 		if err := waitPort(a, 10*time.Second); err != nil {
 			return err
 		}
@@ -106,6 +128,7 @@ func runDataplane(ctx context.Context, args []string) error {
 		{"haproxy", haHTTP, haTCP, ha.cmd.Process.Pid, true, false},
 		{"fulcrum", fuHTTP, fuTCP, fu.cmd.Process.Pid, true, false},
 		{"stock", fuStockHTTP, "", stock.cmd.Process.Pid, true, true},
+		{"nowait", fuNoWaitHTTP, "", noWait.cmd.Process.Pid, true, true},
 	}
 	ka := map[string][]sample{}
 	cl := map[string][]sample{}
@@ -236,6 +259,8 @@ func runDataplane(ctx context.Context, args []string) error {
 	fmt.Printf("RESULT conn_rate_ratio_haproxy %.3f\n", paired(cl["fulcrum"], cl["haproxy"], rps))
 	fmt.Printf("RESULT http_raw_syscalls_rps_gain %.3f\n", paired(ka["fulcrum"], ka["stock"], rps))
 	fmt.Printf("RESULT http_raw_syscalls_cpu_eff_gain %.3f\n", paired(ka["fulcrum"], ka["stock"], eff))
+	fmt.Printf("RESULT http_read_wait_rps_gain %.3f\n", paired(ka["fulcrum"], ka["nowait"], rps))
+	fmt.Printf("RESULT http_read_wait_cpu_eff_gain %.3f\n", paired(ka["fulcrum"], ka["nowait"], eff))
 	fmt.Printf("RESULT apply_1000_listeners_s %.3f\n", applyS)
 	fmt.Printf("RESULT idle_kib_per_listener %.1f\n", kib)
 	return nil

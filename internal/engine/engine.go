@@ -501,10 +501,21 @@ func (s *socket) cutRefused(fe *proxy.Frontend) {
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && !fe.IngressAdmits(a.AddrPort().Addr()) {
-			c.SetLinger(0)
-			c.Close()
+			cut(c)
 		}
 	}
+}
+
+// cut ends an accepted connection at once, with a reset, without waiting for the
+// goroutine serving it. The client sees its end now (a FIN, then the reset), every wait
+// on the socket ends, and Close runs on a goroutine of its own: an HTTP connection serves
+// its request inside its socket's readiness wait (proxy.HTTPConn), and Close returns only
+// when that request has let go of the socket — after the member answered, at the latest
+// after the member timeout — which must not hold up the caller (an Apply, under locks).
+func cut(c *net.TCPConn) {
+	c.SetLinger(0)
+	c.CloseWrite()
+	go c.Close()
 }
 
 // closeConns closes every accepted connection (UDP: every flow).
@@ -512,8 +523,7 @@ func (s *socket) closeConns() {
 	s.mu.Lock()
 	s.done = true
 	for c := range s.conns {
-		c.SetLinger(0)
-		c.Close()
+		cut(c)
 	}
 	s.mu.Unlock()
 	if s.udp != nil {

@@ -1,8 +1,6 @@
 package haproxy
 
 import (
-	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -10,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 )
@@ -74,11 +70,9 @@ func TestH2CPoolSpeaksHTTP2ToMembers(t *testing.T) {
 	}
 
 	// A client speaking h2c by prior knowledge: one connection, requests balanced per request.
-	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		}}}
+	var h2only http.Protocols
+	h2only.SetUnencryptedHTTP2(true)
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Protocols: &h2only}}
 	got = map[string]int{}
 	for i := 0; i < 10; i++ {
 		resp, err := h2.Get(url)

@@ -73,6 +73,10 @@ type httpConn struct {
 	now time.Time
 	// bodyWithheld is set when an Expect: 100-continue body was never asked for.
 	bodyWithheld bool
+	// parsed is set when h.req already holds the parsed head handle is given
+	// (serveInline parsed it to decide); closeLater when closeGently was asked for inside
+	// the client socket's readiness callback, where it cannot read (done once it returns).
+	parsed, closeLater bool
 	// view is what L7 rules read from the current request.
 	view l7view
 	// rec is the access-log record of the current request (filled only while its
@@ -203,7 +207,14 @@ func (h *httpConn) serve(current func() *Frontend) {
 			return
 		}
 	}
+	rc, _ := h.c.(*rawTCP)
+	if !readWait || h.tls != nil {
+		rc = nil
+	}
 	for {
+		if rc != nil && h.serveInline(rc, current) {
+			return
+		}
 		fe := current()
 		if fe == nil {
 			return
@@ -371,6 +382,10 @@ func (h *httpConn) fail(fe *Frontend, code int) {
 // sends, so that closing does not reset the connection before the answer is read.
 // Bounded in bytes and time.
 func (h *httpConn) closeGently() {
+	if rc, ok := h.c.(*rawTCP); ok && rc.inline {
+		h.closeLater = true
+		return
+	}
 	h.c.CloseWrite()
 	h.c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	io.CopyN(io.Discard, h.c, 256<<10)
@@ -523,7 +538,12 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	h.now = time.Now()
 	b := &h.br
 	req := &h.req
-	switch err := req.parseRequest(b.buf[b.r:b.r+n], h.opts.MaxHeaders); {
+	var err error
+	if !h.parsed {
+		err = req.parseRequest(b.buf[b.r:b.r+n], h.opts.MaxHeaders)
+	}
+	h.parsed = false
+	switch {
 	case errors.Is(err, errTooManyFields):
 		h.fail(fe, 431)
 		return false
@@ -771,6 +791,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 		}
 	}
 	if memberKeep && mb.buffered() == 0 && h.holdMember(nil) {
+		mc.idleAt = h.now.UnixNano()
 		if rt.proxied {
 			if h.private != nil {
 				h.private.Close() // kept for another PROXY pool this client used before

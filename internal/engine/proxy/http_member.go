@@ -30,7 +30,16 @@ type memberConn struct {
 	br     reader
 	dl     deadline
 	wdl    deadline
+	// idleAt is when the connection last went idle (unix nanoseconds; 0: never used).
+	idleAt int64
 }
+
+// staleAfter is how long a connection may have been idle and still have its request
+// written before the wait for its answer starts (rawTCP.writeThenRead). A member that
+// closed an idle connection resets the request written to it, which ends the wait; one
+// that only shut its sending side would leave the wait to the member timeout, so
+// connections idle longer than this are read the ordinary way (a read first).
+const staleAfter = int64(time.Second)
 
 // coalesce moves body bytes already buffered in src into out (for one write together with
 // the head), as far as they belong to the body and out stays small. A chunked body is
@@ -132,10 +141,31 @@ func (h *httpConn) stream(dst net.Conn, src *reader, dl *deadline, timeout time.
 // a stale keep-alive connection explains.
 func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaining int64, waitContinue bool, resLen *int) (status int, retry bool) {
 	mc.wdl.writeAt(mc.c, fe.MemberTimeout, h.now.UnixNano())
-	if _, err := mc.c.Write(h.out); err != nil {
+	bodyPending := mode != bodyNone && !(mode == bodyLength && remaining == 0) && !(mode == bodyChunked && h.cs.done())
+	mb := &mc.br
+	first := true
+	if rc, ok := mc.c.(*rawTCP); ok && readWait && (!bodyPending || waitContinue) && (mc.idleAt == 0 || h.now.UnixNano()-mc.idleAt < staleAfter) {
+		// The whole request (or its head, before a 100 Continue) goes in one write, and
+		// the answer is read once the member's socket is readable.
+		mc.dl.readAt(mc.c, fe.MemberTimeout, h.now.UnixNano())
+		if err := mb.makeRoom(); err != nil {
+			return 502, false
+		}
+		wrote, n, err := rc.writeThenRead(h.out, mb.buf[mb.w:])
+		mb.w += n
+		switch {
+		case err == nil:
+		case wrote < len(h.out):
+			return 502, true
+		case isTimeout(err):
+			return 504, false
+		default:
+			return 502, mb.buffered() == 0
+		}
+		first = n == 0 // 0: the request went out the ordinary way, nothing read yet
+	} else if _, err := mc.c.Write(h.out); err != nil {
 		return 502, true
 	}
-	bodyPending := mode != bodyNone && !(mode == bodyLength && remaining == 0) && !(mode == bodyChunked && h.cs.done())
 	sendBody := func() int {
 		n, _, err, srcFailed := h.stream(mc.c, &h.br, &h.dl, fe.ClientTimeout, mode, remaining, chunkReframe)
 		h.in += n
@@ -161,8 +191,6 @@ func (h *httpConn) exchange(fe *Frontend, mc *memberConn, mode bodyMode, remaini
 		}
 		bodyPending = false
 	}
-	mb := &mc.br
-	first := true
 	for {
 		mb.scan = 0
 		n := -1

@@ -34,6 +34,17 @@ func (b *reader) buffered() int { return b.w - b.r }
 
 // fill reads more bytes, compacting or growing the buffer when it is full.
 func (b *reader) fill() (int, error) {
+	if err := b.makeRoom(); err != nil {
+		return 0, err
+	}
+	n, err := b.c.Read(b.buf[b.w:])
+	b.w += n
+	return n, err
+}
+
+// makeRoom prepares buf[w:] for a read: it compacts or grows the buffer when it is full
+// (errBufferFull when it may not grow).
+func (b *reader) makeRoom() error {
 	if b.r == b.w {
 		b.r, b.w = 0, 0
 	}
@@ -48,12 +59,10 @@ func (b *reader) fill() (int, error) {
 			copy(nb, b.buf[:b.w])
 			b.buf = nb
 		default:
-			return 0, errBufferFull
+			return errBufferFull
 		}
 	}
-	n, err := b.c.Read(b.buf[b.w:])
-	b.w += n
-	return n, err
+	return nil
 }
 
 // headEnd finds the end of a response head in p (after the empty line), scanning from
