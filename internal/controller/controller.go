@@ -73,6 +73,13 @@ type Options struct {
 	// Resync is the period at which load balancers that are not settled are
 	// reconciled again (default 10 s).
 	Resync time.Duration
+	// WriteSettle is how long a load balancer written to while it is being
+	// reconciled waits, once that reconcile is done, before the next one
+	// (default 100 ms; negative: not at all): a stream of writes to one load
+	// balancer is applied a few generations at a time, not one reconcile
+	// of its whole graph per write. A write to a load balancer not being
+	// reconciled is taken at once.
+	WriteSettle time.Duration
 	// MaxBackoff caps the retry delay after failures (default 30 s).
 	MaxBackoff time.Duration
 	// OnReconcile, if set, is told how long each reconcile took and how it
@@ -115,8 +122,13 @@ func New(opts Options) *Controller {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
 	}
+	if opts.WriteSettle == 0 {
+		opts.WriteSettle = 100 * time.Millisecond
+	}
+	q := newQueue()
+	q.settle = max(opts.WriteSettle, 0)
 	return &Controller{
-		opts: opts, log: opts.Logger.With("component", "controller"), q: newQueue(),
+		opts: opts, log: opts.Logger.With("component", "controller"), q: q,
 		fails: map[string]int{}, timer: map[string]*time.Timer{}, stop: make(chan struct{}),
 		synced: make(chan struct{}),
 	}
@@ -147,6 +159,10 @@ func (c *Controller) QueueLen() int { return c.q.len() }
 
 // Enqueue asks for load balancer id to be reconciled. It never blocks.
 func (c *Controller) Enqueue(id string) { c.q.addUrgent(id) }
+
+// EnqueueWrite is Enqueue for a committed API write to load balancer id: if
+// id is being reconciled, the next reconcile waits WriteSettle after it.
+func (c *Controller) EnqueueWrite(id string) { c.q.addWrite(id) }
 
 // Run reconciles until ctx ends, then waits for in-flight reconciles.
 func (c *Controller) Run(ctx context.Context) error {

@@ -238,7 +238,7 @@ func openSQLite(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
 	base := opts.Path + "?" + url.Values{
-		"_pragma": {"busy_timeout(10000)", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(FULL)"},
+		"_pragma": {"busy_timeout(10000)", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)"},
 	}.Encode()
 	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
