@@ -17,16 +17,7 @@ type table[T any] struct {
 
 func q(ident string) string { return `"` + ident + `"` }
 
-func (t *table[T]) selectList() string {
-	var b strings.Builder
-	for i, c := range t.k.cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(q(c.name))
-	}
-	return b.String()
-}
+func (t *table[T]) selectList() string { return t.k.selectList }
 
 func (t *table[T]) scanRows(rows *sql.Rows) ([]*T, error) {
 	defer rows.Close()
@@ -52,7 +43,7 @@ func (t *table[T]) scanRows(rows *sql.Rows) ([]*T, error) {
 }
 
 func (t *table[T]) getBy(ctx context.Context, id string, lock bool) (*T, error) {
-	sqlText := "SELECT " + t.selectList() + " FROM " + q(t.k.table) + ` WHERE "id" = ?`
+	sqlText := t.k.getSQL
 	if lock {
 		sqlText += t.tx.s.d.forUpdate
 	}
@@ -77,15 +68,11 @@ func (t *table[T]) Lock(ctx context.Context, id string) (*T, error) { return t.g
 // insert returns the INSERT statement for v and its arguments.
 func (t *table[T]) insert(v *T) (string, []any) {
 	cols := t.k.cols
-	names := make([]string, len(cols))
-	marks := make([]string, len(cols))
 	args := make([]any, len(cols))
 	for i, c := range cols {
-		names[i] = q(c.name)
-		marks[i] = "?"
 		args[i] = c.get(v)
 	}
-	return "INSERT INTO " + q(t.k.table) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")", args
+	return t.k.insertSQL, args
 }
 
 func (t *table[T]) Create(ctx context.Context, v *T) error {
@@ -114,16 +101,13 @@ func (t *table[T]) CreateIfAbsent(ctx context.Context, v *T) (bool, error) {
 
 func (t *table[T]) Update(ctx context.Context, v *T) error {
 	cols := t.k.cols
-	sets := make([]string, 0, len(cols)-1)
 	args := make([]any, 0, len(cols))
 	for _, c := range cols[1:] {
-		sets = append(sets, q(c.name)+" = ?")
 		args = append(args, c.get(v))
 	}
 	id := cols[0].get(v)
 	args = append(args, id)
-	sqlText := "UPDATE " + q(t.k.table) + " SET " + strings.Join(sets, ", ") + ` WHERE "id" = ?`
-	res, err := t.tx.exec(ctx, sqlText, args...)
+	res, err := t.tx.exec(ctx, t.k.updateSQL, args...)
 	if err != nil {
 		return fmt.Errorf("update %s %v: %w", t.k.table, id, err)
 	}
@@ -134,7 +118,7 @@ func (t *table[T]) Update(ctx context.Context, v *T) error {
 }
 
 func (t *table[T]) Delete(ctx context.Context, id string) error {
-	res, err := t.tx.exec(ctx, "DELETE FROM "+q(t.k.table)+` WHERE "id" = ?`, id)
+	res, err := t.tx.exec(ctx, t.k.deleteSQL, id)
 	if err != nil {
 		return fmt.Errorf("delete %s %s: %w", t.k.table, id, err)
 	}
