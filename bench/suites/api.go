@@ -139,8 +139,8 @@ func apiWrites(ctx context.Context, bin, base string, nogroup bool, runs, client
 	return nil
 }
 
-// apiWritesRun returns member creates per second and the server's CPU
-// milliseconds per create.
+// apiWritesRun returns member creates per second (while the clients send)
+// and the server's CPU milliseconds per create (until all are applied).
 func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.Duration, max int, group bool) (float64, float64, error) {
 	// The server inherits the environment it starts with.
 	if group {
@@ -163,7 +163,7 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 	c.HC.Transport.(*http.Transport).MaxIdleConnsPerHost = clients
 
 	// One load balancer and pool per client, ACTIVE before the clock starts.
-	pools := make([]string, clients)
+	pools, lbs := make([]string, clients), make([]string, clients)
 	for i := range pools {
 		var l struct{ Loadbalancer struct{ ID string } }
 		if err := c.Do("POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
@@ -181,7 +181,7 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 			"loadbalancer_id": l.Loadbalancer.ID, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 201, &p); err != nil {
 			return 0, 0, err
 		}
-		pools[i] = p.Pool.ID
+		pools[i], lbs[i] = p.Pool.ID, l.Loadbalancer.ID
 	}
 
 	cpu0, err := procCPU(srv.Cmd.Process.Pid)
@@ -217,6 +217,16 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 	elapsed := time.Since(start)
 	if firstErr != nil {
 		return 0, 0, firstErr
+	}
+	// The server's CPU counts until every write is applied (each load
+	// balancer ACTIVE again), not only while the clients send.
+	for _, id := range lbs {
+		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := c.WaitActive(wctx, id)
+		cancel()
+		if err != nil {
+			return 0, 0, err
+		}
 	}
 	cpu1, err := procCPU(srv.Cmd.Process.Pid)
 	if err != nil {

@@ -14,10 +14,13 @@ import (
 // balancer still takes a new write first.
 //
 // A key written to (addWrite) while it is being processed is queued again
-// only settle after it is done, so that a stream of writes to one load
-// balancer is reconciled a few times a second, each time with all the
-// writes since, rather than once per write (each reconcile reads the whole
-// graph). Any other add during processing or settling queues it at once.
+// only some time after it is done: settleFactor times as long as that
+// processing took, at least settle and at most maxSettle. A stream of
+// writes to one load balancer is so reconciled a few times a second, each
+// time with all the writes since, rather than once per write (each
+// reconcile reads the whole graph), and the controller spends at most about
+// 1/settleFactor of its time on one such stream. Any other add during
+// processing or settling queues the key at once.
 type queue struct {
 	mu         sync.Mutex
 	cond       *sync.Cond
@@ -30,8 +33,8 @@ type queue struct {
 	// notWrite holds the dirty keys added by something other than a write
 	// while processed: they are requeued at once.
 	notWrite map[string]bool
-	// settle is how long a key dirtied by writes only waits once done (0:
-	// not at all); settling holds those waiting.
+	// settle is the least a key dirtied by writes only waits once done (0:
+	// it does not wait); settling holds those waiting.
 	settle   time.Duration
 	settling map[string]*settleWait
 	closed   bool
@@ -125,8 +128,24 @@ func (q *queue) get() (key string, ok bool) {
 	}
 }
 
+// Past the least wait (settle), a key dirtied by writes waits settleFactor
+// times as long as its processing took, up to maxSettle.
+const (
+	settleFactor = 20
+	maxSettle    = time.Second
+)
+
+// settleFor is how long a key dirtied by writes waits after processing
+// that took took.
+func (q *queue) settleFor(took time.Duration) time.Duration {
+	return min(max(q.settle, settleFactor*took), max(q.settle, maxSettle))
+}
+
 // done marks key processed, requeueing it if it was added meanwhile.
-func (q *queue) done(key string) {
+func (q *queue) done(key string) { q.doneAfter(key, 0) }
+
+// doneAfter is done for processing that took took.
+func (q *queue) doneAfter(key string, took time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.processing, key)
@@ -143,7 +162,7 @@ func (q *queue) done(key string) {
 	}
 	w := &settleWait{urgent: urgent}
 	q.settling[key] = w
-	time.AfterFunc(q.settle, func() {
+	time.AfterFunc(q.settleFor(took), func() {
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		if q.settling[key] != w {

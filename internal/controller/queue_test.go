@@ -122,3 +122,20 @@ func TestQueueSettlesKeysWrittenWhileProcessed(t *testing.T) {
 		t.Fatalf("got %q, want b", k)
 	}
 }
+
+// The wait grows with how long the processing took, within its bounds.
+func TestQueueSettleGrowsWithProcessingTime(t *testing.T) {
+	q := newQueue()
+	defer q.close()
+	q.settle = 20 * time.Millisecond
+	for _, c := range []struct{ took, want time.Duration }{
+		{0, 20 * time.Millisecond},
+		{time.Millisecond, 20 * time.Millisecond},
+		{5 * time.Millisecond, 100 * time.Millisecond},
+		{time.Minute, time.Second},
+	} {
+		if got := q.settleFor(c.took); got != c.want {
+			t.Errorf("processing that took %v: wait %v, want %v", c.took, got, c.want)
+		}
+	}
+}
