@@ -26,6 +26,7 @@ type h2cMember struct {
 	id      string
 	port    int
 	headers chan http.Header
+	uris    chan string // the request targets as received
 	started chan string // the protocol of /wait requests as they start
 	ended   chan error
 	conns   atomic.Int64 // connections accepted
@@ -37,7 +38,7 @@ func startH2CMember(t *testing.T, id string) *h2cMember {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &h2cMember{id: id, port: ln.Addr().(*net.TCPAddr).Port, headers: make(chan http.Header, 64),
+	m := &h2cMember{id: id, port: ln.Addr().(*net.TCPAddr).Port, headers: make(chan http.Header, 64), uris: make(chan string, 64),
 		started: make(chan string, 8), ended: make(chan error, 8)}
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
@@ -49,6 +50,10 @@ func startH2CMember(t *testing.T, id string) *h2cMember {
 	}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case m.headers <- r.Header.Clone():
+		default:
+		}
+		select {
+		case m.uris <- r.RequestURI:
 		default:
 		}
 		if r.URL.Path == "/wait" {
@@ -331,5 +336,46 @@ func TestH2TLSPoolFallsBackToHTTP1(t *testing.T) {
 	}
 	if seen["t1 HTTP/2.0"] == 0 || seen["t2 HTTP/1.1"] == 0 || len(seen) != 2 {
 		t.Fatalf("answers %v: want t1 in HTTP/2 and t2 in HTTP/1.1", seen)
+	}
+}
+
+// TestH2MemberTargetAndFields: the request an HTTP/2 member gets carries the client's
+// target as sent (path, empty and escaped queries, an escaped slash), every value of a
+// repeated field in order, TE: trailers, and not the client's hop-by-hop fields.
+func TestH2MemberTargetAndFields(t *testing.T) {
+	checkGoroutines(t)
+	ca := newTestCA(t, "h2 CA")
+	cert, _ := ca.issue(t, "h2.example.test", "h2.example.test")
+	m1 := startH2CMember(t, "b1")
+	e := newEngine(t, Options{})
+	port := freePort(t)
+	p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, m1.member("m1"))
+	p.H2C = true
+	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{h2Listener(port, "p1", &cert, []string{"h2"})}, Pools: []dataplane.Pool{p}})
+	c := h2Client(t, ca, "h2.example.test")
+	for _, target := range []string{"/", "/a/b?x=1&y=%20z", "/p?", "/%2F/x;y?q"} {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d%s", port, target), nil)
+		req.Header.Add("X-Multi", "one")
+		req.Header.Add("X-Multi", "two")
+		req.Header.Set("Te", "trailers")
+		resp, _ := h2Do(t, c, req)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", target, resp.StatusCode)
+		}
+		if got := <-m1.uris; got != target {
+			t.Errorf("member saw target %q, client sent %q", got, target)
+		}
+		h := <-m1.headers
+		if got := h.Values("X-Multi"); len(got) != 2 || got[0] != "one" || got[1] != "two" {
+			t.Errorf("%s: member saw X-Multi %q", target, got)
+		}
+		if got := h.Values("Te"); len(got) != 1 || got[0] != "trailers" {
+			t.Errorf("%s: member saw TE %q", target, got)
+		}
+		for _, k := range []string{"Connection", "Keep-Alive", "Transfer-Encoding"} {
+			if h.Get(k) != "" {
+				t.Errorf("%s: member saw %s", target, k)
+			}
+		}
 	}
 }

@@ -67,9 +67,14 @@ func (m *grpcE2EMember) FullDuplexCall(st grpc.BidiStreamingServer[testpb.Stream
 // listener (its default ALPN list offers h2) in front of a pool whose alpn_protocols is
 // ["h2"] without TLS (cleartext HTTP/2 to the members, docs/http2.md) carries gRPC from a
 // grpc-go client at the VIP: unary calls balanced call by call over two grpc-go members
-// with their trailers, and a bidirectional stream with its trailer.
+// with their trailers, and a bidirectional stream with its trailer. Over both engines (the
+// HAProxy engine speaks to such a pool's members with "proto h2").
 func TestGRPCThroughVIP(t *testing.T) {
-	s := startEngineServer(t, engines[0])
+	forEngines(t, caseGRPCThroughVIP)
+}
+
+func caseGRPCThroughVIP(t *testing.T, e dataEngine) {
+	s := startEngineServer(t, e)
 	a := s.a
 	ca := newE2ECA(t)
 	const name = "grpc.example.test"

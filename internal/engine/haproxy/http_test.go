@@ -308,9 +308,12 @@ func TestConnectionLimit(t *testing.T) {
 			t.Fatalf("third connection over a limit of 2 was served: %q", b)
 		}
 	}
-	if st := e.Stats().Listeners[0]; st.ActiveConnections != 2 || st.RequestErrors < 1 {
-		t.Fatalf("stats with the limit reached: %+v", st)
-	}
+	// The refused connection can still be counted active for a moment after its close
+	// reached the client (HAProxy frees the session after that): seen once under load.
+	eventually(t, 5*time.Second, "stats with the limit reached (2 active, the refusal counted)", func() bool {
+		st := e.Stats().Listeners[0]
+		return st.ActiveConnections == 2 && st.RequestErrors >= 1
+	})
 	held[0].Close()
 	eventually(t, 5*time.Second, "one active connection after one closed", func() bool { return e.Stats().Listeners[0].ActiveConnections == 1 })
 	// HAProxy releases the closed connection's slot a moment after its stats show it gone.

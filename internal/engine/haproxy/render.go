@@ -759,6 +759,10 @@ func (rr *renderer) backend(l *dataplane.Listener, pi int) {
 			w.at(pp + ".tls")
 			line += rr.serverTLS(p, l)
 			w.at(fmt.Sprintf("%s.members[%d]", pp, j))
+		} else if p.H2C && mode == "http" {
+			// Cleartext HTTP/2 by prior knowledge (docs/http2.md): every request of the
+			// backend goes to the member as an HTTP/2 stream, and its health checks too.
+			line += " proto h2"
 		}
 		if monitored && m.AdminStateUp {
 			if isPrimary {

@@ -3,7 +3,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -21,11 +20,11 @@ import (
 
 // HTTP/2 to clients of TERMINATED_HTTPS listeners whose ALPN list offers h2
 // (docs/http2.md). x/net/http2 speaks the protocol (framing, HPACK, flow
-// control, stream limits); each stream is then bridged into the engine's own
-// HTTP/1.1 path: its request is written as an HTTP/1.1 request onto an
-// in-memory connection served by an httpConn of its own, so that the L7
-// policies, inserted headers, persistence, member choice, retries, counters
-// and access log are the ones HTTP/1.1 clients get, request by request.
+// control, stream limits); each stream's handler then runs the engine's own
+// HTTP/1.1 path for its request, on an httpConn of its own over a streamConn
+// (h2stream.go), so that the L7 policies, inserted headers, persistence, member
+// choice, retries, counters and access log are the ones HTTP/1.1 clients get,
+// request by request.
 
 // The HTTP/2 limits of a client connection.
 const (
@@ -58,17 +57,16 @@ type h2Stream struct {
 	// The client's stream, for an exchange with an HTTP/2 member (h2member.go).
 	r *http.Request
 	w http.ResponseWriter
-	// want is closed when the HTTP/1.1 forwarder reads past the request head: the
-	// handler then writes the body onto the in-memory connection. taken is closed when
-	// h2Forward reads the body itself; quit when the handler ends.
-	want, taken, quit  chan struct{}
-	wantOnce, takeOnce sync.Once
+	// taken is set when h2Forward reads the body itself: the HTTP/1.1 path no longer
+	// reads it.
+	taken atomic.Bool
 	// writing: h2Forward answers on w itself; failed: its answer broke off.
 	writing, failed bool
 }
 
-// takeBody tells the handler that the request body goes to an HTTP/2 member directly.
-func (s *h2Stream) takeBody() { s.takeOnce.Do(func() { close(s.taken) }) }
+// takeBody tells the stream connection that the request body goes to an HTTP/2 member
+// directly.
+func (s *h2Stream) takeBody() { s.taken.Store(true) }
 
 // direct makes h2Forward the writer of the client's answer; false when the stream has
 // ended already.
@@ -221,7 +219,6 @@ func (h *httpConn) serveH2(fe *Frontend) {
 		MaxUploadBufferPerStream:     h2StreamWindow,
 		MaxUploadBufferPerConnection: h2ConnWindow,
 		IdleTimeout:                  fe.ClientTimeout,
-		WriteByteTimeout:             fe.ClientTimeout,
 	}
 	if err := http2.ConfigureServer(hs, srv); err != nil {
 		fe.Counters.Errors.Add(1)
@@ -236,8 +233,10 @@ func (h *httpConn) serveH2(fe *Frontend) {
 		c = &h2cConn{TCPConn: h.tcp, pre: h.br.buf[h.br.r:h.br.w]}
 		h.tcp.SetDeadline(time.Time{}) // the head's read deadline; x/net/http2 keeps its own
 	}
-	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st}
+	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st,
+		w: newH2Writer(c, fe.ClientTimeout)}
 	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h, st}})
+	g.w.fail(net.ErrClosed) // x/net/http2 closed g already; its writer ends in any case
 	// The connection is gone: its streams' contexts are cancelled, which ends their
 	// exchanges; wait for their handlers.
 	st.end()
@@ -247,9 +246,11 @@ func (h *httpConn) serveH2(fe *Frontend) {
 // going by and closes the connection when the client floods control frames (SETTINGS,
 // PING, RST_STREAM, PRIORITY) beyond H2ControlBurst + H2ControlRate per second. It also
 // starts the graceful end when the connection was drained before x/net/http2 could see
-// it.
+// it. Its writes are gathered by an h2Writer, which bounds a write the client does not
+// take by timeout_client_data.
 type h2Guard struct {
 	net.Conn // the *tls.Conn, or the cleartext connection (h2cConn)
+	w        *h2Writer
 	tcp      *net.TCPConn
 	h        *httpConn
 	st       *h2State
@@ -263,6 +264,21 @@ type h2Guard struct {
 }
 
 var errH2Flood = errors.New("http2: control frame flood")
+
+func (g *h2Guard) Write(p []byte) (int, error) { return g.w.Write(p) }
+
+// SetWriteDeadline is the h2Writer's business.
+func (g *h2Guard) SetWriteDeadline(time.Time) error { return nil }
+
+func (g *h2Guard) SetDeadline(t time.Time) error { return g.Conn.SetReadDeadline(t) }
+
+// Close writes what waits (a GOAWAY, the last answers), for a second at most, then
+// closes.
+func (g *h2Guard) Close() error {
+	g.w.flush(time.Second)
+	g.w.fail(net.ErrClosed)
+	return g.Conn.Close()
+}
 
 func (g *h2Guard) Read(p []byte) (int, error) {
 	if g.h.drain.Load() {
@@ -353,8 +369,10 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "503 Service Unavailable\n")
 		return
 	}
-	head, ok := h2RequestHead(make([]byte, 0, 1024), r)
+	hp := h2Heads.Get().(*[]byte)
+	head, ok := h2RequestHead((*hp)[:0], r)
 	if !ok {
+		h2Heads.Put(hp)
 		if fe := parent.current(); fe != nil {
 			fe.Counters.Errors.Add(1)
 		}
@@ -364,171 +382,49 @@ func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The stream's own httpConn, on one end of an in-memory connection.
-	cl, en := net.Pipe()
-	stream := &h2Stream{local: parent.localAddr(), r: r, w: w,
-		want: make(chan struct{}), taken: make(chan struct{}), quit: make(chan struct{})}
-	hc := newHTTPConn(&streamConn{Conn: en, s: stream, head: len(head)}, parent.tcp, nil, parent.current, parent.opts)
+	// The stream's own httpConn, run on this goroutine: its connection (streamConn)
+	// reads the request head from the read buffer, where it is put below, and the body
+	// from the stream; what it writes is the HTTP/1.1 answer, relayed onto the stream.
+	stream := &h2Stream{local: parent.localAddr(), r: r, w: w}
+	sc := &streamConn{s: stream, body: r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody,
+		isHead: r.Method == "HEAD"}
+	sc.chunked = sc.body && r.ContentLength < 0
+	hc := newHTTPConn(sc, parent.tcp, nil, parent.current, parent.opts)
 	sh := hc.h
 	sh.tcp, sh.info, sh.h2 = nil, parent.info, stream
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		hc.Serve()
-		hc.Release()
-	}()
-	// The client resetting the stream (or the connection ending) ends the exchange:
-	// both ends of the pipe and the member connection are closed.
-	stop := context.AfterFunc(r.Context(), func() {
-		stream.abort()
-		cl.Close()
-	})
-	var wrote chan struct{}
-	complete := false // the whole response was relayed
-	defer func() {
-		stop()
-		if !complete {
-			stream.abort()
-		}
-		// Closing the pipe ends whatever the engine still waits for on the client side.
-		cl.Close()
-		close(stream.quit)
-		if writing, _ := stream.answered(); writing {
-			<-served // h2Forward writes on w until it returns
-		}
-		if wrote != nil {
-			r.Body.Close() // a body read still waiting for the client ends
-			<-wrote
-		}
-		if !complete {
-			// The handler, which x/net/http2 counts against the stream limit, lasts as
-			// long as the exchange it started (rapid reset). After a complete response
-			// the engine only keeps or closes its member connection: no need to wait.
-			<-served
-		}
-	}()
-
-	// The request: the head, then the body (length-framed, or chunked when the
-	// client did not say its length).
-	// The body is written only once the forwarder reads past the head: a stream bound
-	// for an HTTP/2 member has its body read by h2Forward instead.
-	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
-	if _, err := cl.Write(head); err != nil {
-		if writing, failed := stream.answered(); writing && !failed {
-			<-served
-			complete = true
-			return
-		}
-		panic(http.ErrAbortHandler)
+	if len(head) > len(sh.br.buf) {
+		// Beyond the maximum head size the forwarder answers 431, as to HTTP/1.1 clients.
+		sh.br.buf = make([]byte, len(head))
 	}
-	if hasBody {
-		wrote = make(chan struct{})
-		go func() {
-			defer close(wrote)
-			select {
-			case <-stream.want:
-			case <-stream.taken:
-				return
-			case <-stream.quit:
-				return
-			}
-			if !h2WriteBody(cl, r) {
-				cl.Close() // the engine sees a truncated body
-			}
-		}()
+	sh.br.w = copy(sh.br.buf, head)
+	if cap(head) <= 16<<10 {
+		*hp = head[:0]
 	}
-
-	// The response.
-	br := bufio.NewReaderSize(cl, 4<<10)
-	var resp *http.Response
-	for {
-		var err error
-		resp, err = http.ReadResponse(br, r)
-		if err != nil {
-			if writing, _ := stream.answered(); writing {
-				<-served // h2Forward answered on the stream itself
-				if _, failed := stream.answered(); !failed {
-					complete = true
-					return
-				}
-			}
+	h2Heads.Put(hp)
+	// The client resetting the stream (or the connection ending) ends the exchange: the
+	// member connection it holds is closed, which ends the forwarder's wait.
+	stop := context.AfterFunc(r.Context(), stream.abort)
+	hc.Serve()
+	hc.Release()
+	stop()
+	if writing, failed := stream.answered(); writing {
+		if failed {
 			panic(http.ErrAbortHandler)
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode == 101 {
-			break
-		}
-	}
-	if resp.StatusCode == 101 {
-		panic(http.ErrAbortHandler) // never asked for: the request carries no Upgrade
-	}
-	wh := w.Header()
-	for k, vv := range resp.Header {
-		if !h2Hop[k] {
-			wh[k] = vv
-		}
-	}
-	w.WriteHeader(resp.StatusCode)
-	bp := h2Bufs.Get().(*[]byte)
-	defer h2Bufs.Put(bp)
-	buf := *bp
-	if cl := resp.ContentLength; cl >= 0 && cl <= int64(len(buf)) {
-		// A small body of known length goes out with the end of the handler: x/net/http2
-		// then sends HEADERS and DATA together, END_STREAM on the DATA.
-		n, err := io.ReadFull(resp.Body, buf[:cl])
-		if err != nil {
-			panic(http.ErrAbortHandler)
-		}
-		if _, err := w.Write(buf[:n]); err != nil {
-			panic(http.ErrAbortHandler)
-		}
-		complete = true
 		return
 	}
-	fl, _ := w.(http.Flusher)
-	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				panic(http.ErrAbortHandler)
-			}
-			if fl != nil && br.Buffered() == 0 && err == nil {
-				fl.Flush()
-			}
-		}
-		if err == io.EOF {
-			complete = true
-			return
-		}
-		if err != nil {
-			// A truncated response must not look complete: the stream is reset.
-			panic(http.ErrAbortHandler)
-		}
+	if !sc.complete() {
+		// A truncated answer must not look complete: the stream is reset.
+		stream.abort()
+		panic(http.ErrAbortHandler)
 	}
 }
+
+// h2Heads are the buffers h2RequestHead writes in.
+var h2Heads = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
 
 // h2Bufs are the body buffers of streams.
 var h2Bufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
-
-// streamConn is the engine's end of a stream's in-memory connection.
-type streamConn struct {
-	net.Conn
-	s    *h2Stream
-	head int // bytes of the request head still to read
-}
-
-// Read tells the handler to send the body once the forwarder reads past the head.
-func (c *streamConn) Read(p []byte) (int, error) {
-	if c.head <= 0 {
-		c.s.wantOnce.Do(func() { close(c.s.want) })
-	}
-	n, err := c.Conn.Read(p)
-	c.head -= n
-	return n, err
-}
-
-// CloseWrite is a no-op: the stream's handler reads each answer by its framing, and
-// closing the pipe's write side would close both.
-func (*streamConn) CloseWrite() error { return nil }
 
 // h2RequestHead writes the HTTP/1.1 head of an HTTP/2 request: the request line, Host
 // from :authority, the client's fields (framing, Host and Expect aside: x/net/http2
@@ -588,42 +484,4 @@ func h2Visible(s string) bool {
 		}
 	}
 	return true
-}
-
-// h2WriteBody copies a request body onto the stream connection: as is when the client
-// said its length, else in chunks. false when the body ended in an error (the client
-// reset the stream, or sent more or less than it said).
-func h2WriteBody(w io.Writer, r *http.Request) bool {
-	buf := make([]byte, 16<<10)
-	chunked := r.ContentLength < 0
-	var size []byte
-	for {
-		n, err := r.Body.Read(buf)
-		if n > 0 {
-			if chunked {
-				size = strconv.AppendInt(size[:0], int64(n), 16)
-				size = append(size, "\r\n"...)
-				if _, werr := w.Write(size); werr != nil {
-					return true
-				}
-			}
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return true // the engine stopped reading: it has answered
-			}
-			if chunked {
-				if _, werr := w.Write([]byte("\r\n")); werr != nil {
-					return true
-				}
-			}
-		}
-		if err == io.EOF {
-			if chunked {
-				w.Write([]byte("0\r\n\r\n"))
-			}
-			return true
-		}
-		if err != nil {
-			return false
-		}
-	}
 }

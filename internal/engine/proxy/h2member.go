@@ -3,8 +3,6 @@
 package proxy
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -50,9 +48,6 @@ type h2Slot struct {
 	cc *http2.ClientConn
 	h1 bool // the member chose HTTP/1.x by ALPN: its streams take the HTTP/1.1 path
 }
-
-// h2Hops are the request fields that do not travel in HTTP/2 (RFC 9113 §8.2.2).
-var h2Hops = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Content-Length", "Host"}
 
 // speaksH2 reports whether rt's members get HTTP/2 for HTTP/2 clients' streams.
 func (fe *Frontend) speaksH2(rt *route) bool {
@@ -143,9 +138,10 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn,
 		}
 		c = tc
 	}
-	cc, err := tr.NewClientConn(c)
+	wc := &h2WConn{Conn: c, w: newH2Writer(c, fe.MemberTimeout)}
+	cc, err := tr.NewClientConn(wc)
 	if err != nil {
-		c.Close()
+		wc.Close()
 		m.State.ConnectErrors.Add(1)
 		return nil, false
 	}
@@ -163,27 +159,62 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn,
 func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertCookie bool) (*balance.Member, bool) {
 	s := h.h2
 	r := s.r
-	in, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(h.out)))
-	if err != nil {
+	// The head the HTTP/1.1 path built is parsed again (the client's head is gone from
+	// the read buffer's view: h.res, unused on this path, holds it) into the member's
+	// request: its fields but the hop-by-hop and framing ones, TE: trailers kept.
+	in := &h.res
+	if err := in.parseRequest(h.out, h.opts.MaxHeaders+8); err != nil {
 		h.fail(fe, 400)
 		return nil, true
 	}
-	hdr := in.Header
-	for _, k := range h2Hops {
-		delete(hdr, k)
-	}
-	if te := hdr.Values("Te"); len(te) > 0 {
-		delete(hdr, "Te")
-		for _, v := range te {
-			if strings.EqualFold(strings.TrimSpace(v), "trailers") {
-				hdr.Set("Te", "trailers")
-			}
+	text := string(h.out)
+	hdr := make(http.Header, len(in.fields))
+	vals := make([]string, len(in.fields))
+	for i := range in.fields {
+		f := &in.fields[i]
+		if f.drop {
+			continue
+		}
+		k := http.CanonicalHeaderKey(text[f.name[0]:f.name[1]])
+		switch k {
+		case "Proxy-Connection", "Keep-Alive", "Connection", "Upgrade", "Transfer-Encoding", "Content-Length", "Host", "Te":
+			continue
+		}
+		vals[i] = text[f.value[0]:f.value[1]]
+		if vv, ok := hdr[k]; ok {
+			hdr[k] = append(vv, vals[i])
+		} else {
+			hdr[k] = vals[i : i+1 : i+1]
 		}
 	}
-	u, err := url.ParseRequestURI(in.RequestURI)
-	if err != nil || u.Host != "" {
-		h.fail(fe, 400)
-		return nil, true
+	// TE is hop-by-hop: the HTTP/1.1 head has none. The client's, which x/net/http2
+	// allows only as "trailers" (gRPC needs it), goes on.
+	for _, v := range r.Header["Te"] {
+		if strings.EqualFold(strings.TrimSpace(v), "trailers") {
+			hdr["Te"] = []string{"trailers"}
+		}
+	}
+	method := text[in.first[0][0]:in.first[0][1]]
+	target := text[in.first[1][0]:in.first[1][1]]
+	host := ""
+	if in.hasHost {
+		host = text[in.hostValue[0]:in.hostValue[1]]
+	}
+	var u *url.URL
+	if len(target) > 1 && target[0] == '/' && target[1] != '/' || target == "/" {
+		// The usual origin-form target: sent as is.
+		u = &url.URL{Opaque: target}
+		if i := strings.IndexByte(target, '?'); i >= 0 {
+			u.Opaque, u.RawQuery = target[:i], target[i+1:]
+			u.ForceQuery = u.RawQuery == ""
+		}
+	} else {
+		var err error
+		u, err = url.ParseRequestURI(target)
+		if err != nil || u.Host != "" {
+			h.fail(fe, 400)
+			return nil, true
+		}
 	}
 	u.Scheme = "https"
 	if fe.poolTLS[rt.pool.ID] == nil {
@@ -197,6 +228,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	var resp *http.Response
+	var err error
 	tried := h.tried[:0]
 	taken := false
 	for {
@@ -224,7 +256,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 			continue
 		}
 		u.Host = m.AddrPort.String()
-		out := &http.Request{Method: in.Method, URL: u, Proto: "HTTP/2.0", ProtoMajor: 2, Header: hdr, Host: in.Host,
+		out := &http.Request{Method: method, URL: u, Proto: "HTTP/2.0", ProtoMajor: 2, Header: hdr, Host: host,
 			ContentLength: r.ContentLength, Trailer: r.Trailer}
 		if hasBody {
 			out.Body = body
