@@ -11,6 +11,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,15 +35,29 @@ func runAPI(ctx context.Context, args []string) error {
 	writeMax := fs.Int("write-max", 20000, "member creates at most per write-throughput run")
 	clients := fs.Int("clients", 8, "concurrent clients of the write-throughput runs")
 	writesOnly := fs.Bool("writes-only", false, "skip the latency rounds")
+	nogroup := fs.Bool("nogroup", true, "also measure with group commit off")
+	bin := fs.String("bin", "", "a fulcrum binary to measure (default: built from this checkout)")
+	base := fs.String("base", "", "a second fulcrum binary (e.g. main's) measured in the same interleaved runs, for a before/after pair")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if !*writesOnly {
-		if err := apiBench(ctx, *lbs, *rounds, *samples); err != nil {
-			return err
+		for i, b := range apiBins(*bin, *base) {
+			if err := apiBench(ctx, b, i == 1, *lbs, *rounds, *samples); err != nil {
+				return err
+			}
 		}
 	}
-	return apiWrites(ctx, *writeRuns, *clients, time.Duration(*writeSecs*float64(time.Second)), *writeMax)
+	return apiWrites(ctx, *bin, *base, *nogroup, *writeRuns, *clients, time.Duration(*writeSecs*float64(time.Second)), *writeMax)
+}
+
+// apiBins lists the binaries a run measures: bin ("" for this checkout's),
+// then base if given.
+func apiBins(bin, base string) []string {
+	if base == "" {
+		return []string{bin}
+	}
+	return []string{bin, base}
 }
 
 // noGroupCommitEnv turns the store's group commit off in the server it is
@@ -52,45 +68,79 @@ const noGroupCommitEnv = "FULCRUM_BENCH_NO_GROUP_COMMIT"
 // creating members in a pool of its own load balancer through the API of a
 // fresh server (SQLite, default settings), for dur or max creates, whichever
 // ends first; the same with group commit off; runs interleaved, medians.
-func apiWrites(ctx context.Context, runs, clients int, dur time.Duration, max int) error {
-	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-apiwrites-")
+// With base, every run is also made with that binary, interleaved, and its
+// figures are printed with the suffix _base beside the ratios.
+func apiWrites(ctx context.Context, bin, base string, nogroup bool, runs, clients int, dur time.Duration, max int) error {
+	dir, built, cleanup, err := benchkit.Workdir("fulcrum-apiwrites-")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	var on, off, cpuOn, cpuOff []float64
+	if bin == "" {
+		bin = built
+	}
+	type figures struct{ on, off, cpuOn, cpuOff []float64 }
+	bins := apiBins(bin, base)
+	figs := make([]figures, len(bins))
 	for r := 0; r < runs; r++ {
 		for _, group := range []bool{true, false} {
-			data := filepath.Join(dir, fmt.Sprintf("data-%d-%v", r, group))
-			rate, cpu, err := apiWritesRun(ctx, bin, data, clients, dur, max, group)
-			os.RemoveAll(data)
-			if err != nil {
-				return err
+			if !group && !nogroup {
+				continue
 			}
-			name := "group commit"
-			if group {
-				on, cpuOn = append(on, rate), append(cpuOn, cpu)
-			} else {
-				name = "no group commit"
-				off, cpuOff = append(off, rate), append(cpuOff, cpu)
+			for b, path := range bins {
+				data := filepath.Join(dir, fmt.Sprintf("data-%d-%v-%d", r, group, b))
+				rate, cpu, err := apiWritesRun(ctx, path, data, clients, dur, max, group)
+				os.RemoveAll(data)
+				if err != nil {
+					return err
+				}
+				name := "group commit"
+				f := &figs[b]
+				if group {
+					f.on, f.cpuOn = append(f.on, rate), append(f.cpuOn, cpu)
+				} else {
+					name = "no group commit"
+					f.off, f.cpuOff = append(f.off, rate), append(f.cpuOff, cpu)
+				}
+				who := ""
+				if b == 1 {
+					who = " (base)"
+				}
+				fmt.Printf("writes run %d%s  %-16s %8.0f member creates/s (%d clients), server CPU %.2f ms per create\n", r+1, who, name, rate, clients, cpu)
 			}
-			fmt.Printf("writes run %d  %-16s %8.0f member creates/s (%d clients), server CPU %.2f ms per create\n", r+1, name, rate, clients, cpu)
 		}
 	}
-	medOn, medOff := benchkit.Pct(on, 50), benchkit.Pct(off, 50)
-	fmt.Printf("median of %d runs: %.0f/s with group commit, %.0f/s without\n", runs, medOn, medOff)
-	fmt.Printf("RESULT api_write_cpu_ms %.2f\n", benchkit.Pct(cpuOn, 50))
-	fmt.Printf("server CPU per member create (median): %.2f ms with group commit, %.2f ms without\n", benchkit.Pct(cpuOn, 50), benchkit.Pct(cpuOff, 50))
-	fmt.Printf("RESULT api_writes_per_s %.0f\n", medOn)
-	fmt.Printf("RESULT api_writes_per_s_nogroup %.0f\n", medOff)
-	if medOff > 0 {
-		fmt.Printf("RESULT api_writes_ratio_nogroup %.2f\n", medOn/medOff)
+	for b, f := range figs {
+		suffix, who := "", ""
+		if b == 1 {
+			suffix, who = "_base", " (base "+base+")"
+		}
+		medOn, medOff := benchkit.Pct(f.on, 50), benchkit.Pct(f.off, 50)
+		fmt.Printf("median of %d runs%s: %.0f/s with group commit, %.0f/s without\n", runs, who, medOn, medOff)
+		fmt.Printf("server CPU per member create (median)%s: %.2f ms with group commit, %.2f ms without\n", who, benchkit.Pct(f.cpuOn, 50), benchkit.Pct(f.cpuOff, 50))
+		fmt.Printf("RESULT api_write_cpu_ms%s %.2f\n", suffix, benchkit.Pct(f.cpuOn, 50))
+		fmt.Printf("RESULT api_writes_per_s%s %.0f\n", suffix, medOn)
+		if !nogroup {
+			continue
+		}
+		fmt.Printf("RESULT api_writes_per_s_nogroup%s %.0f\n", suffix, medOff)
+		if medOff > 0 {
+			fmt.Printf("RESULT api_writes_ratio_nogroup%s %.2f\n", suffix, medOn/medOff)
+		}
+	}
+	if len(figs) == 2 {
+		if r := benchkit.Pct(figs[1].on, 50); r > 0 {
+			fmt.Printf("RESULT api_writes_ratio_base %.2f\n", benchkit.Pct(figs[0].on, 50)/r)
+		}
+		if c := benchkit.Pct(figs[1].cpuOn, 50); c > 0 {
+			fmt.Printf("RESULT api_write_cpu_ratio_base %.2f\n", benchkit.Pct(figs[0].cpuOn, 50)/c)
+		}
 	}
 	return nil
 }
 
-// apiWritesRun returns member creates per second and the server's CPU
-// milliseconds per create.
+// apiWritesRun returns member creates per second (while the clients send)
+// and the server's CPU milliseconds per create (until all are applied).
 func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.Duration, max int, group bool) (float64, float64, error) {
 	// The server inherits the environment it starts with.
 	if group {
@@ -98,8 +148,12 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 	} else {
 		os.Setenv(noGroupCommitEnv, "1")
 	}
+	metricsAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return 0, 0, err
+	}
 	srv, err := benchkit.StartServer(bin, data, "--auth", "noauth", "--network", "noop", "--provider", "noop",
-		"--embedded-agent=false", "--log-level", "warn")
+		"--embedded-agent=false", "--log-level", "warn", "--metrics-listen", metricsAddr)
 	os.Unsetenv(noGroupCommitEnv)
 	if err != nil {
 		return 0, 0, err
@@ -109,7 +163,7 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 	c.HC.Transport.(*http.Transport).MaxIdleConnsPerHost = clients
 
 	// One load balancer and pool per client, ACTIVE before the clock starts.
-	pools := make([]string, clients)
+	pools, lbs := make([]string, clients), make([]string, clients)
 	for i := range pools {
 		var l struct{ Loadbalancer struct{ ID string } }
 		if err := c.Do("POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
@@ -127,13 +181,14 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 			"loadbalancer_id": l.Loadbalancer.ID, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}, 201, &p); err != nil {
 			return 0, 0, err
 		}
-		pools[i] = p.Pool.ID
+		pools[i], lbs[i] = p.Pool.ID, l.Loadbalancer.ID
 	}
 
 	cpu0, err := procCPU(srv.Cmd.Process.Pid)
 	if err != nil {
 		return 0, 0, err
 	}
+	counts0 := serverCounts(metricsAddr)
 	var done atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
@@ -163,12 +218,66 @@ func apiWritesRun(ctx context.Context, bin, data string, clients int, dur time.D
 	if firstErr != nil {
 		return 0, 0, firstErr
 	}
+	// The server's CPU counts until every write is applied (each load
+	// balancer ACTIVE again), not only while the clients send.
+	for _, id := range lbs {
+		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := c.WaitActive(wctx, id)
+		cancel()
+		if err != nil {
+			return 0, 0, err
+		}
+	}
 	cpu1, err := procCPU(srv.Cmd.Process.Pid)
 	if err != nil {
 		return 0, 0, err
 	}
 	n := float64(done.Load())
+	counts1 := serverCounts(metricsAddr)
+	fmt.Printf("  per member create: %.2f reconciles, %.2f store update transactions, %.2f views\n",
+		(counts1[0]-counts0[0])/n, (counts1[1]-counts0[1])/n, (counts1[2]-counts0[2])/n)
 	return n / elapsed.Seconds(), (cpu1 - cpu0).Seconds() * 1000 / n, nil
+}
+
+// freeLoopbackAddr returns a loopback address with a port free now.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// serverCounts reads the server's reconciles, store update and view
+// transactions so far from its /metrics (zeros when it cannot).
+func serverCounts(addr string) [3]float64 {
+	var out [3]float64
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(f[0], "fulcrum_reconcile_duration_seconds_count"):
+			out[0] += v
+		case strings.HasPrefix(f[0], "fulcrum_store_transactions_total{") && strings.Contains(f[0], `kind="update"`):
+			out[1] += v
+		case strings.HasPrefix(f[0], "fulcrum_store_transactions_total{") && strings.Contains(f[0], `kind="view"`):
+			out[2] += v
+		}
+	}
+	return out
 }
 
 // procCPU returns the user and system CPU time process pid has used.
@@ -191,12 +300,23 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(u+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
 
-func apiBench(ctx context.Context, nLB, rounds, samples int) error {
-	dir, bin, cleanup, err := benchkit.Workdir("fulcrum-apibench-")
+// apiBench prints the latency rounds' figures of bin ("" for this
+// checkout's); base marks the base binary of a before/after pair, whose
+// RESULT names end in _base.
+func apiBench(ctx context.Context, bin string, base bool, nLB, rounds, samples int) error {
+	dir, built, cleanup, err := benchkit.Workdir("fulcrum-apibench-")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	if bin == "" {
+		bin = built
+	}
+	suffix := ""
+	if base {
+		suffix = "_base"
+		fmt.Printf("base binary %s\n", bin)
+	}
 	srv, err := benchkit.StartServer(bin, filepath.Join(dir, "data"), "--auth", "noauth", "--network", "noop", "--provider", "noop",
 		"--embedded-agent=false", "--log-level", "warn")
 	if err != nil {
@@ -272,11 +392,11 @@ func apiBench(ctx context.Context, nLB, rounds, samples int) error {
 		fmt.Printf("median of %d rounds  %-14s p50 %7.2f ms  p99 %7.2f ms\n", rounds, op, results[op+"_p50"], results[op+"_p99"])
 	}
 	fmt.Println("reference: real Octavia 11 on this kind of machine: list p50 86 ms, member create p50 222 ms")
-	fmt.Printf("RESULT api_list100_p50_ms %.2f\n", results["list100_p50"])
-	fmt.Printf("RESULT api_list100_p99_ms %.2f\n", results["list100_p99"])
-	fmt.Printf("RESULT api_show_p50_ms %.2f\n", results["show_p50"])
-	fmt.Printf("RESULT api_show_p99_ms %.2f\n", results["show_p99"])
-	fmt.Printf("RESULT api_member_create_p50_ms %.2f\n", results["member_create_p50"])
-	fmt.Printf("RESULT api_member_create_p99_ms %.2f\n", results["member_create_p99"])
+	fmt.Printf("RESULT api_list100_p50_ms%s %.2f\n", suffix, results["list100_p50"])
+	fmt.Printf("RESULT api_list100_p99_ms%s %.2f\n", suffix, results["list100_p99"])
+	fmt.Printf("RESULT api_show_p50_ms%s %.2f\n", suffix, results["show_p50"])
+	fmt.Printf("RESULT api_show_p99_ms%s %.2f\n", suffix, results["show_p99"])
+	fmt.Printf("RESULT api_member_create_p50_ms%s %.2f\n", suffix, results["member_create_p50"])
+	fmt.Printf("RESULT api_member_create_p99_ms%s %.2f\n", suffix, results["member_create_p99"])
 	return nil
 }

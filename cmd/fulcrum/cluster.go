@@ -256,6 +256,19 @@ func (w *work) Enqueue(id string) {
 	}
 }
 
+// EnqueueWrite is Enqueue for an API write (change.WriteNotifier): while
+// the load balancer is being reconciled, the next reconcile waits a little
+// so that a stream of writes is applied together.
+func (w *work) EnqueueWrite(id string) {
+	if c := w.cur.Load(); c != nil {
+		c.EnqueueWrite(id)
+		return
+	}
+	if w.bus != nil {
+		w.bus.Enqueue(id)
+	}
+}
+
 // Resync asks for every unsettled load balancer to be reconciled.
 func (w *work) Resync() {
 	if c := w.cur.Load(); c != nil {

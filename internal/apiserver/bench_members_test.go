@@ -2,6 +2,11 @@ package apiserver_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -49,4 +54,51 @@ func BenchmarkList10000Members(b *testing.B) {
 			b.Fatalf("listed %d members", n)
 		}
 	}
+}
+
+// BenchmarkCreateMember8Clients times member creates by 8 concurrent
+// clients, each in a pool of its own load balancer (the api bench's write
+// load, without the controller), through the HTTP handler on the real
+// SQLite store with group commit.
+func BenchmarkCreateMember8Clients(b *testing.B) {
+	h := newHarness(b, harnessOpts{})
+	const clients = 8
+	pools := make([]string, clients)
+	for i := range pools {
+		lbID := h.createLB(fmt.Sprintf("bench-%d", i))
+		pools[i] = h.must(201, "POST", "/v2/lbaas/pools", map[string]any{"pool": map[string]any{
+			"loadbalancer_id": lbID, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}).obj("pool")["id"].(string)
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					return
+				}
+				body := fmt.Sprintf(`{"member": {"address": "127.0.0.1", "protocol_port": %d}}`, n%65535+1)
+				req, _ := http.NewRequest("POST", h.srv.URL+"/v2/lbaas/pools/"+pools[c]+"/members", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Project-Id", "p1")
+				resp, err := hc.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -41,6 +41,15 @@ type Notifier interface {
 	Enqueue(loadBalancerID string)
 }
 
+// WriteNotifier is a Notifier that is told differently about writes: a
+// load balancer written to again and again is reconciled a few times a
+// second with all the writes since (the controller's EnqueueWrite). When
+// the Notifier is one, writes go through EnqueueWrite.
+type WriteNotifier interface {
+	Notifier
+	EnqueueWrite(loadBalancerID string)
+}
+
 // QuotaReserver checks, inside a create transaction, that project may create
 // want[r] more objects of each resource r; it returns
 // *lb.QuotaExceededError when it may not.
@@ -237,10 +246,21 @@ func (w *Writer) run(ctx context.Context, kind func(context.Context, func(store.
 	if err != nil {
 		return err
 	}
-	if wake != "" && w.notifier != nil {
-		w.notifier.Enqueue(wake)
+	if wake != "" {
+		w.notify(wake)
 	}
 	return nil
+}
+
+// notify tells the notifier that load balancer id was written to.
+func (w *Writer) notify(id string) {
+	switch n := w.notifier.(type) {
+	case nil:
+	case WriteNotifier:
+		n.EnqueueWrite(id)
+	default:
+		n.Enqueue(id)
+	}
 }
 
 // batchKey marks a context whose writes join one transaction (Together).
@@ -278,13 +298,11 @@ func (w *Writer) Together(ctx context.Context, fn func(ctx context.Context, tx s
 	if err != nil {
 		return err
 	}
-	if w.notifier != nil {
-		seen := map[string]bool{}
-		for _, id := range b.wake {
-			if !seen[id] {
-				seen[id] = true
-				w.notifier.Enqueue(id)
-			}
+	seen := map[string]bool{}
+	for _, id := range b.wake {
+		if !seen[id] {
+			seen[id] = true
+			w.notify(id)
 		}
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
 	"github.com/fulcrumlb/fulcrum/internal/store"
@@ -50,14 +49,10 @@ func (w *Writer) CreateMember(ctx context.Context, in MemberCreate) (*lb.Member,
 		if err := writable(resLoadBalancer, parent.ID, parent.Status); err != nil {
 			return err
 		}
-		n, err := t.tx.Members().Count(t.ctx, store.F("pool_id", p.ID), store.F("address", m.Address),
-			store.F("protocol_port", strconv.Itoa(m.ProtocolPort)))
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return duplicateMember(m)
-		}
+		// A second member with the pool's address and port breaks the
+		// store's unique key (pool, address, port) at Create below: no
+		// count beforehand, and what the write did so far is rolled back
+		// with it.
 		monitored, err := t.monitored(p.ID)
 		if err != nil {
 			return err

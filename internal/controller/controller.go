@@ -73,6 +73,15 @@ type Options struct {
 	// Resync is the period at which load balancers that are not settled are
 	// reconciled again (default 10 s).
 	Resync time.Duration
+	// WriteSettle is the least a load balancer written to while it is being
+	// reconciled waits, once that reconcile is done, before the next one
+	// (default 20 ms; negative: it does not wait); past it, the wait is 20
+	// times as long as that reconcile took, up to a second. A stream of
+	// writes to one load balancer is so applied a few generations at a
+	// time, not one reconcile of its whole graph per write. A write to a
+	// load balancer not being reconciled is taken at once, and so is any
+	// other reason to reconcile (a provider's acknowledgement).
+	WriteSettle time.Duration
 	// MaxBackoff caps the retry delay after failures (default 30 s).
 	MaxBackoff time.Duration
 	// OnReconcile, if set, is told how long each reconcile took and how it
@@ -115,8 +124,13 @@ func New(opts Options) *Controller {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
 	}
+	if opts.WriteSettle == 0 {
+		opts.WriteSettle = 20 * time.Millisecond
+	}
+	q := newQueue()
+	q.settle = max(opts.WriteSettle, 0)
 	return &Controller{
-		opts: opts, log: opts.Logger.With("component", "controller"), q: newQueue(),
+		opts: opts, log: opts.Logger.With("component", "controller"), q: q,
 		fails: map[string]int{}, timer: map[string]*time.Timer{}, stop: make(chan struct{}),
 		synced: make(chan struct{}),
 	}
@@ -147,6 +161,11 @@ func (c *Controller) QueueLen() int { return c.q.len() }
 
 // Enqueue asks for load balancer id to be reconciled. It never blocks.
 func (c *Controller) Enqueue(id string) { c.q.addUrgent(id) }
+
+// EnqueueWrite is Enqueue for a committed API write to load balancer id: if
+// id is being reconciled, the next reconcile waits a little after it (see
+// Options.WriteSettle).
+func (c *Controller) EnqueueWrite(id string) { c.q.addWrite(id) }
 
 // Run reconciles until ctx ends, then waits for in-flight reconciles.
 func (c *Controller) Run(ctx context.Context) error {
@@ -244,7 +263,7 @@ func (c *Controller) work(ctx context.Context) {
 			}
 			c.opts.OnReconcile(time.Since(start), result)
 		}
-		c.q.done(id)
+		c.q.doneAfter(id, time.Since(start))
 		c.markReconciled(id)
 		if err != nil && ctx.Err() == nil {
 			c.log.Warn("reconcile failed", "loadbalancer_id", id, "err", err)

@@ -1,6 +1,9 @@
 package controller
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestQueueCoalescesAndRequeuesDirtyKeys(t *testing.T) {
 	steps := []struct {
@@ -62,6 +65,77 @@ func TestQueueTakesUrgentKeysFirst(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("order %v, want %v", got, want)
+		}
+	}
+}
+
+// A key written to while it is processed waits the settle delay once done;
+// more writes meanwhile join that wait; anything else queues it at once.
+func TestQueueSettlesKeysWrittenWhileProcessed(t *testing.T) {
+	q := newQueue()
+	defer q.close()
+	q.settle = time.Hour
+	q.addWrite("a") // not processed: queued at once
+	if n := q.len(); n != 1 {
+		t.Fatalf("a write to an idle key: len %d, want 1", n)
+	}
+	k, _ := q.get()
+	q.addWrite(k)
+	q.done(k)
+	if n := q.len(); n != 0 {
+		t.Fatalf("a key written to while processed was queued at once (len %d)", n)
+	}
+	q.addWrite(k) // joins the wait
+	if n := q.len(); n != 0 {
+		t.Fatalf("a write during the settle delay queued the key (len %d)", n)
+	}
+	q.addUrgent(k) // an acknowledgement: at once
+	if n := q.len(); n != 1 {
+		t.Fatalf("an urgent add during the settle delay: len %d, want 1", n)
+	}
+	k, _ = q.get()
+	q.addWrite(k)
+	q.addUrgent(k) // something other than a write while processed
+	q.done(k)
+	if n := q.len(); n != 1 {
+		t.Fatalf("a key acknowledged while processed: len %d, want 1", n)
+	}
+	k, _ = q.get()
+	q.done(k)
+
+	// The wait ends: the key is queued.
+	q2 := newQueue()
+	defer q2.close()
+	q2.settle = 20 * time.Millisecond
+	q2.addWrite("b")
+	k, _ = q2.get()
+	q2.addWrite(k)
+	q2.done(k)
+	deadline := time.Now().Add(10 * time.Second)
+	for q2.len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a settling key was never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if k, _ := q2.get(); k != "b" {
+		t.Fatalf("got %q, want b", k)
+	}
+}
+
+// The wait grows with how long the processing took, within its bounds.
+func TestQueueSettleGrowsWithProcessingTime(t *testing.T) {
+	q := newQueue()
+	defer q.close()
+	q.settle = 20 * time.Millisecond
+	for _, c := range []struct{ took, want time.Duration }{
+		{0, 20 * time.Millisecond},
+		{time.Millisecond, 20 * time.Millisecond},
+		{5 * time.Millisecond, 100 * time.Millisecond},
+		{time.Minute, time.Second},
+	} {
+		if got := q.settleFor(c.took); got != c.want {
+			t.Errorf("processing that took %v: wait %v, want %v", c.took, got, c.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"strings"
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/lb"
@@ -12,6 +13,13 @@ type kind[T any] struct {
 	table  string
 	cols   []column[T]
 	byName map[string]int
+	// The statements' texts that depend only on the kind, built once (the
+	// server runs them at every write).
+	selectList string // the quoted columns, comma-separated
+	getSQL     string // SELECT of one row by id
+	insertSQL  string // INSERT of every column
+	updateSQL  string // UPDATE of every column but id, by id
+	deleteSQL  string // DELETE of one row by id
 }
 
 func newKind[T any](table string, cols ...column[T]) *kind[T] {
@@ -22,6 +30,21 @@ func newKind[T any](table string, cols ...column[T]) *kind[T] {
 	if cols[0].name != "id" {
 		panic("sqlstore: first column of " + table + " must be id")
 	}
+	names := make([]string, len(cols))
+	marks := make([]string, len(cols))
+	sets := make([]string, 0, len(cols)-1)
+	for i, c := range cols {
+		names[i] = q(c.name)
+		marks[i] = "?"
+		if i > 0 {
+			sets = append(sets, q(c.name)+" = ?")
+		}
+	}
+	k.selectList = strings.Join(names, ", ")
+	k.getSQL = "SELECT " + k.selectList + " FROM " + q(table) + ` WHERE "id" = ?`
+	k.insertSQL = "INSERT INTO " + q(table) + " (" + k.selectList + ") VALUES (" + strings.Join(marks, ", ") + ")"
+	k.updateSQL = "UPDATE " + q(table) + " SET " + strings.Join(sets, ", ") + ` WHERE "id" = ?`
+	k.deleteSQL = "DELETE FROM " + q(table) + ` WHERE "id" = ?`
 	return k
 }
 

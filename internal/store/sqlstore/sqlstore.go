@@ -238,7 +238,7 @@ func openSQLite(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
 	base := opts.Path + "?" + url.Values{
-		"_pragma": {"busy_timeout(10000)", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(FULL)"},
+		"_pragma": {"busy_timeout(10000)", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(FULL)", "temp_store(MEMORY)"},
 	}.Encode()
 	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
@@ -462,6 +462,49 @@ type txn struct {
 	batched bool
 	// stmts: the pool's prepared statements (SQLite), nil for none.
 	stmts *stmtCache
+	// loaded holds, in SQLite write transactions, the stored values of
+	// the rows read one by one (Get, Lock) or written by Update since, by
+	// table and id: an Update of such a row sets only the columns that
+	// differ, so SQLite rewrites only the index entries of those (it
+	// rewrites those of every column a SET names, changed or not). Any
+	// other statement that writes (a delete may cascade, raw SQL may touch
+	// anything) forgets them all.
+	loaded map[loadedKey][]any
+}
+
+type loadedKey struct{ table, id string }
+
+// remembers reports whether t keeps the rows it loads (see loaded).
+func (t *txn) remembers() bool { return t.stmts != nil && t.stmts == t.s.writeStmts }
+
+// remember records the stored values of a row of table.
+func (t *txn) remember(table, id string, vals []any) {
+	if t.loaded == nil {
+		t.loaded = map[loadedKey][]any{}
+	}
+	t.loaded[loadedKey{table, id}] = vals
+}
+
+// sameValue reports whether two stored values (as column get returns them:
+// nil, string, int64, bool or float64) are equal; other types never are.
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	}
+	return false
 }
 
 // rebind turns ? placeholders into $n for dialects that number them; there,
@@ -518,6 +561,13 @@ func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 }
 
 func (t *txn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	t.loaded = nil // see txn.loaded
+	return t.execKeep(ctx, q, args...)
+}
+
+// execKeep is exec for the statements that keep what t has loaded: an
+// insert, and Update of one row (which records what it wrote).
+func (t *txn) execKeep(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	ctx, err := t.statementCtx(ctx)
 	if err != nil {
 		return nil, err

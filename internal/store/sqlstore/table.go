@@ -17,16 +17,7 @@ type table[T any] struct {
 
 func q(ident string) string { return `"` + ident + `"` }
 
-func (t *table[T]) selectList() string {
-	var b strings.Builder
-	for i, c := range t.k.cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(q(c.name))
-	}
-	return b.String()
-}
+func (t *table[T]) selectList() string { return t.k.selectList }
 
 func (t *table[T]) scanRows(rows *sql.Rows) ([]*T, error) {
 	defer rows.Close()
@@ -52,7 +43,7 @@ func (t *table[T]) scanRows(rows *sql.Rows) ([]*T, error) {
 }
 
 func (t *table[T]) getBy(ctx context.Context, id string, lock bool) (*T, error) {
-	sqlText := "SELECT " + t.selectList() + " FROM " + q(t.k.table) + ` WHERE "id" = ?`
+	sqlText := t.k.getSQL
 	if lock {
 		sqlText += t.tx.s.d.forUpdate
 	}
@@ -67,6 +58,13 @@ func (t *table[T]) getBy(ctx context.Context, id string, lock bool) (*T, error) 
 	if len(list) == 0 {
 		return nil, fmt.Errorf("get %s %s: %w", t.k.table, id, store.ErrNotFound)
 	}
+	if t.tx.remembers() {
+		vals := make([]any, len(t.k.cols))
+		for i, c := range t.k.cols {
+			vals[i] = c.get(list[0])
+		}
+		t.tx.remember(t.k.table, id, vals)
+	}
 	return list[0], nil
 }
 
@@ -77,20 +75,16 @@ func (t *table[T]) Lock(ctx context.Context, id string) (*T, error) { return t.g
 // insert returns the INSERT statement for v and its arguments.
 func (t *table[T]) insert(v *T) (string, []any) {
 	cols := t.k.cols
-	names := make([]string, len(cols))
-	marks := make([]string, len(cols))
 	args := make([]any, len(cols))
 	for i, c := range cols {
-		names[i] = q(c.name)
-		marks[i] = "?"
 		args[i] = c.get(v)
 	}
-	return "INSERT INTO " + q(t.k.table) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")", args
+	return t.k.insertSQL, args
 }
 
 func (t *table[T]) Create(ctx context.Context, v *T) error {
 	sqlText, args := t.insert(v)
-	if _, err := t.tx.exec(ctx, sqlText, args...); err != nil {
+	if _, err := t.tx.execKeep(ctx, sqlText, args...); err != nil {
 		return fmt.Errorf("create %s %v: %w", t.k.table, args[0], err)
 	}
 	return nil
@@ -114,27 +108,58 @@ func (t *table[T]) CreateIfAbsent(ctx context.Context, v *T) (bool, error) {
 
 func (t *table[T]) Update(ctx context.Context, v *T) error {
 	cols := t.k.cols
-	sets := make([]string, 0, len(cols)-1)
-	args := make([]any, 0, len(cols))
-	for _, c := range cols[1:] {
-		sets = append(sets, q(c.name)+" = ?")
-		args = append(args, c.get(v))
+	vals := make([]any, len(cols))
+	for i, c := range cols {
+		vals[i] = c.get(v)
 	}
-	id := cols[0].get(v)
-	args = append(args, id)
-	sqlText := "UPDATE " + q(t.k.table) + " SET " + strings.Join(sets, ", ") + ` WHERE "id" = ?`
-	res, err := t.tx.exec(ctx, sqlText, args...)
+	id := vals[0]
+	sqlText, args := t.k.updateSQL, append(vals[1:len(vals):len(vals)], id)
+	key, _ := id.(string)
+	if old, ok := t.tx.loaded[loadedKey{t.k.table, key}]; ok && key != "" {
+		sqlText, args = t.partialUpdate(old, vals)
+	}
+	res, err := t.tx.execKeep(ctx, sqlText, args...)
 	if err != nil {
+		t.tx.loaded = nil
 		return fmt.Errorf("update %s %v: %w", t.k.table, id, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		t.tx.loaded = nil
 		return fmt.Errorf("update %s %v: %w", t.k.table, id, store.ErrNotFound)
+	}
+	if t.tx.remembers() && key != "" {
+		t.tx.remember(t.k.table, key, vals)
 	}
 	return nil
 }
 
+// partialUpdate returns the UPDATE of the columns whose values differ
+// between old and vals (the row's stored values and the new ones, id
+// first), and its arguments. With none differing it sets the id to itself,
+// which still reports whether the row exists.
+func (t *table[T]) partialUpdate(old, vals []any) (string, []any) {
+	var b strings.Builder
+	b.WriteString("UPDATE " + q(t.k.table) + " SET ")
+	args := make([]any, 0, len(vals))
+	for i := 1; i < len(vals); i++ {
+		if sameValue(old[i], vals[i]) {
+			continue
+		}
+		if len(args) > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(q(t.k.cols[i].name) + " = ?")
+		args = append(args, vals[i])
+	}
+	if len(args) == 0 {
+		b.WriteString(`"id" = "id"`)
+	}
+	b.WriteString(` WHERE "id" = ?`)
+	return b.String(), append(args, vals[0])
+}
+
 func (t *table[T]) Delete(ctx context.Context, id string) error {
-	res, err := t.tx.exec(ctx, "DELETE FROM "+q(t.k.table)+` WHERE "id" = ?`, id)
+	res, err := t.tx.exec(ctx, t.k.deleteSQL, id)
 	if err != nil {
 		return fmt.Errorf("delete %s %s: %w", t.k.table, id, err)
 	}

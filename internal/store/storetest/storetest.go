@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"Conflicts", testConflicts},
 		{"CreateIfAbsent", testCreateIfAbsent},
 		{"UpdateAndDelete", testUpdateAndDelete},
+		{"UpdatesInOneTransaction", testUpdatesInOneTransaction},
 		{"Filters", testFilters},
 		{"Tags", testTags},
 		{"LongTagLists", testLongTagLists},
