@@ -178,6 +178,7 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	// Owners of what is reported now and of what was before (what vanished
 	// changes statuses too), looked up in a read transaction: ids an agent
 	// makes up cost reads, never the writer's time.
+	var looks map[string]*look
 	err := m.opts.Store.View(ctx, func(tx store.Tx) error {
 		err := resolve(st.listenerLB, union(reportedListeners, st.stats), func(ids []string) (map[string]string, error) {
 			list, err := tx.Listeners().List(ctx, store.Query{Filters: []store.Filter{store.In("id", ids...)}})
@@ -190,7 +191,7 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		if err != nil {
 			return err
 		}
-		return resolve(st.memberLB, union(dirtyMembers, reportedMembers), func(ids []string) (map[string]string, error) {
+		err = resolve(st.memberLB, union(dirtyMembers, reportedMembers), func(ids []string) (map[string]string, error) {
 			list, err := tx.Members().List(ctx, store.Query{Filters: []store.Filter{store.In("id", ids...)}})
 			out := map[string]string{}
 			for _, mm := range list {
@@ -198,6 +199,40 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 			}
 			return out, err
 		})
+		if err != nil || full {
+			return err
+		}
+		// The load balancers this heartbeat will likely recompute, read
+		// here rather than in the write transaction (look).
+		candidates := map[string]bool{}
+		for id := range dirtyMembers {
+			candidates[st.memberLB[id]] = true
+		}
+		lookStats := map[string]dataplane.ListenerStats{}
+		for _, s := range hb.Stats.Listeners {
+			if st.listenerLB[s.ListenerID] == s.LoadBalancerID {
+				lookStats[s.ListenerID] = s
+				if _, ok := st.stats[s.ListenerID]; !ok {
+					candidates[s.LoadBalancerID] = true
+				}
+			}
+		}
+		for id := range st.stats {
+			if _, ok := lookStats[id]; !ok {
+				candidates[st.listenerLB[id]] = true
+			}
+		}
+		if pv, ok := m.opts.Acker.(AckPreviewer); ok {
+			ids, err := pv.Acknowledging(ctx, tx, agentID, hb.AppliedVersion, hb.Refused)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				candidates[id] = true
+			}
+		}
+		looks, err = m.lookAll(ctx, tx, candidates, members, lookStats, st.pairs)
+		return err
 	})
 	if err != nil {
 		return err
@@ -359,6 +394,12 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
+			if done, err := m.applyLooked(ctx, tx, id, looks[id], pairs[id]); err != nil || done {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			if err := m.apply(ctx, tx, id, members, stats, pairs[id]); err != nil {
 				return err
 			}
@@ -403,6 +444,26 @@ func (m *Manager) ack(ctx context.Context, agentID string, st *agentState, hb *d
 	m.mu.Lock()
 	synced := st.synced
 	m.mu.Unlock()
+	var looks map[string]*look
+	if pv, ok := m.opts.Acker.(AckPreviewer); ok && synced {
+		// The graphs are read before the write transaction, which then
+		// settles only what differs (look).
+		err := m.opts.Store.View(ctx, func(tx store.Tx) error {
+			ids, err := pv.Acknowledging(ctx, tx, agentID, hb.AppliedVersion, hb.Refused)
+			if err != nil {
+				return err
+			}
+			set := make(map[string]bool, len(ids))
+			for _, id := range ids {
+				set[id] = true
+			}
+			looks, err = m.lookAll(ctx, tx, set, st.members, st.stats, st.pairs)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
 	var cameUp, dropped bool
 	err := m.opts.Store.Update(ctx, func(tx store.Tx) error {
 		cameUp, dropped = false, false
@@ -450,6 +511,12 @@ func (m *Manager) ack(ctx context.Context, agentID string, st *agentState, hb *d
 				return err
 			}
 			if !slices.ContainsFunc(amps, func(a *lb.Amphora) bool { return a.AgentID == agentID }) {
+				continue
+			}
+			if done, err := m.applyLooked(ctx, tx, id, looks[id], st.pairs[id]); err != nil || done {
+				if err != nil {
+					return err
+				}
 				continue
 			}
 			if err := m.apply(ctx, tx, id, st.members, st.stats, st.pairs[id]); err != nil {

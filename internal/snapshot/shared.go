@@ -240,34 +240,9 @@ func (s *Shared) Acknowledge(ctx context.Context, tx store.Tx, agentID string, a
 	if head, err = p.LockHead(ctx, agentID); err != nil {
 		return nil, fmt.Errorf("acknowledge for agent %s: %w", agentID, err)
 	}
-	changed := map[string]bool{}
-	lo, hi := min(head.Applied, applied), max(head.Applied, applied)
-	if lo != hi {
-		frags, err := p.Fragments(ctx, agentID, lo)
-		if err != nil {
-			return nil, fmt.Errorf("acknowledge for agent %s: %w", agentID, err)
-		}
-		for _, f := range frags {
-			if f.Version <= hi {
-				changed[f.LoadBalancerID] = true
-			}
-		}
-	}
-	before := map[string]store.Refusal{}
-	for _, r := range head.Refused {
-		before[r.LoadBalancerID] = r
-	}
-	after := map[string]bool{}
-	for _, r := range rs {
-		after[r.LoadBalancerID] = true
-		if before[r.LoadBalancerID] != r {
-			changed[r.LoadBalancerID] = true
-		}
-	}
-	for id := range before {
-		if !after[id] {
-			changed[id] = true
-		}
+	changed, err := ackChanges(ctx, p, agentID, head, applied, rs)
+	if err != nil {
+		return nil, fmt.Errorf("acknowledge for agent %s: %w", agentID, err)
 	}
 	head.Applied, head.Refused = applied, rs
 	top, err := p.PruneWithdrawals(ctx, agentID, applied)
@@ -295,6 +270,74 @@ func (s *Shared) Acknowledge(ctx context.Context, tx store.Tx, agentID string, a
 		}
 	}
 	return ids, nil
+}
+
+// Acknowledging returns, reading inside tx only, the load balancers
+// Acknowledge would report changed for the same report now
+// (healthmgr.AckPreviewer).
+func (s *Shared) Acknowledging(ctx context.Context, tx store.Tx, agentID string, applied uint64, refused []dataplane.Refusal) ([]string, error) {
+	p := tx.Publications()
+	rs := make([]store.Refusal, 0, len(refused))
+	for _, r := range refused {
+		rs = append(rs, store.Refusal{LoadBalancerID: r.LoadBalancerID, Version: r.Version, Reason: r.Reason})
+	}
+	head, err := p.Head(ctx, agentID)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if head.Applied == applied && sameStoredRefusals(head.Refused, rs) {
+		return nil, nil
+	}
+	changed, err := ackChanges(ctx, p, agentID, head, applied, rs)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(changed))
+	for id := range changed {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// ackChanges is the set of load balancers whose state on agent agentID
+// moves when its stored head takes applied and refusals rs: those with a
+// fragment between the old and the new applied version, and those whose
+// refusal appears, changes or goes.
+func ackChanges(ctx context.Context, p store.PublicationTable, agentID string, head *store.AgentConfig, applied uint64, rs []store.Refusal) (map[string]bool, error) {
+	changed := map[string]bool{}
+	lo, hi := min(head.Applied, applied), max(head.Applied, applied)
+	if lo != hi {
+		frags, err := p.Fragments(ctx, agentID, lo)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range frags {
+			if f.Version <= hi {
+				changed[f.LoadBalancerID] = true
+			}
+		}
+	}
+	before := map[string]store.Refusal{}
+	for _, r := range head.Refused {
+		before[r.LoadBalancerID] = r
+	}
+	after := map[string]bool{}
+	for _, r := range rs {
+		after[r.LoadBalancerID] = true
+		if before[r.LoadBalancerID] != r {
+			changed[r.LoadBalancerID] = true
+		}
+	}
+	for id := range before {
+		if !after[id] {
+			changed[id] = true
+		}
+	}
+	return changed, nil
 }
 
 func sameStoredRefusals(a, b []store.Refusal) bool {
