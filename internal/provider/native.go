@@ -51,6 +51,13 @@ type Publisher interface {
 	Withdrawn(ctx context.Context, tx store.Tx, agentID, lbID string) (bool, error)
 }
 
+// Peeker is a Publisher that can tell in a read transaction whether a
+// fragment is published as it is, and where it stands (snapshot.Shared):
+// then Apply publishes nothing and needs no write transaction.
+type Peeker interface {
+	Published(ctx context.Context, tx store.Tx, agentID, lbID string, frag *dataplane.Config) (snapshot.State, string, bool, error)
+}
+
 // IngressResolver reads, inside the provider's transaction, the client
 // filter of a load balancer's VIP port: the ingress rules of its security
 // groups (nil: no filter).
@@ -120,13 +127,28 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	var refused *controller.RefusedError
 	var ingress *compile.Ingress
 	var engine string
-	err := n.store.Update(ctx, func(tx store.Tx) error {
+	// prepare places l and reads what its fragment needs. A load balancer
+	// that stays where it is (most reconciles) is prepared in a read
+	// transaction: placing it writes nothing, and the writer (one for the
+	// whole server on SQLite) is spared the reads. kept is false when it
+	// must be placed, in the write transaction.
+	kept := true
+	prepare := func(tx store.Tx, write bool) error {
 		var err error
 		refused = nil
 		if engine, err = engineOf(ctx, tx, l); err != nil {
 			return err
 		}
-		amp, agent, err = n.place(ctx, tx, l)
+		if write {
+			amp, agent, err = n.place(ctx, tx, l)
+		} else {
+			var keep bool
+			amp, agent, keep, err = placement(ctx, tx, l)
+			if err == nil && !keep {
+				kept = false
+				return nil
+			}
+		}
 		if errors.As(err, &refused) {
 			// Nowhere to go: commit what placing withdrew (an agent
 			// that no longer fits keeps nothing it may not serve).
@@ -147,7 +169,17 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 		}
 		material, err = n.resolve(ctx, tx, g)
 		return err
-	})
+	}
+	// Key-manager reads stay in the write transaction, as before.
+	certs, pems := compile.TLSRefs(g)
+	kept = len(certs)+len(pems) == 0
+	var err error
+	if kept {
+		err = n.store.View(ctx, func(tx store.Tx) error { return prepare(tx, false) })
+	}
+	if err == nil && !kept {
+		err = n.store.Update(ctx, func(tx store.Tx) error { return prepare(tx, true) })
+	}
 	if err != nil {
 		return controller.Outcome{}, err
 	}
@@ -175,13 +207,26 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 	}
 	var st snapshot.State
 	var reason string
-	err = n.store.Update(ctx, func(tx store.Tx) error {
-		var err error
-		st, reason, err = n.cache.Publish(ctx, tx, agent.ID, l.ID, l.Generation, frag)
-		return err
-	})
-	if err != nil {
-		return controller.Outcome{}, err
+	published := false
+	if pk, ok := n.cache.(Peeker); ok {
+		err = n.store.View(ctx, func(tx store.Tx) error {
+			var err error
+			st, reason, published, err = pk.Published(ctx, tx, agent.ID, l.ID, frag)
+			return err
+		})
+		if err != nil {
+			return controller.Outcome{}, err
+		}
+	}
+	if !published {
+		err = n.store.Update(ctx, func(tx store.Tx) error {
+			var err error
+			st, reason, err = n.cache.Publish(ctx, tx, agent.ID, l.ID, l.Generation, frag)
+			return err
+		})
+		if err != nil {
+			return controller.Outcome{}, err
+		}
 	}
 	switch st {
 	case snapshot.Applied:
@@ -352,37 +397,20 @@ func (n *Native) Remove(ctx context.Context, l *lb.LoadBalancer) (controller.Out
 // place returns the load balancer's placement, creating it on the least
 // loaded healthy agent, or moving it there when its agent is down.
 func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*lb.Amphora, *lb.Agent, error) {
-	amps, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", l.ID)}})
+	current, ag, keep, err := placement(ctx, tx, l)
 	if err != nil {
 		return nil, nil, err
 	}
-	var current *lb.Amphora
-	for _, a := range amps {
-		if a.Role == lb.RoleStandalone || current == nil {
-			current = a
-		}
+	if keep {
+		return current, ag, nil
 	}
 	// A placement marked PENDING_DELETE is being failed over: it moves to
 	// another agent when there is one.
 	failover := current != nil && current.Status == lb.AmphoraPendingDelete
-	if current != nil && current.AgentID != "" && !failover {
-		ag, err := tx.Agents().Get(ctx, current.AgentID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if ag != nil {
+		// Its agent is up but no longer fits.
+		if err := n.cache.Withdraw(ctx, tx, ag.ID, l.ID); err != nil {
 			return nil, nil, err
-		}
-		if err == nil && ag.Status == lb.AgentUp && !ag.Revoked {
-			// An agent re-enrolled into another zone or group no longer
-			// serves the load balancer, even if none other can.
-			zone, group, engine, err := requirements(ctx, tx, l)
-			if err != nil {
-				return nil, nil, err
-			}
-			if (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && mayKeep(ag, engine) {
-				return current, ag, nil
-			}
-			if err := n.cache.Withdraw(ctx, tx, ag.ID, l.ID); err != nil {
-				return nil, nil, err
-			}
 		}
 	}
 	avoid := ""
@@ -422,6 +450,44 @@ func (n *Native) place(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (*l
 		return nil, nil, err
 	}
 	return current, target, nil
+}
+
+// placement reads where l is placed (current, nil if nowhere) and whether
+// it stays there (keep, with its agent ag). Without keep, a non-nil ag is
+// an agent that is up but no longer fits l, which place withdraws it from.
+// It only reads.
+func placement(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (current *lb.Amphora, ag *lb.Agent, keep bool, err error) {
+	amps, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", l.ID)}})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	for _, a := range amps {
+		if a.Role == lb.RoleStandalone || current == nil {
+			current = a
+		}
+	}
+	// A placement marked PENDING_DELETE is being failed over.
+	if current == nil || current.AgentID == "" || current.Status == lb.AmphoraPendingDelete {
+		return current, nil, false, nil
+	}
+	ag, err = tx.Agents().Get(ctx, current.AgentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return current, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if ag.Status != lb.AgentUp || ag.Revoked {
+		return current, nil, false, nil
+	}
+	// An agent re-enrolled into another zone or group no longer serves
+	// the load balancer, even if none other can.
+	zone, group, engine, err := requirements(ctx, tx, l)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	keep = (zone == "" || ag.AvailabilityZone == zone) && (group == "" || ag.Group == group) && mayKeep(ag, engine)
+	return current, ag, keep, nil
 }
 
 // choose picks, among the healthy agents of the load balancer's agent zone

@@ -162,6 +162,31 @@ func (s *Shared) Publish(ctx context.Context, tx store.Tx, agentID, lbID string,
 	return st, reason, nil
 }
 
+// Published tells, reading inside tx only, where frag stands on agent
+// agentID when exactly frag is what is published there for load balancer
+// lbID (ok); Publish would then write nothing. A reconcile that changes
+// nothing so needs no write transaction.
+func (s *Shared) Published(ctx context.Context, tx store.Tx, agentID, lbID string, frag *dataplane.Config) (st State, reason string, ok bool, err error) {
+	raw, err := json.Marshal(frag)
+	if err != nil {
+		return Absent, "", false, fmt.Errorf("publish %s on agent %s: %w", lbID, agentID, err)
+	}
+	p := tx.Publications()
+	cur, err := p.Fragment(ctx, agentID, lbID)
+	if isNotFound(err) || (err == nil && (cur.Config == nil || !bytes.Equal(cur.Config, raw))) {
+		return Absent, "", false, nil
+	}
+	if err != nil {
+		return Absent, "", false, fmt.Errorf("publish %s on agent %s: %w", lbID, agentID, err)
+	}
+	head, err := p.Head(ctx, agentID)
+	if err != nil {
+		return Absent, "", false, fmt.Errorf("publish %s on agent %s: %w", lbID, agentID, err)
+	}
+	st, reason = stateOf(head, lbID, cur.Version, frag.NeededContract())
+	return st, reason, true, nil
+}
+
 // put writes f under the agent's next version and notifies the servers.
 func (s *Shared) put(ctx context.Context, tx store.Tx, f *store.Fragment) (*store.AgentConfig, error) {
 	p := tx.Publications()
