@@ -1,0 +1,88 @@
+package provider
+
+import (
+	"context"
+	"testing"
+
+	"github.com/fulcrumlb/fulcrum/internal/lb"
+	"github.com/fulcrumlb/fulcrum/internal/snapshot"
+	"github.com/fulcrumlb/fulcrum/internal/store"
+	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
+)
+
+// writeCounting is a store that counts its write transactions.
+type writeCounting struct {
+	store.Store
+	writes int
+}
+
+func (w *writeCounting) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	w.writes++
+	return w.Store.Update(ctx, fn)
+}
+
+// Applying a load balancer again that stays on its agent and whose fragment
+// is published as it is (the reconcile after the agent's acknowledgement,
+// or a periodic resync) takes no write transaction: the store's one writer
+// is left to the writes that change something. Where it stands is told
+// the same: pending until the agent acknowledges, then applied.
+func TestApplyingAgainUnchangedWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	st := e.st.(*sqlstore.Store)
+	shared := snapshot.NewShared(snapshot.SharedOptions{Store: st, Broadcaster: st, ConfigChannel: "c", LoadBalancerChannel: "l"})
+	wc := &writeCounting{Store: st}
+	e.n = NewNative(Options{Store: wc, Cache: shared})
+	ctx := context.Background()
+	a := e.agent("a", "", "")
+	l := e.loadBalancer("", "")
+	g := &lb.Graph{LoadBalancer: l}
+	out, err := e.n.Apply(ctx, g)
+	if err != nil || out.Done {
+		t.Fatalf("first apply: %+v %v, want pending", out, err)
+	}
+	if wc.writes == 0 {
+		t.Fatal("the first apply placed and published nothing")
+	}
+	wc.writes = 0
+	if out, err = e.n.Apply(ctx, g); err != nil || out.Done {
+		t.Fatalf("second apply: %+v %v, want still pending", out, err)
+	}
+	if wc.writes != 0 {
+		t.Errorf("applying the same graph again took %d write transactions, want 0", wc.writes)
+	}
+	// The agent acknowledges what it was given.
+	var v uint64
+	e.update(func(tx store.Tx) error {
+		head, err := tx.Publications().Head(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		v = head.Version
+		_, err = shared.Acknowledge(ctx, tx, a.ID, v, nil)
+		return err
+	})
+	wc.writes = 0
+	if out, err = e.n.Apply(ctx, g); err != nil || !out.Done {
+		t.Fatalf("apply after the acknowledgement of version %d: %+v %v, want done", v, out, err)
+	}
+	// The placement turns ready once: one write, then none.
+	first := wc.writes
+	wc.writes = 0
+	if out, err = e.n.Apply(ctx, g); err != nil || !out.Done {
+		t.Fatalf("apply again: %+v %v, want done", out, err)
+	}
+	if first > 1 || wc.writes != 0 {
+		t.Errorf("applying an acknowledged graph took %d and then %d write transactions, want at most 1, then 0", first, wc.writes)
+	}
+	// A change is published, in a write transaction.
+
+	g.Listeners = append(g.Listeners, &lb.Listener{ID: e.id("11111111"), ProjectID: "p", LoadBalancerID: l.ID, AdminStateUp: true,
+		Protocol: lb.ProtocolTCP, ProtocolPort: 9000, ConnectionLimit: -1, Status: lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline}})
+	wc.writes = 0
+	if out, err = e.n.Apply(ctx, g); err != nil || out.Done {
+		t.Fatalf("apply of a changed graph: %+v %v, want pending", out, err)
+	}
+	if wc.writes != 1 {
+		t.Errorf("publishing a change took %d write transactions, want 1", wc.writes)
+	}
+}
