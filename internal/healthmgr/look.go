@@ -22,12 +22,15 @@ type AckPreviewer interface {
 // heartbeat's write transaction: its generation, the pair health the
 // statuses were rolled up with, and the objects whose operating status
 // differs from the rollup. Every API write to a load balancer's graph
-// moves its generation, and the rollup depends only on the graph and the
-// agent's report: with the generation unchanged under the row lock, the
+// moves its generation, and the rollup depends only on the graph (and of
+// what the controller changes without a write, on the load balancer's
+// provisioning status) and the agent's report: with the generation and
+// that status unchanged under the row lock, the
 // write transaction settles just those objects (each read again) and does
 // not read the graph.
 type look struct {
 	gen  int64
+	prov lb.ProvisioningStatus // the load balancer's: the rollup reads it too
 	pair [2]int
 	todo []lookObj
 }
@@ -56,7 +59,7 @@ func (m *Manager) lookAll(ctx context.Context, tx store.Tx, ids map[string]bool,
 			return nil, err
 		}
 		want := rollup(g, members, stats, pairs[id])
-		lk := &look{gen: g.LoadBalancer.Generation, pair: pairs[id]}
+		lk := &look{gen: g.LoadBalancer.Generation, prov: g.LoadBalancer.Status.Provisioning, pair: pairs[id]}
 		add := func(kind, id string, s lb.Status) {
 			if w, ok := want[id]; ok && w != s.Operating {
 				lk.todo = append(lk.todo, lookObj{kind: kind, id: id, want: w})
@@ -97,7 +100,7 @@ func (m *Manager) applyLooked(ctx context.Context, tx store.Tx, lbID string, lk 
 		if err != nil {
 			return false, err
 		}
-		if l.Generation != lk.gen {
+		if !lk.same(l) {
 			return false, nil
 		}
 		if l.Status.Operating == lk.todo[0].want {
@@ -111,7 +114,7 @@ func (m *Manager) applyLooked(ctx context.Context, tx store.Tx, lbID string, lk 
 		if err != nil {
 			return false, err
 		}
-		return l.Generation == lk.gen, nil
+		return lk.same(l), nil
 	}
 	l, err := tx.LoadBalancers().Lock(ctx, lbID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -120,7 +123,7 @@ func (m *Manager) applyLooked(ctx context.Context, tx store.Tx, lbID string, lk 
 	if err != nil {
 		return false, err
 	}
-	if l.Generation != lk.gen {
+	if !lk.same(l) {
 		return false, nil
 	}
 	now := m.opts.Now().UTC().Truncate(time.Second)
@@ -160,4 +163,10 @@ func (m *Manager) applyLooked(ctx context.Context, tx store.Tx, lbID string, lk 
 		}
 	}
 	return true, nil
+}
+
+// same reports whether l, read in the write transaction, is as the look
+// found it.
+func (lk *look) same(l *lb.LoadBalancer) bool {
+	return l.Generation == lk.gen && l.Status.Provisioning == lk.prov
 }

@@ -171,3 +171,47 @@ func TestHeartbeatReadsGraphsOutsideTheWriteTransaction(t *testing.T) {
 		t.Errorf("the heartbeat's write transaction read members or listeners %d times, want 0", *ls.graphReads)
 	}
 }
+
+// The controller completing the load balancer between the read and the
+// write transaction (PENDING_UPDATE to ACTIVE, no new generation) changes
+// the rollup too: a listener the agent does not report is ERROR on an
+// ACTIVE load balancer, not OFFLINE.
+func TestAckLookOvertakenByCompletion(t *testing.T) {
+	e, acker, ls := newLookEnv(t)
+	ctx := context.Background()
+	a := e.agent("a")
+	g := e.loadBalancer(a)
+	setProvisioning := func(tx store.Tx, p lb.ProvisioningStatus) error {
+		l, err := tx.LoadBalancers().Lock(ctx, g.lb)
+		if err != nil {
+			return err
+		}
+		l.Status.Provisioning = p
+		return tx.LoadBalancers().Update(ctx, l)
+	}
+	e.update(func(tx store.Tx) error { return setProvisioning(tx, lb.PendingUpdate) })
+	e.beat(a, dataplane.Heartbeat{AppliedVersion: 1,
+		Health: dataplane.Health{Members: []dataplane.MemberHealth{{MemberID: g.member, Status: dataplane.StatusUp}}}})
+	listener := func() lb.OperatingStatus {
+		var s lb.OperatingStatus
+		e.view(func(ctx context.Context, tx store.Tx) error {
+			l, err := tx.Listeners().Get(ctx, g.listener)
+			if err == nil {
+				s = l.Status.Operating
+			}
+			return err
+		})
+		return s
+	}
+	if s := listener(); s != lb.Offline {
+		t.Fatalf("unreported listener of a PENDING_UPDATE load balancer: %s, want OFFLINE", s)
+	}
+	acker.mu.Lock()
+	acker.ids = []string{g.lb}
+	acker.mu.Unlock()
+	ls.before = func(tx store.Tx) error { return setProvisioning(tx, lb.Active) }
+	e.beat(a, dataplane.Heartbeat{AppliedVersion: 2, Ack: true})
+	if s := listener(); s != lb.OpError {
+		t.Errorf("unreported listener once the load balancer went ACTIVE meanwhile: %s, want ERROR", s)
+	}
+}
