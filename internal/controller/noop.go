@@ -88,86 +88,54 @@ func noopAmphora(l *lb.LoadBalancer, role, computeFlavor string, now time.Time) 
 
 // recordAmphorae makes l's amphora rows match its topology: missing roles
 // are created, roles the topology does not have are removed, failed-over
-// ones are back in service. It looks first in a read transaction, and
-// takes the store's write lock only when a row is to change: once an
-// amphora is recorded, a reconcile (one per write to the load balancer)
-// costs no write transaction.
+// ones are back in service.
 func (n Noop) recordAmphorae(ctx context.Context, l *lb.LoadBalancer) error {
 	now := time.Now
 	if n.Now != nil {
 		now = n.Now
 	}
-	var stale bool
-	err := n.Store.View(ctx, func(tx store.Tx) error {
-		var err error
-		stale, err = syncAmphorae(ctx, tx, l, now, false)
-		return err
-	})
-	if err != nil || !stale {
-		return err
-	}
 	return n.Store.Update(ctx, func(tx store.Tx) error {
-		_, err := syncAmphorae(ctx, tx, l, now, true)
-		return err
+		topology, computeFlavor, err := flavorOf(ctx, tx, l.FlavorID)
+		if err != nil {
+			return err
+		}
+		roles := []string{lb.RoleStandalone}
+		if topology == lb.TopologyActiveStandby {
+			roles = []string{lb.RoleMaster, lb.RoleBackup}
+		}
+		amps, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", l.ID)}})
+		if err != nil {
+			return err
+		}
+		have := map[string]*lb.Amphora{}
+		for _, a := range amps {
+			if !lb.Contains(roles, a.Role) || have[a.Role] != nil {
+				if err := tx.Amphorae().Delete(ctx, a.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				continue
+			}
+			have[a.Role] = a
+		}
+		for _, role := range roles {
+			a := have[role]
+			if a == nil {
+				if _, err := tx.Amphorae().CreateIfAbsent(ctx, noopAmphora(l, role, computeFlavor, now().UTC())); err != nil {
+					return err
+				}
+				continue
+			}
+			if a.Status == lb.AmphoraAllocated && a.HAIP == l.VIP.Address {
+				continue
+			}
+			a.Status, a.HAIP, a.HAPortID = lb.AmphoraAllocated, l.VIP.Address, l.VIP.PortID
+			a.Touch(now())
+			if err := tx.Amphorae().Update(ctx, a); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-}
-
-// syncAmphorae reports whether l's amphora rows differ from its topology
-// and, with write, makes them match (see recordAmphorae).
-func syncAmphorae(ctx context.Context, tx store.Tx, l *lb.LoadBalancer, now func() time.Time, write bool) (bool, error) {
-	topology, computeFlavor, err := flavorOf(ctx, tx, l.FlavorID)
-	if err != nil {
-		return false, err
-	}
-	roles := []string{lb.RoleStandalone}
-	if topology == lb.TopologyActiveStandby {
-		roles = []string{lb.RoleMaster, lb.RoleBackup}
-	}
-	amps, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("loadbalancer_id", l.ID)}})
-	if err != nil {
-		return false, err
-	}
-	stale := false
-	have := map[string]*lb.Amphora{}
-	for _, a := range amps {
-		if !lb.Contains(roles, a.Role) || have[a.Role] != nil {
-			stale = true
-			if !write {
-				continue
-			}
-			if err := tx.Amphorae().Delete(ctx, a.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return stale, err
-			}
-			continue
-		}
-		have[a.Role] = a
-	}
-	for _, role := range roles {
-		a := have[role]
-		if a == nil {
-			stale = true
-			if !write {
-				continue
-			}
-			if _, err := tx.Amphorae().CreateIfAbsent(ctx, noopAmphora(l, role, computeFlavor, now().UTC())); err != nil {
-				return stale, err
-			}
-			continue
-		}
-		if a.Status == lb.AmphoraAllocated && a.HAIP == l.VIP.Address {
-			continue
-		}
-		stale = true
-		if !write {
-			continue
-		}
-		a.Status, a.HAIP, a.HAPortID = lb.AmphoraAllocated, l.VIP.Address, l.VIP.PortID
-		a.Touch(now())
-		if err := tx.Amphorae().Update(ctx, a); err != nil {
-			return stale, err
-		}
-	}
-	return stale, nil
 }
 
 // flavorOf returns the topology and compute flavor of a flavor's profile
