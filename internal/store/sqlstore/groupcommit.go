@@ -48,7 +48,7 @@ import (
 const (
 	maxBatch     = 64
 	maxBatchTime = 10 * time.Millisecond
-	maxGather    = time.Millisecond
+	maxGather    = 300 * time.Microsecond
 )
 
 // noGroupCommitEnv, set to 1, turns group commit off: each Update runs in a
