@@ -32,11 +32,3 @@ func CachedStmts(s *Store) (write, read int) {
 
 // MaxCachedStmts is the bound of each pool's statement cache.
 const MaxCachedStmts = maxCachedStmts
-
-// SetGatherTime replaces the window in which a batch waits for the writers
-// the last commit released.
-func SetGatherTime(s *Store, d time.Duration) {
-	s.group.mu.Lock()
-	defer s.group.mu.Unlock()
-	s.group.gatherTime = d
-}

@@ -31,16 +31,9 @@ import (
 //     is on disk. A failed COMMIT fails every caller of the batch, with the
 //     commit's error. Notifications go out after the commit, as before.
 //
-// A writer of a quiet store does not wait for others: the first writer of
-// an idle store runs at once as a batch of one (without a savepoint: its
-// transaction is its own). Under a stream of writes, though, the callers
-// a COMMIT releases send their next writes a moment later, and the first
-// of them would take the next transaction alone (one COMMIT for one write,
-// then one for the rest, and so on). So a batch that starts right after a
-// COMMIT which released several callers gathers first: it waits until as
-// many writers as were in flight at that COMMIT are queued, at most until
-// one COMMIT's duration (capped at maxGather) after it ended. A store
-// written by one caller at a time never waits. A batch holds at most maxBatch writers
+// No writer waits for others to arrive: the first writer of an idle store
+// runs at once as a batch of one (without a savepoint: its transaction is
+// its own). A batch holds at most maxBatch writers
 // and stops taking more after maxBatchTime of running fns; the rest run in
 // the next one. The writer that runs a batch is one of its callers (the
 // first in the queue), so no goroutine is left behind when the store is
@@ -48,7 +41,6 @@ import (
 const (
 	maxBatch     = 64
 	maxBatchTime = 10 * time.Millisecond
-	maxGather    = 300 * time.Microsecond
 )
 
 // noGroupCommitEnv, set to 1, turns group commit off: each Update runs in a
@@ -63,25 +55,11 @@ type group struct {
 	leading bool // a caller is running a batch (or about to)
 
 	commits atomic.Int64 // batches committed
-
-	// What the last COMMIT left, for the next batch's gathering: when it
-	// ended, how long it took, and how many writers were in flight (those
-	// it released and those already queued).
-	lastEnd    time.Time
-	lastCommit time.Duration
-	inFlight   int
-	// gathering is set while a leader waits for writers; arrived wakes it
-	// when one queues.
-	gathering bool
-	arrived   chan struct{}
 	// beforeCommit, when set (tests), runs with the batch's size just
 	// before its COMMIT.
 	beforeCommit func(n int)
 	// maxTime replaces maxBatchTime when set (tests).
 	maxTime time.Duration
-	// gatherTime, when set (tests), replaces the gathering window (the
-	// last COMMIT's duration, at most maxGather).
-	gatherTime time.Duration
 }
 
 // pending is one Update call waiting in the group.
@@ -105,12 +83,6 @@ func (s *Store) updateGrouped(ctx context.Context, fn func(store.Tx) error) erro
 	g.queue = append(g.queue, p)
 	lead := !g.leading
 	g.leading = true
-	if g.gathering {
-		select {
-		case g.arrived <- struct{}{}:
-		default:
-		}
-	}
 	g.mu.Unlock()
 	// The queue is empty whenever nobody leads, so a new leader's call is
 	// at its head; a leader hands over to the head of what is left. Either
@@ -129,7 +101,6 @@ func (s *Store) updateGrouped(ctx context.Context, fn func(store.Tx) error) erro
 func (s *Store) runBatch() {
 	g := &s.group
 	g.mu.Lock()
-	g.gather()
 	n := min(len(g.queue), maxBatch)
 	batch := make([]*pending, n)
 	copy(batch, g.queue)
@@ -144,7 +115,6 @@ func (s *Store) runBatch() {
 	if len(rest) > 0 {
 		g.queue = append(rest[:len(rest):len(rest)], g.queue...)
 	}
-	g.inFlight = len(g.queue) + len(batch) - len(rest)
 	var next *pending
 	if len(g.queue) > 0 {
 		next = g.queue[0]
@@ -256,13 +226,7 @@ func (s *Store) commitBatch(batch []*pending) (rest []*pending) {
 	if s.group.beforeCommit != nil {
 		s.group.beforeCommit(len(done))
 	}
-	commitStart := time.Now()
-	err = tx.Commit()
-	s.group.mu.Lock()
-	s.group.lastEnd = time.Now()
-	s.group.lastCommit = s.group.lastEnd.Sub(commitStart)
-	s.group.mu.Unlock()
-	if err != nil {
+	if err := tx.Commit(); err != nil {
 		err = fmt.Errorf("commit: %w", s.translate(err))
 		for _, p := range done {
 			p.err, p.notes = err, nil
@@ -274,44 +238,6 @@ func (s *Store) commitBatch(batch []*pending) (rest []*pending) {
 		s.hub.deliver(p.notes)
 	}
 	return rest
-}
-
-// gather, called with g.mu held by the caller about to run a batch, waits
-// (releasing g.mu meanwhile) for the writers the last COMMIT released to
-// queue again: until as many as were in flight then are queued, or one
-// COMMIT's duration (at most maxGather) after it ended. It returns at once
-// when the last COMMIT released one writer or is long past.
-func (g *group) gather() {
-	want := min(g.inFlight, maxBatch)
-	if want < 2 || len(g.queue) >= want {
-		return
-	}
-	window := min(g.lastCommit, maxGather)
-	if g.gatherTime > 0 {
-		window = g.gatherTime
-	}
-	deadline := g.lastEnd.Add(window)
-	wait := time.Until(deadline)
-	if wait <= 0 {
-		return
-	}
-	if g.arrived == nil {
-		g.arrived = make(chan struct{}, 1)
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	g.gathering = true
-	defer func() { g.gathering = false }()
-	for len(g.queue) < want {
-		g.mu.Unlock()
-		select {
-		case <-g.arrived:
-			g.mu.Lock()
-		case <-timer.C:
-			g.mu.Lock()
-			return
-		}
-	}
 }
 
 // callFn runs p's fn and reports whether it succeeded; otherwise p holds

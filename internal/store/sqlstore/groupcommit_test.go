@@ -153,69 +153,6 @@ func TestGroupCommitSharesOneCommit(t *testing.T) {
 	}
 }
 
-// TestGroupCommitGathersReleasedWriters: the writers a COMMIT released
-// share the next one even when they come back one after the other (the
-// first waits for the others, within the gathering window), and a store
-// written by one caller at a time never waits.
-func TestGroupCommitGathersReleasedWriters(t *testing.T) {
-	ctx := context.Background()
-	s := groupOpen(t, "")
-	var mu sync.Mutex
-	var sizes []int
-	sqlstore.BeforeCommit(s, func(n int) {
-		mu.Lock()
-		sizes = append(sizes, n)
-		mu.Unlock()
-	})
-	create := func(id string) func(store.Tx) error {
-		return func(tx store.Tx) error { return tx.LoadBalancers().Create(ctx, groupLB(id)) }
-	}
-	errs, commits := groupBatch(t, s, nil, []func(store.Tx) error{create("a1"), create("b1")})
-	if errs[0] != nil || errs[1] != nil || commits != 1 {
-		t.Fatalf("first batch: %v, %d commits", errs, commits)
-	}
-	// A window no machine runs out of: the second writer comes back when
-	// the first is queued, however slow the machine is.
-	sqlstore.SetGatherTime(s, time.Minute)
-	before := sqlstore.Commits(s)
-	first := make(chan error, 1)
-	go func() { first <- s.Update(ctx, create("a2")) }()
-	for deadline := time.Now().Add(60 * time.Second); sqlstore.Queued(s) < 1; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the first writer never queued")
-		}
-	}
-	if err := s.Update(ctx, create("b2")); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	last := sizes[len(sizes)-1]
-	mu.Unlock()
-	if got := sqlstore.Commits(s) - before; got != 1 || last != 2 {
-		t.Fatalf("the two released writers took %d commits (last batch %d), want one of 2", got, last)
-	}
-	if have := groupIDs(t, s); !have["a2"] || !have["b2"] {
-		t.Fatalf("stored: %v", have)
-	}
-
-	// One caller at a time: each batch released one writer, so none waits
-	// for another (a wait would last the minute set above).
-	lone := groupOpen(t, "")
-	sqlstore.SetGatherTime(lone, time.Minute)
-	start := time.Now()
-	for i := 0; i < 20; i++ {
-		if err := lone.Update(ctx, create(fmt.Sprintf("l-%02d", i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if d := time.Since(start); d > 30*time.Second {
-		t.Fatalf("20 writes one at a time took %v: a lone writer waited", d)
-	}
-}
-
 var errGroupBoom = errors.New("boom")
 
 // TestGroupCommitFailuresStayTheirOwn: in one batch, writers that fail
