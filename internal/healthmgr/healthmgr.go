@@ -350,19 +350,8 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 			recompute = lbIDs
 		}
 
-		wasDown := agent.Status != lb.AgentUp
+		wasDown := heardFrom(agent, hb, now)
 		cameUp = wasDown
-		agent.Status = lb.AgentUp
-		t := now.UTC()
-		agent.LastHeartbeat = &t
-		agent.AppliedVersion = hb.AppliedVersion
-		if len(hb.Refused) > 0 {
-			r := hb.Refused[len(hb.Refused)-1]
-			agent.RefusedVersion, agent.RefusedReason = r.Version, r.Reason
-		}
-		if hb.Address != "" {
-			agent.Address = hb.Address
-		}
 		if vrrpOK {
 			moved := !sameAddresses(agent.Segments, segments(hb.Segments))
 			agent.Capabilities, agent.Segments = hb.Capabilities, segments(hb.Segments)
@@ -479,18 +468,7 @@ func (m *Manager) ack(ctx context.Context, agentID string, st *agentState, hb *d
 		if err != nil {
 			return err
 		}
-		cameUp = agent.Status != lb.AgentUp
-		agent.Status = lb.AgentUp
-		t := now.UTC()
-		agent.LastHeartbeat = &t
-		agent.AppliedVersion = hb.AppliedVersion
-		if len(hb.Refused) > 0 {
-			r := hb.Refused[len(hb.Refused)-1]
-			agent.RefusedVersion, agent.RefusedReason = r.Version, r.Reason
-		}
-		if hb.Address != "" {
-			agent.Address = hb.Address
-		}
+		cameUp = heardFrom(agent, hb, now)
 		if err := tx.Agents().Update(ctx, agent); err != nil {
 			return err
 		}
@@ -909,4 +887,23 @@ func (m *Manager) Agents(ctx context.Context) ([]AgentHealth, error) {
 		out = append(out, AgentHealth{Name: a.Name, Status: a.Status, HeartbeatAge: now.Sub(m.lastSeen(a.ID)), AppliedVersion: a.AppliedVersion})
 	}
 	return out, nil
+}
+
+// heardFrom records on agent what every heartbeat says, a full one or an
+// acknowledgement: up, heard from now, its applied version, its last
+// refusal, its address. It reports whether the agent was not up before.
+func heardFrom(agent *lb.Agent, hb *dataplane.Heartbeat, now time.Time) (cameUp bool) {
+	cameUp = agent.Status != lb.AgentUp
+	agent.Status = lb.AgentUp
+	t := now.UTC()
+	agent.LastHeartbeat = &t
+	agent.AppliedVersion = hb.AppliedVersion
+	if len(hb.Refused) > 0 {
+		r := hb.Refused[len(hb.Refused)-1]
+		agent.RefusedVersion, agent.RefusedReason = r.Version, r.Reason
+	}
+	if hb.Address != "" {
+		agent.Address = hb.Address
+	}
+	return cameUp
 }
