@@ -44,6 +44,7 @@ func (h *httpConn) serveInline(rc *rawTCP, current func() *Frontend) (over bool)
 	}
 	b := &h.br
 	var rerr error
+	eof := false
 	wait := func() bool {
 		// Nothing buffered: the keep-alive wait starts now. Drain may end it.
 		h.dl.read(h.c, fe.ClientTimeout)
@@ -75,8 +76,13 @@ func (h *httpConn) serveInline(rc *rawTCP, current func() *Frontend) (over bool)
 			rerr = rc.opError("read", os.NewSyscallError("read", errno))
 			return true
 		case n == 0:
-			rerr = io.EOF
-			return true
+			if b.buffered() == 0 {
+				rerr = io.EOF
+				return true
+			}
+			// The client ended its side after requests still buffered (a pipelined
+			// request behind one the ordinary path served): they are served first.
+			eof = true
 		default:
 			b.w += n
 		}
@@ -110,6 +116,10 @@ func (h *httpConn) serveInline(rc *rawTCP, current func() *Frontend) (over bool)
 				return true
 			}
 			if b.buffered() == 0 {
+				if eof {
+					rerr = io.EOF
+					return true
+				}
 				return wait()
 			}
 		}
