@@ -252,16 +252,9 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	var pairs map[string][2]int
 	err = m.opts.Store.Update(ctx, func(tx store.Tx) error {
 		cameUp, dropped, vrrpChanged, hold = false, false, nil, nil
-		agent, err := tx.Agents().Get(ctx, agentID)
-		if err != nil {
-			return err
-		}
-		if agent.Revoked || agent.CertSerial == "" {
-			dropped = true
-			return nil
-		}
-		changed, err := m.opts.Acker.Acknowledge(ctx, tx, agentID, hb.AppliedVersion, hb.Refused)
-		if err != nil {
+		agent, changed, err := m.admit(ctx, tx, agentID, hb)
+		if err != nil || agent == nil {
+			dropped = agent == nil && err == nil
 			return err
 		}
 		placed, err := tx.Amphorae().List(ctx, store.Query{Filters: []store.Filter{store.F("agent_id", agentID)}})
@@ -456,16 +449,9 @@ func (m *Manager) ack(ctx context.Context, agentID string, st *agentState, hb *d
 	var cameUp, dropped bool
 	err := m.opts.Store.Update(ctx, func(tx store.Tx) error {
 		cameUp, dropped = false, false
-		agent, err := tx.Agents().Get(ctx, agentID)
-		if err != nil {
-			return err
-		}
-		if agent.Revoked || agent.CertSerial == "" {
-			dropped = true
-			return nil
-		}
-		changed, err := m.opts.Acker.Acknowledge(ctx, tx, agentID, hb.AppliedVersion, hb.Refused)
-		if err != nil {
+		agent, changed, err := m.admit(ctx, tx, agentID, hb)
+		if err != nil || agent == nil {
+			dropped = agent == nil && err == nil
 			return err
 		}
 		cameUp = heardFrom(agent, hb, now)
@@ -906,4 +892,22 @@ func heardFrom(agent *lb.Agent, hb *dataplane.Heartbeat, now time.Time) (cameUp 
 		agent.Address = hb.Address
 	}
 	return cameUp
+}
+
+// admit reads the agent a heartbeat (full or an acknowledgement) comes from
+// and records the configuration version it applied: nil without an error
+// when the agent is revoked or has no certificate (its word is dropped).
+func (m *Manager) admit(ctx context.Context, tx store.Tx, agentID string, hb *dataplane.Heartbeat) (*lb.Agent, []string, error) {
+	agent, err := tx.Agents().Get(ctx, agentID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if agent.Revoked || agent.CertSerial == "" {
+		return nil, nil, nil
+	}
+	changed, err := m.opts.Acker.Acknowledge(ctx, tx, agentID, hb.AppliedVersion, hb.Refused)
+	if err != nil {
+		return nil, nil, err
+	}
+	return agent, changed, nil
 }
