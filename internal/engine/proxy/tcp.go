@@ -60,7 +60,13 @@ func (f *Frontend) ServeTCP(c *net.TCPConn) {
 // the direction's timeout (aTimeout when waiting on a, bTimeout on b; 0 = none), aborts both.
 // Bytes read from a are added to in, bytes read from b to out as they move, and their
 // totals returned. It does not close a or b.
+//
+// A splice round returns only when it has moved copyChunk bytes, so a direction that moves
+// less than that within a timeout would show no traffic to the other, idle one, which would
+// then abort a connection whose bytes flow. Each direction's reads therefore end at least
+// every quarter of the shorter timeout (tick), and what they moved is recorded then.
 func Pipe(a, b Conn, aTimeout, bTimeout time.Duration, in, out *atomic.Int64) (inN, outN int64) {
+	tick := shorter(aTimeout, bTimeout) / 4
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	abort := func() {
@@ -75,20 +81,33 @@ func Pipe(a, b Conn, aTimeout, bTimeout time.Duration, in, out *atomic.Int64) (i
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		outN = copyDir(a, b, bTimeout, out, &last, &aborted, abort)
+		outN = copyDir(a, b, bTimeout, tick, out, &last, &aborted, abort)
 	}()
-	inN = copyDir(b, a, aTimeout, in, &last, &aborted, abort)
+	inN = copyDir(b, a, aTimeout, tick, in, &last, &aborted, abort)
 	<-done
 	return inN, outN
 }
 
-func copyDir(dst, src Conn, timeout time.Duration, count *atomic.Int64, last *atomic.Int64, aborted *atomic.Bool, abort func()) (total int64) {
+// shorter is the shorter of two timeouts, one of them 0 (none) being the other.
+func shorter(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// copyDir copies src to dst for Pipe. Its reads end at least every tick (none when 0), and
+// the direction aborts when nothing moved either way for timeout (never when 0).
+func copyDir(dst, src Conn, timeout, tick time.Duration, count *atomic.Int64, last *atomic.Int64, aborted *atomic.Bool, abort func()) (total int64) {
 	var dl deadline
 	for {
 		if aborted.Load() {
 			return
 		}
-		dl.read(src, timeout)
+		dl.read(src, tick)
 		if aborted.Load() { // abort may have run before the deadline above was set
 			return
 		}
@@ -106,7 +125,7 @@ func copyDir(dst, src Conn, timeout time.Duration, count *atomic.Int64, last *at
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded) && !aborted.Load():
 			idle := time.Duration(time.Now().UnixNano() - last.Load())
-			if timeout > 0 && idle < timeout {
+			if timeout <= 0 || idle < timeout {
 				dl.at = 0 // expired: force a new deadline
 				continue
 			}
