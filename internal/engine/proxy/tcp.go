@@ -67,6 +67,9 @@ func (f *Frontend) ServeTCP(c *net.TCPConn) {
 // every quarter of the shorter timeout (tick), and what they moved is recorded then.
 func Pipe(a, b Conn, aTimeout, bTimeout time.Duration, in, out *atomic.Int64) (inN, outN int64) {
 	tick := shorter(aTimeout, bTimeout) / 4
+	if tick == 0 {
+		tick = shorter(aTimeout, bTimeout)
+	}
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	abort := func() {
