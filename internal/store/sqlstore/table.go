@@ -296,7 +296,14 @@ func (t *table[T]) addFilters(w *where, filters []store.Filter) error {
 			if null {
 				alts = append(alts, q(c.name)+" IS NULL")
 			}
-			if len(list) > 0 {
+			switch {
+			case len(list) == 1:
+				// One value is an equality: an index search with no
+				// list to decode (SQLite's json_each is set up at every
+				// run, and cost as much as the rest of the query).
+				alts = append(alts, q(c.name)+" = ?")
+				args = append(args, list[0])
+			case len(list) > 1:
 				arg, err := t.tx.s.d.list(c.typ, list)
 				if err != nil {
 					return fmt.Errorf("filter %s: %w", t.k.table, err)
