@@ -143,6 +143,11 @@ type Tx interface {
 	// Notify sends payload on channel (see Broadcaster) when, and only
 	// if, the transaction commits.
 	Notify(ctx context.Context, channel, payload string) error
+	// PoolListeners returns a pool's listeners in Octavia's sense, in one
+	// statement: those using it as their default pool (in creation order),
+	// then those owning an enabled L7 policy with at least one rule that
+	// redirects to it (in creation order).
+	PoolListeners(ctx context.Context, poolID string) ([]*lb.Listener, error)
 }
 
 // StatsTable stores listener counters per (listener, agent).
