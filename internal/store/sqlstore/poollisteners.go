@@ -29,5 +29,6 @@ func (t *txn) PoolListeners(ctx context.Context, poolID string) ([]*lb.Listener,
 	if err != nil {
 		return nil, fmt.Errorf("listeners of pool %s: %w", poolID, err)
 	}
+	tb.rememberRows(ls)
 	return ls, nil
 }

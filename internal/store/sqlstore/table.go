@@ -58,14 +58,25 @@ func (t *table[T]) getBy(ctx context.Context, id string, lock bool) (*T, error) 
 	if len(list) == 0 {
 		return nil, fmt.Errorf("get %s %s: %w", t.k.table, id, store.ErrNotFound)
 	}
-	if t.tx.remembers() {
+	t.rememberRows(list)
+	return list[0], nil
+}
+
+// rememberRows records the stored values of rows just read, in a
+// transaction that keeps them (see txn.loaded).
+func (t *table[T]) rememberRows(list []*T) {
+	if !t.tx.remembers() {
+		return
+	}
+	for _, v := range list {
 		vals := make([]any, len(t.k.cols))
 		for i, c := range t.k.cols {
-			vals[i] = c.get(list[0])
+			vals[i] = c.get(v)
 		}
-		t.tx.remember(t.k.table, id, vals)
+		if id, ok := vals[0].(string); ok && id != "" {
+			t.tx.remember(t.k.table, id, vals)
+		}
 	}
-	return list[0], nil
 }
 
 func (t *table[T]) Get(ctx context.Context, id string) (*T, error) { return t.getBy(ctx, id, false) }
@@ -422,6 +433,7 @@ func (t *table[T]) List(ctx context.Context, qry store.Query) ([]*T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", t.k.table, err)
 	}
+	t.rememberRows(list)
 	if reverse {
 		for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
 			list[i], list[j] = list[j], list[i]
