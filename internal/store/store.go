@@ -148,6 +148,11 @@ type Tx interface {
 	// then those owning an enabled L7 policy with at least one rule that
 	// redirects to it (in creation order).
 	PoolListeners(ctx context.Context, poolID string) ([]*lb.Listener, error)
+	// LockPool returns a pool, its load balancer locked as
+	// LoadBalancers().Lock locks it, and whether a health monitor watches
+	// the pool: what a write under the pool reads first. ErrNotFound when
+	// the pool or its load balancer does not exist.
+	LockPool(ctx context.Context, poolID string) (*lb.Pool, *lb.LoadBalancer, bool, error)
 }
 
 // StatsTable stores listener counters per (listener, agent).

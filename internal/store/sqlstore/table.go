@@ -31,11 +31,9 @@ func (t *table[T]) scanRows(rows *sql.Rows) ([]*T, error) {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		v := new(T)
-		for i := range t.k.cols {
-			if err := t.k.cols[i].set(v, raw[i]); err != nil {
-				return nil, fmt.Errorf("decode %s.%s: %w", t.k.table, t.k.cols[i].name, err)
-			}
+		v, err := t.decode(raw)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, v)
 	}

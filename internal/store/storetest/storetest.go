@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"SealedKeys", testSealedKeys},
 		{"Notifications", testNotifications},
 		{"PoolListeners", testPoolListeners},
+		{"LockPool", testLockPool},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
