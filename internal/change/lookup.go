@@ -60,30 +60,9 @@ func (t *txn) amphora(id string) (*lb.Amphora, error) {
 }
 
 // poolListeners returns a pool's listeners in Octavia's sense (see
-// PoolListenerIDs).
+// PoolListenerIDs), read in one statement.
 func poolListeners(ctx context.Context, tx store.Tx, poolID string) ([]*lb.Listener, error) {
-	ls, err := tx.Listeners().List(ctx, store.Query{Filters: []store.Filter{store.F("default_pool_id", poolID)}})
-	if err != nil {
-		return nil, err
-	}
-	redirect, err := redirectListeners(ctx, tx, []string{poolID})
-	if err != nil {
-		return nil, err
-	}
-	var more []string
-	for _, id := range redirect[poolID] {
-		if !slices.ContainsFunc(ls, func(l *lb.Listener) bool { return l.ID == id }) {
-			more = append(more, id)
-		}
-	}
-	if len(more) > 0 {
-		extra, err := tx.Listeners().List(ctx, store.Query{Filters: []store.Filter{store.In("id", more...)}})
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, extra...)
-	}
-	return ls, nil
+	return tx.PoolListeners(ctx, poolID)
 }
 
 // PoolListenerIDs maps each pool id to its listeners in Octavia's sense:

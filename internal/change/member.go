@@ -26,11 +26,7 @@ func (w *Writer) CreateMember(ctx context.Context, in MemberCreate) (*lb.Member,
 	m := in.Member
 	w.assignID(&m.ID)
 	err := w.write(ctx, func(t *txn) error {
-		p, err := t.pool(in.PoolID)
-		if err != nil {
-			return err
-		}
-		parent, err := t.lock(p.LoadBalancerID, in.Allow)
+		p, parent, monitored, err := t.lockPool(in.PoolID, in.Allow)
 		if err != nil {
 			return err
 		}
@@ -53,10 +49,6 @@ func (w *Writer) CreateMember(ctx context.Context, in MemberCreate) (*lb.Member,
 		// store's unique key (pool, address, port) at Create below: no
 		// count beforehand, and what the write did so far is rolled back
 		// with it.
-		monitored, err := t.monitored(p.ID)
-		if err != nil {
-			return err
-		}
 		if err := t.begin(lb.PendingUpdate); err != nil {
 			return err
 		}
@@ -94,6 +86,36 @@ func (t *txn) checkSubnet(m *lb.Member) error {
 		return nil
 	}
 	return t.w.subnets.CheckSubnet(t.ctx, t.tx, m.SubnetID)
+}
+
+// lockPool reads a pool, locks its load balancer (as lock does) and
+// reports whether a health monitor watches the pool, in one store call;
+// where either is missing, the reads one by one answer which (the pool's
+// 404 before the load balancer's).
+func (t *txn) lockPool(id string, allow Allow) (*lb.Pool, *lb.LoadBalancer, bool, error) {
+	p, l, monitored, err := t.tx.LockPool(t.ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && l.Status.Provisioning == lb.Deleted) {
+		p, err := t.pool(id)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		parent, err := t.lock(p.LoadBalancerID, allow)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		monitored, err := t.monitored(p.ID)
+		return p, parent, monitored, err
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if allow != nil {
+		if err := allow(l.ProjectID); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	t.lb = l
+	return p, l, monitored, nil
 }
 
 // monitored reports whether new members of the pool start OFFLINE (the pool

@@ -485,46 +485,58 @@ func statuses(ctx context.Context, tx store.Tx, g *lb.Graph) []objectStatus {
 	return out
 }
 
-// fetch reads one child object afresh inside tx.
-func fetch(ctx context.Context, tx store.Tx, k kind, id string) (objectStatus, error) {
+// fetchAll reads the objects of todo afresh inside tx, one query per
+// kind, by id; an object gone meanwhile is absent from the map.
+func fetchAll(ctx context.Context, tx store.Tx, todo []objectStatus) (map[objectKey]objectStatus, error) {
+	ids := map[kind][]string{}
+	for _, t := range todo {
+		ids[t.kind] = append(ids[t.kind], t.id)
+	}
+	out := make(map[objectKey]objectStatus, len(todo))
+	for k, list := range ids {
+		if err := fetchKind(ctx, tx, k, list, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// objectKey names a child object.
+type objectKey struct {
+	kind kind
+	id   string
+}
+
+// fetchKind reads the objects of kind k with the given ids into out.
+func fetchKind(ctx context.Context, tx store.Tx, k kind, ids []string, out map[objectKey]objectStatus) error {
+	q := store.Query{Filters: []store.Filter{store.In("id", ids...)}}
 	switch k {
 	case kindRule:
-		x, err := tx.L7Rules().Get(ctx, id)
-		if err != nil {
-			return objectStatus{}, err
-		}
-		return ruleObj(ctx, tx, x), nil
+		return fetchInto(ctx, tx, store.Tx.L7Rules, q, ruleObj, out)
 	case kindPolicy:
-		x, err := tx.L7Policies().Get(ctx, id)
-		if err != nil {
-			return objectStatus{}, err
-		}
-		return policyObj(ctx, tx, x), nil
+		return fetchInto(ctx, tx, store.Tx.L7Policies, q, policyObj, out)
 	case kindMember:
-		x, err := tx.Members().Get(ctx, id)
-		if err != nil {
-			return objectStatus{}, err
-		}
-		return memberObj(ctx, tx, x), nil
+		return fetchInto(ctx, tx, store.Tx.Members, q, memberObj, out)
 	case kindMonitor:
-		x, err := tx.HealthMonitors().Get(ctx, id)
-		if err != nil {
-			return objectStatus{}, err
-		}
-		return monitorObj(ctx, tx, x), nil
+		return fetchInto(ctx, tx, store.Tx.HealthMonitors, q, monitorObj, out)
 	case kindListener:
-		x, err := tx.Listeners().Get(ctx, id)
-		if err != nil {
-			return objectStatus{}, err
-		}
-		return listenerObj(ctx, tx, x), nil
+		return fetchInto(ctx, tx, store.Tx.Listeners, q, listenerObj, out)
 	default:
-		x, err := tx.Pools().Get(ctx, id)
-		if err != nil {
-			return objectStatus{}, err
-		}
-		return poolObj(ctx, tx, x), nil
+		return fetchInto(ctx, tx, store.Tx.Pools, q, poolObj, out)
 	}
+}
+
+func fetchInto[T any](ctx context.Context, tx store.Tx, tbl func(store.Tx) store.Table[T], q store.Query,
+	mk func(context.Context, store.Tx, *T) objectStatus, out map[objectKey]objectStatus) error {
+	list, err := tbl(tx).List(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, x := range list {
+		o := mk(ctx, tx, x)
+		out[objectKey{o.kind, o.id}] = o
+	}
+	return nil
 }
 
 // settle computes an object's statuses after generation gen applied. It
@@ -596,13 +608,14 @@ func (c *Controller) complete(ctx context.Context, id string, gen int64, operati
 		if err != nil {
 			return err
 		}
+		fresh, err := fetchAll(ctx, tx, todo)
+		if err != nil {
+			return err
+		}
 		for _, t := range todo {
-			o, err := fetch(ctx, tx, t.kind, t.id)
-			if errors.Is(err, store.ErrNotFound) {
+			o, ok := fresh[objectKey{t.kind, t.id}]
+			if !ok {
 				continue // gone meanwhile, or through a parent's cascade
-			}
-			if err != nil {
-				return err
 			}
 			changed, remove := settle(o, gen, operating)
 			switch {

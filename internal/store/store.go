@@ -143,6 +143,16 @@ type Tx interface {
 	// Notify sends payload on channel (see Broadcaster) when, and only
 	// if, the transaction commits.
 	Notify(ctx context.Context, channel, payload string) error
+	// PoolListeners returns a pool's listeners in Octavia's sense, in one
+	// statement: those using it as their default pool (in creation order),
+	// then those owning an enabled L7 policy with at least one rule that
+	// redirects to it (in creation order).
+	PoolListeners(ctx context.Context, poolID string) ([]*lb.Listener, error)
+	// LockPool returns a pool, its load balancer locked as
+	// LoadBalancers().Lock locks it, and whether a health monitor watches
+	// the pool: what a write under the pool reads first. ErrNotFound when
+	// the pool or its load balancer does not exist.
+	LockPool(ctx context.Context, poolID string) (*lb.Pool, *lb.LoadBalancer, bool, error)
 }
 
 // StatsTable stores listener counters per (listener, agent).

@@ -31,11 +31,9 @@ func (t *table[T]) scanRows(rows *sql.Rows) ([]*T, error) {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		v := new(T)
-		for i := range t.k.cols {
-			if err := t.k.cols[i].set(v, raw[i]); err != nil {
-				return nil, fmt.Errorf("decode %s.%s: %w", t.k.table, t.k.cols[i].name, err)
-			}
+		v, err := t.decode(raw)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, v)
 	}
@@ -58,14 +56,25 @@ func (t *table[T]) getBy(ctx context.Context, id string, lock bool) (*T, error) 
 	if len(list) == 0 {
 		return nil, fmt.Errorf("get %s %s: %w", t.k.table, id, store.ErrNotFound)
 	}
-	if t.tx.remembers() {
+	t.rememberRows(list)
+	return list[0], nil
+}
+
+// rememberRows records the stored values of rows just read, in a
+// transaction that keeps them (see txn.loaded).
+func (t *table[T]) rememberRows(list []*T) {
+	if !t.tx.remembers() {
+		return
+	}
+	for _, v := range list {
 		vals := make([]any, len(t.k.cols))
 		for i, c := range t.k.cols {
-			vals[i] = c.get(list[0])
+			vals[i] = c.get(v)
 		}
-		t.tx.remember(t.k.table, id, vals)
+		if id, ok := vals[0].(string); ok && id != "" {
+			t.tx.remember(t.k.table, id, vals)
+		}
 	}
-	return list[0], nil
 }
 
 func (t *table[T]) Get(ctx context.Context, id string) (*T, error) { return t.getBy(ctx, id, false) }
@@ -296,7 +305,14 @@ func (t *table[T]) addFilters(w *where, filters []store.Filter) error {
 			if null {
 				alts = append(alts, q(c.name)+" IS NULL")
 			}
-			if len(list) > 0 {
+			switch {
+			case len(list) == 1:
+				// One value is an equality: an index search with no
+				// list to decode (SQLite's json_each is set up at every
+				// run, and cost as much as the rest of the query).
+				alts = append(alts, q(c.name)+" = ?")
+				args = append(args, list[0])
+			case len(list) > 1:
 				arg, err := t.tx.s.d.list(c.typ, list)
 				if err != nil {
 					return fmt.Errorf("filter %s: %w", t.k.table, err)
@@ -415,6 +431,7 @@ func (t *table[T]) List(ctx context.Context, qry store.Query) ([]*T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", t.k.table, err)
 	}
+	t.rememberRows(list)
 	if reverse {
 		for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
 			list[i], list[j] = list[j], list[i]

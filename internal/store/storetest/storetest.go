@@ -57,6 +57,8 @@ func Run(t *testing.T, open Opener) {
 		{"Publications", testPublications},
 		{"SealedKeys", testSealedKeys},
 		{"Notifications", testNotifications},
+		{"PoolListeners", testPoolListeners},
+		{"LockPool", testLockPool},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -497,6 +499,9 @@ func testFilters(t *testing.T, s store.Store) {
 		{"and", []store.Filter{store.F("name", "n2"), store.F("project_id", "p1")}, func(l *lb.LoadBalancer) bool { return l.Name == "n2" && l.ProjectID == "p1" }},
 		{"null", []store.Filter{store.F("flavor_id", "")}, func(l *lb.LoadBalancer) bool { return l.FlavorID == "" }},
 		{"in", []store.Filter{store.In("project_id", "p0", "p2")}, func(l *lb.LoadBalancer) bool { return l.ProjectID != "p1" }},
+		{"in one", []store.Filter{store.In("project_id", "p2")}, func(l *lb.LoadBalancer) bool { return l.ProjectID == "p2" }},
+		{"in one with null", []store.Filter{store.In("flavor_id", "", id("ffffffff", 1))}, func(l *lb.LoadBalancer) bool { return l.FlavorID == "" || l.FlavorID == id("ffffffff", 1) }},
+		{"in one bool", []store.Filter{store.In("admin_state_up", "false")}, func(l *lb.LoadBalancer) bool { return !l.AdminStateUp }},
 		{"in empty", []store.Filter{store.In("project_id")}, func(l *lb.LoadBalancer) bool { return false }},
 		{"int", []store.Filter{store.F("generation", "1")}, func(l *lb.LoadBalancer) bool { return true }},
 		{"time", []store.Filter{store.F("created_at", "2026-01-02T03:04:06")}, func(l *lb.LoadBalancer) bool { return l.CreatedAt.Equal(base.Add(time.Second)) }},
