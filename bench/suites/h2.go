@@ -66,6 +66,7 @@ func runH2(ctx context.Context, args []string) error {
 	gcalls := fs.Int("gm", 16, "concurrent gRPC unary calls per connection")
 	before := fs.String("before", os.Getenv("BEFORE"), "another fulcrum binary measured beside (default from $BEFORE)")
 	outDir := fs.String("out", "bench/out", "directory for the fulcrum binary, configs, certificates and logs")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof of the measured fulcrum engine on this loopback address (go tool pprof http://ADDR/debug/pprof/profile during a run)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,7 +113,11 @@ func runH2(ctx context.Context, args []string) error {
 		if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 			return err
 		}
-		p, err := startProc(ctx, filepath.Join(*outDir, name+"-h2.log"), bin, "engine", "--config", cfgPath, "--log-level", "warn")
+		args := []string{"engine", "--config", cfgPath, "--log-level", "warn"}
+		if name == "fulcrum" && *pprofAddr != "" {
+			args = append(args, "--pprof", *pprofAddr)
+		}
+		p, err := startProc(ctx, filepath.Join(*outDir, name+"-h2.log"), bin, args...)
 		if err != nil {
 			return err
 		}
