@@ -27,6 +27,11 @@ type h2MConn struct {
 	c  net.Conn
 	w  *h2Writer
 	fr *http2.Framer // ReadFrame: the reader goroutine only; writes: under wmu
+	br *bufio.Reader
+	// woken are the streams the reader has news for, woken when the frames read at
+	// once are all filed (reader only): an answer's head, data and trailers that came
+	// together wake its reader once.
+	woken []*h2MStream
 
 	wmu  sync.Mutex
 	enc  *hpack.Encoder
@@ -78,6 +83,8 @@ type h2MStream struct {
 	sentEnd  bool  // our side ended
 	err      error // the stream failed (the member reset it, the connection failed)
 	detached bool  // out of cc.streams
+
+	woken bool // in cc.woken (reader only)
 }
 
 // The member connection's windows and limits.
@@ -107,7 +114,8 @@ func newH2MConn(c net.Conn, writeTimeout, idle time.Duration, maxHeaderBytes int
 		peerMax: 100, initWin: 65535, sendWin: 65535, recvWin: h2MConnWindow, idle: idle,
 		tokens: H2ControlBurst, last: time.Now(), lastUsed: time.Now()}
 	cc.maxFrame.Store(16384)
-	cc.fr = http2.NewFramer(cc.w, bufio.NewReaderSize(c, 32<<10))
+	cc.br = bufio.NewReaderSize(c, 32<<10)
+	cc.fr = http2.NewFramer(cc.w, cc.br)
 	cc.fr.SetReuseFrames()
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(h2HeaderTable, nil)
 	cc.fr.MaxHeaderListSize = uint32(maxHeaderBytes)
@@ -500,6 +508,7 @@ func (cc *h2MConn) readLoop() {
 	for {
 		f, err := cc.fr.ReadFrame()
 		if err != nil {
+			cc.wakeAll()
 			var se http2.StreamError
 			if errors.As(err, &se) {
 				// A malformed answer head: that stream is reset, the connection goes on.
@@ -515,7 +524,11 @@ func (cc *h2MConn) readLoop() {
 			return
 		}
 		cc.reads.Add(1)
-		if err := cc.handle(f); err != nil {
+		err = cc.handle(f)
+		if err != nil || !cc.frameBuffered() {
+			cc.wakeAll()
+		}
+		if err != nil {
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
 				cc.wmu.Lock()
@@ -526,6 +539,34 @@ func (cc *h2MConn) readLoop() {
 			cc.fail(err)
 			return
 		}
+	}
+}
+
+// frameBuffered: a whole frame waits in the read buffer (ReadFrame will not block).
+func (cc *h2MConn) frameBuffered() bool {
+	n := cc.br.Buffered()
+	if n < 9 {
+		return false
+	}
+	h, _ := cc.br.Peek(9)
+	return n >= 9+int(h[0])<<16|int(h[1])<<8|int(h[2])
+}
+
+// wakeAll wakes the readers of the streams notified (reader only).
+func (cc *h2MConn) wakeAll() {
+	for i, s := range cc.woken {
+		s.woken = false
+		wake(s.rwake)
+		cc.woken[i] = nil
+	}
+	cc.woken = cc.woken[:0]
+}
+
+// notify wakes s's reader once the frames read at once are filed (reader only).
+func (cc *h2MConn) notify(s *h2MStream) {
+	if !s.woken {
+		s.woken = true
+		cc.woken = append(cc.woken, s)
 	}
 }
 
@@ -720,7 +761,7 @@ func (cc *h2MConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		}
 	}
 	cc.mu.Unlock()
-	wake(s.rwake)
+	cc.notify(s)
 	return nil
 }
 
@@ -782,7 +823,7 @@ func (cc *h2MConn) onData(f *http2.DataFrame) error {
 		return nil
 	}
 	if s != nil {
-		wake(s.rwake)
+		cc.notify(s)
 	}
 	return nil
 }

@@ -299,7 +299,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	wh := w.Header()
 	var cookies http.Header
 	for _, f := range ms.head {
-		k := http.CanonicalHeaderKey(f.Name)
+		k := h2Canonical(f.Name)
 		if h2Hop[k] {
 			continue
 		}
@@ -367,10 +367,24 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		*bp = buf[:cap(buf)]
 	}
 	for _, f := range ms.trailer {
-		k := http.TrailerPrefix + http.CanonicalHeaderKey(f.Name)
+		k := http.TrailerPrefix + h2Canonical(f.Name)
 		wh[k] = append(wh[k], f.Value)
 	}
 	return nil, true
+}
+
+// h2Names are the canonical forms of the field names members answer with most (an
+// answer's names are lower case in HTTP/2; x/net/http2's handlers take canonical ones).
+var h2Names = map[string]string{"content-type": "Content-Type", "content-length": "Content-Length", "date": "Date",
+	"grpc-status": "Grpc-Status", "grpc-message": "Grpc-Message", "grpc-encoding": "Grpc-Encoding",
+	"grpc-accept-encoding": "Grpc-Accept-Encoding", "server": "Server", "cache-control": "Cache-Control",
+	"set-cookie": "Set-Cookie", "etag": "Etag", "last-modified": "Last-Modified", "vary": "Vary"}
+
+func h2Canonical(name string) string {
+	if k, ok := h2Names[name]; ok {
+		return k
+	}
+	return http.CanonicalHeaderKey(name)
 }
 
 // h2Counted is a request body that counts what was read from it.
