@@ -146,14 +146,6 @@ func (cc *h2MConn) reserve() bool {
 	return true
 }
 
-// unreserve gives back a promise open will not keep.
-func (cc *h2MConn) unreserve() {
-	cc.mu.Lock()
-	cc.reserved--
-	cc.lastUsed = time.Now()
-	cc.mu.Unlock()
-}
-
 // open sends a reserved stream's HEADERS (fields in order, pseudo-fields first);
 // endStream when the request has no body.
 func (cc *h2MConn) open(fields []hpack.HeaderField, endStream bool) (*h2MStream, error) {
