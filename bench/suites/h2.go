@@ -169,7 +169,10 @@ func runH2(ctx context.Context, args []string) error {
 	}
 	res, gres := map[string][]sample{}, map[string][]sample{}
 	for r := 1; r <= *runs; r++ {
-		for _, t := range targets {
+		// Each run starts with another target: the slot right after another proxy's load
+		// measured up to a quarter slower than the one after it, the same binary in both.
+		order := append(append([]target(nil), targets[(r-1)%len(targets):]...), targets[:(r-1)%len(targets)]...)
+		for _, t := range order {
 			s, err := measure(ctx, t.pid, func() (sample, error) { return load(ctx, "https://"+t.addr+"/", *dur, *conns, *streams) })
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
@@ -177,7 +180,7 @@ func runH2(ctx context.Context, args []string) error {
 			res[t.name] = append(res[t.name], s)
 			fmt.Printf("run %d %-8s h2   %9.0f req/s   mean latency %6.2f ms  proxy CPU %5.2f s\n", r, t.name, s.rps, s.p50, s.cpu)
 		}
-		for _, t := range targets {
+		for _, t := range order {
 			s, err := measure(ctx, t.pid, func() (sample, error) { return grpcLoad(t.grpcAddr, *dur) })
 			if err != nil {
 				return fmt.Errorf("%s gRPC: %w", t.name, err)
