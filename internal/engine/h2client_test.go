@@ -191,3 +191,59 @@ func TestH2MemberControlFlood(t *testing.T) {
 		t.Fatal("the engine kept the flooding member's connection open")
 	}
 }
+
+// TestH2MemberSendWindows: a request body larger than the member's windows (a stream
+// window of 1,000 bytes, the connection's 65,535) reaches the member whole, never beyond
+// what its windows allow, in DATA frames no larger than its frame size, as the member
+// gives the windows back; the member's answer carries what it counted.
+func TestH2MemberSendWindows(t *testing.T) {
+	checkGoroutines(t)
+	const streamWin = 1000
+	m := rawH2Member(t, func(c net.Conn, fr *http2.Framer) {
+		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWin})
+		connWin, win := int64(65535), map[uint32]int64{}
+		got := map[uint32]int{}
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				win[f.StreamID] = streamWin
+			case *http2.DataFrame:
+				n := int64(len(f.Data()))
+				connWin -= n
+				win[f.StreamID] -= n
+				verdict := ""
+				if connWin < 0 || win[f.StreamID] < 0 {
+					verdict = fmt.Sprintf("beyond the window: connection %d, stream %d", connWin, win[f.StreamID])
+				}
+				got[f.StreamID] += int(n)
+				if n > 0 && !f.StreamEnded() {
+					// Give back what came, in two steps.
+					fr.WriteWindowUpdate(0, uint32(n))
+					connWin += n
+					fr.WriteWindowUpdate(f.StreamID, uint32(n))
+					win[f.StreamID] += n
+				}
+				if f.StreamEnded() || verdict != "" {
+					if verdict == "" {
+						verdict = fmt.Sprint(got[f.StreamID])
+					}
+					var b bytes.Buffer
+					enc := hpack.NewEncoder(&b)
+					enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+					fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: b.Bytes(), EndHeaders: true})
+					fr.WriteData(f.StreamID, true, []byte(verdict))
+				}
+			}
+		}
+	})
+	c, url := h2cPoolListener(t, m)
+	big := strings.Repeat("y", 200<<10)
+	req, _ := http.NewRequest("POST", url, strings.NewReader(big))
+	if resp, body := h2Do(t, c, req); resp.StatusCode != 200 || body != fmt.Sprint(len(big)) {
+		t.Fatalf("a body beyond the member's windows: %d %q, want 200 %d", resp.StatusCode, body, len(big))
+	}
+}
