@@ -201,7 +201,9 @@ func TestH2MemberSendWindows(t *testing.T) {
 	const streamWin = 1000
 	m := rawH2Member(t, func(c net.Conn, fr *http2.Framer) {
 		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWin})
-		connWin, win := int64(65535), map[uint32]int64{}
+		// Until the engine acknowledges the settings, its streams may use the default
+		// window (RFC 9113 §6.9.2).
+		connWin, initial, win := int64(65535), int64(65535), map[uint32]int64{}
 		got := map[uint32]int{}
 		for {
 			f, err := fr.ReadFrame()
@@ -209,8 +211,15 @@ func TestH2MemberSendWindows(t *testing.T) {
 				return
 			}
 			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if f.IsAck() {
+					for id := range win {
+						win[id] += streamWin - initial
+					}
+					initial = streamWin
+				}
 			case *http2.MetaHeadersFrame:
-				win[f.StreamID] = streamWin
+				win[f.StreamID] = initial
 			case *http2.DataFrame:
 				n := int64(len(f.Data()))
 				connWin -= n
