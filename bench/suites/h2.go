@@ -66,6 +66,7 @@ func runH2(ctx context.Context, args []string) error {
 	gcalls := fs.Int("gm", 16, "concurrent gRPC unary calls per connection")
 	before := fs.String("before", os.Getenv("BEFORE"), "another fulcrum binary measured beside (default from $BEFORE)")
 	outDir := fs.String("out", "bench/out", "directory for the fulcrum binary, configs, certificates and logs")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof of the measured fulcrum engine on this loopback address (go tool pprof http://ADDR/debug/pprof/profile during a run)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,7 +113,11 @@ func runH2(ctx context.Context, args []string) error {
 		if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 			return err
 		}
-		p, err := startProc(ctx, filepath.Join(*outDir, name+"-h2.log"), bin, "engine", "--config", cfgPath, "--log-level", "warn")
+		args := []string{"engine", "--config", cfgPath, "--log-level", "warn"}
+		if name == "fulcrum" && *pprofAddr != "" {
+			args = append(args, "--pprof", *pprofAddr)
+		}
+		p, err := startProc(ctx, filepath.Join(*outDir, name+"-h2.log"), bin, args...)
 		if err != nil {
 			return err
 		}
@@ -164,7 +169,10 @@ func runH2(ctx context.Context, args []string) error {
 	}
 	res, gres := map[string][]sample{}, map[string][]sample{}
 	for r := 1; r <= *runs; r++ {
-		for _, t := range targets {
+		// Each run starts with another target: the slot right after another proxy's load
+		// measured up to a quarter slower than the one after it, the same binary in both.
+		order := append(append([]target(nil), targets[(r-1)%len(targets):]...), targets[:(r-1)%len(targets)]...)
+		for _, t := range order {
 			s, err := measure(ctx, t.pid, func() (sample, error) { return load(ctx, "https://"+t.addr+"/", *dur, *conns, *streams) })
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
@@ -172,7 +180,7 @@ func runH2(ctx context.Context, args []string) error {
 			res[t.name] = append(res[t.name], s)
 			fmt.Printf("run %d %-8s h2   %9.0f req/s   mean latency %6.2f ms  proxy CPU %5.2f s\n", r, t.name, s.rps, s.p50, s.cpu)
 		}
-		for _, t := range targets {
+		for _, t := range order {
 			s, err := measure(ctx, t.pid, func() (sample, error) { return grpcLoad(t.grpcAddr, *dur) })
 			if err != nil {
 				return fmt.Errorf("%s gRPC: %w", t.name, err)

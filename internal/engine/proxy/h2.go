@@ -52,6 +52,7 @@ type h2Stream struct {
 	local netip.AddrPort
 	mu    sync.Mutex
 	mc    *memberConn // the member connection the stream's exchange holds
+	ms    *h2MStream  // the HTTP/2 member stream the exchange holds
 	done  bool        // the stream ended: a member connection held now is closed
 
 	// The client's stream, for an exchange with an HTTP/2 member (h2member.go).
@@ -113,8 +114,22 @@ func (h *httpConn) holdMember(mc *memberConn) bool {
 	return true
 }
 
+// holdStream tells the stream's abort which HTTP/2 member stream its exchange uses;
+// false when the stream has ended already (ms is then reset).
+func (s *h2Stream) holdStream(ms *h2MStream) bool {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		ms.done()
+		return false
+	}
+	s.ms = ms
+	s.mu.Unlock()
+	return true
+}
+
 // abort ends the stream's member exchange, if any: the client reset the stream (or went
-// away), so nobody reads the answer.
+// away), so nobody reads the answer. An HTTP/2 member's stream is reset (CANCEL).
 func (s *h2Stream) abort() {
 	s.mu.Lock()
 	s.done = true
@@ -122,7 +137,12 @@ func (s *h2Stream) abort() {
 		s.mc.c.Close()
 		s.mc = nil
 	}
+	ms := s.ms
+	s.ms = nil
 	s.mu.Unlock()
+	if ms != nil {
+		ms.done()
+	}
 }
 
 // localAddr is the local address of the client connection.

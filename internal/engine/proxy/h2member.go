@@ -1,5 +1,3 @@
-//lint:file-ignore SA1019 x/net/http2's Transport and ClientConn are deprecated in favour of net/http's; the engine runs each member connection it dialed (and handshook, for TLS pools) as one ClientConn of its own, shared by the streams to that member, which x/net/http2 offers directly.
-
 package proxy
 
 import (
@@ -10,7 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +16,9 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine/balance"
+	"github.com/fulcrumlb/fulcrum/internal/engine/tlsterm"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // HTTP/2 to members (docs/http2.md): a stream of an HTTP/2 client whose pool speaks
@@ -28,12 +28,10 @@ import (
 // the member), then hands the exchange to h2Forward, which sends the request as an
 // HTTP/2 stream on a connection shared by the frontend's streams to that member and
 // relays the answer, its body as it streams and its trailers, straight onto the client's
-// stream.
+// stream. The member connections are the engine's own (h2client.go).
 
 // h2Members are a frontend's HTTP/2 member connections, one per member (and SNI).
 type h2Members struct {
-	once  sync.Once
-	tr    *http2.Transport
 	mu    sync.Mutex
 	slots map[h2Key]*h2Slot
 }
@@ -45,7 +43,7 @@ type h2Key struct {
 
 type h2Slot struct {
 	mu sync.Mutex
-	cc *http2.ClientConn
+	cc *h2MConn
 	h1 bool // the member chose HTTP/1.x by ALPN: its streams take the HTTP/1.1 path
 }
 
@@ -64,30 +62,10 @@ func (fe *Frontend) speaksH2(rt *route) bool {
 // is the client's choice).
 const h2MaxSlots = 1024
 
-func (fe *Frontend) h2Transport() *http2.Transport {
-	hm := &fe.h2m
-	hm.once.Do(func() {
-		o := fe.Opts.WithDefaults()
-		hm.tr = &http2.Transport{
-			AllowHTTP:                  true,
-			MaxHeaderListSize:          uint32(o.MaxHeaderBytes),
-			MaxDecoderHeaderTableSize:  h2HeaderTable,
-			MaxEncoderHeaderTableSize:  h2HeaderTable,
-			IdleConnTimeout:            o.MemberIdleTimeout,
-			ReadIdleTimeout:            30 * time.Second,
-			PingTimeout:                15 * time.Second,
-			StrictMaxConcurrentStreams: false,
-		}
-		hm.slots = make(map[h2Key]*h2Slot)
-	})
-	return hm.tr
-}
-
-// h2Conn returns a connection to m able to take a new stream, dialing one when needed;
-// nil when the dial (or the TLS handshake) failed. h1 is true when m chose HTTP/1.x by
-// ALPN (this config version then asks it no more).
-func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn, h1 bool) {
-	tr := fe.h2Transport()
+// h2Conn returns a connection to m with a stream reserved on it, dialing one when
+// needed; nil when the dial (or the TLS handshake) failed. h1 is true when m chose
+// HTTP/1.x by ALPN (this config version then asks it no more).
+func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *h2MConn, h1 bool) {
 	client := fe.poolTLS[m.PoolID]
 	key := h2Key{m: m}
 	if client != nil && h.info != nil {
@@ -95,6 +73,9 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn,
 	}
 	hm := &fe.h2m
 	hm.mu.Lock()
+	if hm.slots == nil {
+		hm.slots = make(map[h2Key]*h2Slot)
+	}
 	s := hm.slots[key]
 	if s == nil {
 		if len(hm.slots) >= h2MaxSlots {
@@ -110,9 +91,25 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn,
 	if s.h1 {
 		return nil, true
 	}
-	if s.cc != nil && s.cc.CanTakeNewRequest() {
+	if s.cc != nil && s.cc.reserve() {
 		return s.cc, false
 	}
+	c, h1 := h.h2Dial(fe, m, client, key.sni)
+	if c == nil {
+		s.h1 = h1
+		return nil, h1
+	}
+	o := fe.Opts.WithDefaults()
+	cc := newH2MConn(c, fe.MemberTimeout, o.MemberIdleTimeout, o.MaxHeaderBytes)
+	cc.reserve()
+	s.cc = cc
+	return cc, false
+}
+
+// h2Dial connects to m (TLS pools: handshakes, offering the pool's ALPN list); nil when
+// that failed, and h1 when m chose HTTP/1.x. Apart from h2Conn, whose stack frame stays
+// small for the streams that find a connection.
+func (h *httpConn) h2Dial(fe *Frontend, m *balance.Member, client *tlsterm.Client, sni string) (_ net.Conn, h1 bool) {
 	tcp, err := fe.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, m.AddrPort)
 	if err != nil {
 		m.State.ConnectErrors.Add(1)
@@ -121,7 +118,7 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn,
 	}
 	var c net.Conn = tcp
 	if client != nil {
-		tc := tls.Client(tcp, client.H2Config(key.sni))
+		tc := tls.Client(tcp, client.H2Config(sni))
 		tcp.SetDeadline(time.Now().Add(fe.ConnectTimeout))
 		err := tc.Handshake()
 		tcp.SetDeadline(time.Time{})
@@ -133,20 +130,11 @@ func (h *httpConn) h2Conn(fe *Frontend, m *balance.Member) (_ *http2.ClientConn,
 		}
 		if tc.ConnectionState().NegotiatedProtocol != "h2" {
 			tc.Close()
-			s.h1 = true
 			return nil, true
 		}
 		c = tc
 	}
-	wc := &h2WConn{Conn: c, w: newH2Writer(c, fe.MemberTimeout)}
-	cc, err := tr.NewClientConn(wc)
-	if err != nil {
-		wc.Close()
-		m.State.ConnectErrors.Add(1)
-		return nil, false
-	}
-	s.cc = cc
-	return cc, false
+	return c, false
 }
 
 // h2Forward serves an HTTP/2 client's stream on an HTTP/2 member of rt's pool: m is the
@@ -168,68 +156,59 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		return nil, true
 	}
 	text := string(h.out)
-	hdr := make(http.Header, len(in.fields))
-	vals := make([]string, len(in.fields))
+	method := text[in.first[0][0]:in.first[0][1]]
+	target := text[in.first[1][0]:in.first[1][1]]
+	// The target is origin-form (x/net/http2 checked :path), or * for OPTIONS.
+	if !(len(target) > 0 && target[0] == '/' && !strings.HasPrefix(target, "//") || target == "*" && method == "OPTIONS") {
+		h.fail(fe, 400)
+		return nil, true
+	}
+	scheme := "https"
+	if fe.poolTLS[rt.pool.ID] == nil {
+		scheme = "http"
+	}
+	fields := make([]hpack.HeaderField, 4, len(in.fields)+6)
+	fields[0] = hpack.HeaderField{Name: ":authority"} // the member's address when the client sent no Host
+	if in.hasHost {
+		fields[0].Value = text[in.hostValue[0]:in.hostValue[1]]
+	}
+	fields[1] = hpack.HeaderField{Name: ":method", Value: method}
+	fields[2] = hpack.HeaderField{Name: ":path", Value: target}
+	fields[3] = hpack.HeaderField{Name: ":scheme", Value: scheme}
 	for i := range in.fields {
 		f := &in.fields[i]
 		if f.drop {
 			continue
 		}
-		k := http.CanonicalHeaderKey(text[f.name[0]:f.name[1]])
-		switch k {
-		case "Proxy-Connection", "Keep-Alive", "Connection", "Upgrade", "Transfer-Encoding", "Content-Length", "Host", "Te":
+		name := strings.ToLower(text[f.name[0]:f.name[1]])
+		switch name {
+		case "proxy-connection", "keep-alive", "connection", "upgrade", "transfer-encoding", "content-length", "host", "te":
 			continue
 		}
-		vals[i] = text[f.value[0]:f.value[1]]
-		if vv, ok := hdr[k]; ok {
-			hdr[k] = append(vv, vals[i])
-		} else {
-			hdr[k] = vals[i : i+1 : i+1]
-		}
+		// A value that changes from call to call is not put in the HPACK table (it would
+		// only push out the ones that repeat).
+		fields = append(fields, hpack.HeaderField{Name: name, Value: text[f.value[0]:f.value[1]], Sensitive: name == "grpc-timeout"})
 	}
 	// TE is hop-by-hop: the HTTP/1.1 head has none. The client's, which x/net/http2
 	// allows only as "trailers" (gRPC needs it), goes on.
 	for _, v := range r.Header["Te"] {
 		if strings.EqualFold(strings.TrimSpace(v), "trailers") {
-			hdr["Te"] = []string{"trailers"}
+			fields = append(fields, hpack.HeaderField{Name: "te", Value: "trailers"})
+			break
 		}
 	}
-	method := text[in.first[0][0]:in.first[0][1]]
-	target := text[in.first[1][0]:in.first[1][1]]
-	host := ""
-	if in.hasHost {
-		host = text[in.hostValue[0]:in.hostValue[1]]
-	}
-	var u *url.URL
-	if len(target) > 1 && target[0] == '/' && target[1] != '/' || target == "/" {
-		// The usual origin-form target: sent as is.
-		u = &url.URL{Opaque: target}
-		if i := strings.IndexByte(target, '?'); i >= 0 {
-			u.Opaque, u.RawQuery = target[:i], target[i+1:]
-			u.ForceQuery = u.RawQuery == ""
-		}
-	} else {
-		var err error
-		u, err = url.ParseRequestURI(target)
-		if err != nil || u.Host != "" {
-			h.fail(fe, 400)
-			return nil, true
-		}
-	}
-	u.Scheme = "https"
-	if fe.poolTLS[rt.pool.ID] == nil {
-		u.Scheme = "http"
+	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+	switch {
+	case r.ContentLength > 0 && hasBody:
+		fields = append(fields, hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(r.ContentLength, 10), Sensitive: true})
+	case r.ContentLength == 0 && (method == "POST" || method == "PUT" || method == "PATCH"):
+		fields = append(fields, hpack.HeaderField{Name: "content-length", Value: "0"})
 	}
 	body := &h2Counted{rc: r.Body}
-	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	pool := rt.pool
 
-	// The member's answer head is awaited for timeout_member_data at most.
 	start := time.Now()
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	var resp *http.Response
-	var err error
+	var ms *h2MStream
 	tried := h.tried[:0]
 	taken := false
 	for {
@@ -256,13 +235,9 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 			}
 			continue
 		}
-		u.Host = m.AddrPort.String()
-		out := &http.Request{Method: method, URL: u, Proto: "HTTP/2.0", ProtoMajor: 2, Header: hdr, Host: host,
-			ContentLength: r.ContentLength, Trailer: r.Trailer}
-		if hasBody {
-			out.Body = body
+		if !in.hasHost {
+			fields[0].Value = m.AddrPort.String()
 		}
-		out = out.WithContext(ctx)
 		s.takeBody() // from now on the body is read here, not by the HTTP/1.1 path
 		taken = true
 		if fe.log != nil {
@@ -270,28 +245,40 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		}
 		m.State.Active.Add(1)
 		m.State.Total.Add(1)
-		var timedOut atomic.Bool
-		var t *time.Timer
-		if fe.MemberTimeout > 0 {
-			t = time.AfterFunc(fe.MemberTimeout, func() { timedOut.Store(true); cancel() })
+		var err error
+		ms, err = cc.open(fields, !hasBody)
+		var timedOut bool
+		if err == nil && !s.holdStream(ms) {
+			return nil, true // the client reset the stream: nobody to answer
 		}
-		resp, err = cc.RoundTrip(out)
-		if t != nil {
-			t.Stop()
+		if err == nil {
+			if hasBody {
+				var tr func() http.Header
+				if r.Trailer != nil {
+					tr = func() http.Header { return r.Trailer }
+				}
+				go ms.sendBody(body, tr)
+			}
+			// The member's answer head is awaited for timeout_member_data at most.
+			timedOut, err = ms.awaitHead(fe.MemberTimeout)
 		}
 		if err == nil {
 			break
 		}
 		m.State.Active.Add(-1)
+		if ms != nil {
+			ms.done()
+		}
 		if r.Context().Err() != nil {
 			return nil, true // the client reset the stream: nobody to answer
 		}
-		if timedOut.Load() {
+		if timedOut {
 			h.fail(fe, 504)
 			return nil, true
 		}
-		if !body.started.Load() && len(tried)+1 < h.opts.ConnectAttempts && http2CanRetry(err) {
+		if !body.started.Load() && len(tried)+1 < h.opts.ConnectAttempts && (err == errH2MRefused || err == errH2MLost) {
 			tried = append(tried, m)
+			ms = nil
 			continue
 		}
 		if st, ok := grpcCanceled(r, err, start); ok && h.grpcStatus(fe, st) {
@@ -301,26 +288,35 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		return nil, true
 	}
 	defer m.State.Active.Add(-1)
-	defer resp.Body.Close()
+	defer ms.done()
 	if !s.direct() {
 		return nil, true // the client reset the stream meanwhile
 	}
 	if fe.log != nil {
-		h.rec.response, h.rec.status = time.Now(), resp.StatusCode
+		h.rec.response, h.rec.status = time.Now(), ms.status
 	}
-	if rt.cookieMode == dataplane.PersistAppCookie && pool.CookieSessions != nil {
-		for _, c := range resp.Cookies() {
+	w := s.w
+	wh := w.Header()
+	var cookies http.Header
+	for _, f := range ms.head {
+		k := h2Canonical(f.Name)
+		if h2Hop[k] {
+			continue
+		}
+		wh[k] = append(wh[k], f.Value)
+		if k == "Set-Cookie" && rt.cookieMode == dataplane.PersistAppCookie && pool.CookieSessions != nil {
+			if cookies == nil {
+				cookies = http.Header{}
+			}
+			cookies[k] = append(cookies[k], f.Value)
+		}
+	}
+	if cookies != nil {
+		for _, c := range (&http.Response{Header: cookies}).Cookies() {
 			if c.Name == rt.cookieName && c.Value != "" {
 				pool.CookieSessions.Put(c.Value, m.ID)
 				break
 			}
-		}
-	}
-	w := s.w
-	wh := w.Header()
-	for k, vv := range resp.Header {
-		if !h2Hop[k] {
-			wh[k] = vv
 		}
 	}
 	if fe.hsts != nil {
@@ -332,7 +328,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	}
 	bp := h2Bufs.Get().(*[]byte)
 	defer h2Bufs.Put(bp)
-	buf := *bp
+	buf := (*bp)[:0]
 	var sent int64
 	defer func() {
 		h.in += body.n.Load()
@@ -340,46 +336,55 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		fe.Counters.BytesOut.Add(sent)
 		h.rec.sent += sent
 	}()
-	w.WriteHeader(resp.StatusCode)
-	if resp.ContentLength == 0 {
-		// An answer without a body (the member ended the stream with its HEADERS, as
-		// gRPC's trailers-only answers do) is relayed so: one HEADERS with END_STREAM.
-		return nil, true
-	}
+	w.WriteHeader(ms.status)
 	fl, _ := w.(http.Flusher)
-	if fl != nil {
-		fl.Flush() // a stream's head goes out at once (gRPC streams answer in pieces)
-	}
 	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+		var ended bool
+		var err error
+		buf, ended, err = ms.take(buf[:0])
+		if len(buf) > 0 {
+			if _, werr := w.Write(buf); werr != nil {
 				s.fail()
 				return nil, true
 			}
-			sent += int64(n)
-			if fl != nil {
-				fl.Flush()
-			}
-		}
-		if err == io.EOF {
-			break
+			sent += int64(len(buf))
 		}
 		if err != nil {
 			s.fail() // a truncated answer must not look complete: the stream is reset
 			return nil, true
 		}
+		if ended {
+			break
+		}
+		// What came goes out now (gRPC streams answer in pieces); a whole answer leaves
+		// with the end of the handler, its head, data and trailers together.
+		if fl != nil {
+			fl.Flush()
+		}
+		ms.wait()
 	}
-	for k, vv := range resp.Trailer {
-		wh[http.TrailerPrefix+k] = vv
+	if cap(buf) <= 64<<10 {
+		*bp = buf[:cap(buf)]
+	}
+	for _, f := range ms.trailer {
+		k := http.TrailerPrefix + h2Canonical(f.Name)
+		wh[k] = append(wh[k], f.Value)
 	}
 	return nil, true
 }
 
-// http2CanRetry: the member connection failed before the stream was sent on it.
-func http2CanRetry(err error) bool {
-	return errors.Is(err, http2.ErrNoCachedConn) || strings.Contains(err.Error(), "client conn is closed") ||
-		strings.Contains(err.Error(), "client connection lost")
+// h2Names are the canonical forms of the field names members answer with most (an
+// answer's names are lower case in HTTP/2; x/net/http2's handlers take canonical ones).
+var h2Names = map[string]string{"content-type": "Content-Type", "content-length": "Content-Length", "date": "Date",
+	"grpc-status": "Grpc-Status", "grpc-message": "Grpc-Message", "grpc-encoding": "Grpc-Encoding",
+	"grpc-accept-encoding": "Grpc-Accept-Encoding", "server": "Server", "cache-control": "Cache-Control",
+	"set-cookie": "Set-Cookie", "etag": "Etag", "last-modified": "Last-Modified", "vary": "Vary"}
+
+func h2Canonical(name string) string {
+	if k, ok := h2Names[name]; ok {
+		return k
+	}
+	return http.CanonicalHeaderKey(name)
 }
 
 // h2Counted is a request body that counts what was read from it.

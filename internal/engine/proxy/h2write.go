@@ -107,23 +107,3 @@ func (w *h2Writer) fail(err error) {
 	w.cond.Broadcast()
 	w.mu.Unlock()
 }
-
-// h2WConn is a member connection whose writes go through an h2Writer.
-type h2WConn struct {
-	net.Conn
-	w *h2Writer
-}
-
-func (c *h2WConn) Write(p []byte) (int, error) { return c.w.Write(p) }
-
-// SetWriteDeadline is the h2Writer's business (x/net/http2 sets one around each write,
-// which would bound only the copy).
-func (c *h2WConn) SetWriteDeadline(time.Time) error { return nil }
-
-func (c *h2WConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
-
-func (c *h2WConn) Close() error {
-	c.w.flush(time.Second)
-	c.w.fail(net.ErrClosed)
-	return c.Conn.Close()
-}
