@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -276,7 +277,10 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
 		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1),
-		recv: map[string]*lbFrag{}, served: map[string]*lbFrag{}, disk: map[string]*lbFrag{}}
+		recv: map[string]*lbFrag{}, served: map[string]*lbFrag{}, disk: map[string]*lbFrag{},
+		// From a random start: a server that holds a heartbeat of an earlier
+		// process of this agent never takes a delta of this one's for its.
+		hbSeq: rand.Uint64() >> 2}
 	a.vrrp = newVRRPNode(a)
 	return a, nil
 }
