@@ -150,6 +150,14 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 	fmt.Printf("%d load balancers: API calls done in %.1fs, all ACTIVE after %.1fs; agent RSS %.1f MiB; CPU server %.1fs, agent %.1fs\n",
 		n, created.Seconds(), total.Seconds(), float64(rss)/1024, (srvCPU1 - srvCPU0).Seconds(), (agentCPU1 - agentCPU0).Seconds())
 
+	// The steady cost of holding them: CPU over 5 s with nothing changing
+	// (heartbeats, the liveness check, resyncs).
+	idle0, idleA0 := scaleCPU(srv.Cmd.Process.Pid), scaleCPU(agent.Process.Pid)
+	time.Sleep(5 * time.Second)
+	srvCPU1, agentCPU1 = scaleCPU(srv.Cmd.Process.Pid), scaleCPU(agent.Process.Pid)
+	fmt.Printf("idle with %d load balancers: CPU server %.0f ms/s, agent %.0f ms/s\n",
+		n, float64((srvCPU1-idle0).Milliseconds())/5, float64((agentCPU1-idleA0).Milliseconds())/5)
+
 	// 2. One member weight change at a time, API write → ACTIVE.
 	fmt.Printf("%d member weight changes, one at a time ...\n", changes)
 	var lat []float64

@@ -2,6 +2,7 @@ package healthmgr
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,5 +141,88 @@ func TestDeltaBeyondTheReportBoundAsksForAResync(t *testing.T) {
 	}
 	if !e.delta(a, dataplane.Heartbeat{Seq: 2, Base: 1, Health: dataplane.Health{Members: members}}) {
 		t.Error("a delta beyond the bound: no resync asked")
+	}
+}
+
+// placementLists is a store counting the reads of an agent's every
+// placement (amphorae by agent_id), in read and write transactions.
+type placementLists struct {
+	store.Store
+	n *atomic.Int64
+}
+
+func (p placementLists) View(ctx context.Context, fn func(tx store.Tx) error) error {
+	return p.Store.View(ctx, func(tx store.Tx) error { return fn(placementTx{tx, p.n}) })
+}
+
+func (p placementLists) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	return p.Store.Update(ctx, func(tx store.Tx) error { return fn(placementTx{tx, p.n}) })
+}
+
+type placementTx struct {
+	store.Tx
+	n *atomic.Int64
+}
+
+func (t placementTx) Amphorae() store.Table[lb.Amphora] { return placementTable{t.Tx.Amphorae(), t.n} }
+
+type placementTable struct {
+	store.Table[lb.Amphora]
+	n *atomic.Int64
+}
+
+func (p placementTable) List(ctx context.Context, q store.Query) ([]*lb.Amphora, error) {
+	for _, f := range q.Filters {
+		if f.Field == "agent_id" {
+			p.n.Add(1)
+		}
+	}
+	return p.Table.List(ctx, q)
+}
+
+// A delta that changes nothing the statuses are computed from (no entry,
+// nothing gone, no VRRP report, the same capabilities and segments) is
+// handled as an acknowledgement: the agent is heard from and its applied
+// version stored, without reading every placement of the agent; the next
+// delta still applies over the same report.
+func TestQuietDeltaDoesNotReadTheAgentsPlacements(t *testing.T) {
+	e := newEnv(t)
+	var lists atomic.Int64
+	e.m = New(Options{Store: placementLists{e.st, &lists}, Acker: nopAcker{}, Now: e.clk.now, DeadAfter: time.Minute, Enqueue: func(string) {}})
+	a := e.agent("a")
+	g := e.loadBalancer(a)
+	health := func(s dataplane.MemberStatus) dataplane.Health {
+		return dataplane.Health{Members: []dataplane.MemberHealth{{MemberID: g.member, PoolID: g.pool, Status: s}}}
+	}
+	e.delta(a, dataplane.Heartbeat{Seq: 1, Capabilities: []string{"engine-native"}, Health: health(dataplane.StatusUp)})
+	if s := e.memberStatus(g); s != lb.Online {
+		t.Fatalf("member after a full heartbeat: %s, want ONLINE", s)
+	}
+	before := lists.Load()
+	e.clk.add(time.Second)
+	if e.delta(a, dataplane.Heartbeat{Seq: 2, Base: 1, AppliedVersion: 0, Address: "127.0.0.9", Capabilities: []string{"engine-native"}}) {
+		t.Fatal("a quiet delta got a resync")
+	}
+	if n := lists.Load() - before; n != 0 {
+		t.Errorf("a quiet delta read the agent's placements %d times, want 0", n)
+	}
+	if row := e.agentRow(a.ID); row.Address != "127.0.0.9" || row.LastHeartbeat == nil || !row.LastHeartbeat.Equal(e.clk.now().UTC()) {
+		t.Errorf("agent after a quiet delta: address %q, last heartbeat %v; want 127.0.0.9, %v", row.Address, row.LastHeartbeat, e.clk.now().UTC())
+	}
+	// Other capabilities are not quiet: the full path stores them.
+	before = lists.Load()
+	e.delta(a, dataplane.Heartbeat{Seq: 3, Base: 2, Capabilities: []string{"engine-native", "vrrp"}})
+	if lists.Load() == before {
+		t.Error("a delta with other capabilities was taken as quiet")
+	}
+	if row := e.agentRow(a.ID); len(row.Capabilities) != 2 {
+		t.Errorf("capabilities after a delta changing them: %v", row.Capabilities)
+	}
+	// The base moved on with each: a delta of the last applies.
+	if e.delta(a, dataplane.Heartbeat{Seq: 4, Base: 3, Capabilities: []string{"engine-native", "vrrp"}, Health: health(dataplane.StatusDown)}) {
+		t.Fatal("a delta of the last heartbeat got a resync")
+	}
+	if s := e.memberStatus(g); s != lb.OpError {
+		t.Errorf("member after a delta saying DOWN: %s, want ERROR", s)
 	}
 }

@@ -104,6 +104,10 @@ type agentState struct {
 	rawHealth map[string]dataplane.MemberHealth
 	rawStats  map[string]dataplane.ListenerStats
 	rawMStats map[string]dataplane.MemberStats
+	// caps and segs are the capabilities and segments that heartbeat
+	// reported, as stored on the agent.
+	caps []string
+	segs []dataplane.Segment
 }
 
 // maxReportEntries bounds each list of an agent's report (listener stats,
@@ -176,7 +180,23 @@ func (m *Manager) HeartbeatDelta(ctx context.Context, agentID string, hb *datapl
 		m.mu.Lock()
 		synced := st.synced
 		m.mu.Unlock()
-		if !synced || st.seq == 0 || st.seq != hb.Base || !st.expand(hb) {
+		if !synced || st.seq == 0 || st.seq != hb.Base {
+			st.seq = 0
+			return true, m.ack(ctx, agentID, st, hb, now)
+		}
+		if st.quiet(hb) {
+			// Nothing the statuses are computed from changed: what is left
+			// is an acknowledgement's (heard from, applied version and
+			// refusals, the load balancers they settle), at a cost that
+			// does not grow with what the agent holds.
+			if err := m.ack(ctx, agentID, st, hb, now); err != nil {
+				st.seq = 0
+				return false, err
+			}
+			st.seq = hb.Seq
+			return false, nil
+		}
+		if !st.expand(hb) {
 			st.seq = 0
 			return true, m.ack(ctx, agentID, st, hb, now)
 		}
@@ -187,9 +207,10 @@ func (m *Manager) HeartbeatDelta(ctx context.Context, agentID string, hb *datapl
 	}
 	st.seq = hb.Seq
 	if hb.Seq == 0 {
-		st.rawHealth, st.rawStats, st.rawMStats = nil, nil, nil
+		st.rawHealth, st.rawStats, st.rawMStats, st.caps, st.segs = nil, nil, nil, nil, nil
 		return false, nil
 	}
+	st.caps, st.segs = slices.Clone(hb.Capabilities), slices.Clone(hb.Segments)
 	st.rawHealth = make(map[string]dataplane.MemberHealth, len(hb.Health.Members))
 	for _, h := range hb.Health.Members {
 		st.rawHealth[h.MemberID] = h
@@ -203,6 +224,16 @@ func (m *Manager) HeartbeatDelta(ctx context.Context, agentID string, hb *datapl
 		st.rawMStats[ms.MemberID] = ms
 	}
 	return false, nil
+}
+
+// quiet reports whether delta hb changes nothing the statuses are computed
+// from: no counter, health or gone entry, no VRRP report, the capabilities
+// and segments of the last full heartbeat, and no active-standby pair among
+// the agent's load balancers as that heartbeat found them (the other
+// member's agent changes a pair's status). The caller holds st.beat.
+func (st *agentState) quiet(hb *dataplane.Heartbeat) bool {
+	return len(hb.Stats.Listeners) == 0 && len(hb.Stats.Members) == 0 && len(hb.Health.Members) == 0 && hb.Gone == nil &&
+		len(hb.VRRP) == 0 && len(st.pairs) == 0 && slices.Equal(hb.Capabilities, st.caps) && slices.Equal(hb.Segments, st.segs)
 }
 
 // expand makes delta hb the whole report it stands for: the last one's
