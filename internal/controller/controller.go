@@ -155,9 +155,10 @@ func (c *Controller) markReconciled(id string) {
 	}
 }
 
-// QueueLen returns the number of load balancers waiting for a worker (not
-// counting those being reconciled or waiting for a retry's backoff).
-func (c *Controller) QueueLen() int { return c.q.len() }
+// QueueLen returns the number of load balancers waiting for a worker: queued,
+// or settling after a write (not counting those being reconciled or waiting
+// for a retry's backoff).
+func (c *Controller) QueueLen() int { return c.q.waiting() }
 
 // Enqueue asks for load balancer id to be reconciled. It never blocks.
 func (c *Controller) Enqueue(id string) { c.q.addUrgent(id) }

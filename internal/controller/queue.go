@@ -182,6 +182,14 @@ func (q *queue) len() int {
 	return len(q.queued)
 }
 
+// waiting returns the keys waiting for a worker: queued, or settling before
+// they are queued again.
+func (q *queue) waiting() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queued) + len(q.settling)
+}
+
 func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true

@@ -85,6 +85,9 @@ func TestQueueSettlesKeysWrittenWhileProcessed(t *testing.T) {
 	if n := q.len(); n != 0 {
 		t.Fatalf("a key written to while processed was queued at once (len %d)", n)
 	}
+	if n := q.waiting(); n != 1 {
+		t.Fatalf("a settling key is not counted as waiting (waiting %d, want 1)", n)
+	}
 	q.addWrite(k) // joins the wait
 	if n := q.len(); n != 0 {
 		t.Fatalf("a write during the settle delay queued the key (len %d)", n)
