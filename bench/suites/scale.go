@@ -4,6 +4,12 @@ package main
 // for N full graphs, created by 8 clients, to be ACTIVE; the agent's RSS
 // then; and how long one small change (a member's weight) takes from the API
 // write to ACTIVE on that agent. It ends with RESULT lines.
+//
+// lbN_to_active_s is from the first create to the first moment no load
+// balancer is pending (PENDING_CREATE or PENDING_UPDATE), as a list filtered
+// by provisioning status shows it, polled every 20 ms: the time the system
+// takes. (Before 2026-12-07 the suite polled each load balancer in turn
+// after the last create, and the result included those N sequential GETs.)
 
 import (
 	"context"
@@ -129,12 +135,13 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 		return firstErr
 	}
 	created := time.Since(t0)
-	for _, g := range graphs {
-		if err := c.WaitActive(wctx, g.lb); err != nil {
-			return err
-		}
+	total, err := scaleSettled(wctx, c, t0)
+	if err != nil {
+		return err
 	}
-	total := time.Since(t0)
+	if err := scaleAllActive(c, graphs); err != nil {
+		return err
+	}
 	rss, err := benchkit.RSSKiB(agent.Process.Pid)
 	if err != nil {
 		return err
@@ -142,6 +149,14 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 	srvCPU1, agentCPU1 := scaleCPU(srv.Cmd.Process.Pid), scaleCPU(agent.Process.Pid)
 	fmt.Printf("%d load balancers: API calls done in %.1fs, all ACTIVE after %.1fs; agent RSS %.1f MiB; CPU server %.1fs, agent %.1fs\n",
 		n, created.Seconds(), total.Seconds(), float64(rss)/1024, (srvCPU1 - srvCPU0).Seconds(), (agentCPU1 - agentCPU0).Seconds())
+
+	// The steady cost of holding them: CPU over 5 s with nothing changing
+	// (heartbeats, the liveness check, resyncs).
+	idle0, idleA0 := scaleCPU(srv.Cmd.Process.Pid), scaleCPU(agent.Process.Pid)
+	time.Sleep(5 * time.Second)
+	srvCPU1, agentCPU1 = scaleCPU(srv.Cmd.Process.Pid), scaleCPU(agent.Process.Pid)
+	fmt.Printf("idle with %d load balancers: CPU server %.0f ms/s, agent %.0f ms/s\n",
+		n, float64((srvCPU1-idle0).Milliseconds())/5, float64((agentCPU1-idleA0).Milliseconds())/5)
 
 	// 2. One member weight change at a time, API write → ACTIVE.
 	fmt.Printf("%d member weight changes, one at a time ...\n", changes)
@@ -178,6 +193,80 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 	fmt.Printf("RESULT %s_change_to_active_p50_ms %.1f\n", name, p50)
 	fmt.Printf("RESULT %s_agent_rss_mib %.1f\n", name, float64(rss)/1024)
 	fmt.Printf("RESULT %s_to_active_s %.2f\n", name, total.Seconds())
+	return nil
+}
+
+// scalePending are the provisioning statuses of a load balancer whose last
+// write is not yet done.
+var scalePending = []string{"PENDING_CREATE", "PENDING_UPDATE"}
+
+// scaleSettled polls, as a client waiting for its writes would, for a load
+// balancer still pending or in ERROR, with a list filtered by provisioning
+// status (one row at most), every 20 ms; it returns the time since t0 at
+// which the first poll found none pending, and an error for one in ERROR.
+// The result is how long the system took, to within one poll, not how long
+// this client took to look at each load balancer.
+func scaleSettled(ctx context.Context, c *benchkit.Client, t0 time.Time) (time.Duration, error) {
+	var out struct {
+		Loadbalancers []struct{ ID string } `json:"loadbalancers"`
+	}
+	for {
+		if err := c.Do("GET", "/v2/lbaas/loadbalancers?provisioning_status=ERROR&limit=1&fields=id", nil, 200, &out); err != nil {
+			return 0, err
+		}
+		if len(out.Loadbalancers) > 0 {
+			return 0, fmt.Errorf("load balancer %s went ERROR", out.Loadbalancers[0].ID)
+		}
+		pending := false
+		for _, st := range scalePending {
+			if err := c.Do("GET", "/v2/lbaas/loadbalancers?provisioning_status="+st+"&limit=1&fields=id", nil, 200, &out); err != nil {
+				return 0, err
+			}
+			if len(out.Loadbalancers) > 0 {
+				pending = true
+				break
+			}
+		}
+		if !pending {
+			return time.Since(t0), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("load balancers still pending: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// scaleAllActive checks, after the clock stopped, that every graph's load
+// balancer is ACTIVE, paging through the list of ACTIVE ones.
+func scaleAllActive(c *benchkit.Client, graphs []scaleGraph) error {
+	active := make(map[string]bool, len(graphs))
+	marker := ""
+	for {
+		var out struct {
+			Loadbalancers []struct{ ID string } `json:"loadbalancers"`
+		}
+		path := "/v2/lbaas/loadbalancers?provisioning_status=ACTIVE&fields=id&limit=1000"
+		if marker != "" {
+			path += "&marker=" + marker
+		}
+		if err := c.Do("GET", path, nil, 200, &out); err != nil {
+			return err
+		}
+		for _, l := range out.Loadbalancers {
+			active[l.ID] = true
+		}
+		if len(out.Loadbalancers) < 1000 {
+			break
+		}
+		marker = out.Loadbalancers[len(out.Loadbalancers)-1].ID
+	}
+	for _, g := range graphs {
+		if !active[g.lb] {
+			return fmt.Errorf("load balancer %s is not ACTIVE after none was pending", g.lb)
+		}
+	}
 	return nil
 }
 

@@ -34,6 +34,7 @@ type serverConfig struct {
 	Workers         int
 	Resync          time.Duration
 	ShutdownTimeout time.Duration
+	Pprof           string
 
 	AgentListen       string
 	EmbeddedAgent     bool
@@ -65,6 +66,7 @@ func loadServerConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	s.Int(&c.Workers, "workers", 4, "parallel reconciles")
 	s.Duration(&c.Resync, "resync", 10*time.Second, "period of the controller's resync of unsettled load balancers")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	s.String(&c.Pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060), for profiling; off by default")
 	s.Section("Agents")
 	s.String(&c.AgentListen, "agent-listen", "127.0.0.1:9443", "address of the agent API (HTTPS, mutual TLS)")
 	s.Bool(&c.EmbeddedAgent, "embedded-agent", true, "run one data-plane agent inside the server (all-in-one; off by default with postgres://, where each server needs its own --embedded-agent-name)")
@@ -146,6 +148,13 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return refuseNewerSchema(err)
 	}
 	defer st.Close()
+	if cfg.Pprof != "" {
+		stop, err := servePprof(cfg.Pprof, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	metricsLn, err := listenMetrics(&cfg.Metrics, log)
 	if err != nil {
 		return err

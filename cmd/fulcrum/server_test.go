@@ -24,3 +24,13 @@ func TestServerRefusesKeyRotationShorterThanHalfTheTokenLife(t *testing.T) {
 		}
 	}
 }
+
+// TestServerPprofIsLoopbackOnly: --pprof serves the profiler only on a
+// loopback address; another one is refused before the server starts.
+func TestServerPprofIsLoopbackOnly(t *testing.T) {
+	args := []string{"--data-dir", filepath.Join(t.TempDir(), "d"), "--listen", "127.0.0.1:0", "--pprof", "192.0.2.1:6060"}
+	err := runServer(context.Background(), args, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--pprof must be a loopback address") {
+		t.Errorf("--pprof 192.0.2.1:6060: %v, want a loopback error", err)
+	}
+}

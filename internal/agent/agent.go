@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -220,6 +221,14 @@ type Agent struct {
 	interval      time.Duration
 	events        []dataplane.HealthEvent
 	acksServer    int // 1 + the index of the server that last said it reads Heartbeat.Ack; 0: none
+	deltasServer  int // 1 + the index of the server that last said it reads delta heartbeats; 0: none
+
+	// hbMu serialises regular heartbeats (not acknowledgements) and guards
+	// their numbering and the base of the next delta (report.go).
+	hbMu        sync.Mutex
+	hbSeq       uint64
+	hbBase      *report // the last report a server that reads deltas answered; nil: send a full one
+	hbSinceFull int     // deltas sent since the last full heartbeat
 	// owners maps each socket a load balancer's listener holds to that load
 	// balancer, for as long as the load balancer is in the server's config
 	// (refused or not): a clash never hands it to another one.
@@ -268,7 +277,10 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
 		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1),
-		recv: map[string]*lbFrag{}, served: map[string]*lbFrag{}, disk: map[string]*lbFrag{}}
+		recv: map[string]*lbFrag{}, served: map[string]*lbFrag{}, disk: map[string]*lbFrag{},
+		// From a random start: a server that holds a heartbeat of an earlier
+		// process of this agent never takes a delta of this one's for its.
+		hbSeq: rand.Uint64() >> 2}
 	a.vrrp = newVRRPNode(a)
 	return a, nil
 }
@@ -1165,7 +1177,13 @@ func (a *Agent) acknowledge(ctx context.Context) {
 func (a *Agent) sendHeartbeat(ctx context.Context) { a.heartbeat(ctx, false) }
 
 func (a *Agent) heartbeat(ctx context.Context, ack bool) {
+	if !ack {
+		a.hbMu.Lock()
+		defer a.hbMu.Unlock()
+	}
+	server, idx, _ := a.server()
 	a.mu.Lock()
+	deltas := a.deltasServer == idx+1
 	hb := dataplane.Heartbeat{Name: a.opts.Name, Address: a.opts.Address, AvailabilityZone: a.opts.AvailabilityZone,
 		Group: a.opts.Group, Refused: append([]dataplane.Refusal(nil), a.refused...), Time: time.Now().UTC(), Ack: ack}
 	if a.applied != nil {
@@ -1186,13 +1204,21 @@ func (a *Agent) heartbeat(ctx context.Context, ack bool) {
 			hb.VRRP = a.vrrp.states()
 		}
 	}
+	var cur *report
+	if !ack {
+		a.hbSeq++
+		hb.Seq = a.hbSeq
+		cur = newReport(hb.Seq, idx, hb.Stats, hb.Health)
+		if deltas && a.hbBase != nil && a.hbBase.server == idx && a.hbSinceFull < dataplane.DeltaFullEvery-1 {
+			a.hbBase.delta(cur, &hb)
+		}
+	}
 	var resp dataplane.HeartbeatResponse
 	// Bounded: a server cut off mid-request must not hold the next heartbeat back for the
 	// minutes TCP takes to give up (VRRP holds depend on fresh answers); with other servers
 	// to go to, one that does not answer in time is as good as dead and the agent moves on.
 	hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout(a.heartbeatInterval(), len(a.servers) > 1))
 	defer cancel()
-	server, idx, _ := a.server()
 	start := time.Now()
 	err := a.do(hctx, "POST", dataplane.PathHeartbeat, &hb, &resp)
 	if a.opts.Observer != nil && (err == nil || ctx.Err() == nil) {
@@ -1212,13 +1238,31 @@ func (a *Agent) heartbeat(ctx context.Context, ack bool) {
 		return
 	}
 	a.mu.Lock()
-	a.acksServer = 0
+	a.acksServer, a.deltasServer = 0, 0
 	if resp.Acks {
 		a.acksServer = idx + 1
+	}
+	if resp.Deltas {
+		a.deltasServer = idx + 1
 	}
 	a.mu.Unlock()
 	if ack {
 		return // the hold and interval are the last full heartbeat's
+	}
+	a.hbSinceFull++
+	if hb.Base == 0 {
+		a.hbSinceFull = 0
+	}
+	a.hbBase = nil
+	switch {
+	case resp.Resync:
+		// The server lacks the base: a full heartbeat now.
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	case resp.Deltas:
+		a.hbBase = cur
 	}
 	if d, err := time.ParseDuration(resp.Interval); err == nil && d > 0 {
 		a.mu.Lock()

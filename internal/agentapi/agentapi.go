@@ -89,6 +89,15 @@ type HeartbeatSink interface {
 	Heartbeat(ctx context.Context, agentID string, hb *dataplane.Heartbeat) error
 }
 
+// DeltaSink is a HeartbeatSink that also reads delta heartbeats
+// (dataplane.Heartbeat.Base): the server tells agents so, and they send
+// only what changed. HeartbeatDelta processes a full heartbeat or a delta;
+// resync is true when hb is a delta whose base the sink does not hold (it
+// took hb as an acknowledgement only).
+type DeltaSink interface {
+	HeartbeatDelta(ctx context.Context, agentID string, hb *dataplane.Heartbeat) (resync bool, err error)
+}
+
 // Options configure New.
 type Options struct {
 	Store      store.Store
@@ -597,12 +606,26 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, agent *lb.Age
 		fail(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	if err := s.opts.Heartbeats.Heartbeat(r.Context(), agent.ID, &hb); err != nil {
+	deltas, reads := s.opts.Heartbeats.(DeltaSink)
+	var resync bool
+	var err error
+	switch {
+	case reads && !hb.Ack:
+		resync, err = deltas.HeartbeatDelta(r.Context(), agent.ID, &hb)
+	case hb.Base != 0 && !hb.Ack:
+		// A delta this server never asked for: not the whole report, so
+		// only an acknowledgement; the agent sends a full one at once.
+		hb.Ack, resync = true, true
+		fallthrough
+	default:
+		err = s.opts.Heartbeats.Heartbeat(r.Context(), agent.ID, &hb)
+	}
+	if err != nil {
 		s.log.Error("heartbeat", "agent", agent.Name, "err", err)
 		fail(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	resp := dataplane.HeartbeatResponse{Interval: s.opts.HeartbeatInterval.String(), Acks: true}
+	resp := dataplane.HeartbeatResponse{Interval: s.opts.HeartbeatInterval.String(), Acks: true, Deltas: reads, Resync: resync}
 	if s.opts.Holds != nil {
 		resp.Hold = s.opts.Holds(agent.ID)
 	}

@@ -133,6 +133,18 @@ func checkHeartbeat(hb *dataplane.Heartbeat) error {
 			}
 		}
 	}
+	if g := hb.Gone; g != nil {
+		for _, l := range []struct {
+			name string
+			ids  []string
+		}{{"listeners", g.Listeners}, {"member_stats", g.MemberStats}, {"member_healths", g.MemberHealths}} {
+			for i, id := range l.ids {
+				if err := checkID(id); err != nil {
+					return fmt.Errorf("gone.%s[%d]: %w", l.name, i, err)
+				}
+			}
+		}
+	}
 	for i, m := range hb.Health.Members {
 		if err := checkID(m.MemberID); err != nil {
 			return fmt.Errorf("health.members[%d].member_id: %w", i, err)

@@ -364,3 +364,41 @@ func TestEnrollmentWithAWrongTokenTakesNoWrite(t *testing.T) {
 		t.Errorf("an enrollment took %d write transactions, want 1", n)
 	}
 }
+
+// A delta heartbeat (Heartbeat.Base) to an agent API whose sink does not
+// read deltas is not passed on as the agent's whole report: it is an
+// acknowledgement, and the answer (which does not say "deltas") asks for a
+// resync. Its gone ids are checked like any other.
+func TestDeltaToASinkWithoutDeltasIsAnAck(t *testing.T) {
+	e := newEnv(t, agentapi.Options{})
+	id := e.mustEnroll(t, e.issue(t, agentapi.TokenRequest{Name: "node-1"}).Token.String(), "node-1")
+	a := e.do(t, id, "POST", dataplane.PathHeartbeat, dataplane.Heartbeat{Name: "node-1", Seq: 8, Base: 7,
+		Health: dataplane.Health{Members: []dataplane.MemberHealth{{MemberID: "m-1", Status: dataplane.StatusUp}}}})
+	if a.code != 200 {
+		t.Fatalf("delta heartbeat: %d %s", a.code, a.body)
+	}
+	var resp dataplane.HeartbeatResponse
+	if err := json.Unmarshal([]byte(a.body), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Resync || resp.Deltas {
+		t.Errorf("answer to a delta: %s, want resync and no deltas", a.body)
+	}
+	if got := e.sink.lastBeat(); got == nil || !got.Ack {
+		t.Errorf("delta passed on as %+v, want an acknowledgement", got)
+	}
+	// A full heartbeat is passed on as one, and answered without a resync.
+	a = e.do(t, id, "POST", dataplane.PathHeartbeat, dataplane.Heartbeat{Name: "node-1", Seq: 9})
+	resp = dataplane.HeartbeatResponse{}
+	if err := json.Unmarshal([]byte(a.body), &resp); err != nil || a.code != 200 || resp.Resync {
+		t.Errorf("answer to a full heartbeat: %d %s", a.code, a.body)
+	}
+	if got := e.sink.lastBeat(); got == nil || got.Ack {
+		t.Errorf("full heartbeat passed on as %+v", got)
+	}
+	a = e.do(t, id, "POST", dataplane.PathHeartbeat, dataplane.Heartbeat{Name: "node-1", Seq: 10, Base: 9,
+		Gone: &dataplane.Gone{MemberStats: []string{"m-1", ""}}})
+	if a.code != 400 || !strings.Contains(a.body, "gone.member_stats[1]") {
+		t.Errorf("delta with an empty gone id: %d %s, want 400 naming gone.member_stats[1]", a.code, a.body)
+	}
+}

@@ -145,7 +145,35 @@ type Heartbeat struct {
 	// costs the same whatever the agent holds. An agent sends it only to a
 	// server that said it reads it (HeartbeatResponse.Acks).
 	Ack bool `json:"ack,omitempty"`
+	// Seq numbers an agent's regular heartbeats (not acknowledgements),
+	// from a random start per agent process. Base, when not 0, makes the
+	// heartbeat a delta of heartbeat Base, the last one a server answered:
+	// Stats.Listeners and Stats.Members list only the entries that differ
+	// from Base's, Health.Members only the members whose pool or status
+	// differs, and Gone names the entries Base listed that are gone. The
+	// rest (events, applied version, refusals, capabilities, segments, VRRP)
+	// is whole in every heartbeat. An agent sends a delta only to a server
+	// that said it reads them (HeartbeatResponse.Deltas), and a full
+	// heartbeat at least every DeltaFullEvery heartbeats. All three are
+	// additions an older server ignores (it never asks for deltas).
+	Seq  uint64 `json:"seq,omitempty"`
+	Base uint64 `json:"base,omitempty"`
+	Gone *Gone  `json:"gone,omitempty"`
 }
+
+// Gone names what the base of a delta heartbeat listed and the agent no
+// longer reports: listener statistics, member statistics and member health,
+// by listener or member id.
+type Gone struct {
+	Listeners     []string `json:"listeners,omitempty"`
+	MemberStats   []string `json:"member_stats,omitempty"`
+	MemberHealths []string `json:"member_healths,omitempty"`
+}
+
+// DeltaFullEvery is how many heartbeats an agent sends at most before a
+// full one: whatever a server missed, it holds the agent's whole report
+// again within that many intervals.
+const DeltaFullEvery = 60
 
 // Refusal is one load balancer an agent could not apply.
 type Refusal struct {
@@ -167,6 +195,13 @@ type HeartbeatResponse struct {
 	// Acks: the server reads Heartbeat.Ack (an older one would take an
 	// acknowledgement for a heartbeat without stats or health).
 	Acks bool `json:"acks,omitempty"`
+	// Deltas: the server reads delta heartbeats (Heartbeat.Base). Resync:
+	// the server does not hold the base of the delta it was sent (it
+	// restarted, or another server answered the base): it took the
+	// heartbeat as an acknowledgement only, and the agent sends a full
+	// heartbeat at once.
+	Deltas bool `json:"deltas,omitempty"`
+	Resync bool `json:"resync,omitempty"`
 }
 
 // Hold is one VRRP group an agent must keep out of MASTER.

@@ -96,7 +96,24 @@ type agentState struct {
 	// hold: the VRRP groups the last heartbeat's answer names (vrrp.go). Guarded by
 	// Manager.mu.
 	hold []dataplane.Hold
+	// seq is the Seq of the last regular heartbeat processed (0: none, or
+	// it failed), the base a delta must name; the raw maps are its report
+	// as the agent sent it (only for an agent that numbers its heartbeats),
+	// which a delta is applied to.
+	seq       uint64
+	rawHealth map[string]dataplane.MemberHealth
+	rawStats  map[string]dataplane.ListenerStats
+	rawMStats map[string]dataplane.MemberStats
+	// caps and segs are the capabilities and segments that heartbeat
+	// reported, as stored on the agent.
+	caps []string
+	segs []dataplane.Segment
 }
+
+// maxReportEntries bounds each list of an agent's report (listener stats,
+// member stats, member health) that deltas may build up: about what the
+// largest full heartbeat holds. A delta that would go beyond gets a resync.
+const maxReportEntries = 1 << 18
 
 // New returns a manager.
 func New(opts Options) *Manager {
@@ -136,6 +153,18 @@ func (m *Manager) state(agentID string) *agentState {
 // passed authentication just before) is dropped: it does not bring the
 // agent back up. Heartbeats of one agent are processed one at a time.
 func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.Heartbeat) error {
+	_, err := m.HeartbeatDelta(ctx, agentID, hb)
+	return err
+}
+
+// HeartbeatDelta is Heartbeat for a full heartbeat, an acknowledgement or a
+// delta (dataplane.Heartbeat.Base). A delta of the last heartbeat this
+// manager processed for the agent is applied to that one's report and then
+// processed as a full heartbeat; any other delta (this server restarted,
+// another one answered its base, the agent was marked down meanwhile) is
+// taken as an acknowledgement only, and resync is true: the agent is to
+// send a full heartbeat.
+func (m *Manager) HeartbeatDelta(ctx context.Context, agentID string, hb *dataplane.Heartbeat) (resync bool, err error) {
 	now := m.opts.Now()
 	m.mu.Lock()
 	st := m.state(agentID)
@@ -145,8 +174,118 @@ func (m *Manager) Heartbeat(ctx context.Context, agentID string, hb *dataplane.H
 	st.beat.Lock()
 	defer st.beat.Unlock()
 	if hb.Ack {
-		return m.ack(ctx, agentID, st, hb, now)
+		return false, m.ack(ctx, agentID, st, hb, now)
 	}
+	if hb.Base != 0 {
+		m.mu.Lock()
+		synced := st.synced
+		m.mu.Unlock()
+		if !synced || st.seq == 0 || st.seq != hb.Base {
+			st.seq = 0
+			return true, m.ack(ctx, agentID, st, hb, now)
+		}
+		if st.quiet(hb) {
+			// Nothing the statuses are computed from changed: what is left
+			// is an acknowledgement's (heard from, applied version and
+			// refusals, the load balancers they settle), at a cost that
+			// does not grow with what the agent holds.
+			if err := m.ack(ctx, agentID, st, hb, now); err != nil {
+				st.seq = 0
+				return false, err
+			}
+			st.seq = hb.Seq
+			return false, nil
+		}
+		if !st.expand(hb) {
+			st.seq = 0
+			return true, m.ack(ctx, agentID, st, hb, now)
+		}
+	}
+	if err := m.full(ctx, agentID, st, hb, now); err != nil {
+		st.seq = 0
+		return false, err
+	}
+	st.seq = hb.Seq
+	if hb.Seq == 0 {
+		st.rawHealth, st.rawStats, st.rawMStats, st.caps, st.segs = nil, nil, nil, nil, nil
+		return false, nil
+	}
+	st.caps, st.segs = slices.Clone(hb.Capabilities), slices.Clone(hb.Segments)
+	st.rawHealth = make(map[string]dataplane.MemberHealth, len(hb.Health.Members))
+	for _, h := range hb.Health.Members {
+		st.rawHealth[h.MemberID] = h
+	}
+	st.rawStats = make(map[string]dataplane.ListenerStats, len(hb.Stats.Listeners))
+	for _, l := range hb.Stats.Listeners {
+		st.rawStats[l.ListenerID] = l
+	}
+	st.rawMStats = make(map[string]dataplane.MemberStats, len(hb.Stats.Members))
+	for _, ms := range hb.Stats.Members {
+		st.rawMStats[ms.MemberID] = ms
+	}
+	return false, nil
+}
+
+// quiet reports whether delta hb changes nothing the statuses are computed
+// from: no counter, health or gone entry, no VRRP report, the capabilities
+// and segments of the last full heartbeat, and no active-standby pair among
+// the agent's load balancers as that heartbeat found them (the other
+// member's agent changes a pair's status). The caller holds st.beat.
+func (st *agentState) quiet(hb *dataplane.Heartbeat) bool {
+	return len(hb.Stats.Listeners) == 0 && len(hb.Stats.Members) == 0 && len(hb.Health.Members) == 0 && hb.Gone == nil &&
+		len(hb.VRRP) == 0 && len(st.pairs) == 0 && slices.Equal(hb.Capabilities, st.caps) && slices.Equal(hb.Segments, st.segs)
+}
+
+// expand makes delta hb the whole report it stands for: the last one's
+// (st.raw*) with hb's entries put over it and its Gone ones taken out. It
+// returns false, leaving hb as it was, when a list would exceed
+// maxReportEntries. The caller holds st.beat.
+func (st *agentState) expand(hb *dataplane.Heartbeat) bool {
+	var gone dataplane.Gone
+	if hb.Gone != nil {
+		gone = *hb.Gone
+	}
+	health := overlay(st.rawHealth, gone.MemberHealths, hb.Health.Members, func(h dataplane.MemberHealth) string { return h.MemberID })
+	stats := overlay(st.rawStats, gone.Listeners, hb.Stats.Listeners, func(l dataplane.ListenerStats) string { return l.ListenerID })
+	mstats := overlay(st.rawMStats, gone.MemberStats, hb.Stats.Members, func(ms dataplane.MemberStats) string { return ms.MemberID })
+	if health == nil || stats == nil || mstats == nil {
+		return false
+	}
+	hb.Health.Members, hb.Stats.Listeners, hb.Stats.Members = health, stats, mstats
+	hb.Base, hb.Gone = 0, nil
+	return true
+}
+
+// overlay returns base's values with the ids of gone left out and changed
+// put over them; nil when there would be more than
+// maxReportEntries.
+func overlay[V any](base map[string]V, gone []string, changed []V, id func(V) string) []V {
+	if len(base)+len(changed) > maxReportEntries+len(gone) {
+		return nil
+	}
+	all := make(map[string]V, len(base)+len(changed))
+	for k, v := range base {
+		all[k] = v
+	}
+	for _, k := range gone {
+		delete(all, k)
+	}
+	for _, v := range changed {
+		all[id(v)] = v
+	}
+	if len(all) > maxReportEntries {
+		return nil
+	}
+	out := make([]V, 0, len(all))
+	for _, v := range all {
+		out = append(out, v)
+	}
+	return out
+}
+
+// full processes a whole heartbeat (hb.Ack false, hb.Base 0). The caller
+// holds st.beat.
+func (m *Manager) full(ctx context.Context, agentID string, st *agentState, hb *dataplane.Heartbeat, now time.Time) error {
 	m.mu.Lock()
 	full := !st.synced
 	m.mu.Unlock()
