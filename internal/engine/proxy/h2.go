@@ -253,7 +253,7 @@ func (h *httpConn) serveH2(fe *Frontend) {
 		c = &h2cConn{TCPConn: h.tcp, pre: h.br.buf[h.br.r:h.br.w]}
 		h.tcp.SetDeadline(time.Time{}) // the head's read deadline; x/net/http2 keeps its own
 	}
-	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), tokens: H2ControlBurst, last: time.Now(), h: h, st: st,
+	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), budget: newControlBudget(), h: h, st: st,
 		w: newH2Writer(c, fe.ClientTimeout)}
 	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h, st}})
 	g.w.fail(net.ErrClosed) // x/net/http2 closed g already; its writer ends in any case
@@ -278,8 +278,7 @@ type h2Guard struct {
 	hdr      [9]byte
 	hn       int    // bytes of hdr filled
 	skip     uint32 // payload bytes of the current frame still to pass
-	tokens   float64
-	last     time.Time
+	budget   controlBudget
 	flooded  bool
 }
 
@@ -343,7 +342,7 @@ func (g *h2Guard) scan(p []byte) bool {
 			switch {
 			case typ == http2.FrameSettings && !ack, typ == http2.FramePing && !ack,
 				typ == http2.FrameRSTStream, typ == http2.FramePriority:
-				if !g.spend() {
+				if !g.budget.spend() {
 					return false
 				}
 			}
@@ -352,14 +351,26 @@ func (g *h2Guard) scan(p []byte) bool {
 	return true
 }
 
-func (g *h2Guard) spend() bool {
+// controlBudget is a token bucket of control frames (H2ControlBurst, refilled
+// at H2ControlRate per second): a client's, and a member's (h2client.go).
+type controlBudget struct {
+	tokens float64
+	last   time.Time
+}
+
+func newControlBudget() controlBudget {
+	return controlBudget{tokens: H2ControlBurst, last: time.Now()}
+}
+
+// spend takes one control frame from the budget; false when it is spent.
+func (b *controlBudget) spend() bool {
 	now := time.Now()
-	g.tokens = min(H2ControlBurst, g.tokens+now.Sub(g.last).Seconds()*H2ControlRate)
-	g.last = now
-	if g.tokens < 1 {
+	b.tokens = min(H2ControlBurst, b.tokens+now.Sub(b.last).Seconds()*H2ControlRate)
+	b.last = now
+	if b.tokens < 1 {
 		return false
 	}
-	g.tokens--
+	b.tokens--
 	return true
 }
 

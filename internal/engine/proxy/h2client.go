@@ -59,8 +59,7 @@ type h2MConn struct {
 	reads atomic.Uint64 // frames read
 
 	// The member's control frames spend a budget as a client's do (reader only).
-	tokens float64
-	last   time.Time
+	budget controlBudget
 }
 
 // h2MStream is one stream on an h2MConn.
@@ -112,7 +111,7 @@ var (
 func newH2MConn(c net.Conn, writeTimeout, idle time.Duration, maxHeaderBytes int) *h2MConn {
 	cc := &h2MConn{c: c, w: newH2Writer(c, writeTimeout), streams: make(map[uint32]*h2MStream), nextID: 1,
 		peerMax: 100, initWin: 65535, sendWin: 65535, recvWin: h2MConnWindow, idle: idle,
-		tokens: H2ControlBurst, last: time.Now(), lastUsed: time.Now()}
+		budget: newControlBudget(), lastUsed: time.Now()}
 	cc.maxFrame.Store(16384)
 	cc.br = bufio.NewReaderSize(c, 32<<10)
 	cc.fr = http2.NewFramer(cc.w, cc.br)
@@ -562,18 +561,6 @@ func (cc *h2MConn) notify(s *h2MStream) {
 	}
 }
 
-// spend takes one control frame from the budget; false when it is spent.
-func (cc *h2MConn) spend() bool {
-	now := time.Now()
-	cc.tokens = min(H2ControlBurst, cc.tokens+now.Sub(cc.last).Seconds()*H2ControlRate)
-	cc.last = now
-	if cc.tokens < 1 {
-		return false
-	}
-	cc.tokens--
-	return true
-}
-
 var errH2MFlood = errors.New("http2: member control frame flood")
 
 // handle files one frame of the member's.
@@ -587,7 +574,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 		if f.IsAck() {
 			return nil
 		}
-		if !cc.spend() {
+		if !cc.budget.spend() {
 			return errH2MFlood
 		}
 		cc.mu.Lock()
@@ -631,7 +618,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 		if f.IsAck() {
 			return nil
 		}
-		if !cc.spend() {
+		if !cc.budget.spend() {
 			return errH2MFlood
 		}
 		cc.wmu.Lock()
@@ -657,7 +644,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 		}
 		return nil
 	case *http2.RSTStreamFrame:
-		if !cc.spend() {
+		if !cc.budget.spend() {
 			return errH2MFlood
 		}
 		cc.mu.Lock()
@@ -700,7 +687,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 	case *http2.PushPromiseFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol) // push is off
 	case *http2.PriorityFrame:
-		if !cc.spend() {
+		if !cc.budget.spend() {
 			return errH2MFlood
 		}
 	}
