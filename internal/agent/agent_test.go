@@ -81,6 +81,16 @@ type server struct {
 
 func startServer(t *testing.T) *server {
 	t.Helper()
+	return startAgentAPI(t, 0, func(st store.Store, cache *snapshot.Cache) agentapi.HeartbeatSink {
+		return healthmgr.New(healthmgr.Options{Store: st, Acker: cache, Enqueue: func(string) {}})
+	})
+}
+
+// startAgentAPI is an agent API over a fresh store and CA whose heartbeats go
+// to the sink made for them (interval: the heartbeat interval told to agents,
+// 0 for the default).
+func startAgentAPI(t *testing.T, interval time.Duration, sink func(store.Store, *snapshot.Cache) agentapi.HeartbeatSink) *server {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(dir, "db")})
 	if err != nil {
@@ -96,8 +106,8 @@ func startServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	cache := snapshot.New(nil, nil)
-	hm := healthmgr.New(healthmgr.Options{Store: st, Acker: cache, Enqueue: func(string) {}})
-	api := agentapi.New(agentapi.Options{Store: st, CA: ca, Watcher: cache, Heartbeats: hm, MaxWait: 2 * time.Second})
+	api := agentapi.New(agentapi.Options{Store: st, CA: ca, Watcher: cache, Heartbeats: sink(st, cache), MaxWait: 2 * time.Second,
+		HeartbeatInterval: interval})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -3,11 +3,6 @@ package agent_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log"
-	"net"
-	"net/http"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,9 +11,8 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/agentapi"
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/healthmgr"
-	"github.com/fulcrumlb/fulcrum/internal/pki"
 	"github.com/fulcrumlb/fulcrum/internal/snapshot"
-	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
+	"github.com/fulcrumlb/fulcrum/internal/store"
 )
 
 // reportEngine is an engine stand-in whose statistics and health are set
@@ -98,43 +92,17 @@ func (b deltaBeats) HeartbeatDelta(ctx context.Context, agentID string, hb *data
 // through b, telling agents to heartbeat every 20 ms.
 func startReportServer(t *testing.T, b *beats) (url string, token string) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(dir, "db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "pki"), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.ServerCertificate(filepath.Join(dir, "pki"), []string{"127.0.0.1"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache := snapshot.New(nil, nil)
-	newManager := func() *healthmgr.Manager {
-		return healthmgr.New(healthmgr.Options{Store: st, Acker: cache, Enqueue: func(string) {}})
-	}
-	b.hm, b.fresh = newManager(), newManager
-	var sink agentapi.HeartbeatSink = b
-	if b.deltas {
-		sink = deltaBeats{b}
-	}
-	api := agentapi.New(agentapi.Options{Store: st, CA: ca, Watcher: cache, Heartbeats: sink, MaxWait: 2 * time.Second,
-		HeartbeatInterval: 20 * time.Millisecond})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: api.Handler(), TLSConfig: api.TLSConfig(cert), ErrorLog: log.New(io.Discard, "", 0)}
-	go srv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { srv.Close() })
-	tok, err := agentapi.IssueJoinToken(context.Background(), st, ca, agentapi.TokenRequest{Name: "node-1", TTL: time.Hour}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "https://" + ln.Addr().String(), tok.Token.String()
+	s := startAgentAPI(t, 20*time.Millisecond, func(st store.Store, cache *snapshot.Cache) agentapi.HeartbeatSink {
+		newManager := func() *healthmgr.Manager {
+			return healthmgr.New(healthmgr.Options{Store: st, Acker: cache, Enqueue: func(string) {}})
+		}
+		b.hm, b.fresh = newManager(), newManager
+		if b.deltas {
+			return deltaBeats{b}
+		}
+		return b
+	})
+	return s.url, s.token(t, "node-1")
 }
 
 func reportOf(n int, total int64) ([]dataplane.ListenerStats, []dataplane.MemberHealth) {
