@@ -114,12 +114,6 @@ var _ controller.Provider = (*Native)(nil)
 func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, error) {
 	l := g.LoadBalancer
 	var md lb.FlavorMetadata
-	if err := n.store.View(ctx, func(tx store.Tx) (err error) { md, err = flavorOf(ctx, tx, l); return err }); err != nil {
-		return controller.Outcome{}, err
-	}
-	if md.Topology == lb.TopologyActiveStandby {
-		return n.applyPair(ctx, g, md)
-	}
 	var extra []string
 	var amp *lb.Amphora
 	var agent *lb.Agent
@@ -170,53 +164,92 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 		material, err = n.resolve(ctx, tx, g)
 		return err
 	}
-	// Key-manager reads stay in the write transaction, as before.
-	certs, pems := compile.TLSRefs(g)
-	kept = len(certs)+len(pems) == 0
-	var err error
-	if kept {
-		err = n.store.View(ctx, func(tx store.Tx) error { return prepare(tx, false) })
-	}
-	if err == nil && !kept {
-		err = n.store.Update(ctx, func(tx store.Tx) error { return prepare(tx, true) })
-	}
-	if err != nil {
-		return controller.Outcome{}, err
-	}
-	if refused != nil {
-		return controller.Outcome{}, refused
-	}
-	frag, err := compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material, Ingress: ingress})
-	var unsupported *compile.Unsupported
-	if errors.As(err, &unsupported) {
-		return controller.Outcome{}, &controller.RefusedError{Reason: err.Error()}
-	}
-	if err != nil {
-		return controller.Outcome{}, err
-	}
-	// The agent would refuse a fragment the contract rejects, and with it
-	// (when the refusal cannot be attributed) every changed load balancer
-	// on the node: an invalid fragment is this load balancer's refusal and
-	// is never published.
-	if err := frag.Validate(); err != nil {
-		n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
-		return controller.Outcome{}, &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
-	}
-	if err := refuseForEngine(frag, engine); err != nil {
-		return controller.Outcome{}, err
+	// build compiles and checks the fragment once prepare has read what it
+	// needs; a fragment that cannot run is the load balancer's refusal
+	// (buildErr), anything else a failure to retry.
+	var frag *dataplane.Config
+	var buildErr error
+	build := func() {
+		var err error
+		frag, err = compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material, Ingress: ingress})
+		var unsupported *compile.Unsupported
+		switch {
+		case errors.As(err, &unsupported):
+			buildErr = &controller.RefusedError{Reason: err.Error()}
+			return
+		case err != nil:
+			buildErr = err
+			return
+		}
+		// The agent would refuse a fragment the contract rejects, and with
+		// it (when the refusal cannot be attributed) every changed load
+		// balancer on the node: an invalid fragment is this load
+		// balancer's refusal and is never published.
+		if err := frag.Validate(); err != nil {
+			n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
+			buildErr = &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
+			return
+		}
+		buildErr = refuseForEngine(frag, engine)
 	}
 	var st snapshot.State
 	var reason string
 	published := false
-	if pk, ok := n.cache.(Peeker); ok {
-		err = n.store.View(ctx, func(tx store.Tx) error {
-			var err error
-			st, reason, published, err = pk.Published(ctx, tx, agent.ID, l.ID, frag)
+	pk, peek := n.cache.(Peeker)
+	// Key-manager reads stay in the write transaction, as before.
+	certs, pems := compile.TLSRefs(g)
+	kept = len(certs)+len(pems) == 0
+	// One read transaction reads the flavor, prepares a load balancer that
+	// stays where it is, and tells whether its fragment is published as it
+	// is: a reconcile that changes nothing (most of them) writes nothing,
+	// and one that publishes writes once.
+	err := n.store.View(ctx, func(tx store.Tx) (err error) {
+		if md, err = flavorOf(ctx, tx, l); err != nil {
 			return err
-		})
-		if err != nil {
+		}
+		if md.Topology == lb.TopologyActiveStandby || !kept {
+			return nil
+		}
+		if err := prepare(tx, false); err != nil {
+			return err
+		}
+		if !kept || refused != nil {
+			return nil
+		}
+		if build(); buildErr != nil || !peek {
+			return nil
+		}
+		st, reason, published, err = pk.Published(ctx, tx, agent.ID, l.ID, frag)
+		return err
+	})
+	if err != nil {
+		return controller.Outcome{}, err
+	}
+	if md.Topology == lb.TopologyActiveStandby {
+		return n.applyPair(ctx, g, md)
+	}
+	if !kept {
+		if err := n.store.Update(ctx, func(tx store.Tx) error { return prepare(tx, true) }); err != nil {
 			return controller.Outcome{}, err
 		}
+		if refused == nil {
+			if build(); buildErr == nil && peek {
+				err = n.store.View(ctx, func(tx store.Tx) error {
+					var err error
+					st, reason, published, err = pk.Published(ctx, tx, agent.ID, l.ID, frag)
+					return err
+				})
+				if err != nil {
+					return controller.Outcome{}, err
+				}
+			}
+		}
+	}
+	if refused != nil {
+		return controller.Outcome{}, refused
+	}
+	if buildErr != nil {
+		return controller.Outcome{}, buildErr
 	}
 	if !published {
 		err = n.store.Update(ctx, func(tx store.Tx) error {

@@ -10,10 +10,15 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/store/sqlstore"
 )
 
-// writeCounting is a store that counts its write transactions.
+// writeCounting is a store that counts its write and read transactions.
 type writeCounting struct {
 	store.Store
-	writes int
+	writes, reads int
+}
+
+func (w *writeCounting) View(ctx context.Context, fn func(tx store.Tx) error) error {
+	w.reads++
+	return w.Store.View(ctx, fn)
 }
 
 func (w *writeCounting) Update(ctx context.Context, fn func(tx store.Tx) error) error {
@@ -85,4 +90,39 @@ func TestApplyingAgainUnchangedWritesNothing(t *testing.T) {
 	if wc.writes != 1 {
 		t.Errorf("publishing a change took %d write transactions, want 1", wc.writes)
 	}
+}
+
+// A reconcile of a load balancer that stays on its agent reads everything
+// Apply needs (flavor, placement, addresses, where its fragment stands) in
+// one read transaction, and writes at most once: to publish a change. Each
+// transaction is a round on the store's connections and, on SQLite, a
+// share of the server's CPU for every graph created.
+func TestApplyTakesOneReadTransaction(t *testing.T) {
+	e := newEnv(t)
+	st := e.st.(*sqlstore.Store)
+	shared := snapshot.NewShared(snapshot.SharedOptions{Store: st, Broadcaster: st, ConfigChannel: "c", LoadBalancerChannel: "l"})
+	wc := &writeCounting{Store: st}
+	e.n = NewNative(Options{Store: wc, Cache: shared})
+	ctx := context.Background()
+	e.agent("a", "", "")
+	l := e.loadBalancer("", "")
+	g := &lb.Graph{LoadBalancer: l}
+	if _, err := e.n.Apply(ctx, g); err != nil {
+		t.Fatalf("first apply: %v", err)
+	}
+	apply := func(what string, wantWrites int) {
+		t.Helper()
+		wc.reads, wc.writes = 0, 0
+		if _, err := e.n.Apply(ctx, g); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if wc.reads != 1 || wc.writes != wantWrites {
+			t.Errorf("%s took %d read and %d write transactions, want 1 and %d", what, wc.reads, wc.writes, wantWrites)
+		}
+	}
+	apply("applying an unchanged graph", 0)
+	g.Listeners = append(g.Listeners, &lb.Listener{ID: e.id("22222222"), ProjectID: "p", LoadBalancerID: l.ID, AdminStateUp: true,
+		Protocol: lb.ProtocolTCP, ProtocolPort: 9001, ConnectionLimit: -1, Status: lb.Status{Provisioning: lb.PendingCreate, Operating: lb.Offline}})
+	apply("publishing a change", 1)
+	apply("applying the change again", 0)
 }
