@@ -112,131 +112,179 @@ var _ controller.Provider = (*Native)(nil)
 // fragment fails the data-plane contract's validation, is refused
 // (*controller.RefusedError) and nothing is published.
 func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, error) {
-	l := g.LoadBalancer
-	var md lb.FlavorMetadata
-	var extra []string
-	var amp *lb.Amphora
-	var agent *lb.Agent
-	var material compile.TLSMaterial
-	var refused *controller.RefusedError
-	var ingress *compile.Ingress
-	var engine string
-	// prepare places l and reads what its fragment needs. A load balancer
-	// that stays where it is (most reconciles) is prepared in a read
-	// transaction: placing it writes nothing, and the writer (one for the
-	// whole server on SQLite) is spared the reads. kept is false when it
-	// must be placed, in the write transaction.
-	kept := true
-	prepare := func(tx store.Tx, write bool) error {
-		var err error
-		refused = nil
-		if engine, err = engineOf(ctx, tx, l); err != nil {
-			return err
-		}
-		if write {
-			amp, agent, err = n.place(ctx, tx, l)
-		} else {
-			var keep bool
-			amp, agent, keep, err = placement(ctx, tx, l)
-			if err == nil && !keep {
-				kept = false
-				return nil
-			}
-		}
-		if errors.As(err, &refused) {
-			// Nowhere to go: commit what placing withdrew (an agent
-			// that no longer fits keeps nothing it may not serve).
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if n.addresses != nil {
-			if extra, err = n.addresses(ctx, tx, l); err != nil {
-				return err
-			}
-		}
-		if n.ingress != nil {
-			if ingress, err = n.ingress(ctx, tx, l); err != nil {
-				return err
-			}
-		}
-		material, err = n.resolve(ctx, tx, g)
-		return err
-	}
-	// build compiles and checks the fragment once prepare has read what it
-	// needs; a fragment that cannot run is the load balancer's refusal
-	// (buildErr), anything else a failure to retry.
-	var frag *dataplane.Config
-	var buildErr error
-	build := func() {
-		var err error
-		frag, err = compile.LoadBalancer(g, compile.Options{ExtraAddresses: extra, TLS: material, Ingress: ingress})
-		var unsupported *compile.Unsupported
-		switch {
-		case errors.As(err, &unsupported):
-			buildErr = &controller.RefusedError{Reason: err.Error()}
-			return
-		case err != nil:
-			buildErr = err
-			return
-		}
-		// The agent would refuse a fragment the contract rejects, and with
-		// it (when the refusal cannot be attributed) every changed load
-		// balancer on the node: an invalid fragment is this load
-		// balancer's refusal and is never published.
-		if err := frag.Validate(); err != nil {
-			n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
-			buildErr = &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
-			return
-		}
-		buildErr = refuseForEngine(frag, engine)
-	}
-	var st snapshot.State
-	var reason string
-	published := false
-	pk, peek := n.cache.(Peeker)
-	// Key-manager reads stay in the write transaction, as before.
-	certs, pems := compile.TLSRefs(g)
-	kept = len(certs)+len(pems) == 0
-	// One read transaction reads the flavor, prepares a load balancer that
-	// stays where it is, and tells whether its fragment is published as it
-	// is: a reconcile that changes nothing (most of them) writes nothing,
-	// and one that publishes writes once.
+	var a *applying
 	err := n.store.View(ctx, func(tx store.Tx) (err error) {
-		if md, err = flavorOf(ctx, tx, l); err != nil {
-			return err
-		}
-		if md.Topology == lb.TopologyActiveStandby || !kept {
-			return nil
-		}
-		if err := prepare(tx, false); err != nil {
-			return err
-		}
-		if !kept || refused != nil {
-			return nil
-		}
-		if build(); buildErr != nil || !peek {
-			return nil
-		}
-		st, reason, published, err = pk.Published(ctx, tx, agent.ID, l.ID, frag)
+		a, err = n.read(ctx, tx, g)
 		return err
 	})
 	if err != nil {
 		return controller.Outcome{}, err
 	}
-	if md.Topology == lb.TopologyActiveStandby {
-		return n.applyPair(ctx, g, md)
+	return n.finish(ctx, a)
+}
+
+var _ controller.Preparer = (*Native)(nil)
+
+// Prepare does Apply's reads inside tx, the controller's read transaction
+// that loaded g (controller.Preparer): a reconcile then takes one read
+// transaction, not two.
+func (n *Native) Prepare(ctx context.Context, tx store.Tx, g *lb.Graph) (any, error) {
+	return n.read(ctx, tx, g)
+}
+
+// ApplyPrepared finishes Apply with what Prepare read.
+func (n *Native) ApplyPrepared(ctx context.Context, g *lb.Graph, prepared any) (controller.Outcome, error) {
+	a, ok := prepared.(*applying)
+	if !ok || a.g != g {
+		return n.Apply(ctx, g)
 	}
-	if !kept {
-		if err := n.store.Update(ctx, func(tx store.Tx) error { return prepare(tx, true) }); err != nil {
+	return n.finish(ctx, a)
+}
+
+// applying is one Apply in progress: what its read transaction found.
+type applying struct {
+	g        *lb.Graph
+	md       lb.FlavorMetadata
+	extra    []string
+	amp      *lb.Amphora
+	agent    *lb.Agent
+	material compile.TLSMaterial
+	refused  *controller.RefusedError
+	ingress  *compile.Ingress
+	engine   string
+	// kept is false when the load balancer must be placed, in a write
+	// transaction (or its key-manager material read there, as before).
+	kept bool
+	// frag is the compiled fragment, buildErr why it cannot run.
+	frag     *dataplane.Config
+	buildErr error
+	// published tells that frag is published as it is, standing at st.
+	published bool
+	st        snapshot.State
+	reason    string
+}
+
+// prepare places the load balancer and reads what its fragment needs. A
+// load balancer that stays where it is (most reconciles) is prepared in a
+// read transaction: placing it writes nothing, and the writer (one for the
+// whole server on SQLite) is spared the reads. Without write, a.kept turns
+// false when it must be placed, in a write transaction.
+func (n *Native) prepare(ctx context.Context, tx store.Tx, a *applying, write bool) error {
+	var err error
+	l := a.g.LoadBalancer
+	a.refused = nil
+	if a.engine, err = engineOf(ctx, tx, l); err != nil {
+		return err
+	}
+	if write {
+		a.amp, a.agent, err = n.place(ctx, tx, l)
+	} else {
+		var keep bool
+		a.amp, a.agent, keep, err = placement(ctx, tx, l)
+		if err == nil && !keep {
+			a.kept = false
+			return nil
+		}
+	}
+	if errors.As(err, &a.refused) {
+		// Nowhere to go: commit what placing withdrew (an agent that no
+		// longer fits keeps nothing it may not serve).
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if n.addresses != nil {
+		if a.extra, err = n.addresses(ctx, tx, l); err != nil {
+			return err
+		}
+	}
+	if n.ingress != nil {
+		if a.ingress, err = n.ingress(ctx, tx, l); err != nil {
+			return err
+		}
+	}
+	a.material, err = n.resolve(ctx, tx, a.g)
+	return err
+}
+
+// build compiles and checks the fragment once prepare has read what it
+// needs; a fragment that cannot run is the load balancer's refusal
+// (a.buildErr), any other error a failure to retry.
+func (n *Native) build(a *applying) {
+	l := a.g.LoadBalancer
+	frag, err := compile.LoadBalancer(a.g, compile.Options{ExtraAddresses: a.extra, TLS: a.material, Ingress: a.ingress})
+	a.frag = frag
+	var unsupported *compile.Unsupported
+	switch {
+	case errors.As(err, &unsupported):
+		a.buildErr = &controller.RefusedError{Reason: err.Error()}
+		return
+	case err != nil:
+		a.buildErr = err
+		return
+	}
+	// The agent would refuse a fragment the contract rejects, and with it
+	// (when the refusal cannot be attributed) every changed load balancer
+	// on the node: an invalid fragment is this load balancer's refusal and
+	// is never published.
+	if err := frag.Validate(); err != nil {
+		n.log.Error("compiled data-plane configuration is invalid; not published", "loadbalancer_id", l.ID, "generation", l.Generation, "err", err)
+		a.buildErr = &controller.RefusedError{Reason: "the compiled data-plane configuration is invalid: " + err.Error()}
+		return
+	}
+	a.buildErr = refuseForEngine(frag, a.engine)
+}
+
+// read is Apply's read transaction: it reads the flavor, prepares a load
+// balancer that stays where it is, compiles its fragment and tells whether
+// it is published as it is. A reconcile that changes nothing (most of them)
+// then writes nothing, and one that publishes writes once.
+func (n *Native) read(ctx context.Context, tx store.Tx, g *lb.Graph) (*applying, error) {
+	a := &applying{g: g}
+	var err error
+	if a.md, err = flavorOf(ctx, tx, g.LoadBalancer); err != nil {
+		return nil, err
+	}
+	// Key-manager reads stay in the write transaction, as before.
+	certs, pems := compile.TLSRefs(g)
+	a.kept = len(certs)+len(pems) == 0
+	if a.md.Topology == lb.TopologyActiveStandby || !a.kept {
+		return a, nil
+	}
+	if err := n.prepare(ctx, tx, a, false); err != nil {
+		return nil, err
+	}
+	if !a.kept || a.refused != nil {
+		return a, nil
+	}
+	n.build(a)
+	if pk, ok := n.cache.(Peeker); ok && a.buildErr == nil {
+		a.st, a.reason, a.published, err = pk.Published(ctx, tx, a.agent.ID, g.LoadBalancer.ID, a.frag)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// finish completes Apply after read: it places the load balancer if it
+// must move, publishes its fragment if it changed, and tells where it
+// stands.
+func (n *Native) finish(ctx context.Context, a *applying) (controller.Outcome, error) {
+	g, l := a.g, a.g.LoadBalancer
+	if a.md.Topology == lb.TopologyActiveStandby {
+		return n.applyPair(ctx, g, a.md)
+	}
+	if !a.kept {
+		if err := n.store.Update(ctx, func(tx store.Tx) error { return n.prepare(ctx, tx, a, true) }); err != nil {
 			return controller.Outcome{}, err
 		}
-		if refused == nil {
-			if build(); buildErr == nil && peek {
-				err = n.store.View(ctx, func(tx store.Tx) error {
-					var err error
-					st, reason, published, err = pk.Published(ctx, tx, agent.ID, l.ID, frag)
+		if a.refused == nil {
+			n.build(a)
+			if pk, ok := n.cache.(Peeker); ok && a.buildErr == nil {
+				err := n.store.View(ctx, func(tx store.Tx) (err error) {
+					a.st, a.reason, a.published, err = pk.Published(ctx, tx, a.agent.ID, l.ID, a.frag)
 					return err
 				})
 				if err != nil {
@@ -245,30 +293,29 @@ func (n *Native) Apply(ctx context.Context, g *lb.Graph) (controller.Outcome, er
 			}
 		}
 	}
-	if refused != nil {
-		return controller.Outcome{}, refused
+	if a.refused != nil {
+		return controller.Outcome{}, a.refused
 	}
-	if buildErr != nil {
-		return controller.Outcome{}, buildErr
+	if a.buildErr != nil {
+		return controller.Outcome{}, a.buildErr
 	}
-	if !published {
-		err = n.store.Update(ctx, func(tx store.Tx) error {
-			var err error
-			st, reason, err = n.cache.Publish(ctx, tx, agent.ID, l.ID, l.Generation, frag)
+	if !a.published {
+		err := n.store.Update(ctx, func(tx store.Tx) (err error) {
+			a.st, a.reason, err = n.cache.Publish(ctx, tx, a.agent.ID, l.ID, l.Generation, a.frag)
 			return err
 		})
 		if err != nil {
 			return controller.Outcome{}, err
 		}
 	}
-	switch st {
+	switch a.st {
 	case snapshot.Applied:
-		if amp.Status != lb.AmphoraReady {
-			n.setAmphoraStatus(ctx, amp.ID, lb.AmphoraReady)
+		if a.amp.Status != lb.AmphoraReady {
+			n.setAmphoraStatus(ctx, a.amp.ID, lb.AmphoraReady)
 		}
 		return controller.Outcome{Done: true}, nil
 	case snapshot.Refused:
-		return controller.Outcome{}, &controller.RefusedError{Reason: fmt.Sprintf("agent %s refused the configuration: %s", agent.Name, reason)}
+		return controller.Outcome{}, &controller.RefusedError{Reason: fmt.Sprintf("agent %s refused the configuration: %s", a.agent.Name, a.reason)}
 	}
 	return controller.Outcome{}, nil
 }
