@@ -57,6 +57,11 @@ type Outcome struct {
 	// Operating holds operating statuses to record, by object id. Objects
 	// not in the map keep theirs (a health manager may own them).
 	Operating map[string]lb.OperatingStatus
+	// Record, if set with Done, runs inside the write transaction that
+	// records the generation done (the provider's own bookkeeping, such as
+	// a placement turning ready), so that it needs none of its own. An
+	// error fails that transaction, and the reconcile is retried.
+	Record func(ctx context.Context, tx store.Tx) error
 }
 
 // RefusedError is returned by a provider that refuses a configuration.
@@ -432,10 +437,10 @@ func (c *Controller) reconcile(ctx context.Context, id string) (retry bool, err 
 	if !out.Done {
 		return false, nil
 	}
-	if !needsCompletion(g, gen, out.Operating) {
+	if out.Record == nil && !needsCompletion(g, gen, out.Operating) {
 		return false, nil
 	}
-	return false, c.complete(ctx, id, gen, out.Operating, g, log)
+	return false, c.complete(ctx, id, gen, out, g, log)
 }
 
 // kind names a child table.
@@ -620,7 +625,8 @@ func needsCompletion(g *lb.Graph, gen int64, operating map[string]lb.OperatingSt
 // The objects to change are picked from view (the graph the reconcile
 // read), then each is read again and settled inside the transaction, so
 // the write lock is held for the changes only, not for a scan of the graph.
-func (c *Controller) complete(ctx context.Context, id string, gen int64, operating map[string]lb.OperatingStatus, view *lb.Graph, log *slog.Logger) error {
+func (c *Controller) complete(ctx context.Context, id string, gen int64, out Outcome, view *lb.Graph, log *slog.Logger) error {
+	operating := out.Operating
 	now := c.opts.Now().UTC().Truncate(time.Second)
 	var todo []objectStatus
 	for _, o := range statuses(ctx, nil, view) {
@@ -637,6 +643,11 @@ func (c *Controller) complete(ctx context.Context, id string, gen int64, operati
 		}
 		if err != nil {
 			return err
+		}
+		if out.Record != nil {
+			if err := out.Record(ctx, tx); err != nil {
+				return err
+			}
 		}
 		fresh, err := fetchAll(ctx, tx, todo)
 		if err != nil {

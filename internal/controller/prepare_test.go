@@ -31,6 +31,7 @@ type preparing struct {
 	store    store.Store
 	mu       sync.Mutex
 	prepared map[*lb.Graph]bool
+	recorded atomic.Int64 // Records run, each with the generation done
 }
 
 func (p *preparing) read(ctx context.Context, tx store.Tx, g *lb.Graph) error {
@@ -60,7 +61,17 @@ func (p *preparing) ApplyPrepared(ctx context.Context, g *lb.Graph, prepared any
 	if !ok {
 		return controller.Outcome{}, &controller.RefusedError{Reason: "ApplyPrepared without its Prepare"}
 	}
-	return controller.Noop{}.Apply(ctx, g)
+	out, err := controller.Noop{}.Apply(ctx, g)
+	id, gen := g.LoadBalancer.ID, g.LoadBalancer.Generation
+	out.Record = func(ctx context.Context, tx store.Tx) error {
+		// The load balancer is locked, not yet recorded done.
+		l, err := tx.LoadBalancers().Get(ctx, id)
+		if err == nil && l.AppliedGeneration < gen {
+			p.recorded.Add(1)
+		}
+		return err
+	}
+	return out, err
 }
 
 func (p *preparing) Remove(context.Context, *lb.LoadBalancer) (controller.Outcome, error) {
@@ -69,13 +80,16 @@ func (p *preparing) Remove(context.Context, *lb.LoadBalancer) (controller.Outcom
 
 // A provider that can prepare in the controller's read transaction is
 // given it: each reconcile reads the store in one transaction, not one
-// for the graph and another for the provider.
+// for the graph and another for the provider. What the provider records
+// when a generation is done (Outcome.Record) is written in the
+// controller's transaction that records it.
 func TestReconcileReadsInOneTransaction(t *testing.T) {
 	base := openStore(t, filepath.Join(t.TempDir(), "db"))
 	rc := &readCounting{Store: base}
 	var reconciles atomic.Int64
+	prov := &preparing{store: rc, prepared: map[*lb.Graph]bool{}}
 	c := controller.New(controller.Options{
-		Store: rc, Providers: map[string]controller.Provider{"prep": &preparing{store: rc, prepared: map[*lb.Graph]bool{}}},
+		Store: rc, Providers: map[string]controller.Provider{"prep": prov},
 		Resync: time.Hour, MaxBackoff: 50 * time.Millisecond,
 		OnReconcile: func(time.Duration, string) { reconciles.Add(1) },
 	})
@@ -104,5 +118,10 @@ func TestReconcileReadsInOneTransaction(t *testing.T) {
 	n, reads := reconciles.Load(), rc.reads.Load()
 	if reads != n {
 		t.Errorf("%d reconciles took %d read transactions, want one each", n, reads)
+	}
+	// The provider's Record ran in the transaction that recorded each
+	// generation done.
+	if got := prov.recorded.Load(); got != 2 {
+		t.Errorf("the provider's record ran %d times with a generation not yet done, want 2", got)
 	}
 }

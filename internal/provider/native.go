@@ -277,20 +277,22 @@ func (n *Native) finish(ctx context.Context, a *applying) (controller.Outcome, e
 		return n.applyPair(ctx, g, a.md)
 	}
 	if !a.kept {
-		if err := n.store.Update(ctx, func(tx store.Tx) error { return n.prepare(ctx, tx, a, true) }); err != nil {
-			return controller.Outcome{}, err
-		}
-		if a.refused == nil {
-			n.build(a)
-			if pk, ok := n.cache.(Peeker); ok && a.buildErr == nil {
-				err := n.store.View(ctx, func(tx store.Tx) (err error) {
-					a.st, a.reason, a.published, err = pk.Published(ctx, tx, a.agent.ID, l.ID, a.frag)
-					return err
-				})
-				if err != nil {
-					return controller.Outcome{}, err
-				}
+		// Placed, compiled and published in one write transaction; what
+		// placing wrote is committed even when the fragment is refused.
+		err := n.store.Update(ctx, func(tx store.Tx) (err error) {
+			a.published = false
+			if err := n.prepare(ctx, tx, a, true); err != nil || a.refused != nil {
+				return err
 			}
+			if n.build(a); a.buildErr != nil {
+				return nil
+			}
+			a.st, a.reason, err = n.cache.Publish(ctx, tx, a.agent.ID, l.ID, l.Generation, a.frag)
+			a.published = err == nil
+			return err
+		})
+		if err != nil {
+			return controller.Outcome{}, err
 		}
 	}
 	if a.refused != nil {
@@ -310,10 +312,14 @@ func (n *Native) finish(ctx context.Context, a *applying) (controller.Outcome, e
 	}
 	switch a.st {
 	case snapshot.Applied:
+		out := controller.Outcome{Done: true}
 		if a.amp.Status != lb.AmphoraReady {
-			n.setAmphoraStatus(ctx, a.amp.ID, lb.AmphoraReady)
+			// Recorded with the generation done, in the controller's
+			// write transaction, not in one of its own.
+			id := a.amp.ID
+			out.Record = func(ctx context.Context, tx store.Tx) error { return n.amphoraReady(ctx, tx, id) }
 		}
-		return controller.Outcome{Done: true}, nil
+		return out, nil
 	case snapshot.Refused:
 		return controller.Outcome{}, &controller.RefusedError{Reason: fmt.Sprintf("agent %s refused the configuration: %s", a.agent.Name, a.reason)}
 	}
@@ -735,6 +741,20 @@ func zoneAndGroup(ctx context.Context, tx store.Tx, l *lb.LoadBalancer) (zone, g
 		}
 	}
 	return zone, group, nil
+}
+
+// amphoraReady marks placement id READY inside tx (gone: nothing to do).
+func (n *Native) amphoraReady(ctx context.Context, tx store.Tx, id string) error {
+	a, err := tx.Amphorae().Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && a.Status == lb.AmphoraReady {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a.Status = lb.AmphoraReady
+	a.Touch(n.now())
+	return tx.Amphorae().Update(ctx, a)
 }
 
 func (n *Native) setAmphoraStatus(ctx context.Context, id, status string) {
