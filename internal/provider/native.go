@@ -277,14 +277,17 @@ func (n *Native) finish(ctx context.Context, a *applying) (controller.Outcome, e
 		return n.applyPair(ctx, g, a.md)
 	}
 	if !a.kept {
-		// Placed, compiled and published in one write transaction; what
-		// placing wrote is committed even when the fragment is refused.
+		// Placed, compiled and, by a publisher that writes in the store
+		// (one that peeks: its publication commits or rolls back with the
+		// placement), published in one write transaction. What placing
+		// wrote is committed even when the fragment is refused.
+		_, transactional := n.cache.(Peeker)
 		err := n.store.Update(ctx, func(tx store.Tx) (err error) {
 			a.published = false
 			if err := n.prepare(ctx, tx, a, true); err != nil || a.refused != nil {
 				return err
 			}
-			if n.build(a); a.buildErr != nil {
+			if n.build(a); a.buildErr != nil || !transactional {
 				return nil
 			}
 			a.st, a.reason, err = n.cache.Publish(ctx, tx, a.agent.ID, l.ID, l.Generation, a.frag)
