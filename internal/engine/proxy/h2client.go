@@ -58,8 +58,12 @@ type h2MConn struct {
 
 	reads atomic.Uint64 // frames read
 
-	// The member's control frames spend a budget as a client's do (reader only).
+	// The member's control frames spend a budget as a client's do (reader only),
+	// credited h2MStreamCredit frames per stream opened (opened): a member may
+	// answer each request with control frames of its own — grpc-go pings on the
+	// data it receives to size its windows — but not do more than the engine asks.
 	budget controlBudget
+	opened atomic.Int64
 }
 
 // h2MStream is one stream on an h2MConn.
@@ -156,6 +160,7 @@ func (cc *h2MConn) open(fields []hpack.HeaderField, endStream bool) (*h2MStream,
 		cc.mu.Unlock()
 		return nil, errH2MRefused
 	}
+	cc.opened.Add(1)
 	s := &h2MStream{cc: cc, id: cc.nextID, rwake: make(chan struct{}, 1), swake: make(chan struct{}, 1),
 		sendWin: int64(cc.initWin), recvWin: h2MStreamWindow, sentEnd: endStream}
 	cc.nextID += 2
@@ -561,6 +566,19 @@ func (cc *h2MConn) notify(s *h2MStream) {
 	}
 }
 
+// h2MStreamCredit is how many control frames each stream opened on a member
+// connection adds to its member's budget.
+const h2MStreamCredit = 2
+
+// spend takes one of the member's control frames from its budget, credited
+// for the streams opened since the last call.
+func (cc *h2MConn) spend() bool {
+	if n := cc.opened.Swap(0); n > 0 {
+		cc.budget.tokens = min(H2ControlBurst, cc.budget.tokens+float64(n*h2MStreamCredit))
+	}
+	return cc.budget.spend()
+}
+
 var errH2MFlood = errors.New("http2: member control frame flood")
 
 // handle files one frame of the member's.
@@ -574,7 +592,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 		if f.IsAck() {
 			return nil
 		}
-		if !cc.budget.spend() {
+		if !cc.spend() {
 			return errH2MFlood
 		}
 		cc.mu.Lock()
@@ -618,7 +636,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 		if f.IsAck() {
 			return nil
 		}
-		if !cc.budget.spend() {
+		if !cc.spend() {
 			return errH2MFlood
 		}
 		cc.wmu.Lock()
@@ -644,7 +662,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 		}
 		return nil
 	case *http2.RSTStreamFrame:
-		if !cc.budget.spend() {
+		if !cc.spend() {
 			return errH2MFlood
 		}
 		cc.mu.Lock()
@@ -687,7 +705,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 	case *http2.PushPromiseFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol) // push is off
 	case *http2.PriorityFrame:
-		if !cc.budget.spend() {
+		if !cc.spend() {
 			return errH2MFlood
 		}
 	}
