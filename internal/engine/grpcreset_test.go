@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -18,72 +17,36 @@ import (
 // after delay, as a gRPC server does when a call's deadline passes on its side.
 func startResettingMember(t *testing.T, delay time.Duration) dataplane.Member {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
+	m := rawH2Member(t, func(c net.Conn, fr *http2.Framer) {
+		c.SetDeadline(time.Time{})
+		var mu sync.Mutex
 		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
+		fr.WriteSettings()
 		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
 		for {
-			c, err := ln.Accept()
+			f, err := fr.ReadFrame()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				preface := make([]byte, len(http2.ClientPreface))
-				if _, err := io.ReadFull(c, preface); err != nil {
-					return
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					mu.Lock()
+					fr.WriteSettingsAck()
+					mu.Unlock()
 				}
-				var mu sync.Mutex
-				fr := http2.NewFramer(c, c)
-				mu.Lock()
-				fr.WriteSettings()
-				mu.Unlock()
-				for {
-					f, err := fr.ReadFrame()
-					if err != nil {
-						return
-					}
-					switch f := f.(type) {
-					case *http2.SettingsFrame:
-						if !f.IsAck() {
-							mu.Lock()
-							fr.WriteSettingsAck()
-							mu.Unlock()
-						}
-					case *http2.HeadersFrame:
-						id := f.StreamID
-						time.AfterFunc(delay, func() {
-							mu.Lock()
-							defer mu.Unlock()
-							fr.WriteRSTStream(id, http2.ErrCodeCancel)
-						})
-					}
-				}
-			}()
+			case *http2.MetaHeadersFrame:
+				id := f.StreamID
+				time.AfterFunc(delay, func() {
+					mu.Lock()
+					defer mu.Unlock()
+					fr.WriteRSTStream(id, http2.ErrCodeCancel)
+				})
+			}
 		}
-	}()
-	a := ln.Addr().(*net.TCPAddr)
-	return dataplane.Member{ID: "reset", Address: "127.0.0.1", ProtocolPort: a.Port, Weight: 1, AdminStateUp: true}
+	})
+	m.ID = "reset"
+	return m
 }
 
 // TestGRPCMemberResetBecomesStatus: a member resetting a gRPC call's stream with CANCEL

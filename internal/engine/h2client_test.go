@@ -26,6 +26,7 @@ func rawH2Member(t *testing.T, serve func(c net.Conn, fr *http2.Framer)) datapla
 	if err != nil {
 		t.Fatal(err)
 	}
+	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
 	t.Cleanup(func() {
@@ -35,8 +36,11 @@ func rawH2Member(t *testing.T, serve func(c net.Conn, fr *http2.Framer)) datapla
 			c.Close()
 		}
 		mu.Unlock()
+		wg.Wait()
 	})
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -45,7 +49,9 @@ func rawH2Member(t *testing.T, serve func(c net.Conn, fr *http2.Framer)) datapla
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			wg.Add(1)
 			go func() {
+				defer wg.Done()
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(patience))
 				pre := make([]byte, len(http2.ClientPreface))
