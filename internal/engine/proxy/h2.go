@@ -362,6 +362,11 @@ func newControlBudget() controlBudget {
 	return controlBudget{tokens: H2ControlBurst, last: time.Now()}
 }
 
+// credit adds n frames to the budget, up to the burst.
+func (b *controlBudget) credit(n float64) {
+	b.tokens = min(H2ControlBurst, b.tokens+n)
+}
+
 // spend takes one control frame from the budget; false when it is spent.
 func (b *controlBudget) spend() bool {
 	now := time.Now()

@@ -574,7 +574,7 @@ const h2MStreamCredit = 2
 // for the streams opened since the last call.
 func (cc *h2MConn) spend() bool {
 	if n := cc.opened.Swap(0); n > 0 {
-		cc.budget.tokens = min(H2ControlBurst, cc.budget.tokens+float64(n*h2MStreamCredit))
+		cc.budget.credit(float64(n * h2MStreamCredit))
 	}
 	return cc.budget.spend()
 }
