@@ -277,3 +277,37 @@ func TestH2MemberLargeBodies(t *testing.T) {
 		t.Fatalf("3 MiB both ways: %d, %d bytes, trailer %q", resp.StatusCode, len(body), resp.Trailer.Get("X-Sum"))
 	}
 }
+
+// TestH2MemberPingsPerStreamWithinCredit: a member that sends two PINGs of its own with
+// each answer — grpc-go members ping on the data they receive to size their windows —
+// keeps its connection however fast the requests come: every stream opened credits the
+// member's control-frame budget with two frames. Without the credit, the 3,000 PINGs of
+// 1,500 requests overran H2ControlBurst plus H2ControlRate per second and the engine
+// closed the member's connection (502s).
+func TestH2MemberPingsPerStreamWithinCredit(t *testing.T) {
+	checkGoroutines(t)
+	m := rawH2Member(t, func(c net.Conn, fr *http2.Framer) {
+		c.SetDeadline(time.Time{})
+		fr.WriteSettings()
+		for i := 0; ; i++ {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if h, ok := f.(*http2.MetaHeadersFrame); ok {
+				fr.WritePing(false, [8]byte{byte(i)})
+				fr.WritePing(false, [8]byte{byte(i), 1})
+				rawH2Answer(fr, h.StreamID, hpack.HeaderField{Name: "grpc-status", Value: "0"})
+			}
+		}
+	})
+	c, url := h2cPoolListener(t, m)
+	deadline := time.Now().Add(2 * time.Minute)
+	for i := 0; i < 1500 && time.Now().Before(deadline); i++ {
+		req, _ := http.NewRequest("GET", url, nil)
+		resp, body := h2Do(t, c, req)
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %q, want 200 (the member's PINGs are within its credit)", i, resp.StatusCode, body)
+		}
+	}
+}
