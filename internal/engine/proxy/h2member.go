@@ -240,6 +240,13 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		}
 		s.takeBody() // from now on the body is read here, not by the HTTP/1.1 path
 		taken = true
+		var rd io.Reader
+		if hasBody {
+			if rd = body.attempt(); rd == nil {
+				h.fail(fe, 502) // a retry, but the body read went beyond what is kept
+				return nil, true
+			}
+		}
 		if fe.log != nil {
 			h.rec.conn, h.rec.member = time.Now(), m
 		}
@@ -257,7 +264,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 				if r.Trailer != nil {
 					tr = func() http.Header { return r.Trailer }
 				}
-				go ms.sendBody(body, tr)
+				go ms.sendBody(rd, tr)
 			}
 			// The member's answer head is awaited for timeout_member_data at most.
 			timedOut, err = ms.awaitHead(fe.MemberTimeout)
@@ -276,7 +283,10 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 			h.fail(fe, 504)
 			return nil, true
 		}
-		if !body.started.Load() && len(tried)+1 < h.opts.ConnectAttempts && (err == errH2MRefused || err == errH2MLost) {
+		// A stream the member refused was never processed (RFC 9113 §8.7): it goes to
+		// another member, with what was kept of its body. One lost with its connection
+		// may have been: only while no body was read (a request without one).
+		if len(tried)+1 < h.opts.ConnectAttempts && (err == errH2MRefused && body.replayable() || err == errH2MLost && !body.started.Load()) {
 			tried = append(tried, m)
 			ms = nil
 			continue
@@ -387,21 +397,111 @@ func h2Canonical(name string) string {
 	return http.CanonicalHeaderKey(name)
 }
 
-// h2Counted is a request body that counts what was read from it.
+// h2ReplayMax is how much of a request body is kept so that a stream the member refused
+// (it never processed it) can go to another member with its body.
+const h2ReplayMax = 64 << 10
+
+// errH2Retired: the attempt reading a request body was given up for another.
+var errH2Retired = errors.New("http2: request body taken by another attempt")
+
+// h2Counted is a request body that counts what was read from it and keeps its first
+// h2ReplayMax bytes: each attempt to send the request reads it through its own
+// h2Attempt, the first from the client, a later one first what was kept.
 type h2Counted struct {
 	rc      io.ReadCloser
 	n       atomic.Int64
 	started atomic.Bool
+	rmu     sync.Mutex // held across rc.Read: one reader of the client's body at a time
+	mu      sync.Mutex
+	kept    []byte
+	over    bool  // more than h2ReplayMax was read: what was read cannot be sent again
+	broken  bool  // a retired attempt read past h2ReplayMax: the current one lost bytes
+	end     error // what rc's last read returned (io.EOF at the end of the body)
+	gen     int   // the attempt whose reads go on; older ones get errH2Retired
 }
 
-func (b *h2Counted) Read(p []byte) (int, error) {
-	b.started.Store(true)
-	n, err := b.rc.Read(p)
-	b.n.Add(int64(n))
-	return n, err
+// attempt retires the body's previous reader and gives the next attempt its own, which
+// reads from the start of the body; nil when what was read was not kept.
+func (b *h2Counted) attempt() io.Reader {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.over {
+		return nil
+	}
+	b.gen++
+	return &h2Attempt{b: b, gen: b.gen}
+}
+
+// replayable says whether another attempt can send the body from its start.
+func (b *h2Counted) replayable() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.over
 }
 
 func (b *h2Counted) Close() error { return b.rc.Close() }
+
+// h2Attempt is one attempt's reader of a request body.
+type h2Attempt struct {
+	b   *h2Counted
+	gen int
+	off int // bytes of the body this attempt has read
+}
+
+func (a *h2Attempt) Read(p []byte) (int, error) {
+	b := a.b
+	b.started.Store(true)
+	if n, err, ok := a.fromKept(p); ok {
+		return n, err
+	}
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	// Another attempt may have read (and kept) more meanwhile.
+	if n, err, ok := a.fromKept(p); ok {
+		return n, err
+	}
+	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.over && len(b.kept)+n <= h2ReplayMax {
+		b.kept = append(b.kept, p[:n]...)
+	} else if !b.over {
+		b.over, b.kept = true, nil
+		// The current attempt reads the client's body itself once it has read all that
+		// was kept; a retired one dropping what it read leaves the current one a gap.
+		b.broken = b.broken || a.gen != b.gen
+	}
+	if err != nil {
+		b.end = err
+	}
+	if a.gen != b.gen {
+		return 0, errH2Retired
+	}
+	a.off += n
+	return n, err
+}
+
+// fromKept serves a read from what was kept, or the end or failure already met; ok false
+// when the read must go to the client's body.
+func (a *h2Attempt) fromKept(p []byte) (n int, err error, ok bool) {
+	b := a.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case a.gen != b.gen || b.broken:
+		return 0, errH2Retired, true
+	case b.over:
+		return 0, nil, false // this attempt has read all there was (see broken)
+	case a.off < len(b.kept):
+		n = copy(p, b.kept[a.off:])
+		a.off += n
+		return n, nil, true
+	case b.end != nil:
+		return 0, b.end, true
+	}
+	return 0, nil, false
+}
 
 // grpcCanceled says what a gRPC client is told when the member reset its call's stream
 // with CANCEL before answering: a gRPC server does that when the call's deadline (its
