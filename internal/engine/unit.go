@@ -396,7 +396,8 @@ func (e *Engine) applyUnits(version uint64, set []fragmentIn, drop []string, che
 				delete(e.members, k)
 			}
 		}
-		for k := range u.frontends {
+		for k, fe := range u.frontends {
+			fe.RetireMembers()
 			delete(e.sockOwner, k)
 			s := e.sockets[k]
 			if _, keep := wanted[k]; keep || s == nil {

@@ -319,6 +319,17 @@ func (cc *h2MConn) detach(s *h2MStream) {
 	}
 }
 
+// retire takes no new streams on the connection and ends it once its last stream is done.
+func (cc *h2MConn) retire() {
+	cc.mu.Lock()
+	cc.goAway = true
+	idle := len(cc.streams) == 0 && cc.reserved == 0 && cc.dead == nil
+	cc.mu.Unlock()
+	if idle {
+		cc.fail(errH2MLost)
+	}
+}
+
 // reset ends s with RST_STREAM code (the client went away, the body failed) unless it
 // ended already; err is what its reader sees.
 func (cc *h2MConn) reset(s *h2MStream, code http2.ErrCode, err error) {

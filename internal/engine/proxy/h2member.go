@@ -62,6 +62,26 @@ func (fe *Frontend) speaksH2(rt *route) bool {
 // is the client's choice).
 const h2MaxSlots = 1024
 
+// RetireMembers ends the frontend's HTTP/2 member connections as their last streams end:
+// the frontend was replaced by a new configuration or removed, and the streams that start
+// from now on choose their members through the new one (they would otherwise stay open,
+// unused, until MemberIdleTimeout).
+func (f *Frontend) RetireMembers() {
+	hm := &f.h2m
+	hm.mu.Lock()
+	slots := hm.slots
+	hm.slots = nil
+	hm.mu.Unlock()
+	for _, s := range slots {
+		s.mu.Lock()
+		cc := s.cc
+		s.mu.Unlock()
+		if cc != nil {
+			cc.retire()
+		}
+	}
+}
+
 // h2Conn returns a connection to m with a stream reserved on it, dialing one when
 // needed; nil when the dial (or the TLS handshake) failed. h1 is true when m chose
 // HTTP/1.x by ALPN (this config version then asks it no more).

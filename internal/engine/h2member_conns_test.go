@@ -2,11 +2,15 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -101,5 +105,64 @@ func TestH2MemberRefusalRetriedOnAnother(t *testing.T) {
 				t.Errorf("the answering member served %d calls, want %d", got, calls)
 			}
 		})
+	}
+}
+
+// TestH2MemberConnsClosedWhenReplaced: a configuration change that replaces a listener's
+// frontend ends its HTTP/2 member connections once their streams are done — not after
+// MemberIdleTimeout (ten minutes here) — and the next request opens a new one.
+func TestH2MemberConnsClosedWhenReplaced(t *testing.T) {
+	checkGoroutines(t)
+	var conns atomic.Int32
+	closed := make(chan struct{}, 4)
+	m := rawH2Member(t, func(c net.Conn, fr *http2.Framer) {
+		conns.Add(1)
+		fr.WriteSettings()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				closed <- struct{}{}
+				return
+			}
+			if h, ok := f.(*http2.MetaHeadersFrame); ok && h.StreamEnded() {
+				rawH2Answer(fr, h.StreamID, hpack.HeaderField{Name: "grpc-status", Value: "0"})
+			}
+		}
+	})
+	ca := newTestCA(t, "h2 CA")
+	cert, _ := ca.issue(t, "h2.example.test", "h2.example.test")
+	e := newEngine(t, Options{Proxy: proxy.Options{MemberIdleTimeout: 10 * time.Minute}})
+	port := freePort(t)
+	cfg := func(version uint64, weight int) *dataplane.Config {
+		mm := m
+		mm.Weight = weight
+		p := pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, mm)
+		p.H2C = true
+		return &dataplane.Config{Version: version, Listeners: []dataplane.Listener{h2Listener(port, "p1", &cert, []string{"h2"})}, Pools: []dataplane.Pool{p}}
+	}
+	c := h2Client(t, ca, "h2.example.test")
+	url := fmt.Sprintf("https://127.0.0.1:%d/", port)
+	call := func(i int) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if resp, body := h2Do(t, c, req); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	mustApply(t, e, cfg(1, 1))
+	call(0)
+	call(1)
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d member connections for two requests, want 1", n)
+	}
+	mustApply(t, e, cfg(2, 2)) // the member's weight changes: the listener's frontend is new
+	select {
+	case <-closed:
+	case <-time.After(ioWait):
+		t.Fatal("the replaced frontend's member connection stayed open")
+	}
+	call(2)
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d member connections, want 2 (the request after the change opens one)", n)
 	}
 }
