@@ -257,6 +257,12 @@ func (e *Engine) renderMetrics(lbID string, w *bytes.Buffer) {
 	x.sample("octavia_loadbalancer_current_connections", active)
 	x.family(metric{"octavia_loadbalancer_connections_total", "counter", "Total number of client connections accepted by the load balancer's listeners."})
 	x.sample("octavia_loadbalancer_connections_total", total)
+	var requests int64
+	for _, l := range listeners {
+		requests += ctr(l).Requests.Load()
+	}
+	x.family(metric{"octavia_loadbalancer_requests_total", "counter", "Total number of HTTP requests received by the load balancer's listeners (an HTTP/2 stream is one)."})
+	x.sample("octavia_loadbalancer_requests_total", requests)
 	x.family(metric{"octavia_loadbalancer_listeners", "gauge", "Number of listeners of the load balancer on this node."})
 	x.sample("octavia_loadbalancer_listeners", int64(len(listeners)))
 
@@ -276,6 +282,22 @@ func (e *Engine) renderMetrics(lbID string, w *bytes.Buffer) {
 		x.family(f.m)
 		for _, l := range listeners {
 			x.sample(f.m.name, f.v(l, ctr(l)), "listener", l.ID)
+		}
+	}
+	// The HTTP families, of the listeners that read HTTP (HTTP, TERMINATED_HTTPS).
+	x.family(metric{"octavia_listener_http_requests_total", "counter", "Total number of HTTP requests received (an HTTP/2 stream is one)."})
+	for _, l := range listeners {
+		if readsHTTP(l) {
+			x.sample("octavia_listener_http_requests_total", ctr(l).Requests.Load(), "listener", l.ID)
+		}
+	}
+	x.family(metric{"octavia_listener_http_responses_total", "counter", "Total number of HTTP responses sent, the members' and the load balancer's own, by status class."})
+	for _, l := range listeners {
+		if readsHTTP(l) {
+			c := ctr(l)
+			for i, code := range responseClasses {
+				x.sample("octavia_listener_http_responses_total", c.Responses[i].Load(), "listener", l.ID, "code", code)
+			}
 		}
 	}
 
@@ -325,6 +347,14 @@ func (e *Engine) renderMetrics(lbID string, w *bytes.Buffer) {
 			}
 		}
 	}
+}
+
+// responseClasses label proxy.Counters.Responses, in its order.
+var responseClasses = [6]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
+
+// readsHTTP says whether l's connections are read as HTTP.
+func readsHTTP(l *dataplane.Listener) bool {
+	return l.Protocol == dataplane.ProtocolHTTP || l.Protocol == dataplane.ProtocolTerminatedHTTPS
 }
 
 func btoi(b bool) int {

@@ -3,6 +3,8 @@ package engine
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -143,30 +145,35 @@ func TestPrometheusListener(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	want := map[string]float64{
-		`octavia_loadbalancer_listeners`:                                   3,
-		`octavia_loadbalancer_connections_total`:                           n + 1, // + this keep-alive scrape
-		`octavia_loadbalancer_current_connections`:                         1,
-		`octavia_listener_status{listener="l-web"}`:                        1,
-		`octavia_listener_sessions_total{listener="l-web"}`:                n,
-		`octavia_listener_current_sessions{listener="l-web"}`:              0,
-		`octavia_listener_request_errors_total{listener="l-web"}`:          0,
-		`octavia_listener_limit_sessions{listener="l-web"}`:                0,
-		`octavia_listener_sessions_total{listener="l-prom"}`:               1,
-		`octavia_listener_current_sessions{listener="l-prom"}`:             1,
-		`octavia_listener_sessions_total{listener="l-prom-restricted"}`:    0,
-		`octavia_pool_status{pool="p-web"}`:                                1,
-		`octavia_pool_active_members{pool="p-web"}`:                        2,
-		`octavia_pool_backup_members{pool="p-web"}`:                        0,
-		`octavia_pool_sessions_total{pool="p-web"}`:                        n,
-		`octavia_pool_current_sessions{pool="p-web"}`:                      0,
-		`octavia_pool_connection_errors_total{pool="p-web"}`:               0,
-		`octavia_member_sessions_total{pool="p-web",member="m1"}`:          n / 2,
-		`octavia_member_sessions_total{pool="p-web",member="m2"}`:          n / 2,
-		`octavia_member_current_sessions{pool="p-web",member="m1"}`:        0,
-		`octavia_member_connection_errors_total{pool="p-web",member="m2"}`: 0,
-		`octavia_member_status{pool="p-web",member="m1",state="NO_CHECK"}`: 1,
-		`octavia_member_status{pool="p-web",member="m1",state="UP"}`:       0,
-		`octavia_member_status{pool="p-web",member="m2",state="DOWN"}`:     0,
+		`octavia_loadbalancer_listeners`:                                       3,
+		`octavia_loadbalancer_connections_total`:                               n + 1, // + this keep-alive scrape
+		`octavia_loadbalancer_current_connections`:                             1,
+		`octavia_listener_status{listener="l-web"}`:                            1,
+		`octavia_listener_sessions_total{listener="l-web"}`:                    n,
+		`octavia_listener_current_sessions{listener="l-web"}`:                  0,
+		`octavia_listener_request_errors_total{listener="l-web"}`:              0,
+		`octavia_loadbalancer_requests_total`:                                  n,
+		`octavia_listener_http_requests_total{listener="l-web"}`:               n,
+		`octavia_listener_http_responses_total{listener="l-web",code="2xx"}`:   n,
+		`octavia_listener_http_responses_total{listener="l-web",code="5xx"}`:   0,
+		`octavia_listener_http_responses_total{listener="l-web",code="other"}`: 0,
+		`octavia_listener_limit_sessions{listener="l-web"}`:                    0,
+		`octavia_listener_sessions_total{listener="l-prom"}`:                   1,
+		`octavia_listener_current_sessions{listener="l-prom"}`:                 1,
+		`octavia_listener_sessions_total{listener="l-prom-restricted"}`:        0,
+		`octavia_pool_status{pool="p-web"}`:                                    1,
+		`octavia_pool_active_members{pool="p-web"}`:                            2,
+		`octavia_pool_backup_members{pool="p-web"}`:                            0,
+		`octavia_pool_sessions_total{pool="p-web"}`:                            n,
+		`octavia_pool_current_sessions{pool="p-web"}`:                          0,
+		`octavia_pool_connection_errors_total{pool="p-web"}`:                   0,
+		`octavia_member_sessions_total{pool="p-web",member="m1"}`:              n / 2,
+		`octavia_member_sessions_total{pool="p-web",member="m2"}`:              n / 2,
+		`octavia_member_current_sessions{pool="p-web",member="m1"}`:            0,
+		`octavia_member_connection_errors_total{pool="p-web",member="m2"}`:     0,
+		`octavia_member_status{pool="p-web",member="m1",state="NO_CHECK"}`:     1,
+		`octavia_member_status{pool="p-web",member="m1",state="UP"}`:           0,
+		`octavia_member_status{pool="p-web",member="m2",state="DOWN"}`:         0,
 	}
 	for k, v := range want {
 		got, ok := s[k]
@@ -181,9 +188,13 @@ func TestPrometheusListener(t *testing.T) {
 			t.Errorf("%s = %v, want > 0 after %d requests", k, s[k], n)
 		}
 	}
-	// 3 listener series × 7 listener families, 1 pool × 6, 2 members × (5 states + 3), 3 LB.
-	if len(s) != 3+3*7+6+2*8 {
-		t.Errorf("%d series, want %d:\n%s", len(s), 3+3*7+6+2*8, body)
+	// 4 LB, 3 listener series × 7 listener families, the HTTP listener's requests and 6
+	// response classes, 1 pool × 6, 2 members × (5 states + 3).
+	if len(s) != 4+3*7+7+6+2*8 {
+		t.Errorf("%d series, want %d:\n%s", len(s), 4+3*7+7+6+2*8, body)
+	}
+	if s.has("l-prom\",code") || s.has(`octavia_listener_http_requests_total{listener="l-prom`) {
+		t.Errorf("HTTP families of a PROMETHEUS listener:\n%s", body)
 	}
 	if s.has("lb-other") || s.has("l-other") || s.has("p-other") || s.has("m-other") {
 		t.Errorf("another load balancer's objects in the scrape:\n%s", body)
@@ -268,5 +279,86 @@ func TestPrometheusListenerValidation(t *testing.T) {
 	sctp.Listeners[0].Protocol = dataplane.ProtocolSCTP
 	if err := sctp.Validate(); err == nil || !strings.Contains(err.Error(), "not supported by this engine yet") {
 		t.Errorf("SCTP listener: %v", err)
+	}
+}
+
+// TestPrometheusHTTPRequestsAndResponses: a PROMETHEUS listener counts each HTTP listener's
+// requests (an HTTP/2 stream is one) and its answers by status class — the member's, and
+// the engine's own (a malformed request's 400, a pool without members' 503).
+func TestPrometheusHTTPRequestsAndResponses(t *testing.T) {
+	checkGoroutines(t)
+	b1 := startBackend(t, "b1")
+	defer b1.stop()
+	e := newEngine(t, Options{})
+	web, none, prom := freePort(t), freePort(t), freePort(t)
+	mustApply(t, e, &dataplane.Config{Version: 1,
+		Listeners: []dataplane.Listener{httpListener("l-web", web, "p-web"), httpListener("l-none", none, "p-none"), promListener("l-prom", "lb", prom)},
+		Pools: []dataplane.Pool{
+			pool("p-web", dataplane.ProtocolHTTP, dataplane.RoundRobin, b1.member("m1")),
+			pool("p-none", dataplane.ProtocolHTTP, dataplane.RoundRobin),
+		}})
+	c := newClient()
+	defer c.CloseIdleConnections()
+	for i := 0; i < 3; i++ {
+		if code, _ := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/", web)); code != 200 {
+			t.Fatalf("HTTP/1.1 request %d: %d", i, code)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if code, _ := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/", none)); code != 503 {
+			t.Fatalf("request %d to the pool without members: %d, want 503", i, code)
+		}
+	}
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: &protos}, Timeout: ioWait}
+	defer h2c.CloseIdleConnections()
+	for i := 0; i < 2; i++ {
+		resp, err := h2c.Get(fmt.Sprintf("http://127.0.0.1:%d/", web))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+			t.Fatalf("HTTP/2 request %d: %d %s", i, resp.StatusCode, resp.Proto)
+		}
+	}
+	raw, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", web), ioWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetDeadline(time.Now().Add(ioWait))
+	io.WriteString(raw, "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n")
+	if b, _ := io.ReadAll(raw); !strings.HasPrefix(string(b), "HTTP/1.1 400") {
+		t.Fatalf("malformed request: %q, want 400", b)
+	}
+	raw.Close()
+
+	kc, err := dialKeepAlive(fmt.Sprintf("127.0.0.1:%d", prom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	_, body, err := kc.get("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := parseScrape(t, body)
+	want := map[string]float64{
+		`octavia_loadbalancer_requests_total`:                                   8,
+		`octavia_listener_http_requests_total{listener="l-web"}`:                6,
+		`octavia_listener_http_responses_total{listener="l-web",code="2xx"}`:    5,
+		`octavia_listener_http_responses_total{listener="l-web",code="4xx"}`:    1,
+		`octavia_listener_http_responses_total{listener="l-web",code="5xx"}`:    0,
+		`octavia_listener_http_requests_total{listener="l-none"}`:               2,
+		`octavia_listener_http_responses_total{listener="l-none",code="5xx"}`:   2,
+		`octavia_listener_http_responses_total{listener="l-none",code="2xx"}`:   0,
+		`octavia_listener_http_responses_total{listener="l-none",code="other"}`: 0,
+	}
+	for k, v := range want {
+		if got, ok := s[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
 	}
 }

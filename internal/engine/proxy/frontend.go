@@ -30,6 +30,20 @@ type Counters struct {
 	BytesIn  atomic.Int64
 	BytesOut atomic.Int64
 	Errors   atomic.Int64
+	// Requests counts the HTTP requests whose head was read (an HTTP/2 stream is one);
+	// Responses the answers given, the member's or the engine's own, by status class:
+	// 1xx to 5xx (indexes 0 to 4), anything else (5).
+	Requests  atomic.Int64
+	Responses [6]atomic.Int64
+}
+
+// Response counts an answer of status code.
+func (c *Counters) Response(code int) {
+	k := code/100 - 1
+	if k < 0 || k > 4 {
+		k = 5
+	}
+	c.Responses[k].Add(1)
 }
 
 // Options are engine-wide limits of the proxies. The zero value of a field picks the

@@ -322,6 +322,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	if !s.direct() {
 		return nil, true // the client reset the stream meanwhile
 	}
+	fe.Counters.Response(ms.status)
 	if fe.log != nil {
 		h.rec.response, h.rec.status = time.Now(), ms.status
 	}
@@ -570,6 +571,7 @@ func (h *httpConn) grpcStatus(fe *Frontend, status string) bool {
 		return false
 	}
 	fe.Counters.Errors.Add(1)
+	fe.Counters.Response(200)
 	wh := s.w.Header()
 	wh["Content-Type"] = []string{"application/grpc"}
 	wh["Grpc-Status"] = []string{status}

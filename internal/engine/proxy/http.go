@@ -363,6 +363,7 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // the answer before the connection goes.
 func (h *httpConn) fail(fe *Frontend, code int) {
 	fe.Counters.Errors.Add(1)
+	fe.Counters.Response(code)
 	resp := ErrorResponse(code)
 	h.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	n, err := h.c.Write(resp)
@@ -464,8 +465,10 @@ func (h *httpConn) answer(fe *Frontend, p *policy, n int) bool {
 	h.wdl.writeAt(h.c, fe.ClientTimeout, h.now.UnixNano())
 	wn, err := h.c.Write(out)
 	fe.Counters.BytesOut.Add(int64(wn))
+	status := policyStatus(p.head)
+	fe.Counters.Response(status)
 	if fe.log != nil {
-		h.rec.status, h.rec.engine, h.rec.sent = policyStatus(p.head), true, int64(wn)
+		h.rec.status, h.rec.engine, h.rec.sent = status, true, int64(wn)
 	}
 	if err != nil {
 		fe.Counters.BytesIn.Add(h.in)
@@ -536,6 +539,7 @@ func (h *httpConn) discardBody(fe *Frontend, mode bodyMode, remaining, limit int
 // whether the client connection may carry another request.
 func (h *httpConn) handle(fe *Frontend, n int) bool {
 	h.now = time.Now()
+	fe.Counters.Requests.Add(1)
 	b := &h.br
 	req := &h.req
 	var err error
@@ -692,6 +696,7 @@ func (h *httpConn) handle(fe *Frontend, n int) bool {
 	fe.Counters.BytesIn.Add(h.in)
 
 	res := &h.res
+	fe.Counters.Response(res.status)
 	if fe.log != nil {
 		h.rec.response, h.rec.status = time.Now(), res.status
 	}
