@@ -1,37 +1,37 @@
-//lint:file-ignore SA1019 x/net/http2's Server is deprecated in favour of net/http's, which cannot serve a connection it did not accept; the engine hands it one already handshaken (and wrapped by h2Guard).
-
 package proxy
 
 import (
-	"context"
+	"bufio"
+	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
-	"log"
 	"net"
-	"net/http"
 	"net/netip"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
-// HTTP/2 to clients of TERMINATED_HTTPS listeners whose ALPN list offers h2
-// (docs/http2.md). x/net/http2 speaks the protocol (framing, HPACK, flow
-// control, stream limits); each stream's handler then runs the engine's own
+// HTTP/2 to clients of TERMINATED_HTTPS listeners whose ALPN list offers h2, and to
+// HTTP listeners' clients speaking h2c by prior knowledge (docs/http2.md). The engine's
+// own server, on x/net/http2's Framer and hpack only: the goroutine that accepted the
+// connection reads its frames, answers the connection's control frames itself and starts
+// each new stream's handler goroutine directly; request DATA is filed with its stream and
+// the handler woken once per batch of frames. Each handler runs the engine's own
 // HTTP/1.1 path for its request, on an httpConn of its own over a streamConn
-// (h2stream.go), so that the L7 policies, inserted headers, persistence, member
-// choice, retries, counters and access log are the ones HTTP/1.1 clients get,
-// request by request.
+// (h2stream.go), so that the L7 policies, inserted headers, persistence, member choice,
+// retries, counters and access log are the ones HTTP/1.1 clients get, request by
+// request; its answer is written as frames straight into the connection's gathered
+// writer (h2write.go).
 
 // The HTTP/2 limits of a client connection.
 const (
 	// H2MaxConcurrentStreams is SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may
-	// have open at once. x/net/http2 also runs at most this many handlers per connection
-	// and ends a connection whose reset streams queue more than four times as many
-	// (rapid reset).
+	// have open at once. Handlers running count too: a stream the client reset counts
+	// until its handler has ended, so at most this many run per connection (rapid reset).
 	H2MaxConcurrentStreams = 100
 	// h2HeaderTable is SETTINGS_HEADER_TABLE_SIZE (HPACK dynamic table) both ways.
 	h2HeaderTable = 4096
@@ -40,171 +40,15 @@ const (
 	h2ConnWindow   = 1 << 20
 	// H2ControlBurst and H2ControlRate bound the control frames a client sends that
 	// cost the server work and carry no request: SETTINGS and PING (not their
-	// acknowledgements), RST_STREAM and PRIORITY. A connection that sends more than
-	// the burst plus the rate per second is closed.
+	// acknowledgements), RST_STREAM and PRIORITY, and streams refused for being over
+	// the limit. A connection that sends more than the burst plus the rate per second
+	// is closed.
 	H2ControlBurst = 1000
 	H2ControlRate  = 200
+	// h2Frame is the largest frame either way (SETTINGS_MAX_FRAME_SIZE's default: the
+	// engine announces no other, and every peer takes frames this large).
+	h2Frame = 16384
 )
-
-// h2Stream is the state of an httpConn that serves one HTTP/2 stream.
-type h2Stream struct {
-	// local is the address the client connection reached (for PROXY headers).
-	local netip.AddrPort
-	mu    sync.Mutex
-	mc    *memberConn // the member connection the stream's exchange holds
-	ms    *h2MStream  // the HTTP/2 member stream the exchange holds
-	done  bool        // the stream ended: a member connection held now is closed
-
-	// The client's stream, for an exchange with an HTTP/2 member (h2member.go).
-	r *http.Request
-	w http.ResponseWriter
-	// taken is set when h2Forward reads the body itself: the HTTP/1.1 path no longer
-	// reads it.
-	taken atomic.Bool
-	// writing: h2Forward answers on w itself; failed: its answer broke off.
-	writing, failed bool
-}
-
-// takeBody tells the stream connection that the request body goes to an HTTP/2 member
-// directly.
-func (s *h2Stream) takeBody() { s.taken.Store(true) }
-
-// direct makes h2Forward the writer of the client's answer; false when the stream has
-// ended already.
-func (s *h2Stream) direct() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return false
-	}
-	s.writing = true
-	return true
-}
-
-func (s *h2Stream) fail() {
-	s.mu.Lock()
-	s.failed = true
-	s.mu.Unlock()
-}
-
-func (s *h2Stream) answered() (writing, failed bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.writing, s.failed
-}
-
-// holdMember tells an HTTP/2 stream's abort which member connection its exchange uses
-// (nil when it was released to an idle pool). false when the stream has ended already:
-// mc is then closed and the exchange must stop. Always true for HTTP/1 clients.
-func (h *httpConn) holdMember(mc *memberConn) bool {
-	s := h.h2
-	if s == nil {
-		return true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		if mc != nil {
-			mc.c.Close()
-		}
-		s.mc = nil
-		return false
-	}
-	s.mc = mc
-	return true
-}
-
-// holdStream tells the stream's abort which HTTP/2 member stream its exchange uses;
-// false when the stream has ended already (ms is then reset).
-func (s *h2Stream) holdStream(ms *h2MStream) bool {
-	s.mu.Lock()
-	if s.done {
-		s.mu.Unlock()
-		ms.done()
-		return false
-	}
-	s.ms = ms
-	s.mu.Unlock()
-	return true
-}
-
-// abort ends the stream's member exchange, if any: the client reset the stream (or went
-// away), so nobody reads the answer. An HTTP/2 member's stream is reset (CANCEL).
-func (s *h2Stream) abort() {
-	s.mu.Lock()
-	s.done = true
-	if s.mc != nil {
-		s.mc.c.Close()
-		s.mc = nil
-	}
-	ms := s.ms
-	s.ms = nil
-	s.mu.Unlock()
-	if ms != nil {
-		ms.done()
-	}
-}
-
-// localAddr is the local address of the client connection.
-func (h *httpConn) localAddr() netip.AddrPort {
-	if h.h2 != nil {
-		return h.h2.local
-	}
-	return h.tcp.LocalAddr().(*net.TCPAddr).AddrPort()
-}
-
-// h2State is what the client connection keeps while it speaks HTTP/2.
-type h2State struct {
-	hs       *http.Server
-	shutdown atomic.Bool
-	// x/net/http2 lets handlers run on after ServeConn returns: the connection waits
-	// for them (they read its fields) before it is released.
-	mu       sync.Mutex
-	cond     sync.Cond
-	handlers int
-	ended    bool
-}
-
-// enter registers a handler; false once the connection has ended.
-func (st *h2State) enter() bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.ended {
-		return false
-	}
-	st.handlers++
-	return true
-}
-
-func (st *h2State) leave() {
-	st.mu.Lock()
-	st.handlers--
-	if st.handlers == 0 && st.ended {
-		st.cond.Broadcast()
-	}
-	st.mu.Unlock()
-}
-
-// end refuses new handlers and waits for the running ones.
-func (st *h2State) end() {
-	st.mu.Lock()
-	st.ended = true
-	for st.handlers > 0 {
-		st.cond.Wait()
-	}
-	st.mu.Unlock()
-}
-
-// goAway starts a graceful end (GOAWAY; streams in flight finish) once.
-func (st *h2State) goAway() {
-	if st.shutdown.CompareAndSwap(false, true) {
-		// No listener or connection is registered with hs: Shutdown only runs the
-		// HTTP/2 graceful-shutdown hook ConfigureServer installed.
-		st.hs.Shutdown(context.Background())
-	}
-}
-
-var h2ErrorLog = log.New(io.Discard, "", 0)
 
 // h2Proto is the protocol the access log names for HTTP/2 requests.
 var h2Proto = []byte("HTTP/2.0")
@@ -228,127 +72,665 @@ func (c *h2cConn) Read(p []byte) (int, error) {
 	return c.TCPConn.Read(p)
 }
 
+var (
+	errH2Flood = errors.New("http2: control frame flood")
+	// errH2Reset: the client reset the stream; errH2Gone: the connection ended.
+	errH2Reset = errors.New("http2: stream reset")
+	errH2Gone  = errors.New("http2: client connection gone")
+	// errH2Deadline: the client did not take the answer (or send the body) in time.
+	errH2Deadline = errors.New("http2: stream deadline passed")
+)
+
+// h2State is a client connection while it speaks HTTP/2: its frame reader runs on the
+// connection's own goroutine (serveH2); handlers write under wmu.
+type h2State struct {
+	h     *httpConn
+	c     net.Conn       // the *tls.Conn, or the cleartext connection (h2cConn)
+	local netip.AddrPort // the address the client connection reached
+	w     *h2Writer
+	br    *bufio.Reader
+	fr    *http2.Framer // ReadFrame: the reader only; writes: under wmu, into obuf
+	dec   *hpack.Decoder
+
+	idleTimeout time.Duration
+	budget      controlBudget // reader only
+	woken       h2Wakes       // reader only
+
+	wmu  sync.Mutex
+	obuf bytes.Buffer // frames written under wmu, handed to w at once
+	enc  *hpack.Encoder
+	hbuf bytes.Buffer
+
+	mu        sync.Mutex
+	cond      sync.Cond // handlers reaching 0
+	streams   map[uint32]*h2Stream
+	maxID     uint32 // the highest stream id the client used
+	active    int    // streams whose handler has not ended its answer
+	handlers  int    // handler goroutines running
+	sendWin   int64  // the connection's send window
+	initWin   int64  // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	recvWin   int64  // what the client may still send on the connection
+	recvCred  int64  // bytes taken (or dropped), not yet given back to the client
+	goingAway bool   // a GOAWAY was sent: no new streams
+	closing   bool
+	dead      bool
+	idleSince time.Time
+	idleT     *time.Timer
+}
+
+// h2Wakes are streams with news from the reader, woken together once the frames read at
+// once are filed: an answer's head, data and trailers that came together wake its
+// reader once. Used by both sides (h2client.go).
+type h2Wakes []*h2Wake
+
+type h2Wake struct {
+	ch    chan struct{}
+	woken bool // in the list (reader only)
+}
+
+func (ws *h2Wakes) notify(w *h2Wake) {
+	if !w.woken {
+		w.woken = true
+		*ws = append(*ws, w)
+	}
+}
+
+func (ws *h2Wakes) wakeAll() {
+	for i, w := range *ws {
+		w.woken = false
+		wake(w.ch)
+		(*ws)[i] = nil
+	}
+	*ws = (*ws)[:0]
+}
+
+// frameBuffered: a whole frame waits in br (ReadFrame will not block).
+func frameBuffered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < 9 {
+		return false
+	}
+	h, _ := br.Peek(9)
+	return n >= 9+int(h[0])<<16|int(h[1])<<8|int(h[2])
+}
+
+// h2CipherOK: the TLS connection is one HTTP/2 allows (RFC 9113 §9.2): TLS 1.3, or TLS
+// 1.2 with an ephemeral key exchange and an AEAD cipher.
+func h2CipherOK(cs tls.ConnectionState) bool {
+	if cs.Version >= tls.VersionTLS13 {
+		return true
+	}
+	if cs.Version < tls.VersionTLS12 {
+		return false
+	}
+	switch cs.CipherSuite {
+	case tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256:
+		return true
+	}
+	return false
+}
+
 // serveH2 serves a client connection whose TLS handshake negotiated h2, or a cleartext
 // one that began with the HTTP/2 client preface (h2c by prior knowledge).
 func (h *httpConn) serveH2(fe *Frontend) {
-	hs := &http.Server{MaxHeaderBytes: h.opts.MaxHeaderBytes, IdleTimeout: fe.ClientTimeout, ErrorLog: h2ErrorLog}
-	srv := &http2.Server{
-		MaxConcurrentStreams:         H2MaxConcurrentStreams,
-		MaxDecoderHeaderTableSize:    h2HeaderTable,
-		MaxEncoderHeaderTableSize:    h2HeaderTable,
-		MaxUploadBufferPerStream:     h2StreamWindow,
-		MaxUploadBufferPerConnection: h2ConnWindow,
-		IdleTimeout:                  fe.ClientTimeout,
-	}
-	if err := http2.ConfigureServer(hs, srv); err != nil {
-		fe.Counters.Errors.Add(1)
-		return
-	}
-	st := &h2State{hs: hs}
-	st.cond.L = &st.mu
-	h.h2srv.Store(st)
 	var c net.Conn = h.tls
 	if h.tls == nil {
 		// h2c by prior knowledge: the preface's first bytes are in the read buffer.
 		c = &h2cConn{TCPConn: h.tcp, pre: h.br.buf[h.br.r:h.br.w]}
-		h.tcp.SetDeadline(time.Time{}) // the head's read deadline; x/net/http2 keeps its own
 	}
-	g := &h2Guard{Conn: c, tcp: h.tcp, preface: len(http2.ClientPreface), budget: newControlBudget(), h: h, st: st,
-		w: newH2Writer(c, fe.ClientTimeout)}
-	srv.ServeConn(g, &http2.ServeConnOpts{BaseConfig: hs, Handler: h2Handler{h, st}})
-	g.w.fail(net.ErrClosed) // x/net/http2 closed g already; its writer ends in any case
-	// The connection is gone: its streams' contexts are cancelled, which ends their
-	// exchanges; wait for their handlers.
-	st.end()
+	h.tcp.SetDeadline(time.Time{})
+	st := &h2State{h: h, c: c, w: newH2Writer(c, fe.ClientTimeout), idleTimeout: fe.ClientTimeout,
+		budget: newControlBudget(), streams: make(map[uint32]*h2Stream), sendWin: 65535, initWin: 65535,
+		recvWin: h2ConnWindow, idleSince: time.Now()}
+	st.cond.L = &st.mu
+	st.local = h.localAddr()
+	st.br = bufio.NewReaderSize(c, 16<<10)
+	st.fr = http2.NewFramer(&st.obuf, st.br)
+	st.fr.SetReuseFrames()
+	st.fr.SetMaxReadFrameSize(h2Frame)
+	st.dec = hpack.NewDecoder(h2HeaderTable, nil)
+	st.fr.ReadMetaHeaders = st.dec
+	st.fr.MaxHeaderListSize = uint32(h.opts.MaxHeaderBytes)
+	st.enc = hpack.NewEncoder(&st.hbuf)
+	st.enc.SetMaxDynamicTableSizeLimit(h2HeaderTable)
+	h.h2srv.Store(st)
+	defer st.end()
+
+	if h.tls != nil && !h2CipherOK(h.tls.ConnectionState()) {
+		st.connError(http2.ErrCodeInadequateSecurity)
+		return
+	}
+	// The preface and the client's first SETTINGS, within the head timeout.
+	c.SetReadDeadline(time.Now().Add(h.opts.HeaderTimeout))
+	var pre [len(http2.ClientPreface)]byte
+	if _, err := st.readFull(pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
+		return
+	}
+	st.wmu.Lock()
+	st.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: H2MaxConcurrentStreams},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: uint32(h.opts.MaxHeaderBytes)})
+	st.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
+	st.flushOut()
+	st.wmu.Unlock()
+	f, err := st.fr.ReadFrame()
+	if err != nil {
+		return
+	}
+	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+		st.connError(http2.ErrCodeProtocol)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	if fe.ClientTimeout > 0 {
+		st.idleT = time.AfterFunc(fe.ClientTimeout, st.onIdle)
+	}
+	if h.drain.Load() {
+		st.goAway()
+	}
+	st.readLoop(f)
 }
 
-// h2Guard is the client connection as x/net/http2 reads it: it follows the frame headers
-// going by and closes the connection when the client floods control frames (SETTINGS,
-// PING, RST_STREAM, PRIORITY) beyond H2ControlBurst + H2ControlRate per second. It also
-// starts the graceful end when the connection was drained before x/net/http2 could see
-// it. Its writes are gathered by an h2Writer, which bounds a write the client does not
-// take by timeout_client_data.
-type h2Guard struct {
-	net.Conn // the *tls.Conn, or the cleartext connection (h2cConn)
-	w        *h2Writer
-	tcp      *net.TCPConn
-	h        *httpConn
-	st       *h2State
-	preface  int // bytes of the client preface still to pass
-	hdr      [9]byte
-	hn       int    // bytes of hdr filled
-	skip     uint32 // payload bytes of the current frame still to pass
-	budget   controlBudget
-	flooded  bool
+func (st *h2State) readFull(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := st.br.Read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
-var errH2Flood = errors.New("http2: control frame flood")
-
-func (g *h2Guard) Write(p []byte) (int, error) { return g.w.Write(p) }
-
-// SetWriteDeadline is the h2Writer's business.
-func (g *h2Guard) SetWriteDeadline(time.Time) error { return nil }
-
-func (g *h2Guard) SetDeadline(t time.Time) error { return g.Conn.SetReadDeadline(t) }
-
-// Close writes what waits (a GOAWAY, the last answers), for a second at most, then
-// closes.
-func (g *h2Guard) Close() error {
-	g.w.flush(time.Second)
-	g.w.fail(net.ErrClosed)
-	return g.Conn.Close()
-}
-
-func (g *h2Guard) Read(p []byte) (int, error) {
-	if g.h.drain.Load() {
-		g.st.goAway()
-	}
-	if g.flooded {
-		return 0, errH2Flood
-	}
-	n, err := g.Conn.Read(p)
-	if !g.scan(p[:n]) {
-		g.flooded = true
-		g.h.opts.Logger.Debug("HTTP/2 control frame flood: connection closed", "client", g.h.client.String())
-		g.tcp.SetLinger(0)
-		g.tcp.Close()
-		return 0, errH2Flood
-	}
-	return n, err
-}
-
-// scan follows the frames in p; false when the control frame budget is spent.
-func (g *h2Guard) scan(p []byte) bool {
-	for len(p) > 0 {
-		switch {
-		case g.preface > 0:
-			k := min(g.preface, len(p))
-			g.preface -= k
-			p = p[k:]
-		case g.skip > 0:
-			k := min(int(g.skip), len(p))
-			g.skip -= uint32(k)
-			p = p[k:]
-		default:
-			k := copy(g.hdr[g.hn:], p)
-			g.hn += k
-			p = p[k:]
-			if g.hn < len(g.hdr) {
-				return true
+// readLoop handles f and the frames after it until the connection ends.
+func (st *h2State) readLoop(f http2.Frame) {
+	for {
+		err := st.handle(f)
+		if err == nil && !frameBuffered(st.br) {
+			st.woken.wakeAll()
+		}
+		if err != nil {
+			st.woken.wakeAll()
+			st.fail(err)
+			return
+		}
+		f, err = st.fr.ReadFrame()
+		for err != nil {
+			var se http2.StreamError
+			if !errors.As(err, &se) {
+				st.woken.wakeAll()
+				st.fail(err)
+				return
 			}
-			g.hn = 0
-			g.skip = uint32(g.hdr[0])<<16 | uint32(g.hdr[1])<<8 | uint32(g.hdr[2])
-			typ, ack := http2.FrameType(g.hdr[3]), g.hdr[4]&1 != 0
-			switch {
-			case typ == http2.FrameSettings && !ack, typ == http2.FramePing && !ack,
-				typ == http2.FrameRSTStream, typ == http2.FramePriority:
-				if !g.budget.spend() {
-					return false
+			// A malformed header block (decoded whole: the HPACK state holds) or a frame
+			// of a stream that breaks its rules: that stream is reset, the connection goes on.
+			st.mu.Lock()
+			if se.StreamID%2 == 1 && se.StreamID > st.maxID {
+				st.maxID = se.StreamID
+			}
+			st.mu.Unlock()
+			st.resetID(se.StreamID, se.Code)
+			f, err = st.fr.ReadFrame()
+		}
+	}
+}
+
+// fail ends the connection on err: a GOAWAY first when the client broke the protocol; a
+// control-frame flood ends it with a TCP reset.
+func (st *h2State) fail(err error) {
+	var ce http2.ConnectionError
+	switch {
+	case err == errH2Flood:
+		st.h.opts.Logger.Debug("HTTP/2 control frame flood: connection closed", "client", st.h.client.String())
+		st.w.fail(net.ErrClosed)
+		st.h.tcp.SetLinger(0)
+		st.h.tcp.Close()
+	case errors.As(err, &ce):
+		st.connError(http2.ErrCode(ce))
+		st.linger()
+	case errors.Is(err, http2.ErrFrameTooLarge):
+		st.connError(http2.ErrCodeFrameSize)
+		st.linger()
+	}
+}
+
+// linger reads (and drops) what the client still sends after a GOAWAY for a second at
+// most, so that closing does not reset the connection before the client reads it.
+func (st *h2State) linger() {
+	st.c.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, st.br)
+}
+
+// connError sends GOAWAY code; the connection then ends (st.end).
+func (st *h2State) connError(code http2.ErrCode) {
+	st.mu.Lock()
+	st.goingAway = true
+	last := st.maxID
+	st.mu.Unlock()
+	st.wmu.Lock()
+	st.fr.WriteGoAway(last, code, nil)
+	st.flushOut()
+	st.wmu.Unlock()
+}
+
+// end ends the connection: its streams' exchanges are cut, their handlers awaited, what
+// waits written (a GOAWAY, the last answers) for a second at most, and the connection
+// closed.
+func (st *h2State) end() {
+	st.mu.Lock()
+	st.dead = true
+	var gone []*h2Stream
+	for _, s := range st.streams {
+		gone = append(gone, s)
+		s.close(errH2Gone)
+	}
+	st.mu.Unlock()
+	for _, s := range gone {
+		wake(s.rwake.ch)
+		wake(s.swake)
+		s.abort()
+	}
+	if st.idleT != nil {
+		st.idleT.Stop()
+	}
+	st.mu.Lock()
+	for st.handlers > 0 {
+		st.cond.Wait()
+	}
+	st.mu.Unlock()
+	st.w.flush(time.Second)
+	st.w.fail(net.ErrClosed)
+	st.c.Close()
+}
+
+// flushOut hands the frames written into obuf to the writer (under wmu).
+func (st *h2State) flushOut() {
+	if st.obuf.Len() > 0 {
+		if _, err := st.w.Write(st.obuf.Bytes()); err != nil {
+			st.c.Close() // the client does not take what it is sent: the reader ends too
+		}
+		st.obuf.Reset()
+	}
+}
+
+// goAway starts a graceful end once: a GOAWAY naming the last stream taken; streams in
+// flight finish, then the connection is closed. Any goroutine.
+func (st *h2State) goAway() {
+	st.mu.Lock()
+	if st.goingAway {
+		st.mu.Unlock()
+		return
+	}
+	st.goingAway = true
+	last := st.maxID
+	st.mu.Unlock()
+	st.wmu.Lock()
+	st.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
+	st.flushOut()
+	st.wmu.Unlock()
+	st.closeIfDone()
+}
+
+// closeIfDone closes a connection going away once its last stream is done.
+func (st *h2State) closeIfDone() {
+	st.mu.Lock()
+	done := st.goingAway && !st.closing && len(st.streams) == 0 && st.active == 0
+	if done {
+		st.closing = true
+	}
+	st.mu.Unlock()
+	if done {
+		st.w.flush(time.Second)
+		st.c.Close() // the reader ends, and with it the connection (end)
+	}
+}
+
+// onIdle sends GOAWAY when no stream was open for the idle timeout.
+func (st *h2State) onIdle() {
+	st.mu.Lock()
+	if st.dead {
+		st.mu.Unlock()
+		return
+	}
+	next := st.idleTimeout
+	idle := len(st.streams) == 0 && st.active == 0
+	if idle {
+		next -= time.Since(st.idleSince)
+	}
+	st.mu.Unlock()
+	if idle && next <= 0 {
+		st.goAway()
+		return
+	}
+	st.idleT.Reset(max(next, time.Millisecond))
+}
+
+// resetID resets stream id with code (a stream error): its exchange is cut.
+func (st *h2State) resetID(id uint32, code http2.ErrCode) {
+	st.mu.Lock()
+	s := st.streams[id]
+	if s != nil {
+		s.close(errH2Reset)
+	}
+	st.mu.Unlock()
+	if s != nil {
+		wake(s.rwake.ch)
+		wake(s.swake)
+		s.abort()
+	}
+	st.wmu.Lock()
+	st.fr.WriteRSTStream(id, code)
+	st.flushOut()
+	st.wmu.Unlock()
+}
+
+// idle: id names a stream the client never opened (RFC 9113 §5.1) (under mu).
+func (st *h2State) idle(id uint32) bool { return id%2 == 0 || id > st.maxID }
+
+// windowUpdates sends what is due (stream id's and the connection's increments).
+func (st *h2State) windowUpdates(id, sinc uint32, cinc uint32) {
+	st.wmu.Lock()
+	if sinc > 0 {
+		st.fr.WriteWindowUpdate(id, sinc)
+	}
+	if cinc > 0 {
+		st.fr.WriteWindowUpdate(0, cinc)
+	}
+	st.flushOut()
+	st.wmu.Unlock()
+}
+
+// credit gives n bytes of the connection window back (under mu): the increment to send
+// when enough came together.
+func (st *h2State) credit(n int64) uint32 {
+	st.recvCred += n
+	if st.recvCred < h2ConnWindow/4 || st.dead {
+		return 0
+	}
+	inc := st.recvCred
+	st.recvWin += inc
+	st.recvCred = 0
+	return uint32(inc)
+}
+
+// handle handles one frame of the client's (reader only).
+func (st *h2State) handle(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		return st.onHeaders(f)
+	case *http2.DataFrame:
+		return st.onData(f)
+	case *http2.SettingsFrame:
+		if f.IsAck() {
+			return nil
+		}
+		if !st.budget.spend() {
+			return errH2Flood
+		}
+		st.mu.Lock()
+		err := f.ForeachSetting(func(s http2.Setting) error {
+			if err := s.Valid(); err != nil {
+				return err
+			}
+			if s.ID == http2.SettingInitialWindowSize {
+				delta := int64(s.Val) - st.initWin
+				st.initWin = int64(s.Val)
+				for _, x := range st.streams {
+					x.sendWin += delta
+					if x.sendWin > h2MaxStreamID {
+						return http2.ConnectionError(http2.ErrCodeFlowControl)
+					}
+					wake(x.swake)
+				}
+			}
+			return nil
+		})
+		st.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		st.wmu.Lock()
+		f.ForeachSetting(func(s http2.Setting) error {
+			if s.ID == http2.SettingHeaderTableSize {
+				st.enc.SetMaxDynamicTableSize(min(s.Val, h2HeaderTable))
+			}
+			return nil
+		})
+		st.fr.WriteSettingsAck()
+		st.flushOut()
+		st.wmu.Unlock()
+	case *http2.PingFrame:
+		if f.IsAck() {
+			return nil
+		}
+		if !st.budget.spend() {
+			return errH2Flood
+		}
+		st.wmu.Lock()
+		st.fr.WritePing(true, f.Data)
+		st.flushOut()
+		st.wmu.Unlock()
+	case *http2.WindowUpdateFrame:
+		st.mu.Lock()
+		if f.StreamID == 0 {
+			st.sendWin += int64(f.Increment)
+			if st.sendWin > h2MaxStreamID {
+				st.mu.Unlock()
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+			for _, s := range st.streams {
+				wake(s.swake)
+			}
+			st.mu.Unlock()
+			return nil
+		}
+		if st.idle(f.StreamID) {
+			st.mu.Unlock()
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		s := st.streams[f.StreamID]
+		over := false
+		if s != nil {
+			s.sendWin += int64(f.Increment)
+			over = s.sendWin > h2MaxStreamID
+			wake(s.swake)
+		}
+		st.mu.Unlock()
+		if over {
+			st.resetID(f.StreamID, http2.ErrCodeFlowControl)
+		}
+	case *http2.RSTStreamFrame:
+		if !st.budget.spend() {
+			return errH2Flood
+		}
+		st.mu.Lock()
+		if st.idle(f.StreamID) {
+			st.mu.Unlock()
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		s := st.streams[f.StreamID]
+		if s != nil {
+			s.close(errH2Reset)
+		}
+		st.mu.Unlock()
+		if s != nil {
+			wake(s.rwake.ch)
+			wake(s.swake)
+			s.abort() // nobody reads the answer: the member exchange is cut at once
+		}
+	case *http2.PriorityFrame:
+		if !st.budget.spend() {
+			return errH2Flood
+		}
+		if f.StreamDep == f.StreamID {
+			st.resetID(f.StreamID, http2.ErrCodeProtocol)
+		}
+	case *http2.GoAwayFrame:
+		st.goAway() // the client opens no more streams
+	case *http2.PushPromiseFrame:
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	return nil
+}
+
+// h2ConnFields are the connection-specific fields HTTP/2 does not carry (RFC 9113
+// §8.2.2), either way.
+var h2ConnFields = map[string]bool{"connection": true, "proxy-connection": true, "keep-alive": true,
+	"transfer-encoding": true, "upgrade": true}
+
+// onHeaders opens a stream (or ends one with its trailers).
+func (st *h2State) onHeaders(f *http2.MetaHeadersFrame) error {
+	id := f.StreamID
+	st.mu.Lock()
+	if s := st.streams[id]; s != nil {
+		// Trailers: they end the stream and carry no pseudo-fields.
+		switch {
+		case s.inEnd:
+			st.mu.Unlock()
+			st.resetID(id, http2.ErrCodeStreamClosed)
+			return nil
+		case !f.StreamEnded() || len(f.PseudoFields()) > 0 || f.Truncated || s.clen >= 0 && s.rcvd != s.clen:
+			st.mu.Unlock()
+			st.resetID(id, http2.ErrCodeProtocol)
+			return nil
+		}
+		s.trailer = f.RegularFields()
+		s.inEnd = true
+		if s.sentEnd {
+			st.detach(s)
+		}
+		st.mu.Unlock()
+		st.woken.notify(&s.rwake)
+		return nil
+	}
+	if st.idle(id) {
+		if id%2 == 0 {
+			st.mu.Unlock()
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+	} else {
+		// A stream that was open and closed, or an id below one used already.
+		st.mu.Unlock()
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	st.maxID = id
+	refused := st.goingAway || len(st.streams) >= H2MaxConcurrentStreams || st.active >= H2MaxConcurrentStreams
+	st.mu.Unlock()
+	if f.HasPriority() && f.Priority.StreamDep == id {
+		st.resetID(id, http2.ErrCodeProtocol)
+		return nil
+	}
+	if refused {
+		// Over the limit (or going away): not processed, the client may retry it. A
+		// client that keeps doing this is flooding.
+		if !st.budget.spend() {
+			return errH2Flood
+		}
+		st.resetID(id, http2.ErrCodeRefusedStream)
+		return nil
+	}
+	s := &h2Stream{st: st, id: id, local: st.local, clen: -1, rwake: h2Wake{ch: make(chan struct{}, 1)},
+		swake: make(chan struct{}, 1), recvWin: h2StreamWindow, inEnd: f.StreamEnded()}
+	if f.Truncated {
+		s.tooLarge = true
+	} else if !s.request(f) {
+		st.resetID(id, http2.ErrCodeProtocol)
+		return nil
+	}
+	st.mu.Lock()
+	s.sendWin = st.initWin
+	st.streams[id] = s
+	st.active++
+	st.handlers++
+	s.counted = true
+	st.mu.Unlock()
+	go st.serveStream(s)
+	return nil
+}
+
+// onData files request body bytes with their stream.
+func (st *h2State) onData(f *http2.DataFrame) error {
+	id := f.StreamID
+	n := int64(f.Header().Length)
+	data := f.Data()
+	st.mu.Lock()
+	st.recvWin -= n
+	if st.recvWin < 0 {
+		st.mu.Unlock()
+		return http2.ConnectionError(http2.ErrCodeFlowControl)
+	}
+	s := st.streams[id]
+	var code http2.ErrCode
+	back := n - int64(len(data)) // padding goes back at once
+	switch {
+	case s == nil && st.idle(id):
+		st.mu.Unlock()
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	case s == nil || s.inEnd:
+		code, back = http2.ErrCodeStreamClosed, n
+	default:
+		s.recvWin -= n
+		s.rcvd += int64(len(data))
+		switch {
+		case s.recvWin < 0:
+			code, back = http2.ErrCodeFlowControl, n
+		case s.clen >= 0 && (s.rcvd > s.clen || f.StreamEnded() && s.rcvd != s.clen):
+			code, back = http2.ErrCodeProtocol, n
+		default:
+			if s.done {
+				back = n // the handler reads no more
+			} else {
+				s.unacked += back
+				s.in = append(s.in, data...)
+			}
+			if f.StreamEnded() {
+				s.inEnd = true
+				if s.sentEnd {
+					st.detach(s)
 				}
 			}
 		}
 	}
-	return true
+	inc := uint32(0)
+	if back > 0 {
+		inc = st.credit(back)
+	}
+	st.mu.Unlock()
+	if inc > 0 {
+		st.windowUpdates(0, 0, inc)
+	}
+	if code != 0 {
+		st.resetID(id, code)
+		return nil
+	}
+	st.woken.notify(&s.rwake)
+	return nil
+}
+
+// detach takes s out of the connection's streams (under mu).
+func (st *h2State) detach(s *h2Stream) {
+	if s.detached {
+		return
+	}
+	s.detached = true
+	delete(st.streams, s.id)
+	if len(st.streams) == 0 && st.active == 0 {
+		st.idleSince = time.Now()
+	}
+}
+
+// uncount ends s's share of the handler limit (under mu): its answer is complete.
+func (st *h2State) uncount(s *h2Stream) {
+	if s.counted {
+		s.counted = false
+		st.active--
+		if len(st.streams) == 0 && st.active == 0 {
+			st.idleSince = time.Now()
+		}
+	}
 }
 
 // controlBudget is a token bucket of control frames (H2ControlBurst, refilled
@@ -379,145 +761,28 @@ func (b *controlBudget) spend() bool {
 	return true
 }
 
-// h2Handler serves the streams of one client connection.
-type h2Handler struct {
-	h  *httpConn
-	st *h2State
+// writeBlock writes a header block as HEADERS and CONTINUATION frames of size at most
+// (under the connection's write lock). Both sides.
+func writeBlock(fr *http2.Framer, id uint32, block []byte, endStream bool, size int) error {
+	first := block[:min(len(block), size)]
+	block = block[len(first):]
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(block) == 0}); err != nil {
+		return err
+	}
+	for len(block) > 0 {
+		k := min(len(block), size)
+		if err := fr.WriteContinuation(id, k == len(block), block[:k]); err != nil {
+			return err
+		}
+		block = block[k:]
+	}
+	return nil
 }
 
-// h2Hop are the response fields that belong to the HTTP/1.1 hop and are not sent in
-// HTTP/2.
-var h2Hop = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true, "Upgrade": true}
-
-func (hh h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !hh.st.enter() {
-		panic(http.ErrAbortHandler) // the connection has ended
+// localAddr is the local address of the client connection.
+func (h *httpConn) localAddr() netip.AddrPort {
+	if h.h2 != nil {
+		return h.h2.local
 	}
-	defer hh.st.leave()
-	parent := hh.h
-	if parent.drain.Load() {
-		hh.st.goAway()
-	}
-	if fe := parent.current(); fe == nil {
-		hh.st.goAway()
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(503)
-		io.WriteString(w, "503 Service Unavailable\n")
-		return
-	}
-	hp := h2Heads.Get().(*[]byte)
-	head, ok := h2RequestHead((*hp)[:0], r)
-	if !ok {
-		h2Heads.Put(hp)
-		if fe := parent.current(); fe != nil {
-			fe.Counters.Errors.Add(1)
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(400)
-		io.WriteString(w, "400 Bad Request\n")
-		return
-	}
-
-	// The stream's own httpConn, run on this goroutine: its connection (streamConn)
-	// reads the request head from the read buffer, where it is put below, and the body
-	// from the stream; what it writes is the HTTP/1.1 answer, relayed onto the stream.
-	stream := &h2Stream{local: parent.localAddr(), r: r, w: w}
-	sc := &streamConn{s: stream, body: r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody,
-		isHead: r.Method == "HEAD"}
-	sc.chunked = sc.body && r.ContentLength < 0
-	hc := newHTTPConn(sc, parent.tcp, nil, parent.current, parent.opts)
-	sh := hc.h
-	sh.tcp, sh.info, sh.h2 = nil, parent.info, stream
-	if len(head) > len(sh.br.buf) {
-		// Beyond the maximum head size the forwarder answers 431, as to HTTP/1.1 clients.
-		sh.br.buf = make([]byte, len(head))
-	}
-	sh.br.w = copy(sh.br.buf, head)
-	if cap(head) <= 16<<10 {
-		*hp = head[:0]
-	}
-	h2Heads.Put(hp)
-	// The client resetting the stream (or the connection ending) ends the exchange: the
-	// member connection it holds is closed, which ends the forwarder's wait.
-	stop := context.AfterFunc(r.Context(), stream.abort)
-	hc.Serve()
-	hc.Release()
-	stop()
-	if writing, failed := stream.answered(); writing {
-		if failed {
-			panic(http.ErrAbortHandler)
-		}
-		return
-	}
-	if !sc.complete() {
-		// A truncated answer must not look complete: the stream is reset.
-		stream.abort()
-		panic(http.ErrAbortHandler)
-	}
-}
-
-// h2Heads are the buffers h2RequestHead writes in.
-var h2Heads = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
-
-// h2Bufs are the body buffers of streams.
-var h2Bufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
-
-// h2RequestHead writes the HTTP/1.1 head of an HTTP/2 request: the request line, Host
-// from :authority, the client's fields (framing, Host and Expect aside: x/net/http2
-// answers 100-continue itself), the framing of the body, and Connection: close (one
-// request per stream connection). false when the method, path or authority holds a
-// byte an HTTP/1.1 head cannot carry.
-func h2RequestHead(out []byte, r *http.Request) ([]byte, bool) {
-	if r.Method == "" || r.RequestURI == "" {
-		return nil, false
-	}
-	for i := 0; i < len(r.Method); i++ {
-		if !tokenChar(r.Method[i]) {
-			return nil, false
-		}
-	}
-	if !h2Visible(r.RequestURI) || !h2Visible(r.Host) {
-		return nil, false
-	}
-	out = append(out, r.Method...)
-	out = append(out, ' ')
-	out = append(out, r.RequestURI...)
-	out = append(out, " HTTP/1.1\r\n"...)
-	if r.Host != "" {
-		out = append(out, "Host: "...)
-		out = append(out, r.Host...)
-		out = append(out, "\r\n"...)
-	}
-	for k, vv := range r.Header {
-		switch k {
-		case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect":
-			continue
-		}
-		for _, v := range vv {
-			out = append(out, k...)
-			out = append(out, ": "...)
-			out = append(out, v...)
-			out = append(out, "\r\n"...)
-		}
-	}
-	switch {
-	case r.ContentLength > 0:
-		out = append(out, "Content-Length: "...)
-		out = strconv.AppendInt(out, r.ContentLength, 10)
-		out = append(out, "\r\n"...)
-	case r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody:
-		out = append(out, "Transfer-Encoding: chunked\r\n"...)
-	}
-	return append(out, "Connection: close\r\n\r\n"...), true
-}
-
-// h2Visible: s holds no control character, space or DEL (x/net/http2 checks header
-// values, not the pseudo-header fields that make the request line).
-func h2Visible(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
+	return h.tcp.LocalAddr().(*net.TCPAddr).AddrPort()
 }

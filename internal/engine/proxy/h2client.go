@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +27,8 @@ type h2MConn struct {
 	fr *http2.Framer // ReadFrame: the reader goroutine only; writes: under wmu
 	br *bufio.Reader
 	// woken are the streams the reader has news for, woken when the frames read at
-	// once are all filed (reader only): an answer's head, data and trailers that came
-	// together wake its reader once.
-	woken []*h2MStream
+	// once are all filed (reader only).
+	woken h2Wakes
 
 	wmu  sync.Mutex
 	enc  *hpack.Encoder
@@ -70,7 +67,7 @@ type h2MConn struct {
 type h2MStream struct {
 	cc    *h2MConn
 	id    uint32
-	rwake chan struct{} // something for the answer's reader
+	rwake h2Wake        // something for the answer's reader
 	swake chan struct{} // send window for the body's writer
 
 	// Under cc.mu.
@@ -86,8 +83,6 @@ type h2MStream struct {
 	sentEnd  bool  // our side ended
 	err      error // the stream failed (the member reset it, the connection failed)
 	detached bool  // out of cc.streams
-
-	woken bool // in cc.woken (reader only)
 }
 
 // The member connection's windows and limits.
@@ -161,7 +156,7 @@ func (cc *h2MConn) open(fields []hpack.HeaderField, endStream bool) (*h2MStream,
 		return nil, errH2MRefused
 	}
 	cc.opened.Add(1)
-	s := &h2MStream{cc: cc, id: cc.nextID, rwake: make(chan struct{}, 1), swake: make(chan struct{}, 1),
+	s := &h2MStream{cc: cc, id: cc.nextID, rwake: h2Wake{ch: make(chan struct{}, 1)}, swake: make(chan struct{}, 1),
 		sendWin: int64(cc.initWin), recvWin: h2MStreamWindow, sentEnd: endStream}
 	cc.nextID += 2
 	cc.streams[s.id] = s
@@ -170,36 +165,18 @@ func (cc *h2MConn) open(fields []hpack.HeaderField, endStream bool) (*h2MStream,
 	for _, f := range fields {
 		cc.enc.WriteField(f)
 	}
-	if err := cc.writeBlock(s.id, cc.hbuf.Bytes(), endStream); err != nil {
+	if err := writeBlock(cc.fr, s.id, cc.hbuf.Bytes(), endStream, int(cc.maxFrame.Load())); err != nil {
 		cc.fail(err)
 		return nil, errH2MLost
 	}
 	return s, nil
 }
 
-// writeBlock writes a header block as HEADERS and CONTINUATION frames (under wmu).
-func (cc *h2MConn) writeBlock(id uint32, block []byte, endStream bool) error {
-	size := int(cc.maxFrame.Load())
-	first := block[:min(len(block), size)]
-	block = block[len(first):]
-	if err := cc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(block) == 0}); err != nil {
-		return err
-	}
-	for len(block) > 0 {
-		k := min(len(block), size)
-		if err := cc.fr.WriteContinuation(id, k == len(block), block[:k]); err != nil {
-			return err
-		}
-		block = block[k:]
-	}
-	return nil
-}
-
 // sendBody writes the request body read from body as DATA frames within the member's
 // windows, then the request's trailers (if any) or the end of the stream. It runs on a
 // goroutine of its own (the answer may stream while the request does) and stops when the
 // stream ends another way.
-func (s *h2MStream) sendBody(body io.Reader, trailer func() http.Header) {
+func (s *h2MStream) sendBody(body io.Reader, trailer func() []hpack.HeaderField) {
 	cc := s.cc
 	bp := h2Bufs.Get().(*[]byte)
 	defer h2Bufs.Put(bp)
@@ -211,7 +188,7 @@ func (s *h2MStream) sendBody(body io.Reader, trailer func() http.Header) {
 			cc.reset(s, http2.ErrCodeCancel, errH2MLost)
 			return
 		}
-		var tr http.Header
+		var tr []hpack.HeaderField
 		if last && trailer != nil {
 			tr = trailer()
 		}
@@ -241,12 +218,10 @@ func (s *h2MStream) sendBody(body io.Reader, trailer func() http.Header) {
 			var werr error
 			if len(tr) > 0 {
 				cc.hbuf.Reset()
-				for name, vv := range tr {
-					for _, v := range vv {
-						cc.enc.WriteField(hpack.HeaderField{Name: strings.ToLower(name), Value: v})
-					}
+				for _, f := range tr {
+					cc.enc.WriteField(f)
 				}
-				werr = cc.writeBlock(s.id, cc.hbuf.Bytes(), true)
+				werr = writeBlock(cc.fr, s.id, cc.hbuf.Bytes(), true, int(cc.maxFrame.Load()))
 			} else {
 				werr = cc.fr.WriteData(s.id, true, nil)
 			}
@@ -343,7 +318,7 @@ func (cc *h2MConn) reset(s *h2MStream, code http2.ErrCode, err error) {
 	}
 	cc.detach(s)
 	cc.mu.Unlock()
-	wake(s.rwake)
+	wake(s.rwake.ch)
 	wake(s.swake)
 	cc.wmu.Lock()
 	werr := cc.fr.WriteRSTStream(s.id, code)
@@ -378,7 +353,7 @@ func (s *h2MStream) awaitHead(timeout time.Duration) (timedOut bool, err error) 
 		if t == nil && timeout > 0 {
 			t = time.AfterFunc(timeout, func() { cc.reset(s, http2.ErrCodeCancel, errH2MTimeout) })
 		}
-		<-s.rwake
+		<-s.rwake.ch
 	}
 	if t != nil {
 		t.Stop()
@@ -435,7 +410,7 @@ func (s *h2MStream) take(buf []byte) ([]byte, bool, error) {
 }
 
 // wait waits for more of the answer (or its failure: take says which).
-func (s *h2MStream) wait() { <-s.rwake }
+func (s *h2MStream) wait() { <-s.rwake.ch }
 
 // fail ends the connection: its streams fail with errH2MLost, or errH2MProto when the
 // member broke the protocol (a ConnectionError or errH2MFlood).
@@ -465,7 +440,7 @@ func (cc *h2MConn) fail(err error) {
 	cc.mu.Unlock()
 	cc.tick.Stop()
 	for _, s := range streams {
-		wake(s.rwake)
+		wake(s.rwake.ch)
 		wake(s.swake)
 	}
 	cc.w.fail(net.ErrClosed)
@@ -515,7 +490,7 @@ func (cc *h2MConn) readLoop() {
 	for {
 		f, err := cc.fr.ReadFrame()
 		if err != nil {
-			cc.wakeAll()
+			cc.woken.wakeAll()
 			var se http2.StreamError
 			if errors.As(err, &se) {
 				// A malformed answer head: that stream is reset, the connection goes on.
@@ -532,8 +507,8 @@ func (cc *h2MConn) readLoop() {
 		}
 		cc.reads.Add(1)
 		err = cc.handle(f)
-		if err != nil || !cc.frameBuffered() {
-			cc.wakeAll()
+		if err != nil || !frameBuffered(cc.br) {
+			cc.woken.wakeAll()
 		}
 		if err != nil {
 			var ce http2.ConnectionError
@@ -546,34 +521,6 @@ func (cc *h2MConn) readLoop() {
 			cc.fail(err)
 			return
 		}
-	}
-}
-
-// frameBuffered: a whole frame waits in the read buffer (ReadFrame will not block).
-func (cc *h2MConn) frameBuffered() bool {
-	n := cc.br.Buffered()
-	if n < 9 {
-		return false
-	}
-	h, _ := cc.br.Peek(9)
-	return n >= 9+int(h[0])<<16|int(h[1])<<8|int(h[2])
-}
-
-// wakeAll wakes the readers of the streams notified (reader only).
-func (cc *h2MConn) wakeAll() {
-	for i, s := range cc.woken {
-		s.woken = false
-		wake(s.rwake)
-		cc.woken[i] = nil
-	}
-	cc.woken = cc.woken[:0]
-}
-
-// notify wakes s's reader once the frames read at once are filed (reader only).
-func (cc *h2MConn) notify(s *h2MStream) {
-	if !s.woken {
-		s.woken = true
-		cc.woken = append(cc.woken, s)
 	}
 }
 
@@ -688,7 +635,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 		}
 		cc.mu.Unlock()
 		if s != nil {
-			wake(s.rwake)
+			wake(s.rwake.ch)
 			wake(s.swake)
 		}
 		return nil
@@ -709,7 +656,7 @@ func (cc *h2MConn) handle(f http2.Frame) error {
 		}
 		cc.mu.Unlock()
 		for _, s := range gone {
-			wake(s.rwake)
+			wake(s.rwake.ch)
 			wake(s.swake)
 		}
 		return nil
@@ -769,7 +716,7 @@ func (cc *h2MConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		}
 	}
 	cc.mu.Unlock()
-	cc.notify(s)
+	cc.woken.notify(&s.rwake)
 	return nil
 }
 
@@ -831,7 +778,7 @@ func (cc *h2MConn) onData(f *http2.DataFrame) error {
 		return nil
 	}
 	if s != nil {
-		cc.notify(s)
+		cc.woken.notify(&s.rwake)
 	}
 	return nil
 }

@@ -166,7 +166,6 @@ func (h *httpConn) h2Dial(fe *Frontend, m *balance.Member, client *tlsterm.Clien
 // returned, which chose HTTP/1.x by ALPN.
 func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertCookie bool) (*balance.Member, bool) {
 	s := h.h2
-	r := s.r
 	// The head the HTTP/1.1 path built is parsed again (the client's head is gone from
 	// the read buffer's view: h.res, unused on this path, holds it) into the member's
 	// request: its fields but the hop-by-hop and framing ones, TE: trailers kept.
@@ -178,7 +177,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	text := string(h.out)
 	method := text[in.first[0][0]:in.first[0][1]]
 	target := text[in.first[1][0]:in.first[1][1]]
-	// The target is origin-form (x/net/http2 checked :path), or * for OPTIONS.
+	// The target is origin-form, or * for OPTIONS.
 	if !(len(target) > 0 && target[0] == '/' && !strings.HasPrefix(target, "//") || target == "*" && method == "OPTIONS") {
 		h.fail(fe, 400)
 		return nil, true
@@ -209,22 +208,19 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		// only push out the ones that repeat).
 		fields = append(fields, hpack.HeaderField{Name: name, Value: text[f.value[0]:f.value[1]], Sensitive: name == "grpc-timeout"})
 	}
-	// TE is hop-by-hop: the HTTP/1.1 head has none. The client's, which x/net/http2
+	// TE is hop-by-hop: the HTTP/1.1 head has none. The client's, which the stream
 	// allows only as "trailers" (gRPC needs it), goes on.
-	for _, v := range r.Header["Te"] {
-		if strings.EqualFold(strings.TrimSpace(v), "trailers") {
-			fields = append(fields, hpack.HeaderField{Name: "te", Value: "trailers"})
-			break
-		}
+	if s.te() {
+		fields = append(fields, hpack.HeaderField{Name: "te", Value: "trailers"})
 	}
-	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+	hasBody := s.body()
 	switch {
-	case r.ContentLength > 0 && hasBody:
-		fields = append(fields, hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(r.ContentLength, 10), Sensitive: true})
-	case r.ContentLength == 0 && (method == "POST" || method == "PUT" || method == "PATCH"):
+	case s.clen > 0 && hasBody:
+		fields = append(fields, hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(s.clen, 10), Sensitive: true})
+	case s.clen <= 0 && !hasBody && (method == "POST" || method == "PUT" || method == "PATCH"):
 		fields = append(fields, hpack.HeaderField{Name: "content-length", Value: "0"})
 	}
-	body := &h2Counted{rc: r.Body}
+	body := &h2Counted{rc: s}
 	pool := rt.pool
 
 	start := time.Now()
@@ -280,11 +276,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		}
 		if err == nil {
 			if hasBody {
-				var tr func() http.Header
-				if r.Trailer != nil {
-					tr = func() http.Header { return r.Trailer }
-				}
-				go ms.sendBody(rd, tr)
+				go ms.sendBody(rd, s.trailers)
 			}
 			// The member's answer head is awaited for timeout_member_data at most.
 			timedOut, err = ms.awaitHead(fe.MemberTimeout)
@@ -296,7 +288,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		if ms != nil {
 			ms.done()
 		}
-		if r.Context().Err() != nil {
+		if s.gone() {
 			return nil, true // the client reset the stream: nobody to answer
 		}
 		if timedOut {
@@ -311,7 +303,7 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 			ms = nil
 			continue
 		}
-		if st, ok := grpcCanceled(r, err, start); ok && h.grpcStatus(fe, st) {
+		if st, ok := grpcCanceled(s, err, start); ok && h.grpcStatus(fe, st) {
 			return nil, true
 		}
 		h.fail(fe, 502)
@@ -326,40 +318,25 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 	if fe.log != nil {
 		h.rec.response, h.rec.status = time.Now(), ms.status
 	}
-	w := s.w
-	wh := w.Header()
-	var cookies http.Header
+	fields = fields[:0]
 	for _, f := range ms.head {
-		k := h2Canonical(f.Name)
-		if h2Hop[k] {
+		if h2ConnFields[f.Name] {
 			continue
 		}
-		wh[k] = append(wh[k], f.Value)
-		if k == "Set-Cookie" && rt.cookieMode == dataplane.PersistAppCookie && pool.CookieSessions != nil {
-			if cookies == nil {
-				cookies = http.Header{}
-			}
-			cookies[k] = append(cookies[k], f.Value)
-		}
-	}
-	if cookies != nil {
-		for _, c := range (&http.Response{Header: cookies}).Cookies() {
-			if c.Name == rt.cookieName && c.Value != "" {
+		fields = append(fields, f)
+		if f.Name == "set-cookie" && rt.cookieMode == dataplane.PersistAppCookie && pool.CookieSessions != nil {
+			if c, err := http.ParseSetCookie(f.Value); err == nil && c.Name == rt.cookieName && c.Value != "" {
 				pool.CookieSessions.Put(c.Value, m.ID)
-				break
 			}
 		}
 	}
 	if fe.hsts != nil {
 		v := strings.TrimSuffix(strings.TrimPrefix(string(fe.hsts), "Strict-Transport-Security: "), "\r\n")
-		wh["Strict-Transport-Security"] = []string{v}
+		fields = append(fields, hpack.HeaderField{Name: "strict-transport-security", Value: v})
 	}
 	if insertCookie {
-		wh.Add("Set-Cookie", HTTPCookieName+"="+m.ID+"; path=/")
+		fields = append(fields, hpack.HeaderField{Name: "set-cookie", Value: HTTPCookieName + "=" + m.ID + "; path=/"})
 	}
-	bp := h2Bufs.Get().(*[]byte)
-	defer h2Bufs.Put(bp)
-	buf := (*bp)[:0]
 	var sent int64
 	defer func() {
 		h.in += body.n.Load()
@@ -367,19 +344,13 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 		fe.Counters.BytesOut.Add(sent)
 		h.rec.sent += sent
 	}()
-	w.WriteHeader(ms.status)
-	fl, _ := w.(http.Flusher)
+	s.setHead(ms.status, fields)
 	for {
+		n := len(s.out)
 		var ended bool
 		var err error
-		buf, ended, err = ms.take(buf[:0])
-		if len(buf) > 0 {
-			if _, werr := w.Write(buf); werr != nil {
-				s.fail()
-				return nil, true
-			}
-			sent += int64(len(buf))
-		}
+		s.out, ended, err = ms.take(s.out)
+		sent += int64(len(s.out) - n)
 		if err != nil {
 			s.fail() // a truncated answer must not look complete: the stream is reset
 			return nil, true
@@ -388,34 +359,23 @@ func (h *httpConn) h2Forward(fe *Frontend, rt *route, m *balance.Member, insertC
 			break
 		}
 		// What came goes out now (gRPC streams answer in pieces); a whole answer leaves
-		// with the end of the handler, its head, data and trailers together.
-		if fl != nil {
-			fl.Flush()
+		// at its end, its head, data and trailers together.
+		if s.flush() != nil {
+			s.fail()
+			return nil, true
 		}
 		ms.wait()
 	}
-	if cap(buf) <= 64<<10 {
-		*bp = buf[:cap(buf)]
-	}
+	var tr []hpack.HeaderField
 	for _, f := range ms.trailer {
-		k := http.TrailerPrefix + h2Canonical(f.Name)
-		wh[k] = append(wh[k], f.Value)
+		if !h2ConnFields[f.Name] {
+			tr = append(tr, f)
+		}
+	}
+	if s.finish(tr) != nil {
+		s.fail()
 	}
 	return nil, true
-}
-
-// h2Names are the canonical forms of the field names members answer with most (an
-// answer's names are lower case in HTTP/2; x/net/http2's handlers take canonical ones).
-var h2Names = map[string]string{"content-type": "Content-Type", "content-length": "Content-Length", "date": "Date",
-	"grpc-status": "Grpc-Status", "grpc-message": "Grpc-Message", "grpc-encoding": "Grpc-Encoding",
-	"grpc-accept-encoding": "Grpc-Accept-Encoding", "server": "Server", "cache-control": "Cache-Control",
-	"set-cookie": "Set-Cookie", "etag": "Etag", "last-modified": "Last-Modified", "vary": "Vary"}
-
-func h2Canonical(name string) string {
-	if k, ok := h2Names[name]; ok {
-		return k
-	}
-	return http.CanonicalHeaderKey(name)
 }
 
 // h2ReplayMax is how much of a request body is kept so that a stream the member refused
@@ -429,7 +389,7 @@ var errH2Retired = errors.New("http2: request body taken by another attempt")
 // h2ReplayMax bytes: each attempt to send the request reads it through its own
 // h2Attempt, the first from the client, a later one first what was kept.
 type h2Counted struct {
-	rc      io.ReadCloser
+	rc      io.Reader
 	n       atomic.Int64
 	started atomic.Bool
 	rmu     sync.Mutex // held across rc.Read: one reader of the client's body at a time
@@ -459,8 +419,6 @@ func (b *h2Counted) replayable() bool {
 	defer b.mu.Unlock()
 	return !b.over
 }
-
-func (b *h2Counted) Close() error { return b.rc.Close() }
 
 // h2Attempt is one attempt's reader of a request body.
 type h2Attempt struct {
@@ -526,18 +484,18 @@ func (a *h2Attempt) fromKept(p []byte) (n int, err error, ok bool) {
 
 // grpcCanceled says what a gRPC client is told when the member reset its call's stream
 // with CANCEL before answering: a gRPC server does that when the call's deadline (its
-// grpc-timeout field) passes or the call is cancelled on its side. The engine cannot pass
-// the reset on as it came (x/net/http2's handlers reset a stream only with
-// INTERNAL_ERROR), so it answers what grpc-go's client makes of such a reset: status 4
+// grpc-timeout field) passes or the call is cancelled on its side. The engine answers
+// what grpc-go's client makes of such a reset (a reset passed on would read as an error
+// of the engine's): status 4
 // (DEADLINE_EXCEEDED) when the call's grpc-timeout has passed since the stream reached
 // the engine, status 1 (CANCELLED) otherwise. false for anything else (the client gets
 // 502 as for any member failure).
-func grpcCanceled(r *http.Request, err error, start time.Time) (string, bool) {
+func grpcCanceled(s *h2Stream, err error, start time.Time) (string, bool) {
 	var se http2.StreamError
-	if !errors.As(err, &se) || se.Code != http2.ErrCodeCancel || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+	if !errors.As(err, &se) || se.Code != http2.ErrCodeCancel || !strings.HasPrefix(s.field("content-type"), "application/grpc") {
 		return "", false
 	}
-	if d, ok := grpcTimeout(r.Header.Get("Grpc-Timeout")); ok && time.Since(start) >= d {
+	if d, ok := grpcTimeout(s.field("grpc-timeout")); ok && time.Since(start) >= d {
 		return "4", true
 	}
 	return "1", true
@@ -572,11 +530,9 @@ func (h *httpConn) grpcStatus(fe *Frontend, status string) bool {
 	}
 	fe.Counters.Errors.Add(1)
 	fe.Counters.Response(200)
-	wh := s.w.Header()
-	wh["Content-Type"] = []string{"application/grpc"}
-	wh["Grpc-Status"] = []string{status}
-	wh["Grpc-Message"] = []string{"the member reset the call's stream"}
-	s.w.WriteHeader(200)
+	s.setHead(200, []hpack.HeaderField{{Name: "content-type", Value: "application/grpc"}, {Name: "grpc-status", Value: status},
+		{Name: "grpc-message", Value: "the member reset the call's stream"}})
+	s.finish(nil)
 	if fe.log != nil {
 		h.rec.status, h.rec.engine = 200, true
 	}
