@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -94,7 +95,12 @@ type h2State struct {
 
 	idleTimeout time.Duration
 	budget      controlBudget // reader only
-	woken       h2Wakes       // reader only
+	// work hands a new stream to a handler goroutine of the connection that finished its
+	// last one and waits (its stack grown already); quit ends those at the connection's end.
+	work    chan *h2Stream
+	quit    chan struct{}
+	waiting atomic.Int32 // handler goroutines waiting on work
+	woken   h2Wakes      // reader only
 
 	wmu  sync.Mutex
 	obuf bytes.Buffer // frames written under wmu, handed to w at once
@@ -183,7 +189,7 @@ func (h *httpConn) serveH2(fe *Frontend) {
 	h.tcp.SetDeadline(time.Time{})
 	st := &h2State{h: h, c: c, w: newH2Writer(c, fe.ClientTimeout), idleTimeout: fe.ClientTimeout,
 		budget: newControlBudget(), streams: make(map[uint32]*h2Stream), sendWin: 65535, initWin: 65535,
-		recvWin: h2ConnWindow, idleSince: time.Now()}
+		recvWin: h2ConnWindow, idleSince: time.Now(), work: make(chan *h2Stream), quit: make(chan struct{})}
 	st.cond.L = &st.mu
 	st.local = h.localAddr()
 	st.br = bufio.NewReaderSize(c, 16<<10)
@@ -336,6 +342,7 @@ func (st *h2State) end() {
 	if st.idleT != nil {
 		st.idleT.Stop()
 	}
+	close(st.quit)
 	st.mu.Lock()
 	for st.handlers > 0 {
 		st.cond.Wait()
@@ -647,8 +654,34 @@ func (st *h2State) onHeaders(f *http2.MetaHeadersFrame) error {
 	st.handlers++
 	s.counted = true
 	st.mu.Unlock()
-	go st.serveStream(s)
+	select {
+	case st.work <- s: // a handler goroutine waiting for one
+	default:
+		go st.handler(s)
+	}
 	return nil
+}
+
+// h2Waiting bounds the handler goroutines a connection keeps waiting for its next streams.
+const h2Waiting = 16
+
+// handler serves s, then the connection's next streams that find it waiting, until the
+// connection ends.
+func (st *h2State) handler(s *h2Stream) {
+	for {
+		st.serveStream(s)
+		if st.waiting.Add(1) > h2Waiting {
+			st.waiting.Add(-1)
+			return
+		}
+		select {
+		case s = <-st.work:
+			st.waiting.Add(-1)
+		case <-st.quit:
+			st.waiting.Add(-1)
+			return
+		}
+	}
 }
 
 // onData files request body bytes with their stream.
