@@ -32,15 +32,23 @@ type h2Attack struct {
 }
 
 func newH2Attack(t *testing.T) *h2Attack {
+	// The idle timeout (GOAWAY after timeout_client_data without a request) must not be
+	// what ends an attacking connection within closedWithin's patience.
+	return newH2Listener(t, 5*patience, nil)
+}
+
+// newH2Listener is newH2Attack's listener with timeout_client_data d, changed by edit.
+func newH2Listener(t *testing.T, d time.Duration, edit func(*dataplane.Listener)) *h2Attack {
 	ca := newTestCA(t, "h2 CA")
 	cert, _ := ca.issue(t, "h2.example.test", "h2.example.test")
 	b := startBackend(t, "b1")
 	e := newEngine(t, Options{})
 	port := freePort(t)
 	l := h2Listener(port, "p1", &cert, []string{"h2", "http/1.1"})
-	// The idle timeout (GOAWAY after timeout_client_data without a request) must not be
-	// what ends an attacking connection within closedWithin's patience.
-	l.TimeoutClientData = int64(5 * patience / time.Millisecond)
+	l.TimeoutClientData = int64(d / time.Millisecond)
+	if edit != nil {
+		edit(&l)
+	}
 	mustApply(t, e, &dataplane.Config{Version: 1, Listeners: []dataplane.Listener{l},
 		Pools: []dataplane.Pool{pool("p1", dataplane.ProtocolHTTP, dataplane.RoundRobin, b.member("m1"))}})
 	return &h2Attack{t: t, e: e, ca: ca, addr: fmt.Sprintf("127.0.0.1:%d", port), b: b}

@@ -201,7 +201,6 @@ func (h *httpConn) serveH2(fe *Frontend) {
 	st.fr.MaxHeaderListSize = uint32(h.opts.MaxHeaderBytes)
 	st.enc = hpack.NewEncoder(&st.hbuf)
 	st.enc.SetMaxDynamicTableSizeLimit(h2HeaderTable)
-	h.h2srv.Store(st)
 	defer st.end()
 
 	if h.tls != nil && !h2CipherOK(h.tls.ConnectionState()) {
@@ -221,6 +220,8 @@ func (h *httpConn) serveH2(fe *Frontend) {
 	st.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
 	st.flushOut()
 	st.wmu.Unlock()
+	// Drain may send a GOAWAY from now on (after the SETTINGS, as the preface must be).
+	h.h2srv.Store(st)
 	f, err := st.fr.ReadFrame()
 	if err != nil {
 		return
