@@ -218,12 +218,21 @@ func (h *httpConn) serveH2(fe *Frontend) {
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: uint32(h.opts.MaxHeaderBytes)})
 	st.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
-	st.flushOut()
+	// Written at once, before any other frame (the writer has none yet): a client cut off
+	// for flooding has had the server's preface.
+	c.SetWriteDeadline(time.Now().Add(h.opts.HeaderTimeout))
+	_, err := c.Write(st.obuf.Bytes())
+	c.SetWriteDeadline(time.Time{})
+	st.obuf.Reset()
 	st.wmu.Unlock()
+	if err != nil {
+		return
+	}
 	// Drain may send a GOAWAY from now on (after the SETTINGS, as the preface must be).
 	h.h2srv.Store(st)
 	f, err := st.fr.ReadFrame()
 	if err != nil {
+		st.fail(err)
 		return
 	}
 	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
@@ -669,8 +678,9 @@ const h2Waiting = 16
 // handler serves s, then the connection's next streams that find it waiting, until the
 // connection ends.
 func (st *h2State) handler(s *h2Stream) {
+	sc := new(streamConn) // reused from stream to stream, with its buffers
 	for {
-		st.serveStream(s)
+		st.serveStream(s, sc)
 		if st.waiting.Add(1) > h2Waiting {
 			st.waiting.Add(-1)
 			return

@@ -478,7 +478,7 @@ func (s *h2Stream) abort() {
 // httpConn runs on it, its connection (streamConn) reading the request head from the
 // read buffer, where it is put here, and the body from the stream; what it writes is the
 // HTTP/1.1 answer, relayed onto the stream.
-func (st *h2State) serveStream(s *h2Stream) {
+func (st *h2State) serveStream(s *h2Stream, sc *streamConn) {
 	defer st.streamDone(s)
 	parent := st.h
 	if parent.drain.Load() {
@@ -502,7 +502,8 @@ func (st *h2State) serveStream(s *h2Stream) {
 		s.answer(400, "400 Bad Request\n")
 		return
 	}
-	sc := &streamConn{s: s, body: s.body(), isHead: s.method == "HEAD"}
+	*sc = streamConn{s: s, body: s.body(), isHead: s.method == "HEAD", cbuf: sc.cbuf, head: sc.head[:0], res: sc.res,
+		fields: sc.fields[:0]}
 	sc.chunked = sc.body && s.clen < 0
 	hc := newHTTPConn(sc, parent.tcp, nil, parent.current, parent.opts)
 	sh := hc.h
@@ -694,6 +695,7 @@ type streamConn struct {
 	mode   bodyMode
 	remain int64
 	cs     chunkDecoder
+	fields []hpack.HeaderField // the answer's head for the stream
 }
 
 const (
@@ -855,7 +857,7 @@ func (c *streamConn) writeHead(hd []byte) {
 	res := &c.res
 	// One string for the whole head: field names and values are slices of it.
 	text := string(hd)
-	fields := c.s.head[:0]
+	fields := c.fields[:0]
 	for i := range res.fields {
 		f := &res.fields[i]
 		name := text[f.name[0]:f.name[1]]
@@ -873,6 +875,7 @@ func (c *streamConn) writeHead(hd []byte) {
 		fields = append(fields, hpack.HeaderField{Name: name, Value: text[f.value[0]:f.value[1]]})
 	}
 	c.s.setHead(res.status, fields)
+	c.fields = fields
 	switch {
 	case c.isHead || res.status == 204 || res.status == 304:
 		c.mode = bodyNone
