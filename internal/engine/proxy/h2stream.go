@@ -260,6 +260,7 @@ func h2Status(code int) string {
 func (s *h2Stream) send(end bool, trailer []hpack.HeaderField) error {
 	st := s.st
 	var t *time.Timer
+	var own time.Time
 	defer func() {
 		if t != nil {
 			t.Stop()
@@ -286,8 +287,12 @@ func (s *h2Stream) send(end bool, trailer []hpack.HeaderField) error {
 			st.mu.Unlock()
 			dl := s.wdl
 			if dl.IsZero() && st.idleTimeout > 0 {
-				dl = time.Now().Add(st.idleTimeout)
-				s.wdl = dl
+				// No deadline asked for (an HTTP/2 member's answer): this send waits for
+				// timeout_client_data at most.
+				if own.IsZero() {
+					own = time.Now().Add(st.idleTimeout)
+				}
+				dl = own
 			}
 			if !dl.IsZero() {
 				d := time.Until(dl)
