@@ -321,6 +321,17 @@ func (s *h2Stream) send(end bool, trailer []hpack.HeaderField) error {
 		}
 		st.mu.Unlock()
 		st.wmu.Lock()
+		// A stream reset meanwhile gets its RST_STREAM alone: no frame of ours may follow it.
+		st.mu.Lock()
+		err := s.err
+		if err != nil {
+			st.sendWin += int64(k)
+		}
+		st.mu.Unlock()
+		if err != nil {
+			st.wmu.Unlock()
+			return err
+		}
 		headNow := !s.headSent
 		if headNow {
 			s.headSent = true
