@@ -57,15 +57,17 @@ func startPipe(t *testing.T, clientTimeout, memberTimeout time.Duration) (client
 // that records its bytes only once it has moved copyChunk would leave the client's
 // direction seeing no traffic, and abort a connection whose bytes flow.
 func TestPipeSlowOneWayStreamIsNotIdle(t *testing.T) {
-	const clientTimeout = 300 * time.Millisecond
-	client, member, done := startPipe(t, clientTimeout, 5*time.Second)
-	const n = 30 // one byte every 40 ms: 1.2 s, four client timeouts
+	// A timeout ten times the writes' interval, so that a busy machine delaying a write
+	// or the copier now and then does not make the stream idle.
+	const clientTimeout = time.Second
+	client, member, done := startPipe(t, clientTimeout, 10*time.Second)
+	const n = 30 // one byte every 100 ms: 3 s, three client timeouts
 	go func() {
 		for i := 0; i < n; i++ {
 			if _, err := member.Write([]byte{'a' + byte(i%26)}); err != nil {
 				return
 			}
-			time.Sleep(40 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 		}
 		member.CloseWrite()
 	}()
