@@ -16,6 +16,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
+	"github.com/fulcrumlb/fulcrum/internal/engine/procs"
 	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 )
 
@@ -72,6 +73,7 @@ func engineMain(ctx context.Context, args []string, stderr io.Writer, reload <-c
 	}
 	e := engine.New(engine.Options{Logger: log, FreeBind: *freeBind, Proxy: proxy.Options{AccessLog: al}})
 	defer e.Close()
+	procs.Start(ctx, procs.Options{Logger: log}) // GOMAXPROCS sized to the load (docs/dataplane.md)
 	load := func() error {
 		data, err := os.ReadFile(*cfgPath)
 		if err != nil {
