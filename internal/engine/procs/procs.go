@@ -58,8 +58,9 @@ type Options struct {
 	set func(int)
 }
 
-// Start sizes GOMAXPROCS until ctx ends, starting from the ceiling. It does nothing when
-// the GOMAXPROCS environment variable is set or the ceiling is one processor.
+// Start sizes GOMAXPROCS until ctx ends, starting from the ceiling, and then puts the
+// ceiling back. It does nothing when the GOMAXPROCS environment variable is set or the
+// ceiling is one processor.
 func Start(ctx context.Context, o Options) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
@@ -105,6 +106,11 @@ func run(ctx context.Context, o Options) {
 	s := sizer{n: o.Max, max: o.Max, up: o.Up, down: o.Down, rise: o.Rise, settle: o.Settle}
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
+	defer func() {
+		if s.n != o.Max {
+			o.set(o.Max)
+		}
+	}()
 	last, lastCPU := time.Now(), o.cpu()
 	for {
 		select {

@@ -134,11 +134,19 @@ func TestRunFollowsLoad(t *testing.T) {
 	cores.Store(4.0)
 	wait(2)
 	wait(4)
+	// Back to two, then stopped: the ceiling is put back.
+	cores.Store(0.0)
+	wait(3)
 	cancel()
 	select {
 	case <-done:
 	case <-time.After(60 * time.Second):
 		t.Fatal("run did not stop with its context")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if last := got[len(got)-1]; last != 4 {
+		t.Fatalf("stopped at %d processors, want the ceiling 4 back (set: %v)", last, got)
 	}
 }
 
