@@ -158,7 +158,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer eng.Close()
 	if es.Kind != dataplane.EngineHAProxy {
 		// The agent process is the native engine's: GOMAXPROCS sized to its load.
-		procs.Start(ctx, procs.Options{Logger: log})
+		defer procs.Start(ctx, procs.Options{Logger: log})()
 	}
 	if len(servers) == 0 {
 		return fmt.Errorf("%w: --server needs at least one https://host:port", errUsage)

@@ -73,7 +73,8 @@ func engineMain(ctx context.Context, args []string, stderr io.Writer, reload <-c
 	}
 	e := engine.New(engine.Options{Logger: log, FreeBind: *freeBind, Proxy: proxy.Options{AccessLog: al}})
 	defer e.Close()
-	procs.Start(ctx, procs.Options{Logger: log}) // GOMAXPROCS sized to the load (docs/dataplane.md)
+	// GOMAXPROCS sized to the load (docs/dataplane.md) until the engine returns.
+	defer procs.Start(ctx, procs.Options{Logger: log})()
 	load := func() error {
 		data, err := os.ReadFile(*cfgPath)
 		if err != nil {

@@ -58,14 +58,23 @@ type Options struct {
 	set func(int)
 }
 
-// Start sizes GOMAXPROCS until ctx ends, starting from the ceiling, and then puts the
-// ceiling back. It does nothing when the GOMAXPROCS environment variable is set or the
-// ceiling is one processor.
-func Start(ctx context.Context, o Options) {
+// Start sizes GOMAXPROCS until ctx ends or stop is called, starting from the ceiling;
+// then the ceiling is put back (stop returns once it is). It does nothing when the
+// GOMAXPROCS environment variable is set or the ceiling is one processor.
+func Start(ctx context.Context, o Options) (stop func()) {
 	if os.Getenv("GOMAXPROCS") != "" {
-		return
+		return func() {}
 	}
-	go run(ctx, o.withDefaults())
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run(ctx, o.withDefaults())
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 func (o Options) withDefaults() Options {

@@ -156,9 +156,8 @@ func TestStartRespectsGOMAXPROCS(t *testing.T) {
 	called := make(chan int, 1)
 	o.set = func(n int) { called <- n }
 	o.cpu = func() time.Duration { return 0 }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	Start(ctx, o)
+	stop := Start(context.Background(), o)
+	defer stop()
 	select {
 	case n := <-called:
 		t.Fatalf("GOMAXPROCS set by the operator, yet sized to %d", n)
