@@ -38,6 +38,11 @@ const (
 	fuNoWaitHTTP  = "127.0.0.1:18283"
 	fuNoWaitTCP   = "127.0.0.1:18293"
 	noReadWaitEnv = "FULCRUM_BENCH_NO_READ_WAIT"
+	// The engine with its GOMAXPROCS sized to the load (internal/engine/procs, off by
+	// default, on with FULCRUM_ENGINE_SIZE_PROCS=1).
+	fuSizedHTTP = "127.0.0.1:18285"
+	fuSizedTCP  = "127.0.0.1:18295"
+	sizeProcEnv = "FULCRUM_ENGINE_SIZE_PROCS"
 	// The -before binary's listeners.
 	fuBeforeHTTP = "127.0.0.1:18284"
 	fuBeforeTCP  = "127.0.0.1:18294"
@@ -119,7 +124,20 @@ func runDataplane(ctx context.Context, args []string) error {
 		return err
 	}
 	defer noWait.stop()
-	ports := []string{httpA, httpB, sinkAddr, haHTTP, haTCP, fuHTTP, fuTCP, fuStockHTTP, fuNoWaitHTTP}
+	// And the engine with GOMAXPROCS sized to its load: what that buys.
+	sizedCfg := filepath.Join(*outDir, "fulcrum-sized.json")
+	b, _ = json.MarshalIndent(fulcrumConfigAt(fuSizedHTTP, fuSizedTCP), "", "  ")
+	if err := os.WriteFile(sizedCfg, b, 0o644); err != nil {
+		return err
+	}
+	os.Setenv(sizeProcEnv, "1")
+	sized, err := startProc(ctx, filepath.Join(*outDir, "fulcrum-sized.log"), *fulcrumBin, "engine", "--config", sizedCfg, "--log-level", "warn")
+	os.Unsetenv(sizeProcEnv)
+	if err != nil {
+		return err
+	}
+	defer sized.stop()
+	ports := []string{httpA, httpB, sinkAddr, haHTTP, haTCP, fuHTTP, fuTCP, fuStockHTTP, fuNoWaitHTTP, fuSizedHTTP}
 	// -before: another binary on ports of its own, in the same keep-alive runs, so that a
 	// change is measured against the engine it changes on the same machine state.
 	var beforePid int
@@ -159,6 +177,7 @@ func runDataplane(ctx context.Context, args []string) error {
 		{"fulcrum", fuHTTP, fuTCP, fu.cmd.Process.Pid, true, false},
 		{"stock", fuStockHTTP, "", stock.cmd.Process.Pid, true, true},
 		{"nowait", fuNoWaitHTTP, "", noWait.cmd.Process.Pid, true, true},
+		{"sized", fuSizedHTTP, "", sized.cmd.Process.Pid, true, true},
 	}
 	if beforePid != 0 {
 		targets = append(targets, target{"before", fuBeforeHTTP, "", beforePid, true, true})
@@ -309,6 +328,9 @@ func runDataplane(ctx context.Context, args []string) error {
 	fmt.Printf("RESULT http_raw_syscalls_cpu_eff_gain %.3f\n", paired(ka["fulcrum"], ka["stock"], eff))
 	fmt.Printf("RESULT http_read_wait_rps_gain %.3f\n", paired(ka["fulcrum"], ka["nowait"], rps))
 	fmt.Printf("RESULT http_read_wait_cpu_eff_gain %.3f\n", paired(ka["fulcrum"], ka["nowait"], eff))
+	fmt.Printf("RESULT http_sized_procs_rps_gain %.3f\n", paired(ka["sized"], ka["fulcrum"], rps))
+	fmt.Printf("RESULT http_sized_procs_cpu_eff_gain %.3f\n", paired(ka["sized"], ka["fulcrum"], eff))
+	fmt.Printf("RESULT http_sized_procs_p99_ratio %.3f\n", paired(ka["sized"], ka["fulcrum"], p99))
 	if beforePid != 0 {
 		fmt.Printf("before (%s) against HAProxy: req/s %.3f, req/CPU-s %.3f, p99 %.3f (medians of the runs' paired ratios)\n", *before,
 			paired(ka["before"], ka["haproxy"], rps), paired(ka["before"], ka["haproxy"], eff), paired(ka["before"], ka["haproxy"], p99))

@@ -157,7 +157,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer eng.Close()
 	if es.Kind != dataplane.EngineHAProxy {
-		// The agent process is the native engine's: GOMAXPROCS sized to its load.
+		// The agent process is the native engine's: with FULCRUM_ENGINE_SIZE_PROCS=1,
+		// GOMAXPROCS sized to its load.
 		defer procs.Start(ctx, procs.Options{Logger: log})()
 	}
 	if len(servers) == 0 {

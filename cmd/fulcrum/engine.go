@@ -73,7 +73,8 @@ func engineMain(ctx context.Context, args []string, stderr io.Writer, reload <-c
 	}
 	e := engine.New(engine.Options{Logger: log, FreeBind: *freeBind, Proxy: proxy.Options{AccessLog: al}})
 	defer e.Close()
-	// GOMAXPROCS sized to the load (docs/dataplane.md) until the engine returns.
+	// With FULCRUM_ENGINE_SIZE_PROCS=1, GOMAXPROCS sized to the load (docs/dataplane.md)
+	// until the engine returns.
 	defer procs.Start(ctx, procs.Options{Logger: log})()
 	load := func() error {
 		data, err := os.ReadFile(*cfgPath)

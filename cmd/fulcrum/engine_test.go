@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine/procs"
 )
 
 type syncBuffer struct {
@@ -151,9 +152,11 @@ func TestEngineCommandUsage(t *testing.T) {
 	}
 }
 
-// fulcrum engine sizes GOMAXPROCS to its load while it runs (an idle engine steps down
-// from the CPUs it started with) and puts it back when it returns.
+// With FULCRUM_ENGINE_SIZE_PROCS=1 fulcrum engine sizes GOMAXPROCS to its load while it
+// runs (an idle engine steps down from the CPUs it started with) and puts it back when it
+// returns.
 func TestEngineSizesGOMAXPROCS(t *testing.T) {
+	t.Setenv(procs.Env, "1")
 	if os.Getenv("GOMAXPROCS") != "" {
 		t.Skip("GOMAXPROCS set: the operator's choice, not sized")
 	}

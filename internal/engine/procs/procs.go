@@ -20,7 +20,8 @@
 // Down·(n−1) stays below Up·(n−1) and a load measured on n processors costs no more on
 // n−1, so a step down is never followed by a step up unless the load grew. A burst that
 // fills the processors gets more after Rise intervals (half a second by default). The operator's GOMAXPROCS
-// (the environment variable) is a fixed choice: Start does nothing then.
+// (the environment variable) is a fixed choice: Start does nothing then. The sizing is
+// off unless FULCRUM_ENGINE_SIZE_PROCS=1 (Env).
 package procs
 
 import (
@@ -58,11 +59,18 @@ type Options struct {
 	set func(int)
 }
 
+// Env turns the sizing on when set to 1 in the environment of the engine's process. It is
+// off by default: on the shared 2-core bench machine it did not yet measure clearly
+// better than two fixed processors (docs/dataplane.md), and one processor puts a
+// CPU-heavy task (a TLS handshake) in the way of every other connection until the
+// runtime preempts it.
+const Env = "FULCRUM_ENGINE_SIZE_PROCS"
+
 // Start sizes GOMAXPROCS until ctx ends or stop is called, starting from the ceiling;
-// then the ceiling is put back (stop returns once it is). It does nothing when the
-// GOMAXPROCS environment variable is set or the ceiling is one processor.
+// then the ceiling is put back (stop returns once it is). It does nothing unless Env is
+// 1, nor when the GOMAXPROCS environment variable is set or the ceiling is one processor.
 func Start(ctx context.Context, o Options) (stop func()) {
-	if os.Getenv("GOMAXPROCS") != "" {
+	if os.Getenv(Env) != "1" || os.Getenv("GOMAXPROCS") != "" {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -151,6 +151,7 @@ func TestRunFollowsLoad(t *testing.T) {
 }
 
 func TestStartRespectsGOMAXPROCS(t *testing.T) {
+	t.Setenv(Env, "1")
 	t.Setenv("GOMAXPROCS", "3")
 	o := Options{Max: 4, Interval: time.Millisecond}
 	called := make(chan int, 1)
@@ -162,5 +163,29 @@ func TestStartRespectsGOMAXPROCS(t *testing.T) {
 	case n := <-called:
 		t.Fatalf("GOMAXPROCS set by the operator, yet sized to %d", n)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func TestStartOffByDefault(t *testing.T) {
+	t.Setenv(Env, "")
+	o := Options{Max: 4, Interval: time.Millisecond}
+	called := make(chan int, 1)
+	o.set = func(n int) { called <- n }
+	o.cpu = func() time.Duration { return 0 }
+	stop := Start(context.Background(), o)
+	defer stop()
+	select {
+	case n := <-called:
+		t.Fatalf("sizing off by default, yet sized to %d", n)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// On: an idle process steps down (8 intervals of 1 ms).
+	t.Setenv(Env, "1")
+	stop2 := Start(context.Background(), o)
+	defer stop2()
+	select {
+	case <-called:
+	case <-time.After(60 * time.Second):
+		t.Fatal("sizing on, yet GOMAXPROCS never set")
 	}
 }
