@@ -38,6 +38,14 @@ const (
 	fuNoWaitHTTP  = "127.0.0.1:18283"
 	fuNoWaitTCP   = "127.0.0.1:18293"
 	noReadWaitEnv = "FULCRUM_BENCH_NO_READ_WAIT"
+	// The engine with its GOMAXPROCS sized to the load (internal/engine/procs, off by
+	// default, on with FULCRUM_ENGINE_SIZE_PROCS=1).
+	fuSizedHTTP = "127.0.0.1:18285"
+	fuSizedTCP  = "127.0.0.1:18295"
+	sizeProcEnv = "FULCRUM_ENGINE_SIZE_PROCS"
+	// The -before binary's listeners.
+	fuBeforeHTTP = "127.0.0.1:18284"
+	fuBeforeTCP  = "127.0.0.1:18294"
 )
 
 func runDataplane(ctx context.Context, args []string) error {
@@ -49,6 +57,7 @@ func runDataplane(ctx context.Context, args []string) error {
 	bulkRounds := fs.Int("bulk-rounds", 2, "TCP bulk streams per proxy per run, each between two direct ones")
 	conns := fs.Int("c", 64, "wrk connections")
 	outDir := fs.String("out", "bench/out", "directory for the fulcrum binary, configs and logs")
+	before := fs.String("before", os.Getenv("BEFORE"), "another fulcrum binary (main's, say) measured beside in the keep-alive runs (default from $BEFORE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,7 +124,38 @@ func runDataplane(ctx context.Context, args []string) error {
 		return err
 	}
 	defer noWait.stop()
-	for _, a := range []string{httpA, httpB, sinkAddr, haHTTP, haTCP, fuHTTP, fuTCP, fuStockHTTP, fuNoWaitHTTP} {
+	// And the engine with GOMAXPROCS sized to its load: what that buys.
+	sizedCfg := filepath.Join(*outDir, "fulcrum-sized.json")
+	b, _ = json.MarshalIndent(fulcrumConfigAt(fuSizedHTTP, fuSizedTCP), "", "  ")
+	if err := os.WriteFile(sizedCfg, b, 0o644); err != nil {
+		return err
+	}
+	os.Setenv(sizeProcEnv, "1")
+	sized, err := startProc(ctx, filepath.Join(*outDir, "fulcrum-sized.log"), *fulcrumBin, "engine", "--config", sizedCfg, "--log-level", "warn")
+	os.Unsetenv(sizeProcEnv)
+	if err != nil {
+		return err
+	}
+	defer sized.stop()
+	ports := []string{httpA, httpB, sinkAddr, haHTTP, haTCP, fuHTTP, fuTCP, fuStockHTTP, fuNoWaitHTTP, fuSizedHTTP}
+	// -before: another binary on ports of its own, in the same keep-alive runs, so that a
+	// change is measured against the engine it changes on the same machine state.
+	var beforePid int
+	if *before != "" {
+		beforeCfg := filepath.Join(*outDir, "fulcrum-before.json")
+		b, _ = json.MarshalIndent(fulcrumConfigAt(fuBeforeHTTP, fuBeforeTCP), "", "  ")
+		if err := os.WriteFile(beforeCfg, b, 0o644); err != nil {
+			return err
+		}
+		bp, err := startProc(ctx, filepath.Join(*outDir, "fulcrum-before.log"), *before, "engine", "--config", beforeCfg, "--log-level", "warn")
+		if err != nil {
+			return err
+		}
+		defer bp.stop()
+		beforePid = bp.cmd.Process.Pid
+		ports = append(ports, fuBeforeHTTP)
+	}
+	for _, a := range ports {
 		if err := waitPort(a, 10*time.Second); err != nil {
 			return err
 		}
@@ -137,6 +177,10 @@ func runDataplane(ctx context.Context, args []string) error {
 		{"fulcrum", fuHTTP, fuTCP, fu.cmd.Process.Pid, true, false},
 		{"stock", fuStockHTTP, "", stock.cmd.Process.Pid, true, true},
 		{"nowait", fuNoWaitHTTP, "", noWait.cmd.Process.Pid, true, true},
+		{"sized", fuSizedHTTP, "", sized.cmd.Process.Pid, true, true},
+	}
+	if beforePid != 0 {
+		targets = append(targets, target{"before", fuBeforeHTTP, "", beforePid, true, true})
 	}
 	ratio := func(a, b float64) float64 {
 		if b == 0 {
@@ -284,6 +328,16 @@ func runDataplane(ctx context.Context, args []string) error {
 	fmt.Printf("RESULT http_raw_syscalls_cpu_eff_gain %.3f\n", paired(ka["fulcrum"], ka["stock"], eff))
 	fmt.Printf("RESULT http_read_wait_rps_gain %.3f\n", paired(ka["fulcrum"], ka["nowait"], rps))
 	fmt.Printf("RESULT http_read_wait_cpu_eff_gain %.3f\n", paired(ka["fulcrum"], ka["nowait"], eff))
+	fmt.Printf("RESULT http_sized_procs_rps_gain %.3f\n", paired(ka["sized"], ka["fulcrum"], rps))
+	fmt.Printf("RESULT http_sized_procs_cpu_eff_gain %.3f\n", paired(ka["sized"], ka["fulcrum"], eff))
+	fmt.Printf("RESULT http_sized_procs_p99_ratio %.3f\n", paired(ka["sized"], ka["fulcrum"], p99))
+	if beforePid != 0 {
+		fmt.Printf("before (%s) against HAProxy: req/s %.3f, req/CPU-s %.3f, p99 %.3f (medians of the runs' paired ratios)\n", *before,
+			paired(ka["before"], ka["haproxy"], rps), paired(ka["before"], ka["haproxy"], eff), paired(ka["before"], ka["haproxy"], p99))
+		fmt.Printf("RESULT http_rps_gain_before %.3f\n", paired(ka["fulcrum"], ka["before"], rps))
+		fmt.Printf("RESULT http_cpu_eff_gain_before %.3f\n", paired(ka["fulcrum"], ka["before"], eff))
+		fmt.Printf("RESULT http_p99_ratio_before %.3f\n", paired(ka["fulcrum"], ka["before"], p99))
+	}
 	fmt.Printf("RESULT apply_1000_listeners_s %.3f\n", applyS)
 	fmt.Printf("RESULT idle_kib_per_listener %.1f\n", kib)
 	return nil

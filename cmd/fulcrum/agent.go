@@ -18,6 +18,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
 	"github.com/fulcrumlb/fulcrum/internal/engine/haproxy"
+	"github.com/fulcrumlb/fulcrum/internal/engine/procs"
 	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 	"github.com/fulcrumlb/fulcrum/internal/metrics"
 	"github.com/fulcrumlb/fulcrum/internal/pki"
@@ -155,6 +156,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer eng.Close()
+	if es.Kind != dataplane.EngineHAProxy {
+		// The agent process is the native engine's: with FULCRUM_ENGINE_SIZE_PROCS=1,
+		// GOMAXPROCS sized to its load.
+		defer procs.Start(ctx, procs.Options{Logger: log})()
+	}
 	if len(servers) == 0 {
 		return fmt.Errorf("%w: --server needs at least one https://host:port", errUsage)
 	}

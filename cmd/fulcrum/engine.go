@@ -16,6 +16,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
+	"github.com/fulcrumlb/fulcrum/internal/engine/procs"
 	"github.com/fulcrumlb/fulcrum/internal/engine/proxy"
 )
 
@@ -72,6 +73,9 @@ func engineMain(ctx context.Context, args []string, stderr io.Writer, reload <-c
 	}
 	e := engine.New(engine.Options{Logger: log, FreeBind: *freeBind, Proxy: proxy.Options{AccessLog: al}})
 	defer e.Close()
+	// With FULCRUM_ENGINE_SIZE_PROCS=1, GOMAXPROCS sized to the load (docs/dataplane.md)
+	// until the engine returns.
+	defer procs.Start(ctx, procs.Options{Logger: log})()
 	load := func() error {
 		data, err := os.ReadFile(*cfgPath)
 		if err != nil {

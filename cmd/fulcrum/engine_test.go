@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/dataplane"
+	"github.com/fulcrumlb/fulcrum/internal/engine/procs"
 )
 
 type syncBuffer struct {
@@ -147,5 +149,40 @@ func TestEngineCommandUsage(t *testing.T) {
 	err = engineMain(context.Background(), []string{"--config", path}, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "pools[0].lb_algorithm") {
 		t.Fatalf("invalid config: %v", err)
+	}
+}
+
+// With FULCRUM_ENGINE_SIZE_PROCS=1 fulcrum engine sizes GOMAXPROCS to its load while it
+// runs (an idle engine steps down from the CPUs it started with) and puts it back when it
+// returns.
+func TestEngineSizesGOMAXPROCS(t *testing.T) {
+	t.Setenv(procs.Env, "1")
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS set: the operator's choice, not sized")
+	}
+	start := runtime.GOMAXPROCS(0)
+	if start < 2 {
+		t.Skip("one CPU: nothing to size")
+	}
+	path := filepath.Join(t.TempDir(), "engine.json")
+	os.WriteFile(path, []byte(`{"version":1}`), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- engineMain(ctx, []string{"--config", path}, io.Discard, nil) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for runtime.GOMAXPROCS(0) >= start {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("an idle engine still runs on %d processors after 60 s", runtime.GOMAXPROCS(0))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("engine exit: %v", err)
+	}
+	if n := runtime.GOMAXPROCS(0); n != start {
+		t.Fatalf("GOMAXPROCS %d after the engine returned, want %d back", n, start)
 	}
 }
