@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -197,6 +198,8 @@ type Store struct {
 	group   group
 	// SQLite: prepared statements of each pool (stmtcache.go).
 	writeStmts, readStmts *stmtCache
+	// statements counts the statements transactions ran (tests).
+	statements atomic.Int64
 }
 
 // writeState remembers whether the last write failed with
@@ -550,6 +553,7 @@ func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 	if err != nil {
 		return nil, err
 	}
+	t.s.statements.Add(1)
 	if t.stmts != nil {
 		if st := t.stmts.get(q); st != nil {
 			rows, err := t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
@@ -572,6 +576,7 @@ func (t *txn) execKeep(ctx context.Context, q string, args ...any) (sql.Result, 
 	if err != nil {
 		return nil, err
 	}
+	t.s.statements.Add(1)
 	if t.stmts != nil {
 		if st := t.stmts.get(q); st != nil {
 			res, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
