@@ -153,6 +153,11 @@ type Tx interface {
 	// the pool: what a write under the pool reads first. ErrNotFound when
 	// the pool or its load balancer does not exist.
 	LockPool(ctx context.Context, poolID string) (*lb.Pool, *lb.LoadBalancer, bool, error)
+	// Graph reads a load balancer and all its children, each kind in
+	// creation order (L7 policies by listener, then position, then
+	// creation): what LoadGraphByTables reads, in as few statements as the
+	// store can. ErrNotFound when the load balancer does not exist.
+	Graph(ctx context.Context, id string) (*lb.Graph, error)
 }
 
 // StatsTable stores listener counters per (listener, agent).

@@ -32,3 +32,6 @@ func CachedStmts(s *Store) (write, read int) {
 
 // MaxCachedStmts is the bound of each pool's statement cache.
 const MaxCachedStmts = maxCachedStmts
+
+// Statements returns how many statements s's transactions have run.
+func Statements(s *Store) int64 { return s.statements.Load() }

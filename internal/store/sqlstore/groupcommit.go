@@ -175,7 +175,7 @@ func (s *Store) commitBatch(batch []*pending) (rest []*pending) {
 			tx.Rollback()
 			return nil
 		}
-		t := &txn{s: s, tx: tx, batched: true, stmts: s.writeStmts}
+		t := &txn{s: s, tx: tx, detached: true, stmts: s.writeStmts}
 		if !s.callFn(p, t) {
 			tx.Rollback()
 			return nil
@@ -202,7 +202,7 @@ func (s *Store) commitBatch(batch []*pending) (rest []*pending) {
 			}
 			return broken(err, batch[i:])
 		}
-		t := &txn{s: s, tx: tx, batched: true, stmts: s.writeStmts}
+		t := &txn{s: s, tx: tx, detached: true, stmts: s.writeStmts}
 		if s.callFn(p, t) {
 			if _, err := sp.exec(bg, `RELEASE fulcrum_write`); err != nil {
 				p.err = fmt.Errorf("release savepoint: %w", err)

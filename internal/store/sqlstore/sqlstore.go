@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -197,6 +198,8 @@ type Store struct {
 	group   group
 	// SQLite: prepared statements of each pool (stmtcache.go).
 	writeStmts, readStmts *stmtCache
+	// statements counts the statements transactions ran (tests).
+	statements atomic.Int64
 }
 
 // writeState remembers whether the last write failed with
@@ -414,30 +417,70 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(store.Tx) error) (err error) {
+	if readOnly && s.d.name == "sqlite" {
+		return s.viewSQLite(ctx, fn)
+	}
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly && s.d.name != "sqlite"})
 	if err != nil {
 		return fmt.Errorf("begin: %w", s.translate(err))
 	}
-	t := &txn{s: s, tx: tx, stmts: s.readStmts}
+	return s.runTx(tx, &txn{s: s, tx: tx, stmts: s.readStmts}, db, nil, fn)
+}
+
+// viewSQLite is View on SQLite. Its statements run detached from ctx
+// (txn.detached): database/sql watches a cancellable context with a
+// goroutine per query's rows, and the driver with another per statement,
+// which a reconcile's or a health manager's reads paid at every statement
+// for reads that take microseconds on a local file and never wait for a
+// lock (WAL). A caller whose context ends still gets its error: waiting
+// for a connection of the read pool honours ctx, and each statement checks
+// it before it starts; a statement that started runs to its end.
+func (s *Store) viewSQLite(ctx context.Context, fn func(store.Tx) error) error {
+	conn, err := s.read.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", s.translate(err))
+	}
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("begin: %w", s.translate(err))
+	}
+	return s.runTx(tx, &txn{s: s, tx: tx, stmts: s.readStmts, detached: true}, s.read, func() { conn.Close() }, fn)
+}
+
+// runTx runs fn in tx (of db's pool) and ends tx; then release, if set,
+// gives back the connection tx ran on.
+func (s *Store) runTx(tx *sql.Tx, t *txn, db *sql.DB, release func(), fn func(store.Tx) error) (err error) {
 	if db == s.write {
 		t.stmts = s.writeStmts
+	}
+	// Statements are prepared for the pool once the transaction's
+	// connection is back in it (stmtCache.prepareLearned).
+	ended := func() {
+		if release != nil {
+			release()
+		}
+		t.prepareLearned()
 	}
 	defer func() {
 		if p := recover(); p != nil {
 			tx.Rollback()
+			if release != nil {
+				release()
+			}
 			panic(p)
 		}
 	}()
 	if err := fn(t); err != nil {
 		tx.Rollback()
-		t.prepareLearned()
+		ended()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		t.prepareLearned()
+		ended()
 		return fmt.Errorf("commit: %w", s.translate(err))
 	}
-	t.prepareLearned()
+	ended()
 	s.hub.deliver(t.notes)
 	return nil
 }
@@ -455,11 +498,13 @@ type txn struct {
 	s     *Store
 	tx    *sql.Tx
 	notes []store.Notification // SQLite: delivered after the commit
-	// batched: the transaction is shared by a group of writers, which no
-	// one caller's context may interrupt (an interrupted statement can roll
-	// back the whole transaction): a statement of a caller whose context
-	// has ended fails before it starts instead.
-	batched bool
+	// detached: the statements run detached from their caller's context,
+	// which they check before they start (statementCtx). A transaction
+	// shared by a group of writers (group commit) is, because no one
+	// caller's context may interrupt it (an interrupted statement can roll
+	// back the whole transaction); so is a SQLite read transaction
+	// (viewSQLite), to spare the goroutines that watch a context.
+	detached bool
 	// stmts: the pool's prepared statements (SQLite), nil for none.
 	stmts *stmtCache
 	// loaded holds, in SQLite write transactions, the stored values of
@@ -534,9 +579,10 @@ func (t *txn) rebind(q string) string {
 
 // statementCtx is the context a statement of t runs under. In a batch (group commit) a
 // caller's cancellation must not interrupt a running statement, which would roll back the
-// whole shared transaction: a cancelled caller fails at its next statement instead.
+// whole shared transaction: a cancelled caller fails at its next statement instead. A
+// SQLite read transaction is detached the same way (viewSQLite).
 func (t *txn) statementCtx(ctx context.Context) (context.Context, error) {
-	if !t.batched {
+	if !t.detached {
 		return ctx, nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -550,6 +596,7 @@ func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 	if err != nil {
 		return nil, err
 	}
+	t.s.statements.Add(1)
 	if t.stmts != nil {
 		if st := t.stmts.get(q); st != nil {
 			rows, err := t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
@@ -572,6 +619,7 @@ func (t *txn) execKeep(ctx context.Context, q string, args ...any) (sql.Result, 
 	if err != nil {
 		return nil, err
 	}
+	t.s.statements.Add(1)
 	if t.stmts != nil {
 		if st := t.stmts.get(q); st != nil {
 			res, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)

@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		{"Notifications", testNotifications},
 		{"PoolListeners", testPoolListeners},
 		{"LockPool", testLockPool},
+		{"Graph", testGraph},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
