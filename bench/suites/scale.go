@@ -15,6 +15,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -55,6 +56,15 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 		return err
 	}
 	defer stopBackend()
+	// The listeners' port: a free one, not a fixed one, so that two scale runs at once
+	// (two checkouts on one machine) do not bind the same VIP sockets, each server
+	// handing out the same VIPs from the start.
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	listenerPort := pl.Addr().(*net.TCPAddr).Port
+	pl.Close()
 	srv, agent, stop, err := startServerAndAgent(bin, dir)
 	if err != nil {
 		return err
@@ -78,7 +88,7 @@ func scaleBench(ctx context.Context, bin string, n, changes, clients int) error 
 		}
 		g.lb = lb.Loadbalancer.ID
 		var lis struct{ Listener struct{ ID string } }
-		if err := c.Do("POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": g.lb, "protocol": "HTTP", "protocol_port": 18080}}, 201, &lis); err != nil {
+		if err := c.Do("POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"loadbalancer_id": g.lb, "protocol": "HTTP", "protocol_port": listenerPort}}, 201, &lis); err != nil {
 			return g, err
 		}
 		var pool struct{ Pool struct{ ID string } }

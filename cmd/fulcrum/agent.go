@@ -90,7 +90,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var servers []string
 	var freeBind bool
 	var segments []string
-	var keepalived, accessLog string
+	var keepalived, accessLog, pprofAddr string
 	var es engineSettings
 	var mc metricsConfig
 	host, _ := os.Hostname()
@@ -110,6 +110,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&logFormat, "log-format", "text", "text or json")
 	s.String(&accessLog, "access-log", "", accessLogUsage)
+	s.String(&pprofAddr, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6061), for profiling; off by default")
 	mc.register(s, defaultAgentMetricsListen)
 	if err := s.Load(args, os.Getenv, stderr); err != nil {
 		return err
@@ -136,6 +137,13 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log, err := newLogger(stderr, logLevel, logFormat)
 	if err != nil {
 		return err
+	}
+	if pprofAddr != "" {
+		stopPprof, err := servePprof(pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 	al, err := openAccessLog(accessLog, log)
 	if err != nil {

@@ -125,3 +125,13 @@ func TestAgentTokenPlacementAndReservedNames(t *testing.T) {
 		t.Errorf("revoke node-1: %v", err)
 	}
 }
+
+// TestAgentPprofIsLoopbackOnly: the agent's --pprof serves the profiler only
+// on a loopback address; another one is refused before the agent starts.
+func TestAgentPprofIsLoopbackOnly(t *testing.T) {
+	args := []string{"--data-dir", filepath.Join(t.TempDir(), "a"), "--name", "a1", "--pprof", "192.0.2.1:6061"}
+	err := runAgent(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--pprof must be a loopback address") {
+		t.Errorf("--pprof 192.0.2.1:6061: %v, want a loopback error", err)
+	}
+}

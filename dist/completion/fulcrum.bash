@@ -19,7 +19,7 @@ _fulcrum() {
     esac
     case "$cmd" in
     server) flags="--config --listen --data-dir --database --master-key-file --previous-master-key-file --auth --provider --log-level --log-format --workers --resync --shutdown-timeout --pprof --agent-listen --embedded-agent --embedded-agent-name --embedded-agent-engine --embedded-agent-haproxy --agent-heartbeat --access-log --agent-dead-after --agent-cert-hosts --lease-ttl --network --segment --quota-network --quota-subnet --quota-port --quota-floatingip --quota-security-group --quota-security-group-rule --subnet-min-prefix --external-url --token-expiry --token-key-rotation --policy-legacy-roles --member-address-allow --member-address-deny --quota-load-balancer --quota-listener --quota-pool --quota-health-monitor --quota-member --quota-l7policy --quota-l7rule --metrics-listen" ;;
-    agent) flags="--config --server --join-token --data-dir --name --address --availability-zone --group --freebind --segment --keepalived --engine --haproxy --log-level --log-format --access-log --metrics-listen" ;;
+    agent) flags="--config --server --join-token --data-dir --name --address --availability-zone --group --freebind --segment --keepalived --engine --haproxy --log-level --log-format --access-log --pprof --metrics-listen" ;;
     agent-token) flags="--config --data-dir --database --master-key-file --previous-master-key-file --name --ttl --replace --availability-zone --group --server" ;;
     agent-revoke) flags="--config --data-dir --database --master-key-file --previous-master-key-file --name" ;;
     engine) flags="--config --access-log --freebind --log-level --pprof" ;;

@@ -206,6 +206,13 @@ type Agent struct {
 	served   map[string]*lbFrag
 	disk     map[string]*lbFrag
 	diskHead cacheHeadFile
+	// The load balancers whose fragment received may differ from the one served (and
+	// from the one on disk): a delta marks the ones it names, so an apply and a save
+	// look at what changed, not at all N. The *All flags stand for every id (the
+	// fragments replaced wholesale: a full resync, the cache loaded, a reset).
+	unserved, unsaved       map[string]struct{}
+	unservedAll, unsavedAll bool
+	scanned                 int // fragments an apply or a save looked at (tests count the work)
 
 	mu sync.Mutex
 	// recvVersion is the version of the config received (a watch asks from it).
@@ -278,6 +285,7 @@ func New(opts Options) (*Agent, error) {
 	a := &Agent{opts: opts, log: opts.Logger.With("component", "agent", "agent", opts.Name), interval: opts.HeartbeatInterval,
 		owners: map[socketKey]string{}, servers: servers, moved: make(chan struct{}), kick: make(chan struct{}, 1),
 		recv: map[string]*lbFrag{}, served: map[string]*lbFrag{}, disk: map[string]*lbFrag{},
+		unserved: map[string]struct{}{}, unsaved: map[string]struct{}{}, unservedAll: true, unsavedAll: true,
 		// From a random start: a server that holds a heartbeat of an earlier
 		// process of this agent never takes a delta of this one's for its.
 		hbSeq: rand.Uint64() >> 2}
@@ -412,6 +420,7 @@ func (a *Agent) firstContact(ctx context.Context) error {
 	if err := a.loadCacheLocked(); err != nil {
 		a.log.Warn("cached config unusable", "err", err)
 		a.recv, a.disk = map[string]*lbFrag{}, map[string]*lbFrag{}
+		a.touchAll()
 		a.forgetVersion()
 	}
 	a.mu.Lock()
@@ -486,6 +495,7 @@ func (a *Agent) refuse(err error) {
 		a.applied, a.refused, a.recvVersion = nil, nil, 0
 		a.mu.Unlock()
 		a.recv, a.served, a.disk = map[string]*lbFrag{}, map[string]*lbFrag{}, map[string]*lbFrag{}
+		a.touchAll()
 		if rerr := os.RemoveAll(a.path(cacheDir)); rerr != nil {
 			a.log.Error("cannot remove the config cache", "err", rerr)
 		}

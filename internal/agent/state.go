@@ -147,7 +147,13 @@ func (a *Agent) receive(resp *dataplane.ConfigResponse) error {
 			next = a.recv // changed in place: nothing below fails
 			for _, id := range d.Deleted {
 				delete(next, id)
+				a.touch(id)
 			}
+			for _, f := range changed {
+				a.touch(f.id)
+			}
+		} else {
+			a.touchAll()
 		}
 		for _, f := range changed {
 			// A full resync (another server, a restart) resends what the agent has:
@@ -171,6 +177,7 @@ func (a *Agent) receive(resp *dataplane.ConfigResponse) error {
 			next[id] = f
 		}
 		nodeID = resp.Config.NodeID
+		a.touchAll()
 	default:
 		return errors.New("answer without a config")
 	}
@@ -179,6 +186,24 @@ func (a *Agent) receive(resp *dataplane.ConfigResponse) error {
 	a.recvVersion = resp.Version
 	a.mu.Unlock()
 	return nil
+}
+
+// touch marks id's fragment received as changed: the next apply and save look at it.
+// Callers hold applyMu.
+func (a *Agent) touch(id string) {
+	if a.unserved == nil {
+		a.unserved, a.unsaved = map[string]struct{}{}, map[string]struct{}{}
+	}
+	a.unserved[id] = struct{}{}
+	a.unsaved[id] = struct{}{}
+}
+
+// touchAll marks every fragment as changed (they were replaced wholesale): the next
+// apply and save look at all of them. Callers hold applyMu.
+func (a *Agent) touchAll() {
+	a.unservedAll, a.unsavedAll = true, true
+	clear(a.unserved)
+	clear(a.unsaved)
 }
 
 // watchVersion is the version of the config received, which a watch asks from.
@@ -209,6 +234,7 @@ func (a *Agent) applyReceivedLocked(ctx context.Context) {
 		a.reconcileLocked(ctx, u)
 	} else {
 		a.applyLocked(ctx, assemble(a.recv, a.recvVersion, a.nodeID))
+		clear(a.unserved) // a whole config: nothing is served one by one
 	}
 	if ctx.Err() == nil {
 		a.saveLocked()
@@ -230,14 +256,28 @@ func (a *Agent) reconcileLocked(ctx context.Context, u Updater) {
 	a.mu.Unlock()
 	set := map[string]*dataplane.Config{}
 	var drop []string
-	for id, f := range a.recv {
-		if a.served[id] != f {
-			set[id] = f.cfg
+	if a.unservedAll {
+		for id, f := range a.recv {
+			a.scanned++
+			if a.served[id] != f {
+				set[id] = f.cfg
+			}
 		}
-	}
-	for id := range a.served {
-		if a.recv[id] == nil {
-			drop = append(drop, id)
+		for id := range a.served {
+			a.scanned++
+			if a.recv[id] == nil {
+				drop = append(drop, id)
+			}
+		}
+	} else {
+		for id := range a.unserved {
+			a.scanned++
+			switch f, s := a.recv[id], a.served[id]; {
+			case f != nil && s != f:
+				set[id] = f.cfg
+			case f == nil && s != nil:
+				drop = append(drop, id)
+			}
 		}
 	}
 	sort.Strings(drop)
@@ -309,6 +349,22 @@ func (a *Agent) reconcileLocked(ctx context.Context, u Updater) {
 	}
 	for _, id := range drop {
 		delete(a.served, id)
+	}
+	// What is still unserved is what was refused (it stays marked for the retry).
+	if a.unservedAll {
+		a.unservedAll = false
+		if a.unserved == nil {
+			a.unserved, a.unsaved = map[string]struct{}{}, map[string]struct{}{}
+		}
+		for id := range refused {
+			a.unserved[id] = struct{}{}
+		}
+	} else {
+		for id := range a.unserved {
+			if a.served[id] == a.recv[id] {
+				delete(a.unserved, id)
+			}
+		}
 	}
 	a.mu.Lock()
 	a.applied = &dataplane.Config{Version: version}
@@ -409,8 +465,30 @@ func (a *Agent) saveLocked() {
 		a.log.Warn("cannot save config cache", "err", err)
 		return
 	}
-	for id, f := range a.recv {
+	ids := a.unsaved
+	if a.unsavedAll {
+		ids = make(map[string]struct{}, len(a.recv)+len(a.disk))
+		for id := range a.recv {
+			ids[id] = struct{}{}
+		}
+		for id := range a.disk {
+			ids[id] = struct{}{}
+		}
+	}
+	for id := range ids {
+		a.scanned++
+		f := a.recv[id]
 		if a.disk[id] == f {
+			delete(a.unsaved, id)
+			continue
+		}
+		if f == nil {
+			if err := os.Remove(filepath.Join(dir, cacheName(id))); err != nil && !errors.Is(err, os.ErrNotExist) {
+				a.log.Warn("cannot save config cache", "loadbalancer_id", id, "err", err)
+				return // what is left stays marked
+			}
+			delete(a.disk, id)
+			delete(a.unsaved, id)
 			continue
 		}
 		raw := f.raw
@@ -423,21 +501,13 @@ func (a *Agent) saveLocked() {
 		}
 		if err != nil {
 			a.log.Warn("cannot save config cache", "loadbalancer_id", id, "err", err)
-			return
+			return // what is left stays marked
 		}
 		a.disk[id] = f
+		delete(a.unsaved, id)
 		f.raw = nil // on disk now: the decoded fragment and its digest are enough
 	}
-	for id := range a.disk {
-		if a.recv[id] != nil {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, cacheName(id))); err != nil && !errors.Is(err, os.ErrNotExist) {
-			a.log.Warn("cannot save config cache", "loadbalancer_id", id, "err", err)
-			return
-		}
-		delete(a.disk, id)
-	}
+	a.unsavedAll = false
 	a.mu.Lock()
 	head := cacheHeadFile{Version: a.recvVersion, NodeID: a.nodeID}
 	a.mu.Unlock()
@@ -498,6 +568,7 @@ func (a *Agent) loadCacheLocked() error {
 		frags[f.id] = f
 	}
 	a.recv, a.nodeID, a.diskHead = frags, head.NodeID, head
+	a.touchAll()
 	a.disk = make(map[string]*lbFrag, len(frags))
 	for id, f := range frags {
 		a.disk[id] = f
