@@ -287,8 +287,9 @@ func (s *h2Stream) send(end bool, trailer []hpack.HeaderField) error {
 			st.mu.Unlock()
 			dl := s.wdl
 			if dl.IsZero() && st.idleTimeout > 0 {
-				// No deadline asked for (an HTTP/2 member's answer): this send waits for
-				// timeout_client_data at most.
+				// No deadline asked for (an HTTP/2 member's answer): each wait for the
+				// client's window lasts timeout_client_data at most, counted from the last
+				// bytes this send let through (one send may carry a long stream's backlog).
 				if own.IsZero() {
 					own = time.Now().Add(st.idleTimeout)
 				}
@@ -311,6 +312,9 @@ func (s *h2Stream) send(end bool, trailer []hpack.HeaderField) error {
 		}
 		s.sendWin -= int64(k)
 		st.sendWin -= int64(k)
+		if k > 0 {
+			own = time.Time{}
+		}
 		last := end && all
 		if last {
 			s.sentEnd = true
