@@ -67,6 +67,19 @@ func rawH2Member(t *testing.T, serve func(c net.Conn, fr *http2.Framer)) datapla
 	return dataplane.Member{ID: "raw", Address: "127.0.0.1", ProtocolPort: ln.Addr().(*net.TCPAddr).Port, Weight: 1, AdminStateUp: true}
 }
 
+// eachH2Frame sends a raw member's SETTINGS, then hands each frame the engine sends to on
+// until the connection ends.
+func eachH2Frame(fr *http2.Framer, on func(f http2.Frame)) {
+	fr.WriteSettings()
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		on(f)
+	}
+}
+
 // rawH2Answer writes a gRPC-style answer on stream id: a head, one DATA frame and
 // trailers.
 func rawH2Answer(fr *http2.Framer, id uint32, trailer ...hpack.HeaderField) {
@@ -102,17 +115,12 @@ func TestH2MemberVaryingFieldNotIndexed(t *testing.T) {
 	checkGoroutines(t)
 	got := make(chan []hpack.HeaderField, 4)
 	m := rawH2Member(t, func(c net.Conn, fr *http2.Framer) {
-		fr.WriteSettings()
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				return
-			}
+		eachH2Frame(fr, func(f http2.Frame) {
 			if h, ok := f.(*http2.MetaHeadersFrame); ok {
 				got <- h.Fields
 				rawH2Answer(fr, h.StreamID, hpack.HeaderField{Name: "grpc-status", Value: "0"})
 			}
-		}
+		})
 	})
 	c, url := h2cPoolListener(t, m)
 	for i, timeout := range []string{"5000m", "4999m"} {

@@ -27,23 +27,20 @@ func TestH2MemberRefusalRetriedOnAnother(t *testing.T) {
 			checkGoroutines(t)
 			var refused atomic.Int32
 			refuser := rawH2Member(t, func(c net.Conn, fr *http2.Framer) {
-				fr.WriteSettings()
-				for {
-					f, err := fr.ReadFrame()
-					if err != nil {
+				eachH2Frame(fr, func(f http2.Frame) {
+					h, ok := f.(*http2.MetaHeadersFrame)
+					if !ok {
 						return
 					}
-					if h, ok := f.(*http2.MetaHeadersFrame); ok {
-						refused.Add(1)
-						if how == "goaway" {
-							// As a member shutting down gracefully: no stream taken, the
-							// connection left for the engine to close.
-							fr.WriteGoAway(0, http2.ErrCodeNo, nil)
-							continue
-						}
-						fr.WriteRSTStream(h.StreamID, http2.ErrCodeRefusedStream)
+					refused.Add(1)
+					if how == "goaway" {
+						// As a member shutting down gracefully: no stream taken, the
+						// connection left for the engine to close.
+						fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+						return
 					}
-				}
+					fr.WriteRSTStream(h.StreamID, http2.ErrCodeRefusedStream)
+				})
 			})
 			// The answering member reads each call's body whole and says whether it is the
 			// one sent: a retry must send the body again from its start.
@@ -117,17 +114,12 @@ func TestH2MemberConnsClosedWhenReplaced(t *testing.T) {
 	closed := make(chan struct{}, 4)
 	m := rawH2Member(t, func(c net.Conn, fr *http2.Framer) {
 		conns.Add(1)
-		fr.WriteSettings()
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				closed <- struct{}{}
-				return
-			}
+		eachH2Frame(fr, func(f http2.Frame) {
 			if h, ok := f.(*http2.MetaHeadersFrame); ok && h.StreamEnded() {
 				rawH2Answer(fr, h.StreamID, hpack.HeaderField{Name: "grpc-status", Value: "0"})
 			}
-		}
+		})
+		closed <- struct{}{}
 	})
 	ca := newTestCA(t, "h2 CA")
 	cert, _ := ca.issue(t, "h2.example.test", "h2.example.test")
