@@ -401,7 +401,11 @@ func (st *h2State) closeIfDone() {
 	st.mu.Unlock()
 	if done {
 		st.w.flush(time.Second)
-		st.c.Close() // the reader ends, and with it the connection (end)
+		// The reader goes on for a second at most (answering PINGs, refusing streams)
+		// and then ends, and with it the connection (end): closing now, with the
+		// client's last frames unread, would reset the connection before the client
+		// read the GOAWAY and the last answers.
+		st.c.SetReadDeadline(time.Now().Add(time.Second))
 	}
 }
 
